@@ -1,0 +1,392 @@
+/*
+ * API server: HTTP plumbing over libmicrohttpd and the route table.
+ * See server.h for the contract.
+ */
+#include "api/server.h"
+#include "app/source.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/secret.h"
+#include "util/sha256.h"
+#include "util/strbuf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define JSON_BODY_MAX (1u << 20)
+
+struct api_server {
+	struct MHD_Daemon *mhd;
+	struct platform *p;
+	char *socket_path;
+	int fd;
+};
+
+/* Per-request state, created on the first call of the access handler. */
+struct request {
+	struct strbuf body;  /* JSON bodies */
+	int spool_fd;        /* deploy uploads go to a file */
+	char *spool_path;
+	struct sha256 hash;
+	unsigned long long spooled;
+	int too_big;
+	int forbidden;
+};
+
+struct route_ctx {
+	struct api_server *s;
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *parts[8]; /* path segments after /v1 */
+	int n_parts;
+	struct request *req;
+	json_t *body; /* parsed JSON body, or NULL */
+};
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, json_t *j)
+{
+	char *text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!text)
+		text = xstrdup("{\"error\":{\"code\":\"internal\",\"message\":\"cannot encode reply\"}}");
+	size_t len = strlen(text);
+	text = xrealloc(text, len + 2);
+	text[len++] = '\n';
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	enum MHD_Result ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *conn, const struct miren_error *err)
+{
+	json_t *e = json_pack("{s:s, s:s}", "code", miren_err_code_name(err->code), "message",
+			      err->message);
+	if (err->hint[0])
+		json_object_set_new(e, "hint", json_string(err->hint));
+	return send_json(conn, (unsigned)miren_err_http_status(err->code),
+			 json_pack("{s:o}", "error", e));
+}
+
+static enum MHD_Result send_err(struct MHD_Connection *conn, enum miren_err code, const char *msg,
+				const char *hint)
+{
+	struct miren_error e;
+	miren_error_set(&e, code, "%s", msg);
+	if (hint)
+		miren_error_hint(&e, "%s", hint);
+	return send_error(conn, &e);
+}
+
+static const char *query(struct route_ctx *c, const char *key)
+{
+	return MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static bool query_bool(struct route_ctx *c, const char *key)
+{
+	const char *v = query(c, key);
+	return v && (!strcmp(v, "1") || !strcmp(v, "true"));
+}
+
+/* Replies with result (taking it) or the error. */
+static enum MHD_Result reply(struct route_ctx *c, int rc, json_t *result,
+			     const struct miren_error *err)
+{
+	if (rc)
+		return send_error(c->conn, err);
+	return send_json(c->conn, 200, result ? result : json_object());
+}
+
+static bool is(struct route_ctx *c, const char *method, int n_parts, const char *p0,
+	       const char *p2)
+{
+	return !strcmp(c->method, method) && c->n_parts == n_parts &&
+	       (!p0 || !strcmp(c->parts[0], p0)) && (!p2 || (n_parts > 2 && !strcmp(c->parts[2], p2)));
+}
+
+static enum MHD_Result route(struct route_ctx *c)
+{
+	struct platform *p = c->s->p;
+	struct miren_error err;
+	miren_error_clear(&err);
+	json_t *res = NULL;
+	int rc;
+	const char *app = c->n_parts > 1 ? c->parts[1] : NULL;
+
+	if (is(c, "GET", 1, "version", NULL))
+		return send_json(c->conn, 200, json_pack("{s:s}", "version", MIREN_VERSION));
+	if (is(c, "GET", 1, "apps", NULL)) {
+		rc = platform_app_list(p, &res, &err);
+		return reply(c, rc, res, &err);
+	}
+	if (is(c, "GET", 2, "apps", NULL)) {
+		rc = platform_app_status(p, app, &res, &err);
+		return reply(c, rc, res, &err);
+	}
+	if (is(c, "DELETE", 2, "apps", NULL)) {
+		rc = platform_app_destroy(p, app, &err);
+		return reply(c, rc, NULL, &err);
+	}
+	if (is(c, "POST", 3, "apps", "restart")) {
+		rc = platform_app_restart(p, app, &err);
+		return reply(c, rc, NULL, &err);
+	}
+	if (is(c, "POST", 3, "apps", "deploy")) {
+		char hex[65];
+		sha256_final_hex(&c->req->hash, hex);
+		rc = platform_deploy(p, app, c->req->spool_path, hex, &res, &err);
+		return reply(c, rc, res, &err);
+	}
+	if (is(c, "GET", 3, "apps", "env")) {
+		rc = platform_env_list(p, app, query_bool(c, "unmask"), &res, &err);
+		return reply(c, rc, res, &err);
+	}
+	if (is(c, "GET", 4, "apps", "env")) {
+		rc = platform_env_get(p, app, c->parts[3], query_bool(c, "unmask"), &res, &err);
+		return reply(c, rc, res, &err);
+	}
+	if (is(c, "PUT", 4, "apps", "env")) {
+		const char *value = json_string_value(json_object_get(c->body, "value"));
+		if (!value)
+			return send_err(c->conn, MIREN_EINVAL, "body must be {\"value\": \"...\"}",
+					NULL);
+		rc = platform_env_set(p, app, c->parts[3], value,
+				      json_is_true(json_object_get(c->body, "sensitive")), &err);
+		return reply(c, rc, NULL, &err);
+	}
+	if (is(c, "DELETE", 4, "apps", "env")) {
+		rc = platform_env_delete(p, app, c->parts[3], &err);
+		return reply(c, rc, NULL, &err);
+	}
+	if (is(c, "GET", 4, "apps", "logs")) {
+		const char *off = query(c, "offset");
+		const char *tail = query(c, "tail");
+		rc = platform_logs(p, app, c->parts[3], off ? atoll(off) : -1,
+				   tail ? atoi(tail) : 100, &res, &err);
+		return reply(c, rc, res, &err);
+	}
+	return send_err(c->conn, MIREN_ENOTFOUND, "no such API endpoint",
+			"the CLI and the server may be of different versions");
+}
+
+/* Splits url "/v1/a/b" into parts; returns -1 if it is not a /v1 path. */
+static int split_url(char *url, const char **parts, int max)
+{
+	if (strncmp(url, "/v1/", 4) != 0)
+		return -1;
+	int n = 0;
+	for (char *tok, *save = NULL, *s = url + 4; (tok = strtok_r(s, "/", &save)); s = NULL) {
+		if (n == max)
+			return -1;
+		parts[n++] = tok;
+	}
+	return n;
+}
+
+static bool is_deploy(const char *method, const char *url)
+{
+	size_t n = strlen(url);
+	return !strcmp(method, "POST") && n > 7 && !strcmp(url + n - 7, "/deploy");
+}
+
+static bool peer_trusted(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci)
+		return false;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+		return false;
+	return cred.uid == 0 || cred.uid == geteuid();
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+	struct api_server *s = cls;
+	struct request *req = *con_cls;
+	if (!req) {
+		req = xcalloc(1, sizeof(*req));
+		strbuf_init(&req->body, JSON_BODY_MAX);
+		req->spool_fd = -1;
+		*con_cls = req;
+		if (!peer_trusted(conn)) {
+			req->forbidden = 1;
+		} else if (is_deploy(method, url)) {
+			char *hex = secret_hex(8);
+			char *tmp = fs_join(platform_data_dir(s->p), "tmp");
+			req->spool_path = xasprintf("%s/upload-%s.tar", tmp, hex);
+			free(tmp);
+			free(hex);
+			req->spool_fd = open(req->spool_path,
+					     O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+			sha256_init(&req->hash);
+		}
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (req->forbidden || req->too_big) {
+			/* Drain; the reply comes once the body is read. */
+		} else if (req->spool_path) {
+			req->spooled += *upload_size;
+			if (req->spooled > SOURCE_MAX_BYTES) {
+				req->too_big = 1;
+			} else if (req->spool_fd >= 0) {
+				sha256_update(&req->hash, upload_data, *upload_size);
+				const char *p = upload_data;
+				size_t left = *upload_size;
+				while (left) {
+					ssize_t w = write(req->spool_fd, p, left);
+					if (w < 0 && errno == EINTR)
+						continue;
+					if (w < 0) {
+						close(req->spool_fd);
+						req->spool_fd = -1;
+						break;
+					}
+					p += w;
+					left -= (size_t)w;
+				}
+			}
+		} else if (strbuf_add(&req->body, upload_data, *upload_size)) {
+			req->too_big = 1;
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+
+	if (req->forbidden)
+		return send_err(conn, MIREN_EPERM, "this user may not use the miren API",
+				"run the command as root or as the user running 'miren server'");
+	if (req->too_big)
+		return send_err(conn, MIREN_ETOOBIG, "request body is too large", NULL);
+	if (req->spool_path && req->spool_fd < 0)
+		return send_err(conn, MIREN_EIO, "cannot store the upload in the data directory",
+				"check free space and permissions of the data directory");
+
+	struct route_ctx c = { .s = s, .conn = conn, .method = method, .req = req };
+	char *u = xstrdup(url);
+	c.n_parts = split_url(u, c.parts, 8);
+	enum MHD_Result ret;
+	if (c.n_parts < 1) {
+		ret = send_err(conn, MIREN_ENOTFOUND, "no such API endpoint", NULL);
+		goto out;
+	}
+	if (req->body.len) {
+		json_error_t jerr;
+		c.body = json_loadb(req->body.buf, req->body.len, 0, &jerr);
+		if (!c.body || !json_is_object(c.body)) {
+			ret = send_err(conn, MIREN_EINVAL, "request body is not a JSON object", NULL);
+			goto out;
+		}
+	}
+	if (req->spool_fd >= 0) {
+		close(req->spool_fd);
+		req->spool_fd = -1;
+	}
+	ret = route(&c);
+out:
+	json_decref(c.body);
+	free(u);
+	return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct request *req = *con_cls;
+	if (!req)
+		return;
+	if (req->spool_fd >= 0)
+		close(req->spool_fd);
+	if (req->spool_path) {
+		unlink(req->spool_path);
+		free(req->spool_path);
+		if (req->hash.ctx) {
+			char hex[65];
+			sha256_final_hex(&req->hash, hex);
+		}
+	}
+	strbuf_release(&req->body);
+	free(req);
+	*con_cls = NULL;
+}
+
+int api_server_start(struct platform *p, const char *socket_path, struct api_server **out,
+		     struct miren_error *err)
+{
+	*out = NULL;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(socket_path) >= sizeof(sa.sun_path))
+		return miren_error_set(err, MIREN_EINVAL, "socket path '%s' is too long", socket_path);
+	strcpy(sa.sun_path, socket_path);
+
+	/* A live server already listening: refuse.  A stale socket: replace. */
+	int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		close(probe);
+		miren_error_set(err, MIREN_EEXISTS, "a miren server is already running on '%s'",
+				socket_path);
+		miren_error_hint(err, "stop it first, or use another --data-dir");
+		return MIREN_EEXISTS;
+	}
+	if (probe >= 0)
+		close(probe);
+	unlink(socket_path);
+
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	mode_t old = umask(0117);
+	int ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	umask(old);
+	if (!ok || chmod(socket_path, 0660) != 0 || listen(fd, 64) != 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return miren_error_set(err, MIREN_EIO, "cannot listen on '%s': %s", socket_path,
+				       strerror(e));
+	}
+	struct api_server *s = xcalloc(1, sizeof(*s));
+	s->p = p;
+	s->fd = fd;
+	s->socket_path = xstrdup(socket_path);
+	s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+					  MHD_USE_POLL,
+				  0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
+				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+				  MHD_OPTION_CONNECTION_LIMIT, 128, MHD_OPTION_CONNECTION_TIMEOUT,
+				  (unsigned)600, MHD_OPTION_END);
+	if (!s->mhd) {
+		close(fd);
+		unlink(socket_path);
+		free(s->socket_path);
+		free(s);
+		return miren_error_set(err, MIREN_EIO, "cannot start the API server on '%s'",
+				       socket_path);
+	}
+	*out = s;
+	return 0;
+}
+
+void api_server_stop(struct api_server *s)
+{
+	if (!s)
+		return;
+	MHD_stop_daemon(s->mhd);
+	close(s->fd);
+	unlink(s->socket_path);
+	free(s->socket_path);
+	free(s);
+}

@@ -1,0 +1,822 @@
+/* The platform: app operations over the store and the supervisor; see platform.h. */
+#include "app/platform.h"
+#include "app/config.h"
+#include "app/env.h"
+#include "app/source.h"
+#include "store/store.h"
+#include "supervise/supervise.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/names.h"
+#include "util/secret.h"
+#include "util/strbuf.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MASK "********"
+
+struct port_slot {
+	char *id;
+	int port;
+	struct port_slot *next;
+};
+
+struct platform {
+	char *data_dir;
+	char *apps_dir;
+	char *tmp_dir;
+	struct store *store;
+	struct sv *sv;
+	uid_t run_uid; /* (uid_t)-1: as the daemon */
+	gid_t run_gid;
+	int keep_releases;
+	pthread_mutex_t lock; /* serialises every operation on apps */
+	struct port_slot *ports;
+};
+
+const char *platform_data_dir(const struct platform *p)
+{
+	return p->data_dir;
+}
+
+static char *app_dir(struct platform *p, const char *app)
+{
+	return fs_join(p->apps_dir, app);
+}
+
+static char *release_dir(struct platform *p, const char *app, int n)
+{
+	return xasprintf("%s/%s/releases/%d", p->apps_dir, app, n);
+}
+
+static char *service_id(const char *app, const char *svc)
+{
+	return xasprintf("app/%s/%s", app, svc);
+}
+
+/* A free loopback TCP port, found by binding port 0. */
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int port = 0;
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+/* The port of a service: its configured one, else one picked once and kept
+ * for the daemon's lifetime so restarts keep the URL. */
+static int service_port(struct platform *p, const char *id, int configured)
+{
+	struct port_slot *s;
+	for (s = p->ports; s; s = s->next)
+		if (!strcmp(s->id, id))
+			break;
+	if (configured) {
+		if (s)
+			s->port = configured;
+		return configured;
+	}
+	if (s)
+		return s->port;
+	s = xcalloc(1, sizeof(*s));
+	s->id = xstrdup(id);
+	s->port = free_port();
+	s->next = p->ports;
+	p->ports = s;
+	return s->port;
+}
+
+static int service_port_known(struct platform *p, const char *id)
+{
+	for (struct port_slot *s = p->ports; s; s = s->next)
+		if (!strcmp(s->id, id))
+			return s->port;
+	return 0;
+}
+
+/* Loads the config of the app's current release; *cfg NULL if never deployed. */
+static int load_current(struct platform *p, const char *app, struct app_rec *rec,
+			struct app_config **cfg, struct miren_error *err)
+{
+	*cfg = NULL;
+	int rc = store_app_get(p->store, app, rec, err);
+	if (rc || rec->current_release == 0)
+		return rc;
+	struct release_rec rel;
+	rc = store_release_get(p->store, app, rec->current_release, &rel, err);
+	if (rc)
+		return rc;
+	json_t *j = json_loads(rel.config_json, 0, NULL);
+	*cfg = j ? app_config_from_json(j) : NULL;
+	json_decref(j);
+	release_rec_release(&rel);
+	if (!*cfg)
+		return miren_error_set(err, MIREN_EINTERNAL,
+				       "release %d of app '%s' has an unreadable config",
+				       rec->current_release, app);
+	return 0;
+}
+
+static int start_services(struct platform *p, const struct app_config *cfg, int release,
+			  struct miren_error *err)
+{
+	struct env_rec *stored;
+	size_t n_stored;
+	int rc = store_env_list(p->store, cfg->name, &stored, &n_stored, err);
+	if (rc)
+		return rc;
+	char *rdir = release_dir(p, cfg->name, release);
+	char *logdir = xasprintf("%s/%s/logs", p->apps_dir, cfg->name);
+	fs_mkdir_p(logdir, 0750);
+	for (size_t i = 0; i < cfg->n_services && !rc; i++) {
+		const struct app_service *s = &cfg->services[i];
+		char *id = service_id(cfg->name, s->name);
+		int port = service_port(p, id, s->port);
+		char **env = env_for_service(cfg, s->name, stored, n_stored, port, release, rdir);
+		char *log_path = xasprintf("%s/%s.log", logdir, s->name);
+		struct sv_spec spec = {
+			.id = id,
+			.command = s->command,
+			.cwd = rdir,
+			.env = env,
+			.log_path = log_path,
+			.uid = p->run_uid,
+			.gid = p->run_gid,
+		};
+		char ebuf[256];
+		if (sv_start(p->sv, &spec, ebuf, sizeof(ebuf)) != 0)
+			rc = miren_error_set(err, MIREN_EIO, "cannot start service '%s' of app '%s': %s",
+					     s->name, cfg->name, ebuf);
+		else
+			log_info("app %s: started service %s (release %d, port %d)", cfg->name,
+				 s->name, release, port);
+		free(log_path);
+		env_array_free(env);
+		free(id);
+	}
+	free(logdir);
+	free(rdir);
+	env_recs_free(stored, n_stored);
+	return rc;
+}
+
+/* Stops the services of old that new no longer has (new may be NULL). */
+static void stop_removed_services(struct platform *p, const struct app_config *old,
+				  const struct app_config *new)
+{
+	if (!old)
+		return;
+	for (size_t i = 0; i < old->n_services; i++) {
+		if (new && app_config_service(new, old->services[i].name))
+			continue;
+		char *id = service_id(old->name, old->services[i].name);
+		if (sv_stop(p->sv, id) == 0)
+			log_info("app %s: stopped service %s", old->name, old->services[i].name);
+		free(id);
+	}
+}
+
+/* Removes release directories of app that the store does not know. */
+static void prune_release_dirs(struct platform *p, const char *app)
+{
+	int *nums;
+	size_t n;
+	if (store_release_numbers(p->store, app, &nums, &n, NULL))
+		return;
+	char *dir = xasprintf("%s/%s/releases", p->apps_dir, app);
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		int num = atoi(de->d_name), known = 0;
+		for (size_t i = 0; i < n; i++)
+			known |= nums[i] == num;
+		if (!known) {
+			char *path = fs_join(dir, de->d_name);
+			fs_remove_tree(path);
+			free(path);
+		}
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+	free(nums);
+}
+
+/* Removes app directories with no app in the store (a destroy cut short). */
+static void prune_app_dirs(struct platform *p)
+{
+	DIR *d = opendir(p->apps_dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		struct app_rec rec;
+		if (store_app_get(p->store, de->d_name, &rec, NULL) == MIREN_ENOTFOUND) {
+			char *path = fs_join(p->apps_dir, de->d_name);
+			log_info("removing leftover directory of deleted app %s", de->d_name);
+			fs_remove_tree(path);
+			free(path);
+		}
+		app_rec_release(&rec);
+	}
+	if (d)
+		closedir(d);
+}
+
+int platform_open(const struct platform_options *opts, struct platform **out,
+		  struct miren_error *err)
+{
+	*out = NULL;
+	struct platform *p = xcalloc(1, sizeof(*p));
+	pthread_mutex_init(&p->lock, NULL);
+	p->data_dir = xstrdup(opts->data_dir);
+	p->apps_dir = fs_join(p->data_dir, "apps");
+	p->tmp_dir = fs_join(p->data_dir, "tmp");
+	p->keep_releases = opts->keep_releases > 0 ? opts->keep_releases : 5;
+	p->run_uid = (uid_t)-1;
+	p->run_gid = (gid_t)-1;
+	int rc = 0;
+	char *path = NULL;
+
+	if (geteuid() == 0) {
+		const char *user = opts->service_user ? opts->service_user : "miren";
+		struct passwd *pw = getpwnam(user);
+		if (!pw) {
+			rc = miren_error_set(err, MIREN_EINVAL, "service user '%s' does not exist", user);
+			miren_error_hint(err, "run scripts/bootstrap, which creates it");
+			goto fail;
+		}
+		p->run_uid = pw->pw_uid;
+		p->run_gid = pw->pw_gid;
+	}
+	if (fs_remove_tree(p->tmp_dir) || fs_mkdir_p(p->tmp_dir, 0700) ||
+	    fs_mkdir_p(p->apps_dir, 0711)) {
+		rc = miren_error_set(err, MIREN_EIO, "cannot create directories in '%s': %s",
+				     p->data_dir, strerror(errno));
+		goto fail;
+	}
+	/* Services run as the service user and must reach their release. */
+	chmod(p->data_dir, 0711);
+	path = fs_join(p->data_dir, "miren.db");
+	rc = store_open(path, &p->store, err);
+	if (rc)
+		goto fail;
+	free(path);
+	path = fs_join(p->data_dir, "run");
+	struct sv_config svc = { .run_dir = path };
+	char ebuf[256];
+	p->sv = sv_new(&svc, ebuf, sizeof(ebuf));
+	if (!p->sv) {
+		rc = miren_error_set(err, MIREN_EIO, "cannot start the supervisor: %s", ebuf);
+		goto fail;
+	}
+
+	/* Converge: drop what a crash left half-done, start every app. */
+	prune_app_dirs(p);
+	struct app_rec *apps;
+	size_t n_apps;
+	rc = store_app_list(p->store, &apps, &n_apps, err);
+	if (rc)
+		goto fail;
+	for (size_t i = 0; i < n_apps; i++) {
+		prune_release_dirs(p, apps[i].name);
+		struct app_rec rec;
+		struct app_config *cfg;
+		struct miren_error e2;
+		if (load_current(p, apps[i].name, &rec, &cfg, &e2) == 0 && cfg &&
+		    start_services(p, cfg, rec.current_release, &e2) != 0)
+			log_error("app %s: %s", apps[i].name, e2.message);
+		app_rec_release(&rec);
+		app_config_free(cfg);
+	}
+	app_recs_free(apps, n_apps);
+	sv_reap_unclaimed(p->sv);
+	free(path);
+	*out = p;
+	return 0;
+fail:
+	free(path);
+	platform_close(p);
+	return rc;
+}
+
+void platform_close(struct platform *p)
+{
+	if (!p)
+		return;
+	if (p->sv)
+		sv_free(p->sv);
+	store_close(p->store);
+	while (p->ports) {
+		struct port_slot *s = p->ports;
+		p->ports = s->next;
+		free(s->id);
+		free(s);
+	}
+	free(p->data_dir);
+	free(p->apps_dir);
+	free(p->tmp_dir);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+static json_t *services_json(struct platform *p, const struct app_config *cfg)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; cfg && i < cfg->n_services; i++) {
+		const struct app_service *s = &cfg->services[i];
+		char *id = service_id(cfg->name, s->name);
+		struct sv_status st;
+		int port = service_port_known(p, id);
+		json_t *o = json_pack("{s:s, s:s, s:i}", "name", s->name, "command", s->command,
+				      "port", port);
+		if (port)
+			json_object_set_new(o, "url", json_sprintf("http://127.0.0.1:%d/", port));
+		if (sv_status(p->sv, id, &st) == 0) {
+			json_object_set_new(o, "state", json_string(sv_state_name(st.state)));
+			json_object_set_new(o, "pid", json_integer(st.pid));
+			json_object_set_new(o, "restarts", json_integer(st.restarts));
+			if (st.last_exit >= 0)
+				json_object_set_new(o, "last_exit", json_integer(st.last_exit));
+			if (st.started_at_ms)
+				json_object_set_new(o, "started_at",
+						    json_integer(st.started_at_ms / 1000));
+		} else {
+			json_object_set_new(o, "state", json_string("stopped"));
+			json_object_set_new(o, "pid", json_integer(0));
+			json_object_set_new(o, "restarts", json_integer(0));
+		}
+		json_array_append_new(arr, o);
+		free(id);
+	}
+	return arr;
+}
+
+/* Writes the uploaded source into a fresh directory under tmp. */
+static int unpack_to_staging(struct platform *p, const char *tar_path, char **staging,
+			     struct miren_error *err)
+{
+	char *hex = secret_hex(8);
+	*staging = xasprintf("%s/release-%s", p->tmp_dir, hex);
+	free(hex);
+	if (mkdir(*staging, 0755) != 0)
+		return miren_error_set(err, MIREN_EIO, "cannot create release directory '%s': %s",
+				       *staging, strerror(errno));
+	return source_unpack(tar_path, *staging, err);
+}
+
+static int read_config(const char *staging, const char *app, struct app_config **cfg,
+		       struct miren_error *err)
+{
+	char *path = fs_join(staging, ".miren/app.toml");
+	struct strbuf sb;
+	strbuf_init(&sb, 1 << 20);
+	int rc = strbuf_read_file(&sb, path);
+	if (rc == MIREN_ENOTFOUND) {
+		miren_error_set(err, MIREN_EINVAL, "the source has no .miren/app.toml");
+		miren_error_hint(err, "create .miren/app.toml with at least a [services.web] command");
+	} else if (rc) {
+		miren_error_set(err, rc, "cannot read .miren/app.toml: %s", miren_strerror(rc));
+	} else {
+		rc = app_config_parse(sb.buf, sb.len, ".miren/app.toml", app, cfg, err);
+		if (!rc && strcmp((*cfg)->name, app)) {
+			rc = miren_error_set(err, MIREN_EINVAL,
+					     "app.toml names the app '%s' but the deploy is for '%s'",
+					     (*cfg)->name, app);
+			app_config_free(*cfg);
+			*cfg = NULL;
+		}
+	}
+	strbuf_release(&sb);
+	free(path);
+	return rc;
+}
+
+int platform_deploy(struct platform *p, const char *app, const char *tar_path,
+		    const char *sha256, json_t **result, struct miren_error *err)
+{
+	*result = NULL;
+	int rc = name_check_app(app, err);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&p->lock);
+	char *staging = NULL, *target = NULL, *rel_parent = NULL;
+	struct app_config *cfg = NULL, *old = NULL;
+	struct app_rec rec = { 0 };
+	struct env_rec *stored = NULL;
+	size_t n_stored = 0;
+	int n = 0, unchanged = 0;
+
+	rc = unpack_to_staging(p, tar_path, &staging, err);
+	if (!rc)
+		rc = read_config(staging, app, &cfg, err);
+	if (rc)
+		goto out;
+	rc = load_current(p, app, &rec, &old, err);
+	if (rc == MIREN_ENOTFOUND) {
+		miren_error_clear(err);
+		rc = 0;
+	}
+	if (!rc && rec.current_release)
+		rc = store_env_list(p->store, app, &stored, &n_stored, err);
+	if (rc)
+		goto out;
+	const char *missing = env_missing_required(cfg, stored, n_stored);
+	if (missing) {
+		rc = miren_error_set(err, MIREN_EINVAL, "required variable '%s' has no value",
+				     missing);
+		miren_error_hint(err, "set it with 'miren env set -a %s %s=VALUE', then deploy again",
+				 app, missing);
+		goto out;
+	}
+
+	if (rec.current_release) {
+		struct release_rec cur;
+		if (store_release_get(p->store, app, rec.current_release, &cur, NULL) == 0) {
+			unchanged = !strcmp(cur.source_sha256, sha256);
+			release_rec_release(&cur);
+		}
+	}
+	if (unchanged) {
+		n = rec.current_release;
+		/* Nothing new: make sure every service runs, restart none. */
+		for (size_t i = 0; i < cfg->n_services && !rc; i++) {
+			char *id = service_id(app, cfg->services[i].name);
+			struct sv_status st;
+			int running = sv_status(p->sv, id, &st) == 0;
+			free(id);
+			if (!running) {
+				rc = start_services(p, cfg, n, err);
+				break;
+			}
+		}
+		goto out;
+	}
+
+	rc = store_release_next(p->store, app, &n, err);
+	if (rc)
+		goto out;
+	rel_parent = xasprintf("%s/%s/releases", p->apps_dir, app);
+	target = release_dir(p, app, n);
+	if (fs_mkdir_p(rel_parent, 0711) != 0 || fs_remove_tree(target) != 0 ||
+	    (p->run_uid != (uid_t)-1 && fs_chown_tree(staging, p->run_uid, p->run_gid) != 0) ||
+	    rename(staging, target) != 0 || fs_fsync_dir(rel_parent) != 0) {
+		rc = miren_error_set(err, MIREN_EIO, "cannot write release directory '%s': %s",
+				     target, strerror(errno));
+		miren_error_hint(err, "check that the data directory '%s' is writable", p->data_dir);
+		goto out;
+	}
+	free(staging);
+	staging = NULL;
+	json_t *cj = app_config_to_json(cfg);
+	char *config_json = json_dumps(cj, JSON_COMPACT);
+	json_decref(cj);
+	rc = store_release_add(p->store, app, n, sha256, config_json, err);
+	free(config_json);
+	if (rc) {
+		fs_remove_tree(target);
+		goto out;
+	}
+	log_info("app %s: release %d recorded", app, n);
+	stop_removed_services(p, old, cfg);
+	rc = start_services(p, cfg, n, err);
+	if (n > p->keep_releases) {
+		store_release_prune(p->store, app, n - p->keep_releases + 1, NULL);
+		prune_release_dirs(p, app);
+	}
+out:
+	if (!rc) {
+		json_t *warnings = json_array();
+		for (size_t i = 0; i < cfg->n_warnings; i++)
+			json_array_append_new(warnings, json_string(cfg->warnings[i]));
+		*result = json_pack("{s:s, s:i, s:b, s:o, s:o}", "app", app, "release", n,
+				    "unchanged", unchanged, "warnings", warnings, "services",
+				    services_json(p, cfg));
+	}
+	if (staging)
+		fs_remove_tree(staging);
+	free(staging);
+	free(target);
+	free(rel_parent);
+	app_config_free(cfg);
+	app_config_free(old);
+	app_rec_release(&rec);
+	env_recs_free(stored, n_stored);
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+int platform_app_list(struct platform *p, json_t **result, struct miren_error *err)
+{
+	struct app_rec *apps;
+	size_t n;
+	pthread_mutex_lock(&p->lock);
+	int rc = store_app_list(p->store, &apps, &n, err);
+	if (rc)
+		goto out;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		struct app_rec rec;
+		struct app_config *cfg = NULL;
+		load_current(p, apps[i].name, &rec, &cfg, NULL);
+		json_t *svcs = services_json(p, cfg);
+		size_t running = 0, idx;
+		json_t *s;
+		json_array_foreach(svcs, idx, s) {
+			const char *state = json_string_value(json_object_get(s, "state"));
+			running += state && (!strcmp(state, "running") || !strcmp(state, "starting"));
+		}
+		json_array_append_new(arr, json_pack("{s:s, s:i, s:I, s:i, s:i}", "name",
+						     apps[i].name, "release",
+						     apps[i].current_release, "created_at",
+						     (json_int_t)apps[i].created_at, "services",
+						     (int)json_array_size(svcs), "running",
+						     (int)running));
+		json_decref(svcs);
+		app_config_free(cfg);
+		app_rec_release(&rec);
+	}
+	app_recs_free(apps, n);
+	*result = arr;
+out:
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+int platform_app_status(struct platform *p, const char *app, json_t **result,
+			struct miren_error *err)
+{
+	struct app_rec rec;
+	struct app_config *cfg;
+	pthread_mutex_lock(&p->lock);
+	int rc = load_current(p, app, &rec, &cfg, err);
+	if (!rc)
+		*result = json_pack("{s:s, s:i, s:I, s:o}", "name", app, "release",
+				    rec.current_release, "created_at", (json_int_t)rec.created_at,
+				    "services", services_json(p, cfg));
+	app_config_free(cfg);
+	app_rec_release(&rec);
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+/* Restarts every service of app with fresh env; caller holds the lock. */
+static int restart_locked(struct platform *p, const char *app, struct miren_error *err)
+{
+	struct app_rec rec;
+	struct app_config *cfg;
+	int rc = load_current(p, app, &rec, &cfg, err);
+	if (!rc && cfg) {
+		/* sv_start replaces a running process: stop, then start anew. */
+		rc = start_services(p, cfg, rec.current_release, err);
+	}
+	app_config_free(cfg);
+	app_rec_release(&rec);
+	return rc;
+}
+
+int platform_app_restart(struct platform *p, const char *app, struct miren_error *err)
+{
+	pthread_mutex_lock(&p->lock);
+	int rc = restart_locked(p, app, err);
+	if (!rc)
+		log_info("app %s: restarted", app);
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+int platform_app_destroy(struct platform *p, const char *app, struct miren_error *err)
+{
+	struct app_rec rec;
+	struct app_config *cfg;
+	pthread_mutex_lock(&p->lock);
+	int rc = load_current(p, app, &rec, &cfg, err);
+	if (rc)
+		goto out;
+	stop_removed_services(p, cfg, NULL);
+	rc = store_app_delete(p->store, app, err);
+	if (!rc) {
+		char *dir = app_dir(p, app);
+		fs_remove_tree(dir);
+		free(dir);
+		log_info("app %s: destroyed", app);
+	}
+out:
+	app_config_free(cfg);
+	app_rec_release(&rec);
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+static json_t *env_rec_json(const struct env_rec *e, bool unmask)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "name", e->key, "value",
+			 e->sensitive && !unmask ? MASK : e->value, "service", e->service, "source",
+			 env_source_name(e->source), "sensitive", e->sensitive, "description",
+			 e->description);
+}
+
+/* The effective env of app; caller holds the lock. */
+static int effective_env(struct platform *p, const char *app, struct env_rec **eff, size_t *n,
+			 struct miren_error *err)
+{
+	struct app_rec rec;
+	struct app_config *cfg;
+	struct env_rec *stored = NULL;
+	size_t n_stored = 0;
+	int rc = load_current(p, app, &rec, &cfg, err);
+	if (!rc)
+		rc = store_env_list(p->store, app, &stored, &n_stored, err);
+	if (!rc)
+		env_effective(cfg, stored, n_stored, eff, n);
+	env_recs_free(stored, n_stored);
+	app_config_free(cfg);
+	app_rec_release(&rec);
+	return rc;
+}
+
+int platform_env_list(struct platform *p, const char *app, bool unmask, json_t **result,
+		      struct miren_error *err)
+{
+	struct env_rec *eff;
+	size_t n;
+	pthread_mutex_lock(&p->lock);
+	int rc = effective_env(p, app, &eff, &n, err);
+	if (!rc) {
+		*result = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(*result, env_rec_json(&eff[i], unmask));
+		env_recs_free(eff, n);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+int platform_env_get(struct platform *p, const char *app, const char *key, bool unmask,
+		     json_t **result, struct miren_error *err)
+{
+	struct env_rec *eff;
+	size_t n;
+	*result = NULL;
+	pthread_mutex_lock(&p->lock);
+	int rc = effective_env(p, app, &eff, &n, err);
+	if (!rc) {
+		/* The app-wide value if there is one, else the first scoped one. */
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(eff[i].key, key) && (!*result || !*eff[i].service)) {
+				json_decref(*result);
+				*result = env_rec_json(&eff[i], unmask);
+			}
+		env_recs_free(eff, n);
+		if (!*result) {
+			rc = miren_error_set(err, MIREN_ENOTFOUND, "variable '%s' is not set on app '%s'",
+					     key, app);
+			miren_error_hint(err, "run 'miren env list -a %s' to see its variables", app);
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+int platform_env_set(struct platform *p, const char *app, const char *key, const char *value,
+		     bool sensitive, struct miren_error *err)
+{
+	int rc = name_check_env(key, err);
+	if (rc)
+		return rc;
+	if (strlen(value) > 65536)
+		return miren_error_set(err, MIREN_ETOOBIG, "value of '%s' is longer than 64 KiB", key);
+	pthread_mutex_lock(&p->lock);
+	struct app_rec rec;
+	rc = store_app_get(p->store, app, &rec, err);
+	app_rec_release(&rec);
+	struct env_rec e = { .key = (char *)key, .value = (char *)value, .service = "",
+			     .source = ENV_SOURCE_MANUAL, .sensitive = sensitive,
+			     .description = "" };
+	if (!rc)
+		rc = store_env_set(p->store, app, &e, err);
+	if (!rc) {
+		log_info("app %s: variable %s set", app, key);
+		rc = restart_locked(p, app, err);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+int platform_env_delete(struct platform *p, const char *app, const char *key,
+			struct miren_error *err)
+{
+	pthread_mutex_lock(&p->lock);
+	struct app_rec rec;
+	int rc = store_app_get(p->store, app, &rec, err);
+	app_rec_release(&rec);
+	if (!rc)
+		rc = store_env_delete(p->store, app, key, ENV_SOURCE_MANUAL, err);
+	if (rc == MIREN_ENOTFOUND) {
+		struct env_rec *eff;
+		size_t n;
+		struct miren_error e2;
+		if (effective_env(p, app, &eff, &n, &e2) == 0) {
+			for (size_t i = 0; i < n; i++)
+				if (!strcmp(eff[i].key, key)) {
+					miren_error_set(err, MIREN_ECONFLICT,
+							"variable '%s' comes from %s, not from 'miren env set'",
+							key,
+							eff[i].source == ENV_SOURCE_CONFIG
+								? ".miren/app.toml"
+								: "an addon");
+					miren_error_hint(err, "%s",
+							 eff[i].source == ENV_SOURCE_CONFIG
+								 ? "remove it from .miren/app.toml and deploy again"
+								 : "destroy the addon to remove its variables");
+					rc = MIREN_ECONFLICT;
+					break;
+				}
+			env_recs_free(eff, n);
+		}
+	}
+	if (!rc) {
+		log_info("app %s: variable %s deleted", app, key);
+		rc = restart_locked(p, app, err);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+int platform_logs(struct platform *p, const char *app, const char *service, long long offset,
+		  int tail, json_t **result, struct miren_error *err)
+{
+	struct app_rec rec;
+	struct app_config *cfg;
+	pthread_mutex_lock(&p->lock);
+	int rc = load_current(p, app, &rec, &cfg, err);
+	app_rec_release(&rec);
+	if (!rc && (!cfg || !app_config_service(cfg, service))) {
+		rc = miren_error_set(err, MIREN_ENOTFOUND, "app '%s' has no service '%s'", app,
+				     service);
+		miren_error_hint(err, "run 'miren app status -a %s' to see its services", app);
+	}
+	app_config_free(cfg);
+	pthread_mutex_unlock(&p->lock);
+	if (rc)
+		return rc;
+
+	char *path = xasprintf("%s/%s/logs/%s.log", p->apps_dir, app, service);
+	struct strbuf sb;
+	strbuf_init(&sb, 0);
+	long long end = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		struct stat st;
+		fstat(fd, &st);
+		end = st.st_size;
+		long long from = offset;
+		if (offset < 0 || offset > end) {
+			/* Find the start of the last `tail` lines within 1 MiB. */
+			from = end > (1 << 20) ? end - (1 << 20) : 0;
+		}
+		long long want = end - from > (1 << 20) ? (1 << 20) : end - from;
+		char *buf = xmalloc((size_t)want + 1);
+		ssize_t got = pread(fd, buf, (size_t)want, from);
+		if (got < 0)
+			got = 0;
+		const char *start = buf;
+		if (offset < 0 || offset > end) {
+			int lines = 0;
+			for (ssize_t i = got - 1; i >= 0; i--)
+				if (buf[i] == '\n' && i != got - 1 && ++lines >= tail) {
+					start = buf + i + 1;
+					break;
+				}
+		}
+		strbuf_add(&sb, start, (size_t)(buf + got - start));
+		end = from + got;
+		free(buf);
+		close(fd);
+	}
+	free(path);
+	*result = json_pack("{s:s, s:s%, s:I}", "service", service, "data", sb.buf, sb.len,
+			    "offset", (json_int_t)end);
+	strbuf_release(&sb);
+	return 0;
+}

@@ -1,0 +1,71 @@
+/*
+ * The platform: the daemon's state and every operation the API offers on
+ * apps (deploy, status, restart, destroy, env, logs).  It owns the store
+ * and the supervisor; the HTTP layer only translates requests into calls.
+ *
+ * Crash safety: a deploy unpacks into <data>/tmp, moves the tree to
+ * apps/<app>/releases/<n>, then records release n in the store; on start,
+ * platform_open() removes whatever a crash left half-done (tmp, release
+ * directories with no record, directories of apps that no longer exist)
+ * and starts the services of every app's current release.
+ *
+ * Results are JSON objects (jansson) the caller owns; failures fill err.
+ */
+#ifndef MIREN_PLATFORM_H
+#define MIREN_PLATFORM_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "util/err.h"
+
+struct platform;
+
+struct platform_options {
+	const char *data_dir;
+	const char *service_user; /* run services as this user when root; NULL: "miren" */
+	int keep_releases;        /* 0: 5 */
+};
+
+int platform_open(const struct platform_options *opts, struct platform **out,
+		  struct miren_error *err);
+/* Stops every service and closes the store. */
+void platform_close(struct platform *p);
+const char *platform_data_dir(const struct platform *p);
+
+/*
+ * Deploys the source archive at tar_path (whose SHA-256 is sha256) as app.
+ * Returns {"app","release","unchanged","warnings":[...],"services":[...]}.
+ */
+int platform_deploy(struct platform *p, const char *app, const char *tar_path,
+		    const char *sha256, json_t **result, struct miren_error *err);
+
+/* [{"name","release","services","created_at"}] */
+int platform_app_list(struct platform *p, json_t **result, struct miren_error *err);
+/* {"name","release","services":[{"name","state","pid","port","url","restarts",...}]} */
+int platform_app_status(struct platform *p, const char *app, json_t **result,
+			struct miren_error *err);
+int platform_app_restart(struct platform *p, const char *app, struct miren_error *err);
+int platform_app_destroy(struct platform *p, const char *app, struct miren_error *err);
+
+/* [{"name","value","service","source","sensitive"}]; values of sensitive
+ * variables are replaced by "********" unless unmask. */
+int platform_env_list(struct platform *p, const char *app, bool unmask, json_t **result,
+		      struct miren_error *err);
+int platform_env_get(struct platform *p, const char *app, const char *key, bool unmask,
+		     json_t **result, struct miren_error *err);
+int platform_env_set(struct platform *p, const char *app, const char *key, const char *value,
+		     bool sensitive, struct miren_error *err);
+int platform_env_delete(struct platform *p, const char *app, const char *key,
+			struct miren_error *err);
+
+/*
+ * A slice of a service's log.  With offset >= 0, the bytes from offset on
+ * (at most 1 MiB); with offset < 0, the last `tail` lines.
+ * Returns {"service","data","offset"} where offset is where to continue.
+ */
+int platform_logs(struct platform *p, const char *app, const char *service, long long offset,
+		  int tail, json_t **result, struct miren_error *err);
+
+#endif

@@ -1,0 +1,588 @@
+/*
+ * SQLite implementation of the state store (see store.h).
+ *
+ * Schema changes are numbered migrations applied in order, each in its own
+ * transaction together with the PRAGMA user_version bump, so a store is
+ * never left half-migrated: a crash rolls the migration back whole.
+ */
+#include "store/store.h"
+#include "util/err.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+struct store {
+	sqlite3 *db;
+	pthread_mutex_t lock;
+};
+
+static const char *const migrations[] = {
+	/* 1: apps, releases, env */
+	"CREATE TABLE apps ("
+	"  name TEXT PRIMARY KEY,"
+	"  created_at INTEGER NOT NULL,"
+	"  current_release INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE releases ("
+	"  app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,"
+	"  n INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  source_sha256 TEXT NOT NULL,"
+	"  config_json TEXT NOT NULL,"
+	"  PRIMARY KEY (app, n));"
+	"CREATE TABLE env ("
+	"  app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,"
+	"  service TEXT NOT NULL DEFAULT '',"
+	"  key TEXT NOT NULL,"
+	"  source INTEGER NOT NULL,"
+	"  value TEXT NOT NULL,"
+	"  sensitive INTEGER NOT NULL DEFAULT 0,"
+	"  description TEXT NOT NULL DEFAULT '',"
+	"  PRIMARY KEY (app, service, key, source));",
+};
+#define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+static int db_fail(struct store *st, struct miren_error *err, const char *what)
+{
+	return miren_error_set(err, MIREN_EDB, "state store: %s: %s", what, sqlite3_errmsg(st->db));
+}
+
+static int exec_sql(struct store *st, const char *sql, struct miren_error *err)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		miren_error_set(err, MIREN_EDB, "state store: %s", msg ? msg : "exec failed");
+		sqlite3_free(msg);
+		return MIREN_EDB;
+	}
+	return 0;
+}
+
+static int get_user_version(struct store *st)
+{
+	sqlite3_stmt *s;
+	int v = -1;
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK) {
+		if (sqlite3_step(s) == SQLITE_ROW)
+			v = sqlite3_column_int(s, 0);
+		sqlite3_finalize(s);
+	}
+	return v;
+}
+
+static int migrate(struct store *st, struct miren_error *err)
+{
+	int v = get_user_version(st);
+	if (v < 0)
+		return db_fail(st, err, "reading schema version");
+	if (v > N_MIGRATIONS)
+		return miren_error_set(err, MIREN_EDB,
+				       "state store schema version %d is newer than this miren (%d)",
+				       v, N_MIGRATIONS);
+	for (int i = v; i < N_MIGRATIONS; i++) {
+		char bump[64];
+		snprintf(bump, sizeof(bump), "PRAGMA user_version = %d;", i + 1);
+		int rc = exec_sql(st, "BEGIN IMMEDIATE", err);
+		if (!rc)
+			rc = exec_sql(st, migrations[i], err);
+		if (!rc)
+			rc = exec_sql(st, bump, err);
+		if (!rc)
+			rc = exec_sql(st, "COMMIT", err);
+		if (rc) {
+			exec_sql(st, "ROLLBACK", NULL);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+int store_open(const char *path, struct store **out, struct miren_error *err)
+{
+	*out = NULL;
+	/* Create the file 0600 ourselves so it is never briefly world-readable. */
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return miren_error_set(err, MIREN_EIO, "cannot open state store '%s': %s", path,
+				       strerror(errno));
+	fchmod(fd, 0600);
+	close(fd);
+
+	struct store *st = xcalloc(1, sizeof(*st));
+	pthread_mutex_init(&st->lock, NULL);
+	int rc;
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
+	    SQLITE_OK) {
+		rc = db_fail(st, err, "open");
+		goto fail;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	rc = exec_sql(st,
+		      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+		      err);
+	if (!rc)
+		rc = migrate(st, err);
+	if (rc)
+		goto fail;
+	/* The WAL and shm files inherit nothing from the main file's mode. */
+	char *side = xasprintf("%s-wal", path);
+	chmod(side, 0600);
+	free(side);
+	side = xasprintf("%s-shm", path);
+	chmod(side, 0600);
+	free(side);
+	*out = st;
+	return 0;
+fail:
+	store_close(st);
+	return rc;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	sqlite3_close(st->db);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+int store_schema_version(struct store *st)
+{
+	pthread_mutex_lock(&st->lock);
+	int v = get_user_version(st);
+	pthread_mutex_unlock(&st->lock);
+	return v;
+}
+
+/* Prepares sql; on failure fills err and returns NULL. */
+static sqlite3_stmt *prep(struct store *st, const char *sql, struct miren_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		db_fail(st, err, "prepare");
+		return NULL;
+	}
+	return s;
+}
+
+static char *col_text(sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+	return xstrdup(t ? (const char *)t : "");
+}
+
+/* Runs a statement that returns no rows; returns 0 or MIREN_EDB. */
+static int step_done(struct store *st, sqlite3_stmt *s, struct miren_error *err)
+{
+	int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_fail(st, err, "write");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* --- apps --------------------------------------------------------------- */
+
+static void app_from_row(sqlite3_stmt *s, struct app_rec *r)
+{
+	r->name = col_text(s, 0);
+	r->created_at = sqlite3_column_int64(s, 1);
+	r->current_release = sqlite3_column_int(s, 2);
+}
+
+int store_app_list(struct store *st, struct app_rec **out, size_t *n, struct miren_error *err)
+{
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&st->lock);
+	int rc = 0;
+	sqlite3_stmt *s =
+		prep(st, "SELECT name, created_at, current_release FROM apps ORDER BY name", err);
+	if (!s) {
+		rc = MIREN_EDB;
+		goto out;
+	}
+	size_t cap = 0;
+	int r;
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			*out = xrealloc(*out, cap * sizeof(**out));
+		}
+		app_from_row(s, &(*out)[(*n)++]);
+	}
+	if (r != SQLITE_DONE) {
+		rc = db_fail(st, err, "list apps");
+		app_recs_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	sqlite3_finalize(s);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int store_app_get(struct store *st, const char *name, struct app_rec *out, struct miren_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&st->lock);
+	int rc;
+	sqlite3_stmt *s = prep(
+		st, "SELECT name, created_at, current_release FROM apps WHERE name = ?", err);
+	if (!s) {
+		rc = MIREN_EDB;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+	int r = sqlite3_step(s);
+	if (r == SQLITE_ROW) {
+		app_from_row(s, out);
+		rc = 0;
+	} else if (r == SQLITE_DONE) {
+		rc = miren_error_set(err, MIREN_ENOTFOUND, "app '%s' not found", name);
+		miren_error_hint(err, "run 'miren app list' to see the apps");
+	} else {
+		rc = db_fail(st, err, "get app");
+	}
+	sqlite3_finalize(s);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+static int app_ensure_locked(struct store *st, const char *name, struct miren_error *err)
+{
+	sqlite3_stmt *s = prep(
+		st, "INSERT OR IGNORE INTO apps (name, created_at) VALUES (?, ?)", err);
+	if (!s)
+		return MIREN_EDB;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)time(NULL));
+	return step_done(st, s, err);
+}
+
+int store_app_ensure(struct store *st, const char *name, struct miren_error *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc = app_ensure_locked(st, name, err);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int store_app_delete(struct store *st, const char *name, struct miren_error *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc;
+	sqlite3_stmt *s = prep(st, "DELETE FROM apps WHERE name = ?", err);
+	if (!s) {
+		rc = MIREN_EDB;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+	rc = step_done(st, s, err);
+	if (!rc && sqlite3_changes(st->db) == 0)
+		rc = miren_error_set(err, MIREN_ENOTFOUND, "app '%s' not found", name);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+void app_rec_release(struct app_rec *r)
+{
+	free(r->name);
+	r->name = NULL;
+}
+
+void app_recs_free(struct app_rec *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		app_rec_release(&r[i]);
+	free(r);
+}
+
+/* --- releases ----------------------------------------------------------- */
+
+int store_release_next(struct store *st, const char *app, int *n, struct miren_error *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc = 0;
+	sqlite3_stmt *s = prep(st, "SELECT COALESCE(MAX(n), 0) + 1 FROM releases WHERE app = ?", err);
+	if (!s) {
+		rc = MIREN_EDB;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, app, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		*n = sqlite3_column_int(s, 0);
+	else
+		rc = db_fail(st, err, "next release");
+	sqlite3_finalize(s);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int store_release_add(struct store *st, const char *app, int n, const char *source_sha256,
+		      const char *config_json, struct miren_error *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc = exec_sql(st, "BEGIN IMMEDIATE", err);
+	if (rc)
+		goto out;
+	rc = app_ensure_locked(st, app, err);
+	if (rc)
+		goto rollback;
+	sqlite3_stmt *s = prep(st,
+			       "INSERT INTO releases (app, n, created_at, source_sha256, config_json)"
+			       " VALUES (?, ?, ?, ?, ?)",
+			       err);
+	if (!s) {
+		rc = MIREN_EDB;
+		goto rollback;
+	}
+	sqlite3_bind_text(s, 1, app, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(s, 2, n);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)time(NULL));
+	sqlite3_bind_text(s, 4, source_sha256, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 5, config_json, -1, SQLITE_TRANSIENT);
+	rc = step_done(st, s, err);
+	if (rc)
+		goto rollback;
+	s = prep(st, "UPDATE apps SET current_release = ? WHERE name = ?", err);
+	if (!s) {
+		rc = MIREN_EDB;
+		goto rollback;
+	}
+	sqlite3_bind_int(s, 1, n);
+	sqlite3_bind_text(s, 2, app, -1, SQLITE_TRANSIENT);
+	rc = step_done(st, s, err);
+	if (!rc)
+		rc = exec_sql(st, "COMMIT", err);
+	if (!rc)
+		goto out;
+rollback:
+	exec_sql(st, "ROLLBACK", NULL);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int store_release_get(struct store *st, const char *app, int n, struct release_rec *out,
+		      struct miren_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&st->lock);
+	int rc;
+	sqlite3_stmt *s = prep(st,
+			       "SELECT n, created_at, source_sha256, config_json FROM releases"
+			       " WHERE app = ? AND n = ?",
+			       err);
+	if (!s) {
+		rc = MIREN_EDB;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, app, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(s, 2, n);
+	int r = sqlite3_step(s);
+	if (r == SQLITE_ROW) {
+		out->n = sqlite3_column_int(s, 0);
+		out->created_at = sqlite3_column_int64(s, 1);
+		out->source_sha256 = col_text(s, 2);
+		out->config_json = col_text(s, 3);
+		rc = 0;
+	} else if (r == SQLITE_DONE) {
+		rc = miren_error_set(err, MIREN_ENOTFOUND, "release %d of app '%s' not found", n,
+				     app);
+	} else {
+		rc = db_fail(st, err, "get release");
+	}
+	sqlite3_finalize(s);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int store_release_numbers(struct store *st, const char *app, int **out, size_t *n,
+			  struct miren_error *err)
+{
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&st->lock);
+	int rc = 0;
+	sqlite3_stmt *s = prep(st, "SELECT n FROM releases WHERE app = ? ORDER BY n", err);
+	if (!s) {
+		rc = MIREN_EDB;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, app, -1, SQLITE_TRANSIENT);
+	size_t cap = 0;
+	int r;
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			*out = xrealloc(*out, cap * sizeof(int));
+		}
+		(*out)[(*n)++] = sqlite3_column_int(s, 0);
+	}
+	if (r != SQLITE_DONE) {
+		rc = db_fail(st, err, "list releases");
+		free(*out);
+		*out = NULL;
+		*n = 0;
+	}
+	sqlite3_finalize(s);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int store_release_prune(struct store *st, const char *app, int keep_from, struct miren_error *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc;
+	sqlite3_stmt *s = prep(st, "DELETE FROM releases WHERE app = ? AND n < ?", err);
+	if (!s) {
+		rc = MIREN_EDB;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, app, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(s, 2, keep_from);
+	rc = step_done(st, s, err);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+void release_rec_release(struct release_rec *r)
+{
+	free(r->source_sha256);
+	free(r->config_json);
+	r->source_sha256 = r->config_json = NULL;
+}
+
+/* --- env ---------------------------------------------------------------- */
+
+const char *env_source_name(enum env_source s)
+{
+	switch (s) {
+	case ENV_SOURCE_CONFIG:
+		return "config";
+	case ENV_SOURCE_MANUAL:
+		return "manual";
+	case ENV_SOURCE_ADDON:
+		return "addon";
+	}
+	return "unknown";
+}
+
+int store_env_list(struct store *st, const char *app, struct env_rec **out, size_t *n,
+		   struct miren_error *err)
+{
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&st->lock);
+	int rc = 0;
+	sqlite3_stmt *s = prep(st,
+			       "SELECT key, value, service, source, sensitive, description FROM env"
+			       " WHERE app = ? ORDER BY key, service, source",
+			       err);
+	if (!s) {
+		rc = MIREN_EDB;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, app, -1, SQLITE_TRANSIENT);
+	size_t cap = 0;
+	int r;
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			*out = xrealloc(*out, cap * sizeof(**out));
+		}
+		struct env_rec *e = &(*out)[(*n)++];
+		e->key = col_text(s, 0);
+		e->value = col_text(s, 1);
+		e->service = col_text(s, 2);
+		e->source = (enum env_source)sqlite3_column_int(s, 3);
+		e->sensitive = sqlite3_column_int(s, 4) != 0;
+		e->description = col_text(s, 5);
+	}
+	if (r != SQLITE_DONE) {
+		rc = db_fail(st, err, "list env");
+		env_recs_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	sqlite3_finalize(s);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int store_env_set(struct store *st, const char *app, const struct env_rec *rec,
+		  struct miren_error *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc;
+	sqlite3_stmt *s = prep(st,
+			       "INSERT INTO env (app, service, key, source, value, sensitive, description)"
+			       " VALUES (?, ?, ?, ?, ?, ?, ?)"
+			       " ON CONFLICT (app, service, key, source) DO UPDATE SET"
+			       " value = excluded.value, sensitive = excluded.sensitive,"
+			       " description = excluded.description",
+			       err);
+	if (!s) {
+		rc = MIREN_EDB;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, app, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 2, rec->service ? rec->service : "", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 3, rec->key, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(s, 4, (int)rec->source);
+	sqlite3_bind_text(s, 5, rec->value, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(s, 6, rec->sensitive ? 1 : 0);
+	sqlite3_bind_text(s, 7, rec->description ? rec->description : "", -1, SQLITE_TRANSIENT);
+	rc = step_done(st, s, err);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int store_env_delete(struct store *st, const char *app, const char *key, enum env_source source,
+		     struct miren_error *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc;
+	sqlite3_stmt *s = prep(st, "DELETE FROM env WHERE app = ? AND key = ? AND source = ?", err);
+	if (!s) {
+		rc = MIREN_EDB;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, app, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 2, key, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(s, 3, (int)source);
+	rc = step_done(st, s, err);
+	if (!rc && sqlite3_changes(st->db) == 0)
+		rc = miren_error_set(err, MIREN_ENOTFOUND, "variable '%s' is not set on app '%s'",
+				     key, app);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+void env_recs_free(struct env_rec *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(r[i].key);
+		free(r[i].value);
+		free(r[i].service);
+		free(r[i].description);
+	}
+	free(r);
+}

@@ -1,0 +1,93 @@
+/*
+ * The state store: every durable fact of the daemon, and the only module
+ * that knows SQL.  The embedded engine is SQLite in WAL mode with
+ * synchronous=FULL; the interface below is engine-neutral so that a
+ * distributed engine can replace it for a multi-node control plane.
+ *
+ * Every function returns 0 or a miren_err (MIREN_ENOTFOUND when the thing
+ * asked for is absent, MIREN_EDB when the engine failed) and fills err
+ * when one is given.  Records handed out are owned by the caller and freed
+ * with the matching *_free function.  A failed call changes nothing.
+ *
+ * Thread safety: one struct store may be used from any thread; calls are
+ * serialised inside.
+ */
+#ifndef MIREN_STORE_H
+#define MIREN_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+struct store;
+
+struct app_rec {
+	char *name;
+	int64_t created_at; /* unix seconds */
+	int current_release; /* 0: never deployed */
+};
+
+struct release_rec {
+	int n;
+	int64_t created_at;
+	char *source_sha256;
+	char *config_json; /* the app config of this release (app_config_to_json) */
+};
+
+enum env_source { ENV_SOURCE_CONFIG, ENV_SOURCE_MANUAL, ENV_SOURCE_ADDON };
+
+struct env_rec {
+	char *key;
+	char *value;
+	char *service; /* "" for every service of the app */
+	enum env_source source;
+	bool sensitive;
+	char *description; /* "" when none */
+};
+
+/* Opens (creating 0600 if needed) and migrates the store at path. */
+int store_open(const char *path, struct store **out, struct miren_error *err);
+void store_close(struct store *st);
+/* The schema version the open store is at. */
+int store_schema_version(struct store *st);
+
+int store_app_list(struct store *st, struct app_rec **out, size_t *n, struct miren_error *err);
+int store_app_get(struct store *st, const char *name, struct app_rec *out, struct miren_error *err);
+/* Creates the app if it does not exist; 0 either way. */
+int store_app_ensure(struct store *st, const char *name, struct miren_error *err);
+/* Deletes the app with its releases and env. MIREN_ENOTFOUND if absent. */
+int store_app_delete(struct store *st, const char *name, struct miren_error *err);
+void app_rec_release(struct app_rec *r);
+void app_recs_free(struct app_rec *r, size_t n);
+
+/*
+ * Records release n of app (creating the app if needed) and makes it the
+ * current one, in one transaction.  n must be store_release_next().
+ */
+int store_release_add(struct store *st, const char *app, int n, const char *source_sha256,
+		      const char *config_json, struct miren_error *err);
+/* The number the next release of app gets (max+1, 1 for a new app). */
+int store_release_next(struct store *st, const char *app, int *n, struct miren_error *err);
+int store_release_get(struct store *st, const char *app, int n, struct release_rec *out,
+		      struct miren_error *err);
+/* Release numbers of app, ascending. */
+int store_release_numbers(struct store *st, const char *app, int **out, size_t *n,
+			  struct miren_error *err);
+/* Forgets releases of app numbered below keep_from. */
+int store_release_prune(struct store *st, const char *app, int keep_from, struct miren_error *err);
+void release_rec_release(struct release_rec *r);
+
+/* Env values set by hand or by addons (config env lives in the release). */
+int store_env_list(struct store *st, const char *app, struct env_rec **out, size_t *n,
+		   struct miren_error *err);
+int store_env_set(struct store *st, const char *app, const struct env_rec *rec,
+		  struct miren_error *err);
+/* Deletes key of the given source for app.  MIREN_ENOTFOUND if absent. */
+int store_env_delete(struct store *st, const char *app, const char *key, enum env_source source,
+		     struct miren_error *err);
+void env_recs_free(struct env_rec *r, size_t n);
+const char *env_source_name(enum env_source s);
+
+#endif

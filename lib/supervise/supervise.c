@@ -1,0 +1,1416 @@
+/*
+ * The process supervisor; see supervise.h for the contract.
+ *
+ * Layout: a struct sv holds one mutex, a list of struct sv_proc entries and
+ * one thread (sv_thread) that does everything to the children: it spawns
+ * them (so PR_SET_PDEATHSIG, which fires when the *thread* that forked
+ * dies, is tied to a thread that lives as long as the sv), reaps them with
+ * waitid(P_PID) on their own pid, restarts them, escalates stops and writes
+ * and removes the pid files.  Other threads only set request flags on an
+ * entry (spawn_req, stop_req, restart_req), kick the thread and wait on a
+ * condition variable, so the mutex is never held while waiting for a
+ * process and status queries stay fast.
+ *
+ * Entries are reference counted: the list holds one reference and every
+ * thread waiting on an entry holds another.  Only the supervisor thread
+ * unlinks entries (and sets done); other threads only insert at the head.
+ * Fields describing what to run (exec_*, cwd, log_path, uid, gid, keep, id,
+ * pidfile) do not change while an entry can spawn, so the supervisor thread
+ * reads them without the mutex while it forks.
+ *
+ * Entries marked leftover are processes found in pid files by sv_new():
+ * invisible to sv_status(), waiting to be adopted or killed.
+ *
+ * The child side (child_exec) runs between fork and exec in a
+ * multi-threaded process: it only makes async-signal-safe calls on data
+ * prepared before the fork.
+ */
+#include "supervise/supervise.h"
+#include "util/err.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/strbuf.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define SV_TICK_MS 50             /* supervisor thread wake-up period */
+#define SV_STARTING_MS 1000       /* SV_STARTING lasts this long */
+#define SV_DRAIN_MS 5000          /* max wait for a killed group to vanish */
+#define SV_LEFTOVER_STOP_MS 10000 /* SIGTERM -> SIGKILL for leftovers */
+#define SV_RUN_OUTPUT_MAX (64 * 1024)
+#define SV_ID_MAX 200
+
+/* ---- child side: only async-signal-safe calls below ---------------- */
+
+enum child_stage {
+	ST_NONE,
+	ST_FORK,
+	ST_SETSID,
+	ST_LOG,
+	ST_DEVNULL,
+	ST_DUP,
+	ST_CHDIR,
+	ST_SETGROUPS,
+	ST_SETGID,
+	ST_SETUID,
+	ST_PDEATHSIG,
+	ST_ORPHAN,
+	ST_EXEC,
+};
+
+static const char *const stage_text[] = {
+	[ST_NONE] = "start",
+	[ST_FORK] = "fork",
+	[ST_SETSID] = "setsid",
+	[ST_LOG] = "open log file",
+	[ST_DEVNULL] = "open /dev/null",
+	[ST_DUP] = "set up stdio",
+	[ST_CHDIR] = "chdir to",
+	[ST_SETGROUPS] = "drop supplementary groups",
+	[ST_SETGID] = "setgid",
+	[ST_SETUID] = "setuid",
+	[ST_PDEATHSIG] = "set parent-death signal",
+	[ST_ORPHAN] = "start (daemon exited)",
+	[ST_EXEC] = "exec",
+};
+
+struct child_report {
+	int stage;
+	int err;
+};
+
+/* Everything the child needs, prepared before fork. */
+struct child_plan {
+	const char *path;
+	char *const *argv;
+	char *const *envp;
+	const char *cwd;      /* NULL: stay */
+	const char *log_path; /* stdout+stderr appended here, or */
+	int out_fd;           /* this fd when log_path is NULL */
+	bool set_ids;
+	uid_t uid;
+	gid_t gid;
+	int pdeath_sig; /* 0: none */
+	pid_t parent;
+	int max_fd;    /* for the close_range fallback */
+	int report_fd; /* CLOEXEC pipe to the parent: EOF means exec worked */
+};
+
+static void child_say(int fd, const char *s)
+{
+	size_t n = strlen(s);
+	while (n > 0) {
+		ssize_t w = write(fd, s, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+static const char *stage_arg(const struct child_plan *p, int stage)
+{
+	switch (stage) {
+	case ST_LOG:
+		return p->log_path;
+	case ST_CHDIR:
+		return p->cwd;
+	case ST_EXEC:
+		return p->path;
+	default:
+		return NULL;
+	}
+}
+
+static __attribute__((noreturn)) void child_fail(const struct child_plan *p, int stage, int err,
+						 bool have_stderr)
+{
+	if (have_stderr) {
+		const char *arg = stage_arg(p, stage);
+		const char *desc = strerrordesc_np(err);
+		child_say(2, "miren: cannot ");
+		child_say(2, stage_text[stage]);
+		if (arg) {
+			child_say(2, " ");
+			child_say(2, arg);
+		}
+		child_say(2, ": ");
+		child_say(2, desc ? desc : "unknown error");
+		child_say(2, "\n");
+	}
+	struct child_report r = { stage, err };
+	if (write(p->report_fd, &r, sizeof(r)) < 0) {
+		/* nothing left to tell anyone */
+	}
+	_exit(127);
+}
+
+/* Returns fd moved to >= 3 (so dup2 onto 0..2 cannot clobber it). */
+static int child_fd_high(int fd)
+{
+	if (fd < 0 || fd > 2)
+		return fd;
+	return fcntl(fd, F_DUPFD_CLOEXEC, 3);
+}
+
+static __attribute__((noreturn)) void child_exec(struct child_plan *p)
+{
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	for (int s = 1; s < NSIG; s++)
+		sigaction(s, &dfl, NULL); /* SIGKILL, SIGSTOP, glibc's own: EINVAL */
+
+	p->report_fd = child_fd_high(p->report_fd);
+	if (p->report_fd < 0)
+		_exit(127);
+	if (setsid() < 0)
+		child_fail(p, ST_SETSID, errno, false);
+
+	int out = p->out_fd;
+	if (p->log_path) {
+		/* O_NONBLOCK: a FIFO without reader fails instead of hanging. */
+		out = open(p->log_path,
+			   O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY | O_CLOEXEC | O_NONBLOCK, 0640);
+		if (out < 0)
+			child_fail(p, ST_LOG, errno, false);
+		fcntl(out, F_SETFL, O_APPEND);
+	}
+	out = child_fd_high(out);
+	if (out < 0)
+		child_fail(p, ST_DUP, errno, false);
+	int nul = child_fd_high(open("/dev/null", O_RDONLY | O_CLOEXEC));
+	if (nul < 0)
+		child_fail(p, ST_DEVNULL, errno, false);
+	if (dup2(out, 1) < 0 || dup2(out, 2) < 0 || dup2(nul, 0) < 0)
+		child_fail(p, ST_DUP, errno, false);
+
+	if (p->cwd && chdir(p->cwd) < 0)
+		child_fail(p, ST_CHDIR, errno, true);
+	if (p->set_ids) {
+		/* Raw syscalls: only this thread exists, no glibc setxid dance. */
+		if (syscall(SYS_setgroups, 0, NULL) < 0)
+			child_fail(p, ST_SETGROUPS, errno, true);
+		if (p->gid != (gid_t)-1 && syscall(SYS_setgid, p->gid) < 0)
+			child_fail(p, ST_SETGID, errno, true);
+		if (p->uid != (uid_t)-1 && syscall(SYS_setuid, p->uid) < 0)
+			child_fail(p, ST_SETUID, errno, true);
+	}
+	/* After the id change: changing credentials clears the death signal. */
+	if (p->pdeath_sig) {
+		if (prctl(PR_SET_PDEATHSIG, p->pdeath_sig) < 0)
+			child_fail(p, ST_PDEATHSIG, errno, true);
+		if (getppid() != p->parent)
+			child_fail(p, ST_ORPHAN, ESRCH, true);
+	}
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		for (int fd = 3; fd < p->max_fd; fd++)
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	execve(p->path, p->argv, p->envp);
+	child_fail(p, ST_EXEC, errno, true);
+}
+
+/*
+ * Forks and execs plan.  Returns 0 with *pidp set once the exec happened,
+ * or -1 with *rep telling what failed (the child is reaped then).
+ */
+static int spawn_child(struct child_plan *p, pid_t *pidp, struct child_report *rep)
+{
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		*rep = (struct child_report){ ST_FORK, errno };
+		return -1;
+	}
+	/* No daemon signal handler may run in the child before it resets them. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	p->report_fd = fds[1];
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		child_exec(p);
+	}
+	int fork_errno = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	close(fds[1]);
+	if (pid < 0) {
+		close(fds[0]);
+		*rep = (struct child_report){ ST_FORK, fork_errno };
+		return -1;
+	}
+	ssize_t n;
+	do
+		n = read(fds[0], rep, sizeof(*rep));
+	while (n < 0 && errno == EINTR);
+	close(fds[0]);
+	if (n == (ssize_t)sizeof(*rep)) {
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		return -1;
+	}
+	*pidp = pid;
+	return 0;
+}
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static int64_t clock_ms(clockid_t c)
+{
+	struct timespec ts;
+	clock_gettime(c, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *errdesc(int err)
+{
+	const char *d = strerrordesc_np(err);
+	return d ? d : "unknown error";
+}
+
+static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+	if (!errbuf || !errlen)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(errbuf, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur > 65536)
+		return 65536;
+	return rl.rlim_cur < 1024 ? 1024 : (int)rl.rlim_cur;
+}
+
+static char **strv_dup(char *const *v)
+{
+	size_t n = 0;
+	while (v[n])
+		n++;
+	char **out = xcalloc(n + 1, sizeof(*out));
+	for (size_t i = 0; i < n; i++)
+		out[i] = xstrdup(v[i]);
+	return out;
+}
+
+static void strv_free(char **v)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+struct proc_info {
+	char state;
+	pid_t pgrp;
+	pid_t session;
+	unsigned long long starttime;
+};
+
+/* Parses /proc/<pid>/stat; fields counted after the last ')' of comm. */
+static int proc_read(pid_t pid, struct proc_info *pi)
+{
+	char path[64], buf[2048];
+	if (pid <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n;
+	do
+		n = read(fd, buf, sizeof(buf) - 1);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	char *save = NULL;
+	int field = 2;
+	for (char *tok = strtok_r(p + 1, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		switch (++field) {
+		case 3:
+			pi->state = tok[0];
+			break;
+		case 5:
+			pi->pgrp = (pid_t)strtol(tok, NULL, 10);
+			break;
+		case 6:
+			pi->session = (pid_t)strtol(tok, NULL, 10);
+			break;
+		case 22:
+			pi->starttime = strtoull(tok, NULL, 10);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+unsigned long long sv_proc_starttime(pid_t pid)
+{
+	struct proc_info pi;
+	return proc_read(pid, &pi) == 0 ? pi.starttime : 0;
+}
+
+/* pid is the very process that had starttime, and it has not exited. */
+static bool proc_alive(pid_t pid, unsigned long long starttime)
+{
+	struct proc_info pi;
+	return proc_read(pid, &pi) == 0 && pi.state != 'Z' && pi.state != 'X' &&
+	       pi.starttime == starttime;
+}
+
+/* Never signal our own group/session, init, or "every process". */
+static bool pgid_ok(pid_t pgid)
+{
+	return pgid > 1 && pgid != getpid() && pgid != getpgrp() && pgid != getsid(0);
+}
+
+/*
+ * Counts the live (non-zombie) processes of group or session sid, SIGKILLing
+ * them when kill_them.  A process that left the group with setpgid() but
+ * stayed in the session is found too.
+ */
+static int session_sweep(pid_t sid, bool kill_them)
+{
+	DIR *d = opendir("/proc");
+	if (!d)
+		return 0;
+	int alive = 0;
+	pid_t self = getpid();
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		char *end;
+		long v = strtol(de->d_name, &end, 10);
+		if (*end || v <= 1 || v == self)
+			continue;
+		struct proc_info pi;
+		if (proc_read((pid_t)v, &pi) != 0)
+			continue;
+		if (pi.pgrp != sid && pi.session != sid)
+			continue;
+		if (pi.state == 'Z' || pi.state == 'X')
+			continue;
+		alive++;
+		if (kill_them)
+			kill((pid_t)v, SIGKILL);
+	}
+	closedir(d);
+	return alive;
+}
+
+/* SIGKILL to group and session pgid; returns how many were still alive. */
+static int group_kill(pid_t pgid)
+{
+	if (!pgid_ok(pgid))
+		return 0;
+	kill(-pgid, SIGKILL);
+	return session_sweep(pgid, true);
+}
+
+static void group_signal(pid_t pgid, pid_t pid, int sig)
+{
+	if (pgid_ok(pgid) && kill(-pgid, sig) == 0)
+		return;
+	if (pgid_ok(pid))
+		kill(pid, sig);
+}
+
+static void describe_status(int status, char *buf, size_t len)
+{
+	if (status < 0)
+		snprintf(buf, len, "exited");
+	else if (WIFEXITED(status))
+		snprintf(buf, len, "exited with code %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "was killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(buf, len, "exited (status %#x)", (unsigned)status);
+}
+
+/* ---- entries ---------------------------------------------------------- */
+
+struct sv_proc {
+	struct sv_proc *next;
+	unsigned refs;
+	char *id;
+	char *pidfile;
+
+	/* what to run (see the top comment for when they may change) */
+	char *exec_path;
+	char **exec_argv;
+	char **exec_env;
+	char *cwd;
+	char *log_path;
+	uid_t uid;
+	gid_t gid;
+	int stop_signal;
+	int stop_timeout_ms;
+	bool keep;
+	bool leftover;
+
+	/* the current run */
+	enum sv_state state;
+	pid_t pid;  /* 0: none */
+	pid_t pgid; /* of the current or last run */
+	unsigned long long starttime;
+	bool own_child; /* reaped with waitid; otherwise polled in /proc */
+	bool adopted;
+	unsigned restarts;
+	unsigned crashes;
+	int last_exit;
+	int64_t started_real_ms, started_mono_ms;
+	int64_t next_start_real_ms, next_start_mono_ms;
+	bool pidfile_dirty;
+
+	/* requests from other threads */
+	bool spawn_req, spawn_done;
+	int spawn_err;
+	char spawn_msg[512];
+	bool restart_req, skip_backoff;
+	bool stop_req;
+
+	/* stopping */
+	bool stop_sent, kill_sent, draining;
+	int64_t stop_deadline_ms, drain_deadline_ms;
+	bool done; /* unlinked: the last waiter frees it */
+};
+
+struct sv {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;    /* the supervisor thread sleeps here */
+	pthread_cond_t changed; /* threads waiting on an entry sleep here */
+	pthread_t thread;
+	bool kicked;
+	bool quit;
+	struct sv_proc *head;
+	char *run_dir;
+	int backoff_initial_ms, backoff_max_ms, healthy_after_ms, crashloop_after;
+	int max_fd;
+	bool is_root;
+};
+
+static void entry_free(struct sv_proc *e)
+{
+	free(e->id);
+	free(e->pidfile);
+	free(e->exec_path);
+	strv_free(e->exec_argv);
+	strv_free(e->exec_env);
+	free(e->cwd);
+	free(e->log_path);
+	free(e);
+}
+
+static void entry_unref(struct sv_proc *e)
+{
+	if (--e->refs == 0)
+		entry_free(e);
+}
+
+static char *pidfile_for(const struct sv *sv, const char *id)
+{
+	char *name = xasprintf("%s.pid", id);
+	for (char *c = name; *c; c++)
+		if (*c == '/')
+			*c = '_';
+	char *path = fs_join(sv->run_dir, name);
+	free(name);
+	return path;
+}
+
+static char *pidfile_text(const struct sv_proc *e)
+{
+	return xasprintf("%d %llu %d %d %s\n", (int)e->pid, e->starttime, (int)e->pgid,
+			 e->keep ? 1 : 0, e->id);
+}
+
+static struct sv_proc *find(struct sv *sv, const char *id, bool with_leftovers)
+{
+	for (struct sv_proc *e = sv->head; e; e = e->next)
+		if (strcmp(e->id, id) == 0 && (with_leftovers || !e->leftover))
+			return e;
+	return NULL;
+}
+
+static void kick(struct sv *sv)
+{
+	sv->kicked = true;
+	pthread_cond_signal(&sv->wake);
+}
+
+/* Lock held.  Asks for e to be stopped and waits until it is gone. */
+static void stop_and_wait(struct sv *sv, struct sv_proc *e)
+{
+	e->refs++;
+	e->stop_req = true;
+	kick(sv);
+	while (!e->done)
+		pthread_cond_wait(&sv->changed, &sv->lock);
+	entry_unref(e);
+}
+
+/* ---- the supervisor thread -------------------------------------------- */
+
+/* Lock held.  Unlinks e, which has no process left. */
+static void proc_finish(struct sv *sv, struct sv_proc *e, bool remove_pidfile)
+{
+	if (remove_pidfile)
+		unlink(e->pidfile);
+	e->state = SV_STOPPED;
+	e->pid = 0;
+	for (struct sv_proc **pp = &sv->head; *pp; pp = &(*pp)->next) {
+		if (*pp == e) {
+			*pp = e->next;
+			break;
+		}
+	}
+	e->next = NULL;
+	e->done = true;
+	pthread_cond_broadcast(&sv->changed);
+	entry_unref(e);
+}
+
+/* Lock held.  After an exit while e should run: when to start it again. */
+static void schedule_restart(struct sv *sv, struct sv_proc *e, int64_t now, bool quick)
+{
+	int64_t delay = 0;
+	if (e->skip_backoff) {
+		e->skip_backoff = false;
+	} else {
+		e->crashes = quick ? e->crashes + 1 : 0;
+		unsigned n = e->crashes ? e->crashes : 1;
+		delay = sv->backoff_initial_ms;
+		for (unsigned i = 1; i < n && delay < sv->backoff_max_ms; i++)
+			delay *= 2;
+		if (delay > sv->backoff_max_ms)
+			delay = sv->backoff_max_ms;
+	}
+	e->state = e->crashes >= (unsigned)sv->crashloop_after ? SV_CRASHLOOP : SV_BACKOFF;
+	e->next_start_mono_ms = now + delay;
+	e->next_start_real_ms = clock_ms(CLOCK_REALTIME) + delay;
+}
+
+/* Lock held.  Writes e's pid file without the lock (fsync is slow). */
+static void write_pidfile(struct sv *sv, struct sv_proc *e)
+{
+	char *text = pidfile_text(e);
+	pthread_mutex_unlock(&sv->lock);
+	if (fs_write_atomic(e->pidfile, text, strlen(text), 0600) != 0)
+		log_warn("supervisor: cannot write pid file %s", e->pidfile);
+	pthread_mutex_lock(&sv->lock);
+	free(text);
+}
+
+static int stage_code(int stage)
+{
+	switch (stage) {
+	case ST_FORK:
+		return MIREN_EUNAVAIL;
+	case ST_LOG:
+		return MIREN_EIO;
+	case ST_SETGROUPS:
+	case ST_SETGID:
+	case ST_SETUID:
+		return MIREN_EPERM;
+	case ST_CHDIR:
+	case ST_EXEC:
+		return MIREN_EINVAL;
+	default:
+		return MIREN_EINTERNAL;
+	}
+}
+
+/*
+ * Lock held (dropped while forking).  Starts a run of e.  first: for
+ * sv_start(), which waits for spawn_done; a failure unregisters e.  Later
+ * failures count as quick exits.
+ */
+static void proc_spawn(struct sv *sv, struct sv_proc *e, bool first)
+{
+	struct child_plan plan = {
+		.path = e->exec_path,
+		.argv = e->exec_argv,
+		.envp = e->exec_env,
+		.cwd = e->cwd,
+		.log_path = e->log_path,
+		.out_fd = -1,
+		.set_ids = sv->is_root && (e->uid != (uid_t)-1 || e->gid != (gid_t)-1),
+		.uid = e->uid,
+		.gid = e->gid,
+		.pdeath_sig = e->keep ? 0 : SIGTERM,
+		.parent = getpid(),
+		.max_fd = sv->max_fd,
+	};
+	struct child_report rep = { ST_NONE, 0 };
+	pid_t pid = 0;
+
+	pthread_mutex_unlock(&sv->lock);
+	int rc = spawn_child(&plan, &pid, &rep);
+	pthread_mutex_lock(&sv->lock);
+
+	int64_t now = clock_ms(CLOCK_MONOTONIC);
+	if (rc == 0) {
+		e->pid = pid;
+		e->pgid = pid;
+		e->starttime = sv_proc_starttime(pid);
+		e->own_child = true;
+		e->adopted = false;
+		e->state = SV_STARTING;
+		e->started_mono_ms = now;
+		e->started_real_ms = clock_ms(CLOCK_REALTIME);
+		e->next_start_mono_ms = e->next_start_real_ms = 0;
+		write_pidfile(sv, e);
+	} else {
+		const char *arg = stage_arg(&plan, rep.stage);
+		char msg[sizeof(e->spawn_msg)];
+		snprintf(msg, sizeof(msg), "cannot %s%s%s for '%s': %s", stage_text[rep.stage],
+			 arg ? " " : "", arg ? arg : "", e->id, errdesc(rep.err));
+		if (first) {
+			e->spawn_err = stage_code(rep.stage);
+			memcpy(e->spawn_msg, msg, sizeof(msg));
+		} else {
+			log_warn("supervisor: %s", msg);
+			e->last_exit = 127 << 8;
+			schedule_restart(sv, e, now, true);
+		}
+	}
+	if (first) {
+		e->spawn_done = true;
+		pthread_cond_broadcast(&sv->changed);
+		if (rc != 0)
+			proc_finish(sv, e, false);
+	}
+}
+
+/*
+ * Lock held.  Has e's process exited?  Then the rest of its group is
+ * killed (for our own child while its zombie still holds the pgid, so the
+ * number cannot have been reused), it is reaped, and *status set (-1 when
+ * unknown: adopted processes are not our children).
+ */
+static bool proc_exited(struct sv_proc *e, int *status)
+{
+	if (e->own_child) {
+		siginfo_t si;
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, (id_t)e->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0) {
+			if (si.si_pid != e->pid)
+				return false;
+			group_kill(e->pgid);
+			int st = -1;
+			pid_t r;
+			do
+				r = waitpid(e->pid, &st, 0);
+			while (r < 0 && errno == EINTR);
+			*status = r == e->pid ? st : -1;
+			return true;
+		}
+		if (errno == EINTR)
+			return false;
+		/* ECHILD: reaped behind our back (SIGCHLD ignored?). */
+		group_kill(e->pgid);
+		*status = -1;
+		return true;
+	}
+	if (proc_alive(e->pid, e->starttime))
+		return false;
+	group_kill(e->pgid);
+	*status = -1;
+	return true;
+}
+
+/* Lock held.  e's process is gone (and reaped). */
+static void proc_on_exit(struct sv *sv, struct sv_proc *e, int status, int64_t now)
+{
+	char how[64];
+	int64_t ran = now - e->started_mono_ms;
+	pid_t pid = e->pid;
+	e->pid = 0;
+	e->starttime = 0;
+	e->adopted = false;
+	e->started_real_ms = 0;
+	e->last_exit = status;
+	if (e->stop_req) {
+		e->draining = true;
+		e->drain_deadline_ms = now + SV_DRAIN_MS;
+		return;
+	}
+	unlink(e->pidfile);
+	schedule_restart(sv, e, now, ran < sv->healthy_after_ms);
+	describe_status(status, how, sizeof(how));
+	log_info("supervisor: %s (pid %d) %s after %lld ms; restarting in %lld ms%s", e->id,
+		 (int)pid, how, (long long)ran, (long long)(e->next_start_mono_ms - now),
+		 e->state == SV_CRASHLOOP ? " (crash loop)" : "");
+}
+
+/* Lock held.  One step of stopping e. */
+static void proc_stop_step(struct sv *sv, struct sv_proc *e, int64_t now)
+{
+	e->state = SV_STOPPING;
+	if (e->pid > 0) {
+		if (!e->stop_sent) {
+			e->stop_sent = true;
+			e->stop_deadline_ms = now + e->stop_timeout_ms;
+			group_signal(e->pgid, e->pid, e->stop_signal);
+		} else if (!e->kill_sent && now >= e->stop_deadline_ms) {
+			e->kill_sent = true;
+			log_warn("supervisor: %s (pid %d) did not stop within %d ms; killing it",
+				 e->id, (int)e->pid, e->stop_timeout_ms);
+			group_kill(e->pgid);
+		}
+		return;
+	}
+	if (e->draining) {
+		if (group_kill(e->pgid) > 0) {
+			if (now < e->drain_deadline_ms)
+				return;
+			log_warn("supervisor: processes of %s (group %d) survive SIGKILL; giving up",
+				 e->id, (int)e->pgid);
+		}
+	}
+	proc_finish(sv, e, true);
+}
+
+/* Lock held (dropped while spawning).  Everything due for e. */
+static void proc_tick(struct sv *sv, struct sv_proc *e)
+{
+	int64_t now = clock_ms(CLOCK_MONOTONIC);
+	if (e->leftover && !e->stop_req)
+		return;
+	if (e->spawn_req) {
+		e->spawn_req = false;
+		proc_spawn(sv, e, true);
+		return;
+	}
+	if (e->pid > 0) {
+		int status;
+		if (proc_exited(e, &status))
+			proc_on_exit(sv, e, status, now);
+	}
+	if (e->stop_req) {
+		proc_stop_step(sv, e, now);
+		return;
+	}
+	if (e->restart_req) {
+		e->restart_req = false;
+		if (e->pid > 0) {
+			e->skip_backoff = true;
+			group_kill(e->pgid);
+			return; /* the exit is seen on the next tick */
+		}
+		e->next_start_mono_ms = now;
+	}
+	if (e->pid > 0) {
+		if (e->pidfile_dirty) {
+			e->pidfile_dirty = false;
+			write_pidfile(sv, e);
+		}
+		if (e->state == SV_STARTING && now - e->started_mono_ms >= SV_STARTING_MS)
+			e->state = SV_RUNNING;
+		if (now - e->started_mono_ms >= sv->healthy_after_ms)
+			e->crashes = 0;
+		return;
+	}
+	if ((e->state == SV_BACKOFF || e->state == SV_CRASHLOOP) && now >= e->next_start_mono_ms) {
+		e->restarts++;
+		proc_spawn(sv, e, false);
+	}
+}
+
+static void *sv_thread(void *arg)
+{
+	struct sv *sv = arg;
+	pthread_mutex_lock(&sv->lock);
+	while (!sv->quit) {
+		/* Only this thread unlinks entries, so next stays valid even
+		 * when proc_tick drops the lock. */
+		for (struct sv_proc *e = sv->head, *next; e; e = next) {
+			next = e->next;
+			proc_tick(sv, e);
+		}
+		if (!sv->kicked && !sv->quit) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_nsec += SV_TICK_MS * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&sv->wake, &sv->lock, &ts);
+		}
+		sv->kicked = false;
+	}
+	pthread_mutex_unlock(&sv->lock);
+	return NULL;
+}
+
+/* ---- sv_new / sv_free --------------------------------------------------- */
+
+/* Before the thread runs.  Turns one pid file into a leftover entry. */
+static void load_pidfile(struct sv *sv, char *path)
+{
+	struct strbuf sb;
+	strbuf_init(&sb, 4096);
+	int pid = 0, pgid = 0, keep = 0, off = 0;
+	unsigned long long st = 0;
+	if (strbuf_read_file(&sb, path) != 0)
+		goto bad;
+	strbuf_trim_end(&sb);
+	if (sscanf(sb.buf, "%d %llu %d %d %n", &pid, &st, &pgid, &keep, &off) != 4 || off == 0 ||
+	    pid <= 1 || pgid <= 1 || !sb.buf[off] || strchr(sb.buf + off, '\n'))
+		goto bad;
+	if (!proc_alive(pid, st)) {
+		unlink(path);
+		goto out;
+	}
+	struct sv_proc *e = xcalloc(1, sizeof(*e));
+	e->refs = 1;
+	e->id = xstrdup(sb.buf + off);
+	e->pidfile = path;
+	path = NULL;
+	e->leftover = true;
+	e->keep = keep != 0;
+	e->pid = pid;
+	e->pgid = pgid;
+	e->starttime = st;
+	e->own_child = false;
+	e->state = SV_RUNNING;
+	e->last_exit = -1;
+	e->stop_signal = SIGTERM;
+	e->stop_timeout_ms = SV_LEFTOVER_STOP_MS;
+	e->uid = (uid_t)-1;
+	e->gid = (gid_t)-1;
+	if (e->keep) {
+		log_info("supervisor: %s (pid %d) survived the last daemon; waiting for adoption",
+			 e->id, pid);
+	} else {
+		log_info("supervisor: stopping leftover %s (pid %d) of the last daemon", e->id,
+			 pid);
+		e->stop_req = true;
+	}
+	e->next = sv->head;
+	sv->head = e;
+	goto out;
+bad:
+	log_warn("supervisor: removing unreadable pid file %s", path);
+	unlink(path);
+out:
+	free(path);
+	strbuf_release(&sb);
+}
+
+static void scan_run_dir(struct sv *sv)
+{
+	DIR *d = opendir(sv->run_dir);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		const char *name = de->d_name;
+		size_t n = strlen(name);
+		if (strstr(name, ".pid.tmp.")) {
+			char *p = fs_join(sv->run_dir, name);
+			unlink(p);
+			free(p);
+		} else if (n > 4 && strcmp(name + n - 4, ".pid") == 0) {
+			load_pidfile(sv, fs_join(sv->run_dir, name));
+		}
+	}
+	closedir(d);
+}
+
+/* Lock held.  Waits until no entry has a stop pending. */
+static void wait_stops(struct sv *sv)
+{
+	for (;;) {
+		bool pending = false;
+		for (struct sv_proc *e = sv->head; e && !pending; e = e->next)
+			pending = e->stop_req;
+		if (!pending)
+			return;
+		pthread_cond_wait(&sv->changed, &sv->lock);
+	}
+}
+
+static void sv_destroy(struct sv *sv)
+{
+	while (sv->head) {
+		struct sv_proc *e = sv->head;
+		sv->head = e->next;
+		entry_free(e);
+	}
+	pthread_cond_destroy(&sv->wake);
+	pthread_cond_destroy(&sv->changed);
+	pthread_mutex_destroy(&sv->lock);
+	free(sv->run_dir);
+	free(sv);
+}
+
+struct sv *sv_new(const struct sv_config *cfg, char *errbuf, size_t errlen)
+{
+	if (!cfg || !cfg->run_dir || !cfg->run_dir[0]) {
+		set_err(errbuf, errlen, "supervisor: no run directory given");
+		return NULL;
+	}
+	if (fs_mkdir_p(cfg->run_dir, 0700) != 0) {
+		set_err(errbuf, errlen, "supervisor: cannot create run directory %s: %s",
+			cfg->run_dir, errdesc(errno));
+		return NULL;
+	}
+	struct sv *sv = xcalloc(1, sizeof(*sv));
+	pthread_mutex_init(&sv->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&sv->wake, &ca);
+	pthread_cond_init(&sv->changed, &ca);
+	pthread_condattr_destroy(&ca);
+	sv->run_dir = xstrdup(cfg->run_dir);
+	sv->backoff_initial_ms = cfg->backoff_initial_ms > 0 ? cfg->backoff_initial_ms : 250;
+	sv->backoff_max_ms = cfg->backoff_max_ms > 0 ? cfg->backoff_max_ms : 30000;
+	if (sv->backoff_max_ms < sv->backoff_initial_ms)
+		sv->backoff_max_ms = sv->backoff_initial_ms;
+	sv->healthy_after_ms = cfg->healthy_after_ms > 0 ? cfg->healthy_after_ms : 10000;
+	sv->crashloop_after = cfg->crashloop_after > 0 ? cfg->crashloop_after : 5;
+	sv->max_fd = fd_limit();
+	sv->is_root = geteuid() == 0;
+
+	scan_run_dir(sv);
+
+	/* The thread takes no signals meant for the daemon's handlers. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&sv->thread, NULL, sv_thread, sv);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		set_err(errbuf, errlen, "supervisor: cannot start thread: %s", errdesc(rc));
+		sv_destroy(sv);
+		return NULL;
+	}
+	pthread_mutex_lock(&sv->lock);
+	wait_stops(sv);
+	pthread_mutex_unlock(&sv->lock);
+	return sv;
+}
+
+void sv_free(struct sv *sv)
+{
+	if (!sv)
+		return;
+	pthread_mutex_lock(&sv->lock);
+	for (struct sv_proc *e = sv->head; e; e = e->next)
+		if (!e->leftover && !e->keep)
+			e->stop_req = true;
+	kick(sv);
+	wait_stops(sv);
+	sv->quit = true;
+	kick(sv);
+	pthread_mutex_unlock(&sv->lock);
+	pthread_join(sv->thread, NULL);
+	sv_destroy(sv);
+}
+
+/* ---- the API ------------------------------------------------------------ */
+
+static int check_spec(const struct sv_spec *spec, char *errbuf, size_t errlen)
+{
+	if (!spec || !spec->id || !spec->id[0] || strlen(spec->id) > SV_ID_MAX ||
+	    strpbrk(spec->id, "\n\r")) {
+		set_err(errbuf, errlen, "invalid process id");
+		return MIREN_EINVAL;
+	}
+	if (!(spec->argv && spec->argv[0]) && !spec->command) {
+		set_err(errbuf, errlen, "%s: no command to run", spec->id);
+		return MIREN_EINVAL;
+	}
+	if (spec->stop_signal < 0 || spec->stop_signal >= NSIG || spec->stop_timeout_ms < 0) {
+		set_err(errbuf, errlen, "%s: invalid stop signal or timeout", spec->id);
+		return MIREN_EINVAL;
+	}
+	if (spec->cwd && !fs_is_dir(spec->cwd)) {
+		set_err(errbuf, errlen, "%s: working directory %s does not exist", spec->id,
+			spec->cwd);
+		return MIREN_EINVAL;
+	}
+	return 0;
+}
+
+static struct sv_proc *entry_from_spec(struct sv *sv, const struct sv_spec *spec)
+{
+	struct sv_proc *e = xcalloc(1, sizeof(*e));
+	e->id = xstrdup(spec->id);
+	e->pidfile = pidfile_for(sv, spec->id);
+	if (spec->argv && spec->argv[0]) {
+		e->exec_path = xstrdup(spec->argv[0]);
+		e->exec_argv = strv_dup(spec->argv);
+	} else {
+		char *const shell[] = { "sh", "-c", (char *)spec->command, NULL };
+		e->exec_path = xstrdup("/bin/sh");
+		e->exec_argv = strv_dup(shell);
+	}
+	e->exec_env = strv_dup(spec->env ? spec->env : environ);
+	e->cwd = spec->cwd ? xstrdup(spec->cwd) : NULL;
+	e->log_path = xstrdup(spec->log_path ? spec->log_path : "/dev/null");
+	e->uid = spec->uid;
+	e->gid = spec->gid;
+	e->stop_signal = spec->stop_signal ? spec->stop_signal : SIGTERM;
+	e->stop_timeout_ms = spec->stop_timeout_ms ? spec->stop_timeout_ms : 10000;
+	e->keep = spec->keep_on_daemon_exit;
+	e->state = SV_STARTING;
+	e->last_exit = -1;
+	return e;
+}
+
+/* Lock held.  Turns leftover old into a registered entry described by n. */
+static void adopt(struct sv *sv, struct sv_proc *old, struct sv_proc *n)
+{
+#define MOVE(f)               \
+	do {                  \
+		old->f = n->f; \
+		n->f = NULL;   \
+	} while (0)
+	MOVE(exec_path);
+	MOVE(exec_argv);
+	MOVE(exec_env);
+	MOVE(cwd);
+	MOVE(log_path);
+#undef MOVE
+	old->uid = n->uid;
+	old->gid = n->gid;
+	old->stop_signal = n->stop_signal;
+	old->stop_timeout_ms = n->stop_timeout_ms;
+	old->pidfile_dirty = old->keep != n->keep;
+	old->keep = n->keep;
+	old->leftover = false;
+	old->adopted = true;
+	old->state = SV_RUNNING;
+	old->restarts = 0;
+	old->crashes = 0;
+	old->last_exit = -1;
+
+	long hz = sysconf(_SC_CLK_TCK);
+	int64_t age = clock_ms(CLOCK_BOOTTIME) - (int64_t)(old->starttime * 1000 / (hz > 0 ? hz : 100));
+	if (age < 0)
+		age = 0;
+	old->started_mono_ms = clock_ms(CLOCK_MONOTONIC) - age;
+	old->started_real_ms = clock_ms(CLOCK_REALTIME) - age;
+	log_info("supervisor: adopted %s (pid %d)", old->id, (int)old->pid);
+	kick(sv);
+}
+
+int sv_start(struct sv *sv, const struct sv_spec *spec, char *errbuf, size_t errlen)
+{
+	int rc = check_spec(spec, errbuf, errlen);
+	if (rc)
+		return rc;
+	struct sv_proc *n = entry_from_spec(sv, spec);
+	pthread_mutex_lock(&sv->lock);
+	struct sv_proc *old;
+	while ((old = find(sv, spec->id, true)) != NULL) {
+		if (old->leftover && spec->adopt && !old->stop_req &&
+		    proc_alive(old->pid, old->starttime)) {
+			adopt(sv, old, n);
+			pthread_mutex_unlock(&sv->lock);
+			entry_free(n);
+			return 0;
+		}
+		stop_and_wait(sv, old); /* drops the lock while waiting: look again */
+	}
+	n->refs = 2; /* the list and us */
+	n->spawn_req = true;
+	n->next = sv->head;
+	sv->head = n;
+	kick(sv);
+	while (!n->spawn_done)
+		pthread_cond_wait(&sv->changed, &sv->lock);
+	rc = n->spawn_err;
+	if (rc)
+		set_err(errbuf, errlen, "%s", n->spawn_msg);
+	entry_unref(n);
+	pthread_mutex_unlock(&sv->lock);
+	return rc;
+}
+
+int sv_stop(struct sv *sv, const char *id)
+{
+	pthread_mutex_lock(&sv->lock);
+	struct sv_proc *e = find(sv, id, true);
+	if (e)
+		stop_and_wait(sv, e);
+	pthread_mutex_unlock(&sv->lock);
+	return e ? 0 : MIREN_ENOTFOUND;
+}
+
+int sv_restart(struct sv *sv, const char *id)
+{
+	pthread_mutex_lock(&sv->lock);
+	struct sv_proc *e = find(sv, id, false);
+	if (e && !e->stop_req) {
+		e->restart_req = true;
+		kick(sv);
+	}
+	pthread_mutex_unlock(&sv->lock);
+	return e ? 0 : MIREN_ENOTFOUND;
+}
+
+int sv_status(struct sv *sv, const char *id, struct sv_status *st)
+{
+	pthread_mutex_lock(&sv->lock);
+	struct sv_proc *e = find(sv, id, false);
+	if (e) {
+		memset(st, 0, sizeof(*st));
+		st->state = e->state;
+		st->pid = e->pid;
+		st->restarts = e->restarts;
+		st->last_exit = e->last_exit;
+		st->started_at_ms = e->pid > 0 ? e->started_real_ms : 0;
+		st->next_start_ms = (e->state == SV_BACKOFF || e->state == SV_CRASHLOOP)
+					    ? e->next_start_real_ms
+					    : 0;
+		st->adopted = e->pid > 0 && e->adopted;
+		st->crashes = e->crashes;
+	}
+	pthread_mutex_unlock(&sv->lock);
+	return e ? 0 : MIREN_ENOTFOUND;
+}
+
+int sv_reap_unclaimed(struct sv *sv)
+{
+	pthread_mutex_lock(&sv->lock);
+	size_t n = 0;
+	for (struct sv_proc *e = sv->head; e; e = e->next)
+		if (e->leftover && !e->stop_req)
+			n++;
+	struct sv_proc **list = xcalloc(n ? n : 1, sizeof(*list));
+	size_t i = 0;
+	for (struct sv_proc *e = sv->head; e; e = e->next) {
+		if (e->leftover && !e->stop_req) {
+			log_info("supervisor: stopping unclaimed leftover %s (pid %d)", e->id,
+				 (int)e->pid);
+			e->refs++;
+			e->stop_req = true;
+			list[i++] = e;
+		}
+	}
+	kick(sv);
+	for (i = 0; i < n; i++) {
+		while (!list[i]->done)
+			pthread_cond_wait(&sv->changed, &sv->lock);
+		entry_unref(list[i]);
+	}
+	pthread_mutex_unlock(&sv->lock);
+	free(list);
+	return (int)n;
+}
+
+const char *sv_state_name(enum sv_state s)
+{
+	switch (s) {
+	case SV_STARTING:
+		return "starting";
+	case SV_RUNNING:
+		return "running";
+	case SV_BACKOFF:
+		return "backoff";
+	case SV_CRASHLOOP:
+		return "crashloop";
+	case SV_STOPPING:
+		return "stopping";
+	case SV_STOPPED:
+		return "stopped";
+	}
+	return "unknown";
+}
+
+/* ---- sv_run ------------------------------------------------------------- */
+
+struct run_out {
+	char *buf; /* SV_RUN_OUTPUT_MAX + 1 bytes, or NULL to discard */
+	size_t len;
+};
+
+/* Appends, keeping the last SV_RUN_OUTPUT_MAX bytes. */
+static void run_out_add(struct run_out *o, const char *data, size_t n)
+{
+	if (!o->buf)
+		return;
+	if (n >= SV_RUN_OUTPUT_MAX) {
+		memcpy(o->buf, data + n - SV_RUN_OUTPUT_MAX, SV_RUN_OUTPUT_MAX);
+		o->len = SV_RUN_OUTPUT_MAX;
+		return;
+	}
+	if (o->len + n > SV_RUN_OUTPUT_MAX) {
+		size_t drop = o->len + n - SV_RUN_OUTPUT_MAX;
+		memmove(o->buf, o->buf + drop, o->len - drop);
+		o->len -= drop;
+	}
+	memcpy(o->buf + o->len, data, n);
+	o->len += n;
+}
+
+/* One read from fd into o.  Returns >0 read, 0 EOF/error, -1 no data now. */
+static ssize_t run_read(struct run_out *o, int fd)
+{
+	char chunk[16384];
+	ssize_t n = read(fd, chunk, sizeof(chunk));
+	if (n > 0) {
+		run_out_add(o, chunk, (size_t)n);
+		return n;
+	}
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return -1;
+	return 0;
+}
+
+int sv_run(char *const *argv, char *const *env, const char *cwd, uid_t uid, gid_t gid,
+	   int timeout_ms, char **output)
+{
+	int rc = -1;
+	int fds[2] = { -1, -1 };
+	struct run_out out = { NULL, 0 };
+	if (output) {
+		*output = NULL;
+		out.buf = xmalloc(SV_RUN_OUTPUT_MAX + 1);
+	}
+	if (!argv || !argv[0]) {
+		const char *m = "miren: cannot run an empty command\n";
+		run_out_add(&out, m, strlen(m));
+		goto out;
+	}
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		char *m = xasprintf("miren: cannot start %s: %s\n", argv[0], errdesc(errno));
+		run_out_add(&out, m, strlen(m));
+		free(m);
+		goto out;
+	}
+	struct child_plan plan = {
+		.path = argv[0],
+		.argv = argv,
+		.envp = env ? env : environ,
+		.cwd = cwd,
+		.log_path = NULL,
+		.out_fd = fds[1],
+		.set_ids = geteuid() == 0 && (uid != (uid_t)-1 || gid != (gid_t)-1),
+		.uid = uid,
+		.gid = gid,
+		.pdeath_sig = SIGKILL, /* the calling thread waits for it */
+		.parent = getpid(),
+		.max_fd = fd_limit(),
+	};
+	struct child_report rep = { ST_NONE, 0 };
+	pid_t pid = 0;
+	int sr = spawn_child(&plan, &pid, &rep);
+	close(fds[1]);
+	fds[1] = -1;
+	if (sr != 0) {
+		/* The child (reaped already) said why on its stderr, when it could. */
+		while (run_read(&out, fds[0]) != 0)
+			;
+		if (rep.stage == ST_FORK || rep.stage == ST_SETSID || rep.stage == ST_DEVNULL ||
+		    rep.stage == ST_DUP) {
+			char *m = xasprintf("miren: cannot %s for %s: %s\n", stage_text[rep.stage],
+					    argv[0], errdesc(rep.err));
+			run_out_add(&out, m, strlen(m));
+			free(m);
+		}
+		goto out;
+	}
+
+	int64_t deadline = timeout_ms > 0 ? clock_ms(CLOCK_MONOTONIC) + timeout_ms : 0;
+	int status = 0, nap_ms = 1;
+	for (;;) {
+		int wait_ms = SV_TICK_MS;
+		if (deadline) {
+			int64_t left = deadline - clock_ms(CLOCK_MONOTONIC);
+			if (left < 0)
+				left = 0;
+			if (left < wait_ms)
+				wait_ms = (int)left;
+		}
+		if (fds[0] >= 0) {
+			struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
+			if (poll(&pfd, 1, wait_ms) > 0 && run_read(&out, fds[0]) == 0) {
+				close(fds[0]);
+				fds[0] = -1;
+			}
+		} else {
+			/* stdout closed; the exit follows at once, normally */
+			int ms = nap_ms < wait_ms ? nap_ms : wait_ms;
+			struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+			nanosleep(&ts, NULL);
+			if (nap_ms < 20)
+				nap_ms *= 2;
+		}
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid) {
+			if (WIFEXITED(status))
+				rc = WEXITSTATUS(status);
+			else if (WIFSIGNALED(status))
+				rc = 128 + WTERMSIG(status);
+			break;
+		}
+		if (r < 0 && errno != EINTR)
+			break; /* ECHILD: lost; rc stays -1 */
+		if (deadline && clock_ms(CLOCK_MONOTONIC) >= deadline) {
+			kill(-pid, SIGKILL); /* pgid == pid: setsid in the child */
+			kill(pid, SIGKILL);
+			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+				;
+			char *m = xasprintf("miren: %s timed out after %d ms\n", argv[0], timeout_ms);
+			run_out_add(&out, m, strlen(m));
+			free(m);
+			break;
+		}
+	}
+	/* What is still buffered; a background process may hold the pipe. */
+	if (fds[0] >= 0) {
+		fcntl(fds[0], F_SETFL, O_NONBLOCK);
+		while (run_read(&out, fds[0]) > 0)
+			;
+	}
+out:
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (output) {
+		out.buf[out.len] = '\0';
+		*output = out.buf;
+	}
+	return rc;
+}

@@ -1,0 +1,57 @@
+/*
+ * One error type for libmiren.  Functions return an enum miren_err (0 is
+ * success); where a person needs more than the code, they also fill a
+ * struct miren_error that the caller owns (message + optional hint), so the
+ * CLI can print "error: ..." / "hint: ..." and the API can send
+ * {"error":{"code","message","hint"}} with the HTTP status of the code.
+ */
+#ifndef MIREN_ERR_H
+#define MIREN_ERR_H
+
+#include <stddef.h>
+
+enum miren_err {
+	MIREN_OK = 0,
+	MIREN_EINVAL,      /* bad input from the user: 400 */
+	MIREN_ENOTFOUND,   /* no such app/addon/disk/...: 404 */
+	MIREN_EEXISTS,     /* already there: 409 */
+	MIREN_ECONFLICT,   /* wrong state for the request: 409 */
+	MIREN_ETOOBIG,     /* over a size bound: 413 */
+	MIREN_EIO,         /* filesystem or pipe trouble: 500 */
+	MIREN_EDB,         /* the state store failed: 500 */
+	MIREN_EUNAVAIL,    /* a needed server/process is not reachable: 503 */
+	MIREN_EPERM,       /* not allowed: 403 */
+	MIREN_EINTERNAL,   /* a bug or an impossible state: 500 */
+};
+
+struct miren_error {
+	enum miren_err code;
+	char message[512];
+	char hint[512];
+};
+
+const char *miren_strerror(enum miren_err code);
+/* Machine-readable code used in the API ("not_found", ...). */
+const char *miren_err_code_name(enum miren_err code);
+enum miren_err miren_err_from_code_name(const char *name);
+int miren_err_http_status(enum miren_err code);
+
+/*
+ * Fills err (which may be NULL) and returns code, so a failure site reads
+ *   return miren_error_set(err, MIREN_ENOTFOUND, "app '%s' not found", name);
+ */
+int miren_error_set(struct miren_error *err, enum miren_err code,
+		     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void miren_error_hint(struct miren_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void miren_error_clear(struct miren_error *err);
+
+/* Allocation that cannot fail: libmiren aborts on out-of-memory. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,162 @@
+/* Filesystem helpers; see fs.h. */
+#include "util/fs.h"
+#include "util/err.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int fs_mkdir_p(const char *path, mode_t mode)
+{
+	char *p = xstrdup(path);
+	int rc = 0;
+	for (char *s = p + 1;; s++) {
+		if (*s == '/' || *s == '\0') {
+			char c = *s;
+			*s = '\0';
+			if (mkdir(p, mode) != 0 && errno != EEXIST) {
+				rc = MIREN_EIO;
+				break;
+			}
+			*s = c;
+			if (!c)
+				break;
+		}
+	}
+	free(p);
+	if (!rc && !fs_is_dir(path))
+		rc = MIREN_EIO;
+	return rc;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	int r = (flag == FTW_DP) ? rmdir(path) : unlink(path);
+	return (r != 0 && errno != ENOENT) ? -1 : 0;
+}
+
+int fs_remove_tree(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? 0 : MIREN_EIO;
+	if (!S_ISDIR(st.st_mode))
+		return unlink(path) == 0 ? 0 : MIREN_EIO;
+	return nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : MIREN_EIO;
+}
+
+int fs_fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return MIREN_EIO;
+	int rc = fsync(fd) == 0 ? 0 : MIREN_EIO;
+	close(fd);
+	return rc;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+	int rc = MIREN_EIO;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		goto out;
+	const char *p = data;
+	size_t left = len;
+	while (left) {
+		ssize_t n = write(fd, p, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			close(fd);
+			unlink(tmp);
+			goto out;
+		}
+		p += n;
+		left -= (size_t)n;
+	}
+	if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+		unlink(tmp);
+		goto out;
+	}
+	char *d = xstrdup(path);
+	rc = fs_fsync_dir(dirname(d));
+	free(d);
+out:
+	free(tmp);
+	return rc;
+}
+
+int fs_exists(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0;
+}
+
+int fs_is_dir(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static long long du_total;
+static int du_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)path;
+	(void)flag;
+	(void)ftw;
+	du_total += (long long)st->st_blocks * 512;
+	return 0;
+}
+
+long long fs_disk_usage(const char *path)
+{
+	/* nftw has no user pointer; serialise the walk. */
+	static pthread_mutex_t du_lock = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_lock(&du_lock);
+	du_total = 0;
+	long long total = nftw(path, du_one, 32, FTW_PHYS) == 0 ? du_total : -1;
+	pthread_mutex_unlock(&du_lock);
+	return total;
+}
+
+static uid_t chown_uid;
+static gid_t chown_gid;
+static int chown_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return lchown(path, chown_uid, chown_gid) == 0 ? 0 : -1;
+}
+
+int fs_chown_tree(const char *path, uid_t uid, gid_t gid)
+{
+	static pthread_mutex_t chown_lock = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_lock(&chown_lock);
+	chown_uid = uid;
+	chown_gid = gid;
+	int rc = nftw(path, chown_one, 32, FTW_PHYS) == 0 ? 0 : MIREN_EIO;
+	pthread_mutex_unlock(&chown_lock);
+	return rc;
+}
+
+char *fs_join(const char *a, const char *b)
+{
+	size_t la = strlen(a);
+	while (la > 1 && a[la - 1] == '/')
+		la--;
+	while (*b == '/')
+		b++;
+	return xasprintf("%.*s/%s", (int)la, a, b);
+}

@@ -1,0 +1,209 @@
+/* Helpers shared by every CLI command; see cli.h. */
+#include "cli/cli.h"
+#include "api/client.h"
+#include "app/config.h"
+#include "util/strbuf.h"
+
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void vmsg(const char *prefix, const char *fmt, va_list ap)
+{
+	fputs(prefix, stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg("error: ", fmt, ap);
+	va_end(ap);
+}
+
+void cli_hint(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg("hint: ", fmt, ap);
+	va_end(ap);
+}
+
+void cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg("warning: ", fmt, ap);
+	va_end(ap);
+}
+
+int cli_fail(const struct miren_error *err)
+{
+	cli_error("%s", err->message);
+	if (err->hint[0])
+		cli_hint("%s", err->hint);
+	return CLI_FAIL;
+}
+
+int cli_usage_error(const struct cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg("error: ", fmt, ap);
+	va_end(ap);
+	if (cli->cmd)
+		fprintf(stderr, "usage: %s\n", cli->cmd->usage);
+	return CLI_USAGE;
+}
+
+int cli_require_app(struct cli *cli)
+{
+	if (cli->app)
+		return 0;
+	struct strbuf sb;
+	strbuf_init(&sb, 1 << 20);
+	int rc = strbuf_read_file(&sb, ".miren/app.toml");
+	if (rc == MIREN_ENOTFOUND) {
+		strbuf_release(&sb);
+		cli_error("no app given");
+		cli_hint("pass -a APP, or run the command in a directory with .miren/app.toml");
+		return CLI_USAGE;
+	}
+	if (rc) {
+		strbuf_release(&sb);
+		cli_error("cannot read .miren/app.toml: %s", miren_strerror(rc));
+		return CLI_FAIL;
+	}
+	char cwd[4096];
+	const char *base = getcwd(cwd, sizeof(cwd)) ? basename(cwd) : NULL;
+	struct app_config *cfg;
+	struct miren_error err;
+	rc = app_config_parse(sb.buf, sb.len, ".miren/app.toml", base, &cfg, &err);
+	strbuf_release(&sb);
+	if (rc)
+		return cli_fail(&err);
+	cli->app = xstrdup(cfg->name);
+	app_config_free(cfg);
+	return 0;
+}
+
+int cli_call(struct cli *cli, const char *method, const char *path, const json_t *body,
+	     json_t **reply)
+{
+	struct miren_error err;
+	json_t *r = NULL;
+	int rc = api_call_json(cli->socket, method, path, body, &r, &err);
+	if (rc)
+		return cli_fail(&err);
+	if (reply)
+		*reply = r;
+	else
+		json_decref(r);
+	return 0;
+}
+
+void cli_print_json(const json_t *j)
+{
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+}
+
+struct cli_table {
+	int ncols;
+	char **cells; /* rows * ncols, row 0 the header */
+	size_t rows;
+};
+
+struct cli_table *cli_table_new(int ncols, ...)
+{
+	struct cli_table *t = xcalloc(1, sizeof(*t));
+	t->ncols = ncols;
+	t->cells = xcalloc((size_t)ncols, sizeof(char *));
+	va_list ap;
+	va_start(ap, ncols);
+	for (int i = 0; i < ncols; i++)
+		t->cells[i] = xstrdup(va_arg(ap, const char *));
+	va_end(ap);
+	t->rows = 1;
+	return t;
+}
+
+void cli_table_row(struct cli_table *t, ...)
+{
+	t->cells = xrealloc(t->cells, (t->rows + 1) * (size_t)t->ncols * sizeof(char *));
+	va_list ap;
+	va_start(ap, t);
+	for (int i = 0; i < t->ncols; i++) {
+		const char *s = va_arg(ap, const char *);
+		t->cells[t->rows * (size_t)t->ncols + (size_t)i] = xstrdup(s ? s : "");
+	}
+	va_end(ap);
+	t->rows++;
+}
+
+void cli_table_print(struct cli_table *t)
+{
+	size_t *w = xcalloc((size_t)t->ncols, sizeof(size_t));
+	for (size_t r = 0; r < t->rows; r++)
+		for (int c = 0; c < t->ncols; c++) {
+			size_t l = strlen(t->cells[r * (size_t)t->ncols + (size_t)c]);
+			if (l > w[c])
+				w[c] = l;
+		}
+	for (size_t r = 0; r < t->rows; r++) {
+		for (int c = 0; c < t->ncols; c++) {
+			const char *s = t->cells[r * (size_t)t->ncols + (size_t)c];
+			if (c == t->ncols - 1)
+				printf("%s\n", s);
+			else
+				printf("%-*s  ", (int)w[c], s);
+		}
+	}
+	for (size_t i = 0; i < t->rows * (size_t)t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	free(w);
+	free(t);
+}
+
+bool cli_confirm(const char *fmt, ...)
+{
+	if (!isatty(STDIN_FILENO))
+		return false;
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" [y/N] ", stderr);
+	char line[64];
+	if (!fgets(line, sizeof(line), stdin))
+		return false;
+	return line[0] == 'y' || line[0] == 'Y';
+}
+
+bool cli_stdout_is_tty(void)
+{
+	return isatty(STDOUT_FILENO);
+}
+
+int cli_opt_app(struct cli *cli, int opt, const char *arg)
+{
+	if (opt != 'a')
+		return cli_usage_error(cli, "unknown option");
+	free(cli->app);
+	cli->app = xstrdup(arg);
+	return 0;
+}
+
+char *cli_app_path(const struct cli *cli, const char *suffix)
+{
+	char *esc = api_escape(cli->app);
+	char *path = xasprintf("/v1/apps/%s%s", esc, suffix ? suffix : "");
+	free(esc);
+	return path;
+}

@@ -1,0 +1,93 @@
+/*
+ * The CLI's command table and the helpers every command shares.
+ *
+ * Each subcommand lives in src/cli/cmd-<name>.c and exports one
+ * `const struct cmd_entry`; src/cli/table.c gathers them in cmd_table[].
+ * A command's exec returns the process exit code: CLI_OK (0), CLI_FAIL
+ * (1, the operation failed) or CLI_USAGE (2, the command line was wrong).
+ */
+#ifndef MIREN_CLI_H
+#define MIREN_CLI_H
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "util/err.h"
+
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+enum cmd_flags {
+	CMD_NEEDS_SERVER = 1 << 0, /* talks to the daemon */
+	CMD_HIDDEN = 1 << 1,       /* not listed in `miren help` */
+};
+
+/* Options every command accepts; commands add their own after these. */
+enum cli_common_opt {
+	OPT_HELP = 'h',
+	OPT_SOCKET = 1000,
+	OPT_FORMAT,
+	OPT_FIRST_COMMAND_OPT, /* commands number their long-only options from here */
+};
+
+struct cli {
+	const struct cmd_entry *cmd;
+	char *socket;     /* resolved API socket path */
+	bool json;        /* --format json */
+	char *app;        /* -a/--app, or resolved from .miren/app.toml */
+};
+
+struct cmd_entry {
+	const char *name;    /* "app list" */
+	const char *summary; /* one line for `miren help` */
+	const char *usage;   /* "miren app list [--format json]" */
+	const char *help;    /* the options and a description, for --help */
+	const char *shortopts;
+	const struct option *longopts; /* NULL-terminated; common ones are added */
+	int flags;
+	/* Called once per parsed option; returns 0, or CLI_USAGE. */
+	int (*option)(struct cli *cli, int opt, const char *arg);
+	/* Runs the command with the operands left after the options. */
+	int (*exec)(struct cli *cli, int argc, char **argv);
+};
+
+extern const struct cmd_entry *const cmd_table[];
+
+/* Messages in the house style: "error: ..." and "hint: ..." on stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints err (and its hint); returns CLI_FAIL. */
+int cli_fail(const struct miren_error *err);
+/* Prints "error: MSG" and the usage line of the command; returns CLI_USAGE. */
+int cli_usage_error(const struct cli *cli, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* The app to act on: -a, else .miren/app.toml in the cwd.  Returns 0 or
+ * prints why there is none and returns CLI_USAGE / CLI_FAIL. */
+int cli_require_app(struct cli *cli);
+
+/* The option handler of commands whose only own option is -a/--app. */
+int cli_opt_app(struct cli *cli, int opt, const char *arg);
+#define CLI_APP_LONGOPT { "app", required_argument, NULL, 'a' }
+/* "/v1/apps/<app><suffix>" with the app name escaped. Caller frees. */
+char *cli_app_path(const struct cli *cli, const char *suffix);
+
+/* One API call; prints the error and returns CLI_FAIL on failure. */
+int cli_call(struct cli *cli, const char *method, const char *path, const json_t *body,
+	     json_t **reply);
+
+/* Prints j as indented JSON on stdout. */
+void cli_print_json(const json_t *j);
+
+/* A plain-text table: columns padded to their widest cell. */
+struct cli_table;
+struct cli_table *cli_table_new(int ncols, ...);
+void cli_table_row(struct cli_table *t, ...); /* ncols const char * cells */
+void cli_table_print(struct cli_table *t);    /* prints and frees */
+
+/* Asks a yes/no question on the terminal; false when stdin is not one. */
+bool cli_confirm(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+bool cli_stdout_is_tty(void);
+
+#endif

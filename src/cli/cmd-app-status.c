@@ -1,0 +1,65 @@
+/* miren app status: an app's release and each service's state. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static const struct option longopts[] = { CLI_APP_LONGOPT, { 0 } };
+
+static int exec(struct cli *cli, int argc, char **argv)
+{
+	if (argc)
+		return cli_usage_error(cli, "unexpected argument '%s'", argv[0]);
+	int rc = cli_require_app(cli);
+	if (rc)
+		return rc;
+	json_t *st;
+	char *path = cli_app_path(cli, NULL);
+	rc = cli_call(cli, "GET", path, NULL, &st);
+	free(path);
+	if (rc)
+		return rc;
+	if (cli->json) {
+		cli_print_json(st);
+		json_decref(st);
+		return CLI_OK;
+	}
+	long long rel = json_integer_value(json_object_get(st, "release"));
+	printf("app:     %s\n", json_string_value(json_object_get(st, "name")));
+	if (rel)
+		printf("release: %lld\n\n", rel);
+	else
+		printf("release: none (not deployed yet)\n\n");
+	struct cli_table *t = cli_table_new(6, "SERVICE", "STATE", "PID", "PORT", "URL", "RESTARTS");
+	size_t i;
+	json_t *s;
+	json_array_foreach(json_object_get(st, "services"), i, s) {
+		char pid[32], port[32], restarts[32];
+		snprintf(pid, sizeof(pid), "%lld", json_integer_value(json_object_get(s, "pid")));
+		snprintf(port, sizeof(port), "%lld", json_integer_value(json_object_get(s, "port")));
+		snprintf(restarts, sizeof(restarts), "%lld",
+			 json_integer_value(json_object_get(s, "restarts")));
+		cli_table_row(t, json_string_value(json_object_get(s, "name")),
+			      json_string_value(json_object_get(s, "state")), pid, port,
+			      json_string_value(json_object_get(s, "url")), restarts);
+	}
+	cli_table_print(t);
+	json_decref(st);
+	return CLI_OK;
+}
+
+const struct cmd_entry cmd_app_status_entry = {
+	.name = "app status",
+	.summary = "show an app's release and the state of its services",
+	.usage = "miren app status [-a APP] [--format json]",
+	.help = "options:\n"
+		"  -a, --app APP   the app (default: the one of .miren/app.toml here)\n"
+		"  --format json   print JSON instead of text\n"
+		"\nStates: starting, running, backoff (exited, restarting soon), crashloop\n"
+		"(exited quickly several times in a row), stopping, stopped.\n",
+	.shortopts = "a:",
+	.longopts = longopts,
+	.flags = CMD_NEEDS_SERVER,
+	.option = cli_opt_app,
+	.exec = exec,
+};

@@ -1,0 +1,43 @@
+/* miren debug toml-decode: the toml-test decoder interface. */
+#include "cli/cli.h"
+#include "toml/toml.h"
+#include "util/strbuf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static int exec(struct cli *cli, int argc, char **argv)
+{
+	if (argc)
+		return cli_usage_error(cli, "unexpected argument '%s'", argv[0]);
+	struct strbuf sb;
+	strbuf_init(&sb, 64u << 20);
+	if (strbuf_read_fd(&sb, STDIN_FILENO) != 0) {
+		cli_error("cannot read standard input");
+		strbuf_release(&sb);
+		return CLI_FAIL;
+	}
+	struct toml_error err;
+	struct toml_value *root = toml_parse(sb.buf, sb.len, &err);
+	strbuf_release(&sb);
+	if (!root) {
+		cli_error("%d:%d: %s", err.line, err.col, err.reason);
+		return CLI_FAIL;
+	}
+	char *json = toml_to_tagged_json(root);
+	printf("%s\n", json);
+	free(json);
+	toml_free(root);
+	return CLI_OK;
+}
+
+const struct cmd_entry cmd_debug_toml_decode_entry = {
+	.name = "debug toml-decode",
+	.summary = "decode TOML from stdin into toml-test's tagged JSON",
+	.usage = "miren debug toml-decode < FILE.toml",
+	.help = "Reads a TOML document on standard input and prints it in the tagged JSON\n"
+		"form of the toml-test suite ({\"a\":{\"type\":\"integer\",\"value\":\"1\"}}).\n"
+		"Exits 1 with LINE:COLUMN and a reason when the document is invalid.\n",
+	.exec = exec,
+};

@@ -1,0 +1,57 @@
+/* miren env list: an app's variables with where each comes from. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static const struct option longopts[] = { CLI_APP_LONGOPT, { 0 } };
+
+static int exec(struct cli *cli, int argc, char **argv)
+{
+	if (argc)
+		return cli_usage_error(cli, "unexpected argument '%s'", argv[0]);
+	int rc = cli_require_app(cli);
+	if (rc)
+		return rc;
+	json_t *vars;
+	char *path = cli_app_path(cli, "/env");
+	rc = cli_call(cli, "GET", path, NULL, &vars);
+	free(path);
+	if (rc)
+		return rc;
+	if (cli->json) {
+		cli_print_json(vars);
+		json_decref(vars);
+		return CLI_OK;
+	}
+	struct cli_table *t = cli_table_new(4, "NAME", "VALUE", "SERVICE", "SOURCE");
+	size_t i;
+	json_t *v;
+	json_array_foreach(vars, i, v) {
+		const char *svc = json_string_value(json_object_get(v, "service"));
+		cli_table_row(t, json_string_value(json_object_get(v, "name")),
+			      json_string_value(json_object_get(v, "value")),
+			      svc && *svc ? svc : "(all)",
+			      json_string_value(json_object_get(v, "source")));
+	}
+	cli_table_print(t);
+	json_decref(vars);
+	return CLI_OK;
+}
+
+const struct cmd_entry cmd_env_list_entry = {
+	.name = "env list",
+	.summary = "list an app's environment variables",
+	.usage = "miren env list [-a APP] [--format json]",
+	.help = "Shows the value each variable has in the app's services, with SOURCE\n"
+		"config (.miren/app.toml), addon (injected by an addon) or manual\n"
+		"(miren env set).  Sensitive values are masked; see 'miren env get --unmask'.\n"
+		"\noptions:\n"
+		"  -a, --app APP   the app (default: the one of .miren/app.toml here)\n"
+		"  --format json   print JSON instead of a table\n",
+	.shortopts = "a:",
+	.longopts = longopts,
+	.flags = CMD_NEEDS_SERVER,
+	.option = cli_opt_app,
+	.exec = exec,
+};

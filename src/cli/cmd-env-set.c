@@ -1,0 +1,71 @@
+/* miren env set: set variables of an app by hand, then restart it. */
+#include "cli/cli.h"
+#include "api/client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { OPT_SENSITIVE = OPT_FIRST_COMMAND_OPT };
+
+static const struct option longopts[] = {
+	CLI_APP_LONGOPT,
+	{ "sensitive", no_argument, NULL, OPT_SENSITIVE },
+	{ 0 },
+};
+
+static bool sensitive;
+
+static int option(struct cli *cli, int opt, const char *arg)
+{
+	if (opt == OPT_SENSITIVE) {
+		sensitive = true;
+		return 0;
+	}
+	return cli_opt_app(cli, opt, arg);
+}
+
+static int exec(struct cli *cli, int argc, char **argv)
+{
+	if (argc == 0)
+		return cli_usage_error(cli, "give at least one KEY=VALUE");
+	for (int i = 0; i < argc; i++)
+		if (!strchr(argv[i], '=') || argv[i][0] == '=')
+			return cli_usage_error(cli, "'%s' is not KEY=VALUE", argv[i]);
+	int rc = cli_require_app(cli);
+	if (rc)
+		return rc;
+	for (int i = 0; i < argc && !rc; i++) {
+		char *eq = strchr(argv[i], '=');
+		char *key = xstrndup(argv[i], (size_t)(eq - argv[i]));
+		char *esc = api_escape(key);
+		char *suffix = xasprintf("/env/%s", esc);
+		char *path = cli_app_path(cli, suffix);
+		json_t *body = json_pack("{s:s, s:b}", "value", eq + 1, "sensitive", sensitive);
+		rc = cli_call(cli, "PUT", path, body, NULL);
+		if (!rc)
+			printf("Set %s on %s%s\n", key, cli->app, sensitive ? " (sensitive)" : "");
+		json_decref(body);
+		free(path);
+		free(suffix);
+		free(esc);
+		free(key);
+	}
+	return rc;
+}
+
+const struct cmd_entry cmd_env_set_entry = {
+	.name = "env set",
+	.summary = "set environment variables of an app (and restart it)",
+	.usage = "miren env set [-a APP] KEY=VALUE... [--sensitive]",
+	.help = "A value set here wins over .miren/app.toml and over addon variables.\n"
+		"The app's services are restarted to pick it up.\n"
+		"\noptions:\n"
+		"  -a, --app APP   the app (default: the one of .miren/app.toml here)\n"
+		"  --sensitive     mask the value in 'miren env list' and 'miren env get'\n",
+	.shortopts = "a:",
+	.longopts = longopts,
+	.flags = CMD_NEEDS_SERVER,
+	.option = option,
+	.exec = exec,
+};

@@ -1,0 +1,89 @@
+/* The daemon's main loop; see server.h. */
+#include "server/server.h"
+#include "api/server.h"
+#include "app/platform.h"
+#include "util/fs.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/file.h>
+#include <unistd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int server_main(const struct server_options *opts)
+{
+	/* Block the stop signals in every thread; the main thread waits for
+	 * them with sigwait, so no handler runs inside library code. */
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	log_set_quiet_stderr(opts->quiet);
+	if (fs_mkdir_p(opts->data_dir, 0711) != 0) {
+		fprintf(stderr, "error: cannot create data directory '%s': %s\n", opts->data_dir,
+			strerror(errno));
+		return 1;
+	}
+	char *logdir = fs_join(opts->data_dir, "logs");
+	char *logfile = fs_join(logdir, "server.log");
+	fs_mkdir_p(logdir, 0700);
+	if (log_open_file(logfile) != 0)
+		fprintf(stderr, "warning: cannot open '%s'; logging to stderr only\n", logfile);
+	free(logdir);
+	free(logfile);
+
+	struct miren_error err;
+	struct platform *p = NULL;
+	struct api_server *api = NULL;
+	char *sock = fs_join(opts->data_dir, "miren.sock");
+	int code = 1, lock_fd = -1;
+	struct platform_options po = { .data_dir = opts->data_dir,
+				       .service_user = opts->service_user };
+	/* One daemon per data directory: the lock is held until exit. */
+	char *lockpath = fs_join(opts->data_dir, "miren.lock");
+	lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	free(lockpath);
+	if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		miren_error_set(&err, MIREN_EEXISTS,
+				"another miren server is running with data directory '%s'",
+				opts->data_dir);
+		miren_error_hint(&err, "stop it first, or start this one with another --data-dir");
+		goto fail;
+	}
+	if (platform_open(&po, &p, &err) != 0)
+		goto fail;
+	if (api_server_start(p, sock, &api, &err) != 0)
+		goto fail;
+	log_info("miren %s serving on %s (data directory %s)", MIREN_VERSION, sock,
+		 opts->data_dir);
+
+	int sig = 0;
+	sigwait(&stop, &sig);
+	log_info("received %s, stopping", strsignal(sig));
+	code = 0;
+	goto out;
+fail:
+	log_error("%s", err.message);
+	if (err.hint[0])
+		log_error("hint: %s", err.hint);
+out:
+	api_server_stop(api);
+	platform_close(p);
+	if (code == 0)
+		log_info("stopped");
+	log_close();
+	if (lock_fd >= 0)
+		close(lock_fd);
+	free(sock);
+	return code;
+}

@@ -1,0 +1,121 @@
+# Shared helpers of the end-to-end tests: each test sources this, gets a
+# private data directory and server, and is cleaned up by the trap.
+#
+#   start_server            start `miren server` on $DATA (waits for the socket)
+#   stop_server             SIGTERM and wait
+#   kill_server             SIGKILL (a crash) and wait
+#   miren ARGS...           the CLI against this test's server
+#   ok DESC / fail DESC     record a check
+#   expect_eq A B DESC, expect_match TEXT REGEX DESC, expect_fail DESC CMD...
+#   wait_for DESC SECONDS CMD...   retry CMD until it succeeds
+set -u
+MIREN_BIN=${MIREN_BIN:?set MIREN_BIN to the miren binary}
+MIREN_SRC=${MIREN_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+TEST_NAME=$(basename "$0" .sh)
+TMP=$(mktemp -d "/tmp/miren-$TEST_NAME.XXXXXX")
+chmod 0755 "$TMP"
+DATA="$TMP/data"
+export MIREN_DATA_DIR="$DATA"
+SERVER_PID=""
+PASSED=0
+FAILED=0
+
+cleanup() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null
+    wait "$SERVER_PID" 2>/dev/null
+  fi
+  # Whatever a crashed server left behind must not outlive the test.
+  for f in "$DATA"/run/*.pid; do
+    [ -f "$f" ] || continue
+    read -r pid _ pgid _ < "$f" || true
+    [ -n "${pgid:-}" ] && kill -KILL -- "-$pgid" 2>/dev/null
+  done
+  if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+
+miren() { "$MIREN_BIN" "$@"; }
+
+ok() { PASSED=$((PASSED + 1)); echo "ok - $1"; }
+fail() {
+  FAILED=$((FAILED + 1))
+  echo "not ok - $1"
+  if [ -f "$DATA/logs/server.log" ]; then
+    echo "--- server.log (last 30 lines)"; tail -n 30 "$DATA/logs/server.log"; echo "---"
+  fi
+}
+
+expect_eq() { if [ "$1" = "$2" ]; then ok "$3"; else fail "$3: expected '$2', got '$1'"; fi; }
+expect_match() {
+  if printf '%s' "$1" | grep -Eq -- "$2"; then ok "$3"; else fail "$3: '$1' does not match /$2/"; fi
+}
+expect_no_match() {
+  if printf '%s' "$1" | grep -Eq -- "$2"; then fail "$3: '$1' matches /$2/"; else ok "$3"; fi
+}
+# expect_fail DESC EXPECTED_EXIT CMD...: the command must exit with that code.
+expect_exit() {
+  local desc=$1 want=$2; shift 2
+  local got=0
+  "$@" >"$TMP/out" 2>"$TMP/err" || got=$?
+  if [ "$got" = "$want" ]; then ok "$desc"; else
+    fail "$desc: exit $got, wanted $want; stderr: $(cat "$TMP/err")"; fi
+}
+
+wait_for() {
+  local desc=$1 secs=$2; shift 2
+  local end=$((SECONDS + secs))
+  while [ $SECONDS -lt $end ]; do
+    if "$@" >/dev/null 2>&1; then ok "$desc"; return 0; fi
+    sleep 0.1
+  done
+  fail "$desc (timed out after ${secs}s)"
+  return 1
+}
+
+start_server() {
+  "$MIREN_BIN" server --data-dir "$DATA" --quiet "$@" &
+  SERVER_PID=$!
+  local end=$((SECONDS + 20))
+  while [ $SECONDS -lt $end ]; do
+    if "$MIREN_BIN" app list >/dev/null 2>&1; then return 0; fi
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      echo "server exited during start"; cat "$DATA/logs/server.log" 2>/dev/null; return 1
+    fi
+    sleep 0.05
+  done
+  echo "server did not answer within 20s"; return 1
+}
+
+stop_server() {
+  kill -TERM "$SERVER_PID"
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+
+kill_server() {
+  kill -KILL "$SERVER_PID"
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+
+# The URL of service $2 of app $1, from `miren app status --format json`.
+service_url() {
+  miren app status -a "$1" --format json |
+    python3 -c "import json,sys; print([s for s in json.load(sys.stdin)['services'] if s['name']=='$2'][0].get('url',''))"
+}
+service_field() {
+  miren app status -a "$1" --format json |
+    python3 -c "import json,sys; print([s for s in json.load(sys.stdin)['services'] if s['name']=='$2'][0].get('$3',''))"
+}
+
+# Copies an example into the test directory and prints its path.
+copy_example() {
+  cp -r "$MIREN_SRC/examples/$1" "$TMP/$1"
+  echo "$TMP/$1"
+}
+
+finish() {
+  echo "$PASSED passed, $FAILED failed"
+  [ "$FAILED" -eq 0 ]
+}
