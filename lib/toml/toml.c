@@ -1210,7 +1210,7 @@ static struct toml_value *parse_value(struct parser *ps, int depth)
 	}
 	if (c == '.')
 		fail_at(ps, pos, "invalid float: a digit is required before '.'");
-	else if (c >= 'a' && c <= 'z')
+	else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
 		fail_at(ps, pos, "invalid value; strings must be quoted");
 	else
 		fail_at(ps, pos, "expected a value, found %s", describe_here(ps, buf, sizeof(buf)));

@@ -1,0 +1,234 @@
+/* Unit tests of lib/app: app.toml schema, env resolution, JSON round trip,
+ * and lib/store against a real SQLite file. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app/config.h"
+#include "app/env.h"
+#include "store/store.h"
+#include "util/fs.h"
+
+static struct app_config *parse_ok(const char *text)
+{
+	struct app_config *cfg = NULL;
+	struct miren_error err;
+	int rc = app_config_parse(text, strlen(text), "app.toml", "dir-name", &cfg, &err);
+	if (rc)
+		fail_msg("unexpected error: %s", err.message);
+	return cfg;
+}
+
+static void parse_err(const char *text, const char *want)
+{
+	struct app_config *cfg = NULL;
+	struct miren_error err;
+	int rc = app_config_parse(text, strlen(text), "app.toml", "dir-name", &cfg, &err);
+	assert_int_equal(rc, MIREN_EINVAL);
+	assert_null(cfg);
+	if (!strstr(err.message, want))
+		fail_msg("error '%s' does not contain '%s'", err.message, want);
+}
+
+static void test_config_full(void **state)
+{
+	struct app_config *cfg = parse_ok("name = \"myapp\"\n"
+					  "[[env]]\nkey = \"A\"\nvalue = \"1\"\n"
+					  "[[env]]\nkey = \"S\"\nvalue = \"x\"\nsensitive = true\n"
+					  "description = \"a secret\"\n"
+					  "[services.web]\ncommand = \"npm start\"\nport = 3000\n"
+					  "[[services.web.env]]\nkey = \"B\"\nvalue = \"2\"\n"
+					  "[services.worker]\ncommand = \"run\"\n"
+					  "[addons.miren-postgresql]\nvariant = \"small\"\n");
+	assert_string_equal(cfg->name, "myapp");
+	assert_int_equal(cfg->n_env, 2);
+	assert_true(cfg->env[1].sensitive);
+	assert_string_equal(cfg->env[1].description, "a secret");
+	assert_int_equal(cfg->n_services, 2);
+	assert_string_equal(cfg->services[0].name, "web");
+	assert_int_equal(cfg->services[0].port, 3000);
+	assert_int_equal(cfg->services[0].n_env, 1);
+	assert_int_equal(cfg->services[1].port, 0);
+	assert_int_equal(cfg->n_addons, 1);
+	assert_string_equal(cfg->addons[0].name, "miren-postgresql");
+	assert_string_equal(cfg->addons[0].variant, "small");
+	assert_null(cfg->addons[0].version);
+	assert_int_equal(cfg->n_warnings, 0);
+
+	/* JSON round trip keeps everything. */
+	json_t *j = app_config_to_json(cfg);
+	struct app_config *back = app_config_from_json(j);
+	assert_non_null(back);
+	json_t *j2 = app_config_to_json(back);
+	assert_true(json_equal(j, j2));
+	json_decref(j);
+	json_decref(j2);
+	app_config_free(back);
+	app_config_free(cfg);
+}
+
+static void test_config_fallback_and_warnings(void **state)
+{
+	struct app_config *cfg = parse_ok("colour = 1\n[services.web]\ncommand = \"x\"\nreplicas = 3\n");
+	assert_string_equal(cfg->name, "dir-name");
+	assert_int_equal(cfg->n_warnings, 2);
+	assert_string_equal(cfg->warnings[0], "app.toml:1: unknown key 'colour'");
+	assert_string_equal(cfg->warnings[1], "app.toml:4: unknown key 'replicas' in [services.web]");
+	app_config_free(cfg);
+}
+
+static void test_config_errors(void **state)
+{
+	parse_err("name = 1\n", "app.toml:1:8: 'name' must be a string, not a integer");
+	parse_err("name = \"x\"\n[services.web]\n", "is missing the required 'command'");
+	parse_err("[services.web]\ncommand = \"\"\n", "'command' in [services.web] is empty");
+	parse_err("[services.web]\ncommand = \"x\"\nport = 0\n", "app.toml:3:8: 'port'");
+	parse_err("[services.web]\ncommand = \"x\"\nport = \"80\"\n", "must be a integer, not a string");
+	parse_err("[services.Web]\ncommand = \"x\"\n", "invalid service name 'Web'");
+	parse_err("[[env]]\nkey = \"A\"\n[[env]]\nkey = \"A\"\n", "env 'A' is declared twice");
+	parse_err("[[env]]\nkey = \"1A\"\n", "invalid environment variable name");
+	parse_err("env = \"x\"\n", "must be an array of tables");
+	parse_err("[addons.pg]\nvariant = 3\n", "'variant' in [addons.pg] must be a string");
+	parse_err("name = \"Bad\"\n", "invalid app name 'Bad'");
+	parse_err("a = \n", "app.toml:1:");
+	parse_err("name = \"a\\u0000b\"\n", "must not contain NUL");
+}
+
+static struct env_rec rec(const char *k, const char *v, enum env_source s)
+{
+	return (struct env_rec){ .key = (char *)k, .value = (char *)v, .service = "",
+				 .source = s, .description = "" };
+}
+
+static const char *env_val(char **env, const char *key)
+{
+	size_t l = strlen(key);
+	for (char **p = env; *p; p++)
+		if (!strncmp(*p, key, l) && (*p)[l] == '=')
+			return *p + l + 1;
+	return NULL;
+}
+
+static void test_env_precedence(void **state)
+{
+	struct app_config *cfg = parse_ok("name = \"a\"\n"
+					  "[[env]]\nkey = \"DATABASE_URL\"\nvalue = \"from-config\"\n"
+					  "[[env]]\nkey = \"MODE\"\nvalue = \"config\"\n"
+					  "[[env]]\nkey = \"ONLY\"\nvalue = \"config\"\n"
+					  "[services.web]\ncommand = \"x\"\n"
+					  "[[services.web.env]]\nkey = \"ONLY\"\nvalue = \"web\"\n"
+					  "[services.worker]\ncommand = \"y\"\n");
+	struct env_rec stored[] = {
+		rec("DATABASE_URL", "from-addon", ENV_SOURCE_ADDON),
+		rec("MODE", "from-addon", ENV_SOURCE_ADDON),
+		rec("MODE", "manual", ENV_SOURCE_MANUAL),
+	};
+	char **web = env_for_service(cfg, "web", stored, 3, 1234, 7, "/rel");
+	assert_string_equal(env_val(web, "DATABASE_URL"), "from-addon"); /* addon beats config */
+	assert_string_equal(env_val(web, "MODE"), "manual");              /* manual beats addon */
+	assert_string_equal(env_val(web, "ONLY"), "web");                 /* service beats app */
+	assert_string_equal(env_val(web, "PORT"), "1234");
+	assert_string_equal(env_val(web, "MIREN_RELEASE"), "7");
+	assert_string_equal(env_val(web, "MIREN_SERVICE"), "web");
+	assert_string_equal(env_val(web, "HOME"), "/rel");
+	char **worker = env_for_service(cfg, "worker", stored, 3, 1, 7, "/rel");
+	assert_string_equal(env_val(worker, "ONLY"), "config");
+	env_array_free(web);
+	env_array_free(worker);
+
+	struct env_rec *eff;
+	size_t n;
+	env_effective(cfg, stored, 3, &eff, &n);
+	/* DATABASE_URL(addon), MODE(manual), ONLY(all, config), ONLY(web, config) */
+	assert_int_equal(n, 4);
+	assert_string_equal(eff[0].key, "DATABASE_URL");
+	assert_int_equal(eff[0].source, ENV_SOURCE_ADDON);
+	assert_string_equal(eff[1].key, "MODE");
+	assert_int_equal(eff[1].source, ENV_SOURCE_MANUAL);
+	assert_string_equal(eff[3].service, "web");
+	env_recs_free(eff, n);
+	app_config_free(cfg);
+}
+
+static void test_env_required(void **state)
+{
+	struct app_config *cfg = parse_ok("[[env]]\nkey = \"TOKEN\"\nrequired = true\n"
+					  "[services.web]\ncommand = \"x\"\n");
+	assert_string_equal(env_missing_required(cfg, NULL, 0), "TOKEN");
+	struct env_rec stored[] = { rec("TOKEN", "t", ENV_SOURCE_MANUAL) };
+	assert_null(env_missing_required(cfg, stored, 1));
+	app_config_free(cfg);
+}
+
+static void test_store(void **state)
+{
+	char dir[] = "/tmp/miren-store-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char *path = fs_join(dir, "miren.db");
+	struct store *st;
+	struct miren_error err;
+	assert_int_equal(store_open(path, &st, &err), 0);
+	struct stat sb;
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	int version = store_schema_version(st);
+	assert_true(version >= 1);
+
+	struct app_rec app;
+	assert_int_equal(store_app_get(st, "a", &app, &err), MIREN_ENOTFOUND);
+	int n;
+	assert_int_equal(store_release_next(st, "a", &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_release_add(st, "a", 1, "abc", "{}", &err), 0);
+	assert_int_equal(store_release_next(st, "a", &n, &err), 0);
+	assert_int_equal(n, 2);
+	/* A duplicate release number fails and changes nothing. */
+	assert_int_equal(store_release_add(st, "a", 1, "def", "{}", &err), MIREN_EDB);
+	assert_int_equal(store_app_get(st, "a", &app, &err), 0);
+	assert_int_equal(app.current_release, 1);
+	app_rec_release(&app);
+
+	struct env_rec e = rec("K", "v1", ENV_SOURCE_MANUAL);
+	assert_int_equal(store_env_set(st, "a", &e, &err), 0);
+	e.value = "v2";
+	assert_int_equal(store_env_set(st, "a", &e, &err), 0);
+	struct env_rec *list;
+	size_t len;
+	assert_int_equal(store_env_list(st, "a", &list, &len, &err), 0);
+	assert_int_equal(len, 1);
+	assert_string_equal(list[0].value, "v2");
+	env_recs_free(list, len);
+	assert_int_equal(store_env_delete(st, "a", "K", ENV_SOURCE_ADDON, &err), MIREN_ENOTFOUND);
+	assert_int_equal(store_env_delete(st, "a", "K", ENV_SOURCE_MANUAL, &err), 0);
+	store_close(st);
+
+	/* Reopening migrates nothing twice and keeps the data. */
+	assert_int_equal(store_open(path, &st, &err), 0);
+	assert_int_equal(store_schema_version(st), version);
+	assert_int_equal(store_app_delete(st, "a", &err), 0);
+	assert_int_equal(store_app_delete(st, "a", &err), MIREN_ENOTFOUND);
+	int *nums;
+	assert_int_equal(store_release_numbers(st, "a", &nums, &len, &err), 0);
+	assert_int_equal(len, 0); /* releases went with the app */
+	free(nums);
+	store_close(st);
+	fs_remove_tree(dir);
+	free(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config_full), cmocka_unit_test(test_config_fallback_and_warnings),
+		cmocka_unit_test(test_config_errors), cmocka_unit_test(test_env_precedence),
+		cmocka_unit_test(test_env_required), cmocka_unit_test(test_store),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

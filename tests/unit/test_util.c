@@ -1,0 +1,190 @@
+/* Unit tests of lib/util: strbuf, names, secrets, sha256, errors, fs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/err.h"
+#include "util/fs.h"
+#include "util/names.h"
+#include "util/secret.h"
+#include "util/sha256.h"
+#include "util/strbuf.h"
+
+static void test_strbuf_invariants(void **state)
+{
+	struct strbuf sb = STRBUF_INIT;
+	assert_non_null(sb.buf);
+	assert_string_equal(sb.buf, "");
+	assert_int_equal(strbuf_adds(&sb, "abc"), 0);
+	assert_int_equal(strbuf_addf(&sb, "-%d-%s", 42, "x"), 0);
+	assert_string_equal(sb.buf, "abc-42-x");
+	assert_int_equal(sb.len, 8);
+	for (int i = 0; i < 1000; i++)
+		strbuf_addch(&sb, 'z');
+	assert_int_equal(sb.len, 1008);
+	assert_int_equal(sb.buf[sb.len], '\0');
+	size_t len;
+	char *p = strbuf_detach(&sb, &len);
+	assert_int_equal(len, 1008);
+	assert_string_equal(sb.buf, "");
+	assert_int_equal(sb.len, 0);
+	free(p);
+	/* Detaching an empty buffer still gives a freeable string. */
+	p = strbuf_detach(&sb, NULL);
+	assert_string_equal(p, "");
+	free(p);
+	strbuf_release(&sb);
+}
+
+static void test_strbuf_cap(void **state)
+{
+	struct strbuf sb;
+	strbuf_init(&sb, 10);
+	assert_int_equal(strbuf_adds(&sb, "0123456789"), 0);
+	assert_int_equal(strbuf_addch(&sb, 'x'), MIREN_ETOOBIG);
+	assert_int_equal(sb.len, 10);
+	assert_string_equal(sb.buf, "0123456789");
+	assert_int_equal(strbuf_addf(&sb, "%s", "more"), MIREN_ETOOBIG);
+	assert_string_equal(sb.buf, "0123456789");
+	strbuf_reset(&sb);
+	assert_int_equal(sb.len, 0);
+	assert_int_equal(strbuf_add(&sb, "abc", (size_t)-1), MIREN_ETOOBIG);
+	strbuf_release(&sb);
+}
+
+static void test_strbuf_trim_and_file(void **state)
+{
+	char path[] = "/tmp/miren-test-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "hello \n\n", 8), 8);
+	close(fd);
+	struct strbuf sb = STRBUF_INIT;
+	assert_int_equal(strbuf_read_file(&sb, path), 0);
+	strbuf_trim_end(&sb);
+	assert_string_equal(sb.buf, "hello");
+	strbuf_release(&sb);
+	unlink(path);
+	assert_int_equal(strbuf_read_file(&sb, path), MIREN_ENOTFOUND);
+	strbuf_release(&sb);
+}
+
+static void test_app_names(void **state)
+{
+	struct miren_error err;
+	const char *good[] = { "a", "hello", "my-app-2", "x1" };
+	for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++)
+		assert_int_equal(name_check_app(good[i], &err), 0);
+	const char *bad[] = { "", "1app", "-app", "app-", "App", "my_app", "my.app", "a b", "é" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		assert_int_equal(name_check_app(bad[i], &err), MIREN_EINVAL);
+		assert_non_null(strstr(err.message, "invalid app name"));
+		assert_non_null(strstr(err.hint, "lowercase"));
+	}
+	char n63[64], n64[65];
+	memset(n63, 'a', 63);
+	n63[63] = '\0';
+	memset(n64, 'a', 64);
+	n64[64] = '\0';
+	assert_int_equal(name_check_app(n63, &err), 0);
+	assert_int_equal(name_check_app(n64, &err), MIREN_EINVAL);
+}
+
+static void test_env_names(void **state)
+{
+	struct miren_error err;
+	assert_int_equal(name_check_env("DATABASE_URL", &err), 0);
+	assert_int_equal(name_check_env("_x9", &err), 0);
+	assert_int_equal(name_check_env("9X", &err), MIREN_EINVAL);
+	assert_int_equal(name_check_env("A-B", &err), MIREN_EINVAL);
+	assert_int_equal(name_check_env("", &err), MIREN_EINVAL);
+	assert_int_equal(name_check_env("A=B", &err), MIREN_EINVAL);
+}
+
+static void test_secrets(void **state)
+{
+	char *a = secret_password(), *b = secret_password();
+	assert_int_equal(strlen(a), 32);
+	assert_string_not_equal(a, b);
+	for (const char *p = a; *p; p++)
+		assert_true((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			    (*p >= '0' && *p <= '9'));
+	free(a);
+	free(b);
+	char *h = secret_hex(4);
+	assert_int_equal(strlen(h), 8);
+	assert_int_equal(strspn(h, "0123456789abcdef"), 8);
+	free(h);
+}
+
+static void test_sha256(void **state)
+{
+	char hex[65];
+	sha256_hex("abc", 3, hex);
+	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	struct sha256 h;
+	sha256_init(&h);
+	sha256_update(&h, "a", 1);
+	sha256_update(&h, "bc", 2);
+	char hex2[65];
+	sha256_final_hex(&h, hex2);
+	assert_string_equal(hex, hex2);
+}
+
+static void test_errors(void **state)
+{
+	struct miren_error err;
+	assert_int_equal(miren_error_set(&err, MIREN_ENOTFOUND, "app '%s' not found", "x"),
+			 MIREN_ENOTFOUND);
+	assert_string_equal(err.message, "app 'x' not found");
+	assert_string_equal(err.hint, "");
+	assert_int_equal(miren_err_http_status(MIREN_ENOTFOUND), 404);
+	assert_int_equal(miren_err_http_status(MIREN_ETOOBIG), 413);
+	assert_int_equal(miren_err_http_status(MIREN_EINVAL), 400);
+	assert_int_equal(miren_err_from_code_name(miren_err_code_name(MIREN_ECONFLICT)),
+			 MIREN_ECONFLICT);
+	assert_int_equal(miren_error_set(NULL, MIREN_EIO, "x"), MIREN_EIO);
+}
+
+static void test_fs(void **state)
+{
+	char base[] = "/tmp/miren-fs-XXXXXX";
+	assert_non_null(mkdtemp(base));
+	char *deep = xasprintf("%s/a/b/c", base);
+	assert_int_equal(fs_mkdir_p(deep, 0755), 0);
+	assert_true(fs_is_dir(deep));
+	char *file = fs_join(deep, "f");
+	assert_int_equal(fs_write_atomic(file, "data", 4, 0600), 0);
+	struct stat st;
+	assert_int_equal(stat(file, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(st.st_size, 4);
+	assert_true(fs_disk_usage(base) > 0);
+	assert_int_equal(fs_remove_tree(base), 0);
+	assert_false(fs_exists(base));
+	assert_int_equal(fs_remove_tree(base), 0);
+	char *j = fs_join("/a/", "/b");
+	assert_string_equal(j, "/a/b");
+	free(j);
+	free(deep);
+	free(file);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_strbuf_invariants), cmocka_unit_test(test_strbuf_cap),
+		cmocka_unit_test(test_strbuf_trim_and_file), cmocka_unit_test(test_app_names),
+		cmocka_unit_test(test_env_names), cmocka_unit_test(test_secrets),
+		cmocka_unit_test(test_sha256), cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_fs),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
