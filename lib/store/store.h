@@ -90,4 +90,93 @@ int store_env_delete(struct store *st, const char *app, const char *key, enum en
 void env_recs_free(struct env_rec *r, size_t n);
 const char *env_source_name(enum env_source s);
 
+/* --- addons ------------------------------------------------------------
+ * An addon instance is one addon attached to one app.  Its provider's
+ * progress is (status, step): step counts the completed steps of the
+ * current operation, and state_json holds what the steps recorded (resource
+ * names, secrets).  Servers are the processes addons run on (one per
+ * `small` addon, one for every `shared` one); disks are their directories.
+ */
+
+struct addon_rec {
+	char *id;        /* short, random, stable: names every resource */
+	char *app;
+	char *addon;     /* "miren-postgresql" */
+	char *variant;
+	char *version;
+	char *status;    /* pending, provisioning, active, error, deprovisioning */
+	int step;
+	char *message;   /* the error, when status is error */
+	char *state_json;
+	char *source;    /* "config" (app.toml) or "cli" */
+	int64_t created_at;
+};
+
+struct server_rec {
+	char *id;
+	char *kind;      /* "small" or "shared" */
+	char *disk;
+	char *address;
+	int port;
+	char *state_json;
+	int64_t created_at;
+};
+
+struct disk_rec {
+	char *name;
+	long long size_bytes;
+	char *created_by;
+	char *status;
+	int64_t created_at;
+};
+
+/* Inserts a new instance.  MIREN_EEXISTS when app already has this addon. */
+int store_addon_add(struct store *st, const struct addon_rec *rec, struct miren_error *err);
+/* Every instance (app NULL) or those of app, ordered by app, addon. */
+int store_addon_list(struct store *st, const char *app, struct addon_rec **out, size_t *n,
+		     struct miren_error *err);
+int store_addon_get(struct store *st, const char *app, const char *addon, struct addon_rec *out,
+		    struct miren_error *err);
+/* Records status, step, message and state_json of rec->id in one write. */
+int store_addon_update(struct store *st, const struct addon_rec *rec, struct miren_error *err);
+/* Deletes the instance and every env value it injected, in one transaction. */
+int store_addon_delete(struct store *st, const char *id, struct miren_error *err);
+/*
+ * Marks the instance active and replaces the app's addon env with vars, in
+ * one transaction, so the app never sees an active addon without its env.
+ */
+int store_addon_activate(struct store *st, const struct addon_rec *rec, const struct env_rec *vars,
+			 size_t n_vars, struct miren_error *err);
+/* How many instances use server_id (through state_json's "server"). */
+int store_addon_count_on_server(struct store *st, const char *server_id, int *count,
+				struct miren_error *err);
+void addon_rec_release(struct addon_rec *r);
+void addon_recs_free(struct addon_rec *r, size_t n);
+
+/* Inserts the server unless one with its id exists (0 either way). */
+int store_server_add(struct store *st, const struct server_rec *rec, struct miren_error *err);
+int store_server_get(struct store *st, const char *id, struct server_rec *out,
+		     struct miren_error *err);
+/* The first server of kind, MIREN_ENOTFOUND if none. */
+int store_server_find_kind(struct store *st, const char *kind, struct server_rec *out,
+			   struct miren_error *err);
+int store_server_list(struct store *st, struct server_rec **out, size_t *n,
+		      struct miren_error *err);
+int store_server_update_state(struct store *st, const char *id, const char *state_json,
+			      struct miren_error *err);
+int store_server_delete(struct store *st, const char *id, struct miren_error *err);
+/* Addresses of every server, for the address pool. */
+int store_server_addresses(struct store *st, char ***out, size_t *n, struct miren_error *err);
+void server_rec_release(struct server_rec *r);
+void server_recs_free(struct server_rec *r, size_t n);
+
+/* Inserts or replaces the disk record. */
+int store_disk_put(struct store *st, const struct disk_rec *rec, struct miren_error *err);
+int store_disk_get(struct store *st, const char *name, struct disk_rec *out,
+		   struct miren_error *err);
+int store_disk_list(struct store *st, struct disk_rec **out, size_t *n, struct miren_error *err);
+int store_disk_delete(struct store *st, const char *name, struct miren_error *err);
+void disk_rec_release(struct disk_rec *r);
+void disk_recs_free(struct disk_rec *r, size_t n);
+
 #endif

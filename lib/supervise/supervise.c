@@ -896,6 +896,16 @@ static void load_pidfile(struct sv *sv, char *path)
 	    pid <= 1 || pgid <= 1 || !sb.buf[off] || strchr(sb.buf + off, '\n'))
 		goto bad;
 	if (!proc_alive(pid, st)) {
+		/* The leader is gone, but what it started may still run in its
+		 * group or session (a daemon killed with -9 reaps nothing).  The
+		 * id cannot be taken by a new group while members remain, unless
+		 * a new process now holds pid == pgid: only then leave it. */
+		unsigned long long now = sv_proc_starttime(pgid);
+		if (pgid == pid && (now == 0 || now == st) && session_sweep(pgid, false) > 0) {
+			log_info("supervisor: killing what is left of process group %d (%s)", pgid,
+				 sb.buf + off);
+			group_kill(pgid);
+		}
 		unlink(path);
 		goto out;
 	}

@@ -86,7 +86,9 @@ struct sv_status {
 	unsigned crashes;       /* quick exits in a row (reset by a healthy run) */
 };
 
-/* Returns NULL with err text in *errbuf on failure (bad run_dir). */
+/* Returns NULL with err text in *errbuf on failure (bad run_dir).  Kills
+ * the keep 0 leftovers of a previous daemon first (SIGTERM to the group,
+ * SIGKILL after 10 s), so it may block that long. */
 struct sv *sv_new(const struct sv_config *cfg, char *errbuf, size_t errlen);
 /* Stops every process (not those with keep_on_daemon_exit; their pid files
  * stay so the next daemon adopts them) and frees. */

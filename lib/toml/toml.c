@@ -227,7 +227,8 @@ static int check_text(struct parser *ps)
 		unsigned char c = *q;
 		struct toml_pos pos = { line, (int)(q - ls + 1 > INT_MAX ? INT_MAX : q - ls + 1) };
 		if (c == '\n') {
-			line++;
+			if (line < INT_MAX)
+				line++;
 			q++;
 			ls = q;
 			continue;
@@ -430,7 +431,8 @@ static void eat_newline(struct parser *ps)
 	if (*ps->p == '\r')
 		ps->p++;
 	ps->p++;
-	ps->line++;
+	if (ps->line < INT_MAX)
+		ps->line++;
 	ps->line_start = ps->p;
 }
 

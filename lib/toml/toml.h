@@ -85,8 +85,9 @@ void toml_free(struct toml_value *v);
 const struct toml_value *toml_get(const struct toml_value *tab, const char *key);
 /* The same, returning the key/value record (for the key's position). */
 const struct toml_kv *toml_get_kv(const struct toml_value *tab, const char *key);
-/* The byte length of tab's i-th key (keys may hold NULs from \u0000);
- * 0 when tab is not a table or i is out of range. */
+/* The byte length of the i-th key of tab, a table in a tree from toml_parse()
+ * (keys may hold NULs from \u0000); 0 when tab is not a table or i is out
+ * of range. */
 size_t toml_key_len(const struct toml_value *tab, size_t i);
 /* "string", "integer", "float", "bool", "datetime", "datetime-local",
  * "date-local", "time-local", "array", "table". */

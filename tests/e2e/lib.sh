@@ -99,6 +99,10 @@ kill_server() {
   SERVER_PID=""
 }
 
+# Whether process $1 runs (a zombie waiting for init to reap it does not).
+alive() { [ -r "/proc/$1/stat" ] && ! awk '{exit !($3 == "Z")}' "/proc/$1/stat" 2>/dev/null; }
+state_of() { if alive "$1"; then echo alive; else echo gone; fi; }
+
 # The URL of service $2 of app $1, from `miren app status --format json`.
 service_url() {
   miren app status -a "$1" --format json |

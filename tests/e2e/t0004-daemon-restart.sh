@@ -2,6 +2,8 @@
 # The daemon stops services on SIGTERM, brings them back on start, and after
 # a kill -9 restarts them without leaving the old processes behind.
 . "$(dirname "$0")/lib.sh"
+# Processes of a group that still run (zombies waiting for init do not count).
+live_in_group() { ps -eo pgid=,stat= | awk -v g="$1" '$1==g && $2 !~ /^Z/' | wc -l; }
 start_server || exit 1
 app=$(copy_example hello)
 mkdir -p "$TMP/w/.miren"
@@ -14,8 +16,8 @@ wpid=$(service_field w bg pid)
 wait_for "the worker's children exist" 5 pgrep -g "$wpid" sleep
 
 stop_server
-expect_eq "$(kill -0 "$pid" 2>/dev/null && echo alive || echo gone)" "gone" "SIGTERM stops the services"
-expect_eq "$(pgrep -g "$wpid" | wc -l)" "0" "and every process of their groups"
+expect_eq "$(state_of "$pid")" "gone" "SIGTERM stops the services"
+expect_eq "$(live_in_group "$wpid")" "0" "and every process of their groups"
 
 start_server || exit 1
 expect_match "$(miren app list)" "hello +1 +1/1 running" "apps survive a daemon restart"
@@ -26,10 +28,10 @@ pid2=$(service_field hello web pid)
 wpid2=$(service_field w bg pid)
 kill_server
 start_server || exit 1
-expect_eq "$(kill -0 "$pid2" 2>/dev/null && echo alive || echo gone)" "gone" "after kill -9 and restart the old service is gone"
-expect_eq "$(pgrep -g "$wpid2" | wc -l)" "0" "and so are the grandchildren it left behind"
+expect_eq "$(state_of "$pid2")" "gone" "after kill -9 and restart the old service is gone"
+expect_eq "$(live_in_group "$wpid2")" "0" "and so are the grandchildren it left behind"
 wait_for "and starts a fresh one" 10 curl -fsS "$(service_url hello web)"
-n=$(pgrep -f "python3 server.py" | while read -r p; do
+n=$(pgrep -x python3 | while read -r p; do
   [ "$(readlink /proc/$p/cwd 2>/dev/null | grep -c "$DATA")" = 1 ] && echo "$p"; done | wc -l)
 expect_eq "$n" "1" "exactly one hello process runs"
 finish

@@ -10,7 +10,7 @@ url=$(service_url hello web)
 expect_match "$(miren app restart hello)" "Restarted hello" "app restart confirms"
 pid2=$(service_field hello web pid)
 [ "$pid2" != "$pid" ] && ok "a new process runs after restart" || fail "pid unchanged"
-expect_eq "$(kill -0 "$pid" 2>/dev/null && echo alive || echo gone)" "gone" "the old process is gone"
+expect_eq "$(state_of "$pid")" "gone" "the old process is gone"
 expect_eq "$(service_url hello web)" "$url" "the URL stays the same"
 wait_for "it answers again" 10 curl -fsS "$url"
 expect_exit "app restart -a works too" 0 miren app restart -a hello
@@ -19,7 +19,7 @@ expect_exit "destroy without -f and no terminal refuses" 1 miren app destroy hel
 expect_match "$(cat "$TMP/err")" "hint: pass -f" "and says how to force it"
 expect_match "$(miren app list)" "hello" "the app is still there"
 expect_match "$(miren app destroy hello -f)" "Destroyed hello" "destroy -f removes it"
-expect_eq "$(kill -0 "$pid2" 2>/dev/null && echo alive || echo gone)" "gone" "its process is stopped"
+expect_eq "$(state_of "$pid2")" "gone" "its process is stopped"
 expect_eq "$(test -d "$DATA/apps/hello" && echo yes || echo no)" "no" "its directory is removed"
 expect_exit "its status is gone" 1 miren app status -a hello
 expect_exit "its env is gone" 1 miren env list -a hello

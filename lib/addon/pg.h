@@ -1,0 +1,105 @@
+/*
+ * PostgreSQL mechanics for the miren-postgresql addon: template clusters,
+ * cloning a template into a disk, the server's command line, readiness,
+ * and the SQL that creates and drops isolated tenants.  No state store and
+ * no threads here: the provider (provider_pg.c) sequences these steps and
+ * records each one.
+ *
+ * Layout of a server's disk directory DISK (disks/<disk-name>):
+ *   DISK/pgdata/   the cluster (0700, owned by the service user)
+ *   DISK/run/      its unix socket directory (0700, service user)
+ *
+ * Authentication: pg_hba.conf has no trust line.  The superuser "postgres"
+ * may connect only over the unix socket (scram-sha-256); every other role
+ * connects over TCP on the server's loopback address (scram-sha-256).
+ * Passwords are sent only as SCRAM verifiers (PQencryptPasswordConn).
+ *
+ * Every function returns 0 or a miren_err with err filled; none prints.
+ * Idempotent steps treat "already exists"/"does not exist" as success.
+ */
+#ifndef MIREN_ADDON_PG_H
+#define MIREN_ADDON_PG_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "util/err.h"
+
+/* Where a major version's binaries are: /usr/lib/postgresql/<major>/bin. */
+struct pg_install {
+	int major;     /* 15 */
+	char bindir[256];
+};
+
+/* Finds installed major versions (newest first); returns how many (0: none). */
+int pg_find_installs(struct pg_install *out, int max);
+
+/*
+ * Makes sure DIR (templates/pg<major>) holds an initdb'd cluster tuned for
+ * small idle servers, with superuser "postgres" whose password is
+ * template_password.  Runs initdb as uid/gid ((uid_t)-1: as the caller)
+ * into DIR.tmp and renames it into place, so a crash never leaves a
+ * half-made template.  No-op when DIR exists.
+ */
+int pg_template_ensure(const struct pg_install *pg, const char *dir,
+		       const char *template_password, uid_t uid, gid_t gid,
+		       struct miren_error *err);
+
+/*
+ * Clones the template into DISK/pgdata (copy into DISK/pgdata.tmp, then
+ * rename; an existing DISK/pgdata is kept as is) and writes the
+ * server-specific settings: listen_addresses = address, port, and
+ * unix_socket_directories = DISK/run.  Owned by uid/gid.
+ */
+int pg_clone(const char *template_dir, const char *disk_dir, const char *address, int port,
+	     uid_t uid, gid_t gid, struct miren_error *err);
+
+/* The argv to run the server in the foreground: {bindir/postgres, "-D",
+ * DISK/pgdata, NULL}.  Caller frees with pg_argv_free. */
+char **pg_server_argv(const struct pg_install *pg, const char *disk_dir);
+void pg_argv_free(char **argv);
+
+/*
+ * Waits until the server on DISK/run accepts superuser connections
+ * (connecting with password), up to timeout_ms.  Returns 0, or
+ * MIREN_EUNAVAIL with the last connection error (without secrets).
+ */
+int pg_wait_ready(const char *disk_dir, int port, const char *password, int timeout_ms,
+		  struct miren_error *err);
+
+/*
+ * Over the superuser unix socket connection (authenticating with
+ * old_password, then, if that fails, with new_password so a retried step
+ * succeeds), sets the superuser password to new_password.
+ */
+int pg_rotate_superuser(const char *disk_dir, int port, const char *old_password,
+			const char *new_password, struct miren_error *err);
+
+/*
+ * Creates (idempotently) role `role` with LOGIN and password, no SUPERUSER,
+ * CREATEDB, CREATEROLE, REPLICATION or BYPASSRLS; database `db` owned by it;
+ * revokes CONNECT and TEMP on `db` and on "postgres" from PUBLIC and grants
+ * CONNECT and TEMP on `db` to the role; revokes CREATE on schema public of
+ * `db` from PUBLIC (the owner keeps it).  If the role exists its password is
+ * reset to `password`.
+ */
+int pg_tenant_create(const char *disk_dir, int port, const char *su_password, const char *role,
+		     const char *db, const char *password, struct miren_error *err);
+
+/* Terminates the tenant's sessions, drops database `db` and role `role`
+ * (missing ones are fine). */
+int pg_tenant_drop(const char *disk_dir, int port, const char *su_password, const char *role,
+		   const char *db, struct miren_error *err);
+
+/*
+ * The role and database name of an app: the app name with '-' as '_'
+ * (app names are [a-z][a-z0-9-]*, never ending in '-', so distinct apps map
+ * to distinct names that never end in '_').  Names PostgreSQL reserves
+ * ("postgres", "template0", "template1", "public", and anything starting
+ * with "pg_") become "u_" + name + "_": the trailing '_' keeps them apart
+ * from every ordinary name.  Returns 0 with out[64] filled, or MIREN_EINVAL
+ * when the result would pass 63 bytes (NAMEDATALEN - 1).
+ */
+int pg_ident_for_app(const char *app, char out[64], struct miren_error *err);
+
+#endif
