@@ -175,6 +175,37 @@ static enum MHD_Result route(struct route_ctx *c)
 				   tail ? atoi(tail) : 100, &res, &err);
 		return reply(c, rc, res, &err);
 	}
+	if (is(c, "GET", 1, "addons", NULL)) {
+		rc = platform_addon_available(p, &res, &err);
+		return reply(c, rc, res, &err);
+	}
+	if (is(c, "GET", 2, "addons", NULL)) {
+		rc = platform_addon_variants(p, c->parts[1], &res, &err);
+		return reply(c, rc, res, &err);
+	}
+	if (is(c, "GET", 3, "apps", "addons")) {
+		rc = platform_addon_list(p, app, &res, &err);
+		return reply(c, rc, res, &err);
+	}
+	if (is(c, "POST", 3, "apps", "addons")) {
+		const char *addon = json_string_value(json_object_get(c->body, "addon"));
+		if (!addon)
+			return send_err(c->conn, MIREN_EINVAL, "body must be {\"addon\": \"...\"}",
+					NULL);
+		rc = platform_addon_create(p, app, addon,
+					   json_string_value(json_object_get(c->body, "variant")),
+					   json_string_value(json_object_get(c->body, "version")), &res,
+					   &err);
+		return reply(c, rc, res, &err);
+	}
+	if (is(c, "DELETE", 4, "apps", "addons")) {
+		rc = platform_addon_destroy(p, app, c->parts[3], &err);
+		return reply(c, rc, NULL, &err);
+	}
+	if (is(c, "GET", 1, "disks", NULL)) {
+		rc = platform_disk_list(p, &res, &err);
+		return reply(c, rc, res, &err);
+	}
 	return send_err(c->conn, MIREN_ENOTFOUND, "no such API endpoint",
 			"the CLI and the server may be of different versions");
 }

@@ -1,5 +1,6 @@
 /* The platform: app operations over the store and the supervisor; see platform.h. */
 #include "app/platform.h"
+#include "addon/addon.h"
 #include "app/config.h"
 #include "app/env.h"
 #include "app/source.h"
@@ -11,6 +12,7 @@
 #include "util/secret.h"
 #include "util/strbuf.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +45,8 @@ struct platform {
 	int keep_releases;
 	pthread_mutex_t lock; /* serialises every operation on apps */
 	struct port_slot *ports;
+	struct addon_ctx actx;
+	struct reconciler *rec;
 };
 
 const char *platform_data_dir(const struct platform *p)
@@ -135,9 +139,45 @@ static int load_current(struct platform *p, const char *app, struct app_rec *rec
 	return 0;
 }
 
+/*
+ * Whether every addon of app is active (those being removed do not hold
+ * the app back).  *what names the first one that is not, for messages.
+ */
+static bool addons_ready(struct platform *p, const char *app, char **what)
+{
+	struct addon_rec *recs;
+	size_t n;
+	bool ready = true;
+	if (what)
+		*what = NULL;
+	if (store_addon_list(p->store, app, &recs, &n, NULL) != 0)
+		return false;
+	for (size_t i = 0; i < n && ready; i++) {
+		if (!strcmp(recs[i].status, "active") || !strcmp(recs[i].status, "deprovisioning"))
+			continue;
+		ready = false;
+		if (what)
+			*what = xasprintf("%s (%s)", recs[i].addon, recs[i].status);
+	}
+	addon_recs_free(recs, n);
+	return ready;
+}
+
+/*
+ * (Re)starts every service of cfg's release with fresh env.  Held start:
+ * while an addon of the app is not active, nothing is started or
+ * restarted; the reconciler's callback starts the app once they are.
+ */
 static int start_services(struct platform *p, const struct app_config *cfg, int release,
 			  struct miren_error *err)
 {
+	char *waiting;
+	if (cfg->n_services && !addons_ready(p, cfg->name, &waiting)) {
+		log_info("app %s: waiting for addon %s before starting services", cfg->name,
+			 waiting ? waiting : "?");
+		free(waiting);
+		return 0;
+	}
 	struct env_rec *stored;
 	size_t n_stored;
 	int rc = store_env_list(p->store, cfg->name, &stored, &n_stored, err);
@@ -243,6 +283,47 @@ static void prune_app_dirs(struct platform *p)
 		closedir(d);
 }
 
+static int restart_locked(struct platform *p, const char *app, struct miren_error *err);
+
+/* The reconciler's word that an app's addons changed: (re)start the app so
+ * its services run, with the addons' env, once every addon is active. */
+static void on_addons_changed(void *user, const char *app)
+{
+	struct platform *p = user;
+	struct miren_error err;
+	pthread_mutex_lock(&p->lock);
+	int rc = restart_locked(p, app, &err);
+	if (rc && rc != MIREN_ENOTFOUND)
+		log_error("app %s: %s", app, err.message);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Parses "a.b.c.d/len" (a loopback range) into base and size. */
+static int parse_pool(const char *cidr, uint32_t *base, uint32_t *size, struct miren_error *err)
+{
+	char addr[INET_ADDRSTRLEN];
+	int len = -1;
+	struct in_addr a;
+	const char *slash = strchr(cidr, '/');
+	if (slash && (size_t)(slash - cidr) < sizeof(addr)) {
+		memcpy(addr, cidr, (size_t)(slash - cidr));
+		addr[slash - cidr] = '\0';
+		char *end;
+		len = (int)strtol(slash + 1, &end, 10);
+		if (*end || slash[1] == '\0')
+			len = -1;
+	}
+	if (len < 8 || len > 30 || inet_pton(AF_INET, addr, &a) != 1 ||
+	    (ntohl(a.s_addr) >> 24) != 127) {
+		miren_error_set(err, MIREN_EINVAL, "invalid address pool '%s'", cidr);
+		miren_error_hint(err, "give a loopback range such as 127.77.0.0/16 (prefix 8..30)");
+		return MIREN_EINVAL;
+	}
+	*size = 1u << (32 - len);
+	*base = ntohl(a.s_addr) & ~(*size - 1);
+	return 0;
+}
+
 int platform_open(const struct platform_options *opts, struct platform **out,
 		  struct miren_error *err)
 {
@@ -291,13 +372,26 @@ int platform_open(const struct platform_options *opts, struct platform **out,
 		goto fail;
 	}
 
-	/* Converge: drop what a crash left half-done, start every app. */
-	prune_app_dirs(p);
-	struct app_rec *apps;
-	size_t n_apps;
-	rc = store_app_list(p->store, &apps, &n_apps, err);
+	p->actx = (struct addon_ctx){ .store = p->store, .sv = p->sv, .data_dir = p->data_dir,
+				      .uid = p->run_uid, .gid = p->run_gid };
+	rc = parse_pool(opts->addr_pool ? opts->addr_pool : "127.77.0.0/16", &p->actx.pool_base,
+			&p->actx.pool_size, err);
 	if (rc)
 		goto fail;
+
+	/* Converge: drop what a crash left half-done, adopt or restart the
+	 * addon servers, start every app, then stop what nobody claimed. */
+	prune_app_dirs(p);
+	pthread_mutex_lock(&p->lock);
+	p->rec = reconciler_start(&p->actx, on_addons_changed, p);
+	struct app_rec *apps;
+	size_t n_apps;
+	rc = p->rec ? store_app_list(p->store, &apps, &n_apps, err)
+		    : miren_error_set(err, MIREN_EINTERNAL, "cannot start the addon reconciler");
+	if (rc) {
+		pthread_mutex_unlock(&p->lock);
+		goto fail;
+	}
 	for (size_t i = 0; i < n_apps; i++) {
 		prune_release_dirs(p, apps[i].name);
 		struct app_rec rec;
@@ -310,6 +404,7 @@ int platform_open(const struct platform_options *opts, struct platform **out,
 		app_config_free(cfg);
 	}
 	app_recs_free(apps, n_apps);
+	pthread_mutex_unlock(&p->lock);
 	sv_reap_unclaimed(p->sv);
 	free(path);
 	*out = p;
@@ -324,6 +419,7 @@ void platform_close(struct platform *p)
 {
 	if (!p)
 		return;
+	reconciler_stop(p->rec);
 	if (p->sv)
 		sv_free(p->sv);
 	store_close(p->store);
@@ -343,6 +439,7 @@ void platform_close(struct platform *p)
 static json_t *services_json(struct platform *p, const struct app_config *cfg)
 {
 	json_t *arr = json_array();
+	bool ready = !cfg || addons_ready(p, cfg->name, NULL);
 	for (size_t i = 0; cfg && i < cfg->n_services; i++) {
 		const struct app_service *s = &cfg->services[i];
 		char *id = service_id(cfg->name, s->name);
@@ -362,7 +459,8 @@ static json_t *services_json(struct platform *p, const struct app_config *cfg)
 				json_object_set_new(o, "started_at",
 						    json_integer(st.started_at_ms / 1000));
 		} else {
-			json_object_set_new(o, "state", json_string("stopped"));
+			json_object_set_new(o, "state",
+					    json_string(ready ? "stopped" : "waiting-for-addons"));
 			json_object_set_new(o, "pid", json_integer(0));
 			json_object_set_new(o, "restarts", json_integer(0));
 		}
@@ -412,6 +510,86 @@ static int read_config(const char *staging, const char *app, struct app_config *
 	return rc;
 }
 
+/*
+ * Every [addons.<name>] of cfg names a known addon, variant and version,
+ * and none asks for another variant than the one already attached.
+ */
+static int check_addons(struct platform *p, const struct app_config *cfg, struct miren_error *err)
+{
+	for (size_t i = 0; i < cfg->n_addons; i++) {
+		const struct app_addon *a = &cfg->addons[i];
+		const struct addon_def *def;
+		const char *variant;
+		char version[16];
+		int rc = addon_resolve(a->name, a->variant, a->version, &def, &variant, version, err);
+		if (rc)
+			return rc;
+		struct addon_rec cur;
+		if (store_addon_get(p->store, cfg->name, a->name, &cur, NULL) == 0) {
+			bool same = !strcmp(cur.variant, variant) ||
+				    !strcmp(cur.status, "deprovisioning");
+			if (!same) {
+				miren_error_set(err, MIREN_ECONFLICT,
+						"addon %s of app '%s' is '%s'; app.toml asks for '%s'",
+						a->name, cfg->name, cur.variant, variant);
+				miren_error_hint(err,
+						 "variants cannot be changed in place: back up the "
+						 "disk, destroy the addon, deploy, then restore");
+			}
+			addon_rec_release(&cur);
+			if (!same)
+				return MIREN_ECONFLICT;
+		}
+	}
+	return 0;
+}
+
+static int addon_create_locked(struct platform *p, const char *app, const char *addon,
+			       const char *variant, const char *version, const char *source,
+			       struct addon_rec *out, struct miren_error *err);
+static int addon_destroy_locked(struct platform *p, const char *app, const char *addon,
+				struct miren_error *err);
+
+/* Makes the app's addons what app.toml declares: attaches the new ones,
+ * removes those app.toml attached before and no longer lists.  Addons
+ * attached with `miren addon create` are left alone. */
+static int sync_addons(struct platform *p, const struct app_config *cfg, struct miren_error *err)
+{
+	int rc = 0;
+	for (size_t i = 0; i < cfg->n_addons && !rc; i++) {
+		const struct app_addon *a = &cfg->addons[i];
+		struct addon_rec cur;
+		if (store_addon_get(p->store, cfg->name, a->name, &cur, NULL) == 0) {
+			addon_rec_release(&cur);
+			continue;
+		}
+		struct addon_rec made;
+		rc = addon_create_locked(p, cfg->name, a->name, a->variant, a->version, "config",
+					 &made, err);
+		if (!rc)
+			addon_rec_release(&made);
+	}
+	struct addon_rec *recs;
+	size_t n;
+	if (!rc)
+		rc = store_addon_list(p->store, cfg->name, &recs, &n, err);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n && !rc; i++) {
+		bool declared = false;
+		for (size_t k = 0; k < cfg->n_addons; k++)
+			declared |= !strcmp(cfg->addons[k].name, recs[i].addon);
+		if (!declared && !strcmp(recs[i].source, "config") &&
+		    strcmp(recs[i].status, "deprovisioning"))
+			rc = addon_destroy_locked(p, cfg->name, recs[i].addon, err);
+	}
+	addon_recs_free(recs, n);
+	return rc;
+}
+
+static int platform_addon_list_locked(struct platform *p, const char *app, json_t **result,
+				      struct miren_error *err);
+
 int platform_deploy(struct platform *p, const char *app, const char *tar_path,
 		    const char *sha256, json_t **result, struct miren_error *err)
 {
@@ -439,6 +617,9 @@ int platform_deploy(struct platform *p, const char *app, const char *tar_path,
 	}
 	if (!rc && rec.current_release)
 		rc = store_env_list(p->store, app, &stored, &n_stored, err);
+	if (rc)
+		goto out;
+	rc = check_addons(p, cfg, err);
 	if (rc)
 		goto out;
 	const char *missing = env_missing_required(cfg, stored, n_stored);
@@ -498,6 +679,9 @@ int platform_deploy(struct platform *p, const char *app, const char *tar_path,
 		goto out;
 	}
 	log_info("app %s: release %d recorded", app, n);
+	rc = sync_addons(p, cfg, err);
+	if (rc)
+		goto out;
 	stop_removed_services(p, old, cfg);
 	rc = start_services(p, cfg, n, err);
 	if (n > p->keep_releases) {
@@ -509,9 +693,11 @@ out:
 		json_t *warnings = json_array();
 		for (size_t i = 0; i < cfg->n_warnings; i++)
 			json_array_append_new(warnings, json_string(cfg->warnings[i]));
-		*result = json_pack("{s:s, s:i, s:b, s:o, s:o}", "app", app, "release", n,
+		json_t *addons = NULL;
+		platform_addon_list_locked(p, app, &addons, NULL);
+		*result = json_pack("{s:s, s:i, s:b, s:o, s:o, s:o}", "app", app, "release", n,
 				    "unchanged", unchanged, "warnings", warnings, "services",
-				    services_json(p, cfg));
+				    services_json(p, cfg), "addons", addons ? addons : json_array());
 	}
 	if (staging)
 		fs_remove_tree(staging);
@@ -614,7 +800,17 @@ int platform_app_destroy(struct platform *p, const char *app, struct miren_error
 	if (rc)
 		goto out;
 	stop_removed_services(p, cfg, NULL);
-	rc = store_app_delete(p->store, app, err);
+	struct addon_rec *recs;
+	size_t n;
+	rc = store_addon_list(p->store, app, &recs, &n, err);
+	if (!rc) {
+		for (size_t i = 0; !rc && i < n; i++)
+			if (strcmp(recs[i].status, "deprovisioning"))
+				rc = addon_destroy_locked(p, app, recs[i].addon, err);
+		addon_recs_free(recs, n);
+	}
+	if (!rc)
+		rc = store_app_delete(p->store, app, err);
 	if (!rc) {
 		char *dir = app_dir(p, app);
 		fs_remove_tree(dir);
@@ -818,5 +1014,197 @@ int platform_logs(struct platform *p, const char *app, const char *service, long
 	*result = json_pack("{s:s, s:s%, s:I}", "service", service, "data", sb.buf, sb.len,
 			    "offset", (json_int_t)end);
 	strbuf_release(&sb);
+	return 0;
+}
+
+/* --- addons ---------------------------------------------------------------- */
+
+static json_t *variants_json(const struct addon_def *def)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < def->n_variants; i++)
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:b}", "name",
+						     def->variants[i].name, "description",
+						     def->variants[i].description, "details",
+						     def->variants[i].details, "default",
+						     !strcmp(def->variants[i].name,
+							     def->default_variant)));
+	return arr;
+}
+
+int platform_addon_available(struct platform *p, json_t **result, struct miren_error *err)
+{
+	*result = json_array();
+	for (const struct addon_def *const *d = addon_all(); *d; d++) {
+		char versions[8][16];
+		size_t n = (*d)->versions(versions, 8);
+		json_t *vs = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(vs, json_string(versions[i]));
+		json_array_append_new(*result,
+				      json_pack("{s:s, s:s, s:o, s:s, s:o}", "name", (*d)->name,
+						"description", (*d)->description, "variants",
+						variants_json(*d), "default_variant",
+						(*d)->default_variant, "versions", vs));
+	}
+	return 0;
+}
+
+int platform_addon_variants(struct platform *p, const char *addon, json_t **result,
+			    struct miren_error *err)
+{
+	const struct addon_def *def;
+	const char *variant;
+	char version[16];
+	int rc = addon_resolve(addon, NULL, NULL, &def, &variant, version, err);
+	if (rc == MIREN_EUNAVAIL) /* the catalogue shows even when not installed */
+		rc = 0;
+	if (rc)
+		return rc;
+	*result = json_pack("{s:s, s:s, s:o}", "name", def->name, "default_variant",
+			    def->default_variant, "variants", variants_json(def));
+	return 0;
+}
+
+static int platform_addon_list_locked(struct platform *p, const char *app, json_t **result,
+				      struct miren_error *err)
+{
+	struct addon_rec *recs;
+	size_t n;
+	int rc = store_addon_list(p->store, app, &recs, &n, err);
+	if (rc)
+		return rc;
+	*result = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(*result, addon_inst_json(p->rec, &recs[i]));
+	addon_recs_free(recs, n);
+	return 0;
+}
+
+int platform_addon_list(struct platform *p, const char *app, json_t **result,
+			struct miren_error *err)
+{
+	pthread_mutex_lock(&p->lock);
+	struct app_rec rec;
+	int rc = store_app_get(p->store, app, &rec, err);
+	app_rec_release(&rec);
+	if (!rc)
+		rc = platform_addon_list_locked(p, app, result, err);
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+static int addon_create_locked(struct platform *p, const char *app, const char *addon,
+			       const char *variant, const char *version, const char *source,
+			       struct addon_rec *out, struct miren_error *err)
+{
+	const struct addon_def *def;
+	const char *v;
+	char ver[16];
+	int rc = addon_resolve(addon, variant, version, &def, &v, ver, err);
+	if (rc)
+		return rc;
+	struct addon_rec cur;
+	if (store_addon_get(p->store, app, addon, &cur, NULL) == 0) {
+		miren_error_set(err, MIREN_EEXISTS, "app '%s' already has addon %s (%s, %s)", app,
+				addon, cur.variant, cur.status);
+		if (!strcmp(cur.status, "deprovisioning"))
+			miren_error_hint(err, "it is being removed; try again when 'miren addon list -a %s' no longer shows it", app);
+		else
+			miren_error_hint(err, "destroy it first with 'miren addon destroy %s -a %s'",
+					 addon, app);
+		addon_rec_release(&cur);
+		return MIREN_EEXISTS;
+	}
+	char *id = secret_hex(5);
+	*out = (struct addon_rec){ .id = id,
+				   .app = xstrdup(app),
+				   .addon = xstrdup(def->name),
+				   .variant = xstrdup(v),
+				   .version = xstrdup(ver),
+				   .status = xstrdup("pending"),
+				   .message = xstrdup(""),
+				   .state_json = xstrdup("{}"),
+				   .source = xstrdup(source) };
+	rc = store_addon_add(p->store, out, err);
+	if (rc) {
+		addon_rec_release(out);
+		return rc;
+	}
+	log_info("addon %s (%s) attached to app %s", def->name, v, app);
+	reconciler_kick(p->rec);
+	return 0;
+}
+
+int platform_addon_create(struct platform *p, const char *app, const char *addon,
+			  const char *variant, const char *version, json_t **result,
+			  struct miren_error *err)
+{
+	pthread_mutex_lock(&p->lock);
+	struct app_rec rec;
+	struct addon_rec made;
+	int rc = store_app_get(p->store, app, &rec, err);
+	app_rec_release(&rec);
+	if (!rc)
+		rc = addon_create_locked(p, app, addon, variant, version, "cli", &made, err);
+	if (!rc) {
+		*result = addon_inst_json(p->rec, &made);
+		addon_rec_release(&made);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+static int addon_destroy_locked(struct platform *p, const char *app, const char *addon,
+				struct miren_error *err)
+{
+	struct addon_rec cur;
+	int rc = store_addon_get(p->store, app, addon, &cur, err);
+	if (rc) {
+		miren_error_hint(err, "run 'miren addon list -a %s' to see its addons", app);
+		return rc;
+	}
+	if (strcmp(cur.status, "deprovisioning")) {
+		free(cur.status);
+		cur.status = xstrdup("deprovisioning");
+		cur.step = 0;
+		rc = store_addon_update(p->store, &cur, err);
+		if (!rc)
+			log_info("addon %s of app %s: removal requested", addon, app);
+	}
+	addon_rec_release(&cur);
+	reconciler_kick(p->rec);
+	return rc;
+}
+
+int platform_addon_destroy(struct platform *p, const char *app, const char *addon,
+			   struct miren_error *err)
+{
+	pthread_mutex_lock(&p->lock);
+	int rc = addon_destroy_locked(p, app, addon, err);
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+int platform_disk_list(struct platform *p, json_t **result, struct miren_error *err)
+{
+	struct disk_rec *disks;
+	size_t n;
+	int rc = store_disk_list(p->store, &disks, &n, err);
+	if (rc)
+		return rc;
+	*result = json_array();
+	for (size_t i = 0; i < n; i++) {
+		char *dir = xasprintf("%s/disks/%s", p->data_dir, disks[i].name);
+		long long used = fs_disk_usage(dir);
+		free(dir);
+		json_array_append_new(*result,
+				      json_pack("{s:s, s:I, s:I, s:s, s:s, s:I}", "name",
+						disks[i].name, "size", (json_int_t)disks[i].size_bytes,
+						"used", (json_int_t)(used < 0 ? 0 : used), "status",
+						disks[i].status, "created_by", disks[i].created_by,
+						"created_at", (json_int_t)disks[i].created_at));
+	}
+	disk_recs_free(disks, n);
 	return 0;
 }

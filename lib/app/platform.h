@@ -26,6 +26,7 @@ struct platform_options {
 	const char *data_dir;
 	const char *service_user; /* run services as this user when root; NULL: "miren" */
 	int keep_releases;        /* 0: 5 */
+	const char *addr_pool;    /* addon server addresses, CIDR; NULL: 127.77.0.0/16 */
 };
 
 int platform_open(const struct platform_options *opts, struct platform **out,
@@ -67,5 +68,26 @@ int platform_env_delete(struct platform *p, const char *app, const char *key,
  */
 int platform_logs(struct platform *p, const char *app, const char *service, long long offset,
 		  int tail, json_t **result, struct miren_error *err);
+
+/* --- addons ---------------------------------------------------------- */
+
+/* [{"name","description","variants":[...],"default_variant","versions"}] */
+int platform_addon_available(struct platform *p, json_t **result, struct miren_error *err);
+/* {"name","variants":[{"name","description","details","default"}]} */
+int platform_addon_variants(struct platform *p, const char *addon, json_t **result,
+			    struct miren_error *err);
+/* The app's addons: [{"addon","variant","status","message",...}] */
+int platform_addon_list(struct platform *p, const char *app, json_t **result,
+			struct miren_error *err);
+/* Attaches addon (variant/version NULL: defaults) to app; returns the
+ * instance (status pending).  The reconciler provisions it. */
+int platform_addon_create(struct platform *p, const char *app, const char *addon,
+			  const char *variant, const char *version, json_t **result,
+			  struct miren_error *err);
+/* Starts removing the addon from app (status deprovisioning). */
+int platform_addon_destroy(struct platform *p, const char *app, const char *addon,
+			   struct miren_error *err);
+/* [{"name","size","used","status","created_by","created_at"}] */
+int platform_disk_list(struct platform *p, json_t **result, struct miren_error *err);
 
 #endif

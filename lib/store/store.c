@@ -19,10 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-struct store {
-	sqlite3 *db;
-	pthread_mutex_t lock;
-};
+#include "store/store_internal.h"
 
 static const char *const migrations[] = {
 	/* 1: apps, releases, env */
@@ -46,15 +43,46 @@ static const char *const migrations[] = {
 	"  sensitive INTEGER NOT NULL DEFAULT 0,"
 	"  description TEXT NOT NULL DEFAULT '',"
 	"  PRIMARY KEY (app, service, key, source));",
+	/* 2: addons, the servers they run on, disks */
+	"CREATE TABLE addons ("
+	"  id TEXT PRIMARY KEY,"
+	"  app TEXT NOT NULL,"
+	"  addon TEXT NOT NULL,"
+	"  variant TEXT NOT NULL,"
+	"  version TEXT NOT NULL,"
+	"  status TEXT NOT NULL,"
+	"  step INTEGER NOT NULL DEFAULT 0,"
+	"  message TEXT NOT NULL DEFAULT '',"
+	"  state_json TEXT NOT NULL DEFAULT '{}',"
+	"  source TEXT NOT NULL DEFAULT 'cli',"
+	"  created_at INTEGER NOT NULL,"
+	"  UNIQUE (app, addon));"
+	"CREATE TABLE servers ("
+	"  id TEXT PRIMARY KEY,"
+	"  kind TEXT NOT NULL,"
+	"  disk TEXT NOT NULL UNIQUE,"
+	"  address TEXT NOT NULL UNIQUE,"
+	"  port INTEGER NOT NULL,"
+	"  state_json TEXT NOT NULL DEFAULT '{}',"
+	"  created_at INTEGER NOT NULL);"
+	"CREATE TABLE disks ("
+	"  name TEXT PRIMARY KEY,"
+	"  size_bytes INTEGER NOT NULL,"
+	"  created_by TEXT NOT NULL,"
+	"  status TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL);"
+	"CREATE TABLE settings ("
+	"  key TEXT PRIMARY KEY,"
+	"  value TEXT NOT NULL);",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-static int db_fail(struct store *st, struct miren_error *err, const char *what)
+int db_fail(struct store *st, struct miren_error *err, const char *what)
 {
 	return miren_error_set(err, MIREN_EDB, "state store: %s: %s", what, sqlite3_errmsg(st->db));
 }
 
-static int exec_sql(struct store *st, const char *sql, struct miren_error *err)
+int exec_sql(struct store *st, const char *sql, struct miren_error *err)
 {
 	char *msg = NULL;
 	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -163,7 +191,7 @@ int store_schema_version(struct store *st)
 }
 
 /* Prepares sql; on failure fills err and returns NULL. */
-static sqlite3_stmt *prep(struct store *st, const char *sql, struct miren_error *err)
+sqlite3_stmt *prep(struct store *st, const char *sql, struct miren_error *err)
 {
 	sqlite3_stmt *s = NULL;
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
@@ -173,14 +201,14 @@ static sqlite3_stmt *prep(struct store *st, const char *sql, struct miren_error 
 	return s;
 }
 
-static char *col_text(sqlite3_stmt *s, int i)
+char *col_text(sqlite3_stmt *s, int i)
 {
 	const unsigned char *t = sqlite3_column_text(s, i);
 	return xstrdup(t ? (const char *)t : "");
 }
 
 /* Runs a statement that returns no rows; returns 0 or MIREN_EDB. */
-static int step_done(struct store *st, sqlite3_stmt *s, struct miren_error *err)
+int step_done(struct store *st, sqlite3_stmt *s, struct miren_error *err)
 {
 	int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_fail(st, err, "write");
 	sqlite3_finalize(s);

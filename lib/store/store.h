@@ -179,4 +179,10 @@ int store_disk_delete(struct store *st, const char *name, struct miren_error *er
 void disk_rec_release(struct disk_rec *r);
 void disk_recs_free(struct disk_rec *r, size_t n);
 
+/* Daemon-wide values (e.g. the template clusters' password). */
+int store_setting_get(struct store *st, const char *key, char **value, struct miren_error *err);
+/* Stores value unless key has one; *value_out gets the value in force. */
+int store_setting_ensure(struct store *st, const char *key, const char *value, char **value_out,
+			 struct miren_error *err);
+
 #endif

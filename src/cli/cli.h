@@ -77,6 +77,12 @@ char *cli_app_path(const struct cli *cli, const char *suffix);
 int cli_call(struct cli *cli, const char *method, const char *path, const json_t *body,
 	     json_t **reply);
 
+/* Waits until every addon of cli->app (or only the one named) is active,
+ * printing "Provisioning addon X (variant)..." and "Addon X ready" on
+ * stderr.  Returns CLI_OK, or CLI_FAIL after printing the error of an
+ * addon that failed (with the commands that fix it). */
+int cli_wait_addons(struct cli *cli, const char *only);
+
 /* Prints j as indented JSON on stdout. */
 void cli_print_json(const json_t *j);
 

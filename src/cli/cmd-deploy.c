@@ -100,6 +100,22 @@ static int exec(struct cli *cli, int argc, char **argv)
 	json_t *v;
 	json_array_foreach(json_object_get(res, "warnings"), i, v)
 		cli_warn("%s", json_string_value(v));
+	/* Held start: the services run once every addon is active. */
+	bool pending = false;
+	json_array_foreach(json_object_get(res, "addons"), i, v) {
+		const char *st = json_string_value(json_object_get(v, "status"));
+		pending |= st && strcmp(st, "active") && strcmp(st, "deprovisioning");
+	}
+	if (pending) {
+		cli->app = xstrdup(cfg->name);
+		rc = cli_wait_addons(cli, NULL);
+		char *spath = cli_app_path(cli, NULL);
+		json_t *st = NULL;
+		if (!cli_call(cli, "GET", spath, NULL, &st))
+			json_object_set(res, "services", json_object_get(st, "services"));
+		json_decref(st);
+		free(spath);
+	}
 	long long rel = json_integer_value(json_object_get(res, "release"));
 	if (json_is_true(json_object_get(res, "unchanged")))
 		printf("No changes: release %lld of %s is current\n", rel, cfg->name);

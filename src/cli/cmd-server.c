@@ -5,12 +5,13 @@
 
 #include <stdlib.h>
 
-enum { OPT_DATA_DIR = OPT_FIRST_COMMAND_OPT, OPT_SERVICE_USER, OPT_QUIET };
+enum { OPT_DATA_DIR = OPT_FIRST_COMMAND_OPT, OPT_SERVICE_USER, OPT_QUIET, OPT_ADDR_POOL };
 
 static const struct option longopts[] = {
 	{ "data-dir", required_argument, NULL, OPT_DATA_DIR },
 	{ "service-user", required_argument, NULL, OPT_SERVICE_USER },
 	{ "quiet", no_argument, NULL, OPT_QUIET },
+	{ "addr-pool", required_argument, NULL, OPT_ADDR_POOL },
 	{ 0 },
 };
 
@@ -27,6 +28,9 @@ static int option(struct cli *cli, int opt, const char *arg)
 		return 0;
 	case OPT_QUIET:
 		opts.quiet = 1;
+		return 0;
+	case OPT_ADDR_POOL:
+		opts.addr_pool = arg;
 		return 0;
 	}
 	return cli_usage_error(cli, "unknown option");
@@ -47,15 +51,18 @@ static int exec(struct cli *cli, int argc, char **argv)
 const struct cmd_entry cmd_server_entry = {
 	.name = "server",
 	.summary = "run the miren daemon (API, addons, app processes)",
-	.usage = "miren server [--data-dir DIR] [--service-user USER] [--quiet]",
+	.usage = "miren server [--data-dir DIR] [--addr-pool CIDR] [--service-user USER] [--quiet]",
 	.help = "options:\n"
 		"  --data-dir DIR       state, releases, disks and the API socket\n"
 		"                       (default: $MIREN_DATA_DIR, else /var/lib/miren as root,\n"
 		"                       else $XDG_DATA_HOME/miren)\n"
+		"  --addr-pool CIDR     loopback addresses for addon servers, one each\n"
+		"                       (default: 127.77.0.0/16)\n"
 		"  --service-user USER  run app services and addon servers as USER when\n"
 		"                       started as root (default: miren)\n"
 		"  --quiet              log only to DIR/logs/server.log, not to stderr\n"
-		"\nThe daemon stops every service cleanly on SIGTERM or SIGINT.\n",
+		"\nOn SIGTERM or SIGINT the daemon stops every app service cleanly.  Addon\n"
+		"database servers keep running; the next daemon adopts them.\n",
 	.longopts = longopts,
 	.option = option,
 	.exec = exec,

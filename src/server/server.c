@@ -48,7 +48,8 @@ int server_main(const struct server_options *opts)
 	char *sock = fs_join(opts->data_dir, "miren.sock");
 	int code = 1, lock_fd = -1;
 	struct platform_options po = { .data_dir = opts->data_dir,
-				       .service_user = opts->service_user };
+				       .service_user = opts->service_user,
+				       .addr_pool = opts->addr_pool };
 	/* One daemon per data directory: the lock is held until exit. */
 	char *lockpath = fs_join(opts->data_dir, "miren.lock");
 	lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);

@@ -8,6 +8,7 @@
 struct server_options {
 	const char *data_dir;
 	const char *service_user;
+	const char *addr_pool;
 	int quiet; /* no log lines on stderr */
 };
 

@@ -1,0 +1,1211 @@
+/*
+ * PostgreSQL mechanics of the miren-postgresql addon; see pg.h.
+ *
+ * Contract notes beyond pg.h:
+ *  - Templates are made by initdb (--no-sync), then miren replaces
+ *    postgresql.conf (a small-idle-server tuning that ends with
+ *    "include 'miren-server.conf'") and pg_hba.conf (three/four lines, no
+ *    trust), flushes the filesystem with syncfs() and renames DIR.tmp to
+ *    DIR.  The template is never started.
+ *  - pg_clone copies the tree itself (copy_file_range, read/write when the
+ *    kernel cannot), keeping modes, giving every entry to uid/gid, skipping
+ *    postmaster.pid/postmaster.opts, then writes miren-server.conf, flushes
+ *    with one syncfs() (one journal commit instead of one fsync per file)
+ *    and renames pgdata.tmp to pgdata.  With an existing pgdata only
+ *    miren-server.conf is rewritten (atomically) and DISK/run ensured.
+ *  - Superuser connections go over the unix socket with
+ *    log_statement=none and log_min_error_statement=panic, so no statement
+ *    text (and no password verifier) reaches the server log; notices are
+ *    swallowed.
+ *  - Tenant names are checked: 1..63 bytes, no control characters; the
+ *    role may not be "postgres", "public", "none", a "current_..."/
+ *    "session_user" keyword nor start with "pg_"; the database may not be
+ *    postgres, template0 or template1 (MIREN_EINVAL).
+ *  - Error codes of SQL steps: a lost/refused connection is MIREN_EUNAVAIL,
+ *    42501 MIREN_EPERM, SQLSTATE classes 53/58 MIREN_EIO, anything else
+ *    MIREN_EINTERNAL; messages carry the server's text and SQLSTATE, never
+ *    a password.
+ */
+#include "addon/pg.h"
+
+#include "supervise/supervise.h"
+#include "util/err.h"
+#include "util/fs.h"
+#include "util/strbuf.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <libpq-fe.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PG_LIBDIR "/usr/lib/postgresql"
+#define PG_SUPERUSER "postgres"
+#define PG_SERVER_CONF "miren-server.conf"
+#define PG_INITDB_TIMEOUT_MS 180000
+#define PG_READY_POLL_MS 10
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void nap_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static bool ids_given(uid_t uid, gid_t gid)
+{
+	return uid != (uid_t)-1 || gid != (gid_t)-1;
+}
+
+/* Copies src into dst[len] with runs of whitespace (newlines, tabs) made one
+ * space and the ends trimmed: libpq and initdb messages span lines. */
+static void one_line(char *dst, size_t len, const char *src)
+{
+	size_t o = 0;
+	bool space = false;
+	if (!len)
+		return;
+	for (const char *p = src ? src : ""; *p && o + 1 < len; p++) {
+		if (isspace((unsigned char)*p)) {
+			space = o > 0;
+			continue;
+		}
+		if (space && o + 2 < len)
+			dst[o++] = ' ';
+		space = false;
+		dst[o++] = *p;
+	}
+	dst[o] = '\0';
+}
+
+/* The last max bytes of a command's output, on one line. */
+static void output_tail(char *dst, size_t len, const char *out, size_t max)
+{
+	size_t n = out ? strlen(out) : 0;
+	one_line(dst, len, n > max ? out + n - max : (out ? out : ""));
+}
+
+/* Writes data to path via path.tmp: owned by uid/gid (when given), mode,
+ * fsync'd, renamed, directory fsync'd.  Returns 0 or MIREN_EIO with err. */
+static int write_owned(const char *path, const char *data, mode_t mode, uid_t uid, gid_t gid,
+		       struct miren_error *err)
+{
+	int rc = 0;
+	char *tmp = xasprintf("%s.tmp", path);
+	unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0) {
+		rc = miren_error_set(err, MIREN_EIO, "cannot create %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	size_t left = strlen(data);
+	const char *p = data;
+	while (left) {
+		ssize_t n = write(fd, p, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = miren_error_set(err, MIREN_EIO, "cannot write %s: %s", tmp,
+					     strerror(errno));
+			goto out;
+		}
+		p += n;
+		left -= (size_t)n;
+	}
+	if (fchmod(fd, mode) != 0 || (ids_given(uid, gid) && fchown(fd, uid, gid) != 0)) {
+		rc = miren_error_set(err, MIREN_EIO, "cannot set owner and mode of %s: %s", tmp,
+				     strerror(errno));
+		goto out;
+	}
+	if (fsync(fd) != 0) {
+		rc = miren_error_set(err, MIREN_EIO, "cannot fsync %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	close(fd);
+	fd = -1;
+	if (rename(tmp, path) != 0) {
+		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	char *d = xstrdup(path);
+	if (fs_fsync_dir(dirname(d)) != 0)
+		rc = miren_error_set(err, MIREN_EIO, "cannot fsync the directory of %s", path);
+	free(d);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc)
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+/* Flushes the filesystem holding path (syncfs: one journal commit). */
+static int sync_fs_of(const char *path, struct miren_error *err)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return miren_error_set(err, MIREN_EIO, "cannot open %s: %s", path, strerror(errno));
+	int rc = 0;
+	if (syncfs(fd) != 0)
+		rc = miren_error_set(err, MIREN_EIO, "cannot flush the filesystem of %s: %s", path,
+				     strerror(errno));
+	close(fd);
+	return rc;
+}
+
+/* mkdir path mode (an existing directory is fine), then exact mode and
+ * owner. */
+static int ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid,
+		      struct miren_error *err)
+{
+	if (mkdir(path, mode) != 0 && errno != EEXIST)
+		return miren_error_set(err, MIREN_EIO, "cannot create directory %s: %s", path,
+				       strerror(errno));
+	if (!fs_is_dir(path))
+		return miren_error_set(err, MIREN_EIO, "%s exists but is not a directory", path);
+	if (chmod(path, mode) != 0 || (ids_given(uid, gid) && chown(path, uid, gid) != 0))
+		return miren_error_set(err, MIREN_EIO, "cannot set owner and mode of %s: %s", path,
+				       strerror(errno));
+	return 0;
+}
+
+/* ---- installs ----------------------------------------------------------- */
+
+static int cmp_install_desc(const void *a, const void *b)
+{
+	const struct pg_install *x = a, *y = b;
+	return (y->major > x->major) - (y->major < x->major);
+}
+
+static bool install_ok(const char *bindir)
+{
+	char path[300];
+	snprintf(path, sizeof(path), "%s/postgres", bindir);
+	if (access(path, X_OK) != 0)
+		return false;
+	snprintf(path, sizeof(path), "%s/initdb", bindir);
+	return access(path, X_OK) == 0;
+}
+
+int pg_find_installs(struct pg_install *out, int max)
+{
+	DIR *d = opendir(PG_LIBDIR);
+	if (!d || max <= 0 || !out) {
+		if (d)
+			closedir(d);
+		return 0;
+	}
+	struct pg_install found[64];
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL && n < (int)(sizeof(found) / sizeof(found[0]))) {
+		const char *s = de->d_name;
+		if (!*s || strlen(s) > 4 || strspn(s, "0123456789") != strlen(s))
+			continue;
+		int major = atoi(s);
+		if (major < 10)
+			continue;
+		struct pg_install pi = { .major = major };
+		snprintf(pi.bindir, sizeof(pi.bindir), "%s/%d/bin", PG_LIBDIR, major);
+		if (install_ok(pi.bindir))
+			found[n++] = pi;
+	}
+	closedir(d);
+	qsort(found, (size_t)n, sizeof(found[0]), cmp_install_desc);
+	if (n > max)
+		n = max;
+	memcpy(out, found, (size_t)n * sizeof(found[0]));
+	return n;
+}
+
+/* ---- template ----------------------------------------------------------- */
+
+/* The tuning of every server; the per-server part is in PG_SERVER_CONF. */
+static const char template_conf[] =
+	"# Written by miren: a small idle server.  Per-server settings (address,\n"
+	"# port, socket directory) are in " PG_SERVER_CONF ", included last.\n"
+	"listen_addresses = ''\n"
+	"max_connections = 50\n"
+	"superuser_reserved_connections = 3\n"
+	"unix_socket_permissions = 0700\n"
+	"password_encryption = 'scram-sha-256'\n"
+	"ssl = off\n"
+	"shared_buffers = 16MB\n"
+	"huge_pages = off\n"
+	"dynamic_shared_memory_type = posix\n"
+	"work_mem = 4MB\n"
+	"maintenance_work_mem = 16MB\n"
+	"effective_cache_size = 128MB\n"
+	"max_worker_processes = 4\n"
+	"max_parallel_workers = 2\n"
+	"max_parallel_workers_per_gather = 1\n"
+	"max_parallel_maintenance_workers = 1\n"
+	"max_logical_replication_workers = 0\n"
+	"max_wal_senders = 0\n"
+	"max_replication_slots = 0\n"
+	"autovacuum_max_workers = 2\n"
+	"jit = off\n"
+	"update_process_title = off\n"
+	"fsync = on\n"
+	"synchronous_commit = on\n"
+	"full_page_writes = on\n"
+	"wal_level = replica\n"
+	"min_wal_size = 32MB\n"
+	"max_wal_size = 256MB\n"
+	"logging_collector = off\n"
+	"log_destination = 'stderr'\n"
+	"log_line_prefix = '%m [%p] %q%u@%d '\n"
+	"log_timezone = 'UTC'\n"
+	"timezone = 'UTC'\n"
+	"datestyle = 'iso, mdy'\n"
+	"lc_messages = 'C'\n"
+	"lc_monetary = 'C.UTF-8'\n"
+	"lc_numeric = 'C.UTF-8'\n"
+	"lc_time = 'C.UTF-8'\n"
+	"default_text_search_config = 'pg_catalog.english'\n"
+	"include '" PG_SERVER_CONF "'\n";
+
+static const char template_hba[] =
+	"# Written by miren: scram-sha-256 only; the superuser only over the unix socket.\n"
+	"local all postgres scram-sha-256\n"
+	"host all postgres all reject\n"
+	"host all all 127.0.0.0/8 scram-sha-256\n"
+	"host all all ::1/128 scram-sha-256\n";
+
+static bool password_ok(const char *pw)
+{
+	return pw && *pw && strlen(pw) < 1024 && !strpbrk(pw, "\r\n");
+}
+
+/* Runs initdb into tmp.  Returns 0 or a miren_err with err. */
+static int run_initdb(const struct pg_install *pg, const char *tmp, const char *pwfile,
+		      uid_t uid, gid_t gid, struct miren_error *err)
+{
+	char *initdb = fs_join(pg->bindir, "initdb");
+	char *pwarg = xasprintf("--pwfile=%s", pwfile);
+	char *argv[] = { initdb, "-D", (char *)tmp, "-U", PG_SUPERUSER,
+			 "--auth-local=scram-sha-256", "--auth-host=scram-sha-256", pwarg,
+			 "-E", "UTF8", "--locale=C.UTF-8", "--no-sync", "--no-instructions",
+			 NULL };
+	char *env[] = { "PATH=/usr/bin:/bin", "TZ=UTC", "LC_ALL=C", NULL };
+	char *out = NULL;
+	int rc = 0;
+	int st = sv_run(argv, env, tmp, uid, gid, PG_INITDB_TIMEOUT_MS, &out);
+	if (st != 0) {
+		char tail[360];
+		output_tail(tail, sizeof(tail), out, 340);
+		if (st < 0)
+			rc = miren_error_set(err, MIREN_EIO, "initdb did not run to the end: %s",
+					     tail);
+		else
+			rc = miren_error_set(err, MIREN_EIO, "initdb failed (exit %d): %s", st,
+					     tail);
+		if (out && strstr(out, "ermission denied"))
+			miren_error_hint(err,
+					 "the service user must be able to reach %s: every "
+					 "parent directory needs search (x) permission for it",
+					 tmp);
+	}
+	free(out);
+	free(pwarg);
+	free(initdb);
+	return rc;
+}
+
+int pg_template_ensure(const struct pg_install *pg, const char *dir,
+		       const char *template_password, uid_t uid, gid_t gid,
+		       struct miren_error *err)
+{
+	if (!pg || !dir || !*dir)
+		return miren_error_set(err, MIREN_EINVAL, "no postgresql install or template dir");
+	if (fs_is_dir(dir))
+		return 0;
+	if (!password_ok(template_password))
+		return miren_error_set(err, MIREN_EINVAL,
+				       "the template password must be 1..1023 bytes without "
+				       "line breaks");
+	if (geteuid() == 0 && uid == (uid_t)-1) {
+		miren_error_set(err, MIREN_EINVAL, "postgresql refuses to run as root");
+		miren_error_hint(err, "give a service user (uid/gid) to run initdb as");
+		return MIREN_EINVAL;
+	}
+	if (!install_ok(pg->bindir)) {
+		miren_error_set(err, MIREN_EUNAVAIL, "postgresql %d binaries not found in %s",
+				pg->major, pg->bindir);
+		miren_error_hint(err, "install the Debian package postgresql-%d", pg->major);
+		return MIREN_EUNAVAIL;
+	}
+
+	int rc = 0;
+	char *tmp = xasprintf("%s.tmp", dir);
+	char *pwfile = xasprintf("%s.pwfile", dir);
+	char *parent_buf = xstrdup(dir);
+	char *parent = dirname(parent_buf);
+	char *conf = fs_join(tmp, "postgresql.conf");
+	char *hba = fs_join(tmp, "pg_hba.conf");
+	bool pw_made = false;
+	int fd = -1;
+
+	if (fs_mkdir_p(parent, 0755) != 0) {
+		rc = miren_error_set(err, MIREN_EIO, "cannot create directory %s: %s", parent,
+				     strerror(errno));
+		goto out;
+	}
+	if (fs_remove_tree(tmp) != 0) {
+		rc = miren_error_set(err, MIREN_EIO, "cannot remove the leftover %s", tmp);
+		goto out;
+	}
+	if ((rc = ensure_dir(tmp, 0700, uid, gid, err)))
+		goto out;
+
+	/* The password file: readable by the service user only, removed below. */
+	unlink(pwfile);
+	fd = open(pwfile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		rc = miren_error_set(err, MIREN_EIO, "cannot create %s: %s", pwfile,
+				     strerror(errno));
+		goto out;
+	}
+	pw_made = true;
+	char *line = xasprintf("%s\n", template_password);
+	size_t len = strlen(line);
+	bool wrote = write(fd, line, len) == (ssize_t)len;
+	explicit_bzero(line, len);
+	free(line);
+	if (!wrote || (ids_given(uid, gid) && fchown(fd, uid, gid) != 0)) {
+		rc = miren_error_set(err, MIREN_EIO, "cannot write %s: %s", pwfile,
+				     strerror(errno));
+		goto out;
+	}
+	close(fd);
+	fd = -1;
+
+	if ((rc = run_initdb(pg, tmp, pwfile, uid, gid, err)))
+		goto out;
+	if ((rc = write_owned(conf, template_conf, 0600, uid, gid, err)) ||
+	    (rc = write_owned(hba, template_hba, 0600, uid, gid, err)))
+		goto out;
+	if ((rc = sync_fs_of(tmp, err)))
+		goto out;
+	if (rename(tmp, dir) != 0) {
+		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s to %s: %s", tmp, dir,
+				     strerror(errno));
+		goto out;
+	}
+	if (fs_fsync_dir(parent) != 0)
+		rc = miren_error_set(err, MIREN_EIO, "cannot fsync directory %s", parent);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (pw_made)
+		unlink(pwfile);
+	if (rc)
+		fs_remove_tree(tmp);
+	free(hba);
+	free(conf);
+	free(parent_buf);
+	free(pwfile);
+	free(tmp);
+	return rc;
+}
+
+/* ---- clone -------------------------------------------------------------- */
+
+struct copy_ctx {
+	uid_t uid;
+	gid_t gid;
+	char rel[4096]; /* path below the template, for messages */
+	struct miren_error *err;
+};
+
+static int copy_fail(struct copy_ctx *c, const char *what, const char *name)
+{
+	return miren_error_set(c->err, MIREN_EIO, "cannot %s %s%s%s: %s", what, c->rel,
+			       *c->rel ? "/" : "", name, strerror(errno));
+}
+
+/* Copies the bytes of sfd into dfd. Returns 0 or -1 (errno set). */
+static int copy_bytes(int sfd, int dfd)
+{
+	bool plain = false;
+	for (;;) {
+		if (!plain) {
+			ssize_t n = copy_file_range(sfd, NULL, dfd, NULL, 1 << 30, 0);
+			if (n > 0)
+				continue;
+			if (n == 0)
+				return 0;
+			if (errno == EINTR)
+				continue;
+			if (errno != EXDEV && errno != ENOSYS && errno != EINVAL &&
+			    errno != EOPNOTSUPP && errno != EPERM)
+				return -1;
+			plain = true; /* offsets are unchanged after a failure */
+		}
+		char buf[65536];
+		ssize_t n = read(sfd, buf, sizeof(buf));
+		if (n == 0)
+			return 0;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(dfd, buf + off, (size_t)(n - off));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0)
+				return -1;
+			off += w;
+		}
+	}
+}
+
+/* Sets owner (when given) and the exact mode on fd. */
+static int own_fd(struct copy_ctx *c, int fd, mode_t mode)
+{
+	if (ids_given(c->uid, c->gid) && fchown(fd, c->uid, c->gid) != 0)
+		return -1;
+	return fchmod(fd, mode & 07777);
+}
+
+static int copy_dir(struct copy_ctx *c, int sdir, int ddir, bool top);
+
+static int copy_entry(struct copy_ctx *c, int sdir, int ddir, const char *name)
+{
+	struct stat st;
+	if (fstatat(sdir, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return copy_fail(c, "stat", name);
+	if (S_ISREG(st.st_mode)) {
+		int rc = 0;
+		int sfd = openat(sdir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (sfd < 0)
+			return copy_fail(c, "open", name);
+		int dfd = openat(ddir, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+				 0600);
+		if (dfd < 0)
+			rc = copy_fail(c, "create the copy of", name);
+		else if (copy_bytes(sfd, dfd) != 0)
+			rc = copy_fail(c, "copy", name);
+		else if (own_fd(c, dfd, st.st_mode) != 0)
+			rc = copy_fail(c, "set owner and mode of the copy of", name);
+		if (dfd >= 0 && close(dfd) != 0 && !rc)
+			rc = copy_fail(c, "write the copy of", name);
+		close(sfd);
+		return rc;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		if (mkdirat(ddir, name, 0700) != 0)
+			return copy_fail(c, "create the copy of", name);
+		int sfd = openat(sdir, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (sfd < 0)
+			return copy_fail(c, "open", name);
+		int dfd = openat(ddir, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (dfd < 0) {
+			int rc = copy_fail(c, "open the copy of", name);
+			close(sfd);
+			return rc;
+		}
+		size_t old = strlen(c->rel);
+		snprintf(c->rel + old, sizeof(c->rel) - old, "%s%s", old ? "/" : "", name);
+		int rc = copy_dir(c, sfd, dfd, false); /* closes sfd */
+		c->rel[old] = '\0';
+		if (!rc && own_fd(c, dfd, st.st_mode) != 0)
+			rc = copy_fail(c, "set owner and mode of the copy of", name);
+		close(dfd);
+		return rc;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		char target[4096];
+		ssize_t n = readlinkat(sdir, name, target, sizeof(target) - 1);
+		if (n < 0)
+			return copy_fail(c, "read the link", name);
+		target[n] = '\0';
+		if (symlinkat(target, ddir, name) != 0)
+			return copy_fail(c, "create the copy of", name);
+		if (ids_given(c->uid, c->gid) &&
+		    fchownat(ddir, name, c->uid, c->gid, AT_SYMLINK_NOFOLLOW) != 0)
+			return copy_fail(c, "set the owner of the copy of", name);
+		return 0;
+	}
+	return miren_error_set(c->err, MIREN_EIO, "cannot copy %s%s%s: not a file, directory "
+			       "or symbolic link", c->rel, *c->rel ? "/" : "", name);
+}
+
+/* Copies every entry of directory sdir into ddir; closes sdir. */
+static int copy_dir(struct copy_ctx *c, int sdir, int ddir, bool top)
+{
+	DIR *d = fdopendir(sdir);
+	if (!d) {
+		int rc = copy_fail(c, "read directory", "");
+		close(sdir);
+		return rc;
+	}
+	int rc = 0;
+	struct dirent *de;
+	errno = 0;
+	while (!rc && (de = readdir(d)) != NULL) {
+		const char *n = de->d_name;
+		if (!strcmp(n, ".") || !strcmp(n, ".."))
+			continue;
+		if (top && (!strcmp(n, "postmaster.pid") || !strcmp(n, "postmaster.opts") ||
+			    !strcmp(n, PG_SERVER_CONF)))
+			continue;
+		rc = copy_entry(c, dirfd(d), ddir, n);
+		errno = 0;
+	}
+	if (!rc && errno != 0)
+		rc = copy_fail(c, "read directory", "");
+	closedir(d);
+	return rc;
+}
+
+/* Copies the tree src into the new directory dst (mode of src). */
+static int copy_tree(const char *src, const char *dst, uid_t uid, gid_t gid,
+		     struct miren_error *err)
+{
+	struct copy_ctx *c = xcalloc(1, sizeof(*c));
+	c->uid = uid;
+	c->gid = gid;
+	c->err = err;
+	int rc = 0, sfd = -1, dfd = -1;
+	struct stat st;
+	sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sfd < 0 || fstat(sfd, &st) != 0) {
+		rc = miren_error_set(err, MIREN_EIO, "cannot open the template %s: %s", src,
+				     strerror(errno));
+		goto out;
+	}
+	if (mkdir(dst, 0700) != 0 ||
+	    (dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+		rc = miren_error_set(err, MIREN_EIO, "cannot create directory %s: %s", dst,
+				     strerror(errno));
+		goto out;
+	}
+	rc = copy_dir(c, sfd, dfd, true);
+	sfd = -1; /* closed by copy_dir */
+	if (!rc && own_fd(c, dfd, st.st_mode) != 0)
+		rc = miren_error_set(err, MIREN_EIO, "cannot set owner and mode of %s: %s", dst,
+				     strerror(errno));
+out:
+	if (sfd >= 0)
+		close(sfd);
+	if (dfd >= 0)
+		close(dfd);
+	free(c);
+	return rc;
+}
+
+/* A single-quoted postgresql.conf string. Caller frees. */
+static char *conf_quote(const char *s)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_addch(&sb, '\'');
+	for (const char *p = s; *p; p++) {
+		if (*p == '\'' || *p == '\\')
+			strbuf_addch(&sb, *p);
+		strbuf_addch(&sb, *p);
+	}
+	strbuf_addch(&sb, '\'');
+	return strbuf_detach(&sb, NULL);
+}
+
+static char *server_conf(const char *address, int port, const char *run_dir)
+{
+	char *qa = conf_quote(address), *qr = conf_quote(run_dir);
+	char *s = xasprintf("# Written by miren for this server.\n"
+			    "listen_addresses = %s\n"
+			    "port = %d\n"
+			    "unix_socket_directories = %s\n",
+			    qa, port, qr);
+	free(qa);
+	free(qr);
+	return s;
+}
+
+int pg_clone(const char *template_dir, const char *disk_dir, const char *address, int port,
+	     uid_t uid, gid_t gid, struct miren_error *err)
+{
+	unsigned char addr_buf[16];
+	if (!template_dir || !disk_dir || disk_dir[0] != '/')
+		return miren_error_set(err, MIREN_EINVAL, "the disk directory must be an "
+				       "absolute path");
+	if (strpbrk(disk_dir, "\n\r"))
+		return miren_error_set(err, MIREN_EINVAL, "the disk directory has a line break");
+	if (!address || (inet_pton(AF_INET, address, addr_buf) != 1 &&
+			 inet_pton(AF_INET6, address, addr_buf) != 1))
+		return miren_error_set(err, MIREN_EINVAL,
+				       "listen address '%s' is not a numeric ip address",
+				       address ? address : "");
+	if (port < 1 || port > 65535)
+		return miren_error_set(err, MIREN_EINVAL, "port %d is out of range", port);
+	/* DISK/run/.s.PGSQL.<port> must fit a unix socket address. */
+	size_t sock_len = strlen(disk_dir) + strlen("/run/.s.PGSQL.") + 5;
+	if (sock_len >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		miren_error_set(err, MIREN_EINVAL,
+				"disk directory %s is too long for a unix socket path",
+				disk_dir);
+		miren_error_hint(err, "keep the data directory path under 80 bytes");
+		return MIREN_EINVAL;
+	}
+
+	int rc = 0;
+	char *version = fs_join(template_dir, "PG_VERSION");
+	char *run = fs_join(disk_dir, "run");
+	char *pgdata = fs_join(disk_dir, "pgdata");
+	char *tmp = fs_join(disk_dir, "pgdata.tmp");
+	char *conf = server_conf(address, port, run);
+	char *conf_path = NULL;
+
+	if (!fs_exists(version)) {
+		rc = miren_error_set(err, MIREN_ENOTFOUND,
+				     "template %s is not a postgresql cluster", template_dir);
+		goto out;
+	}
+	if (!fs_is_dir(disk_dir) && fs_mkdir_p(disk_dir, 0755) != 0) {
+		rc = miren_error_set(err, MIREN_EIO, "cannot create directory %s: %s", disk_dir,
+				     strerror(errno));
+		goto out;
+	}
+	if ((rc = ensure_dir(run, 0700, uid, gid, err)))
+		goto out;
+
+	if (fs_is_dir(pgdata)) {
+		conf_path = fs_join(pgdata, PG_SERVER_CONF);
+		rc = write_owned(conf_path, conf, 0600, uid, gid, err);
+		goto out;
+	}
+	if (fs_remove_tree(tmp) != 0) {
+		rc = miren_error_set(err, MIREN_EIO, "cannot remove the leftover %s", tmp);
+		goto out;
+	}
+	if ((rc = copy_tree(template_dir, tmp, uid, gid, err)))
+		goto out;
+	conf_path = fs_join(tmp, PG_SERVER_CONF);
+	if ((rc = write_owned(conf_path, conf, 0600, uid, gid, err)))
+		goto out;
+	if ((rc = sync_fs_of(tmp, err)))
+		goto out;
+	if (rename(tmp, pgdata) != 0) {
+		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s to %s: %s", tmp, pgdata,
+				     strerror(errno));
+		goto out;
+	}
+	if (fs_fsync_dir(disk_dir) != 0)
+		rc = miren_error_set(err, MIREN_EIO, "cannot fsync directory %s", disk_dir);
+out:
+	if (rc)
+		fs_remove_tree(tmp);
+	free(conf_path);
+	free(conf);
+	free(tmp);
+	free(pgdata);
+	free(run);
+	free(version);
+	return rc;
+}
+
+/* ---- server command line ------------------------------------------------ */
+
+char **pg_server_argv(const struct pg_install *pg, const char *disk_dir)
+{
+	char **argv = xcalloc(4, sizeof(*argv));
+	argv[0] = fs_join(pg->bindir, "postgres");
+	argv[1] = xstrdup("-D");
+	argv[2] = fs_join(disk_dir, "pgdata");
+	return argv;
+}
+
+void pg_argv_free(char **argv)
+{
+	if (!argv)
+		return;
+	for (char **p = argv; *p; p++)
+		free(*p);
+	free(argv);
+}
+
+/* ---- connections and SQL ------------------------------------------------ */
+
+static void quiet_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+/*
+ * Connects as the superuser over DISK/run to dbname.  Returns the
+ * connection, or NULL with the (one-line, secret-free) reason in why.
+ * *used_password tells whether the server got as far as asking for it.
+ */
+static PGconn *su_connect(const char *disk_dir, int port, const char *password,
+			  const char *dbname, int timeout_s, char *why, size_t whylen,
+			  bool *used_password)
+{
+	char *host = fs_join(disk_dir, "run");
+	char port_s[16], timeout[16];
+	snprintf(port_s, sizeof(port_s), "%d", port);
+	snprintf(timeout, sizeof(timeout), "%d", timeout_s < 2 ? 2 : timeout_s);
+	const char *keys[] = { "host", "port", "user", "dbname", "password",
+			       "connect_timeout", "application_name", "sslmode", "gssencmode",
+			       "options", "client_encoding", NULL };
+	const char *vals[] = { host, port_s, PG_SUPERUSER, dbname, password ? password : "",
+			       timeout, "miren", "disable", "disable",
+			       "-c log_statement=none -c log_min_error_statement=panic",
+			       "UTF8", NULL };
+	PGconn *c = PQconnectdbParams(keys, vals, 0);
+	free(host);
+	if (used_password)
+		*used_password = c && PQconnectionUsedPassword(c);
+	if (c && PQstatus(c) == CONNECTION_OK) {
+		PQsetNoticeProcessor(c, quiet_notice, NULL);
+		return c;
+	}
+	one_line(why, whylen, c ? PQerrorMessage(c) : "out of memory");
+	PQfinish(c);
+	return NULL;
+}
+
+static bool auth_failed(const char *why)
+{
+	return strstr(why, "password authentication failed") != NULL;
+}
+
+/* Maps a failed result (or connection) to a miren_err. */
+static enum miren_err sql_code(PGconn *c, const char *state)
+{
+	if (PQstatus(c) != CONNECTION_OK || !state || !strncmp(state, "08", 2) ||
+	    !strncmp(state, "57P", 3))
+		return MIREN_EUNAVAIL;
+	if (!strcmp(state, "42501"))
+		return MIREN_EPERM;
+	if (!strncmp(state, "53", 2) || !strncmp(state, "58", 2))
+		return MIREN_EIO;
+	return MIREN_EINTERNAL;
+}
+
+/*
+ * Runs sql (one statement, or several in an implicit transaction).  A
+ * SQLSTATE listed in ok (NULL-terminated) counts as success; *state_out
+ * (if given) receives the SQLSTATE of a failure or "".  Returns 0 or a
+ * miren_err with err "cannot <what>: ...".
+ */
+static int run_sql(PGconn *c, const char *sql, const char *const *ok, const char *what,
+		   char state_out[6], struct miren_error *err)
+{
+	PGresult *r = PQexec(c, sql);
+	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	if (state_out)
+		state_out[0] = '\0';
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+		PQclear(r);
+		return 0;
+	}
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	if (state && state_out)
+		snprintf(state_out, 6, "%s", state);
+	for (const char *const *p = ok; state && p && *p; p++) {
+		if (!strcmp(state, *p)) {
+			PQclear(r);
+			return 0;
+		}
+	}
+	char msg[360];
+	const char *primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	one_line(msg, sizeof(msg), primary ? primary : PQerrorMessage(c));
+	int rc = miren_error_set(err, sql_code(c, state), "cannot %s: %s%s%s%s", what, msg,
+				 state ? " (SQLSTATE " : "", state ? state : "", state ? ")" : "");
+	PQclear(r);
+	return rc;
+}
+
+/* An escaped identifier (caller frees with PQfreemem) or NULL with err. */
+static char *quote_ident(PGconn *c, const char *name, struct miren_error *err)
+{
+	char *q = PQescapeIdentifier(c, name, strlen(name));
+	if (!q) {
+		char msg[300];
+		one_line(msg, sizeof(msg), PQerrorMessage(c));
+		miren_error_set(err, MIREN_EINVAL, "cannot quote name '%s': %s", name, msg);
+	}
+	return q;
+}
+
+/* The SCRAM verifier of password for role, as an escaped SQL literal
+ * (caller frees with free()), or NULL with err. */
+static char *verifier_literal(PGconn *c, const char *password, const char *role,
+			      struct miren_error *err)
+{
+	char *v = PQencryptPasswordConn(c, password, role, "scram-sha-256");
+	if (!v) {
+		char msg[300];
+		one_line(msg, sizeof(msg), PQerrorMessage(c));
+		miren_error_set(err, MIREN_EINTERNAL, "cannot compute the password verifier for "
+				"role %s: %s", role, msg);
+		return NULL;
+	}
+	char *lit = PQescapeLiteral(c, v, strlen(v));
+	explicit_bzero(v, strlen(v));
+	PQfreemem(v);
+	if (!lit) {
+		miren_error_set(err, MIREN_EINTERNAL, "cannot quote the password verifier");
+		return NULL;
+	}
+	char *out = xstrdup(lit);
+	explicit_bzero(lit, strlen(lit));
+	PQfreemem(lit);
+	return out;
+}
+
+static void free_secret(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+/* ---- readiness and superuser password ----------------------------------- */
+
+int pg_wait_ready(const char *disk_dir, int port, const char *password, int timeout_ms,
+		  struct miren_error *err)
+{
+	int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	char why[400] = "";
+	for (;;) {
+		int64_t left = deadline - mono_ms();
+		bool used_pw = false;
+		PGconn *c = su_connect(disk_dir, port, password, "postgres",
+				       (int)((left + 999) / 1000), why, sizeof(why), &used_pw);
+		if (c) {
+			PQfinish(c);
+			return 0;
+		}
+		if (used_pw && auth_failed(why))
+			return miren_error_set(err, MIREN_EUNAVAIL,
+					       "postgresql on %s/run port %d rejects the "
+					       "superuser password: %s",
+					       disk_dir, port, why);
+		if (mono_ms() >= deadline)
+			break;
+		nap_ms(PG_READY_POLL_MS);
+	}
+	return miren_error_set(err, MIREN_EUNAVAIL,
+			       "postgresql on %s/run port %d is not ready after %d ms: %s",
+			       disk_dir, port, timeout_ms, why);
+}
+
+int pg_rotate_superuser(const char *disk_dir, int port, const char *old_password,
+			const char *new_password, struct miren_error *err)
+{
+	if (!password_ok(new_password))
+		return miren_error_set(err, MIREN_EINVAL,
+				       "the new superuser password must be 1..1023 bytes "
+				       "without line breaks");
+	char why[400] = "";
+	PGconn *c = su_connect(disk_dir, port, old_password, "postgres", 10, why, sizeof(why),
+			       NULL);
+	if (!c) {
+		/* A retried rotation: the new password may be in place already. */
+		c = su_connect(disk_dir, port, new_password, "postgres", 10, why, sizeof(why),
+			       NULL);
+		if (!c)
+			return miren_error_set(err, MIREN_EUNAVAIL,
+					       "cannot connect to postgresql on %s/run port %d "
+					       "as superuser with the old or the new password: %s",
+					       disk_dir, port, why);
+	}
+	int rc = 0;
+	char *sql = NULL;
+	char *lit = verifier_literal(c, new_password, PG_SUPERUSER, err);
+	if (!lit) {
+		rc = err ? err->code : MIREN_EINTERNAL;
+		goto out;
+	}
+	sql = xasprintf("ALTER ROLE " PG_SUPERUSER " PASSWORD %s", lit);
+	rc = run_sql(c, sql, NULL, "set the superuser password", NULL, err);
+out:
+	free_secret(sql);
+	free_secret(lit);
+	PQfinish(c);
+	return rc;
+}
+
+/* ---- tenants ------------------------------------------------------------ */
+
+static int check_name(const char *name, const char *what, struct miren_error *err)
+{
+	if (!name || !*name || strlen(name) > 63)
+		return miren_error_set(err, MIREN_EINVAL, "%s name must be 1..63 bytes", what);
+	for (const char *p = name; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return miren_error_set(err, MIREN_EINVAL,
+					       "%s name has a control character", what);
+	return 0;
+}
+
+static int check_tenant(const char *role, const char *db, struct miren_error *err)
+{
+	static const char *const bad_roles[] = { "postgres", "public", "none", "current_user",
+						 "current_role", "session_user", NULL };
+	static const char *const bad_dbs[] = { "postgres", "template0", "template1", NULL };
+	int rc;
+	if ((rc = check_name(role, "role", err)) || (rc = check_name(db, "database", err)))
+		return rc;
+	for (const char *const *p = bad_roles; *p; p++)
+		if (!strcmp(role, *p))
+			return miren_error_set(err, MIREN_EINVAL, "role name '%s' is reserved",
+					       role);
+	if (!strncmp(role, "pg_", 3))
+		return miren_error_set(err, MIREN_EINVAL,
+				       "role name '%s' is reserved (starts with pg_)", role);
+	for (const char *const *p = bad_dbs; *p; p++)
+		if (!strcmp(db, *p))
+			return miren_error_set(err, MIREN_EINVAL, "database name '%s' is reserved",
+					       db);
+	return 0;
+}
+
+/* Connects as superuser for a tenant step; MIREN_EUNAVAIL with err. */
+static PGconn *tenant_connect(const char *disk_dir, int port, const char *su_password,
+			      const char *dbname, struct miren_error *err)
+{
+	char why[400] = "";
+	PGconn *c = su_connect(disk_dir, port, su_password, dbname, 10, why, sizeof(why),
+			       NULL);
+	if (!c)
+		miren_error_set(err, MIREN_EUNAVAIL,
+				"cannot connect to postgresql on %s/run port %d as superuser: %s",
+				disk_dir, port, why);
+	return c;
+}
+
+int pg_tenant_create(const char *disk_dir, int port, const char *su_password, const char *role,
+		     const char *db, const char *password, struct miren_error *err)
+{
+	static const char *const dup_role[] = { "42710", NULL };
+	static const char *const dup_db[] = { "42P04", NULL };
+	int rc;
+	if ((rc = check_tenant(role, db, err)))
+		return rc;
+	if (!password_ok(password))
+		return miren_error_set(err, MIREN_EINVAL,
+				       "the password of role %s must be 1..1023 bytes without "
+				       "line breaks", role);
+	PGconn *c = tenant_connect(disk_dir, port, su_password, "postgres", err);
+	if (!c)
+		return MIREN_EUNAVAIL;
+	char *qrole = NULL, *qdb = NULL, *lit = NULL, *sql = NULL;
+	char state[6];
+
+	if (!(qrole = quote_ident(c, role, err)) || !(qdb = quote_ident(c, db, err)) ||
+	    !(lit = verifier_literal(c, password, role, err))) {
+		rc = err ? err->code : MIREN_EINTERNAL;
+		goto out;
+	}
+	static const char attrs[] =
+		"LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS";
+	sql = xasprintf("CREATE ROLE %s %s PASSWORD %s", qrole, attrs, lit);
+	rc = run_sql(c, sql, NULL, "create the role", state, err);
+	free_secret(sql);
+	sql = NULL;
+	if (rc && !strcmp(state, dup_role[0])) {
+		sql = xasprintf("ALTER ROLE %s %s PASSWORD %s", qrole, attrs, lit);
+		rc = run_sql(c, sql, NULL, "update the existing role", NULL, err);
+		free_secret(sql);
+		sql = NULL;
+	}
+	if (rc)
+		goto out;
+
+	/* CREATE DATABASE cannot run in a transaction block: alone. */
+	sql = xasprintf("CREATE DATABASE %s OWNER %s", qdb, qrole);
+	rc = run_sql(c, sql, NULL, "create the database", state, err);
+	free(sql);
+	sql = NULL;
+	if (rc && !strcmp(state, dup_db[0])) {
+		sql = xasprintf("ALTER DATABASE %s OWNER TO %s", qdb, qrole);
+		rc = run_sql(c, sql, NULL, "set the owner of the existing database", NULL, err);
+		free(sql);
+		sql = NULL;
+	}
+	if (rc)
+		goto out;
+
+	/* template1 too: PUBLIC may connect to it by default. */
+	sql = xasprintf("REVOKE CONNECT, TEMPORARY ON DATABASE %s FROM PUBLIC; "
+			"GRANT CONNECT, TEMPORARY ON DATABASE %s TO %s; "
+			"REVOKE CONNECT, TEMPORARY ON DATABASE postgres FROM PUBLIC; "
+			"REVOKE CONNECT, TEMPORARY ON DATABASE template1 FROM PUBLIC",
+			qdb, qdb, qrole);
+	if ((rc = run_sql(c, sql, NULL, "set the database privileges", NULL, err)))
+		goto out;
+
+	/* Since PostgreSQL 15 PUBLIC has no CREATE on schema public of a new
+	 * database (it belongs to pg_database_owner); older ones need a REVOKE
+	 * inside the database. */
+	if (PQserverVersion(c) < 150000) {
+		PQfinish(c);
+		if (!(c = tenant_connect(disk_dir, port, su_password, db, err))) {
+			rc = MIREN_EUNAVAIL;
+			goto out;
+		}
+		rc = run_sql(c, "REVOKE CREATE ON SCHEMA public FROM PUBLIC", NULL,
+			     "revoke create on schema public", NULL, err);
+	}
+out:
+	free(sql);
+	free_secret(lit);
+	PQfreemem(qdb);
+	PQfreemem(qrole);
+	PQfinish(c);
+	return rc;
+}
+
+/* DROP OWNED BY role in every database that takes connections, so the role
+ * can be dropped after other databases granted it something. */
+static int drop_owned_everywhere(PGconn *c, const char *disk_dir, int port,
+				 const char *su_password, const char *qrole,
+				 struct miren_error *err)
+{
+	static const char *const undef_role[] = { "42704", NULL };
+	PGresult *r = PQexec(c, "SELECT datname FROM pg_database WHERE datallowconn");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQnfields(r) != 1) {
+		char msg[300];
+		one_line(msg, sizeof(msg), PQerrorMessage(c));
+		PQclear(r);
+		return miren_error_set(err, sql_code(c, NULL), "cannot list the databases: %s",
+				       msg);
+	}
+	int rc = 0;
+	char *sql = xasprintf("DROP OWNED BY %s", qrole);
+	for (int i = 0; i < PQntuples(r) && !rc; i++) {
+		PGconn *dc = tenant_connect(disk_dir, port, su_password, PQgetvalue(r, i, 0), err);
+		if (!dc) {
+			rc = MIREN_EUNAVAIL;
+			break;
+		}
+		rc = run_sql(dc, sql, undef_role, "drop what the role owns", NULL, err);
+		PQfinish(dc);
+	}
+	free(sql);
+	PQclear(r);
+	return rc;
+}
+
+int pg_tenant_drop(const char *disk_dir, int port, const char *su_password, const char *role,
+		   const char *db, struct miren_error *err)
+{
+	static const char *const undef_db[] = { "3D000", NULL };
+	static const char *const undef_role[] = { "42704", NULL };
+	int rc;
+	if ((rc = check_tenant(role, db, err)))
+		return rc;
+	PGconn *c = tenant_connect(disk_dir, port, su_password, "postgres", err);
+	if (!c)
+		return MIREN_EUNAVAIL;
+	char *qrole = NULL, *qdb = NULL, *sql = NULL;
+	char state[6];
+	if (!(qrole = quote_ident(c, role, err)) || !(qdb = quote_ident(c, db, err))) {
+		rc = err ? err->code : MIREN_EINTERNAL;
+		goto out;
+	}
+	/* WITH (FORCE) ends the sessions on the database itself. */
+	sql = xasprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", qdb);
+	if ((rc = run_sql(c, sql, undef_db, "drop the database", NULL, err)))
+		goto out;
+
+	/* The role's sessions elsewhere (waiting up to 5 s for each to end). */
+	const char *params[] = { role };
+	PGresult *r = PQexecParams(c,
+				   "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+				   "WHERE usename = $1 AND pid <> pg_backend_pid()",
+				   1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		char msg[300];
+		one_line(msg, sizeof(msg), PQerrorMessage(c));
+		rc = miren_error_set(err, sql_code(c, PQresultErrorField(r, PG_DIAG_SQLSTATE)),
+				     "cannot end the sessions of role %s: %s", role, msg);
+		PQclear(r);
+		goto out;
+	}
+	PQclear(r);
+
+	free(sql);
+	sql = xasprintf("DROP ROLE IF EXISTS %s", qrole);
+	rc = run_sql(c, sql, undef_role, "drop the role", state, err);
+	if (rc && !strcmp(state, "2BP01")) {
+		/* Objects or privileges in other databases depend on it. */
+		if ((rc = drop_owned_everywhere(c, disk_dir, port, su_password, qrole, err)))
+			goto out;
+		rc = run_sql(c, sql, undef_role, "drop the role", NULL, err);
+	}
+out:
+	free(sql);
+	PQfreemem(qdb);
+	PQfreemem(qrole);
+	PQfinish(c);
+	return rc;
+}
+
+/* ---- names -------------------------------------------------------------- */
+
+int pg_ident_for_app(const char *app, char out[64], struct miren_error *err)
+{
+	out[0] = '\0';
+	size_t n = app ? strlen(app) : 0;
+	if (!n || !(app[0] >= 'a' && app[0] <= 'z') || app[n - 1] == '-' ||
+	    strspn(app, "abcdefghijklmnopqrstuvwxyz0123456789-") != n)
+		return miren_error_set(err, MIREN_EINVAL,
+				       "app name '%.64s' is not valid for a database name "
+				       "(lowercase letters, digits and '-', starting with a "
+				       "letter, not ending in '-')",
+				       app ? app : "");
+	/* App names hold no '_', so "pg_..." can only come from "pg-...". */
+	bool reserved = !strcmp(app, "postgres") || !strcmp(app, "template0") ||
+			!strcmp(app, "template1") || !strcmp(app, "public") ||
+			!strncmp(app, "pg-", 3);
+	size_t len = n + (reserved ? 3 : 0);
+	if (len > 63) {
+		miren_error_set(err, MIREN_EINVAL,
+				"app name '%.64s%s' is too long for a postgresql role and "
+				"database name: it would become %zu bytes, the limit is 63",
+				app, n > 64 ? "..." : "", len);
+		if (reserved)
+			miren_error_hint(err, "names starting with 'pg-' become 'u_<name>_'; "
+					 "such app names may have at most 60 characters");
+		return MIREN_EINVAL;
+	}
+	char *o = out;
+	if (reserved) {
+		*o++ = 'u';
+		*o++ = '_';
+	}
+	for (size_t i = 0; i < n; i++)
+		*o++ = app[i] == '-' ? '_' : app[i];
+	if (reserved)
+		*o++ = '_';
+	*o = '\0';
+	return 0;
+}

@@ -1,0 +1,555 @@
+/*
+ * The miren-postgresql provider: `small` (a dedicated server per app) and
+ * `shared` (one server, a database and role per app), built from the
+ * mechanics in pg.c and sequenced as recorded steps (see addon.h).
+ *
+ * Resources and their names, all recorded before they are made:
+ *   server row   "s-<id>" (small) or "shared-<8 hex>" (shared)
+ *   disk         pg-pg-<app>-s<id>-data (small), pg-shared-data-<8 hex>
+ *   address      the lowest free one of the pool, recorded on the server row
+ *   role, db     pg_ident_for_app(app)
+ * The instance's state holds {"server","role","db","password"}; a server's
+ * state holds {"su_password","version"}.
+ */
+#include "addon/addon.h"
+#include "addon/pg.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/secret.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PG_PORT 5432
+#define DISK_SIZE (1024LL * 1024 * 1024)
+#define READY_TIMEOUT_MS 30000
+
+static const struct addon_variant variants[] = {
+	{ "small", "Dedicated PostgreSQL server (1 GB storage)",
+	  "Each app gets its own PostgreSQL server with dedicated storage, on its own\n"
+	  "address. Best for production workloads that need isolation and predictable\n"
+	  "performance. Start here if your app might grow." },
+	{ "shared", "Multi-app shared PostgreSQL server",
+	  "Apps share one PostgreSQL server, each with its own database and\n"
+	  "credentials; no app can reach another's data. The server does not isolate\n"
+	  "workloads: a heavy query in one app can slow the others. For small internal\n"
+	  "tools, staging environments and apps you know will stay lightweight." },
+};
+
+static size_t pg_versions(char out[][16], size_t max)
+{
+	struct pg_install inst[8];
+	int n = pg_find_installs(inst, 8);
+	size_t k = 0;
+	for (int i = 0; i < n && k < max; i++)
+		snprintf(out[k++], 16, "%d", inst[i].major);
+	return k;
+}
+
+/* The install for the instance's (or server's) version string. */
+static int install_for(const char *version, struct pg_install *out, struct miren_error *err)
+{
+	struct pg_install inst[8];
+	int n = pg_find_installs(inst, 8);
+	for (int i = 0; i < n; i++)
+		if (atoi(version) == inst[i].major) {
+			*out = inst[i];
+			return 0;
+		}
+	miren_error_set(err, MIREN_EUNAVAIL, "PostgreSQL %s is not installed on this host", version);
+	miren_error_hint(err, "install the Debian package postgresql-%s", version);
+	return MIREN_EUNAVAIL;
+}
+
+static char *disk_dir(struct addon_ctx *ctx, const char *disk)
+{
+	return xasprintf("%s/disks/%s", ctx->data_dir, disk);
+}
+
+static char *server_sv_id(const char *server_id)
+{
+	return xasprintf("addon/%s", server_id);
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+/* --- the address pool ----------------------------------------------------- */
+
+static int alloc_address(struct addon_ctx *ctx, char out[INET_ADDRSTRLEN], struct miren_error *err)
+{
+	char **used;
+	size_t n;
+	int rc = store_server_addresses(ctx->store, &used, &n, err);
+	if (rc)
+		return rc;
+	rc = MIREN_EUNAVAIL;
+	/* Skip the pool's first and last address (network and broadcast). */
+	for (uint32_t i = 1; i + 1 < ctx->pool_size; i++) {
+		struct in_addr a = { .s_addr = htonl(ctx->pool_base + i) };
+		inet_ntop(AF_INET, &a, out, INET_ADDRSTRLEN);
+		bool taken = false;
+		for (size_t k = 0; k < n && !taken; k++)
+			taken = !strcmp(used[k], out);
+		if (!taken) {
+			rc = 0;
+			break;
+		}
+	}
+	for (size_t k = 0; k < n; k++)
+		free(used[k]);
+	free(used);
+	if (rc) {
+		struct in_addr a = { .s_addr = htonl(ctx->pool_base) };
+		char base[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &a, base, sizeof(base));
+		miren_error_set(err, MIREN_EUNAVAIL, "the address pool %s (%u addresses) is exhausted",
+				base, ctx->pool_size);
+		miren_error_hint(err, "destroy unused addons, or restart the server with a larger --addr-pool");
+	}
+	return rc;
+}
+
+/* --- servers ---------------------------------------------------------------- */
+
+/* The template password, made once per daemon data directory. */
+static int template_password(struct addon_ctx *ctx, char **out, struct miren_error *err)
+{
+	char *fresh = secret_password();
+	int rc = store_setting_ensure(ctx->store, "pg.template_password", fresh, out, err);
+	free(fresh);
+	return rc;
+}
+
+static int start_server(struct addon_ctx *ctx, const struct server_rec *srv, const json_t *sstate,
+			bool adopt, struct miren_error *err)
+{
+	struct pg_install pg;
+	int rc = install_for(jstr(sstate, "version"), &pg, err);
+	if (rc)
+		return rc;
+	char *dir = disk_dir(ctx, srv->disk);
+	char **argv = pg_server_argv(&pg, dir);
+	char *id = server_sv_id(srv->id);
+	char *logdir = xasprintf("%s/logs/addons", ctx->data_dir);
+	char *log = xasprintf("%s/%s.log", logdir, srv->id);
+	fs_mkdir_p(logdir, 0750);
+	if (ctx->uid != (uid_t)-1 && chown(logdir, ctx->uid, ctx->gid) != 0)
+		log_warn("cannot hand %s to the service user: %s", logdir, strerror(errno));
+	char *env[] = { "LANG=C.UTF-8", "PATH=/usr/bin:/bin", NULL };
+	struct sv_spec spec = {
+		.id = id,
+		.argv = argv,
+		.cwd = dir,
+		.env = env,
+		.log_path = log,
+		.uid = ctx->uid,
+		.gid = ctx->gid,
+		.stop_signal = SIGINT, /* fast shutdown: abort transactions, checkpoint */
+		.stop_timeout_ms = 30000,
+		.keep_on_daemon_exit = true,
+		.adopt = adopt,
+	};
+	char ebuf[256];
+	rc = sv_start(ctx->sv, &spec, ebuf, sizeof(ebuf));
+	if (rc)
+		miren_error_set(err, rc, "cannot start PostgreSQL for disk %s: %s", srv->disk, ebuf);
+	free(log);
+	free(logdir);
+	free(id);
+	pg_argv_free(argv);
+	free(dir);
+	return rc;
+}
+
+/*
+ * Makes the server of srv exist, run and answer with its own superuser
+ * password: template, clone, start (unless already supervised), wait,
+ * rotate.  Each part is idempotent.
+ */
+static int ensure_server(struct addon_ctx *ctx, const char *server_id, struct miren_error *err)
+{
+	struct server_rec srv;
+	int rc = store_server_get(ctx->store, server_id, &srv, err);
+	if (rc)
+		return rc;
+	json_t *sstate = json_loads(srv.state_json, 0, NULL);
+	char *tpw = NULL, *tdir = NULL, *dir = disk_dir(ctx, srv.disk);
+	struct pg_install pg;
+	rc = install_for(jstr(sstate, "version"), &pg, err);
+	if (!rc)
+		rc = template_password(ctx, &tpw, err);
+	if (rc)
+		goto out;
+	tdir = xasprintf("%s/templates/pg%d", ctx->data_dir, pg.major);
+	char *tparent = xasprintf("%s/templates", ctx->data_dir);
+	char *dparent = xasprintf("%s/disks", ctx->data_dir);
+	if (fs_mkdir_p(tparent, 0711) != 0 || fs_mkdir_p(dparent, 0711) != 0) {
+		rc = miren_error_set(err, MIREN_EIO, "cannot create '%s': %s", dparent,
+				     strerror(errno));
+		miren_error_hint(err, "check that the data directory '%s' is writable", ctx->data_dir);
+	}
+	free(tparent);
+	free(dparent);
+	if (!rc)
+		rc = pg_template_ensure(&pg, tdir, tpw, ctx->uid, ctx->gid, err);
+	if (!rc)
+		rc = pg_clone(tdir, dir, srv.address, srv.port, ctx->uid, ctx->gid, err);
+	if (rc)
+		goto out;
+	char *id = server_sv_id(srv.id);
+	struct sv_status st;
+	bool running = sv_status(ctx->sv, id, &st) == 0;
+	free(id);
+	if (!running)
+		rc = start_server(ctx, &srv, sstate, true, err);
+	const char *su = jstr(sstate, "su_password");
+	if (!rc) {
+		/* A fresh clone answers to the template's password, a rotated one
+		 * to its own: wait for either. */
+		rc = pg_wait_ready(dir, srv.port, su, READY_TIMEOUT_MS, err);
+		if (rc)
+			rc = pg_wait_ready(dir, srv.port, tpw, 2000, err);
+	}
+	if (!rc)
+		rc = pg_rotate_superuser(dir, srv.port, tpw, su, err);
+out:
+	free(tpw);
+	free(tdir);
+	free(dir);
+	json_decref(sstate);
+	server_rec_release(&srv);
+	return rc;
+}
+
+/* Stops the server, removes its disk and forgets both. Idempotent. */
+static int release_server(struct addon_ctx *ctx, const char *server_id, struct miren_error *err)
+{
+	struct server_rec srv;
+	int rc = store_server_get(ctx->store, server_id, &srv, err);
+	if (rc == MIREN_ENOTFOUND) {
+		miren_error_clear(err);
+		return 0;
+	}
+	if (rc)
+		return rc;
+	char *id = server_sv_id(srv.id);
+	sv_stop(ctx->sv, id);
+	free(id);
+	char *dir = disk_dir(ctx, srv.disk);
+	if (fs_remove_tree(dir) != 0)
+		rc = miren_error_set(err, MIREN_EIO, "cannot remove disk directory '%s': %s", dir,
+				     strerror(errno));
+	free(dir);
+	if (!rc)
+		rc = store_disk_delete(ctx->store, srv.disk, err);
+	if (!rc)
+		rc = store_server_delete(ctx->store, srv.id, err);
+	if (!rc)
+		log_info("addon server %s removed with its disk %s", srv.id, srv.disk);
+	server_rec_release(&srv);
+	return rc;
+}
+
+/* Records a new server row (address and names first) and its disk. */
+static int add_server(struct addon_ctx *ctx, const char *id, const char *kind, const char *disk,
+		      const char *version, const char *created_by, struct miren_error *err)
+{
+	char addr[INET_ADDRSTRLEN];
+	int rc = alloc_address(ctx, addr, err);
+	if (rc)
+		return rc;
+	char *su = secret_password();
+	json_t *sstate = json_pack("{s:s, s:s}", "su_password", su, "version", version);
+	char *sjson = json_dumps(sstate, JSON_COMPACT);
+	struct server_rec srv = { .id = (char *)id, .kind = (char *)kind, .disk = (char *)disk,
+				  .address = addr, .port = PG_PORT, .state_json = sjson };
+	rc = store_server_add(ctx->store, &srv, err);
+	free(sjson);
+	json_decref(sstate);
+	free(su);
+	if (rc)
+		return rc;
+	struct disk_rec d = { .name = (char *)disk, .size_bytes = DISK_SIZE,
+			      .created_by = (char *)created_by, .status = "in use" };
+	return store_disk_put(ctx->store, &d, err);
+}
+
+/* --- provisioning steps ----------------------------------------------------- */
+
+/* Role, database and password of the instance (kept if already planned). */
+static int plan_tenant(struct addon_inst *inst, struct miren_error *err)
+{
+	if (json_object_get(inst->state, "role"))
+		return 0;
+	char ident[64];
+	int rc = pg_ident_for_app(inst->rec.app, ident, err);
+	if (rc)
+		return rc;
+	char *pw = secret_password();
+	json_object_set_new(inst->state, "role", json_string(ident));
+	json_object_set_new(inst->state, "db", json_string(ident));
+	json_object_set_new(inst->state, "password", json_string(pw));
+	free(pw);
+	return 0;
+}
+
+static int step_plan_small(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+{
+	int rc = plan_tenant(inst, err);
+	if (rc)
+		return rc;
+	char *server = xasprintf("s-%s", inst->rec.id);
+	char *disk = xasprintf("pg-pg-%s-s%s-data", inst->rec.app, inst->rec.id);
+	char *by = xasprintf("addon miren-postgresql (app %s)", inst->rec.app);
+	struct server_rec existing;
+	rc = store_server_get(ctx->store, server, &existing, err);
+	if (rc == MIREN_ENOTFOUND)
+		rc = add_server(ctx, server, "small", disk, inst->rec.version, by, err);
+	else if (!rc)
+		server_rec_release(&existing);
+	if (!rc)
+		json_object_set_new(inst->state, "server", json_string(server));
+	free(by);
+	free(disk);
+	free(server);
+	return rc;
+}
+
+static int step_plan_shared(struct addon_ctx *ctx, struct addon_inst *inst,
+			    struct miren_error *err)
+{
+	int rc = plan_tenant(inst, err);
+	if (rc || json_object_get(inst->state, "server"))
+		return rc;
+	struct server_rec srv;
+	rc = store_server_find_kind(ctx->store, "shared", &srv, err);
+	if (rc == MIREN_ENOTFOUND) {
+		miren_error_clear(err);
+		char *hex = secret_hex(4);
+		char *id = xasprintf("shared-%s", hex);
+		char *disk = xasprintf("pg-shared-data-%s", hex);
+		rc = add_server(ctx, id, "shared", disk, inst->rec.version,
+				"addon miren-postgresql (shared)", err);
+		if (!rc)
+			json_object_set_new(inst->state, "server", json_string(id));
+		free(disk);
+		free(id);
+		free(hex);
+		return rc;
+	}
+	if (!rc) {
+		json_object_set_new(inst->state, "server", json_string(srv.id));
+		server_rec_release(&srv);
+	}
+	return rc;
+}
+
+static int step_server(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+{
+	return ensure_server(ctx, jstr(inst->state, "server"), err);
+}
+
+/* Runs fn against the instance's server with its superuser password. */
+static int with_server(struct addon_ctx *ctx, struct addon_inst *inst, bool tolerate_missing,
+		       int (*fn)(const char *dir, int port, const char *su, struct addon_inst *inst,
+				 struct miren_error *err),
+		       struct miren_error *err)
+{
+	struct server_rec srv;
+	int rc = store_server_get(ctx->store, jstr(inst->state, "server"), &srv, err);
+	if (rc == MIREN_ENOTFOUND && tolerate_missing) {
+		miren_error_clear(err);
+		return 0;
+	}
+	if (rc)
+		return rc;
+	json_t *sstate = json_loads(srv.state_json, 0, NULL);
+	char *dir = disk_dir(ctx, srv.disk);
+	rc = fn(dir, srv.port, jstr(sstate, "su_password"), inst, err);
+	free(dir);
+	json_decref(sstate);
+	server_rec_release(&srv);
+	return rc;
+}
+
+static int tenant_create(const char *dir, int port, const char *su, struct addon_inst *inst,
+			 struct miren_error *err)
+{
+	return pg_tenant_create(dir, port, su, jstr(inst->state, "role"), jstr(inst->state, "db"),
+				jstr(inst->state, "password"), err);
+}
+
+static int tenant_drop(const char *dir, int port, const char *su, struct addon_inst *inst,
+		       struct miren_error *err)
+{
+	return pg_tenant_drop(dir, port, su, jstr(inst->state, "role"), jstr(inst->state, "db"), err);
+}
+
+static int step_tenant(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+{
+	return with_server(ctx, inst, false, tenant_create, err);
+}
+
+/* --- deprovisioning steps --------------------------------------------------- */
+
+static int step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst,
+			    struct miren_error *err)
+{
+	if (!json_object_get(inst->state, "server") || !json_object_get(inst->state, "role"))
+		return 0;
+	/* The last tenant of a server goes with the server (next step);
+	 * otherwise the server must run for the drop to happen. */
+	int count = 0;
+	int rc = store_addon_count_on_server(ctx->store, jstr(inst->state, "server"), &count, err);
+	if (rc || count <= 1)
+		return rc;
+	rc = ensure_server(ctx, jstr(inst->state, "server"), err);
+	if (rc == MIREN_ENOTFOUND) {
+		miren_error_clear(err);
+		return 0;
+	}
+	return rc ? rc : with_server(ctx, inst, true, tenant_drop, err);
+}
+
+static int step_release_server(struct addon_ctx *ctx, struct addon_inst *inst,
+			       struct miren_error *err)
+{
+	const char *server = jstr(inst->state, "server");
+	if (!*server)
+		return 0;
+	int count = 0;
+	int rc = store_addon_count_on_server(ctx->store, server, &count, err);
+	if (rc || count > 1)
+		return rc; /* other tenants still use it */
+	return release_server(ctx, server, err);
+}
+
+static const struct addon_step small_provision[] = {
+	{ "plan", step_plan_small },
+	{ "server", step_server },
+	{ "tenant", step_tenant },
+};
+static const struct addon_step shared_provision[] = {
+	{ "plan", step_plan_shared },
+	{ "server", step_server },
+	{ "tenant", step_tenant },
+};
+static const struct addon_step deprovision[] = {
+	{ "drop-tenant", step_drop_tenant },
+	{ "release-server", step_release_server },
+};
+
+static const struct addon_step *provision_steps(const char *variant, size_t *n)
+{
+	bool shared = !strcmp(variant, "shared");
+	*n = 3;
+	return shared ? shared_provision : small_provision;
+}
+
+static const struct addon_step *deprovision_steps(const char *variant, size_t *n)
+{
+	(void)variant;
+	*n = sizeof(deprovision) / sizeof(deprovision[0]);
+	return deprovision;
+}
+
+/* --- env, resume, describe --------------------------------------------------- */
+
+static void add_var(struct env_rec **v, size_t *n, const char *key, const char *value,
+		    bool sensitive)
+{
+	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
+	(*v)[(*n)++] = (struct env_rec){ .key = xstrdup(key), .value = xstrdup(value),
+					 .service = xstrdup(""), .source = ENV_SOURCE_ADDON,
+					 .sensitive = sensitive, .description = xstrdup("") };
+}
+
+static int pg_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec **out, size_t *n,
+		  struct miren_error *err)
+{
+	struct server_rec srv;
+	int rc = store_server_get(ctx->store, jstr(inst->state, "server"), &srv, err);
+	if (rc)
+		return rc;
+	const char *role = jstr(inst->state, "role"), *db = jstr(inst->state, "db"),
+		   *pw = jstr(inst->state, "password");
+	char port[16];
+	snprintf(port, sizeof(port), "%d", srv.port);
+	char *url = xasprintf("postgres://%s:%s@%s:%d/%s", role, pw, srv.address, srv.port, db);
+	*out = NULL;
+	*n = 0;
+	add_var(out, n, "DATABASE_URL", url, true);
+	add_var(out, n, "PGHOST", srv.address, false);
+	add_var(out, n, "PGPORT", port, false);
+	add_var(out, n, "PGUSER", role, false);
+	add_var(out, n, "PGPASSWORD", pw, true);
+	add_var(out, n, "PGDATABASE", db, false);
+	free(url);
+	server_rec_release(&srv);
+	return 0;
+}
+
+static void pg_resume(struct addon_ctx *ctx)
+{
+	struct server_rec *srvs;
+	size_t n;
+	struct miren_error err;
+	if (store_server_list(ctx->store, &srvs, &n, &err) != 0) {
+		log_error("cannot list addon servers: %s", err.message);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char *dir = disk_dir(ctx, srvs[i].disk);
+		char *pgdata = fs_join(dir, "pgdata");
+		json_t *sstate = json_loads(srvs[i].state_json, 0, NULL);
+		if (fs_is_dir(pgdata) && start_server(ctx, &srvs[i], sstate, true, &err) != 0)
+			log_error("addon server %s: %s", srvs[i].id, err.message);
+		json_decref(sstate);
+		free(pgdata);
+		free(dir);
+	}
+	server_recs_free(srvs, n);
+}
+
+static json_t *pg_describe(struct addon_ctx *ctx, struct addon_inst *inst)
+{
+	const char *server = jstr(inst->state, "server");
+	struct server_rec srv;
+	if (!*server || store_server_get(ctx->store, server, &srv, NULL) != 0)
+		return NULL;
+	json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s}", "disk", srv.disk, "host", srv.address,
+			      "port", srv.port, "database", jstr(inst->state, "db"), "user",
+			      jstr(inst->state, "role"));
+	char *id = server_sv_id(srv.id);
+	struct sv_status st;
+	if (sv_status(ctx->sv, id, &st) == 0) {
+		json_object_set_new(o, "server_state", json_string(sv_state_name(st.state)));
+		json_object_set_new(o, "server_restarts", json_integer(st.restarts));
+	}
+	free(id);
+	server_rec_release(&srv);
+	return o;
+}
+
+const struct addon_def addon_postgresql = {
+	.name = "miren-postgresql",
+	.description = "Managed PostgreSQL database",
+	.variants = variants,
+	.n_variants = sizeof(variants) / sizeof(variants[0]),
+	.default_variant = "small",
+	.versions = pg_versions,
+	.provision_steps = provision_steps,
+	.deprovision_steps = deprovision_steps,
+	.env = pg_env,
+	.resume = pg_resume,
+	.describe = pg_describe,
+};

@@ -1,0 +1,296 @@
+/*
+ * The reconciler: one thread that moves every addon instance towards its
+ * goal, one recorded step at a time (see addon.h for the states).
+ *
+ * The store is the only memory: on each pass the thread lists the
+ * instances, and for each one not in a terminal state runs the step its
+ * `step` counter names, then records the incremented counter and the state
+ * the step left in one write.  A crash between the step and the write runs
+ * the step again, which is why every step is idempotent.
+ */
+#include "addon/addon.h"
+#include "util/log.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct reconciler {
+	struct addon_ctx ctx;
+	addon_changed_fn changed;
+	void *user;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool kicked;
+	bool stopping;
+};
+
+static int save(struct reconciler *r, struct addon_inst *inst, struct miren_error *err)
+{
+	char *state = json_dumps(inst->state, JSON_COMPACT);
+	free(inst->rec.state_json);
+	inst->rec.state_json = state;
+	return store_addon_update(r->ctx.store, &inst->rec, err);
+}
+
+static void set_status(struct addon_inst *inst, const char *status, const char *message)
+{
+	free(inst->rec.status);
+	inst->rec.status = xstrdup(status);
+	free(inst->rec.message);
+	inst->rec.message = xstrdup(message ? message : "");
+}
+
+static bool stopping(struct reconciler *r)
+{
+	pthread_mutex_lock(&r->lock);
+	bool s = r->stopping;
+	pthread_mutex_unlock(&r->lock);
+	return s;
+}
+
+/*
+ * After a failed provisioning step: releases what the earlier steps made
+ * (the deprovision steps are idempotent and skip what does not exist), so
+ * an instance in error holds no server, disk or database.
+ */
+static void undo(struct reconciler *r, const struct addon_def *def, struct addon_inst *inst)
+{
+	size_t n;
+	const struct addon_step *steps = def->deprovision_steps(inst->rec.variant, &n);
+	for (size_t i = 0; i < n; i++) {
+		struct miren_error err;
+		if (steps[i].run(&r->ctx, inst, &err) != 0)
+			log_error("addon %s of app %s: cleaning up after the failure: %s",
+				  def->name, inst->rec.app, err.message);
+	}
+}
+
+static void provision(struct reconciler *r, const struct addon_def *def, struct addon_inst *inst)
+{
+	struct miren_error err;
+	miren_error_clear(&err);
+	size_t n;
+	const struct addon_step *steps = def->provision_steps(inst->rec.variant, &n);
+	if (!strcmp(inst->rec.status, "pending")) {
+		set_status(inst, "provisioning", NULL);
+		inst->rec.step = 0;
+		if (save(r, inst, &err))
+			goto store_failed;
+		log_info("addon %s of app %s: provisioning (%s)", def->name, inst->rec.app,
+			 inst->rec.variant);
+	}
+	while (inst->rec.step < (int)n) {
+		if (stopping(r))
+			return;
+		const struct addon_step *s = &steps[inst->rec.step];
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if (s->run(&r->ctx, inst, &err) != 0) {
+			log_error("addon %s of app %s: step %s failed: %s", def->name, inst->rec.app,
+				  s->name, err.message);
+			char *msg = err.hint[0] ? xasprintf("%s; hint: %s", err.message, err.hint)
+						: xstrdup(err.message);
+			undo(r, def, inst);
+			set_status(inst, "error", msg);
+			inst->rec.step = 0;
+			free(msg);
+			if (save(r, inst, &err))
+				goto store_failed;
+			r->changed(r->user, inst->rec.app);
+			return;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		log_debug("addon %s of app %s: step %s done in %ld ms", def->name, inst->rec.app,
+			  s->name,
+			  (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+		inst->rec.step++;
+		if (save(r, inst, &err))
+			goto store_failed;
+	}
+	struct env_rec *vars = NULL;
+	size_t n_vars = 0;
+	if (def->env(&r->ctx, inst, &vars, &n_vars, &err) != 0) {
+		set_status(inst, "error", err.message);
+		save(r, inst, NULL);
+		r->changed(r->user, inst->rec.app);
+		return;
+	}
+	set_status(inst, "active", NULL);
+	char *state = json_dumps(inst->state, JSON_COMPACT);
+	free(inst->rec.state_json);
+	inst->rec.state_json = state;
+	int rc = store_addon_activate(r->ctx.store, &inst->rec, vars, n_vars, &err);
+	env_recs_free(vars, n_vars);
+	if (rc)
+		goto store_failed;
+	log_info("addon %s of app %s: active", def->name, inst->rec.app);
+	r->changed(r->user, inst->rec.app);
+	return;
+store_failed:
+	log_error("addon %s of app %s: cannot record progress: %s", def->name, inst->rec.app,
+		  err.message);
+}
+
+/* Returns true when the instance is gone. */
+static bool deprovision(struct reconciler *r, const struct addon_def *def,
+			struct addon_inst *inst)
+{
+	struct miren_error err;
+	miren_error_clear(&err);
+	size_t n;
+	const struct addon_step *steps = def->deprovision_steps(inst->rec.variant, &n);
+	while (inst->rec.step < (int)n) {
+		if (stopping(r))
+			return false;
+		const struct addon_step *s = &steps[inst->rec.step];
+		if (s->run(&r->ctx, inst, &err) != 0) {
+			/* Stay in deprovisioning and retry on a later pass. */
+			log_error("addon %s of app %s: removing, step %s failed: %s (will retry)",
+				  def->name, inst->rec.app, s->name, err.message);
+			free(inst->rec.message);
+			inst->rec.message = xstrdup(err.message);
+			save(r, inst, NULL);
+			return false;
+		}
+		inst->rec.step++;
+		if (save(r, inst, &err)) {
+			log_error("addon %s: cannot record progress: %s", def->name, err.message);
+			return false;
+		}
+	}
+	if (store_addon_delete(r->ctx.store, inst->rec.id, &err) != 0) {
+		log_error("addon %s: cannot forget instance: %s", def->name, err.message);
+		return false;
+	}
+	log_info("addon %s of app %s: removed", def->name, inst->rec.app);
+	r->changed(r->user, inst->rec.app);
+	return true;
+}
+
+/* One pass over every instance; returns true if any is still in motion. */
+static bool pass(struct reconciler *r)
+{
+	struct addon_rec *recs;
+	size_t n;
+	struct miren_error err;
+	if (store_addon_list(r->ctx.store, NULL, &recs, &n, &err) != 0) {
+		log_error("reconciler: %s", err.message);
+		return true;
+	}
+	bool busy = false;
+	for (size_t i = 0; i < n && !stopping(r); i++) {
+		const char *status = recs[i].status;
+		bool prov = !strcmp(status, "pending") || !strcmp(status, "provisioning");
+		bool deprov = !strcmp(status, "deprovisioning");
+		if (!prov && !deprov)
+			continue;
+		const struct addon_def *def = addon_find(recs[i].addon);
+		if (!def)
+			continue;
+		struct addon_inst inst = { .rec = recs[i] };
+		memset(&recs[i], 0, sizeof(recs[i]));
+		inst.state = json_loads(inst.rec.state_json, 0, NULL);
+		if (!json_is_object(inst.state)) {
+			json_decref(inst.state);
+			inst.state = json_object();
+		}
+		if (prov)
+			provision(r, def, &inst);
+		else
+			busy |= !deprovision(r, def, &inst);
+		json_decref(inst.state);
+		addon_rec_release(&inst.rec);
+	}
+	addon_recs_free(recs, n);
+	return busy;
+}
+
+static void *run(void *arg)
+{
+	struct reconciler *r = arg;
+	for (;;) {
+		bool busy = pass(r);
+		pthread_mutex_lock(&r->lock);
+		if (!r->kicked && !r->stopping) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += busy ? 2 : 30;
+			pthread_cond_timedwait(&r->wake, &r->lock, &ts);
+		}
+		r->kicked = false;
+		bool stop = r->stopping;
+		pthread_mutex_unlock(&r->lock);
+		if (stop)
+			break;
+	}
+	return NULL;
+}
+
+struct reconciler *reconciler_start(const struct addon_ctx *ctx, addon_changed_fn changed,
+				    void *user)
+{
+	struct reconciler *r = xcalloc(1, sizeof(*r));
+	r->ctx = *ctx;
+	r->changed = changed;
+	r->user = user;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->wake, NULL);
+	for (const struct addon_def *const *d = addon_all(); *d; d++)
+		if ((*d)->resume)
+			(*d)->resume(&r->ctx);
+	if (pthread_create(&r->thread, NULL, run, r) != 0) {
+		log_error("reconciler: cannot start its thread");
+		pthread_mutex_destroy(&r->lock);
+		pthread_cond_destroy(&r->wake);
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void reconciler_kick(struct reconciler *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->kicked = true;
+	pthread_cond_signal(&r->wake);
+	pthread_mutex_unlock(&r->lock);
+}
+
+void reconciler_stop(struct reconciler *r)
+{
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->stopping = true;
+	pthread_cond_signal(&r->wake);
+	pthread_mutex_unlock(&r->lock);
+	pthread_join(r->thread, NULL);
+	pthread_mutex_destroy(&r->lock);
+	pthread_cond_destroy(&r->wake);
+	free(r);
+}
+
+json_t *addon_inst_json(struct reconciler *r, const struct addon_rec *rec)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "id", rec->id, "app",
+			      rec->app, "addon", rec->addon, "variant", rec->variant, "version",
+			      rec->version, "status", rec->status, "created_at",
+			      (json_int_t)rec->created_at);
+	if (rec->message && *rec->message)
+		json_object_set_new(o, "message", json_string(rec->message));
+	json_object_set_new(o, "source", json_string(rec->source));
+	const struct addon_def *def = addon_find(rec->addon);
+	if (def && def->describe && r) {
+		struct addon_inst inst = { .rec = *rec };
+		inst.state = json_loads(rec->state_json, 0, NULL);
+		json_t *extra = inst.state ? def->describe(&r->ctx, &inst) : NULL;
+		if (extra)
+			json_object_update(o, extra);
+		json_decref(extra);
+		json_decref(inst.state);
+	}
+	return o;
+}

@@ -1,0 +1,568 @@
+/*
+ * The store's addon tables: addon instances, the servers they run on, and
+ * disks (see store.h).  Same rules as store.c: every call is serialised,
+ * records handed out are the caller's, a failed call changes nothing.
+ */
+#include "store/store.h"
+#include "store/store_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef void (*row_fn)(sqlite3_stmt *s, void *rec);
+
+/* Steps s to the end, turning each row into an element of *out. */
+static int collect(struct store *st, sqlite3_stmt *s, size_t elem, row_fn fn, void **out,
+		   size_t *n, struct miren_error *err)
+{
+	size_t cap = 0;
+	int r;
+	*out = NULL;
+	*n = 0;
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			*out = xrealloc(*out, cap * elem);
+		}
+		fn(s, (char *)*out + (*n)++ * elem);
+	}
+	sqlite3_finalize(s);
+	return r == SQLITE_DONE ? 0 : db_fail(st, err, "read");
+}
+
+/* Steps s for one row: 0 with it in rec, or MIREN_ENOTFOUND. */
+static int one(struct store *st, sqlite3_stmt *s, row_fn fn, void *rec, struct miren_error *err,
+	       const char *what, const char *name)
+{
+	int r = sqlite3_step(s), rc = 0;
+	if (r == SQLITE_ROW)
+		fn(s, rec);
+	else if (r == SQLITE_DONE)
+		rc = miren_error_set(err, MIREN_ENOTFOUND, "%s '%s' not found", what, name);
+	else
+		rc = db_fail(st, err, "read");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static void bind_texts(sqlite3_stmt *s, int first, int n, const char *const *v)
+{
+	for (int i = 0; i < n; i++)
+		sqlite3_bind_text(s, first + i, v[i], -1, SQLITE_TRANSIENT);
+}
+
+static void text_row(sqlite3_stmt *s, void *p)
+{
+	*(char **)p = col_text(s, 0);
+}
+
+/* --- addons -------------------------------------------------------------- */
+
+#define ADDON_COLS "id, app, addon, variant, version, status, step, message, state_json, source, created_at"
+
+static void addon_row(sqlite3_stmt *s, void *p)
+{
+	struct addon_rec *r = p;
+	r->id = col_text(s, 0);
+	r->app = col_text(s, 1);
+	r->addon = col_text(s, 2);
+	r->variant = col_text(s, 3);
+	r->version = col_text(s, 4);
+	r->status = col_text(s, 5);
+	r->step = sqlite3_column_int(s, 6);
+	r->message = col_text(s, 7);
+	r->state_json = col_text(s, 8);
+	r->source = col_text(s, 9);
+	r->created_at = sqlite3_column_int64(s, 10);
+}
+
+int store_addon_add(struct store *st, const struct addon_rec *rec, struct miren_error *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc;
+	sqlite3_stmt *s = prep(st, "INSERT INTO addons (" ADDON_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+			       err);
+	if (!s) {
+		rc = MIREN_EDB;
+		goto out;
+	}
+	const char *v[] = { rec->id, rec->app, rec->addon, rec->variant, rec->version, rec->status };
+	bind_texts(s, 1, 6, v);
+	sqlite3_bind_int(s, 7, rec->step);
+	const char *w[] = { rec->message ? rec->message : "",
+			    rec->state_json ? rec->state_json : "{}",
+			    rec->source ? rec->source : "cli" };
+	bind_texts(s, 8, 3, w);
+	sqlite3_bind_int64(s, 11, rec->created_at ? rec->created_at : (sqlite3_int64)time(NULL));
+	int r = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (r == SQLITE_DONE)
+		rc = 0;
+	else if (r == SQLITE_CONSTRAINT)
+		rc = miren_error_set(err, MIREN_EEXISTS, "app '%s' already has addon '%s'", rec->app,
+				     rec->addon);
+	else
+		rc = db_fail(st, err, "add addon");
+out:
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int store_addon_list(struct store *st, const char *app, struct addon_rec **out, size_t *n,
+		     struct miren_error *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc = MIREN_EDB;
+	sqlite3_stmt *s = prep(st,
+			       app ? "SELECT " ADDON_COLS " FROM addons WHERE app = ? ORDER BY addon"
+				   : "SELECT " ADDON_COLS " FROM addons ORDER BY app, addon",
+			       err);
+	if (s) {
+		if (app)
+			sqlite3_bind_text(s, 1, app, -1, SQLITE_TRANSIENT);
+		rc = collect(st, s, sizeof(**out), addon_row, (void **)out, n, err);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int store_addon_get(struct store *st, const char *app, const char *addon, struct addon_rec *out,
+		    struct miren_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&st->lock);
+	int rc = MIREN_EDB;
+	sqlite3_stmt *s =
+		prep(st, "SELECT " ADDON_COLS " FROM addons WHERE app = ? AND addon = ?", err);
+	if (s) {
+		const char *v[] = { app, addon };
+		bind_texts(s, 1, 2, v);
+		rc = one(st, s, addon_row, out, err, "addon", addon);
+		if (rc == MIREN_ENOTFOUND)
+			miren_error_set(err, MIREN_ENOTFOUND, "app '%s' has no addon '%s'", app, addon);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+static int addon_update_locked(struct store *st, const struct addon_rec *rec,
+			       struct miren_error *err)
+{
+	sqlite3_stmt *s = prep(st,
+			       "UPDATE addons SET status = ?, step = ?, message = ?, state_json = ?"
+			       " WHERE id = ?",
+			       err);
+	if (!s)
+		return MIREN_EDB;
+	sqlite3_bind_text(s, 1, rec->status, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(s, 2, rec->step);
+	const char *v[] = { rec->message ? rec->message : "",
+			    rec->state_json ? rec->state_json : "{}", rec->id };
+	bind_texts(s, 3, 3, v);
+	return step_done(st, s, err);
+}
+
+int store_addon_update(struct store *st, const struct addon_rec *rec, struct miren_error *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc = addon_update_locked(st, rec, err);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+/* The env keys an instance injected are kept under its id in description
+ * so several addons of one app keep their variables apart. */
+int store_addon_delete(struct store *st, const char *id, struct miren_error *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc = exec_sql(st, "BEGIN IMMEDIATE", err);
+	if (rc)
+		goto out;
+	sqlite3_stmt *s = prep(st, "DELETE FROM env WHERE source = ? AND description = ?", err);
+	if (!s) {
+		rc = MIREN_EDB;
+		goto rollback;
+	}
+	sqlite3_bind_int(s, 1, ENV_SOURCE_ADDON);
+	char *tag = xasprintf("addon:%s", id);
+	sqlite3_bind_text(s, 2, tag, -1, SQLITE_TRANSIENT);
+	free(tag);
+	rc = step_done(st, s, err);
+	if (rc)
+		goto rollback;
+	s = prep(st, "DELETE FROM addons WHERE id = ?", err);
+	if (!s) {
+		rc = MIREN_EDB;
+		goto rollback;
+	}
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+	rc = step_done(st, s, err);
+	if (!rc)
+		rc = exec_sql(st, "COMMIT", err);
+	if (!rc)
+		goto out;
+rollback:
+	exec_sql(st, "ROLLBACK", NULL);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int store_addon_activate(struct store *st, const struct addon_rec *rec, const struct env_rec *vars,
+			 size_t n_vars, struct miren_error *err)
+{
+	pthread_mutex_lock(&st->lock);
+	char *tag = xasprintf("addon:%s", rec->id);
+	int rc = exec_sql(st, "BEGIN IMMEDIATE", err);
+	if (rc)
+		goto out;
+	sqlite3_stmt *s = prep(st, "DELETE FROM env WHERE source = ? AND description = ?", err);
+	if (!s) {
+		rc = MIREN_EDB;
+		goto rollback;
+	}
+	sqlite3_bind_int(s, 1, ENV_SOURCE_ADDON);
+	sqlite3_bind_text(s, 2, tag, -1, SQLITE_TRANSIENT);
+	rc = step_done(st, s, err);
+	for (size_t i = 0; !rc && i < n_vars; i++) {
+		s = prep(st,
+			 "INSERT OR REPLACE INTO env (app, service, key, source, value, sensitive,"
+			 " description) VALUES (?, '', ?, ?, ?, ?, ?)",
+			 err);
+		if (!s) {
+			rc = MIREN_EDB;
+			break;
+		}
+		sqlite3_bind_text(s, 1, rec->app, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(s, 2, vars[i].key, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(s, 3, ENV_SOURCE_ADDON);
+		sqlite3_bind_text(s, 4, vars[i].value, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(s, 5, vars[i].sensitive);
+		sqlite3_bind_text(s, 6, tag, -1, SQLITE_TRANSIENT);
+		rc = step_done(st, s, err);
+	}
+	if (!rc)
+		rc = addon_update_locked(st, rec, err);
+	if (!rc)
+		rc = exec_sql(st, "COMMIT", err);
+	if (!rc)
+		goto out;
+rollback:
+	exec_sql(st, "ROLLBACK", NULL);
+out:
+	free(tag);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int store_addon_count_on_server(struct store *st, const char *server_id, int *count,
+				struct miren_error *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc = MIREN_EDB;
+	sqlite3_stmt *s = prep(
+		st, "SELECT COUNT(*) FROM addons WHERE json_extract(state_json, '$.server') = ?", err);
+	if (s) {
+		sqlite3_bind_text(s, 1, server_id, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(s) == SQLITE_ROW) {
+			*count = sqlite3_column_int(s, 0);
+			rc = 0;
+		} else {
+			rc = db_fail(st, err, "count addons");
+		}
+		sqlite3_finalize(s);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+void addon_rec_release(struct addon_rec *r)
+{
+	free(r->id);
+	free(r->app);
+	free(r->addon);
+	free(r->variant);
+	free(r->version);
+	free(r->status);
+	free(r->message);
+	free(r->state_json);
+	free(r->source);
+	memset(r, 0, sizeof(*r));
+}
+
+void addon_recs_free(struct addon_rec *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		addon_rec_release(&r[i]);
+	free(r);
+}
+
+/* --- servers ------------------------------------------------------------- */
+
+#define SERVER_COLS "id, kind, disk, address, port, state_json, created_at"
+
+static void server_row(sqlite3_stmt *s, void *p)
+{
+	struct server_rec *r = p;
+	r->id = col_text(s, 0);
+	r->kind = col_text(s, 1);
+	r->disk = col_text(s, 2);
+	r->address = col_text(s, 3);
+	r->port = sqlite3_column_int(s, 4);
+	r->state_json = col_text(s, 5);
+	r->created_at = sqlite3_column_int64(s, 6);
+}
+
+int store_server_add(struct store *st, const struct server_rec *rec, struct miren_error *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc;
+	sqlite3_stmt *s = prep(st,
+			       "INSERT INTO servers (" SERVER_COLS ") VALUES (?,?,?,?,?,?,?)"
+			       " ON CONFLICT (id) DO NOTHING",
+			       err);
+	if (!s) {
+		rc = MIREN_EDB;
+		goto out;
+	}
+	const char *v[] = { rec->id, rec->kind, rec->disk, rec->address };
+	bind_texts(s, 1, 4, v);
+	sqlite3_bind_int(s, 5, rec->port);
+	sqlite3_bind_text(s, 6, rec->state_json ? rec->state_json : "{}", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 7, rec->created_at ? rec->created_at : (sqlite3_int64)time(NULL));
+	int r = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (r == SQLITE_DONE)
+		rc = 0;
+	else if (r == SQLITE_CONSTRAINT)
+		rc = miren_error_set(err, MIREN_EEXISTS, "address %s or disk %s is already in use",
+				     rec->address, rec->disk);
+	else
+		rc = db_fail(st, err, "add server");
+out:
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int store_server_get(struct store *st, const char *id, struct server_rec *out,
+		     struct miren_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&st->lock);
+	int rc = MIREN_EDB;
+	sqlite3_stmt *s = prep(st, "SELECT " SERVER_COLS " FROM servers WHERE id = ?", err);
+	if (s) {
+		sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+		rc = one(st, s, server_row, out, err, "server", id);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int store_server_find_kind(struct store *st, const char *kind, struct server_rec *out,
+			   struct miren_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&st->lock);
+	int rc = MIREN_EDB;
+	sqlite3_stmt *s = prep(
+		st, "SELECT " SERVER_COLS " FROM servers WHERE kind = ? ORDER BY created_at LIMIT 1",
+		err);
+	if (s) {
+		sqlite3_bind_text(s, 1, kind, -1, SQLITE_TRANSIENT);
+		rc = one(st, s, server_row, out, err, "server of kind", kind);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int store_server_list(struct store *st, struct server_rec **out, size_t *n,
+		      struct miren_error *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc = MIREN_EDB;
+	sqlite3_stmt *s = prep(st, "SELECT " SERVER_COLS " FROM servers ORDER BY id", err);
+	if (s)
+		rc = collect(st, s, sizeof(**out), server_row, (void **)out, n, err);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int store_server_update_state(struct store *st, const char *id, const char *state_json,
+			      struct miren_error *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc = MIREN_EDB;
+	sqlite3_stmt *s = prep(st, "UPDATE servers SET state_json = ? WHERE id = ?", err);
+	if (s) {
+		const char *v[] = { state_json, id };
+		bind_texts(s, 1, 2, v);
+		rc = step_done(st, s, err);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+/* Deletes by key from table; a missing row is success (idempotent steps). */
+static int delete_by(struct store *st, const char *sql, const char *key, struct miren_error *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc = MIREN_EDB;
+	sqlite3_stmt *s = prep(st, sql, err);
+	if (s) {
+		sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
+		rc = step_done(st, s, err);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int store_server_delete(struct store *st, const char *id, struct miren_error *err)
+{
+	return delete_by(st, "DELETE FROM servers WHERE id = ?", id, err);
+}
+
+
+int store_server_addresses(struct store *st, char ***out, size_t *n, struct miren_error *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc = MIREN_EDB;
+	sqlite3_stmt *s = prep(st, "SELECT address FROM servers", err);
+	if (s)
+		rc = collect(st, s, sizeof(char *), text_row, (void **)out, n, err);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+void server_rec_release(struct server_rec *r)
+{
+	free(r->id);
+	free(r->kind);
+	free(r->disk);
+	free(r->address);
+	free(r->state_json);
+	memset(r, 0, sizeof(*r));
+}
+
+void server_recs_free(struct server_rec *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		server_rec_release(&r[i]);
+	free(r);
+}
+
+/* --- disks --------------------------------------------------------------- */
+
+#define DISK_COLS "name, size_bytes, created_by, status, created_at"
+
+static void disk_row(sqlite3_stmt *s, void *p)
+{
+	struct disk_rec *r = p;
+	r->name = col_text(s, 0);
+	r->size_bytes = sqlite3_column_int64(s, 1);
+	r->created_by = col_text(s, 2);
+	r->status = col_text(s, 3);
+	r->created_at = sqlite3_column_int64(s, 4);
+}
+
+int store_disk_put(struct store *st, const struct disk_rec *rec, struct miren_error *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc = MIREN_EDB;
+	sqlite3_stmt *s = prep(st,
+			       "INSERT INTO disks (" DISK_COLS ") VALUES (?,?,?,?,?)"
+			       " ON CONFLICT (name) DO UPDATE SET size_bytes = excluded.size_bytes,"
+			       " created_by = excluded.created_by, status = excluded.status",
+			       err);
+	if (s) {
+		sqlite3_bind_text(s, 1, rec->name, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(s, 2, rec->size_bytes);
+		const char *v[] = { rec->created_by, rec->status };
+		bind_texts(s, 3, 2, v);
+		sqlite3_bind_int64(s, 5, rec->created_at ? rec->created_at : (sqlite3_int64)time(NULL));
+		rc = step_done(st, s, err);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int store_disk_get(struct store *st, const char *name, struct disk_rec *out,
+		   struct miren_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&st->lock);
+	int rc = MIREN_EDB;
+	sqlite3_stmt *s = prep(st, "SELECT " DISK_COLS " FROM disks WHERE name = ?", err);
+	if (s) {
+		sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+		rc = one(st, s, disk_row, out, err, "disk", name);
+		if (rc == MIREN_ENOTFOUND)
+			miren_error_hint(err, "run 'miren debug disk list' to see the disks");
+	}
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int store_disk_list(struct store *st, struct disk_rec **out, size_t *n, struct miren_error *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc = MIREN_EDB;
+	sqlite3_stmt *s = prep(st, "SELECT " DISK_COLS " FROM disks ORDER BY name", err);
+	if (s)
+		rc = collect(st, s, sizeof(**out), disk_row, (void **)out, n, err);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int store_disk_delete(struct store *st, const char *name, struct miren_error *err)
+{
+	return delete_by(st, "DELETE FROM disks WHERE name = ?", name, err);
+}
+
+void disk_rec_release(struct disk_rec *r)
+{
+	free(r->name);
+	free(r->created_by);
+	free(r->status);
+	memset(r, 0, sizeof(*r));
+}
+
+void disk_recs_free(struct disk_rec *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		disk_rec_release(&r[i]);
+	free(r);
+}
+
+/* --- settings ------------------------------------------------------------ */
+
+int store_setting_get(struct store *st, const char *key, char **value, struct miren_error *err)
+{
+	*value = NULL;
+	pthread_mutex_lock(&st->lock);
+	int rc = MIREN_EDB;
+	sqlite3_stmt *s = prep(st, "SELECT value FROM settings WHERE key = ?", err);
+	if (s) {
+		sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
+		rc = one(st, s, text_row, value, err, "setting", key);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int store_setting_ensure(struct store *st, const char *key, const char *value, char **value_out,
+			 struct miren_error *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc = MIREN_EDB;
+	sqlite3_stmt *s = prep(st, "INSERT INTO settings (key, value) VALUES (?, ?)"
+				   " ON CONFLICT (key) DO NOTHING", err);
+	if (s) {
+		const char *v[] = { key, value };
+		bind_texts(s, 1, 2, v);
+		rc = step_done(st, s, err);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return rc ? rc : store_setting_get(st, key, value_out, err);
+}

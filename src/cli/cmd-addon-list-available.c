@@ -1,0 +1,45 @@
+/* miren addon list-available: the addons this server offers. */
+#include "cli/cli.h"
+#include "util/strbuf.h"
+
+static int exec(struct cli *cli, int argc, char **argv)
+{
+	if (argc)
+		return cli_usage_error(cli, "unexpected argument '%s'", argv[0]);
+	json_t *list;
+	int rc = cli_call(cli, "GET", "/v1/addons", NULL, &list);
+	if (rc)
+		return rc;
+	if (cli->json) {
+		cli_print_json(list);
+		json_decref(list);
+		return CLI_OK;
+	}
+	struct cli_table *t = cli_table_new(4, "ADDON", "DESCRIPTION", "VARIANTS", "DEFAULT VARIANT");
+	size_t i, k;
+	json_t *a, *v;
+	json_array_foreach(list, i, a) {
+		struct strbuf sb = STRBUF_INIT;
+		json_array_foreach(json_object_get(a, "variants"), k, v)
+			strbuf_addf(&sb, "%s%s", k ? ", " : "",
+				    json_string_value(json_object_get(v, "name")));
+		cli_table_row(t, json_string_value(json_object_get(a, "name")),
+			      json_string_value(json_object_get(a, "description")), sb.buf,
+			      json_string_value(json_object_get(a, "default_variant")));
+		strbuf_release(&sb);
+	}
+	cli_table_print(t);
+	json_decref(list);
+	return CLI_OK;
+}
+
+const struct cmd_entry cmd_addon_list_available_entry = {
+	.name = "addon list-available",
+	.summary = "list the addons available on this server",
+	.usage = "miren addon list-available [--format json]",
+	.help = "options:\n"
+		"  --format json   print JSON (with each variant's details and the versions\n"
+		"                  installed on this host)\n",
+	.flags = CMD_NEEDS_SERVER,
+	.exec = exec,
+};

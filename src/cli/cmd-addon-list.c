@@ -1,0 +1,59 @@
+/* miren addon list: the addons of an app and their status. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static const struct option longopts[] = { CLI_APP_LONGOPT, { 0 } };
+
+static int exec(struct cli *cli, int argc, char **argv)
+{
+	if (argc)
+		return cli_usage_error(cli, "unexpected argument '%s'", argv[0]);
+	int rc = cli_require_app(cli);
+	if (rc)
+		return rc;
+	char *path = cli_app_path(cli, "/addons");
+	json_t *list;
+	rc = cli_call(cli, "GET", path, NULL, &list);
+	free(path);
+	if (rc)
+		return rc;
+	if (cli->json) {
+		cli_print_json(list);
+		json_decref(list);
+		return CLI_OK;
+	}
+	if (json_array_size(list) == 0) {
+		printf("App %s has no addons\n", cli->app);
+		json_decref(list);
+		return CLI_OK;
+	}
+	struct cli_table *t = cli_table_new(4, "ADDON", "VARIANT", "STATUS", "MESSAGE");
+	size_t i;
+	json_t *a;
+	json_array_foreach(list, i, a)
+		cli_table_row(t, json_string_value(json_object_get(a, "addon")),
+			      json_string_value(json_object_get(a, "variant")),
+			      json_string_value(json_object_get(a, "status")),
+			      json_string_value(json_object_get(a, "message")));
+	cli_table_print(t);
+	json_decref(list);
+	return CLI_OK;
+}
+
+const struct cmd_entry cmd_addon_list_entry = {
+	.name = "addon list",
+	.summary = "list the addons of an app with their status",
+	.usage = "miren addon list [-a APP] [--format json]",
+	.help = "Statuses: pending, provisioning, active, error (MESSAGE says why),\n"
+		"deprovisioning.\n"
+		"\noptions:\n"
+		"  -a, --app APP   the app (default: the one of .miren/app.toml here)\n"
+		"  --format json   print JSON (with disk, host, port, database and user)\n",
+	.shortopts = "a:",
+	.longopts = longopts,
+	.flags = CMD_NEEDS_SERVER,
+	.option = cli_opt_app,
+	.exec = exec,
+};

@@ -1,0 +1,49 @@
+/* miren addon variants: what each variant of an addon offers. */
+#include "cli/cli.h"
+#include "api/client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static int exec(struct cli *cli, int argc, char **argv)
+{
+	if (argc != 1)
+		return cli_usage_error(cli, argc ? "give one ADDON" : "which addon? give its name");
+	char *esc = api_escape(argv[0]);
+	char *path = xasprintf("/v1/addons/%s", esc);
+	json_t *def;
+	int rc = cli_call(cli, "GET", path, NULL, &def);
+	free(path);
+	free(esc);
+	if (rc)
+		return rc;
+	if (cli->json) {
+		cli_print_json(def);
+		json_decref(def);
+		return CLI_OK;
+	}
+	struct cli_table *t = cli_table_new(3, "VARIANT", "DESCRIPTION", "DEFAULT");
+	size_t i;
+	json_t *v;
+	json_t *variants = json_object_get(def, "variants");
+	json_array_foreach(variants, i, v)
+		cli_table_row(t, json_string_value(json_object_get(v, "name")),
+			      json_string_value(json_object_get(v, "description")),
+			      json_is_true(json_object_get(v, "default")) ? "yes" : "");
+	cli_table_print(t);
+	json_array_foreach(variants, i, v)
+		printf("\n%s:\n%s\n", json_string_value(json_object_get(v, "name")),
+		       json_string_value(json_object_get(v, "details")));
+	json_decref(def);
+	return CLI_OK;
+}
+
+const struct cmd_entry cmd_addon_variants_entry = {
+	.name = "addon variants",
+	.summary = "show the variants of an addon and what each offers",
+	.usage = "miren addon variants ADDON [--format json]",
+	.help = "options:\n"
+		"  --format json   print JSON instead of text\n",
+	.flags = CMD_NEEDS_SERVER,
+	.exec = exec,
+};

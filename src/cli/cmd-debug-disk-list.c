@@ -1,0 +1,58 @@
+/* miren debug disk list: every disk with its size, usage and user. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+
+/* "1.0 GB", "41.3 MB": what people read in disk listings. */
+static void human(long long bytes, char *out, size_t len)
+{
+	const char *units[] = { "B", "KB", "MB", "GB", "TB" };
+	double v = (double)bytes;
+	int u = 0;
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(out, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+static int exec(struct cli *cli, int argc, char **argv)
+{
+	if (argc)
+		return cli_usage_error(cli, "unexpected argument '%s'", argv[0]);
+	json_t *list;
+	int rc = cli_call(cli, "GET", "/v1/disks", NULL, &list);
+	if (rc)
+		return rc;
+	if (cli->json) {
+		cli_print_json(list);
+		json_decref(list);
+		return CLI_OK;
+	}
+	struct cli_table *t = cli_table_new(5, "NAME", "SIZE", "USED", "STATUS", "CREATED BY");
+	size_t i;
+	json_t *d;
+	json_array_foreach(list, i, d) {
+		char size[32], used[32];
+		human(json_integer_value(json_object_get(d, "size")), size, sizeof(size));
+		human(json_integer_value(json_object_get(d, "used")), used, sizeof(used));
+		cli_table_row(t, json_string_value(json_object_get(d, "name")), size, used,
+			      json_string_value(json_object_get(d, "status")),
+			      json_string_value(json_object_get(d, "created_by")));
+	}
+	cli_table_print(t);
+	json_decref(list);
+	return CLI_OK;
+}
+
+const struct cmd_entry cmd_debug_disk_list_entry = {
+	.name = "debug disk list",
+	.summary = "list the disks (addon storage) with size, usage and owner",
+	.usage = "miren debug disk list [--format json]",
+	.help = "Addon disks are named with a pg- prefix: pg-pg-<app>-s<id>-data for a\n"
+		"small (dedicated) addon, pg-shared-data-<id> for the shared server.\n"
+		"\noptions:\n"
+		"  --format json   print JSON (sizes in bytes)\n",
+	.flags = CMD_NEEDS_SERVER,
+	.exec = exec,
+};

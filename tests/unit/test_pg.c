@@ -1,0 +1,762 @@
+/*
+ * Integration tests of lib/addon/pg against real PostgreSQL: a template
+ * made by pg_template_ensure in a temporary directory, cloned into two
+ * disks served on two loopback addresses; readiness, superuser password
+ * rotation, tenant creation/isolation/reset/drop checked over libpq; and
+ * pg_ident_for_app and the argument checks as plain unit tests.
+ *
+ * As root, files are given to and servers run as the user "miren"; as an
+ * ordinary user everything runs as that user.  The servers are started here
+ * with fork/exec (the provider uses the supervisor) and stopped with SIGINT
+ * in the group teardown, which also removes the temporary directory, even
+ * after a failed assertion.  Timings of clone, start->ready, rotation and
+ * tenant creation are printed, not asserted.  Skips when PostgreSQL is not
+ * installed.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addon/pg.h"
+#include "util/err.h"
+#include "util/fs.h"
+#include "util/strbuf.h"
+
+/* ---- shared state ------------------------------------------------------- */
+
+struct server {
+	char disk[512];
+	char addr[32];
+	char log[560];
+	pid_t pid;
+	char su_pw[64];
+	bool ready;
+};
+
+static struct {
+	char tmp[256];
+	bool have_pg;
+	struct pg_install pg;
+	uid_t uid;
+	gid_t gid;
+	int port;
+	char tpl[300];
+	char tpl_pw[64];
+	struct server s[2];
+	bool tenants_made;
+} G;
+
+static const char *const PW_A = "pw-A-first-9f2c1e";
+static const char *const PW_A2 = "pw-A-second-77b0d4";
+static const char *const PW_B = "pw-B-0c3a55e1";
+static const char *const PW_C = "pw-C-5d1be0aa";
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static bool port_free(const char *addr, int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	inet_pton(AF_INET, addr, &sa.sin_addr);
+	bool ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+static int pick_port(void)
+{
+	if (port_free("127.77.250.1", 5432) && port_free("127.77.250.2", 5432))
+		return 5432;
+	srand((unsigned)getpid() ^ (unsigned)time(NULL));
+	for (int i = 0; i < 200; i++) {
+		int p = 20000 + rand() % 40000;
+		if (port_free("127.77.250.1", p) && port_free("127.77.250.2", p))
+			return p;
+	}
+	return -1;
+}
+
+/* Starts `postgres -D DISK/pgdata` as the service user, output to s->log. */
+static pid_t start_server(struct server *s)
+{
+	char **argv = pg_server_argv(&G.pg, s->disk);
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid == 0) {
+		setpgid(0, 0);
+		int in = open("/dev/null", O_RDONLY);
+		int out = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (in < 0 || out < 0)
+			_exit(126);
+		dup2(in, 0);
+		dup2(out, 1);
+		dup2(out, 2);
+		if (G.uid != (uid_t)-1) {
+			if (setgroups(0, NULL) != 0 || setgid(G.gid) != 0 || setuid(G.uid) != 0)
+				_exit(125);
+		}
+		/* Set after the uid change, which clears it. */
+		prctl(PR_SET_PDEATHSIG, SIGINT);
+		if (getppid() != parent)
+			_exit(124);
+		char *env[] = { "PATH=/usr/bin:/bin", "LC_ALL=C", NULL };
+		execve(argv[0], argv, env);
+		_exit(127);
+	}
+	pg_argv_free(argv);
+	return pid;
+}
+
+static void stop_server(struct server *s)
+{
+	if (s->pid <= 0)
+		return;
+	kill(s->pid, SIGINT);
+	int status;
+	for (int i = 0; i < 1000; i++) {
+		pid_t r = waitpid(s->pid, &status, WNOHANG);
+		if (r == s->pid || (r < 0 && errno != EINTR)) {
+			s->pid = 0;
+			return;
+		}
+		usleep(10000);
+	}
+	kill(-s->pid, SIGKILL);
+	kill(s->pid, SIGKILL);
+	waitpid(s->pid, &status, 0);
+	s->pid = 0;
+}
+
+static void dump_log(const struct server *s)
+{
+	struct strbuf sb = STRBUF_INIT;
+	if (strbuf_read_file(&sb, s->log) == 0)
+		fprintf(stderr, "---- %s ----\n%s----\n", s->log, sb.buf);
+	strbuf_release(&sb);
+}
+
+static PGconn *tcp_connect(const char *addr, const char *user, const char *db, const char *pw)
+{
+	char port[16];
+	snprintf(port, sizeof(port), "%d", G.port);
+	const char *k[] = { "hostaddr", "port", "user", "dbname", "password", "connect_timeout",
+			    "sslmode", "gssencmode", NULL };
+	const char *v[] = { addr, port, user, db, pw, "5", "disable", "disable", NULL };
+	return PQconnectdbParams(k, v, 0);
+}
+
+static PGconn *sock_connect(const struct server *s, const char *user, const char *db,
+			    const char *pw)
+{
+	char port[16];
+	snprintf(port, sizeof(port), "%d", G.port);
+	char *host = fs_join(s->disk, "run");
+	const char *k[] = { "host", "port", "user", "dbname", "password", "connect_timeout",
+			    NULL };
+	const char *v[] = { host, port, user, db, pw, "5", NULL };
+	PGconn *c = PQconnectdbParams(k, v, 0);
+	free(host);
+	return c;
+}
+
+static bool tcp_can_connect(const char *addr, const char *user, const char *db, const char *pw)
+{
+	PGconn *c = tcp_connect(addr, user, db, pw);
+	bool ok = PQstatus(c) == CONNECTION_OK;
+	PQfinish(c);
+	return ok;
+}
+
+static bool sock_can_connect(const struct server *s, const char *user, const char *db,
+			     const char *pw)
+{
+	PGconn *c = sock_connect(s, user, db, pw);
+	bool ok = PQstatus(c) == CONNECTION_OK;
+	PQfinish(c);
+	return ok;
+}
+
+static void quiet(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+/* Runs sql; returns "" on success or the SQLSTATE (static buffer). */
+static const char *sql_state(PGconn *c, const char *sql)
+{
+	static char state[8];
+	PQsetNoticeProcessor(c, quiet, NULL);
+	PGresult *r = PQexec(c, sql);
+	ExecStatusType st = PQresultStatus(r);
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		state[0] = '\0';
+	else {
+		const char *s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+		snprintf(state, sizeof(state), "%s", s ? s : "?????");
+	}
+	PQclear(r);
+	return state;
+}
+
+/* The single value of a one-row, one-column query (caller frees) or NULL. */
+static char *sql_value(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	char *v = NULL;
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQnfields(r) == 1)
+		v = strdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return v;
+}
+
+static void assert_value(PGconn *c, const char *sql, const char *want)
+{
+	char *v = sql_value(c, sql);
+	if (!v || strcmp(v, want) != 0)
+		fprintf(stderr, "query: %s\n  got: %s\n want: %s\n", sql, v ? v : "(error)", want);
+	assert_non_null(v);
+	assert_string_equal(v, want);
+	free(v);
+}
+
+#define REQUIRE_SERVERS()                                                   \
+	do {                                                                \
+		if (!G.have_pg)                                             \
+			skip();                                             \
+		assert_true(G.s[0].ready && G.s[1].ready);                  \
+	} while (0)
+
+/* ---- group setup/teardown ----------------------------------------------- */
+
+static int group_setup(void **state)
+{
+	(void)state;
+	memset(&G, 0, sizeof(G));
+	G.uid = (uid_t)-1;
+	G.gid = (gid_t)-1;
+	G.have_pg = pg_find_installs(&G.pg, 1) == 1;
+	if (geteuid() == 0) {
+		struct passwd *pw = getpwnam("miren");
+		if (!pw) {
+			fprintf(stderr, "test_pg: running as root needs the user miren\n");
+			G.have_pg = false;
+		} else {
+			G.uid = pw->pw_uid;
+			G.gid = pw->pw_gid;
+		}
+	}
+	snprintf(G.tmp, sizeof(G.tmp), "/tmp/miren-test-pg-XXXXXX");
+	if (!mkdtemp(G.tmp))
+		return -1;
+	chmod(G.tmp, 0755); /* the service user must traverse it */
+	snprintf(G.tpl, sizeof(G.tpl), "%s/templates/pg%d", G.tmp, G.pg.major);
+	snprintf(G.tpl_pw, sizeof(G.tpl_pw), "tpl-%d-%ld", (int)getpid(), (long)time(NULL));
+	for (int i = 0; i < 2; i++) {
+		struct server *s = &G.s[i];
+		snprintf(s->disk, sizeof(s->disk), "%s/disks/d%d", G.tmp, i);
+		snprintf(s->log, sizeof(s->log), "%s/server%d.log", G.tmp, i);
+		snprintf(s->addr, sizeof(s->addr), "127.77.250.%d", i + 1);
+		snprintf(s->su_pw, sizeof(s->su_pw), "su-%d-%08x", i, (unsigned)rand());
+	}
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 2; i++)
+		stop_server(&G.s[i]);
+	if (G.tmp[0] && getenv("PG_TEST_KEEP") == NULL)
+		fs_remove_tree(G.tmp);
+	return 0;
+}
+
+/* ---- pure tests --------------------------------------------------------- */
+
+static void expect_ident(const char *app, const char *want)
+{
+	char out[64];
+	struct miren_error err = { 0 };
+	int rc = pg_ident_for_app(app, out, &err);
+	if (rc)
+		fprintf(stderr, "pg_ident_for_app(%s): %s\n", app, err.message);
+	assert_int_equal(rc, 0);
+	assert_string_equal(out, want);
+}
+
+static void test_ident(void **state)
+{
+	(void)state;
+	expect_ident("hello", "hello");
+	expect_ident("hello-world-2", "hello_world_2");
+	expect_ident("a", "a");
+	expect_ident("pg", "pg");
+	expect_ident("pgfoo", "pgfoo");
+	expect_ident("postgresql", "postgresql");
+	expect_ident("postgres", "u_postgres_");
+	expect_ident("template0", "u_template0_");
+	expect_ident("template1", "u_template1_");
+	expect_ident("public", "u_public_");
+	expect_ident("pg-foo", "u_pg_foo_");
+
+	char name[80], want[80], out[64];
+	memset(name, 'a', 63);
+	name[63] = '\0';
+	expect_ident(name, name); /* 63 bytes: the limit */
+
+	/* "pg-" + 57 = 60 chars -> 63 bytes: fine. */
+	snprintf(name, sizeof(name), "pg-%.57s", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+	assert_int_equal(strlen(name), 60);
+	snprintf(want, sizeof(want), "u_pg_%.57s_", name + 3);
+	expect_ident(name, want);
+
+	/* 61 and 62 chars starting with pg- -> 64/65 bytes: too long. */
+	for (int len = 61; len <= 62; len++) {
+		memset(name, 'y', (size_t)len);
+		memcpy(name, "pg-", 3);
+		name[len] = '\0';
+		struct miren_error err = { 0 };
+		assert_int_equal(pg_ident_for_app(name, out, &err), MIREN_EINVAL);
+		assert_int_equal(err.code, MIREN_EINVAL);
+		assert_non_null(strstr(err.message, "too long"));
+		assert_non_null(strstr(err.message, "63"));
+		assert_true(err.hint[0] != '\0');
+	}
+
+	const char *bad[] = { "", "Hello", "a_b", "1abc", "abc-", "-abc", "a b", "a.b" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct miren_error err = { 0 };
+		assert_int_equal(pg_ident_for_app(bad[i], out, &err), MIREN_EINVAL);
+		assert_true(err.message[0] != '\0');
+	}
+	struct miren_error err = { 0 };
+	assert_int_equal(pg_ident_for_app(NULL, out, &err), MIREN_EINVAL);
+}
+
+static void test_argv_and_installs(void **state)
+{
+	(void)state;
+	struct pg_install pi = { .major = 15 };
+	snprintf(pi.bindir, sizeof(pi.bindir), "/usr/lib/postgresql/15/bin");
+	char **argv = pg_server_argv(&pi, "/srv/disks/x");
+	assert_string_equal(argv[0], "/usr/lib/postgresql/15/bin/postgres");
+	assert_string_equal(argv[1], "-D");
+	assert_string_equal(argv[2], "/srv/disks/x/pgdata");
+	assert_null(argv[3]);
+	pg_argv_free(argv);
+	pg_argv_free(NULL);
+
+	if (!G.have_pg)
+		skip();
+	struct pg_install all[8];
+	int n = pg_find_installs(all, 8);
+	assert_true(n >= 1);
+	for (int i = 1; i < n; i++)
+		assert_true(all[i - 1].major > all[i].major);
+	assert_int_equal(pg_find_installs(all, 0), 0);
+}
+
+static void test_bad_arguments(void **state)
+{
+	(void)state;
+	struct miren_error err = { 0 };
+	char disk[600];
+	snprintf(disk, sizeof(disk), "%s/disks/bad", G.tmp);
+
+	assert_int_equal(pg_clone("/nonexistent", disk, "localhost", 5432, G.uid, G.gid, &err),
+			 MIREN_EINVAL);
+	assert_int_equal(pg_clone("/nonexistent", disk, "127.0.0.1", 0, G.uid, G.gid, &err),
+			 MIREN_EINVAL);
+	assert_int_equal(pg_clone("/nonexistent", "rel/disk", "127.0.0.1", 5432, G.uid, G.gid,
+				  &err),
+			 MIREN_EINVAL);
+	char longdisk[200];
+	memset(longdisk, 'z', sizeof(longdisk) - 1);
+	longdisk[0] = '/';
+	longdisk[sizeof(longdisk) - 1] = '\0';
+	assert_int_equal(pg_clone("/nonexistent", longdisk, "127.0.0.1", 5432, G.uid, G.gid,
+				  &err),
+			 MIREN_EINVAL);
+	assert_non_null(strstr(err.message, "unix socket"));
+	assert_int_equal(pg_clone("/nonexistent", disk, "127.0.0.1", 5432, G.uid, G.gid, &err),
+			 MIREN_ENOTFOUND);
+	assert_false(fs_exists(disk));
+
+	/* Reserved tenant names never reach the server. */
+	assert_int_equal(pg_tenant_create(disk, 5432, "x", "postgres", "db", "pw", &err),
+			 MIREN_EINVAL);
+	assert_int_equal(pg_tenant_create(disk, 5432, "x", "pg_monitor", "db", "pw", &err),
+			 MIREN_EINVAL);
+	assert_int_equal(pg_tenant_create(disk, 5432, "x", "r", "template1", "pw", &err),
+			 MIREN_EINVAL);
+	assert_int_equal(pg_tenant_create(disk, 5432, "x", "r", "db", "", &err), MIREN_EINVAL);
+	assert_int_equal(pg_tenant_drop(disk, 5432, "x", "postgres", "db", &err), MIREN_EINVAL);
+	assert_int_equal(pg_tenant_drop(disk, 5432, "x", "r", "postgres", &err), MIREN_EINVAL);
+
+	/* Nothing listens: unavailable after about the timeout. */
+	double t0 = now_ms();
+	assert_int_equal(pg_wait_ready(disk, 5432, "x", 50, &err), MIREN_EUNAVAIL);
+	assert_true(now_ms() - t0 < 2000);
+	assert_non_null(strstr(err.message, "not ready"));
+
+	/* Missing binaries: a hint naming the package. */
+	struct pg_install none = { .major = 15 };
+	snprintf(none.bindir, sizeof(none.bindir), "/nonexistent/bin");
+	char tpl[600];
+	snprintf(tpl, sizeof(tpl), "%s/templates/none", G.tmp);
+	assert_int_equal(pg_template_ensure(&none, tpl, "pw", G.uid, G.gid, &err),
+			 MIREN_EUNAVAIL);
+	assert_non_null(strstr(err.hint, "postgresql-15"));
+	assert_false(fs_exists(tpl));
+}
+
+/* ---- with servers ------------------------------------------------------- */
+
+static void test_template_and_start(void **state)
+{
+	(void)state;
+	if (!G.have_pg)
+		skip();
+	struct miren_error err = { 0 };
+	G.port = pick_port();
+	assert_true(G.port > 0);
+
+	double t0 = now_ms();
+	int rc = pg_template_ensure(&G.pg, G.tpl, G.tpl_pw, G.uid, G.gid, &err);
+	if (rc)
+		fprintf(stderr, "template: %s (hint: %s)\n", err.message, err.hint);
+	assert_int_equal(rc, 0);
+	double t1 = now_ms();
+	assert_int_equal(pg_template_ensure(&G.pg, G.tpl, G.tpl_pw, G.uid, G.gid, &err), 0);
+	double t2 = now_ms();
+	printf("pg timing: template (initdb) %.0f ms, second ensure (no-op) %.2f ms, "
+	       "template size %lld KiB\n",
+	       t1 - t0, t2 - t1, fs_disk_usage(G.tpl) / 1024);
+
+	/* No password file, no .tmp left behind. */
+	char path[600];
+	snprintf(path, sizeof(path), "%s.pwfile", G.tpl);
+	assert_false(fs_exists(path));
+	snprintf(path, sizeof(path), "%s.tmp", G.tpl);
+	assert_false(fs_exists(path));
+
+	for (int i = 0; i < 2; i++) {
+		struct server *s = &G.s[i];
+		double a = now_ms();
+		rc = pg_clone(G.tpl, s->disk, s->addr, G.port, G.uid, G.gid, &err);
+		if (rc)
+			fprintf(stderr, "clone: %s\n", err.message);
+		assert_int_equal(rc, 0);
+		double b = now_ms();
+		s->pid = start_server(s);
+		assert_true(s->pid > 0);
+		rc = pg_wait_ready(s->disk, G.port, G.tpl_pw, 10000, &err);
+		if (rc) {
+			fprintf(stderr, "ready: %s\n", err.message);
+			dump_log(s);
+		}
+		assert_int_equal(rc, 0);
+		double c = now_ms();
+		rc = pg_rotate_superuser(s->disk, G.port, G.tpl_pw, s->su_pw, &err);
+		if (rc)
+			fprintf(stderr, "rotate: %s\n", err.message);
+		assert_int_equal(rc, 0);
+		double d = now_ms();
+		rc = i == 0 ? pg_tenant_create(s->disk, G.port, s->su_pw, "app_a", "app_a", PW_A,
+					       &err)
+			    : pg_tenant_create(s->disk, G.port, s->su_pw, "app_c", "app_c", PW_C,
+					       &err);
+		if (rc)
+			fprintf(stderr, "tenant: %s\n", err.message);
+		assert_int_equal(rc, 0);
+		double e = now_ms();
+		s->ready = true;
+		printf("pg timing server %d (%s:%d): clone %.1f ms, start->ready %.1f ms, "
+		       "rotate %.1f ms, tenant create %.1f ms; total %.1f ms\n",
+		       i, s->addr, G.port, b - a, c - b, d - c, e - d, e - a);
+	}
+
+	/* Cloning onto an existing pgdata keeps it and rewrites the settings. */
+	assert_int_equal(pg_clone(G.tpl, G.s[0].disk, G.s[0].addr, G.port, G.uid, G.gid, &err),
+			 0);
+	snprintf(path, sizeof(path), "%s/pgdata/miren-server.conf", G.s[0].disk);
+	struct strbuf sb = STRBUF_INIT;
+	assert_int_equal(strbuf_read_file(&sb, path), 0);
+	assert_non_null(strstr(sb.buf, "listen_addresses = '127.77.250.1'"));
+	strbuf_release(&sb);
+	snprintf(path, sizeof(path), "%s/pgdata.tmp", G.s[0].disk);
+	assert_false(fs_exists(path));
+}
+
+static void test_ownership(void **state)
+{
+	(void)state;
+	REQUIRE_SERVERS();
+	char path[600];
+	struct stat st;
+	const char *sub[] = { "pgdata", "run", "pgdata/base", "pgdata/global/pg_control",
+			      "pgdata/miren-server.conf", "pgdata/postgresql.conf" };
+	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", G.s[0].disk, sub[i]);
+		assert_int_equal(stat(path, &st), 0);
+		if (G.uid != (uid_t)-1) {
+			assert_int_equal(st.st_uid, G.uid);
+			assert_int_equal(st.st_gid, G.gid);
+		}
+		if (S_ISDIR(st.st_mode))
+			assert_int_equal(st.st_mode & 0777, 0700);
+		else
+			assert_int_equal(st.st_mode & 0077, 0);
+	}
+}
+
+static void test_rotate(void **state)
+{
+	(void)state;
+	REQUIRE_SERVERS();
+	struct server *s = &G.s[0];
+	struct miren_error err = { 0 };
+
+	assert_false(sock_can_connect(s, "postgres", "postgres", G.tpl_pw));
+	assert_true(sock_can_connect(s, "postgres", "postgres", s->su_pw));
+
+	/* A rejected password ends the wait at once. */
+	double t0 = now_ms();
+	assert_int_equal(pg_wait_ready(s->disk, G.port, G.tpl_pw, 5000, &err), MIREN_EUNAVAIL);
+	assert_true(now_ms() - t0 < 2000);
+	assert_null(strstr(err.message, G.tpl_pw));
+
+	/* Repeated (a retried step): the old password fails, the new one is used. */
+	assert_int_equal(pg_rotate_superuser(s->disk, G.port, G.tpl_pw, s->su_pw, &err), 0);
+	assert_int_equal(pg_rotate_superuser(s->disk, G.port, s->su_pw, s->su_pw, &err), 0);
+	assert_true(sock_can_connect(s, "postgres", "postgres", s->su_pw));
+	assert_false(sock_can_connect(s, "postgres", "postgres", G.tpl_pw));
+
+	/* Neither password works: unavailable, and no secret in the message. */
+	assert_int_equal(pg_rotate_superuser(s->disk, G.port, "wrong-1", "wrong-2", &err),
+			 MIREN_EUNAVAIL);
+	assert_null(strstr(err.message, "wrong-1"));
+	assert_null(strstr(err.message, "wrong-2"));
+	assert_true(sock_can_connect(s, "postgres", "postgres", s->su_pw));
+
+	/* The other server has its own password. */
+	assert_false(sock_can_connect(&G.s[1], "postgres", "postgres", s->su_pw));
+	assert_true(sock_can_connect(&G.s[1], "postgres", "postgres", G.s[1].su_pw));
+}
+
+static void test_config(void **state)
+{
+	(void)state;
+	REQUIRE_SERVERS();
+	struct server *s = &G.s[0];
+	char path[600];
+	snprintf(path, sizeof(path), "%s/pgdata/pg_hba.conf", s->disk);
+	struct strbuf sb = STRBUF_INIT;
+	assert_int_equal(strbuf_read_file(&sb, path), 0);
+	bool trust = strcasestr(sb.buf, "trust") != NULL;
+	bool repl = strcasestr(sb.buf, "replication") != NULL;
+	strbuf_release(&sb);
+	assert_false(trust);
+	assert_false(repl);
+
+	PGconn *c = sock_connect(s, "postgres", "postgres", s->su_pw);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	assert_value(c, "SHOW password_encryption", "scram-sha-256");
+	assert_value(c, "SHOW listen_addresses", "127.77.250.1");
+	assert_value(c, "SHOW fsync", "on");
+	assert_value(c, "SHOW shared_buffers", "16MB");
+	assert_value(c, "SHOW max_connections", "50");
+	assert_value(c, "SHOW logging_collector", "off");
+	assert_value(c, "SHOW server_encoding", "UTF8");
+	char *sock = xasprintf("%s/run", s->disk);
+	assert_value(c, "SHOW unix_socket_directories", sock);
+	free(sock);
+	assert_value(c,
+		     "SELECT left(rolpassword, 14) FROM pg_authid WHERE rolname = 'postgres'",
+		     "SCRAM-SHA-256$");
+	assert_value(c, "SELECT left(rolpassword, 14) FROM pg_authid WHERE rolname = 'app_a'",
+		     "SCRAM-SHA-256$");
+	PQfinish(c);
+}
+
+static void test_tenants(void **state)
+{
+	(void)state;
+	REQUIRE_SERVERS();
+	struct server *s = &G.s[0];
+	struct miren_error err = { 0 };
+	double t0 = now_ms();
+	int rc = pg_tenant_create(s->disk, G.port, s->su_pw, "app_b", "app_b", PW_B, &err);
+	if (rc)
+		fprintf(stderr, "tenant b: %s\n", err.message);
+	assert_int_equal(rc, 0);
+	printf("pg timing: second tenant create %.1f ms\n", now_ms() - t0);
+	G.tenants_made = true;
+
+	/* A works in its own database over TCP. */
+	PGconn *a = tcp_connect(s->addr, "app_a", "app_a", PW_A);
+	if (PQstatus(a) != CONNECTION_OK)
+		fprintf(stderr, "connect a: %s\n", PQerrorMessage(a));
+	assert_int_equal(PQstatus(a), CONNECTION_OK);
+	assert_string_equal(sql_state(a, "CREATE TABLE t (x int)"), "");
+	assert_string_equal(sql_state(a, "INSERT INTO t VALUES (42)"), "");
+	assert_value(a, "SELECT x FROM t", "42");
+	assert_string_equal(sql_state(a, "CREATE TEMP TABLE tt (y int)"), "");
+	/* Not privileged. */
+	assert_string_equal(sql_state(a, "CREATE DATABASE evil"), "42501");
+	assert_string_equal(sql_state(a, "CREATE ROLE evil"), "42501");
+	assert_value(a, "SHOW is_superuser", "off");
+	assert_value(a,
+		     "SELECT rolsuper::text || rolcreatedb::text || rolcreaterole::text || "
+		     "rolreplication::text || rolbypassrls::text FROM pg_roles "
+		     "WHERE rolname = current_user",
+		     "falsefalsefalsefalsefalse");
+	assert_string_equal(sql_state(a, "ALTER ROLE app_a SUPERUSER"), "42501");
+	PQfinish(a);
+
+	/* B works in its own database. */
+	PGconn *b = tcp_connect(s->addr, "app_b", "app_b", PW_B);
+	assert_int_equal(PQstatus(b), CONNECTION_OK);
+	assert_string_equal(sql_state(b, "CREATE TABLE bt (x int)"), "");
+	/* A privilege in B's database for A: its drop must cope (see below). */
+	assert_string_equal(sql_state(b, "GRANT SELECT ON bt TO app_a"), "");
+	PQfinish(b);
+
+	/* A reaches nothing else. */
+	assert_false(tcp_can_connect(s->addr, "app_a", "app_b", PW_A));
+	assert_false(tcp_can_connect(s->addr, "app_a", "postgres", PW_A));
+	assert_false(tcp_can_connect(s->addr, "app_a", "template1", PW_A));
+	assert_false(tcp_can_connect(s->addr, "app_a", "template0", PW_A));
+	assert_false(tcp_can_connect(s->addr, "app_a", "app_a", "wrong password"));
+	assert_false(tcp_can_connect(s->addr, "app_a", "app_a", PW_B));
+	/* Not over the unix socket either, and not on the other server. */
+	assert_false(sock_can_connect(s, "app_a", "app_a", PW_A));
+	assert_false(tcp_can_connect(G.s[1].addr, "app_a", "app_a", PW_A));
+	/* The other server's tenant. */
+	assert_true(tcp_can_connect(G.s[1].addr, "app_c", "app_c", PW_C));
+	assert_false(tcp_can_connect(s->addr, "app_c", "app_c", PW_C));
+
+	/* The superuser never over TCP. */
+	assert_false(tcp_can_connect(s->addr, "postgres", "postgres", s->su_pw));
+	assert_false(tcp_can_connect(s->addr, "postgres", "app_a", s->su_pw));
+}
+
+static void test_tenant_again(void **state)
+{
+	(void)state;
+	REQUIRE_SERVERS();
+	assert_true(G.tenants_made);
+	struct server *s = &G.s[0];
+	struct miren_error err = { 0 };
+	/* Idempotent, and it resets the password; the data stays. */
+	assert_int_equal(pg_tenant_create(s->disk, G.port, s->su_pw, "app_a", "app_a", PW_A2,
+					  &err),
+			 0);
+	assert_false(tcp_can_connect(s->addr, "app_a", "app_a", PW_A));
+	PGconn *a = tcp_connect(s->addr, "app_a", "app_a", PW_A2);
+	assert_int_equal(PQstatus(a), CONNECTION_OK);
+	assert_value(a, "SELECT x FROM t", "42");
+	PQfinish(a);
+	/* Attributes are put back when someone changed them. */
+	PGconn *c = sock_connect(s, "postgres", "postgres", s->su_pw);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	assert_string_equal(sql_state(c, "ALTER ROLE app_b CREATEDB"), "");
+	PQfinish(c);
+	assert_int_equal(pg_tenant_create(s->disk, G.port, s->su_pw, "app_b", "app_b", PW_B, &err),
+			 0);
+	PGconn *b = tcp_connect(s->addr, "app_b", "app_b", PW_B);
+	assert_int_equal(PQstatus(b), CONNECTION_OK);
+	assert_string_equal(sql_state(b, "CREATE DATABASE evil"), "42501");
+	PQfinish(b);
+	/* A wrong superuser password is refused without echoing it. */
+	assert_int_equal(pg_tenant_create(s->disk, G.port, "not-the-pw", "app_b", "app_b", PW_B,
+					  &err),
+			 MIREN_EUNAVAIL);
+	assert_null(strstr(err.message, "not-the-pw"));
+	assert_null(strstr(err.message, PW_B));
+}
+
+static void test_tenant_drop(void **state)
+{
+	(void)state;
+	REQUIRE_SERVERS();
+	assert_true(G.tenants_made);
+	struct server *s = &G.s[0];
+	struct miren_error err = { 0 };
+
+	/* A holds a session while it is dropped. */
+	PGconn *a = tcp_connect(s->addr, "app_a", "app_a", PW_A2);
+	assert_int_equal(PQstatus(a), CONNECTION_OK);
+	double t0 = now_ms();
+	int rc = pg_tenant_drop(s->disk, G.port, s->su_pw, "app_a", "app_a", &err);
+	if (rc)
+		fprintf(stderr, "drop: %s\n", err.message);
+	assert_int_equal(rc, 0);
+	printf("pg timing: tenant drop %.1f ms\n", now_ms() - t0);
+	assert_string_not_equal(sql_state(a, "SELECT 1"), "");
+	PQfinish(a);
+	assert_false(tcp_can_connect(s->addr, "app_a", "app_a", PW_A2));
+
+	PGconn *c = sock_connect(s, "postgres", "postgres", s->su_pw);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	assert_value(c, "SELECT count(*) FROM pg_database WHERE datname = 'app_a'", "0");
+	assert_value(c, "SELECT count(*) FROM pg_roles WHERE rolname = 'app_a'", "0");
+	assert_value(c, "SELECT count(*) FROM pg_database WHERE datname = 'app_b'", "1");
+	PQfinish(c);
+
+	/* Again: nothing left to drop is fine. */
+	assert_int_equal(pg_tenant_drop(s->disk, G.port, s->su_pw, "app_a", "app_a", &err), 0);
+	/* B is untouched. */
+	assert_true(tcp_can_connect(s->addr, "app_b", "app_b", PW_B));
+	assert_int_equal(pg_tenant_drop(s->disk, G.port, s->su_pw, "app_b", "app_b", &err), 0);
+	assert_false(tcp_can_connect(s->addr, "app_b", "app_b", PW_B));
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ident),
+		cmocka_unit_test(test_argv_and_installs),
+		cmocka_unit_test(test_bad_arguments),
+		cmocka_unit_test(test_template_and_start),
+		cmocka_unit_test(test_ownership),
+		cmocka_unit_test(test_rotate),
+		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_tenants),
+		cmocka_unit_test(test_tenant_again),
+		cmocka_unit_test(test_tenant_drop),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
