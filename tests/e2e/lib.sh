@@ -16,6 +16,10 @@ TMP=$(mktemp -d "/tmp/miren-$TEST_NAME.XXXXXX")
 chmod 0755 "$TMP"
 DATA="$TMP/data"
 export MIREN_DATA_DIR="$DATA"
+# Each test's addon servers get their own loopback /24, so tests can run
+# side by side (tNNNN -> 127.77.(NNNN mod 250 + 1).0/24).
+num=${TEST_NAME:1:4}
+POOL="127.77.$(( 10#${num:-0} % 250 + 1 )).0/24"
 SERVER_PID=""
 PASSED=0
 FAILED=0
@@ -74,7 +78,7 @@ wait_for() {
 }
 
 start_server() {
-  "$MIREN_BIN" server --data-dir "$DATA" --quiet "$@" &
+  "$MIREN_BIN" server --data-dir "$DATA" --addr-pool "$POOL" --quiet "$@" &
   SERVER_PID=$!
   local end=$((SECONDS + 20))
   while [ $SECONDS -lt $end ]; do
@@ -111,6 +115,24 @@ service_url() {
 service_field() {
   miren app status -a "$1" --format json |
     python3 -c "import json,sys; print([s for s in json.load(sys.stdin)['services'] if s['name']=='$2'][0].get('$3',''))"
+}
+
+# Runs SQL as the app's database user (from the app's unmasked env).
+# psql_as APP [psql args...]
+psql_as() {
+  local app=$1; shift
+  PGHOST=$(miren env get -a "$app" PGHOST) PGPORT=$(miren env get -a "$app" PGPORT) \
+  PGUSER=$(miren env get -a "$app" PGUSER) PGDATABASE=$(miren env get -a "$app" PGDATABASE) \
+  PGPASSWORD=$(miren env get -a "$app" PGPASSWORD --unmask) PGCONNECT_TIMEOUT=5 \
+    psql -X -v ON_ERROR_STOP=1 -tA "$@"
+}
+
+# The postmaster pid of a disk (from its postmaster.pid), empty if none.
+postmaster_pid() { head -n 1 "$DATA/disks/$1/pgdata/postmaster.pid" 2>/dev/null; }
+
+# Every addon disk name in the data directory.
+disk_of_app() {
+  miren addon list -a "$1" --format json | python3 -c "import json,sys; print(json.load(sys.stdin)[0].get('disk',''))"
 }
 
 # Copies an example into the test directory and prints its path.
