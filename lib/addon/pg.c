@@ -177,19 +177,23 @@ static int sync_fs_of(const char *path, struct miren_error *err)
 }
 
 /* mkdir path mode (an existing directory is fine), then exact mode and
- * owner. */
+ * owner, set through a descriptor opened without following symlinks. */
 static int ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid,
 		      struct miren_error *err)
 {
 	if (mkdir(path, mode) != 0 && errno != EEXIST)
 		return miren_error_set(err, MIREN_EIO, "cannot create directory %s: %s", path,
 				       strerror(errno));
-	if (!fs_is_dir(path))
-		return miren_error_set(err, MIREN_EIO, "%s exists but is not a directory", path);
-	if (chmod(path, mode) != 0 || (ids_given(uid, gid) && chown(path, uid, gid) != 0))
-		return miren_error_set(err, MIREN_EIO, "cannot set owner and mode of %s: %s", path,
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return miren_error_set(err, MIREN_EIO, "%s is not a directory: %s", path,
 				       strerror(errno));
-	return 0;
+	int rc = 0;
+	if (fchmod(fd, mode) != 0 || (ids_given(uid, gid) && fchown(fd, uid, gid) != 0))
+		rc = miren_error_set(err, MIREN_EIO, "cannot set owner and mode of %s: %s", path,
+				     strerror(errno));
+	close(fd);
+	return rc;
 }
 
 /* ---- installs ----------------------------------------------------------- */
@@ -804,8 +808,13 @@ int pg_clone(const char *template_dir, const char *disk_dir, const char *address
 		goto out;
 
 	if (fs_is_dir(pgdata)) {
+		/* Kept as is; the settings are rewritten only when they differ. */
 		conf_path = fs_join(pgdata, PG_SERVER_CONF);
-		rc = write_owned(conf_path, conf, 0600, uid, gid, err);
+		struct strbuf cur = STRBUF_INIT;
+		bool same = strbuf_read_file(&cur, conf_path) == 0 && !strcmp(cur.buf, conf);
+		strbuf_release(&cur);
+		if (!same)
+			rc = write_owned(conf_path, conf, 0600, uid, gid, err);
 		goto out;
 	}
 	if (fs_remove_tree(tmp) != 0) {

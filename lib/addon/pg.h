@@ -62,7 +62,8 @@ void pg_argv_free(char **argv);
 /*
  * Waits until the server on DISK/run accepts superuser connections
  * (connecting with password), up to timeout_ms.  Returns 0, or
- * MIREN_EUNAVAIL with the last connection error (without secrets).
+ * MIREN_EUNAVAIL with the last connection error (without secrets).  A
+ * rejected password ends the wait at once (same code; waiting cannot help).
  */
 int pg_wait_ready(const char *disk_dir, int port, const char *password, int timeout_ms,
 		  struct miren_error *err);
@@ -81,13 +82,17 @@ int pg_rotate_superuser(const char *disk_dir, int port, const char *old_password
  * revokes CONNECT and TEMP on `db` and on "postgres" from PUBLIC and grants
  * CONNECT and TEMP on `db` to the role; revokes CREATE on schema public of
  * `db` from PUBLIC (the owner keeps it).  If the role exists its password is
- * reset to `password`.
+ * reset to `password` and its attributes put back.  CONNECT and TEMP on
+ * template1 are revoked from PUBLIC too.  Reserved names ("postgres",
+ * "public", "pg_..." roles; postgres/template0/template1 databases) are
+ * refused with MIREN_EINVAL before connecting.
  */
 int pg_tenant_create(const char *disk_dir, int port, const char *su_password, const char *role,
 		     const char *db, const char *password, struct miren_error *err);
 
 /* Terminates the tenant's sessions, drops database `db` and role `role`
- * (missing ones are fine). */
+ * (missing ones are fine).  When other databases still grant the role
+ * something, DROP OWNED BY runs in each of them first. */
 int pg_tenant_drop(const char *disk_dir, int port, const char *su_password, const char *role,
 		   const char *db, struct miren_error *err);
 

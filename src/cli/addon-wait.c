@@ -68,7 +68,9 @@ int cli_wait_addons(struct cli *cli, const char *only)
 			rc = CLI_FAIL;
 			break;
 		}
-		usleep(50 * 1000);
+		/* Poll fast at first (a shared addon takes tens of milliseconds),
+		 * then settle to a calmer pace. */
+		usleep(time(NULL) - start < 3 ? 10 * 1000 : 100 * 1000);
 	}
 	json_decref(announced);
 	free(path);

@@ -439,6 +439,18 @@ static void test_bad_arguments(void **state)
 			 MIREN_EUNAVAIL);
 	assert_non_null(strstr(err.hint, "postgresql-15"));
 	assert_false(fs_exists(tpl));
+
+	/* As root, PostgreSQL needs a service user. */
+	if (geteuid() == 0 && G.have_pg) {
+		assert_int_equal(pg_template_ensure(&G.pg, tpl, "pw", (uid_t)-1, (gid_t)-1, &err),
+				 MIREN_EINVAL);
+		assert_non_null(strstr(err.message, "root"));
+		assert_false(fs_exists(tpl));
+	}
+	/* A bad template password. */
+	assert_int_equal(pg_template_ensure(&G.pg, tpl, "two\nlines", G.uid, G.gid, &err),
+			 MIREN_EINVAL);
+	assert_false(fs_exists(tpl));
 }
 
 /* ---- with servers ------------------------------------------------------- */
@@ -517,6 +529,24 @@ static void test_template_and_start(void **state)
 	strbuf_release(&sb);
 	snprintf(path, sizeof(path), "%s/pgdata.tmp", G.s[0].disk);
 	assert_false(fs_exists(path));
+	/* A changed port is written (taking effect at the next start), and put back. */
+	assert_int_equal(pg_clone(G.tpl, G.s[1].disk, G.s[1].addr, G.port + 1, G.uid, G.gid,
+				  &err),
+			 0);
+	snprintf(path, sizeof(path), "%s/pgdata/miren-server.conf", G.s[1].disk);
+	char want[64];
+	snprintf(want, sizeof(want), "port = %d\n", G.port + 1);
+	assert_int_equal(strbuf_read_file(&sb, path), 0);
+	bool changed = strstr(sb.buf, want) != NULL;
+	strbuf_release(&sb);
+	assert_true(changed);
+	assert_int_equal(pg_clone(G.tpl, G.s[1].disk, G.s[1].addr, G.port, G.uid, G.gid, &err),
+			 0);
+	snprintf(want, sizeof(want), "port = %d\n", G.port);
+	assert_int_equal(strbuf_read_file(&sb, path), 0);
+	changed = strstr(sb.buf, want) != NULL;
+	strbuf_release(&sb);
+	assert_true(changed);
 }
 
 static void test_ownership(void **state)
