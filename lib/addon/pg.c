@@ -8,7 +8,7 @@
  *    trust), punches holes into the never-written zero tail of the WAL
  *    segment (so clones copy ~28 MB, not ~39 MB), flushes the filesystem
  *    with syncfs() and renames DIR.tmp to DIR.  The template is never
- *    started.
+ *    started.  A lock file DIR.lock serialises concurrent makers.
  *  - pg_clone copies the tree itself (copy_file_range, read/write when the
  *    kernel cannot; holes of the source are fallocate()d, so the WAL
  *    segment stays fully allocated), keeping modes, giving every entry to
@@ -47,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -72,6 +73,13 @@ static void nap_ms(int ms)
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
+}
+
+/* strerror without its shared buffer (the daemon has threads). */
+static const char *errtext(int e)
+{
+	const char *s = strerrordesc_np(e);
+	return s ? s : "unknown error";
 }
 
 static bool ids_given(uid_t uid, gid_t gid)
@@ -117,7 +125,7 @@ static int write_owned(const char *path, const char *data, mode_t mode, uid_t ui
 	unlink(tmp);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot create %s: %s", tmp, strerror(errno));
+		rc = miren_error_set(err, MIREN_EIO, "cannot create %s: %s", tmp, errtext(errno));
 		goto out;
 	}
 	size_t left = strlen(data);
@@ -128,7 +136,7 @@ static int write_owned(const char *path, const char *data, mode_t mode, uid_t ui
 			continue;
 		if (n < 0) {
 			rc = miren_error_set(err, MIREN_EIO, "cannot write %s: %s", tmp,
-					     strerror(errno));
+					     errtext(errno));
 			goto out;
 		}
 		p += n;
@@ -136,17 +144,17 @@ static int write_owned(const char *path, const char *data, mode_t mode, uid_t ui
 	}
 	if (fchmod(fd, mode) != 0 || (ids_given(uid, gid) && fchown(fd, uid, gid) != 0)) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot set owner and mode of %s: %s", tmp,
-				     strerror(errno));
+				     errtext(errno));
 		goto out;
 	}
 	if (fsync(fd) != 0) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot fsync %s: %s", tmp, strerror(errno));
+		rc = miren_error_set(err, MIREN_EIO, "cannot fsync %s: %s", tmp, errtext(errno));
 		goto out;
 	}
 	close(fd);
 	fd = -1;
 	if (rename(tmp, path) != 0) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s: %s", tmp, strerror(errno));
+		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s: %s", tmp, errtext(errno));
 		goto out;
 	}
 	char *d = xstrdup(path);
@@ -167,11 +175,11 @@ static int sync_fs_of(const char *path, struct miren_error *err)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return miren_error_set(err, MIREN_EIO, "cannot open %s: %s", path, strerror(errno));
+		return miren_error_set(err, MIREN_EIO, "cannot open %s: %s", path, errtext(errno));
 	int rc = 0;
 	if (syncfs(fd) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot flush the filesystem of %s: %s", path,
-				     strerror(errno));
+				     errtext(errno));
 	close(fd);
 	return rc;
 }
@@ -183,15 +191,15 @@ static int ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid,
 {
 	if (mkdir(path, mode) != 0 && errno != EEXIST)
 		return miren_error_set(err, MIREN_EIO, "cannot create directory %s: %s", path,
-				       strerror(errno));
+				       errtext(errno));
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return miren_error_set(err, MIREN_EIO, "%s is not a directory: %s", path,
-				       strerror(errno));
+				       errtext(errno));
 	int rc = 0;
 	if (fchmod(fd, mode) != 0 || (ids_given(uid, gid) && fchown(fd, uid, gid) != 0))
 		rc = miren_error_set(err, MIREN_EIO, "cannot set owner and mode of %s: %s", path,
-				     strerror(errno));
+				     errtext(errno));
 	close(fd);
 	return rc;
 }
@@ -373,14 +381,30 @@ int pg_template_ensure(const struct pg_install *pg, const char *dir,
 	char *conf = fs_join(tmp, "postgresql.conf");
 	char *hba = fs_join(tmp, "pg_hba.conf");
 	char *wal = fs_join(tmp, "pg_wal");
+	char *lock = xasprintf("%s.lock", dir);
 	bool pw_made = false;
-	int fd = -1;
+	int fd = -1, lock_fd = -1;
 
 	if (fs_mkdir_p(parent, 0755) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot create directory %s: %s", parent,
-				     strerror(errno));
+				     errtext(errno));
 		goto out;
 	}
+	/* One maker at a time (threads or processes); the others then find DIR. */
+	lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (lock_fd < 0) {
+		rc = miren_error_set(err, MIREN_EIO, "cannot open %s: %s", lock, errtext(errno));
+		goto out;
+	}
+	while (flock(lock_fd, LOCK_EX) != 0) {
+		if (errno != EINTR) {
+			rc = miren_error_set(err, MIREN_EIO, "cannot lock %s: %s", lock,
+					     errtext(errno));
+			goto out;
+		}
+	}
+	if (fs_is_dir(dir))
+		goto out; /* made meanwhile */
 	if (fs_remove_tree(tmp) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot remove the leftover %s", tmp);
 		goto out;
@@ -393,7 +417,7 @@ int pg_template_ensure(const struct pg_install *pg, const char *dir,
 	fd = open(pwfile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot create %s: %s", pwfile,
-				     strerror(errno));
+				     errtext(errno));
 		goto out;
 	}
 	pw_made = true;
@@ -404,7 +428,7 @@ int pg_template_ensure(const struct pg_install *pg, const char *dir,
 	free(line);
 	if (!wrote || (ids_given(uid, gid) && fchown(fd, uid, gid) != 0)) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot write %s: %s", pwfile,
-				     strerror(errno));
+				     errtext(errno));
 		goto out;
 	}
 	close(fd);
@@ -419,7 +443,7 @@ int pg_template_ensure(const struct pg_install *pg, const char *dir,
 		goto out;
 	if (rename(tmp, dir) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s to %s: %s", tmp, dir,
-				     strerror(errno));
+				     errtext(errno));
 		goto out;
 	}
 	if (fs_fsync_dir(parent) != 0)
@@ -429,8 +453,11 @@ out:
 		close(fd);
 	if (pw_made)
 		unlink(pwfile);
-	if (rc)
+	if (rc && lock_fd >= 0)
 		fs_remove_tree(tmp);
+	if (lock_fd >= 0)
+		close(lock_fd); /* releases the lock */
+	free(lock);
 	free(wal);
 	free(hba);
 	free(conf);
@@ -452,7 +479,7 @@ struct copy_ctx {
 static int copy_fail(struct copy_ctx *c, const char *what, const char *name)
 {
 	return miren_error_set(c->err, MIREN_EIO, "cannot %s %s%s%s: %s", what, c->rel,
-			       *c->rel ? "/" : "", name, strerror(errno));
+			       *c->rel ? "/" : "", name, errtext(errno));
 }
 
 /* Copies len bytes at off of sfd to the same offset of dfd.  Returns 0 or
@@ -560,7 +587,7 @@ static int sparsify_dir(const char *dir, struct miren_error *err)
 {
 	DIR *d = opendir(dir);
 	if (!d)
-		return miren_error_set(err, MIREN_EIO, "cannot open %s: %s", dir, strerror(errno));
+		return miren_error_set(err, MIREN_EIO, "cannot open %s: %s", dir, errtext(errno));
 	int rc = 0;
 	char *buf = xmalloc(65536);
 	struct dirent *de;
@@ -572,7 +599,7 @@ static int sparsify_dir(const char *dir, struct miren_error *err)
 		int fd = openat(dirfd(d), de->d_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0) {
 			rc = miren_error_set(err, MIREN_EIO, "cannot open %s/%s: %s", dir,
-					     de->d_name, strerror(errno));
+					     de->d_name, errtext(errno));
 			break;
 		}
 		off_t off = 0;
@@ -590,7 +617,7 @@ static int sparsify_dir(const char *dir, struct miren_error *err)
 		}
 		if (fsync(fd) != 0)
 			rc = miren_error_set(err, MIREN_EIO, "cannot fsync %s/%s: %s", dir,
-					     de->d_name, strerror(errno));
+					     de->d_name, errtext(errno));
 		close(fd);
 	}
 	free(buf);
@@ -710,20 +737,20 @@ static int copy_tree(const char *src, const char *dst, uid_t uid, gid_t gid,
 	sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sfd < 0 || fstat(sfd, &st) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot open the template %s: %s", src,
-				     strerror(errno));
+				     errtext(errno));
 		goto out;
 	}
 	if (mkdir(dst, 0700) != 0 ||
 	    (dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot create directory %s: %s", dst,
-				     strerror(errno));
+				     errtext(errno));
 		goto out;
 	}
 	rc = copy_dir(c, sfd, dfd, true);
 	sfd = -1; /* closed by copy_dir */
 	if (!rc && own_fd(c, dfd, st.st_mode) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot set owner and mode of %s: %s", dst,
-				     strerror(errno));
+				     errtext(errno));
 out:
 	if (sfd >= 0)
 		close(sfd);
@@ -801,7 +828,7 @@ int pg_clone(const char *template_dir, const char *disk_dir, const char *address
 	}
 	if (!fs_is_dir(disk_dir) && fs_mkdir_p(disk_dir, 0755) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot create directory %s: %s", disk_dir,
-				     strerror(errno));
+				     errtext(errno));
 		goto out;
 	}
 	if ((rc = ensure_dir(run, 0700, uid, gid, err)))
@@ -830,7 +857,7 @@ int pg_clone(const char *template_dir, const char *disk_dir, const char *address
 		goto out;
 	if (rename(tmp, pgdata) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s to %s: %s", tmp, pgdata,
-				     strerror(errno));
+				     errtext(errno));
 		goto out;
 	}
 	if (fs_fsync_dir(disk_dir) != 0)

@@ -25,6 +25,7 @@
 #include <grp.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -549,6 +550,45 @@ static void test_template_and_start(void **state)
 	assert_true(changed);
 }
 
+struct ensure_job {
+	const char *dir;
+	int rc;
+	struct miren_error err;
+};
+
+static void *ensure_thread(void *arg)
+{
+	struct ensure_job *j = arg;
+	j->rc = pg_template_ensure(&G.pg, j->dir, "concurrent-pw", G.uid, G.gid, &j->err);
+	return NULL;
+}
+
+/* Two makers at once: both succeed, one cluster results. */
+static void test_template_concurrent(void **state)
+{
+	(void)state;
+	if (!G.have_pg)
+		skip();
+	char dir[600];
+	snprintf(dir, sizeof(dir), "%s/templates/concurrent", G.tmp);
+	struct ensure_job jobs[2] = { { .dir = dir }, { .dir = dir } };
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, ensure_thread, &jobs[i]), 0);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		if (jobs[i].rc)
+			fprintf(stderr, "ensure %d: %s\n", i, jobs[i].err.message);
+		assert_int_equal(jobs[i].rc, 0);
+	}
+	char path[700];
+	snprintf(path, sizeof(path), "%s/PG_VERSION", dir);
+	assert_true(fs_exists(path));
+	snprintf(path, sizeof(path), "%s.tmp", dir);
+	assert_false(fs_exists(path));
+	fs_remove_tree(dir);
+}
+
 static void test_ownership(void **state)
 {
 	(void)state;
@@ -781,6 +821,7 @@ int main(void)
 		cmocka_unit_test(test_argv_and_installs),
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_template_and_start),
+		cmocka_unit_test(test_template_concurrent),
 		cmocka_unit_test(test_ownership),
 		cmocka_unit_test(test_rotate),
 		cmocka_unit_test(test_config),
