@@ -12,7 +12,8 @@
  * instance's stored id (never from a secret) and is recorded before the
  * resource is created.
  *
- * One reconciler thread runs every step of every instance, one at a time:
+ * One reconciler thread runs every step of every instance, one at a time
+ * (a second one only prepares spares, see addon_def.idle):
  * that serialises, for instance, the creation and removal of the shared
  * server and its tenant count without further locking.
  */
@@ -75,6 +76,11 @@ struct addon_def {
 	/* Called once at daemon start, before any step: restart or adopt every
 	 * server the store knows. */
 	void (*resume)(struct addon_ctx *ctx);
+	/* Called on the reconciler's second thread after a pass that changed
+	 * something (and once at start), while provisioning goes on: prepares
+	 * what makes the next provisioning fast.  Must tolerate running
+	 * alongside any step.  May be NULL. */
+	void (*idle)(struct addon_ctx *ctx);
 	/* Extra facts for `miren addon list` (no secrets); may be NULL. */
 	json_t *(*describe)(struct addon_ctx *ctx, struct addon_inst *inst);
 };

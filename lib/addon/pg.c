@@ -14,7 +14,10 @@
  *    segment stays fully allocated), keeping modes, giving every entry to
  *    uid/gid, skipping postmaster.pid/postmaster.opts, then writes
  *    miren-server.conf, flushes with one syncfs() (one journal commit
- *    instead of one fsync per file) and renames pgdata.tmp to pgdata.  With an existing pgdata only
+ *    instead of one fsync per file) and renames pgdata.tmp to pgdata.
+ *    When pg_spare_prepare left a spare clone of the template
+ *    (TEMPLATE.spare: same cluster, same owner, same filesystem) it is
+ *    renamed into place instead of copying.  With an existing pgdata only
  *    miren-server.conf is rewritten (atomically) and DISK/run ensured.
  *  - Superuser connections go over the unix socket with
  *    log_statement=none and log_min_error_statement=panic, so no statement
@@ -787,6 +790,122 @@ static char *server_conf(const char *address, int port, const char *run_dir)
 	return s;
 }
 
+/* The system identifier of the cluster in dir (the first field of
+ * global/pg_control), or 0. */
+static uint64_t cluster_id(const char *dir)
+{
+	char *path = fs_join(dir, "global/pg_control");
+	uint64_t id = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (pread(fd, &id, sizeof(id), 0) != (ssize_t)sizeof(id))
+			id = 0;
+		close(fd);
+	}
+	free(path);
+	return id;
+}
+
+static char *spare_path(const char *template_dir)
+{
+	return xasprintf("%s.spare", template_dir);
+}
+
+/*
+ * Moves the template's spare clone to dst when it is one of this template
+ * (same system identifier), owned as wanted, and on dst's filesystem.
+ * Returns whether it did; on false nothing changed.
+ */
+static bool take_spare(const char *template_dir, const char *dst, uid_t uid, gid_t gid)
+{
+	char *spare = spare_path(template_dir);
+	bool taken = false;
+	struct stat st;
+	if (lstat(spare, &st) != 0 || !S_ISDIR(st.st_mode))
+		goto out;
+	uid_t want_uid = uid != (uid_t)-1 ? uid : geteuid();
+	if (st.st_uid != want_uid || (gid != (gid_t)-1 && st.st_gid != gid))
+		goto out;
+	uint64_t id = cluster_id(template_dir);
+	if (!id || cluster_id(spare) != id)
+		goto out;
+	if (rename(spare, dst) != 0)
+		goto out; /* another filesystem, or another clone took it first */
+	taken = true;
+	char *parent = xstrdup(template_dir);
+	fs_fsync_dir(dirname(parent)); /* the spare's old name must not come back */
+	free(parent);
+out:
+	free(spare);
+	return taken;
+}
+
+int pg_spare_prepare(const char *template_dir, uid_t uid, gid_t gid, struct miren_error *err)
+{
+	if (!template_dir || !*template_dir)
+		return miren_error_set(err, MIREN_EINVAL, "no template dir");
+	char *version = fs_join(template_dir, "PG_VERSION");
+	char *spare = spare_path(template_dir);
+	char *tmp = xasprintf("%s.tmp", spare);
+	char *lock = xasprintf("%s.lock", spare);
+	char *parent = xstrdup(template_dir);
+	int rc = 0, lock_fd = -1;
+	if (!fs_exists(version)) {
+		rc = miren_error_set(err, MIREN_ENOTFOUND,
+				     "template %s is not a postgresql cluster", template_dir);
+		goto out;
+	}
+	uint64_t id = cluster_id(template_dir);
+	if (fs_is_dir(spare) && cluster_id(spare) == id)
+		goto out;
+	/* One preparer at a time; a second one has nothing to do. */
+	lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (lock_fd < 0) {
+		rc = miren_error_set(err, MIREN_EIO, "cannot open %s: %s", lock, errtext(errno));
+		goto out;
+	}
+	if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		close(lock_fd);
+		lock_fd = -1;
+		if (errno != EWOULDBLOCK)
+			rc = miren_error_set(err, MIREN_EIO, "cannot lock %s: %s", lock,
+					     errtext(errno));
+		goto out;
+	}
+	if (fs_is_dir(spare)) {
+		if (cluster_id(spare) == id)
+			goto out; /* made meanwhile */
+		if (fs_remove_tree(spare) != 0) { /* of an earlier template */
+			rc = miren_error_set(err, MIREN_EIO, "cannot remove the stale %s", spare);
+			goto out;
+		}
+	}
+	if (fs_remove_tree(tmp) != 0) {
+		rc = miren_error_set(err, MIREN_EIO, "cannot remove the leftover %s", tmp);
+		goto out;
+	}
+	if ((rc = copy_tree(template_dir, tmp, uid, gid, err)) || (rc = sync_fs_of(tmp, err)))
+		goto out;
+	if (rename(tmp, spare) != 0) {
+		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s to %s: %s", tmp, spare,
+				     errtext(errno));
+		goto out;
+	}
+	if (fs_fsync_dir(dirname(parent)) != 0)
+		rc = miren_error_set(err, MIREN_EIO, "cannot fsync the directory of %s", spare);
+out:
+	if (rc && lock_fd >= 0)
+		fs_remove_tree(tmp);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	free(parent);
+	free(lock);
+	free(tmp);
+	free(spare);
+	free(version);
+	return rc;
+}
+
 int pg_clone(const char *template_dir, const char *disk_dir, const char *address, int port,
 	     uid_t uid, gid_t gid, struct miren_error *err)
 {
@@ -848,12 +967,14 @@ int pg_clone(const char *template_dir, const char *disk_dir, const char *address
 		rc = miren_error_set(err, MIREN_EIO, "cannot remove the leftover %s", tmp);
 		goto out;
 	}
-	if ((rc = copy_tree(template_dir, tmp, uid, gid, err)))
+	/* A spare (flushed when it was made) only needs the settings file. */
+	bool spare = take_spare(template_dir, tmp, uid, gid);
+	if (!spare && (rc = copy_tree(template_dir, tmp, uid, gid, err)))
 		goto out;
 	conf_path = fs_join(tmp, PG_SERVER_CONF);
 	if ((rc = write_owned(conf_path, conf, 0600, uid, gid, err)))
 		goto out;
-	if ((rc = sync_fs_of(tmp, err)))
+	if (!spare && (rc = sync_fs_of(tmp, err)))
 		goto out;
 	if (rename(tmp, pgdata) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s to %s: %s", tmp, pgdata,
@@ -1117,7 +1238,8 @@ static int check_tenant(const char *role, const char *db, struct miren_error *er
 {
 	static const char *const bad_roles[] = { "postgres", "public", "none", "current_user",
 						 "current_role", "session_user", NULL };
-	static const char *const bad_dbs[] = { "postgres", "template0", "template1", NULL };
+	static const char *const bad_dbs[] = { "postgres", "template0", "template1", PG_SPARE_DB,
+						NULL };
 	int rc;
 	if ((rc = check_name(role, "role", err)) || (rc = check_name(db, "database", err)))
 		return rc;
@@ -1187,11 +1309,27 @@ int pg_tenant_create(const char *disk_dir, int port, const char *su_password, co
 	if (rc)
 		goto out;
 
-	/* CREATE DATABASE cannot run in a transaction block: alone. */
-	sql = xasprintf("CREATE DATABASE %s OWNER %s", qdb, qrole);
-	rc = run_sql(c, sql, NULL, "create the database", state, err);
+	/* A spare database made ahead of time (pg_spare_db_ensure) becomes the
+	 * tenant's by a rename, which is instant; CREATE DATABASE copies
+	 * template1 and syncs it.  Without a spare: create one. */
+	sql = xasprintf("ALTER DATABASE " PG_SPARE_DB " RENAME TO %s", qdb);
+	rc = run_sql(c, sql, NULL, "take the spare database", state, NULL);
 	free(sql);
 	sql = NULL;
+	if (rc == 0) {
+		sql = xasprintf("ALTER DATABASE %s OWNER TO %s", qdb, qrole);
+		rc = run_sql(c, sql, NULL, "give the database to its role", NULL, err);
+		free(sql);
+		sql = NULL;
+		if (rc)
+			goto out;
+	} else {
+		/* CREATE DATABASE cannot run in a transaction block: alone. */
+		sql = xasprintf("CREATE DATABASE %s OWNER %s", qdb, qrole);
+		rc = run_sql(c, sql, NULL, "create the database", state, err);
+		free(sql);
+		sql = NULL;
+	}
 	if (rc && !strcmp(state, dup_db[0])) {
 		sql = xasprintf("ALTER DATABASE %s OWNER TO %s", qdb, qrole);
 		rc = run_sql(c, sql, NULL, "set the owner of the existing database", NULL, err);
@@ -1333,7 +1471,7 @@ int pg_ident_for_app(const char *app, char out[64], struct miren_error *err)
 	/* App names hold no '_', so "pg_..." can only come from "pg-...". */
 	bool reserved = !strcmp(app, "postgres") || !strcmp(app, "template0") ||
 			!strcmp(app, "template1") || !strcmp(app, "public") ||
-			!strncmp(app, "pg-", 3);
+			!strcmp(app, "miren-spare") || !strncmp(app, "pg-", 3);
 	size_t len = n + (reserved ? 3 : 0);
 	if (len > 63) {
 		miren_error_set(err, MIREN_EINVAL,
@@ -1356,4 +1494,20 @@ int pg_ident_for_app(const char *app, char out[64], struct miren_error *err)
 		*o++ = '_';
 	*o = '\0';
 	return 0;
+}
+
+int pg_spare_db_ensure(const char *disk_dir, int port, const char *su_password,
+		       struct miren_error *err)
+{
+	static const char *const dup_db[] = { "42P04", NULL };
+	PGconn *c = tenant_connect(disk_dir, port, su_password, "postgres", err);
+	if (!c)
+		return MIREN_EUNAVAIL;
+	int rc = run_sql(c, "CREATE DATABASE " PG_SPARE_DB, dup_db, "create the spare database",
+			 NULL, err);
+	if (!rc)
+		rc = run_sql(c, "REVOKE CONNECT, TEMPORARY ON DATABASE " PG_SPARE_DB " FROM PUBLIC",
+			     NULL, "close the spare database", NULL, err);
+	PQfinish(c);
+	return rc;
 }

@@ -54,6 +54,17 @@ int pg_template_ensure(const struct pg_install *pg, const char *dir,
 int pg_clone(const char *template_dir, const char *disk_dir, const char *address, int port,
 	     uid_t uid, gid_t gid, struct miren_error *err);
 
+/*
+ * Makes a spare clone of the template, TEMPLATE.spare (owned by uid/gid,
+ * flushed), which the next pg_clone with the same owner on the same
+ * filesystem renames into place instead of copying: the copy (the slow
+ * part of a clone, one inode per catalog file) then happens off the path
+ * of making a server, e.g. right after one was made.  No-op when a spare
+ * of this template exists or another call is making one; a spare of an
+ * earlier template (other system identifier) is replaced.
+ */
+int pg_spare_prepare(const char *template_dir, uid_t uid, gid_t gid, struct miren_error *err);
+
 /* The argv to run the server in the foreground: {bindir/postgres, "-D",
  * DISK/pgdata, NULL}.  Caller frees with pg_argv_free. */
 char **pg_server_argv(const struct pg_install *pg, const char *disk_dir);
@@ -90,6 +101,17 @@ int pg_rotate_superuser(const char *disk_dir, int port, const char *old_password
 int pg_tenant_create(const char *disk_dir, int port, const char *su_password, const char *role,
 		     const char *db, const char *password, struct miren_error *err);
 
+/* The name of the spare database pg_tenant_create renames into place. */
+#define PG_SPARE_DB "miren_spare"
+
+/*
+ * Makes sure the server has a spare database (PG_SPARE_DB, nobody may
+ * connect) for the next pg_tenant_create to take by renaming: a tenant
+ * then costs milliseconds instead of a CREATE DATABASE.  Idempotent.
+ */
+int pg_spare_db_ensure(const char *disk_dir, int port, const char *su_password,
+		       struct miren_error *err);
+
 /* Terminates the tenant's sessions, drops database `db` and role `role`
  * (missing ones are fine).  When other databases still grant the role
  * something, DROP OWNED BY runs in each of them first. */
@@ -100,8 +122,8 @@ int pg_tenant_drop(const char *disk_dir, int port, const char *su_password, cons
  * The role and database name of an app: the app name with '-' as '_'
  * (app names are [a-z][a-z0-9-]*, never ending in '-', so distinct apps map
  * to distinct names that never end in '_').  Names PostgreSQL reserves
- * ("postgres", "template0", "template1", "public", and anything starting
- * with "pg_") become "u_" + name + "_": the trailing '_' keeps them apart
+ * ("postgres", "template0", "template1", "public", PG_SPARE_DB, and
+ * anything starting with "pg_") become "u_" + name + "_": the trailing '_' keeps them apart
  * from every ordinary name.  Returns 0 with out[64] filled, or MIREN_EINVAL
  * when the result would pass 63 bytes (NAMEDATALEN - 1).
  */

@@ -219,8 +219,16 @@ static int ensure_server(struct addon_ctx *ctx, const char *server_id, struct mi
 		if (rc)
 			rc = pg_wait_ready(dir, srv.port, tpw, 2000, err);
 	}
-	if (!rc)
+	/* Rotated once, the password stays: later tenants skip the step. */
+	if (!rc && !json_is_true(json_object_get(sstate, "rotated"))) {
 		rc = pg_rotate_superuser(dir, srv.port, tpw, su, err);
+		if (!rc) {
+			json_object_set_new(sstate, "rotated", json_true());
+			char *sj = json_dumps(sstate, JSON_COMPACT);
+			rc = store_server_update_state(ctx->store, srv.id, sj, err);
+			free(sj);
+		}
+	}
 out:
 	free(tpw);
 	free(tdir);
@@ -520,6 +528,47 @@ static void pg_resume(struct addon_ctx *ctx)
 	server_recs_free(srvs, n);
 }
 
+/*
+ * Between provisionings: a spare clone of each template (the next small
+ * server starts from a rename), and a spare database on each shared server
+ * (the next tenant is a rename too).
+ */
+static void pg_idle(struct addon_ctx *ctx)
+{
+	struct miren_error err;
+	struct server_rec *srvs;
+	size_t ns;
+	/* The spare database first: it takes a fraction of a clone's time. */
+	if (store_server_list(ctx->store, &srvs, &ns, &err) == 0) {
+		for (size_t i = 0; i < ns; i++) {
+			char *id = server_sv_id(srvs[i].id);
+			struct sv_status st;
+			bool running = sv_status(ctx->sv, id, &st) == 0 &&
+				       (st.state == SV_RUNNING || st.state == SV_STARTING);
+			free(id);
+			if (strcmp(srvs[i].kind, "shared") || !running)
+				continue;
+			json_t *sstate = json_loads(srvs[i].state_json, 0, NULL);
+			char *dir = disk_dir(ctx, srvs[i].disk);
+			if (pg_spare_db_ensure(dir, srvs[i].port, jstr(sstate, "su_password"), &err))
+				log_warn("shared server %s: cannot prepare a spare database: %s",
+					 srvs[i].id, err.message);
+			free(dir);
+			json_decref(sstate);
+		}
+		server_recs_free(srvs, ns);
+	}
+	struct pg_install inst[8];
+	int n = pg_find_installs(inst, 8);
+	for (int i = 0; i < n; i++) {
+		char *tdir = xasprintf("%s/templates/pg%d", ctx->data_dir, inst[i].major);
+		if (fs_is_dir(tdir) && pg_spare_prepare(tdir, ctx->uid, ctx->gid, &err) != 0)
+			log_warn("cannot prepare a spare PostgreSQL %d cluster: %s", inst[i].major,
+				 err.message);
+		free(tdir);
+	}
+}
+
 static json_t *pg_describe(struct addon_ctx *ctx, struct addon_inst *inst)
 {
 	const char *server = jstr(inst->state, "server");
@@ -551,5 +600,6 @@ const struct addon_def addon_postgresql = {
 	.deprovision_steps = deprovision_steps,
 	.env = pg_env,
 	.resume = pg_resume,
+	.idle = pg_idle,
 	.describe = pg_describe,
 };

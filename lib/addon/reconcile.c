@@ -21,9 +21,12 @@ struct reconciler {
 	addon_changed_fn changed;
 	void *user;
 	pthread_t thread;
+	pthread_t preparer; /* runs the idle hooks, off the provisioning path */
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
+	pthread_cond_t prepare;
 	bool kicked;
+	bool prepare_wanted;
 	bool stopping;
 };
 
@@ -170,8 +173,9 @@ static bool deprovision(struct reconciler *r, const struct addon_def *def,
 	return true;
 }
 
-/* One pass over every instance; returns true if any is still in motion. */
-static bool pass(struct reconciler *r)
+/* One pass over every instance; returns true if any is still in motion.
+ * *worked tells whether any instance changed. */
+static bool pass(struct reconciler *r, bool *worked)
 {
 	struct addon_rec *recs;
 	size_t n;
@@ -197,6 +201,7 @@ static bool pass(struct reconciler *r)
 			json_decref(inst.state);
 			inst.state = json_object();
 		}
+		*worked = true;
 		if (prov)
 			provision(r, def, &inst);
 		else
@@ -211,9 +216,15 @@ static bool pass(struct reconciler *r)
 static void *run(void *arg)
 {
 	struct reconciler *r = arg;
+	bool worked = true; /* prepare at start too */
 	for (;;) {
-		bool busy = pass(r);
+		bool busy = pass(r, &worked);
 		pthread_mutex_lock(&r->lock);
+		if (worked && !busy) {
+			r->prepare_wanted = true;
+			pthread_cond_signal(&r->prepare);
+		}
+		worked = false;
 		if (!r->kicked && !r->stopping) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -229,6 +240,27 @@ static void *run(void *arg)
 	return NULL;
 }
 
+/* The preparer thread: runs the idle hooks whenever the reconciler asks. */
+static void *prepare_run(void *arg)
+{
+	struct reconciler *r = arg;
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		while (!r->prepare_wanted && !r->stopping)
+			pthread_cond_wait(&r->prepare, &r->lock);
+		if (r->stopping)
+			break;
+		r->prepare_wanted = false;
+		pthread_mutex_unlock(&r->lock);
+		for (const struct addon_def *const *d = addon_all(); *d; d++)
+			if ((*d)->idle && !stopping(r))
+				(*d)->idle(&r->ctx);
+		pthread_mutex_lock(&r->lock);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
 struct reconciler *reconciler_start(const struct addon_ctx *ctx, addon_changed_fn changed,
 				    void *user)
 {
@@ -241,10 +273,25 @@ struct reconciler *reconciler_start(const struct addon_ctx *ctx, addon_changed_f
 	for (const struct addon_def *const *d = addon_all(); *d; d++)
 		if ((*d)->resume)
 			(*d)->resume(&r->ctx);
-	if (pthread_create(&r->thread, NULL, run, r) != 0) {
-		log_error("reconciler: cannot start its thread");
+	pthread_cond_init(&r->prepare, NULL);
+	if (pthread_create(&r->preparer, NULL, prepare_run, r) != 0) {
+		log_error("reconciler: cannot start its threads");
 		pthread_mutex_destroy(&r->lock);
 		pthread_cond_destroy(&r->wake);
+		pthread_cond_destroy(&r->prepare);
+		free(r);
+		return NULL;
+	}
+	if (pthread_create(&r->thread, NULL, run, r) != 0) {
+		log_error("reconciler: cannot start its threads");
+		pthread_mutex_lock(&r->lock);
+		r->stopping = true;
+		pthread_cond_signal(&r->prepare);
+		pthread_mutex_unlock(&r->lock);
+		pthread_join(r->preparer, NULL);
+		pthread_mutex_destroy(&r->lock);
+		pthread_cond_destroy(&r->wake);
+		pthread_cond_destroy(&r->prepare);
 		free(r);
 		return NULL;
 	}
@@ -266,10 +313,13 @@ void reconciler_stop(struct reconciler *r)
 	pthread_mutex_lock(&r->lock);
 	r->stopping = true;
 	pthread_cond_signal(&r->wake);
+	pthread_cond_signal(&r->prepare);
 	pthread_mutex_unlock(&r->lock);
 	pthread_join(r->thread, NULL);
+	pthread_join(r->preparer, NULL);
 	pthread_mutex_destroy(&r->lock);
 	pthread_cond_destroy(&r->wake);
+	pthread_cond_destroy(&r->prepare);
 	free(r);
 }
 

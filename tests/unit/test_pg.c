@@ -10,8 +10,9 @@
  * with fork/exec (the provider uses the supervisor) and stopped with SIGINT
  * in the group teardown, which also removes the temporary directory, even
  * after a failed assertion.  Timings of clone, start->ready, rotation and
- * tenant creation are printed, not asserted.  Skips when PostgreSQL is not
- * installed.
+ * tenant creation are printed, not asserted.  Works under $TMPDIR (default
+ * /tmp); PG_TEST_KEEP=1 keeps the directory (servers are stopped anyway).
+ * Skips when PostgreSQL is not installed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -66,6 +67,7 @@ static struct {
 	char tpl_pw[64];
 	struct server s[2];
 	bool tenants_made;
+	PGconn *conns[16]; /* open test connections, closed by conn_teardown */
 } G;
 
 static const char *const PW_A = "pw-A-first-9f2c1e";
@@ -166,6 +168,38 @@ static void dump_log(const struct server *s)
 	strbuf_release(&sb);
 }
 
+/* Remembers c so that a failed assertion does not leak it. */
+static PGconn *track(PGconn *c)
+{
+	for (size_t i = 0; i < sizeof(G.conns) / sizeof(G.conns[0]); i++) {
+		if (!G.conns[i]) {
+			G.conns[i] = c;
+			return c;
+		}
+	}
+	fail_msg("too many open test connections");
+	return c;
+}
+
+/* PQfinish for tracked connections. */
+static void done(PGconn *c)
+{
+	for (size_t i = 0; i < sizeof(G.conns) / sizeof(G.conns[0]); i++)
+		if (G.conns[i] == c)
+			G.conns[i] = NULL;
+	PQfinish(c);
+}
+
+static int conn_teardown(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(G.conns) / sizeof(G.conns[0]); i++) {
+		PQfinish(G.conns[i]);
+		G.conns[i] = NULL;
+	}
+	return 0;
+}
+
 static PGconn *tcp_connect(const char *addr, const char *user, const char *db, const char *pw)
 {
 	char port[16];
@@ -173,7 +207,7 @@ static PGconn *tcp_connect(const char *addr, const char *user, const char *db, c
 	const char *k[] = { "hostaddr", "port", "user", "dbname", "password", "connect_timeout",
 			    "sslmode", "gssencmode", NULL };
 	const char *v[] = { addr, port, user, db, pw, "5", "disable", "disable", NULL };
-	return PQconnectdbParams(k, v, 0);
+	return track(PQconnectdbParams(k, v, 0));
 }
 
 static PGconn *sock_connect(const struct server *s, const char *user, const char *db,
@@ -187,14 +221,14 @@ static PGconn *sock_connect(const struct server *s, const char *user, const char
 	const char *v[] = { host, port, user, db, pw, "5", NULL };
 	PGconn *c = PQconnectdbParams(k, v, 0);
 	free(host);
-	return c;
+	return track(c);
 }
 
 static bool tcp_can_connect(const char *addr, const char *user, const char *db, const char *pw)
 {
 	PGconn *c = tcp_connect(addr, user, db, pw);
 	bool ok = PQstatus(c) == CONNECTION_OK;
-	PQfinish(c);
+	done(c);
 	return ok;
 }
 
@@ -203,7 +237,7 @@ static bool sock_can_connect(const struct server *s, const char *user, const cha
 {
 	PGconn *c = sock_connect(s, user, db, pw);
 	bool ok = PQstatus(c) == CONNECTION_OK;
-	PQfinish(c);
+	done(c);
 	return ok;
 }
 
@@ -244,11 +278,12 @@ static char *sql_value(PGconn *c, const char *sql)
 static void assert_value(PGconn *c, const char *sql, const char *want)
 {
 	char *v = sql_value(c, sql);
-	if (!v || strcmp(v, want) != 0)
-		fprintf(stderr, "query: %s\n  got: %s\n want: %s\n", sql, v ? v : "(error)", want);
-	assert_non_null(v);
-	assert_string_equal(v, want);
+	char got[256];
+	snprintf(got, sizeof(got), "%s", v ? v : "(error)");
 	free(v);
+	if (strcmp(got, want) != 0)
+		fprintf(stderr, "query: %s\n  got: %s\n want: %s\n", sql, got, want);
+	assert_string_equal(got, want);
 }
 
 #define REQUIRE_SERVERS()                                                   \
@@ -277,7 +312,9 @@ static int group_setup(void **state)
 			G.gid = pw->pw_gid;
 		}
 	}
-	snprintf(G.tmp, sizeof(G.tmp), "/tmp/miren-test-pg-XXXXXX");
+	const char *tmpdir = getenv("TMPDIR");
+	snprintf(G.tmp, sizeof(G.tmp), "%s/miren-test-pg-XXXXXX",
+		 tmpdir && *tmpdir ? tmpdir : "/tmp");
 	if (!mkdtemp(G.tmp))
 		return -1;
 	chmod(G.tmp, 0755); /* the service user must traverse it */
@@ -337,8 +374,9 @@ static void test_ident(void **state)
 	expect_ident(name, name); /* 63 bytes: the limit */
 
 	/* "pg-" + 57 = 60 chars -> 63 bytes: fine. */
-	snprintf(name, sizeof(name), "pg-%.57s", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
-	assert_int_equal(strlen(name), 60);
+	memset(name, 'x', 60);
+	memcpy(name, "pg-", 3);
+	name[60] = '\0';
 	snprintf(want, sizeof(want), "u_pg_%.57s_", name + 3);
 	expect_ident(name, want);
 
@@ -486,12 +524,27 @@ static void test_template_and_start(void **state)
 
 	for (int i = 0; i < 2; i++) {
 		struct server *s = &G.s[i];
+		if (i == 1) {
+			/* The second server's clone takes a spare made beforehand. */
+			double a = now_ms();
+			rc = pg_spare_prepare(G.tpl, G.uid, G.gid, &err);
+			if (rc)
+				fprintf(stderr, "spare: %s\n", err.message);
+			assert_int_equal(rc, 0);
+			printf("pg timing: spare prepare (off the path) %.1f ms\n", now_ms() - a);
+			snprintf(path, sizeof(path), "%s.spare", G.tpl);
+			assert_true(fs_is_dir(path));
+		}
 		double a = now_ms();
 		rc = pg_clone(G.tpl, s->disk, s->addr, G.port, G.uid, G.gid, &err);
 		if (rc)
 			fprintf(stderr, "clone: %s\n", err.message);
 		assert_int_equal(rc, 0);
 		double b = now_ms();
+		if (i == 1) {
+			snprintf(path, sizeof(path), "%s.spare", G.tpl);
+			assert_false(fs_exists(path)); /* taken */
+		}
 		s->pid = start_server(s);
 		assert_true(s->pid > 0);
 		rc = pg_wait_ready(s->disk, G.port, G.tpl_pw, 10000, &err);
@@ -515,9 +568,10 @@ static void test_template_and_start(void **state)
 		assert_int_equal(rc, 0);
 		double e = now_ms();
 		s->ready = true;
-		printf("pg timing server %d (%s:%d): clone %.1f ms, start->ready %.1f ms, "
+		printf("pg timing server %d (%s:%d): clone%s %.1f ms, start->ready %.1f ms, "
 		       "rotate %.1f ms, tenant create %.1f ms; total %.1f ms\n",
-		       i, s->addr, G.port, b - a, c - b, d - c, e - d, e - a);
+		       i, s->addr, G.port, i == 1 ? " (from spare)" : "", b - a, c - b, d - c,
+		       e - d, e - a);
 	}
 
 	/* Cloning onto an existing pgdata keeps it and rewrites the settings. */
@@ -526,8 +580,9 @@ static void test_template_and_start(void **state)
 	snprintf(path, sizeof(path), "%s/pgdata/miren-server.conf", G.s[0].disk);
 	struct strbuf sb = STRBUF_INIT;
 	assert_int_equal(strbuf_read_file(&sb, path), 0);
-	assert_non_null(strstr(sb.buf, "listen_addresses = '127.77.250.1'"));
+	bool has_addr = strstr(sb.buf, "listen_addresses = '127.77.250.1'") != NULL;
 	strbuf_release(&sb);
+	assert_true(has_addr);
 	snprintf(path, sizeof(path), "%s/pgdata.tmp", G.s[0].disk);
 	assert_false(fs_exists(path));
 	/* A changed port is written (taking effect at the next start), and put back. */
@@ -548,6 +603,20 @@ static void test_template_and_start(void **state)
 	changed = strstr(sb.buf, want) != NULL;
 	strbuf_release(&sb);
 	assert_true(changed);
+}
+
+/* Whether the first n bytes of two files are equal. */
+static bool same_prefix(const char *a, const char *b, size_t n)
+{
+	char x[64] = { 0 }, y[64] = { 0 };
+	FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+	bool ok = fa && fb && fread(x, 1, n, fa) == n && fread(y, 1, n, fb) == n &&
+		  memcmp(x, y, n) == 0;
+	if (fa)
+		fclose(fa);
+	if (fb)
+		fclose(fb);
+	return ok;
 }
 
 struct ensure_job {
@@ -586,6 +655,29 @@ static void test_template_concurrent(void **state)
 	assert_true(fs_exists(path));
 	snprintf(path, sizeof(path), "%s.tmp", dir);
 	assert_false(fs_exists(path));
+
+	/* A spare of another template is never taken, and gets replaced. */
+	struct miren_error err = { 0 };
+	char spare[700], tspare[700], disk[700];
+	snprintf(spare, sizeof(spare), "%s.spare", dir);
+	snprintf(tspare, sizeof(tspare), "%s.spare", G.tpl);
+	snprintf(disk, sizeof(disk), "%s/disks/stale", G.tmp);
+	assert_int_equal(pg_spare_prepare(dir, G.uid, G.gid, &err), 0);
+	assert_int_equal(pg_spare_prepare(dir, G.uid, G.gid, &err), 0); /* no-op */
+	fs_remove_tree(tspare);
+	assert_int_equal(rename(spare, tspare), 0);
+	assert_int_equal(pg_clone(G.tpl, disk, "127.0.0.1", 5999, G.uid, G.gid, &err), 0);
+	assert_true(fs_is_dir(tspare));
+	char a[800], b[800];
+	snprintf(a, sizeof(a), "%s/global/pg_control", G.tpl);
+	snprintf(b, sizeof(b), "%s/pgdata/global/pg_control", disk);
+	assert_true(same_prefix(a, b, 8));
+	snprintf(b, sizeof(b), "%s/global/pg_control", tspare);
+	assert_false(same_prefix(a, b, 8));
+	assert_int_equal(pg_spare_prepare(G.tpl, G.uid, G.gid, &err), 0);
+	assert_true(same_prefix(a, b, 8));
+	fs_remove_tree(tspare);
+	fs_remove_tree(disk);
 	fs_remove_tree(dir);
 }
 
@@ -669,15 +761,15 @@ static void test_config(void **state)
 	assert_value(c, "SHOW max_connections", "50");
 	assert_value(c, "SHOW logging_collector", "off");
 	assert_value(c, "SHOW server_encoding", "UTF8");
-	char *sock = xasprintf("%s/run", s->disk);
+	char sock[600];
+	snprintf(sock, sizeof(sock), "%s/run", s->disk);
 	assert_value(c, "SHOW unix_socket_directories", sock);
-	free(sock);
 	assert_value(c,
 		     "SELECT left(rolpassword, 14) FROM pg_authid WHERE rolname = 'postgres'",
 		     "SCRAM-SHA-256$");
 	assert_value(c, "SELECT left(rolpassword, 14) FROM pg_authid WHERE rolname = 'app_a'",
 		     "SCRAM-SHA-256$");
-	PQfinish(c);
+	done(c);
 }
 
 static void test_tenants(void **state)
@@ -713,7 +805,7 @@ static void test_tenants(void **state)
 		     "WHERE rolname = current_user",
 		     "falsefalsefalsefalsefalse");
 	assert_string_equal(sql_state(a, "ALTER ROLE app_a SUPERUSER"), "42501");
-	PQfinish(a);
+	done(a);
 
 	/* B works in its own database. */
 	PGconn *b = tcp_connect(s->addr, "app_b", "app_b", PW_B);
@@ -721,7 +813,7 @@ static void test_tenants(void **state)
 	assert_string_equal(sql_state(b, "CREATE TABLE bt (x int)"), "");
 	/* A privilege in B's database for A: its drop must cope (see below). */
 	assert_string_equal(sql_state(b, "GRANT SELECT ON bt TO app_a"), "");
-	PQfinish(b);
+	done(b);
 
 	/* A reaches nothing else. */
 	assert_false(tcp_can_connect(s->addr, "app_a", "app_b", PW_A));
@@ -757,18 +849,18 @@ static void test_tenant_again(void **state)
 	PGconn *a = tcp_connect(s->addr, "app_a", "app_a", PW_A2);
 	assert_int_equal(PQstatus(a), CONNECTION_OK);
 	assert_value(a, "SELECT x FROM t", "42");
-	PQfinish(a);
+	done(a);
 	/* Attributes are put back when someone changed them. */
 	PGconn *c = sock_connect(s, "postgres", "postgres", s->su_pw);
 	assert_int_equal(PQstatus(c), CONNECTION_OK);
 	assert_string_equal(sql_state(c, "ALTER ROLE app_b CREATEDB"), "");
-	PQfinish(c);
+	done(c);
 	assert_int_equal(pg_tenant_create(s->disk, G.port, s->su_pw, "app_b", "app_b", PW_B, &err),
 			 0);
 	PGconn *b = tcp_connect(s->addr, "app_b", "app_b", PW_B);
 	assert_int_equal(PQstatus(b), CONNECTION_OK);
 	assert_string_equal(sql_state(b, "CREATE DATABASE evil"), "42501");
-	PQfinish(b);
+	done(b);
 	/* A wrong superuser password is refused without echoing it. */
 	assert_int_equal(pg_tenant_create(s->disk, G.port, "not-the-pw", "app_b", "app_b", PW_B,
 					  &err),
@@ -795,7 +887,7 @@ static void test_tenant_drop(void **state)
 	assert_int_equal(rc, 0);
 	printf("pg timing: tenant drop %.1f ms\n", now_ms() - t0);
 	assert_string_not_equal(sql_state(a, "SELECT 1"), "");
-	PQfinish(a);
+	done(a);
 	assert_false(tcp_can_connect(s->addr, "app_a", "app_a", PW_A2));
 
 	PGconn *c = sock_connect(s, "postgres", "postgres", s->su_pw);
@@ -803,7 +895,7 @@ static void test_tenant_drop(void **state)
 	assert_value(c, "SELECT count(*) FROM pg_database WHERE datname = 'app_a'", "0");
 	assert_value(c, "SELECT count(*) FROM pg_roles WHERE rolname = 'app_a'", "0");
 	assert_value(c, "SELECT count(*) FROM pg_database WHERE datname = 'app_b'", "1");
-	PQfinish(c);
+	done(c);
 
 	/* Again: nothing left to drop is fine. */
 	assert_int_equal(pg_tenant_drop(s->disk, G.port, s->su_pw, "app_a", "app_a", &err), 0);
@@ -817,17 +909,17 @@ int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ident),
-		cmocka_unit_test(test_argv_and_installs),
-		cmocka_unit_test(test_bad_arguments),
-		cmocka_unit_test(test_template_and_start),
-		cmocka_unit_test(test_template_concurrent),
-		cmocka_unit_test(test_ownership),
-		cmocka_unit_test(test_rotate),
-		cmocka_unit_test(test_config),
-		cmocka_unit_test(test_tenants),
-		cmocka_unit_test(test_tenant_again),
-		cmocka_unit_test(test_tenant_drop),
+		cmocka_unit_test_teardown(test_ident, conn_teardown),
+		cmocka_unit_test_teardown(test_argv_and_installs, conn_teardown),
+		cmocka_unit_test_teardown(test_bad_arguments, conn_teardown),
+		cmocka_unit_test_teardown(test_template_and_start, conn_teardown),
+		cmocka_unit_test_teardown(test_template_concurrent, conn_teardown),
+		cmocka_unit_test_teardown(test_ownership, conn_teardown),
+		cmocka_unit_test_teardown(test_rotate, conn_teardown),
+		cmocka_unit_test_teardown(test_config, conn_teardown),
+		cmocka_unit_test_teardown(test_tenants, conn_teardown),
+		cmocka_unit_test_teardown(test_tenant_again, conn_teardown),
+		cmocka_unit_test_teardown(test_tenant_drop, conn_teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

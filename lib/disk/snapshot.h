@@ -1,0 +1,94 @@
+/*
+ * The .miren.zst snapshot format: a zstd stream (content checksums on,
+ * multithreaded) of a POSIX pax tar archive whose members are
+ *
+ *   miren-backup.json      the header (first): {"format": "miren-disk-backup",
+ *                          "format_version": 1, "disk", "size", "created_at",
+ *                          "addon", "app", "method", ...}
+ *   disk/...               the disk's files, directories and symlinks
+ *   miren-manifest.json    last: {"files": {"disk/...": "<sha256>", ...},
+ *                          "archive_sha256": "<sha256 of every tar byte
+ *                          before this member>", "file_count", "bytes"}
+ *
+ * so `tar --zstd -tvf FILE` lists it with standard tools.  The format is
+ * documented in docs/backup-format.md.
+ *
+ * Writing is a pipeline: tar (libarchive) -> SHA-256 -> zstd -> sink.
+ * Reading verifies everything (zstd frame checksums, each file's SHA-256,
+ * the archive digest, member types, paths and sizes) while extracting into
+ * a staging directory, and reports failure for any mismatch; the caller
+ * swaps the staging directory into place only after success.
+ */
+#ifndef MIREN_SNAPSHOT_H
+#define MIREN_SNAPSHOT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util/err.h"
+
+#define SNAP_FORMAT_VERSION 1
+
+/* Where compressed bytes go.  Returns 0, or a miren_err to abort. */
+typedef int (*snap_sink_fn)(void *user, const void *data, size_t len);
+
+struct snap_stats {
+	uint64_t files;
+	uint64_t bytes_in;   /* file content bytes archived / restored */
+	uint64_t tar_bytes;  /* uncompressed archive size */
+	uint64_t zst_bytes;  /* compressed size */
+};
+
+struct snap_writer;
+
+/*
+ * Starts a snapshot; header (a JSON object: disk, size, created_at, addon,
+ * app, method, ...) is written as the first member, with "format" and
+ * "format_version" added.  level: zstd level (0: 3); threads: zstd workers
+ * (0: the number of online CPUs).
+ */
+struct snap_writer *snap_writer_new(snap_sink_fn sink, void *user, const json_t *header,
+				    int level, int threads, struct miren_error *err);
+/*
+ * Adds the tree below root as members "disk/<relative path>", in sorted
+ * order.  skip (may be NULL) is asked for each relative path; true leaves
+ * it (and, for a directory, its contents) out.  Regular files, directories
+ * and symlinks are archived; sockets, fifos and devices are skipped.
+ * A file that shrinks or vanishes while read is an error (MIREN_EIO).
+ */
+int snap_add_tree(struct snap_writer *w, const char *root,
+		  bool (*skip)(const char *rel, bool is_dir, void *u), void *u,
+		  struct miren_error *err);
+/* Adds one regular file "disk/<rel>" with the given content. */
+int snap_add_data(struct snap_writer *w, const char *rel, const void *data, size_t len,
+		  mode_t mode, struct miren_error *err);
+/* Writes the manifest, ends the zstd frame, fills st (may be NULL). */
+int snap_writer_finish(struct snap_writer *w, struct snap_stats *st, struct miren_error *err);
+void snap_writer_free(struct snap_writer *w);
+
+/* Pulls compressed bytes; returns bytes read (0 at end) or -1 (errno). */
+typedef ssize_t (*snap_source_fn)(void *user, void *buf, size_t len);
+
+/*
+ * Reads a snapshot from source, verifying it whole, and extracts the disk's
+ * files into staging (an existing empty directory) with owner uid/gid
+ * ((uid_t)-1: the caller's).  Refused with MIREN_EINVAL and a message that
+ * says what is wrong: not zstd, not our format, a newer format version,
+ * truncated, any checksum mismatch, paths that are absolute or contain
+ * "..", links that point outside staging, hard links, devices, fifos,
+ * declared sizes that do not match.  Nothing is ever written outside
+ * staging.  On success *header is the parsed header (caller decrefs).
+ * max_bytes bounds the extracted content (0: no bound).
+ */
+int snap_read(snap_source_fn source, void *user, const char *staging, uid_t uid, gid_t gid,
+	      uint64_t max_bytes, json_t **header, struct snap_stats *st,
+	      struct miren_error *err);
+
+/* Convenience sources/sinks over a file descriptor (user is an int *). */
+int snap_sink_fd(void *user, const void *data, size_t len);
+ssize_t snap_source_fd(void *user, void *buf, size_t len);
+
+#endif
