@@ -154,8 +154,10 @@ int main(int argc, char **argv)
 			size_t l = strlen(argv[1]);
 			known_group |= !strncmp((*e)->name, argv[1], l) && (*e)->name[l] == ' ';
 		}
-		if (known_group && argc == 2) {
-			fprintf(stderr, "usage: miren %s <command>\n\ncommands:\n", argv[1]);
+		bool help = argc == 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"));
+		if (known_group && (argc == 2 || help)) {
+			fprintf(help ? stdout : stderr, "usage: miren %s <command>\n\ncommands:\n",
+				argv[1]);
 		} else if (known_group) {
 			fprintf(stderr, "error: unknown command 'miren %s %s'\n\ncandidates:\n",
 				argv[1], argv[2]);
@@ -165,9 +167,9 @@ int main(int argc, char **argv)
 			return CLI_USAGE;
 		}
 		char *group = xasprintf("%s ", argv[1]);
-		print_command_list(stderr, group);
+		print_command_list(help ? stdout : stderr, group);
 		free(group);
-		return CLI_USAGE;
+		return help ? CLI_OK : CLI_USAGE;
 	}
 	return run(best, argc - best_used, argv + best_used);
 }

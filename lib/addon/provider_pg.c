@@ -111,8 +111,12 @@ static int alloc_address(struct addon_ctx *ctx, char out[INET_ADDRSTRLEN], struc
 		struct in_addr a = { .s_addr = htonl(ctx->pool_base) };
 		char base[INET_ADDRSTRLEN];
 		inet_ntop(AF_INET, &a, base, sizeof(base));
-		miren_error_set(err, MIREN_EUNAVAIL, "the address pool %s (%u addresses) is exhausted",
-				base, ctx->pool_size);
+		int prefix = 32;
+		for (uint32_t s = ctx->pool_size; s > 1; s >>= 1)
+			prefix--;
+		miren_error_set(err, MIREN_EUNAVAIL,
+				"the address pool %s/%d is exhausted (%u addresses, all in use)", base,
+				prefix, ctx->pool_size - 2);
 		miren_error_hint(err, "destroy unused addons, or restart the server with a larger --addr-pool");
 	}
 	return rc;

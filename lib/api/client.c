@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define REPLY_MAX (64u << 20)
 
@@ -63,6 +64,13 @@ int api_call(const char *socket_path, const char *method, const char *path, cons
 	}
 	int rc = 0;
 	CURLcode cc = curl_easy_perform(c);
+	if (cc == CURLE_COULDNT_CONNECT && access(socket_path, F_OK) == 0 &&
+	    access(socket_path, R_OK | W_OK) != 0) {
+		rc = miren_error_set(err, MIREN_EPERM, "permission denied on the miren socket '%s'",
+				     socket_path);
+		miren_error_hint(err, "run the command as root or as the user running 'miren server'");
+		goto out;
+	}
 	if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST) {
 		rc = miren_error_set(err, MIREN_EUNAVAIL, "the miren server is not running (no answer on '%s')",
 				     socket_path);

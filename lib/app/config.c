@@ -45,15 +45,21 @@ static void warn_unknown(struct parse_ctx *c, const struct toml_kv *kv, const ch
 						     where ? where : "");
 }
 
+static const char *article(const char *noun)
+{
+	return strchr("aeiou", noun[0]) ? "an" : "a";
+}
+
 /* The value of kv must be of type t; returns 0 or fills the error. */
 static int want_type(struct parse_ctx *c, const struct toml_kv *kv, enum toml_type t,
 		     const char *where)
 {
 	if (kv->value->type == t)
 		return 0;
-	return fail_at(c, kv->value->pos, "'%s'%s%s must be a %s, not a %s", kv->key,
-		       where ? " in " : "", where ? where : "", toml_type_name(t),
-		       toml_type_name(kv->value->type));
+	const char *want = toml_type_name(t), *got = toml_type_name(kv->value->type);
+	return fail_at(c, kv->value->pos, "'%s'%s%s must be %s %s, not %s %s", kv->key,
+		       where ? " in " : "", where ? where : "", article(want), want, article(got),
+		       got);
 }
 
 static int want_string(struct parse_ctx *c, const struct toml_kv *kv, const char *where,
@@ -110,6 +116,10 @@ static int parse_env_array(struct parse_ctx *c, const struct toml_kv *kv, const 
 			struct miren_error nerr;
 			if (name_check_env(e.key, &nerr))
 				rc = fail_at(c, keykv->value->pos, "%s", nerr.message);
+			else if (!strcmp(e.key, "PORT") || !strncmp(e.key, "MIREN_", 6))
+				rc = fail_at(c, keykv->value->pos,
+					     "'%s' is set by miren itself (use the service's 'port')",
+					     e.key);
 		}
 		for (size_t j = 0; !rc && j < *np; j++)
 			if (!strcmp((*envp)[j].key, e.key))

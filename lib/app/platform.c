@@ -93,16 +93,14 @@ static int service_port(struct platform *p, const char *id, int configured)
 	for (s = p->ports; s; s = s->next)
 		if (!strcmp(s->id, id))
 			break;
-	if (configured) {
-		if (s)
+	if (s) {
+		if (configured)
 			s->port = configured;
-		return configured;
-	}
-	if (s)
 		return s->port;
+	}
 	s = xcalloc(1, sizeof(*s));
 	s->id = xstrdup(id);
-	s->port = free_port();
+	s->port = configured ? configured : free_port();
 	s->next = p->ports;
 	p->ports = s;
 	return s->port;
@@ -615,7 +613,7 @@ int platform_deploy(struct platform *p, const char *app, const char *tar_path,
 		miren_error_clear(err);
 		rc = 0;
 	}
-	if (!rc && rec.current_release)
+	if (!rc)
 		rc = store_env_list(p->store, app, &stored, &n_stored, err);
 	if (rc)
 		goto out;
@@ -900,12 +898,21 @@ int platform_env_set(struct platform *p, const char *app, const char *key, const
 	int rc = name_check_env(key, err);
 	if (rc)
 		return rc;
+	if (!strcmp(key, "PORT") || !strncmp(key, "MIREN_", 6)) {
+		miren_error_set(err, MIREN_EINVAL, "variable '%s' is set by miren itself", key);
+		miren_error_hint(err, "PORT comes from the service's 'port' in app.toml; MIREN_* "
+				      "describe the app and release");
+		return MIREN_EINVAL;
+	}
 	if (strlen(value) > 65536)
 		return miren_error_set(err, MIREN_ETOOBIG, "value of '%s' is longer than 64 KiB", key);
+	rc = name_check_app(app, err);
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&p->lock);
-	struct app_rec rec;
-	rc = store_app_get(p->store, app, &rec, err);
-	app_rec_release(&rec);
+	/* Setting a variable before the first deploy creates the app, so a
+	 * `required` variable can be given before the app ever runs. */
+	rc = store_app_ensure(p->store, app, err);
 	struct env_rec e = { .key = (char *)key, .value = (char *)value, .service = "",
 			     .source = ENV_SOURCE_MANUAL, .sensitive = sensitive,
 			     .description = "" };
@@ -997,7 +1004,9 @@ int platform_logs(struct platform *p, const char *app, const char *service, long
 		if (got < 0)
 			got = 0;
 		const char *start = buf;
-		if (offset < 0 || offset > end) {
+		if ((offset < 0 || offset > end) && tail <= 0) {
+			start = buf + got;
+		} else if (offset < 0 || offset > end) {
 			int lines = 0;
 			for (ssize_t i = got - 1; i >= 0; i--)
 				if (buf[i] == '\n' && i != got - 1 && ++lines >= tail) {

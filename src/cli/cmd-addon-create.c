@@ -52,8 +52,23 @@ static int exec(struct cli *cli, int argc, char **argv)
 	rc = cli_call(cli, "POST", path, body, &inst);
 	free(path);
 	json_decref(body);
-	if (!rc && !no_wait)
+	if (!rc && !no_wait) {
 		rc = cli_wait_addons(cli, name);
+		/* Show the addon as it is now, not as it was attached. */
+		char *lpath = cli_app_path(cli, "/addons");
+		json_t *list = NULL;
+		if (!rc && !cli_call(cli, "GET", lpath, NULL, &list)) {
+			size_t i;
+			json_t *a;
+			json_array_foreach(list, i, a)
+				if (!strcmp(json_string_value(json_object_get(a, "addon")), name)) {
+					json_decref(inst);
+					inst = json_incref(a);
+				}
+		}
+		json_decref(list);
+		free(lpath);
+	}
 	if (!rc) {
 		if (cli->json)
 			cli_print_json(inst);
@@ -72,7 +87,7 @@ static int exec(struct cli *cli, int argc, char **argv)
 const struct cmd_entry cmd_addon_create_entry = {
 	.name = "addon create",
 	.summary = "attach an addon to an app and wait until it is active",
-	.usage = "miren addon create ADDON[:VARIANT] [-a APP] [--version V] [--no-wait]",
+	.usage = "miren addon create ADDON[:VARIANT] [-a APP] [--version V] [--no-wait] [--format json]",
 	.help = "Provisions the addon (e.g. miren-postgresql:small, miren-postgresql:shared;\n"
 		"without a variant the addon's default) and injects its variables into the\n"
 		"app; the app's services are (re)started once every addon is active.\n"

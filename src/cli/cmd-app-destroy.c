@@ -32,7 +32,8 @@ static int exec(struct cli *cli, int argc, char **argv)
 	int rc = cli_require_app(cli);
 	if (rc)
 		return rc;
-	if (!force && !cli_confirm("Destroy app '%s', its releases, logs and variables?", cli->app)) {
+	if (!force && !cli_confirm("Destroy app '%s', its releases, logs, variables and addons "
+					  "(with their databases and data)?", cli->app)) {
 		cli_error("not destroying app '%s' without confirmation", cli->app);
 		cli_hint("pass -f to destroy without asking");
 		return CLI_FAIL;
@@ -47,7 +48,7 @@ static int exec(struct cli *cli, int argc, char **argv)
 
 const struct cmd_entry cmd_app_destroy_entry = {
 	.name = "app destroy",
-	.summary = "stop an app and delete it, its releases, logs and variables",
+	.summary = "stop an app and delete it with its releases, logs, variables and addons",
 	.usage = "miren app destroy [APP] [-a APP] [-f]",
 	.help = "options:\n"
 		"  -a, --app APP   the app (default: APP, else the one of .miren/app.toml here)\n"

@@ -56,7 +56,8 @@ const struct cmd_entry cmd_app_status_entry = {
 		"  -a, --app APP   the app (default: the one of .miren/app.toml here)\n"
 		"  --format json   print JSON instead of text\n"
 		"\nStates: starting, running, backoff (exited, restarting soon), crashloop\n"
-		"(exited quickly several times in a row), stopping, stopped.\n",
+		"(exited quickly several times in a row), stopping, stopped, and\n"
+		"waiting-for-addons (held until every addon of the app is active).\n",
 	.shortopts = "a:",
 	.longopts = longopts,
 	.flags = CMD_NEEDS_SERVER,

@@ -117,7 +117,10 @@ static int exec(struct cli *cli, int argc, char **argv)
 		free(spath);
 	}
 	long long rel = json_integer_value(json_object_get(res, "release"));
-	if (json_is_true(json_object_get(res, "unchanged")))
+	if (rc)
+		printf("Release %lld of %s is recorded; its services wait for its addons\n", rel,
+		       cfg->name);
+	else if (json_is_true(json_object_get(res, "unchanged")))
 		printf("No changes: release %lld of %s is current\n", rel, cfg->name);
 	else
 		printf("Release %lld of %s is live\n", rel, cfg->name);

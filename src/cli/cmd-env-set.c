@@ -59,6 +59,8 @@ const struct cmd_entry cmd_env_set_entry = {
 	.summary = "set environment variables of an app (and restart it)",
 	.usage = "miren env set [-a APP] KEY=VALUE... [--sensitive]",
 	.help = "A value set here wins over .miren/app.toml and over addon variables.\n"
+		"On an app never deployed, it creates the app, so required variables can\n"
+		"be given before the first deploy.  PORT and MIREN_* are reserved.\n"
 		"The app's services are restarted to pick it up.\n"
 		"\noptions:\n"
 		"  -a, --app APP   the app (default: the one of .miren/app.toml here)\n"

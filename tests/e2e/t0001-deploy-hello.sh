@@ -48,6 +48,15 @@ out=$(miren deploy -C "$app" 2>&1)
 expect_match "$out" "warning: .*app.toml:2: unknown key 'favourite'" "an unknown key is a warning naming it and its line"
 expect_match "$out" "Release 3 of hello is live" "the deploy with a warning succeeds"
 
+# A fixed port is what the service gets and what status shows.
+mkdir -p "$TMP/fixed/.miren"
+printf 'name = "fixed"\n[services.web]\ncommand = "exec python3 server.py"\nport = %d\n' $((30000 + RANDOM % 20000)) > "$TMP/fixed/.miren/app.toml"
+cp "$app/server.py" "$TMP/fixed/"
+want=$(sed -n 's/^port = //p' "$TMP/fixed/.miren/app.toml")
+miren deploy -C "$TMP/fixed" >/dev/null 2>&1
+expect_eq "$(service_url fixed web)" "http://127.0.0.1:$want/" "status shows the configured port's URL"
+wait_for "the service listens on the configured port" 10 curl -fsS "http://127.0.0.1:$want/"
+
 # The state file and socket have their modes.
 expect_eq "$(stat -c %a "$DATA/miren.db")" "600" "the state file is 0600"
 expect_eq "$(stat -c %a "$DATA/miren.sock")" "660" "the socket is 0660"

@@ -16,7 +16,7 @@ expect_match "$(cat "$TMP/err")" "app.toml:4:[0-9]+: " "with line:column"
 
 mk badtype 'name = "badtype"\n[services.web]\ncommand = 42\n'
 expect_exit "a wrong type is refused" 1 miren deploy -C "$TMP/badtype"
-expect_match "$(cat "$TMP/err")" "app.toml:3:11: 'command' in \[services.web\] must be a string, not a integer" "naming the key, type and position"
+expect_match "$(cat "$TMP/err")" "app.toml:3:11: 'command' in \[services.web\] must be a string, not an integer" "naming the key, type and position"
 
 mk nocmd 'name = "nocmd"\n[services.web]\nport = 8080\n'
 expect_exit "a service without command is refused" 1 miren deploy -C "$TMP/nocmd"
@@ -33,6 +33,7 @@ expect_match "$(cat "$TMP/err")" "missing the required 'key'" "saying key is req
 mk required 'name = "required"\n[[env]]\nkey = "SECRET"\nrequired = true\n[services.web]\ncommand = "sleep 100"\n'
 expect_exit "a required variable without value is refused" 1 miren deploy -C "$TMP/required"
 expect_match "$(cat "$TMP/err")" "required variable 'SECRET' has no value" "naming the variable"
+expect_match "$(cat "$TMP/err")" "hint: set it with 'miren env set -a required SECRET=VALUE'" "saying how to give it"
 
 mk BadName 'name = "Bad_Name"\n[services.web]\ncommand = "x"\n'
 expect_exit "an invalid app name is refused" 1 miren deploy -C "$TMP/BadName"
@@ -48,6 +49,16 @@ expect_exit "restart of an unknown app fails" 1 miren app restart nosuchapp
 expect_exit "destroy of an unknown app fails" 1 miren app destroy nosuchapp -f
 
 expect_eq "$(miren app list --format json)" "[]" "none of the bad deploys created an app"
+expect_exit "PORT cannot be set by hand" 1 miren env set -a x PORT=1
+expect_match "$(cat "$TMP/err")" "variable 'PORT' is set by miren itself" "saying why"
+mk reserved 'name = "reserved"\n[[env]]\nkey = "MIREN_APP"\nvalue = "x"\n'
+expect_exit "app.toml cannot set MIREN_ variables" 1 miren deploy -C "$TMP/reserved"
+
+# A required variable can be given before the first deploy.
+expect_exit "env set on a new app works" 0 miren env set -a required SECRET=given
+expect_exit "then the deploy with the required variable works" 0 miren deploy -C "$TMP/required"
+miren app destroy required -f >/dev/null
+
 expect_eq "$(ls "$DATA/apps" | wc -l)" "0" "nor left a directory"
 expect_eq "$(ls "$DATA/tmp" | wc -l)" "0" "nor left staging files"
 

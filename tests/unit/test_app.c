@@ -86,11 +86,11 @@ static void test_config_fallback_and_warnings(void **state)
 
 static void test_config_errors(void **state)
 {
-	parse_err("name = 1\n", "app.toml:1:8: 'name' must be a string, not a integer");
+	parse_err("name = 1\n", "app.toml:1:8: 'name' must be a string, not an integer");
 	parse_err("name = \"x\"\n[services.web]\n", "is missing the required 'command'");
 	parse_err("[services.web]\ncommand = \"\"\n", "'command' in [services.web] is empty");
 	parse_err("[services.web]\ncommand = \"x\"\nport = 0\n", "app.toml:3:8: 'port'");
-	parse_err("[services.web]\ncommand = \"x\"\nport = \"80\"\n", "must be a integer, not a string");
+	parse_err("[services.web]\ncommand = \"x\"\nport = \"80\"\n", "must be an integer, not a string");
 	parse_err("[services.Web]\ncommand = \"x\"\n", "invalid service name 'Web'");
 	parse_err("[[env]]\nkey = \"A\"\n[[env]]\nkey = \"A\"\n", "env 'A' is declared twice");
 	parse_err("[[env]]\nkey = \"1A\"\n", "invalid environment variable name");
