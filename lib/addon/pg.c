@@ -1511,3 +1511,90 @@ int pg_spare_db_ensure(const char *disk_dir, int port, const char *su_password,
 	PQfinish(c);
 	return rc;
 }
+
+/* ---- online backup -------------------------------------------------------- */
+
+struct pg_backup {
+	PGconn *conn;
+	char start_lsn[32];
+};
+
+/* The one value of a one-row, one-column query, or NULL with err. */
+static char *query_value(PGconn *c, const char *sql, const char *what, struct miren_error *err)
+{
+	PGresult *r = PQexec(c, sql);
+	char *out = NULL;
+	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQnfields(r) >= 1)
+		out = xstrdup(PQgetvalue(r, 0, 0));
+	else {
+		char msg[360];
+		one_line(msg, sizeof(msg), PQerrorMessage(c));
+		miren_error_set(err, MIREN_EUNAVAIL, "cannot %s: %s", what, msg);
+	}
+	PQclear(r);
+	return out;
+}
+
+int pg_backup_begin(const char *disk_dir, int port, const char *su_password,
+		    struct pg_backup **out, struct miren_error *err)
+{
+	*out = NULL;
+	PGconn *c = tenant_connect(disk_dir, port, su_password, "postgres", err);
+	if (!c)
+		return MIREN_EUNAVAIL;
+	/* A temporary slot keeps every WAL segment from here on until this
+	 * session ends, so none the backup needs is recycled while files are
+	 * copied; it goes away by itself if the daemon dies. */
+	int rc = run_sql(c,
+			 "SELECT pg_create_physical_replication_slot('miren_backup_' || pg_backend_pid(),"
+			 " true, true)",
+			 NULL, "reserve WAL for the backup", NULL, err);
+	char *lsn = NULL;
+	if (!rc) {
+		lsn = query_value(c, "SELECT pg_backup_start('miren', true)::text",
+				  "start the online backup", err);
+		rc = lsn ? 0 : MIREN_EUNAVAIL;
+	}
+	if (rc) {
+		PQfinish(c);
+		return rc;
+	}
+	struct pg_backup *b = xcalloc(1, sizeof(*b));
+	b->conn = c;
+	snprintf(b->start_lsn, sizeof(b->start_lsn), "%s", lsn);
+	free(lsn);
+	*out = b;
+	return 0;
+}
+
+const char *pg_backup_start_lsn(const struct pg_backup *b)
+{
+	return b->start_lsn;
+}
+
+int pg_backup_end(struct pg_backup *b, char **label, char **stop_lsn, struct miren_error *err)
+{
+	*label = *stop_lsn = NULL;
+	/* wait_for_archive = false: there is no WAL archive; the segments go
+	 * into the snapshot itself. */
+	PGresult *r = PQexec(b->conn, "SELECT lsn::text, labelfile FROM pg_backup_stop(false)");
+	int rc = 0;
+	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQnfields(r) == 2) {
+		*stop_lsn = xstrdup(PQgetvalue(r, 0, 0));
+		*label = xstrdup(PQgetvalue(r, 0, 1));
+	} else {
+		char msg[360];
+		one_line(msg, sizeof(msg), PQerrorMessage(b->conn));
+		rc = miren_error_set(err, MIREN_EUNAVAIL, "cannot finish the online backup: %s", msg);
+	}
+	PQclear(r);
+	return rc;
+}
+
+void pg_backup_free(struct pg_backup *b)
+{
+	if (!b)
+		return;
+	PQfinish(b->conn); /* aborts a backup not ended; drops the slot */
+	free(b);
+}

@@ -112,6 +112,23 @@ int pg_tenant_create(const char *disk_dir, int port, const char *su_password, co
 int pg_spare_db_ensure(const char *disk_dir, int port, const char *su_password,
 		       struct miren_error *err);
 
+/*
+ * The server's own online backup, for crash-consistent disk snapshots
+ * without stopping writers: pg_backup_begin() reserves WAL (a temporary
+ * replication slot) and runs pg_backup_start (fast checkpoint); the caller
+ * copies the data directory except pg_wal; pg_backup_end() runs
+ * pg_backup_stop and returns the backup_label content to store as
+ * pgdata/backup_label, after which the caller copies pg_wal.  Restored,
+ * the copy replays that WAL to the moment pg_backup_stop ran.
+ * pg_backup_free() closes the session (aborting an unfinished backup).
+ */
+struct pg_backup;
+int pg_backup_begin(const char *disk_dir, int port, const char *su_password,
+		    struct pg_backup **out, struct miren_error *err);
+const char *pg_backup_start_lsn(const struct pg_backup *b);
+int pg_backup_end(struct pg_backup *b, char **label, char **stop_lsn, struct miren_error *err);
+void pg_backup_free(struct pg_backup *b);
+
 /* Terminates the tenant's sessions, drops database `db` and role `role`
  * (missing ones are fine).  When other databases still grant the role
  * something, DROP OWNED BY runs in each of them first. */

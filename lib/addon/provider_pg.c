@@ -193,6 +193,14 @@ static int ensure_server(struct addon_ctx *ctx, const char *server_id, struct mi
 		rc = template_password(ctx, &tpw, err);
 	if (rc)
 		goto out;
+	/* A server that has run for a while with its own password is ready:
+	 * the next tenant only needs its connection. */
+	char *sid = server_sv_id(srv.id);
+	struct sv_status st;
+	bool running = sv_status(ctx->sv, sid, &st) == 0;
+	free(sid);
+	if (running && st.state == SV_RUNNING && json_is_true(json_object_get(sstate, "rotated")))
+		goto out;
 	tdir = xasprintf("%s/templates/pg%d", ctx->data_dir, pg.major);
 	char *tparent = xasprintf("%s/templates", ctx->data_dir);
 	char *dparent = xasprintf("%s/disks", ctx->data_dir);
@@ -209,10 +217,6 @@ static int ensure_server(struct addon_ctx *ctx, const char *server_id, struct mi
 		rc = pg_clone(tdir, dir, srv.address, srv.port, ctx->uid, ctx->gid, err);
 	if (rc)
 		goto out;
-	char *id = server_sv_id(srv.id);
-	struct sv_status st;
-	bool running = sv_status(ctx->sv, id, &st) == 0;
-	free(id);
 	if (!running)
 		rc = start_server(ctx, &srv, sstate, true, err);
 	const char *su = jstr(sstate, "su_password");

@@ -1,3 +1,8 @@
+/*
+ * libFuzzer target for the TOML parser: every input either parses (and then
+ * encodes to tagged JSON and frees) or is rejected with a position and a
+ * reason.  Build: see tests/fuzz/README.md.
+ */
 #include "toml/toml.h"
 #include <stdlib.h>
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
