@@ -1572,16 +1572,19 @@ const char *pg_backup_start_lsn(const struct pg_backup *b)
 	return b->start_lsn;
 }
 
-int pg_backup_end(struct pg_backup *b, char **label, char **stop_lsn, struct miren_error *err)
+int pg_backup_end(struct pg_backup *b, char **label, char **stop_lsn, char **stop_walfile,
+		  struct miren_error *err)
 {
-	*label = *stop_lsn = NULL;
+	*label = *stop_lsn = *stop_walfile = NULL;
 	/* wait_for_archive = false: there is no WAL archive; the segments go
 	 * into the snapshot itself. */
-	PGresult *r = PQexec(b->conn, "SELECT lsn::text, labelfile FROM pg_backup_stop(false)");
+	PGresult *r = PQexec(b->conn, "SELECT lsn::text, labelfile, pg_walfile_name(lsn)"
+				      " FROM pg_backup_stop(false)");
 	int rc = 0;
-	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQnfields(r) == 2) {
+	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQnfields(r) == 3) {
 		*stop_lsn = xstrdup(PQgetvalue(r, 0, 0));
 		*label = xstrdup(PQgetvalue(r, 0, 1));
+		*stop_walfile = xstrdup(PQgetvalue(r, 0, 2));
 	} else {
 		char msg[360];
 		one_line(msg, sizeof(msg), PQerrorMessage(b->conn));

@@ -126,7 +126,10 @@ struct pg_backup;
 int pg_backup_begin(const char *disk_dir, int port, const char *su_password,
 		    struct pg_backup **out, struct miren_error *err);
 const char *pg_backup_start_lsn(const struct pg_backup *b);
-int pg_backup_end(struct pg_backup *b, char **label, char **stop_lsn, struct miren_error *err);
+/* Fills label (backup_label content), stop_lsn and stop_walfile (the
+ * segment holding stop_lsn); caller frees each. */
+int pg_backup_end(struct pg_backup *b, char **label, char **stop_lsn, char **stop_walfile,
+		  struct miren_error *err);
 void pg_backup_free(struct pg_backup *b);
 
 /* Terminates the tenant's sessions, drops database `db` and role `role`

@@ -13,6 +13,7 @@
  */
 #include "addon/addon.h"
 #include "addon/pg.h"
+#include "addon/provider_pg.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/secret.h"
@@ -66,17 +67,17 @@ static int install_for(const char *version, struct pg_install *out, struct miren
 	return MIREN_EUNAVAIL;
 }
 
-static char *disk_dir(struct addon_ctx *ctx, const char *disk)
+char *pgp_disk_dir(struct addon_ctx *ctx, const char *disk)
 {
 	return xasprintf("%s/disks/%s", ctx->data_dir, disk);
 }
 
-static char *server_sv_id(const char *server_id)
+char *pgp_server_sv_id(const char *server_id)
 {
 	return xasprintf("addon/%s", server_id);
 }
 
-static const char *jstr(const json_t *o, const char *key)
+const char *pgp_jstr(const json_t *o, const char *key)
 {
 	const char *s = json_string_value(json_object_get(o, key));
 	return s ? s : "";
@@ -137,12 +138,12 @@ static int start_server(struct addon_ctx *ctx, const struct server_rec *srv, con
 			bool adopt, struct miren_error *err)
 {
 	struct pg_install pg;
-	int rc = install_for(jstr(sstate, "version"), &pg, err);
+	int rc = install_for(pgp_jstr(sstate, "version"), &pg, err);
 	if (rc)
 		return rc;
-	char *dir = disk_dir(ctx, srv->disk);
+	char *dir = pgp_disk_dir(ctx, srv->disk);
 	char **argv = pg_server_argv(&pg, dir);
-	char *id = server_sv_id(srv->id);
+	char *id = pgp_server_sv_id(srv->id);
 	char *logdir = xasprintf("%s/logs/addons", ctx->data_dir);
 	char *log = xasprintf("%s/%s.log", logdir, srv->id);
 	fs_mkdir_p(logdir, 0750);
@@ -179,23 +180,23 @@ static int start_server(struct addon_ctx *ctx, const struct server_rec *srv, con
  * password: template, clone, start (unless already supervised), wait,
  * rotate.  Each part is idempotent.
  */
-static int ensure_server(struct addon_ctx *ctx, const char *server_id, struct miren_error *err)
+int pgp_ensure_server(struct addon_ctx *ctx, const char *server_id, struct miren_error *err)
 {
 	struct server_rec srv;
 	int rc = store_server_get(ctx->store, server_id, &srv, err);
 	if (rc)
 		return rc;
 	json_t *sstate = json_loads(srv.state_json, 0, NULL);
-	char *tpw = NULL, *tdir = NULL, *dir = disk_dir(ctx, srv.disk);
+	char *tpw = NULL, *tdir = NULL, *dir = pgp_disk_dir(ctx, srv.disk);
 	struct pg_install pg;
-	rc = install_for(jstr(sstate, "version"), &pg, err);
+	rc = install_for(pgp_jstr(sstate, "version"), &pg, err);
 	if (!rc)
 		rc = template_password(ctx, &tpw, err);
 	if (rc)
 		goto out;
 	/* A server that has run for a while with its own password is ready:
 	 * the next tenant only needs its connection. */
-	char *sid = server_sv_id(srv.id);
+	char *sid = pgp_server_sv_id(srv.id);
 	struct sv_status st;
 	bool running = sv_status(ctx->sv, sid, &st) == 0;
 	free(sid);
@@ -219,7 +220,7 @@ static int ensure_server(struct addon_ctx *ctx, const char *server_id, struct mi
 		goto out;
 	if (!running)
 		rc = start_server(ctx, &srv, sstate, true, err);
-	const char *su = jstr(sstate, "su_password");
+	const char *su = pgp_jstr(sstate, "su_password");
 	if (!rc) {
 		/* A fresh clone answers to the template's password, a rotated one
 		 * to its own: wait for either. */
@@ -257,10 +258,10 @@ static int release_server(struct addon_ctx *ctx, const char *server_id, struct m
 	}
 	if (rc)
 		return rc;
-	char *id = server_sv_id(srv.id);
+	char *id = pgp_server_sv_id(srv.id);
 	sv_stop(ctx->sv, id);
 	free(id);
-	char *dir = disk_dir(ctx, srv.disk);
+	char *dir = pgp_disk_dir(ctx, srv.disk);
 	if (fs_remove_tree(dir) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot remove disk directory '%s': %s", dir,
 				     strerror(errno));
@@ -371,7 +372,7 @@ static int step_plan_shared(struct addon_ctx *ctx, struct addon_inst *inst,
 
 static int step_server(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
 {
-	return ensure_server(ctx, jstr(inst->state, "server"), err);
+	return pgp_ensure_server(ctx, pgp_jstr(inst->state, "server"), err);
 }
 
 /* Runs fn against the instance's server with its superuser password. */
@@ -381,7 +382,7 @@ static int with_server(struct addon_ctx *ctx, struct addon_inst *inst, bool tole
 		       struct miren_error *err)
 {
 	struct server_rec srv;
-	int rc = store_server_get(ctx->store, jstr(inst->state, "server"), &srv, err);
+	int rc = store_server_get(ctx->store, pgp_jstr(inst->state, "server"), &srv, err);
 	if (rc == MIREN_ENOTFOUND && tolerate_missing) {
 		miren_error_clear(err);
 		return 0;
@@ -389,8 +390,8 @@ static int with_server(struct addon_ctx *ctx, struct addon_inst *inst, bool tole
 	if (rc)
 		return rc;
 	json_t *sstate = json_loads(srv.state_json, 0, NULL);
-	char *dir = disk_dir(ctx, srv.disk);
-	rc = fn(dir, srv.port, jstr(sstate, "su_password"), inst, err);
+	char *dir = pgp_disk_dir(ctx, srv.disk);
+	rc = fn(dir, srv.port, pgp_jstr(sstate, "su_password"), inst, err);
 	free(dir);
 	json_decref(sstate);
 	server_rec_release(&srv);
@@ -400,14 +401,14 @@ static int with_server(struct addon_ctx *ctx, struct addon_inst *inst, bool tole
 static int tenant_create(const char *dir, int port, const char *su, struct addon_inst *inst,
 			 struct miren_error *err)
 {
-	return pg_tenant_create(dir, port, su, jstr(inst->state, "role"), jstr(inst->state, "db"),
-				jstr(inst->state, "password"), err);
+	return pg_tenant_create(dir, port, su, pgp_jstr(inst->state, "role"), pgp_jstr(inst->state, "db"),
+				pgp_jstr(inst->state, "password"), err);
 }
 
 static int tenant_drop(const char *dir, int port, const char *su, struct addon_inst *inst,
 		       struct miren_error *err)
 {
-	return pg_tenant_drop(dir, port, su, jstr(inst->state, "role"), jstr(inst->state, "db"), err);
+	return pg_tenant_drop(dir, port, su, pgp_jstr(inst->state, "role"), pgp_jstr(inst->state, "db"), err);
 }
 
 static int step_tenant(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
@@ -425,10 +426,10 @@ static int step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst,
 	/* The last tenant of a server goes with the server (next step);
 	 * otherwise the server must run for the drop to happen. */
 	int count = 0;
-	int rc = store_addon_count_on_server(ctx->store, jstr(inst->state, "server"), &count, err);
+	int rc = store_addon_count_on_server(ctx->store, pgp_jstr(inst->state, "server"), &count, err);
 	if (rc || count <= 1)
 		return rc;
-	rc = ensure_server(ctx, jstr(inst->state, "server"), err);
+	rc = pgp_ensure_server(ctx, pgp_jstr(inst->state, "server"), err);
 	if (rc == MIREN_ENOTFOUND) {
 		miren_error_clear(err);
 		return 0;
@@ -439,7 +440,7 @@ static int step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst,
 static int step_release_server(struct addon_ctx *ctx, struct addon_inst *inst,
 			       struct miren_error *err)
 {
-	const char *server = jstr(inst->state, "server");
+	const char *server = pgp_jstr(inst->state, "server");
 	if (!*server)
 		return 0;
 	int count = 0;
@@ -493,11 +494,11 @@ static int pg_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec
 		  struct miren_error *err)
 {
 	struct server_rec srv;
-	int rc = store_server_get(ctx->store, jstr(inst->state, "server"), &srv, err);
+	int rc = store_server_get(ctx->store, pgp_jstr(inst->state, "server"), &srv, err);
 	if (rc)
 		return rc;
-	const char *role = jstr(inst->state, "role"), *db = jstr(inst->state, "db"),
-		   *pw = jstr(inst->state, "password");
+	const char *role = pgp_jstr(inst->state, "role"), *db = pgp_jstr(inst->state, "db"),
+		   *pw = pgp_jstr(inst->state, "password");
 	char port[16];
 	snprintf(port, sizeof(port), "%d", srv.port);
 	char *url = xasprintf("postgres://%s:%s@%s:%d/%s", role, pw, srv.address, srv.port, db);
@@ -524,7 +525,7 @@ static void pg_resume(struct addon_ctx *ctx)
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		char *dir = disk_dir(ctx, srvs[i].disk);
+		char *dir = pgp_disk_dir(ctx, srvs[i].disk);
 		char *pgdata = fs_join(dir, "pgdata");
 		json_t *sstate = json_loads(srvs[i].state_json, 0, NULL);
 		if (fs_is_dir(pgdata) && start_server(ctx, &srvs[i], sstate, true, &err) != 0)
@@ -549,7 +550,7 @@ static void pg_idle(struct addon_ctx *ctx)
 	/* The spare database first: it takes a fraction of a clone's time. */
 	if (store_server_list(ctx->store, &srvs, &ns, &err) == 0) {
 		for (size_t i = 0; i < ns; i++) {
-			char *id = server_sv_id(srvs[i].id);
+			char *id = pgp_server_sv_id(srvs[i].id);
 			struct sv_status st;
 			bool running = sv_status(ctx->sv, id, &st) == 0 &&
 				       (st.state == SV_RUNNING || st.state == SV_STARTING);
@@ -557,8 +558,8 @@ static void pg_idle(struct addon_ctx *ctx)
 			if (strcmp(srvs[i].kind, "shared") || !running)
 				continue;
 			json_t *sstate = json_loads(srvs[i].state_json, 0, NULL);
-			char *dir = disk_dir(ctx, srvs[i].disk);
-			if (pg_spare_db_ensure(dir, srvs[i].port, jstr(sstate, "su_password"), &err))
+			char *dir = pgp_disk_dir(ctx, srvs[i].disk);
+			if (pg_spare_db_ensure(dir, srvs[i].port, pgp_jstr(sstate, "su_password"), &err))
 				log_warn("shared server %s: cannot prepare a spare database: %s",
 					 srvs[i].id, err.message);
 			free(dir);
@@ -579,14 +580,14 @@ static void pg_idle(struct addon_ctx *ctx)
 
 static json_t *pg_describe(struct addon_ctx *ctx, struct addon_inst *inst)
 {
-	const char *server = jstr(inst->state, "server");
+	const char *server = pgp_jstr(inst->state, "server");
 	struct server_rec srv;
 	if (!*server || store_server_get(ctx->store, server, &srv, NULL) != 0)
 		return NULL;
 	json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s}", "disk", srv.disk, "host", srv.address,
-			      "port", srv.port, "database", jstr(inst->state, "db"), "user",
-			      jstr(inst->state, "role"));
-	char *id = server_sv_id(srv.id);
+			      "port", srv.port, "database", pgp_jstr(inst->state, "db"), "user",
+			      pgp_jstr(inst->state, "role"));
+	char *id = pgp_server_sv_id(srv.id);
 	struct sv_status st;
 	if (sv_status(ctx->sv, id, &st) == 0) {
 		json_object_set_new(o, "server_state", json_string(sv_state_name(st.state)));
