@@ -37,6 +37,7 @@
 #include "supervise/supervise.h"
 #include "util/err.h"
 #include "util/fs.h"
+#include "util/sha256.h"
 #include "util/strbuf.h"
 
 #include <arpa/inet.h>
@@ -280,7 +281,7 @@ static const char template_conf[] =
 	"max_parallel_maintenance_workers = 1\n"
 	"max_logical_replication_workers = 0\n"
 	"max_wal_senders = 0\n"
-	"max_replication_slots = 0\n"
+	"max_replication_slots = 2\n" /* a temporary slot holds WAL during backups */
 	"autovacuum_max_workers = 2\n"
 	"jit = off\n"
 	"update_process_title = off\n"
@@ -906,6 +907,49 @@ out:
 	return rc;
 }
 
+/*
+ * Unix socket paths are limited to 107 bytes, and a data directory can be
+ * deep: sockets live in a short directory named from the disk's path,
+ * /run/miren-pg/<16 hex> as root, else /tmp/miren-pg-<uid>/<16 hex>.
+ */
+static char *socket_base(void)
+{
+	if (geteuid() == 0)
+		return xstrdup("/run/miren-pg");
+	return xasprintf("/tmp/miren-pg-%u", (unsigned)geteuid());
+}
+
+char *pg_socket_dir(const char *disk_dir)
+{
+	char hex[65];
+	sha256_hex(disk_dir, strlen(disk_dir), hex);
+	hex[16] = '\0';
+	char *base = socket_base();
+	char *dir = xasprintf("%s/%s", base, hex);
+	free(base);
+	return dir;
+}
+
+/* The base exists, is a real directory and is ours (never a link planted
+ * in /tmp by someone else); traversable so the service user reaches its
+ * own subdirectory. */
+static int ensure_socket_base(struct miren_error *err)
+{
+	char *base = socket_base();
+	int rc = 0;
+	struct stat st;
+	if (mkdir(base, 0711) != 0 && errno != EEXIST)
+		rc = miren_error_set(err, MIREN_EIO, "cannot create %s: %s", base, errtext(errno));
+	else if (lstat(base, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+		rc = miren_error_set(err, MIREN_EPERM,
+				     "%s is not a directory of this user; refusing to put "
+				     "database sockets there", base);
+	else if ((st.st_mode & 0777) != 0711)
+		chmod(base, 0711);
+	free(base);
+	return rc;
+}
+
 int pg_clone(const char *template_dir, const char *disk_dir, const char *address, int port,
 	     uid_t uid, gid_t gid, struct miren_error *err)
 {
@@ -922,19 +966,9 @@ int pg_clone(const char *template_dir, const char *disk_dir, const char *address
 				       address ? address : "");
 	if (port < 1 || port > 65535)
 		return miren_error_set(err, MIREN_EINVAL, "port %d is out of range", port);
-	/* DISK/run/.s.PGSQL.<port> must fit a unix socket address. */
-	size_t sock_len = strlen(disk_dir) + strlen("/run/.s.PGSQL.") + 5;
-	if (sock_len >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-		miren_error_set(err, MIREN_EINVAL,
-				"disk directory %s is too long for a unix socket path",
-				disk_dir);
-		miren_error_hint(err, "keep the data directory path under 80 bytes");
-		return MIREN_EINVAL;
-	}
-
 	int rc = 0;
 	char *version = fs_join(template_dir, "PG_VERSION");
-	char *run = fs_join(disk_dir, "run");
+	char *run = pg_socket_dir(disk_dir);
 	char *pgdata = fs_join(disk_dir, "pgdata");
 	char *tmp = fs_join(disk_dir, "pgdata.tmp");
 	char *conf = server_conf(address, port, run);
@@ -950,7 +984,7 @@ int pg_clone(const char *template_dir, const char *disk_dir, const char *address
 				     errtext(errno));
 		goto out;
 	}
-	if ((rc = ensure_dir(run, 0700, uid, gid, err)))
+	if ((rc = ensure_socket_base(err)) || (rc = ensure_dir(run, 0700, uid, gid, err)))
 		goto out;
 
 	if (fs_is_dir(pgdata)) {
@@ -1032,7 +1066,7 @@ static PGconn *su_connect(const char *disk_dir, int port, const char *password,
 			  const char *dbname, int timeout_s, char *why, size_t whylen,
 			  bool *used_password)
 {
-	char *host = fs_join(disk_dir, "run");
+	char *host = pg_socket_dir(disk_dir);
 	char port_s[16], timeout[16];
 	snprintf(port_s, sizeof(port_s), "%d", port);
 	snprintf(timeout, sizeof(timeout), "%d", timeout_s < 2 ? 2 : timeout_s);

@@ -65,6 +65,10 @@ int pg_clone(const char *template_dir, const char *disk_dir, const char *address
  */
 int pg_spare_prepare(const char *template_dir, uid_t uid, gid_t gid, struct miren_error *err);
 
+/* The directory holding the server's unix socket (short, outside the
+ * disk: socket paths are limited to 107 bytes).  Caller frees. */
+char *pg_socket_dir(const char *disk_dir);
+
 /* The argv to run the server in the foreground: {bindir/postgres, "-D",
  * DISK/pgdata, NULL}.  Caller frees with pg_argv_free. */
 char **pg_server_argv(const struct pg_install *pg, const char *disk_dir);

@@ -262,6 +262,9 @@ static int release_server(struct addon_ctx *ctx, const char *server_id, struct m
 	sv_stop(ctx->sv, id);
 	free(id);
 	char *dir = pgp_disk_dir(ctx, srv.disk);
+	char *sock = pg_socket_dir(dir);
+	fs_remove_tree(sock);
+	free(sock);
 	if (fs_remove_tree(dir) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot remove disk directory '%s': %s", dir,
 				     strerror(errno));

@@ -25,6 +25,26 @@ int api_call(const char *socket_path, const char *method, const char *path, cons
 int api_call_json(const char *socket_path, const char *method, const char *path,
 		  const json_t *body, json_t **reply, struct miren_error *err);
 
+/* Where a streamed reply body goes; returns 0 or a miren_err to abort. */
+typedef int (*api_sink_fn)(void *user, const void *data, size_t len);
+/* Called now and then with the bytes moved so far. */
+typedef void (*api_progress_fn)(void *user, unsigned long long up, unsigned long long down);
+
+/*
+ * A request whose reply body is a stream (a backup): on a 2xx reply every
+ * body byte goes to sink, and the value of reply header `want_header` (if
+ * not NULL) is stored in *header_value (caller frees; NULL if absent).  An
+ * error reply or a broken stream returns a miren_err with err filled.
+ */
+int api_stream(const char *socket_path, const char *method, const char *path,
+	       const char *want_header, char **header_value, api_sink_fn sink, void *user,
+	       api_progress_fn progress, void *puser, struct miren_error *err);
+
+/* A request whose body is read from fd (size bytes), with a JSON reply. */
+int api_upload(const char *socket_path, const char *method, const char *path, int fd,
+	       unsigned long long size, api_progress_fn progress, void *puser, json_t **reply,
+	       struct miren_error *err);
+
 /* Escapes s for use as one path segment or query value. Caller frees. */
 char *api_escape(const char *s);
 

@@ -3,6 +3,7 @@
  * See server.h for the contract.
  */
 #include "api/server.h"
+#include "addon/disk_ops.h"
 #include "app/source.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -14,6 +15,8 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -22,6 +25,8 @@
 #include <unistd.h>
 
 #define JSON_BODY_MAX (1u << 20)
+/* Largest snapshot a restore accepts (compressed). */
+#define RESTORE_MAX_BYTES (64ull << 30)
 
 struct api_server {
 	struct MHD_Daemon *mhd;
@@ -37,6 +42,8 @@ struct request {
 	char *spool_path;
 	struct sha256 hash;
 	unsigned long long spooled;
+	unsigned long long spool_max;
+	int spool_errno;
 	int too_big;
 	int forbidden;
 };
@@ -112,6 +119,99 @@ static bool is(struct route_ctx *c, const char *method, int n_parts, const char 
 {
 	return !strcmp(c->method, method) && c->n_parts == n_parts &&
 	       (!p0 || !strcmp(c->parts[0], p0)) && (!p2 || (n_parts > 2 && !strcmp(c->parts[2], p2)));
+}
+
+/* A backup streamed as the response body: a producer thread writes the
+ * snapshot into a pipe, MHD's callback reads from it. */
+struct backup_stream {
+	struct disk_backup_job *job;
+	pthread_t thread;
+	int rfd, wfd;
+	atomic_int failed;
+};
+
+static void *backup_produce(void *arg)
+{
+	struct backup_stream *b = arg;
+	struct miren_error err;
+	struct snap_stats st;
+	miren_error_clear(&err);
+	int rc = disk_backup_run(b->job, snap_sink_fd, &b->wfd, &st, &err);
+	if (rc) {
+		log_error("backup of disk %s failed: %s",
+			  json_string_value(json_object_get(disk_backup_header(b->job), "disk")),
+			  err.message);
+		atomic_store(&b->failed, 1);
+	} else {
+		log_info("backup of disk %s: %llu files, %llu bytes, %llu compressed",
+			 json_string_value(json_object_get(disk_backup_header(b->job), "disk")),
+			 (unsigned long long)st.files, (unsigned long long)st.bytes_in,
+			 (unsigned long long)st.zst_bytes);
+	}
+	close(b->wfd);
+	disk_backup_free(b->job);
+	b->job = NULL;
+	return NULL;
+}
+
+static ssize_t backup_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct backup_stream *b = cls;
+	for (;;) {
+		ssize_t n = read(b->rfd, buf, max);
+		if (n > 0)
+			return n;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0 && !atomic_load(&b->failed))
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	}
+}
+
+static void backup_done(void *cls)
+{
+	struct backup_stream *b = cls;
+	close(b->rfd); /* a producer still writing now gets EPIPE and stops */
+	pthread_join(b->thread, NULL);
+	free(b);
+}
+
+static enum MHD_Result stream_backup(struct route_ctx *c, const char *disk)
+{
+	struct miren_error err;
+	struct disk_backup_job *job;
+	int rc = platform_disk_backup_prepare(c->s->p, disk, &job, &err);
+	if (rc)
+		return send_error(c->conn, &err);
+	struct backup_stream *b = xcalloc(1, sizeof(*b));
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) != 0) {
+		disk_backup_free(job);
+		free(b);
+		return send_err(c->conn, MIREN_EIO, "cannot start the backup stream", NULL);
+	}
+	fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
+	b->job = job;
+	b->rfd = fds[0];
+	b->wfd = fds[1];
+	char *hdr = json_dumps(disk_backup_header(job), JSON_COMPACT);
+	if (pthread_create(&b->thread, NULL, backup_produce, b) != 0) {
+		close(fds[0]);
+		close(fds[1]);
+		disk_backup_free(job);
+		free(b);
+		free(hdr);
+		return send_err(c->conn, MIREN_EIO, "cannot start the backup thread", NULL);
+	}
+	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1 << 20,
+								  backup_read, b, backup_done);
+	MHD_add_response_header(r, "Content-Type", "application/zstd");
+	MHD_add_response_header(r, "X-Miren-Backup-Header", hdr);
+	free(hdr);
+	enum MHD_Result ret = MHD_queue_response(c->conn, 200, r);
+	MHD_destroy_response(r);
+	return ret;
 }
 
 static enum MHD_Result route(struct route_ctx *c)
@@ -202,6 +302,18 @@ static enum MHD_Result route(struct route_ctx *c)
 		rc = platform_addon_destroy(p, app, c->parts[3], &err);
 		return reply(c, rc, NULL, &err);
 	}
+	if (is(c, "POST", 3, "disks", NULL) && !strcmp(c->parts[2], "backup"))
+		return stream_backup(c, c->parts[1]);
+	if (is(c, "POST", 2, "disks", NULL) && !strcmp(c->parts[1], "restore")) {
+		int fd = open(c->req->spool_path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return send_err(c->conn, MIREN_EIO, "cannot read the uploaded snapshot", NULL);
+		const char *name = query(c, "name");
+		rc = platform_disk_restore(p, fd, name && *name ? name : NULL, query_bool(c, "force"),
+					   &res, &err);
+		close(fd);
+		return reply(c, rc, res, &err);
+	}
 	if (is(c, "GET", 1, "disks", NULL)) {
 		rc = platform_disk_list(p, &res, &err);
 		return reply(c, rc, res, &err);
@@ -224,10 +336,17 @@ static int split_url(char *url, const char **parts, int max)
 	return n;
 }
 
-static bool is_deploy(const char *method, const char *url)
+/* Requests whose body is a file (spooled to tmp/, hashed), and their bound. */
+static unsigned long long spool_limit(const char *method, const char *url)
 {
 	size_t n = strlen(url);
-	return !strcmp(method, "POST") && n > 7 && !strcmp(url + n - 7, "/deploy");
+	if (strcmp(method, "POST"))
+		return 0;
+	if (n > 7 && !strcmp(url + n - 7, "/deploy"))
+		return SOURCE_MAX_BYTES;
+	if (!strcmp(url, "/v1/disks/restore"))
+		return RESTORE_MAX_BYTES;
+	return 0;
 }
 
 static bool peer_trusted(struct MHD_Connection *conn)
@@ -256,10 +375,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*con_cls = req;
 		if (!peer_trusted(conn)) {
 			req->forbidden = 1;
-		} else if (is_deploy(method, url)) {
+		} else if ((req->spool_max = spool_limit(method, url)) != 0) {
 			char *hex = secret_hex(8);
 			char *tmp = fs_join(platform_data_dir(s->p), "tmp");
-			req->spool_path = xasprintf("%s/upload-%s.tar", tmp, hex);
+			req->spool_path = xasprintf("%s/upload-%s", tmp, hex);
 			free(tmp);
 			free(hex);
 			req->spool_fd = open(req->spool_path,
@@ -273,7 +392,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			/* Drain; the reply comes once the body is read. */
 		} else if (req->spool_path) {
 			req->spooled += *upload_size;
-			if (req->spooled > SOURCE_MAX_BYTES) {
+			if (req->spooled > req->spool_max) {
 				req->too_big = 1;
 			} else if (req->spool_fd >= 0) {
 				sha256_update(&req->hash, upload_data, *upload_size);
@@ -284,6 +403,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 					if (w < 0 && errno == EINTR)
 						continue;
 					if (w < 0) {
+						req->spool_errno = errno;
 						close(req->spool_fd);
 						req->spool_fd = -1;
 						break;
@@ -305,7 +425,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (req->too_big)
 		return send_err(conn, MIREN_ETOOBIG, "request body is too large", NULL);
 	if (req->spool_path && req->spool_fd < 0)
-		return send_err(conn, MIREN_EIO, "cannot store the upload in the data directory",
+		return send_err(conn, MIREN_EIO,
+				req->spool_errno == ENOSPC
+					? "the server's disk is full: cannot store the upload"
+					: "cannot store the upload in the data directory",
 				"check free space and permissions of the data directory");
 
 	struct route_ctx c = { .s = s, .conn = conn, .method = method, .req = req };

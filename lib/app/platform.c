@@ -1,6 +1,7 @@
 /* The platform: app operations over the store and the supervisor; see platform.h. */
 #include "app/platform.h"
 #include "addon/addon.h"
+#include "addon/disk_ops.h"
 #include "app/config.h"
 #include "app/env.h"
 #include "app/source.h"
@@ -380,6 +381,7 @@ int platform_open(const struct platform_options *opts, struct platform **out,
 	/* Converge: drop what a crash left half-done, adopt or restart the
 	 * addon servers, start every app, then stop what nobody claimed. */
 	prune_app_dirs(p);
+	disk_recover(&p->actx);
 	pthread_mutex_lock(&p->lock);
 	p->rec = reconciler_start(&p->actx, on_addons_changed, p);
 	struct app_rec *apps;
@@ -1216,4 +1218,16 @@ int platform_disk_list(struct platform *p, json_t **result, struct miren_error *
 	}
 	disk_recs_free(disks, n);
 	return 0;
+}
+
+int platform_disk_backup_prepare(struct platform *p, const char *name,
+				 struct disk_backup_job **job, struct miren_error *err)
+{
+	return disk_backup_prepare(&p->actx, name, job, err);
+}
+
+int platform_disk_restore(struct platform *p, int fd, const char *name, bool force,
+			  json_t **result, struct miren_error *err)
+{
+	return disk_restore(&p->actx, snap_source_fd, &fd, name, force, result, err);
 }

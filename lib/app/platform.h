@@ -87,6 +87,14 @@ int platform_addon_create(struct platform *p, const char *app, const char *addon
 /* Starts removing the addon from app (status deprovisioning). */
 int platform_addon_destroy(struct platform *p, const char *app, const char *addon,
 			   struct miren_error *err);
+struct disk_backup_job;
+/* Starts a backup of disk name (errors come here, before any byte). */
+int platform_disk_backup_prepare(struct platform *p, const char *name,
+				 struct disk_backup_job **job, struct miren_error *err);
+/* Restores the snapshot in file fd as disk name (NULL: its own name). */
+int platform_disk_restore(struct platform *p, int fd, const char *name, bool force,
+			  json_t **result, struct miren_error *err);
+
 /* [{"name","size","used","status","created_by","created_at"}] */
 int platform_disk_list(struct platform *p, json_t **result, struct miren_error *err);
 

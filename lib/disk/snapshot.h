@@ -91,4 +91,28 @@ int snap_read(snap_source_fn source, void *user, const char *staging, uid_t uid,
 int snap_sink_fd(void *user, const void *data, size_t len);
 ssize_t snap_source_fd(void *user, void *buf, size_t len);
 
+/* A source over bytes in memory (user is a struct snap_mem *; pos starts at 0). */
+struct snap_mem {
+	const void *data;
+	size_t len;
+	size_t pos;
+};
+ssize_t snap_source_mem(void *user, void *buf, size_t len);
+
+/*
+ * Checks a member path relative to "disk/" (e.g. "base/1/1259"): non-empty,
+ * relative, and without empty, "." or ".." components.  Returns 0, or
+ * MIREN_EINVAL with a message naming the path.
+ */
+int snap_check_rel(const char *rel, struct miren_error *err);
+/*
+ * True when a symlink at rel (a path checked by snap_check_rel) pointing at
+ * target stays inside the disk: target is non-empty and relative, every ".."
+ * in it comes before any other component, and there are no more of them
+ * than rel has parent directories.  Since extraction never lets a member's
+ * parent be a symlink, links that pass cannot escape however they chain.
+ * Both the writer (which refuses to archive other links) and the reader use it.
+ */
+bool snap_link_target_inside(const char *rel, const char *target);
+
 #endif

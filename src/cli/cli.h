@@ -83,6 +83,19 @@ int cli_call(struct cli *cli, const char *method, const char *path, const json_t
  * addon that failed (with the commands that fix it). */
 int cli_wait_addons(struct cli *cli, const char *only);
 
+/* Progress of a long transfer; see progress.c. */
+struct cli_progress {
+	const char *verb;
+	double start, last;
+	bool shown, enabled;
+};
+void cli_progress_init(struct cli_progress *p, const char *verb);
+void cli_progress_update(struct cli_progress *p, unsigned long long bytes);
+void cli_progress_done(struct cli_progress *p);
+double cli_progress_elapsed(const struct cli_progress *p);
+/* "1.0 GiB", "41.3 MiB". */
+void cli_human_bytes(unsigned long long bytes, char *out, size_t len);
+
 /* Prints j as indented JSON on stdout. */
 void cli_print_json(const json_t *j);
 

@@ -3,19 +3,6 @@
 
 #include <stdio.h>
 
-/* "1.0 GB", "41.3 MB": what people read in disk listings. */
-static void human(long long bytes, char *out, size_t len)
-{
-	const char *units[] = { "B", "KB", "MB", "GB", "TB" };
-	double v = (double)bytes;
-	int u = 0;
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(out, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
-}
-
 static int exec(struct cli *cli, int argc, char **argv)
 {
 	if (argc)
@@ -34,8 +21,10 @@ static int exec(struct cli *cli, int argc, char **argv)
 	json_t *d;
 	json_array_foreach(list, i, d) {
 		char size[32], used[32];
-		human(json_integer_value(json_object_get(d, "size")), size, sizeof(size));
-		human(json_integer_value(json_object_get(d, "used")), used, sizeof(used));
+		cli_human_bytes((unsigned long long)json_integer_value(json_object_get(d, "size")), size,
+				sizeof(size));
+		cli_human_bytes((unsigned long long)json_integer_value(json_object_get(d, "used")), used,
+				sizeof(used));
 		cli_table_row(t, json_string_value(json_object_get(d, "name")), size, used,
 			      json_string_value(json_object_get(d, "status")),
 			      json_string_value(json_object_get(d, "created_by")));

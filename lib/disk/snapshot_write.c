@@ -1,0 +1,746 @@
+/*
+ * Writing .miren.zst snapshots; see snapshot.h and docs/backup-format.md.
+ *
+ * The pipeline runs on the caller's thread (plus zstd's own workers):
+ *
+ *   read(2) 1 MiB at a time -> per-file SHA-256 -> libarchive pax writer
+ *     -> write callback: archive SHA-256 + ZSTD_compressStream2 -> sink
+ *
+ * Each file is read once; its bytes go from the read buffer through
+ * libarchive to zstd without further copies.  For chunks of 256 KiB and
+ * more, a helper thread computes the file's SHA-256 while this thread runs
+ * the same chunk through the archive digest and zstd (the two digests are
+ * the bulk of the work this thread does).  libarchive runs unblocked
+ * (bytes_per_block 0): every tar byte reaches the callback as soon as it is
+ * produced and no record padding is added, so "archive_sha256" is exactly
+ * the SHA-256 of the tar bytes from offset 0 up to the first byte of the
+ * manifest member's header (the end of the previous member's 512-byte
+ * padding), computed before that header is written.
+ *
+ * Errors are sticky: after any failure every later call fails, and the
+ * output is not a usable snapshot.  snap_writer_free() of an unfinished
+ * writer sends nothing more to the sink.  Symlinks whose target could leave
+ * the disk (absolute, or climbing above it) are refused with MIREN_EINVAL,
+ * since the reader would refuse to restore them.
+ */
+#include "disk/snapshot.h"
+#include "util/sha256.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#define SNAP_READ_CHUNK (1u << 20)
+#define HQ_N 16
+
+/* The hashing thread: a FIFO of digest updates (see the top comment). */
+struct hjob {
+	struct sha256 *h;
+	const void *data;
+	size_t len;
+};
+struct hasher {
+	pthread_t thr;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool started, quit;
+	struct hjob q[HQ_N];
+	uint64_t posted, done; /* job j (1-based) is finished once done >= j */
+};
+
+struct snap_writer {
+	snap_sink_fn sink;
+	void *user;
+	struct archive *ar;
+	struct archive_entry *entry; /* reused for every member */
+	ZSTD_CCtx *cctx;
+	unsigned char *zout;
+	size_t zout_cap;
+	unsigned char *rbuf; /* 2 * SNAP_READ_CHUNK, for file contents */
+	const unsigned char *chunk; /* the file chunk being archived */
+	size_t chunk_len;
+	uint64_t chunk_seq;  /* its archive-digest job */
+	struct sha256 tar_sha;
+	bool tar_sha_open;
+	bool discard;   /* being freed unfinished: swallow libarchive's output */
+	bool finished;
+	int failed;     /* sticky error code */
+	struct miren_error cb_err; /* raised inside the write callback */
+	json_t *files;  /* "disk/rel" -> sha256 hex */
+	uint64_t nfiles, bytes_in, tar_bytes, zst_bytes;
+	char *path;     /* "disk/..." of the member being walked */
+	size_t path_len, path_cap;
+	struct hasher hs;
+};
+
+static void *hasher_main(void *arg)
+{
+	struct hasher *hs = arg;
+	pthread_mutex_lock(&hs->mu);
+	for (;;) {
+		while (hs->done == hs->posted && !hs->quit)
+			pthread_cond_wait(&hs->cv, &hs->mu);
+		if (hs->done == hs->posted)
+			break;
+		struct hjob j = hs->q[hs->done % HQ_N];
+		pthread_mutex_unlock(&hs->mu);
+		sha256_update(j.h, j.data, j.len);
+		pthread_mutex_lock(&hs->mu);
+		hs->done++;
+		pthread_cond_broadcast(&hs->cv);
+	}
+	pthread_mutex_unlock(&hs->mu);
+	return NULL;
+}
+
+static void hasher_start(struct hasher *hs)
+{
+	pthread_mutex_init(&hs->mu, NULL);
+	pthread_cond_init(&hs->cv, NULL);
+	hs->started = pthread_create(&hs->thr, NULL, hasher_main, hs) == 0;
+	if (!hs->started) {
+		pthread_cond_destroy(&hs->cv);
+		pthread_mutex_destroy(&hs->mu);
+	}
+}
+
+/* Queues h += data (which must stay unchanged until then); returns the job's
+   number for hash_wait_for (0: done inline, without a thread). */
+static uint64_t hash_post(struct hasher *hs, struct sha256 *h, const void *data, size_t len)
+{
+	if (!hs->started) {
+		sha256_update(h, data, len);
+		return 0;
+	}
+	pthread_mutex_lock(&hs->mu);
+	while (hs->posted - hs->done == HQ_N)
+		pthread_cond_wait(&hs->cv, &hs->mu);
+	hs->q[hs->posted % HQ_N] = (struct hjob){ h, data, len };
+	uint64_t seq = ++hs->posted;
+	pthread_cond_broadcast(&hs->cv);
+	pthread_mutex_unlock(&hs->mu);
+	return seq;
+}
+
+static void hash_wait_for(struct hasher *hs, uint64_t seq)
+{
+	if (!hs->started || !seq)
+		return;
+	pthread_mutex_lock(&hs->mu);
+	while (hs->done < seq)
+		pthread_cond_wait(&hs->cv, &hs->mu);
+	pthread_mutex_unlock(&hs->mu);
+}
+
+static void hash_wait_all(struct hasher *hs)
+{
+	if (!hs->started)
+		return;
+	pthread_mutex_lock(&hs->mu);
+	while (hs->done < hs->posted)
+		pthread_cond_wait(&hs->cv, &hs->mu);
+	pthread_mutex_unlock(&hs->mu);
+}
+
+static void hasher_stop(struct hasher *hs)
+{
+	if (!hs->started)
+		return;
+	pthread_mutex_lock(&hs->mu);
+	hs->quit = true;
+	pthread_cond_broadcast(&hs->cv);
+	pthread_mutex_unlock(&hs->mu);
+	pthread_join(hs->thr, NULL);
+	pthread_cond_destroy(&hs->cv);
+	pthread_mutex_destroy(&hs->mu);
+	hs->started = false;
+}
+
+/* Sends out.pos bytes of zout to the sink. */
+static int w_emit(struct snap_writer *w, size_t n)
+{
+	if (!n)
+		return 0;
+	errno = 0;
+	int rc = w->sink(w->user, w->zout, n);
+	if (rc) {
+		int e = errno;
+		if (rc < MIREN_EINVAL || rc > MIREN_EINTERNAL)
+			rc = MIREN_EIO;
+		if (e == ENOSPC || e == EDQUOT)
+			return miren_error_set(&w->cb_err, rc,
+					       "cannot write the backup: the disk is full");
+		if (e)
+			return miren_error_set(&w->cb_err, rc, "cannot write the backup: %s",
+					       strerror(e));
+		return miren_error_set(&w->cb_err, rc,
+				       "cannot write the backup (its destination failed)");
+	}
+	w->zst_bytes += n;
+	return 0;
+}
+
+/* One ZSTD_compressStream2 step; *left gets zstd's "still to flush" hint. */
+static int w_zstd(struct snap_writer *w, ZSTD_inBuffer *in, ZSTD_EndDirective mode, size_t *left)
+{
+	ZSTD_outBuffer out = { w->zout, w->zout_cap, 0 };
+	size_t r = ZSTD_compressStream2(w->cctx, &out, in, mode);
+	if (ZSTD_isError(r))
+		return miren_error_set(&w->cb_err, MIREN_EINTERNAL, "zstd compression failed: %s",
+				       ZSTD_getErrorName(r));
+	*left = r;
+	return w_emit(w, out.pos);
+}
+
+static la_ssize_t w_write_cb(struct archive *a, void *u, const void *buf, size_t len)
+{
+	struct snap_writer *w = u;
+	if (w->discard)
+		return (la_ssize_t)len;
+	if (w->cb_err.code) {
+		archive_set_error(a, EIO, "%s", w->cb_err.message);
+		return -1;
+	}
+	if (w->tar_sha_open) {
+		uintptr_t b = (uintptr_t)buf, c = (uintptr_t)w->chunk;
+		if (w->chunk && b >= c && b + len <= c + w->chunk_len) {
+			/* File data, which stays put until the job is done. */
+			w->chunk_seq = hash_post(&w->hs, &w->tar_sha, buf, len);
+		} else {
+			/* Headers and padding live in libarchive's buffers. */
+			hash_wait_all(&w->hs);
+			sha256_update(&w->tar_sha, buf, len);
+		}
+	}
+	w->tar_bytes += len;
+	ZSTD_inBuffer in = { buf, len, 0 };
+	while (in.pos < in.size) {
+		size_t left;
+		if (w_zstd(w, &in, ZSTD_e_continue, &left)) {
+			archive_set_error(a, EIO, "%s", w->cb_err.message);
+			return -1;
+		}
+	}
+	return (la_ssize_t)len;
+}
+
+/* Records a failure: copies the callback's error if there is one. */
+static int w_fail(struct snap_writer *w, struct miren_error *err, int code, const char *what)
+{
+	if (w->cb_err.code) {
+		code = w->cb_err.code;
+		if (err && err != &w->cb_err)
+			*err = w->cb_err;
+	} else if (what) {
+		miren_error_set(err, code, "cannot write the backup (%s: %s)", what,
+				archive_error_string(w->ar) ? archive_error_string(w->ar) : "unknown error");
+	}
+	if (!w->failed)
+		w->failed = code;
+	return code;
+}
+
+static int w_check(struct snap_writer *w, struct miren_error *err)
+{
+	if (w->finished)
+		return miren_error_set(err, MIREN_EINTERNAL, "the backup was already finished");
+	if (w->failed)
+		return miren_error_set(err, w->failed, "the backup already failed");
+	return 0;
+}
+
+/* Writes one member's header; size only for regular files. */
+static int w_header(struct snap_writer *w, const char *name, mode_t type, mode_t perm,
+		    uid_t uid, gid_t gid, time_t mtime, long mtime_ns, int64_t size,
+		    const char *link, struct miren_error *err)
+{
+	struct archive_entry *e = w->entry;
+	archive_entry_clear(e);
+	archive_entry_copy_pathname(e, name);
+	archive_entry_set_filetype(e, type);
+	archive_entry_set_perm(e, perm & 07777);
+	archive_entry_set_uid(e, uid);
+	archive_entry_set_gid(e, gid);
+	archive_entry_set_mtime(e, mtime, mtime_ns);
+	archive_entry_set_size(e, type == AE_IFREG ? size : 0);
+	if (link)
+		archive_entry_copy_symlink(e, link);
+	/* ARCHIVE_WARN: a name not valid in the locale's charset; stored raw. */
+	if (archive_write_header(w->ar, e) < ARCHIVE_WARN)
+		return w_fail(w, err, MIREN_EIO, name);
+	return 0;
+}
+
+static int w_data(struct snap_writer *w, const void *data, size_t len, const char *name,
+		  struct miren_error *err)
+{
+	const char *p = data;
+	while (len) {
+		la_ssize_t n = archive_write_data(w->ar, p, len);
+		if (n <= 0)
+			return w_fail(w, err, MIREN_EIO, name);
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int w_end_entry(struct snap_writer *w, const char *name, struct miren_error *err)
+{
+	if (archive_write_finish_entry(w->ar) < ARCHIVE_WARN)
+		return w_fail(w, err, MIREN_EIO, name);
+	return 0;
+}
+
+/* A whole in-memory member (header, manifest, snap_add_data). */
+static int w_member_mem(struct snap_writer *w, const char *name, const void *data, size_t len,
+			mode_t mode, struct miren_error *err)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	int rc = w_header(w, name, AE_IFREG, mode, geteuid(), getegid(), now.tv_sec, 0,
+			  (int64_t)len, NULL, err);
+	if (!rc)
+		rc = w_data(w, data, len, name, err);
+	if (!rc)
+		rc = w_end_entry(w, name, err);
+	return rc;
+}
+
+struct snap_writer *snap_writer_new(snap_sink_fn sink, void *user, const json_t *header,
+				    int level, int threads, struct miren_error *err)
+{
+	if (header && !json_is_object(header)) {
+		miren_error_set(err, MIREN_EINVAL, "the backup header must be a JSON object");
+		return NULL;
+	}
+	struct snap_writer *w = xcalloc(1, sizeof(*w));
+	w->sink = sink;
+	w->user = user;
+	w->files = json_object();
+	w->zout_cap = ZSTD_CStreamOutSize() * 4;
+	w->zout = xmalloc(w->zout_cap);
+	w->rbuf = xmalloc(2 * (size_t)SNAP_READ_CHUNK);
+	hasher_start(&w->hs);
+	w->path_cap = 256;
+	w->path = xmalloc(w->path_cap);
+	sha256_init(&w->tar_sha);
+	w->tar_sha_open = true;
+	char *text = NULL;
+	json_t *h = header ? json_deep_copy(header) : json_object();
+
+	if (level == 0)
+		level = 3;
+	if (threads <= 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = n > 0 ? (int)(n > 200 ? 200 : n) : 1;
+	}
+	w->cctx = ZSTD_createCCtx();
+	if (!w->cctx)
+		abort();
+	size_t r = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level);
+	if (!ZSTD_isError(r))
+		r = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
+	if (ZSTD_isError(r)) {
+		miren_error_set(err, MIREN_EINVAL, "bad zstd level %d: %s", level,
+				ZSTD_getErrorName(r));
+		goto fail;
+	}
+	/* Fails only on a libzstd built without threads: then one thread it is. */
+	(void)ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_nbWorkers, threads);
+
+	w->ar = archive_write_new();
+	w->entry = archive_entry_new();
+	if (!w->ar || !w->entry)
+		abort();
+	if (archive_write_set_format_pax_restricted(w->ar) != ARCHIVE_OK ||
+	    archive_write_set_bytes_per_block(w->ar, 0) != ARCHIVE_OK ||
+	    archive_write_open2(w->ar, w, NULL, w_write_cb, NULL, NULL) != ARCHIVE_OK) {
+		w_fail(w, err, MIREN_EINTERNAL, "libarchive setup");
+		goto fail;
+	}
+
+	json_object_set_new(h, "format", json_string("miren-disk-backup"));
+	json_object_set_new(h, "format_version", json_integer(SNAP_FORMAT_VERSION));
+	text = json_dumps(h, JSON_INDENT(2) | JSON_SORT_KEYS);
+	if (!text) {
+		miren_error_set(err, MIREN_EINVAL, "the backup header cannot be encoded as JSON");
+		goto fail;
+	}
+	size_t tl = strlen(text);
+	text = xrealloc(text, tl + 2);
+	text[tl++] = '\n';
+	text[tl] = '\0';
+	if (w_member_mem(w, "miren-backup.json", text, tl, 0644, err))
+		goto fail;
+	free(text);
+	json_decref(h);
+	return w;
+fail:
+	free(text);
+	json_decref(h);
+	snap_writer_free(w);
+	return NULL;
+}
+
+/* Path buffer "disk/<rel>": append a component / cut back. */
+static void w_path_push(struct snap_writer *w, const char *name)
+{
+	size_t n = strlen(name);
+	size_t need = w->path_len + 1 + n + 1;
+	if (need > w->path_cap) {
+		while (w->path_cap < need)
+			w->path_cap *= 2;
+		w->path = xrealloc(w->path, w->path_cap);
+	}
+	if (w->path_len && w->path[w->path_len - 1] != '/')
+		w->path[w->path_len++] = '/';
+	memcpy(w->path + w->path_len, name, n + 1);
+	w->path_len += n;
+}
+
+static void w_path_cut(struct snap_writer *w, size_t len)
+{
+	w->path_len = len;
+	w->path[len] = '\0';
+}
+
+static int w_read_error(struct snap_writer *w, int e, const char *what, struct miren_error *err)
+{
+	int rc;
+	if (e == ENOENT)
+		rc = miren_error_set(err, MIREN_EIO, "%s vanished while being backed up", what);
+	else
+		rc = miren_error_set(err, MIREN_EIO, "cannot read %s: %s", what, strerror(e));
+	w->failed = rc;
+	return rc;
+}
+
+static int w_file(struct snap_writer *w, int dfd, const char *name, struct miren_error *err)
+{
+	const char *path = w->path;
+	int rc = 0;
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return w_read_error(w, errno, path, err);
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		rc = w_read_error(w, errno, path, err);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = w->failed = miren_error_set(err, MIREN_EIO,
+						 "%s changed type while being backed up", path);
+		goto out;
+	}
+	if (json_object_get(w->files, path)) {
+		rc = w->failed = miren_error_set(err, MIREN_EINVAL,
+						 "%s is already in the backup", path);
+		goto out;
+	}
+	/* The manifest is JSON: its keys, the file names, must be UTF-8. */
+	if (json_object_set_new(w->files, path, json_null()) != 0) {
+		rc = w->failed = miren_error_set(
+			err, MIREN_EINVAL, "file name %s is not valid UTF-8; it cannot be backed up", path);
+		miren_error_hint(err, "rename the file");
+		goto out;
+	}
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	rc = w_header(w, path, AE_IFREG, st.st_mode, st.st_uid, st.st_gid, st.st_mtim.tv_sec,
+		      st.st_mtim.tv_nsec, st.st_size, NULL, err);
+	if (rc)
+		goto out;
+	struct sha256 h;
+	sha256_init(&h);
+	/* Two buffers: one is read into while the other may still be hashed. */
+	unsigned char *bufs[2] = { w->rbuf, w->rbuf + SNAP_READ_CHUNK };
+	uint64_t last_job[2] = { 0, 0 };
+	uint64_t left = (uint64_t)st.st_size;
+	for (int k = 0; left; k ^= 1) {
+		size_t want = left < SNAP_READ_CHUNK ? (size_t)left : SNAP_READ_CHUNK;
+		hash_wait_for(&w->hs, last_job[k]);
+		ssize_t n;
+		do
+			n = read(fd, bufs[k], want);
+		while (n < 0 && errno == EINTR);
+		if (n < 0) {
+			rc = w_read_error(w, errno, path, err);
+			break;
+		}
+		if (n == 0) {
+			rc = w->failed = miren_error_set(err, MIREN_EIO,
+							 "%s shrank while being backed up", path);
+			break;
+		}
+		uint64_t job = hash_post(&w->hs, &h, bufs[k], (size_t)n);
+		w->chunk = bufs[k];
+		w->chunk_len = (size_t)n;
+		w->chunk_seq = 0;
+		rc = w_data(w, bufs[k], (size_t)n, path, err);
+		w->chunk = NULL;
+		last_job[k] = w->chunk_seq > job ? w->chunk_seq : job;
+		if (rc)
+			break;
+		left -= (uint64_t)n;
+	}
+	hash_wait_all(&w->hs); /* h is finished, and no job points into rbuf */
+	char hex[65];
+	sha256_final_hex(&h, hex);
+	if (rc)
+		goto out;
+	rc = w_end_entry(w, path, err);
+	if (rc)
+		goto out;
+	json_object_set_new(w->files, path, json_string(hex));
+	w->nfiles++;
+	w->bytes_in += (uint64_t)st.st_size;
+out:
+	close(fd);
+	return rc;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Archives the contents of the directory dfd (whose member is w->path). */
+static int w_dir(struct snap_writer *w, int dfd, bool (*skip)(const char *, bool, void *),
+		 void *u, struct miren_error *err)
+{
+	int rc = 0;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int lfd = dup(dfd);
+	DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
+	if (!d) {
+		if (lfd >= 0)
+			close(lfd);
+		return w_read_error(w, errno, w->path, err);
+	}
+	struct dirent *de;
+	errno = 0;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			names = xrealloc(names, cap * sizeof(*names));
+		}
+		names[n++] = xstrdup(de->d_name);
+		errno = 0;
+	}
+	if (errno) {
+		rc = w_read_error(w, errno, w->path, err);
+		goto out;
+	}
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_names);
+
+	size_t base = w->path_len;
+	for (size_t i = 0; i < n && !rc; i++) {
+		w_path_push(w, names[i]);
+		const char *rel = w->path + strlen("disk/");
+		struct stat st;
+		if (fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			rc = w_read_error(w, errno, w->path, err);
+			break;
+		}
+		bool is_dir = S_ISDIR(st.st_mode);
+		if (!(S_ISREG(st.st_mode) || is_dir || S_ISLNK(st.st_mode)) ||
+		    (skip && skip(rel, is_dir, u))) {
+			w_path_cut(w, base);
+			continue;
+		}
+		if (S_ISREG(st.st_mode)) {
+			rc = w_file(w, dfd, names[i], err);
+		} else if (S_ISLNK(st.st_mode)) {
+			char *target = xmalloc((size_t)st.st_size + 2);
+			ssize_t tl = readlinkat(dfd, names[i], target, (size_t)st.st_size + 1);
+			if (tl < 0 || tl > st.st_size) {
+				rc = w_read_error(w, tl < 0 ? errno : EAGAIN, w->path, err);
+			} else {
+				target[tl] = '\0';
+				if (!snap_link_target_inside(rel, target)) {
+					rc = w->failed = miren_error_set(
+						err, MIREN_EINVAL,
+						"symlink %s points outside the disk ('%s'); it cannot be backed up",
+						w->path, target);
+					miren_error_hint(err, "replace it with a relative link inside the disk, or remove it");
+				} else {
+					rc = w_header(w, w->path, AE_IFLNK, 0777, st.st_uid,
+						      st.st_gid, st.st_mtim.tv_sec,
+						      st.st_mtim.tv_nsec, 0, target, err);
+				}
+			}
+			free(target);
+		} else {
+			int cfd = openat(dfd, names[i],
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (cfd < 0) {
+				rc = w_read_error(w, errno, w->path, err);
+			} else {
+				rc = w_header(w, w->path, AE_IFDIR, st.st_mode, st.st_uid,
+					      st.st_gid, st.st_mtim.tv_sec,
+					      st.st_mtim.tv_nsec, 0, NULL, err);
+				if (!rc)
+					rc = w_dir(w, cfd, skip, u, err);
+				close(cfd);
+			}
+		}
+		w_path_cut(w, base);
+	}
+out:
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	closedir(d);
+	return rc;
+}
+
+int snap_add_tree(struct snap_writer *w, const char *root,
+		  bool (*skip)(const char *rel, bool is_dir, void *u), void *u,
+		  struct miren_error *err)
+{
+	int rc = w_check(w, err);
+	if (rc)
+		return rc;
+	w_path_cut(w, 0);
+	w_path_push(w, "disk/");
+	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return w_read_error(w, errno, root, err);
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		rc = w_read_error(w, errno, root, err);
+		goto out;
+	}
+	rc = w_header(w, "disk/", AE_IFDIR, st.st_mode, st.st_uid, st.st_gid, st.st_mtim.tv_sec,
+		      st.st_mtim.tv_nsec, 0, NULL, err);
+	if (!rc)
+		rc = w_dir(w, fd, skip, u, err);
+out:
+	close(fd);
+	return rc;
+}
+
+int snap_add_data(struct snap_writer *w, const char *rel, const void *data, size_t len,
+		  mode_t mode, struct miren_error *err)
+{
+	int rc = w_check(w, err);
+	if (rc)
+		return rc;
+	rc = snap_check_rel(rel, err);
+	if (rc)
+		return rc; /* nothing written: the writer stays usable */
+	char *name = xasprintf("disk/%s", rel);
+	if (json_object_get(w->files, name)) {
+		rc = miren_error_set(err, MIREN_EINVAL, "%s is already in the backup", name);
+		free(name);
+		return rc;
+	}
+	if (json_object_set_new(w->files, name, json_null()) != 0) {
+		rc = miren_error_set(err, MIREN_EINVAL, "file name %s is not valid UTF-8", name);
+		free(name);
+		return rc;
+	}
+	char hex[65];
+	sha256_hex(data, len, hex);
+	rc = w_member_mem(w, name, data, len, mode, err);
+	if (rc) {
+		json_object_del(w->files, name);
+	} else {
+		json_object_set_new(w->files, name, json_string(hex));
+		w->nfiles++;
+		w->bytes_in += len;
+	}
+	free(name);
+	return rc;
+}
+
+int snap_writer_finish(struct snap_writer *w, struct snap_stats *st, struct miren_error *err)
+{
+	int rc = w_check(w, err);
+	if (rc)
+		return rc;
+	char *text = NULL;
+	json_t *m = NULL;
+	/* Pad the last member so the digest ends where the manifest begins. */
+	rc = w_end_entry(w, "the last member", err);
+	if (rc)
+		goto out;
+	char hex[65];
+	sha256_final_hex(&w->tar_sha, hex);
+	w->tar_sha_open = false;
+	m = json_pack("{s:O, s:s, s:I, s:I}", "files", w->files, "archive_sha256", hex,
+		      "file_count", (json_int_t)w->nfiles, "bytes", (json_int_t)w->bytes_in);
+	if (!m)
+		abort();
+	text = json_dumps(m, JSON_INDENT(1) | JSON_SORT_KEYS);
+	if (!text)
+		abort(); /* only out of memory: every key was checked */
+	size_t tl = strlen(text);
+	text = xrealloc(text, tl + 2);
+	text[tl++] = '\n';
+	text[tl] = '\0';
+	rc = w_member_mem(w, "miren-manifest.json", text, tl, 0644, err);
+	if (rc)
+		goto out;
+	if (archive_write_close(w->ar) != ARCHIVE_OK) {
+		rc = w_fail(w, err, MIREN_EIO, "end of archive");
+		goto out;
+	}
+	ZSTD_inBuffer in = { NULL, 0, 0 };
+	size_t left;
+	do {
+		if (w_zstd(w, &in, ZSTD_e_end, &left)) {
+			rc = w_fail(w, err, MIREN_EIO, NULL);
+			goto out;
+		}
+	} while (left);
+	w->finished = true;
+	if (st) {
+		st->files = w->nfiles;
+		st->bytes_in = w->bytes_in;
+		st->tar_bytes = w->tar_bytes;
+		st->zst_bytes = w->zst_bytes;
+	}
+out:
+	free(text);
+	json_decref(m);
+	return rc;
+}
+
+void snap_writer_free(struct snap_writer *w)
+{
+	if (!w)
+		return;
+	w->discard = true;
+	hasher_stop(&w->hs);
+	if (w->ar)
+		archive_write_free(w->ar);
+	if (w->entry)
+		archive_entry_free(w->entry);
+	ZSTD_freeCCtx(w->cctx);
+	if (w->tar_sha_open) {
+		char hex[65];
+		sha256_final_hex(&w->tar_sha, hex); /* releases it */
+	}
+	json_decref(w->files);
+	free(w->zout);
+	free(w->rbuf);
+	free(w->path);
+	free(w);
+}

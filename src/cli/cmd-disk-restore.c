@@ -1,0 +1,118 @@
+/* miren disk restore: send a snapshot file to the server, which verifies it
+ * whole and only then puts the disk in place. */
+#include "cli/cli.h"
+#include "api/client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum { OPT_FORCE = OPT_FIRST_COMMAND_OPT };
+
+static const struct option longopts[] = {
+	{ "snapshot", required_argument, NULL, 's' },
+	{ "name", required_argument, NULL, 'n' },
+	{ "force", no_argument, NULL, OPT_FORCE },
+	{ 0 },
+};
+
+static const char *snapshot, *name;
+static bool force;
+
+static int option(struct cli *cli, int opt, const char *arg)
+{
+	if (opt == 's')
+		snapshot = arg;
+	else if (opt == 'n')
+		name = arg;
+	else if (opt == OPT_FORCE)
+		force = true;
+	else
+		return cli_usage_error(cli, "unknown option");
+	return 0;
+}
+
+static void on_progress(void *user, unsigned long long up, unsigned long long down)
+{
+	cli_progress_update(user, up);
+}
+
+static int exec(struct cli *cli, int argc, char **argv)
+{
+	if (argc)
+		return cli_usage_error(cli, "unexpected argument '%s'", argv[0]);
+	if (!snapshot)
+		return cli_usage_error(cli, "which snapshot? give -s FILE");
+	int fd = open(snapshot, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		cli_error("cannot read snapshot '%s': %s", snapshot,
+			  fd < 0 ? strerror(errno) : "not a regular file");
+		if (fd >= 0)
+			close(fd);
+		return CLI_FAIL;
+	}
+	char *path;
+	char *esc = name ? api_escape(name) : NULL;
+	path = xasprintf("/v1/disks/restore?force=%d%s%s", force ? 1 : 0, esc ? "&name=" : "",
+			 esc ? esc : "");
+	free(esc);
+	struct cli_progress progress;
+	cli_progress_init(&progress, "sent");
+	struct miren_error err;
+	json_t *res = NULL;
+	int rc = api_upload(cli->socket, "POST", path, fd, (unsigned long long)st.st_size,
+			    on_progress, &progress, &res, &err);
+	cli_progress_done(&progress);
+	free(path);
+	close(fd);
+	if (rc)
+		return cli_fail(&err);
+	if (cli->json) {
+		cli_print_json(res);
+	} else {
+		char size[32];
+		cli_human_bytes((unsigned long long)json_integer_value(json_object_get(res, "bytes")),
+				size, sizeof(size));
+		const char *disk = json_string_value(json_object_get(res, "disk"));
+		printf("Restored disk %s from %s (%lld files, %s, every checksum verified)\n", disk,
+		       snapshot, json_integer_value(json_object_get(res, "files")), size);
+		if (json_is_true(json_object_get(res, "replaced")))
+			printf("The previous contents of %s were replaced%s\n", disk,
+			       json_is_true(json_object_get(res, "restarted"))
+				       ? "; its database server was restarted"
+				       : "");
+		const char *app = json_string_value(json_object_get(res, "app"));
+		if (json_is_true(json_object_get(res, "replaced")))
+			printf("Run 'miren app restart %s' to serve the restored data\n",
+			       app ? app : "APP");
+	}
+	json_decref(res);
+	return CLI_OK;
+}
+
+const struct cmd_entry cmd_disk_restore_entry = {
+	.name = "disk restore",
+	.summary = "restore a disk from a snapshot file (verified before anything changes)",
+	.usage = "miren disk restore -s FILE [-n NAME] [--force] [--format json]",
+	.help = "The server checks the whole snapshot (zstd checksums, the SHA-256 of every\n"
+		"file, paths and sizes) while writing it to a staging directory, and only then\n"
+		"puts the disk in place under its original name (or -n NAME).  A bad file\n"
+		"changes nothing.  An existing disk is replaced only with --force; a database\n"
+		"server using it is stopped for the swap and started again.  Then run\n"
+		"'miren app restart APP' so the app reconnects to the restored data.\n"
+		"\noptions:\n"
+		"  -s, --snapshot FILE  the .miren.zst file\n"
+		"  -n, --name NAME      restore as this disk (default: the name in the file)\n"
+		"  --force              replace the disk if it exists\n"
+		"  --format json        print the result as JSON\n",
+	.shortopts = "s:n:",
+	.longopts = longopts,
+	.flags = CMD_NEEDS_SERVER,
+	.option = option,
+	.exec = exec,
+};
