@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MASK "********"
@@ -453,8 +454,12 @@ static json_t *services_json(struct platform *p, const struct app_config *cfg)
 			json_object_set_new(o, "state", json_string(sv_state_name(st.state)));
 			json_object_set_new(o, "pid", json_integer(st.pid));
 			json_object_set_new(o, "restarts", json_integer(st.restarts));
-			if (st.last_exit >= 0)
-				json_object_set_new(o, "last_exit", json_integer(st.last_exit));
+			if (st.last_exit >= 0 && WIFEXITED(st.last_exit))
+				json_object_set_new(o, "last_exit",
+						    json_integer(WEXITSTATUS(st.last_exit)));
+			else if (st.last_exit >= 0 && WIFSIGNALED(st.last_exit))
+				json_object_set_new(o, "last_signal",
+						    json_integer(WTERMSIG(st.last_exit)));
 			if (st.started_at_ms)
 				json_object_set_new(o, "started_at",
 						    json_integer(st.started_at_ms / 1000));

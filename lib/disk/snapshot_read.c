@@ -826,6 +826,7 @@ static void empty_dir(int dfd)
 			close(lfd);
 		return;
 	}
+	rewinddir(d); /* the dup shares its offset with dfd */
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
@@ -852,6 +853,7 @@ static int is_empty_dir(int dfd)
 			close(lfd);
 		return -1;
 	}
+	rewinddir(d);
 	int empty = 1;
 	struct dirent *de;
 	while ((de = readdir(d)))

@@ -530,6 +530,7 @@ static int w_dir(struct snap_writer *w, int dfd, bool (*skip)(const char *, bool
 			close(lfd);
 		return w_read_error(w, errno, w->path, err);
 	}
+	rewinddir(d); /* the dup shares its offset with dfd */
 	struct dirent *de;
 	errno = 0;
 	while ((de = readdir(d))) {

@@ -24,9 +24,9 @@ int server_main(const struct server_options *opts)
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN); /* a closed terminal does not stop the daemon */
 
 	log_set_quiet_stderr(opts->quiet);
 	if (fs_mkdir_p(opts->data_dir, 0711) != 0) {

@@ -18,11 +18,13 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -367,7 +369,9 @@ static void test_round_trip(void **state)
 	assert_string_equal(target, "b/script");
 	free(p);
 	p = fs_join(t.stage, "a/b/uplink");
-	assert_same_file(p, "/dev/null" + 0 == NULL ? "" : p); /* readable through the link */
+	char *q = fs_join(t.src, "a/hello.txt");
+	assert_same_file(p, q); /* the relative link resolves inside */
+	free(q);
 	free(p);
 	p = fs_join(t.stage, "fifo");
 	assert_false(fs_exists(p));
@@ -550,7 +554,7 @@ static void test_writer_disk_full(void **state)
 {
 	struct miren_error err = { 0 };
 	struct snap_writer *w = snap_writer_new(sink_full, NULL, NULL, 1, 1, &err);
-	int rc = w ? snap_writer_finish(w, NULL, &err) : err.code;
+	int rc = w ? snap_writer_finish(w, NULL, &err) : (int)err.code;
 	assert_int_equal(rc, MIREN_EIO);
 	assert_non_null(strstr(err.message, "disk is full"));
 	snap_writer_free(w);
