@@ -121,6 +121,9 @@ static void expect_fail(struct tmp *t, const void *data, size_t len, int code, c
 	struct miren_error err = { 0 };
 	json_t *h = (json_t *)1;
 	int rc = read_mem(data, len, t->stage, 0, &h, NULL, &err);
+	if (getenv("SNAPTEST_VERBOSE"))
+		print_message("  -> %d: %s%s%s\n", rc, err.message, err.hint[0] ? " / hint: " : "",
+			      err.hint);
 	if (rc != code || !strstr(err.message, want))
 		fail_msg("want %d '%s', got %d '%s'", code, want, rc, err.message);
 	assert_null(h);
