@@ -215,10 +215,57 @@ int step_done(struct store *st, sqlite3_stmt *s, struct miren_error *err)
 	return rc;
 }
 
+
+/* Steps s to the end, turning each row into an element of *out. */
+int collect(struct store *st, sqlite3_stmt *s, size_t elem, row_fn fn, void **out,
+		   size_t *n, struct miren_error *err)
+{
+	size_t cap = 0;
+	int r;
+	*out = NULL;
+	*n = 0;
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			*out = xrealloc(*out, cap * elem);
+		}
+		fn(s, (char *)*out + (*n)++ * elem);
+	}
+	sqlite3_finalize(s);
+	return r == SQLITE_DONE ? 0 : db_fail(st, err, "read");
+}
+
+/* Steps s for one row: 0 with it in rec, or MIREN_ENOTFOUND. */
+int one(struct store *st, sqlite3_stmt *s, row_fn fn, void *rec, struct miren_error *err,
+	       const char *what, const char *name)
+{
+	int r = sqlite3_step(s), rc = 0;
+	if (r == SQLITE_ROW)
+		fn(s, rec);
+	else if (r == SQLITE_DONE)
+		rc = miren_error_set(err, MIREN_ENOTFOUND, "%s '%s' not found", what, name);
+	else
+		rc = db_fail(st, err, "read");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+void bind_texts(sqlite3_stmt *s, int first, int n, const char *const *v)
+{
+	for (int i = 0; i < n; i++)
+		sqlite3_bind_text(s, first + i, v[i], -1, SQLITE_TRANSIENT);
+}
+
+void text_row(sqlite3_stmt *s, void *p)
+{
+	*(char **)p = col_text(s, 0);
+}
+
 /* --- apps --------------------------------------------------------------- */
 
-static void app_from_row(sqlite3_stmt *s, struct app_rec *r)
+static void app_from_row(sqlite3_stmt *s, void *p)
 {
+	struct app_rec *r = p;
 	r->name = col_text(s, 0);
 	r->created_at = sqlite3_column_int64(s, 1);
 	r->current_release = sqlite3_column_int(s, 2);
@@ -226,33 +273,12 @@ static void app_from_row(sqlite3_stmt *s, struct app_rec *r)
 
 int store_app_list(struct store *st, struct app_rec **out, size_t *n, struct miren_error *err)
 {
-	*out = NULL;
-	*n = 0;
 	pthread_mutex_lock(&st->lock);
-	int rc = 0;
+	int rc = MIREN_EDB;
 	sqlite3_stmt *s =
 		prep(st, "SELECT name, created_at, current_release FROM apps ORDER BY name", err);
-	if (!s) {
-		rc = MIREN_EDB;
-		goto out;
-	}
-	size_t cap = 0;
-	int r;
-	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 8;
-			*out = xrealloc(*out, cap * sizeof(**out));
-		}
-		app_from_row(s, &(*out)[(*n)++]);
-	}
-	if (r != SQLITE_DONE) {
-		rc = db_fail(st, err, "list apps");
-		app_recs_free(*out, *n);
-		*out = NULL;
-		*n = 0;
-	}
-	sqlite3_finalize(s);
-out:
+	if (s)
+		rc = collect(st, s, sizeof(**out), app_from_row, (void **)out, n, err);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
@@ -261,26 +287,15 @@ int store_app_get(struct store *st, const char *name, struct app_rec *out, struc
 {
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&st->lock);
-	int rc;
+	int rc = MIREN_EDB;
 	sqlite3_stmt *s = prep(
 		st, "SELECT name, created_at, current_release FROM apps WHERE name = ?", err);
-	if (!s) {
-		rc = MIREN_EDB;
-		goto out;
+	if (s) {
+		sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+		rc = one(st, s, app_from_row, out, err, "app", name);
+		if (rc == MIREN_ENOTFOUND)
+			miren_error_hint(err, "run 'miren app list' to see the apps");
 	}
-	sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
-	int r = sqlite3_step(s);
-	if (r == SQLITE_ROW) {
-		app_from_row(s, out);
-		rc = 0;
-	} else if (r == SQLITE_DONE) {
-		rc = miren_error_set(err, MIREN_ENOTFOUND, "app '%s' not found", name);
-		miren_error_hint(err, "run 'miren app list' to see the apps");
-	} else {
-		rc = db_fail(st, err, "get app");
-	}
-	sqlite3_finalize(s);
-out:
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
@@ -402,71 +417,49 @@ out:
 	return rc;
 }
 
+static void release_row(sqlite3_stmt *s, void *p)
+{
+	struct release_rec *r = p;
+	r->n = sqlite3_column_int(s, 0);
+	r->created_at = sqlite3_column_int64(s, 1);
+	r->source_sha256 = col_text(s, 2);
+	r->config_json = col_text(s, 3);
+}
+
 int store_release_get(struct store *st, const char *app, int n, struct release_rec *out,
 		      struct miren_error *err)
 {
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&st->lock);
-	int rc;
+	int rc = MIREN_EDB;
 	sqlite3_stmt *s = prep(st,
 			       "SELECT n, created_at, source_sha256, config_json FROM releases"
 			       " WHERE app = ? AND n = ?",
 			       err);
-	if (!s) {
-		rc = MIREN_EDB;
-		goto out;
+	if (s) {
+		sqlite3_bind_text(s, 1, app, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(s, 2, n);
+		rc = one(st, s, release_row, out, err, "release of app", app);
 	}
-	sqlite3_bind_text(s, 1, app, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int(s, 2, n);
-	int r = sqlite3_step(s);
-	if (r == SQLITE_ROW) {
-		out->n = sqlite3_column_int(s, 0);
-		out->created_at = sqlite3_column_int64(s, 1);
-		out->source_sha256 = col_text(s, 2);
-		out->config_json = col_text(s, 3);
-		rc = 0;
-	} else if (r == SQLITE_DONE) {
-		rc = miren_error_set(err, MIREN_ENOTFOUND, "release %d of app '%s' not found", n,
-				     app);
-	} else {
-		rc = db_fail(st, err, "get release");
-	}
-	sqlite3_finalize(s);
-out:
 	pthread_mutex_unlock(&st->lock);
 	return rc;
+}
+
+static void int_row(sqlite3_stmt *s, void *p)
+{
+	*(int *)p = sqlite3_column_int(s, 0);
 }
 
 int store_release_numbers(struct store *st, const char *app, int **out, size_t *n,
 			  struct miren_error *err)
 {
-	*out = NULL;
-	*n = 0;
 	pthread_mutex_lock(&st->lock);
-	int rc = 0;
+	int rc = MIREN_EDB;
 	sqlite3_stmt *s = prep(st, "SELECT n FROM releases WHERE app = ? ORDER BY n", err);
-	if (!s) {
-		rc = MIREN_EDB;
-		goto out;
+	if (s) {
+		sqlite3_bind_text(s, 1, app, -1, SQLITE_TRANSIENT);
+		rc = collect(st, s, sizeof(int), int_row, (void **)out, n, err);
 	}
-	sqlite3_bind_text(s, 1, app, -1, SQLITE_TRANSIENT);
-	size_t cap = 0;
-	int r;
-	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 8;
-			*out = xrealloc(*out, cap * sizeof(int));
-		}
-		(*out)[(*n)++] = sqlite3_column_int(s, 0);
-	}
-	if (r != SQLITE_DONE) {
-		rc = db_fail(st, err, "list releases");
-		free(*out);
-		*out = NULL;
-		*n = 0;
-	}
-	sqlite3_finalize(s);
-out:
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
@@ -510,45 +503,30 @@ const char *env_source_name(enum env_source s)
 	return "unknown";
 }
 
+static void env_row(sqlite3_stmt *s, void *p)
+{
+	struct env_rec *e = p;
+	e->key = col_text(s, 0);
+	e->value = col_text(s, 1);
+	e->service = col_text(s, 2);
+	e->source = (enum env_source)sqlite3_column_int(s, 3);
+	e->sensitive = sqlite3_column_int(s, 4) != 0;
+	e->description = col_text(s, 5);
+}
+
 int store_env_list(struct store *st, const char *app, struct env_rec **out, size_t *n,
 		   struct miren_error *err)
 {
-	*out = NULL;
-	*n = 0;
 	pthread_mutex_lock(&st->lock);
-	int rc = 0;
+	int rc = MIREN_EDB;
 	sqlite3_stmt *s = prep(st,
 			       "SELECT key, value, service, source, sensitive, description FROM env"
 			       " WHERE app = ? ORDER BY key, service, source",
 			       err);
-	if (!s) {
-		rc = MIREN_EDB;
-		goto out;
+	if (s) {
+		sqlite3_bind_text(s, 1, app, -1, SQLITE_TRANSIENT);
+		rc = collect(st, s, sizeof(**out), env_row, (void **)out, n, err);
 	}
-	sqlite3_bind_text(s, 1, app, -1, SQLITE_TRANSIENT);
-	size_t cap = 0;
-	int r;
-	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 8;
-			*out = xrealloc(*out, cap * sizeof(**out));
-		}
-		struct env_rec *e = &(*out)[(*n)++];
-		e->key = col_text(s, 0);
-		e->value = col_text(s, 1);
-		e->service = col_text(s, 2);
-		e->source = (enum env_source)sqlite3_column_int(s, 3);
-		e->sensitive = sqlite3_column_int(s, 4) != 0;
-		e->description = col_text(s, 5);
-	}
-	if (r != SQLITE_DONE) {
-		rc = db_fail(st, err, "list env");
-		env_recs_free(*out, *n);
-		*out = NULL;
-		*n = 0;
-	}
-	sqlite3_finalize(s);
-out:
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }

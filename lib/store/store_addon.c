@@ -10,53 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-typedef void (*row_fn)(sqlite3_stmt *s, void *rec);
-
-/* Steps s to the end, turning each row into an element of *out. */
-static int collect(struct store *st, sqlite3_stmt *s, size_t elem, row_fn fn, void **out,
-		   size_t *n, struct miren_error *err)
-{
-	size_t cap = 0;
-	int r;
-	*out = NULL;
-	*n = 0;
-	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 8;
-			*out = xrealloc(*out, cap * elem);
-		}
-		fn(s, (char *)*out + (*n)++ * elem);
-	}
-	sqlite3_finalize(s);
-	return r == SQLITE_DONE ? 0 : db_fail(st, err, "read");
-}
-
-/* Steps s for one row: 0 with it in rec, or MIREN_ENOTFOUND. */
-static int one(struct store *st, sqlite3_stmt *s, row_fn fn, void *rec, struct miren_error *err,
-	       const char *what, const char *name)
-{
-	int r = sqlite3_step(s), rc = 0;
-	if (r == SQLITE_ROW)
-		fn(s, rec);
-	else if (r == SQLITE_DONE)
-		rc = miren_error_set(err, MIREN_ENOTFOUND, "%s '%s' not found", what, name);
-	else
-		rc = db_fail(st, err, "read");
-	sqlite3_finalize(s);
-	return rc;
-}
-
-static void bind_texts(sqlite3_stmt *s, int first, int n, const char *const *v)
-{
-	for (int i = 0; i < n; i++)
-		sqlite3_bind_text(s, first + i, v[i], -1, SQLITE_TRANSIENT);
-}
-
-static void text_row(sqlite3_stmt *s, void *p)
-{
-	*(char **)p = col_text(s, 0);
-}
-
 /* --- addons -------------------------------------------------------------- */
 
 #define ADDON_COLS "id, app, addon, variant, version, status, step, message, state_json, source, created_at"
