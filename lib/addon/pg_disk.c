@@ -16,6 +16,7 @@
 #include "addon/disk_ops.h"
 #include "addon/pg.h"
 #include "addon/provider_pg.h"
+#include "util/fault.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/secret.h"
@@ -148,6 +149,8 @@ int disk_backup_prepare(struct addon_ctx *ctx, const char *name, struct disk_bac
 			if (!rc)
 				json_object_set_new(job->header, "method",
 						    json_string("postgresql-online-backup"));
+			if (!rc)
+				fault_point("backup:started");
 		}
 		json_decref(sstate);
 		server_rec_release(&srv);
@@ -243,6 +246,7 @@ int disk_backup_run(struct disk_backup_job *job, snap_sink_fn sink, void *user,
 	int rc = snap_add_tree(w, job->dir, skip_online, &online, err);
 	char *label = NULL, *stop_lsn = NULL, *stop_wal = NULL;
 	if (!rc && online) {
+		fault_point("backup:copied");
 		rc = pg_backup_end(job->pg, &label, &stop_lsn, &stop_wal, err);
 		const char *p = label ? strstr(label, "(file ") : NULL;
 		char start_wal[32] = "";
@@ -314,6 +318,7 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 	rc = snap_read(source, user, staging, ctx->uid, ctx->gid, 0, &hdr, &st, err);
 	if (rc)
 		goto out;
+	fault_point("restore:verified");
 	const char *source_disk = pgp_jstr(hdr, "disk");
 	if (!name) {
 		name = source_disk;
@@ -357,6 +362,8 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 				     strerror(errno));
 		goto restart;
 	}
+	if (exists)
+		fault_point("restore:aside");
 	if (rename(staging, target) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot put the restored disk in place: %s",
 				     strerror(errno));
@@ -365,6 +372,7 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 		goto restart;
 	}
 	fs_fsync_dir(root);
+	fault_point("restore:swapped");
 	replaced = exists;
 	if (exists && fs_remove_tree(old) != 0)
 		log_warn("disk %s: cannot remove the replaced copy %s", name, old);

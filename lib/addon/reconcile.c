@@ -9,6 +9,7 @@
  * the step again, which is why every step is idempotent.
  */
 #include "addon/addon.h"
+#include "util/fault.h"
 #include "util/log.h"
 
 #include <pthread.h>
@@ -109,9 +110,11 @@ static void provision(struct reconciler *r, const struct addon_def *def, struct 
 		log_debug("addon %s of app %s: step %s done in %ld ms", def->name, inst->rec.app,
 			  s->name,
 			  (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+		fault_pointf("provision:%s:%s:ran", inst->rec.variant, s->name);
 		inst->rec.step++;
 		if (save(r, inst, &err))
 			goto store_failed;
+		fault_pointf("provision:%s:%s:saved", inst->rec.variant, s->name);
 	}
 	struct env_rec *vars = NULL;
 	size_t n_vars = 0;
@@ -121,6 +124,7 @@ static void provision(struct reconciler *r, const struct addon_def *def, struct 
 		r->changed(r->user, inst->rec.app);
 		return;
 	}
+	fault_pointf("activate:%s", inst->rec.variant);
 	set_status(inst, "active", NULL);
 	char *state = json_dumps(inst->state, JSON_COMPACT);
 	free(inst->rec.state_json);
@@ -158,11 +162,13 @@ static bool deprovision(struct reconciler *r, const struct addon_def *def,
 			save(r, inst, NULL);
 			return false;
 		}
+		fault_pointf("deprovision:%s:%s:ran", inst->rec.variant, s->name);
 		inst->rec.step++;
 		if (save(r, inst, &err)) {
 			log_error("addon %s: cannot record progress: %s", def->name, err.message);
 			return false;
 		}
+		fault_pointf("deprovision:%s:%s:saved", inst->rec.variant, s->name);
 	}
 	if (store_addon_delete(r->ctx.store, inst->rec.id, &err) != 0) {
 		log_error("addon %s: cannot forget instance: %s", def->name, err.message);

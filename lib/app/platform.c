@@ -7,6 +7,7 @@
 #include "app/source.h"
 #include "store/store.h"
 #include "supervise/supervise.h"
+#include "util/fault.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/names.h"
@@ -674,6 +675,7 @@ int platform_deploy(struct platform *p, const char *app, const char *tar_path,
 	}
 	free(staging);
 	staging = NULL;
+	fault_point("deploy:moved");
 	json_t *cj = app_config_to_json(cfg);
 	char *config_json = json_dumps(cj, JSON_COMPACT);
 	json_decref(cj);

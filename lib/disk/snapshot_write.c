@@ -1,21 +1,29 @@
 /*
  * Writing .miren.zst snapshots; see snapshot.h and docs/backup-format.md.
  *
- * The pipeline runs on the caller's thread (plus zstd's own workers):
+ * The pipeline, on the caller's thread unless said otherwise:
  *
- *   read(2) 1 MiB at a time -> per-file SHA-256 -> libarchive pax writer
- *     -> write callback: archive SHA-256 + ZSTD_compressStream2 -> sink
+ *   read(2), 1 MiB at a time, into one of NBUF buffers
+ *     -> per-file SHA-256                         (hashing thread 1)
+ *     -> libarchive pax writer -> write callback:
+ *          archive SHA-256                        (hashing thread 2)
+ *          ZSTD_compressStream2 -> sink           (zstd's worker threads)
  *
  * Each file is read once; its bytes go from the read buffer through
- * libarchive to zstd without further copies.  For chunks of 256 KiB and
- * more, a helper thread computes the file's SHA-256 while this thread runs
- * the same chunk through the archive digest and zstd (the two digests are
- * the bulk of the work this thread does).  libarchive runs unblocked
- * (bytes_per_block 0): every tar byte reaches the callback as soon as it is
- * produced and no record padding is added, so "archive_sha256" is exactly
- * the SHA-256 of the tar bytes from offset 0 up to the first byte of the
- * manifest member's header (the end of the previous member's 512-byte
- * padding), computed before that header is written.
+ * libarchive to zstd without further copies, and the hashing threads read
+ * the same buffer, which is not reused until both are done with it.  The
+ * two digests are most of the CPU time besides compression, so running
+ * them beside the reads and zstd keeps them off the critical path when
+ * there are cores for it.  Tar headers and padding (short, in libarchive's
+ * own buffers) are hashed on this thread, after the queued file data, so
+ * the archive digest sees the bytes in stream order.
+ *
+ * libarchive runs unblocked (bytes_per_block 0): every tar byte reaches the
+ * callback as soon as it is produced and no record padding is added, so
+ * "archive_sha256" is exactly the SHA-256 of the tar bytes from offset 0 up
+ * to the first byte of the manifest member's header (the end of the
+ * previous member's 512-byte padding), computed before that header is
+ * written.
  *
  * Errors are sticky: after any failure every later call fails, and the
  * output is not a usable snapshot.  snap_writer_free() of an unfinished
@@ -41,7 +49,8 @@
 #include <zstd.h>
 
 #define SNAP_READ_CHUNK (1u << 20)
-#define HQ_N 16
+#define NBUF 4  /* read buffers */
+#define HQ_N 16 /* queued digest updates per hashing thread */
 
 /* The hashing thread: a FIFO of digest updates (see the top comment). */
 struct hjob {
@@ -66,7 +75,7 @@ struct snap_writer {
 	ZSTD_CCtx *cctx;
 	unsigned char *zout;
 	size_t zout_cap;
-	unsigned char *rbuf; /* 2 * SNAP_READ_CHUNK, for file contents */
+	unsigned char *rbuf; /* NBUF * SNAP_READ_CHUNK, for file contents */
 	const unsigned char *chunk; /* the file chunk being archived */
 	size_t chunk_len;
 	uint64_t chunk_seq;  /* its archive-digest job */
@@ -80,7 +89,8 @@ struct snap_writer {
 	uint64_t nfiles, bytes_in, tar_bytes, zst_bytes;
 	char *path;     /* "disk/..." of the member being walked */
 	size_t path_len, path_cap;
-	struct hasher hs;
+	struct hasher hs_file; /* per-file digests */
+	struct hasher hs_tar;  /* the archive digest */
 };
 
 static void *hasher_main(void *arg)
@@ -215,10 +225,10 @@ static la_ssize_t w_write_cb(struct archive *a, void *u, const void *buf, size_t
 		uintptr_t b = (uintptr_t)buf, c = (uintptr_t)w->chunk;
 		if (w->chunk && b >= c && b + len <= c + w->chunk_len) {
 			/* File data, which stays put until the job is done. */
-			w->chunk_seq = hash_post(&w->hs, &w->tar_sha, buf, len);
+			w->chunk_seq = hash_post(&w->hs_tar, &w->tar_sha, buf, len);
 		} else {
 			/* Headers and padding live in libarchive's buffers. */
-			hash_wait_all(&w->hs);
+			hash_wait_all(&w->hs_tar);
 			sha256_update(&w->tar_sha, buf, len);
 		}
 	}
@@ -330,8 +340,9 @@ struct snap_writer *snap_writer_new(snap_sink_fn sink, void *user, const json_t 
 	w->files = json_object();
 	w->zout_cap = ZSTD_CStreamOutSize() * 4;
 	w->zout = xmalloc(w->zout_cap);
-	w->rbuf = xmalloc(2 * (size_t)SNAP_READ_CHUNK);
-	hasher_start(&w->hs);
+	w->rbuf = xmalloc(NBUF * (size_t)SNAP_READ_CHUNK);
+	hasher_start(&w->hs_file);
+	hasher_start(&w->hs_tar);
 	w->path_cap = 256;
 	w->path = xmalloc(w->path_cap);
 	sha256_init(&w->tar_sha);
@@ -464,16 +475,17 @@ static int w_file(struct snap_writer *w, int dfd, const char *name, struct miren
 		goto out;
 	struct sha256 h;
 	sha256_init(&h);
-	/* Two buffers: one is read into while the other may still be hashed. */
-	unsigned char *bufs[2] = { w->rbuf, w->rbuf + SNAP_READ_CHUNK };
-	uint64_t last_job[2] = { 0, 0 };
+	/* NBUF buffers: one is read into while the others may still be hashed. */
+	uint64_t job_file[NBUF] = { 0 }, job_tar[NBUF] = { 0 };
 	uint64_t left = (uint64_t)st.st_size;
-	for (int k = 0; left; k ^= 1) {
+	for (unsigned k = 0; left; k = (k + 1) % NBUF) {
+		unsigned char *buf = w->rbuf + (size_t)k * SNAP_READ_CHUNK;
 		size_t want = left < SNAP_READ_CHUNK ? (size_t)left : SNAP_READ_CHUNK;
-		hash_wait_for(&w->hs, last_job[k]);
+		hash_wait_for(&w->hs_file, job_file[k]);
+		hash_wait_for(&w->hs_tar, job_tar[k]);
 		ssize_t n;
 		do
-			n = read(fd, bufs[k], want);
+			n = read(fd, buf, want);
 		while (n < 0 && errno == EINTR);
 		if (n < 0) {
 			rc = w_read_error(w, errno, path, err);
@@ -484,18 +496,20 @@ static int w_file(struct snap_writer *w, int dfd, const char *name, struct miren
 							 "%s shrank while being backed up", path);
 			break;
 		}
-		uint64_t job = hash_post(&w->hs, &h, bufs[k], (size_t)n);
-		w->chunk = bufs[k];
+		job_file[k] = hash_post(&w->hs_file, &h, buf, (size_t)n);
+		w->chunk = buf;
 		w->chunk_len = (size_t)n;
 		w->chunk_seq = 0;
-		rc = w_data(w, bufs[k], (size_t)n, path, err);
+		rc = w_data(w, buf, (size_t)n, path, err);
 		w->chunk = NULL;
-		last_job[k] = w->chunk_seq > job ? w->chunk_seq : job;
+		job_tar[k] = w->chunk_seq;
 		if (rc)
 			break;
 		left -= (uint64_t)n;
 	}
-	hash_wait_all(&w->hs); /* h is finished, and no job points into rbuf */
+	/* h is finished, and no job points into rbuf any more. */
+	hash_wait_all(&w->hs_file);
+	hash_wait_all(&w->hs_tar);
 	char hex[65];
 	sha256_final_hex(&h, hex);
 	if (rc)
@@ -729,7 +743,8 @@ void snap_writer_free(struct snap_writer *w)
 	if (!w)
 		return;
 	w->discard = true;
-	hasher_stop(&w->hs);
+	hasher_stop(&w->hs_file);
+	hasher_stop(&w->hs_tar);
 	if (w->ar)
 		archive_write_free(w->ar);
 	if (w->entry)

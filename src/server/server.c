@@ -2,6 +2,7 @@
 #include "server/server.h"
 #include "api/server.h"
 #include "app/platform.h"
+#include "util/fault.h"
 #include "util/fs.h"
 #include "util/log.h"
 
@@ -29,6 +30,7 @@ int server_main(const struct server_options *opts)
 	signal(SIGHUP, SIG_IGN); /* a closed terminal does not stop the daemon */
 
 	log_set_quiet_stderr(opts->quiet);
+	fault_init();
 	if (fs_mkdir_p(opts->data_dir, 0711) != 0) {
 		fprintf(stderr, "error: cannot create data directory '%s': %s\n", opts->data_dir,
 			strerror(errno));
