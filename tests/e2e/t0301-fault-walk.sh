@@ -29,11 +29,16 @@ check() {
   # One live postmaster per server record, none for anything else.
   local servers disks
   servers=$(sql_store "SELECT disk FROM servers ORDER BY disk")
+  # A postmaster is a process started as "postgres -D DIR" whose parent is
+  # not one (a backend shows its parent's command line until it renames).
+  ps -eo pid=,ppid=,args= | awk -v pre="-D $DATA/disks/" '
+    index($0, pre) && $3 ~ /postgres$/ { cmd[$1] = $0; parent[$1] = $2 }
+    END { for (p in cmd) if (!(parent[p] in cmd)) print cmd[p] }' > "$TMP/postmasters"
   for d in $servers; do
-    n=$(pgrep -f -- "-D $DATA/disks/$d/pgdata" | wc -l)
+    n=$(grep -c -- "-D $DATA/disks/$d/pgdata" "$TMP/postmasters")
     [ "$n" = 1 ] || bad="$bad; $n postmasters for $d"
   done
-  all=$(pgrep -af -- "postgres -D $DATA/disks/" | sed -n "s|.*-D $DATA/disks/\([^/]*\)/pgdata.*|\1|p" | sort -u)
+  all=$(sed -n "s|.*-D $DATA/disks/\([^/]*\)/pgdata.*|\1|p" "$TMP/postmasters" | sort -u)
   [ "$all" = "$servers" ] || bad="$bad; postmasters for [$all], servers [$servers]"
   # Disk directories are exactly the disk records; no staging left.
   disks=$(sql_store "SELECT name FROM disks ORDER BY name")
@@ -150,6 +155,7 @@ for p in restore:verified restore:aside restore:swapped; do
   miren disk restore -s "$TMP/good.miren.zst" --force >/dev/null 2>&1
   wait_crash || fail "$p: the daemon did not crash there"
   start_server || exit 1
+  wait_for "$p: the database answers after the restart" 30 psql_as fa -c 'SELECT 1'
   n=$(psql_as fa -c 'SELECT count(*) FROM t' 2>/dev/null)
   case "$n" in 1|2) ok "$p: the disk holds either the old or the restored data ($n)";; *) fail "$p: the disk holds '$n'";; esac
   check "$p"
