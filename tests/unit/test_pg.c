@@ -215,7 +215,7 @@ static PGconn *sock_connect(const struct server *s, const char *user, const char
 {
 	char port[16];
 	snprintf(port, sizeof(port), "%d", G.port);
-	char *host = fs_join(s->disk, "run");
+	char *host = pg_socket_dir(s->disk);
 	const char *k[] = { "host", "port", "user", "dbname", "password", "connect_timeout",
 			    NULL };
 	const char *v[] = { host, port, user, db, pw, "5", NULL };
@@ -440,14 +440,14 @@ static void test_bad_arguments(void **state)
 	assert_int_equal(pg_clone("/nonexistent", "rel/disk", "127.0.0.1", 5432, G.uid, G.gid,
 				  &err),
 			 MIREN_EINVAL);
+	/* A deep disk path is fine: the socket lives in a short directory. */
 	char longdisk[200];
 	memset(longdisk, 'z', sizeof(longdisk) - 1);
 	longdisk[0] = '/';
 	longdisk[sizeof(longdisk) - 1] = '\0';
-	assert_int_equal(pg_clone("/nonexistent", longdisk, "127.0.0.1", 5432, G.uid, G.gid,
-				  &err),
-			 MIREN_EINVAL);
-	assert_non_null(strstr(err.message, "unix socket"));
+	char *sockdir = pg_socket_dir(longdisk);
+	assert_true(strlen(sockdir) + strlen("/.s.PGSQL.65535") < 108);
+	free(sockdir);
 	assert_int_equal(pg_clone("/nonexistent", disk, "127.0.0.1", 5432, G.uid, G.gid, &err),
 			 MIREN_ENOTFOUND);
 	assert_false(fs_exists(disk));
@@ -687,7 +687,7 @@ static void test_ownership(void **state)
 	REQUIRE_SERVERS();
 	char path[600];
 	struct stat st;
-	const char *sub[] = { "pgdata", "run", "pgdata/base", "pgdata/global/pg_control",
+	const char *sub[] = { "pgdata", "pgdata/base", "pgdata/global/pg_control",
 			      "pgdata/miren-server.conf", "pgdata/postgresql.conf" };
 	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", G.s[0].disk, sub[i]);
@@ -762,7 +762,9 @@ static void test_config(void **state)
 	assert_value(c, "SHOW logging_collector", "off");
 	assert_value(c, "SHOW server_encoding", "UTF8");
 	char sock[600];
-	snprintf(sock, sizeof(sock), "%s/run", s->disk);
+	char *sd = pg_socket_dir(s->disk);
+	snprintf(sock, sizeof(sock), "%s", sd);
+	free(sd);
 	assert_value(c, "SHOW unix_socket_directories", sock);
 	assert_value(c,
 		     "SELECT left(rolpassword, 14) FROM pg_authid WHERE rolname = 'postgres'",
