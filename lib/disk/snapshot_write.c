@@ -11,7 +11,8 @@
  *
  * Each file is read once; its bytes go from the read buffer through
  * libarchive to zstd without further copies, and the hashing threads read
- * the same buffer, which is not reused until both are done with it.  The
+ * the same buffer, which is not reused until both are done with it (chunks
+ * under 64 KiB are hashed on this thread: handing them over costs more).  The
  * two digests are most of the CPU time besides compression, so running
  * them beside the reads and zstd keeps them off the critical path when
  * there are cores for it.  Tar headers and padding (short, in libarchive's
@@ -50,6 +51,7 @@
 
 #define SNAP_READ_CHUNK (1u << 20)
 #define NBUF 4  /* read buffers */
+#define SNAP_HASH_ASYNC (64u << 10) /* smaller chunks are hashed inline */
 #define HQ_N 16 /* queued digest updates per hashing thread */
 
 /* The hashing thread: a FIFO of digest updates (see the top comment). */
@@ -496,8 +498,13 @@ static int w_file(struct snap_writer *w, int dfd, const char *name, struct miren
 							 "%s shrank while being backed up", path);
 			break;
 		}
-		job_file[k] = hash_post(&w->hs_file, &h, buf, (size_t)n);
-		w->chunk = buf;
+		/* Small chunks are hashed here: a hand-over costs more. */
+		bool async = (size_t)n >= SNAP_HASH_ASYNC;
+		if (async)
+			job_file[k] = hash_post(&w->hs_file, &h, buf, (size_t)n);
+		else
+			sha256_update(&h, buf, (size_t)n);
+		w->chunk = async ? buf : NULL;
 		w->chunk_len = (size_t)n;
 		w->chunk_seq = 0;
 		rc = w_data(w, buf, (size_t)n, path, err);

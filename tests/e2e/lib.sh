@@ -11,7 +11,7 @@
 set -u
 MIREN_BIN=${MIREN_BIN:?set MIREN_BIN to the miren binary}
 MIREN_SRC=${MIREN_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-TEST_NAME=$(basename "$0" .sh)
+TEST_NAME=${TEST_NAME:-$(basename "$0" .sh)}
 TMP=$(mktemp -d "/tmp/miren-$TEST_NAME.XXXXXX")
 chmod 0755 "$TMP"
 DATA="$TMP/data"
@@ -19,7 +19,8 @@ export MIREN_DATA_DIR="$DATA"
 # Each test's addon servers get their own loopback /24, so tests can run
 # side by side (tNNNN -> 127.77.(NNNN mod 250 + 1).0/24).
 num=${TEST_NAME:1:4}
-POOL="127.77.$(( 10#${num:-0} % 250 + 1 )).0/24"
+case "$num" in [0-9][0-9][0-9][0-9]) ;; *) num=0249 ;; esac
+POOL="127.77.$(( 10#$num % 250 + 1 )).0/24"
 SERVER_PID=""
 PASSED=0
 FAILED=0
@@ -134,6 +135,53 @@ postmaster_pid() { head -n 1 "$DATA/disks/$1/pgdata/postmaster.pid" 2>/dev/null;
 disk_of_app() {
   miren addon list -a "$1" --format json | python3 -c "import json,sys; print(json.load(sys.stdin)[0].get('disk',''))"
 }
+
+# The daemon's invariants: one postmaster per server record and none
+# other, disk directories exactly the disk records, tmp/ empty, and on the
+# shared server exactly the active tenants' databases and roles.  Prints
+# what is wrong (nothing when all hold).
+invariant_violations() {
+  local bad=""
+  # One live postmaster per server record, none for anything else.
+  local servers disks
+  servers=$(sqlite3 "$DATA/miren.db" "SELECT disk FROM servers ORDER BY disk")
+  # A postmaster is a process started as "postgres -D DIR" whose parent is
+  # not one (a backend shows its parent's command line until it renames).
+  ps -eo pid=,ppid=,args= | awk -v pre="-D $DATA/disks/" '
+    index($0, pre) && $3 ~ /postgres$/ { cmd[$1] = $0; parent[$1] = $2 }
+    END { for (p in cmd) if (!(parent[p] in cmd)) print cmd[p] }' > "$TMP/postmasters"
+  for d in $servers; do
+    n=$(grep -c -- "-D $DATA/disks/$d/pgdata" "$TMP/postmasters")
+    [ "$n" = 1 ] || bad="$bad; $n postmasters for $d"
+  done
+  all=$(sed -n "s|.*-D $DATA/disks/\([^/]*\)/pgdata.*|\1|p" "$TMP/postmasters" | sort -u)
+  [ "$all" = "$servers" ] || bad="$bad; postmasters for [$all], servers [$servers]"
+  # Disk directories are exactly the disk records; no staging left.
+  disks=$(sqlite3 "$DATA/miren.db" "SELECT name FROM disks ORDER BY name")
+  dirs=$(ls -A "$DATA/disks" 2>/dev/null | sort)
+  [ "$dirs" = "$disks" ] || bad="$bad; disk dirs [$dirs] != records [$disks]"
+  [ -z "$(ls -A "$DATA/tmp")" ] || bad="$bad; tmp not empty"
+  # On the shared server: exactly the tenants' databases and roles.
+  local sh
+  sh=$(sqlite3 "$DATA/miren.db" "SELECT id FROM servers WHERE kind='shared'")
+  if [ -n "$sh" ]; then
+    local sdisk su want_db got_db got_role
+    sdisk=$(sqlite3 "$DATA/miren.db" "SELECT disk FROM servers WHERE id='$sh'")
+    su=$(sqlite3 "$DATA/miren.db" "SELECT json_extract(state_json,'\$.su_password') FROM servers WHERE id='$sh'")
+    want_db=$(sqlite3 "$DATA/miren.db" "SELECT json_extract(state_json,'\$.db') FROM addons WHERE json_extract(state_json,'\$.server')='$sh' AND status='active' ORDER BY 1")
+    sock=$(ls -d /run/miren-pg/* 2>/dev/null | while read -r s; do [ -S "$s/.s.PGSQL.5432" ] && echo "$s"; done)
+    for s in $sock; do
+      got=$(PGPASSWORD="$su" psql -X -qtA -h "$s" -U postgres -d postgres -c "SELECT current_setting('data_directory')" 2>/dev/null)
+      [ "$got" = "$DATA/disks/$sdisk/pgdata" ] || continue
+      got_db=$(PGPASSWORD="$su" psql -X -qtA -h "$s" -U postgres -d postgres -c "SELECT datname FROM pg_database WHERE datname NOT IN ('postgres','template0','template1','miren_spare') ORDER BY 1")
+      got_role=$(PGPASSWORD="$su" psql -X -qtA -h "$s" -U postgres -d postgres -c "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' AND rolname <> 'postgres' ORDER BY 1")
+      [ "$got_db" = "$want_db" ] || bad="$bad; shared databases [$got_db] != tenants [$want_db]"
+      [ "$got_role" = "$want_db" ] || bad="$bad; shared roles [$got_role] != tenants [$want_db]"
+    done
+  fi
+  printf '%s' "$bad"
+}
+
 
 # Copies an example into the test directory and prints its path.
 copy_example() {

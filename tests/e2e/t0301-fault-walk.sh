@@ -5,7 +5,6 @@
 # PostgreSQL server per server record, no stray process, disk directory,
 # database or role, and no committed data lost.
 . "$(dirname "$0")/lib.sh"
-sql_store() { sqlite3 "$DATA/miren.db" "$1"; }
 
 # Starts the daemon with fault point $1 armed.
 start_faulty() {
@@ -23,49 +22,12 @@ wait_crash() {
   return 1
 }
 
-# The invariants, checked after every recovery.
 check() {
-  local what=$1 bad=""
-  # One live postmaster per server record, none for anything else.
-  local servers disks
-  servers=$(sql_store "SELECT disk FROM servers ORDER BY disk")
-  # A postmaster is a process started as "postgres -D DIR" whose parent is
-  # not one (a backend shows its parent's command line until it renames).
-  ps -eo pid=,ppid=,args= | awk -v pre="-D $DATA/disks/" '
-    index($0, pre) && $3 ~ /postgres$/ { cmd[$1] = $0; parent[$1] = $2 }
-    END { for (p in cmd) if (!(parent[p] in cmd)) print cmd[p] }' > "$TMP/postmasters"
-  for d in $servers; do
-    n=$(grep -c -- "-D $DATA/disks/$d/pgdata" "$TMP/postmasters")
-    [ "$n" = 1 ] || bad="$bad; $n postmasters for $d"
-  done
-  all=$(sed -n "s|.*-D $DATA/disks/\([^/]*\)/pgdata.*|\1|p" "$TMP/postmasters" | sort -u)
-  [ "$all" = "$servers" ] || bad="$bad; postmasters for [$all], servers [$servers]"
-  # Disk directories are exactly the disk records; no staging left.
-  disks=$(sql_store "SELECT name FROM disks ORDER BY name")
-  dirs=$(ls -A "$DATA/disks" 2>/dev/null | sort)
-  [ "$dirs" = "$disks" ] || bad="$bad; disk dirs [$dirs] != records [$disks]"
-  [ -z "$(ls -A "$DATA/tmp")" ] || bad="$bad; tmp not empty"
-  # On the shared server: exactly the tenants' databases and roles.
-  local sh
-  sh=$(sql_store "SELECT id FROM servers WHERE kind='shared'")
-  if [ -n "$sh" ]; then
-    local sdisk su want_db got_db got_role
-    sdisk=$(sql_store "SELECT disk FROM servers WHERE id='$sh'")
-    su=$(sql_store "SELECT json_extract(state_json,'\$.su_password') FROM servers WHERE id='$sh'")
-    want_db=$(sql_store "SELECT json_extract(state_json,'\$.db') FROM addons WHERE json_extract(state_json,'\$.server')='$sh' AND status='active' ORDER BY 1")
-    sock=$(ls -d /run/miren-pg/* 2>/dev/null | while read -r s; do [ -S "$s/.s.PGSQL.5432" ] && echo "$s"; done)
-    for s in $sock; do
-      got=$(PGPASSWORD="$su" psql -X -qtA -h "$s" -U postgres -d postgres -c "SELECT current_setting('data_directory')" 2>/dev/null)
-      [ "$got" = "$DATA/disks/$sdisk/pgdata" ] || continue
-      got_db=$(PGPASSWORD="$su" psql -X -qtA -h "$s" -U postgres -d postgres -c "SELECT datname FROM pg_database WHERE datname NOT IN ('postgres','template0','template1','miren_spare') ORDER BY 1")
-      got_role=$(PGPASSWORD="$su" psql -X -qtA -h "$s" -U postgres -d postgres -c "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' AND rolname <> 'postgres' ORDER BY 1")
-      [ "$got_db" = "$want_db" ] || bad="$bad; shared databases [$got_db] != tenants [$want_db]"
-      [ "$got_role" = "$want_db" ] || bad="$bad; shared roles [$got_role] != tenants [$want_db]"
-    done
-  fi
+  local bad
+  bad=$(invariant_violations)
   # The long-lived tenant keeps its committed rows.
   [ "$(psql_as keep -c 'SELECT count(*) FROM kept' 2>/dev/null)" = "3" ] || bad="$bad; keep lost data"
-  if [ -z "$bad" ]; then ok "$what: invariants hold"; else fail "$what:$bad"; fi
+  if [ -z "$bad" ]; then ok "$1: invariants hold"; else fail "$1:$bad"; fi
 }
 
 mkapp() {
