@@ -144,8 +144,12 @@ int disk_backup_prepare(struct addon_ctx *ctx, const char *name, struct disk_bac
 			json_object_set(job->header, "app", json_array_get(apps, 0));
 		json_object_set_new(job->header, "apps", apps);
 		if (server_running(ctx, srv.id)) {
-			rc = pg_backup_begin(job->dir, srv.port, pgp_jstr(sstate, "su_password"),
-					     &job->pg, err);
+			/* A server that just (re)started may still be recovering. */
+			rc = pg_wait_ready(job->dir, srv.port, pgp_jstr(sstate, "su_password"),
+					   30000, err);
+			if (!rc)
+				rc = pg_backup_begin(job->dir, srv.port,
+						     pgp_jstr(sstate, "su_password"), &job->pg, err);
 			if (!rc)
 				json_object_set_new(job->header, "method",
 						    json_string("postgresql-online-backup"));

@@ -345,6 +345,17 @@ json_t *addon_inst_json(struct reconciler *r, const struct addon_rec *rec)
 		json_t *extra = inst.state ? def->describe(&r->ctx, &inst) : NULL;
 		if (extra)
 			json_object_update(o, extra);
+		/* A server that keeps crashing is an error, whatever the record
+		 * says: say so instead of flapping silently. */
+		const char *ss = json_string_value(json_object_get(extra, "server_state"));
+		if (ss && !strcmp(ss, "crashloop") && !strcmp(rec->status, "active")) {
+			json_object_set_new(o, "status", json_string("error"));
+			json_object_set_new(
+				o, "message",
+				json_sprintf("its database server keeps crashing (%lld restarts); see "
+					     "logs/addons/ in the data directory",
+					     json_integer_value(json_object_get(extra, "server_restarts"))));
+		}
 		json_decref(extra);
 		json_decref(inst.state);
 	}

@@ -763,10 +763,13 @@ int platform_app_status(struct platform *p, const char *app, json_t **result,
 	struct app_config *cfg;
 	pthread_mutex_lock(&p->lock);
 	int rc = load_current(p, app, &rec, &cfg, err);
+	json_t *addons = NULL;
 	if (!rc)
-		*result = json_pack("{s:s, s:i, s:I, s:o}", "name", app, "release",
+		rc = platform_addon_list_locked(p, app, &addons, err);
+	if (!rc)
+		*result = json_pack("{s:s, s:i, s:I, s:o, s:o}", "name", app, "release",
 				    rec.current_release, "created_at", (json_int_t)rec.created_at,
-				    "services", services_json(p, cfg));
+				    "services", services_json(p, cfg), "addons", addons);
 	app_config_free(cfg);
 	app_rec_release(&rec);
 	pthread_mutex_unlock(&p->lock);

@@ -23,6 +23,10 @@
  * O_NOFOLLOW, so a member can never be written through a symlink or outside
  * staging.  Symlinks must satisfy snap_link_target_inside().
  *
+ * Staging must be an empty directory (else MIREN_EINTERNAL, and it is left
+ * alone); it gets the mode of the archive's "disk/" entry and, like every
+ * restored entry, the owner uid/gid.  Set-id bits are dropped.
+ *
  * Errors: when the caller finds a bad file (MIREN_EINVAL) it first lets the
  * producer run to the end of the input, and reports the producer's error
  * instead if there is one: a flipped bit can decode to garbage that only
@@ -321,14 +325,24 @@ static int local_error(int e, const char *what, const char *name, struct miren_e
 			       show(name, b), strerror(e));
 }
 
-static int do_chown(struct rd *r, int dfd, const char *base, int fd, const char *name,
+/* Gives the open fd, or base in dfd (a symlink itself), the restore's owner. */
+static int chown_fd(struct rd *r, int fd, const char *name, struct miren_error *err)
+{
+	if (r->uid == (uid_t)-1 && r->gid == (gid_t)-1)
+		return 0;
+	if (fchown(fd, r->uid, r->gid) != 0)
+		return local_error(errno, "change the owner of", name, err);
+	return 0;
+}
+
+static int chown_at(struct rd *r, int dfd, const char *base, const char *name,
 		    struct miren_error *err)
 {
 	if (r->uid == (uid_t)-1 && r->gid == (gid_t)-1)
 		return 0;
-	int rc = fd >= 0 ? fchown(fd, r->uid, r->gid)
-			 : fchownat(dfd, base, r->uid, r->gid, AT_SYMLINK_NOFOLLOW);
-	return rc == 0 ? 0 : local_error(errno, "change the owner of", name, err);
+	if (fchownat(dfd, base, r->uid, r->gid, AT_SYMLINK_NOFOLLOW) != 0)
+		return local_error(errno, "change the owner of", name, err);
+	return 0;
 }
 
 /* The directory holding rel (walked from the root, never through a symlink,
@@ -367,7 +381,7 @@ static int parent_dir(struct rd *r, const char *rel, const char **base, int *out
 				break;
 			}
 			nfd = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (nfd >= 0 && (rc = do_chown(r, -1, NULL, nfd, rel, err))) {
+			if (nfd >= 0 && (rc = chown_fd(r, nfd, rel, err))) {
 				close(nfd);
 				break;
 			}
@@ -482,7 +496,7 @@ static int extract_file(struct rd *r, struct archive_entry *e, const char *rel,
 		rc = bad(err, "member '%s' holds a different number of bytes than its header declares",
 			 name);
 	if (!rc)
-		rc = do_chown(r, -1, NULL, fd, name, err);
+		rc = chown_fd(r, fd, name, err);
 	if (!rc && fchmod(fd, archive_entry_perm(e) & 0777) != 0)
 		rc = local_error(errno, "set the mode of", name, err);
 	if (!rc) {
@@ -531,7 +545,7 @@ static int extract_dir(struct rd *r, struct archive_entry *e, const char *rel, c
 		if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
 			return bad(err, "member '%s' appears twice in the backup", name);
 	}
-	rc = do_chown(r, dfd, base, -1, name, err);
+	rc = chown_at(r, dfd, base, name, err);
 	if (rc)
 		return rc;
 	if (r->nfix == r->capfix) {
@@ -565,7 +579,7 @@ static int extract_link(struct rd *r, struct archive_entry *e, const char *rel,
 	if (symlinkat(target, dfd, base) != 0)
 		return errno == EEXIST ? bad(err, "member '%s' appears twice in the backup", name)
 				       : local_error(errno, "create", name, err);
-	rc = do_chown(r, dfd, base, -1, name, err);
+	rc = chown_at(r, dfd, base, name, err);
 	if (rc)
 		return rc;
 	struct timespec ts[2] = {
@@ -884,6 +898,10 @@ static int apply_dir_fixes(struct rd *r, struct miren_error *err)
 		if (rc)
 			return rc;
 	}
+	/* Staging becomes the disk's root: it gets the owner too. */
+	int rc = chown_fd(r, r->root, "the staging directory", err);
+	if (rc)
+		return rc;
 	if (r->root_fix) {
 		struct timespec ts[2] = { { .tv_sec = 0, .tv_nsec = UTIME_OMIT }, r->root_mtime };
 		if (fchmod(r->root, r->root_mode) != 0 || futimens(r->root, ts) != 0)

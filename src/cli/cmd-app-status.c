@@ -44,6 +44,16 @@ static int exec(struct cli *cli, int argc, char **argv)
 			      json_string_value(json_object_get(s, "url")), restarts);
 	}
 	cli_table_print(t);
+	json_t *addons = json_object_get(st, "addons");
+	if (json_array_size(addons))
+		printf("\n");
+	json_array_foreach(addons, i, s) {
+		const char *msg = json_string_value(json_object_get(s, "message"));
+		printf("addon %s (%s): %s%s%s\n", json_string_value(json_object_get(s, "addon")),
+		       json_string_value(json_object_get(s, "variant")),
+		       json_string_value(json_object_get(s, "status")), msg && *msg ? ": " : "",
+		       msg && *msg ? msg : "");
+	}
 	json_decref(st);
 	return CLI_OK;
 }

@@ -25,17 +25,24 @@ SERVER_PID=""
 PASSED=0
 FAILED=0
 
+# Kills every process group recorded in a pid file below $1.
+kill_supervised() {
+  local f pid st pgid
+  find "$1" -path '*/run/*.pid' 2>/dev/null | while read -r f; do
+    read -r pid st pgid _ < "$f" || continue
+    [ -n "${pgid:-}" ] && kill -KILL -- "-$pgid" 2>/dev/null
+  done
+  return 0
+}
+
 cleanup() {
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
     kill -TERM "$SERVER_PID" 2>/dev/null
     wait "$SERVER_PID" 2>/dev/null
   fi
   # Whatever a crashed server left behind must not outlive the test.
-  for f in "$DATA"/run/*.pid; do
-    [ -f "$f" ] || continue
-    read -r pid _ pgid _ < "$f" || true
-    [ -n "${pgid:-}" ] && kill -KILL -- "-$pgid" 2>/dev/null
-  done
+  # Every data directory the test used (database servers outlive daemons).
+  kill_supervised "$TMP"
   if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT

@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char root[] = "/tmp/miren-fuzz.XXXXXX";
+	char root[] = "/tmp/miren-fuzz-snapshot.XXXXXX";
 	if (!mkdtemp(root))
 		abort();
 	char *stage = fs_join(root, "stage");

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -389,6 +390,36 @@ static void test_round_trip(void **state)
 	tmp_free(&t);
 }
 
+/* With a uid/gid, everything restored (staging too) gets that owner. */
+static void test_owner(void **state)
+{
+	if (geteuid() != 0)
+		skip();
+	struct tmp t;
+	tmp_make(&t);
+	make_tree(t.src);
+	struct strbuf sb = STRBUF_INIT;
+	struct snap_stats ws;
+	snapshot_dir(t.src, &sb, &ws);
+	struct snap_mem m = { sb.buf, sb.len, 0 };
+	struct miren_error err = { 0 };
+	int rc = snap_read(snap_source_mem, &m, t.stage, 65534, 65533, 0, NULL, NULL, &err);
+	if (rc)
+		fail_msg("snap_read: %s", err.message);
+	const char *rels[] = { "", "a", "a/b", "a/b/big", "empty", "a/link", "emptydir" };
+	for (size_t i = 0; i < sizeof(rels) / sizeof(*rels); i++) {
+		char *p = fs_join(t.stage, rels[i]);
+		struct stat st;
+		assert_int_equal(lstat(p, &st), 0);
+		if (st.st_uid != 65534 || st.st_gid != 65533)
+			fail_msg("%s: owner %d:%d", rels[i], (int)st.st_uid, (int)st.st_gid);
+		free(p);
+	}
+	assert_mode(t.stage, "a/b/big", 0600); /* chown did not cost the mode */
+	strbuf_release(&sb);
+	tmp_free(&t);
+}
+
 static bool skip_b(const char *rel, bool is_dir, void *u)
 {
 	(*(int *)u)++;
@@ -561,6 +592,55 @@ static void test_writer_disk_full(void **state)
 	assert_int_equal(rc, MIREN_EIO);
 	assert_non_null(strstr(err.message, "disk is full"));
 	snap_writer_free(w);
+}
+
+/* The skip callback runs before a file is opened: make one vanish there. */
+static bool vanish(const char *rel, bool is_dir, void *u)
+{
+	if (!strcmp(rel, "a/hello.txt")) {
+		char *p = fs_join(u, rel);
+		unlink(p);
+		free(p);
+	}
+	return false;
+}
+
+static void test_writer_file_vanishes(void **state)
+{
+	struct tmp t;
+	tmp_make(&t);
+	make_tree(t.src);
+	struct strbuf sb = STRBUF_INIT;
+	struct miren_error err = { 0 };
+	struct snap_writer *w = snap_writer_new(sink_sb, &sb, NULL, 1, 1, &err);
+	assert_int_equal(snap_add_tree(w, t.src, vanish, t.src, &err), MIREN_EIO);
+	assert_non_null(strstr(err.message, "disk/a/hello.txt vanished while being backed up"));
+	snap_writer_free(w);
+	strbuf_release(&sb);
+	tmp_free(&t);
+}
+
+/* Restoring onto a full filesystem (a 1 MiB tmpfs; needs root). */
+static void test_restore_disk_full(void **state)
+{
+	struct tmp t;
+	tmp_make(&t);
+	if (geteuid() != 0 || mount("tmpfs", t.stage, "tmpfs", 0, "size=1m,mode=0700") != 0) {
+		tmp_free(&t);
+		skip();
+	}
+	make_tree(t.src); /* 5 MiB of random data */
+	struct strbuf sb = STRBUF_INIT;
+	struct snap_stats ws;
+	snapshot_dir(t.src, &sb, &ws);
+	struct miren_error err = { 0 };
+	int rc = read_mem(sb.buf, sb.len, t.stage, 0, NULL, NULL, &err);
+	assert_int_equal(rc, MIREN_EIO);
+	assert_non_null(strstr(err.message, "disk is full"));
+	assert_contained(&t);
+	assert_int_equal(umount2(t.stage, MNT_DETACH), 0);
+	strbuf_release(&sb);
+	tmp_free(&t);
 }
 
 static void test_path_rules(void **state)
@@ -882,11 +962,14 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_path_rules),
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_owner),
 		cmocka_unit_test(test_skip_and_add_data),
 		cmocka_unit_test(test_tar_lists),
 		cmocka_unit_test(test_archive_digest_definition),
 		cmocka_unit_test(test_writer_refuses_outside_links),
 		cmocka_unit_test(test_writer_disk_full),
+		cmocka_unit_test(test_writer_file_vanishes),
+		cmocka_unit_test(test_restore_disk_full),
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_bit_flips),
 		cmocka_unit_test(test_not_ours),

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Faults outside the daemon: a database server that keeps crashing shows as
+# an error; a full disk during a backup or a restore gives a clear error and
+# leaves no partial file; a store from a newer miren is refused untouched.
+. "$(dirname "$0")/lib.sh"
+start_server || exit 1
+mkdir -p "$TMP/cr/.miren"
+printf 'name = "cr"\n[services.web]\ncommand = "exec sleep 100000"\n[addons.miren-postgresql]\nvariant = "small"\n' > "$TMP/cr/.miren/app.toml"
+miren deploy -C "$TMP/cr" >/dev/null 2>&1
+disk=$(disk_of_app cr)
+conf="$DATA/disks/$disk/pgdata/miren-server.conf"
+cp "$conf" "$TMP/conf.good"
+echo "no_such_setting = 1" >> "$conf"
+kill -9 "$(postmaster_pid "$disk")"
+wait_for "a server that keeps crashing shows as an error in addon list" 40 \
+  sh -c "'$MIREN_BIN' addon list -a cr | grep -q 'error .*keeps crashing'"
+expect_match "$(miren app status -a cr)" "addon miren-postgresql \(small\): error: its database server keeps crashing" "and in app status"
+cp "$TMP/conf.good" "$conf"; chown miren: "$conf" 2>/dev/null
+wait_for "once fixed, it runs and is active again" 60 \
+  sh -c "'$MIREN_BIN' addon list -a cr | grep -q ' active'"
+wait_for "and answers" 30 psql_as cr -c "SELECT 1"
+
+# A full disk where the CLI writes the backup.
+mkdir -p "$TMP/small"
+if mount -t tmpfs -o size=1m tmpfs "$TMP/small" 2>/dev/null; then
+  trap 'umount "$TMP/small" 2>/dev/null; cleanup' EXIT
+  expect_exit "a backup onto a full disk fails" 1 miren disk backup -n "$disk" -o "$TMP/small/b.miren.zst"
+  expect_match "$(cat "$TMP/err")" "is full" "saying the disk is full"
+  expect_eq "$(ls -A "$TMP/small" | wc -l)" "0" "and leaving no partial file"
+  umount "$TMP/small"
+else
+  fail "cannot mount a small tmpfs to fill (needs root)"
+fi
+expect_exit "the same backup works elsewhere" 0 miren disk backup -n "$disk" -o "$TMP/b.miren.zst"
+stop_server
+
+# A full disk where the daemon restores: a data directory on a small tmpfs.
+SMALL="$TMP/smalldata"; mkdir -p "$SMALL"
+if mount -t tmpfs -o size=150m,mode=0755 tmpfs "$SMALL" 2>/dev/null; then
+  trap 'umount "$SMALL" 2>/dev/null; cleanup' EXIT
+  OLD_DATA=$DATA; DATA="$SMALL/data"; export MIREN_DATA_DIR="$DATA"
+  start_server || exit 1
+  mkdir -p "$TMP/fill/.miren"
+  printf 'name = "fill"\n[services.web]\ncommand = "exec sleep 100000"\n[addons.miren-postgresql]\nvariant = "small"\n' > "$TMP/fill/.miren/app.toml"
+  miren deploy -C "$TMP/fill" >/dev/null 2>&1
+  head -c $(( $(df --output=avail -B1 "$SMALL" | tail -n1) - 30*1024*1024 )) /dev/zero > "$SMALL/ballast" 2>/dev/null
+  before=$(miren debug disk list --format json)
+  expect_exit "a restore onto a full disk fails" 1 miren disk restore -s "$TMP/b.miren.zst" -n copy
+  expect_match "$(cat "$TMP/err")" "full|space" "saying the disk is full"
+  expect_eq "$(miren debug disk list --format json)" "$before" "no disk was added"
+  expect_eq "$(ls -A "$DATA/disks" | grep -c '^\.')" "0" "no staging directory is left"
+  expect_eq "$(ls -A "$DATA/tmp" | wc -l)" "0" "no upload is left"
+  rm -f "$SMALL/ballast"
+  expect_exit "with space again the restore works" 0 miren disk restore -s "$TMP/b.miren.zst" -n copy
+  stop_server
+  kill_supervised "$DATA"
+  sleep 0.5; umount "$SMALL"
+  DATA=$OLD_DATA; export MIREN_DATA_DIR="$DATA"
+else
+  fail "cannot mount a small tmpfs for the data directory (needs root)"
+fi
+
+# A store written by a newer miren is refused, and left as it was.
+sqlite3 "$DATA/miren.db" "PRAGMA user_version = 99"
+sum=$(sha256sum "$DATA/miren.db" | cut -d' ' -f1)
+"$MIREN_BIN" server --data-dir "$DATA" --addr-pool "$POOL" > "$TMP/newer.out" 2>&1
+expect_match "$(cat "$TMP/newer.out")" "schema version 99 is newer than this miren" "a newer store is refused with a clear message"
+expect_eq "$(sha256sum "$DATA/miren.db" | cut -d' ' -f1)" "$sum" "and not changed"
+finish
