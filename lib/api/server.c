@@ -3,6 +3,7 @@
  * See server.h for the contract.
  */
 #include "api/server.h"
+#include "api/request.h"
 #include "addon/disk_ops.h"
 #include "app/source.h"
 #include "util/fs.h"
@@ -25,8 +26,6 @@
 #include <unistd.h>
 
 #define JSON_BODY_MAX (1u << 20)
-/* Largest snapshot a restore accepts (compressed). */
-#define RESTORE_MAX_BYTES (64ull << 30)
 
 struct api_server {
 	struct MHD_Daemon *mhd;
@@ -52,7 +51,7 @@ struct route_ctx {
 	struct api_server *s;
 	struct MHD_Connection *conn;
 	const char *method;
-	const char *parts[8]; /* path segments after /v1 */
+	const char *parts[API_MAX_PARTS]; /* path segments after /v1 */
 	int n_parts;
 	struct request *req;
 	json_t *body; /* parsed JSON body, or NULL */
@@ -322,33 +321,6 @@ static enum MHD_Result route(struct route_ctx *c)
 			"the CLI and the server may be of different versions");
 }
 
-/* Splits url "/v1/a/b" into parts; returns -1 if it is not a /v1 path. */
-static int split_url(char *url, const char **parts, int max)
-{
-	if (strncmp(url, "/v1/", 4) != 0)
-		return -1;
-	int n = 0;
-	for (char *tok, *save = NULL, *s = url + 4; (tok = strtok_r(s, "/", &save)); s = NULL) {
-		if (n == max)
-			return -1;
-		parts[n++] = tok;
-	}
-	return n;
-}
-
-/* Requests whose body is a file (spooled to tmp/, hashed), and their bound. */
-static unsigned long long spool_limit(const char *method, const char *url)
-{
-	size_t n = strlen(url);
-	if (strcmp(method, "POST"))
-		return 0;
-	if (n > 7 && !strcmp(url + n - 7, "/deploy"))
-		return SOURCE_MAX_BYTES;
-	if (!strcmp(url, "/v1/disks/restore"))
-		return RESTORE_MAX_BYTES;
-	return 0;
-}
-
 static bool peer_trusted(struct MHD_Connection *conn)
 {
 	const union MHD_ConnectionInfo *ci =
@@ -375,7 +347,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*con_cls = req;
 		if (!peer_trusted(conn)) {
 			req->forbidden = 1;
-		} else if ((req->spool_max = spool_limit(method, url)) != 0) {
+		} else if ((req->spool_max = api_spool_limit(method, url)) != 0) {
 			char *hex = secret_hex(8);
 			char *tmp = fs_join(platform_data_dir(s->p), "tmp");
 			req->spool_path = xasprintf("%s/upload-%s", tmp, hex);
@@ -433,16 +405,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 	struct route_ctx c = { .s = s, .conn = conn, .method = method, .req = req };
 	char *u = xstrdup(url);
-	c.n_parts = split_url(u, c.parts, 8);
+	c.n_parts = api_split_path(u, c.parts, API_MAX_PARTS);
 	enum MHD_Result ret;
 	if (c.n_parts < 1) {
 		ret = send_err(conn, MIREN_ENOTFOUND, "no such API endpoint", NULL);
 		goto out;
 	}
 	if (req->body.len) {
-		json_error_t jerr;
-		c.body = json_loadb(req->body.buf, req->body.len, 0, &jerr);
-		if (!c.body || !json_is_object(c.body)) {
+		c.body = api_parse_body(req->body.buf, req->body.len);
+		if (!c.body) {
 			ret = send_err(conn, MIREN_EINVAL, "request body is not a JSON object", NULL);
 			goto out;
 		}

@@ -1,0 +1,44 @@
+/* Request parsing; see request.h. */
+#include "api/request.h"
+#include "app/source.h"
+
+#include <string.h>
+
+/* Largest snapshot a restore accepts (compressed). */
+#define RESTORE_MAX_BYTES (64ull << 30)
+
+int api_split_path(char *url, const char **parts, int max)
+{
+	if (strncmp(url, "/v1/", 4) != 0)
+		return -1;
+	int n = 0;
+	for (char *tok, *save = NULL, *s = url + 4; (tok = strtok_r(s, "/", &save)); s = NULL) {
+		if (n == max)
+			return -1;
+		parts[n++] = tok;
+	}
+	return n;
+}
+
+unsigned long long api_spool_limit(const char *method, const char *url)
+{
+	size_t n = strlen(url);
+	if (strcmp(method, "POST"))
+		return 0;
+	if (n > 7 && !strcmp(url + n - 7, "/deploy"))
+		return SOURCE_MAX_BYTES;
+	if (!strcmp(url, "/v1/disks/restore"))
+		return RESTORE_MAX_BYTES;
+	return 0;
+}
+
+json_t *api_parse_body(const char *buf, size_t len)
+{
+	json_error_t jerr;
+	json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (j && !json_is_object(j)) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
