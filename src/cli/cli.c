@@ -92,6 +92,17 @@ int cli_require_app(struct cli *cli)
 	return 0;
 }
 
+int cli_require_app_operand(struct cli *cli, int argc, char **argv)
+{
+	if (argc > 1)
+		return cli_usage_error(cli, "unexpected argument '%s'", argv[1]);
+	if (argc == 1) {
+		free(cli->app);
+		cli->app = xstrdup(argv[0]);
+	}
+	return cli_require_app(cli);
+}
+
 int cli_call(struct cli *cli, const char *method, const char *path, const json_t *body,
 	     json_t **reply)
 {
@@ -111,6 +122,15 @@ void cli_print_json(const json_t *j)
 {
 	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	fputc('\n', stdout);
+}
+
+bool cli_json_output(const struct cli *cli, json_t *j)
+{
+	if (!cli->json)
+		return false;
+	cli_print_json(j);
+	json_decref(j);
+	return true;
 }
 
 struct cli_table {

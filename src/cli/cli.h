@@ -73,6 +73,10 @@ int cli_opt_app(struct cli *cli, int opt, const char *arg);
 /* "/v1/apps/<app><suffix>" with the app name escaped. Caller frees. */
 char *cli_app_path(const struct cli *cli, const char *suffix);
 
+/* The same for commands that also take the app as their one operand
+ * (`miren app restart APP`): APP, else -a, else app.toml. */
+int cli_require_app_operand(struct cli *cli, int argc, char **argv);
+
 /* One API call; prints the error and returns CLI_FAIL on failure. */
 int cli_call(struct cli *cli, const char *method, const char *path, const json_t *body,
 	     json_t **reply);
@@ -98,6 +102,9 @@ void cli_human_bytes(unsigned long long bytes, char *out, size_t len);
 
 /* Prints j as indented JSON on stdout. */
 void cli_print_json(const json_t *j);
+/* With --format json: prints j, releases it and returns true; otherwise
+ * false, and j is left to the caller's text output. */
+bool cli_json_output(const struct cli *cli, json_t *j);
 
 /* A plain-text table: columns padded to their widest cell. */
 struct cli_table;

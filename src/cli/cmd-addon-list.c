@@ -19,11 +19,8 @@ static int exec(struct cli *cli, int argc, char **argv)
 	free(path);
 	if (rc)
 		return rc;
-	if (cli->json) {
-		cli_print_json(list);
-		json_decref(list);
+	if (cli_json_output(cli, list))
 		return CLI_OK;
-	}
 	if (json_array_size(list) == 0) {
 		printf("App %s has no addons\n", cli->app);
 		json_decref(list);

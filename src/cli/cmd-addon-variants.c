@@ -17,11 +17,8 @@ static int exec(struct cli *cli, int argc, char **argv)
 	free(esc);
 	if (rc)
 		return rc;
-	if (cli->json) {
-		cli_print_json(def);
-		json_decref(def);
+	if (cli_json_output(cli, def))
 		return CLI_OK;
-	}
 	struct cli_table *t = cli_table_new(3, "VARIANT", "DESCRIPTION", "DEFAULT");
 	size_t i;
 	json_t *v;

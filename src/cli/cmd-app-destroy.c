@@ -23,13 +23,7 @@ static int option(struct cli *cli, int opt, const char *arg)
 
 static int exec(struct cli *cli, int argc, char **argv)
 {
-	if (argc > 1)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[1]);
-	if (argc == 1) {
-		free(cli->app);
-		cli->app = xstrdup(argv[0]);
-	}
-	int rc = cli_require_app(cli);
+	int rc = cli_require_app_operand(cli, argc, argv);
 	if (rc)
 		return rc;
 	if (!force && !cli_confirm("Destroy app '%s', its releases, logs, variables and addons "

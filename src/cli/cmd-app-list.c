@@ -11,11 +11,8 @@ static int exec(struct cli *cli, int argc, char **argv)
 	int rc = cli_call(cli, "GET", "/v1/apps", NULL, &apps);
 	if (rc)
 		return rc;
-	if (cli->json) {
-		cli_print_json(apps);
-		json_decref(apps);
+	if (cli_json_output(cli, apps))
 		return CLI_OK;
-	}
 	struct cli_table *t = cli_table_new(3, "NAME", "RELEASE", "SERVICES");
 	size_t i;
 	json_t *a;

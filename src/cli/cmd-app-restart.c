@@ -8,13 +8,7 @@ static const struct option longopts[] = { CLI_APP_LONGOPT, { 0 } };
 
 static int exec(struct cli *cli, int argc, char **argv)
 {
-	if (argc > 1)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[1]);
-	if (argc == 1) {
-		free(cli->app);
-		cli->app = xstrdup(argv[0]);
-	}
-	int rc = cli_require_app(cli);
+	int rc = cli_require_app_operand(cli, argc, argv);
 	if (rc)
 		return rc;
 	char *path = cli_app_path(cli, "/restart");

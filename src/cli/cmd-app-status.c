@@ -19,11 +19,8 @@ static int exec(struct cli *cli, int argc, char **argv)
 	free(path);
 	if (rc)
 		return rc;
-	if (cli->json) {
-		cli_print_json(st);
-		json_decref(st);
+	if (cli_json_output(cli, st))
 		return CLI_OK;
-	}
 	long long rel = json_integer_value(json_object_get(st, "release"));
 	printf("app:     %s\n", json_string_value(json_object_get(st, "name")));
 	if (rel)

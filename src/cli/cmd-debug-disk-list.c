@@ -11,11 +11,8 @@ static int exec(struct cli *cli, int argc, char **argv)
 	int rc = cli_call(cli, "GET", "/v1/disks", NULL, &list);
 	if (rc)
 		return rc;
-	if (cli->json) {
-		cli_print_json(list);
-		json_decref(list);
+	if (cli_json_output(cli, list))
 		return CLI_OK;
-	}
 	struct cli_table *t = cli_table_new(5, "NAME", "SIZE", "USED", "STATUS", "CREATED BY");
 	size_t i;
 	json_t *d;

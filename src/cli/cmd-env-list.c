@@ -19,11 +19,8 @@ static int exec(struct cli *cli, int argc, char **argv)
 	free(path);
 	if (rc)
 		return rc;
-	if (cli->json) {
-		cli_print_json(vars);
-		json_decref(vars);
+	if (cli_json_output(cli, vars))
 		return CLI_OK;
-	}
 	struct cli_table *t = cli_table_new(4, "NAME", "VALUE", "SERVICE", "SOURCE");
 	size_t i;
 	json_t *v;
