@@ -35,7 +35,28 @@ kill_supervised() {
   return 0
 }
 
+# Every password the test's store holds must be absent from every log the
+# daemon and its database servers wrote (checked for every test, at exit).
+scan_secrets() {
+  local db pw leaks=""
+  for db in $(find "$TMP" -name miren.db 2>/dev/null); do
+    while read -r pw; do
+      [ -n "$pw" ] || continue
+      if grep -rqF -- "$pw" "$(dirname "$db")/logs" 2>/dev/null; then leaks="$leaks $db"; fi
+    done < <(sqlite3 "$db" "SELECT json_extract(state_json,'\$.password') FROM addons
+      UNION SELECT json_extract(state_json,'\$.su_password') FROM servers
+      UNION SELECT value FROM settings WHERE key = 'pg.template_password'" 2>/dev/null)
+  done
+  [ -z "$leaks" ] && return 0
+  echo "not ok - a password is in a log file of:$leaks"
+  return 1
+}
+
+# Commands a test adds for its own cleanup (run first at exit).
+CLEANUP_HOOKS=""
 cleanup() {
+  local status=$?
+  [ -n "$CLEANUP_HOOKS" ] && eval "$CLEANUP_HOOKS"
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
     kill -TERM "$SERVER_PID" 2>/dev/null
     wait "$SERVER_PID" 2>/dev/null
@@ -43,7 +64,9 @@ cleanup() {
   # Whatever a crashed server left behind must not outlive the test.
   # Every data directory the test used (database servers outlive daemons).
   kill_supervised "$TMP"
+  scan_secrets || status=1
   if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
+  exit $status
 }
 trap cleanup EXIT
 

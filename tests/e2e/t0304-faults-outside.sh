@@ -23,7 +23,8 @@ wait_for "and answers" 30 psql_as cr -c "SELECT 1"
 # A full disk where the CLI writes the backup.
 mkdir -p "$TMP/small"
 if mount -t tmpfs -o size=1m tmpfs "$TMP/small" 2>/dev/null; then
-  trap 'umount "$TMP/small" 2>/dev/null; cleanup' EXIT
+  CLEANUP_HOOKS='umount "$TMP/small" 2>/dev/null'
+
   expect_exit "a backup onto a full disk fails" 1 miren disk backup -n "$disk" -o "$TMP/small/b.miren.zst"
   expect_match "$(cat "$TMP/err")" "is full" "saying the disk is full"
   expect_eq "$(ls -A "$TMP/small" | wc -l)" "0" "and leaving no partial file"
@@ -37,7 +38,8 @@ stop_server
 # A full disk where the daemon restores: a data directory on a small tmpfs.
 SMALL="$TMP/smalldata"; mkdir -p "$SMALL"
 if mount -t tmpfs -o size=150m,mode=0755 tmpfs "$SMALL" 2>/dev/null; then
-  trap 'umount "$SMALL" 2>/dev/null; cleanup' EXIT
+  CLEANUP_HOOKS='umount "$SMALL" 2>/dev/null'
+
   OLD_DATA=$DATA; DATA="$SMALL/data"; export MIREN_DATA_DIR="$DATA"
   start_server || exit 1
   mkdir -p "$TMP/fill/.miren"
