@@ -18,7 +18,7 @@
  *    When pg_spare_prepare left a spare clone of the template
  *    (TEMPLATE.spare: same cluster, same owner, same filesystem) it is
  *    renamed into place instead of copying.  With an existing pgdata only
- *    miren-server.conf is rewritten (atomically) and DISK/run ensured.
+ *    miren-server.conf is rewritten (atomically) and the socket directory ensured.
  *  - Superuser connections go over the unix socket with
  *    log_statement=none and log_min_error_statement=panic, so no statement
  *    text (and no password verifier) reaches the server log; notices are
@@ -1058,7 +1058,7 @@ static void quiet_notice(void *arg, const char *message)
 }
 
 /*
- * Connects as the superuser over DISK/run to dbname.  Returns the
+ * Connects as the superuser over the unix socket to dbname.  Returns the
  * connection, or NULL with the (one-line, secret-free) reason in why.
  * *used_password tells whether the server got as far as asking for it.
  */
@@ -1207,7 +1207,7 @@ int pg_wait_ready(const char *disk_dir, int port, const char *password, int time
 		}
 		if (used_pw && auth_failed(why))
 			return miren_error_set(err, MIREN_EUNAVAIL,
-					       "postgresql on %s/run port %d rejects the "
+					       "the postgresql server of %s (port %d) rejects the "
 					       "superuser password: %s",
 					       disk_dir, port, why);
 		if (mono_ms() >= deadline)
@@ -1215,7 +1215,7 @@ int pg_wait_ready(const char *disk_dir, int port, const char *password, int time
 		nap_ms(PG_READY_POLL_MS);
 	}
 	return miren_error_set(err, MIREN_EUNAVAIL,
-			       "postgresql on %s/run port %d is not ready after %d ms: %s",
+			       "the postgresql server of %s (port %d) is not ready after %d ms: %s",
 			       disk_dir, port, timeout_ms, why);
 }
 
@@ -1235,7 +1235,7 @@ int pg_rotate_superuser(const char *disk_dir, int port, const char *old_password
 			       NULL);
 		if (!c)
 			return miren_error_set(err, MIREN_EUNAVAIL,
-					       "cannot connect to postgresql on %s/run port %d "
+					       "cannot connect to the postgresql server of %s (port %d) "
 					       "as superuser with the old or the new password: %s",
 					       disk_dir, port, why);
 	}
@@ -1300,7 +1300,7 @@ static PGconn *tenant_connect(const char *disk_dir, int port, const char *su_pas
 			       NULL);
 	if (!c)
 		miren_error_set(err, MIREN_EUNAVAIL,
-				"cannot connect to postgresql on %s/run port %d as superuser: %s",
+				"cannot connect to the postgresql server of %s (port %d) as superuser: %s",
 				disk_dir, port, why);
 	return c;
 }

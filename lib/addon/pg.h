@@ -7,7 +7,8 @@
  *
  * Layout of a server's disk directory DISK (disks/<disk-name>):
  *   DISK/pgdata/   the cluster (0700, owned by the service user)
- *   DISK/run/      its unix socket directory (0700, service user)
+ *   pg_socket_dir(DISK)  its unix socket directory (0700, service user),
+ *                  outside the disk: socket paths are limited to 107 bytes
  *
  * Authentication: pg_hba.conf has no trust line.  The superuser "postgres"
  * may connect only over the unix socket (scram-sha-256); every other role
@@ -49,7 +50,7 @@ int pg_template_ensure(const struct pg_install *pg, const char *dir,
  * Clones the template into DISK/pgdata (copy into DISK/pgdata.tmp, then
  * rename; an existing DISK/pgdata is kept as is) and writes the
  * server-specific settings: listen_addresses = address, port, and
- * unix_socket_directories = DISK/run.  Owned by uid/gid.
+ * unix_socket_directories = pg_socket_dir(DISK).  Owned by uid/gid.
  */
 int pg_clone(const char *template_dir, const char *disk_dir, const char *address, int port,
 	     uid_t uid, gid_t gid, struct miren_error *err);
@@ -75,7 +76,7 @@ char **pg_server_argv(const struct pg_install *pg, const char *disk_dir);
 void pg_argv_free(char **argv);
 
 /*
- * Waits until the server on DISK/run accepts superuser connections
+ * Waits until the server of DISK accepts superuser connections
  * (connecting with password), up to timeout_ms.  Returns 0, or
  * MIREN_EUNAVAIL with the last connection error (without secrets).  A
  * rejected password ends the wait at once (same code; waiting cannot help).
