@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 #include "api/client.h"
 #include "app/config.h"
+#include "util/names.h"
 #include "util/strbuf.h"
 
 #include <libgen.h>
@@ -92,14 +93,23 @@ int cli_require_app(struct cli *cli)
 	return 0;
 }
 
+/* An app name from the command line, checked before it goes into a URL. */
+static int set_app(struct cli *cli, const char *name)
+{
+	struct miren_error err;
+	if (name_check_app(name, &err))
+		return cli_fail(&err);
+	free(cli->app);
+	cli->app = xstrdup(name);
+	return 0;
+}
+
 int cli_require_app_operand(struct cli *cli, int argc, char **argv)
 {
 	if (argc > 1)
 		return cli_usage_error(cli, "unexpected argument '%s'", argv[1]);
-	if (argc == 1) {
-		free(cli->app);
-		cli->app = xstrdup(argv[0]);
-	}
+	if (argc == 1 && set_app(cli, argv[0]))
+		return CLI_FAIL;
 	return cli_require_app(cli);
 }
 
@@ -215,9 +225,7 @@ int cli_opt_app(struct cli *cli, int opt, const char *arg)
 {
 	if (opt != 'a')
 		return cli_usage_error(cli, "unknown option");
-	free(cli->app);
-	cli->app = xstrdup(arg);
-	return 0;
+	return set_app(cli, arg);
 }
 
 char *cli_app_path(const struct cli *cli, const char *suffix)

@@ -43,6 +43,8 @@ long=$(printf 'a%.0s' $(seq 1 64))
 mk longname "name = \"$long\"\n[services.web]\ncommand = \"x\"\n"
 expect_exit "a 64-character app name is refused" 1 miren deploy -C "$TMP/longname"
 
+expect_exit "an invalid -a is refused before any request" 1 miren app status -a 'a/b'
+expect_match "$(cat "$TMP/err")" "invalid app name 'a/b'" "naming it"
 expect_exit "status of an unknown app fails" 1 miren app status -a nosuchapp
 expect_match "$(cat "$TMP/err")" "app 'nosuchapp' not found" "naming the app"
 expect_exit "restart of an unknown app fails" 1 miren app restart nosuchapp
