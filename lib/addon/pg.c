@@ -228,7 +228,12 @@ static bool install_ok(const char *bindir)
 
 int pg_find_installs(struct pg_install *out, int max)
 {
-	DIR *d = opendir(PG_LIBDIR);
+	/* MIREN_PG_ROOT replaces /usr/lib/postgresql, for tests of a host
+	 * without PostgreSQL. */
+	const char *root = getenv("MIREN_PG_ROOT");
+	if (!root || !*root)
+		root = PG_LIBDIR;
+	DIR *d = opendir(root);
 	if (!d || max <= 0 || !out) {
 		if (d)
 			closedir(d);
@@ -245,7 +250,7 @@ int pg_find_installs(struct pg_install *out, int max)
 		if (major < 10)
 			continue;
 		struct pg_install pi = { .major = major };
-		snprintf(pi.bindir, sizeof(pi.bindir), "%s/%d/bin", PG_LIBDIR, major);
+		snprintf(pi.bindir, sizeof(pi.bindir), "%s/%d/bin", root, major);
 		if (install_ok(pi.bindir))
 			found[n++] = pi;
 	}

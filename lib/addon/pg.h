@@ -32,7 +32,8 @@ struct pg_install {
 	char bindir[256];
 };
 
-/* Finds installed major versions (newest first); returns how many (0: none). */
+/* Finds installed major versions (newest first) below /usr/lib/postgresql
+ * (or $MIREN_PG_ROOT); returns how many (0: none). */
 int pg_find_installs(struct pg_install *out, int max);
 
 /*

@@ -70,4 +70,13 @@ expect_eq "$(grep -c . <<<"$(pgrep -f -- "-D $DATA/disks" || true)")" "0" "no se
 rm -f "$DATA/disks"
 miren addon destroy miren-postgresql -a one -f >/dev/null
 expect_exit "after fixing the directory the addon works" 0 miren addon create miren-postgresql:small -a one
+
+# A host without the PostgreSQL binaries: the message names the package.
+stop_server
+MIREN_PG_ROOT="$TMP/no-postgresql" start_server || exit 1
+mk nopg && miren deploy -C "$TMP/nopg" >/dev/null 2>&1
+expect_exit "without PostgreSQL installed an addon is refused" 1 miren addon create miren-postgresql -a nopg
+expect_match "$(cat "$TMP/err")" "cannot run on this host" "saying it cannot run here"
+expect_match "$(cat "$TMP/err")" "install the Debian package postgresql-15" "and naming the package"
+expect_match "$(miren addon list -a nopg)" "has no addons" "nothing is attached"
 finish
