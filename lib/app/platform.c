@@ -646,7 +646,10 @@ int platform_deploy(struct platform *p, const char *app, const char *tar_path,
 	}
 	if (unchanged) {
 		n = rec.current_release;
-		/* Nothing new: make sure every service runs, restart none. */
+		/* Nothing new: make sure the addons app.toml declares exist (one
+		 * may have been destroyed by hand) and every service runs;
+		 * restart none. */
+		rc = sync_addons(p, cfg, err);
 		for (size_t i = 0; i < cfg->n_services && !rc; i++) {
 			char *id = service_id(app, cfg->services[i].name);
 			struct sv_status st;

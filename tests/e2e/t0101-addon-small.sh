@@ -57,6 +57,14 @@ expect_eq "$(pgrep -f -- "-D $DATA/disks/$disk/pgdata" | wc -l)" "1" "exactly on
 wait_for "the app answers after the daemon restarts" 15 sh -c "curl -fsS '$(service_url python-visits web)' | grep -q Visits"
 expect_match "$(miren addon list -a python-visits)" "active" "the addon is still active"
 
+# An addon app.toml declares comes back on the next deploy, even unchanged.
+miren addon destroy miren-postgresql -a python-visits -f >/dev/null 2>&1
+out=$(miren deploy -C "$app" 2>&1)
+expect_match "$out" "No changes.*" "an unchanged deploy makes no release"
+expect_match "$out" "Addon miren-postgresql ready" "but brings back the declared addon"
+disk=$(disk_of_app python-visits)
+pm=$(postmaster_pid "$disk")
+
 # Removing the section from app.toml deprovisions the addon.
 sed -i '/addons.miren-postgresql/,$d' "$app/.miren/app.toml"
 sed -i 's/^command = .*/command = "exec sleep 100000"/' "$app/.miren/app.toml"
