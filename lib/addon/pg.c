@@ -1290,7 +1290,7 @@ static int check_tenant(const char *role, const char *db, struct miren_error *er
 		return miren_error_set(err, MIREN_EINVAL,
 				       "role name '%s' is reserved (starts with pg_)", role);
 	for (const char *const *p = bad_dbs; *p; p++)
-		if (!strcmp(db, *p))
+		if (!strcmp(db, *p) || !strncmp(db, PG_SPARE_DB, strlen(PG_SPARE_DB)))
 			return miren_error_set(err, MIREN_EINVAL, "database name '%s' is reserved",
 					       db);
 	return 0;
@@ -1308,6 +1308,22 @@ static PGconn *tenant_connect(const char *disk_dir, int port, const char *su_pas
 				"cannot connect to the postgresql server of %s (port %d) as superuser: %s",
 				disk_dir, port, why);
 	return c;
+}
+
+/* The one value of a one-row, one-column query, or NULL with err. */
+static char *query_value(PGconn *c, const char *sql, const char *what, struct miren_error *err)
+{
+	PGresult *r = PQexec(c, sql);
+	char *out = NULL;
+	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQnfields(r) >= 1)
+		out = xstrdup(PQgetvalue(r, 0, 0));
+	else {
+		char msg[360];
+		one_line(msg, sizeof(msg), PQerrorMessage(c));
+		miren_error_set(err, MIREN_EUNAVAIL, "cannot %s: %s", what, msg);
+	}
+	PQclear(r);
+	return out;
 }
 
 int pg_tenant_create(const char *disk_dir, int port, const char *su_password, const char *role,
@@ -1351,10 +1367,20 @@ int pg_tenant_create(const char *disk_dir, int port, const char *su_password, co
 	/* A spare database made ahead of time (pg_spare_db_ensure) becomes the
 	 * tenant's by a rename, which is instant; CREATE DATABASE copies
 	 * template1 and syncs it.  Without a spare: create one. */
-	sql = xasprintf("ALTER DATABASE " PG_SPARE_DB " RENAME TO %s", qdb);
-	rc = run_sql(c, sql, NULL, "take the spare database", state, NULL);
-	free(sql);
-	sql = NULL;
+	char *spare = query_value(c, "SELECT coalesce(min(datname), '') FROM pg_database"
+				     " WHERE datname LIKE '" PG_SPARE_DB "\\_%'",
+				  "look for a spare database", NULL);
+	rc = MIREN_ENOTFOUND;
+	if (spare && *spare) {
+		char *qspare = quote_ident(c, spare, NULL);
+		sql = qspare ? xasprintf("ALTER DATABASE %s RENAME TO %s", qspare, qdb) : NULL;
+		rc = sql ? run_sql(c, sql, NULL, "take the spare database", state, NULL)
+			 : MIREN_EINTERNAL;
+		PQfreemem(qspare);
+		free(sql);
+		sql = NULL;
+	}
+	free(spare);
 	if (rc == 0) {
 		sql = xasprintf("ALTER DATABASE %s OWNER TO %s", qdb, qrole);
 		rc = run_sql(c, sql, NULL, "give the database to its role", NULL, err);
@@ -1510,7 +1536,7 @@ int pg_ident_for_app(const char *app, char out[64], struct miren_error *err)
 	/* App names hold no '_', so "pg_..." can only come from "pg-...". */
 	bool reserved = !strcmp(app, "postgres") || !strcmp(app, "template0") ||
 			!strcmp(app, "template1") || !strcmp(app, "public") ||
-			!strcmp(app, "miren-spare") || !strncmp(app, "pg-", 3);
+			!strncmp(app, "miren-spare", 11) || !strncmp(app, "pg-", 3);
 	size_t len = n + (reserved ? 3 : 0);
 	if (len > 63) {
 		miren_error_set(err, MIREN_EINVAL,
@@ -1535,18 +1561,37 @@ int pg_ident_for_app(const char *app, char out[64], struct miren_error *err)
 	return 0;
 }
 
-int pg_spare_db_ensure(const char *disk_dir, int port, const char *su_password,
+int pg_spare_db_ensure(const char *disk_dir, int port, const char *su_password, int count,
 		       struct miren_error *err)
 {
 	static const char *const dup_db[] = { "42P04", NULL };
 	PGconn *c = tenant_connect(disk_dir, port, su_password, "postgres", err);
 	if (!c)
 		return MIREN_EUNAVAIL;
-	int rc = run_sql(c, "CREATE DATABASE " PG_SPARE_DB, dup_db, "create the spare database",
-			 NULL, err);
-	if (!rc)
-		rc = run_sql(c, "REVOKE CONNECT, TEMPORARY ON DATABASE " PG_SPARE_DB " FROM PUBLIC",
-			     NULL, "close the spare database", NULL, err);
+	int rc = 0;
+	for (int i = 0; i < count && !rc; i++) {
+		char *sql = xasprintf("SELECT count(*) FROM pg_database WHERE datname = '"
+				      PG_SPARE_DB "_%d'", i);
+		char *have = query_value(c, sql, "look for a spare database", err);
+		free(sql);
+		if (!have) {
+			rc = MIREN_EUNAVAIL;
+			break;
+		}
+		bool exists = strcmp(have, "0") != 0;
+		free(have);
+		if (exists)
+			continue;
+		sql = xasprintf("CREATE DATABASE " PG_SPARE_DB "_%d", i);
+		rc = run_sql(c, sql, dup_db, "create a spare database", NULL, err);
+		free(sql);
+		if (!rc) {
+			sql = xasprintf("REVOKE CONNECT, TEMPORARY ON DATABASE " PG_SPARE_DB
+					"_%d FROM PUBLIC", i);
+			rc = run_sql(c, sql, NULL, "close the spare database", NULL, err);
+			free(sql);
+		}
+	}
 	PQfinish(c);
 	return rc;
 }
@@ -1558,21 +1603,6 @@ struct pg_backup {
 	char start_lsn[32];
 };
 
-/* The one value of a one-row, one-column query, or NULL with err. */
-static char *query_value(PGconn *c, const char *sql, const char *what, struct miren_error *err)
-{
-	PGresult *r = PQexec(c, sql);
-	char *out = NULL;
-	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQnfields(r) >= 1)
-		out = xstrdup(PQgetvalue(r, 0, 0));
-	else {
-		char msg[360];
-		one_line(msg, sizeof(msg), PQerrorMessage(c));
-		miren_error_set(err, MIREN_EUNAVAIL, "cannot %s: %s", what, msg);
-	}
-	PQclear(r);
-	return out;
-}
 
 int pg_backup_begin(const char *disk_dir, int port, const char *su_password,
 		    struct pg_backup **out, struct miren_error *err)

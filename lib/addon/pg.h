@@ -107,15 +107,16 @@ int pg_rotate_superuser(const char *disk_dir, int port, const char *old_password
 int pg_tenant_create(const char *disk_dir, int port, const char *su_password, const char *role,
 		     const char *db, const char *password, struct miren_error *err);
 
-/* The name of the spare database pg_tenant_create renames into place. */
+/* Spare databases are named PG_SPARE_DB "_0", "_1", ...; pg_tenant_create
+ * renames one into place. */
 #define PG_SPARE_DB "miren_spare"
 
 /*
- * Makes sure the server has a spare database (PG_SPARE_DB, nobody may
- * connect) for the next pg_tenant_create to take by renaming: a tenant
+ * Makes sure the server has `count` spare databases (nobody may connect to
+ * them) for the next pg_tenant_create calls to take by renaming: a tenant
  * then costs milliseconds instead of a CREATE DATABASE.  Idempotent.
  */
-int pg_spare_db_ensure(const char *disk_dir, int port, const char *su_password,
+int pg_spare_db_ensure(const char *disk_dir, int port, const char *su_password, int count,
 		       struct miren_error *err);
 
 /*

@@ -29,6 +29,9 @@
 #define PG_PORT 5432
 #define DISK_SIZE (1024LL * 1024 * 1024)
 #define READY_TIMEOUT_MS 30000
+/* Spare databases kept ready on the shared server: a burst of new tenants
+ * takes them while the preparer thread makes more. */
+#define SPARE_DATABASES 4
 
 static const struct addon_variant variants[] = {
 	{ "small", "Dedicated PostgreSQL server (1 GB storage)",
@@ -562,7 +565,8 @@ static void pg_idle(struct addon_ctx *ctx)
 				continue;
 			json_t *sstate = json_loads(srvs[i].state_json, 0, NULL);
 			char *dir = pgp_disk_dir(ctx, srvs[i].disk);
-			if (pg_spare_db_ensure(dir, srvs[i].port, pgp_jstr(sstate, "su_password"), &err))
+			if (pg_spare_db_ensure(dir, srvs[i].port, pgp_jstr(sstate, "su_password"),
+					       SPARE_DATABASES, &err))
 				log_warn("shared server %s: cannot prepare a spare database: %s",
 					 srvs[i].id, err.message);
 			free(dir);

@@ -203,7 +203,7 @@ invariant_violations() {
     for s in $sock; do
       got=$(PGPASSWORD="$su" psql -X -qtA -h "$s" -U postgres -d postgres -c "SELECT current_setting('data_directory')" 2>/dev/null)
       [ "$got" = "$DATA/disks/$sdisk/pgdata" ] || continue
-      got_db=$(PGPASSWORD="$su" psql -X -qtA -h "$s" -U postgres -d postgres -c "SELECT datname FROM pg_database WHERE datname NOT IN ('postgres','template0','template1','miren_spare') ORDER BY 1")
+      got_db=$(PGPASSWORD="$su" psql -X -qtA -h "$s" -U postgres -d postgres -c "SELECT datname FROM pg_database WHERE datname NOT IN ('postgres','template0','template1') AND datname NOT LIKE 'miren\\_spare\\_%' ORDER BY 1")
       got_role=$(PGPASSWORD="$su" psql -X -qtA -h "$s" -U postgres -d postgres -c "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' AND rolname <> 'postgres' ORDER BY 1")
       [ "$got_db" = "$want_db" ] || bad="$bad; shared databases [$got_db] != tenants [$want_db]"
       [ "$got_role" = "$want_db" ] || bad="$bad; shared roles [$got_role] != tenants [$want_db]"
