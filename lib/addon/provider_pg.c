@@ -17,6 +17,7 @@
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/secret.h"
+#include "util/strbuf.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -521,6 +522,66 @@ static int pg_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec
 	return 0;
 }
 
+/* pid exists and is not a zombie waiting to be reaped. */
+static bool process_runs(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+/*
+ * A daemon killed between starting a postmaster and recording its pid
+ * leaves that postmaster running unsupervised, holding the data directory:
+ * the supervised one cannot start beside it.  Stops such an orphan (the one
+ * postmaster.pid names, running on this disk, not the supervisor's).
+ */
+static void stop_orphan(struct addon_ctx *ctx, const struct server_rec *srv)
+{
+	char *dir = pgp_disk_dir(ctx, srv->disk);
+	char *pidfile = xasprintf("%s/pgdata/postmaster.pid", dir);
+	char *pgdata = xasprintf("%s/pgdata", dir);
+	struct strbuf sb = STRBUF_INIT;
+	pid_t pid = strbuf_read_file(&sb, pidfile) == 0 ? (pid_t)atoi(sb.buf) : 0;
+	strbuf_release(&sb);
+	char *id = pgp_server_sv_id(srv->id);
+	struct sv_status st = { 0 };
+	sv_status(ctx->sv, id, &st);
+	if (pid > 1 && pid != st.pid && process_runs(pid)) {
+		char *cmdline = xasprintf("/proc/%d/cmdline", (int)pid);
+		struct strbuf cl = STRBUF_INIT;
+		bool ours = false;
+		if (strbuf_read_file(&cl, cmdline) == 0)
+			for (size_t i = 0; i + 1 < cl.len; i++)
+				if (!strcmp(cl.buf + i, "-D") && i + 3 < cl.len &&
+				    !strcmp(cl.buf + i + 3, pgdata))
+					ours = true;
+		strbuf_release(&cl);
+		free(cmdline);
+		if (ours) {
+			log_warn("addon server %s: stopping an unsupervised postmaster (pid %d) left "
+				 "by a crash", srv->id, (int)pid);
+			kill(pid, SIGQUIT);
+			for (int i = 0; i < 100 && process_runs(pid); i++)
+				usleep(50 * 1000);
+			if (process_runs(pid))
+				kill(pid, SIGKILL);
+			sv_restart(ctx->sv, id); /* start ours now, not after the backoff */
+		}
+	}
+	free(id);
+	free(pgdata);
+	free(pidfile);
+	free(dir);
+}
+
 static void pg_resume(struct addon_ctx *ctx)
 {
 	struct server_rec *srvs;
@@ -536,6 +597,8 @@ static void pg_resume(struct addon_ctx *ctx)
 		json_t *sstate = json_loads(srvs[i].state_json, 0, NULL);
 		if (fs_is_dir(pgdata) && start_server(ctx, &srvs[i], sstate, true, &err) != 0)
 			log_error("addon server %s: %s", srvs[i].id, err.message);
+		else if (fs_is_dir(pgdata))
+			stop_orphan(ctx, &srvs[i]);
 		json_decref(sstate);
 		free(pgdata);
 		free(dir);

@@ -20,6 +20,16 @@ wait_for "once fixed, it runs and is active again" 60 \
   sh -c "'$MIREN_BIN' addon list -a cr | grep -q ' active'"
 wait_for "and answers" 30 psql_as cr -c "SELECT 1"
 
+# A postmaster started just before a crash, its pid never recorded: the next
+# daemon stops that orphan and runs its own.
+pm=$(postmaster_pid "$disk")
+stop_server
+rm -f "$DATA"/run/addon_*.pid
+start_server || exit 1
+wait_for "the orphan postmaster is stopped" 20 sh -c "! kill -0 $pm 2>/dev/null || grep -q ' Z ' /proc/$pm/stat"
+wait_for "a supervised one serves the disk" 30 psql_as cr -c "SELECT 1"
+expect_eq "$(invariant_violations)" "" "one postmaster for the disk, supervised"
+
 # A full disk where the CLI writes the backup.
 mkdir -p "$TMP/small"
 if mount -t tmpfs -o size=1m tmpfs "$TMP/small" 2>/dev/null; then
