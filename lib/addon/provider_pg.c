@@ -179,6 +179,26 @@ static int start_server(struct addon_ctx *ctx, const struct server_rec *srv, con
 	return rc;
 }
 
+/* Puts the last FATAL line of the server's own log into err's hint: why
+ * PostgreSQL did not start is there, not in the connection error. */
+static void add_server_log_hint(struct addon_ctx *ctx, const char *server_id,
+				struct miren_error *err)
+{
+	char *path = xasprintf("%s/logs/addons/%s.log", ctx->data_dir, server_id);
+	struct strbuf sb;
+	strbuf_init(&sb, 0);
+	if (strbuf_read_file(&sb, path) == 0) {
+		const char *fatal = NULL;
+		for (const char *p = sb.buf; (p = strstr(p, "FATAL:")); p++)
+			fatal = p;
+		if (fatal)
+			miren_error_hint(err, "the server's log says: %.*s", (int)strcspn(fatal, "\n"),
+					 fatal);
+	}
+	strbuf_release(&sb);
+	free(path);
+}
+
 /*
  * Makes the server of srv exist, run and answer with its own superuser
  * password: template, clone, start (unless already supervised), wait,
@@ -231,6 +251,8 @@ int pgp_ensure_server(struct addon_ctx *ctx, const char *server_id, struct miren
 		rc = pg_wait_ready(dir, srv.port, su, READY_TIMEOUT_MS, err);
 		if (rc)
 			rc = pg_wait_ready(dir, srv.port, tpw, 2000, err);
+		if (rc)
+			add_server_log_hint(ctx, srv.id, err);
 	}
 	/* Rotated once, the password stays: later tenants skip the step. */
 	if (!rc && !json_is_true(json_object_get(sstate, "rotated"))) {

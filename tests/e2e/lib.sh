@@ -79,6 +79,10 @@ fail() {
   if [ -f "$DATA/logs/server.log" ]; then
     echo "--- server.log (last 30 lines)"; tail -n 30 "$DATA/logs/server.log"; echo "---"
   fi
+  for f in "$DATA"/logs/addons/*.log; do
+    [ -f "$f" ] || continue
+    echo "--- ${f#$DATA/} (last 8 lines)"; tail -n 8 "$f"; echo "---"
+  done
 }
 
 expect_eq() { if [ "$1" = "$2" ]; then ok "$3"; else fail "$3: expected '$2', got '$1'"; fi; }

@@ -31,8 +31,8 @@ for run in $(seq "$RUNS"); do
     { fail "run $run: backup failed: $(cat "$TMP/backup.out")"; wait $bench; continue; }
   wait $bench
   grep -q "^number of failed transactions: 0" "$TMP/pgbench.log" || true
-  miren disk restore -s "$TMP/snap.miren.zst" -n "check-$run" >/dev/null 2>&1 ||
-    { fail "run $run: restore failed"; continue; }
+  miren disk restore -s "$TMP/snap.miren.zst" -n "check-$run" > "$TMP/restore.out" 2>&1 ||
+    { fail "run $run: restore failed: $(cat "$TMP/restore.out")"; continue; }
 
   # Start PostgreSQL on the restored copy, on its own socket and port.
   d="$DATA/disks/check-$run"
