@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +42,27 @@
 #define BACKUP_ZSTD_LEVEL 1
 
 /* One disk operation at a time: a restore never swaps a disk under a
- * running backup of it. */
-static pthread_mutex_t disk_ops_lock = PTHREAD_MUTEX_INITIALIZER;
+ * running backup of it.  A semaphore, not a mutex: a backup is prepared on
+ * an API thread and finished on its producer thread. */
+static sem_t disk_ops_sem;
+static pthread_once_t disk_ops_once = PTHREAD_ONCE_INIT;
+
+static void disk_ops_init(void)
+{
+	sem_init(&disk_ops_sem, 0, 1);
+}
+
+static void disk_ops_lock(void)
+{
+	pthread_once(&disk_ops_once, disk_ops_init);
+	while (sem_wait(&disk_ops_sem) != 0 && errno == EINTR)
+		;
+}
+
+static void disk_ops_unlock(void)
+{
+	sem_post(&disk_ops_sem);
+}
 
 struct disk_backup_job {
 	struct addon_ctx *ctx;
@@ -132,7 +152,7 @@ int disk_backup_prepare(struct addon_ctx *ctx, const char *name, struct disk_bac
 	job->ctx = ctx;
 	job->name = xstrdup(name);
 	job->dir = pgp_disk_dir(ctx, name);
-	pthread_mutex_lock(&disk_ops_lock);
+	disk_ops_lock();
 	job->locked = true;
 	job->header = json_pack("{s:s, s:I, s:I, s:s}", "disk", name, "size",
 				(json_int_t)d.size_bytes, "created_at", (json_int_t)time(NULL),
@@ -287,7 +307,7 @@ void disk_backup_free(struct disk_backup_job *job)
 		return;
 	pg_backup_free(job->pg);
 	if (job->locked)
-		pthread_mutex_unlock(&disk_ops_lock);
+		disk_ops_unlock();
 	json_decref(job->header);
 	free(job->name);
 	free(job->dir);
@@ -341,7 +361,7 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 	target = xasprintf("%s/%s", root, name);
 	old = xasprintf("%s/.old-%s", root, name);
 
-	pthread_mutex_lock(&disk_ops_lock);
+	disk_ops_lock();
 	struct disk_rec d;
 	bool exists = store_disk_get(ctx->store, name, &d, NULL) == 0 || fs_exists(target);
 	disk_rec_release(&d);
@@ -410,7 +430,7 @@ restart:
 		restarted = src == 0;
 	}
 unlock:
-	pthread_mutex_unlock(&disk_ops_lock);
+	disk_ops_unlock();
 out:
 	if (fs_exists(staging))
 		fs_remove_tree(staging);
