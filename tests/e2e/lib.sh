@@ -17,10 +17,12 @@ chmod 0755 "$TMP"
 DATA="$TMP/data"
 export MIREN_DATA_DIR="$DATA"
 # Each test's addon servers get their own loopback /24, so tests can run
-# side by side (tNNNN -> 127.77.(NNNN mod 250 + 1).0/24).
+# side by side (tNNNN -> 127.NET.(NNNN mod 250 + 1).0/24, NET = 77 plus
+# MIREN_TEST_NET, so several checkouts can run their suites at once).
 num=${TEST_NAME:1:4}
 case "$num" in [0-9][0-9][0-9][0-9]) ;; *) num=0249 ;; esac
-POOL="127.77.$(( 10#$num % 250 + 1 )).0/24"
+NET=$(( 77 + ${MIREN_TEST_NET:-0} ))
+POOL="127.$NET.$(( 10#$num % 250 + 1 )).0/24"
 SERVER_PID=""
 PASSED=0
 FAILED=0

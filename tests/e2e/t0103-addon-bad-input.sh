@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Addon bad input: clear messages, nothing half-created left behind.
 . "$(dirname "$0")/lib.sh"
-POOL="127.77.$(( 10#$num % 250 + 1 )).0/30"   # two usable addresses
+POOL="127.$NET.$(( 10#$num % 250 + 1 )).0/30"   # two usable addresses
 start_server || exit 1
 mk() {  # mk NAME [variant]: an app with a service, optionally with an addon section
   mkdir -p "$TMP/$1/.miren"
