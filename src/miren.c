@@ -20,7 +20,8 @@ static const struct option common_longopts[] = {
 };
 #define N_COMMON (sizeof(common_longopts) / sizeof(common_longopts[0]))
 
-static int words_match(const char *name, int argc, char **argv, int *used)
+/* How many words of argv spell the command name (0: they do not). */
+static int words_match(const char *name, int argc, char **argv)
 {
 	int n = 0;
 	const char *p = name;
@@ -33,8 +34,7 @@ static int words_match(const char *name, int argc, char **argv, int *used)
 		while (*p == ' ')
 			p++;
 	}
-	*used = n;
-	return 1;
+	return n;
 }
 
 static void print_command_list(FILE *f, const char *group)
@@ -141,8 +141,8 @@ int main(int argc, char **argv)
 	const struct cmd_entry *best = NULL;
 	int best_used = 0;
 	for (const struct cmd_entry *const *e = cmd_table; *e; e++) {
-		int used;
-		if (words_match((*e)->name, argc - 1, argv + 1, &used) && used > best_used) {
+		int used = words_match((*e)->name, argc - 1, argv + 1);
+		if (used > best_used) {
 			best = *e;
 			best_used = used;
 		}

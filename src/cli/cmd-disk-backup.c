@@ -97,6 +97,7 @@ static int exec(struct cli *cli, int argc, char **argv)
 	char *partial = xasprintf("%s.partial", out);
 	int rc = CLI_FAIL;
 	struct recv r = { .fd = -1 };
+	char *hdr_text = NULL;
 	if (access(out, F_OK) == 0) {
 		cli_error("'%s' already exists", out);
 		cli_hint("choose another file with -o, or remove it first");
@@ -118,7 +119,6 @@ static int exec(struct cli *cli, int argc, char **argv)
 	char *path = xasprintf("/v1/disks/%s/backup", esc);
 	free(esc);
 	struct miren_error err;
-	char *hdr_text = NULL;
 	int arc = api_stream(cli->socket, "POST", path, "X-Miren-Backup-Header", &hdr_text,
 			     recv_sink, &r, NULL, NULL, &err);
 	free(path);

@@ -23,6 +23,13 @@ num=${TEST_NAME:1:4}
 case "$num" in [0-9][0-9][0-9][0-9]) ;; *) num=0249 ;; esac
 NET=$(( 77 + ${MIREN_TEST_NET:-0} ))
 POOL="127.$NET.$(( 10#$num % 250 + 1 )).0/24"
+# A sanitized build (scripts/build --sanitize or --tsan) writes its reports
+# here; any report fails the test at exit (a daemon that leaks or races
+# passes nothing).
+mkdir -p "$TMP/sanitizer"
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$TMP/sanitizer/asan"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1:log_path=$TMP/sanitizer/ubsan"
+export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}log_path=$TMP/sanitizer/tsan"
 SERVER_PID=""
 PASSED=0
 FAILED=0
@@ -54,6 +61,17 @@ scan_secrets() {
   return 1
 }
 
+# Every report a sanitizer wrote during the test, printed; fails when any.
+scan_sanitizer_reports() {
+  local f clean=1
+  for f in "$TMP"/sanitizer/*; do
+    [ -s "$f" ] || continue
+    clean=0
+    echo "not ok - sanitizer report ${f##*/}:"; head -n 60 "$f"
+  done
+  return $((1 - clean))
+}
+
 # Commands a test adds for its own cleanup (run first at exit).
 CLEANUP_HOOKS=""
 cleanup() {
@@ -67,6 +85,7 @@ cleanup() {
   # Every data directory the test used (database servers outlive daemons).
   kill_supervised "$TMP"
   scan_secrets || status=1
+  scan_sanitizer_reports || status=1
   if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
   exit $status
 }
