@@ -45,7 +45,7 @@ mk one && miren deploy -C "$TMP/one" >/dev/null 2>&1
 expect_exit "a small addon takes the second address" 0 miren addon create miren-postgresql:small -a one
 mk two && miren deploy -C "$TMP/two" >/dev/null 2>&1
 expect_exit "a third server finds the pool exhausted" 1 miren addon create miren-postgresql:small -a two
-expect_match "$(cat "$TMP/err")" "address pool 127\.77\.[0-9]+\.0/30 is exhausted \(2 addresses, all in use\)" "saying so"
+expect_match "$(cat "$TMP/err")" "address pool 127\.$NET\.[0-9]+\.0/30 is exhausted \(2 addresses, all in use\)" "saying so"
 expect_match "$(cat "$TMP/err")" "--addr-pool" "and what to do"
 expect_match "$(miren addon list -a two)" "small +error +.*exhausted" "addon list shows the error"
 expect_eq "$(ls "$DATA/disks" | wc -l)" "2" "no disk was made for it"
