@@ -4,6 +4,7 @@
 #include "app/config.h"
 #include "util/names.h"
 #include "util/strbuf.h"
+#include "util/text.h"
 
 #include <libgen.h>
 #include <stdarg.h>
@@ -170,7 +171,8 @@ void cli_table_row(struct cli_table *t, ...)
 	va_start(ap, t);
 	for (int i = 0; i < t->ncols; i++) {
 		const char *s = va_arg(ap, const char *);
-		t->cells[t->rows * (size_t)t->ncols + (size_t)i] = xstrdup(s ? s : "");
+		t->cells[t->rows * (size_t)t->ncols + (size_t)i] = text_escaped(s ? s : "",
+										 s ? strlen(s) : 0);
 	}
 	va_end(ap);
 	t->rows++;
@@ -181,17 +183,19 @@ void cli_table_print(struct cli_table *t)
 	size_t *w = xcalloc((size_t)t->ncols, sizeof(size_t));
 	for (size_t r = 0; r < t->rows; r++)
 		for (int c = 0; c < t->ncols; c++) {
-			size_t l = strlen(t->cells[r * (size_t)t->ncols + (size_t)c]);
+			size_t l = text_width(t->cells[r * (size_t)t->ncols + (size_t)c]);
 			if (l > w[c])
 				w[c] = l;
 		}
 	for (size_t r = 0; r < t->rows; r++) {
 		for (int c = 0; c < t->ncols; c++) {
 			const char *s = t->cells[r * (size_t)t->ncols + (size_t)c];
-			if (c == t->ncols - 1)
+			if (c == t->ncols - 1) {
 				printf("%s\n", s);
-			else
-				printf("%-*s  ", (int)w[c], s);
+				continue;
+			}
+			/* Padded to the column's width in terminal columns, not bytes. */
+			printf("%s%*s  ", s, (int)(w[c] - text_width(s)), "");
 		}
 	}
 	for (size_t i = 0; i < t->rows * (size_t)t->ncols; i++)

@@ -106,7 +106,11 @@ void cli_print_json(const json_t *j);
  * false, and j is left to the caller's text output. */
 bool cli_json_output(const struct cli *cli, json_t *j);
 
-/* A plain-text table: columns padded to their widest cell. */
+/* A plain-text table: columns padded to their widest cell, counted in
+ * terminal columns (wide characters are 2).  Each cell is shown on one line:
+ * control characters, backslashes and invalid UTF-8 are escaped (text_escape:
+ * a PEM value prints as "-----BEGIN...\n..."); --format json has the raw
+ * values. */
 struct cli_table;
 struct cli_table *cli_table_new(int ncols, ...);
 void cli_table_row(struct cli_table *t, ...); /* ncols const char * cells */

@@ -221,9 +221,12 @@ static void test_keys(void **state)
 	root = parse_ok("\"a\\tb\\u00e9\" = 1\n\"x\\u0000y\" = 2\n\"x\\u0000z\" = 3\n");
 	assert_non_null(toml_get(root, "a\tb\xc3\xa9"));
 	assert_int_equal(root->u.table.len, 3);
-	assert_int_equal(toml_key_len(root, 1), 3);
+	assert_int_equal(root->u.table.items[1].key_len, 3);
 	assert_memory_equal(root->u.table.items[1].key, "x\0y", 4);
-	assert_int_equal(toml_key_len(root, 5), 0);
+	/* Lookups compare the whole key: "x" is neither "x\0y" nor "x\0z". */
+	assert_null(toml_get(root, "x"));
+	assert_false(toml_key_is(&root->u.table.items[1], "x"));
+	assert_true(toml_key_is(&root->u.table.items[0], "a\tb\xc3\xa9"));
 	toml_free(root);
 
 	/* Dotted keys, with whitespace around the dots and quoted parts. */

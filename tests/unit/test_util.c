@@ -16,6 +16,7 @@
 #include "util/secret.h"
 #include "util/sha256.h"
 #include "util/strbuf.h"
+#include "util/text.h"
 
 static void test_strbuf_invariants(void **state)
 {
@@ -177,6 +178,41 @@ static void test_fs(void **state)
 	free(file);
 }
 
+static void expect_escaped(const char *in, size_t len, const char *want)
+{
+	char *got = text_escaped(in, len);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void test_text(void **state)
+{
+	(void)state;
+	/* Printable text, wide characters and combining marks pass as they are. */
+	expect_escaped("plain text", 10, "plain text");
+	expect_escaped("日本語 é", strlen("日本語 é"), "日本語 é");
+	/* Control characters, backslashes, NULs, C1, invalid UTF-8: escaped. */
+	expect_escaped("a\nb\r\tc\\", 7, "a\\nb\\r\\tc\\\\");
+	expect_escaped("k\0x", 3, "k\\u0000x");
+	expect_escaped("\x1b[31m\x7f", 6, "\\u001b[31m\\u007f");
+	expect_escaped("\xc2\x85|\xe2\x80\xa8", 6, "\\u0085|\\u2028");
+	expect_escaped("\xff\xc3", 2, "\\xff\\xc3");
+	const char *pem = "-----BEGIN KEY-----\nMIIB\n-----END KEY-----\n";
+	expect_escaped(pem, strlen(pem),
+		       "-----BEGIN KEY-----\\nMIIB\\n-----END KEY-----\\n");
+	assert_false(text_has_control("日本 a\\b", strlen("日本 a\\b")));
+	assert_true(text_has_control("ab\0", 3));
+	assert_true(text_has_control("a\nb", 3));
+	assert_true(text_has_control("\xc2\x9f", 2));
+	assert_true(text_has_control("\xff", 1));
+	/* Columns, not bytes: CJK is 2 wide, a combining acute 0. */
+	assert_int_equal(text_width("abc"), 3);
+	assert_int_equal(text_width("日本語"), 6);
+	assert_int_equal(text_width("e\xcc\x81"), 1);
+	assert_int_equal(text_width("\xff"), 1);
+	assert_int_equal(text_width(""), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -184,7 +220,7 @@ int main(void)
 		cmocka_unit_test(test_strbuf_trim_and_file), cmocka_unit_test(test_app_names),
 		cmocka_unit_test(test_env_names), cmocka_unit_test(test_secrets),
 		cmocka_unit_test(test_sha256), cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_fs),
+		cmocka_unit_test(test_fs), cmocka_unit_test(test_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
