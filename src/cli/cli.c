@@ -94,14 +94,20 @@ int cli_require_app(struct cli *cli)
 	return 0;
 }
 
-/* An app name from the command line, checked before it goes into a URL. */
-static int set_app(struct cli *cli, const char *name)
+/* An app name from the command line (-a or the operand, `how` says which),
+ * checked before it goes into a URL; a second, different one is a usage
+ * error naming both: a destructive command never picks one of two. */
+static int set_app(struct cli *cli, const char *name, const char *how)
 {
 	struct miren_error err;
 	if (name_check_app(name, &err))
 		return cli_fail(&err);
+	if (cli->app && strcmp(cli->app, name))
+		return cli_usage_error(cli, "conflicting apps: '%s' (%s) and '%s' (%s)", cli->app,
+				       cli->app_how, name, how);
 	free(cli->app);
 	cli->app = xstrdup(name);
+	cli->app_how = how;
 	return 0;
 }
 
@@ -109,9 +115,21 @@ int cli_require_app_operand(struct cli *cli, int argc, char **argv)
 {
 	if (argc > 1)
 		return cli_usage_error(cli, "unexpected argument '%s'", argv[1]);
-	if (argc == 1 && set_app(cli, argv[0]))
-		return CLI_FAIL;
+	if (argc == 1) {
+		int rc = set_app(cli, argv[0], "the operand");
+		if (rc)
+			return rc;
+	}
 	return cli_require_app(cli);
+}
+
+int cli_opt_once(const struct cli *cli, const char *option, const char **slot, const char *arg)
+{
+	if (*slot && strcmp(*slot, arg))
+		return cli_usage_error(cli, "conflicting values for %s: '%s' and '%s'", option, *slot,
+				       arg);
+	*slot = arg;
+	return 0;
 }
 
 int cli_call(struct cli *cli, const char *method, const char *path, const json_t *body,
@@ -229,7 +247,7 @@ int cli_opt_app(struct cli *cli, int opt, const char *arg)
 {
 	if (opt != 'a')
 		return cli_usage_error(cli, "unknown option");
-	return set_app(cli, arg);
+	return set_app(cli, arg, "-a");
 }
 
 char *cli_app_path(const struct cli *cli, const char *suffix)
