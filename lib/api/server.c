@@ -260,7 +260,8 @@ static enum MHD_Result route(struct route_ctx *c)
 			return send_err(c->conn, MIREN_EINVAL, "body must be {\"value\": \"...\"}",
 					NULL);
 		rc = platform_env_set(p, app, c->parts[3], value,
-				      json_is_true(json_object_get(c->body, "sensitive")), &err);
+				      json_is_true(json_object_get(c->body, "sensitive")),
+				      json_is_true(json_object_get(c->body, "create")), &err);
 		return reply(c, rc, NULL, &err);
 	}
 	if (is(c, "DELETE", 4, "apps", "env")) {
