@@ -1556,18 +1556,26 @@ int pg_ident_for_app(const char *app, char out[64], struct miren_error *err)
 		plain[i] = app[i] == '-' ? '_' : app[i];
 	plain[i] = '\0';
 	bool reserved = role_reserved(plain) || db_reserved(plain);
-	size_t len = n + (reserved ? 3 : 0);
-	if (len > 63) {
-		miren_error_set(err, MIREN_EINVAL,
-				"app name '%.64s%s' is too long for a postgresql role and "
-				"database name: it would become %zu bytes, the limit is 63",
-				app, n > 64 ? "..." : "", len);
-		if (reserved)
-			miren_error_hint(err, "names postgresql reserves (such as 'pg-...') become "
-					 "'u_<name>_'; such app names may have at most 60 characters");
-		return MIREN_EINVAL;
+	if (n > 63)
+		return miren_error_set(err, MIREN_EINVAL,
+				       "app name '%.64s...' is too long for a postgresql role and "
+				       "database name (at most 63 bytes)", app);
+	if (!reserved) {
+		snprintf(out, 64, "%s", plain);
+		return 0;
 	}
-	snprintf(out, 64, reserved ? "u_%s_" : "%s", plain);
+	if (n + 3 <= 63) {
+		snprintf(out, 64, "u_%.60s_", plain); /* n <= 60 here */
+		return 0;
+	}
+	/* A reserved name too long for "u_<name>_" (61..63 characters): its
+	 * first 41 bytes, then 16 hex digits of the SHA-256 of the whole app
+	 * name, ending in "__", which no "u_<name>_" ends with (names never end
+	 * in '_'), so the forms stay apart; 64 bits keep a made-up name from
+	 * reaching another app's role. */
+	char hex[65];
+	sha256_hex(app, n, hex);
+	snprintf(out, 64, "u_%.41s_%.16s__", plain, hex);
 	return 0;
 }
 

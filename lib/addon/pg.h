@@ -155,8 +155,11 @@ int pg_tenant_drop(const char *disk_dir, int port, const char *su_password, cons
  * "template1", "public", "none", "current_user", "current_role",
  * "session_user", PG_SPARE_DB..., "pg_..."), become "u_" + name + "_": the
  * trailing '_' keeps them apart from every ordinary name, so the mapping
- * stays one-to-one.  Returns 0 with out[64] filled, or MIREN_EINVAL
- * when the result would pass 63 bytes (NAMEDATALEN - 1).
+ * stays one-to-one.  A reserved name too long for that (61..63 characters)
+ * becomes "u_" + its first 41 bytes + "_" + 16 hex digits of its SHA-256 +
+ * "__" (62 bytes).  Every valid app name maps (at most 63 bytes, NAMEDATALEN
+ * - 1); returns 0 with out[64] filled, or MIREN_EINVAL for a string that is
+ * not an app name.
  */
 int pg_ident_for_app(const char *app, char out[64], struct miren_error *err);
 
