@@ -41,6 +41,15 @@ expect_eq "$(service_field a1 web pid)" "$pid1" "nor restarted one"
 expect_eq "$(miren env list -a a1 --format json)" "[]" "nor set a variable"
 expect_eq "$(ls -A "$TMP" | grep -c '^[bpq]$')" "0" "nor wrote a backup file"
 
+# The API never cuts a name at an escaped NUL (%00): "a1%00x" is not "a1".
+api() { curl -s -o "$TMP/api.out" -w '%{http_code}' --unix-socket "$DATA/miren.sock" "$@"; }
+expect_eq "$(api -X PUT -H 'Content-Type: application/json' -d '{"value":"evil"}' "http://miren/v1/apps/a1/env/LD_PRELOAD%00junk")" "400" "PUT env/LD_PRELOAD%00junk is refused"
+expect_match "$(cat "$TMP/api.out")" "invalid environment variable name 'LD_PRELOAD%00junk'" "  naming the whole key"
+expect_eq "$(api -X DELETE "http://miren/v1/apps/a1%00x")" "404" "DELETE apps/a1%00x is refused"
+expect_match "$(cat "$TMP/api.out")" "app 'a1%00x' not found" "  as the app 'a1%00x'"
+expect_eq "$(apps)" "a1 a2" "  and destroys nothing"
+expect_eq "$(miren env list -a a1 --format json)" "[]" "  nor sets a variable"
+
 # The same target twice is not a conflict.
 expect_exit "app restart a1 -a a1 works" 0 miren app restart a1 -a a1
 expect_exit "app destroy a2 -a a2 works" 0 miren app destroy a2 -a a2 -f

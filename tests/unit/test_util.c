@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/request.h"
 #include "util/err.h"
 #include "util/fs.h"
 #include "util/names.h"
@@ -213,6 +214,31 @@ static void test_text(void **state)
 	assert_int_equal(text_width(""), 0);
 }
 
+static void expect_unescaped(const char *in, const char *want)
+{
+	char buf[128];
+	snprintf(buf, sizeof(buf), "%s", in);
+	size_t n = api_unescape(buf);
+	assert_string_equal(buf, want);
+	assert_int_equal(n, strlen(want));
+}
+
+static void test_api_unescape(void **state)
+{
+	(void)state;
+	expect_unescaped("/v1/apps/hello", "/v1/apps/hello");
+	expect_unescaped("/v1/apps/a%2Db/env/K%5f1", "/v1/apps/a-b/env/K_1");
+	expect_unescaped("/v1/apps/%E6%97%A5", "/v1/apps/\xe6\x97\xa5");
+	/* Control characters stay escaped: a NUL never cuts a name short. */
+	expect_unescaped("/v1/apps/a1%00x", "/v1/apps/a1%00x");
+	expect_unescaped("/v1/apps/a/env/K%0aX%7F%1f", "/v1/apps/a/env/K%0aX%7F%1f");
+	/* Broken escapes are kept as they are. */
+	expect_unescaped("%", "%");
+	expect_unescaped("%4", "%4");
+	expect_unescaped("%zz%4g", "%zz%4g");
+	expect_unescaped("a%2", "a%2");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +247,7 @@ int main(void)
 		cmocka_unit_test(test_env_names), cmocka_unit_test(test_secrets),
 		cmocka_unit_test(test_sha256), cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_fs), cmocka_unit_test(test_text),
+		cmocka_unit_test(test_api_unescape),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
