@@ -1,6 +1,7 @@
 /* Request parsing; see request.h. */
 #include "api/request.h"
 #include "app/source.h"
+#include "util/text.h"
 
 #include <string.h>
 
@@ -20,22 +21,11 @@ int api_split_path(char *url, const char **parts, int max)
 	return n;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 size_t api_unescape(char *s)
 {
 	char *w = s;
 	for (const char *r = s; *r;) {
-		int hi = r[0] == '%' ? hexval(r[1]) : -1, lo = hi >= 0 ? hexval(r[2]) : -1;
+		int hi = r[0] == '%' ? text_hex_value((unsigned char)r[1]) : -1, lo = hi >= 0 ? text_hex_value((unsigned char)r[2]) : -1;
 		int b = lo >= 0 ? hi * 16 + lo : -1;
 		if (b >= 0x20 && b != 0x7f) {
 			*w++ = (char)b;

@@ -17,6 +17,7 @@
 #include "toml/toml.h"
 #include "util/err.h"
 #include "util/strbuf.h"
+#include "util/text.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -496,17 +497,6 @@ static void add_utf8(struct strbuf *sb, uint32_t cp)
 	strbuf_add(sb, b, n);
 }
 
-static int hex_val(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* One escape sequence in a basic string; ps->p is at the backslash. */
 static int parse_escape(struct parser *ps, bool multiline)
 {
@@ -527,7 +517,7 @@ static int parse_escape(struct parser *ps, bool multiline)
 		size_t n = c == 'u' ? 4 : 8;
 		uint32_t cp = 0;
 		for (size_t i = 1; i <= n; i++) {
-			int h = hex_val(peek_at(ps, i));
+			int h = text_hex_value(peek_at(ps, i));
 			if (h < 0)
 				return fail_at(ps, pos, "invalid unicode escape: '\\%c' needs %zu hex digits",
 					       c, n);
@@ -868,7 +858,7 @@ static const char *check_digits(const char *s, size_t n, int base)
 				return "underscores must be between digits";
 			continue;
 		}
-		int v = hex_val(c);
+		int v = text_hex_value(c);
 		if (v < 0 || v >= base)
 			return "invalid digit";
 	}
@@ -920,7 +910,7 @@ static struct node *parse_radix_int(struct parser *ps, struct toml_pos pos, cons
 	for (size_t i = 2; i < rn; i++) {
 		if (r[i] == '_')
 			continue;
-		uint64_t d = (uint64_t)hex_val((unsigned char)r[i]);
+		uint64_t d = (uint64_t)text_hex_value((unsigned char)r[i]);
 		if (v > ((uint64_t)INT64_MAX - d) / (uint64_t)base) {
 			fail_at(ps, pos, "integer '%.*s%s' out of 64-bit range", shown, s, ell);
 			return NULL;

@@ -117,6 +117,17 @@ bool text_has_control(const char *s, size_t len)
 	return each_char(s, len, control_one, NULL) != 0;
 }
 
+int text_hex_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 static int width_one(void *arg, const char *bytes, size_t n, wint_t wc)
 {
 	(void)bytes;

@@ -32,6 +32,9 @@ char *text_escaped(const char *s, size_t len);
  * a byte that is not valid UTF-8. */
 bool text_has_control(const char *s, size_t len);
 
+/* The value of hex digit c (0..15), or -1 when c is not one. */
+int text_hex_value(int c);
+
 /*
  * The number of terminal columns the NUL-terminated UTF-8 text s takes
  * (wcwidth: 2 for wide CJK characters, 0 for combining marks).  Bytes that
