@@ -250,6 +250,21 @@ int cli_opt_app(struct cli *cli, int opt, const char *arg)
 	return set_app(cli, arg, "-a");
 }
 
+char *cli_env_path(const struct cli *cli, const char *key, const char *query)
+{
+	struct miren_error err;
+	if (name_check_env(key, &err)) {
+		cli_fail(&err);
+		return NULL;
+	}
+	char *esc = api_escape(key);
+	char *suffix = xasprintf("/env/%s%s", esc, query ? query : "");
+	char *path = cli_app_path(cli, suffix);
+	free(suffix);
+	free(esc);
+	return path;
+}
+
 char *cli_app_path(const struct cli *cli, const char *suffix)
 {
 	char *esc = api_escape(cli->app);

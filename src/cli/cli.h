@@ -75,6 +75,12 @@ int cli_opt_app(struct cli *cli, int opt, const char *arg);
 /* "/v1/apps/<app><suffix>" with the app name escaped. Caller frees. */
 char *cli_app_path(const struct cli *cli, const char *suffix);
 
+/* "/v1/apps/<app>/env/<key><query>" for a variable's requests, with key
+ * checked first (name_check_env: its message shows the key escaped).
+ * Caller frees; NULL after printing the error (the command then exits
+ * CLI_FAIL). */
+char *cli_env_path(const struct cli *cli, const char *key, const char *query);
+
 /* The same for commands that also take the app as their one operand
  * (`miren app restart APP`): APP, else -a, else app.toml.  An operand and an
  * -a that name different apps are a usage error naming both (CLI_USAGE): a

@@ -1,6 +1,5 @@
 /* miren env set: set variables of an app by hand, then restart it. */
 #include "cli/cli.h"
-#include "api/client.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,9 +42,11 @@ static int exec(struct cli *cli, int argc, char **argv)
 	for (int i = 0; i < argc && !rc; i++) {
 		char *eq = strchr(argv[i], '=');
 		char *key = xstrndup(argv[i], (size_t)(eq - argv[i]));
-		char *esc = api_escape(key);
-		char *suffix = xasprintf("/env/%s", esc);
-		char *path = cli_app_path(cli, suffix);
+		char *path = cli_env_path(cli, key, NULL);
+		if (!path) {
+			free(key);
+			return CLI_FAIL;
+		}
 		json_t *body = json_pack("{s:s, s:b, s:b}", "value", eq + 1, "sensitive", sensitive,
 					 "create", create);
 		rc = cli_call(cli, "PUT", path, body, NULL);
@@ -53,8 +54,6 @@ static int exec(struct cli *cli, int argc, char **argv)
 			printf("Set %s on %s%s\n", key, cli->app, sensitive ? " (sensitive)" : "");
 		json_decref(body);
 		free(path);
-		free(suffix);
-		free(esc);
 		free(key);
 	}
 	return rc;

@@ -115,4 +115,10 @@ print(len(out))')
 expect_eq "$cols" "1" "the SERVICE column starts at one display column on every line (wide characters count 2)"
 expect_eq "$(miren env get -a escaped TLS_KEY)" "$pem" "env get gives the raw PEM"
 expect_eq "$(miren env list -a escaped --format json | python3 -c 'import json,sys; print([v["value"] for v in json.load(sys.stdin) if v["name"]=="TLS_KEY"][0])')" "$pem" "and so does --format json"
+# Names from the command line are shown escaped in errors, never raw.
+expect_exit "addon create of a name with ESC fails" 1 miren addon create "$(printf 'pg\033[31m')" -a escaped
+expect_match "$(cat "$TMP/err")" "addon 'pg\\\\u001b\[31m' not found" "  naming it escaped"
+expect_exit "an env key with a newline is refused" 1 miren env set -a escaped "$(printf 'A\nB=1')"
+expect_match "$(cat "$TMP/err")" "invalid environment variable name 'A\\\\nB'" "  naming it escaped"
+expect_no_match "$(cat "$TMP/err")" "$(printf '\033')" "no raw ESC in the messages"
 finish
