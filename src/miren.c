@@ -91,7 +91,7 @@ static int run(const struct cmd_entry *e, int argc, char **argv)
 			rc = -1;
 			break;
 		case OPT_SOCKET:
-			socket_opt = optarg;
+			rc = cli_opt_once(&cli, "--socket", &socket_opt, optarg);
 			break;
 		case OPT_FORMAT:
 			if (!strcmp(optarg, "json"))

@@ -23,10 +23,9 @@
  *    log_statement=none and log_min_error_statement=panic, so no statement
  *    text (and no password verifier) reaches the server log; notices are
  *    swallowed.
- *  - Tenant names are checked: 1..63 bytes, no control characters; the
- *    role may not be "postgres", "public", "none", a "current_..."/
- *    "session_user" keyword nor start with "pg_"; the database may not be
- *    postgres, template0 or template1 (MIREN_EINVAL).
+ *  - Tenant names are checked: 1..63 bytes, no control characters, none
+ *    of the reserved names of role_reserved/db_reserved (MIREN_EINVAL);
+ *    pg_ident_for_app maps every app name around them.
  *  - Error codes of SQL steps: a lost/refused connection is MIREN_EUNAVAIL,
  *    42501 MIREN_EPERM, SQLSTATE classes 53/58 MIREN_EIO, anything else
  *    MIREN_EINTERNAL; messages carry the server's text and SQLSTATE, never
@@ -1273,26 +1272,42 @@ static int check_name(const char *name, const char *what, struct miren_error *er
 	return 0;
 }
 
+/*
+ * The names PostgreSQL (or miren) keeps for itself: one list for the refusal
+ * in check_tenant and for the mapping in pg_ident_for_app, so that no app
+ * name maps to a name refused here.  Roles: CREATE ROLE refuses "public" and
+ * "none" even quoted; current_user, current_role and session_user name the
+ * session's role wherever a role is written unquoted (GRANT ... TO, OWNER
+ * TO), so a tenant never gets them; "pg_..." is reserved; "postgres" is our
+ * superuser.  Databases: postgres, the templates and our spares.  Every other
+ * keyword (user, table, select, all...) is an ordinary name here, as every
+ * statement quotes its identifiers (test_pg creates a tenant for each).
+ */
+static bool role_reserved(const char *role)
+{
+	static const char *const bad[] = { "postgres", "public", "none", "current_user",
+					   "current_role", "session_user", NULL };
+	for (const char *const *p = bad; *p; p++)
+		if (!strcmp(role, *p))
+			return true;
+	return !strncmp(role, "pg_", 3);
+}
+
+static bool db_reserved(const char *db)
+{
+	return !strcmp(db, "postgres") || !strcmp(db, "template0") || !strcmp(db, "template1") ||
+	       !strncmp(db, PG_SPARE_DB, strlen(PG_SPARE_DB));
+}
+
 static int check_tenant(const char *role, const char *db, struct miren_error *err)
 {
-	static const char *const bad_roles[] = { "postgres", "public", "none", "current_user",
-						 "current_role", "session_user", NULL };
-	static const char *const bad_dbs[] = { "postgres", "template0", "template1", PG_SPARE_DB,
-						NULL };
 	int rc;
 	if ((rc = check_name(role, "role", err)) || (rc = check_name(db, "database", err)))
 		return rc;
-	for (const char *const *p = bad_roles; *p; p++)
-		if (!strcmp(role, *p))
-			return miren_error_set(err, MIREN_EINVAL, "role name '%s' is reserved",
-					       role);
-	if (!strncmp(role, "pg_", 3))
-		return miren_error_set(err, MIREN_EINVAL,
-				       "role name '%s' is reserved (starts with pg_)", role);
-	for (const char *const *p = bad_dbs; *p; p++)
-		if (!strcmp(db, *p) || !strncmp(db, PG_SPARE_DB, strlen(PG_SPARE_DB)))
-			return miren_error_set(err, MIREN_EINVAL, "database name '%s' is reserved",
-					       db);
+	if (role_reserved(role))
+		return miren_error_set(err, MIREN_EINVAL, "role name '%s' is reserved", role);
+	if (db_reserved(db))
+		return miren_error_set(err, MIREN_EINVAL, "database name '%s' is reserved", db);
 	return 0;
 }
 
@@ -1533,31 +1548,34 @@ int pg_ident_for_app(const char *app, char out[64], struct miren_error *err)
 				       "(lowercase letters, digits and '-', starting with a "
 				       "letter, not ending in '-')",
 				       app ? app : "");
-	/* App names hold no '_', so "pg_..." can only come from "pg-...". */
-	bool reserved = !strcmp(app, "postgres") || !strcmp(app, "template0") ||
-			!strcmp(app, "template1") || !strcmp(app, "public") ||
-			!strncmp(app, "miren-spare", 11) || !strncmp(app, "pg-", 3);
-	size_t len = n + (reserved ? 3 : 0);
-	if (len > 63) {
-		miren_error_set(err, MIREN_EINVAL,
-				"app name '%.64s%s' is too long for a postgresql role and "
-				"database name: it would become %zu bytes, the limit is 63",
-				app, n > 64 ? "..." : "", len);
-		if (reserved)
-			miren_error_hint(err, "names starting with 'pg-' become 'u_<name>_'; "
-					 "such app names may have at most 60 characters");
-		return MIREN_EINVAL;
+	/* The plain mapping ('-' as '_'), and the marked one when the plain
+	 * name is one PostgreSQL or miren keeps (see role_reserved). */
+	char plain[64];
+	size_t i;
+	for (i = 0; i < n && i < sizeof(plain) - 1; i++)
+		plain[i] = app[i] == '-' ? '_' : app[i];
+	plain[i] = '\0';
+	bool reserved = role_reserved(plain) || db_reserved(plain);
+	if (n > 63)
+		return miren_error_set(err, MIREN_EINVAL,
+				       "app name '%.64s...' is too long for a postgresql role and "
+				       "database name (at most 63 bytes)", app);
+	if (!reserved) {
+		snprintf(out, 64, "%s", plain);
+		return 0;
 	}
-	char *o = out;
-	if (reserved) {
-		*o++ = 'u';
-		*o++ = '_';
+	if (n + 3 <= 63) {
+		snprintf(out, 64, "u_%.60s_", plain); /* n <= 60 here */
+		return 0;
 	}
-	for (size_t i = 0; i < n; i++)
-		*o++ = app[i] == '-' ? '_' : app[i];
-	if (reserved)
-		*o++ = '_';
-	*o = '\0';
+	/* A reserved name too long for "u_<name>_" (61..63 characters): its
+	 * first 41 bytes, then 16 hex digits of the SHA-256 of the whole app
+	 * name, ending in "__", which no "u_<name>_" ends with (names never end
+	 * in '_'), so the forms stay apart; 64 bits keep a made-up name from
+	 * reaching another app's role. */
+	char hex[65];
+	sha256_hex(app, n, hex);
+	snprintf(out, 64, "u_%.41s_%.16s__", plain, hex);
 	return 0;
 }
 

@@ -100,9 +100,11 @@ int pg_rotate_superuser(const char *disk_dir, int port, const char *old_password
  * CONNECT and TEMP on `db` to the role; revokes CREATE on schema public of
  * `db` from PUBLIC (the owner keeps it).  If the role exists its password is
  * reset to `password` and its attributes put back.  CONNECT and TEMP on
- * template1 are revoked from PUBLIC too.  Reserved names ("postgres",
- * "public", "pg_..." roles; postgres/template0/template1 databases) are
- * refused with MIREN_EINVAL before connecting.
+ * template1 are revoked from PUBLIC too.  Reserved names (roles
+ * "postgres", "public", "none", "current_user", "current_role",
+ * "session_user", "pg_..."; databases postgres, template0, template1,
+ * PG_SPARE_DB...) are refused with MIREN_EINVAL before connecting;
+ * pg_ident_for_app never gives one.
  */
 int pg_tenant_create(const char *disk_dir, int port, const char *su_password, const char *role,
 		     const char *db, const char *password, struct miren_error *err);
@@ -148,11 +150,16 @@ int pg_tenant_drop(const char *disk_dir, int port, const char *su_password, cons
 /*
  * The role and database name of an app: the app name with '-' as '_'
  * (app names are [a-z][a-z0-9-]*, never ending in '-', so distinct apps map
- * to distinct names that never end in '_').  Names PostgreSQL reserves
- * ("postgres", "template0", "template1", "public", PG_SPARE_DB, and
- * anything starting with "pg_") become "u_" + name + "_": the trailing '_' keeps them apart
- * from every ordinary name.  Returns 0 with out[64] filled, or MIREN_EINVAL
- * when the result would pass 63 bytes (NAMEDATALEN - 1).
+ * to distinct names that never end in '_').  Names PostgreSQL or miren
+ * reserves, the ones pg_tenant_create refuses ("postgres", "template0",
+ * "template1", "public", "none", "current_user", "current_role",
+ * "session_user", PG_SPARE_DB..., "pg_..."), become "u_" + name + "_": the
+ * trailing '_' keeps them apart from every ordinary name, so the mapping
+ * stays one-to-one.  A reserved name too long for that (61..63 characters)
+ * becomes "u_" + its first 41 bytes + "_" + 16 hex digits of its SHA-256 +
+ * "__" (62 bytes).  Every valid app name maps (at most 63 bytes, NAMEDATALEN
+ * - 1); returns 0 with out[64] filled, or MIREN_EINVAL for a string that is
+ * not an app name.
  */
 int pg_ident_for_app(const char *app, char out[64], struct miren_error *err);
 

@@ -1,6 +1,9 @@
 /* The addon registry: every addon this build knows; see addon.h. */
 #include "addon/addon.h"
 #include "util/strbuf.h"
+#include "util/text.h"
+
+#include <stdlib.h>
 
 #include <string.h>
 
@@ -41,8 +44,10 @@ int addon_resolve(const char *name, const char *variant, const char *version,
 	if (!*def) {
 		for (const struct addon_def *const *d = all_addons; *d; d++)
 			strbuf_addf(&sb, "%s%s", sb.len ? ", " : "", (*d)->name);
-		miren_error_set(err, MIREN_ENOTFOUND, "addon '%s' not found (available: %s)", name,
+		char *esc = text_escaped(name, strlen(name)); /* user input: one line */
+		miren_error_set(err, MIREN_ENOTFOUND, "addon '%.100s' not found (available: %s)", esc,
 				sb.buf);
+		free(esc);
 		miren_error_hint(err, "run 'miren addon list-available' to see the addons");
 		strbuf_release(&sb);
 		return MIREN_ENOTFOUND;
@@ -52,8 +57,10 @@ int addon_resolve(const char *name, const char *variant, const char *version,
 	if (!v) {
 		for (size_t i = 0; i < (*def)->n_variants; i++)
 			strbuf_addf(&sb, "%s%s", i ? ", " : "", (*def)->variants[i].name);
-		miren_error_set(err, MIREN_EINVAL, "addon '%s' has no variant '%s' (variants: %s)",
-				name, variant, sb.buf);
+		char *esc = text_escaped(variant, strlen(variant));
+		miren_error_set(err, MIREN_EINVAL, "addon '%s' has no variant '%.100s' (variants: %s)",
+				name, esc, sb.buf);
+		free(esc);
 		miren_error_hint(err, "run 'miren addon variants %s' to see what each offers", name);
 		strbuf_release(&sb);
 		return MIREN_EINVAL;
@@ -75,8 +82,11 @@ int addon_resolve(const char *name, const char *variant, const char *version,
 	}
 	for (size_t i = 0; i < n; i++)
 		strbuf_addf(&sb, "%s%s", i ? ", " : "", versions[i]);
-	miren_error_set(err, MIREN_EINVAL, "addon '%s' has no version '%s' on this host (versions: %s)",
-			name, version, sb.buf);
+	char *esc = text_escaped(version, strlen(version));
+	miren_error_set(err, MIREN_EINVAL,
+			"addon '%s' has no version '%.100s' on this host (versions: %s)", name, esc,
+			sb.buf);
+	free(esc);
 	strbuf_release(&sb);
 	return MIREN_EINVAL;
 }

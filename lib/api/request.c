@@ -1,6 +1,7 @@
 /* Request parsing; see request.h. */
 #include "api/request.h"
 #include "app/source.h"
+#include "util/text.h"
 
 #include <string.h>
 
@@ -18,6 +19,23 @@ int api_split_path(char *url, const char **parts, int max)
 		parts[n++] = tok;
 	}
 	return n;
+}
+
+size_t api_unescape(char *s)
+{
+	char *w = s;
+	for (const char *r = s; *r;) {
+		int hi = r[0] == '%' ? text_hex_value((unsigned char)r[1]) : -1, lo = hi >= 0 ? text_hex_value((unsigned char)r[2]) : -1;
+		int b = lo >= 0 ? hi * 16 + lo : -1;
+		if (b >= 0x20 && b != 0x7f) {
+			*w++ = (char)b;
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
 }
 
 unsigned long long api_spool_limit(const char *method, const char *url)

@@ -260,7 +260,8 @@ static enum MHD_Result route(struct route_ctx *c)
 			return send_err(c->conn, MIREN_EINVAL, "body must be {\"value\": \"...\"}",
 					NULL);
 		rc = platform_env_set(p, app, c->parts[3], value,
-				      json_is_true(json_object_get(c->body, "sensitive")), &err);
+				      json_is_true(json_object_get(c->body, "sensitive")),
+				      json_is_true(json_object_get(c->body, "create")), &err);
 		return reply(c, rc, NULL, &err);
 	}
 	if (is(c, "DELETE", 4, "apps", "env")) {
@@ -429,6 +430,15 @@ out:
 	return ret;
 }
 
+/* Request paths and arguments are decoded by api_unescape: no %00 cuts a
+ * name short. */
+static size_t unescape_uri(void *cls, struct MHD_Connection *conn, char *uri)
+{
+	(void)cls;
+	(void)conn;
+	return api_unescape(uri);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
@@ -491,6 +501,7 @@ int api_server_start(struct platform *p, const char *socket_path, struct api_ser
 					  MHD_USE_POLL,
 				  0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
 				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+				  MHD_OPTION_UNESCAPE_CALLBACK, unescape_uri, NULL,
 				  MHD_OPTION_CONNECTION_LIMIT, 128, MHD_OPTION_CONNECTION_TIMEOUT,
 				  (unsigned)600, MHD_OPTION_END);
 	if (!s->mhd) {

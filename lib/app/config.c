@@ -6,10 +6,19 @@
  *   [[env]] key, value, sensitive, required, description
  *   [services.<name>] command, port, [[services.<name>.env]] (as [[env]])
  *   [addons.<name>] variant, version
+ *
+ * Keys are matched with their whole length (toml_key_is), so "name\u0000x"
+ * is not `name`; an escape-equivalent spelling ("na\u006de") is the key it
+ * spells, and the parser refuses it next to that key as a duplicate.  Every
+ * key the schema walks, and every string that becomes a name (app name, env
+ * key, addon variant and version), is refused with FILE:LINE:COL when it
+ * holds a control character: no such name can reach the store, a process
+ * environment or an engine.
  */
 #include "app/config.h"
 #include "toml/toml.h"
 #include "util/names.h"
+#include "util/text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -62,6 +71,17 @@ static int want_type(struct parse_ctx *c, const struct toml_kv *kv, enum toml_ty
 		       got);
 }
 
+/* Every key the schema looks at: no control characters (NUL included). */
+static int check_key(struct parse_ctx *c, const struct toml_kv *kv)
+{
+	if (!text_has_control(kv->key, kv->key_len))
+		return 0;
+	char *esc = text_escaped(kv->key, kv->key_len);
+	int rc = fail_at(c, kv->pos, "key \"%.100s\" holds a control character", esc);
+	free(esc);
+	return rc;
+}
+
 static int want_string(struct parse_ctx *c, const struct toml_kv *kv, const char *where,
 		       char **out)
 {
@@ -73,6 +93,25 @@ static int want_string(struct parse_ctx *c, const struct toml_kv *kv, const char
 	free(*out);
 	*out = xstrdup(kv->value->u.str.ptr);
 	return 0;
+}
+
+/* A string that names something (an app, a variable, a variant): no
+ * control characters either. */
+static int want_name(struct parse_ctx *c, const struct toml_kv *kv, const char *where,
+		     char **out)
+{
+	int rc = want_type(c, kv, TOML_STRING, where);
+	if (rc)
+		return rc;
+	const struct toml_value *v = kv->value;
+	if (text_has_control(v->u.str.ptr, v->u.str.len)) {
+		char *esc = text_escaped(v->u.str.ptr, v->u.str.len);
+		rc = fail_at(c, v->pos, "'%s'%s%s \"%.100s\" holds a control character", kv->key,
+			     where ? " in " : "", where ? where : "", esc);
+		free(esc);
+		return rc;
+	}
+	return want_string(c, kv, where, out);
 }
 
 static int parse_env_array(struct parse_ctx *c, const struct toml_kv *kv, const char *where,
@@ -91,18 +130,20 @@ static int parse_env_array(struct parse_ctx *c, const struct toml_kv *kv, const 
 		int rc = 0;
 		for (size_t k = 0; k < t->u.table.len && !rc; k++) {
 			const struct toml_kv *f = &t->u.table.items[k];
-			if (!strcmp(f->key, "key")) {
+			if ((rc = check_key(c, f)))
+				break;
+			if (toml_key_is(f, "key")) {
 				keykv = f;
-				rc = want_string(c, f, "env entry", &e.key);
-			} else if (!strcmp(f->key, "value")) {
+				rc = want_name(c, f, "env entry", &e.key);
+			} else if (toml_key_is(f, "value")) {
 				rc = want_string(c, f, "env entry", &e.value);
-			} else if (!strcmp(f->key, "description")) {
+			} else if (toml_key_is(f, "description")) {
 				rc = want_string(c, f, "env entry", &e.description);
-			} else if (!strcmp(f->key, "sensitive")) {
+			} else if (toml_key_is(f, "sensitive")) {
 				rc = want_type(c, f, TOML_BOOL, "env entry");
 				if (!rc)
 					e.sensitive = f->value->u.boolean;
-			} else if (!strcmp(f->key, "required")) {
+			} else if (toml_key_is(f, "required")) {
 				rc = want_type(c, f, TOML_BOOL, "env entry");
 				if (!rc)
 					e.required = f->value->u.boolean;
@@ -139,6 +180,9 @@ static int parse_env_array(struct parse_ctx *c, const struct toml_kv *kv, const 
 static int parse_service(struct parse_ctx *c, const struct toml_kv *kv)
 {
 	struct miren_error nerr;
+	int krc = check_key(c, kv);
+	if (krc)
+		return krc;
 	if (name_check_service(kv->key, &nerr))
 		return fail_at(c, kv->pos, "%s", nerr.message);
 	if (kv->value->type != TOML_TABLE)
@@ -153,18 +197,20 @@ static int parse_service(struct parse_ctx *c, const struct toml_kv *kv)
 	const struct toml_value *t = kv->value;
 	for (size_t i = 0; i < t->u.table.len; i++) {
 		const struct toml_kv *f = &t->u.table.items[i];
-		int rc = 0;
-		if (!strcmp(f->key, "command")) {
+		int rc = check_key(c, f);
+		if (rc)
+			return rc;
+		if (toml_key_is(f, "command")) {
 			rc = want_string(c, f, where, &s->command);
 			if (!rc && s->command[strspn(s->command, " \t")] == '\0')
 				rc = fail_at(c, f->value->pos, "'command' in %s is empty", where);
-		} else if (!strcmp(f->key, "port")) {
+		} else if (toml_key_is(f, "port")) {
 			rc = want_type(c, f, TOML_INTEGER, where);
 			if (!rc && (f->value->u.integer < 1 || f->value->u.integer > 65535))
 				rc = fail_at(c, f->value->pos, "'port' in %s must be 1..65535", where);
 			if (!rc)
 				s->port = (int)f->value->u.integer;
-		} else if (!strcmp(f->key, "env")) {
+		} else if (toml_key_is(f, "env")) {
 			rc = parse_env_array(c, f, where, &s->env, &s->n_env);
 		} else {
 			warn_unknown(c, f, where);
@@ -179,6 +225,9 @@ static int parse_service(struct parse_ctx *c, const struct toml_kv *kv)
 
 static int parse_addon(struct parse_ctx *c, const struct toml_kv *kv)
 {
+	int krc = check_key(c, kv);
+	if (krc)
+		return krc;
 	if (kv->value->type != TOML_TABLE)
 		return fail_at(c, kv->value->pos, "addon '%s' must be a table", kv->key);
 	struct app_config *cfg = c->cfg;
@@ -191,11 +240,13 @@ static int parse_addon(struct parse_ctx *c, const struct toml_kv *kv)
 	const struct toml_value *t = kv->value;
 	for (size_t i = 0; i < t->u.table.len; i++) {
 		const struct toml_kv *f = &t->u.table.items[i];
-		int rc = 0;
-		if (!strcmp(f->key, "variant"))
-			rc = want_string(c, f, where, &a->variant);
-		else if (!strcmp(f->key, "version"))
-			rc = want_string(c, f, where, &a->version);
+		int rc = check_key(c, f);
+		if (rc)
+			return rc;
+		if (toml_key_is(f, "variant"))
+			rc = want_name(c, f, where, &a->variant);
+		else if (toml_key_is(f, "version"))
+			rc = want_name(c, f, where, &a->version);
 		else
 			warn_unknown(c, f, where);
 		if (rc)
@@ -236,14 +287,16 @@ int app_config_parse(const char *text, size_t len, const char *filename,
 	const struct toml_kv *namekv = NULL;
 	for (size_t i = 0; i < root->u.table.len && !rc; i++) {
 		const struct toml_kv *kv = &root->u.table.items[i];
-		if (!strcmp(kv->key, "name")) {
+		if ((rc = check_key(&c, kv)))
+			break;
+		if (toml_key_is(kv, "name")) {
 			namekv = kv;
-			rc = want_string(&c, kv, NULL, &cfg->name);
-		} else if (!strcmp(kv->key, "env")) {
+			rc = want_name(&c, kv, NULL, &cfg->name);
+		} else if (toml_key_is(kv, "env")) {
 			rc = parse_env_array(&c, kv, NULL, &cfg->env, &cfg->n_env);
-		} else if (!strcmp(kv->key, "services")) {
+		} else if (toml_key_is(kv, "services")) {
 			rc = each_entry(&c, kv, parse_service);
-		} else if (!strcmp(kv->key, "addons")) {
+		} else if (toml_key_is(kv, "addons")) {
 			rc = each_entry(&c, kv, parse_addon);
 		} else {
 			warn_unknown(&c, kv, NULL);

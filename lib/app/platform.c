@@ -632,8 +632,8 @@ int platform_deploy(struct platform *p, const char *app, const char *tar_path,
 	if (missing) {
 		rc = miren_error_set(err, MIREN_EINVAL, "required variable '%s' has no value",
 				     missing);
-		miren_error_hint(err, "set it with 'miren env set -a %s %s=VALUE', then deploy again",
-				 app, missing);
+		miren_error_hint(err, "set it with 'miren env set -a %s%s %s=VALUE', then deploy again",
+				 app, rec.name ? "" : " --create", missing);
 		goto out;
 	}
 
@@ -908,7 +908,7 @@ int platform_env_get(struct platform *p, const char *app, const char *key, bool 
 }
 
 int platform_env_set(struct platform *p, const char *app, const char *key, const char *value,
-		     bool sensitive, struct miren_error *err)
+		     bool sensitive, bool create, struct miren_error *err)
 {
 	int rc = name_check_env(key, err);
 	if (rc)
@@ -925,9 +925,19 @@ int platform_env_set(struct platform *p, const char *app, const char *key, const
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&p->lock);
-	/* Setting a variable before the first deploy creates the app, so a
-	 * `required` variable can be given before the app ever runs. */
-	rc = store_app_ensure(p->store, app, err);
+	/* Only an explicit create makes a new app (a `required` variable given
+	 * before the first deploy); a mistyped name must not become an app. */
+	if (create) {
+		rc = store_app_ensure(p->store, app, err);
+	} else {
+		struct app_rec rec;
+		rc = store_app_get(p->store, app, &rec, err);
+		if (!rc)
+			app_rec_release(&rec);
+		else if (rc == MIREN_ENOTFOUND)
+			miren_error_hint(err, "run 'miren app list' to see the apps; to give a "
+					      "new app variables before its first deploy, pass --create");
+	}
 	struct env_rec e = { .key = (char *)key, .value = (char *)value, .service = "",
 			     .source = ENV_SOURCE_MANUAL, .sensitive = sensitive,
 			     .description = "" };

@@ -56,8 +56,15 @@ int platform_env_list(struct platform *p, const char *app, bool unmask, json_t *
 		      struct miren_error *err);
 int platform_env_get(struct platform *p, const char *app, const char *key, bool unmask,
 		     json_t **result, struct miren_error *err);
+/*
+ * Sets a manual variable of app and restarts its services.  The app must
+ * exist (MIREN_ENOTFOUND "app 'X' not found", nothing changed) unless
+ * create, which creates it without a release first, so that `required`
+ * variables can be given before the first deploy.  MIREN_EINVAL for a bad
+ * name, PORT or MIREN_*; MIREN_ETOOBIG for a value over 64 KiB.
+ */
 int platform_env_set(struct platform *p, const char *app, const char *key, const char *value,
-		     bool sensitive, struct miren_error *err);
+		     bool sensitive, bool create, struct miren_error *err);
 int platform_env_delete(struct platform *p, const char *app, const char *key,
 			struct miren_error *err);
 

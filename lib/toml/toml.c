@@ -9,8 +9,7 @@
  * Every node of the tree is a struct node whose first member is the public
  * struct toml_value; the rest holds what the redefinition rules need (how a
  * table came to exist, whether an array was built by [[headers]]), the
- * nesting depth, capacities, the byte length of each key and, for large
- * tables, a hash index so that lookups stay O(1) on hostile input.
+ * nesting depth, capacities and, for large tables, a hash index so that lookups stay O(1) on hostile input.
  *
  * Nesting (arrays, inline tables, tables) is bounded by TOML_MAX_DEPTH, so
  * neither the reader nor toml_free() can exhaust the stack.
@@ -18,6 +17,7 @@
 #include "toml/toml.h"
 #include "util/err.h"
 #include "util/strbuf.h"
+#include "util/text.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -43,7 +43,6 @@ struct node {
 	unsigned flags;
 	int depth;
 	size_t cap;    /* capacity of v.u.array.items / v.u.table.items */
-	size_t *klen;  /* tables: byte length of each key */
 	size_t *index; /* tables: hash slots holding item index + 1, 0 = empty */
 	size_t index_cap;
 };
@@ -314,7 +313,6 @@ void toml_free(struct toml_value *v)
 			toml_free(v->u.table.items[i].value);
 		}
 		free(v->u.table.items);
-		free(n->klen);
 		free(n->index);
 		break;
 	default:
@@ -337,7 +335,7 @@ static void index_insert(struct node *t, size_t item)
 {
 	const struct toml_kv *kv = &t->v.u.table.items[item];
 	size_t mask = t->index_cap - 1;
-	size_t slot = (size_t)hash_key(kv->key, t->klen[item]) & mask;
+	size_t slot = (size_t)hash_key(kv->key, kv->key_len) & mask;
 	while (t->index[slot])
 		slot = (slot + 1) & mask;
 	t->index[slot] = item + 1;
@@ -364,13 +362,13 @@ static ptrdiff_t table_find(const struct node *t, const char *key, size_t len)
 		size_t slot = (size_t)hash_key(key, len) & mask;
 		for (; t->index[slot]; slot = (slot + 1) & mask) {
 			size_t i = t->index[slot] - 1;
-			if (t->klen[i] == len && memcmp(items[i].key, key, len) == 0)
+			if (items[i].key_len == len && memcmp(items[i].key, key, len) == 0)
 				return (ptrdiff_t)i;
 		}
 		return -1;
 	}
 	for (size_t i = 0; i < t->v.u.table.len; i++)
-		if (t->klen[i] == len && memcmp(items[i].key, key, len) == 0)
+		if (items[i].key_len == len && memcmp(items[i].key, key, len) == 0)
 			return (ptrdiff_t)i;
 	return -1;
 }
@@ -386,12 +384,11 @@ static void table_add(struct node *t, const char *key, size_t klen, struct toml_
 	if (len == t->cap) {
 		t->cap = t->cap ? t->cap * 2 : 4;
 		t->v.u.table.items = xrealloc(t->v.u.table.items, t->cap * sizeof(struct toml_kv));
-		t->klen = xrealloc(t->klen, t->cap * sizeof(size_t));
 	}
 	t->v.u.table.items[len].key = copy;
 	t->v.u.table.items[len].pos = pos;
 	t->v.u.table.items[len].value = val;
-	t->klen[len] = klen;
+	t->v.u.table.items[len].key_len = klen;
 	t->v.u.table.len = len + 1;
 	if (t->v.u.table.len >= INDEX_MIN) {
 		if (t->v.u.table.len * 2 + 2 > t->index_cap)
@@ -500,17 +497,6 @@ static void add_utf8(struct strbuf *sb, uint32_t cp)
 	strbuf_add(sb, b, n);
 }
 
-static int hex_val(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* One escape sequence in a basic string; ps->p is at the backslash. */
 static int parse_escape(struct parser *ps, bool multiline)
 {
@@ -531,7 +517,7 @@ static int parse_escape(struct parser *ps, bool multiline)
 		size_t n = c == 'u' ? 4 : 8;
 		uint32_t cp = 0;
 		for (size_t i = 1; i <= n; i++) {
-			int h = hex_val(peek_at(ps, i));
+			int h = text_hex_value(peek_at(ps, i));
 			if (h < 0)
 				return fail_at(ps, pos, "invalid unicode escape: '\\%c' needs %zu hex digits",
 					       c, n);
@@ -872,7 +858,7 @@ static const char *check_digits(const char *s, size_t n, int base)
 				return "underscores must be between digits";
 			continue;
 		}
-		int v = hex_val(c);
+		int v = text_hex_value(c);
 		if (v < 0 || v >= base)
 			return "invalid digit";
 	}
@@ -924,7 +910,7 @@ static struct node *parse_radix_int(struct parser *ps, struct toml_pos pos, cons
 	for (size_t i = 2; i < rn; i++) {
 		if (r[i] == '_')
 			continue;
-		uint64_t d = (uint64_t)hex_val((unsigned char)r[i]);
+		uint64_t d = (uint64_t)text_hex_value((unsigned char)r[i]);
 		if (v > ((uint64_t)INT64_MAX - d) / (uint64_t)base) {
 			fail_at(ps, pos, "integer '%.*s%s' out of 64-bit range", shown, s, ell);
 			return NULL;
@@ -1480,10 +1466,8 @@ const struct toml_kv *toml_get_kv(const struct toml_value *tab, const char *key)
 {
 	if (!tab || !key || tab->type != TOML_TABLE)
 		return NULL;
-	for (size_t i = 0; i < tab->u.table.len; i++)
-		if (strcmp(tab->u.table.items[i].key, key) == 0)
-			return &tab->u.table.items[i];
-	return NULL;
+	ptrdiff_t i = table_find(as_node(tab), key, strlen(key));
+	return i < 0 ? NULL : &tab->u.table.items[i];
 }
 
 const struct toml_value *toml_get(const struct toml_value *tab, const char *key)
@@ -1492,11 +1476,10 @@ const struct toml_value *toml_get(const struct toml_value *tab, const char *key)
 	return kv ? kv->value : NULL;
 }
 
-size_t toml_key_len(const struct toml_value *tab, size_t i)
+bool toml_key_is(const struct toml_kv *kv, const char *name)
 {
-	if (!tab || tab->type != TOML_TABLE || i >= tab->u.table.len)
-		return 0;
-	return as_node(tab)->klen[i];
+	size_t n = strlen(name);
+	return kv->key_len == n && memcmp(kv->key, name, n) == 0;
 }
 
 const char *toml_type_name(enum toml_type t)

@@ -41,7 +41,11 @@ struct toml_pos {
 struct toml_value;
 
 struct toml_kv {
-	char *key; /* the unquoted, unescaped key (one segment) */
+	/* The unquoted, unescaped key (one segment), NUL-terminated, but it may
+	 * hold NULs of its own (from \u0000): compare with key_len, never as a
+	 * C string (see toml_key_is). */
+	char *key;
+	size_t key_len; /* in bytes, without the terminating NUL */
 	struct toml_pos pos;
 	struct toml_value *value;
 };
@@ -81,14 +85,14 @@ struct toml_error {
 struct toml_value *toml_parse(const char *text, size_t len, struct toml_error *err);
 void toml_free(struct toml_value *v);
 
-/* Lookup of one key in a table; NULL when absent or when tab is not a table. */
+/* Lookup of one key in a table, compared with its whole length (a key
+ * "name\u0000x" is not "name"); NULL when absent or when tab is not a table.
+ * O(1) on large tables. */
 const struct toml_value *toml_get(const struct toml_value *tab, const char *key);
 /* The same, returning the key/value record (for the key's position). */
 const struct toml_kv *toml_get_kv(const struct toml_value *tab, const char *key);
-/* The byte length of the i-th key of tab, a table in a tree from toml_parse()
- * (keys may hold NULs from \u0000); 0 when tab is not a table or i is out
- * of range. */
-size_t toml_key_len(const struct toml_value *tab, size_t i);
+/* True when kv's key is exactly name (same bytes, same length). */
+bool toml_key_is(const struct toml_kv *kv, const char *name);
 /* "string", "integer", "float", "bool", "datetime", "datetime-local",
  * "date-local", "time-local", "array", "table". */
 const char *toml_type_name(enum toml_type t);

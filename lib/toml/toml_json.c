@@ -110,7 +110,7 @@ static json_t *to_json(const struct toml_value *v)
 		for (size_t i = 0; i < v->u.table.len; i++) {
 			const struct toml_kv *kv = &v->u.table.items[i];
 			json_t *item = to_json(kv->value);
-			if (!item || json_object_setn_new(out, kv->key, toml_key_len(v, i), item)) {
+			if (!item || json_object_setn_new(out, kv->key, kv->key_len, item)) {
 				json_decref(out);
 				out = NULL;
 				break;

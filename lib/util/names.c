@@ -1,5 +1,8 @@
 /* Name rules; see names.h. */
 #include "util/names.h"
+#include "util/text.h"
+
+#include <stdlib.h>
 
 #include <string.h>
 
@@ -20,8 +23,10 @@ static int check(const char *what, const char *name, struct miren_error *err)
 {
 	if (name_ok(name, APP_NAME_MAX))
 		return 0;
-	miren_error_set(err, MIREN_EINVAL, "invalid %s name '%.80s%s'", what, name,
-			strlen(name) > 80 ? "..." : "");
+	char *esc = text_escaped(name, strlen(name));
+	miren_error_set(err, MIREN_EINVAL, "invalid %s name '%.80s%s'", what, esc,
+			strlen(esc) > 80 ? "..." : "");
+	free(esc);
 	miren_error_hint(err,
 			 "%s names use lowercase letters, digits and hyphens, start with a letter, "
 			 "do not end with a hyphen and have at most %d characters",
@@ -50,7 +55,10 @@ int name_check_env(const char *name, struct miren_error *err)
 	}
 	if (ok)
 		return 0;
-	miren_error_set(err, MIREN_EINVAL, "invalid environment variable name '%.80s'", name);
+	char *esc = text_escaped(name, n);
+	miren_error_set(err, MIREN_EINVAL, "invalid environment variable name '%.80s%s'", esc,
+			strlen(esc) > 80 ? "..." : "");
+	free(esc);
 	miren_error_hint(err, "names use letters, digits and '_' and do not start with a digit");
 	return MIREN_EINVAL;
 }

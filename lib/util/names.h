@@ -1,5 +1,6 @@
 /*
- * Name rules shared by the CLI and the daemon.
+ * Name rules shared by the CLI and the daemon.  A refused name is quoted in
+ * the message with its control characters escaped (text_escape).
  */
 #ifndef MIREN_NAMES_H
 #define MIREN_NAMES_H

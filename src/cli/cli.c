@@ -4,6 +4,7 @@
 #include "app/config.h"
 #include "util/names.h"
 #include "util/strbuf.h"
+#include "util/text.h"
 
 #include <libgen.h>
 #include <stdarg.h>
@@ -93,14 +94,20 @@ int cli_require_app(struct cli *cli)
 	return 0;
 }
 
-/* An app name from the command line, checked before it goes into a URL. */
-static int set_app(struct cli *cli, const char *name)
+/* An app name from the command line (-a or the operand, `how` says which),
+ * checked before it goes into a URL; a second, different one is a usage
+ * error naming both: a destructive command never picks one of two. */
+static int set_app(struct cli *cli, const char *name, const char *how)
 {
 	struct miren_error err;
 	if (name_check_app(name, &err))
 		return cli_fail(&err);
+	if (cli->app && strcmp(cli->app, name))
+		return cli_usage_error(cli, "conflicting apps: '%s' (%s) and '%s' (%s)", cli->app,
+				       cli->app_how, name, how);
 	free(cli->app);
 	cli->app = xstrdup(name);
+	cli->app_how = how;
 	return 0;
 }
 
@@ -108,9 +115,21 @@ int cli_require_app_operand(struct cli *cli, int argc, char **argv)
 {
 	if (argc > 1)
 		return cli_usage_error(cli, "unexpected argument '%s'", argv[1]);
-	if (argc == 1 && set_app(cli, argv[0]))
-		return CLI_FAIL;
+	if (argc == 1) {
+		int rc = set_app(cli, argv[0], "the operand");
+		if (rc)
+			return rc;
+	}
 	return cli_require_app(cli);
+}
+
+int cli_opt_once(const struct cli *cli, const char *option, const char **slot, const char *arg)
+{
+	if (*slot && strcmp(*slot, arg))
+		return cli_usage_error(cli, "conflicting values for %s: '%s' and '%s'", option, *slot,
+				       arg);
+	*slot = arg;
+	return 0;
 }
 
 int cli_call(struct cli *cli, const char *method, const char *path, const json_t *body,
@@ -170,7 +189,8 @@ void cli_table_row(struct cli_table *t, ...)
 	va_start(ap, t);
 	for (int i = 0; i < t->ncols; i++) {
 		const char *s = va_arg(ap, const char *);
-		t->cells[t->rows * (size_t)t->ncols + (size_t)i] = xstrdup(s ? s : "");
+		t->cells[t->rows * (size_t)t->ncols + (size_t)i] = text_escaped(s ? s : "",
+										 s ? strlen(s) : 0);
 	}
 	va_end(ap);
 	t->rows++;
@@ -181,17 +201,19 @@ void cli_table_print(struct cli_table *t)
 	size_t *w = xcalloc((size_t)t->ncols, sizeof(size_t));
 	for (size_t r = 0; r < t->rows; r++)
 		for (int c = 0; c < t->ncols; c++) {
-			size_t l = strlen(t->cells[r * (size_t)t->ncols + (size_t)c]);
+			size_t l = text_width(t->cells[r * (size_t)t->ncols + (size_t)c]);
 			if (l > w[c])
 				w[c] = l;
 		}
 	for (size_t r = 0; r < t->rows; r++) {
 		for (int c = 0; c < t->ncols; c++) {
 			const char *s = t->cells[r * (size_t)t->ncols + (size_t)c];
-			if (c == t->ncols - 1)
+			if (c == t->ncols - 1) {
 				printf("%s\n", s);
-			else
-				printf("%-*s  ", (int)w[c], s);
+				continue;
+			}
+			/* Padded to the column's width in terminal columns, not bytes. */
+			printf("%s%*s  ", s, (int)(w[c] - text_width(s)), "");
 		}
 	}
 	for (size_t i = 0; i < t->rows * (size_t)t->ncols; i++)
@@ -225,7 +247,22 @@ int cli_opt_app(struct cli *cli, int opt, const char *arg)
 {
 	if (opt != 'a')
 		return cli_usage_error(cli, "unknown option");
-	return set_app(cli, arg);
+	return set_app(cli, arg, "-a");
+}
+
+char *cli_env_path(const struct cli *cli, const char *key, const char *query)
+{
+	struct miren_error err;
+	if (name_check_env(key, &err)) {
+		cli_fail(&err);
+		return NULL;
+	}
+	char *esc = api_escape(key);
+	char *suffix = xasprintf("/env/%s%s", esc, query ? query : "");
+	char *path = cli_app_path(cli, suffix);
+	free(suffix);
+	free(esc);
+	return path;
 }
 
 char *cli_app_path(const struct cli *cli, const char *suffix)

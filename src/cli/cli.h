@@ -35,6 +35,7 @@ struct cli {
 	char *socket;     /* resolved API socket path */
 	bool json;        /* --format json */
 	char *app;        /* -a/--app, or resolved from .miren/app.toml */
+	const char *app_how; /* where app came from: "-a", "the operand" */
 };
 
 struct cmd_entry {
@@ -67,15 +68,29 @@ int cli_usage_error(const struct cli *cli, const char *fmt, ...)
  * prints why there is none and returns CLI_USAGE / CLI_FAIL. */
 int cli_require_app(struct cli *cli);
 
-/* The option handler of commands whose only own option is -a/--app. */
+/* The option handler of commands whose only own option is -a/--app.  -a
+ * given twice with different apps is a usage error (CLI_USAGE). */
 int cli_opt_app(struct cli *cli, int opt, const char *arg);
 #define CLI_APP_LONGOPT { "app", required_argument, NULL, 'a' }
 /* "/v1/apps/<app><suffix>" with the app name escaped. Caller frees. */
 char *cli_app_path(const struct cli *cli, const char *suffix);
 
+/* "/v1/apps/<app>/env/<key><query>" for a variable's requests, with key
+ * checked first (name_check_env: its message shows the key escaped).
+ * Caller frees; NULL after printing the error (the command then exits
+ * CLI_FAIL). */
+char *cli_env_path(const struct cli *cli, const char *key, const char *query);
+
 /* The same for commands that also take the app as their one operand
- * (`miren app restart APP`): APP, else -a, else app.toml. */
+ * (`miren app restart APP`): APP, else -a, else app.toml.  An operand and an
+ * -a that name different apps are a usage error naming both (CLI_USAGE): a
+ * destructive command never guesses which one was meant. */
 int cli_require_app_operand(struct cli *cli, int argc, char **argv);
+
+/* For options naming what a command acts on (-n DISK, -s FILE, -o PATH,
+ * -C DIR): sets *slot to arg, or, when the option was already given with
+ * another value, prints a usage error naming both and returns CLI_USAGE. */
+int cli_opt_once(const struct cli *cli, const char *option, const char **slot, const char *arg);
 
 /* One API call; prints the error and returns CLI_FAIL on failure. */
 int cli_call(struct cli *cli, const char *method, const char *path, const json_t *body,
@@ -106,7 +121,11 @@ void cli_print_json(const json_t *j);
  * false, and j is left to the caller's text output. */
 bool cli_json_output(const struct cli *cli, json_t *j);
 
-/* A plain-text table: columns padded to their widest cell. */
+/* A plain-text table: columns padded to their widest cell, counted in
+ * terminal columns (wide characters are 2).  Each cell is shown on one line:
+ * control characters, backslashes and invalid UTF-8 are escaped (text_escape:
+ * a PEM value prints as "-----BEGIN...\n..."); --format json has the raw
+ * values. */
 struct cli_table;
 struct cli_table *cli_table_new(int ncols, ...);
 void cli_table_row(struct cli_table *t, ...); /* ncols const char * cells */

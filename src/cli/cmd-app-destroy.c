@@ -45,7 +45,8 @@ const struct cmd_entry cmd_app_destroy_entry = {
 	.summary = "stop an app and delete it with its releases, logs, variables and addons",
 	.usage = "miren app destroy [APP] [-a APP] [-f]",
 	.help = "options:\n"
-		"  -a, --app APP   the app (default: APP, else the one of .miren/app.toml here)\n"
+		"  -a, --app APP   the app (default: APP, else the one of .miren/app.toml here);\n"
+		"                  with APP too, both must name the same app (else exit 2)\n"
 		"  -f, --force     do not ask for confirmation\n",
 	.shortopts = "a:f",
 	.longopts = longopts,

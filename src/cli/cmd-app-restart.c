@@ -26,7 +26,8 @@ const struct cmd_entry cmd_app_restart_entry = {
 	.help = "Each service is stopped (SIGTERM, then SIGKILL after 10 s) and started\n"
 		"again from the current release with fresh environment variables.\n"
 		"\noptions:\n"
-		"  -a, --app APP   the app (default: APP, else the one of .miren/app.toml here)\n",
+		"  -a, --app APP   the app (default: APP, else the one of .miren/app.toml here);\n"
+		"                  with APP too, both must name the same app (else exit 2)\n",
 	.shortopts = "a:",
 	.longopts = longopts,
 	.flags = CMD_NEEDS_SERVER,

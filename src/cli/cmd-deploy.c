@@ -17,14 +17,12 @@ static const struct option longopts[] = {
 	{ 0 },
 };
 
-static const char *dir = ".";
+static const char *dir; /* NULL: "." */
 
 static int option(struct cli *cli, int opt, const char *arg)
 {
-	if (opt == 'C') {
-		dir = arg;
-		return 0;
-	}
+	if (opt == 'C')
+		return cli_opt_once(cli, "-C", &dir, arg);
 	return cli_usage_error(cli, "unknown option");
 }
 
@@ -61,6 +59,8 @@ static int exec(struct cli *cli, int argc, char **argv)
 	if (argc)
 		return cli_usage_error(cli, "unexpected argument '%s'", argv[0]);
 	char root[PATH_MAX];
+	if (!dir)
+		dir = ".";
 	if (!realpath(dir, root)) {
 		cli_error("cannot open directory '%s'", dir);
 		return CLI_FAIL;

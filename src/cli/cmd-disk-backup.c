@@ -23,12 +23,10 @@ static const char *name, *output;
 static int option(struct cli *cli, int opt, const char *arg)
 {
 	if (opt == 'n')
-		name = arg;
-	else if (opt == 'o')
-		output = arg;
-	else
-		return cli_usage_error(cli, "unknown option");
-	return 0;
+		return cli_opt_once(cli, "-n", &name, arg);
+	if (opt == 'o')
+		return cli_opt_once(cli, "-o", &output, arg);
+	return cli_usage_error(cli, "unknown option");
 }
 
 /*

@@ -26,14 +26,14 @@ static bool force;
 static int option(struct cli *cli, int opt, const char *arg)
 {
 	if (opt == 's')
-		snapshot = arg;
-	else if (opt == 'n')
-		name = arg;
-	else if (opt == OPT_FORCE)
+		return cli_opt_once(cli, "-s", &snapshot, arg);
+	if (opt == 'n')
+		return cli_opt_once(cli, "-n", &name, arg);
+	if (opt == OPT_FORCE) {
 		force = true;
-	else
-		return cli_usage_error(cli, "unknown option");
-	return 0;
+		return 0;
+	}
+	return cli_usage_error(cli, "unknown option");
 }
 
 static void on_progress(void *user, unsigned long long up, unsigned long long down)

@@ -1,6 +1,5 @@
 /* miren env delete: remove a variable set with `miren env set`. */
 #include "cli/cli.h"
-#include "api/client.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,15 +13,13 @@ static int exec(struct cli *cli, int argc, char **argv)
 	int rc = cli_require_app(cli);
 	if (rc)
 		return rc;
-	char *esc = api_escape(argv[0]);
-	char *suffix = xasprintf("/env/%s", esc);
-	char *path = cli_app_path(cli, suffix);
+	char *path = cli_env_path(cli, argv[0], NULL);
+	if (!path)
+		return CLI_FAIL;
 	rc = cli_call(cli, "DELETE", path, NULL, NULL);
 	if (!rc)
 		printf("Deleted %s from %s\n", argv[0], cli->app);
 	free(path);
-	free(suffix);
-	free(esc);
 	return rc;
 }
 

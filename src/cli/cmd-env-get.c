@@ -1,6 +1,5 @@
 /* miren env get: the value of one variable of an app. */
 #include "cli/cli.h"
-#include "api/client.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,14 +30,12 @@ static int exec(struct cli *cli, int argc, char **argv)
 	int rc = cli_require_app(cli);
 	if (rc)
 		return rc;
-	char *esc = api_escape(argv[0]);
-	char *suffix = xasprintf("/env/%s%s", esc, unmask ? "?unmask=1" : "");
-	char *path = cli_app_path(cli, suffix);
+	char *path = cli_env_path(cli, argv[0], unmask ? "?unmask=1" : NULL);
+	if (!path)
+		return CLI_FAIL;
 	json_t *v;
 	rc = cli_call(cli, "GET", path, NULL, &v);
 	free(path);
-	free(suffix);
-	free(esc);
 	if (rc)
 		return rc;
 	if (cli->json)

@@ -43,6 +43,8 @@ const struct cmd_entry cmd_env_list_entry = {
 	.help = "Shows the value each variable has in the app's services, with SOURCE\n"
 		"config (.miren/app.toml), addon (injected by an addon) or manual\n"
 		"(miren env set).  Sensitive values are masked; see 'miren env get --unmask'.\n"
+		"Control characters and backslashes in the table are escaped (\\n, \\t,\n"
+		"\\\\, \\u001b); --format json and 'miren env get' give the raw value.\n"
 		"\noptions:\n"
 		"  -a, --app APP   the app (default: the one of .miren/app.toml here)\n"
 		"  --format json   print JSON instead of a table\n",

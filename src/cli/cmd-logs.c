@@ -23,8 +23,7 @@ static int option(struct cli *cli, int opt, const char *arg)
 {
 	switch (opt) {
 	case 's':
-		service = arg;
-		return 0;
+		return cli_opt_once(cli, "-s", &service, arg);
 	case 'f':
 		follow = true;
 		return 0;

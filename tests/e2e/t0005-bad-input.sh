@@ -33,7 +33,7 @@ expect_match "$(cat "$TMP/err")" "missing the required 'key'" "saying key is req
 mk required 'name = "required"\n[[env]]\nkey = "SECRET"\nrequired = true\n[services.web]\ncommand = "sleep 100"\n'
 expect_exit "a required variable without value is refused" 1 miren deploy -C "$TMP/required"
 expect_match "$(cat "$TMP/err")" "required variable 'SECRET' has no value" "naming the variable"
-expect_match "$(cat "$TMP/err")" "hint: set it with 'miren env set -a required SECRET=VALUE'" "saying how to give it"
+expect_match "$(cat "$TMP/err")" "hint: set it with 'miren env set -a required --create SECRET=VALUE'" "saying how to give it"
 
 mk BadName 'name = "Bad_Name"\n[services.web]\ncommand = "x"\n'
 expect_exit "an invalid app name is refused" 1 miren deploy -C "$TMP/BadName"
@@ -57,7 +57,10 @@ mk reserved 'name = "reserved"\n[[env]]\nkey = "MIREN_APP"\nvalue = "x"\n'
 expect_exit "app.toml cannot set MIREN_ variables" 1 miren deploy -C "$TMP/reserved"
 
 # A required variable can be given before the first deploy.
-expect_exit "env set on a new app works" 0 miren env set -a required SECRET=given
+expect_exit "env set on a missing app is refused" 1 miren env set -a required SECRET=given
+expect_match "$(cat "$TMP/err")" "app 'required' not found" "naming the app"
+expect_eq "$(miren app list --format json)" "[]" "and creates no app"
+expect_exit "env set --create on a new app works" 0 miren env set -a required --create SECRET=given
 expect_exit "then the deploy with the required variable works" 0 miren deploy -C "$TMP/required"
 miren app destroy required -f >/dev/null
 

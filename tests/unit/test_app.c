@@ -98,7 +98,219 @@ static void test_config_errors(void **state)
 	parse_err("[addons.pg]\nvariant = 3\n", "'variant' in [addons.pg] must be a string");
 	parse_err("name = \"Bad\"\n", "invalid app name 'Bad'");
 	parse_err("a = \n", "app.toml:1:");
-	parse_err("name = \"a\\u0000b\"\n", "must not contain NUL");
+	parse_err("name = \"a\\u0000b\"\n", "app.toml:1:8: 'name' \"a\\u0000b\" holds a control character");
+	parse_err("[[env]]\nkey = \"A\"\nvalue = \"a\\u0000b\"\n", "app.toml:3:9: 'value' must not contain NUL");
+	parse_err("[addons.pg]\nvariant = \"small\\n\"\n", "app.toml:2:11: 'variant' in [addons.pg]");
+	parse_err("[addons.pg]\nversion = \"15\\u0085\"\n", "\"15\\u0085\" holds a control character");
+	parse_err("[[env]]\nkey = \"A\\tB\"\n", "app.toml:2:7: 'key' in env entry \"A\\tB\"");
+	/* A name refused by its rule is quoted escaped, never raw. */
+	parse_err("[[env]]\nkey = \"A\\u001bB\"\n", "\"A\\u001bB\" holds a control character");
+	parse_err("name = \"a\\u00e9\"\n", "invalid app name 'a\xc3\xa9'");
+}
+
+/*
+ * Every key the schema reads, each spelt every way TOML allows.  A case is a
+ * document in which @K@ stands for one key (key is its plain spelling): the
+ * escape-equivalent spellings must give the same config as the plain one; a
+ * spelling with a control character (NUL included) must be refused at the
+ * key's line:column; "\x00" is not TOML; a literal string keeps "\u0000" as
+ * six characters, so it must not be taken for the key; and the key written
+ * twice, plainly and escaped, is a duplicate (for an array of tables
+ * header: the same array).
+ */
+struct key_case {
+	const char *key;
+	const char *doc;
+	enum { K_LINE, K_TABLE, K_AOT } kind; /* key = v / [..key..] / [[..key..]] */
+};
+
+static const struct key_case key_cases[] = {
+	{ "name", "@K@ = \"myapp\"\n[services.web]\ncommand = \"run\"\n", K_LINE },
+	{ "env", "name = \"myapp\"\n[[@K@]]\nkey = \"A\"\nvalue = \"1\"\n", K_AOT },
+	{ "services", "name = \"myapp\"\n[@K@.web]\ncommand = \"run\"\n", K_TABLE },
+	{ "addons", "name = \"myapp\"\n[@K@.miren-postgresql]\nvariant = \"small\"\n", K_TABLE },
+#define ENV_ENTRY(prefix, k)                                                               \
+	"name = \"myapp\"\n" prefix "[[" k "]]\n"                                             \
+	"key = \"A\"\nvalue = \"1\"\nsensitive = true\nrequired = true\ndescription = \"d\"\n"
+	{ "key", ENV_ENTRY("", "env"), K_LINE },
+	{ "value", ENV_ENTRY("", "env"), K_LINE },
+	{ "sensitive", ENV_ENTRY("", "env"), K_LINE },
+	{ "required", ENV_ENTRY("", "env"), K_LINE },
+	{ "description", ENV_ENTRY("", "env"), K_LINE },
+	{ "web", "name = \"myapp\"\n[services.@K@]\ncommand = \"run\"\n", K_TABLE },
+	{ "command", "name = \"myapp\"\n[services.web]\ncommand = \"run\"\nport = 3000\n", K_LINE },
+	{ "port", "name = \"myapp\"\n[services.web]\ncommand = \"run\"\nport = 3000\n", K_LINE },
+	{ "env", ENV_ENTRY("[services.web]\ncommand = \"run\"\n", "services.web.@K@"), K_AOT },
+	{ "key", ENV_ENTRY("[services.web]\ncommand = \"run\"\n", "services.web.env"), K_LINE },
+	{ "value", ENV_ENTRY("[services.web]\ncommand = \"run\"\n", "services.web.env"), K_LINE },
+	{ "sensitive", ENV_ENTRY("[services.web]\ncommand = \"run\"\n", "services.web.env"), K_LINE },
+	{ "required", ENV_ENTRY("[services.web]\ncommand = \"run\"\n", "services.web.env"), K_LINE },
+	{ "description", ENV_ENTRY("[services.web]\ncommand = \"run\"\n", "services.web.env"),
+	  K_LINE },
+#undef ENV_ENTRY
+	{ "miren-postgresql", "name = \"myapp\"\n[addons.@K@]\nvariant = \"small\"\n", K_TABLE },
+	{ "variant", "name = \"myapp\"\n[addons.pg]\nvariant = \"small\"\nversion = \"15\"\n", K_LINE },
+	{ "version", "name = \"myapp\"\n[addons.pg]\nvariant = \"small\"\nversion = \"15\"\n", K_LINE },
+};
+
+/* doc with its plain key (the occurrence of cs->key where @K@ would be, or
+ * @K@ itself) replaced by spelling; *line and *col get where it starts. */
+static char *spell(const struct key_case *cs, const char *spelling, int *line, int *col)
+{
+	const char *doc = cs->doc;
+	const char *at = strstr(doc, "@K@");
+	size_t cut = 3;
+	if (!at) { /* a line key: the first "\nkey =" (or the start) */
+		char pat[64];
+		snprintf(pat, sizeof(pat), "\n%s = ", cs->key);
+		at = strstr(doc, pat);
+		assert_non_null(at);
+		at++;
+		cut = strlen(cs->key);
+	}
+	*line = 1;
+	const char *ls = doc;
+	for (const char *p = doc; p < at; p++)
+		if (*p == '\n') {
+			(*line)++;
+			ls = p + 1;
+		}
+	*col = (int)(at - ls) + 1;
+	return xasprintf("%.*s%s%s", (int)(at - doc), doc, spelling, at + cut);
+}
+
+static json_t *config_json(const char *text, struct app_config **cfgp, struct miren_error *err)
+{
+	struct app_config *cfg = NULL;
+	int rc = app_config_parse(text, strlen(text), "app.toml", "dir-name", &cfg, err);
+	if (rc)
+		return NULL;
+	json_t *j = app_config_to_json(cfg);
+	json_object_set_new(j, "warnings", json_integer((json_int_t)cfg->n_warnings));
+	if (cfgp)
+		*cfgp = cfg;
+	else
+		app_config_free(cfg);
+	return j;
+}
+
+static void test_config_key_spellings(void **state)
+{
+	for (size_t i = 0; i < sizeof(key_cases) / sizeof(key_cases[0]); i++) {
+		const struct key_case *cs = &key_cases[i];
+		const char *k = cs->key;
+		int line, col;
+		struct miren_error err;
+		char *doc = spell(cs, k, &line, &col);
+		json_t *want = config_json(doc, NULL, &err);
+		if (!want)
+			fail_msg("case %s: the plain document fails: %s", k, err.message);
+		assert_int_equal(json_integer_value(json_object_get(want, "warnings")), 0);
+		free(doc);
+
+		/* Escape-equivalent spellings are the key. */
+		char *same[4];
+		same[0] = xasprintf("\"%s\"", k);
+		same[1] = xasprintf("'%s'", k);
+		same[2] = xasprintf("\"\\u%04x%s\"", (unsigned char)k[0], k + 1);
+		same[3] = xasprintf("\"%.*s\\U%08x\"", (int)strlen(k) - 1, k,
+				    (unsigned char)k[strlen(k) - 1]);
+		for (int s = 0; s < 4; s++) {
+			doc = spell(cs, same[s], &line, &col);
+			json_t *got = config_json(doc, NULL, &err);
+			if (!got || !json_equal(got, want))
+				fail_msg("case %s: %s is not the key (%s)", k, doc,
+					 got ? "other config" : err.message);
+			json_decref(got);
+			free(doc);
+		}
+
+		/* Control characters anywhere in the key: refused at its position. */
+		const char *bad[] = { "\"@\\u0000\"", "\"\\u0000@\"", "\"@\\u0000x\"", "\"@\\n\"",
+				      "\"@\\t\"", "\"@\\u001f\"", "\"@\\u007f\"", "\"@\\u0085\"",
+				      "\"@\\U00000000\"" };
+		for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+			const char *p = strchr(bad[b], '@');
+			char *sp = xasprintf("%.*s%s%s", (int)(p - bad[b]), bad[b], k, p + 1);
+			doc = spell(cs, sp, &line, &col);
+			json_t *got = config_json(doc, NULL, &err);
+			if (got)
+				fail_msg("case %s: %s was accepted", k, doc);
+			char want_pos[64];
+			snprintf(want_pos, sizeof(want_pos), "app.toml:%d:%d: ", line, col);
+			if (strncmp(err.message, want_pos, strlen(want_pos)) ||
+			    !strstr(err.message, "control character") || strchr(err.message, '\n') ||
+			    strchr(err.message, '\t'))
+				fail_msg("case %s: %s: error '%s', want it at %s", k, doc, err.message,
+					 want_pos);
+			free(doc);
+			free(sp);
+		}
+
+		/* "\x00" is not a TOML escape. */
+		char *sp = xasprintf("\"%s\\x00\"", k);
+		doc = spell(cs, sp, &line, &col);
+		assert_null(config_json(doc, NULL, &err));
+		assert_non_null(strstr(err.message, "app.toml:"));
+		free(doc);
+		free(sp);
+
+		/* A literal string does not unescape: '...\u0000' is another key. */
+		sp = xasprintf("'%s\\u0000'", k);
+		doc = spell(cs, sp, &line, &col);
+		json_t *got = config_json(doc, NULL, &err);
+		if (got && json_equal(got, want))
+			fail_msg("case %s: %s was taken for the key", k, doc);
+		json_decref(got);
+		free(doc);
+		free(sp);
+
+		/* The key twice, plainly and escaped. */
+		char *d1 = spell(cs, k, &line, &col);
+		const char *rest = d1;
+		for (int l = 1; l < line; l++)
+			rest = strchr(rest, '\n') + 1;
+		const char *eol = strchr(rest, '\n');
+		size_t head = (size_t)(rest - d1);
+		if (cs->kind == K_AOT) {
+			/* [[env]] then [["\u0065nv"]]: one array of two entries. */
+			char *twice = xasprintf("%s[[%.*s]]\nkey = \"Z\"\n", d1,
+						(int)(strstr(rest, "]]") - rest - 2), rest + 2);
+			char *esc = strstr(twice + strlen(d1), k);
+			assert_non_null(esc);
+			char *d2 = xasprintf("%.*s\"\\u%04x%s\"%s", (int)(esc - twice), twice,
+					     (unsigned char)k[0], k + 1, esc + strlen(k));
+			struct app_config *cfg = NULL;
+			json_t *j = config_json(d2, &cfg, &err);
+			if (!j)
+				fail_msg("case %s: %s: %s", k, d2, err.message);
+			size_t n = cfg->n_services ? cfg->services[0].n_env : cfg->n_env;
+			assert_int_equal(n, 2);
+			app_config_free(cfg);
+			json_decref(j);
+			free(d2);
+			free(twice);
+		} else {
+			/* The defining line again, its key spelt escaped. */
+			char *line2 = spell(cs, same[2], &line, &col);
+			const char *r2 = line2;
+			for (int l = 1; l < line; l++)
+				r2 = strchr(r2, '\n') + 1;
+			char *d2 = xasprintf("%.*s%.*s\n%s", (int)head, d1, (int)(strchr(r2, '\n') - r2),
+					     r2, rest);
+			got = config_json(d2, NULL, &err);
+			if (got || (!strstr(err.message, "duplicate key") &&
+				    !strstr(err.message, "defined twice")))
+				fail_msg("case %s: %s: %s", k, d2, got ? "accepted" : err.message);
+			free(d2);
+			free(line2);
+		}
+		(void)eol;
+		free(d1);
+		for (int s = 0; s < 4; s++)
+			free(same[s]);
+		json_decref(want);
+	}
 }
 
 static struct env_rec rec(const char *k, const char *v, enum env_source s)
@@ -227,7 +439,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config_full), cmocka_unit_test(test_config_fallback_and_warnings),
-		cmocka_unit_test(test_config_errors), cmocka_unit_test(test_env_precedence),
+		cmocka_unit_test(test_config_errors), cmocka_unit_test(test_config_key_spellings),
+		cmocka_unit_test(test_env_precedence),
 		cmocka_unit_test(test_env_required), cmocka_unit_test(test_store),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

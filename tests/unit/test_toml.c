@@ -221,9 +221,12 @@ static void test_keys(void **state)
 	root = parse_ok("\"a\\tb\\u00e9\" = 1\n\"x\\u0000y\" = 2\n\"x\\u0000z\" = 3\n");
 	assert_non_null(toml_get(root, "a\tb\xc3\xa9"));
 	assert_int_equal(root->u.table.len, 3);
-	assert_int_equal(toml_key_len(root, 1), 3);
+	assert_int_equal(root->u.table.items[1].key_len, 3);
 	assert_memory_equal(root->u.table.items[1].key, "x\0y", 4);
-	assert_int_equal(toml_key_len(root, 5), 0);
+	/* Lookups compare the whole key: "x" is neither "x\0y" nor "x\0z". */
+	assert_null(toml_get(root, "x"));
+	assert_false(toml_key_is(&root->u.table.items[1], "x"));
+	assert_true(toml_key_is(&root->u.table.items[0], "a\tb\xc3\xa9"));
 	toml_free(root);
 
 	/* Dotted keys, with whitespace around the dots and quoted parts. */
@@ -966,12 +969,56 @@ static void test_example_document(void **state)
 	toml_free(root);
 }
 
+/* Keys holding NULs, and one key spelt several ways (escapes, literal and
+ * basic strings): lookups compare whole keys, and a key written twice in
+ * different spellings is a duplicate. */
+static void test_key_spellings(void **state)
+{
+	(void)state;
+	/* "a\u0000" is not "a": two keys; lookups by C string find only "a". */
+	struct toml_value *root = parse_ok("\"a\\u0000\" = 1\na = 2\n\"a\\U00000000b\" = 3\n");
+	assert_int_equal(root->u.table.len, 3);
+	assert_int_equal(toml_get(root, "a")->u.integer, 2);
+	assert_int_equal(root->u.table.items[0].key_len, 2);
+	assert_int_equal(root->u.table.items[2].key_len, 3);
+	assert_false(toml_key_is(&root->u.table.items[0], "a"));
+	assert_true(toml_key_is(&root->u.table.items[1], "a"));
+	toml_free(root);
+	/* The same above INDEX_MIN keys (hashed lookups). */
+	root = parse_ok("k1=1\nk2=2\nk3=3\nk4=4\nk5=5\nk6=6\nk7=7\n\"name\\u0000\" = 8\nk9=9\n");
+	assert_null(toml_get(root, "name"));
+	toml_free(root);
+	/* A literal string does not unescape: '\u0000' is six characters. */
+	root = parse_ok("'a\\u0000' = 1\n");
+	assert_int_equal(root->u.table.items[0].key_len, 7);
+	assert_non_null(toml_get(root, "a\\u0000"));
+	toml_free(root);
+	/* Escape-equivalent spellings are the same key. */
+	root = parse_ok("\"na\\u006de\" = 1\n");
+	assert_int_equal(toml_get(root, "name")->u.integer, 1);
+	toml_free(root);
+	check_error("name = 1\n\"na\\u006de\" = 2\n", 2, 1, "duplicate key 'name'");
+	check_error("'name' = 1\n\"name\" = 2\n", 2, 1, "duplicate key");
+	check_error("\"\\U0000006eame\" = 1\nname = 2\n", 2, 1, "duplicate key");
+	check_error("\"a\\u0000\" = 1\n\"a\\u0000\" = 2\n", 2, 1, "duplicate key");
+	check_error("[services.web]\n[services.\"w\\u0065b\"]\n", 2, 1, "defined twice");
+	check_error("a.\"b\\u0000\" = 1\na.'b' = 2\na.\"b\\u0000\" = 3\n", 3, 3, "duplicate key");
+	/* Messages show control characters of a key as '?', never raw. */
+	struct toml_error err;
+	const char *twice = "\"k\\u0000\\n\" = 1\n\"k\\u0000\\n\" = 2\n";
+	assert_null(toml_parse(twice, strlen(twice), &err));
+	assert_non_null(strstr(err.reason, "duplicate key"));
+	assert_null(strchr(err.reason, '\n'));
+	/* "\x00" is not a TOML escape. */
+	check_error("\"name\\x00\" = 1\n", 1, 6, "escape");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_comments),
 		cmocka_unit_test(test_keyvals),
-		cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_keys), cmocka_unit_test(test_key_spellings),
 		cmocka_unit_test(test_duplicate_keys),
 		cmocka_unit_test(test_basic_strings),
 		cmocka_unit_test(test_multiline_basic_strings),

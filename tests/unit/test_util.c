@@ -10,12 +10,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/request.h"
 #include "util/err.h"
 #include "util/fs.h"
 #include "util/names.h"
 #include "util/secret.h"
 #include "util/sha256.h"
 #include "util/strbuf.h"
+#include "util/text.h"
 
 static void test_strbuf_invariants(void **state)
 {
@@ -177,6 +179,66 @@ static void test_fs(void **state)
 	free(file);
 }
 
+static void expect_escaped(const char *in, size_t len, const char *want)
+{
+	char *got = text_escaped(in, len);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void test_text(void **state)
+{
+	(void)state;
+	/* Printable text, wide characters and combining marks pass as they are. */
+	expect_escaped("plain text", 10, "plain text");
+	expect_escaped("日本語 é", strlen("日本語 é"), "日本語 é");
+	/* Control characters, backslashes, NULs, C1, invalid UTF-8: escaped. */
+	expect_escaped("a\nb\r\tc\\", 7, "a\\nb\\r\\tc\\\\");
+	expect_escaped("k\0x", 3, "k\\u0000x");
+	expect_escaped("\x1b[31m\x7f", 6, "\\u001b[31m\\u007f");
+	expect_escaped("\xc2\x85|\xe2\x80\xa8", 6, "\\u0085|\\u2028");
+	expect_escaped("\xff\xc3", 2, "\\xff\\xc3");
+	const char *pem = "-----BEGIN KEY-----\nMIIB\n-----END KEY-----\n";
+	expect_escaped(pem, strlen(pem),
+		       "-----BEGIN KEY-----\\nMIIB\\n-----END KEY-----\\n");
+	assert_false(text_has_control("日本 a\\b", strlen("日本 a\\b")));
+	assert_true(text_has_control("ab\0", 3));
+	assert_true(text_has_control("a\nb", 3));
+	assert_true(text_has_control("\xc2\x9f", 2));
+	assert_true(text_has_control("\xff", 1));
+	/* Columns, not bytes: CJK is 2 wide, a combining acute 0. */
+	assert_int_equal(text_width("abc"), 3);
+	assert_int_equal(text_width("日本語"), 6);
+	assert_int_equal(text_width("e\xcc\x81"), 1);
+	assert_int_equal(text_width("\xff"), 1);
+	assert_int_equal(text_width(""), 0);
+}
+
+static void expect_unescaped(const char *in, const char *want)
+{
+	char buf[128];
+	snprintf(buf, sizeof(buf), "%s", in);
+	size_t n = api_unescape(buf);
+	assert_string_equal(buf, want);
+	assert_int_equal(n, strlen(want));
+}
+
+static void test_api_unescape(void **state)
+{
+	(void)state;
+	expect_unescaped("/v1/apps/hello", "/v1/apps/hello");
+	expect_unescaped("/v1/apps/a%2Db/env/K%5f1", "/v1/apps/a-b/env/K_1");
+	expect_unescaped("/v1/apps/%E6%97%A5", "/v1/apps/\xe6\x97\xa5");
+	/* Control characters stay escaped: a NUL never cuts a name short. */
+	expect_unescaped("/v1/apps/a1%00x", "/v1/apps/a1%00x");
+	expect_unescaped("/v1/apps/a/env/K%0aX%7F%1f", "/v1/apps/a/env/K%0aX%7F%1f");
+	/* Broken escapes are kept as they are. */
+	expect_unescaped("%", "%");
+	expect_unescaped("%4", "%4");
+	expect_unescaped("%zz%4g", "%zz%4g");
+	expect_unescaped("a%2", "a%2");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -184,7 +246,8 @@ int main(void)
 		cmocka_unit_test(test_strbuf_trim_and_file), cmocka_unit_test(test_app_names),
 		cmocka_unit_test(test_env_names), cmocka_unit_test(test_secrets),
 		cmocka_unit_test(test_sha256), cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_fs),
+		cmocka_unit_test(test_fs), cmocka_unit_test(test_text),
+		cmocka_unit_test(test_api_unescape),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
