@@ -983,8 +983,10 @@ int platform_app_destroy(struct platform *p, const char *app, struct miren_error
 		}
 		addon_recs_free(recs, n);
 	}
-	if (!rc)
+	if (!rc) {
+		fault_point("app-destroy:marked");
 		rc = store_app_delete(p->store, app, err);
+	}
 	if (rc)
 		goto out;
 	char *dir = app_dir(p, app);

@@ -99,5 +99,18 @@ expect_eq "$(outcome)" present "and the app has its addon and DATABASE_URL"
 expect_no_match "$(miren addon list -a python-visits)" "has no addons" "addon list shows the addon"
 wait_for "the app answers" 20 sh -c "curl -fsS '$(service_url python-visits web)' | grep -q Visits"
 expect_no_match "$(miren logs -a python-visits 2>&1)" "DATABASE_URL is missing" "no service started without DATABASE_URL"
-expect_eq "$(invariant_violations)" "" "invariants hold at the end"
+expect_eq "$(invariant_violations)" "" "invariants hold"
+
+# A daemon killed between marking the addons and deleting the app: the
+# removal goes on after the restart, the app is left without addons (the
+# destroy said it failed), and destroying it again ends the job.
+stop_server
+MIREN_FAULT=app-destroy:marked start_server || exit 1
+expect_exit "a destroy cut short by a crash fails" 1 miren app destroy python-visits -f
+wait "$SERVER_PID" 2>/dev/null; SERVER_PID=""
+start_server || exit 1
+wait_for "the addon's removal finishes after the restart" 60 sh -c "[ \"\$(sqlite3 '$db' 'SELECT COUNT(*) FROM addons')\" = 0 ]"
+expect_eq "$(invariant_violations)" "" "invariants hold after the crash"
+expect_match "$(miren app destroy python-visits -f 2>&1)" "^Destroyed python-visits" "destroying the app again succeeds"
+expect_eq "$(outcome)" absent "and nothing of it is left"
 finish
