@@ -167,14 +167,25 @@ static void test_env_required(void **state)
 	app_config_free(cfg);
 }
 
+/* A new store in a new directory made from the template dir; *path is its
+ * file (to free); the caller removes dir. */
+static struct store *temp_store(char *dir, char **path)
+{
+	assert_non_null(mkdtemp(dir));
+	*path = fs_join(dir, "miren.db");
+	struct store *st;
+	struct miren_error err;
+	if (store_open(*path, &st, &err))
+		fail_msg("store_open: %s", err.message);
+	return st;
+}
+
 static void test_store(void **state)
 {
 	char dir[] = "/tmp/miren-store-XXXXXX";
-	assert_non_null(mkdtemp(dir));
-	char *path = fs_join(dir, "miren.db");
-	struct store *st;
+	char *path;
+	struct store *st = temp_store(dir, &path);
 	struct miren_error err;
-	assert_int_equal(store_open(path, &st, &err), 0);
 	struct stat sb;
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
@@ -229,11 +240,9 @@ static void test_store_addon_cas(void **state)
 {
 	(void)state;
 	char dir[] = "/tmp/miren-store-XXXXXX";
-	assert_non_null(mkdtemp(dir));
-	char *path = fs_join(dir, "miren.db");
-	struct store *st;
+	char *path;
+	struct store *st = temp_store(dir, &path);
 	struct miren_error err;
-	assert_int_equal(store_open(path, &st, &err), 0);
 	assert_int_equal(store_release_add(st, "a", 1, "abc", "{}", &err), 0);
 	struct addon_rec r = { .id = "i1", .app = "a", .addon = "pg", .variant = "small",
 			       .version = "15", .status = "provisioning", .step = 1,
