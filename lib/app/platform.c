@@ -292,6 +292,38 @@ static void prune_app_dirs(struct platform *p)
 
 static int restart_locked(struct platform *p, const char *app, struct miren_error *err);
 
+/*
+ * Addons of apps that no longer exist are removed (moved to
+ * deprovisioning).  None arise any more (app destroy marks them first, in
+ * one locked operation), but a store written before status writes were
+ * compare-and-set can hold some, which would otherwise stay in motion for
+ * ever.
+ */
+static void remove_orphan_addons(struct platform *p)
+{
+	struct addon_rec *recs;
+	size_t n;
+	if (store_addon_list(p->store, NULL, &recs, &n, NULL) != 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct app_rec rec = { 0 };
+		if (!strcmp(recs[i].status, "deprovisioning") ||
+		    store_app_get(p->store, recs[i].app, &rec, NULL) != MIREN_ENOTFOUND) {
+			app_rec_release(&rec);
+			continue;
+		}
+		struct miren_error err;
+		if (store_addon_set_status(p->store, recs[i].id, recs[i].status, recs[i].step,
+					   "deprovisioning", 0, "", &err) == 0)
+			log_info("addon %s of deleted app %s (%s): removing it", recs[i].addon,
+				 recs[i].app, recs[i].status);
+		else
+			log_error("addon %s of deleted app %s: %s", recs[i].addon, recs[i].app,
+				  err.message);
+	}
+	addon_recs_free(recs, n);
+}
+
 /* The reconciler's word that an app's addons changed: (re)start the app so
  * its services run, with the addons' env, once every addon is active. */
 static void on_addons_changed(void *user, const char *app)
@@ -429,6 +461,7 @@ int platform_open(const struct platform_options *opts, struct platform **out,
 	/* Converge: drop what a crash left half-done, adopt or restart the
 	 * addon servers, start every app, then stop what nobody claimed. */
 	prune_app_dirs(p);
+	remove_orphan_addons(p);
 	disk_recover(&p->actx);
 	pthread_mutex_lock(&p->lock);
 	p->rec = reconciler_start(&p->actx, on_addons_changed, p);

@@ -69,9 +69,11 @@ static int run_checks(struct store *st, const char *const *sql, size_t n_sql, ch
 		int rc = collect(st, s, sizeof(char *), text_row, (void **)&got, &n_got, err);
 		if (rc)
 			return rc;
-		*out = xrealloc(*out, (*n + n_got + 1) * sizeof(**out));
-		memcpy(*out + *n, got, n_got * sizeof(*got));
-		*n += n_got;
+		if (n_got) {
+			*out = xrealloc(*out, (*n + n_got) * sizeof(**out));
+			memcpy(*out + *n, got, n_got * sizeof(*got));
+			*n += n_got;
+		}
 		free(got);
 	}
 	return 0;

@@ -79,6 +79,14 @@ expect_eq "$(orphans)" "" "after a restart: no addon row outlives its app"
 expect_eq "$(invariant_violations)" "" "after a restart: invariants hold"
 expect_no_match "$(cat "$DATA/logs/server.log")" "FOREIGN KEY" "the log has no foreign key failure"
 
+# A store from before compare-and-set may hold an addon of a deleted app
+# still "provisioning": the daemon removes it at start.
+stop_server
+sqlite3 "$db" "INSERT INTO addons (id, app, addon, variant, version, status, step, state_json, created_at) VALUES ('old1', 'gone', 'miren-postgresql', 'small', '15', 'provisioning', 1, '{}', 0)"
+start_server || exit 1
+wait_for "an addon of a deleted app is removed at start" 30 sh -c "[ \"\$(sqlite3 '$db' \"SELECT COUNT(*) FROM addons WHERE app = 'gone'\")\" = 0 ]"
+expect_eq "$(invariant_violations)" "" "invariants hold after it"
+
 # Sequentially: a destroy returns once everything of the app is gone, and a
 # deploy right after it makes a new addon instead of adopting the old one.
 miren deploy -C "$app" >/dev/null 2>&1
