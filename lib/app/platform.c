@@ -341,6 +341,15 @@ static void on_addons_changed(void *user, const char *app)
 /* How long an operation waits for an addon's removal before it gives up. */
 #define REMOVAL_WAIT_S 120
 
+/* Whether the deadline (CLOCK_MONOTONIC) has passed. */
+static bool wait_expired(const struct timespec *deadline)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > deadline->tv_sec ||
+	       (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+}
+
 /*
  * Waits (releasing p->lock) until the app's addons change or the deadline
  * (CLOCK_MONOTONIC) passes.  Returns 0 to look again, MIREN_EUNAVAIL when
@@ -348,22 +357,26 @@ static void on_addons_changed(void *user, const char *app)
  */
 static int wait_addons_changed(struct platform *p, const struct timespec *deadline)
 {
-	if (p->stopping)
+	if (p->stopping || wait_expired(deadline))
 		return MIREN_EUNAVAIL;
-	/* Wake at least every second: a removal may also end without a
-	 * callback (another thread's broadcast can be missed between passes). */
-	struct timespec now, until;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (now.tv_sec > deadline->tv_sec ||
-	    (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec))
-		return MIREN_EUNAVAIL;
-	until = now;
+	/* Wake at least every second, so as not to depend on every path that
+	 * ends a removal signalling it. */
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += 1;
 	if (until.tv_sec > deadline->tv_sec ||
 	    (until.tv_sec == deadline->tv_sec && until.tv_nsec > deadline->tv_nsec))
 		until = *deadline;
 	pthread_cond_timedwait(&p->addons_cv, &p->lock, &until);
 	return p->stopping ? MIREN_EUNAVAIL : 0;
+}
+
+/* The error of a wait that ended with the daemon stopping. */
+static int stopping_error(struct miren_error *err)
+{
+	miren_error_set(err, MIREN_EUNAVAIL, "the miren server is stopping");
+	miren_error_hint(err, "start it again: what was being removed is removed then");
+	return MIREN_EUNAVAIL;
 }
 
 static void removal_deadline(struct timespec *ts)
@@ -786,7 +799,11 @@ int platform_deploy(struct platform *p, const char *app, const char *tar_path,
 		if (!dying)
 			break;
 		log_info("app %s: the deploy waits for addon %s to be removed", app, dying);
-		if (wait_addons_changed(p, &deadline)) {
+		if (wait_addons_changed(p, &deadline) && p->stopping) {
+			rc = stopping_error(err);
+			free(dying);
+			goto out;
+		} else if (wait_expired(&deadline)) {
 			rc = miren_error_set(err, MIREN_EUNAVAIL,
 					     "addon %s of app '%s' is still being removed", dying, app);
 			miren_error_hint(err,
@@ -1032,7 +1049,11 @@ int platform_app_destroy(struct platform *p, const char *app, struct miren_error
 	removal_deadline(&deadline);
 	char *left;
 	while ((left = addons_left(p, app, ids, n_ids))) {
-		if (wait_addons_changed(p, &deadline)) {
+		if (wait_addons_changed(p, &deadline) && p->stopping) {
+			rc = stopping_error(err);
+			free(left);
+			break;
+		} else if (wait_expired(&deadline)) {
 			rc = miren_error_set(err, MIREN_EUNAVAIL,
 					     "app '%s' is destroyed, but its addon %s is still being "
 					     "removed",
