@@ -95,13 +95,20 @@ expect_match "$(miren app destroy python-visits -f 2>&1)" "^Destroyed python-vis
 expect_eq "$(outcome)" absent "when app destroy returns, nothing of the app is left"
 expect_eq "$(invariant_violations)" "" "invariants hold after app destroy"
 miren deploy -C "$app" >/dev/null 2>&1
-# Destroy in the background; the deploy that follows at once must not adopt
-# the dying addon: it waits for it and makes a new one.
+old_id=$(sqlite3 "$db" "SELECT id FROM addons WHERE app = 'python-visits'")
+# Destroy in the background; a deploy while its addon is being removed
+# must not adopt the dying addon: it waits for it and makes a new one.
 miren app destroy python-visits -f >"$TMP/destroy.out" 2>&1 &
 bpid=$!
-sleep 0.05
+for _ in $(seq 1 1000); do
+  [ "$(sqlite3 "$db" "SELECT status FROM addons WHERE id = '$old_id'")" = deprovisioning ] && break
+  sleep 0.01
+done
 out=$(miren deploy -C "$app" 2>&1)
 wait "$bpid"
+expect_match "$(cat "$TMP/destroy.out")" "^Destroyed python-visits" "the destroy went first and says so"
+new_id=$(sqlite3 "$db" "SELECT id FROM addons WHERE app = 'python-visits'")
+if [ -n "$new_id" ] && [ "$new_id" != "$old_id" ]; then ok "the deploy made a new addon instance"; else fail "the deploy made no new addon instance (old $old_id, now '$new_id')"; fi
 expect_match "$out" "Addon miren-postgresql ready" "a deploy during app destroy ends with the addon ready"
 expect_eq "$(outcome)" present "and the app has its addon and DATABASE_URL"
 expect_no_match "$(miren addon list -a python-visits)" "has no addons" "addon list shows the addon"
@@ -114,7 +121,10 @@ expect_eq "$(invariant_violations)" "" "invariants hold"
 # destroy said it failed), and destroying it again ends the job.
 stop_server
 MIREN_FAULT=app-destroy:marked start_server || exit 1
+expect_eq "$(outcome)" present "before the crash: the app runs with its addon"
 expect_exit "a destroy cut short by a crash fails" 1 miren app destroy python-visits -f
+wait_for "the daemon died at the fault point" 20 sh -c "! kill -0 $SERVER_PID"
+kill -KILL "$SERVER_PID" 2>/dev/null
 wait "$SERVER_PID" 2>/dev/null; SERVER_PID=""
 start_server || exit 1
 wait_for "the addon's removal finishes after the restart" 60 sh -c "[ \"\$(sqlite3 '$db' 'SELECT COUNT(*) FROM addons')\" = 0 ]"
