@@ -341,13 +341,17 @@ static void on_addons_changed(void *user, const char *app)
 /* How long an operation waits for an addon's removal before it gives up. */
 #define REMOVAL_WAIT_S 120
 
+static bool ts_later(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
+}
+
 /* Whether the deadline (CLOCK_MONOTONIC) has passed. */
 static bool wait_expired(const struct timespec *deadline)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	return now.tv_sec > deadline->tv_sec ||
-	       (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+	return !ts_later(deadline, &now);
 }
 
 /*
@@ -364,8 +368,7 @@ static int wait_addons_changed(struct platform *p, const struct timespec *deadli
 	struct timespec until;
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += 1;
-	if (until.tv_sec > deadline->tv_sec ||
-	    (until.tv_sec == deadline->tv_sec && until.tv_nsec > deadline->tv_nsec))
+	if (ts_later(&until, deadline))
 		until = *deadline;
 	pthread_cond_timedwait(&p->addons_cv, &p->lock, &until);
 	return p->stopping ? MIREN_EUNAVAIL : 0;
