@@ -51,7 +51,14 @@ struct addon_ctx {
 struct addon_inst {
 	struct addon_rec rec;
 	json_t *state; /* steps read and write it; saved after each step */
+	/* What the store holds as far as the reconciler knows: the expected
+	 * side of its compare-and-set writes (store_addon_update). */
+	char *stored_status;
+	int stored_step;
 };
+
+/* Notes inst->rec's status and step as what the store holds. */
+void addon_inst_stored(struct addon_inst *inst);
 
 struct addon_step {
 	const char *name;

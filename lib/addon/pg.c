@@ -1688,3 +1688,49 @@ void pg_backup_free(struct pg_backup *b)
 	PQfinish(b->conn); /* aborts a backup not ended; drops the slot */
 	free(b);
 }
+
+/* ---- what a server holds, for the invariant checks ---------------------- */
+
+/* The values of the one-column query sql, sorted, or MIREN_EUNAVAIL. */
+static int query_column(PGconn *c, const char *sql, const char *what, char ***out, size_t *n,
+			struct miren_error *err)
+{
+	PGresult *r = PQexec(c, sql);
+	int rc = 0;
+	*out = NULL;
+	*n = 0;
+	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQnfields(r) == 1) {
+		*n = (size_t)PQntuples(r);
+		*out = xcalloc(*n + 1, sizeof(**out));
+		for (size_t i = 0; i < *n; i++)
+			(*out)[i] = xstrdup(PQgetvalue(r, (int)i, 0));
+	} else {
+		char msg[360];
+		one_line(msg, sizeof(msg), PQerrorMessage(c));
+		rc = miren_error_set(err, MIREN_EUNAVAIL, "cannot %s: %s", what, msg);
+	}
+	PQclear(r);
+	return rc;
+}
+
+int pg_tenant_names(const char *disk_dir, int port, const char *su_password, char ***dbs,
+		    size_t *n_dbs, char ***roles, size_t *n_roles, struct miren_error *err)
+{
+	*dbs = *roles = NULL;
+	*n_dbs = *n_roles = 0;
+	PGconn *c = tenant_connect(disk_dir, port, su_password, "postgres", err);
+	if (!c)
+		return MIREN_EUNAVAIL;
+	int rc = query_column(c,
+			      "SELECT datname FROM pg_database WHERE datname NOT IN"
+			      " ('postgres', 'template0', 'template1') AND datname NOT LIKE '"
+			      PG_SPARE_DB "\\_%' ORDER BY 1",
+			      "list the databases", dbs, n_dbs, err);
+	if (!rc)
+		rc = query_column(c,
+				  "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' AND"
+				  " rolname <> '" PG_SUPERUSER "' ORDER BY 1",
+				  "list the roles", roles, n_roles, err);
+	PQfinish(c);
+	return rc;
+}

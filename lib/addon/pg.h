@@ -163,4 +163,13 @@ int pg_tenant_drop(const char *disk_dir, int port, const char *su_password, cons
  */
 int pg_ident_for_app(const char *app, char out[64], struct miren_error *err);
 
+/*
+ * The tenants a server holds: its databases other than postgres, the
+ * templates and the spares, and its roles other than the superuser and
+ * the pg_ ones, each sorted (arrays and strings to free).  Over the
+ * superuser unix socket; MIREN_EUNAVAIL when the server cannot be asked.
+ */
+int pg_tenant_names(const char *disk_dir, int port, const char *su_password, char ***dbs,
+		    size_t *n_dbs, char ***roles, size_t *n_roles, struct miren_error *err);
+
 #endif

@@ -31,12 +31,37 @@ struct reconciler {
 	bool stopping;
 };
 
+/*
+ * Records inst->rec (status, step, message) and its state as a
+ * compare-and-set from what the store last held as far as this thread
+ * knows (inst->stored_*).  MIREN_ECONFLICT or MIREN_ENOTFOUND: another
+ * writer (a destroy) moved the instance meanwhile; its state is recorded
+ * anyway (so the removal undoes what the last step made) and the caller
+ * stops: the next pass sees the instance as it now is.
+ */
 static int save(struct reconciler *r, struct addon_inst *inst, struct miren_error *err)
 {
 	char *state = json_dumps(inst->state, JSON_COMPACT);
 	free(inst->rec.state_json);
 	inst->rec.state_json = state;
-	return store_addon_update(r->ctx.store, &inst->rec, err);
+	int rc = store_addon_update(r->ctx.store, &inst->rec, inst->stored_status,
+				    inst->stored_step, err);
+	if (!rc)
+		addon_inst_stored(inst);
+	return rc;
+}
+
+/* Whether a failed write lost a race (not a store failure). */
+static bool lost_race(const struct miren_error *err)
+{
+	return err->code == MIREN_ECONFLICT || err->code == MIREN_ENOTFOUND;
+}
+
+void addon_inst_stored(struct addon_inst *inst)
+{
+	free(inst->stored_status);
+	inst->stored_status = xstrdup(inst->rec.status);
+	inst->stored_step = inst->rec.step;
 }
 
 static void set_status(struct addon_inst *inst, const char *status, const char *message)
@@ -120,7 +145,8 @@ static void provision(struct reconciler *r, const struct addon_def *def, struct 
 	size_t n_vars = 0;
 	if (def->env(&r->ctx, inst, &vars, &n_vars, &err) != 0) {
 		set_status(inst, "error", err.message);
-		save(r, inst, NULL);
+		if (save(r, inst, &err))
+			goto store_failed;
 		r->changed(r->user, inst->rec.app);
 		return;
 	}
@@ -129,7 +155,8 @@ static void provision(struct reconciler *r, const struct addon_def *def, struct 
 	char *state = json_dumps(inst->state, JSON_COMPACT);
 	free(inst->rec.state_json);
 	inst->rec.state_json = state;
-	int rc = store_addon_activate(r->ctx.store, &inst->rec, vars, n_vars, &err);
+	int rc = store_addon_activate(r->ctx.store, &inst->rec, inst->stored_status,
+				      inst->stored_step, vars, n_vars, &err);
 	env_recs_free(vars, n_vars);
 	if (rc)
 		goto store_failed;
@@ -137,8 +164,12 @@ static void provision(struct reconciler *r, const struct addon_def *def, struct 
 	r->changed(r->user, inst->rec.app);
 	return;
 store_failed:
-	log_error("addon %s of app %s: cannot record progress: %s", def->name, inst->rec.app,
-		  err.message);
+	if (lost_race(&err))
+		log_info("addon %s of app %s: provisioning stopped: %s", def->name, inst->rec.app,
+			 err.message);
+	else
+		log_error("addon %s of app %s: cannot record progress: %s", def->name,
+			  inst->rec.app, err.message);
 }
 
 /* Returns true when the instance is gone. */
@@ -159,7 +190,7 @@ static bool deprovision(struct reconciler *r, const struct addon_def *def,
 				  def->name, inst->rec.app, s->name, err.message);
 			free(inst->rec.message);
 			inst->rec.message = xstrdup(err.message);
-			save(r, inst, NULL);
+			save(r, inst, &err);
 			return false;
 		}
 		fault_pointf("deprovision:%s:%s:ran", inst->rec.variant, s->name);
@@ -170,7 +201,7 @@ static bool deprovision(struct reconciler *r, const struct addon_def *def,
 		}
 		fault_pointf("deprovision:%s:%s:saved", inst->rec.variant, s->name);
 	}
-	if (store_addon_delete(r->ctx.store, inst->rec.id, &err) != 0) {
+	if (store_addon_delete(r->ctx.store, inst->rec.id, "deprovisioning", &err) != 0) {
 		log_error("addon %s: cannot forget instance: %s", def->name, err.message);
 		return false;
 	}
@@ -202,6 +233,7 @@ static bool pass(struct reconciler *r, bool *worked)
 			continue;
 		struct addon_inst inst = { .rec = recs[i] };
 		memset(&recs[i], 0, sizeof(recs[i]));
+		addon_inst_stored(&inst);
 		inst.state = json_loads(inst.rec.state_json, 0, NULL);
 		if (!json_is_object(inst.state)) {
 			json_decref(inst.state);
@@ -214,6 +246,7 @@ static bool pass(struct reconciler *r, bool *worked)
 			busy |= !deprovision(r, def, &inst);
 		json_decref(inst.state);
 		addon_rec_release(&inst.rec);
+		free(inst.stored_status);
 	}
 	addon_recs_free(recs, n);
 	return busy;

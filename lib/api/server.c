@@ -314,6 +314,10 @@ static enum MHD_Result route(struct route_ctx *c)
 		close(fd);
 		return reply(c, rc, res, &err);
 	}
+	if (is(c, "GET", 2, "debug", NULL) && !strcmp(c->parts[1], "invariants")) {
+		rc = platform_invariants(p, &res, &err);
+		return reply(c, rc, res, &err);
+	}
 	if (is(c, "GET", 1, "disks", NULL)) {
 		rc = platform_disk_list(p, &res, &err);
 		return reply(c, rc, res, &err);

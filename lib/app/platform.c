@@ -2,6 +2,7 @@
 #include "app/platform.h"
 #include "addon/addon.h"
 #include "addon/disk_ops.h"
+#include "addon/invariants.h"
 #include "app/config.h"
 #include "app/env.h"
 #include "app/source.h"
@@ -27,6 +28,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MASK "********"
@@ -47,6 +49,10 @@ struct platform {
 	gid_t run_gid;
 	int keep_releases;
 	pthread_mutex_t lock; /* serialises every operation on apps */
+	/* Broadcast (under lock) when an app's addons changed; an operation
+	 * that waits for an addon's removal waits on it, releasing lock. */
+	pthread_cond_t addons_cv;
+	bool stopping; /* set by platform_stop_waits: waits end at once */
 	struct port_slot *ports;
 	struct addon_ctx actx;
 	struct reconciler *rec;
@@ -286,6 +292,38 @@ static void prune_app_dirs(struct platform *p)
 
 static int restart_locked(struct platform *p, const char *app, struct miren_error *err);
 
+/*
+ * Addons of apps that no longer exist are removed (moved to
+ * deprovisioning).  None arise any more (app destroy marks them first, in
+ * one locked operation), but a store written before status writes were
+ * compare-and-set can hold some, which would otherwise stay in motion for
+ * ever.
+ */
+static void remove_orphan_addons(struct platform *p)
+{
+	struct addon_rec *recs;
+	size_t n;
+	if (store_addon_list(p->store, NULL, &recs, &n, NULL) != 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct app_rec rec = { 0 };
+		if (!strcmp(recs[i].status, "deprovisioning") ||
+		    store_app_get(p->store, recs[i].app, &rec, NULL) != MIREN_ENOTFOUND) {
+			app_rec_release(&rec);
+			continue;
+		}
+		struct miren_error err;
+		if (store_addon_set_status(p->store, recs[i].id, recs[i].status, recs[i].step,
+					   "deprovisioning", 0, "", &err) == 0)
+			log_info("addon %s of deleted app %s (%s): removing it", recs[i].addon,
+				 recs[i].app, recs[i].status);
+		else
+			log_error("addon %s of deleted app %s: %s", recs[i].addon, recs[i].app,
+				  err.message);
+	}
+	addon_recs_free(recs, n);
+}
+
 /* The reconciler's word that an app's addons changed: (re)start the app so
  * its services run, with the addons' env, once every addon is active. */
 static void on_addons_changed(void *user, const char *app)
@@ -293,10 +331,61 @@ static void on_addons_changed(void *user, const char *app)
 	struct platform *p = user;
 	struct miren_error err;
 	pthread_mutex_lock(&p->lock);
+	pthread_cond_broadcast(&p->addons_cv);
 	int rc = restart_locked(p, app, &err);
 	if (rc && rc != MIREN_ENOTFOUND)
 		log_error("app %s: %s", app, err.message);
 	pthread_mutex_unlock(&p->lock);
+}
+
+/* How long an operation waits for an addon's removal before it gives up. */
+#define REMOVAL_WAIT_S 120
+
+static bool ts_later(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
+}
+
+/* Whether the deadline (CLOCK_MONOTONIC) has passed. */
+static bool wait_expired(const struct timespec *deadline)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return !ts_later(deadline, &now);
+}
+
+/*
+ * Waits (releasing p->lock) until the app's addons change or the deadline
+ * (CLOCK_MONOTONIC) passes.  Returns 0 to look again, MIREN_EUNAVAIL when
+ * the deadline passed or the daemon is stopping.  Caller holds p->lock.
+ */
+static int wait_addons_changed(struct platform *p, const struct timespec *deadline)
+{
+	if (p->stopping || wait_expired(deadline))
+		return MIREN_EUNAVAIL;
+	/* Wake at least every second, so as not to depend on every path that
+	 * ends a removal signalling it. */
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += 1;
+	if (ts_later(&until, deadline))
+		until = *deadline;
+	pthread_cond_timedwait(&p->addons_cv, &p->lock, &until);
+	return p->stopping ? MIREN_EUNAVAIL : 0;
+}
+
+/* The error of a wait that ended with the daemon stopping. */
+static int stopping_error(struct miren_error *err)
+{
+	miren_error_set(err, MIREN_EUNAVAIL, "the miren server is stopping");
+	miren_error_hint(err, "start it again: what was being removed is removed then");
+	return MIREN_EUNAVAIL;
+}
+
+static void removal_deadline(struct timespec *ts)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += REMOVAL_WAIT_S;
 }
 
 /* Parses "a.b.c.d/len" (a loopback range) into base and size. */
@@ -331,6 +420,11 @@ int platform_open(const struct platform_options *opts, struct platform **out,
 	*out = NULL;
 	struct platform *p = xcalloc(1, sizeof(*p));
 	pthread_mutex_init(&p->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->addons_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	p->data_dir = xstrdup(opts->data_dir);
 	p->apps_dir = fs_join(p->data_dir, "apps");
 	p->tmp_dir = fs_join(p->data_dir, "tmp");
@@ -383,6 +477,7 @@ int platform_open(const struct platform_options *opts, struct platform **out,
 	/* Converge: drop what a crash left half-done, adopt or restart the
 	 * addon servers, start every app, then stop what nobody claimed. */
 	prune_app_dirs(p);
+	remove_orphan_addons(p);
 	disk_recover(&p->actx);
 	pthread_mutex_lock(&p->lock);
 	p->rec = reconciler_start(&p->actx, on_addons_changed, p);
@@ -434,8 +529,17 @@ void platform_close(struct platform *p)
 	free(p->data_dir);
 	free(p->apps_dir);
 	free(p->tmp_dir);
+	pthread_cond_destroy(&p->addons_cv);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
+}
+
+void platform_stop_waits(struct platform *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->stopping = true;
+	pthread_cond_broadcast(&p->addons_cv);
+	pthread_mutex_unlock(&p->lock);
 }
 
 static json_t *services_json(struct platform *p, const struct app_config *cfg)
@@ -533,7 +637,8 @@ static int check_addons(struct platform *p, const struct app_config *cfg, struct
 		struct addon_rec cur;
 		if (store_addon_get(p->store, cfg->name, a->name, &cur, NULL) == 0) {
 			bool same = !strcmp(cur.variant, variant) ||
-				    !strcmp(cur.status, "deprovisioning");
+				    !strcmp(cur.status, "deprovisioning") ||
+				    !strcmp(cur.status, "error");
 			if (!same) {
 				miren_error_set(err, MIREN_ECONFLICT,
 						"addon %s of app '%s' is '%s'; app.toml asks for '%s'",
@@ -553,13 +658,18 @@ static int check_addons(struct platform *p, const struct app_config *cfg, struct
 static int addon_create_locked(struct platform *p, const char *app, const char *addon,
 			       const char *variant, const char *version, const char *source,
 			       struct addon_rec *out, struct miren_error *err);
+/* Moves app's addon to deprovisioning (compare-and-set from what it read;
+ * read again when the reconciler moved it meanwhile); 0 also when it is
+ * being removed already.  *id_out (if not NULL) gets its id, to free. */
 static int addon_destroy_locked(struct platform *p, const char *app, const char *addon,
-				struct miren_error *err);
+				char **id_out, struct miren_error *err);
 
-/* Makes the app's addons what app.toml declares: attaches the new ones,
- * removes those app.toml attached before and no longer lists.  Addons
- * attached with `miren addon create` are left alone. */
-static int sync_addons(struct platform *p, const struct app_config *cfg, struct miren_error *err)
+/* Makes the app's addons what app.toml declares: attaches the new ones
+ * (appending their names to created), removes those app.toml attached
+ * before and no longer lists.  Addons attached with `miren addon create`
+ * are left alone. */
+static int sync_addons(struct platform *p, const struct app_config *cfg, json_t *created,
+		       struct miren_error *err)
 {
 	int rc = 0;
 	for (size_t i = 0; i < cfg->n_addons && !rc; i++) {
@@ -572,8 +682,10 @@ static int sync_addons(struct platform *p, const struct app_config *cfg, struct 
 		struct addon_rec made;
 		rc = addon_create_locked(p, cfg->name, a->name, a->variant, a->version, "config",
 					 &made, err);
-		if (!rc)
+		if (!rc) {
+			json_array_append_new(created, json_string(made.addon));
 			addon_rec_release(&made);
+		}
 	}
 	struct addon_rec *recs;
 	size_t n;
@@ -587,10 +699,52 @@ static int sync_addons(struct platform *p, const struct app_config *cfg, struct 
 			declared |= !strcmp(cfg->addons[k].name, recs[i].addon);
 		if (!declared && !strcmp(recs[i].source, "config") &&
 		    strcmp(recs[i].status, "deprovisioning"))
-			rc = addon_destroy_locked(p, cfg->name, recs[i].addon, err);
+			rc = addon_destroy_locked(p, cfg->name, recs[i].addon, NULL, err);
 	}
 	addon_recs_free(recs, n);
 	return rc;
+}
+
+/*
+ * A deploy retries what failed: every addon app.toml declares that is in
+ * error is removed (its removal undoes whatever is left of it) and, once
+ * gone, made anew by sync_addons.  Appends the names to retried.
+ */
+static int retry_failed_addons(struct platform *p, const struct app_config *cfg, json_t *retried,
+			       struct miren_error *err)
+{
+	int rc = 0;
+	for (size_t i = 0; i < cfg->n_addons && !rc; i++) {
+		struct addon_rec cur;
+		if (store_addon_get(p->store, cfg->name, cfg->addons[i].name, &cur, NULL) != 0)
+			continue;
+		if (!strcmp(cur.status, "error")) {
+			log_info("app %s: deploy retries addon %s, which failed: %s", cfg->name,
+				 cur.addon, cur.message);
+			rc = addon_destroy_locked(p, cfg->name, cur.addon, NULL, err);
+			if (!rc)
+				json_array_append_new(retried, json_string(cur.addon));
+		}
+		addon_rec_release(&cur);
+	}
+	return rc;
+}
+
+/* The first addon app.toml declares that is being removed (to free), or
+ * NULL: a deploy waits for it to be gone, then makes a new one, never
+ * adopting the dying one. */
+static char *dying_addon(struct platform *p, const struct app_config *cfg)
+{
+	char *name = NULL;
+	for (size_t i = 0; i < cfg->n_addons && !name; i++) {
+		struct addon_rec cur;
+		if (store_addon_get(p->store, cfg->name, cfg->addons[i].name, &cur, NULL) != 0)
+			continue;
+		if (!strcmp(cur.status, "deprovisioning"))
+			name = xstrdup(cur.addon);
+		addon_rec_release(&cur);
+	}
+	return name;
 }
 
 static int platform_addon_list_locked(struct platform *p, const char *app, json_t **result,
@@ -610,31 +764,64 @@ int platform_deploy(struct platform *p, const char *app, const char *tar_path,
 	struct env_rec *stored = NULL;
 	size_t n_stored = 0;
 	int n = 0, unchanged = 0;
+	json_t *created = json_array(), *retried = json_array();
+	struct timespec deadline;
+	removal_deadline(&deadline);
 
 	rc = unpack_to_staging(p, tar_path, &staging, err);
 	if (!rc)
 		rc = read_config(staging, app, &cfg, err);
 	if (rc)
 		goto out;
-	rc = load_current(p, app, &rec, &old, err);
-	if (rc == MIREN_ENOTFOUND) {
-		miren_error_clear(err);
-		rc = 0;
-	}
-	if (!rc)
-		rc = store_env_list(p->store, app, &stored, &n_stored, err);
-	if (rc)
-		goto out;
-	rc = check_addons(p, cfg, err);
-	if (rc)
-		goto out;
-	const char *missing = env_missing_required(cfg, stored, n_stored);
-	if (missing) {
-		rc = miren_error_set(err, MIREN_EINVAL, "required variable '%s' has no value",
-				     missing);
-		miren_error_hint(err, "set it with 'miren env set -a %s%s %s=VALUE', then deploy again",
-				 app, rec.name ? "" : " --create", missing);
-		goto out;
+	/* Checked again after each wait: the lock is released meanwhile. */
+	for (;;) {
+		rc = load_current(p, app, &rec, &old, err);
+		if (rc == MIREN_ENOTFOUND) {
+			miren_error_clear(err);
+			rc = 0;
+		}
+		if (!rc)
+			rc = store_env_list(p->store, app, &stored, &n_stored, err);
+		if (!rc)
+			rc = check_addons(p, cfg, err);
+		if (rc)
+			goto out;
+		const char *missing = env_missing_required(cfg, stored, n_stored);
+		if (missing) {
+			rc = miren_error_set(err, MIREN_EINVAL, "required variable '%s' has no value",
+					     missing);
+			miren_error_hint(err,
+					 "set it with 'miren env set -a %s%s %s=VALUE', then deploy again",
+					 app, rec.name ? "" : " --create", missing);
+			goto out;
+		}
+		rc = retry_failed_addons(p, cfg, retried, err);
+		if (rc)
+			goto out;
+		char *dying = dying_addon(p, cfg);
+		if (!dying)
+			break;
+		log_info("app %s: the deploy waits for addon %s to be removed", app, dying);
+		if (wait_addons_changed(p, &deadline) && p->stopping) {
+			rc = stopping_error(err);
+			free(dying);
+			goto out;
+		} else if (wait_expired(&deadline)) {
+			rc = miren_error_set(err, MIREN_EUNAVAIL,
+					     "addon %s of app '%s' is still being removed", dying, app);
+			miren_error_hint(err,
+					 "deploy again once 'miren addon list -a %s' no longer shows it",
+					 app);
+			free(dying);
+			goto out;
+		}
+		free(dying);
+		app_rec_release(&rec);
+		app_config_free(old);
+		old = NULL;
+		env_recs_free(stored, n_stored);
+		stored = NULL;
+		n_stored = 0;
 	}
 
 	if (rec.current_release) {
@@ -649,7 +836,7 @@ int platform_deploy(struct platform *p, const char *app, const char *tar_path,
 		/* Nothing new: make sure the addons app.toml declares exist (one
 		 * may have been destroyed by hand) and every service runs;
 		 * restart none. */
-		rc = sync_addons(p, cfg, err);
+		rc = sync_addons(p, cfg, created, err);
 		for (size_t i = 0; i < cfg->n_services && !rc; i++) {
 			char *id = service_id(app, cfg->services[i].name);
 			struct sv_status st;
@@ -689,7 +876,7 @@ int platform_deploy(struct platform *p, const char *app, const char *tar_path,
 		goto out;
 	}
 	log_info("app %s: release %d recorded", app, n);
-	rc = sync_addons(p, cfg, err);
+	rc = sync_addons(p, cfg, created, err);
 	if (rc)
 		goto out;
 	stop_removed_services(p, old, cfg);
@@ -705,10 +892,14 @@ out:
 			json_array_append_new(warnings, json_string(cfg->warnings[i]));
 		json_t *addons = NULL;
 		platform_addon_list_locked(p, app, &addons, NULL);
-		*result = json_pack("{s:s, s:i, s:b, s:o, s:o, s:o}", "app", app, "release", n,
-				    "unchanged", unchanged, "warnings", warnings, "services",
-				    services_json(p, cfg), "addons", addons ? addons : json_array());
+		*result = json_pack("{s:s, s:i, s:b, s:o, s:o, s:o, s:O, s:O}", "app", app,
+				    "release", n, "unchanged", unchanged, "warnings", warnings,
+				    "services", services_json(p, cfg), "addons",
+				    addons ? addons : json_array(), "addons_created", created,
+				    "addons_retried", retried);
 	}
+	json_decref(created);
+	json_decref(retried);
 	if (staging)
 		fs_remove_tree(staging);
 	free(staging);
@@ -804,10 +995,31 @@ int platform_app_restart(struct platform *p, const char *app, struct miren_error
 	return rc;
 }
 
+/* The first of ids (addon instances of app) that still exists, with its
+ * message, as "NAME (MESSAGE)" to free; NULL when all are gone. */
+static char *addons_left(struct platform *p, const char *app, char **ids, size_t n_ids)
+{
+	struct addon_rec *recs;
+	size_t n;
+	char *left = NULL;
+	if (store_addon_list(p->store, app, &recs, &n, NULL) != 0)
+		return xstrdup("(the state store cannot be read)");
+	for (size_t i = 0; i < n && !left; i++)
+		for (size_t k = 0; k < n_ids && !left; k++)
+			if (!strcmp(recs[i].id, ids[k]))
+				left = *recs[i].message ? xasprintf("%s (%s)", recs[i].addon,
+								    recs[i].message)
+							: xstrdup(recs[i].addon);
+	addon_recs_free(recs, n);
+	return left;
+}
+
 int platform_app_destroy(struct platform *p, const char *app, struct miren_error *err)
 {
 	struct app_rec rec;
 	struct app_config *cfg;
+	char **ids = NULL;
+	size_t n_ids = 0;
 	pthread_mutex_lock(&p->lock);
 	int rc = load_current(p, app, &rec, &cfg, err);
 	if (rc)
@@ -817,20 +1029,49 @@ int platform_app_destroy(struct platform *p, const char *app, struct miren_error
 	size_t n;
 	rc = store_addon_list(p->store, app, &recs, &n, err);
 	if (!rc) {
-		for (size_t i = 0; !rc && i < n; i++)
-			if (strcmp(recs[i].status, "deprovisioning"))
-				rc = addon_destroy_locked(p, app, recs[i].addon, err);
+		ids = xcalloc(n + 1, sizeof(*ids));
+		for (size_t i = 0; !rc && i < n; i++) {
+			rc = addon_destroy_locked(p, app, recs[i].addon, &ids[n_ids], err);
+			n_ids += !rc;
+		}
 		addon_recs_free(recs, n);
 	}
-	if (!rc)
-		rc = store_app_delete(p->store, app, err);
 	if (!rc) {
-		char *dir = app_dir(p, app);
-		fs_remove_tree(dir);
-		free(dir);
-		log_info("app %s: destroyed", app);
+		fault_point("app-destroy:marked");
+		rc = store_app_delete(p->store, app, err);
+	}
+	if (rc)
+		goto out;
+	char *dir = app_dir(p, app);
+	fs_remove_tree(dir);
+	free(dir);
+	log_info("app %s: destroyed; %zu addons being removed", app, n_ids);
+	/* Return once the addons are gone too, so that whatever comes next (a
+	 * deploy of the same name) meets nothing of this app. */
+	struct timespec deadline;
+	removal_deadline(&deadline);
+	char *left;
+	while ((left = addons_left(p, app, ids, n_ids))) {
+		if (wait_addons_changed(p, &deadline) && p->stopping) {
+			rc = stopping_error(err);
+			free(left);
+			break;
+		} else if (wait_expired(&deadline)) {
+			rc = miren_error_set(err, MIREN_EUNAVAIL,
+					     "app '%s' is destroyed, but its addon %s is still being "
+					     "removed",
+					     app, left);
+			miren_error_hint(err, "the server keeps retrying; 'miren debug invariants' "
+					      "lists what is left");
+			free(left);
+			break;
+		}
+		free(left);
 	}
 out:
+	for (size_t i = 0; i < n_ids; i++)
+		free(ids[i]);
+	free(ids);
 	app_config_free(cfg);
 	app_rec_release(&rec);
 	pthread_mutex_unlock(&p->lock);
@@ -1190,32 +1431,40 @@ int platform_addon_create(struct platform *p, const char *app, const char *addon
 }
 
 static int addon_destroy_locked(struct platform *p, const char *app, const char *addon,
-				struct miren_error *err)
+				char **id_out, struct miren_error *err)
 {
-	struct addon_rec cur;
-	int rc = store_addon_get(p->store, app, addon, &cur, err);
-	if (rc) {
-		miren_error_hint(err, "run 'miren addon list -a %s' to see its addons", app);
+	for (int tries = 0;; tries++) {
+		struct addon_rec cur;
+		int rc = store_addon_get(p->store, app, addon, &cur, err);
+		if (rc) {
+			miren_error_hint(err, "run 'miren addon list -a %s' to see its addons", app);
+			return rc;
+		}
+		if (strcmp(cur.status, "deprovisioning")) {
+			/* From what was read: the reconciler may be moving it. */
+			rc = store_addon_set_status(p->store, cur.id, cur.status, cur.step,
+						    "deprovisioning", 0, "", err);
+			if ((rc == MIREN_ECONFLICT || rc == MIREN_ENOTFOUND) && tries < 100) {
+				addon_rec_release(&cur);
+				continue;
+			}
+			if (!rc)
+				log_info("addon %s of app %s: removal requested (it was %s)", addon,
+					 app, cur.status);
+		}
+		if (!rc && id_out)
+			*id_out = xstrdup(cur.id);
+		addon_rec_release(&cur);
+		reconciler_kick(p->rec);
 		return rc;
 	}
-	if (strcmp(cur.status, "deprovisioning")) {
-		free(cur.status);
-		cur.status = xstrdup("deprovisioning");
-		cur.step = 0;
-		rc = store_addon_update(p->store, &cur, err);
-		if (!rc)
-			log_info("addon %s of app %s: removal requested", addon, app);
-	}
-	addon_rec_release(&cur);
-	reconciler_kick(p->rec);
-	return rc;
 }
 
 int platform_addon_destroy(struct platform *p, const char *app, const char *addon,
 			   struct miren_error *err)
 {
 	pthread_mutex_lock(&p->lock);
-	int rc = addon_destroy_locked(p, app, addon, err);
+	int rc = addon_destroy_locked(p, app, addon, NULL, err);
 	pthread_mutex_unlock(&p->lock);
 	return rc;
 }
@@ -1253,4 +1502,9 @@ int platform_disk_restore(struct platform *p, int fd, const char *name, bool for
 			  json_t **result, struct miren_error *err)
 {
 	return disk_restore(&p->actx, snap_source_fd, &fd, name, force, result, err);
+}
+
+int platform_invariants(struct platform *p, json_t **result, struct miren_error *err)
+{
+	return addon_invariants_check(&p->actx, result, err);
 }

@@ -37,7 +37,13 @@ const char *platform_data_dir(const struct platform *p);
 
 /*
  * Deploys the source archive at tar_path (whose SHA-256 is sha256) as app.
- * Returns {"app","release","unchanged","warnings":[...],"services":[...]}.
+ * Returns {"app","release","unchanged","warnings":[...],"services":[...],
+ * "addons":[...],"addons_created":[names],"addons_retried":[names]}:
+ * addons_created are the instances this deploy made (new in app.toml, or
+ * re-made after a destroy), addons_retried those of them that replace one
+ * in error.  A declared addon that is being removed is waited for (up to
+ * 120 s, then MIREN_EUNAVAIL with nothing recorded) and made anew, never
+ * adopted.
  */
 int platform_deploy(struct platform *p, const char *app, const char *tar_path,
 		    const char *sha256, json_t **result, struct miren_error *err);
@@ -48,7 +54,18 @@ int platform_app_list(struct platform *p, json_t **result, struct miren_error *e
 int platform_app_status(struct platform *p, const char *app, json_t **result,
 			struct miren_error *err);
 int platform_app_restart(struct platform *p, const char *app, struct miren_error *err);
+/*
+ * Stops the app's services, moves its addons to deprovisioning, deletes
+ * the app with its releases and env, then waits (up to 120 s) until the
+ * addons are gone.  MIREN_EUNAVAIL when one is still being removed then
+ * (the app itself is gone; the reconciler keeps retrying).
+ */
 int platform_app_destroy(struct platform *p, const char *app, struct miren_error *err);
+
+/* Ends every wait for an addon's removal at once (calls that wait fail
+ * with MIREN_EUNAVAIL): the daemon is stopping.  Call before stopping the
+ * API server. */
+void platform_stop_waits(struct platform *p);
 
 /* [{"name","value","service","source","sensitive"}]; values of sensitive
  * variables are replaced by "********" unless unmask. */
@@ -104,5 +121,9 @@ int platform_disk_restore(struct platform *p, int fd, const char *name, bool for
 
 /* [{"name","size","used","status","created_by","created_at"}] */
 int platform_disk_list(struct platform *p, json_t **result, struct miren_error *err);
+
+/* The daemon's invariants: {"violations":[...],"in_motion":N,"checks":[...]}
+ * (see addon_invariants_check). */
+int platform_invariants(struct platform *p, json_t **result, struct miren_error *err);
 
 #endif

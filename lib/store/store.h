@@ -137,16 +137,39 @@ int store_addon_list(struct store *st, const char *app, struct addon_rec **out, 
 		     struct miren_error *err);
 int store_addon_get(struct store *st, const char *app, const char *addon, struct addon_rec *out,
 		    struct miren_error *err);
-/* Records status, step, message and state_json of rec->id in one write. */
-int store_addon_update(struct store *st, const struct addon_rec *rec, struct miren_error *err);
-/* Deletes the instance and every env value it injected, in one transaction. */
-int store_addon_delete(struct store *st, const char *id, struct miren_error *err);
 /*
- * Marks the instance active and replaces the app's addon env with vars, in
- * one transaction, so the app never sees an active addon without its env.
+ * Status writes are compare-and-set: each names the (status, step) it read,
+ * and is refused with MIREN_ECONFLICT ("moved from A to B meanwhile") when
+ * another writer moved the instance first, so no writer (the reconciler,
+ * an API call) ever overwrites a transition it has not seen.  The loser
+ * re-reads and decides again.  MIREN_ENOTFOUND when the instance is gone.
+ *
+ * The reconciler's write: status, step, message and state_json of rec->id
+ * when the row is (expect_status, expect_step).  On MIREN_ECONFLICT
+ * state_json alone is still recorded: it holds the names of what the last
+ * step made, which whoever won (a removal) needs to undo it.  Only the
+ * reconciler writes state_json.
  */
-int store_addon_activate(struct store *st, const struct addon_rec *rec, const struct env_rec *vars,
-			 size_t n_vars, struct miren_error *err);
+int store_addon_update(struct store *st, const struct addon_rec *rec, const char *expect_status,
+		       int expect_step, struct miren_error *err);
+/* An API call's write: status, step and message of id (never its state),
+ * when the row is (expect_status, expect_step). */
+int store_addon_set_status(struct store *st, const char *id, const char *expect_status,
+			   int expect_step, const char *status, int step, const char *message,
+			   struct miren_error *err);
+/* Deletes the instance, if it is in expect_status (else MIREN_ECONFLICT),
+ * and every env value it injected, in one transaction. */
+int store_addon_delete(struct store *st, const char *id, const char *expect_status,
+		       struct miren_error *err);
+/*
+ * Moves the instance from (expect_status, expect_step) to rec's status,
+ * step, message and state_json and replaces the app's addon env with vars,
+ * in one transaction, so the app never sees an active addon without its
+ * env.  MIREN_ECONFLICT (nothing written) when the instance moved.
+ */
+int store_addon_activate(struct store *st, const struct addon_rec *rec, const char *expect_status,
+			 int expect_step, const struct env_rec *vars, size_t n_vars,
+			 struct miren_error *err);
 /* How many instances use server_id (through state_json's "server"). */
 int store_addon_count_on_server(struct store *st, const char *server_id, int *count,
 				struct miren_error *err);
@@ -178,6 +201,21 @@ int store_disk_list(struct store *st, struct disk_rec **out, size_t *n, struct m
 int store_disk_delete(struct store *st, const char *name, struct miren_error *err);
 void disk_rec_release(struct disk_rec *r);
 void disk_recs_free(struct disk_rec *r, size_t n);
+
+/*
+ * Checks what the records must say of each other, in one read transaction:
+ * every addon not being removed belongs to an existing app and has a known
+ * status; an active addon has its server and its variables; addon
+ * variables belong to an active (or departing) addon; a small server has
+ * one addon; an addon in error holds no small server.  When no addon is in
+ * motion (*in_motion = how many are pending, provisioning or
+ * deprovisioning is 0), also: every server is used by an addon and has a
+ * disk record, every disk "in use" belongs to a server.  *out gets one
+ * message per violation (n of them, possibly 0), each and the array to
+ * free.  A failure returns MIREN_EDB with nothing in *out.
+ */
+int store_invariants(struct store *st, char ***out, size_t *n, int *in_motion,
+		     struct miren_error *err);
 
 /* Daemon-wide values (e.g. the template clusters' password). */
 int store_setting_get(struct store *st, const char *key, char **value, struct miren_error *err);

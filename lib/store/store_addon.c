@@ -99,34 +99,92 @@ int store_addon_get(struct store *st, const char *app, const char *addon, struct
 	return rc;
 }
 
-static int addon_update_locked(struct store *st, const struct addon_rec *rec,
-			       struct miren_error *err)
+/*
+ * The compare-and-set at the heart of every status write: sets status, step
+ * and message of id (and state_json when state_json is not NULL) only if
+ * the row is still (expect_status, expect_step).  Caller holds the lock.
+ * Returns 0, MIREN_ECONFLICT when another writer moved the row first (the
+ * row is then untouched), MIREN_ENOTFOUND when it is gone.
+ */
+static int addon_cas_locked(struct store *st, const char *id, const char *expect_status,
+			    int expect_step, const char *status, int step, const char *message,
+			    const char *state_json, struct miren_error *err)
 {
 	sqlite3_stmt *s = prep(st,
-			       "UPDATE addons SET status = ?, step = ?, message = ?, state_json = ?"
-			       " WHERE id = ?",
+			       state_json ? "UPDATE addons SET status = ?1, step = ?2, message = ?3,"
+					    " state_json = ?4 WHERE id = ?5 AND status = ?6 AND step = ?7"
+					  : "UPDATE addons SET status = ?1, step = ?2, message = ?3"
+					    " WHERE id = ?5 AND status = ?6 AND step = ?7",
 			       err);
 	if (!s)
 		return MIREN_EDB;
-	sqlite3_bind_text(s, 1, rec->status, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int(s, 2, rec->step);
-	const char *v[] = { rec->message ? rec->message : "",
-			    rec->state_json ? rec->state_json : "{}", rec->id };
-	bind_texts(s, 3, 3, v);
+	sqlite3_bind_text(s, 1, status, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(s, 2, step);
+	sqlite3_bind_text(s, 3, message ? message : "", -1, SQLITE_TRANSIENT);
+	if (state_json)
+		sqlite3_bind_text(s, 4, state_json, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 5, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 6, expect_status, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(s, 7, expect_step);
+	int rc = step_done(st, s, err);
+	if (rc || sqlite3_changes(st->db) == 1)
+		return rc;
+	/* Lost: say what the row is now. */
+	s = prep(st, "SELECT status, step FROM addons WHERE id = ?", err);
+	if (!s)
+		return MIREN_EDB;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		rc = miren_error_set(err, MIREN_ECONFLICT,
+				     "addon %s moved from %s (step %d) to %s (step %d) meanwhile", id,
+				     expect_status, expect_step,
+				     (const char *)sqlite3_column_text(s, 0), sqlite3_column_int(s, 1));
+	else
+		rc = miren_error_set(err, MIREN_ENOTFOUND, "addon %s no longer exists", id);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* Records state_json of id alone (the facts a step made). */
+static int addon_state_locked(struct store *st, const char *id, const char *state_json,
+			      struct miren_error *err)
+{
+	sqlite3_stmt *s = prep(st, "UPDATE addons SET state_json = ? WHERE id = ?", err);
+	if (!s)
+		return MIREN_EDB;
+	const char *v[] = { state_json, id };
+	bind_texts(s, 1, 2, v);
 	return step_done(st, s, err);
 }
 
-int store_addon_update(struct store *st, const struct addon_rec *rec, struct miren_error *err)
+int store_addon_update(struct store *st, const struct addon_rec *rec, const char *expect_status,
+		       int expect_step, struct miren_error *err)
+{
+	const char *state = rec->state_json ? rec->state_json : "{}";
+	pthread_mutex_lock(&st->lock);
+	int rc = addon_cas_locked(st, rec->id, expect_status, expect_step, rec->status, rec->step,
+				  rec->message, state, err);
+	if (rc == MIREN_ECONFLICT && addon_state_locked(st, rec->id, state, NULL) != 0)
+		rc = db_fail(st, err, "record addon state");
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int store_addon_set_status(struct store *st, const char *id, const char *expect_status,
+			   int expect_step, const char *status, int step, const char *message,
+			   struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc = addon_update_locked(st, rec, err);
+	int rc = addon_cas_locked(st, id, expect_status, expect_step, status, step, message, NULL,
+				  err);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
 
 /* The env keys an instance injected are kept under its id in description
  * so several addons of one app keep their variables apart. */
-int store_addon_delete(struct store *st, const char *id, struct miren_error *err)
+int store_addon_delete(struct store *st, const char *id, const char *expect_status,
+		       struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
 	int rc = exec_sql(st, "BEGIN IMMEDIATE", err);
@@ -144,13 +202,17 @@ int store_addon_delete(struct store *st, const char *id, struct miren_error *err
 	rc = step_done(st, s, err);
 	if (rc)
 		goto rollback;
-	s = prep(st, "DELETE FROM addons WHERE id = ?", err);
+	s = prep(st, "DELETE FROM addons WHERE id = ? AND status = ?", err);
 	if (!s) {
 		rc = MIREN_EDB;
 		goto rollback;
 	}
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+	const char *v[] = { id, expect_status };
+	bind_texts(s, 1, 2, v);
 	rc = step_done(st, s, err);
+	if (!rc && sqlite3_changes(st->db) != 1)
+		rc = miren_error_set(err, MIREN_ECONFLICT, "addon %s is no longer %s", id,
+				     expect_status);
 	if (!rc)
 		rc = exec_sql(st, "COMMIT", err);
 	if (!rc)
@@ -162,14 +224,21 @@ out:
 	return rc;
 }
 
-int store_addon_activate(struct store *st, const struct addon_rec *rec, const struct env_rec *vars,
-			 size_t n_vars, struct miren_error *err)
+int store_addon_activate(struct store *st, const struct addon_rec *rec, const char *expect_status,
+			 int expect_step, const struct env_rec *vars, size_t n_vars,
+			 struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
 	char *tag = xasprintf("addon:%s", rec->id);
 	int rc = exec_sql(st, "BEGIN IMMEDIATE", err);
 	if (rc)
 		goto out;
+	/* The transition first: a lost race writes no env (for an app that
+	 * may be gone). */
+	rc = addon_cas_locked(st, rec->id, expect_status, expect_step, rec->status, rec->step,
+			      rec->message, rec->state_json ? rec->state_json : "{}", err);
+	if (rc)
+		goto rollback;
 	sqlite3_stmt *s = prep(st, "DELETE FROM env WHERE source = ? AND description = ?", err);
 	if (!s) {
 		rc = MIREN_EDB;
@@ -195,8 +264,6 @@ int store_addon_activate(struct store *st, const struct addon_rec *rec, const st
 		sqlite3_bind_text(s, 6, tag, -1, SQLITE_TRANSIENT);
 		rc = step_done(st, s, err);
 	}
-	if (!rc)
-		rc = addon_update_locked(st, rec, err);
 	if (!rc)
 		rc = exec_sql(st, "COMMIT", err);
 	if (!rc)

@@ -7,7 +7,8 @@
  * Names: provision:<variant>:<step>:ran (the step ran, its completion not
  * yet recorded) and :saved (recorded); deprovision:<variant>:<step>:ran and
  * :saved; activate:<variant>; deploy:moved (release directory in place, not
- * recorded); backup:started (pg_backup_start ran); backup:copied (files
+ * recorded); app-destroy:marked (the app's addons are deprovisioning, the
+ * app not yet deleted); backup:started (pg_backup_start ran); backup:copied (files
  * copied, pg_backup_stop not run); restore:verified (staging complete, no
  * swap yet); restore:aside (old disk moved aside); restore:swapped (new disk
  * in place, old not yet removed).

@@ -44,7 +44,10 @@ const struct cmd_entry cmd_app_destroy_entry = {
 	.name = "app destroy",
 	.summary = "stop an app and delete it with its releases, logs, variables and addons",
 	.usage = "miren app destroy [APP] [-a APP] [-f]",
-	.help = "options:\n"
+	.help = "Returns once the app's addons are removed too (their servers stopped,\n"
+		"their disks deleted), waiting up to 120 s; a deploy of the same name\n"
+		"after it starts from nothing.\n"
+		"\noptions:\n"
 		"  -a, --app APP   the app (default: APP, else the one of .miren/app.toml here);\n"
 		"                  with APP too, both must name the same app (else exit 2)\n"
 		"  -f, --force     do not ask for confirmation\n",

@@ -54,6 +54,23 @@ static int load_config(const char *root, struct app_config **cfg)
 	return rc;
 }
 
+/* What the deploy did to addons although the code is unchanged, as
+ * " addon A re-created, addon B retried" (to free; "" when nothing). */
+static char *addons_made(json_t *res)
+{
+	struct strbuf sb = STRBUF_INIT;
+	size_t i, k;
+	json_t *v, *w;
+	json_array_foreach(json_object_get(res, "addons_created"), i, v) {
+		bool retried = false;
+		json_array_foreach(json_object_get(res, "addons_retried"), k, w)
+			retried |= json_equal(v, w);
+		strbuf_addf(&sb, "%s addon %s %s", i ? "," : "", json_string_value(v),
+			    retried ? "retried" : "re-created");
+	}
+	return strbuf_detach(&sb, NULL);
+}
+
 static int exec(struct cli *cli, int argc, char **argv)
 {
 	if (argc)
@@ -100,6 +117,9 @@ static int exec(struct cli *cli, int argc, char **argv)
 	json_t *v;
 	json_array_foreach(json_object_get(res, "warnings"), i, v)
 		cli_warn("%s", json_string_value(v));
+	json_array_foreach(json_object_get(res, "addons_retried"), i, v)
+		fprintf(stderr, "Provisioning of addon %s failed before; retrying it\n",
+			json_string_value(v));
 	/* Held start: the services run once every addon is active. */
 	bool pending = false;
 	json_array_foreach(json_object_get(res, "addons"), i, v) {
@@ -117,13 +137,17 @@ static int exec(struct cli *cli, int argc, char **argv)
 		free(spath);
 	}
 	long long rel = json_integer_value(json_object_get(res, "release"));
+	char *made = addons_made(res);
 	if (rc)
 		printf("Release %lld of %s is recorded; its services wait for its addons\n", rel,
 		       cfg->name);
+	else if (json_is_true(json_object_get(res, "unchanged")) && *made)
+		printf("Release %lld of %s is current (no code changes);%s\n", rel, cfg->name, made);
 	else if (json_is_true(json_object_get(res, "unchanged")))
 		printf("No changes: release %lld of %s is current\n", rel, cfg->name);
 	else
 		printf("Release %lld of %s is live\n", rel, cfg->name);
+	free(made);
 	json_array_foreach(json_object_get(res, "services"), i, v) {
 		const char *url = json_string_value(json_object_get(v, "url"));
 		printf("  %-12s %-10s %s\n", json_string_value(json_object_get(v, "name")),

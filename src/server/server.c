@@ -80,6 +80,8 @@ fail:
 	if (err.hint[0])
 		log_error("hint: %s", err.hint);
 out:
+	if (p)
+		platform_stop_waits(p);
 	api_server_stop(api);
 	platform_close(p);
 	if (code == 0)

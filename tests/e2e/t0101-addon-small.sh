@@ -65,7 +65,7 @@ expect_match "$(miren addon list -a python-visits)" "active" "the addon is still
 # An addon app.toml declares comes back on the next deploy, even unchanged.
 miren addon destroy miren-postgresql -a python-visits -f >/dev/null 2>&1
 out=$(miren deploy -C "$app" 2>&1)
-expect_match "$out" "No changes.*" "an unchanged deploy makes no release"
+expect_match "$out" "Release 1 of python-visits is current \(no code changes\); addon miren-postgresql re-created" "an unchanged deploy makes no release, and says it re-created the addon"
 expect_match "$out" "Addon miren-postgresql ready" "but brings back the declared addon"
 disk=$(disk_of_app python-visits)
 pm=$(postmaster_pid "$disk")

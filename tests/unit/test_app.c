@@ -379,14 +379,25 @@ static void test_env_required(void **state)
 	app_config_free(cfg);
 }
 
+/* A new store in a new directory made from the template dir; *path is its
+ * file (to free); the caller removes dir. */
+static struct store *temp_store(char *dir, char **path)
+{
+	assert_non_null(mkdtemp(dir));
+	*path = fs_join(dir, "miren.db");
+	struct store *st;
+	struct miren_error err;
+	if (store_open(*path, &st, &err))
+		fail_msg("store_open: %s", err.message);
+	return st;
+}
+
 static void test_store(void **state)
 {
 	char dir[] = "/tmp/miren-store-XXXXXX";
-	assert_non_null(mkdtemp(dir));
-	char *path = fs_join(dir, "miren.db");
-	struct store *st;
+	char *path;
+	struct store *st = temp_store(dir, &path);
 	struct miren_error err;
-	assert_int_equal(store_open(path, &st, &err), 0);
 	struct stat sb;
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
@@ -435,13 +446,87 @@ static void test_store(void **state)
 	free(path);
 }
 
+/* Status writes are compare-and-set: the loser changes nothing of the
+ * status (the reconciler's state is kept) and is told what won. */
+static void test_store_addon_cas(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/miren-store-XXXXXX";
+	char *path;
+	struct store *st = temp_store(dir, &path);
+	struct miren_error err;
+	assert_int_equal(store_release_add(st, "a", 1, "abc", "{}", &err), 0);
+	struct addon_rec r = { .id = "i1", .app = "a", .addon = "pg", .variant = "small",
+			       .version = "15", .status = "provisioning", .step = 1,
+			       .state_json = "{}" };
+	assert_int_equal(store_addon_add(st, &r, &err), 0);
+
+	/* A destroy moves it while the reconciler runs step 1. */
+	assert_int_equal(store_addon_set_status(st, "i1", "provisioning", 1, "deprovisioning", 0,
+						"", &err),
+			 0);
+	/* The reconciler's write of step 2 loses, but records its state. */
+	struct addon_rec w = r;
+	w.step = 2;
+	w.state_json = "{\"server\":\"s-i1\"}";
+	assert_int_equal(store_addon_update(st, &w, "provisioning", 1, &err), MIREN_ECONFLICT);
+	assert_non_null(strstr(err.message, "to deprovisioning (step 0)"));
+	struct addon_rec got;
+	assert_int_equal(store_addon_get(st, "a", "pg", &got, &err), 0);
+	assert_string_equal(got.status, "deprovisioning");
+	assert_int_equal(got.step, 0);
+	assert_string_equal(got.state_json, "{\"server\":\"s-i1\"}");
+	addon_rec_release(&got);
+	/* Neither may activation write env for it. */
+	struct env_rec var = rec("DATABASE_URL", "x", ENV_SOURCE_ADDON);
+	w.status = "active";
+	assert_int_equal(store_addon_activate(st, &w, "provisioning", 2, &var, 1, &err),
+			 MIREN_ECONFLICT);
+	struct env_rec *list;
+	size_t len;
+	assert_int_equal(store_env_list(st, "a", &list, &len, &err), 0);
+	assert_int_equal(len, 0);
+	env_recs_free(list, len);
+	/* A stale API write loses too; a delete needs the status it names. */
+	assert_int_equal(store_addon_set_status(st, "i1", "error", 0, "pending", 0, "", &err),
+			 MIREN_ECONFLICT);
+	assert_int_equal(store_addon_delete(st, "i1", "error", &err), MIREN_ECONFLICT);
+
+	/* The store's invariants: a departing addon of a deleted app is fine,
+	 * an active one is not. */
+	char **msgs;
+	size_t n;
+	int motion;
+	assert_int_equal(store_app_delete(st, "a", &err), 0);
+	assert_int_equal(store_invariants(st, &msgs, &n, &motion, &err), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(motion, 1);
+	free(msgs);
+	assert_int_equal(store_addon_delete(st, "i1", "deprovisioning", &err), 0);
+	assert_int_equal(store_addon_set_status(st, "i1", "deprovisioning", 0, "x", 0, "", &err),
+			 MIREN_ENOTFOUND);
+	r.id = "i2";
+	r.status = "active";
+	assert_int_equal(store_addon_add(st, &r, &err), 0);
+	assert_int_equal(store_invariants(st, &msgs, &n, &motion, &err), 0);
+	assert_int_equal(motion, 0);
+	assert_true(n >= 2);
+	assert_non_null(strstr(msgs[0], "belongs to app 'a', which does not exist"));
+	for (size_t i = 0; i < n; i++)
+		free(msgs[i]);
+	free(msgs);
+	store_close(st);
+	fs_remove_tree(dir);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config_full), cmocka_unit_test(test_config_fallback_and_warnings),
 		cmocka_unit_test(test_config_errors), cmocka_unit_test(test_config_key_spellings),
-		cmocka_unit_test(test_env_precedence),
-		cmocka_unit_test(test_env_required), cmocka_unit_test(test_store),
+		cmocka_unit_test(test_env_precedence), cmocka_unit_test(test_env_required),
+		cmocka_unit_test(test_store), cmocka_unit_test(test_store_addon_cas),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
