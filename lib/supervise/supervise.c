@@ -1281,10 +1281,12 @@ static void run_out_add(struct run_out *o, const char *data, size_t n)
 {
 	if (!o->buf)
 		return;
-	if (n >= SV_RUN_OUTPUT_MAX) {
-		memcpy(o->buf, data + n - SV_RUN_OUTPUT_MAX, SV_RUN_OUTPUT_MAX);
-		o->len = SV_RUN_OUTPUT_MAX;
-		return;
+	if (n > SV_RUN_OUTPUT_MAX) {
+		/* Only the tail fits.  Moved as a pointer first: an offset
+		 * expression inside memcpy makes GCC -O3 warn for callers whose
+		 * buffers are smaller than the cap (an unreachable branch). */
+		data += n - SV_RUN_OUTPUT_MAX;
+		n = SV_RUN_OUTPUT_MAX;
 	}
 	if (o->len + n > SV_RUN_OUTPUT_MAX) {
 		size_t drop = o->len + n - SV_RUN_OUTPUT_MAX;
