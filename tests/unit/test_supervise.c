@@ -133,6 +133,14 @@ static char *slurp(const char *path)
 	return strbuf_detach(&sb, NULL);
 }
 
+/* This boot's id, as the pid files hold it.  Caller frees. */
+static char *boot_id(void)
+{
+	char *s = slurp("/proc/sys/kernel/random/boot_id");
+	s[strcspn(s, "\n")] = '\0';
+	return s;
+}
+
 static bool file_contains(const char *path, const char *needle)
 {
 	char *s = slurp(path);
@@ -253,11 +261,13 @@ static void test_start_status_stop(void **state)
 	assert_int_equal(pg, pid);
 	assert_int_equal(sid, pid);
 
-	/* pid file: "pid starttime pgid keep id" */
+	/* pid file: "pid starttime pgid keep bootid id" */
 	char *pidfile = fs_join(dir, "run/app_hello_web.pid");
 	char *text = slurp(pidfile);
-	char *want = xasprintf("%d %llu %d 0 app/hello/web\n", (int)pid,
-			       sv_proc_starttime(pid), (int)pid);
+	char *boot = boot_id();
+	char *want = xasprintf("%d %llu %d 0 %s app/hello/web\n", (int)pid,
+			       sv_proc_starttime(pid), (int)pid, boot);
+	free(boot);
 	assert_string_equal(text, want);
 	free(text);
 	free(want);
@@ -665,7 +675,7 @@ static void test_keep_and_adopt(void **state)
 	pid_t kpid = status_of(sv, "addon/db").pid;
 	pid_t ppid = status_of(sv, "app/web").pid;
 	char *pidfile = fs_join(dir, "run/addon_db.pid");
-	assert_true(file_contains(pidfile, " 1 addon/db\n"));
+	assert_true(file_contains(pidfile, " addon/db\n") && file_contains(pidfile, " 1 "));
 
 	sv_free(sv); /* the daemon goes away */
 	assert_true(pid_gone(ppid));
@@ -693,8 +703,10 @@ static void test_keep_and_adopt(void **state)
 	assert_int_equal(st.restarts, 1);
 	reap(kpid);
 	pid_t npid = st.pid;
-	char *want = xasprintf("%d %llu %d 1 addon/db\n", (int)npid, sv_proc_starttime(npid),
-			       (int)npid);
+	char *boot = boot_id();
+	char *want = xasprintf("%d %llu %d 1 %s addon/db\n", (int)npid, sv_proc_starttime(npid),
+			       (int)npid, boot);
+	free(boot);
 	assert_true(WAIT_UNTIL(file_contains(pidfile, want), 2000));
 	free(want);
 
