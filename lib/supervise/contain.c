@@ -320,6 +320,10 @@ void contain_free(struct sv_contain *c)
 {
 	if (!c)
 		return;
+	/* Only when empty: cgroups of addon servers that outlive the daemon
+	 * stay, with their parent. */
+	if (c->cg_base)
+		rmdir(c->cg_base);
 	free(c->cg_base);
 	free(c);
 }

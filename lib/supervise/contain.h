@@ -59,6 +59,7 @@ struct sv_contain;
 /* run_dir: the supervisor's run directory (names the cgroups and tags).
  * Never fails: without cgroups it uses the fallback (logged once). */
 struct sv_contain *contain_new(const char *run_dir);
+/* Frees c; removes the run directory's cgroup directory when it is empty. */
 void contain_free(struct sv_contain *c);
 
 /* true when ids get cgroups. */

@@ -519,10 +519,9 @@ static void stop_and_wait(struct sv *sv, struct sv_proc *e)
 /* Lock held.  Unlinks e, which has no process left. */
 static void proc_finish(struct sv *sv, struct sv_proc *e, bool remove_pidfile)
 {
-	if (remove_pidfile) {
+	if (remove_pidfile)
 		unlink(e->pidfile);
-		contain_forget(sv->contain, e->id);
-	}
+	contain_forget(sv->contain, e->id);
 	e->state = SV_STOPPED;
 	e->pid = 0;
 	for (struct sv_proc **pp = &sv->head; *pp; pp = &(*pp)->next) {

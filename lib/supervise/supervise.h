@@ -114,7 +114,9 @@ struct sv_status {
 
 /* Returns NULL with err text in *errbuf on failure (bad run_dir).  Kills
  * the keep 0 leftovers of a previous daemon first (SIGTERM to the group,
- * SIGKILL after 10 s), so it may block that long. */
+ * SIGKILL after 10 s), so it may block that long, and every contained
+ * process no pid file accounts for.  Uses cgroups when it can (contain.h);
+ * MIREN_NO_CGROUPS=1 in the environment forces the /proc fallback. */
 struct sv *sv_new(const struct sv_config *cfg, char *errbuf, size_t errlen);
 /* Stops every process (not those with keep_on_daemon_exit; their pid files
  * stay so the next daemon adopts them) and frees. */

@@ -60,7 +60,7 @@ for mode in cgroup fallback; do
   stop_server
   if [ $mode = cgroup ]; then
     hex=$(printf %s "$DATA/run" | sha256sum | cut -c1-16)
-    cg=$(awk '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") print $5; break } }' /proc/self/mountinfo | head -n 1)
+    cg=$(cgroup2_mount)
     expect_eq "$(ls -d "$cg/miren/$hex"/*/ 2>/dev/null | wc -l)" "0" "cgroup: no service cgroup is left"
   fi
 done

@@ -3,7 +3,9 @@
  * start/status/stop, killing whole groups and sessions, SIGKILL
  * escalation, crash backoff and crash loops, healthy-run reset, env/cwd/
  * log/uid handling, sv_restart, start errors, pid files with adoption and
- * leftover killing, and sv_run.  Every test works in its own temporary
+ * leftover killing (also of an earlier boot), containment of what a
+ * service starts outside its session (with cgroups and with the /proc
+ * fallback), detached leaders, the prestart hook, and sv_run.  Every test works in its own temporary
  * directory and leaves no process behind.  Set SV_TEST_VERBOSE=1 to see
  * the supervisor's log lines.
  */
