@@ -6,8 +6,8 @@
 # detached and is not restarted into a pile.  Run twice: with cgroup v2 and
 # with the /proc fallback (MIREN_NO_CGROUPS=1).
 . "$(dirname "$0")/lib.sh"
-# Distinct sleeps per service, unlikely to be anyone else's.
-S1=$((9100000 + ${MIREN_TEST_NET:-0} * 10 + 1))
+# Distinct sleeps per service and run, unlikely to be anyone else's.
+S1=$((9100000 + $$ * 3))
 S2=$((S1 + 1))
 S3=$((S1 + 2))
 count() { pgrep -fx "sleep $1" | while read -r p; do alive "$p" && echo "$p"; done | wc -l; }
