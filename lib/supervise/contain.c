@@ -137,7 +137,9 @@ int group_kill(pid_t pgid)
 	return session_sweep(pgid, true);
 }
 
-/* The value of MIREN_SV_TAG in pid's environment (malloc'd), or NULL. */
+/* The value of MIREN_SV_TAG in pid's environment (malloc'd), or NULL.
+ * Reads the environment in chunks: the supervisor puts the tag first, but
+ * a program may reorder its environment before it execs. */
 static char *proc_tag(pid_t pid)
 {
 	char path[64];
@@ -145,28 +147,40 @@ static char *proc_tag(pid_t pid)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
-	char *buf = malloc(ENVIRON_MAX + 1);
-	size_t len = 0;
-	if (buf) {
-		while (len < ENVIRON_MAX) {
-			ssize_t n = read(fd, buf + len, ENVIRON_MAX - len);
-			if (n < 0 && errno == EINTR)
+	/* chunk holds the unfinished entry of the previous read, then more */
+	char chunk[8192];
+	size_t have = 0, total = 0;
+	char *tag = NULL;
+	while (!tag && total < ENVIRON_MAX) {
+		ssize_t n = read(fd, chunk + have, sizeof(chunk) - 1 - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		total += (size_t)n;
+		have += (size_t)n;
+		chunk[have] = '\0';
+		size_t start = 0;
+		for (size_t i = 0; i < have && !tag; i++) {
+			if (chunk[i] != '\0')
 				continue;
-			if (n <= 0)
-				break;
-			len += (size_t)n;
+			if (strncmp(chunk + start, TAG_VAR, strlen(TAG_VAR)) == 0)
+				tag = xstrdup(chunk + start + strlen(TAG_VAR));
+			start = i + 1;
 		}
-		buf[len] = '\0';
+		/* keep the unfinished entry; one longer than the buffer is
+		 * not a tag and is skipped */
+		memmove(chunk, chunk + start, have - start);
+		have -= start;
+		if (have == sizeof(chunk) - 1)
+			have = 0;
+	}
+	if (!tag && have > 0) {
+		chunk[have] = '\0'; /* the last entry, unterminated */
+		if (strncmp(chunk, TAG_VAR, strlen(TAG_VAR)) == 0)
+			tag = xstrdup(chunk + strlen(TAG_VAR));
 	}
 	close(fd);
-	char *tag = NULL;
-	for (size_t i = 0; buf && i < len; i += strlen(buf + i) + 1) {
-		if (strncmp(buf + i, TAG_VAR, strlen(TAG_VAR)) == 0) {
-			tag = xstrdup(buf + i + strlen(TAG_VAR));
-			break;
-		}
-	}
-	free(buf);
 	return tag;
 }
 

@@ -1143,10 +1143,10 @@ static struct sv_proc *entry_from_spec(struct sv *sv, const struct sv_spec *spec
 		n_env++;
 	e->exec_env = xcalloc(n_env + 2, sizeof(char *));
 	size_t k = 0;
+	e->exec_env[k++] = contain_tag_env(sv->contain, spec->id); /* first: found soonest */
 	for (size_t i = 0; i < n_env; i++)
 		if (strncmp(env[i], "MIREN_SV_TAG=", 13) != 0)
 			e->exec_env[k++] = xstrdup(env[i]);
-	e->exec_env[k] = contain_tag_env(sv->contain, spec->id);
 	e->cwd = spec->cwd ? xstrdup(spec->cwd) : NULL;
 	e->log_path = xstrdup(spec->log_path ? spec->log_path : "/dev/null");
 	e->uid = spec->uid;
