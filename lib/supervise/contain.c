@@ -81,6 +81,12 @@ static bool is_dead(const struct proc_info *pi)
 	return pi->state == 'Z' || pi->state == 'X';
 }
 
+static void nap_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
 bool pgid_ok(pid_t pgid)
 {
 	return pgid > 1 && pgid != getpid() && pgid != getpgrp() && pgid != getsid(0);
@@ -366,10 +372,8 @@ int contain_prepare(const struct sv_contain *c, const char *id)
 	}
 	/* Whatever a previous run left (a daemonized leftover that was not
 	 * stopped) goes before the next run starts. */
-	for (int i = 0; i < DRAIN_MS / 10 && cg_sweep(dir, true) > 0; i++) {
-		struct timespec ts = { 0, 10 * 1000000L };
-		nanosleep(&ts, NULL);
-	}
+	for (int i = 0; i < DRAIN_MS / 10 && cg_sweep(dir, true) > 0; i++)
+		nap_ms(10);
 	fd = open(procs, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		log_warn("supervisor: cannot open %s: %s; %s runs without a cgroup", procs,
@@ -440,8 +444,16 @@ static void table_close(struct proc_table *t)
 	}
 }
 
-/* Counts (and kills) the members, closed over descendants; frees t. */
-static int table_sweep(struct proc_table *t, bool kill_them)
+/* Is pid (which had starttime) gone, or a zombie? */
+static bool gone(pid_t pid, unsigned long long starttime)
+{
+	struct proc_info pi;
+	return proc_read(pid, &pi) != 0 || is_dead(&pi) || pi.starttime != starttime;
+}
+
+/* Counts (and kills) the members, closed over descendants; frees t.  With
+ * wait_ms, waits up to that long for the killed ones to be gone. */
+static int table_sweep(struct proc_table *t, bool kill_them, int wait_ms)
 {
 	table_close(t);
 	int alive = 0;
@@ -453,6 +465,11 @@ static int table_sweep(struct proc_table *t, bool kill_them)
 		}
 		free(t->rows[i].tag);
 	}
+	for (size_t i = 0; kill_them && i < t->n; i++)
+		for (int waited = 0; t->rows[i].member && waited < wait_ms &&
+				     !gone(t->rows[i].pid, t->rows[i].pi.starttime);
+		     waited += 10)
+			nap_ms(10);
 	free(t->rows);
 	return alive;
 }
@@ -479,7 +496,7 @@ int contain_sweep(const struct sv_contain *c, const char *id, pid_t pgid, bool k
 	char *tag = xasprintf("%s:%s", c->hex, id);
 	struct proc_table t = { .tag = tag, .sid = pgid };
 	for_each_proc(table_add, &t);
-	alive = table_sweep(&t, kill_them);
+	alive = table_sweep(&t, kill_them, 0);
 	free(tag);
 	return alive;
 }
@@ -494,11 +511,6 @@ void contain_forget(const struct sv_contain *c, const char *id)
 	free(dir);
 }
 
-static void nap_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 int contain_sweep_unclaimed(const struct sv_contain *c, bool (*claimed)(void *arg, const char *flat_id),
 			    void *arg)
@@ -517,7 +529,7 @@ int contain_sweep_unclaimed(const struct sv_contain *c, bool (*claimed)(void *ar
 				 t.rows[i].tag);
 		free(flat);
 	}
-	killed += table_sweep(&t, true);
+	killed += table_sweep(&t, true, DRAIN_MS);
 	free(prefix);
 
 	if (!c->cg_base)

@@ -661,12 +661,28 @@ static void proc_spawn(struct sv *sv, struct sv_proc *e, bool first)
 }
 
 /*
- * Lock held.  Has e's process exited?  Then the rest of its group is
- * killed (for our own child while its zombie still holds the pgid, so the
- * number cannot have been reused), it is reaped, and *status set (-1 when
- * unknown: adopted processes are not our children).
+ * Lock held.  e's process exited (for our own child: its zombie still
+ * holds the pgid, so the number cannot have been reused).  What it started
+ * is counted first: after an exit with status 0 (exit0) that leaves
+ * processes running, *left is their number and nothing is killed (it
+ * daemonized; the group is then never signalled again, its number being
+ * free for reuse).  Otherwise everything it started is killed, *left = 0.
  */
-static bool proc_exited(struct sv_proc *e, int *status)
+static void proc_exit_sweep(struct sv *sv, struct sv_proc *e, bool exit0, int *left)
+{
+	*left = exit0 && !e->stop_req ? contain_sweep(sv->contain, e->id, e->pgid, false) : 0;
+	if (*left > 0)
+		e->pgid = 0;
+	else
+		entry_kill(sv, e);
+}
+
+/*
+ * Lock held.  Has e's process exited?  Then it is reaped, *status set (-1
+ * when unknown: adopted processes are not our children) and *left as
+ * proc_exit_sweep says.
+ */
+static bool proc_exited(struct sv *sv, struct sv_proc *e, int *status, int *left)
 {
 	if (e->own_child) {
 		siginfo_t si;
@@ -674,7 +690,7 @@ static bool proc_exited(struct sv_proc *e, int *status)
 		if (waitid(P_PID, (id_t)e->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0) {
 			if (si.si_pid != e->pid)
 				return false;
-			group_kill(e->pgid);
+			proc_exit_sweep(sv, e, si.si_code == CLD_EXITED && si.si_status == 0, left);
 			int st = -1;
 			pid_t r;
 			do
@@ -686,19 +702,20 @@ static bool proc_exited(struct sv_proc *e, int *status)
 		if (errno == EINTR)
 			return false;
 		/* ECHILD: reaped behind our back (SIGCHLD ignored?). */
-		group_kill(e->pgid);
+		proc_exit_sweep(sv, e, false, left);
 		*status = -1;
 		return true;
 	}
 	if (proc_alive(e->pid, e->starttime))
 		return false;
-	group_kill(e->pgid);
+	proc_exit_sweep(sv, e, false, left);
 	*status = -1;
 	return true;
 }
 
-/* Lock held.  e's process is gone (and reaped). */
-static void proc_on_exit(struct sv *sv, struct sv_proc *e, int status, int64_t now)
+/* Lock held.  e's process is gone (and reaped); left: what it started
+ * and left running (proc_exit_sweep). */
+static void proc_on_exit(struct sv *sv, struct sv_proc *e, int status, int left, int64_t now)
 {
 	char how[64];
 	int64_t ran = now - e->started_mono_ms;
@@ -715,9 +732,7 @@ static void proc_on_exit(struct sv *sv, struct sv_proc *e, int status, int64_t n
 	}
 	unlink(e->pidfile);
 	describe_status(status, how, sizeof(how));
-	/* What it started outside its group and session (those are gone). */
-	int left = contain_sweep(sv->contain, e->id, 0, false);
-	if (left > 0 && status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+	if (left > 0) {
 		/* It daemonized: its work goes on without it.  Starting it
 		 * again would start a second copy beside the first. */
 		e->detached = true;
@@ -729,12 +744,9 @@ static void proc_on_exit(struct sv *sv, struct sv_proc *e, int status, int64_t n
 			 (long long)ran, left);
 		return;
 	}
-	if (left > 0)
-		entry_kill(sv, e);
 	schedule_restart(sv, e, now, ran < sv->healthy_after_ms);
-	log_info("supervisor: %s (pid %d) %s after %lld ms%s; restarting in %lld ms%s", e->id,
-		 (int)pid, how, (long long)ran, left > 0 ? ", its leftover processes killed" : "",
-		 (long long)(e->next_start_mono_ms - now),
+	log_info("supervisor: %s (pid %d) %s after %lld ms; restarting in %lld ms%s", e->id,
+		 (int)pid, how, (long long)ran, (long long)(e->next_start_mono_ms - now),
 		 e->state == SV_CRASHLOOP ? " (crash loop)" : "");
 }
 
@@ -800,9 +812,9 @@ static void proc_tick(struct sv *sv, struct sv_proc *e)
 		return;
 	}
 	if (e->pid > 0) {
-		int status;
-		if (proc_exited(e, &status))
-			proc_on_exit(sv, e, status, now);
+		int status, left;
+		if (proc_exited(sv, e, &status, &left))
+			proc_on_exit(sv, e, status, left, now);
 	}
 	if (e->stop_req) {
 		proc_stop_step(sv, e, now);

@@ -32,12 +32,12 @@
  * pid file accounts for (the leftovers of a leader that had exited before
  * the crash) and removes their cgroups.
  *
- * Every exit of a supervised process is followed by SIGKILL to what is left
- * of its process group and session.  A leader that exits with status 0
- * while processes it started still run (it daemonized) is not restarted
- * into a pile: it shows as SV_DETACHED until they are gone, then it is
- * restarted; any other exit kills what is left of it and restarts.  A stop
- * or a restart kills everything the process started: no orphans.
+ * A leader that exits with status 0 while processes it started still run
+ * (it daemonized, or left a background job) is not restarted into a pile:
+ * it shows as SV_DETACHED, nothing is killed, and it is restarted once they
+ * are gone.  Any other exit is followed by SIGKILL to everything it
+ * started (its group, its session, its containment), then the restart.  A
+ * stop or a restart kills everything the process started: no orphans.
  *
  * Children are reaped with waitid()/waitpid() on their own pid only, never
  * waitpid(-1); the daemon must not set SIGCHLD to SIG_IGN nor reap with

@@ -33,6 +33,7 @@
 #include "util/err.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/sha256.h"
 #include "util/strbuf.h"
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -1038,8 +1039,13 @@ static void crash_leftovers(bool cgroups)
 	struct sv *sv = new_sv(dir, 50, 50, 0, 0);
 	assert_true(WAIT_UNTIL(pid_gone(p1), 2000));
 	/* nothing of the run dir is left: no tagged process, no cgroup member */
-	char *tag_probe = xasprintf("grep -lz '^MIREN_SV_TAG=' /proc/[0-9]*/environ 2>/dev/null | "
-				    "xargs -r grep -l 'app/e/' 2>/dev/null | wc -l");
+	char *run = fs_join(dir, "run");
+	char hex[65];
+	sha256_hex(run, strlen(run), hex);
+	hex[16] = '\0';
+	free(run);
+	char *tag_probe = xasprintf("grep -lz '^MIREN_SV_TAG=%s:' /proc/[0-9]*/environ 2>/dev/null | "
+				    "wc -l", hex);
 	FILE *f = popen(tag_probe, "r");
 	int left = -1;
 	assert_int_equal(fscanf(f, "%d", &left), 1);
