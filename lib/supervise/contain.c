@@ -365,7 +365,8 @@ int contain_prepare(const struct sv_contain *c, const char *id)
 	char *dir = cg_dir(c, id);
 	char *procs = fs_join(dir, "cgroup.procs");
 	int fd = -1;
-	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+	/* With its parents: someone may have removed the base since. */
+	if (fs_mkdir_p(dir, 0755) != 0) {
 		log_warn("supervisor: cannot create cgroup %s: %s; %s runs without one", dir,
 			 strerror(errno), id);
 		goto out;
