@@ -263,8 +263,9 @@ static int write_text(const char *path, const char *text)
 	return n == (ssize_t)strlen(text) ? 0 : -1;
 }
 
-/* Live members of cgroup dir; SIGKILLed (cgroup.kill) when kill_them. */
-static int cg_sweep(const char *dir, bool kill_them)
+/* Live members of cgroup dir; SIGKILLed (cgroup.kill) when sig is
+ * SIGKILL, only counted when it is 0. */
+static int cg_sweep(const char *dir, int sig)
 {
 	char *procs = fs_join(dir, "cgroup.procs");
 	struct strbuf sb;
@@ -281,7 +282,7 @@ static int cg_sweep(const char *dir, bool kill_them)
 				alive++;
 		}
 	}
-	if (alive > 0 && kill_them) {
+	if (alive > 0 && sig == SIGKILL) {
 		char *killf = fs_join(dir, "cgroup.kill");
 		if (write_text(killf, "1") != 0) {
 			/* A kernel before 5.14: no cgroup.kill; one by one. */
@@ -373,7 +374,7 @@ int contain_prepare(const struct sv_contain *c, const char *id)
 	}
 	/* Whatever a previous run left (a daemonized leftover that was not
 	 * stopped) goes before the next run starts. */
-	for (int i = 0; i < DRAIN_MS / 10 && cg_sweep(dir, true) > 0; i++)
+	for (int i = 0; i < DRAIN_MS / 10 && cg_sweep(dir, SIGKILL) > 0; i++)
 		nap_ms(10);
 	fd = open(procs, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -452,21 +453,22 @@ static bool gone(pid_t pid, unsigned long long starttime)
 	return proc_read(pid, &pi) != 0 || is_dead(&pi) || pi.starttime != starttime;
 }
 
-/* Counts (and kills) the members, closed over descendants; frees t.  With
- * wait_ms, waits up to that long for the killed ones to be gone. */
-static int table_sweep(struct proc_table *t, bool kill_them, int wait_ms)
+/* Counts the members, closed over descendants, and sends them sig unless
+ * it is 0; frees t.  With wait_ms, waits up to that long for them to be
+ * gone after a SIGKILL. */
+static int table_sweep(struct proc_table *t, int sig, int wait_ms)
 {
 	table_close(t);
 	int alive = 0;
 	for (size_t i = 0; i < t->n; i++) {
 		if (t->rows[i].member) {
 			alive++;
-			if (kill_them)
-				kill(t->rows[i].pid, SIGKILL);
+			if (sig)
+				kill(t->rows[i].pid, sig);
 		}
 		free(t->rows[i].tag);
 	}
-	for (size_t i = 0; kill_them && i < t->n; i++)
+	for (size_t i = 0; sig == SIGKILL && i < t->n; i++)
 		for (int waited = 0; t->rows[i].member && waited < wait_ms &&
 				     !gone(t->rows[i].pid, t->rows[i].pi.starttime);
 		     waited += 10)
@@ -486,7 +488,7 @@ int contain_sweep(const struct sv_contain *c, const char *id, pid_t pgid, bool k
 	}
 	if (c->cg_base) {
 		char *dir = cg_dir(c, id);
-		alive += cg_sweep(dir, kill_them);
+		alive += cg_sweep(dir, kill_them ? SIGKILL : 0);
 		free(dir);
 		/* Its own group and session as well (a run that could not
 		 * join the cgroup). */
@@ -497,9 +499,47 @@ int contain_sweep(const struct sv_contain *c, const char *id, pid_t pgid, bool k
 	char *tag = xasprintf("%s:%s", c->hex, id);
 	struct proc_table t = { .tag = tag, .sid = pgid };
 	for_each_proc(table_add, &t);
-	alive = table_sweep(&t, kill_them, 0);
+	alive = table_sweep(&t, kill_them ? SIGKILL : 0, 0);
 	free(tag);
 	return alive;
+}
+
+void contain_signal(const struct sv_contain *c, const char *id, int sig, pid_t skip_pgrp)
+{
+	struct proc_table t = { 0 };
+	char *tag = NULL;
+	if (c->cg_base) {
+		char *dir = cg_dir(c, id);
+		char *procs = fs_join(dir, "cgroup.procs");
+		struct strbuf sb;
+		strbuf_init(&sb, 1 << 20);
+		if (strbuf_read_file(&sb, procs) == 0) {
+			for (char *p = sb.buf, *end; *p; p = end) {
+				long pid = strtol(p, &end, 10);
+				if (end == p)
+					break;
+				if (pid > 1 && pid != getpid())
+					table_add(&t, (pid_t)pid);
+			}
+		}
+		strbuf_release(&sb);
+		free(procs);
+		free(dir);
+		for (size_t i = 0; i < t.n; i++)
+			t.rows[i].member = true; /* no closure needed: all are here */
+	} else {
+		tag = xasprintf("%s:%s", c->hex, id);
+		t.tag = tag;
+		for_each_proc(table_add, &t);
+		table_close(&t);
+	}
+	for (size_t i = 0; i < t.n; i++) {
+		if (t.rows[i].member && (skip_pgrp <= 1 || t.rows[i].pi.pgrp != skip_pgrp))
+			kill(t.rows[i].pid, sig);
+		free(t.rows[i].tag);
+	}
+	free(t.rows);
+	free(tag);
 }
 
 void contain_forget(const struct sv_contain *c, const char *id)
@@ -530,7 +570,7 @@ int contain_sweep_unclaimed(const struct sv_contain *c, bool (*claimed)(void *ar
 				 t.rows[i].tag);
 		free(flat);
 	}
-	killed += table_sweep(&t, true, DRAIN_MS);
+	killed += table_sweep(&t, SIGKILL, DRAIN_MS);
 	free(prefix);
 
 	if (!c->cg_base)
@@ -543,12 +583,12 @@ int contain_sweep_unclaimed(const struct sv_contain *c, bool (*claimed)(void *ar
 		if (de->d_name[0] == '.' || de->d_type != DT_DIR || claimed(arg, de->d_name))
 			continue;
 		char *dir = fs_join(c->cg_base, de->d_name);
-		int n = cg_sweep(dir, true);
+		int n = cg_sweep(dir, SIGKILL);
 		if (n > 0)
 			log_info("supervisor: killed %d leftover processes of %s (cgroup %s)", n,
 				 de->d_name, dir);
 		killed += n;
-		for (int i = 0; i < DRAIN_MS / 10 && cg_sweep(dir, false) > 0; i++)
+		for (int i = 0; i < DRAIN_MS / 10 && cg_sweep(dir, 0) > 0; i++)
 			nap_ms(10);
 		if (rmdir(dir) != 0)
 			log_warn("supervisor: cannot remove cgroup %s: %s", dir, strerror(errno));

@@ -81,6 +81,11 @@ int contain_prepare(const struct sv_contain *c, const char *id);
  * unknown).  Members are found as the header says. */
 int contain_sweep(const struct sv_contain *c, const char *id, pid_t pgid, bool kill_them);
 
+/* Sends sig to every live process of id (found as contain_sweep finds
+ * them) outside process group skip_pgrp (0: none), which the caller
+ * signals itself: a stop's first, polite signal, once per process. */
+void contain_signal(const struct sv_contain *c, const char *id, int sig, pid_t skip_pgrp);
+
 /* id is forgotten: removes its cgroup (when empty). */
 void contain_forget(const struct sv_contain *c, const char *id);
 

@@ -776,6 +776,9 @@ static void proc_stop_step(struct sv *sv, struct sv_proc *e, int64_t now)
 			e->stop_sent = true;
 			e->stop_deadline_ms = now + e->stop_timeout_ms;
 			group_signal(e->pgid, e->pid, e->stop_signal);
+			/* and what left the group: it may want to clean up too */
+			contain_signal(sv->contain, e->id, e->stop_signal,
+				       pgid_ok(e->pgid) ? e->pgid : 0);
 		} else if (!e->kill_sent && now >= e->stop_deadline_ms) {
 			e->kill_sent = true;
 			log_warn("supervisor: %s (pid %d) did not stop within %d ms; killing it",

@@ -11,8 +11,8 @@
  * A process that exits while it should run is restarted after a capped
  * exponential backoff; a run of quick exits marks it SV_CRASHLOOP (it is
  * still retried, at the capped delay).  Stopping sends stop_signal to the
- * whole group, then SIGKILL after stop_timeout_ms: no process of the group
- * survives a stop.
+ * whole group and to every contained process outside it, then SIGKILL
+ * after stop_timeout_ms: no process it started survives a stop.
  *
  * Crash safety: for every running process the supervisor keeps a pid file
  * "<run_dir>/<id-with-/-as-_>.pid" holding

@@ -941,6 +941,35 @@ static void test_contain_escapees_fallback(void **state)
 	contain_escapees(false);
 }
 
+/* A stop asks what left the group politely too, once, before SIGKILL. */
+static void test_stop_signals_escapees(void **state)
+{
+	for (int mode = 0; mode < 2; mode++) {
+		set_mode(mode == 0);
+		char *dir = make_dir();
+		struct sv *sv = new_sv(dir, 50, 50, 0, 0);
+		char *cmd = xasprintf("setsid -f sh -c 'trap \"echo term >> %s/got; exit 0\" TERM; "
+				      "echo $$ > %s/escaped; while :; do sleep 0.05; done'; "
+				      "exec sleep 1000", dir, dir);
+		struct sv_spec spec = spec_cmd("app/t/web", cmd, NULL);
+		start_ok(sv, &spec);
+		char *esc = fs_join(dir, "escaped"), *got = fs_join(dir, "got");
+		assert_true(WAIT_UNTIL(pid_in(esc) > 0, 3000));
+		sleep_ms(100); /* its trap is set before it writes; let it loop */
+		assert_int_equal(sv_stop(sv, "app/t/web"), 0);
+		assert_true(WAIT_UNTIL(file_contains(got, "term\n"), 2000));
+		char *text = slurp(got);
+		assert_string_equal(text, "term\n"); /* once */
+		free(text);
+		assert_true(pid_gone(pid_in(esc)));
+		sv_free(sv);
+		free(esc);
+		free(got);
+		free(cmd);
+		drop_dir(dir);
+	}
+}
+
 /* A leader that daemonizes and exits 0 is not restarted into a pile. */
 static void detached_leader(bool cgroups)
 {
@@ -1260,6 +1289,7 @@ int main(void)
 		cmocka_unit_test(test_leftovers_at_sv_new),
 		cmocka_unit_test(test_contain_escapees_cgroup),
 		cmocka_unit_test(test_contain_escapees_fallback),
+		cmocka_unit_test(test_stop_signals_escapees),
 		cmocka_unit_test(test_detached_cgroup),
 		cmocka_unit_test(test_detached_fallback),
 		cmocka_unit_test(test_crash_leftovers_cgroup),
