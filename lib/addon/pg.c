@@ -954,6 +954,16 @@ static int ensure_socket_base(struct miren_error *err)
 	return rc;
 }
 
+int pg_socket_dir_ensure(const char *disk_dir, uid_t uid, gid_t gid, struct miren_error *err)
+{
+	char *run = pg_socket_dir(disk_dir);
+	int rc = ensure_socket_base(err);
+	if (!rc)
+		rc = ensure_dir(run, 0700, uid, gid, err);
+	free(run);
+	return rc;
+}
+
 int pg_clone(const char *template_dir, const char *disk_dir, const char *address, int port,
 	     uid_t uid, gid_t gid, struct miren_error *err)
 {
@@ -988,7 +998,7 @@ int pg_clone(const char *template_dir, const char *disk_dir, const char *address
 				     errtext(errno));
 		goto out;
 	}
-	if ((rc = ensure_socket_base(err)) || (rc = ensure_dir(run, 0700, uid, gid, err)))
+	if ((rc = pg_socket_dir_ensure(disk_dir, uid, gid, err)))
 		goto out;
 
 	if (fs_is_dir(pgdata)) {

@@ -70,6 +70,11 @@ int pg_spare_prepare(const char *template_dir, uid_t uid, gid_t gid, struct mire
 /* The directory holding the server's unix socket (short, outside the
  * disk: socket paths are limited to 107 bytes).  Caller frees. */
 char *pg_socket_dir(const char *disk_dir);
+/* Makes the socket directory of disk_dir exist (0700, owned by uid/gid
+ * when they are not -1), and its base (0711, the daemon's; refused when it
+ * is a link or someone else's): both are under /run or /tmp and vanish
+ * with a reboot.  Returns 0 or a miren_err with err set. */
+int pg_socket_dir_ensure(const char *disk_dir, uid_t uid, gid_t gid, struct miren_error *err);
 
 /* The argv to run the server in the foreground: {bindir/postgres, "-D",
  * DISK/pgdata, NULL}.  Caller frees with pg_argv_free. */

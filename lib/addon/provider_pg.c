@@ -13,6 +13,7 @@
  */
 #include "addon/addon.h"
 #include "addon/pg.h"
+#include "addon/pg_start.h"
 #include "addon/provider_pg.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -166,6 +167,10 @@ static int start_server(struct addon_ctx *ctx, const struct server_rec *srv, con
 		.stop_timeout_ms = 30000,
 		.keep_on_daemon_exit = true,
 		.adopt = adopt,
+		/* every start: the socket directory back, stale lock files gone */
+		.prestart = pg_prestart_run,
+		.prestart_arg = pg_prestart_new(dir, ctx->uid, ctx->gid),
+		.prestart_free = pg_prestart_free,
 	};
 	char ebuf[256];
 	rc = sv_start(ctx->sv, &spec, ebuf, sizeof(ebuf));
@@ -577,17 +582,7 @@ static void stop_orphan(struct addon_ctx *ctx, const struct server_rec *srv)
 	struct sv_status st = { 0 };
 	sv_status(ctx->sv, id, &st);
 	if (pid > 1 && pid != st.pid && process_runs(pid)) {
-		char *cmdline = xasprintf("/proc/%d/cmdline", (int)pid);
-		struct strbuf cl = STRBUF_INIT;
-		bool ours = false;
-		if (strbuf_read_file(&cl, cmdline) == 0)
-			for (size_t i = 0; i + 1 < cl.len; i++)
-				if (!strcmp(cl.buf + i, "-D") && i + 3 < cl.len &&
-				    !strcmp(cl.buf + i + 3, pgdata))
-					ours = true;
-		strbuf_release(&cl);
-		free(cmdline);
-		if (ours) {
+		if (pg_is_postmaster_of(pid, pgdata)) {
 			log_warn("addon server %s: stopping an unsupervised postmaster (pid %d) left "
 				 "by a crash", srv->id, (int)pid);
 			kill(pid, SIGQUIT);

@@ -559,6 +559,9 @@ static json_t *services_json(struct platform *p, const struct app_config *cfg)
 			json_object_set_new(o, "state", json_string(sv_state_name(st.state)));
 			json_object_set_new(o, "pid", json_integer(st.pid));
 			json_object_set_new(o, "restarts", json_integer(st.restarts));
+			if (st.state == SV_DETACHED) /* exited 0, its processes run on */
+				json_object_set_new(o, "detached_processes",
+						    json_integer(st.detached));
 			if (st.last_exit >= 0 && WIFEXITED(st.last_exit))
 				json_object_set_new(o, "last_exit",
 						    json_integer(WEXITSTATUS(st.last_exit)));

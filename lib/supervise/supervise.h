@@ -3,18 +3,24 @@
  * addon database servers later) in the state the daemon asks for.
  *
  * One supervisor thread owns every child.  Each process runs in its own
- * process group (setsid), with stdout and stderr appended to its log file.
+ * process group (setsid), with stdout and stderr appended to its log file,
+ * and is contained (contain.h): in a cgroup of its own under cgroup v2,
+ * else found through /proc by a tag in its environment (MIREN_SV_TAG) and
+ * by parentage.  Whatever a process starts, also in a new session or by
+ * double-forking, is found and killed with it.
  * A process that exits while it should run is restarted after a capped
  * exponential backoff; a run of quick exits marks it SV_CRASHLOOP (it is
  * still retried, at the capped delay).  Stopping sends stop_signal to the
- * whole group, then SIGKILL after stop_timeout_ms: no process of the group
- * survives a stop.
+ * whole group and to every contained process outside it, then SIGKILL
+ * after stop_timeout_ms: no process it started survives a stop.
  *
  * Crash safety: for every running process the supervisor keeps a pid file
- * "<run_dir>/<id-with-/-as-_>.pid" holding "pid starttime pgid keep id\n"
- * (written atomically; keep is 1 for keep_on_daemon_exit).  After a daemon
+ * "<run_dir>/<id-with-/-as-_>.pid" holding
+ * "pid starttime pgid keep bootid id\n" (written atomically; keep is 1 for
+ * keep_on_daemon_exit; bootid is the kernel's boot id).  After a daemon
  * crash, sv_new() finds the files left behind; for each one whose process
- * still runs (same start time, so a reused pid is never touched) it either
+ * still runs (same boot and same start time, so a reused pid, also one
+ * reused after a reboot, is never touched) it either
  * kills the group (keep 0, before sv_new() returns), or keeps it for a
  * later sv_start() with adopt set, which then watches that process instead
  * of starting a new one (keep 1).  sv_start() without adopt for such an id
@@ -22,8 +28,16 @@
  * daemon calls sv_reap_unclaimed() once it has re-registered everything it
  * knows, to kill the keep 1 leftovers nobody claimed.
  *
- * Every exit of a supervised process (crash, stop, restart) is followed by
- * SIGKILL to what is left of its process group and session: no orphans.
+ * sv_new() also kills every contained process of this run_dir that no
+ * pid file accounts for (the leftovers of a leader that had exited before
+ * the crash) and removes their cgroups.
+ *
+ * A leader that exits with status 0 while processes it started still run
+ * (it daemonized, or left a background job) is not restarted into a pile:
+ * it shows as SV_DETACHED, nothing is killed, and it is restarted once they
+ * are gone.  Any other exit is followed by SIGKILL to everything it
+ * started (its group, its session, its containment), then the restart.  A
+ * stop or a restart kills everything the process started: no orphans.
  *
  * Children are reaped with waitid()/waitpid() on their own pid only, never
  * waitpid(-1); the daemon must not set SIGCHLD to SIG_IGN nor reap with
@@ -35,6 +49,7 @@
 #define MIREN_SUPERVISE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -64,6 +79,15 @@ struct sv_spec {
 	                           * allow adoption after restart */
 	bool adopt;            /* if a process from a crashed daemon with this id
 	                        * still runs, watch it instead of starting one */
+	/* Called on the supervisor thread before every spawn of this id (the
+	 * first and each restart, not for an adoption), without locks held.
+	 * Returns 0, or nonzero with a message in errbuf: that spawn then
+	 * fails like a failed exec (sv_start returns MIREN_EINVAL; a restart
+	 * counts as a quick exit and is retried).  May be NULL. */
+	int (*prestart)(void *arg, char *errbuf, size_t errlen);
+	void *prestart_arg;            /* owned by the supervisor from sv_start()
+	                                * on, also when it fails */
+	void (*prestart_free)(void *arg); /* frees prestart_arg (NULL: nothing) */
 };
 
 enum sv_state {
@@ -73,6 +97,7 @@ enum sv_state {
 	SV_CRASHLOOP, /* exited quickly crashloop_after times in a row; waiting */
 	SV_STOPPING,
 	SV_STOPPED,
+	SV_DETACHED, /* the leader exited 0, processes it started still run */
 };
 
 struct sv_status {
@@ -84,11 +109,14 @@ struct sv_status {
 	int64_t next_start_ms;  /* when in BACKOFF/CRASHLOOP: when it retries */
 	bool adopted;           /* this run was adopted from a previous daemon */
 	unsigned crashes;       /* quick exits in a row (reset by a healthy run) */
+	unsigned detached;      /* SV_DETACHED: how many processes still run */
 };
 
 /* Returns NULL with err text in *errbuf on failure (bad run_dir).  Kills
  * the keep 0 leftovers of a previous daemon first (SIGTERM to the group,
- * SIGKILL after 10 s), so it may block that long. */
+ * SIGKILL after 10 s), so it may block that long, and every contained
+ * process no pid file accounts for.  Uses cgroups when it can (contain.h);
+ * MIREN_NO_CGROUPS=1 in the environment forces the /proc fallback. */
 struct sv *sv_new(const struct sv_config *cfg, char *errbuf, size_t errlen);
 /* Stops every process (not those with keep_on_daemon_exit; their pid files
  * stay so the next daemon adopts them) and frees. */

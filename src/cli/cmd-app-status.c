@@ -63,8 +63,10 @@ const struct cmd_entry cmd_app_status_entry = {
 		"  -a, --app APP   the app (default: the one of .miren/app.toml here)\n"
 		"  --format json   print JSON instead of text\n"
 		"\nStates: starting, running, backoff (exited, restarting soon), crashloop\n"
-		"(exited quickly several times in a row), stopping, stopped, and\n"
-		"waiting-for-addons (held until every addon of the app is active).\n",
+		"(exited quickly several times in a row), detached (exited 0 while\n"
+		"processes it started still run; restarted once they are gone), stopping,\n"
+		"stopped, and waiting-for-addons (held until every addon of the app is\n"
+		"active).\n",
 	.shortopts = "a:",
 	.longopts = longopts,
 	.flags = CMD_NEEDS_SERVER,

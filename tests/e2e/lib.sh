@@ -44,6 +44,31 @@ kill_supervised() {
   return 0
 }
 
+# The cgroup v2 mount point (empty when there is none).
+cgroup2_mount() {
+  awk '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") print $5; break } }' \
+    /proc/self/mountinfo | head -n 1
+}
+
+# Kills and removes the cgroups of every data directory below $1 (named
+# from the run directory's path, see lib/supervise/contain.h).
+kill_cgroups() {
+  local cg run base d i
+  cg=$(cgroup2_mount)
+  [ -n "$cg" ] && [ -d "$cg/miren" ] || return 0
+  find "$1" -maxdepth 3 -type d -name run 2>/dev/null | while read -r run; do
+    base="$cg/miren/$(printf %s "$run" | sha256sum | cut -c1-16)"
+    [ -d "$base" ] || continue
+    for d in "$base"/*/; do [ -d "$d" ] && echo 1 > "$d/cgroup.kill" 2>/dev/null; done
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+      for d in "$base"/*/; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done
+      rmdir "$base" 2>/dev/null && break
+      sleep 0.1
+    done
+  done
+  return 0
+}
+
 # Every password the test's store holds must be absent from every log the
 # daemon and its database servers wrote (checked for every test, at exit).
 scan_secrets() {
@@ -84,6 +109,7 @@ cleanup() {
   # Whatever a crashed server left behind must not outlive the test.
   # Every data directory the test used (database servers outlive daemons).
   kill_supervised "$TMP"
+  kill_cgroups "$TMP"
   scan_secrets || status=1
   scan_sanitizer_reports || status=1
   if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
