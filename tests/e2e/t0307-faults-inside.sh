@@ -73,14 +73,11 @@ round() {
 }
 
 round small template:initdb@300 template:initdb@150 fresh
-round small template:made template:initdb@0 fresh
-round small clone:copying@40 clone:copying@20 copy
-round small clone:copied clone:copying@10 copy
-round small server:started@0 tenant:role
+round small template:made clone:copying@20 fresh
+round small clone:copied server:started@0 copy
 round small server:rotated tenant:database
 round small tenant:database tenant:database
 round shared tenant:role tenant:database
-round shared tenant:database tenant:database@0
 
 # SIGTERM while the first template's initdb runs: a prompt stop, and the
 # next daemon finishes the work.
