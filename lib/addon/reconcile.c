@@ -31,6 +31,7 @@
 /* The backoff of one instance whose last step failed for a retryable cause. */
 struct retry {
 	char *id;         /* the instance id */
+	bool removing;    /* counts removal attempts (else provisioning ones) */
 	int attempts;     /* failed attempts so far */
 	int64_t due_ms;   /* CLOCK_MONOTONIC: not to be run before */
 };
@@ -85,13 +86,13 @@ static void retry_clear(struct reconciler *r, const char *id)
 
 /* Counts one more failed attempt and schedules the next one: 1 s, doubling,
  * capped at 30 s.  Returns the attempts so far; *delay_ms the wait. */
-static int retry_note(struct reconciler *r, const char *id, int *delay_ms)
+static int retry_note(struct reconciler *r, const char *id, bool removing, int *delay_ms)
 {
 	struct retry *e = retry_find(r, id);
 	if (!e) {
 		r->retries = xrealloc(r->retries, (r->n_retries + 1) * sizeof(*r->retries));
 		e = &r->retries[r->n_retries++];
-		*e = (struct retry){ .id = xstrdup(id) };
+		*e = (struct retry){ .id = xstrdup(id), .removing = removing };
 	}
 	e->attempts++;
 	int64_t d = RETRY_FIRST_MS;
@@ -174,7 +175,7 @@ static void provision(struct reconciler *r, const struct addon_def *def, struct 
 			}
 			int delay = 0, attempts = 0;
 			if (addon_err_retryable(err.code)) {
-				attempts = retry_note(r, inst->rec.id, &delay);
+				attempts = retry_note(r, inst->rec.id, false, &delay);
 				if (attempts < ADDON_RETRY_MAX) {
 					log_warn("addon %s of app %s: step %s failed (attempt %d of "
 						 "%d), retrying in %d s: %s",
@@ -268,7 +269,7 @@ static bool deprovision(struct reconciler *r, const struct addon_def *def,
 				return false;
 			/* Stay in deprovisioning and retry after the backoff. */
 			int delay = 0;
-			int attempts = retry_note(r, inst->rec.id, &delay);
+			int attempts = retry_note(r, inst->rec.id, true, &delay);
 			log_error("addon %s of app %s: removing, step %s failed (attempt %d): %s "
 				  "(retrying in %d s)",
 				  def->name, inst->rec.app, s->name, attempts, err.message,
@@ -322,6 +323,11 @@ static bool pass(struct reconciler *r, bool *worked, int64_t *wait_ms)
 		if (!def)
 			continue;
 		struct retry *e = retry_find(r, recs[i].id);
+		if (e && e->removing != deprov) {
+			/* A removal asked for during a provisioning's backoff: at once. */
+			retry_clear(r, recs[i].id);
+			e = NULL;
+		}
 		int64_t left = e ? e->due_ms - now_ms() : 0;
 		if (left > 0) {
 			busy = true;
