@@ -79,6 +79,38 @@ round small server:rotated tenant:database
 round small tenant:database tenant:database
 round shared tenant:role tenant:database
 
+# A backend of the dead daemon still running its CREATE DATABASE when the
+# next daemon runs the tenant step: a session of the test holds a lock that
+# CREATE DATABASE waits for, so both statements would run at once when it
+# ends (one of them failing with a duplicate key).  The next daemon must end
+# the leftover session first, and converge.
+start_faulty provision:small:server:saved || exit 1
+miren addon create miren-postgresql:small -a fa --no-wait >/dev/null 2>&1
+wait_crash || fail "leftover backend: the daemon did not crash after the server step"
+srv=$(sqlite3 "$DATA/miren.db" "SELECT json_extract(state_json,'\$.server') FROM addons WHERE app='fa'")
+disk=$(sqlite3 "$DATA/miren.db" "SELECT disk FROM servers WHERE id='$srv'")
+su=$(sqlite3 "$DATA/miren.db" "SELECT json_extract(state_json,'\$.su_password') FROM servers WHERE id='$srv'")
+sock=/run/miren-pg/$(printf '%s' "$DATA/disks/$disk" | sha256sum | cut -c1-16)
+[ "$(id -u)" = 0 ] || sock=/tmp/miren-pg-$(id -u)/${sock##*/}
+# The server outlives the daemon; no daemon runs while the lock is taken.
+wait_for "leftover backend: the server answers" 30 sh -c "PGPASSWORD='$su' psql -X -qtA -h '$sock' -U postgres -d postgres -c 'SELECT 1'"
+PGPASSWORD="$su" psql -X -qtA -h "$sock" -U postgres -d postgres -c \
+  "BEGIN; LOCK TABLE pg_database IN SHARE ROW EXCLUSIVE MODE; SELECT pg_sleep(15); COMMIT" >/dev/null 2>&1 &
+locker=$!
+sleep 0.5
+start_faulty tenant:database || exit 1
+wait_crash || fail "leftover backend: the daemon did not crash at tenant:database"
+left=$(PGPASSWORD="$su" psql -X -qtA -h "$sock" -U postgres -d postgres -c "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE DATABASE%'")
+expect_eq "$left" "1" "leftover backend: the dead daemon's CREATE DATABASE still runs"
+start_server || exit 1
+wait "$locker" 2>/dev/null
+wait_for "leftover backend: the addon settles" 120 settled
+expect_match "$(miren addon list -a fa)" " active" "leftover backend: and is active"
+wait_for "leftover backend: its database answers" 20 psql_as fa -c "SELECT 1"
+expect_eq "$(invariant_violations)" "" "leftover backend: the invariants hold"
+miren addon destroy miren-postgresql -a fa -f >/dev/null 2>&1
+stop_server
+
 # SIGTERM while the first template's initdb runs: a prompt stop, and the
 # next daemon finishes the work.
 rm -rf "$DATA/templates"
