@@ -266,6 +266,20 @@ int pg_find_installs(struct pg_install *out, int max)
 
 /* ---- leftovers of a dead daemon ------------------------------------------ */
 
+bool pg_process_runs(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
 /* Whether the working directory of process pid is dir or below it. */
 static bool works_in(pid_t pid, const char *dir)
 {
@@ -294,18 +308,8 @@ int pg_stop_workers(const char *dir)
 			pid_t pid = (pid_t)atoi(de->d_name);
 			if (pid <= 1 || pid == getpid() || !works_in(pid, dir))
 				continue;
-			if (sv_proc_starttime(pid) == 0)
-				continue;
-			char stat[64], buf[512];
-			snprintf(stat, sizeof(stat), "/proc/%d/stat", (int)pid);
-			FILE *f = fopen(stat, "re");
-			size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-			if (f)
-				fclose(f);
-			buf[n] = '\0';
-			const char *p = strrchr(buf, ')');
-			if (p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
-				continue; /* exited, waiting to be reaped */
+			if (!pg_process_runs(pid))
+				continue; /* gone, or exited and waiting to be reaped */
 			if (round == 0)
 				found++;
 			kill(pid, SIGKILL);

@@ -58,6 +58,9 @@ int pg_template_ensure(const struct pg_install *pg, const char *dir,
  */
 int pg_stop_workers(const char *dir);
 
+/* Whether process pid exists and is not a zombie waiting to be reaped. */
+bool pg_process_runs(pid_t pid);
+
 /*
  * Clones the template into DISK/pgdata (copy into DISK/pgdata.tmp, then
  * rename; an existing DISK/pgdata is kept as is) and writes the

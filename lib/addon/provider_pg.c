@@ -559,21 +559,6 @@ static int pg_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec
 	return 0;
 }
 
-/* pid exists and is not a zombie waiting to be reaped. */
-static bool process_runs(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return false;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	const char *p = strrchr(buf, ')');
-	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
-}
-
 /*
  * A daemon killed between starting a postmaster and recording its pid
  * leaves that postmaster running unsupervised, holding the data directory:
@@ -591,7 +576,7 @@ static void stop_orphan(struct addon_ctx *ctx, const struct server_rec *srv)
 	char *id = pgp_server_sv_id(srv->id);
 	struct sv_status st = { 0 };
 	sv_status(ctx->sv, id, &st);
-	if (pid > 1 && pid != st.pid && process_runs(pid)) {
+	if (pid > 1 && pid != st.pid && pg_process_runs(pid)) {
 		char *cmdline = xasprintf("/proc/%d/cmdline", (int)pid);
 		struct strbuf cl = STRBUF_INIT;
 		bool ours = false;
@@ -606,9 +591,9 @@ static void stop_orphan(struct addon_ctx *ctx, const struct server_rec *srv)
 			log_warn("addon server %s: stopping an unsupervised postmaster (pid %d) left "
 				 "by a crash", srv->id, (int)pid);
 			kill(pid, SIGQUIT);
-			for (int i = 0; i < 100 && process_runs(pid); i++)
+			for (int i = 0; i < 100 && pg_process_runs(pid); i++)
 				usleep(50 * 1000);
-			if (process_runs(pid))
+			if (pg_process_runs(pid))
 				kill(pid, SIGKILL);
 			sv_restart(ctx->sv, id); /* start ours now, not after the backoff */
 		}
