@@ -293,13 +293,20 @@ static bool works_in(pid_t pid, const char *dir)
 	return !strncmp(cwd, dir, len) && (cwd[len] == '\0' || cwd[len] == '/');
 }
 
-int pg_stop_workers(const char *dir)
+int pg_stop_workers(const char *dir_in)
 {
+	/* /proc shows resolved paths: resolve the parent (dir may not exist). */
+	char *copy = xstrdup(dir_in), *copy2 = xstrdup(dir_in);
+	char *parent = realpath(dirname(copy), NULL);
+	char *dir = parent ? xasprintf("%s/%s", parent, basename(copy2)) : xstrdup(dir_in);
+	free(parent);
+	free(copy);
+	free(copy2);
 	int found = 0;
 	for (int round = 0; round < 100; round++) { /* up to ~5 s */
 		DIR *d = opendir("/proc");
 		if (!d)
-			return found;
+			break;
 		int alive = 0;
 		struct dirent *de;
 		while ((de = readdir(d)) != NULL) {
@@ -320,6 +327,7 @@ int pg_stop_workers(const char *dir)
 			break;
 		nap_ms(50);
 	}
+	free(dir);
 	return found;
 }
 

@@ -53,8 +53,9 @@ int pg_template_ensure(const struct pg_install *pg, const char *dir,
 /*
  * SIGKILLs every process whose working directory is dir or below it (an
  * initdb and its postgres children run in the directory they make) and
- * waits up to 5 s until they are gone.  Returns how many it found.  The
- * caller must own dir (no live work of its own may run there).
+ * waits up to 5 s until they are gone (dir's parent is resolved first, as
+ * /proc shows resolved paths).  Returns how many it found.  The caller
+ * must own dir (no live work of its own may run there).
  */
 int pg_stop_workers(const char *dir);
 
