@@ -238,7 +238,8 @@ int pgp_ensure_server(struct addon_ctx *ctx, const char *server_id, struct miren
 	char *tparent = xasprintf("%s/templates", ctx->data_dir);
 	char *dparent = xasprintf("%s/disks", ctx->data_dir);
 	if (fs_mkdir_p(tparent, 0711) != 0 || fs_mkdir_p(dparent, 0711) != 0) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot create '%s': %s", dparent,
+		/* Not retried: it takes a person to repair the data directory. */
+		rc = miren_error_set(err, MIREN_ECONFLICT, "cannot create '%s': %s", dparent,
 				     strerror(errno));
 		miren_error_hint(err, "check that the data directory '%s' is writable", ctx->data_dir);
 	}
