@@ -196,6 +196,14 @@ psql_as() {
 # The postmaster pid of a disk (from its postmaster.pid), empty if none.
 postmaster_pid() { head -n 1 "$DATA/disks/$1/pgdata/postmaster.pid" 2>/dev/null; }
 
+# The unix socket directory of the server on disk $1 (pg_socket_dir in
+# lib/addon/pg.c: 16 hex of the SHA-256 of the disk's path).
+socket_dir_of() {
+  local base=/run/miren-pg
+  [ "$(id -u)" = 0 ] || base=/tmp/miren-pg-$(id -u)
+  echo "$base/$(printf '%s' "$DATA/disks/$1" | sha256sum | cut -c1-16)"
+}
+
 # Every addon disk name in the data directory.
 disk_of_app() {
   miren addon list -a "$1" --format json | python3 -c "import json,sys; print(json.load(sys.stdin)[0].get('disk',''))"
@@ -234,7 +242,9 @@ invariant_violations() {
     sdisk=$(sqlite3 "$DATA/miren.db" "SELECT disk FROM servers WHERE id='$sh'")
     su=$(sqlite3 "$DATA/miren.db" "SELECT json_extract(state_json,'\$.su_password') FROM servers WHERE id='$sh'")
     want_db=$(sqlite3 "$DATA/miren.db" "SELECT json_extract(state_json,'\$.db') FROM addons WHERE json_extract(state_json,'\$.server')='$sh' AND status='active' ORDER BY 1")
-    sock=$(ls -d /run/miren-pg/* 2>/dev/null | while read -r s; do [ -S "$s/.s.PGSQL.5432" ] && echo "$s"; done)
+    # Its own socket directory (not every server's of the machine: one
+    # psql each would cost seconds on a busy host).
+    sock=$(socket_dir_of "$sdisk")
     for s in $sock; do
       got=$(PGPASSWORD="$su" psql -X -qtA -h "$s" -U postgres -d postgres -c "SELECT current_setting('data_directory')" 2>/dev/null)
       [ "$got" = "$DATA/disks/$sdisk/pgdata" ] || continue

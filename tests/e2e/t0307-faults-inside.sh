@@ -90,8 +90,7 @@ wait_crash || fail "leftover backend: the daemon did not crash after the server 
 srv=$(sqlite3 "$DATA/miren.db" "SELECT json_extract(state_json,'\$.server') FROM addons WHERE app='fa'")
 disk=$(sqlite3 "$DATA/miren.db" "SELECT disk FROM servers WHERE id='$srv'")
 su=$(sqlite3 "$DATA/miren.db" "SELECT json_extract(state_json,'\$.su_password') FROM servers WHERE id='$srv'")
-sock=/run/miren-pg/$(printf '%s' "$DATA/disks/$disk" | sha256sum | cut -c1-16)
-[ "$(id -u)" = 0 ] || sock=/tmp/miren-pg-$(id -u)/${sock##*/}
+sock=$(socket_dir_of "$disk")
 # The server outlives the daemon; no daemon runs while the lock is taken.
 wait_for "leftover backend: the server answers" 30 sh -c "PGPASSWORD='$su' psql -X -qtA -h '$sock' -U postgres -d postgres -c 'SELECT 1'"
 PGPASSWORD="$su" psql -X -qtA -h "$sock" -U postgres -d postgres -c \
