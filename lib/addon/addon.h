@@ -16,11 +16,20 @@
  * (a second one only prepares spares, see addon_def.idle):
  * that serialises, for instance, the creation and removal of the shared
  * server and its tenant count without further locking.
+ *
+ * A step that fails for a cause a retry can fix (the code says so:
+ * MIREN_EUNAVAIL, MIREN_EIO, MIREN_EDB, MIREN_EINTERNAL; see
+ * addon_err_retryable) is run again after a capped exponential backoff
+ * (1 s doubling to 30 s, ADDON_RETRY_MAX attempts), the instance staying
+ * in provisioning with "retrying ..." as its message; any other code, or
+ * the last attempt, ends in error with the cause and its hint.  Removal
+ * steps are retried the same way, without a limit.
  */
 #ifndef MIREN_ADDON_H
 #define MIREN_ADDON_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -45,7 +54,20 @@ struct addon_ctx {
 	gid_t gid;
 	uint32_t pool_base; /* address pool, host order */
 	uint32_t pool_size;
+	/* Set by reconciler_stop (NULL outside a reconciler): long waits in
+	 * steps end early when it is true, and the step then fails; the
+	 * reconciler records nothing for a step that failed while stopping, so
+	 * the next daemon runs it again. */
+	const atomic_bool *stopping;
 };
+
+/* How many times a provisioning step is tried for a retryable cause. */
+#define ADDON_RETRY_MAX 8
+
+/* Whether a step failure with this code may go away by itself (a server
+ * still starting, a leftover of a dead daemon still at work, a busy
+ * store), so that running the step again is worth it. */
+bool addon_err_retryable(enum miren_err code);
 
 /* One instance as a step sees it: the record plus its parsed state. */
 struct addon_inst {
@@ -88,6 +110,11 @@ struct addon_def {
 	 * what makes the next provisioning fast.  Must tolerate running
 	 * alongside any step.  May be NULL. */
 	void (*idle)(struct addon_ctx *ctx);
+	/* Called by reconciler_stop from another thread before it waits for
+	 * the reconciler's threads: ends the helper processes a step may be
+	 * waiting for (initdb), so that the daemon stops promptly.  The step
+	 * then fails and is run again by the next daemon.  May be NULL. */
+	void (*interrupt)(struct addon_ctx *ctx);
 	/* Extra facts for `miren addon list` (no secrets); may be NULL. */
 	json_t *(*describe)(struct addon_ctx *ctx, struct addon_inst *inst);
 };
@@ -116,7 +143,8 @@ struct reconciler *reconciler_start(const struct addon_ctx *ctx, addon_changed_f
 				    void *user);
 /* Asks the thread to look for work now. */
 void reconciler_kick(struct reconciler *r);
-/* Stops the thread after the step it is in (servers keep running). */
+/* Stops the threads: sets ctx.stopping, calls every interrupt hook, and
+ * waits for the step in progress to end or fail (servers keep running). */
 void reconciler_stop(struct reconciler *r);
 
 /* The JSON of an instance for the API (no secrets). */

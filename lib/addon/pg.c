@@ -35,6 +35,7 @@
 
 #include "supervise/supervise.h"
 #include "util/err.h"
+#include "util/fault.h"
 #include "util/fs.h"
 #include "util/sha256.h"
 #include "util/strbuf.h"
@@ -50,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -261,6 +263,73 @@ int pg_find_installs(struct pg_install *out, int max)
 	return n;
 }
 
+/* ---- leftovers of a dead daemon ------------------------------------------ */
+
+bool pg_process_runs(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+/* Whether the working directory of process pid is dir or below it. */
+static bool works_in(pid_t pid, const char *dir)
+{
+	char link[64], cwd[4096];
+	snprintf(link, sizeof(link), "/proc/%d/cwd", (int)pid);
+	ssize_t n = readlink(link, cwd, sizeof(cwd) - 1);
+	if (n <= 0)
+		return false;
+	cwd[n] = '\0';
+	size_t len = strlen(dir);
+	return !strncmp(cwd, dir, len) && (cwd[len] == '\0' || cwd[len] == '/');
+}
+
+int pg_stop_workers(const char *dir_in)
+{
+	/* /proc shows resolved paths: resolve the parent (dir may not exist). */
+	char *copy = xstrdup(dir_in), *copy2 = xstrdup(dir_in);
+	char *parent = realpath(dirname(copy), NULL);
+	char *dir = parent ? xasprintf("%s/%s", parent, basename(copy2)) : xstrdup(dir_in);
+	free(parent);
+	free(copy);
+	free(copy2);
+	int found = 0;
+	for (int round = 0; round < 100; round++) { /* up to ~5 s */
+		DIR *d = opendir("/proc");
+		if (!d)
+			break;
+		int alive = 0;
+		struct dirent *de;
+		while ((de = readdir(d)) != NULL) {
+			if (strspn(de->d_name, "0123456789") != strlen(de->d_name))
+				continue;
+			pid_t pid = (pid_t)atoi(de->d_name);
+			if (pid <= 1 || pid == getpid() || !works_in(pid, dir))
+				continue;
+			if (!pg_process_runs(pid))
+				continue; /* gone, or exited and waiting to be reaped */
+			if (round == 0)
+				found++;
+			kill(pid, SIGKILL);
+			alive++;
+		}
+		closedir(d);
+		if (!alive)
+			break;
+		nap_ms(50);
+	}
+	free(dir);
+	return found;
+}
+
 /* ---- template ----------------------------------------------------------- */
 
 /* The tuning of every server; the per-server part is in PG_SERVER_CONF. */
@@ -413,8 +482,12 @@ int pg_template_ensure(const struct pg_install *pg, const char *dir,
 	}
 	if (fs_is_dir(dir))
 		goto out; /* made meanwhile */
+	/* A daemon killed while initdb ran leaves initdb's postgres children
+	 * writing into tmp for a while: end them before removing it. */
+	pg_stop_workers(tmp);
 	if (fs_remove_tree(tmp) != 0) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot remove the leftover %s", tmp);
+		rc = miren_error_set(err, MIREN_EIO, "cannot remove the leftover %s: %s", tmp,
+				     errtext(errno));
 		goto out;
 	}
 	if ((rc = ensure_dir(tmp, 0700, uid, gid, err)))
@@ -442,6 +515,7 @@ int pg_template_ensure(const struct pg_install *pg, const char *dir,
 	close(fd);
 	fd = -1;
 
+	fault_point("template:initdb");
 	if ((rc = run_initdb(pg, tmp, pwfile, uid, gid, err)))
 		goto out;
 	if ((rc = write_owned(conf, template_conf, 0600, uid, gid, err)) ||
@@ -449,6 +523,7 @@ int pg_template_ensure(const struct pg_install *pg, const char *dir,
 		goto out;
 	if ((rc = sparsify_dir(wal, err)) || (rc = sync_fs_of(tmp, err)))
 		goto out;
+	fault_point("template:made");
 	if (rename(tmp, dir) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s to %s: %s", tmp, dir,
 				     errtext(errno));
@@ -889,6 +964,7 @@ int pg_spare_prepare(const char *template_dir, uid_t uid, gid_t gid, struct mire
 		rc = miren_error_set(err, MIREN_EIO, "cannot remove the leftover %s", tmp);
 		goto out;
 	}
+	fault_point("spare:copying");
 	if ((rc = copy_tree(template_dir, tmp, uid, gid, err)) || (rc = sync_fs_of(tmp, err)))
 		goto out;
 	if (rename(tmp, spare) != 0) {
@@ -1017,6 +1093,8 @@ int pg_clone(const char *template_dir, const char *disk_dir, const char *address
 	}
 	/* A spare (flushed when it was made) only needs the settings file. */
 	bool spare = take_spare(template_dir, tmp, uid, gid);
+	if (!spare)
+		fault_point("clone:copying");
 	if (!spare && (rc = copy_tree(template_dir, tmp, uid, gid, err)))
 		goto out;
 	conf_path = fs_join(tmp, PG_SERVER_CONF);
@@ -1024,6 +1102,7 @@ int pg_clone(const char *template_dir, const char *disk_dir, const char *address
 		goto out;
 	if (!spare && (rc = sync_fs_of(tmp, err)))
 		goto out;
+	fault_point("clone:copied");
 	if (rename(tmp, pgdata) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s to %s: %s", tmp, pgdata,
 				     errtext(errno));
@@ -1071,14 +1150,22 @@ static void quiet_notice(void *arg, const char *message)
 	(void)message;
 }
 
+/* application_name of the sessions of each kind of work: a session of a
+ * dead daemon still running its statement is found by it (see
+ * end_leftovers). */
+#define APP_MIREN "miren"
+#define APP_TENANT "miren-tenant"
+#define APP_SPARE "miren-spare"
+
 /*
- * Connects as the superuser over the unix socket to dbname.  Returns the
- * connection, or NULL with the (one-line, secret-free) reason in why.
- * *used_password tells whether the server got as far as asking for it.
+ * Connects as the superuser over the unix socket to dbname, as
+ * application_name appname.  Returns the connection, or NULL with the
+ * (one-line, secret-free) reason in why.  *used_password tells whether the
+ * server got as far as asking for it.
  */
 static PGconn *su_connect(const char *disk_dir, int port, const char *password,
-			  const char *dbname, int timeout_s, char *why, size_t whylen,
-			  bool *used_password)
+			  const char *dbname, const char *appname, int timeout_s, char *why,
+			  size_t whylen, bool *used_password)
 {
 	char *host = pg_socket_dir(disk_dir);
 	char port_s[16], timeout[16];
@@ -1088,7 +1175,7 @@ static PGconn *su_connect(const char *disk_dir, int port, const char *password,
 			       "connect_timeout", "application_name", "sslmode", "gssencmode",
 			       "options", "client_encoding", NULL };
 	const char *vals[] = { host, port_s, PG_SUPERUSER, dbname, password ? password : "",
-			       timeout, "miren", "disable", "disable",
+			       timeout, appname, "disable", "disable",
 			       "-c log_statement=none -c log_min_error_statement=panic",
 			       "UTF8", NULL };
 	PGconn *c = PQconnectdbParams(keys, vals, 0);
@@ -1128,10 +1215,31 @@ static enum miren_err sql_code(PGconn *c, const char *state)
  * (if given) receives the SQLSTATE of a failure or "".  Returns 0 or a
  * miren_err with err "cannot <what>: ...".
  */
+static int run_sql_at(PGconn *c, const char *sql, const char *const *ok, const char *what,
+		      char state_out[6], const char *fault, struct miren_error *err);
+
 static int run_sql(PGconn *c, const char *sql, const char *const *ok, const char *what,
 		   char state_out[6], struct miren_error *err)
 {
-	PGresult *r = PQexec(c, sql);
+	return run_sql_at(c, sql, ok, what, state_out, NULL, err);
+}
+
+/* The same; with fault, the fault point of that name is passed once the
+ * statement was sent, before its result is read (a crash there leaves the
+ * backend running it).  With fault, sql must be one statement. */
+static int run_sql_at(PGconn *c, const char *sql, const char *const *ok, const char *what,
+		      char state_out[6], const char *fault, struct miren_error *err)
+{
+	PGresult *r = NULL;
+	if (!fault)
+		r = PQexec(c, sql);
+	else if (PQsendQuery(c, sql)) {
+		fault_point(fault);
+		for (PGresult *next; (next = PQgetResult(c)) != NULL;) {
+			PQclear(r);
+			r = next;
+		}
+	}
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (state_out)
 		state_out[0] = '\0';
@@ -1208,24 +1316,37 @@ static void free_secret(char *s)
 int pg_wait_ready(const char *disk_dir, int port, const char *password, int timeout_ms,
 		  struct miren_error *err)
 {
+	return pg_wait_ready_or_stop(disk_dir, port, password, timeout_ms, NULL, err);
+}
+
+int pg_wait_ready_or_stop(const char *disk_dir, int port, const char *password, int timeout_ms,
+			  const atomic_bool *stop, struct miren_error *err)
+{
 	int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	char why[400] = "";
 	for (;;) {
 		int64_t left = deadline - mono_ms();
 		bool used_pw = false;
-		PGconn *c = su_connect(disk_dir, port, password, "postgres",
-				       (int)((left + 999) / 1000), why, sizeof(why), &used_pw);
+		/* At most 2 s per attempt (the least libpq takes), so a stop
+		 * is noticed soon. */
+		int slice_s = left > 2000 ? 2 : (int)((left + 999) / 1000);
+		PGconn *c = su_connect(disk_dir, port, password, "postgres", APP_MIREN,
+				       slice_s, why, sizeof(why), &used_pw);
 		if (c) {
 			PQfinish(c);
 			return 0;
 		}
 		if (used_pw && auth_failed(why))
-			return miren_error_set(err, MIREN_EUNAVAIL,
+			return miren_error_set(err, MIREN_EPERM,
 					       "the postgresql server of %s (port %d) rejects the "
 					       "superuser password: %s",
 					       disk_dir, port, why);
 		if (mono_ms() >= deadline)
 			break;
+		if (stop && atomic_load(stop))
+			return miren_error_set(err, MIREN_EUNAVAIL,
+					       "stopped waiting for the postgresql server of %s "
+					       "(port %d): the daemon stops", disk_dir, port);
 		nap_ms(PG_READY_POLL_MS);
 	}
 	return miren_error_set(err, MIREN_EUNAVAIL,
@@ -1241,11 +1362,11 @@ int pg_rotate_superuser(const char *disk_dir, int port, const char *old_password
 				       "the new superuser password must be 1..1023 bytes "
 				       "without line breaks");
 	char why[400] = "";
-	PGconn *c = su_connect(disk_dir, port, old_password, "postgres", 10, why, sizeof(why),
+	PGconn *c = su_connect(disk_dir, port, old_password, "postgres", APP_MIREN, 10, why, sizeof(why),
 			       NULL);
 	if (!c) {
 		/* A retried rotation: the new password may be in place already. */
-		c = su_connect(disk_dir, port, new_password, "postgres", 10, why, sizeof(why),
+		c = su_connect(disk_dir, port, new_password, "postgres", APP_MIREN, 10, why, sizeof(why),
 			       NULL);
 		if (!c)
 			return miren_error_set(err, MIREN_EUNAVAIL,
@@ -1321,18 +1442,50 @@ static int check_tenant(const char *role, const char *db, struct miren_error *er
 	return 0;
 }
 
-/* Connects as superuser for a tenant step; MIREN_EUNAVAIL with err. */
+/* Connects as superuser for a tenant step (application_name appname);
+ * MIREN_EUNAVAIL with err. */
 static PGconn *tenant_connect(const char *disk_dir, int port, const char *su_password,
-			      const char *dbname, struct miren_error *err)
+			      const char *dbname, const char *appname, struct miren_error *err)
 {
 	char why[400] = "";
-	PGconn *c = su_connect(disk_dir, port, su_password, dbname, 10, why, sizeof(why),
-			       NULL);
+	PGconn *c = su_connect(disk_dir, port, su_password, dbname, appname, 10, why,
+			       sizeof(why), NULL);
 	if (!c)
 		miren_error_set(err, MIREN_EUNAVAIL,
 				"cannot connect to the postgresql server of %s (port %d) as superuser: %s",
 				disk_dir, port, why);
 	return c;
+}
+
+/*
+ * Ends the sessions of appname on the server other than c's own, waiting
+ * up to 10 s for each: the steps that use appname run one at a time, so
+ * another such session is a leftover of a dead daemon, perhaps still
+ * running a CREATE DATABASE or a rename whose outcome the next statement
+ * must see.  An ended session's transaction is rolled back.  Returns 0, or
+ * MIREN_EUNAVAIL with err when one did not end in time.
+ */
+static int end_leftovers(PGconn *c, const char *appname, struct miren_error *err)
+{
+	const char *params[] = { appname };
+	PGresult *r = PQexecParams(c,
+				   "SELECT count(*) FILTER (WHERE NOT pg_terminate_backend(pid, 10000))"
+				   " FROM pg_stat_activity"
+				   " WHERE application_name = $1 AND pid <> pg_backend_pid()",
+				   1, NULL, params, NULL, NULL, 0);
+	int rc = 0;
+	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+		char msg[300];
+		one_line(msg, sizeof(msg), PQerrorMessage(c));
+		rc = miren_error_set(err, MIREN_EUNAVAIL,
+				     "cannot end the sessions a stopped miren left: %s", msg);
+	} else if (strcmp(PQgetvalue(r, 0, 0), "0") != 0) {
+		rc = miren_error_set(err, MIREN_EUNAVAIL,
+				     "%s sessions a stopped miren left are still running after 10 s",
+				     PQgetvalue(r, 0, 0));
+	}
+	PQclear(r);
+	return rc;
 }
 
 /* The one value of a one-row, one-column query, or NULL with err. */
@@ -1354,8 +1507,10 @@ static char *query_value(PGconn *c, const char *sql, const char *what, struct mi
 int pg_tenant_create(const char *disk_dir, int port, const char *su_password, const char *role,
 		     const char *db, const char *password, struct miren_error *err)
 {
-	static const char *const dup_role[] = { "42710", NULL };
-	static const char *const dup_db[] = { "42P04", NULL };
+	/* 23505: the same name inserted by a concurrent session (a leftover
+	 * that committed after end_leftovers looked): the same as existing. */
+	static const char *const dup_role[] = { "42710", "23505", NULL };
+	static const char *const dup_db[] = { "42P04", "23505", NULL };
 	int rc;
 	if ((rc = check_tenant(role, db, err)))
 		return rc;
@@ -1363,12 +1518,14 @@ int pg_tenant_create(const char *disk_dir, int port, const char *su_password, co
 		return miren_error_set(err, MIREN_EINVAL,
 				       "the password of role %s must be 1..1023 bytes without "
 				       "line breaks", role);
-	PGconn *c = tenant_connect(disk_dir, port, su_password, "postgres", err);
+	PGconn *c = tenant_connect(disk_dir, port, su_password, "postgres", APP_TENANT, err);
 	if (!c)
 		return MIREN_EUNAVAIL;
 	char *qrole = NULL, *qdb = NULL, *lit = NULL, *sql = NULL;
 	char state[6];
 
+	if ((rc = end_leftovers(c, APP_TENANT, err)))
+		goto out;
 	if (!(qrole = quote_ident(c, role, err)) || !(qdb = quote_ident(c, db, err)) ||
 	    !(lit = verifier_literal(c, password, role, err))) {
 		rc = err ? err->code : MIREN_EINTERNAL;
@@ -1380,7 +1537,7 @@ int pg_tenant_create(const char *disk_dir, int port, const char *su_password, co
 	rc = run_sql(c, sql, NULL, "create the role", state, err);
 	free_secret(sql);
 	sql = NULL;
-	if (rc && !strcmp(state, dup_role[0])) {
+	if (rc && (!strcmp(state, dup_role[0]) || !strcmp(state, dup_role[1]))) {
 		sql = xasprintf("ALTER ROLE %s %s PASSWORD %s", qrole, attrs, lit);
 		rc = run_sql(c, sql, NULL, "update the existing role", NULL, err);
 		free_secret(sql);
@@ -1388,6 +1545,7 @@ int pg_tenant_create(const char *disk_dir, int port, const char *su_password, co
 	}
 	if (rc)
 		goto out;
+	fault_point("tenant:role");
 
 	/* A spare database made ahead of time (pg_spare_db_ensure) becomes the
 	 * tenant's by a rename, which is instant; CREATE DATABASE copies
@@ -1399,7 +1557,8 @@ int pg_tenant_create(const char *disk_dir, int port, const char *su_password, co
 	if (spare && *spare) {
 		char *qspare = quote_ident(c, spare, NULL);
 		sql = qspare ? xasprintf("ALTER DATABASE %s RENAME TO %s", qspare, qdb) : NULL;
-		rc = sql ? run_sql(c, sql, NULL, "take the spare database", state, NULL)
+		rc = sql ? run_sql_at(c, sql, NULL, "take the spare database", state,
+				      "tenant:database", NULL)
 			 : MIREN_EINTERNAL;
 		PQfreemem(qspare);
 		free(sql);
@@ -1416,11 +1575,12 @@ int pg_tenant_create(const char *disk_dir, int port, const char *su_password, co
 	} else {
 		/* CREATE DATABASE cannot run in a transaction block: alone. */
 		sql = xasprintf("CREATE DATABASE %s OWNER %s", qdb, qrole);
-		rc = run_sql(c, sql, NULL, "create the database", state, err);
+		rc = run_sql_at(c, sql, NULL, "create the database", state, "tenant:database",
+				err);
 		free(sql);
 		sql = NULL;
 	}
-	if (rc && !strcmp(state, dup_db[0])) {
+	if (rc && (!strcmp(state, dup_db[0]) || !strcmp(state, dup_db[1]))) {
 		sql = xasprintf("ALTER DATABASE %s OWNER TO %s", qdb, qrole);
 		rc = run_sql(c, sql, NULL, "set the owner of the existing database", NULL, err);
 		free(sql);
@@ -1443,7 +1603,7 @@ int pg_tenant_create(const char *disk_dir, int port, const char *su_password, co
 	 * inside the database. */
 	if (PQserverVersion(c) < 150000) {
 		PQfinish(c);
-		if (!(c = tenant_connect(disk_dir, port, su_password, db, err))) {
+		if (!(c = tenant_connect(disk_dir, port, su_password, db, APP_TENANT, err))) {
 			rc = MIREN_EUNAVAIL;
 			goto out;
 		}
@@ -1477,7 +1637,8 @@ static int drop_owned_everywhere(PGconn *c, const char *disk_dir, int port,
 	int rc = 0;
 	char *sql = xasprintf("DROP OWNED BY %s", qrole);
 	for (int i = 0; i < PQntuples(r) && !rc; i++) {
-		PGconn *dc = tenant_connect(disk_dir, port, su_password, PQgetvalue(r, i, 0), err);
+		PGconn *dc = tenant_connect(disk_dir, port, su_password, PQgetvalue(r, i, 0),
+					    APP_TENANT, err);
 		if (!dc) {
 			rc = MIREN_EUNAVAIL;
 			break;
@@ -1498,11 +1659,13 @@ int pg_tenant_drop(const char *disk_dir, int port, const char *su_password, cons
 	int rc;
 	if ((rc = check_tenant(role, db, err)))
 		return rc;
-	PGconn *c = tenant_connect(disk_dir, port, su_password, "postgres", err);
+	PGconn *c = tenant_connect(disk_dir, port, su_password, "postgres", APP_TENANT, err);
 	if (!c)
 		return MIREN_EUNAVAIL;
 	char *qrole = NULL, *qdb = NULL, *sql = NULL;
 	char state[6];
+	if ((rc = end_leftovers(c, APP_TENANT, err)))
+		goto out;
 	if (!(qrole = quote_ident(c, role, err)) || !(qdb = quote_ident(c, db, err))) {
 		rc = err ? err->code : MIREN_EINTERNAL;
 		goto out;
@@ -1592,11 +1755,11 @@ int pg_ident_for_app(const char *app, char out[64], struct miren_error *err)
 int pg_spare_db_ensure(const char *disk_dir, int port, const char *su_password, int count,
 		       struct miren_error *err)
 {
-	static const char *const dup_db[] = { "42P04", NULL };
-	PGconn *c = tenant_connect(disk_dir, port, su_password, "postgres", err);
+	static const char *const dup_db[] = { "42P04", "23505", NULL };
+	PGconn *c = tenant_connect(disk_dir, port, su_password, "postgres", APP_SPARE, err);
 	if (!c)
 		return MIREN_EUNAVAIL;
-	int rc = 0;
+	int rc = end_leftovers(c, APP_SPARE, err);
 	for (int i = 0; i < count && !rc; i++) {
 		char *sql = xasprintf("SELECT count(*) FROM pg_database WHERE datname = '"
 				      PG_SPARE_DB "_%d'", i);
@@ -1636,7 +1799,7 @@ int pg_backup_begin(const char *disk_dir, int port, const char *su_password,
 		    struct pg_backup **out, struct miren_error *err)
 {
 	*out = NULL;
-	PGconn *c = tenant_connect(disk_dir, port, su_password, "postgres", err);
+	PGconn *c = tenant_connect(disk_dir, port, su_password, "postgres", APP_MIREN, err);
 	if (!c)
 		return MIREN_EUNAVAIL;
 	/* A temporary slot keeps every WAL segment from here on until this
@@ -1728,7 +1891,7 @@ int pg_tenant_names(const char *disk_dir, int port, const char *su_password, cha
 {
 	*dbs = *roles = NULL;
 	*n_dbs = *n_roles = 0;
-	PGconn *c = tenant_connect(disk_dir, port, su_password, "postgres", err);
+	PGconn *c = tenant_connect(disk_dir, port, su_password, "postgres", APP_MIREN, err);
 	if (!c)
 		return MIREN_EUNAVAIL;
 	int rc = query_column(c,

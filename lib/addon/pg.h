@@ -21,6 +21,7 @@
 #ifndef MIREN_ADDON_PG_H
 #define MIREN_ADDON_PG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -41,11 +42,25 @@ int pg_find_installs(struct pg_install *out, int max);
  * small idle servers, with superuser "postgres" whose password is
  * template_password.  Runs initdb as uid/gid ((uid_t)-1: as the caller)
  * into DIR.tmp and renames it into place, so a crash never leaves a
- * half-made template.  No-op when DIR exists.
+ * half-made template.  No-op when DIR exists.  A leftover DIR.tmp is
+ * removed first, after ending the processes still working in it (the
+ * postgres children of a dead daemon's initdb, see pg_stop_workers).
  */
 int pg_template_ensure(const struct pg_install *pg, const char *dir,
 		       const char *template_password, uid_t uid, gid_t gid,
 		       struct miren_error *err);
+
+/*
+ * SIGKILLs every process whose working directory is dir or below it (an
+ * initdb and its postgres children run in the directory they make) and
+ * waits up to 5 s until they are gone (dir's parent is resolved first, as
+ * /proc shows resolved paths).  Returns how many it found.  The caller
+ * must own dir (no live work of its own may run there).
+ */
+int pg_stop_workers(const char *dir);
+
+/* Whether process pid exists and is not a zombie waiting to be reaped. */
+bool pg_process_runs(pid_t pid);
 
 /*
  * Clones the template into DISK/pgdata (copy into DISK/pgdata.tmp, then
@@ -85,10 +100,15 @@ void pg_argv_free(char **argv);
  * Waits until the server of DISK accepts superuser connections
  * (connecting with password), up to timeout_ms.  Returns 0, or
  * MIREN_EUNAVAIL with the last connection error (without secrets).  A
- * rejected password ends the wait at once (same code; waiting cannot help).
+ * rejected password ends the wait at once with MIREN_EPERM (waiting
+ * cannot help).
  */
 int pg_wait_ready(const char *disk_dir, int port, const char *password, int timeout_ms,
 		  struct miren_error *err);
+/* The same, ending early (MIREN_EUNAVAIL) once *stop is true (stop may be
+ * NULL): a server still starting must not hold up a daemon's stop. */
+int pg_wait_ready_or_stop(const char *disk_dir, int port, const char *password, int timeout_ms,
+			  const atomic_bool *stop, struct miren_error *err);
 
 /*
  * Over the superuser unix socket connection (authenticating with
@@ -105,7 +125,10 @@ int pg_rotate_superuser(const char *disk_dir, int port, const char *old_password
  * CONNECT and TEMP on `db` to the role; revokes CREATE on schema public of
  * `db` from PUBLIC (the owner keeps it).  If the role exists its password is
  * reset to `password` and its attributes put back.  CONNECT and TEMP on
- * template1 are revoked from PUBLIC too.  Reserved names (roles
+ * template1 are revoked from PUBLIC too.  Sessions a dead daemon left
+ * running tenant statements on the server are ended first (their
+ * transactions roll back), and a role or database a concurrent session
+ * made counts as made.  Reserved names (roles
  * "postgres", "public", "none", "current_user", "current_role",
  * "session_user", "pg_..."; databases postgres, template0, template1,
  * PG_SPARE_DB...) are refused with MIREN_EINVAL before connecting;

@@ -15,6 +15,7 @@
 #include "addon/pg.h"
 #include "addon/pg_start.h"
 #include "addon/provider_pg.h"
+#include "util/fault.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/secret.h"
@@ -67,9 +68,11 @@ static int install_for(const char *version, struct pg_install *out, struct miren
 			*out = inst[i];
 			return 0;
 		}
-	miren_error_set(err, MIREN_EUNAVAIL, "PostgreSQL %s is not installed on this host", version);
+	/* Not retried: it takes a person to install it. */
+	miren_error_set(err, MIREN_ENOTFOUND, "PostgreSQL %s is not installed on this host",
+			version);
 	miren_error_hint(err, "install the Debian package postgresql-%s", version);
-	return MIREN_EUNAVAIL;
+	return MIREN_ENOTFOUND;
 }
 
 char *pgp_disk_dir(struct addon_ctx *ctx, const char *disk)
@@ -97,7 +100,7 @@ static int alloc_address(struct addon_ctx *ctx, char out[INET_ADDRSTRLEN], struc
 	int rc = store_server_addresses(ctx->store, &used, &n, err);
 	if (rc)
 		return rc;
-	rc = MIREN_EUNAVAIL;
+	rc = MIREN_ECONFLICT; /* not retried: it takes a person to free an address */
 	/* Skip the pool's first and last address (network and broadcast). */
 	for (uint32_t i = 1; i + 1 < ctx->pool_size; i++) {
 		struct in_addr a = { .s_addr = htonl(ctx->pool_base + i) };
@@ -120,7 +123,7 @@ static int alloc_address(struct addon_ctx *ctx, char out[INET_ADDRSTRLEN], struc
 		int prefix = 32;
 		for (uint32_t s = ctx->pool_size; s > 1; s >>= 1)
 			prefix--;
-		miren_error_set(err, MIREN_EUNAVAIL,
+		miren_error_set(err, MIREN_ECONFLICT,
 				"the address pool %s/%d is exhausted (%u addresses, all in use)", base,
 				prefix, ctx->pool_size - 2);
 		miren_error_hint(err, "destroy unused addons, or restart the server with a larger --addr-pool");
@@ -184,6 +187,11 @@ static int start_server(struct addon_ctx *ctx, const struct server_rec *srv, con
 	return rc;
 }
 
+static bool is_stopping(const struct addon_ctx *ctx)
+{
+	return ctx->stopping && atomic_load(ctx->stopping);
+}
+
 /* Puts the last FATAL line of the server's own log into err's hint: why
  * PostgreSQL did not start is there, not in the connection error. */
 static void add_server_log_hint(struct addon_ctx *ctx, const char *server_id,
@@ -235,12 +243,15 @@ int pgp_ensure_server(struct addon_ctx *ctx, const char *server_id, struct miren
 	char *tparent = xasprintf("%s/templates", ctx->data_dir);
 	char *dparent = xasprintf("%s/disks", ctx->data_dir);
 	if (fs_mkdir_p(tparent, 0711) != 0 || fs_mkdir_p(dparent, 0711) != 0) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot create '%s': %s", dparent,
+		/* Not retried: it takes a person to repair the data directory. */
+		rc = miren_error_set(err, MIREN_ECONFLICT, "cannot create '%s': %s", dparent,
 				     strerror(errno));
 		miren_error_hint(err, "check that the data directory '%s' is writable", ctx->data_dir);
 	}
 	free(tparent);
 	free(dparent);
+	if (!rc && is_stopping(ctx))
+		rc = miren_error_set(err, MIREN_EUNAVAIL, "the daemon stops");
 	if (!rc)
 		rc = pg_template_ensure(&pg, tdir, tpw, ctx->uid, ctx->gid, err);
 	if (!rc)
@@ -249,19 +260,24 @@ int pgp_ensure_server(struct addon_ctx *ctx, const char *server_id, struct miren
 		goto out;
 	if (!running)
 		rc = start_server(ctx, &srv, sstate, true, err);
+	if (!rc)
+		fault_point("server:started");
 	const char *su = pgp_jstr(sstate, "su_password");
 	if (!rc) {
 		/* A fresh clone answers to the template's password, a rotated one
-		 * to its own: wait for either. */
-		rc = pg_wait_ready(dir, srv.port, su, READY_TIMEOUT_MS, err);
-		if (rc)
-			rc = pg_wait_ready(dir, srv.port, tpw, 2000, err);
+		 * to its own: wait for either (a rejection ends a wait at once). */
+		rc = pg_wait_ready_or_stop(dir, srv.port, su, READY_TIMEOUT_MS, ctx->stopping,
+					   err);
+		if (rc == MIREN_EPERM)
+			rc = pg_wait_ready_or_stop(dir, srv.port, tpw, 2000, ctx->stopping, err);
 		if (rc)
 			add_server_log_hint(ctx, srv.id, err);
 	}
 	/* Rotated once, the password stays: later tenants skip the step. */
 	if (!rc && !json_is_true(json_object_get(sstate, "rotated"))) {
 		rc = pg_rotate_superuser(dir, srv.port, tpw, su, err);
+		if (!rc)
+			fault_point("server:rotated");
 		if (!rc) {
 			json_object_set_new(sstate, "rotated", json_true());
 			char *sj = json_dumps(sstate, JSON_COMPACT);
@@ -549,21 +565,6 @@ static int pg_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec
 	return 0;
 }
 
-/* pid exists and is not a zombie waiting to be reaped. */
-static bool process_runs(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return false;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	const char *p = strrchr(buf, ')');
-	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
-}
-
 /*
  * A daemon killed between starting a postmaster and recording its pid
  * leaves that postmaster running unsupervised, holding the data directory:
@@ -581,14 +582,14 @@ static void stop_orphan(struct addon_ctx *ctx, const struct server_rec *srv)
 	char *id = pgp_server_sv_id(srv->id);
 	struct sv_status st = { 0 };
 	sv_status(ctx->sv, id, &st);
-	if (pid > 1 && pid != st.pid && process_runs(pid)) {
+	if (pid > 1 && pid != st.pid && pg_process_runs(pid)) {
 		if (pg_is_postmaster_of(pid, pgdata)) {
 			log_warn("addon server %s: stopping an unsupervised postmaster (pid %d) left "
 				 "by a crash", srv->id, (int)pid);
 			kill(pid, SIGQUIT);
-			for (int i = 0; i < 100 && process_runs(pid); i++)
+			for (int i = 0; i < 100 && pg_process_runs(pid); i++)
 				usleep(50 * 1000);
-			if (process_runs(pid))
+			if (pg_process_runs(pid))
 				kill(pid, SIGKILL);
 			sv_restart(ctx->sv, id); /* start ours now, not after the backoff */
 		}
@@ -665,6 +666,19 @@ static void pg_idle(struct addon_ctx *ctx)
 	}
 }
 
+/* The stop: ends an initdb a step waits for (see addon_def.interrupt). */
+static void pg_interrupt(struct addon_ctx *ctx)
+{
+	struct pg_install inst[8];
+	int n = pg_find_installs(inst, 8);
+	for (int i = 0; i < n; i++) {
+		char *tmp = xasprintf("%s/templates/pg%d.tmp", ctx->data_dir, inst[i].major);
+		if (pg_stop_workers(tmp) > 0)
+			log_info("stopping: ended the initdb of %s", tmp);
+		free(tmp);
+	}
+}
+
 static json_t *pg_describe(struct addon_ctx *ctx, struct addon_inst *inst)
 {
 	const char *server = pgp_jstr(inst->state, "server");
@@ -697,5 +711,6 @@ const struct addon_def addon_postgresql = {
 	.env = pg_env,
 	.resume = pg_resume,
 	.idle = pg_idle,
+	.interrupt = pg_interrupt,
 	.describe = pg_describe,
 };

@@ -7,18 +7,40 @@
  * `step` counter names, then records the incremented counter and the state
  * the step left in one write.  A crash between the step and the write runs
  * the step again, which is why every step is idempotent.
+ *
+ * Retries: a failed step with a retryable cause (addon_err_retryable) is
+ * not recorded as an error: the instance gets a backoff entry (in memory:
+ * a restarted daemon starts counting again) and the pass skips it until
+ * it is due.  Deliberate: a leftover of a dead daemon (a backend still
+ * running its statement, a postmaster still recovering) goes away by
+ * itself, and the next attempt then finds the state it expects.
  */
 #include "addon/addon.h"
 #include "util/fault.h"
 #include "util/log.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#define RETRY_FIRST_MS 1000
+#define RETRY_CAP_MS 30000
+
+/* The backoff of one instance whose last step failed for a retryable cause. */
+struct retry {
+	char *id;         /* the instance id */
+	bool removing;    /* counts removal attempts (else provisioning ones) */
+	int attempts;     /* failed attempts so far */
+	int64_t due_ms;   /* CLOCK_MONOTONIC: not to be run before */
+};
+
 struct reconciler {
 	struct addon_ctx ctx;
+	atomic_bool stop_flag; /* ctx.stopping points here */
+	struct retry *retries; /* only the reconciler thread touches these */
+	size_t n_retries;
 	addon_changed_fn changed;
 	void *user;
 	pthread_t thread;
@@ -30,6 +52,59 @@ struct reconciler {
 	bool prepare_wanted;
 	bool stopping;
 };
+
+bool addon_err_retryable(enum miren_err code)
+{
+	return code == MIREN_EUNAVAIL || code == MIREN_EIO || code == MIREN_EDB ||
+	       code == MIREN_EINTERNAL;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct retry *retry_find(struct reconciler *r, const char *id)
+{
+	for (size_t i = 0; i < r->n_retries; i++)
+		if (!strcmp(r->retries[i].id, id))
+			return &r->retries[i];
+	return NULL;
+}
+
+/* Forgets the backoff of an instance (its step succeeded, or it is gone). */
+static void retry_clear(struct reconciler *r, const char *id)
+{
+	struct retry *e = retry_find(r, id);
+	if (!e)
+		return;
+	free(e->id);
+	*e = r->retries[--r->n_retries];
+}
+
+/* Counts one more failed attempt and schedules the next one: 1 s, doubling,
+ * capped at 30 s.  Returns the attempts so far; *delay_ms the wait. */
+static int retry_note(struct reconciler *r, const char *id, bool removing, int *delay_ms)
+{
+	struct retry *e = retry_find(r, id);
+	if (!e) {
+		r->retries = xrealloc(r->retries, (r->n_retries + 1) * sizeof(*r->retries));
+		e = &r->retries[r->n_retries++];
+		*e = (struct retry){ .id = xstrdup(id), .removing = removing };
+	}
+	e->attempts++;
+	int64_t d = RETRY_FIRST_MS;
+	for (int i = 1; i < e->attempts && d < RETRY_CAP_MS; i++)
+		d *= 2;
+	if (d > RETRY_CAP_MS)
+		d = RETRY_CAP_MS;
+	*delay_ms = (int)d;
+	e->due_ms = now_ms() + d;
+	return e->attempts;
+}
+
 
 /*
  * Records inst->rec (status, step, message) and its state as a
@@ -118,10 +193,42 @@ static void provision(struct reconciler *r, const struct addon_def *def, struct 
 		struct timespec t0, t1;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		if (s->run(&r->ctx, inst, &err) != 0) {
+			if (stopping(r)) {
+				/* Interrupted by the stop: the next daemon runs it again. */
+				log_info("addon %s of app %s: step %s interrupted by the stop",
+					 def->name, inst->rec.app, s->name);
+				return;
+			}
+			int delay = 0, attempts = 0;
+			if (addon_err_retryable(err.code)) {
+				attempts = retry_note(r, inst->rec.id, false, &delay);
+				if (attempts < ADDON_RETRY_MAX) {
+					log_warn("addon %s of app %s: step %s failed (attempt %d of "
+						 "%d), retrying in %d s: %s",
+						 def->name, inst->rec.app, s->name, attempts,
+						 ADDON_RETRY_MAX, delay / 1000, err.message);
+					free(inst->rec.message);
+					inst->rec.message = xasprintf(
+						"step %s failed (attempt %d of %d), retrying in %d s: %s",
+						s->name, attempts, ADDON_RETRY_MAX, delay / 1000,
+						err.message);
+					save(r, inst, NULL);
+					return;
+				}
+			}
+			retry_clear(r, inst->rec.id);
 			log_error("addon %s of app %s: step %s failed: %s", def->name, inst->rec.app,
 				  s->name, err.message);
-			char *msg = err.hint[0] ? xasprintf("%s; hint: %s", err.message, err.hint)
-						: xstrdup(err.message);
+			char *cause = attempts ? xasprintf("%s (gave up after %d attempts)",
+							   err.message, attempts)
+					       : xstrdup(err.message);
+			char *msg = err.hint[0] ? xasprintf("%s; hint: %s", cause, err.hint)
+						: attempts ? xasprintf("%s; hint: when the cause is fixed, "
+								       "run 'miren addon destroy %s -a %s' "
+								       "and create it again",
+								       cause, def->name, inst->rec.app)
+							   : xstrdup(cause);
+			free(cause);
 			undo(r, def, inst);
 			set_status(inst, "error", msg);
 			inst->rec.step = 0;
@@ -132,6 +239,11 @@ static void provision(struct reconciler *r, const struct addon_def *def, struct 
 			return;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &t1);
+		retry_clear(r, inst->rec.id);
+		if (inst->rec.message && *inst->rec.message) {
+			free(inst->rec.message); /* the "retrying" note is out of date */
+			inst->rec.message = xstrdup("");
+		}
 		log_debug("addon %s of app %s: step %s done in %ld ms", def->name, inst->rec.app,
 			  s->name,
 			  (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
@@ -185,14 +297,23 @@ static bool deprovision(struct reconciler *r, const struct addon_def *def,
 			return false;
 		const struct addon_step *s = &steps[inst->rec.step];
 		if (s->run(&r->ctx, inst, &err) != 0) {
-			/* Stay in deprovisioning and retry on a later pass. */
-			log_error("addon %s of app %s: removing, step %s failed: %s (will retry)",
-				  def->name, inst->rec.app, s->name, err.message);
+			if (stopping(r))
+				return false;
+			/* Stay in deprovisioning and retry after the backoff. */
+			int delay = 0;
+			int attempts = retry_note(r, inst->rec.id, true, &delay);
+			log_error("addon %s of app %s: removing, step %s failed (attempt %d): %s "
+				  "(retrying in %d s)",
+				  def->name, inst->rec.app, s->name, attempts, err.message,
+				  delay / 1000);
 			free(inst->rec.message);
-			inst->rec.message = xstrdup(err.message);
+			inst->rec.message = xasprintf("removing, step %s failed (attempt %d), "
+						      "retrying in %d s: %s",
+						      s->name, attempts, delay / 1000, err.message);
 			save(r, inst, &err);
 			return false;
 		}
+		retry_clear(r, inst->rec.id);
 		fault_pointf("deprovision:%s:%s:ran", inst->rec.variant, s->name);
 		inst->rec.step++;
 		if (save(r, inst, &err)) {
@@ -205,14 +326,16 @@ static bool deprovision(struct reconciler *r, const struct addon_def *def,
 		log_error("addon %s: cannot forget instance: %s", def->name, err.message);
 		return false;
 	}
+	retry_clear(r, inst->rec.id);
 	log_info("addon %s of app %s: removed", def->name, inst->rec.app);
 	r->changed(r->user, inst->rec.app);
 	return true;
 }
 
-/* One pass over every instance; returns true if any is still in motion.
- * *worked tells whether any instance changed. */
-static bool pass(struct reconciler *r, bool *worked)
+/* One pass over every instance due to run; returns true if any is still
+ * in motion.  *worked tells whether any instance changed; *wait_ms is
+ * lowered to the time until the next instance in backoff is due. */
+static bool pass(struct reconciler *r, bool *worked, int64_t *wait_ms)
 {
 	struct addon_rec *recs;
 	size_t n;
@@ -231,6 +354,19 @@ static bool pass(struct reconciler *r, bool *worked)
 		const struct addon_def *def = addon_find(recs[i].addon);
 		if (!def)
 			continue;
+		struct retry *e = retry_find(r, recs[i].id);
+		if (e && e->removing != deprov) {
+			/* A removal asked for during a provisioning's backoff: at once. */
+			retry_clear(r, recs[i].id);
+			e = NULL;
+		}
+		int64_t left = e ? e->due_ms - now_ms() : 0;
+		if (left > 0) {
+			busy = true;
+			if (left < *wait_ms)
+				*wait_ms = left;
+			continue;
+		}
 		struct addon_inst inst = { .rec = recs[i] };
 		memset(&recs[i], 0, sizeof(recs[i]));
 		addon_inst_stored(&inst);
@@ -244,6 +380,12 @@ static bool pass(struct reconciler *r, bool *worked)
 			provision(r, def, &inst);
 		else
 			busy |= !deprovision(r, def, &inst);
+		if ((e = retry_find(r, inst.rec.id)) != NULL) {
+			busy = true;
+			left = e->due_ms - now_ms();
+			if (left < *wait_ms)
+				*wait_ms = left > 0 ? left : 0;
+		}
 		json_decref(inst.state);
 		addon_rec_release(&inst.rec);
 		free(inst.stored_status);
@@ -257,17 +399,23 @@ static void *run(void *arg)
 	struct reconciler *r = arg;
 	bool worked = true; /* prepare at start too */
 	for (;;) {
-		bool busy = pass(r, &worked);
+		int64_t wait_ms = 30000;
+		bool busy = pass(r, &worked, &wait_ms);
 		pthread_mutex_lock(&r->lock);
 		if (worked && !busy) {
 			r->prepare_wanted = true;
 			pthread_cond_signal(&r->prepare);
 		}
 		worked = false;
-		if (!r->kicked && !r->stopping) {
+		if (!r->kicked && !r->stopping && wait_ms > 0) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += busy ? 2 : 30;
+			ts.tv_sec += wait_ms / 1000;
+			ts.tv_nsec += (wait_ms % 1000) * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
 			pthread_cond_timedwait(&r->wake, &r->lock, &ts);
 		}
 		r->kicked = false;
@@ -305,6 +453,8 @@ struct reconciler *reconciler_start(const struct addon_ctx *ctx, addon_changed_f
 {
 	struct reconciler *r = xcalloc(1, sizeof(*r));
 	r->ctx = *ctx;
+	atomic_init(&r->stop_flag, false);
+	r->ctx.stopping = &r->stop_flag;
 	r->changed = changed;
 	r->user = user;
 	pthread_mutex_init(&r->lock, NULL);
@@ -351,11 +501,30 @@ void reconciler_stop(struct reconciler *r)
 		return;
 	pthread_mutex_lock(&r->lock);
 	r->stopping = true;
+	atomic_store(&r->stop_flag, true);
 	pthread_cond_signal(&r->wake);
 	pthread_cond_signal(&r->prepare);
 	pthread_mutex_unlock(&r->lock);
-	pthread_join(r->thread, NULL);
-	pthread_join(r->preparer, NULL);
+	/* A step may start a helper after a first interrupt: repeat it until
+	 * both threads are done. */
+	for (int joined = 0; joined < 2;) {
+		for (const struct addon_def *const *d = addon_all(); *d; d++)
+			if ((*d)->interrupt)
+				(*d)->interrupt(&r->ctx);
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 200 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_t t = joined == 0 ? r->thread : r->preparer;
+		if (pthread_timedjoin_np(t, NULL, &ts) == 0)
+			joined++;
+	}
+	for (size_t i = 0; i < r->n_retries; i++)
+		free(r->retries[i].id);
+	free(r->retries);
 	pthread_mutex_destroy(&r->lock);
 	pthread_cond_destroy(&r->wake);
 	pthread_cond_destroy(&r->prepare);

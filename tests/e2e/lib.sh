@@ -185,6 +185,35 @@ kill_server() {
   SERVER_PID=""
 }
 
+# Crash tests (lib/util/fault.h): starts the daemon with fault point $1
+# armed; returns 0 once it answers, or once it crashed before answering
+# (a fault reached during its start).
+start_faulty() {
+  MIREN_FAULT="$1" "$MIREN_BIN" server --data-dir "$DATA" --addr-pool "$POOL" --quiet &
+  SERVER_PID=$!
+  for _ in $(seq 200); do
+    "$MIREN_BIN" app list >/dev/null 2>&1 && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || return 0
+    sleep 0.05
+  done
+  return 1
+}
+# Waits (up to 40 s) until the armed daemon crashed; 1 if it still runs.
+wait_crash() {
+  for _ in $(seq 400); do
+    kill -0 "$SERVER_PID" 2>/dev/null || { wait "$SERVER_PID" 2>/dev/null; SERVER_PID=""; return 0; }
+    sleep 0.1
+  done
+  return 1
+}
+# Sends SIGTERM to the daemon and waits for it; STOP_MS is how long that took.
+stop_server_timed() {
+  local t0
+  t0=$(date +%s%N)
+  kill -TERM "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=""
+  STOP_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
+}
+
 # Whether process $1 runs (a zombie waiting for init to reap it does not).
 alive() { [ -r "/proc/$1/stat" ] && ! awk '{exit !($3 == "Z")}' "/proc/$1/stat" 2>/dev/null; }
 state_of() { if alive "$1"; then echo alive; else echo gone; fi; }
@@ -211,6 +240,14 @@ psql_as() {
 
 # The postmaster pid of a disk (from its postmaster.pid), empty if none.
 postmaster_pid() { head -n 1 "$DATA/disks/$1/pgdata/postmaster.pid" 2>/dev/null; }
+
+# The unix socket directory of the server on disk $1 (pg_socket_dir in
+# lib/addon/pg.c: 16 hex of the SHA-256 of the disk's path).
+socket_dir_of() {
+  local base=/run/miren-pg
+  [ "$(id -u)" = 0 ] || base=/tmp/miren-pg-$(id -u)
+  echo "$base/$(printf '%s' "$DATA/disks/$1" | sha256sum | cut -c1-16)"
+}
 
 # Every addon disk name in the data directory.
 disk_of_app() {

@@ -6,22 +6,6 @@
 # database or role, and no committed data lost.
 . "$(dirname "$0")/lib.sh"
 
-# Starts the daemon with fault point $1 armed.
-start_faulty() {
-  MIREN_FAULT="$1" "$MIREN_BIN" server --data-dir "$DATA" --addr-pool "$POOL" --quiet &
-  SERVER_PID=$!
-  for _ in $(seq 100); do "$MIREN_BIN" app list >/dev/null 2>&1 && return 0; sleep 0.05; done
-  return 1
-}
-# Waits until the armed daemon crashed.
-wait_crash() {
-  for _ in $(seq 300); do
-    kill -0 "$SERVER_PID" 2>/dev/null || { wait "$SERVER_PID" 2>/dev/null; SERVER_PID=""; return 0; }
-    sleep 0.1
-  done
-  return 1
-}
-
 check() {
   local bad
   bad=$(invariant_violations)
