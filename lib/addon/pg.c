@@ -1670,3 +1670,59 @@ void pg_backup_free(struct pg_backup *b)
 	PQfinish(b->conn); /* aborts a backup not ended; drops the slot */
 	free(b);
 }
+
+/* ---- restored clusters ----------------------------------------------------- */
+
+/* Recovery replays the WAL of the backup: it may take a while. */
+#define PG_TRIAL_TIMEOUT_MS (10 * 60 * 1000)
+
+int pg_cluster_major(const char *pgdata, struct miren_error *err)
+{
+	char *path = xasprintf("%s/PG_VERSION", pgdata);
+	struct strbuf sb;
+	strbuf_init(&sb, 64);
+	int major = -1;
+	if (strbuf_read_file(&sb, path) == 0 && sb.len > 0 && sb.len < 8 &&
+	    strspn(sb.buf, "0123456789") == strcspn(sb.buf, "\n"))
+		major = atoi(sb.buf);
+	if (major < 10)
+		major = -1;
+	if (major < 0)
+		miren_error_set(err, MIREN_EINVAL, "'%s' does not name a PostgreSQL major version",
+				path);
+	strbuf_release(&sb);
+	free(path);
+	return major;
+}
+
+int pg_trial_recover(const struct pg_install *pg, const char *pgdata, uid_t uid, gid_t gid,
+		     struct miren_error *err)
+{
+	/* Single-user mode opens no socket and listens nowhere: it runs
+	 * recovery, reads stdin (/dev/null: nothing) and shuts down with a
+	 * checkpoint, all in this one process. */
+	char *bin = xasprintf("%s/postgres", pg->bindir);
+	char *const argv[] = { bin, "--single", "-D", (char *)pgdata, "-c", "log_min_messages=fatal",
+			       "postgres", NULL };
+	char *const env[] = { "LANG=C.UTF-8", "PATH=/usr/bin:/bin", NULL };
+	char *out = NULL;
+	int st = sv_run(argv, env, pgdata, uid, gid, PG_TRIAL_TIMEOUT_MS, &out);
+	int rc = 0;
+	if (st != 0) {
+		const char *fatal = NULL;
+		for (const char *p = out; p && (p = strstr(p, "FATAL:")); p++)
+			fatal = p;
+		if (!fatal)
+			for (const char *p = out; p && (p = strstr(p, "PANIC:")); p++)
+				fatal = p;
+		char line[400];
+		char *first = fatal ? xstrndup(fatal, strcspn(fatal, "\n")) : NULL;
+		one_line(line, sizeof(line), first ? first : out);
+		free(first);
+		rc = miren_error_set(err, MIREN_EINVAL,
+				     "the restored PostgreSQL cluster does not start: %s", line);
+	}
+	free(out);
+	free(bin);
+	return rc;
+}

@@ -88,7 +88,7 @@ static void snapshot_dir(const char *dir, struct strbuf *sb, struct snap_stats *
 	struct snap_writer *w = snap_writer_new(sink_sb, sb, h, 0, 2, &err);
 	json_decref(h);
 	assert_non_null(w);
-	assert_int_equal(snap_add_tree(w, dir, NULL, NULL, &err), 0);
+	assert_int_equal(snap_add_tree(w, dir, 0, NULL, NULL, &err), 0);
 	assert_int_equal(snap_writer_finish(w, st, &err), 0);
 	snap_writer_free(w);
 }
@@ -436,7 +436,7 @@ static void test_skip_and_add_data(void **state)
 	struct snap_writer *w = snap_writer_new(sink_sb, &sb, NULL, 1, 1, &err);
 	assert_non_null(w);
 	int asked = 0;
-	assert_int_equal(snap_add_tree(w, t.src, skip_b, &asked, &err), 0);
+	assert_int_equal(snap_add_tree(w, t.src, 0, skip_b, &asked, &err), 0);
 	assert_true(asked >= 5);
 	assert_int_equal(snap_add_data(w, "extra/note.txt", "note", 4, 0640, &err), 0);
 	/* Bad names are refused without spoiling the writer. */
@@ -562,7 +562,7 @@ static void test_writer_refuses_outside_links(void **state)
 	struct strbuf sb = STRBUF_INIT;
 	struct miren_error err = { 0 };
 	struct snap_writer *w = snap_writer_new(sink_sb, &sb, NULL, 1, 1, &err);
-	assert_int_equal(snap_add_tree(w, t.src, NULL, NULL, &err), MIREN_EINVAL);
+	assert_int_equal(snap_add_tree(w, t.src, 0, NULL, NULL, &err), MIREN_EINVAL);
 	assert_non_null(strstr(err.message, "symlink disk/abs points outside the disk"));
 	/* Sticky: the writer cannot finish after that. */
 	assert_int_not_equal(snap_writer_finish(w, NULL, &err), 0);
@@ -571,7 +571,7 @@ static void test_writer_refuses_outside_links(void **state)
 	assert_int_equal(symlink("../../x", p), 0);
 	strbuf_reset(&sb);
 	w = snap_writer_new(sink_sb, &sb, NULL, 1, 1, &err);
-	assert_int_equal(snap_add_tree(w, t.src, NULL, NULL, &err), MIREN_EINVAL);
+	assert_int_equal(snap_add_tree(w, t.src, 0, NULL, NULL, &err), MIREN_EINVAL);
 	snap_writer_free(w);
 	free(p);
 	strbuf_release(&sb);
@@ -613,7 +613,7 @@ static void test_writer_file_vanishes(void **state)
 	struct strbuf sb = STRBUF_INIT;
 	struct miren_error err = { 0 };
 	struct snap_writer *w = snap_writer_new(sink_sb, &sb, NULL, 1, 1, &err);
-	assert_int_equal(snap_add_tree(w, t.src, vanish, t.src, &err), MIREN_EIO);
+	assert_int_equal(snap_add_tree(w, t.src, 0, vanish, t.src, &err), MIREN_EIO);
 	assert_non_null(strstr(err.message, "disk/a/hello.txt vanished while being backed up"));
 	snap_writer_free(w);
 	strbuf_release(&sb);
