@@ -91,7 +91,9 @@ typedef ssize_t (*snap_source_fn)(void *user, void *buf, size_t len);
  * truncated, any checksum mismatch, paths that are absolute or contain
  * "..", links that point outside staging, hard links, devices, fifos,
  * declared sizes that do not match.  Nothing is ever written outside
- * staging.  On success *header is the parsed header (caller decrefs).
+ * staging.  staging NULL: the same checks, and nothing is written at all
+ * (verifying a file).  On success *header is the parsed header (caller
+ * decrefs).
  * max_bytes bounds the extracted content (0: no bound).
  */
 int snap_read(snap_source_fn source, void *user, const char *staging, uid_t uid, gid_t gid,
