@@ -1695,6 +1695,22 @@ int pg_cluster_major(const char *pgdata, struct miren_error *err)
 	return major;
 }
 
+/* The message of a server log line, from its level ("LOG:  ...") on;
+ * NULL when the line has none. */
+static const char *log_message(const char *line)
+{
+	static const char *const levels[] = { "PANIC:", "FATAL:", "ERROR:", "WARNING:", "LOG:",
+					      NULL };
+	size_t n = strcspn(line, "\n");
+	const char *best = NULL;
+	for (const char *const *l = levels; *l; l++) {
+		const char *p = strstr(line, *l);
+		if (p && p < line + n && (!best || p < best))
+			best = p;
+	}
+	return best;
+}
+
 int pg_trial_recover(const struct pg_install *pg, const char *pgdata, uid_t uid, gid_t gid,
 		     struct miren_error *err)
 {
@@ -1702,8 +1718,7 @@ int pg_trial_recover(const struct pg_install *pg, const char *pgdata, uid_t uid,
 	 * recovery, reads stdin (/dev/null: nothing) and shuts down with a
 	 * checkpoint, all in this one process. */
 	char *bin = xasprintf("%s/postgres", pg->bindir);
-	char *const argv[] = { bin, "--single", "-D", (char *)pgdata, "-c", "log_min_messages=fatal",
-			       "postgres", NULL };
+	char *const argv[] = { bin, "--single", "-D", (char *)pgdata, "postgres", NULL };
 	char *const env[] = { "LANG=C.UTF-8", "PATH=/usr/bin:/bin", NULL };
 	char *out = NULL;
 	int st = sv_run(argv, env, pgdata, uid, gid, PG_TRIAL_TIMEOUT_MS, &out);
@@ -1715,10 +1730,29 @@ int pg_trial_recover(const struct pg_install *pg, const char *pgdata, uid_t uid,
 		if (!fatal)
 			for (const char *p = out; p && (p = strstr(p, "PANIC:")); p++)
 				fatal = p;
-		char line[400];
-		char *first = fatal ? xstrndup(fatal, strcspn(fatal, "\n")) : NULL;
-		one_line(line, sizeof(line), first ? first : out);
-		free(first);
+		/* The line before the FATAL one often says what it is about
+		 * ("invalid value for parameter ..."). */
+		const char *prev = NULL;
+		if (fatal) {
+			const char *ls = fatal;
+			while (ls > out && ls[-1] != '\n')
+				ls--;
+			if (ls > out + 1) {
+				prev = ls - 1;
+				while (prev > out && prev[-1] != '\n')
+					prev--;
+				prev = log_message(prev);
+			}
+		}
+		char *text = fatal ? xstrndup(fatal, strcspn(fatal, "\n")) : xstrdup(out ? out : "");
+		if (prev && strncmp(prev, "FATAL:", 6)) {
+			char *both = xasprintf("%s (%.*s)", text, (int)strcspn(prev, "\n"), prev);
+			free(text);
+			text = both;
+		}
+		char line[500];
+		one_line(line, sizeof(line), text);
+		free(text);
 		rc = miren_error_set(err, MIREN_EINVAL,
 				     "the restored PostgreSQL cluster does not start: %s", line);
 	}
