@@ -28,6 +28,10 @@ cp "$pgdata/postgresql.conf" "$TMP/conf.good"
 echo "shared_buffers = 'lots'" >> "$pgdata/postgresql.conf"
 miren disk backup -n "$disk" -o "$TMP/badconf.miren.zst" >/dev/null 2>&1 || fail "backup with a bad setting"
 cp "$TMP/conf.good" "$pgdata/postgresql.conf"
+# ssl without certificates: single-user mode starts, the server does not.
+echo "ssl = on" >> "$pgdata/postgresql.conf"
+miren disk backup -n "$disk" -o "$TMP/ssl.miren.zst" >/dev/null 2>&1 || fail "backup with ssl = on"
+cp "$TMP/conf.good" "$pgdata/postgresql.conf"
 psql_as db -q -c "INSERT INTO t VALUES (2)"
 pm=$(postmaster_pid "$disk")
 before=$(miren debug disk list --format json | python3 -c "import json,sys; print(sorted(d['name'] for d in json.load(sys.stdin)))")
@@ -44,6 +48,11 @@ expect_match "$(cat "$TMP/err")" "does not start: FATAL: .*(invalid value for pa
 expect_no_match "$(cat "$TMP/err")" "timeout|timed out" "not a socket timeout"
 expect_eq "$(postmaster_pid "$disk")" "$pm" "the server kept running"
 expect_eq "$(psql_as db -c 'SELECT count(*) FROM t')" "2" "the old data is still served"
+
+expect_exit "a snapshot whose server does not start after the swap is refused" 1 miren disk restore -s "$TMP/ssl.miren.zst" --force
+expect_match "$(cat "$TMP/err")" "server did not start, so the previous data was put back: FATAL: .*certificate" "with the FATAL line, and the old disk is put back"
+wait_for "the old data is served again" 30 psql_as db -c 'SELECT 1'
+expect_eq "$(psql_as db -c 'SELECT count(*) FROM t')" "2" "with every row"
 
 after=$(miren debug disk list --format json | python3 -c "import json,sys; print(sorted(d['name'] for d in json.load(sys.stdin)))")
 expect_eq "$after" "$before" "no disk was created or removed"
