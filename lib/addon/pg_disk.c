@@ -79,12 +79,15 @@ int disk_lock(const char *name, const char *what, int wait_ms, struct miren_erro
 		until.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&locks_mu);
-	struct disk_lock_ent *held;
+	struct disk_lock_ent *held = lock_find(name);
+	if (held)
+		log_info("disk %s: %s waits for %s to finish", name, what, held->what);
 	int w = 0;
 	while ((held = lock_find(name)) && w == 0)
 		w = pthread_cond_timedwait(&locks_cv, &locks_mu, &until);
 	int rc = 0;
 	if ((held = lock_find(name))) {
+		log_warn("disk %s: %s gave up waiting for %s", name, what, held->what);
 		rc = miren_error_set(err, MIREN_ECONFLICT,
 				     "another operation on disk '%s' is in progress (%s)", name,
 				     held->what);
@@ -655,6 +658,7 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 		goto out;
 	locked = true;
 	if (abandoned && abandoned(abandoned_user)) {
+		log_warn("disk %s: the client of its restore is gone; nothing was changed", name);
 		rc = miren_error_set(err, MIREN_ECONFLICT,
 				     "the client of the restore of disk '%s' is gone; nothing was "
 				     "changed",
