@@ -10,7 +10,9 @@
  * recorded); backup:started (pg_backup_start ran); backup:copied (files
  * copied, pg_backup_stop not run); restore:verified (staging complete, no
  * swap yet); restore:aside (old disk moved aside); restore:swapped (new disk
- * in place, old not yet removed).
+ * in place, its server not started); restore:started (its server answers,
+ * the old disk still kept); restore:proven (the old disk moved to the trash,
+ * not yet removed).
  */
 #ifndef MIREN_FAULT_H
 #define MIREN_FAULT_H

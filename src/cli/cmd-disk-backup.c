@@ -199,10 +199,16 @@ static int exec(struct cli *cli, int argc, char **argv)
 	sha256_final_hex(&r.hash, hex);
 	struct snap_stats st = { 0 };
 	if (arc) {
-		if (arc == MIREN_ETOOBIG)
+		if (arc == MIREN_ETOOBIG) {
 			cli_error("the disk holding '%s' is full; the backup was not written", out);
-		else
+		} else if (hdr_text) {
+			/* The stream had started: the server gave up midway. */
+			cli_error("the backup of disk '%s' stopped midway (%s); nothing was kept", name,
+				  err.message);
+			cli_hint("the server log (DATA/logs/server.log) says why");
+		} else {
 			cli_fail(&err);
+		}
 		goto out;
 	}
 	if (fsync(r.fd) != 0 || lseek(r.fd, 0, SEEK_SET) != 0) {

@@ -112,7 +112,7 @@ for p in backup:started backup:copied; do
   check "$p"
   stop_server
 done
-for p in restore:verified restore:aside restore:swapped; do
+for p in restore:verified restore:aside restore:swapped restore:started restore:proven; do
   start_faulty "$p" || exit 1
   miren disk restore -s "$TMP/good.miren.zst" --force >/dev/null 2>&1
   wait_crash || fail "$p: the daemon did not crash there"
