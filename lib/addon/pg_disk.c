@@ -744,6 +744,7 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 	}
 	replaced = exists;
 	if (!exists) {
+		fault_point("restore:placed");
 		char *by = xasprintf("restore of %s", source_disk);
 		struct disk_rec nd = { .name = (char *)name,
 				       .size_bytes = json_integer_value(json_object_get(hdr, "size")),
@@ -816,6 +817,20 @@ void disk_recover(struct addon_ctx *ctx)
 			free(trash);
 			free(hex);
 			free(target);
+		} else if (n[0] != '.' && disk_name_check(n, NULL) == 0) {
+			/* A restore under a new name put the disk in place and
+			 * died before recording it: the new disk stays. */
+			struct disk_rec rec;
+			if (store_disk_get(ctx->store, n, &rec, NULL) == 0) {
+				disk_rec_release(&rec);
+			} else {
+				struct disk_rec nd = { .name = (char *)n, .size_bytes = 0,
+						       .created_by = "restore (recorded at start)",
+						       .status = "unused" };
+				if (store_disk_put(ctx->store, &nd, NULL) == 0)
+					log_warn("disk %s: recorded the disk an interrupted restore "
+						 "put in place", n);
+			}
 		}
 		free(path);
 	}

@@ -12,7 +12,7 @@
  * swap yet); restore:aside (old disk moved aside); restore:swapped (new disk
  * in place, its server not started); restore:started (its server answers,
  * the old disk still kept); restore:proven (the old disk moved to the trash,
- * not yet removed).
+ * not yet removed); restore:placed (a new disk in place, not yet recorded).
  */
 #ifndef MIREN_FAULT_H
 #define MIREN_FAULT_H
