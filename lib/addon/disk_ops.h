@@ -12,10 +12,27 @@
 
 struct disk_backup_job;
 
+/* How long an operation on a disk waits for another one to finish. */
+#define DISK_LOCK_WAIT_MS 10000
+
 /*
- * Checks that disk `name` exists and starts the snapshot's consistency
- * point (pg_backup_start when its server runs), so that errors come before
- * any byte is streamed.  Returns 0 with *out, or a miren_err.
+ * The disk lock: every operation on a disk (backup, restore, removal of an
+ * addon's disk) holds it for the disk's name.  Waits up to wait_ms for
+ * another holder; then MIREN_ECONFLICT "another operation on disk 'NAME' is
+ * in progress (WHAT)" where WHAT is the holder's `what` ("a backup").
+ * Held by the operation, not the thread: any thread may disk_unlock().
+ */
+int disk_lock(const char *name, const char *what, int wait_ms, struct miren_error *err);
+void disk_unlock(const char *name);
+
+/*
+ * Checks that disk `name` exists, takes its lock (held until
+ * disk_backup_free) and starts the snapshot's consistency point, so that
+ * errors come before any byte is streamed.  A disk whose server the
+ * supervisor runs or will restart is backed up online (after waiting for
+ * the server to answer); only a disk on which no server runs is copied as
+ * is, and that copy fails if a server starts meanwhile.  Returns 0 with
+ * *out, or a miren_err.
  */
 int disk_backup_prepare(struct addon_ctx *ctx, const char *name, struct disk_backup_job **out,
 			struct miren_error *err);
@@ -30,17 +47,26 @@ void disk_backup_free(struct disk_backup_job *job);
 /*
  * Reads a snapshot from source into a staging directory, verifying it
  * whole, then puts it in place as disk `name` (NULL: the name in the
- * snapshot).  An existing disk is replaced only with force; a server using
- * it is stopped for the swap and started again.  Returns {"disk",
+ * snapshot).  A PostgreSQL cluster must be of the disk's server's major
+ * version and start (its recovery is run in the staging directory) before
+ * anything is swapped.  Then the disk lock is taken (bounded wait), and
+ * abandoned(abandoned_user) (may be NULL) is asked whether the caller gave
+ * up; if so nothing changes.  An existing disk is replaced only with
+ * force; a server using it is stopped for the swap and started on the new
+ * data, and its tenants' roles and databases are made to match their
+ * records; if that fails, the old disk is put back and its server started
+ * again.  The old disk is removed only after that.  Returns {"disk",
  * "source_disk", "method", "files", "bytes", "replaced", "restarted"}.
- * On failure nothing outside the staging directory changed, and the
- * staging directory is gone.
+ * On failure the disk holds what it held before, and the staging
+ * directory is gone.
  */
 int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const char *name,
-		 bool force, json_t **result, struct miren_error *err);
+		 bool force, bool (*abandoned)(void *), void *abandoned_user, json_t **result,
+		 struct miren_error *err);
 
-/* At daemon start: finishes or rolls back a swap a crash interrupted and
- * removes staging directories. */
+/* At daemon start: rolls back a swap a crash interrupted (the old disk
+ * comes back unless the new one was proven) and removes staging and trash
+ * directories, stopping any postmaster left running in them. */
 void disk_recover(struct addon_ctx *ctx);
 
 /* Disk names: lowercase letters, digits, '.', '_' and '-', starting with a

@@ -1907,3 +1907,93 @@ int pg_tenant_names(const char *disk_dir, int port, const char *su_password, cha
 	PQfinish(c);
 	return rc;
 }
+
+/* ---- restored clusters ----------------------------------------------------- */
+
+/* Recovery replays the WAL of the backup: it may take a while. */
+#define PG_TRIAL_TIMEOUT_MS (10 * 60 * 1000)
+
+int pg_cluster_major(const char *pgdata, struct miren_error *err)
+{
+	char *path = xasprintf("%s/PG_VERSION", pgdata);
+	struct strbuf sb;
+	strbuf_init(&sb, 64);
+	int major = -1;
+	if (strbuf_read_file(&sb, path) == 0 && sb.len > 0 && sb.len < 8 &&
+	    strspn(sb.buf, "0123456789") == strcspn(sb.buf, "\n"))
+		major = atoi(sb.buf);
+	if (major < 10)
+		major = -1;
+	if (major < 0)
+		miren_error_set(err, MIREN_EINVAL, "'%s' does not name a PostgreSQL major version",
+				path);
+	strbuf_release(&sb);
+	free(path);
+	return major;
+}
+
+/* The message of a server log line, from its level ("LOG:  ...") on;
+ * NULL when the line has none. */
+static const char *log_message(const char *line)
+{
+	static const char *const levels[] = { "PANIC:", "FATAL:", "ERROR:", "WARNING:", "LOG:",
+					      NULL };
+	size_t n = strcspn(line, "\n");
+	const char *best = NULL;
+	for (const char *const *l = levels; *l; l++) {
+		const char *p = strstr(line, *l);
+		if (p && p < line + n && (!best || p < best))
+			best = p;
+	}
+	return best;
+}
+
+int pg_trial_recover(const struct pg_install *pg, const char *pgdata, uid_t uid, gid_t gid,
+		     struct miren_error *err)
+{
+	/* Single-user mode opens no socket and listens nowhere: it runs
+	 * recovery, reads stdin (/dev/null: nothing) and shuts down with a
+	 * checkpoint, all in this one process. */
+	char *bin = xasprintf("%s/postgres", pg->bindir);
+	char *const argv[] = { bin, "--single", "-D", (char *)pgdata, "postgres", NULL };
+	char *const env[] = { "LANG=C.UTF-8", "PATH=/usr/bin:/bin", NULL };
+	char *out = NULL;
+	int st = sv_run(argv, env, pgdata, uid, gid, PG_TRIAL_TIMEOUT_MS, &out);
+	int rc = 0;
+	if (st != 0) {
+		const char *fatal = NULL;
+		for (const char *p = out; p && (p = strstr(p, "FATAL:")); p++)
+			fatal = p;
+		if (!fatal)
+			for (const char *p = out; p && (p = strstr(p, "PANIC:")); p++)
+				fatal = p;
+		/* The line before the FATAL one often says what it is about
+		 * ("invalid value for parameter ..."). */
+		const char *prev = NULL;
+		if (fatal) {
+			const char *ls = fatal;
+			while (ls > out && ls[-1] != '\n')
+				ls--;
+			if (ls > out + 1) {
+				prev = ls - 1;
+				while (prev > out && prev[-1] != '\n')
+					prev--;
+				prev = log_message(prev);
+			}
+		}
+		char *text = fatal ? xstrndup(fatal, strcspn(fatal, "\n")) : xstrdup(out ? out : "");
+		if (prev && strncmp(prev, "FATAL:", 6)) {
+			char *both = xasprintf("%s (%.*s)", text, (int)strcspn(prev, "\n"), prev);
+			free(text);
+			text = both;
+		}
+		char line[500];
+		one_line(line, sizeof(line), text);
+		free(text);
+		rc = miren_error_set(err, MIREN_EINVAL,
+				     "the restored PostgreSQL cluster does not start: %s", line);
+	}
+	free(out);
+	free(bin);
+	return rc;
+}

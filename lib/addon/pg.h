@@ -169,6 +169,20 @@ int pg_backup_end(struct pg_backup *b, char **label, char **stop_lsn, char **sto
 		  struct miren_error *err);
 void pg_backup_free(struct pg_backup *b);
 
+/* The major version in PGDATA/PG_VERSION (e.g. 15), or -1 with err set
+ * when the file is missing or holds something else. */
+int pg_cluster_major(const char *pgdata, struct miren_error *err);
+
+/*
+ * Proves that a restored cluster starts, before it is put in place: runs
+ * its recovery (the backup's WAL) in single-user mode (no socket, no port)
+ * as uid/gid with pg's binaries, which then shuts it down cleanly.
+ * Returns 0, or MIREN_EINVAL with the server's FATAL (or PANIC) line.
+ * The cluster may have been changed by the recovery either way.
+ */
+int pg_trial_recover(const struct pg_install *pg, const char *pgdata, uid_t uid, gid_t gid,
+		     struct miren_error *err);
+
 /* Terminates the tenant's sessions, drops database `db` and role `role`
  * (missing ones are fine).  When other databases still grant the role
  * something, DROP OWNED BY runs in each of them first. */

@@ -12,6 +12,7 @@
  * state holds {"su_password","version"}.
  */
 #include "addon/addon.h"
+#include "addon/disk_ops.h"
 #include "addon/pg.h"
 #include "addon/pg_start.h"
 #include "addon/provider_pg.h"
@@ -305,6 +306,12 @@ static int release_server(struct addon_ctx *ctx, const char *server_id, struct m
 	}
 	if (rc)
 		return rc;
+	/* The disk lock: never remove a disk under a backup or a restore. */
+	rc = disk_lock(srv.disk, "the removal of its addon", DISK_LOCK_WAIT_MS, err);
+	if (rc) {
+		server_rec_release(&srv);
+		return rc;
+	}
 	char *id = pgp_server_sv_id(srv.id);
 	sv_stop(ctx->sv, id);
 	free(id);
@@ -322,6 +329,7 @@ static int release_server(struct addon_ctx *ctx, const char *server_id, struct m
 		rc = store_server_delete(ctx->store, srv.id, err);
 	if (!rc)
 		log_info("addon server %s removed with its disk %s", srv.id, srv.disk);
+	disk_unlock(srv.disk);
 	server_rec_release(&srv);
 	return rc;
 }

@@ -13,6 +13,7 @@
 #include "util/strbuf.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <microhttpd.h>
@@ -213,6 +214,17 @@ static enum MHD_Result stream_backup(struct route_ctx *c, const char *disk)
 	return ret;
 }
 
+/* True when the client of conn has closed its end (it gave up waiting). */
+static bool client_gone(void *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci)
+		return false;
+	struct pollfd pfd = { .fd = ci->connect_fd, .events = POLLIN | POLLRDHUP };
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 static enum MHD_Result route(struct route_ctx *c)
 {
 	struct platform *p = c->s->p;
@@ -310,7 +322,7 @@ static enum MHD_Result route(struct route_ctx *c)
 			return send_err(c->conn, MIREN_EIO, "cannot read the uploaded snapshot", NULL);
 		const char *name = query(c, "name");
 		rc = platform_disk_restore(p, fd, name && *name ? name : NULL, query_bool(c, "force"),
-					   &res, &err);
+					   client_gone, c->conn, &res, &err);
 		close(fd);
 		return reply(c, rc, res, &err);
 	}

@@ -1502,9 +1502,11 @@ int platform_disk_backup_prepare(struct platform *p, const char *name,
 }
 
 int platform_disk_restore(struct platform *p, int fd, const char *name, bool force,
-			  json_t **result, struct miren_error *err)
+			  bool (*abandoned)(void *), void *abandoned_user, json_t **result,
+			  struct miren_error *err)
 {
-	return disk_restore(&p->actx, snap_source_fd, &fd, name, force, result, err);
+	return disk_restore(&p->actx, snap_source_fd, &fd, name, force, abandoned, abandoned_user,
+			    result, err);
 }
 
 int platform_invariants(struct platform *p, json_t **result, struct miren_error *err)

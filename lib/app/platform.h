@@ -115,9 +115,11 @@ struct disk_backup_job;
 /* Starts a backup of disk name (errors come here, before any byte). */
 int platform_disk_backup_prepare(struct platform *p, const char *name,
 				 struct disk_backup_job **job, struct miren_error *err);
-/* Restores the snapshot in file fd as disk name (NULL: its own name). */
+/* Restores the snapshot in file fd as disk name (NULL: its own name);
+ * abandoned (may be NULL) as for disk_restore. */
 int platform_disk_restore(struct platform *p, int fd, const char *name, bool force,
-			  json_t **result, struct miren_error *err);
+			  bool (*abandoned)(void *), void *abandoned_user, json_t **result,
+			  struct miren_error *err);
 
 /* [{"name","size","used","status","created_by","created_at"}] */
 int platform_disk_list(struct platform *p, json_t **result, struct miren_error *err);

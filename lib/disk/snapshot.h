@@ -53,13 +53,24 @@ struct snap_writer;
 struct snap_writer *snap_writer_new(snap_sink_fn sink, void *user, const json_t *header,
 				    int level, int threads, struct miren_error *err);
 /*
- * Adds the tree below root as members "disk/<relative path>", in sorted
- * order.  skip (may be NULL) is asked for each relative path; true leaves
- * it (and, for a directory, its contents) out.  Regular files, directories
- * and symlinks are archived; sockets, fifos and devices are skipped.
- * A file that shrinks or vanishes while read is an error (MIREN_EIO).
+ * The tree may change while it is copied, and something else repairs the
+ * copy (PostgreSQL's online backup: WAL replay).  As PostgreSQL's own base
+ * backup does, a file or directory that vanishes is left out, and a file
+ * that shrinks is padded with zeros to the size its header declares.
  */
-int snap_add_tree(struct snap_writer *w, const char *root,
+#define SNAP_TREE_VOLATILE 1u
+
+/*
+ * Adds the tree below root as members "disk/<relative path>", in sorted
+ * order.  flags: 0 or SNAP_TREE_VOLATILE.  skip (may be NULL) is asked for
+ * each relative path; true leaves it (and, for a directory, its contents)
+ * out.  Regular files, directories and symlinks are archived; sockets,
+ * fifos and devices are skipped.  Without SNAP_TREE_VOLATILE a file that
+ * shrinks or vanishes while read is an error (MIREN_EIO).  The manifest's
+ * digest of a file is taken from the bytes its member holds, never
+ * separately from what was read.
+ */
+int snap_add_tree(struct snap_writer *w, const char *root, unsigned flags,
 		  bool (*skip)(const char *rel, bool is_dir, void *u), void *u,
 		  struct miren_error *err);
 /* Adds one regular file "disk/<rel>" with the given content. */
@@ -80,7 +91,9 @@ typedef ssize_t (*snap_source_fn)(void *user, void *buf, size_t len);
  * truncated, any checksum mismatch, paths that are absolute or contain
  * "..", links that point outside staging, hard links, devices, fifos,
  * declared sizes that do not match.  Nothing is ever written outside
- * staging.  On success *header is the parsed header (caller decrefs).
+ * staging.  staging NULL: the same checks, and nothing is written at all
+ * (verifying a file).  On success *header is the parsed header (caller
+ * decrefs).
  * max_bytes bounds the extracted content (0: no bound).
  */
 int snap_read(snap_source_fn source, void *user, const char *staging, uid_t uid, gid_t gid,

@@ -96,6 +96,7 @@ struct rd {
 	struct rb *cur, *prev;
 	struct archive *ar;
 	int root;
+	bool verify_only;         /* staging NULL: check everything, write nothing */
 	uid_t uid;
 	gid_t gid;
 	uint64_t max_bytes;
@@ -458,13 +459,26 @@ static int extract_file(struct rd *r, struct archive_entry *e, const char *rel,
 		return bad(err, "member '%s' is a sparse file, which backups cannot contain", name);
 	const char *base;
 	int dfd;
-	int rc = parent_dir(r, rel, &base, &dfd, err);
-	if (rc)
+	int rc = 0, fd = -1;
+	char *key = xasprintf("disk/%s", rel);
+	if (r->verify_only) {
+		if (json_object_get(r->seen, key))
+			rc = bad(err, "member '%s' appears twice in the backup", name);
+	} else {
+		rc = parent_dir(r, rel, &base, &dfd, err);
+		if (!rc) {
+			fd = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+				    0600);
+			if (fd < 0)
+				rc = errno == EEXIST
+					     ? bad(err, "member '%s' appears twice in the backup", name)
+					     : local_error(errno, "create", name, err);
+		}
+	}
+	if (rc) {
+		free(key);
 		return rc;
-	int fd = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return errno == EEXIST ? bad(err, "member '%s' appears twice in the backup", name)
-				       : local_error(errno, "create", name, err);
+	}
 	struct sha256 h;
 	sha256_init(&h);
 	uint64_t written = 0;
@@ -483,7 +497,7 @@ static int extract_file(struct rd *r, struct archive_entry *e, const char *rel,
 			rc = bad(err, "member '%s' is a sparse file, which backups cannot contain", name);
 			break;
 		}
-		if (write_all(fd, buf, len) != 0) {
+		if (fd >= 0 && write_all(fd, buf, len) != 0) {
 			rc = local_error(errno, "write", name, err);
 			break;
 		}
@@ -495,6 +509,8 @@ static int extract_file(struct rd *r, struct archive_entry *e, const char *rel,
 	if (!rc && written != (uint64_t)size)
 		rc = bad(err, "member '%s' holds a different number of bytes than its header declares",
 			 name);
+	if (fd < 0)
+		goto done;
 	if (!rc)
 		rc = chown_fd(r, fd, name, err);
 	if (!rc && fchmod(fd, archive_entry_perm(e) & 0777) != 0)
@@ -512,9 +528,11 @@ static int extract_file(struct rd *r, struct archive_entry *e, const char *rel,
 		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	if (close(fd) != 0 && !rc)
 		rc = local_error(errno, "write", name, err);
-	if (rc)
+done:
+	if (rc) {
+		free(key);
 		return rc;
-	char *key = xasprintf("disk/%s", rel);
+	}
 	json_object_set_new(r->seen, key, json_string(hex));
 	free(key);
 	r->files++;
@@ -533,6 +551,8 @@ static int extract_dir(struct rd *r, struct archive_entry *e, const char *rel, c
 		r->root_mtime = mt;
 		return 0;
 	}
+	if (r->verify_only)
+		return 0;
 	const char *base;
 	int dfd;
 	int rc = parent_dir(r, rel, &base, &dfd, err);
@@ -571,6 +591,8 @@ static int extract_link(struct rd *r, struct archive_entry *e, const char *rel,
 		return miren_error_set(err, MIREN_EINVAL,
 				       "symlink '%s' points outside the backup ('%s')",
 				       show(name, b1), show(target, b2));
+	if (r->verify_only)
+		return 0;
 	const char *base;
 	int dfd;
 	int rc = parent_dir(r, rel, &base, &dfd, err);
@@ -954,6 +976,8 @@ static int run(struct rd *r, struct miren_error *err)
 			return rc;
 	}
 	int rc = check_tail(r, err);
+	if (r->verify_only)
+		return rc;
 	if (!rc)
 		rc = apply_dir_fixes(r, err);
 	if (!rc && syncfs(r->root) != 0)
@@ -975,18 +999,21 @@ int snap_read(snap_source_fn source, void *user, const char *staging, uid_t uid,
 	pthread_mutex_init(&r.mu, NULL);
 	pthread_cond_init(&r.cv, NULL);
 	r.seen = json_object();
-	r.root = open(staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (r.root < 0) {
-		rc = miren_error_set(&e, MIREN_EIO, "cannot open the staging directory %s: %s",
-				     staging, strerror(errno));
-		goto out;
-	}
-	if (is_empty_dir(r.root) != 1) {
-		rc = miren_error_set(&e, MIREN_EINTERNAL, "staging directory %s is not empty",
-				     staging);
-		close(r.root);
-		r.root = -1;
-		goto out;
+	r.verify_only = staging == NULL;
+	if (!r.verify_only) {
+		r.root = open(staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (r.root < 0) {
+			rc = miren_error_set(&e, MIREN_EIO, "cannot open the staging directory %s: %s",
+					     staging, strerror(errno));
+			goto out;
+		}
+		if (is_empty_dir(r.root) != 1) {
+			rc = miren_error_set(&e, MIREN_EINTERNAL, "staging directory %s is not empty",
+					     staging);
+			close(r.root);
+			r.root = -1;
+			goto out;
+		}
 	}
 	r.in = xmalloc(IN_CAP);
 	r.run = EVP_MD_CTX_new();

@@ -4,20 +4,25 @@
  * The pipeline, on the caller's thread unless said otherwise:
  *
  *   read(2), 1 MiB at a time, into one of NBUF buffers
- *     -> per-file SHA-256                         (hashing thread 1)
  *     -> libarchive pax writer -> write callback:
+ *          per-file SHA-256 of a member's data    (hashing thread 1)
  *          archive SHA-256                        (hashing thread 2)
  *          ZSTD_compressStream2 -> sink           (zstd's worker threads)
+ *
+ * Both digests are taken in the write callback, from the very bytes that
+ * go on to zstd: what the manifest records for a file is, by construction,
+ * the digest of the data its member holds, whatever happens to the file
+ * while it is read.  Every digest update goes through digest_add(), which
+ * keeps each digest's updates in stream order (an update made on this
+ * thread first waits for the queued ones).
  *
  * Each file is read once; its bytes go from the read buffer through
  * libarchive to zstd without further copies, and the hashing threads read
  * the same buffer, which is not reused until both are done with it (chunks
- * under 64 KiB are hashed on this thread: handing them over costs more).  The
- * two digests are most of the CPU time besides compression, so running
- * them beside the reads and zstd keeps them off the critical path when
- * there are cores for it.  Tar headers and padding (short, in libarchive's
- * own buffers) are hashed on this thread, after the queued file data, so
- * the archive digest sees the bytes in stream order.
+ * under 64 KiB, and bytes in libarchive's own buffers, are hashed on this
+ * thread).  The two digests are most of the CPU time besides compression,
+ * so running them beside the reads and zstd keeps them off the critical
+ * path when there are cores for it.
  *
  * libarchive runs unblocked (bytes_per_block 0): every tar byte reaches the
  * callback as soon as it is produced and no record padding is added, so
@@ -80,9 +85,11 @@ struct snap_writer {
 	unsigned char *rbuf; /* NBUF * SNAP_READ_CHUNK, for file contents */
 	const unsigned char *chunk; /* the file chunk being archived */
 	size_t chunk_len;
-	uint64_t chunk_seq;  /* its archive-digest job */
+	uint64_t chunk_seq_file, chunk_seq_tar; /* its digest jobs */
 	struct sha256 tar_sha;
 	bool tar_sha_open;
+	struct sha256 *file_sha; /* set while a file member's data is written */
+	unsigned tree_flags; /* SNAP_TREE_* of the snap_add_tree running */
 	bool discard;   /* being freed unfinished: swallow libarchive's output */
 	bool finished;
 	int failed;     /* sticky error code */
@@ -178,6 +185,23 @@ static void hasher_stop(struct hasher *hs)
 	hs->started = false;
 }
 
+/*
+ * The one way to update a digest: h += data, after every update queued
+ * before it.  stable: data stays unchanged until the returned job is done
+ * (then a large update is handed to the hashing thread); otherwise, or for
+ * a small one, it is hashed here once the queue is empty.  Returns the job
+ * number for hash_wait_for (0: already done).
+ */
+static uint64_t digest_add(struct hasher *hs, struct sha256 *h, const void *data, size_t len,
+			   bool stable)
+{
+	if (stable && len >= SNAP_HASH_ASYNC)
+		return hash_post(hs, h, data, len);
+	hash_wait_all(hs);
+	sha256_update(h, data, len);
+	return 0;
+}
+
 /* Sends out.pos bytes of zout to the sink. */
 static int w_emit(struct snap_writer *w, size_t n)
 {
@@ -223,16 +247,19 @@ static la_ssize_t w_write_cb(struct archive *a, void *u, const void *buf, size_t
 		archive_set_error(a, EIO, "%s", w->cb_err.message);
 		return -1;
 	}
+	/* File data in the read buffer stays put until its jobs are done;
+	   headers, padding and anything else live in libarchive's buffers. */
+	uintptr_t b = (uintptr_t)buf, c = (uintptr_t)w->chunk;
+	bool stable = w->chunk && b >= c && b + len <= c + w->chunk_len;
+	if (w->file_sha) {
+		uint64_t j = digest_add(&w->hs_file, w->file_sha, buf, len, stable);
+		if (j)
+			w->chunk_seq_file = j;
+	}
 	if (w->tar_sha_open) {
-		uintptr_t b = (uintptr_t)buf, c = (uintptr_t)w->chunk;
-		if (w->chunk && b >= c && b + len <= c + w->chunk_len) {
-			/* File data, which stays put until the job is done. */
-			w->chunk_seq = hash_post(&w->hs_tar, &w->tar_sha, buf, len);
-		} else {
-			/* Headers and padding live in libarchive's buffers. */
-			hash_wait_all(&w->hs_tar);
-			sha256_update(&w->tar_sha, buf, len);
-		}
+		uint64_t j = digest_add(&w->hs_tar, &w->tar_sha, buf, len, stable);
+		if (j)
+			w->chunk_seq_tar = j;
 	}
 	w->tar_bytes += len;
 	ZSTD_inBuffer in = { buf, len, 0 };
@@ -314,16 +341,27 @@ static int w_end_entry(struct snap_writer *w, const char *name, struct miren_err
 	return 0;
 }
 
-/* A whole in-memory member (header, manifest, snap_add_data). */
+/* A whole in-memory member (header, manifest, snap_add_data); hex (may be
+   NULL) gets the SHA-256 of the data the member holds. */
 static int w_member_mem(struct snap_writer *w, const char *name, const void *data, size_t len,
-			mode_t mode, struct miren_error *err)
+			mode_t mode, char hex[65], struct miren_error *err)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	int rc = w_header(w, name, AE_IFREG, mode, geteuid(), getegid(), now.tv_sec, 0,
 			  (int64_t)len, NULL, err);
-	if (!rc)
-		rc = w_data(w, data, len, name, err);
+	if (rc)
+		return rc;
+	struct sha256 h;
+	sha256_init(&h);
+	w->file_sha = hex ? &h : NULL;
+	rc = w_data(w, data, len, name, err);
+	w->file_sha = NULL;
+	hash_wait_all(&w->hs_file);
+	if (hex)
+		sha256_final_hex(&h, hex);
+	else
+		sha256_final_hex(&h, (char[65]){ 0 }); /* releases it */
 	if (!rc)
 		rc = w_end_entry(w, name, err);
 	return rc;
@@ -394,7 +432,7 @@ struct snap_writer *snap_writer_new(snap_sink_fn sink, void *user, const json_t 
 	text = xrealloc(text, tl + 2);
 	text[tl++] = '\n';
 	text[tl] = '\0';
-	if (w_member_mem(w, "miren-backup.json", text, tl, 0644, err))
+	if (w_member_mem(w, "miren-backup.json", text, tl, 0644, NULL, err))
 		goto fail;
 	free(text);
 	json_decref(h);
@@ -439,6 +477,12 @@ static int w_read_error(struct snap_writer *w, int e, const char *what, struct m
 	return rc;
 }
 
+/* A file or directory that is gone when opened: left out of a volatile tree. */
+static bool w_vanished(struct snap_writer *w, int e)
+{
+	return e == ENOENT && (w->tree_flags & SNAP_TREE_VOLATILE);
+}
+
 static int w_file(struct snap_writer *w, int dfd, const char *name, struct miren_error *err)
 {
 	const char *path = w->path;
@@ -447,7 +491,7 @@ static int w_file(struct snap_writer *w, int dfd, const char *name, struct miren
 	if (fd < 0 && errno == EPERM)
 		fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return w_read_error(w, errno, path, err);
+		return w_vanished(w, errno) ? 0 : w_read_error(w, errno, path, err);
 	struct stat st;
 	if (fstat(fd, &st) != 0) {
 		rc = w_read_error(w, errno, path, err);
@@ -475,46 +519,54 @@ static int w_file(struct snap_writer *w, int dfd, const char *name, struct miren
 		      st.st_mtim.tv_nsec, st.st_size, NULL, err);
 	if (rc)
 		goto out;
+	/* The member's data is digested in the write callback (see the top). */
 	struct sha256 h;
 	sha256_init(&h);
+	w->file_sha = &h;
 	/* NBUF buffers: one is read into while the others may still be hashed. */
 	uint64_t job_file[NBUF] = { 0 }, job_tar[NBUF] = { 0 };
 	uint64_t left = (uint64_t)st.st_size;
+	bool padding = false;
 	for (unsigned k = 0; left; k = (k + 1) % NBUF) {
 		unsigned char *buf = w->rbuf + (size_t)k * SNAP_READ_CHUNK;
 		size_t want = left < SNAP_READ_CHUNK ? (size_t)left : SNAP_READ_CHUNK;
 		hash_wait_for(&w->hs_file, job_file[k]);
 		hash_wait_for(&w->hs_tar, job_tar[k]);
-		ssize_t n;
-		do
-			n = read(fd, buf, want);
-		while (n < 0 && errno == EINTR);
+		ssize_t n = 0;
+		if (!padding) {
+			do
+				n = read(fd, buf, want);
+			while (n < 0 && errno == EINTR);
+		}
 		if (n < 0) {
 			rc = w_read_error(w, errno, path, err);
 			break;
 		}
 		if (n == 0) {
-			rc = w->failed = miren_error_set(err, MIREN_EIO,
-							 "%s shrank while being backed up", path);
-			break;
+			if (!(w->tree_flags & SNAP_TREE_VOLATILE)) {
+				rc = w->failed = miren_error_set(
+					err, MIREN_EIO, "%s shrank while being backed up", path);
+				break;
+			}
+			/* As PostgreSQL's base backup does: zeros to the size
+			   in the header; WAL replay rewrites what counts. */
+			padding = true;
+			memset(buf, 0, want);
+			n = (ssize_t)want;
 		}
-		/* Small chunks are hashed here: a hand-over costs more. */
-		bool async = (size_t)n >= SNAP_HASH_ASYNC;
-		if (async)
-			job_file[k] = hash_post(&w->hs_file, &h, buf, (size_t)n);
-		else
-			sha256_update(&h, buf, (size_t)n);
-		w->chunk = async ? buf : NULL;
+		w->chunk = buf;
 		w->chunk_len = (size_t)n;
-		w->chunk_seq = 0;
+		w->chunk_seq_file = w->chunk_seq_tar = 0;
 		rc = w_data(w, buf, (size_t)n, path, err);
 		w->chunk = NULL;
-		job_tar[k] = w->chunk_seq;
+		job_file[k] = w->chunk_seq_file;
+		job_tar[k] = w->chunk_seq_tar;
 		if (rc)
 			break;
 		left -= (uint64_t)n;
 	}
 	/* h is finished, and no job points into rbuf any more. */
+	w->file_sha = NULL;
 	hash_wait_all(&w->hs_file);
 	hash_wait_all(&w->hs_tar);
 	char hex[65];
@@ -564,7 +616,7 @@ static int w_dir(struct snap_writer *w, int dfd, bool (*skip)(const char *, bool
 		names[n++] = xstrdup(de->d_name);
 		errno = 0;
 	}
-	if (errno) {
+	if (errno && !w_vanished(w, errno)) {
 		rc = w_read_error(w, errno, w->path, err);
 		goto out;
 	}
@@ -577,8 +629,10 @@ static int w_dir(struct snap_writer *w, int dfd, bool (*skip)(const char *, bool
 		const char *rel = w->path + strlen("disk/");
 		struct stat st;
 		if (fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) != 0) {
-			rc = w_read_error(w, errno, w->path, err);
-			break;
+			if (!w_vanished(w, errno))
+				rc = w_read_error(w, errno, w->path, err);
+			w_path_cut(w, base);
+			continue;
 		}
 		bool is_dir = S_ISDIR(st.st_mode);
 		if (!(S_ISREG(st.st_mode) || is_dir || S_ISLNK(st.st_mode)) ||
@@ -591,7 +645,9 @@ static int w_dir(struct snap_writer *w, int dfd, bool (*skip)(const char *, bool
 		} else if (S_ISLNK(st.st_mode)) {
 			char *target = xmalloc((size_t)st.st_size + 2);
 			ssize_t tl = readlinkat(dfd, names[i], target, (size_t)st.st_size + 1);
-			if (tl < 0 || tl > st.st_size) {
+			if (tl < 0 && w_vanished(w, errno)) {
+				/* gone: left out */
+			} else if (tl < 0 || tl > st.st_size) {
 				rc = w_read_error(w, tl < 0 ? errno : EAGAIN, w->path, err);
 			} else {
 				target[tl] = '\0';
@@ -612,7 +668,8 @@ static int w_dir(struct snap_writer *w, int dfd, bool (*skip)(const char *, bool
 			int cfd = openat(dfd, names[i],
 					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (cfd < 0) {
-				rc = w_read_error(w, errno, w->path, err);
+				if (!w_vanished(w, errno))
+					rc = w_read_error(w, errno, w->path, err);
 			} else {
 				rc = w_header(w, w->path, AE_IFDIR, st.st_mode, st.st_uid,
 					      st.st_gid, st.st_mtim.tv_sec,
@@ -632,13 +689,14 @@ out:
 	return rc;
 }
 
-int snap_add_tree(struct snap_writer *w, const char *root,
+int snap_add_tree(struct snap_writer *w, const char *root, unsigned flags,
 		  bool (*skip)(const char *rel, bool is_dir, void *u), void *u,
 		  struct miren_error *err)
 {
 	int rc = w_check(w, err);
 	if (rc)
 		return rc;
+	w->tree_flags = flags;
 	w_path_cut(w, 0);
 	w_path_push(w, "disk/");
 	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -679,8 +737,7 @@ int snap_add_data(struct snap_writer *w, const char *rel, const void *data, size
 		return rc;
 	}
 	char hex[65];
-	sha256_hex(data, len, hex);
-	rc = w_member_mem(w, name, data, len, mode, err);
+	rc = w_member_mem(w, name, data, len, mode, hex, err);
 	if (rc) {
 		json_object_del(w->files, name);
 	} else {
@@ -717,7 +774,7 @@ int snap_writer_finish(struct snap_writer *w, struct snap_stats *st, struct mire
 	text = xrealloc(text, tl + 2);
 	text[tl++] = '\n';
 	text[tl] = '\0';
-	rc = w_member_mem(w, "miren-manifest.json", text, tl, 0644, err);
+	rc = w_member_mem(w, "miren-manifest.json", text, tl, 0644, NULL, err);
 	if (rc)
 		goto out;
 	if (archive_write_close(w->ar) != ARCHIVE_OK) {

@@ -18,8 +18,10 @@
  * deleted); backup:started
  * (pg_backup_start ran); backup:copied (files copied, pg_backup_stop not
  * run); restore:verified (staging complete, no swap yet); restore:aside
- * (old disk moved aside); restore:swapped (new disk in place, old not yet
- * removed).
+ * (old disk moved aside); restore:swapped (new disk in place, its server not
+ * started); restore:started (its server answers, the old disk still kept);
+ * restore:proven (the old disk moved to the trash, not yet removed);
+ * restore:placed (a new disk in place, not yet recorded).
  *
  * Names inside steps (pg.c, provider_pg.c): template:initdb (initdb about
  * to run; with @ms the kill lands while it and its postgres children

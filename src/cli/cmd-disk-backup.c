@@ -1,16 +1,17 @@
 /* miren disk backup: stream a disk's snapshot from the server into a file. */
 #include "cli/cli.h"
 #include "api/client.h"
+#include "disk/snapshot.h"
 #include "util/sha256.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <zstd.h>
 
 static const struct option longopts[] = {
 	{ "name", required_argument, NULL, 'n' },
@@ -30,19 +31,16 @@ static int option(struct cli *cli, int opt, const char *arg)
 }
 
 /*
- * The receiving end: every byte goes to the file and the SHA-256, and is
- * decompressed (into a scratch buffer) to count the original size and to
- * check the zstd frame and its checksum before the file is kept.
+ * The receiving end: every byte goes to the temporary file and the
+ * SHA-256.  Once the stream is complete the file is read back and verified
+ * whole (snap_read without a staging directory: zstd checksums, every
+ * file's SHA-256 against the manifest, the archive digest), so a backup
+ * that says it succeeded is one that restore accepts.
  */
 struct recv {
 	int fd;
 	struct sha256 hash;
-	ZSTD_DStream *z;
-	void *scratch;
-	size_t scratch_len;
-	unsigned long long zst_bytes, raw_bytes;
-	size_t frame_left; /* ZSTD_decompressStream's last hint: 0 = frame complete */
-	bool corrupt;
+	unsigned long long zst_bytes;
 	struct cli_progress progress;
 };
 
@@ -61,18 +59,34 @@ static int recv_sink(void *user, const void *data, size_t len)
 	}
 	sha256_update(&r->hash, data, len);
 	r->zst_bytes += len;
-	ZSTD_inBuffer in = { data, len, 0 };
-	while (in.pos < in.size && !r->corrupt) {
-		ZSTD_outBuffer out = { r->scratch, r->scratch_len, 0 };
-		size_t ret = ZSTD_decompressStream(r->z, &out, &in);
-		if (ZSTD_isError(ret))
-			r->corrupt = true;
-		else
-			r->frame_left = ret;
-		r->raw_bytes += out.pos;
-	}
 	cli_progress_update(&r->progress, r->zst_bytes);
 	return 0;
+}
+
+/*
+ * The temporary file, unique to this process (FILE.XXXXXX.partial next to
+ * FILE), is removed on every way out, a fatal signal included; what a
+ * SIGKILL leaves never stands in the way of a later backup.
+ */
+static char *tmp_path;
+static const int fatal_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+
+static void on_fatal_signal(int sig)
+{
+	if (tmp_path)
+		unlink(tmp_path); /* async-signal-safe */
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void catch_signals(bool on)
+{
+	struct sigaction sa = { .sa_handler = on ? on_fatal_signal : SIG_DFL };
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++)
+		sigaddset(&sa.sa_mask, fatal_signals[i]);
+	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++)
+		sigaction(fatal_signals[i], &sa, NULL);
 }
 
 static char *default_output(const char *disk)
@@ -85,6 +99,66 @@ static char *default_output(const char *disk)
 	return xasprintf("%s-%s.miren.zst", disk, stamp);
 }
 
+/* Puts tmp in place as out, never replacing a file (link, then unlink). */
+static int publish(const char *tmp, const char *out)
+{
+	if (link(tmp, out) != 0) {
+		if (errno == EEXIST) {
+			cli_error("'%s' appeared while the backup ran (another backup to the same "
+				  "file?); it was left alone and this backup was not kept",
+				  out);
+			cli_hint("choose another file with -o");
+		} else {
+			cli_error("cannot create '%s': %s", out, strerror(errno));
+		}
+		return CLI_FAIL;
+	}
+	unlink(tmp);
+	char *dir = xstrdup(out);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		slash[slash == dir ? 1 : 0] = '\0';
+	int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+	free(dir);
+	return CLI_OK;
+}
+
+static void print_summary(struct cli *cli, const char *out, const char *hdr_text,
+			  const struct recv *r, const struct snap_stats *st, const char *hex)
+{
+	json_t *hdr = hdr_text ? json_loads(hdr_text, 0, NULL) : NULL;
+	double secs = cli_progress_elapsed(&r->progress);
+	double ratio = r->zst_bytes ? (double)st->tar_bytes / (double)r->zst_bytes : 0;
+	if (cli->json) {
+		json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:f, s:s, s:f, s:I, s:b}", "disk", name,
+				      "file", out, "original_bytes", (json_int_t)st->tar_bytes,
+				      "compressed_bytes", (json_int_t)r->zst_bytes, "ratio", ratio,
+				      "sha256", hex, "seconds", secs, "files", (json_int_t)st->files,
+				      "verified", 1);
+		if (hdr)
+			json_object_set(j, "header", hdr);
+		cli_print_json(j);
+		json_decref(j);
+	} else {
+		char raw[32], zst[32];
+		cli_human_bytes(st->tar_bytes, raw, sizeof(raw));
+		cli_human_bytes(r->zst_bytes, zst, sizeof(zst));
+		printf("%s\n", out);
+		printf("  disk        %s (%s)\n", name,
+		       hdr ? json_string_value(json_object_get(hdr, "method")) : "?");
+		printf("  original    %s\n", raw);
+		printf("  compressed  %s (ratio %.1f)\n", zst, ratio);
+		printf("  verified    %llu files, every checksum\n", (unsigned long long)st->files);
+		printf("  sha256      %s\n", hex);
+		printf("  took        %.2f s\n", secs);
+	}
+	json_decref(hdr);
+}
+
 static int exec(struct cli *cli, int argc, char **argv)
 {
 	if (argc)
@@ -92,7 +166,7 @@ static int exec(struct cli *cli, int argc, char **argv)
 	if (!name)
 		return cli_usage_error(cli, "which disk? give -n NAME (see 'miren debug disk list')");
 	char *out = output ? xstrdup(output) : default_output(name);
-	char *partial = xasprintf("%s.partial", out);
+	char *tmp = xasprintf("%s.XXXXXX.partial", out);
 	int rc = CLI_FAIL;
 	struct recv r = { .fd = -1 };
 	char *hdr_text = NULL;
@@ -101,16 +175,14 @@ static int exec(struct cli *cli, int argc, char **argv)
 		cli_hint("choose another file with -o, or remove it first");
 		goto out;
 	}
-	r.fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	catch_signals(true);
+	r.fd = mkostemps(tmp, (int)strlen(".partial"), O_CLOEXEC);
 	if (r.fd < 0) {
-		cli_error("cannot create '%s': %s", partial, strerror(errno));
+		cli_error("cannot create '%s': %s", tmp, strerror(errno));
 		goto out;
 	}
+	tmp_path = tmp;
 	sha256_init(&r.hash);
-	r.z = ZSTD_createDStream();
-	r.scratch_len = ZSTD_DStreamOutSize();
-	r.scratch = xmalloc(r.scratch_len);
-	r.frame_left = 1;
 	cli_progress_init(&r.progress, "received");
 
 	char *esc = api_escape(name);
@@ -123,60 +195,43 @@ static int exec(struct cli *cli, int argc, char **argv)
 	cli_progress_done(&r.progress);
 	char hex[65];
 	sha256_final_hex(&r.hash, hex);
+	struct snap_stats st = { 0 };
 	if (arc) {
-		if (arc == MIREN_ETOOBIG)
+		if (arc == MIREN_ETOOBIG) {
 			cli_error("the disk holding '%s' is full; the backup was not written", out);
-		else
-			cli_fail(&err);
-	} else if (r.corrupt || r.frame_left != 0) {
-		cli_error("the backup stream of disk '%s' is incomplete or damaged; nothing was kept",
-			  name);
-		cli_hint("see the server log (DATA/logs/server.log) for why it stopped");
-	} else if (fsync(r.fd) != 0 || close(r.fd) != 0) {
-		r.fd = -1;
-		cli_error("cannot write '%s': %s", partial, strerror(errno));
-	} else if ((r.fd = -1, rename(partial, out) != 0)) {
-		cli_error("cannot rename '%s' to '%s': %s", partial, out, strerror(errno));
-	} else {
-		rc = CLI_OK;
-	}
-	if (rc == CLI_OK) {
-		json_t *hdr = hdr_text ? json_loads(hdr_text, 0, NULL) : NULL;
-		double secs = cli_progress_elapsed(&r.progress);
-		double ratio = r.zst_bytes ? (double)r.raw_bytes / (double)r.zst_bytes : 0;
-		if (cli->json) {
-			json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:f, s:s, s:f}", "disk", name,
-					      "file", out, "original_bytes",
-					      (json_int_t)r.raw_bytes, "compressed_bytes",
-					      (json_int_t)r.zst_bytes, "ratio", ratio, "sha256", hex,
-					      "seconds", secs);
-			if (hdr)
-				json_object_set(j, "header", hdr);
-			cli_print_json(j);
-			json_decref(j);
+		} else if (hdr_text) {
+			/* The stream had started: the server gave up midway. */
+			cli_error("the backup of disk '%s' stopped midway (%s); nothing was kept", name,
+				  err.message);
+			cli_hint("the server log (DATA/logs/server.log) says why");
 		} else {
-			char raw[32], zst[32];
-			cli_human_bytes(r.raw_bytes, raw, sizeof(raw));
-			cli_human_bytes(r.zst_bytes, zst, sizeof(zst));
-			printf("%s\n", out);
-			printf("  disk        %s (%s)\n", name,
-			       hdr ? json_string_value(json_object_get(hdr, "method")) : "?");
-			printf("  original    %s\n", raw);
-			printf("  compressed  %s (ratio %.1f)\n", zst, ratio);
-			printf("  sha256      %s\n", hex);
-			printf("  took        %.2f s\n", secs);
+			cli_fail(&err);
 		}
-		json_decref(hdr);
+		goto out;
 	}
+	if (fsync(r.fd) != 0 || lseek(r.fd, 0, SEEK_SET) != 0) {
+		cli_error("cannot write '%s': %s", tmp, strerror(errno));
+		goto out;
+	}
+	miren_error_clear(&err);
+	if (snap_read(snap_source_fd, &r.fd, NULL, (uid_t)-1, (gid_t)-1, 0, NULL, &st, &err) != 0) {
+		cli_error("the backup of disk '%s' does not verify (%s); nothing was kept", name,
+			  err.message);
+		cli_hint("see the server log (DATA/logs/server.log) for why it stopped");
+		goto out;
+	}
+	rc = publish(tmp, out);
+	if (rc == CLI_OK)
+		print_summary(cli, out, hdr_text, &r, &st, hex);
 out:
-	if (r.fd >= 0)
+	if (r.fd >= 0) {
 		close(r.fd);
-	if (rc != CLI_OK)
-		unlink(partial);
-	ZSTD_freeDStream(r.z);
-	free(r.scratch);
+		unlink(tmp); /* gone already when published */
+	}
+	tmp_path = NULL;
+	catch_signals(false);
 	free(hdr_text);
-	free(partial);
+	free(tmp);
 	free(out);
 	return rc;
 }
@@ -189,6 +244,10 @@ const struct cmd_entry cmd_disk_backup_entry = {
 		"database runs (PostgreSQL's online backup: writers do not stop).  The file\n"
 		"is a zstd-compressed tar archive with a header and SHA-256 checksums of\n"
 		"every file (docs/backup-format.md); 'tar --zstd -tvf FILE' lists it.\n"
+		"The file is written as FILE.XXXXXX.partial, read back and verified whole\n"
+		"(every checksum), then put in place; a failed or interrupted backup leaves\n"
+		"nothing.  Only one operation runs on a disk at a time: another one waits up\n"
+		"to 10 s, then fails with \"another operation on disk ... is in progress\".\n"
 		"\noptions:\n"
 		"  -n, --name NAME     the disk (see 'miren debug disk list')\n"
 		"  -o, --output PATH   the file to write (default: NAME-YYYYMMDD-HHMMSS.miren.zst\n"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The consistency test: pgbench writes while the disk is backed up; the
-# snapshot, restored to a new disk, starts as a PostgreSQL server, passes
-# pg_amcheck, and holds every transaction committed before the backup began.
+# snapshot, restored to a new disk (which replays its WAL to prove it),
+# starts as a PostgreSQL server, passes pg_amcheck, and holds every
+# transaction committed before the backup began.
 # RUNS (default 3) repeats the whole cycle.
 . "$(dirname "$0")/lib.sh"
 RUNS=${RUNS:-3}
@@ -30,20 +31,22 @@ for run in $(seq "$RUNS"); do
   miren disk backup -n "$disk" -o "$TMP/snap.miren.zst" > "$TMP/backup.out" 2>&1 ||
     { fail "run $run: backup failed: $(cat "$TMP/backup.out")"; wait $bench; continue; }
   wait $bench
-  grep -q "^number of failed transactions: 0" "$TMP/pgbench.log" || true
   miren disk restore -s "$TMP/snap.miren.zst" -n "check-$run" > "$TMP/restore.out" 2>&1 ||
     { fail "run $run: restore failed: $(cat "$TMP/restore.out")"; continue; }
 
-  # Start PostgreSQL on the restored copy, on its own socket and port.
+  # The restore proved the copy: it ran its recovery (the backup's WAL)
+  # and left it cleanly shut down.
   d="$DATA/disks/check-$run"
+  [ -f "$d/pgdata/backup_label.old" ] && [ ! -e "$d/pgdata/backup_label" ] &&
+    ok "run $run: the restore replayed the backup's WAL" || fail "run $run: backup_label was not consumed"
+  expect_match "$("$bindir/pg_controldata" "$d/pgdata")" "Database cluster state: +shut down$" "run $run: and shut the copy down cleanly"
+  # Start PostgreSQL on the restored copy, on its own socket and port.
   port=$((40000 + run))
   mkdir -p "$TMP/sock$run" && chown miren "$TMP/sock$run"
   runuser -u miren -- "$bindir/pg_ctl" -D "$d/pgdata" -w -t 60 -s -l "$TMP/sock$run/log" \
     -o "-c listen_addresses='' -c port=$port -c unix_socket_directories=$TMP/sock$run" start ||
     { fail "run $run: PostgreSQL does not start on the restored disk: $(tail -n 5 "$TMP/sock$run/log")"; continue; }
   ok "run $run: PostgreSQL starts on the restored disk"
-  grep -q "redo done\|consistent recovery state reached" "$TMP/sock$run/log" &&
-    ok "run $run: it recovered from the backup's WAL" || fail "run $run: no recovery in the log"
   # The restored cluster keeps its superuser's password (the server's).
   su_pw=$(sqlite3 "$DATA/miren.db" "SELECT json_extract(state_json,'\$.su_password') FROM servers WHERE disk='$disk'")
   amcheck=$(runuser -u miren -- env PGPASSWORD="$su_pw" "$bindir/pg_amcheck" -h "$TMP/sock$run" \

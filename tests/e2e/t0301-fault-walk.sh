@@ -96,7 +96,7 @@ for p in backup:started backup:copied; do
   check "$p"
   stop_server
 done
-for p in restore:verified restore:aside restore:swapped; do
+for p in restore:verified restore:aside restore:swapped restore:started restore:proven; do
   start_faulty "$p" || exit 1
   miren disk restore -s "$TMP/good.miren.zst" --force >/dev/null 2>&1
   wait_crash || fail "$p: the daemon did not crash there"
@@ -108,4 +108,13 @@ for p in restore:verified restore:aside restore:swapped; do
   psql_as fa -q -c "DELETE FROM t; INSERT INTO t VALUES (1), (2)"
   stop_server
 done
+# A restore under a new name, killed between putting the disk in place and
+# recording it: the disk stays and is recorded at start.
+start_faulty restore:placed || exit 1
+miren disk restore -s "$TMP/good.miren.zst" -n placed >/dev/null 2>&1
+wait_crash || fail "restore:placed: the daemon did not crash there"
+start_server || exit 1
+expect_match "$(miren debug disk list)" "^placed " "restore:placed: the disk in place is recorded at start"
+check "restore:placed"
+stop_server
 finish

@@ -143,7 +143,7 @@ int main(int argc, char **argv)
 	json_t *h = json_pack("{s:s, s:s, s:s}", "disk", "seed", "addon", "pg", "method", "tar");
 	struct snap_writer *w = snap_writer_new(sink_sb, &sb, h, 3, 1, &err);
 	json_decref(h);
-	if (!w || snap_add_tree(w, src, NULL, NULL, &err) || snap_writer_finish(w, NULL, &err)) {
+	if (!w || snap_add_tree(w, src, 0, NULL, NULL, &err) || snap_writer_finish(w, NULL, &err)) {
 		fprintf(stderr, "error: %s\n", err.message);
 		return 1;
 	}
