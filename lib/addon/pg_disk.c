@@ -709,7 +709,7 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 		 * with their records; otherwise the old disk goes back. */
 		struct miren_error e2;
 		miren_error_clear(&e2);
-		int src = pgp_ensure_server(ctx, srv.id, &e2);
+		int src = pgp_ensure_server(ctx, srv.id, true, &e2);
 		if (!src)
 			src = reconcile_tenants(ctx, &srv, &e2);
 		if (src) {
@@ -759,7 +759,7 @@ restart:
 	if (have_server && rc) {
 		/* What is in place now is the data from before: serve it again. */
 		struct miren_error e3;
-		if (pgp_ensure_server(ctx, srv.id, &e3) != 0)
+		if (pgp_ensure_server(ctx, srv.id, true, &e3) != 0)
 			log_warn("disk %s: its server does not start again: %s", name, e3.message);
 	}
 	free(sv_id);

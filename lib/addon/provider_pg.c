@@ -218,7 +218,8 @@ static void add_server_log_hint(struct addon_ctx *ctx, const char *server_id,
  * password: template, clone, start (unless already supervised), wait,
  * rotate.  Each part is idempotent.
  */
-int pgp_ensure_server(struct addon_ctx *ctx, const char *server_id, struct miren_error *err)
+int pgp_ensure_server(struct addon_ctx *ctx, const char *server_id, bool disk_held,
+		      struct miren_error *err)
 {
 	struct server_rec srv;
 	int rc = store_server_get(ctx->store, server_id, &srv, err);
@@ -226,6 +227,7 @@ int pgp_ensure_server(struct addon_ctx *ctx, const char *server_id, struct miren
 		return rc;
 	json_t *sstate = json_loads(srv.state_json, 0, NULL);
 	char *tpw = NULL, *tdir = NULL, *dir = pgp_disk_dir(ctx, srv.disk);
+	bool locked = false;
 	struct pg_install pg;
 	rc = install_for(pgp_jstr(sstate, "version"), &pg, err);
 	if (!rc)
@@ -240,6 +242,14 @@ int pgp_ensure_server(struct addon_ctx *ctx, const char *server_id, struct miren
 	free(sid);
 	if (running && st.state == SV_RUNNING && json_is_true(json_object_get(sstate, "rotated")))
 		goto out;
+	/* Making or starting the server is an operation on its disk: never
+	 * under a restore or a backup of it.  Busy is worth a retry. */
+	if (!disk_held &&
+	    disk_lock(srv.disk, "the start of its server", DISK_LOCK_WAIT_MS, err) != 0) {
+		err->code = rc = MIREN_EUNAVAIL;
+		goto out;
+	}
+	locked = !disk_held;
 	tdir = xasprintf("%s/templates/pg%d", ctx->data_dir, pg.major);
 	char *tparent = xasprintf("%s/templates", ctx->data_dir);
 	char *dparent = xasprintf("%s/disks", ctx->data_dir);
@@ -287,6 +297,8 @@ int pgp_ensure_server(struct addon_ctx *ctx, const char *server_id, struct miren
 		}
 	}
 out:
+	if (locked)
+		disk_unlock(srv.disk);
 	free(tpw);
 	free(tdir);
 	free(dir);
@@ -430,7 +442,7 @@ static int step_plan_shared(struct addon_ctx *ctx, struct addon_inst *inst,
 
 static int step_server(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
 {
-	return pgp_ensure_server(ctx, pgp_jstr(inst->state, "server"), err);
+	return pgp_ensure_server(ctx, pgp_jstr(inst->state, "server"), false, err);
 }
 
 /* Runs fn against the instance's server with its superuser password. */
@@ -487,7 +499,7 @@ static int step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst,
 	int rc = store_addon_count_on_server(ctx->store, pgp_jstr(inst->state, "server"), &count, err);
 	if (rc || count <= 1)
 		return rc;
-	rc = pgp_ensure_server(ctx, pgp_jstr(inst->state, "server"), err);
+	rc = pgp_ensure_server(ctx, pgp_jstr(inst->state, "server"), false, err);
 	if (rc == MIREN_ENOTFOUND) {
 		miren_error_clear(err);
 		return 0;

@@ -14,7 +14,10 @@ char *pgp_server_sv_id(const char *server_id);
 /* A string member of o, "" when absent. */
 const char *pgp_jstr(const json_t *o, const char *key);
 /* Makes the server exist, run and answer with its own superuser password
- * (template, clone, start, wait, rotate; each part idempotent). */
-int pgp_ensure_server(struct addon_ctx *ctx, const char *server_id, struct miren_error *err);
+ * (template, clone, start, wait, rotate; each part idempotent).  Unless the
+ * caller holds its disk's lock (disk_held), takes it for the slow path;
+ * MIREN_EUNAVAIL (worth a retry) while another operation holds it. */
+int pgp_ensure_server(struct addon_ctx *ctx, const char *server_id, bool disk_held,
+		      struct miren_error *err);
 
 #endif

@@ -71,5 +71,25 @@ expect_eq "$st" "0" "the backup finishes ($(tail -n 1 "$TMP/c.miren.zst.out"))"
 wait_for "then the addon's disk is removed" 60 bash -c "[ ! -e '$DATA/disks/$disk' ]"
 out=$(miren disk restore -s "$TMP/c.miren.zst" -n rescued 2>&1)
 expect_match "$out" "Restored disk rescued" "the backup taken during the destroy restores"
+
+# Provisioning on a shared server while its disk is restored: the tenant
+# step waits for the restore (the disk lock) instead of starting the server
+# under it; both end well.
+mkdir -p "$TMP/sh0/.miren"
+printf 'name = "sh0"\n[services.web]\ncommand = "exec sleep 100000"\n[addons.miren-postgresql]\nvariant = "shared"\n' > "$TMP/sh0/.miren/app.toml"
+miren deploy -C "$TMP/sh0" >/dev/null 2>&1 || fail "deploy sh0"
+sdisk=$(disk_of_app sh0)
+miren disk backup -n "$sdisk" -o "$TMP/shared.miren.zst" >/dev/null 2>&1 || fail "the shared backup"
+for i in 1 2 3; do
+  miren env set -a "sh$i" --create K=v >/dev/null 2>&1 || fail "make app sh$i"
+  "$MIREN_BIN" disk restore -s "$TMP/shared.miren.zst" --force >"$TMP/sr$i.out" 2>&1 &
+  r=$!
+  sleep "0.$((RANDOM % 5))"
+  miren addon create miren-postgresql:shared -a "sh$i" >"$TMP/sc$i.out" 2>&1; cst=$?
+  wait "$r"; rst=$?
+  expect_eq "$rst" "0" "round $i: the restore of the shared disk succeeds ($(tail -n 1 "$TMP/sr$i.out"))"
+  expect_eq "$cst" "0" "round $i: the addon created beside it succeeds ($(tail -n 1 "$TMP/sc$i.out"))"
+  wait_for "round $i: it is active" 60 bash -c "'$MIREN_BIN' addon list -a sh$i | grep -q active"
+done
 expect_eq "$(invariant_violations)" "" "no invariant is violated"
 finish
