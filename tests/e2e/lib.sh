@@ -289,6 +289,15 @@ except Exception:
 }
 
 
+# deploy_addon_app NAME VARIANT: deploys app NAME (one service that sleeps)
+# with a miren-postgresql addon of VARIANT; its app.toml is in $TMP/NAME.
+deploy_addon_app() {
+  mkdir -p "$TMP/$1/.miren"
+  printf 'name = "%s"\n[services.web]\ncommand = "exec sleep 100000"\n[addons.miren-postgresql]\nvariant = "%s"\n' \
+    "$1" "$2" > "$TMP/$1/.miren/app.toml"
+  miren deploy -C "$TMP/$1" >/dev/null 2>&1
+}
+
 # Copies an example into the test directory and prints its path.
 copy_example() {
   cp -r "$MIREN_SRC/examples/$1" "$TMP/$1"

@@ -8,9 +8,7 @@
 RUNS=${RUNS:-3}
 bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 start_server || exit 1
-mkdir -p "$TMP/db/.miren"
-printf 'name = "db"\n[services.web]\ncommand = "exec sleep 100000"\n[addons.miren-postgresql]\nvariant = "small"\n' > "$TMP/db/.miren/app.toml"
-miren deploy -C "$TMP/db" >/dev/null 2>&1
+deploy_addon_app db small
 disk=$(disk_of_app db)
 psql_as db -q -c "CREATE TABLE log (id bigserial PRIMARY KEY, at timestamptz DEFAULT now(), pad text)"
 psql_as db -q -c "CREATE INDEX ON log (at)"

@@ -9,9 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-backup.sh"
 start_server || exit 1
-mkdir -p "$TMP/db/.miren"
-printf 'name = "db"\n[services.web]\ncommand = "exec sleep 100000"\n[addons.miren-postgresql]\nvariant = "small"\n' > "$TMP/db/.miren/app.toml"
-miren deploy -C "$TMP/db" >/dev/null 2>&1
+deploy_addon_app db small
 disk=$(disk_of_app db)
 psql_as db -q -c "CREATE TABLE t (id int PRIMARY KEY, pad text)" \
   -c "INSERT INTO t SELECT g, repeat('p', 300) FROM generate_series(1, 30000) g"

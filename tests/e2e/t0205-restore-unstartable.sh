@@ -11,9 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-backup.sh"
 start_server || exit 1
-mkdir -p "$TMP/db/.miren"
-printf 'name = "db"\n[services.web]\ncommand = "exec sleep 100000"\n[addons.miren-postgresql]\nvariant = "small"\n' > "$TMP/db/.miren/app.toml"
-miren deploy -C "$TMP/db" >/dev/null 2>&1
+deploy_addon_app db small
 disk=$(disk_of_app db)
 pgdata="$DATA/disks/$disk/pgdata"
 psql_as db -q -c "CREATE TABLE t (i int)" -c "INSERT INTO t VALUES (1)"

@@ -8,9 +8,7 @@
 # the disk under it.
 . "$(dirname "$0")/lib.sh"
 start_server || exit 1
-mkdir -p "$TMP/db/.miren"
-printf 'name = "db"\n[services.web]\ncommand = "exec sleep 100000"\n[addons.miren-postgresql]\nvariant = "small"\n' > "$TMP/db/.miren/app.toml"
-miren deploy -C "$TMP/db" >/dev/null 2>&1
+deploy_addon_app db small
 disk=$(disk_of_app db)
 psql_as db -q -c "CREATE TABLE t (i int)" -c "INSERT INTO t VALUES (1)"
 miren disk backup -n "$disk" -o "$TMP/good.miren.zst" >/dev/null 2>&1 || fail "the first backup"
@@ -75,9 +73,7 @@ expect_match "$out" "Restored disk rescued" "the backup taken during the destroy
 # Provisioning on a shared server while its disk is restored: the tenant
 # step waits for the restore (the disk lock) instead of starting the server
 # under it; both end well.
-mkdir -p "$TMP/sh0/.miren"
-printf 'name = "sh0"\n[services.web]\ncommand = "exec sleep 100000"\n[addons.miren-postgresql]\nvariant = "shared"\n' > "$TMP/sh0/.miren/app.toml"
-miren deploy -C "$TMP/sh0" >/dev/null 2>&1 || fail "deploy sh0"
+deploy_addon_app sh0 shared || fail "deploy sh0"
 sdisk=$(disk_of_app sh0)
 miren disk backup -n "$sdisk" -o "$TMP/shared.miren.zst" >/dev/null 2>&1 || fail "the shared backup"
 for i in 1 2 3; do

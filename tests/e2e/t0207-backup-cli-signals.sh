@@ -7,9 +7,7 @@
 # backup says why it kept nothing.
 . "$(dirname "$0")/lib.sh"
 start_server || exit 1
-mkdir -p "$TMP/db/.miren"
-printf 'name = "db"\n[services.web]\ncommand = "exec sleep 100000"\n[addons.miren-postgresql]\nvariant = "small"\n' > "$TMP/db/.miren/app.toml"
-miren deploy -C "$TMP/db" >/dev/null 2>&1
+deploy_addon_app db small
 disk=$(disk_of_app db)
 psql_as db -q -c "CREATE TABLE big AS SELECT g, md5(random()::text) || md5(random()::text) || md5(random()::text) AS p FROM generate_series(1, 600000) g"
 mkdir -p "$TMP/o"

@@ -4,9 +4,7 @@
 # leaves no partial file; a store from a newer miren is refused untouched.
 . "$(dirname "$0")/lib.sh"
 start_server || exit 1
-mkdir -p "$TMP/cr/.miren"
-printf 'name = "cr"\n[services.web]\ncommand = "exec sleep 100000"\n[addons.miren-postgresql]\nvariant = "small"\n' > "$TMP/cr/.miren/app.toml"
-miren deploy -C "$TMP/cr" >/dev/null 2>&1
+deploy_addon_app cr small
 disk=$(disk_of_app cr)
 conf="$DATA/disks/$disk/pgdata/miren-server.conf"
 cp "$conf" "$TMP/conf.good"
@@ -44,10 +42,14 @@ else
 fi
 expect_exit "the same backup works elsewhere" 0 miren disk backup -n "$disk" -o "$TMP/b.miren.zst"
 stop_server
+# Its database server keeps running (and its address): the next daemon,
+# on another data directory with the same pool, needs the address.
+kill_supervised "$DATA"
 
 # A full disk where the daemon restores: a data directory on a small tmpfs.
 SMALL="$TMP/smalldata"; mkdir -p "$SMALL"
-if mount -t tmpfs -o size=150m,mode=0755 tmpfs "$SMALL" 2>/dev/null; then
+# (room for the template, its spare clone, the fill server and a restore)
+if mount -t tmpfs -o size=400m,mode=0755 tmpfs "$SMALL" 2>/dev/null; then
   CLEANUP_HOOKS='umount "$SMALL" 2>/dev/null'
 
   OLD_DATA=$DATA; DATA="$SMALL/data"; export MIREN_DATA_DIR="$DATA"
