@@ -289,12 +289,22 @@ except Exception:
 }
 
 
-# deploy_addon_app NAME VARIANT: deploys app NAME (one service that sleeps)
-# with a miren-postgresql addon of VARIANT; its app.toml is in $TMP/NAME.
-deploy_addon_app() {
+# write_addon_app NAME VARIANT: $TMP/NAME/.miren/app.toml of app NAME, one
+# service that sleeps (and exits at once without DATABASE_URL) and a
+# miren-postgresql addon of VARIANT.  deploy_addon_app also deploys it,
+# quietly.
+write_addon_app() {
   mkdir -p "$TMP/$1/.miren"
-  printf 'name = "%s"\n[services.web]\ncommand = "exec sleep 100000"\n[addons.miren-postgresql]\nvariant = "%s"\n' \
-    "$1" "$2" > "$TMP/$1/.miren/app.toml"
+  cat > "$TMP/$1/.miren/app.toml" <<TOML
+name = "$1"
+[services.web]
+command = "test -n \"\$DATABASE_URL\" || exit 1; exec sleep 100000"
+[addons.miren-postgresql]
+variant = "$2"
+TOML
+}
+deploy_addon_app() {
+  write_addon_app "$1" "$2"
   miren deploy -C "$TMP/$1" >/dev/null 2>&1
 }
 

@@ -5,14 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 start_server || exit 1
 mkapp() {
-  mkdir -p "$TMP/$1/.miren"
-  cat > "$TMP/$1/.miren/app.toml" <<TOML
-name = "$1"
-[services.web]
-command = "test -n \"\$DATABASE_URL\" || exit 1; exec sleep 100000"
-[addons.miren-postgresql]
-variant = "shared"
-TOML
+  write_addon_app "$1" shared
   miren deploy -C "$TMP/$1" 2>&1
 }
 out=$(mkapp alpha)

@@ -8,19 +8,8 @@
 . "$(dirname "$0")/lib.sh"
 start_server || exit 1
 
-mkapp() {  # mkapp NAME VARIANT
-  mkdir -p "$TMP/$1/.miren"
-  cat > "$TMP/$1/.miren/app.toml" <<TOML
-name = "$1"
-[services.web]
-command = "test -n \"\$DATABASE_URL\" || exit 1; exec sleep 100000"
-[addons.miren-postgresql]
-variant = "$2"
-TOML
-}
-
 # A shared server with a tenant first, so a backup can run beside the rest.
-mkapp base shared
+write_addon_app base shared
 miren deploy -C "$TMP/base" >/dev/null 2>&1
 wait_for "the first shared addon is active" 60 bash -c \
   "'$MIREN_BIN' addon list -a base | grep -q active"
@@ -28,7 +17,7 @@ shared_disk=$(disk_of_app base)
 
 pids=()
 for i in 1 2 3; do
-  mkapp "s$i" shared; mkapp "d$i" small
+  write_addon_app "s$i" shared; write_addon_app "d$i" small
   (miren deploy -C "$TMP/s$i" >"$TMP/deploy-s$i.out" 2>&1) & pids+=($!)
   (miren deploy -C "$TMP/d$i" >"$TMP/deploy-d$i.out" 2>&1) & pids+=($!)
 done
