@@ -241,12 +241,12 @@ static int w_zstd(struct snap_writer *w, ZSTD_inBuffer *in, ZSTD_EndDirective mo
 static la_ssize_t w_write_cb(struct archive *a, void *u, const void *buf, size_t len)
 {
 	struct snap_writer *w = u;
-	if (w->discard)
+	/* A failed stream swallows the rest and the caller reads cb_err after
+	   each libarchive call: a callback that returned -1 would leave the
+	   archive FATAL, and libarchive 3.6 then never closes (nor frees) its
+	   client filter in archive_write_free. */
+	if (w->discard || w->cb_err.code)
 		return (la_ssize_t)len;
-	if (w->cb_err.code) {
-		archive_set_error(a, EIO, "%s", w->cb_err.message);
-		return -1;
-	}
 	/* File data in the read buffer stays put until its jobs are done;
 	   headers, padding and anything else live in libarchive's buffers. */
 	uintptr_t b = (uintptr_t)buf, c = (uintptr_t)w->chunk;
@@ -265,10 +265,8 @@ static la_ssize_t w_write_cb(struct archive *a, void *u, const void *buf, size_t
 	ZSTD_inBuffer in = { buf, len, 0 };
 	while (in.pos < in.size) {
 		size_t left;
-		if (w_zstd(w, &in, ZSTD_e_continue, &left)) {
-			archive_set_error(a, EIO, "%s", w->cb_err.message);
-			return -1;
-		}
+		if (w_zstd(w, &in, ZSTD_e_continue, &left))
+			break; /* cb_err holds why */
 	}
 	return (la_ssize_t)len;
 }
@@ -315,7 +313,7 @@ static int w_header(struct snap_writer *w, const char *name, mode_t type, mode_t
 	if (link)
 		archive_entry_copy_symlink(e, link);
 	/* ARCHIVE_WARN: a name not valid in the locale's charset; stored raw. */
-	if (archive_write_header(w->ar, e) < ARCHIVE_WARN)
+	if (archive_write_header(w->ar, e) < ARCHIVE_WARN || w->cb_err.code)
 		return w_fail(w, err, MIREN_EIO, name);
 	return 0;
 }
@@ -326,7 +324,7 @@ static int w_data(struct snap_writer *w, const void *data, size_t len, const cha
 	const char *p = data;
 	while (len) {
 		la_ssize_t n = archive_write_data(w->ar, p, len);
-		if (n <= 0)
+		if (n <= 0 || w->cb_err.code)
 			return w_fail(w, err, MIREN_EIO, name);
 		p += n;
 		len -= (size_t)n;
@@ -336,7 +334,7 @@ static int w_data(struct snap_writer *w, const void *data, size_t len, const cha
 
 static int w_end_entry(struct snap_writer *w, const char *name, struct miren_error *err)
 {
-	if (archive_write_finish_entry(w->ar) < ARCHIVE_WARN)
+	if (archive_write_finish_entry(w->ar) < ARCHIVE_WARN || w->cb_err.code)
 		return w_fail(w, err, MIREN_EIO, name);
 	return 0;
 }
@@ -777,7 +775,7 @@ int snap_writer_finish(struct snap_writer *w, struct snap_stats *st, struct mire
 	rc = w_member_mem(w, "miren-manifest.json", text, tl, 0644, NULL, err);
 	if (rc)
 		goto out;
-	if (archive_write_close(w->ar) != ARCHIVE_OK) {
+	if (archive_write_close(w->ar) != ARCHIVE_OK || w->cb_err.code) {
 		rc = w_fail(w, err, MIREN_EIO, "end of archive");
 		goto out;
 	}

@@ -69,18 +69,24 @@ static int recv_sink(void *user, const void *data, size_t len)
  * SIGKILL leaves never stands in the way of a later backup.
  */
 static char *tmp_path;
+static bool stderr_tty; /* read before the handler is installed */
 static const int fatal_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 
 static void on_fatal_signal(int sig)
 {
+	static const char msg[] = "error: interrupted; the backup was not written\n";
 	if (tmp_path)
-		unlink(tmp_path); /* async-signal-safe */
+		unlink(tmp_path); /* async-signal-safe, as write(2) is */
+	if (stderr_tty)
+		(void)!write(STDERR_FILENO, "\n", 1); /* after a progress line */
+	(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
 
 static void catch_signals(bool on)
 {
+	stderr_tty = isatty(STDERR_FILENO);
 	struct sigaction sa = { .sa_handler = on ? on_fatal_signal : SIG_DFL };
 	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++)

@@ -28,6 +28,7 @@ for sig in INT TERM HUP; do
   wait "$b"; st=$?
   expect_eq "$st" "$((128 + $(kill -l "$sig")))" "SIG$sig: the CLI dies of the signal"
   expect_eq "$(ls -A "$TMP/o")" "" "SIG$sig: and leaves no file"
+  expect_match "$(cat "$TMP/b.out")" "error: interrupted; the backup was not written" "SIG$sig: saying so"
 done
 expect_exit "a backup to the same path works afterwards" 0 miren disk backup -n "$disk" -o "$TMP/o/s.miren.zst"
 rm -f "$TMP/o/s.miren.zst"
