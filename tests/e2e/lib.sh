@@ -79,7 +79,8 @@ scan_secrets() {
       if grep -rqF -- "$pw" "$(dirname "$db")/logs" 2>/dev/null; then leaks="$leaks $db"; fi
     done < <(sqlite3 "$db" "SELECT json_extract(state_json,'\$.password') FROM addons
       UNION SELECT json_extract(state_json,'\$.su_password') FROM servers
-      UNION SELECT value FROM settings WHERE key = 'pg.template_password'" 2>/dev/null)
+      UNION SELECT json_extract(state_json,'\$.root_password') FROM servers
+      UNION SELECT value FROM settings WHERE key LIKE '%template_password'" 2>/dev/null)
   done
   [ -z "$leaks" ] && return 0
   echo "not ok - a password is in a log file of:$leaks"
