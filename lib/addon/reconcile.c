@@ -12,7 +12,7 @@
  * not recorded as an error: the instance gets a backoff entry (in memory:
  * a restarted daemon starts counting again) and the pass skips it until
  * it is due.  Deliberate: a leftover of a dead daemon (a backend still
- * running its statement, a postmaster still recovering) goes away by
+ * running its statement, a database server still recovering) goes away by
  * itself, and the next attempt then finds the state it expects.
  */
 #include "addon/addon.h"
