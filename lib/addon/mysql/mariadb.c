@@ -373,7 +373,7 @@ int mariadb_template_ensure(const struct mariadb_install *in, const char *dir,
 	if ((rc = write_owned(sqlfile, sql, 0600, uid, gid, err)))
 		goto out;
 
-	fault_point("mysql:template:install");
+	fault_point(MY_FAULT("template:install"));
 	const char *args[32];
 	size_t n = 0;
 	args[n++] = in->install_db;
@@ -393,7 +393,7 @@ int mariadb_template_ensure(const struct mariadb_install *in, const char *dir,
 	if ((rc = write_owned(id_path, id, 0600, uid, gid, err)) ||
 	    (rc = ensure_dir(tmp, 0700, uid, gid, err)) || (rc = sync_fs_of(tmp, err)))
 		goto out;
-	fault_point("mysql:template:made");
+	fault_point(MY_FAULT("template:made"));
 	if (rename(tmp, dir) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s to %s: %s", tmp, dir,
 				     errtext(errno));
@@ -518,7 +518,7 @@ int mariadb_spare_prepare(const char *template_dir, uid_t uid, gid_t gid,
 	}
 	if ((rc = ensure_dir(tmp, 0700, uid, gid, err)))
 		goto out;
-	fault_point("mysql:spare:copying");
+	fault_point(MY_FAULT("spare:copying"));
 	if ((rc = copy_as(template_dir, tmp, uid, gid, err)) || (rc = sync_fs_of(tmp, err)))
 		goto out;
 	if (rename(tmp, spare) != 0) {
@@ -619,13 +619,13 @@ int mariadb_clone(const char *template_dir, const char *disk_dir, uid_t uid, gid
 		goto out;
 	}
 	if (!take_spare(template_dir, tmp, uid, gid)) {
-		fault_point("mysql:clone:copying");
+		fault_point(MY_FAULT("clone:copying"));
 		if ((rc = ensure_dir(tmp, 0700, uid, gid, err)) ||
 		    (rc = copy_as(template_dir, tmp, uid, gid, err)) ||
 		    (rc = sync_fs_of(tmp, err)))
 			goto out;
 	}
-	fault_point("mysql:clone:copied");
+	fault_point(MY_FAULT("clone:copied"));
 	if (rename(tmp, data) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s to %s: %s", tmp, data,
 				     errtext(errno));
@@ -941,7 +941,7 @@ int mariadb_tenant_create(const char *disk_dir, const char *root_password, const
 		"REVOKE ALL PRIVILEGES, GRANT OPTION FROM '%s'@'%%';"
 		"GRANT ALL PRIVILEGES ON `%s`.* TO '%s'@'%%'",
 		db, user, hash, user, hash, user, db, user);
-	fault_point("mysql:tenant:create");
+	fault_point(MY_FAULT("tenant:create"));
 	rc = run_sql(m, sql, "creating the tenant", err);
 	free(sql);
 	mysql_close(m);
@@ -984,7 +984,7 @@ int mariadb_tenant_drop(const char *disk_dir, const char *root_password, const c
 	free(sql);
 	if (!rc)
 		rc = end_sessions(m, user, err);
-	fault_point("mysql:tenant:drop");
+	fault_point(MY_FAULT("tenant:drop"));
 	if (!rc) {
 		sql = xasprintf("DROP DATABASE IF EXISTS `%s`", db);
 		rc = run_sql(m, sql, "dropping the tenant's database", err);
@@ -1048,7 +1048,7 @@ int mariadb_backup(const struct mariadb_install *in, const char *disk_dir,
 	if (!rc)
 		rc = ensure_dir(target_dir, 0700, uid, gid, err);
 	if (!rc) {
-		fault_point("mysql:backup:copy");
+		fault_point(MY_FAULT("backup:copy"));
 		rc = run_tool(argv, dirname(parent_buf), uid, gid, MARIADB_BACKUP_TIMEOUT_MS,
 			      "mariadb-backup --backup", err);
 	}
@@ -1070,7 +1070,7 @@ int mariadb_backup_prepare(const struct mariadb_install *in, const char *dir, ui
 {
 	char *target = xasprintf("--target-dir=%s", dir);
 	char *argv[] = { (char *)in->backup, "--no-defaults", "--prepare", target, NULL };
-	fault_point("mysql:restore:prepare");
+	fault_point(MY_FAULT("restore:prepare"));
 	int rc = run_tool(argv, dir, uid, gid, 0, "mariadb-backup --prepare", err);
 	free(target);
 	return rc;

@@ -35,6 +35,11 @@
 
 #include "util/err.h"
 
+/* The addon's name, and the names of the fault points inside its steps
+ * ("miren-mysql:<what>"; the provider lists them all). */
+#define MYSQL_ADDON "miren-mysql"
+#define MY_FAULT(what) MYSQL_ADDON ":" what
+
 /* Where the binaries are, and the server's major.minor version. */
 struct mariadb_install {
 	char version[16];     /* "10.11" */

@@ -1,89 +1,55 @@
 /*
- * The miren-mysql provider (MariaDB 10.11, MySQL-compatible): `small` (a
- * dedicated mariadbd per app) and `shared` (one server, a database and
- * user per app, isolated by grants), built from the mechanics in
- * mariadb.c and sequenced as recorded steps (see addon.h).
+ * The miren-mysql provider (MariaDB 10.11 from Debian, MySQL-compatible):
+ * `small` (a dedicated mariadbd per app) and `shared` (one server, a
+ * database and user per app, isolated by grants), built from the
+ * mechanics in mariadb.h and sequenced as recorded steps (see addon.h);
+ * the names of what it makes are in provider.h.
  *
- * Resources and their names, all recorded before they are made:
- *   server row   "mysql-s-<id>" (small) or "mysql-shared-<8 hex>" (shared),
- *                kinds "mysql-small" / "mysql-shared"
- *   disk         mysql-mysql-<app>-s<id>-data (small),
- *                mysql-shared-data-<8 hex> (shared)
- *   address      the lowest free one of the pool, recorded on the server row;
- *                port 3306
- *   user, db     mariadb_ident_for_app(app)
- * The instance's state holds {"server","user","db","password"}; a
- * server's state holds {"root_password","version","rotated"}.
- *
- * Secrets (passwords) live only in those states and in the injected env;
+ * Secrets (passwords) live only in the states and the injected env;
  * nothing here logs them.
  */
-#include "addon/addon.h"
-#include "addon/disk_ops.h"
-#include "addon/mysql/mariadb.h"
-#include "util/fault.h"
+#include "addon/mysql/provider.h"
+#include "addon/server.h"
 #include "util/fs.h"
-#include "util/log.h"
 #include "util/secret.h"
 #include "util/strbuf.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#define MYSQL_PORT 3306
-#define SMALL_DISK_SIZE (1024LL * 1024 * 1024)
-#define SHARED_DISK_SIZE (10LL * 1024 * 1024 * 1024)
-#define READY_TIMEOUT_MS 60000
-#define KIND_SMALL "mysql-small"
-#define KIND_SHARED "mysql-shared"
+#define GiB (1024LL * 1024 * 1024)
 
 static const struct addon_variant variants[] = {
 	{ "small", "Dedicated MySQL-compatible server, MariaDB (1 GB storage)",
 	  "Each app gets its own MariaDB server (MySQL-compatible: MySQL clients,\n"
 	  "drivers and mysql:// URLs work) with dedicated storage, on its own address,\n"
 	  "port 3306. The app's user has every right on its own database and nothing\n"
-	  "else; the server's root account stays with the platform." },
+	  "else; the server's root account stays with the platform.",
+	  1 * GiB },
 	{ "shared", "Multi-app shared MySQL-compatible server, MariaDB",
 	  "Apps share one MariaDB server (MySQL-compatible), each with its own database\n"
 	  "and user; grants keep every app out of the others' databases (it can neither\n"
 	  "see, connect to nor read them). The server does not isolate workloads: a\n"
 	  "heavy query in one app can slow the others. For small internal tools,\n"
-	  "staging environments and apps you know will stay lightweight." },
+	  "staging environments and apps you know will stay lightweight.",
+	  10 * GiB },
 };
 
-/* ---- small helpers ------------------------------------------------------- */
-
-static const char *jstr(const json_t *o, const char *key)
+static long long disk_bytes(const char *variant)
 {
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
+	for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++)
+		if (!strcmp(variants[i].name, variant))
+			return variants[i].disk_bytes;
+	return 0;
 }
 
-static char *disk_dir(struct addon_ctx *ctx, const char *disk)
-{
-	return xasprintf("%s/disks/%s", ctx->data_dir, disk);
-}
-
-static char *sv_id(const char *server_id)
-{
-	return xasprintf("addon/%s", server_id);
-}
-
-static bool is_stopping(const struct addon_ctx *ctx)
-{
-	return ctx->stopping && atomic_load(ctx->stopping);
-}
-
-static bool our_kind(const char *kind)
-{
-	return !strcmp(kind, KIND_SMALL) || !strcmp(kind, KIND_SHARED);
-}
+static const char *const fault_points[] = {
+	MY_FAULT("template:install"), MY_FAULT("template:made"),  MY_FAULT("spare:copying"),
+	MY_FAULT("clone:copying"),    MY_FAULT("clone:copied"),   MY_FAULT("server:started"),
+	MY_FAULT("server:rotated"),   MY_FAULT("tenant:create"),  MY_FAULT("tenant:drop"),
+	MY_FAULT("backup:copy"),      MY_FAULT("restore:prepare"), NULL,
+};
 
 static size_t my_versions(char out[][16], size_t max)
 {
@@ -94,9 +60,7 @@ static size_t my_versions(char out[][16], size_t max)
 	return 1;
 }
 
-/* The install for a recorded version ("10.11"). */
-static int install_for(const char *version, struct mariadb_install *out,
-		       struct miren_error *err)
+int myp_install_for(const char *version, struct mariadb_install *out, struct miren_error *err)
 {
 	int rc = mariadb_find(out, err);
 	if (rc)
@@ -113,326 +77,112 @@ static int install_for(const char *version, struct mariadb_install *out,
 	return 0;
 }
 
-/* ---- the address pool ------------------------------------------------------ */
+/* ---- state ------------------------------------------------------------------- */
 
-static int alloc_address(struct addon_ctx *ctx, char out[INET_ADDRSTRLEN],
-			 struct miren_error *err)
+static char *member(const json_t *o, const char *key)
 {
-	char **used;
-	size_t n;
-	int rc = store_server_addresses(ctx->store, &used, &n, err);
-	if (rc)
-		return rc;
-	rc = MIREN_ECONFLICT;
-	for (uint32_t i = 1; i + 1 < ctx->pool_size; i++) {
-		struct in_addr a = { .s_addr = htonl(ctx->pool_base + i) };
-		inet_ntop(AF_INET, &a, out, INET_ADDRSTRLEN);
-		bool taken = false;
-		for (size_t k = 0; k < n && !taken; k++)
-			taken = !strcmp(used[k], out);
-		if (!taken) {
-			rc = 0;
-			break;
-		}
-	}
-	for (size_t k = 0; k < n; k++)
-		free(used[k]);
-	free(used);
-	if (rc) {
-		miren_error_set(err, MIREN_ECONFLICT, "the address pool is exhausted (%u addresses, "
-						      "all in use)",
-				ctx->pool_size - 2);
-		miren_error_hint(err, "destroy unused addons, or restart the server with a larger "
-				      "--addr-pool");
-	}
-	return rc;
+	return xstrdup(addon_jstr(o, key));
 }
 
-/* ---- servers ----------------------------------------------------------------- */
-
-static int template_password(struct addon_ctx *ctx, char **out, struct miren_error *err)
+static void free_secret(char *s)
 {
-	char *fresh = secret_password();
-	int rc = store_setting_ensure(ctx->store, "mysql.template_password", fresh, out, err);
-	free(fresh);
-	return rc;
+	if (s)
+		explicit_bzero(s, strlen(s));
+	free(s);
 }
 
-static char *template_dir(struct addon_ctx *ctx, const char *version)
+static int my_state_parse(const char *json, void **out, struct miren_error *err)
 {
-	return xasprintf("%s/templates/mysql%s", ctx->data_dir, version);
-}
-
-struct prestart {
-	char *disk_dir;
-	uid_t uid;
-	gid_t gid;
-};
-
-/* Before every start: the run directory (under /run or /tmp) back. */
-static int prestart_run(void *arg, char *errbuf, size_t errlen)
-{
-	struct prestart *p = arg;
-	struct miren_error err;
-	if (mariadb_run_dir_ensure(p->disk_dir, p->uid, p->gid, &err) != 0) {
-		snprintf(errbuf, errlen, "%s", err.message);
-		return -1;
+	json_t *o = *json ? json_loads(json, 0, NULL) : json_object();
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return miren_error_set(err, MIREN_EINVAL,
+				       "the state of a %s addon is not a JSON object", MYSQL_ADDON);
 	}
+	struct myp_tenant *t = xcalloc(1, sizeof(*t));
+	t->user = member(o, "user");
+	t->db = member(o, "db");
+	t->password = member(o, "password");
+	json_decref(o);
+	*out = t;
 	return 0;
 }
 
-static void prestart_free(void *arg)
+static char *my_state_json(const void *state)
 {
-	struct prestart *p = arg;
-	if (p)
-		free(p->disk_dir);
-	free(p);
+	const struct myp_tenant *t = state;
+	json_t *o = json_object();
+	if (*t->user) {
+		json_object_set_new(o, "user", json_string(t->user));
+		json_object_set_new(o, "db", json_string(t->db));
+		json_object_set_new(o, "password", json_string(t->password));
+	}
+	char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return s;
 }
 
-static int start_server(struct addon_ctx *ctx, const struct server_rec *srv,
-			const json_t *sstate, struct miren_error *err)
+static void my_state_free(void *state)
 {
-	struct mariadb_install in;
-	int rc = install_for(jstr(sstate, "version"), &in, err);
-	if (rc)
-		return rc;
-	char *dir = disk_dir(ctx, srv->disk);
-	char **argv = mariadb_server_argv(&in, dir, srv->address, srv->port);
-	if (!argv) {
-		free(dir);
-		return miren_error_set(err, MIREN_EINTERNAL, "server %s has a bad address", srv->id);
-	}
-	char *id = sv_id(srv->id);
-	char *logdir = xasprintf("%s/logs/addons", ctx->data_dir);
-	char *log = xasprintf("%s/%s.log", logdir, srv->id);
-	fs_mkdir_p(logdir, 0750);
-	if (ctx->uid != (uid_t)-1 && chown(logdir, ctx->uid, ctx->gid) != 0)
-		log_warn("cannot hand %s to the service user: %s", logdir, strerror(errno));
-	struct prestart *pre = xcalloc(1, sizeof(*pre));
-	pre->disk_dir = xstrdup(dir);
-	pre->uid = ctx->uid;
-	pre->gid = ctx->gid;
-	char *env[] = { "LANG=C.UTF-8", "PATH=/usr/sbin:/usr/bin:/bin", "TZ=UTC", NULL };
-	struct sv_spec spec = {
-		.id = id,
-		.argv = argv,
-		.cwd = dir,
-		.env = env,
-		.log_path = log,
-		.uid = ctx->uid,
-		.gid = ctx->gid,
-		.stop_signal = SIGTERM, /* a clean shutdown */
-		.stop_timeout_ms = 60000,
-		.keep_on_daemon_exit = true,
-		.adopt = true,
-		.prestart = prestart_run,
-		.prestart_arg = pre,
-		.prestart_free = prestart_free,
-	};
-	char ebuf[256];
-	rc = sv_start(ctx->sv, &spec, ebuf, sizeof(ebuf));
-	if (rc)
-		miren_error_set(err, rc, "cannot start MariaDB for disk %s: %s", srv->disk, ebuf);
-	free(log);
-	free(logdir);
-	free(id);
-	mariadb_argv_free(argv);
-	free(dir);
-	return rc;
+	struct myp_tenant *t = state;
+	if (!t)
+		return;
+	free(t->user);
+	free(t->db);
+	free_secret(t->password);
+	free(t);
 }
 
-/* The last "[ERROR]" line of the server's log as err's hint. */
-static void add_server_log_hint(struct addon_ctx *ctx, const char *server_id,
-				struct miren_error *err)
+void myp_server_parse(const struct server_rec *srv, struct myp_server *out)
 {
-	char *path = xasprintf("%s/logs/addons/%s.log", ctx->data_dir, server_id);
-	struct strbuf sb;
-	strbuf_init(&sb, 0);
-	if (strbuf_read_file(&sb, path) == 0) {
-		const char *line = NULL;
-		for (const char *p = sb.buf; (p = strstr(p, "[ERROR]")); p++)
-			line = p;
-		if (line)
-			miren_error_hint(err, "the server's log says: %.*s",
-					 (int)strcspn(line, "\n"), line);
-	}
-	strbuf_release(&sb);
-	free(path);
+	json_t *o = json_loads(srv->state_json ? srv->state_json : "", 0, NULL);
+	out->root_password = member(o, "root_password");
+	out->version = member(o, "version");
+	out->rotated = json_is_true(json_object_get(o, "rotated"));
+	json_decref(o);
 }
 
-/*
- * Makes the server exist, run and answer with its own root password:
- * template, clone, start (unless supervised), wait, rotate.  Each part is
- * idempotent.
- */
-static int ensure_server(struct addon_ctx *ctx, const char *server_id, struct miren_error *err)
+void myp_server_release(struct myp_server *s)
 {
-	struct server_rec srv;
-	int rc = store_server_get(ctx->store, server_id, &srv, err);
-	if (rc)
-		return rc;
-	json_t *sstate = json_loads(srv.state_json, 0, NULL);
-	char *tpw = NULL, *tdir = NULL, *dir = disk_dir(ctx, srv.disk);
-	bool locked = false;
-	struct mariadb_install in;
-	rc = install_for(jstr(sstate, "version"), &in, err);
-	if (!rc)
-		rc = template_password(ctx, &tpw, err);
-	if (rc)
-		goto out;
-	char *sid = sv_id(srv.id);
-	struct sv_status st;
-	bool running = sv_status(ctx->sv, sid, &st) == 0;
-	free(sid);
-	if (running && st.state == SV_RUNNING && json_is_true(json_object_get(sstate, "rotated")))
-		goto out;
-	if (disk_lock(srv.disk, "the start of its server", DISK_LOCK_WAIT_MS, err) != 0) {
-		err->code = rc = MIREN_EUNAVAIL;
-		goto out;
-	}
-	locked = true;
-	tdir = template_dir(ctx, in.version);
-	char *tparent = xasprintf("%s/templates", ctx->data_dir);
-	char *dparent = xasprintf("%s/disks", ctx->data_dir);
-	if (fs_mkdir_p(tparent, 0711) != 0 || fs_mkdir_p(dparent, 0711) != 0) {
-		rc = miren_error_set(err, MIREN_ECONFLICT, "cannot create '%s': %s", dparent,
-				     strerror(errno));
-		miren_error_hint(err, "check that the data directory '%s' is writable",
-				 ctx->data_dir);
-	}
-	free(tparent);
-	free(dparent);
-	if (!rc && is_stopping(ctx))
-		rc = miren_error_set(err, MIREN_EUNAVAIL, "the daemon stops");
-	if (!rc)
-		rc = mariadb_template_ensure(&in, tdir, tpw, ctx->uid, ctx->gid, err);
-	if (!rc)
-		rc = mariadb_clone(tdir, dir, ctx->uid, ctx->gid, err);
-	if (rc)
-		goto out;
-	fault_point("mysql:server:cloned");
-	if (!running)
-		rc = start_server(ctx, &srv, sstate, err);
-	if (!rc)
-		fault_point("mysql:server:started");
-	const char *root = jstr(sstate, "root_password");
-	if (!rc) {
-		/* A fresh clone answers to the template's password, a rotated
-		 * one to its own: wait for the likely one, then try the other
-		 * (a crash may have come between the rotation and its record). */
-		bool rotated = json_is_true(json_object_get(sstate, "rotated"));
-		const char *first = rotated ? root : tpw, *second = rotated ? tpw : root;
-		rc = mariadb_wait_ready(dir, first, READY_TIMEOUT_MS, ctx->stopping, err);
-		if (rc == MIREN_EPERM)
-			rc = mariadb_wait_ready(dir, second, 2000, ctx->stopping, err);
-		if (rc)
-			add_server_log_hint(ctx, srv.id, err);
-	}
-	if (!rc && !json_is_true(json_object_get(sstate, "rotated"))) {
-		rc = mariadb_rotate_root(dir, tpw, root, err);
-		if (!rc)
-			fault_point("mysql:server:rotated");
-		if (!rc) {
-			json_object_set_new(sstate, "rotated", json_true());
-			char *sj = json_dumps(sstate, JSON_COMPACT);
-			rc = store_server_update_state(ctx->store, srv.id, sj, err);
-			free(sj);
-		}
-	}
-out:
-	if (locked)
-		disk_unlock(srv.disk);
-	free(tpw);
-	free(tdir);
-	free(dir);
-	json_decref(sstate);
-	server_rec_release(&srv);
-	return rc;
+	free_secret(s->root_password);
+	free(s->version);
+	memset(s, 0, sizeof(*s));
 }
 
-/* Stops the server, removes its disk and forgets both.  Idempotent. */
-static int release_server(struct addon_ctx *ctx, const char *server_id, struct miren_error *err)
-{
-	struct server_rec srv;
-	int rc = store_server_get(ctx->store, server_id, &srv, err);
-	if (rc == MIREN_ENOTFOUND) {
-		miren_error_clear(err);
-		return 0;
-	}
-	if (rc)
-		return rc;
-	rc = disk_lock(srv.disk, "the removal of its addon", DISK_LOCK_WAIT_MS, err);
-	if (rc) {
-		server_rec_release(&srv);
-		return rc;
-	}
-	char *id = sv_id(srv.id);
-	sv_stop(ctx->sv, id);
-	free(id);
-	fault_point("mysql:release:stopped");
-	char *dir = disk_dir(ctx, srv.disk);
-	char *run = mariadb_run_dir(dir);
-	fs_remove_tree(run);
-	free(run);
-	if (fs_remove_tree(dir) != 0)
-		rc = miren_error_set(err, MIREN_EIO, "cannot remove disk directory '%s': %s", dir,
-				     strerror(errno));
-	free(dir);
-	if (!rc)
-		rc = store_disk_delete(ctx->store, srv.disk, err);
-	if (!rc)
-		rc = store_server_delete(ctx->store, srv.id, err);
-	if (!rc)
-		log_info("addon server %s removed with its disk %s", srv.id, srv.disk);
-	disk_unlock(srv.disk);
-	server_rec_release(&srv);
-	return rc;
-}
+/* ---- provisioning steps -------------------------------------------------------- */
 
-/* Records a new server row (address and names first) and its disk. */
-static int add_server(struct addon_ctx *ctx, const char *id, const char *kind, const char *disk,
-		      long long size, const char *version, const char *created_by,
-		      struct miren_error *err)
-{
-	char addr[INET_ADDRSTRLEN];
-	int rc = alloc_address(ctx, addr, err);
-	if (rc)
-		return rc;
-	char *root = secret_password();
-	json_t *sstate = json_pack("{s:s, s:s}", "root_password", root, "version", version);
-	char *sjson = json_dumps(sstate, JSON_COMPACT);
-	struct server_rec srv = { .id = (char *)id, .kind = (char *)kind, .disk = (char *)disk,
-				  .address = addr, .port = MYSQL_PORT, .state_json = sjson };
-	rc = store_server_add(ctx->store, &srv, err);
-	explicit_bzero(sjson, strlen(sjson));
-	free(sjson);
-	json_decref(sstate);
-	explicit_bzero(root, strlen(root));
-	free(root);
-	if (rc)
-		return rc;
-	fault_point("mysql:plan:server-recorded");
-	struct disk_rec d = { .name = (char *)disk, .size_bytes = size,
-			      .created_by = (char *)created_by, .status = "in use" };
-	return store_disk_put(ctx->store, &d, err);
-}
-
-/* ---- provisioning steps ------------------------------------------------------ */
-
+/* User, database and password of the instance (kept if already planned). */
 static int plan_tenant(struct addon_inst *inst, struct miren_error *err)
 {
-	if (json_object_get(inst->state, "user"))
+	struct myp_tenant *t = inst->state;
+	if (*t->user)
 		return 0;
 	char ident[65];
 	int rc = mariadb_ident_for_app(inst->rec.app, ident, err);
 	if (rc)
 		return rc;
-	char *pw = secret_password();
-	json_object_set_new(inst->state, "user", json_string(ident));
-	json_object_set_new(inst->state, "db", json_string(ident));
-	json_object_set_new(inst->state, "password", json_string(pw));
-	free(pw);
+	free(t->user);
+	free(t->db);
+	free_secret(t->password);
+	t->user = xstrdup(ident);
+	t->db = xstrdup(ident);
+	t->password = secret_password();
 	return 0;
+}
+
+/* Records server id (a new row with its disk, unless it exists). */
+static int add_server(struct addon_ctx *ctx, const char *id, const char *kind, const char *disk,
+		      const char *version, const char *created_by, struct miren_error *err)
+{
+	char *root = secret_password();
+	json_t *sstate = json_pack("{s:s, s:s}", "root_password", root, "version", version);
+	char *sjson = json_dumps(sstate, JSON_COMPACT);
+	int rc = addon_server_add(ctx, MYSQL_ADDON, id, kind, disk, MYSQL_PORT, sjson,
+				  disk_bytes(kind), created_by, err);
+	free_secret(sjson);
+	json_decref(sstate);
+	free_secret(root);
+	return rc;
 }
 
 static int step_plan_small(struct addon_ctx *ctx, struct addon_inst *inst,
@@ -443,18 +193,10 @@ static int step_plan_small(struct addon_ctx *ctx, struct addon_inst *inst,
 		return rc;
 	char *server = xasprintf("mysql-s-%s", inst->rec.id);
 	char *disk = xasprintf("mysql-mysql-%s-s%s-data", inst->rec.app, inst->rec.id);
-	char *by = xasprintf("addon miren-mysql (app %s)", inst->rec.app);
-	struct server_rec existing;
-	rc = store_server_get(ctx->store, server, &existing, err);
-	if (rc == MIREN_ENOTFOUND) {
-		miren_error_clear(err);
-		rc = add_server(ctx, server, KIND_SMALL, disk, SMALL_DISK_SIZE, inst->rec.version,
-				by, err);
-	} else if (!rc) {
-		server_rec_release(&existing);
-	}
+	char *by = xasprintf("addon %s (app %s)", MYSQL_ADDON, inst->rec.app);
+	rc = add_server(ctx, server, "small", disk, inst->rec.version, by, err);
 	if (!rc)
-		json_object_set_new(inst->state, "server", json_string(server));
+		addon_inst_set_server(inst, server);
 	free(by);
 	free(disk);
 	free(server);
@@ -465,26 +207,31 @@ static int step_plan_shared(struct addon_ctx *ctx, struct addon_inst *inst,
 			    struct miren_error *err)
 {
 	int rc = plan_tenant(inst, err);
-	if (rc || json_object_get(inst->state, "server"))
+	if (rc || *inst->rec.server)
 		return rc;
 	struct server_rec srv;
-	rc = store_server_find_kind(ctx->store, KIND_SHARED, &srv, err);
+	rc = store_server_find_kind(ctx->store, MYSQL_ADDON, "shared", &srv, err);
 	if (rc == MIREN_ENOTFOUND) {
 		miren_error_clear(err);
 		char *hex = secret_hex(4);
 		char *id = xasprintf("mysql-shared-%s", hex);
 		char *disk = xasprintf("mysql-shared-data-%s", hex);
-		rc = add_server(ctx, id, KIND_SHARED, disk, SHARED_DISK_SIZE, inst->rec.version,
-				"addon miren-mysql (shared)", err);
+		rc = add_server(ctx, id, "shared", disk, inst->rec.version,
+				"addon " MYSQL_ADDON " (shared)", err);
 		if (!rc)
-			json_object_set_new(inst->state, "server", json_string(id));
+			addon_inst_set_server(inst, id);
 		free(disk);
 		free(id);
 		free(hex);
 		return rc;
 	}
 	if (!rc) {
-		json_object_set_new(inst->state, "server", json_string(srv.id));
+		/* Its disk too: a crash may have cut the server's first plan
+		 * between the row and the disk. */
+		rc = add_server(ctx, srv.id, srv.kind, srv.disk, inst->rec.version,
+				"addon " MYSQL_ADDON " (shared)", err);
+		if (!rc)
+			addon_inst_set_server(inst, srv.id);
 		server_rec_release(&srv);
 	}
 	return rc;
@@ -492,91 +239,87 @@ static int step_plan_shared(struct addon_ctx *ctx, struct addon_inst *inst,
 
 static int step_server(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
 {
-	return ensure_server(ctx, jstr(inst->state, "server"), err);
+	return myp_ensure_server(ctx, inst->rec.server, false, err);
 }
 
-/* The instance's server: its disk directory and root password (caller
- * frees both), or MIREN_ENOTFOUND. */
-static int server_of(struct addon_ctx *ctx, struct addon_inst *inst, char **dir, char **root,
-		     struct miren_error *err)
-{
+/* The instance's server (srv) with its disk directory and parsed state;
+ * release with server_done. */
+struct server_view {
 	struct server_rec srv;
-	int rc = store_server_get(ctx->store, jstr(inst->state, "server"), &srv, err);
+	struct myp_server ss;
+	char *dir;
+};
+
+static int server_view(struct addon_ctx *ctx, struct addon_inst *inst, struct server_view *v,
+		       struct miren_error *err)
+{
+	memset(v, 0, sizeof(*v));
+	int rc = store_server_get(ctx->store, inst->rec.server, &v->srv, err);
 	if (rc)
 		return rc;
-	json_t *sstate = json_loads(srv.state_json, 0, NULL);
-	*dir = disk_dir(ctx, srv.disk);
-	*root = xstrdup(jstr(sstate, "root_password"));
-	json_decref(sstate);
-	server_rec_release(&srv);
+	myp_server_parse(&v->srv, &v->ss);
+	v->dir = addon_disk_dir(ctx, v->srv.disk);
 	return 0;
 }
 
-static void free_secret(char *s)
+static void server_done(struct server_view *v)
 {
-	if (s)
-		explicit_bzero(s, strlen(s));
-	free(s);
+	free(v->dir);
+	myp_server_release(&v->ss);
+	server_rec_release(&v->srv);
 }
 
 static int step_tenant(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
 {
-	char *dir, *root;
-	int rc = server_of(ctx, inst, &dir, &root, err);
+	const struct myp_tenant *t = inst->state;
+	struct server_view v;
+	int rc = server_view(ctx, inst, &v, err);
 	if (rc)
 		return rc;
-	rc = mariadb_tenant_create(dir, root, jstr(inst->state, "user"), jstr(inst->state, "db"),
-				   jstr(inst->state, "password"), err);
-	free(dir);
-	free_secret(root);
+	rc = mariadb_tenant_create(v.dir, v.ss.root_password, t->user, t->db, t->password, err);
+	server_done(&v);
 	return rc;
 }
 
-/* ---- deprovisioning steps ---------------------------------------------------- */
+/* ---- deprovisioning steps ------------------------------------------------------ */
 
 static int step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst,
 			    struct miren_error *err)
 {
-	if (!json_object_get(inst->state, "server") || !json_object_get(inst->state, "user"))
+	const struct myp_tenant *t = inst->state;
+	if (!*inst->rec.server || !*t->user)
 		return 0;
-	/* The last tenant of a server goes with the server (next step). */
+	/* The last tenant of a server goes with the server (next step);
+	 * otherwise the server must run for the drop to happen. */
 	int count = 0;
-	int rc = store_addon_count_on_server(ctx->store, jstr(inst->state, "server"), &count, err);
+	int rc = store_addon_count_on_server(ctx->store, inst->rec.server, &count, err);
 	if (rc || count <= 1)
 		return rc;
-	rc = ensure_server(ctx, jstr(inst->state, "server"), err);
+	rc = myp_ensure_server(ctx, inst->rec.server, false, err);
+	struct server_view v;
+	if (!rc)
+		rc = server_view(ctx, inst, &v, err);
 	if (rc == MIREN_ENOTFOUND) {
 		miren_error_clear(err);
 		return 0;
 	}
 	if (rc)
 		return rc;
-	char *dir, *root;
-	rc = server_of(ctx, inst, &dir, &root, err);
-	if (rc == MIREN_ENOTFOUND) {
-		miren_error_clear(err);
-		return 0;
-	}
-	if (rc)
-		return rc;
-	rc = mariadb_tenant_drop(dir, root, jstr(inst->state, "user"), jstr(inst->state, "db"),
-				 err);
-	free(dir);
-	free_secret(root);
+	rc = mariadb_tenant_drop(v.dir, v.ss.root_password, t->user, t->db, err);
+	server_done(&v);
 	return rc;
 }
 
 static int step_release_server(struct addon_ctx *ctx, struct addon_inst *inst,
 			       struct miren_error *err)
 {
-	const char *server = jstr(inst->state, "server");
-	if (!*server)
+	if (!*inst->rec.server)
 		return 0;
 	int count = 0;
-	int rc = store_addon_count_on_server(ctx->store, server, &count, err);
+	int rc = store_addon_count_on_server(ctx->store, inst->rec.server, &count, err);
 	if (rc || count > 1)
-		return rc;
-	return release_server(ctx, server, err);
+		return rc; /* other tenants still use it */
+	return addon_server_release(ctx, inst->rec.server, myp_server_cleanup, err);
 }
 
 static const struct addon_step small_provision[] = {
@@ -607,7 +350,7 @@ static const struct addon_step *deprovision_steps(const char *variant, size_t *n
 	return deprovision;
 }
 
-/* ---- env, resume, idle, describe --------------------------------------------- */
+/* ---- env, tenant hooks, describe -------------------------------------------------- */
 
 static void add_var(struct env_rec **v, size_t *n, const char *key, const char *value,
 		    bool sensitive)
@@ -622,161 +365,135 @@ static int my_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec
 		  size_t *n, struct miren_error *err)
 {
 	struct server_rec srv;
-	int rc = store_server_get(ctx->store, jstr(inst->state, "server"), &srv, err);
+	int rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
 	if (rc)
 		return rc;
-	const char *user = jstr(inst->state, "user"), *db = jstr(inst->state, "db"),
-		   *pw = jstr(inst->state, "password");
+	const struct myp_tenant *t = inst->state;
 	char port[16];
 	snprintf(port, sizeof(port), "%d", srv.port);
-	char *url = xasprintf("mysql://%s:%s@%s:%d/%s", user, pw, srv.address, srv.port, db);
+	/* user, password and db are [A-Za-z0-9_]: nothing to escape. */
+	char *url = xasprintf("mysql://%s:%s@%s:%d/%s", t->user, t->password, srv.address,
+			      srv.port, t->db);
 	*out = NULL;
 	*n = 0;
 	add_var(out, n, "DATABASE_URL", url, true);
 	add_var(out, n, "MYSQL_HOST", srv.address, false);
 	add_var(out, n, "MYSQL_PORT", port, false);
-	add_var(out, n, "MYSQL_USER", user, false);
-	add_var(out, n, "MYSQL_PASSWORD", pw, true);
-	add_var(out, n, "MYSQL_DATABASE", db, false);
+	add_var(out, n, "MYSQL_USER", t->user, false);
+	add_var(out, n, "MYSQL_PASSWORD", t->password, true);
+	add_var(out, n, "MYSQL_DATABASE", t->db, false);
 	free_secret(url);
 	server_rec_release(&srv);
 	return 0;
 }
 
-/* Is pid a mariadbd serving data_dir (its --datadir argument)? */
-static bool serves(pid_t pid, const char *data)
+/* A new password for the tenant, in the server and in the state. */
+static int my_rotate(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
 {
-	char path[64], exe[PATH_MAX];
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-	ssize_t len = readlink(path, exe, sizeof(exe) - 1);
-	if (len <= 0)
-		return false;
-	exe[len] = '\0';
-	const char *base = strrchr(exe, '/');
-	if (!base || (strcmp(base, "/mariadbd") != 0 && strcmp(base, "/mysqld") != 0))
-		return false;
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	struct strbuf cl = STRBUF_INIT;
-	char *want = xasprintf("--datadir=%s", data);
-	bool ours = false;
-	if (strbuf_read_file(&cl, path) == 0)
-		for (size_t i = 0; i < cl.len && !ours; i += strlen(cl.buf + i) + 1)
-			ours = !strcmp(cl.buf + i, want);
-	free(want);
-	strbuf_release(&cl);
-	return ours;
+	struct myp_tenant *t = inst->state;
+	struct server_view v;
+	int rc = server_view(ctx, inst, &v, err);
+	if (rc)
+		return rc;
+	char *pw = secret_password();
+	rc = mariadb_tenant_password(v.dir, v.ss.root_password, t->user, pw, err);
+	if (!rc) {
+		free_secret(t->password);
+		t->password = pw;
+		pw = NULL;
+	}
+	free_secret(pw);
+	server_done(&v);
+	return rc;
 }
 
-/*
- * A daemon killed between starting a mariadbd and recording it leaves the
- * server running unsupervised, holding the data directory's InnoDB locks:
- * the supervised one cannot start beside it.  Stops such an orphan (the
- * one the pid file names, serving this disk, not the supervisor's).
- */
-static void stop_orphan(struct addon_ctx *ctx, const struct server_rec *srv)
+/* The MariaDB client as the tenant; the password in MYSQL_PWD. */
+static int my_connect(struct addon_ctx *ctx, struct addon_inst *inst, struct addon_connect *out,
+		      struct miren_error *err)
 {
-	char *dir = disk_dir(ctx, srv->disk);
-	char *run = mariadb_run_dir(dir);
-	char *pidfile = xasprintf("%s/mysqld.pid", run);
-	char *data = mariadb_data_dir(dir);
-	struct strbuf sb = STRBUF_INIT;
-	pid_t pid = strbuf_read_file(&sb, pidfile) == 0 ? (pid_t)atoi(sb.buf) : 0;
-	strbuf_release(&sb);
-	char *id = sv_id(srv->id);
-	struct sv_status st = { 0 };
-	sv_status(ctx->sv, id, &st);
-	if (pid > 1 && pid != st.pid && serves(pid, data)) {
-		log_warn("addon server %s: stopping an unsupervised mariadbd (pid %d) left by a "
-			 "crash",
-			 srv->id, (int)pid);
-		kill(pid, SIGTERM);
-		for (int i = 0; i < 600 && serves(pid, data); i++)
-			usleep(50 * 1000);
-		if (serves(pid, data))
-			kill(pid, SIGKILL);
-		sv_restart(ctx->sv, id);
-	}
-	free(id);
-	free(data);
-	free(pidfile);
-	free(run);
-	free(dir);
-}
-
-static void my_resume(struct addon_ctx *ctx)
-{
-	struct server_rec *srvs;
-	size_t n;
-	struct miren_error err;
-	if (store_server_list(ctx->store, &srvs, &n, &err) != 0) {
-		log_error("cannot list addon servers: %s", err.message);
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (!our_kind(srvs[i].kind))
-			continue;
-		char *dir = disk_dir(ctx, srvs[i].disk);
-		char *data = mariadb_data_dir(dir);
-		json_t *sstate = json_loads(srvs[i].state_json, 0, NULL);
-		if (fs_is_dir(data)) {
-			if (start_server(ctx, &srvs[i], sstate, &err) != 0)
-				log_error("addon server %s: %s", srvs[i].id, err.message);
-			else
-				stop_orphan(ctx, &srvs[i]);
-		}
-		json_decref(sstate);
-		free(data);
-		free(dir);
-	}
-	server_recs_free(srvs, n);
-}
-
-/* Between provisionings: a spare copy of the template, so the next small
- * server starts from a rename. */
-static void my_idle(struct addon_ctx *ctx)
-{
+	const struct myp_tenant *t = inst->state;
 	struct mariadb_install in;
-	struct miren_error err;
-	if (mariadb_find(&in, NULL) != 0)
-		return;
-	char *tdir = template_dir(ctx, in.version);
-	if (fs_is_dir(tdir) && mariadb_spare_prepare(tdir, ctx->uid, ctx->gid, &err) != 0)
-		log_warn("cannot prepare a spare MariaDB %s data directory: %s", in.version,
-			 err.message);
-	free(tdir);
+	struct server_rec srv;
+	int rc = mariadb_find(&in, err);
+	if (!rc)
+		rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
+	if (rc)
+		return rc;
+	char **argv = xcalloc(10, sizeof(*argv));
+	size_t k = 0;
+	argv[k++] = xstrdup(in.client);
+	argv[k++] = xasprintf("--host=%s", srv.address);
+	argv[k++] = xasprintf("--port=%d", srv.port);
+	argv[k++] = xasprintf("--user=%s", t->user);
+	argv[k++] = xasprintf("--database=%s", t->db);
+	char **env = xcalloc(2, sizeof(*env));
+	env[0] = xasprintf("MYSQL_PWD=%s", t->password);
+	out->argv = argv;
+	out->env = env;
+	server_rec_release(&srv);
+	return 0;
+}
+
+static int my_info(struct addon_ctx *ctx, struct addon_inst *inst, struct addon_info *out,
+		   struct miren_error *err)
+{
+	const struct myp_tenant *t = inst->state;
+	struct server_view v;
+	int rc = server_view(ctx, inst, &v, err);
+	if (rc)
+		return rc;
+	struct mariadb_info mi;
+	rc = mariadb_info(v.dir, v.ss.root_password, t->db, &mi, err);
+	if (!rc) {
+		snprintf(out->version, sizeof(out->version), "%s", mi.version);
+		out->size_bytes = mi.size_bytes;
+		out->connections = (int)mi.connections;
+	}
+	server_done(&v);
+	return rc;
 }
 
 static json_t *my_describe(struct addon_ctx *ctx, struct addon_inst *inst)
 {
-	const char *server = jstr(inst->state, "server");
 	struct server_rec srv;
-	if (!*server || store_server_get(ctx->store, server, &srv, NULL) != 0)
+	if (!*inst->rec.server || store_server_get(ctx->store, inst->rec.server, &srv, NULL) != 0)
 		return NULL;
+	const struct myp_tenant *t = inst->state;
 	json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s}", "disk", srv.disk, "host", srv.address,
-			      "port", srv.port, "database", jstr(inst->state, "db"), "user",
-			      jstr(inst->state, "user"));
-	char *id = sv_id(srv.id);
-	struct sv_status st;
-	if (sv_status(ctx->sv, id, &st) == 0) {
-		json_object_set_new(o, "server_state", json_string(sv_state_name(st.state)));
-		json_object_set_new(o, "server_restarts", json_integer(st.restarts));
-	}
-	free(id);
+			      "port", srv.port, "database", t->db, "user", t->user);
 	server_rec_release(&srv);
 	return o;
 }
 
 const struct addon_def addon_engine_mysql = {
-	.name = "miren-mysql",
+	.name = MYSQL_ADDON,
 	.description = "Managed MySQL-compatible database (MariaDB)",
 	.variants = variants,
 	.n_variants = sizeof(variants) / sizeof(variants[0]),
 	.default_variant = "small",
 	.versions = my_versions,
+	.install_hint = "install the Debian packages mariadb-server, mariadb-client and "
+			"mariadb-backup (scripts/bootstrap does)",
 	.provision_steps = provision_steps,
 	.deprovision_steps = deprovision_steps,
+	.fault_points = fault_points,
+	.state_parse = my_state_parse,
+	.state_json = my_state_json,
+	.state_free = my_state_free,
 	.env = my_env,
-	.resume = my_resume,
-	.idle = my_idle,
+	.resume = myp_resume,
+	.ready = myp_ready,
+	.disk_server = myp_disk_server,
+	.check_server = myp_check_server,
+	.copy_skip = myp_copy_skip,
+	.backup_begin = myp_backup_begin,
+	.backup_free = myp_backup_free,
+	.restore_prepare = myp_restore_prepare,
+	.restore_start = myp_restore_start,
+	.restore_verify = myp_restore_verify,
+	.rotate = my_rotate,
+	.connect = my_connect,
+	.info = my_info,
+	.idle = myp_idle,
 	.describe = my_describe,
 };
