@@ -273,7 +273,7 @@ except Exception:
   fi
   # One live postmaster per server record, none for anything else.
   local servers
-  servers=$(sqlite3 "$DATA/miren.db" "SELECT disk FROM servers ORDER BY disk")
+  servers=$(sqlite3 "$DATA/miren.db" "SELECT disk FROM servers WHERE engine = 'miren-postgresql' ORDER BY disk")
   # A postmaster is a process started as "postgres -D DIR" whose parent is
   # not one (a backend shows its parent's command line until it renames).
   ps -eo pid=,ppid=,args= | awk -v pre="-D $DATA/disks/" '
@@ -285,6 +285,16 @@ except Exception:
   done
   all=$(sed -n "s|.*-D $DATA/disks/\([^/]*\)/pgdata.*|\1|p" "$TMP/postmasters" | sort -u)
   [ "$all" = "$servers" ] || bad="$bad; postmasters for [$all], servers [$servers]"
+  # One live mariadbd per miren-mysql server record, none for anything else.
+  local my_servers my_all
+  my_servers=$(sqlite3 "$DATA/miren.db" "SELECT disk FROM servers WHERE engine = 'miren-mysql' ORDER BY disk")
+  ps -eo pid=,args= | awk -v pre="--datadir=$DATA/disks/" '$2 ~ /mariadbd$/ && index($0, pre)' > "$TMP/mariadbds"
+  for d in $my_servers; do
+    n=$(grep -c -- "--datadir=$DATA/disks/$d/data " "$TMP/mariadbds")
+    [ "$n" = 1 ] || bad="$bad; $n mariadbd for $d"
+  done
+  my_all=$(sed -n "s|.*--datadir=$DATA/disks/\([^/ ]*\)/data .*|\1|p" "$TMP/mariadbds" | sort -u)
+  [ "$my_all" = "$my_servers" ] || bad="$bad; mariadbd for [$my_all], servers [$my_servers]"
   [ -z "$(ls -A "$DATA/tmp")" ] || bad="$bad; tmp not empty"
   printf '%s' "$bad"
 }

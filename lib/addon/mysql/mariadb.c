@@ -14,6 +14,7 @@
 #include "addon/mysql/mariadb.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -22,6 +23,7 @@
 #include <errmsg.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,6 +297,56 @@ int mariadb_find(struct mariadb_install *out, struct miren_error *err)
 	return rc;
 }
 
+/* ---- processes ---------------------------------------------------------- */
+
+/* Whether process pid's command line has an argument "--datadir=DIR..."
+ * naming dir or a path below it. */
+static bool works_on(pid_t pid, const char *dir)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	struct strbuf cl = STRBUF_INIT;
+	bool hit = false;
+	size_t len = strlen(dir);
+	if (strbuf_read_file(&cl, path) == 0) {
+		for (size_t i = 0; i < cl.len && !hit; i += strlen(cl.buf + i) + 1) {
+			const char *a = cl.buf + i;
+			if (strncmp(a, "--datadir=", 10) != 0)
+				continue;
+			a += 10;
+			hit = !strncmp(a, dir, len) && (a[len] == '\0' || a[len] == '/');
+		}
+	}
+	strbuf_release(&cl);
+	return hit;
+}
+
+int mariadb_stop_workers(const char *dir)
+{
+	pid_t pids[64];
+	int n = 0;
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	while (d && n < 64 && (de = readdir(d)) != NULL) {
+		pid_t pid = (pid_t)atoi(de->d_name);
+		if (pid > 1 && pid != getpid() && works_on(pid, dir))
+			pids[n++] = pid;
+	}
+	if (d)
+		closedir(d);
+	for (int i = 0; i < n; i++)
+		kill(pids[i], SIGKILL);
+	for (int t = 0; t < 500; t++) {
+		bool any = false;
+		for (int i = 0; i < n && !any; i++)
+			any = works_on(pids[i], dir);
+		if (!any)
+			break;
+		nap_ms(10);
+	}
+	return n;
+}
+
 /* ---- template ----------------------------------------------------------- */
 
 /* Bootstrap SQL (no grant tables loaded, so plain table updates): root
@@ -363,6 +415,9 @@ int mariadb_template_ensure(const struct mariadb_install *in, const char *dir,
 	}
 	if (fs_is_dir(dir))
 		goto out; /* made meanwhile */
+	/* A daemon killed while mariadb-install-db ran leaves its bootstrap
+	 * mariadbd writing into tmp for a while: end it before removing. */
+	mariadb_stop_workers(tmp);
 	if (fs_remove_tree(tmp) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot remove the leftover %s", tmp);
 		goto out;
@@ -393,7 +448,6 @@ int mariadb_template_ensure(const struct mariadb_install *in, const char *dir,
 	if ((rc = write_owned(id_path, id, 0600, uid, gid, err)) ||
 	    (rc = ensure_dir(tmp, 0700, uid, gid, err)) || (rc = sync_fs_of(tmp, err)))
 		goto out;
-	fault_point(MY_FAULT("template:made"));
 	if (rename(tmp, dir) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s to %s: %s", tmp, dir,
 				     errtext(errno));
@@ -619,7 +673,6 @@ int mariadb_clone(const char *template_dir, const char *disk_dir, uid_t uid, gid
 		goto out;
 	}
 	if (!take_spare(template_dir, tmp, uid, gid)) {
-		fault_point(MY_FAULT("clone:copying"));
 		if ((rc = ensure_dir(tmp, 0700, uid, gid, err)) ||
 		    (rc = copy_as(template_dir, tmp, uid, gid, err)) ||
 		    (rc = sync_fs_of(tmp, err)))
@@ -984,7 +1037,6 @@ int mariadb_tenant_drop(const char *disk_dir, const char *root_password, const c
 	free(sql);
 	if (!rc)
 		rc = end_sessions(m, user, err);
-	fault_point(MY_FAULT("tenant:drop"));
 	if (!rc) {
 		sql = xasprintf("DROP DATABASE IF EXISTS `%s`", db);
 		rc = run_sql(m, sql, "dropping the tenant's database", err);
@@ -1048,7 +1100,6 @@ int mariadb_backup(const struct mariadb_install *in, const char *disk_dir,
 	if (!rc)
 		rc = ensure_dir(target_dir, 0700, uid, gid, err);
 	if (!rc) {
-		fault_point(MY_FAULT("backup:copy"));
 		rc = run_tool(argv, dirname(parent_buf), uid, gid, MARIADB_BACKUP_TIMEOUT_MS,
 			      "mariadb-backup --backup", err);
 	}
@@ -1070,7 +1121,6 @@ int mariadb_backup_prepare(const struct mariadb_install *in, const char *dir, ui
 {
 	char *target = xasprintf("--target-dir=%s", dir);
 	char *argv[] = { (char *)in->backup, "--no-defaults", "--prepare", target, NULL };
-	fault_point(MY_FAULT("restore:prepare"));
 	int rc = run_tool(argv, dir, uid, gid, 0, "mariadb-backup --prepare", err);
 	free(target);
 	return rc;

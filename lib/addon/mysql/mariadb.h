@@ -71,6 +71,14 @@ int mariadb_template_ensure(const struct mariadb_install *in, const char *dir,
 			    struct miren_error *err);
 
 /*
+ * SIGKILLs every process whose command line names dir or a path below it
+ * as its --datadir (the bootstrap mariadbd of a mariadb-install-db, a
+ * server) and waits up to 5 s until they are gone.  Returns how many it
+ * found.  The caller must own dir (no live work of its own may run there).
+ */
+int mariadb_stop_workers(const char *dir);
+
+/*
  * Makes TEMPLATE.spare, a copy of the template owned by uid/gid, which the
  * next mariadb_clone with that owner renames into place: the copy happens
  * off the path of making a server.  No-op when a spare of this template

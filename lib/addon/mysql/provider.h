@@ -60,6 +60,7 @@ void myp_server_cleanup(struct addon_ctx *ctx, const struct server_rec *srv);
 /* Server hooks (server.c). */
 void myp_resume(struct addon_ctx *ctx);
 void myp_idle(struct addon_ctx *ctx);
+void myp_interrupt(struct addon_ctx *ctx);
 int myp_ready(struct addon_ctx *ctx, const struct server_rec *srv, int timeout_ms,
 	      struct miren_error *err);
 pid_t myp_disk_server(struct addon_ctx *ctx, const char *disk_dir, bool stop);

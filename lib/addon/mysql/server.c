@@ -392,6 +392,20 @@ void myp_idle(struct addon_ctx *ctx)
 	free(tdir);
 }
 
+/* The stop: ends a mariadb-install-db a step waits for (see
+ * addon_def.interrupt); the step fails and the next daemon makes the
+ * template again. */
+void myp_interrupt(struct addon_ctx *ctx)
+{
+	struct mariadb_install in;
+	if (mariadb_find(&in, NULL) != 0)
+		return;
+	char *tmp = xasprintf("%s/templates/mysql%s.tmp", ctx->data_dir, in.version);
+	if (mariadb_stop_workers(tmp) > 0)
+		log_info("stopping: ended the mariadb-install-db of %s", tmp);
+	free(tmp);
+}
+
 /* ---- invariants ----------------------------------------------------------------- */
 
 static int cmp_str(const void *a, const void *b)
