@@ -79,6 +79,9 @@ struct addon_ctx {
 	 * reconciler records nothing for a step that failed while stopping, so
 	 * the next daemon runs it again. */
 	const atomic_bool *stopping;
+	/* The first retry delay of a failed step, in ms (0: 1000; the cap is
+	 * 30 times it).  Tests shorten it. */
+	int retry_base_ms;
 };
 
 /* How many times a provisioning step is tried for a retryable cause. */
