@@ -770,6 +770,38 @@ static void test_backup_under_load(void **state)
 	stop_server(r);
 }
 
+/* A dump of b's database as b, loaded as a third tenant into its own fresh
+ * database on the same server, gives that database b's rows (the dump
+ * names no database: it lands where the loading tenant is). */
+static void test_dump_load(void **state)
+{
+	(void)state;
+	REQUIRE_SERVERS();
+	struct miren_error err = { 0 };
+	char path[400];
+	snprintf(path, sizeof(path), "%s/b.sql", G.tmp);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	ok(mariadb_dump(&G.in, G.s[0].addr, G.port, "app_b", PW_B, "app_b", fd, &err), &err);
+	assert_true(lseek(fd, 0, SEEK_END) > 0);
+	ok(mariadb_tenant_create(G.s[0].disk, G.s[0].root_pw, "app_d", "app_d", PW_C, &err), &err);
+	lseek(fd, 0, SEEK_SET);
+	ok(mariadb_load(&G.in, G.s[0].addr, G.port, "app_d", PW_C, "app_d", fd, &err), &err);
+	close(fd);
+	MYSQL *d = tcp_connect(G.s[0].addr, "app_d", PW_C, "app_d", NULL);
+	assert_non_null(d);
+	assert_value(d, "SELECT v FROM t", "secret of b");
+	mysql_close(d);
+	/* A bad password: an error without it. */
+	fd = open(path, O_RDONLY);
+	assert_int_not_equal(mariadb_load(&G.in, G.s[0].addr, G.port, "app_d", "wrongpw123",
+					  "app_d", fd, &err),
+			     0);
+	close(fd);
+	assert_null(strstr(err.message, "wrongpw123"));
+	ok(mariadb_tenant_drop(G.s[0].disk, G.s[0].root_pw, "app_d", "app_d", &err), &err);
+}
+
 static void test_tenant_drop(void **state)
 {
 	(void)state;
@@ -809,6 +841,7 @@ int main(void)
 		cmocka_unit_test(test_tenants),
 		cmocka_unit_test(test_client_file),
 		cmocka_unit_test(test_backup_under_load),
+		cmocka_unit_test(test_dump_load),
 		cmocka_unit_test(test_tenant_drop),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -268,10 +269,12 @@ int mariadb_find(struct mariadb_install *out, struct miren_error *err)
 	snprintf(out->install_db, sizeof(out->install_db), "%s/bin/mariadb-install-db", root);
 	snprintf(out->backup, sizeof(out->backup), "%s/bin/mariadb-backup", root);
 	snprintf(out->client, sizeof(out->client), "%s/bin/mariadb", root);
+	snprintf(out->dump, sizeof(out->dump), "%s/bin/mariadb-dump", root);
 	const char *missing = !executable(out->server)       ? out->server
 			      : !executable(out->install_db) ? out->install_db
 			      : !executable(out->backup)     ? out->backup
 			      : !executable(out->client)     ? out->client
+			      : !executable(out->dump)       ? out->dump
 							     : NULL;
 	if (missing) {
 		miren_error_set(err, MIREN_EUNAVAIL, "MariaDB is not installed: %s not found",
@@ -734,6 +737,13 @@ void mariadb_argv_free(char **argv)
 	free(argv);
 }
 
+/* Frees the first n strings of a fixed argv array. */
+static void mariadb_argv_free_n(char **argv, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(argv[i]);
+}
+
 /* ---- connections -------------------------------------------------------- */
 
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
@@ -1152,6 +1162,112 @@ int mariadb_client_file(const struct mariadb_install *in, const char *path, cons
 		argv[1] = xasprintf("--defaults-extra-file=%s", path);
 		*argv_out = argv;
 	}
+	return rc;
+}
+
+/* Runs argv with stdin in_fd / stdout out_fd (-1: /dev/null) and
+ * MYSQL_PWD=password in its environment; what it says on stderr (the
+ * last 340 bytes) goes into the error.  what names it for messages. */
+static int run_client(char *const *argv, const char *password, int in_fd, int out_fd,
+		      const char *what, struct miren_error *err)
+{
+	int errp[2];
+	if (pipe2(errp, O_CLOEXEC) != 0)
+		return miren_error_set(err, MIREN_EIO, "cannot make a pipe: %s", errtext(errno));
+	char *pwenv = xasprintf("MYSQL_PWD=%s", password);
+	char *env[] = { "PATH=/usr/bin:/bin", "LC_ALL=C", "TZ=UTC", pwenv, NULL };
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		if (dup2(in_fd >= 0 ? in_fd : null, 0) < 0 || dup2(out_fd >= 0 ? out_fd : null, 1) < 0 ||
+		    dup2(errp[1], 2) < 0)
+			_exit(126);
+		execve(argv[0], argv, env);
+		_exit(127);
+	}
+	explicit_bzero(pwenv, strlen(pwenv));
+	free(pwenv);
+	close(errp[1]);
+	if (pid < 0) {
+		close(errp[0]);
+		return miren_error_set(err, MIREN_EIO, "cannot start %s: %s", what, errtext(errno));
+	}
+	struct strbuf sb;
+	strbuf_init(&sb, 1 << 20);
+	strbuf_read_fd(&sb, errp[0]);
+	close(errp[0]);
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	int rc = 0;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		char tail[360];
+		output_tail(tail, sizeof(tail), sb.buf, 340);
+		rc = miren_error_set(err, MIREN_EIO, "%s failed (%s %d): %s", what,
+				     WIFEXITED(st) ? "exit" : "signal",
+				     WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), tail);
+	}
+	strbuf_release(&sb);
+	return rc;
+}
+
+/* The connection options of a client argv (to free with the argv). */
+static int client_args(char **argv, size_t *n, const char *host, int port, const char *user,
+		       struct miren_error *err)
+{
+	unsigned char buf[16];
+	if (!host || (inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1))
+		return miren_error_set(err, MIREN_EINVAL, "host must be a numeric ip address");
+	argv[(*n)++] = xstrdup("--no-defaults");
+	argv[(*n)++] = xasprintf("--host=%s", host);
+	argv[(*n)++] = xasprintf("--port=%d", port);
+	argv[(*n)++] = xasprintf("--user=%s", user);
+	return 0;
+}
+
+int mariadb_dump(const struct mariadb_install *in, const char *host, int port, const char *user,
+		 const char *password, const char *db, int fd, struct miren_error *err)
+{
+	int rc;
+	if ((rc = check_name(user, "a user", err)) || (rc = check_name(db, "a database", err)))
+		return rc;
+	if (!password_ok(password))
+		return miren_error_set(err, MIREN_EINVAL, "bad password");
+	char *argv[16] = { 0 };
+	size_t n = 0;
+	argv[n++] = xstrdup(in->dump);
+	rc = client_args(argv, &n, host, port, user, err);
+	if (!rc) {
+		argv[n++] = xstrdup("--single-transaction");
+		argv[n++] = xstrdup("--routines");
+		argv[n++] = xstrdup("--triggers");
+		argv[n++] = xstrdup("--events");
+		argv[n++] = xstrdup("--no-tablespaces");
+		argv[n++] = xstrdup(db);
+		rc = run_client(argv, password, -1, fd, "mariadb-dump", err);
+	}
+	mariadb_argv_free_n(argv, n);
+	return rc;
+}
+
+int mariadb_load(const struct mariadb_install *in, const char *host, int port, const char *user,
+		 const char *password, const char *db, int fd, struct miren_error *err)
+{
+	int rc;
+	if ((rc = check_name(user, "a user", err)) || (rc = check_name(db, "a database", err)))
+		return rc;
+	if (!password_ok(password))
+		return miren_error_set(err, MIREN_EINVAL, "bad password");
+	char *argv[16] = { 0 };
+	size_t n = 0;
+	argv[n++] = xstrdup(in->client);
+	rc = client_args(argv, &n, host, port, user, err);
+	if (!rc) {
+		argv[n++] = xasprintf("--database=%s", db);
+		argv[n++] = xstrdup("--batch");
+		rc = run_client(argv, password, fd, -1, "loading the dump with mariadb", err);
+	}
+	mariadb_argv_free_n(argv, n);
 	return rc;
 }
 

@@ -47,6 +47,7 @@ struct mariadb_install {
 	char install_db[256]; /* /usr/bin/mariadb-install-db */
 	char backup[256];     /* /usr/bin/mariadb-backup */
 	char client[256];     /* /usr/bin/mariadb */
+	char dump[256];       /* /usr/bin/mariadb-dump */
 };
 
 /* Finds the install (below $MIREN_MARIADB_ROOT, default "/usr": its sbin
@@ -213,6 +214,20 @@ int mariadb_backup_prepare(const struct mariadb_install *in, const char *dir, ui
 int mariadb_client_file(const struct mariadb_install *in, const char *path, const char *host,
 			int port, const char *user, const char *password, const char *db,
 			uid_t uid, gid_t gid, char ***argv_out, struct miren_error *err);
+
+/*
+ * A logical dump of database db as its tenant user (over TCP to host:port,
+ * the password in the client's environment, never its command line):
+ * mariadb-dump --single-transaction (a consistent snapshot, writers go on)
+ * with routines, triggers and events, written to fd (which stays open).
+ * mariadb_load runs the SQL read from fd in db as that same user, so a
+ * dump can do nothing the tenant could not.  Each returns 0, or MIREN_EIO
+ * with the tool's last words (no password).
+ */
+int mariadb_dump(const struct mariadb_install *in, const char *host, int port, const char *user,
+		 const char *password, const char *db, int fd, struct miren_error *err);
+int mariadb_load(const struct mariadb_install *in, const char *host, int port, const char *user,
+		 const char *password, const char *db, int fd, struct miren_error *err);
 
 struct mariadb_info {
 	char version[64];     /* SELECT VERSION() */

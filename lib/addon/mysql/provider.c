@@ -408,6 +408,37 @@ static int my_rotate(struct addon_ctx *ctx, struct addon_inst *inst, struct mire
 	return rc;
 }
 
+/* A logical dump of the tenant's database (or a load into it), as the
+ * tenant's own user. */
+static int dump_or_load(struct addon_ctx *ctx, struct addon_inst *inst, int fd, bool load,
+			struct miren_error *err)
+{
+	const struct myp_tenant *t = inst->state;
+	struct mariadb_install in;
+	struct server_rec srv;
+	int rc = mariadb_find(&in, err);
+	if (!rc)
+		rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
+	if (rc)
+		return rc;
+	rc = load ? mariadb_load(&in, srv.address, srv.port, t->user, t->password, t->db, fd, err)
+		  : mariadb_dump(&in, srv.address, srv.port, t->user, t->password, t->db, fd, err);
+	server_rec_release(&srv);
+	return rc;
+}
+
+static int my_dump(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
+		   struct miren_error *err)
+{
+	return dump_or_load(ctx, inst, fd, false, err);
+}
+
+static int my_load(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
+		   struct miren_error *err)
+{
+	return dump_or_load(ctx, inst, fd, true, err);
+}
+
 /* The MariaDB client as the tenant; the password in MYSQL_PWD. */
 static int my_connect(struct addon_ctx *ctx, struct addon_inst *inst, struct addon_connect *out,
 		      struct miren_error *err)
@@ -492,6 +523,8 @@ const struct addon_def addon_engine_mysql = {
 	.restore_prepare = myp_restore_prepare,
 	.restore_start = myp_restore_start,
 	.restore_verify = myp_restore_verify,
+	.dump = my_dump,
+	.load = my_load,
 	.rotate = my_rotate,
 	.connect = my_connect,
 	.info = my_info,
