@@ -51,8 +51,12 @@ struct prestart {
 	gid_t gid;
 };
 
+static bool serves(pid_t pid, const char *data);
+
 /* Before every start: the run directory (under /run or /tmp, gone after
- * a reboot) back.  A stale pid file or socket does not stop mariadbd. */
+ * a reboot) back, and a pid file that names no live mariadbd of this data
+ * directory removed (mariadbd would write over it, but not over one it
+ * cannot write; a stale socket it removes itself). */
 static int prestart_run(void *arg, char *errbuf, size_t errlen)
 {
 	struct prestart *p = arg;
@@ -61,7 +65,29 @@ static int prestart_run(void *arg, char *errbuf, size_t errlen)
 		snprintf(errbuf, errlen, "%s", err.message);
 		return -1;
 	}
-	return 0;
+	char *run = mariadb_run_dir(p->disk_dir);
+	char *pidfile = fs_join(run, "mysqld.pid");
+	char *data = mariadb_data_dir(p->disk_dir);
+	struct strbuf sb = STRBUF_INIT;
+	int rc = 0;
+	if (strbuf_read_file(&sb, pidfile) == 0) {
+		pid_t pid = (pid_t)atoi(sb.buf);
+		if (!(pid > 1 && serves(pid, data))) {
+			if (unlink(pidfile) != 0 && errno != ENOENT) {
+				snprintf(errbuf, errlen, "cannot remove the stale pid file %s: %s",
+					 pidfile, strerror(errno));
+				rc = -1;
+			} else {
+				log_info("removed the stale pid file %s (pid %d is no mariadbd of %s)",
+					 pidfile, (int)pid, data);
+			}
+		}
+	}
+	strbuf_release(&sb);
+	free(data);
+	free(pidfile);
+	free(run);
+	return rc;
 }
 
 static void prestart_free(void *arg)
