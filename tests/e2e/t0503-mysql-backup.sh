@@ -91,4 +91,12 @@ mysql_as s2 -e "CREATE TABLE kept (v TEXT); INSERT INTO kept VALUES ('s2 row')"
 cycle s1 "$sdisk" "shared"
 expect_eq "$(mysql_as s2 -e 'SELECT v FROM kept')" "s2 row" "shared: the other tenant's data is restored too"
 expect_exit "shared: isolation holds after the restore" 1 mysql_as s1 -e "SELECT * FROM s2.kept"
+# A tenant removed after the backup is removed again by the restore (its
+# addon was destroyed with its data); the others keep theirs.
+miren disk backup -n "$sdisk" -o "$TMP/s.miren.zst" >/dev/null 2>&1
+miren addon destroy miren-mysql -a s2 -f >/dev/null 2>&1
+miren disk restore -s "$TMP/s.miren.zst" -n "$sdisk" --force > "$TMP/restore.out" 2>&1 ||
+  fail "shared: restore after a tenant left: $(cat "$TMP/restore.out")"
+expect_eq "$(invariant_violations)" "" "shared: the departed tenant's database and user are gone again"
+expect_eq "$(mysql_as s1 -e 'SELECT COUNT(*) > 0 FROM log')" "1" "shared: the remaining tenant's data is there"
 finish

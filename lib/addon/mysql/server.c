@@ -599,9 +599,35 @@ int myp_restore_start(struct addon_ctx *ctx, const struct server_rec *srv,
 	return myp_ensure_server(ctx, srv->id, true, err);
 }
 
+static bool has_tenant(const struct addon_inst *tenants, size_t n, const char *name, bool db)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct myp_tenant *t = tenants[i].state;
+		if (!strcmp(db ? t->db : t->user, name))
+			return true;
+	}
+	return false;
+}
+
+/* Drops database and user `name`; a name no tenant could have (not a
+ * mapped app name) is left alone with a warning. */
+static int drop_stray(const char *dir, const char *root, const char *name,
+		      struct miren_error *err)
+{
+	int rc = mariadb_tenant_drop(dir, root, name, name, err);
+	if (rc == MIREN_EINVAL) {
+		log_warn("leaving '%s' alone on %s: %s", name, dir, err->message);
+		miren_error_clear(err);
+		rc = 0;
+	}
+	return rc;
+}
+
 /* Every tenant of the server agrees with its record after a restore: its
  * user (with the recorded password and grants) and database exist; a
- * tenant added after the backup gets an empty database. */
+ * tenant added after the backup gets an empty database; the database and
+ * user of a tenant removed since the backup are dropped again (its app's
+ * addon was destroyed, and with it its data). */
 int myp_restore_verify(struct addon_ctx *ctx, const struct server_rec *srv,
 		       struct addon_inst *tenants, size_t n, struct miren_error *err)
 {
@@ -615,6 +641,24 @@ int myp_restore_verify(struct addon_ctx *ctx, const struct server_rec *srv,
 			rc = mariadb_tenant_create(dir, ss.root_password, t->user, t->db,
 						   t->password, err);
 	}
+	char **dbs = NULL, **users = NULL;
+	size_t n_dbs = 0, n_users = 0;
+	if (!rc)
+		rc = mariadb_tenant_names(dir, ss.root_password, &dbs, &n_dbs, &users, &n_users, err);
+	for (size_t i = 0; i < n_dbs && !rc; i++)
+		if (!has_tenant(tenants, n, dbs[i], true) && !mariadb_reserved(dbs[i])) {
+			log_info("disk %s: dropping database %s of a tenant removed since the backup",
+				 srv->disk, dbs[i]);
+			rc = drop_stray(dir, ss.root_password, dbs[i], err);
+		}
+	for (size_t i = 0; i < n_users && !rc; i++)
+		if (!has_tenant(tenants, n, users[i], false) && !mariadb_reserved(users[i])) {
+			log_info("disk %s: dropping user %s of a tenant removed since the backup",
+				 srv->disk, users[i]);
+			rc = drop_stray(dir, ss.root_password, users[i], err);
+		}
+	mariadb_names_free(dbs, n_dbs);
+	mariadb_names_free(users, n_users);
 	free(dir);
 	myp_server_release(&ss);
 	return rc;
