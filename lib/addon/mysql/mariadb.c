@@ -737,13 +737,6 @@ void mariadb_argv_free(char **argv)
 	free(argv);
 }
 
-/* Frees the first n strings of a fixed argv array. */
-static void mariadb_argv_free_n(char **argv, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(argv[i]);
-}
-
 /* ---- connections -------------------------------------------------------- */
 
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
@@ -1211,64 +1204,56 @@ static int run_client(char *const *argv, const char *password, int in_fd, int ou
 	return rc;
 }
 
-/* The connection options of a client argv (to free with the argv). */
-static int client_args(char **argv, size_t *n, const char *host, int port, const char *user,
+/*
+ * Runs tool as the tenant user on db (host:port over TCP), the password in
+ * its environment: its argv is tool, the connection options, then the
+ * NULL-terminated extra arguments, then db (as --database=DB with
+ * db_option, else as an operand).  stdin in_fd, stdout out_fd.
+ */
+static int tenant_tool(const char *tool, const char *what, const char *host, int port,
+		       const char *user, const char *password, const char *db,
+		       const char *const *extra, bool db_option, int in_fd, int out_fd,
 		       struct miren_error *err)
 {
+	int rc;
+	if ((rc = check_name(user, "a user", err)) || (rc = check_name(db, "a database", err)))
+		return rc;
+	if (!password_ok(password))
+		return miren_error_set(err, MIREN_EINVAL, "bad password");
 	unsigned char buf[16];
 	if (!host || (inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1))
 		return miren_error_set(err, MIREN_EINVAL, "host must be a numeric ip address");
-	argv[(*n)++] = xstrdup("--no-defaults");
-	argv[(*n)++] = xasprintf("--host=%s", host);
-	argv[(*n)++] = xasprintf("--port=%d", port);
-	argv[(*n)++] = xasprintf("--user=%s", user);
-	return 0;
+	char *argv[16] = { 0 };
+	size_t n = 0;
+	argv[n++] = xstrdup(tool);
+	argv[n++] = xstrdup("--no-defaults");
+	argv[n++] = xasprintf("--host=%s", host);
+	argv[n++] = xasprintf("--port=%d", port);
+	argv[n++] = xasprintf("--user=%s", user);
+	for (const char *const *e = extra; *e && n < 14; e++)
+		argv[n++] = xstrdup(*e);
+	argv[n++] = db_option ? xasprintf("--database=%s", db) : xstrdup(db);
+	rc = run_client(argv, password, in_fd, out_fd, what, err);
+	for (size_t i = 0; i < n; i++)
+		free(argv[i]);
+	return rc;
 }
 
 int mariadb_dump(const struct mariadb_install *in, const char *host, int port, const char *user,
 		 const char *password, const char *db, int fd, struct miren_error *err)
 {
-	int rc;
-	if ((rc = check_name(user, "a user", err)) || (rc = check_name(db, "a database", err)))
-		return rc;
-	if (!password_ok(password))
-		return miren_error_set(err, MIREN_EINVAL, "bad password");
-	char *argv[16] = { 0 };
-	size_t n = 0;
-	argv[n++] = xstrdup(in->dump);
-	rc = client_args(argv, &n, host, port, user, err);
-	if (!rc) {
-		argv[n++] = xstrdup("--single-transaction");
-		argv[n++] = xstrdup("--routines");
-		argv[n++] = xstrdup("--triggers");
-		argv[n++] = xstrdup("--events");
-		argv[n++] = xstrdup("--no-tablespaces");
-		argv[n++] = xstrdup(db);
-		rc = run_client(argv, password, -1, fd, "mariadb-dump", err);
-	}
-	mariadb_argv_free_n(argv, n);
-	return rc;
+	static const char *const extra[] = { "--single-transaction", "--routines", "--triggers",
+					     "--events", "--no-tablespaces", NULL };
+	return tenant_tool(in->dump, "mariadb-dump", host, port, user, password, db, extra, false,
+			   -1, fd, err);
 }
 
 int mariadb_load(const struct mariadb_install *in, const char *host, int port, const char *user,
 		 const char *password, const char *db, int fd, struct miren_error *err)
 {
-	int rc;
-	if ((rc = check_name(user, "a user", err)) || (rc = check_name(db, "a database", err)))
-		return rc;
-	if (!password_ok(password))
-		return miren_error_set(err, MIREN_EINVAL, "bad password");
-	char *argv[16] = { 0 };
-	size_t n = 0;
-	argv[n++] = xstrdup(in->client);
-	rc = client_args(argv, &n, host, port, user, err);
-	if (!rc) {
-		argv[n++] = xasprintf("--database=%s", db);
-		argv[n++] = xstrdup("--batch");
-		rc = run_client(argv, password, fd, -1, "loading the dump with mariadb", err);
-	}
-	mariadb_argv_free_n(argv, n);
-	return rc;
+	static const char *const extra[] = { "--batch", NULL };
+	return tenant_tool(in->client, "loading the dump with mariadb", host, port, user, password,
+			   db, extra, true, fd, -1, err);
 }
 
 int mariadb_info(const char *disk_dir, const char *root_password, const char *db,
