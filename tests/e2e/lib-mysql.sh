@@ -33,7 +33,7 @@ mysql_as() {
 }
 
 # The run directory of the server of disk $1 (mariadb_run_dir in
-# lib/addon/mysql/mariadb.c: 16 hex of the SHA-256 of the disk's path).
+# lib/addon/mysql/mariadb_files.c: 16 hex of the SHA-256 of the disk's path).
 mariadb_run_dir_of() {
   local base=/run/miren-mysql
   [ "$(id -u)" = 0 ] || base=/tmp/miren-mysql-$(id -u)

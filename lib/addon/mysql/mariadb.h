@@ -5,7 +5,11 @@
  * tenants (a database and a user limited to it), online backups with
  * mariadb-backup, the connect command and facts for `info`.  No state
  * store and no threads here: the provider (provider.c) sequences these
- * steps and records each one.
+ * steps and records each one.  Implemented in mariadb_install.c (finding
+ * the install, stray processes), mariadb_files.c (template, spare, clone,
+ * run directory, argv), mariadb_sql.c (over a root connection: readiness,
+ * root, tenants, info) and mariadb_tools.c (mariadb-backup, option file,
+ * dump and load), sharing mariadb_internal.h.
  *
  * Layout of a server's disk directory DISK (disks/<disk-name>):
  *   DISK/data/   the data directory (0700, owned by the service user)
