@@ -8,9 +8,11 @@
 #include <string.h>
 
 extern const struct addon_def addon_postgresql;
+extern const struct addon_def addon_engine_redis;
 
 static const struct addon_def *const all_addons[] = {
 	&addon_postgresql,
+	&addon_engine_redis,
 	NULL,
 };
 

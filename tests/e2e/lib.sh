@@ -79,6 +79,7 @@ scan_secrets() {
       if grep -rqF -- "$pw" "$(dirname "$db")/logs" 2>/dev/null; then leaks="$leaks $db"; fi
     done < <(sqlite3 "$db" "SELECT json_extract(state_json,'\$.password') FROM addons
       UNION SELECT json_extract(state_json,'\$.su_password') FROM servers
+      UNION SELECT json_extract(state_json,'\$.admin_password') FROM servers
       UNION SELECT value FROM settings WHERE key = 'pg.template_password'" 2>/dev/null)
   done
   [ -z "$leaks" ] && return 0

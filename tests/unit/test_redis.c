@@ -378,9 +378,10 @@ static void test_argv(void **state)
 {
 	(void)state;
 	char **a = redis_server_argv("/d/x");
-	assert_string_equal(a[0], "/usr/bin/redis-server");
-	assert_string_equal(a[1], "/d/x/redis.conf");
-	assert_null(a[2]);
+	assert_string_equal(a[0], "/bin/sh");
+	assert_string_equal(a[3], "/usr/bin/redis-server");
+	assert_string_equal(a[4], "/d/x/redis.conf");
+	assert_null(a[5]);
 	redis_argv_free(a);
 	a = redis_connect_argv("127.1.2.3", 6379, "web");
 	const char *want[] = { "/usr/bin/redis-cli", "-h", "127.1.2.3", "-p", "6379", "--user",
@@ -543,6 +544,15 @@ static void test_owner_tenant(void **state)
 	/* DEBUG is off for every user (the server says so before the ACL). */
 	expect_err(c, "DEBUG SLEEP 0", "ERR DEBUG command not allowed");
 	done(c);
+	/* ACL SAVE and the append-only file keep files private (umask 077). */
+	char path[600];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/users.acl", G.s[0].disk);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	snprintf(path, sizeof(path), "%s/data/appendonlydir/appendonly.aof.manifest", G.s[0].disk);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
 	/* Again (idempotent), and the data is untouched. */
 	assert_int_equal(redis_tenant_create(a, G.port, ADMIN_PW, "web", PW_A, REDIS_TENANT_OWNER,
 					     NULL, &err),

@@ -280,9 +280,12 @@ out:
 
 char **redis_server_argv(const char *disk_dir)
 {
-	char **argv = xcalloc(3, sizeof(*argv));
-	argv[0] = fs_join(redis_bindir(), REDIS_SERVER_BIN);
-	argv[1] = fs_join(disk_dir, "redis.conf");
+	char **argv = xcalloc(6, sizeof(*argv));
+	argv[0] = xstrdup("/bin/sh");
+	argv[1] = xstrdup("-c");
+	argv[2] = xstrdup("umask 077 && exec \"$0\" \"$1\"");
+	argv[3] = fs_join(redis_bindir(), REDIS_SERVER_BIN);
+	argv[4] = fs_join(disk_dir, "redis.conf");
 	return argv;
 }
 

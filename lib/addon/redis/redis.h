@@ -93,8 +93,12 @@ int redis_installed_version(char out[32], struct miren_error *err);
 int redis_server_init(const char *disk_dir, const struct redis_conf *conf,
 		      const char *admin_password, uid_t uid, gid_t gid, struct miren_error *err);
 
-/* {bindir/redis-server, DISK/redis.conf, NULL}: the server in the
- * foreground, logging to stdout.  Free with redis_argv_free. */
+/* The server in the foreground, logging to stdout, with umask 077 (Redis
+ * has no setting for the mode of the files it writes: ACL SAVE, the RDB
+ * and the append-only file would be 0644): {"/bin/sh", "-c", "umask 077
+ * && exec \"$0\" \"$1\"", bindir/redis-server, DISK/redis.conf, NULL};
+ * the shell execs, so the supervised pid is the server's.  Free with
+ * redis_argv_free. */
 char **redis_server_argv(const char *disk_dir);
 void redis_argv_free(char **argv);
 
