@@ -5,30 +5,36 @@
  * recorded steps (see addon.h).
  *
  * Resources and their names, all recorded before they are made:
- *   server row   "s-<id>" (small) or "redis-shared-<8 hex>" (shared)
- *   disk         redis-redis-<app>-s<id>-data (small),
- *                redis-shared-data-<8 hex> (shared)
+ *   server row   "s-<id>" (small) or "redis-shared-<8 hex>" (shared), engine
+ *                "miren-redis"
+ *   disk         redis-redis-<app>-s<id>-data (small, 1 GiB),
+ *                redis-shared-data-<8 hex> (shared, 10 GiB)
  *   address      the lowest free one of the pool, recorded on the server row
  *   ACL user     redis_user_for_app(app); on shared, prefix "<app>:"
- * The instance's state holds {"server","user","password","prefix"}; a
- * server's state holds {"engine":"redis","admin_password","version"}.
+ * The instance's state (struct tenant) is {"user","password","prefix"}; a
+ * server's state is {"admin_password","version"}.
  *
  * A server is started under the supervisor; before every start (the first,
- * each restart) its prestart hook rewrites the configuration and the
- * admin's line of the ACL file from the server's record and ends a
- * redis-server a crashed daemon left running on the disk, so a server
- * always starts as its record says, whatever a crash or a restore left.
+ * each restart) its prestart hook ends a redis-server a crashed daemon
+ * left running on the disk and rewrites the configuration and the admin's
+ * line of the ACL file from the server's record, so a server always starts
+ * as its record says, whatever a crash or a restore left.
+ *
+ * Backups: an RDB snapshot the server takes (BGSAVE, waited for), copied
+ * with the ACL file; a restore checks the snapshot (redis-check-rdb),
+ * makes it the base of a fresh append-only file, starts the server and
+ * puts every tenant's user back as its record says.
  */
 #include "addon/addon.h"
 #include "addon/disk_ops.h"
 #include "addon/redis/redis.h"
+#include "addon/server.h"
 #include "util/fault.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/secret.h"
 #include "util/strbuf.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,28 +42,45 @@
 #include <string.h>
 #include <unistd.h>
 
-#define ENGINE "redis"
-#define DISK_SIZE (1024LL * 1024 * 1024)
-#define SHARED_DISK_SIZE (10LL * 1024 * 1024 * 1024)
+#define ADDON "miren-redis"
+#define GiB (1024LL * 1024 * 1024)
 /* A quarter of the disk: the append-only file and a snapshot of the data
  * set must fit beside each other, with room for a rewrite. */
 #define SMALL_MAXMEMORY (256LL * 1024 * 1024)
 #define SHARED_MAXMEMORY (1024LL * 1024 * 1024)
 #define READY_TIMEOUT_MS 30000
+#define SNAPSHOT_TIMEOUT_MS 600000
+#define FAULT(what) ADDON ":" what
 
 static const struct addon_variant variants[] = {
 	{ "small", "Dedicated Redis server (1 GB storage)",
 	  "Each app gets its own Redis server with dedicated storage, on its own\n"
 	  "address, persisted to disk (append-only file, fsync every second). The\n"
 	  "app's user may use every key and database but no administrative\n"
-	  "command. Start here if your app might grow." },
+	  "command. Start here if your app might grow.",
+	  1 * GiB },
 	{ "shared", "Multi-app shared Redis server",
 	  "Apps share one Redis server. Each app's user may only touch keys and\n"
 	  "channels that begin with its prefix (REDIS_PREFIX, \"<app>:\"); commands\n"
 	  "that list or flush the whole server (KEYS, SCAN, FLUSHDB, INFO, ...) are\n"
 	  "refused. The server does not isolate workloads: a heavy app slows the\n"
-	  "others. For small internal tools, staging environments and caches." },
+	  "others. For small internal tools, staging environments and caches.",
+	  10 * GiB },
 };
+
+static const char *const fault_points[] = {
+	FAULT("server:started"),
+	FAULT("tenant:dropping"),
+	NULL,
+};
+
+static long long disk_bytes(const char *kind)
+{
+	for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++)
+		if (!strcmp(variants[i].name, kind))
+			return variants[i].disk_bytes;
+	return 0;
+}
 
 static size_t redis_versions(char out[][16], size_t max)
 {
@@ -71,78 +94,85 @@ static size_t redis_versions(char out[][16], size_t max)
 	return 1;
 }
 
-static const char *jstr(const json_t *o, const char *key)
+static bool is_shared(const struct server_rec *srv)
 {
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
+	return !strcmp(srv->kind, "shared");
 }
 
-static char *disk_dir(struct addon_ctx *ctx, const char *disk)
-{
-	return xasprintf("%s/disks/%s", ctx->data_dir, disk);
-}
+/* --- state ------------------------------------------------------------------ */
 
-static char *sv_id(const char *server_id)
-{
-	return xasprintf("addon/%s", server_id);
-}
+struct tenant {
+	char *user;     /* "" until planned */
+	char *password;
+	char *prefix;   /* "" on small */
+};
 
-static bool is_stopping(const struct addon_ctx *ctx)
+static int state_parse(const char *json, void **out, struct miren_error *err)
 {
-	return ctx->stopping && atomic_load(ctx->stopping);
-}
-
-/* Whether a server row is one of this engine's. */
-static bool ours(const struct server_rec *srv)
-{
-	json_t *s = json_loads(srv->state_json, 0, NULL);
-	bool yes = !strcmp(jstr(s, "engine"), ENGINE);
-	json_decref(s);
-	return yes;
-}
-
-/* The version the instance asked for must be the installed one. */
-static int version_check(const char *version, struct miren_error *err)
-{
-	char have[16][16];
-	size_t n = redis_versions(have, 16);
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(have[i], version))
-			return 0;
-	/* Not retried: it takes a person to install it. */
-	miren_error_set(err, MIREN_ENOTFOUND, "Redis %s is not installed on this host", version);
-	miren_error_hint(err, "install the Debian package redis-server");
-	return MIREN_ENOTFOUND;
-}
-
-/* --- the address pool ----------------------------------------------------- */
-
-static int alloc_address(struct addon_ctx *ctx, char out[INET_ADDRSTRLEN], struct miren_error *err)
-{
-	char **used;
-	size_t n;
-	int rc = store_server_addresses(ctx->store, &used, &n, err);
-	if (rc)
-		return rc;
-	rc = MIREN_ECONFLICT; /* not retried: it takes a person to free an address */
-	for (uint32_t i = 1; i + 1 < ctx->pool_size && rc; i++) {
-		struct in_addr a = { .s_addr = htonl(ctx->pool_base + i) };
-		inet_ntop(AF_INET, &a, out, INET_ADDRSTRLEN);
-		bool taken = false;
-		for (size_t k = 0; k < n && !taken; k++)
-			taken = !strcmp(used[k], out);
-		if (!taken)
-			rc = 0;
+	json_t *o = *json ? json_loads(json, 0, NULL) : json_object();
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return miren_error_set(err, MIREN_EINVAL,
+				       "the state of a " ADDON " addon is not a JSON object");
 	}
-	for (size_t k = 0; k < n; k++)
-		free(used[k]);
-	free(used);
-	if (rc) {
-		miren_error_set(err, MIREN_ECONFLICT, "the address pool is exhausted (%u addresses, all in use)",
-				ctx->pool_size - 2);
-		miren_error_hint(err, "destroy unused addons, or restart the server with a larger --addr-pool");
+	struct tenant *t = xcalloc(1, sizeof(*t));
+	t->user = xstrdup(addon_jstr(o, "user"));
+	t->password = xstrdup(addon_jstr(o, "password"));
+	t->prefix = xstrdup(addon_jstr(o, "prefix"));
+	json_decref(o);
+	*out = t;
+	return 0;
+}
+
+static char *state_json(const void *state)
+{
+	const struct tenant *t = state;
+	json_t *o = json_object();
+	if (*t->user) {
+		json_object_set_new(o, "user", json_string(t->user));
+		json_object_set_new(o, "password", json_string(t->password));
+		if (*t->prefix)
+			json_object_set_new(o, "prefix", json_string(t->prefix));
 	}
-	return rc;
+	char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return s;
+}
+
+static void state_free(void *state)
+{
+	struct tenant *t = state;
+	if (!t)
+		return;
+	if (t->password)
+		explicit_bzero(t->password, strlen(t->password));
+	free(t->user);
+	free(t->password);
+	free(t->prefix);
+	free(t);
+}
+
+/* A server's own state. */
+struct server_state {
+	char *admin_password;
+	char *version;
+};
+
+static void server_parse(const struct server_rec *srv, struct server_state *out)
+{
+	json_t *o = json_loads(srv->state_json ? srv->state_json : "", 0, NULL);
+	out->admin_password = xstrdup(addon_jstr(o, "admin_password"));
+	out->version = xstrdup(addon_jstr(o, "version"));
+	json_decref(o);
+}
+
+static void server_state_release(struct server_state *s)
+{
+	if (s->admin_password)
+		explicit_bzero(s->admin_password, strlen(s->admin_password));
+	free(s->admin_password);
+	free(s->version);
+	memset(s, 0, sizeof(*s));
 }
 
 /* --- servers ---------------------------------------------------------------- */
@@ -188,209 +218,125 @@ static int prestart_run(void *arg, char *errbuf, size_t errlen)
 	return 0;
 }
 
-static bool is_shared(const struct server_rec *srv)
+/* Starts srv under the supervisor (or adopts the running one). */
+static int start_server(struct addon_ctx *ctx, const struct server_rec *srv,
+			struct miren_error *err)
 {
-	return !strcmp(srv->kind, "shared");
-}
-
-static int start_server(struct addon_ctx *ctx, const struct server_rec *srv, const json_t *sstate,
-			bool adopt, struct miren_error *err)
-{
-	char *dir = disk_dir(ctx, srv->disk);
+	struct server_state ss;
+	server_parse(srv, &ss);
+	char *dir = addon_disk_dir(ctx, srv->disk);
 	char **argv = redis_server_argv(dir);
-	char *id = sv_id(srv->id);
-	char *logdir = xasprintf("%s/logs/addons", ctx->data_dir);
-	char *log = xasprintf("%s/%s.log", logdir, srv->id);
-	fs_mkdir_p(logdir, 0750);
-	if (ctx->uid != (uid_t)-1 && chown(logdir, ctx->uid, ctx->gid) != 0)
-		log_warn("cannot hand %s to the service user: %s", logdir, strerror(errno));
-	/* The server's directory must exist for the supervisor to chdir there;
-	 * the hook fills it. */
-	fs_mkdir_p(dir, 0700);
 	struct prestart *p = xcalloc(1, sizeof(*p));
 	*p = (struct prestart){ .disk_dir = xstrdup(dir), .address = xstrdup(srv->address),
 				.port = srv->port,
 				.maxmemory = is_shared(srv) ? SHARED_MAXMEMORY : SMALL_MAXMEMORY,
 				.databases = is_shared(srv) ? 1 : 16,
-				.admin_password = xstrdup(jstr(sstate, "admin_password")),
+				.admin_password = xstrdup(ss.admin_password),
 				.uid = ctx->uid, .gid = ctx->gid };
-	char *env[] = { "LANG=C.UTF-8", "PATH=/usr/bin:/bin", NULL };
-	struct sv_spec spec = {
-		.id = id,
+	struct addon_server_spec spec = {
 		.argv = argv,
-		.cwd = dir,
-		.env = env,
-		.log_path = log,
-		.uid = ctx->uid,
-		.gid = ctx->gid,
-		.stop_signal = SIGTERM, /* flushes the append-only file, exits */
-		.stop_timeout_ms = 30000,
-		.keep_on_daemon_exit = true,
-		.adopt = adopt,
+		.stop_signal = SIGTERM, /* flushes the append-only file and exits */
 		.prestart = prestart_run,
 		.prestart_arg = p,
 		.prestart_free = prestart_free,
 	};
-	char ebuf[256];
-	int rc = sv_start(ctx->sv, &spec, ebuf, sizeof(ebuf));
-	if (rc)
-		miren_error_set(err, rc, "cannot start Redis for disk %s: %s", srv->disk, ebuf);
-	free(log);
-	free(logdir);
-	free(id);
+	int rc = addon_server_start(ctx, srv, &spec, err);
 	redis_argv_free(argv);
 	free(dir);
+	server_state_release(&ss);
 	return rc;
 }
 
-/* Puts the server log's last warning ("#" lines) into err's hint. */
-static void add_server_log_hint(struct addon_ctx *ctx, const char *server_id,
-				struct miren_error *err)
+static int ready(struct addon_ctx *ctx, const struct server_rec *srv, int timeout_ms,
+		 struct miren_error *err)
 {
-	char *path = xasprintf("%s/logs/addons/%s.log", ctx->data_dir, server_id);
-	struct strbuf sb = STRBUF_INIT;
-	if (strbuf_read_file(&sb, path) == 0) {
-		const char *last = NULL;
-		for (const char *p = sb.buf; (p = strstr(p, " # ")); p++)
-			last = p;
-		if (last)
-			miren_error_hint(err, "the server's log says:%.*s", (int)strcspn(last, "\n"),
-					 last + 2);
-	}
-	strbuf_release(&sb);
-	free(path);
+	struct server_state ss;
+	server_parse(srv, &ss);
+	int rc = redis_wait_ready(srv->address, srv->port, ss.admin_password, timeout_ms,
+				  ctx->stopping, err);
+	server_state_release(&ss);
+	return rc;
 }
 
-/* Makes the server run (unless already supervised) and answer. */
-static int ensure_server(struct addon_ctx *ctx, const char *server_id, struct miren_error *err)
+/*
+ * Makes the server of server_id run (unless already supervised) and
+ * answer.  disk_held: the caller holds the disk's lock (a restore).
+ */
+static int ensure_server(struct addon_ctx *ctx, const char *server_id, bool disk_held,
+			 struct miren_error *err)
 {
 	struct server_rec srv;
 	int rc = store_server_get(ctx->store, server_id, &srv, err);
 	if (rc)
 		return rc;
-	json_t *sstate = json_loads(srv.state_json, 0, NULL);
-	char *id = sv_id(srv.id);
-	struct sv_status st;
-	bool running = sv_status(ctx->sv, id, &st) == 0;
-	free(id);
 	bool locked = false;
-	if (!running) {
+	if (!addon_server_supervised(ctx, srv.id, NULL)) {
 		/* Starting a server is an operation on its disk: never under a
 		 * restore or a backup of it.  Busy is worth a retry. */
-		if (disk_lock(srv.disk, "the start of its server", DISK_LOCK_WAIT_MS, err) != 0) {
+		if (!disk_held &&
+		    disk_lock(srv.disk, "the start of its server", DISK_LOCK_WAIT_MS, err) != 0) {
 			err->code = rc = MIREN_EUNAVAIL;
 			goto out;
 		}
-		locked = true;
-		char *dparent = xasprintf("%s/disks", ctx->data_dir);
-		if (fs_mkdir_p(dparent, 0711) != 0) {
-			rc = miren_error_set(err, MIREN_ECONFLICT, "cannot create '%s': %s", dparent,
-					     strerror(errno));
-			miren_error_hint(err, "check that the data directory '%s' is writable",
-					 ctx->data_dir);
-		}
-		free(dparent);
-		if (!rc && is_stopping(ctx))
+		locked = !disk_held;
+		if (addon_stopping(ctx))
 			rc = miren_error_set(err, MIREN_EUNAVAIL, "the daemon stops");
 		if (!rc)
-			rc = start_server(ctx, &srv, sstate, true, err);
+			rc = start_server(ctx, &srv, err);
 		if (!rc)
-			fault_point("redis-server:started");
+			fault_point(FAULT("server:started"));
 	}
 	if (!rc) {
-		rc = redis_wait_ready(srv.address, srv.port, jstr(sstate, "admin_password"),
-				      READY_TIMEOUT_MS, ctx->stopping, err);
+		rc = ready(ctx, &srv, READY_TIMEOUT_MS, err);
 		if (rc)
-			add_server_log_hint(ctx, srv.id, err);
+			addon_server_log_hint(ctx, srv.id, " # ", err);
 	}
 out:
 	if (locked)
 		disk_unlock(srv.disk);
-	json_decref(sstate);
 	server_rec_release(&srv);
 	return rc;
 }
 
-/* Stops the server, removes its disk and forgets both.  Idempotent. */
-static int release_server(struct addon_ctx *ctx, const char *server_id, struct miren_error *err)
+/* Before a disk is removed: a server nobody supervises on it goes too. */
+static void server_cleanup(struct addon_ctx *ctx, const struct server_rec *srv)
 {
-	struct server_rec srv;
-	int rc = store_server_get(ctx->store, server_id, &srv, err);
-	if (rc == MIREN_ENOTFOUND) {
-		miren_error_clear(err);
-		return 0;
-	}
-	if (rc)
-		return rc;
-	rc = disk_lock(srv.disk, "the removal of its addon", DISK_LOCK_WAIT_MS, err);
-	if (rc) {
-		server_rec_release(&srv);
-		return rc;
-	}
-	char *id = sv_id(srv.id);
-	sv_stop(ctx->sv, id);
-	free(id);
-	char *dir = disk_dir(ctx, srv.disk);
+	char *dir = addon_disk_dir(ctx, srv->disk);
 	redis_stop_orphans(dir, 0);
-	if (fs_remove_tree(dir) != 0)
-		rc = miren_error_set(err, MIREN_EIO, "cannot remove disk directory '%s': %s", dir,
-				     strerror(errno));
 	free(dir);
-	if (!rc)
-		rc = store_disk_delete(ctx->store, srv.disk, err);
-	if (!rc)
-		rc = store_server_delete(ctx->store, srv.id, err);
-	if (!rc)
-		log_info("addon server %s removed with its disk %s", srv.id, srv.disk);
-	disk_unlock(srv.disk);
-	server_rec_release(&srv);
-	return rc;
 }
 
-/* Records a new server row (address and names first) and its disk. */
+static pid_t disk_server(struct addon_ctx *ctx, const char *dir, bool stop)
+{
+	(void)ctx;
+	return redis_disk_server(dir, stop, 30000);
+}
+
+static int resume_one(struct addon_ctx *ctx, const struct server_rec *srv,
+		      struct miren_error *err)
+{
+	return start_server(ctx, srv, err);
+}
+
+static void resume(struct addon_ctx *ctx)
+{
+	addon_resume_servers(ctx, ADDON, resume_one);
+}
+
+/* Records server id (a new row with its disk, unless it exists). */
 static int add_server(struct addon_ctx *ctx, const char *id, const char *kind, const char *disk,
 		      const char *version, const char *created_by, struct miren_error *err)
 {
-	char addr[INET_ADDRSTRLEN];
-	int rc = alloc_address(ctx, addr, err);
-	if (rc)
-		return rc;
 	char *pw = secret_password();
-	json_t *sstate = json_pack("{s:s, s:s, s:s}", "engine", ENGINE, "admin_password", pw,
-				   "version", version);
+	json_t *sstate = json_pack("{s:s, s:s}", "admin_password", pw, "version", version);
 	char *sjson = json_dumps(sstate, JSON_COMPACT);
-	struct server_rec srv = { .id = (char *)id, .kind = (char *)kind, .disk = (char *)disk,
-				  .address = addr, .port = REDIS_PORT, .state_json = sjson };
-	rc = store_server_add(ctx->store, &srv, err);
+	int rc = addon_server_add(ctx, ADDON, id, kind, disk, REDIS_PORT, sjson,
+				  disk_bytes(kind), created_by, err);
+	explicit_bzero(sjson, strlen(sjson));
 	free(sjson);
 	json_decref(sstate);
+	explicit_bzero(pw, strlen(pw));
 	free(pw);
-	if (rc)
-		return rc;
-	struct disk_rec d = { .name = (char *)disk,
-			      .size_bytes = strcmp(kind, "shared") ? DISK_SIZE : SHARED_DISK_SIZE,
-			      .created_by = (char *)created_by, .status = "in use" };
-	return store_disk_put(ctx->store, &d, err);
-}
-
-/* The shared server of this engine, MIREN_ENOTFOUND if none. */
-static int find_shared(struct addon_ctx *ctx, struct server_rec *out, struct miren_error *err)
-{
-	struct server_rec *srvs;
-	size_t n;
-	int rc = store_server_list(ctx->store, &srvs, &n, err);
-	if (rc)
-		return rc;
-	rc = MIREN_ENOTFOUND;
-	for (size_t i = 0; i < n && rc; i++)
-		if (is_shared(&srvs[i]) && ours(&srvs[i])) {
-			*out = srvs[i];
-			memset(&srvs[i], 0, sizeof(srvs[i]));
-			rc = 0;
-		}
-	for (size_t i = 0; i < n; i++)
-		server_rec_release(&srvs[i]);
-	free(srvs);
 	return rc;
 }
 
@@ -399,44 +345,33 @@ static int find_shared(struct addon_ctx *ctx, struct server_rec *out, struct mir
 /* User, password and (shared) prefix of the instance (kept if planned). */
 static int plan_tenant(struct addon_inst *inst, bool shared, struct miren_error *err)
 {
-	if (json_object_get(inst->state, "user"))
+	struct tenant *t = inst->state;
+	if (*t->user)
 		return 0;
 	char user[64];
 	int rc = redis_user_for_app(inst->rec.app, user, err);
 	if (rc)
 		return rc;
-	char *pw = secret_password();
-	json_object_set_new(inst->state, "user", json_string(user));
-	json_object_set_new(inst->state, "password", json_string(pw));
-	if (shared) {
-		char *prefix = xasprintf("%s:", inst->rec.app);
-		json_object_set_new(inst->state, "prefix", json_string(prefix));
-		free(prefix);
-	}
-	free(pw);
+	free(t->user);
+	free(t->password);
+	free(t->prefix);
+	t->user = xstrdup(user);
+	t->password = secret_password();
+	t->prefix = shared ? xasprintf("%s:", inst->rec.app) : xstrdup("");
 	return 0;
 }
 
 static int step_plan_small(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
 {
-	int rc = version_check(inst->rec.version, err);
-	if (!rc)
-		rc = plan_tenant(inst, false, err);
+	int rc = plan_tenant(inst, false, err);
 	if (rc)
 		return rc;
 	char *server = xasprintf("s-%s", inst->rec.id);
 	char *disk = xasprintf("redis-redis-%s-s%s-data", inst->rec.app, inst->rec.id);
-	char *by = xasprintf("addon miren-redis (app %s)", inst->rec.app);
-	struct server_rec existing;
-	rc = store_server_get(ctx->store, server, &existing, err);
-	if (rc == MIREN_ENOTFOUND) {
-		miren_error_clear(err);
-		rc = add_server(ctx, server, "small", disk, inst->rec.version, by, err);
-	} else if (!rc) {
-		server_rec_release(&existing);
-	}
+	char *by = xasprintf("addon " ADDON " (app %s)", inst->rec.app);
+	rc = add_server(ctx, server, "small", disk, inst->rec.version, by, err);
 	if (!rc)
-		json_object_set_new(inst->state, "server", json_string(server));
+		addon_inst_set_server(inst, server);
 	free(by);
 	free(disk);
 	free(server);
@@ -446,29 +381,32 @@ static int step_plan_small(struct addon_ctx *ctx, struct addon_inst *inst, struc
 static int step_plan_shared(struct addon_ctx *ctx, struct addon_inst *inst,
 			    struct miren_error *err)
 {
-	int rc = version_check(inst->rec.version, err);
-	if (!rc)
-		rc = plan_tenant(inst, true, err);
-	if (rc || json_object_get(inst->state, "server"))
+	int rc = plan_tenant(inst, true, err);
+	if (rc || *inst->rec.server)
 		return rc;
 	struct server_rec srv;
-	rc = find_shared(ctx, &srv, err);
+	rc = store_server_find_kind(ctx->store, ADDON, "shared", &srv, err);
 	if (rc == MIREN_ENOTFOUND) {
 		miren_error_clear(err);
 		char *hex = secret_hex(4);
 		char *id = xasprintf("redis-shared-%s", hex);
 		char *disk = xasprintf("redis-shared-data-%s", hex);
 		rc = add_server(ctx, id, "shared", disk, inst->rec.version,
-				"addon miren-redis (shared)", err);
+				"addon " ADDON " (shared)", err);
 		if (!rc)
-			json_object_set_new(inst->state, "server", json_string(id));
+			addon_inst_set_server(inst, id);
 		free(disk);
 		free(id);
 		free(hex);
 		return rc;
 	}
 	if (!rc) {
-		json_object_set_new(inst->state, "server", json_string(srv.id));
+		/* Its disk too: a crash may have cut the server's first plan
+		 * between the row and the disk. */
+		rc = add_server(ctx, srv.id, srv.kind, srv.disk, inst->rec.version,
+				"addon " ADDON " (shared)", err);
+		if (!rc)
+			addon_inst_set_server(inst, srv.id);
 		server_rec_release(&srv);
 	}
 	return rc;
@@ -476,42 +414,36 @@ static int step_plan_shared(struct addon_ctx *ctx, struct addon_inst *inst,
 
 static int step_server(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
 {
-	return ensure_server(ctx, jstr(inst->state, "server"), err);
+	return ensure_server(ctx, inst->rec.server, false, err);
 }
 
-/* Runs fn against the instance's server with its admin password. */
-static int with_server(struct addon_ctx *ctx, struct addon_inst *inst,
-		       int (*fn)(const struct server_rec *srv, const char *admin,
-				 struct addon_inst *inst, struct miren_error *err),
-		       struct miren_error *err)
+/* Creates (or resets) tenant t on srv. */
+static int tenant_create(const struct server_rec *srv, const struct tenant *t,
+			 struct miren_error *err)
 {
-	struct server_rec srv;
-	int rc = store_server_get(ctx->store, jstr(inst->state, "server"), &srv, err);
-	if (rc)
-		return rc;
-	json_t *sstate = json_loads(srv.state_json, 0, NULL);
-	rc = fn(&srv, jstr(sstate, "admin_password"), inst, err);
-	json_decref(sstate);
-	server_rec_release(&srv);
+	struct server_state ss;
+	server_parse(srv, &ss);
+	bool shared = is_shared(srv);
+	int rc = redis_tenant_create(srv->address, srv->port, ss.admin_password, t->user,
+				     t->password, shared ? REDIS_TENANT_PREFIXED : REDIS_TENANT_OWNER,
+				     shared ? t->prefix : NULL, err);
+	server_state_release(&ss);
 	return rc;
 }
 
-static int tenant_create(const struct server_rec *srv, const char *admin, struct addon_inst *inst,
-			 struct miren_error *err)
-{
-	bool shared = is_shared(srv);
-	return redis_tenant_create(srv->address, srv->port, admin, jstr(inst->state, "user"),
-				   jstr(inst->state, "password"),
-				   shared ? REDIS_TENANT_PREFIXED : REDIS_TENANT_OWNER,
-				   shared ? jstr(inst->state, "prefix") : NULL, err);
-}
-
-static int tenant_drop(const struct server_rec *srv, const char *admin, struct addon_inst *inst,
+/* Runs fn on the instance's server record. */
+static int with_server(struct addon_ctx *ctx, struct addon_inst *inst,
+		       int (*fn)(const struct server_rec *srv, const struct tenant *t,
+				 struct miren_error *err),
 		       struct miren_error *err)
 {
-	fault_point("redis-tenant:dropping");
-	return redis_tenant_drop(srv->address, srv->port, admin, jstr(inst->state, "user"),
-				 is_shared(srv) ? jstr(inst->state, "prefix") : NULL, err);
+	struct server_rec srv;
+	int rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
+	if (rc)
+		return rc;
+	rc = fn(&srv, inst->state, err);
+	server_rec_release(&srv);
+	return rc;
 }
 
 static int step_tenant(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
@@ -521,17 +453,31 @@ static int step_tenant(struct addon_ctx *ctx, struct addon_inst *inst, struct mi
 
 /* --- deprovisioning steps --------------------------------------------------- */
 
+static int tenant_drop(const struct server_rec *srv, const struct tenant *t,
+		       struct miren_error *err)
+{
+	struct server_state ss;
+	server_parse(srv, &ss);
+	fault_point(FAULT("tenant:dropping"));
+	int rc = redis_tenant_drop(srv->address, srv->port, ss.admin_password, t->user,
+				   is_shared(srv) && *t->prefix ? t->prefix : NULL, err);
+	server_state_release(&ss);
+	return rc;
+}
+
 static int step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst,
 			    struct miren_error *err)
 {
-	if (!json_object_get(inst->state, "server") || !json_object_get(inst->state, "user"))
+	const struct tenant *t = inst->state;
+	if (!*inst->rec.server || !*t->user)
 		return 0;
-	/* The last tenant of a server goes with the server (next step). */
+	/* The last tenant of a server goes with the server (next step);
+	 * otherwise the server must run for the drop to happen. */
 	int count = 0;
-	int rc = store_addon_count_on_server(ctx->store, jstr(inst->state, "server"), &count, err);
+	int rc = store_addon_count_on_server(ctx->store, inst->rec.server, &count, err);
 	if (rc || count <= 1)
 		return rc;
-	rc = ensure_server(ctx, jstr(inst->state, "server"), err);
+	rc = ensure_server(ctx, inst->rec.server, false, err);
 	if (rc == MIREN_ENOTFOUND) {
 		miren_error_clear(err);
 		return 0;
@@ -542,14 +488,13 @@ static int step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst,
 static int step_release_server(struct addon_ctx *ctx, struct addon_inst *inst,
 			       struct miren_error *err)
 {
-	const char *server = jstr(inst->state, "server");
-	if (!*server)
+	if (!*inst->rec.server)
 		return 0;
 	int count = 0;
-	int rc = store_addon_count_on_server(ctx->store, server, &count, err);
+	int rc = store_addon_count_on_server(ctx->store, inst->rec.server, &count, err);
 	if (rc || count > 1)
 		return rc; /* other tenants still use it */
-	return release_server(ctx, server, err);
+	return addon_server_release(ctx, inst->rec.server, server_cleanup, err);
 }
 
 static const struct addon_step small_provision[] = {
@@ -580,7 +525,7 @@ static const struct addon_step *deprovision_steps(const char *variant, size_t *n
 	return deprovision;
 }
 
-/* --- env, resume, describe --------------------------------------------------- */
+/* --- env, describe, connect, info, rotate ---------------------------------------- */
 
 static void add_var(struct env_rec **v, size_t *n, const char *key, const char *value,
 		    bool sensitive)
@@ -591,91 +536,299 @@ static void add_var(struct env_rec **v, size_t *n, const char *key, const char *
 					 .sensitive = sensitive, .description = xstrdup("") };
 }
 
-static int redis_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec **out,
-		     size_t *n, struct miren_error *err)
+static int tenant_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec **out, size_t *n,
+	       struct miren_error *err)
 {
 	struct server_rec srv;
-	int rc = store_server_get(ctx->store, jstr(inst->state, "server"), &srv, err);
+	int rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
 	if (rc)
 		return rc;
+	const struct tenant *t = inst->state;
 	/* User names are app names ([a-z0-9-]) or app_default and passwords
 	 * letters and digits: nothing in the URL needs escaping. */
-	const char *user = jstr(inst->state, "user"), *pw = jstr(inst->state, "password");
 	char port[16];
 	snprintf(port, sizeof(port), "%d", srv.port);
-	char *url = xasprintf("redis://%s:%s@%s:%d/0", user, pw, srv.address, srv.port);
+	char *url = xasprintf("redis://%s:%s@%s:%d/0", t->user, t->password, srv.address,
+			      srv.port);
 	*out = NULL;
 	*n = 0;
 	add_var(out, n, "REDIS_URL", url, true);
 	add_var(out, n, "REDIS_HOST", srv.address, false);
 	add_var(out, n, "REDIS_PORT", port, false);
-	add_var(out, n, "REDIS_USERNAME", user, false);
-	add_var(out, n, "REDIS_PASSWORD", pw, true);
+	add_var(out, n, "REDIS_USERNAME", t->user, false);
+	add_var(out, n, "REDIS_PASSWORD", t->password, true);
 	if (is_shared(&srv))
-		add_var(out, n, "REDIS_PREFIX", jstr(inst->state, "prefix"), false);
+		add_var(out, n, "REDIS_PREFIX", t->prefix, false);
+	explicit_bzero(url, strlen(url));
 	free(url);
 	server_rec_release(&srv);
 	return 0;
 }
 
-/* Restarts (or adopts) every server of this engine the store knows. */
-static void redis_resume(struct addon_ctx *ctx)
+static json_t *describe(struct addon_ctx *ctx, struct addon_inst *inst)
 {
-	struct server_rec *srvs;
-	size_t n;
-	struct miren_error err = { 0 };
-	if (store_server_list(ctx->store, &srvs, &n, &err) != 0) {
-		log_error("cannot list addon servers: %s", err.message);
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (!ours(&srvs[i]))
-			continue;
-		char *dir = disk_dir(ctx, srvs[i].disk);
-		char *conf = fs_join(dir, "redis.conf");
-		json_t *sstate = json_loads(srvs[i].state_json, 0, NULL);
-		/* A server whose files were never written was never started: its
-		 * provisioning's server step starts it. */
-		if (fs_exists(conf) && start_server(ctx, &srvs[i], sstate, true, &err) != 0)
-			log_error("addon server %s: %s", srvs[i].id, err.message);
-		json_decref(sstate);
-		free(conf);
-		free(dir);
-	}
-	server_recs_free(srvs, n);
-}
-
-static json_t *redis_describe(struct addon_ctx *ctx, struct addon_inst *inst)
-{
-	const char *server = jstr(inst->state, "server");
 	struct server_rec srv;
-	if (!*server || store_server_get(ctx->store, server, &srv, NULL) != 0)
+	if (!*inst->rec.server || store_server_get(ctx->store, inst->rec.server, &srv, NULL) != 0)
 		return NULL;
+	const struct tenant *t = inst->state;
 	json_t *o = json_pack("{s:s, s:s, s:i, s:s}", "disk", srv.disk, "host", srv.address,
-			      "port", srv.port, "user", jstr(inst->state, "user"));
+			      "port", srv.port, "user", t->user);
 	if (is_shared(&srv))
-		json_object_set_new(o, "prefix", json_string(jstr(inst->state, "prefix")));
-	char *id = sv_id(srv.id);
-	struct sv_status st;
-	if (sv_status(ctx->sv, id, &st) == 0) {
-		json_object_set_new(o, "server_state", json_string(sv_state_name(st.state)));
-		json_object_set_new(o, "server_restarts", json_integer(st.restarts));
-	}
-	free(id);
+		json_object_set_new(o, "prefix", json_string(t->prefix));
 	server_rec_release(&srv);
 	return o;
 }
 
+static char *strv_dup_env(const char *key, const char *value)
+{
+	return xasprintf("%s=%s", key, value);
+}
+
+static int connect_cmd(struct addon_ctx *ctx, struct addon_inst *inst, struct addon_connect *out,
+		   struct miren_error *err)
+{
+	struct server_rec srv;
+	int rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
+	if (rc)
+		return rc;
+	const struct tenant *t = inst->state;
+	out->argv = redis_connect_argv(srv.address, srv.port, t->user);
+	out->env = xcalloc(2, sizeof(*out->env));
+	out->env[0] = strv_dup_env(REDIS_CONNECT_PASSWORD_ENV, t->password);
+	server_rec_release(&srv);
+	return 0;
+}
+
+static int tenant_info(struct addon_ctx *ctx, struct addon_inst *inst, struct addon_info *out,
+		struct miren_error *err)
+{
+	struct server_rec srv;
+	int rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
+	if (rc)
+		return rc;
+	struct server_state ss;
+	server_parse(&srv, &ss);
+	const struct tenant *t = inst->state;
+	struct redis_info ri;
+	out->version[0] = '\0';
+	out->size_bytes = -1;
+	out->connections = -1;
+	rc = redis_info(srv.address, srv.port, ss.admin_password, &ri, err);
+	if (!rc) {
+		snprintf(out->version, sizeof(out->version), "%s", ri.version);
+		rc = redis_tenant_usage(srv.address, srv.port, ss.admin_password, t->user,
+					is_shared(&srv) ? t->prefix : NULL, &out->size_bytes,
+					&out->connections, err);
+	}
+	server_state_release(&ss);
+	server_rec_release(&srv);
+	return rc;
+}
+
+static int rotate(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+{
+	struct tenant *t = inst->state;
+	if (!*t->user)
+		return miren_error_set(err, MIREN_ECONFLICT, "the addon has no user yet");
+	char *fresh = secret_password();
+	char *old = t->password;
+	t->password = fresh;
+	int rc = with_server(ctx, inst, tenant_create, err);
+	if (rc) {
+		t->password = old; /* the server may have either: the next run sets one */
+		explicit_bzero(fresh, strlen(fresh));
+		free(fresh);
+	} else {
+		explicit_bzero(old, strlen(old));
+		free(old);
+	}
+	return rc;
+}
+
+/* --- invariants ------------------------------------------------------------------ */
+
+static void check_server(struct addon_ctx *ctx, const struct server_rec *srv,
+			 const struct addon_inst *tenants, size_t n, json_t *violations)
+{
+	(void)ctx;
+	struct server_state ss;
+	server_parse(srv, &ss);
+	char **users;
+	size_t nu;
+	struct miren_error err = { 0 };
+	if (redis_tenant_users(srv->address, srv->port, ss.admin_password, &users, &nu, &err)) {
+		json_array_append_new(violations,
+				      json_sprintf("redis server %s cannot be asked for its users: %s",
+						   srv->id, err.message));
+		server_state_release(&ss);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct tenant *t = tenants[i].state;
+		bool found = false;
+		for (size_t k = 0; k < nu && !found; k++)
+			found = !strcmp(users[k], t->user);
+		if (*t->user && !found)
+			json_array_append_new(violations,
+					      json_sprintf("redis server %s has no user %s (app %s)",
+							   srv->id, t->user, tenants[i].rec.app));
+	}
+	for (size_t k = 0; k < nu; k++) {
+		bool known = false;
+		for (size_t i = 0; i < n && !known; i++)
+			known = !strcmp(users[k], ((const struct tenant *)tenants[i].state)->user);
+		if (!known)
+			json_array_append_new(violations,
+					      json_sprintf("redis server %s has user %s of no addon",
+							   srv->id, users[k]));
+	}
+	redis_strv_free(users, nu);
+	server_state_release(&ss);
+}
+
+/* --- backup and restore ---------------------------------------------------------- */
+
+/* Files any copy leaves out: a save or rewrite in progress. */
+static bool copy_skip(const char *rel, bool is_dir)
+{
+	const char *b = strrchr(rel, '/');
+	b = b ? b + 1 : rel;
+	if (is_dir)
+		return !strcmp(rel, "data/appendonlydir.tmp");
+	return !strncmp(b, "temp-", 5) || (strlen(b) > 4 && !strcmp(b + strlen(b) - 4, ".tmp"));
+}
+
+/* Online, only the snapshot and the users go: the append-only file is
+ * what the snapshot replaces. */
+static bool skip_online(const char *rel, bool is_dir, void *user)
+{
+	(void)user;
+	if (is_dir)
+		return strcmp(rel, "data");
+	return strcmp(rel, REDIS_SNAPSHOT_PATH) && strcmp(rel, "users.acl");
+}
+
+static int backup_begin(struct addon_ctx *ctx, const struct server_rec *srv,
+			struct addon_backup *b, struct miren_error *err)
+{
+	struct server_state ss;
+	server_parse(srv, &ss);
+	b->method = "redis-rdb-snapshot";
+	b->skip = skip_online;
+	b->header = json_pack("{s:s}", "redis_version", ss.version);
+	int rc = redis_snapshot(srv->address, srv->port, ss.admin_password, SNAPSHOT_TIMEOUT_MS,
+				ctx->stopping, err);
+	if (!rc)
+		log_info("disk %s: Redis snapshot taken", srv->disk);
+	server_state_release(&ss);
+	return rc;
+}
+
+static int backup_end(struct addon_ctx *ctx, struct addon_backup *b, struct snap_writer *w,
+		      struct miren_error *err)
+{
+	(void)ctx;
+	(void)b;
+	(void)w;
+	(void)err;
+	return 0; /* the snapshot is whole as copied */
+}
+
+static int restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv,
+			   const json_t *header, const char *staging, struct miren_error *err)
+{
+	(void)header;
+	char *rdb = fs_join(staging, REDIS_SNAPSHOT_PATH);
+	int rc = 0;
+	if (!fs_exists(rdb)) {
+		if (srv)
+			rc = miren_error_set(err, MIREN_EINVAL,
+					     "the backup holds no Redis snapshot, and disk '%s' "
+					     "belongs to a Redis server; nothing was changed",
+					     srv->disk);
+		goto out;
+	}
+	rc = redis_check_snapshot(rdb, ctx->uid, ctx->gid, err);
+	if (!rc)
+		rc = redis_restore_prepare(staging, ctx->uid, ctx->gid, err);
+	if (rc)
+		miren_error_hint(err, "nothing was changed");
+out:
+	free(rdb);
+	return rc;
+}
+
+static int restore_start(struct addon_ctx *ctx, const struct server_rec *srv,
+			 struct miren_error *err)
+{
+	return ensure_server(ctx, srv->id, true, err);
+}
+
+/*
+ * Every tenant as its record says (its user, password and rules; a
+ * tenant added after the backup gets its user, with no keys), and the
+ * users of tenants removed since the backup gone with their keys.
+ */
+static int restore_verify(struct addon_ctx *ctx, const struct server_rec *srv,
+			  struct addon_inst *tenants, size_t n, struct miren_error *err)
+{
+	(void)ctx;
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		const struct tenant *t = tenants[i].state;
+		if (*t->user)
+			rc = tenant_create(srv, t, err);
+	}
+	struct server_state ss;
+	server_parse(srv, &ss);
+	char **users = NULL;
+	size_t nu = 0;
+	if (!rc)
+		rc = redis_tenant_users(srv->address, srv->port, ss.admin_password, &users, &nu, err);
+	for (size_t k = 0; k < nu && !rc; k++) {
+		bool known = false;
+		for (size_t i = 0; i < n && !known; i++)
+			known = !strcmp(users[k], ((const struct tenant *)tenants[i].state)->user);
+		if (known)
+			continue;
+		const char *app = strncmp(users[k], "app_", 4) ? users[k] : users[k] + 4;
+		char *prefix = xasprintf("%s:", app);
+		rc = redis_tenant_drop(srv->address, srv->port, ss.admin_password, users[k],
+				       is_shared(srv) ? prefix : NULL, err);
+		free(prefix);
+	}
+	redis_strv_free(users, nu);
+	server_state_release(&ss);
+	return rc;
+}
+
 const struct addon_def addon_engine_redis = {
-	.name = "miren-redis",
+	.name = ADDON,
 	.description = "Managed Redis key-value store",
 	.variants = variants,
 	.n_variants = sizeof(variants) / sizeof(variants[0]),
 	.default_variant = "small",
 	.versions = redis_versions,
+	.install_hint = "install the Debian package redis-server (scripts/bootstrap does)",
 	.provision_steps = provision_steps,
 	.deprovision_steps = deprovision_steps,
-	.env = redis_env,
-	.resume = redis_resume,
-	.describe = redis_describe,
+	.fault_points = fault_points,
+	.state_parse = state_parse,
+	.state_json = state_json,
+	.state_free = state_free,
+	.env = tenant_env,
+	.resume = resume,
+	.ready = ready,
+	.disk_server = disk_server,
+	.check_server = check_server,
+	.copy_skip = copy_skip,
+	.backup_begin = backup_begin,
+	.backup_end = backup_end,
+	.restore_prepare = restore_prepare,
+	.restore_start = restore_start,
+	.restore_verify = restore_verify,
+	.rotate = rotate,
+	.connect = connect_cmd,
+	.info = tenant_info,
+	.describe = describe,
 };

@@ -667,6 +667,69 @@ int redis_info(const char *address, int port, const char *admin_password, struct
 	return rc;
 }
 
+int redis_tenant_usage(const char *address, int port, const char *admin_password,
+		       const char *user, const char *prefix, long long *bytes, int *connections,
+		       struct miren_error *err)
+{
+	*bytes = -1;
+	*connections = -1;
+	redisContext *c = admin_connect(address, port, admin_password, err);
+	if (!c)
+		return err ? (int)err->code : MIREN_EUNAVAIL;
+	const char *list[] = { "CLIENT", "LIST" };
+	redisReply *r;
+	int rc = command(c, 2, list, &r, err);
+	if (!rc) {
+		char *want = xasprintf(" user=%s ", user);
+		int n = 0;
+		for (const char *p = r->type == REDIS_REPLY_STRING ? r->str : ""; (p = strstr(p, want));
+		     p++)
+			n++;
+		*connections = n;
+		free(want);
+		freeReplyObject(r);
+	}
+	if (!rc && !prefix) {
+		char *text = NULL;
+		rc = info_text(c, "memory", &text, err);
+		if (!rc)
+			*bytes = info_num(text, "used_memory_dataset");
+		free(text);
+	} else if (!rc) {
+		/* The sum of MEMORY USAGE over the prefix's keys, a bounded scan. */
+		char *pattern = xasprintf("%s*", prefix);
+		char cursor[32] = "0";
+		long long sum = 0, seen = 0;
+		do {
+			const char *scan[] = { "SCAN", cursor, "MATCH", pattern, "COUNT", "1000" };
+			rc = command(c, 6, scan, &r, err);
+			if (rc || r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+				break;
+			snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+			for (size_t i = 0; i < r->element[1]->elements; i++) {
+				redisReply *k = r->element[1]->element[i];
+				const char *mu[] = { "MEMORY", "USAGE", k->str };
+				size_t lens[] = { 6, 5, k->len };
+				redisReply *u = redisCommandArgv(c, 3, mu, lens);
+				if (u && u->type == REDIS_REPLY_INTEGER)
+					sum += u->integer;
+				if (u)
+					freeReplyObject(u);
+				seen++;
+			}
+			freeReplyObject(r);
+			r = NULL;
+		} while (strcmp(cursor, "0") && seen < 1000000);
+		if (r)
+			freeReplyObject(r);
+		if (!rc)
+			*bytes = sum;
+		free(pattern);
+	}
+	redisFree(c);
+	return rc;
+}
+
 /* ---- snapshots and restores -------------------------------------------------- */
 
 int redis_snapshot(const char *address, int port, const char *admin_password, int timeout_ms,
@@ -852,29 +915,66 @@ static bool is_server_of(pid_t pid, const char *dir)
 	return !strcmp(buf, dir);
 }
 
-int redis_stop_orphans(const char *disk_dir, pid_t keep)
+/* The data directory of disk_dir, resolved (/proc shows resolved paths);
+ * NULL when it does not exist. */
+static char *data_dir_of(const char *disk_dir)
 {
 	char *joined = fs_join(disk_dir, "data");
 	char *dir = realpath(joined, NULL);
 	free(joined);
-	if (!dir)
-		return 0;
-	int found = 0;
+	return dir;
+}
+
+/* The first redis-server working in dir other than keep; 0 if none. */
+static pid_t server_in(const char *dir, pid_t keep)
+{
+	pid_t found = 0;
 	DIR *d = opendir("/proc");
 	struct dirent *de;
-	while (d && (de = readdir(d)) != NULL) {
+	while (d && !found && (de = readdir(d)) != NULL) {
 		if (strspn(de->d_name, "0123456789") != strlen(de->d_name))
 			continue;
 		pid_t pid = (pid_t)atoi(de->d_name);
-		if (pid <= 1 || pid == keep || pid == getpid() || !is_server_of(pid, dir))
-			continue;
-		kill(pid, SIGKILL);
-		found++;
-		for (int i = 0; i < 100 && kill(pid, 0) == 0 && is_server_of(pid, dir); i++)
-			nap_ms(20);
+		if (pid > 1 && pid != keep && pid != getpid() && is_server_of(pid, dir))
+			found = pid;
 	}
 	if (d)
 		closedir(d);
+	return found;
+}
+
+/* Sends sig to pid and waits up to ms until it no longer works in dir. */
+static bool end_server(pid_t pid, const char *dir, int sig, int ms)
+{
+	kill(pid, sig);
+	for (int i = 0; i < ms / 20; i++) {
+		if (!is_server_of(pid, dir))
+			return true;
+		nap_ms(20);
+	}
+	return !is_server_of(pid, dir);
+}
+
+int redis_stop_orphans(const char *disk_dir, pid_t keep)
+{
+	char *dir = data_dir_of(disk_dir);
+	if (!dir)
+		return 0;
+	int found = 0;
+	for (pid_t pid; found < 64 && (pid = server_in(dir, keep)) != 0; found++)
+		end_server(pid, dir, SIGKILL, 2000);
 	free(dir);
 	return found;
+}
+
+pid_t redis_disk_server(const char *disk_dir, bool stop, int timeout_ms)
+{
+	char *dir = data_dir_of(disk_dir);
+	if (!dir)
+		return 0;
+	pid_t pid = server_in(dir, 0);
+	if (pid && stop && !end_server(pid, dir, SIGTERM, timeout_ms))
+		end_server(pid, dir, SIGKILL, 2000);
+	free(dir);
+	return pid;
 }

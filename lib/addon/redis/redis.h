@@ -193,6 +193,16 @@ int redis_info(const char *address, int port, const char *admin_password, struct
 	       struct miren_error *err);
 
 /*
+ * One tenant's share of a server: *connections, the sessions logged in as
+ * user (CLIENT LIST); *bytes, with prefix the sum of MEMORY USAGE of the
+ * keys under it (SCAN, at most a million keys), without prefix (the
+ * tenant owns the server) the data set's memory (used_memory_dataset).
+ */
+int redis_tenant_usage(const char *address, int port, const char *admin_password,
+		       const char *user, const char *prefix, long long *bytes, int *connections,
+		       struct miren_error *err);
+
+/*
  * The command line of an interactive session as user: {bindir/redis-cli,
  * "-h", address, "-p", port, "--user", user, NULL}.  The password goes in
  * the environment as REDISCLI_AUTH (redis_connect_env_name), never on the
@@ -208,5 +218,12 @@ char **redis_connect_argv(const char *address, int port, const char *user);
  * the address the supervised one needs.  Returns how many it ended.
  */
 int redis_stop_orphans(const char *disk_dir, pid_t keep);
+
+/*
+ * The pid of a redis-server working on disk_dir (supervised or not), 0 if
+ * none.  With stop, ends it first: SIGTERM (it flushes the append-only
+ * file and exits), SIGKILL after timeout_ms.
+ */
+pid_t redis_disk_server(const char *disk_dir, bool stop, int timeout_ms);
 
 #endif
