@@ -79,6 +79,9 @@ struct addon_ctx {
 	 * reconciler records nothing for a step that failed while stopping, so
 	 * the next daemon runs it again. */
 	const atomic_bool *stopping;
+	/* The first retry delay of a failed step, in ms (0: 1000; the cap is
+	 * 30 times it).  Tests shorten it. */
+	int retry_base_ms;
 };
 
 /* How many times a provisioning step is tried for a retryable cause. */
@@ -139,12 +142,14 @@ struct addon_step {
  *   backup_end    (the engine ends its consistency point and adds the
  *                  members that complete the copy: a label, WAL, a dump)
  *   backup_free   (always; aborts an unfinished backup)
- * So PostgreSQL: begin = pg_backup_start (root = the disk, volatile,
- * skipping pg_wal), end = pg_backup_stop + backup_label + WAL segments.
- * MariaDB: begin = mariadb-backup --backup --prepare into a temporary
- * directory shaped like the disk (root = it), end = nothing.  Redis: begin
- * = BGSAVE and wait for it (root = the disk, skip everything but the
- * snapshot file), end = nothing.
+ * So an engine with a write-ahead log and a backup mode: begin = start the
+ * backup mode (root = the disk, volatile, skipping the log), end = stop it
+ * and add the backup label and the log written meanwhile.  An engine whose
+ * backup tool makes a consistent copy of its own: begin = run it into a
+ * temporary directory shaped like the disk (root = it), end = nothing.  An
+ * engine that snapshots itself to a file: begin = ask for the snapshot and
+ * wait for it (root = the disk, skip everything but that file), end =
+ * nothing.
  */
 struct addon_backup {
 	/* Set by backup_begin.  method: recorded in the snapshot header
@@ -159,8 +164,8 @@ struct addon_backup {
 	/* What to leave out (may be NULL): rel is relative to root. */
 	bool (*skip)(const char *rel, bool is_dir, void *user);
 	void *skip_user;
-	/* Engine facts for the snapshot header (e.g. {"postgresql_version":
-	 * "15"}); may stay NULL; the framework decrefs it. */
+	/* Engine facts for the snapshot header (e.g. the server's major
+	 * version); may stay NULL; the framework decrefs it. */
 	json_t *header;
 	/* The engine's own (a connection, a temporary directory); freed by
 	 * backup_free. */
@@ -303,7 +308,8 @@ struct addon_def {
 	void (*idle)(struct addon_ctx *ctx);
 	/* Called by reconciler_stop from another thread before it waits for
 	 * the reconciler's threads: ends the helper processes a step may be
-	 * waiting for (initdb), so that the daemon stops promptly.  The step
+	 * waiting for (a cluster being made), so that the daemon stops
+	 * promptly.  The step
 	 * then fails and is run again by the next daemon.  May be NULL. */
 	void (*interrupt)(struct addon_ctx *ctx);
 	/* Extra facts for `miren addon list` (no secrets): a JSON object, or

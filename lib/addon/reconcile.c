@@ -12,7 +12,7 @@
  * not recorded as an error: the instance gets a backoff entry (in memory:
  * a restarted daemon starts counting again) and the pass skips it until
  * it is due.  Deliberate: a leftover of a dead daemon (a backend still
- * running its statement, a postmaster still recovering) goes away by
+ * running its statement, a database server still recovering) goes away by
  * itself, and the next attempt then finds the state it expects.
  */
 #include "addon/addon.h"
@@ -96,11 +96,13 @@ static int retry_note(struct reconciler *r, const char *id, bool removing, int *
 		*e = (struct retry){ .id = xstrdup(id), .removing = removing };
 	}
 	e->attempts++;
-	int64_t d = RETRY_FIRST_MS;
-	for (int i = 1; i < e->attempts && d < RETRY_CAP_MS; i++)
+	int64_t first = r->ctx.retry_base_ms > 0 ? r->ctx.retry_base_ms : RETRY_FIRST_MS;
+	int64_t cap = first * (RETRY_CAP_MS / RETRY_FIRST_MS);
+	int64_t d = first;
+	for (int i = 1; i < e->attempts && d < cap; i++)
 		d *= 2;
-	if (d > RETRY_CAP_MS)
-		d = RETRY_CAP_MS;
+	if (d > cap)
+		d = cap;
 	*delay_ms = (int)d;
 	e->due_ms = now_ms() + d;
 	return e->attempts;
