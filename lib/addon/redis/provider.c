@@ -44,10 +44,11 @@
 
 #define ADDON "miren-redis"
 #define GiB (1024LL * 1024 * 1024)
-/* A quarter of the disk: the append-only file and a snapshot of the data
- * set must fit beside each other, with room for a rewrite. */
+/* At most a quarter (small, 1 GiB) or a fifth (shared, 10 GiB) of the
+ * disk: the append-only file, its rewrite and a snapshot of the data set
+ * must fit beside each other. */
 #define SMALL_MAXMEMORY (256LL * 1024 * 1024)
-#define SHARED_MAXMEMORY (1024LL * 1024 * 1024)
+#define SHARED_MAXMEMORY (2048LL * 1024 * 1024)
 #define READY_TIMEOUT_MS 30000
 #define SNAPSHOT_TIMEOUT_MS 600000
 #define FAULT(what) ADDON ":" what
