@@ -273,7 +273,7 @@ except Exception:
   fi
   # One live postmaster per server record, none for anything else.
   local servers
-  servers=$(sqlite3 "$DATA/miren.db" "SELECT disk FROM servers ORDER BY disk")
+  servers=$(sqlite3 "$DATA/miren.db" "SELECT disk FROM servers WHERE engine = 'miren-postgresql' ORDER BY disk")
   # A postmaster is a process started as "postgres -D DIR" whose parent is
   # not one (a backend shows its parent's command line until it renames).
   ps -eo pid=,ppid=,args= | awk -v pre="-D $DATA/disks/" '
@@ -285,6 +285,13 @@ except Exception:
   done
   all=$(sed -n "s|.*-D $DATA/disks/\([^/]*\)/pgdata.*|\1|p" "$TMP/postmasters" | sort -u)
   [ "$all" = "$servers" ] || bad="$bad; postmasters for [$all], servers [$servers]"
+  # One live redis-server per Redis server record (it works in the
+  # disk's data/ directory), none for anything else.
+  local rservers rall
+  rservers=$(sqlite3 "$DATA/miren.db" "SELECT disk FROM servers WHERE engine = 'miren-redis' ORDER BY disk")
+  rall=$(for p in $(pgrep -x redis-server); do
+    readlink "/proc/$p/cwd" 2>/dev/null; done | sed -n "s|^$DATA/disks/\([^/]*\)/data$|\1|p" | sort)
+  [ "$rall" = "$rservers" ] || bad="$bad; redis-servers for [$(echo $rall)], servers [$(echo $rservers)]"
   [ -z "$(ls -A "$DATA/tmp")" ] || bad="$bad; tmp not empty"
   printf '%s' "$bad"
 }

@@ -712,6 +712,66 @@ static void test_shared_drop(void **state)
 }
 
 /*
+ * A logical dump of one shared tenant holds its keys only (with their
+ * TTLs) and loads back; a load refuses keys outside the tenant's prefix
+ * and commands other than RESTORE.
+ */
+static void test_dump_load(void **state)
+{
+	(void)state;
+	REQUIRE_REDIS();
+	shared_up();
+	struct miren_error err = { 0 };
+	redisContext *b = login(1, "app-b", PW_B);
+	expect(b, "SET app-b:d1 one", "OK");
+	expect(b, "SET app-b:d2 two PX 600000", "OK");
+	expect(b, "RPUSH app-b:l x y z", "3");
+	char path[600];
+	snprintf(path, sizeof(path), "%s/b.dump", G.tmp);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(redis_tenant_dump(G.s[1].addr, G.port, ADMIN_PW, "app-b:", fd, &err), 0);
+	struct strbuf sb = STRBUF_INIT;
+	assert_int_equal(strbuf_read_file(&sb, path), 0);
+	assert_non_null(memmem(sb.buf, sb.len, "app-b:d1", 8));
+	assert_null(memmem(sb.buf, sb.len, "app-a:", 6)); /* another tenant's keys are not in it */
+	expect(b, "DEL app-b:d1 app-b:d2 app-b:l", "3");
+	lseek(fd, 0, SEEK_SET);
+	assert_int_equal(redis_tenant_load(G.s[1].addr, G.port, ADMIN_PW, "app-b:", fd, &err), 0);
+	close(fd);
+	expect(b, "GET app-b:d1", "one");
+	expect(b, "LRANGE app-b:l 0 -1", "[3]");
+	const char *ttl = cmd(b, "PTTL app-b:d2");
+	assert_true(atoll(ttl) > 0 && atoll(ttl) <= 600000);
+	/* B's dump loaded as A's: refused, nothing of B's is written. */
+	fd = open(path, O_RDONLY);
+	assert_int_equal(redis_tenant_load(G.s[1].addr, G.port, ADMIN_PW, "app-a:", fd, &err),
+			 MIREN_EINVAL);
+	assert_non_null(strstr(err.message, "outside the prefix"));
+	close(fd);
+	/* Not a RESTORE. */
+	const char *evil = "*2\r\n$8\r\nFLUSHALL\r\n$5\r\nASYNC\r\n";
+	snprintf(path, sizeof(path), "%s/evil.dump", G.tmp);
+	assert_int_equal(fs_write_atomic(path, evil, strlen(evil), 0600), 0);
+	fd = open(path, O_RDONLY);
+	assert_int_equal(redis_tenant_load(G.s[1].addr, G.port, ADMIN_PW, NULL, fd, &err),
+			 MIREN_EINVAL);
+	close(fd);
+	expect(b, "GET app-b:d1", "one");
+	/* Truncated. */
+	sb.len /= 2;
+	sb.buf[sb.len] = '\0';
+	snprintf(path, sizeof(path), "%s/half.dump", G.tmp);
+	assert_int_equal(fs_write_atomic(path, sb.buf, sb.len, 0600), 0);
+	fd = open(path, O_RDONLY);
+	assert_int_equal(redis_tenant_load(G.s[1].addr, G.port, ADMIN_PW, "app-b:", fd, &err),
+			 MIREN_EINVAL);
+	close(fd);
+	strbuf_release(&sb);
+	done(b);
+}
+
+/*
  * A snapshot holds every write acknowledged before it; restored into
  * another disk (files copied, restore_prepare) and started there, the
  * server has those keys and its tenants.
@@ -814,6 +874,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_rotate, conn_teardown),
 		cmocka_unit_test_teardown(test_shared_isolation, conn_teardown),
 		cmocka_unit_test_teardown(test_shared_drop, conn_teardown),
+		cmocka_unit_test_teardown(test_dump_load, conn_teardown),
 		cmocka_unit_test_teardown(test_snapshot_restore, conn_teardown),
 		cmocka_unit_test_teardown(test_orphans, conn_teardown),
 	};

@@ -71,7 +71,7 @@ static const struct addon_variant variants[] = {
 
 static const char *const fault_points[] = {
 	FAULT("server:started"),
-	FAULT("tenant:dropping"),
+	REDIS_FAULT_TENANT_SET,
 	NULL,
 };
 
@@ -459,7 +459,6 @@ static int tenant_drop(const struct server_rec *srv, const struct tenant *t,
 {
 	struct server_state ss;
 	server_parse(srv, &ss);
-	fault_point(FAULT("tenant:dropping"));
 	int rc = redis_tenant_drop(srv->address, srv->port, ss.admin_password, t->user,
 				   is_shared(srv) && *t->prefix ? t->prefix : NULL, err);
 	server_state_release(&ss);
@@ -624,6 +623,38 @@ static int tenant_info(struct addon_ctx *ctx, struct addon_inst *inst, struct ad
 	server_state_release(&ss);
 	server_rec_release(&srv);
 	return rc;
+}
+
+/* Runs the dump or the load of the instance's keys (its prefix on shared,
+ * database 0 on small). */
+static int dump_or_load(struct addon_ctx *ctx, struct addon_inst *inst, int fd, bool load,
+			struct miren_error *err)
+{
+	struct server_rec srv;
+	int rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
+	if (rc)
+		return rc;
+	struct server_state ss;
+	server_parse(&srv, &ss);
+	const struct tenant *t = inst->state;
+	const char *prefix = is_shared(&srv) ? t->prefix : NULL;
+	rc = load ? redis_tenant_load(srv.address, srv.port, ss.admin_password, prefix, fd, err)
+		  : redis_tenant_dump(srv.address, srv.port, ss.admin_password, prefix, fd, err);
+	server_state_release(&ss);
+	server_rec_release(&srv);
+	return rc;
+}
+
+static int tenant_dump(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
+		       struct miren_error *err)
+{
+	return dump_or_load(ctx, inst, fd, false, err);
+}
+
+static int tenant_load(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
+		       struct miren_error *err)
+{
+	return dump_or_load(ctx, inst, fd, true, err);
 }
 
 static int rotate(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
@@ -828,6 +859,8 @@ const struct addon_def addon_engine_redis = {
 	.restore_prepare = restore_prepare,
 	.restore_start = restore_start,
 	.restore_verify = restore_verify,
+	.dump = tenant_dump,
+	.load = tenant_load,
 	.rotate = rotate,
 	.connect = connect_cmd,
 	.info = tenant_info,

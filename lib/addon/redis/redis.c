@@ -7,6 +7,7 @@
  */
 #include "addon/redis/redis.h"
 #include "supervise/supervise.h"
+#include "util/fault.h"
 #include "util/fs.h"
 #include "util/names.h"
 #include "util/sha256.h"
@@ -20,6 +21,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -191,7 +193,8 @@ static char *server_conf(const char *disk_dir, const struct redis_conf *conf)
 		    "acl-pubsub-default resetchannels\n"
 		    "enable-debug-command no\n"
 		    "enable-module-command no\n"
-		    "enable-protected-configs no\n",
+		    "enable-protected-configs no\n"
+		    "sanitize-dump-payload yes\n",
 		    conf->address, conf->port, conf->databases, disk_dir, conf->maxmemory,
 		    disk_dir);
 	return strbuf_detach(&sb, NULL);
@@ -485,6 +488,8 @@ int redis_tenant_create(const char *address, int port, const char *admin_passwor
 			argv[argc++] = owner_rules[i];
 	}
 	rc = command(c, argc, argv, NULL, err);
+	if (!rc)
+		fault_point(REDIS_FAULT_TENANT_SET);
 	if (!rc) {
 		const char *save[] = { "ACL", "SAVE" };
 		rc = command(c, 2, save, NULL, err);
@@ -727,6 +732,168 @@ int redis_tenant_usage(const char *address, int port, const char *admin_password
 		free(pattern);
 	}
 	redisFree(c);
+	return rc;
+}
+
+/* ---- logical dump and load ------------------------------------------------ */
+
+/* Writes all of buf to fd. */
+static int write_all(int fd, const char *buf, size_t len, struct miren_error *err)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return miren_error_set(err, MIREN_EIO, "cannot write the dump: %s",
+					       errtext(errno));
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Appends one RESP array of bulk strings to sb. */
+static void resp_array(struct strbuf *sb, int argc, const char **argv, const size_t *lens)
+{
+	strbuf_addf(sb, "*%d\r\n", argc);
+	for (int i = 0; i < argc; i++) {
+		strbuf_addf(sb, "$%zu\r\n", lens[i]);
+		strbuf_add(sb, argv[i], lens[i]);
+		strbuf_adds(sb, "\r\n");
+	}
+}
+
+int redis_tenant_dump(const char *address, int port, const char *admin_password,
+		      const char *prefix, int fd, struct miren_error *err)
+{
+	redisContext *c = admin_connect(address, port, admin_password, err);
+	if (!c)
+		return err ? (int)err->code : MIREN_EUNAVAIL;
+	char *pattern = xasprintf("%s*", prefix ? prefix : "");
+	char cursor[32] = "0";
+	struct strbuf out = STRBUF_INIT;
+	int rc = 0;
+	do {
+		const char *scan[] = { "SCAN", cursor, "MATCH", pattern, "COUNT", "1000" };
+		redisReply *r;
+		rc = command(c, 6, scan, &r, err);
+		if (rc)
+			break;
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+			freeReplyObject(r);
+			rc = miren_error_set(err, MIREN_EIO, "Redis answered SCAN oddly");
+			break;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		for (size_t i = 0; i < r->element[1]->elements && !rc; i++) {
+			redisReply *k = r->element[1]->element[i];
+			const char *dump[] = { "DUMP", k->str };
+			const char *pttl[] = { "PTTL", k->str };
+			size_t lens[] = { 4, k->len };
+			redisReply *d = redisCommandArgv(c, 2, dump, lens);
+			redisReply *t = d ? redisCommandArgv(c, 2, pttl, lens) : NULL;
+			if (!d || !t) {
+				rc = miren_error_set(err, MIREN_EUNAVAIL, "Redis did not answer DUMP: %s",
+						     c->errstr);
+			} else if (d->type == REDIS_REPLY_STRING && t->type == REDIS_REPLY_INTEGER &&
+				   t->integer != -2) {
+				/* RESTORE key ttl payload REPLACE (ttl 0: none) */
+				char ttl[32];
+				snprintf(ttl, sizeof(ttl), "%lld", t->integer > 0 ? t->integer : 0);
+				const char *cmd[] = { "RESTORE", k->str, ttl, d->str, "REPLACE" };
+				size_t cl[] = { 7, k->len, strlen(ttl), d->len, 7 };
+				resp_array(&out, 5, cmd, cl);
+			} /* else: the key expired or went meanwhile */
+			if (d)
+				freeReplyObject(d);
+			if (t)
+				freeReplyObject(t);
+		}
+		freeReplyObject(r);
+		if (!rc && out.len)
+			rc = write_all(fd, out.buf, out.len, err);
+		strbuf_reset(&out);
+	} while (!rc && strcmp(cursor, "0"));
+	strbuf_release(&out);
+	free(pattern);
+	redisFree(c);
+	return rc;
+}
+
+int redis_tenant_load(const char *address, int port, const char *admin_password,
+		      const char *prefix, int fd, struct miren_error *err)
+{
+	redisContext *c = admin_connect(address, port, admin_password, err);
+	if (!c)
+		return err ? (int)err->code : MIREN_EUNAVAIL;
+	redisReader *rd = redisReaderCreate();
+	size_t plen = prefix ? strlen(prefix) : 0;
+	char buf[65536];
+	int rc = 0;
+	bool eof = false;
+	long long n = 0;
+	while (!rc) {
+		void *item = NULL;
+		if (redisReaderGetReply(rd, &item) != REDIS_OK) {
+			rc = miren_error_set(err, MIREN_EINVAL, "the dump is not in the Redis protocol");
+			break;
+		}
+		if (!item) {
+			if (eof) {
+				if (rd->pos < rd->len)
+					rc = miren_error_set(err, MIREN_EINVAL, "the dump ends in the middle "
+							     "of a command");
+				break;
+			}
+			ssize_t got = read(fd, buf, sizeof(buf));
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got < 0)
+				rc = miren_error_set(err, MIREN_EIO, "cannot read the dump: %s",
+						     errtext(errno));
+			else if (got == 0)
+				eof = true;
+			else
+				redisReaderFeed(rd, buf, (size_t)got);
+			continue;
+		}
+		redisReply *r = item;
+		/* Only RESTORE key ttl payload REPLACE, and only of the tenant's
+		 * keys: a dump is input from outside. */
+		bool ok = r->type == REDIS_REPLY_ARRAY && r->elements == 5;
+		for (size_t i = 0; ok && i < 5; i++)
+			ok = r->element[i]->type == REDIS_REPLY_STRING;
+		ok = ok && !strcasecmp(r->element[0]->str, "RESTORE") &&
+		     !strcasecmp(r->element[4]->str, "REPLACE") &&
+		     strspn(r->element[2]->str, "0123456789") == r->element[2]->len;
+		if (!ok) {
+			rc = miren_error_set(err, MIREN_EINVAL, "the dump holds a command other than "
+					     "RESTORE key ttl payload REPLACE");
+		} else if (plen && (r->element[1]->len < plen ||
+				    memcmp(r->element[1]->str, prefix, plen))) {
+			rc = miren_error_set(err, MIREN_EINVAL, "the dump holds a key outside the "
+					     "prefix '%s'", prefix);
+		} else {
+			const char *argv[5];
+			size_t lens[5];
+			for (int i = 0; i < 5; i++) {
+				argv[i] = r->element[i]->str;
+				lens[i] = r->element[i]->len;
+			}
+			redisReply *x = redisCommandArgv(c, 5, argv, lens);
+			if (!x || x->type == REDIS_REPLY_ERROR)
+				rc = reply_error(err, x ? MIREN_EINVAL : MIREN_EUNAVAIL,
+						 "Redis refused a key of the dump", x ? x->str : c->errstr);
+			if (x)
+				freeReplyObject(x);
+			n++;
+		}
+		freeReplyObject(r);
+	}
+	redisReaderFree(rd);
+	redisFree(c);
+	(void)n;
 	return rc;
 }
 

@@ -64,6 +64,10 @@
  * the disk directory. */
 #define REDIS_SNAPSHOT_PATH "data/dump.rdb"
 
+/* The fault point (util/fault.h) inside redis_tenant_create: the user is
+ * set in the running server, its ACL file not yet saved. */
+#define REDIS_FAULT_TENANT_SET "miren-redis:tenant:set"
+
 /* What a server is configured with. */
 struct redis_conf {
 	const char *address; /* the loopback address it binds */
@@ -180,6 +184,25 @@ int redis_check_snapshot(const char *rdb_path, uid_t uid, gid_t gid, struct mire
  * not run on DISK.  Owned by uid/gid.  Idempotent.
  */
 int redis_restore_prepare(const char *disk_dir, uid_t uid, gid_t gid, struct miren_error *err);
+
+/*
+ * A tenant's logical dump: every key matching "<prefix>*" (prefix NULL:
+ * every key of database 0), each as the Redis protocol command RESTORE key
+ * ttl-ms payload REPLACE (what DUMP gives; `redis-cli --pipe` can feed the
+ * file to a server by hand), written to fd (left open).  Keys are read
+ * with SCAN: a key written during the dump may or may not be in it.
+ */
+int redis_tenant_dump(const char *address, int port, const char *admin_password,
+		      const char *prefix, int fd, struct miren_error *err);
+/*
+ * Loads a dump (redis_tenant_dump's format) from fd into the server:
+ * every command must be RESTORE key ttl payload REPLACE of a key under
+ * prefix (when not NULL), else MIREN_EINVAL naming what is wrong; the
+ * server checks each payload whole (sanitize-dump-payload).  Keys before
+ * the bad one stay loaded.
+ */
+int redis_tenant_load(const char *address, int port, const char *admin_password,
+		      const char *prefix, int fd, struct miren_error *err);
 
 /* What `miren addon list` and info show about a server. */
 struct redis_info {
