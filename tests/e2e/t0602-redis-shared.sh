@@ -72,4 +72,14 @@ expect_eq "$(miren debug disk list --format json)" "[]" "disk list is empty"
 out=$(mkapp gamma)
 expect_match "$out" "Addon miren-redis ready" "a new shared server is made on next use"
 expect_no_match "$(disk_of_app gamma)" "^$disk$" "with a new disk"
+
+# The example app on the shared variant: it counts under REDIS_PREFIX.
+app=$(copy_example redis-visits)
+sed -i 's/^variant = "small"/variant = "shared"/' "$app/.miren/app.toml"
+out=$(miren deploy -C "$app" 2>&1)
+expect_match "$out" "Addon miren-redis ready" "the example deploys on shared"
+url=$(service_url redis-visits web)
+wait_for "the example answers" 20 curl -fsS "$url"
+expect_eq "$(curl -fsS "$url")" "Visits: 2" "and counts through REDIS_URL under its prefix"
+expect_eq "$(as redis-visits GET redis-visits:visits)" "2" "its key is redis-visits:visits"
 finish
