@@ -29,21 +29,29 @@ seq 1 100000 | awk '{ printf "SET bulk:%d %s\n", $1, "vvvvvvvvvvvvvvvvvvvvvvvvvv
   as kv > /dev/null
 expect_eq "$(as kv DBSIZE)" "100000" "the bulk keys are written"
 pw=$(miren env get -a kv REDIS_PASSWORD --unmask); host=$(miren env get -a kv REDIS_HOST)
-( i=0; while [ $i -lt 100000 ]; do i=$((i + 1))
-    r=$(REDISCLI_AUTH="$pw" redis-cli --no-auth-warning -h "$host" --user kv SET "w:$i" "$i" 2>&1)
-    [ "$r" = OK ] && echo "$i" >> "$TMP/acked"
-  done ) &
+# One connection writing w:1, w:2, ... and recording each acknowledged i.
+cat > "$TMP/writer.ts" <<'TS'
+import { RedisClient } from "bun";
+import { renameSync, writeFileSync } from "fs";
+const r = new RedisClient(process.env.URL);
+for (let i = 1; ; i++) {
+  await r.set(`w:${i}`, String(i));
+  writeFileSync(process.env.ACK + ".tmp", String(i));
+  renameSync(process.env.ACK + ".tmp", process.env.ACK);
+}
+TS
+URL=$(miren env get -a kv REDIS_URL --unmask) ACK="$TMP/acked" bun run "$TMP/writer.ts" > "$TMP/writer.log" 2>&1 &
 writer=$!
 CLEANUP_HOOKS="kill $writer 2>/dev/null;"
 wait_for "the writer writes" 10 test -s "$TMP/acked"
 sleep 1
-before=$(tail -n 1 "$TMP/acked")
+before=$(cat "$TMP/acked")
 miren disk backup -n "$disk" -o "$TMP/kv.miren.zst" > "$TMP/backup.out" 2>&1
 st=$?
 sleep 1
 kill $writer 2>/dev/null; wait $writer 2>/dev/null
 expect_eq "$st" "0" "the backup under write load succeeds"
-after=$(tail -n 1 "$TMP/acked")
+after=$(cat "$TMP/acked")
 [ "$after" -gt "$before" ] && ok "writes went on during the backup ($before -> $after)" || fail "the writer stalled ($before -> $after)"
 expect_eq "$(as kv FLUSHALL)" "OK" "the data is wiped (what the restore must bring back)"
 
@@ -70,6 +78,18 @@ head -c 4000 "$TMP/kv.miren.zst" > "$TMP/bad.miren.zst"
 out=$(miren disk restore -s "$TMP/bad.miren.zst" --force 2>&1)
 [ $? -ne 0 ] && ok "a truncated snapshot is refused" || fail "a truncated snapshot was restored"
 expect_eq "$(as kv DBSIZE)" "$n" "and the disk is as it was"
+
+# Under a new name the snapshot becomes a disk no server uses, ready to
+# start (its append-only file built on the snapshot); a backup of that disk
+# is an offline copy, and its restore keeps the append-only file as copied.
+out=$(miren disk restore -s "$TMP/kv.miren.zst" -n kvcopy 2>&1)
+expect_eq "$?" "0" "the snapshot restores under a new name"
+expect_match "$(redis-check-aof "$DATA/disks/kvcopy/data/appendonlydir/appendonly.aof.manifest" 2>&1)" "is valid" "its append-only file is valid"
+miren disk backup -n kvcopy -o "$TMP/copy.miren.zst" > "$TMP/copy.out" 2>&1
+expect_eq "$?" "0" "a disk no server uses is backed up (offline copy)"
+out=$(miren disk restore -s "$TMP/copy.miren.zst" -n kvcopy2 2>&1)
+expect_eq "$?" "0" "and restored"
+expect_eq "$(cmp "$DATA/disks/kvcopy/data/appendonlydir/appendonly.aof.1.base.rdb" "$DATA/disks/kvcopy2/data/appendonlydir/appendonly.aof.1.base.rdb" && echo same)" "same" "with its append-only file as copied"
 
 # Shared: two tenants, both come back; a tenant made after the backup is
 # kept (with no keys) and logs in with its password.

@@ -52,6 +52,8 @@
 #define READY_TIMEOUT_MS 30000
 #define SNAPSHOT_TIMEOUT_MS 600000
 #define FAULT(what) ADDON ":" what
+/* The method a snapshot's header records for an online backup. */
+#define SNAPSHOT_METHOD "redis-rdb-snapshot"
 
 static const struct addon_variant variants[] = {
 	{ "small", "Dedicated Redis server (1 GB storage)",
@@ -745,7 +747,7 @@ static int backup_begin(struct addon_ctx *ctx, const struct server_rec *srv,
 {
 	struct server_state ss;
 	server_parse(srv, &ss);
-	b->method = "redis-rdb-snapshot";
+	b->method = SNAPSHOT_METHOD;
 	b->skip = skip_online;
 	b->header = json_pack("{s:s}", "redis_version", ss.version);
 	int rc = redis_snapshot(srv->address, srv->port, ss.admin_password, SNAPSHOT_TIMEOUT_MS,
@@ -769,9 +771,12 @@ static int backup_end(struct addon_ctx *ctx, struct addon_backup *b, struct snap
 static int restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv,
 			   const json_t *header, const char *staging, struct miren_error *err)
 {
-	(void)header;
 	char *rdb = fs_join(staging, REDIS_SNAPSHOT_PATH);
+	char *aof = fs_join(staging, "data/appendonlydir");
+	bool snapshot = !strcmp(addon_jstr(header, "method"), SNAPSHOT_METHOD);
 	int rc = 0;
+	if (!snapshot && fs_is_dir(aof))
+		goto out; /* an offline copy: the append-only file is whole as copied */
 	if (!fs_exists(rdb)) {
 		if (srv)
 			rc = miren_error_set(err, MIREN_EINVAL,
@@ -786,6 +791,7 @@ static int restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv,
 	if (rc)
 		miren_error_hint(err, "nothing was changed");
 out:
+	free(aof);
 	free(rdb);
 	return rc;
 }
