@@ -768,6 +768,14 @@ static void test_dump_load(void **state)
 			 MIREN_EINVAL);
 	close(fd);
 	strbuf_release(&sb);
+	/* B's share: its open session and the memory of its keys. */
+	long long bytes;
+	int sessions;
+	assert_int_equal(redis_tenant_usage(G.s[1].addr, G.port, ADMIN_PW, "app-b", "app-b:", &bytes,
+					    &sessions, &err),
+			 0);
+	assert_int_equal(sessions, 1);
+	assert_true(bytes > 0);
 	done(b);
 }
 

@@ -178,6 +178,23 @@ static void server_state_release(struct server_state *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* The record and parsed state of the instance's server; release both
+ * with instance_server_release. */
+static int instance_server(struct addon_ctx *ctx, const struct addon_inst *inst,
+			   struct server_rec *srv, struct server_state *ss, struct miren_error *err)
+{
+	int rc = store_server_get(ctx->store, inst->rec.server, srv, err);
+	if (!rc)
+		server_parse(srv, ss);
+	return rc;
+}
+
+static void instance_server_release(struct server_rec *srv, struct server_state *ss)
+{
+	server_state_release(ss);
+	server_rec_release(srv);
+}
+
 /* --- servers ---------------------------------------------------------------- */
 
 /* What the prestart hook needs: everything to write the server's files. */
@@ -602,14 +619,13 @@ static int connect_cmd(struct addon_ctx *ctx, struct addon_inst *inst, struct ad
 }
 
 static int tenant_info(struct addon_ctx *ctx, struct addon_inst *inst, struct addon_info *out,
-		struct miren_error *err)
+		       struct miren_error *err)
 {
 	struct server_rec srv;
-	int rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
+	struct server_state ss;
+	int rc = instance_server(ctx, inst, &srv, &ss, err);
 	if (rc)
 		return rc;
-	struct server_state ss;
-	server_parse(&srv, &ss);
 	const struct tenant *t = inst->state;
 	struct redis_info ri;
 	out->version[0] = '\0';
@@ -622,8 +638,7 @@ static int tenant_info(struct addon_ctx *ctx, struct addon_inst *inst, struct ad
 					is_shared(&srv) ? t->prefix : NULL, &out->size_bytes,
 					&out->connections, err);
 	}
-	server_state_release(&ss);
-	server_rec_release(&srv);
+	instance_server_release(&srv, &ss);
 	return rc;
 }
 
@@ -633,17 +648,15 @@ static int dump_or_load(struct addon_ctx *ctx, struct addon_inst *inst, int fd, 
 			struct miren_error *err)
 {
 	struct server_rec srv;
-	int rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
+	struct server_state ss;
+	int rc = instance_server(ctx, inst, &srv, &ss, err);
 	if (rc)
 		return rc;
-	struct server_state ss;
-	server_parse(&srv, &ss);
 	const struct tenant *t = inst->state;
 	const char *prefix = is_shared(&srv) ? t->prefix : NULL;
 	rc = load ? redis_tenant_load(srv.address, srv.port, ss.admin_password, prefix, fd, err)
 		  : redis_tenant_dump(srv.address, srv.port, ss.admin_password, prefix, fd, err);
-	server_state_release(&ss);
-	server_rec_release(&srv);
+	instance_server_release(&srv, &ss);
 	return rc;
 }
 
