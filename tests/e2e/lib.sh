@@ -80,6 +80,7 @@ scan_secrets() {
     done < <(sqlite3 "$db" "SELECT json_extract(state_json,'\$.password') FROM addons
       UNION SELECT json_extract(state_json,'\$.su_password') FROM servers
       UNION SELECT json_extract(state_json,'\$.root_password') FROM servers
+      UNION SELECT json_extract(state_json,'\$.admin_password') FROM servers
       UNION SELECT value FROM settings WHERE key LIKE '%template_password'" 2>/dev/null)
   done
   [ -z "$leaks" ] && return 0
@@ -295,6 +296,13 @@ except Exception:
   done
   my_all=$(sed -n "s|.*--datadir=$DATA/disks/\([^/ ]*\)/data .*|\1|p" "$TMP/mariadbds" | sort -u)
   [ "$my_all" = "$my_servers" ] || bad="$bad; mariadbd for [$my_all], servers [$my_servers]"
+  # One live redis-server per Redis server record (it works in the
+  # disk's data/ directory), none for anything else.
+  local rservers rall
+  rservers=$(sqlite3 "$DATA/miren.db" "SELECT disk FROM servers WHERE engine = 'miren-redis' ORDER BY disk")
+  rall=$(for p in $(pgrep -x redis-server); do
+    readlink "/proc/$p/cwd" 2>/dev/null; done | sed -n "s|^$DATA/disks/\([^/]*\)/data$|\1|p" | sort)
+  [ "$rall" = "$rservers" ] || bad="$bad; redis-servers for [$(echo $rall)], servers [$(echo $rservers)]"
   [ -z "$(ls -A "$DATA/tmp")" ] || bad="$bad; tmp not empty"
   printf '%s' "$bad"
 }
