@@ -5,6 +5,7 @@
 #include "app/source.h"
 #include "util/fs.h"
 #include "util/strbuf.h"
+#include "util/io.h"
 
 #include <libgen.h>
 #include <limits.h>
