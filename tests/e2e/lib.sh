@@ -69,8 +69,16 @@ kill_cgroups() {
   return 0
 }
 
+# The daemon's records (`miren debug state`, passwords unmasked) filtered
+# by the jq expression $1, raw.  Tests read state through this, never
+# through the store's file; the daemon must be running.
+state_q() { miren debug state --unmask --format json | jq -r "$1"; }
+# Succeeds when state_q "$1" prints exactly "$2".
+state_is() { [ "$(state_q "$1")" = "$2" ]; }
+
 # Every password the test's store holds must be absent from every log the
-# daemon and its database servers wrote (checked for every test, at exit).
+# daemon and its database servers wrote (checked for every test, at exit,
+# when the daemons are gone: so it reads the stores' files).
 scan_secrets() {
   local db pw leaks=""
   for db in $(find "$TMP" -name miren.db 2>/dev/null); do
@@ -272,7 +280,7 @@ except Exception:
   fi
   # One live postmaster per server record, none for anything else.
   local servers
-  servers=$(sqlite3 "$DATA/miren.db" "SELECT disk FROM servers ORDER BY disk")
+  servers=$(state_q '.servers[].disk' | sort)
   # A postmaster is a process started as "postgres -D DIR" whose parent is
   # not one (a backend shows its parent's command line until it renames).
   ps -eo pid=,ppid=,args= | awk -v pre="-D $DATA/disks/" '
