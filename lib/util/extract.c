@@ -16,11 +16,12 @@ int extract_tar(const char *tar_path, const char *dest, const struct extract_lim
 	struct archive *w = archive_write_disk_new();
 	archive_read_support_format_tar(a);
 	archive_read_support_filter_all(a);
-	/* Entry paths are checked below and joined to dest, which is made
-	 * free of symlinks so libarchive's symlink check sees only the tree. */
+	/* Entry paths are checked below (relative, no "..") and joined to
+	 * dest, which is made free of symlinks so libarchive's symlink check
+	 * sees only the tree.  (ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS cannot
+	 * be used: the joined paths are absolute by design.) */
 	archive_write_disk_set_options(w, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-						  ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-						  ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
+						  ARCHIVE_EXTRACT_SECURE_SYMLINKS);
 	int rc = 0;
 	unsigned long long total = 0;
 	unsigned long entries = 0;
