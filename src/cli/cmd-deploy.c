@@ -261,7 +261,9 @@ const struct cmd_entry cmd_deploy_entry = {
 	.help = "Reads DIR/.miren/app.toml (the app is its 'name', else the directory's\n"
 		"name), packs DIR (without .git), sends it to the server, which stores it\n"
 		"as a new release and (re)starts the app's services from it.  Deploying an\n"
-		"unchanged tree creates no release and restarts nothing.\n"
+		"unchanged tree creates no release and restarts nothing.  A service that\n"
+		"exits within its first second is reported (see 'miren logs') and the\n"
+		"command exits 1.\n"
 		"\noptions:\n"
 		"  -C, --dir DIR   the project directory (default: .)\n"
 		"  --format json   print the result as JSON\n",
