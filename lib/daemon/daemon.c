@@ -274,7 +274,7 @@ int daemon_open(const struct daemon_options *opts, struct daemon **out, struct m
 	}
 
 	d->actx = (struct addon_ctx){ .store = d->store, .sv = d->sv, .data_dir = root,
-				      .uid = d->run_uid, .gid = d->run_gid };
+				      .paths = d->paths, .uid = d->run_uid, .gid = d->run_gid };
 	rc = parse_pool(opts->addr_pool ? opts->addr_pool : "127.77.0.0/16", &d->actx.pool_base,
 			&d->actx.pool_size, err);
 	if (rc)

@@ -145,3 +145,23 @@ char *data_paths_disk(const struct data_paths *p, const char *disk)
 {
 	return xasprintf("%s/disks/%s", p->root, disk);
 }
+
+char *data_paths_addon_logs(const struct data_paths *p)
+{
+	return fs_join(p->root, "logs/addons");
+}
+
+char *data_paths_addon_log(const struct data_paths *p, const char *server)
+{
+	return xasprintf("%s/logs/addons/%s.log", p->root, server);
+}
+
+char *data_paths_templates(const struct data_paths *p)
+{
+	return fs_join(p->root, "templates");
+}
+
+char *data_paths_template(const struct data_paths *p, const char *name)
+{
+	return xasprintf("%s/templates/%s", p->root, name);
+}

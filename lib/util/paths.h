@@ -42,5 +42,11 @@ char *data_paths_app_logs(const struct data_paths *p, const char *app); /* apps/
 char *data_paths_service_log(const struct data_paths *p, const char *app, const char *service);
 char *data_paths_disks(const struct data_paths *p);       /* disks */
 char *data_paths_disk(const struct data_paths *p, const char *disk);   /* disks/<disk> */
+char *data_paths_addon_logs(const struct data_paths *p);  /* logs/addons */
+/* logs/addons/<server>.log: an addon server's own log */
+char *data_paths_addon_log(const struct data_paths *p, const char *server);
+char *data_paths_templates(const struct data_paths *p);   /* templates */
+/* templates/<name>: a provider's pre-initialised data ("pg15", "pg15.spare") */
+char *data_paths_template(const struct data_paths *p, const char *name);
 
 #endif
