@@ -102,6 +102,74 @@ json_t *shape_disk(const struct disk_rec *r, long long used)
 			 (json_int_t)r->created_at);
 }
 
+json_t *shape_addon_variants(const struct addon_def *def)
+{
+	return json_pack("{s:s, s:s, s:o}", "name", def->name, "default_variant",
+			 def->default_variant, "variants", shape_variants(def));
+}
+
+json_t *shape_deploy(const char *app, int release, bool unchanged, json_t *warnings,
+		     json_t *services, json_t *addons, json_t *created, json_t *retried)
+{
+	return json_pack("{s:s, s:i, s:b, s:o, s:o, s:o, s:O, s:O}", "app", app, "release",
+			 release, "unchanged", unchanged, "warnings", warnings, "services",
+			 services, "addons", addons, "addons_created", created, "addons_retried",
+			 retried);
+}
+
+json_t *shape_app_rec(const struct app_rec *r, json_t *releases)
+{
+	return json_pack("{s:s, s:i, s:I, s:o}", "name", r->name, "release", r->current_release,
+			 "created_at", (json_int_t)r->created_at, "releases", releases);
+}
+
+/* A record's state_json as an object, secrets masked unless unmask. */
+static json_t *state_object(const char *text, bool unmask)
+{
+	json_t *j = json_loads(text ? text : "{}", 0, NULL);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return json_object();
+	}
+	const char *key;
+	json_t *v;
+	json_object_foreach(j, key, v) {
+		size_t len = strlen(key);
+		if (!unmask && len >= 8 && !strcmp(key + len - 8, "password"))
+			json_object_set_new(j, key, json_string(SHAPE_MASK));
+	}
+	return j;
+}
+
+json_t *shape_addon_rec(const struct addon_rec *a, bool unmask)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:o}", "id", a->id,
+			 "app", a->app, "addon", a->addon, "variant", a->variant, "version",
+			 a->version, "status", a->status, "step", a->step, "message", a->message,
+			 "source", a->source, "created_at", (json_int_t)a->created_at, "state",
+			 state_object(a->state_json, unmask));
+}
+
+json_t *shape_server_rec(const struct server_rec *s, bool unmask)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:o}", "id", s->id, "kind", s->kind,
+			 "disk", s->disk, "address", s->address, "port", s->port, "created_at",
+			 (json_int_t)s->created_at, "state", state_object(s->state_json, unmask));
+}
+
+json_t *shape_disk_rec(const struct disk_rec *d)
+{
+	return json_pack("{s:s, s:I, s:s, s:s, s:I}", "name", d->name, "size_bytes",
+			 (json_int_t)d->size_bytes, "created_by", d->created_by, "status",
+			 d->status, "created_at", (json_int_t)d->created_at);
+}
+
+json_t *shape_state(int schema, json_t *apps, json_t *addons, json_t *servers, json_t *disks)
+{
+	return json_pack("{s:i, s:o, s:o, s:o, s:o}", "schema", schema, "apps", apps, "addons",
+			 addons, "servers", servers, "disks", disks);
+}
+
 json_t *shape_error(const struct miren_error *err)
 {
 	json_t *e = json_pack("{s:s, s:s}", "code", miren_err_code_name(err->code), "message",

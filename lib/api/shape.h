@@ -13,6 +13,8 @@
 #include "util/err.h"
 
 struct addon_def;
+struct addon_rec;
+struct server_rec;
 struct app_rec;
 struct disk_rec;
 struct env_rec;
@@ -42,6 +44,22 @@ json_t *shape_variants(const struct addon_def *def);
 json_t *shape_addon_def(const struct addon_def *def);
 /* {"name","size","used","status","created_by","created_at"}; used < 0: 0 */
 json_t *shape_disk(const struct disk_rec *r, long long used);
+/* {"name","default_variant","variants"} */
+json_t *shape_addon_variants(const struct addon_def *def);
+/* {"app","release","unchanged","warnings","services","addons",
+ *  "addons_created","addons_retried"}; takes warnings, services, addons,
+ *  adds references to created and retried. */
+json_t *shape_deploy(const char *app, int release, bool unchanged, json_t *warnings,
+		     json_t *services, json_t *addons, json_t *created, json_t *retried);
+/* The records of `miren debug state`: an app with its release numbers
+ * (taken), an addon instance, a server, a disk.  Values under a key ending
+ * in "password" in a record's state are SHAPE_MASK unless unmask. */
+json_t *shape_app_rec(const struct app_rec *r, json_t *releases);
+json_t *shape_addon_rec(const struct addon_rec *a, bool unmask);
+json_t *shape_server_rec(const struct server_rec *s, bool unmask);
+json_t *shape_disk_rec(const struct disk_rec *d);
+/* {"schema","apps","addons","servers","disks"}; takes the arrays. */
+json_t *shape_state(int schema, json_t *apps, json_t *addons, json_t *servers, json_t *disks);
 /* {"error":{"code","message"[,"hint"]}} */
 json_t *shape_error(const struct miren_error *err);
 

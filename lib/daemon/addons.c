@@ -84,8 +84,7 @@ int addons_variants(struct daemon *d, const char *addon, json_t **result,
 		rc = 0;
 	if (rc)
 		return rc;
-	*result = json_pack("{s:s, s:s, s:o}", "name", def->name, "default_variant",
-			    def->default_variant, "variants", shape_variants(def));
+	*result = shape_addon_variants(def);
 	return 0;
 }
 

@@ -534,11 +534,8 @@ int apps_deploy(struct daemon *d, const char *app, const char *tar_path, const c
 				json_array_append_new(warnings, json_string(cfg->warnings[i]));
 			json_t *addons = NULL;
 			addons_list_json(d, app, &addons, NULL);
-			*result = json_pack("{s:s, s:i, s:b, s:o, s:o, s:o, s:O, s:O}", "app", app,
-					    "release", n, "unchanged", unchanged, "warnings",
-					    warnings, "services", services_json(d, cfg), "addons",
-					    addons ? addons : json_array(), "addons_created", created,
-					    "addons_retried", retried);
+			*result = shape_deploy(app, n, unchanged, warnings, services_json(d, cfg),
+					       addons ? addons : json_array(), created, retried);
 		}
 		app_unlock(d, app);
 	}

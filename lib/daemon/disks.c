@@ -46,25 +46,6 @@ int daemon_invariants(struct daemon *d, json_t **result, struct miren_error *err
 	return addon_invariants_check(&d->actx, result, err);
 }
 
-/* A record's state_json as an object, secrets masked unless unmask. */
-static json_t *state_json(const char *text, bool unmask)
-{
-	json_t *j = json_loads(text ? text : "{}", 0, NULL);
-	if (!json_is_object(j)) {
-		json_decref(j);
-		return json_object();
-	}
-	const char *key;
-	json_t *v;
-	size_t len;
-	json_object_foreach(j, key, v) {
-		len = strlen(key);
-		if (!unmask && len >= 8 && !strcmp(key + len - 8, "password"))
-			json_object_set_new(j, key, json_string(SHAPE_MASK));
-	}
-	return j;
-}
-
 int daemon_state(struct daemon *d, bool unmask, json_t **result, struct miren_error *err)
 {
 	struct app_rec *apps = NULL;
@@ -90,38 +71,15 @@ int daemon_state(struct daemon *d, bool unmask, json_t **result, struct miren_er
 			for (size_t k = 0; k < n; k++)
 				json_array_append_new(rels, json_integer(nums[k]));
 		free(nums);
-		json_array_append_new(ja, json_pack("{s:s, s:i, s:I, s:o}", "name", apps[i].name,
-						    "release", apps[i].current_release,
-						    "created_at", (json_int_t)apps[i].created_at,
-						    "releases", rels));
+		json_array_append_new(ja, shape_app_rec(&apps[i], rels));
 	}
-	for (size_t i = 0; i < n_addons; i++) {
-		const struct addon_rec *a = &addons[i];
-		json_array_append_new(
-			jad, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:o}",
-				       "id", a->id, "app", a->app, "addon", a->addon, "variant",
-				       a->variant, "version", a->version, "status", a->status,
-				       "step", a->step, "message", a->message, "source", a->source,
-				       "created_at", (json_int_t)a->created_at, "state",
-				       state_json(a->state_json, unmask)));
-	}
-	for (size_t i = 0; i < n_servers; i++) {
-		const struct server_rec *s = &servers[i];
-		json_array_append_new(js, json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:o}", "id",
-						    s->id, "kind", s->kind, "disk", s->disk,
-						    "address", s->address, "port", s->port,
-						    "created_at", (json_int_t)s->created_at, "state",
-						    state_json(s->state_json, unmask)));
-	}
+	for (size_t i = 0; i < n_addons; i++)
+		json_array_append_new(jad, shape_addon_rec(&addons[i], unmask));
+	for (size_t i = 0; i < n_servers; i++)
+		json_array_append_new(js, shape_server_rec(&servers[i], unmask));
 	for (size_t i = 0; i < n_disks; i++)
-		json_array_append_new(jd, json_pack("{s:s, s:I, s:s, s:s, s:I}", "name",
-						    disks[i].name, "size_bytes",
-						    (json_int_t)disks[i].size_bytes, "created_by",
-						    disks[i].created_by, "status", disks[i].status,
-						    "created_at", (json_int_t)disks[i].created_at));
-	*result = json_pack("{s:i, s:o, s:o, s:o, s:o}", "schema",
-			    store_schema_version(d->store), "apps", ja, "addons", jad, "servers",
-			    js, "disks", jd);
+		json_array_append_new(jd, shape_disk_rec(&disks[i]));
+	*result = shape_state(store_schema_version(d->store), ja, jad, js, jd);
 out:
 	app_recs_free(apps, n_apps);
 	addon_recs_free(addons, n_addons);
