@@ -75,7 +75,10 @@ int fs_write_atomic_owned(const char *path, const void *data, size_t len, mode_t
 {
 	char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
 	int rc = MIREN_EIO;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	/* A leftover of a crash is replaced; a link planted there is never
+	 * followed. */
+	unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
 		goto out;
 	if (io_write_all(fd, data, len) != 0 || fchmod(fd, mode) != 0 ||
