@@ -83,7 +83,8 @@ static bool service_exited(json_t *svc)
 
 /*
  * Waits until every started service of the app is past the supervisor's
- * first second ("starting") or one has exited, at most SETTLE_MS.  Returns
+ * first second ("starting") or one has exited, at most SETTLE_MS; services
+ * waiting for addons are not waited for.  Returns
  * the services as app status shows them then (to decref), or NULL when
  * status cannot be read.
  */
@@ -105,7 +106,9 @@ static json_t *settled_services(struct cli *cli)
 		json_t *v;
 		json_array_foreach(svcs, i, v) {
 			const char *state = json_string_value(json_object_get(v, "state"));
-			starting |= state && !strcmp(state, "starting");
+			/* "stopped": the addons just became active and the server
+			 * is starting the services. */
+			starting |= state && (!strcmp(state, "starting") || !strcmp(state, "stopped"));
 			exited |= service_exited(v);
 		}
 		if (exited || !starting || waited >= SETTLE_MS)
