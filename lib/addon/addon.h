@@ -64,12 +64,14 @@ struct addon_variant {
 };
 
 struct reconciler;
+struct data_paths;
 
 /* What a step may use.  Owned by the reconciler. */
 struct addon_ctx {
 	struct store *store;
 	struct sv *sv;
 	const char *data_dir;
+	const struct data_paths *paths; /* builds every path in data_dir (util/paths.h) */
 	uid_t uid; /* run servers as; (uid_t)-1: as the daemon */
 	gid_t gid;
 	uint32_t pool_base; /* address pool, host order */

@@ -1,6 +1,7 @@
 /* API client over libcurl; see client.h. */
 #include "api/client.h"
 #include "util/strbuf.h"
+#include "util/io.h"
 
 #include <curl/curl.h>
 #include <pthread.h>

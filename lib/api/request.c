@@ -1,12 +1,11 @@
 /* Request parsing; see request.h. */
 #include "api/request.h"
-#include "app/source.h"
+#include "api/routes.h"
+#include "util/err.h"
 #include "util/text.h"
 
+#include <stdlib.h>
 #include <string.h>
-
-/* Largest snapshot a restore accepts (compressed). */
-#define RESTORE_MAX_BYTES (64ull << 30)
 
 int api_split_path(char *url, const char **parts, int max)
 {
@@ -40,14 +39,11 @@ size_t api_unescape(char *s)
 
 unsigned long long api_spool_limit(const char *method, const char *url)
 {
-	size_t n = strlen(url);
-	if (strcmp(method, "POST"))
-		return 0;
-	if (n > 7 && !strcmp(url + n - 7, "/deploy"))
-		return SOURCE_MAX_BYTES;
-	if (!strcmp(url, "/v1/disks/restore"))
-		return RESTORE_MAX_BYTES;
-	return 0;
+	char *copy = xstrdup(url);
+	const char *params[API_MAX_PARAMS];
+	const struct api_route *r = api_route_find(method, copy, params);
+	free(copy);
+	return r && r->body == API_BODY_FILE ? r->body_limit : 0;
 }
 
 json_t *api_parse_body(const char *buf, size_t len)

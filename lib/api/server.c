@@ -4,11 +4,12 @@
  */
 #include "api/server.h"
 #include "api/request.h"
+#include "api/routes.h"
+#include "api/shape.h"
 #include "addon/disk_ops.h"
-#include "app/source.h"
-#include "util/fs.h"
+#include "util/io.h"
 #include "util/log.h"
-#include "util/secret.h"
+#include "util/paths.h"
 #include "util/sha256.h"
 #include "util/strbuf.h"
 
@@ -26,37 +27,30 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define JSON_BODY_MAX (1u << 20)
-
 struct api_server {
 	struct MHD_Daemon *mhd;
-	struct platform *p;
+	struct daemon *d;
+	const struct data_paths *paths;
 	char *socket_path;
 	int fd;
 };
 
 /* Per-request state, created on the first call of the access handler. */
 struct request {
+	const struct api_route *route; /* NULL: no such endpoint */
+	char *path;                    /* split in place; params point into it */
+	const char *params[API_MAX_PARAMS];
 	struct strbuf body;  /* JSON bodies */
 	int spool_fd;        /* deploy uploads go to a file */
 	char *spool_path;
 	struct sha256 hash;
 	unsigned long long spooled;
-	unsigned long long spool_max;
+	unsigned long long body_max;
 	int spool_errno;
 	int too_big;
 	int forbidden;
 };
 
-struct route_ctx {
-	struct api_server *s;
-	struct MHD_Connection *conn;
-	const char *method;
-	const char *parts[API_MAX_PARTS]; /* path segments after /v1 */
-	int n_parts;
-	struct request *req;
-	json_t *body; /* parsed JSON body, or NULL */
-};
 
 static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, json_t *j)
 {
@@ -76,12 +70,7 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, j
 
 static enum MHD_Result send_error(struct MHD_Connection *conn, const struct miren_error *err)
 {
-	json_t *e = json_pack("{s:s, s:s}", "code", miren_err_code_name(err->code), "message",
-			      err->message);
-	if (err->hint[0])
-		json_object_set_new(e, "hint", json_string(err->hint));
-	return send_json(conn, (unsigned)miren_err_http_status(err->code),
-			 json_pack("{s:o}", "error", e));
+	return send_json(conn, (unsigned)miren_err_http_status(err->code), shape_error(err));
 }
 
 static enum MHD_Result send_err(struct MHD_Connection *conn, enum miren_err code, const char *msg,
@@ -94,31 +83,9 @@ static enum MHD_Result send_err(struct MHD_Connection *conn, enum miren_err code
 	return send_error(conn, &e);
 }
 
-static const char *query(struct route_ctx *c, const char *key)
+static const char *query(void *conn, const char *key)
 {
-	return MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, key);
-}
-
-static bool query_bool(struct route_ctx *c, const char *key)
-{
-	const char *v = query(c, key);
-	return v && (!strcmp(v, "1") || !strcmp(v, "true"));
-}
-
-/* Replies with result (taking it) or the error. */
-static enum MHD_Result reply(struct route_ctx *c, int rc, json_t *result,
-			     const struct miren_error *err)
-{
-	if (rc)
-		return send_error(c->conn, err);
-	return send_json(c->conn, 200, result ? result : json_object());
-}
-
-static bool is(struct route_ctx *c, const char *method, int n_parts, const char *p0,
-	       const char *p2)
-{
-	return !strcmp(c->method, method) && c->n_parts == n_parts &&
-	       (!p0 || !strcmp(c->parts[0], p0)) && (!p2 || (n_parts > 2 && !strcmp(c->parts[2], p2)));
+	return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
 /* A backup streamed as the response body: a producer thread writes the
@@ -177,19 +144,15 @@ static void backup_done(void *cls)
 	free(b);
 }
 
-static enum MHD_Result stream_backup(struct route_ctx *c, const char *disk)
+/* Streams the snapshot of job (taking it) as the response. */
+static enum MHD_Result stream_backup(struct MHD_Connection *conn, struct disk_backup_job *job)
 {
-	struct miren_error err;
-	struct disk_backup_job *job;
-	int rc = platform_disk_backup_prepare(c->s->p, disk, &job, &err);
-	if (rc)
-		return send_error(c->conn, &err);
 	struct backup_stream *b = xcalloc(1, sizeof(*b));
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC) != 0) {
 		disk_backup_free(job);
 		free(b);
-		return send_err(c->conn, MIREN_EIO, "cannot start the backup stream", NULL);
+		return send_err(conn, MIREN_EIO, "cannot start the backup stream", NULL);
 	}
 	fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
 	b->job = job;
@@ -202,14 +165,14 @@ static enum MHD_Result stream_backup(struct route_ctx *c, const char *disk)
 		disk_backup_free(job);
 		free(b);
 		free(hdr);
-		return send_err(c->conn, MIREN_EIO, "cannot start the backup thread", NULL);
+		return send_err(conn, MIREN_EIO, "cannot start the backup thread", NULL);
 	}
 	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1 << 20,
 								  backup_read, b, backup_done);
 	MHD_add_response_header(r, "Content-Type", "application/zstd");
 	MHD_add_response_header(r, "X-Miren-Backup-Header", hdr);
 	free(hdr);
-	enum MHD_Result ret = MHD_queue_response(c->conn, 200, r);
+	enum MHD_Result ret = MHD_queue_response(conn, 200, r);
 	MHD_destroy_response(r);
 	return ret;
 }
@@ -225,117 +188,21 @@ static bool client_gone(void *conn)
 	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
-static enum MHD_Result route(struct route_ctx *c)
+/* Runs the handler of route with the request's parts and replies. */
+static enum MHD_Result dispatch(struct MHD_Connection *conn, const struct api_route *route,
+				struct api_req *r)
 {
-	struct platform *p = c->s->p;
 	struct miren_error err;
 	miren_error_clear(&err);
 	json_t *res = NULL;
-	int rc;
-	const char *app = c->n_parts > 1 ? c->parts[1] : NULL;
-
-	if (is(c, "GET", 1, "version", NULL))
-		return send_json(c->conn, 200, json_pack("{s:s}", "version", MIREN_VERSION));
-	if (is(c, "GET", 1, "apps", NULL)) {
-		rc = platform_app_list(p, &res, &err);
-		return reply(c, rc, res, &err);
+	int rc = route->handler(r, &res, &err);
+	if (rc) {
+		json_decref(res);
+		return send_error(conn, &err);
 	}
-	if (is(c, "GET", 2, "apps", NULL)) {
-		rc = platform_app_status(p, app, &res, &err);
-		return reply(c, rc, res, &err);
-	}
-	if (is(c, "DELETE", 2, "apps", NULL)) {
-		rc = platform_app_destroy(p, app, &err);
-		return reply(c, rc, NULL, &err);
-	}
-	if (is(c, "POST", 3, "apps", "restart")) {
-		rc = platform_app_restart(p, app, &err);
-		return reply(c, rc, NULL, &err);
-	}
-	if (is(c, "POST", 3, "apps", "deploy")) {
-		char hex[65];
-		sha256_final_hex(&c->req->hash, hex);
-		rc = platform_deploy(p, app, c->req->spool_path, hex, &res, &err);
-		return reply(c, rc, res, &err);
-	}
-	if (is(c, "GET", 3, "apps", "env")) {
-		rc = platform_env_list(p, app, query_bool(c, "unmask"), &res, &err);
-		return reply(c, rc, res, &err);
-	}
-	if (is(c, "GET", 4, "apps", "env")) {
-		rc = platform_env_get(p, app, c->parts[3], query_bool(c, "unmask"), &res, &err);
-		return reply(c, rc, res, &err);
-	}
-	if (is(c, "PUT", 4, "apps", "env")) {
-		const char *value = json_string_value(json_object_get(c->body, "value"));
-		if (!value)
-			return send_err(c->conn, MIREN_EINVAL, "body must be {\"value\": \"...\"}",
-					NULL);
-		rc = platform_env_set(p, app, c->parts[3], value,
-				      json_is_true(json_object_get(c->body, "sensitive")),
-				      json_is_true(json_object_get(c->body, "create")), &err);
-		return reply(c, rc, NULL, &err);
-	}
-	if (is(c, "DELETE", 4, "apps", "env")) {
-		rc = platform_env_delete(p, app, c->parts[3], &err);
-		return reply(c, rc, NULL, &err);
-	}
-	if (is(c, "GET", 4, "apps", "logs")) {
-		const char *off = query(c, "offset");
-		const char *tail = query(c, "tail");
-		rc = platform_logs(p, app, c->parts[3], off ? atoll(off) : -1,
-				   tail ? atoi(tail) : 100, &res, &err);
-		return reply(c, rc, res, &err);
-	}
-	if (is(c, "GET", 1, "addons", NULL)) {
-		rc = platform_addon_available(p, &res, &err);
-		return reply(c, rc, res, &err);
-	}
-	if (is(c, "GET", 2, "addons", NULL)) {
-		rc = platform_addon_variants(p, c->parts[1], &res, &err);
-		return reply(c, rc, res, &err);
-	}
-	if (is(c, "GET", 3, "apps", "addons")) {
-		rc = platform_addon_list(p, app, &res, &err);
-		return reply(c, rc, res, &err);
-	}
-	if (is(c, "POST", 3, "apps", "addons")) {
-		const char *addon = json_string_value(json_object_get(c->body, "addon"));
-		if (!addon)
-			return send_err(c->conn, MIREN_EINVAL, "body must be {\"addon\": \"...\"}",
-					NULL);
-		rc = platform_addon_create(p, app, addon,
-					   json_string_value(json_object_get(c->body, "variant")),
-					   json_string_value(json_object_get(c->body, "version")), &res,
-					   &err);
-		return reply(c, rc, res, &err);
-	}
-	if (is(c, "DELETE", 4, "apps", "addons")) {
-		rc = platform_addon_destroy(p, app, c->parts[3], &err);
-		return reply(c, rc, NULL, &err);
-	}
-	if (is(c, "POST", 3, "disks", NULL) && !strcmp(c->parts[2], "backup"))
-		return stream_backup(c, c->parts[1]);
-	if (is(c, "POST", 2, "disks", NULL) && !strcmp(c->parts[1], "restore")) {
-		int fd = open(c->req->spool_path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return send_err(c->conn, MIREN_EIO, "cannot read the uploaded snapshot", NULL);
-		const char *name = query(c, "name");
-		rc = platform_disk_restore(p, fd, name && *name ? name : NULL, query_bool(c, "force"),
-					   client_gone, c->conn, &res, &err);
-		close(fd);
-		return reply(c, rc, res, &err);
-	}
-	if (is(c, "GET", 2, "debug", NULL) && !strcmp(c->parts[1], "invariants")) {
-		rc = platform_invariants(p, &res, &err);
-		return reply(c, rc, res, &err);
-	}
-	if (is(c, "GET", 1, "disks", NULL)) {
-		rc = platform_disk_list(p, &res, &err);
-		return reply(c, rc, res, &err);
-	}
-	return send_err(c->conn, MIREN_ENOTFOUND, "no such API endpoint",
-			"the CLI and the server may be of different versions");
+	if (r->stream)
+		return stream_backup(conn, r->stream);
+	return send_json(conn, 200, res ? res : json_object());
 }
 
 static bool peer_trusted(struct MHD_Connection *conn)
@@ -359,17 +226,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct request *req = *con_cls;
 	if (!req) {
 		req = xcalloc(1, sizeof(*req));
-		strbuf_init(&req->body, JSON_BODY_MAX);
+		req->path = xstrdup(url);
+		req->route = api_route_find(method, req->path, req->params);
+		req->body_max = req->route ? req->route->body_limit : API_JSON_MAX;
+		strbuf_init(&req->body, req->body_max);
 		req->spool_fd = -1;
 		*con_cls = req;
 		if (!peer_trusted(conn)) {
 			req->forbidden = 1;
-		} else if ((req->spool_max = api_spool_limit(method, url)) != 0) {
-			char *hex = secret_hex(8);
-			char *tmp = fs_join(platform_data_dir(s->p), "tmp");
-			req->spool_path = xasprintf("%s/upload-%s", tmp, hex);
-			free(tmp);
-			free(hex);
+		} else if (req->route && req->route->body == API_BODY_FILE) {
+			req->spool_path = data_paths_tmp_unique(s->paths, "upload");
 			req->spool_fd = open(req->spool_path,
 					     O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 			sha256_init(&req->hash);
@@ -381,24 +247,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			/* Drain; the reply comes once the body is read. */
 		} else if (req->spool_path) {
 			req->spooled += *upload_size;
-			if (req->spooled > req->spool_max) {
+			if (req->spooled > req->body_max) {
 				req->too_big = 1;
 			} else if (req->spool_fd >= 0) {
 				sha256_update(&req->hash, upload_data, *upload_size);
-				const char *p = upload_data;
-				size_t left = *upload_size;
-				while (left) {
-					ssize_t w = write(req->spool_fd, p, left);
-					if (w < 0 && errno == EINTR)
-						continue;
-					if (w < 0) {
-						req->spool_errno = errno;
-						close(req->spool_fd);
-						req->spool_fd = -1;
-						break;
-					}
-					p += w;
-					left -= (size_t)w;
+				if (io_write_all(req->spool_fd, upload_data, *upload_size)) {
+					req->spool_errno = errno;
+					close(req->spool_fd);
+					req->spool_fd = -1;
 				}
 			}
 		} else if (strbuf_add(&req->body, upload_data, *upload_size)) {
@@ -420,29 +276,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 					: "cannot store the upload in the data directory",
 				"check free space and permissions of the data directory");
 
-	struct route_ctx c = { .s = s, .conn = conn, .method = method, .req = req };
-	char *u = xstrdup(url);
-	c.n_parts = api_split_path(u, c.parts, API_MAX_PARTS);
-	enum MHD_Result ret;
-	if (c.n_parts < 1) {
-		ret = send_err(conn, MIREN_ENOTFOUND, "no such API endpoint", NULL);
-		goto out;
-	}
-	if (req->body.len) {
-		c.body = api_parse_body(req->body.buf, req->body.len);
-		if (!c.body) {
-			ret = send_err(conn, MIREN_EINVAL, "request body is not a JSON object", NULL);
-			goto out;
-		}
-	}
-	if (req->spool_fd >= 0) {
+	if (!req->route)
+		return send_err(conn, MIREN_ENOTFOUND, "no such API endpoint",
+				"the CLI and the server may be of different versions");
+	struct api_req r = { .d = s->d, .query = query, .client_gone = client_gone, .conn = conn };
+	memcpy(r.params, req->params, sizeof(r.params));
+	char hex[65];
+	if (req->spool_path) {
 		close(req->spool_fd);
 		req->spool_fd = -1;
+		sha256_final_hex(&req->hash, hex);
+		r.upload_path = req->spool_path;
+		r.upload_sha256 = hex;
+	} else if (req->body.len) {
+		r.body = api_parse_body(req->body.buf, req->body.len);
+		if (!r.body)
+			return send_err(conn, MIREN_EINVAL, "request body is not a JSON object", NULL);
 	}
-	ret = route(&c);
-out:
-	json_decref(c.body);
-	free(u);
+	enum MHD_Result ret = dispatch(conn, req->route, &r);
+	json_decref(r.body);
 	return ret;
 }
 
@@ -471,12 +323,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			sha256_final_hex(&req->hash, hex);
 		}
 	}
+	free(req->path);
 	strbuf_release(&req->body);
 	free(req);
 	*con_cls = NULL;
 }
 
-int api_server_start(struct platform *p, const char *socket_path, struct api_server **out,
+int api_server_start(struct daemon *d, const char *socket_path, struct api_server **out,
 		     struct miren_error *err)
 {
 	*out = NULL;
@@ -507,10 +360,11 @@ int api_server_start(struct platform *p, const char *socket_path, struct api_ser
 		if (fd >= 0)
 			close(fd);
 		return miren_error_set(err, MIREN_EIO, "cannot listen on '%s': %s", socket_path,
-				       strerror(e));
+				       io_strerror(e));
 	}
 	struct api_server *s = xcalloc(1, sizeof(*s));
-	s->p = p;
+	s->d = d;
+	s->paths = daemon_paths(d);
 	s->fd = fd;
 	s->socket_path = xstrdup(socket_path);
 	s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |

@@ -1,6 +1,8 @@
 /* Packing and unpacking app sources; see source.h. */
 #include "app/source.h"
 #include "util/fs.h"
+#include "util/extract.h"
+#include "util/io.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -47,7 +49,7 @@ static int pack_file(struct pack_ctx *c, const char *full, const char *rel, cons
 		ssize_t n = readlink(full, target, sizeof(target) - 1);
 		if (n < 0) {
 			rc = miren_error_set(c->err, MIREN_EIO, "cannot read link '%s': %s", full,
-					     strerror(errno));
+					     io_strerror(errno));
 			goto out;
 		}
 		target[n] = '\0';
@@ -57,7 +59,7 @@ static int pack_file(struct pack_ctx *c, const char *full, const char *rel, cons
 		fd = open(full, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
 			rc = miren_error_set(c->err, MIREN_EIO, "cannot read '%s': %s", full,
-					     strerror(errno));
+					     io_strerror(errno));
 			goto out;
 		}
 		archive_entry_set_filetype(e, AE_IFREG);
@@ -82,7 +84,7 @@ static int pack_file(struct pack_ctx *c, const char *full, const char *rel, cons
 		}
 		if (n < 0)
 			rc = miren_error_set(c->err, MIREN_EIO, "cannot read '%s': %s", full,
-					     strerror(errno));
+					     io_strerror(errno));
 	}
 out:
 	if (fd >= 0)
@@ -97,7 +99,7 @@ static int pack_dir(struct pack_ctx *c, const char *full, const char *rel)
 	int n = scandir(full, &names, NULL, alphasort);
 	if (n < 0)
 		return miren_error_set(c->err, MIREN_EIO, "cannot read directory '%s': %s", full,
-				       strerror(errno));
+				       io_strerror(errno));
 	int rc = 0;
 	for (int i = 0; i < n; i++) {
 		const char *name = names[i]->d_name;
@@ -109,7 +111,7 @@ static int pack_dir(struct pack_ctx *c, const char *full, const char *rel)
 		struct stat st;
 		if (lstat(f, &st) != 0)
 			rc = miren_error_set(c->err, MIREN_EIO, "cannot stat '%s': %s", f,
-					     strerror(errno));
+					     io_strerror(errno));
 		else if (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))
 			rc = pack_file(c, f, r, &st);
 		if (!rc && S_ISDIR(st.st_mode))
@@ -147,94 +149,8 @@ out:
 
 int source_unpack(const char *tar_path, const char *dest, struct miren_error *err)
 {
-	struct archive *a = archive_read_new();
-	struct archive *w = archive_write_disk_new();
-	archive_read_support_format_tar(a);
-	/* Entry paths are checked below and joined to dest, which is made
-	 * free of symlinks so libarchive's symlink check sees only the tree. */
-	archive_write_disk_set_options(w, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-						  ARCHIVE_EXTRACT_SECURE_SYMLINKS);
-	int rc = 0;
-	long long total = 0;
-	char *path = NULL;
-	char *root = realpath(dest, NULL);
-	if (!root) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot open release directory '%s': %s", dest,
-				     strerror(errno));
-		goto out;
-	}
-	if (archive_read_open_filename(a, tar_path, 65536) != ARCHIVE_OK) {
-		rc = miren_error_set(err, MIREN_EINVAL, "the uploaded source is not a tar archive: %s",
-				     archive_error_string(a));
-		goto out;
-	}
-	struct archive_entry *e;
-	int r;
-	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
-		free(path);
-		path = archive_entry_pathname(e) ? xstrdup(archive_entry_pathname(e)) : NULL;
-		mode_t type = archive_entry_filetype(e);
-		if (!path || !*path || path[0] == '/' || strstr(path, "..")) {
-			/* ".." anywhere is refused, even inside a name: simpler
-			 * than proving a component-wise check right. */
-			rc = miren_error_set(err, MIREN_EINVAL, "source archive has an unsafe path '%s'",
-					     path ? path : "");
-			goto out;
-		}
-		if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK) {
-			rc = miren_error_set(err, MIREN_EINVAL,
-					     "source archive has an unsupported entry '%s'", path);
-			goto out;
-		}
-		if (archive_entry_hardlink(e)) {
-			rc = miren_error_set(err, MIREN_EINVAL,
-					     "source archive has a hard link '%s'", path);
-			goto out;
-		}
-		total += archive_entry_size(e);
-		if (total > (long long)SOURCE_MAX_BYTES) {
-			rc = miren_error_set(err, MIREN_ETOOBIG, "source is larger than %u MiB",
-					     SOURCE_MAX_BYTES >> 20);
-			goto out;
-		}
-		char *full = fs_join(root, path);
-		archive_entry_set_pathname(e, full);
-		free(full);
-		archive_entry_set_perm(e, archive_entry_perm(e) & 0777);
-		if (archive_write_header(w, e) != ARCHIVE_OK) {
-			rc = miren_error_set(err, MIREN_EIO, "cannot write '%s' of the release: %s",
-					     path, archive_error_string(w));
-			goto out;
-		}
-		const void *buf;
-		size_t len;
-		la_int64_t off;
-		while ((r = archive_read_data_block(a, &buf, &len, &off)) == ARCHIVE_OK) {
-			if (archive_write_data_block(w, buf, len, off) != ARCHIVE_OK) {
-				rc = miren_error_set(err, MIREN_EIO,
-						     "cannot write '%s' of the release: %s", path,
-						     archive_error_string(w));
-				goto out;
-			}
-		}
-		if (r != ARCHIVE_EOF) {
-			rc = miren_error_set(err, MIREN_EINVAL, "source archive is damaged: %s",
-					     archive_error_string(a));
-			goto out;
-		}
-		if (archive_write_finish_entry(w) != ARCHIVE_OK) {
-			rc = miren_error_set(err, MIREN_EIO, "cannot write '%s' of the release: %s",
-					     path, archive_error_string(w));
-			goto out;
-		}
-	}
-	if (r != ARCHIVE_EOF)
-		rc = miren_error_set(err, MIREN_EINVAL, "source archive is damaged: %s",
-				     archive_error_string(a));
-out:
-	free(path);
-	free(root);
-	archive_read_free(a);
-	archive_write_free(w);
-	return rc;
+	const struct extract_limits lim = { .max_bytes = SOURCE_MAX_BYTES,
+					    .max_entries = SOURCE_MAX_ENTRIES,
+					    .what = "source archive" };
+	return extract_tar(tar_path, dest, &lim, err);
 }

@@ -15,15 +15,18 @@
 
 /* Largest source archive the daemon accepts. */
 #define SOURCE_MAX_BYTES (256u * 1024 * 1024)
+/* Most entries (files, directories, links) a source archive may hold. */
+#define SOURCE_MAX_ENTRIES 200000ul
 
 /* Packs dir into out (an uncompressed ustar/pax stream).  Returns 0, or a
  * miren_err with err filled (unreadable file, over SOURCE_MAX_BYTES). */
 int source_pack(const char *dir, struct strbuf *out, struct miren_error *err);
 
 /*
- * Unpacks the archive at tar_path into dest (an existing empty directory).
- * Refuses absolute paths, '..' components, links leaving dest, devices,
- * and more than SOURCE_MAX_BYTES of content.  On failure dest may hold part
+ * Unpacks the archive at tar_path into dest (an existing empty directory)
+ * with the tree's one extractor (util/extract.h): refuses absolute paths,
+ * '..' components, links leaving dest, devices, more than SOURCE_MAX_BYTES
+ * of content and more than SOURCE_MAX_ENTRIES entries.  On failure dest may hold part
  * of the tree: the caller removes it.
  */
 int source_unpack(const char *tar_path, const char *dest, struct miren_error *err);

@@ -11,6 +11,7 @@
  * the archive.
  */
 #include "disk/snapshot.h"
+#include "util/io.h"
 
 #include <errno.h>
 #include <string.h>
@@ -19,20 +20,8 @@
 int snap_sink_fd(void *user, const void *data, size_t len)
 {
 	int fd = *(int *)user;
-	const char *p = data;
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return MIREN_EIO; /* errno tells the writer why */
-		if (n == 0) {
-			errno = EIO;
-			return MIREN_EIO;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
+	if (io_write_all(fd, data, len))
+		return MIREN_EIO; /* errno tells the writer why */
 	return 0;
 }
 

@@ -35,6 +35,7 @@
  * source when the caller stops it: snap_read waits for that read to return.
  */
 #include "disk/snapshot.h"
+#include "util/io.h"
 #include "util/sha256.h"
 
 #include <archive.h>
@@ -150,7 +151,7 @@ static void *producer(void *arg)
 	while (have < 4 && !eof) {
 		ssize_t n = r->source(r->user, r->in + have, IN_CAP - have);
 		if (n < 0) {
-			miren_error_set(&e, MIREN_EIO, "cannot read the backup: %s", strerror(errno));
+			miren_error_set(&e, MIREN_EIO, "cannot read the backup: %s", io_strerror(errno));
 			goto out;
 		}
 		if (n == 0)
@@ -196,7 +197,7 @@ static void *producer(void *arg)
 				ssize_t n = r->source(r->user, r->in, IN_CAP);
 				if (n < 0) {
 					miren_error_set(&e, MIREN_EIO, "cannot read the backup: %s",
-							strerror(errno));
+							io_strerror(errno));
 					break;
 				}
 				in.pos = 0;
@@ -323,7 +324,7 @@ static int local_error(int e, const char *what, const char *name, struct miren_e
 		return miren_error_set(err, MIREN_EINVAL, "member '%s' has a name too long to restore",
 				       show(name, b));
 	return miren_error_set(err, MIREN_EIO, "cannot %s %s in the staging directory: %s", what,
-			       show(name, b), strerror(e));
+			       show(name, b), io_strerror(e));
 }
 
 /* Gives the open fd, or base in dfd (a symlink itself), the restore's owner. */
@@ -413,21 +414,6 @@ static int parent_dir(struct rd *r, const char *rel, const char **base, int *out
 	return 0;
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int bad(struct miren_error *err, const char *fmt, const char *name)
 {
 	char b[128];
@@ -497,7 +483,7 @@ static int extract_file(struct rd *r, struct archive_entry *e, const char *rel,
 			rc = bad(err, "member '%s' is a sparse file, which backups cannot contain", name);
 			break;
 		}
-		if (fd >= 0 && write_all(fd, buf, len) != 0) {
+		if (fd >= 0 && io_write_all(fd, buf, len) != 0) {
 			rc = local_error(errno, "write", name, err);
 			break;
 		}
@@ -1004,7 +990,7 @@ int snap_read(snap_source_fn source, void *user, const char *staging, uid_t uid,
 		r.root = open(staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (r.root < 0) {
 			rc = miren_error_set(&e, MIREN_EIO, "cannot open the staging directory %s: %s",
-					     staging, strerror(errno));
+					     staging, io_strerror(errno));
 			goto out;
 		}
 		if (is_empty_dir(r.root) != 1) {
@@ -1028,7 +1014,7 @@ int snap_read(snap_source_fn source, void *user, const char *staging, uid_t uid,
 	}
 	if (pthread_create(&thr, NULL, producer, &r) != 0) {
 		rc = miren_error_set(&e, MIREN_EINTERNAL, "cannot start a thread: %s",
-				     strerror(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	r.thread_started = true;

@@ -39,6 +39,7 @@
  */
 #include "disk/snapshot.h"
 #include "util/sha256.h"
+#include "util/io.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -218,7 +219,7 @@ static int w_emit(struct snap_writer *w, size_t n)
 					       "cannot write the backup: the disk is full");
 		if (e)
 			return miren_error_set(&w->cb_err, rc, "cannot write the backup: %s",
-					       strerror(e));
+					       io_strerror(e));
 		return miren_error_set(&w->cb_err, rc,
 				       "cannot write the backup (its destination failed)");
 	}
@@ -470,7 +471,7 @@ static int w_read_error(struct snap_writer *w, int e, const char *what, struct m
 	if (e == ENOENT)
 		rc = miren_error_set(err, MIREN_EIO, "%s vanished while being backed up", what);
 	else
-		rc = miren_error_set(err, MIREN_EIO, "cannot read %s: %s", what, strerror(e));
+		rc = miren_error_set(err, MIREN_EIO, "cannot read %s: %s", what, io_strerror(e));
 	w->failed = rc;
 	return rc;
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "store/store_internal.h"
+#include "util/io.h"
 
 static const char *const migrations[] = {
 	/* 1: apps, releases, env */
@@ -86,6 +87,36 @@ static const char *const migrations[] = {
 	"UPDATE servers SET engine = IFNULL((SELECT addon FROM addons WHERE"
 	"  addons.server = servers.id LIMIT 1), IFNULL((SELECT addon FROM addons"
 	"  ORDER BY created_at LIMIT 1), ''));",
+	/* 4: the closed sets of words (store_enums.c) enforced: triggers
+	 * standing for CHECK constraints, which SQLite cannot add to a table
+	 * without rebuilding it (and a rebuild would have to know every
+	 * column later migrations add). */
+	"CREATE TRIGGER IF NOT EXISTS addons_words_insert BEFORE INSERT ON addons"
+	"  WHEN NEW.status NOT IN ('pending','provisioning','active','error','deprovisioning')"
+	"    OR NEW.source NOT IN ('config','cli')"
+	"  BEGIN SELECT RAISE(ABORT, 'addon status or source out of range'); END;"
+	"CREATE TRIGGER IF NOT EXISTS addons_words_update BEFORE UPDATE OF status, source ON addons"
+	"  WHEN NEW.status NOT IN ('pending','provisioning','active','error','deprovisioning')"
+	"    OR NEW.source NOT IN ('config','cli')"
+	"  BEGIN SELECT RAISE(ABORT, 'addon status or source out of range'); END;"
+	"CREATE TRIGGER IF NOT EXISTS servers_words_insert BEFORE INSERT ON servers"
+	"  WHEN NEW.kind NOT IN ('small','shared')"
+	"  BEGIN SELECT RAISE(ABORT, 'server kind out of range'); END;"
+	"CREATE TRIGGER IF NOT EXISTS servers_words_update BEFORE UPDATE OF kind ON servers"
+	"  WHEN NEW.kind NOT IN ('small','shared')"
+	"  BEGIN SELECT RAISE(ABORT, 'server kind out of range'); END;"
+	"CREATE TRIGGER IF NOT EXISTS disks_words_insert BEFORE INSERT ON disks"
+	"  WHEN NEW.status NOT IN ('in use','unused')"
+	"  BEGIN SELECT RAISE(ABORT, 'disk status out of range'); END;"
+	"CREATE TRIGGER IF NOT EXISTS disks_words_update BEFORE UPDATE OF status ON disks"
+	"  WHEN NEW.status NOT IN ('in use','unused')"
+	"  BEGIN SELECT RAISE(ABORT, 'disk status out of range'); END;"
+	"CREATE TRIGGER IF NOT EXISTS env_words_insert BEFORE INSERT ON env"
+	"  WHEN NEW.source NOT IN (0, 1, 2)"
+	"  BEGIN SELECT RAISE(ABORT, 'env source out of range'); END;"
+	"CREATE TRIGGER IF NOT EXISTS env_words_update BEFORE UPDATE OF source ON env"
+	"  WHEN NEW.source NOT IN (0, 1, 2)"
+	"  BEGIN SELECT RAISE(ABORT, 'env source out of range'); END;",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -151,7 +182,7 @@ int store_open(const char *path, struct store **out, struct miren_error *err)
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return miren_error_set(err, MIREN_EIO, "cannot open state store '%s': %s", path,
-				       strerror(errno));
+				       io_strerror(errno));
 	fchmod(fd, 0600);
 	close(fd);
 
@@ -502,18 +533,6 @@ void release_rec_release(struct release_rec *r)
 
 /* --- env ---------------------------------------------------------------- */
 
-const char *env_source_name(enum env_source s)
-{
-	switch (s) {
-	case ENV_SOURCE_CONFIG:
-		return "config";
-	case ENV_SOURCE_MANUAL:
-		return "manual";
-	case ENV_SOURCE_ADDON:
-		return "addon";
-	}
-	return "unknown";
-}
 
 static void env_row(sqlite3_stmt *s, void *p)
 {

@@ -90,6 +90,35 @@ int store_env_delete(struct store *st, const char *app, const char *key, enum en
 void env_recs_free(struct env_rec *r, size_t n);
 const char *env_source_name(enum env_source s);
 
+/*
+ * The closed sets of words the store records, as enums with name/parse
+ * functions.  The store refuses any other word (migration 3: triggers that
+ * act as CHECK constraints, since SQLite cannot add a CHECK to a table
+ * without rebuilding it).  Records keep the words as strings; compare them
+ * through *_parse.  *_parse returns -1 for a word outside the set (also
+ * for NULL); *_name returns "unknown" for a value outside it.
+ */
+enum addon_status {
+	ADDON_PENDING,
+	ADDON_PROVISIONING,
+	ADDON_ACTIVE,
+	ADDON_ERROR,
+	ADDON_DEPROVISIONING,
+};
+enum addon_source { ADDON_SOURCE_CONFIG, ADDON_SOURCE_CLI };
+enum server_kind { SERVER_SMALL, SERVER_SHARED };
+enum disk_status { DISK_IN_USE, DISK_UNUSED };
+
+const char *addon_status_name(enum addon_status s);
+int addon_status_parse(const char *name);
+const char *addon_source_name(enum addon_source s);
+int addon_source_parse(const char *name);
+const char *server_kind_name(enum server_kind k);
+int server_kind_parse(const char *name);
+const char *disk_status_name(enum disk_status s);
+int disk_status_parse(const char *name);
+int env_source_parse(const char *name);
+
 /* --- addons ------------------------------------------------------------
  * An addon instance is one addon attached to one app.  Its provider's
  * progress is (status, step): step counts the completed steps of the

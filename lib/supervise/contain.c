@@ -8,6 +8,7 @@
 #include "util/log.h"
 #include "util/sha256.h"
 #include "util/strbuf.h"
+#include "util/io.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -328,7 +329,7 @@ struct sv_contain *contain_new(const char *run_dir)
 		base = NULL;
 	} else {
 		log_info("supervisor: cannot use cgroups under %s (%s); finding processes through "
-			 "/proc", top, strerror(errno));
+			 "/proc", top, io_strerror(errno));
 	}
 	free(probe);
 	free(base);
@@ -369,7 +370,7 @@ int contain_prepare(const struct sv_contain *c, const char *id)
 	/* With its parents: someone may have removed the base since. */
 	if (fs_mkdir_p(dir, 0755) != 0) {
 		log_warn("supervisor: cannot create cgroup %s: %s; %s runs without one", dir,
-			 strerror(errno), id);
+			 io_strerror(errno), id);
 		goto out;
 	}
 	/* Whatever a previous run left (a daemonized leftover that was not
@@ -379,7 +380,7 @@ int contain_prepare(const struct sv_contain *c, const char *id)
 	fd = open(procs, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		log_warn("supervisor: cannot open %s: %s; %s runs without a cgroup", procs,
-			 strerror(errno), id);
+			 io_strerror(errno), id);
 out:
 	free(procs);
 	free(dir);
@@ -548,7 +549,7 @@ void contain_forget(const struct sv_contain *c, const char *id)
 		return;
 	char *dir = cg_dir(c, id);
 	if (rmdir(dir) != 0 && errno != ENOENT)
-		log_warn("supervisor: cannot remove cgroup %s: %s", dir, strerror(errno));
+		log_warn("supervisor: cannot remove cgroup %s: %s", dir, io_strerror(errno));
 	free(dir);
 }
 
@@ -591,7 +592,7 @@ int contain_sweep_unclaimed(const struct sv_contain *c, bool (*claimed)(void *ar
 		for (int i = 0; i < DRAIN_MS / 10 && cg_sweep(dir, 0) > 0; i++)
 			nap_ms(10);
 		if (rmdir(dir) != 0)
-			log_warn("supervisor: cannot remove cgroup %s: %s", dir, strerror(errno));
+			log_warn("supervisor: cannot remove cgroup %s: %s", dir, io_strerror(errno));
 		free(dir);
 	}
 	closedir(d);

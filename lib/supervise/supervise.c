@@ -29,6 +29,7 @@
 #include "supervise/contain.h"
 #include "util/err.h"
 #include "util/fs.h"
+#include "util/io.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 
@@ -122,16 +123,7 @@ struct child_plan {
 
 static void child_say(int fd, const char *s)
 {
-	size_t n = strlen(s);
-	while (n > 0) {
-		ssize_t w = write(fd, s, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		s += w;
-		n -= (size_t)w;
-	}
+	(void)io_write_all(fd, s, strlen(s));
 }
 
 static const char *stage_arg(const struct child_plan *p, int stage)
@@ -287,19 +279,6 @@ static int spawn_child(struct child_plan *p, pid_t *pidp, struct child_report *r
 }
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static int64_t clock_ms(clockid_t c)
-{
-	struct timespec ts;
-	clock_gettime(c, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static const char *errdesc(int err)
-{
-	const char *d = strerrordesc_np(err);
-	return d ? d : "unknown error";
-}
 
 static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -553,7 +532,7 @@ static void schedule_restart(struct sv *sv, struct sv_proc *e, int64_t now, bool
 	}
 	e->state = e->crashes >= (unsigned)sv->crashloop_after ? SV_CRASHLOOP : SV_BACKOFF;
 	e->next_start_mono_ms = now + delay;
-	e->next_start_real_ms = clock_ms(CLOCK_REALTIME) + delay;
+	e->next_start_real_ms = io_clock_ms(CLOCK_REALTIME) + delay;
 }
 
 /* Lock held.  Writes e's pid file without the lock (fsync is slow). */
@@ -625,7 +604,7 @@ static void proc_spawn(struct sv *sv, struct sv_proc *e, bool first)
 	}
 	pthread_mutex_lock(&sv->lock);
 
-	int64_t now = clock_ms(CLOCK_MONOTONIC);
+	int64_t now = io_mono_ms();
 	if (rc == 0) {
 		e->pid = pid;
 		e->pgid = pid;
@@ -634,7 +613,7 @@ static void proc_spawn(struct sv *sv, struct sv_proc *e, bool first)
 		e->adopted = false;
 		e->state = SV_STARTING;
 		e->started_mono_ms = now;
-		e->started_real_ms = clock_ms(CLOCK_REALTIME);
+		e->started_real_ms = io_clock_ms(CLOCK_REALTIME);
 		e->next_start_mono_ms = e->next_start_real_ms = 0;
 		write_pidfile(sv, e);
 	} else {
@@ -642,7 +621,7 @@ static void proc_spawn(struct sv *sv, struct sv_proc *e, bool first)
 		char msg[sizeof(e->spawn_msg)];
 		snprintf(msg, sizeof(msg), "cannot %s%s%s for '%s': %s", stage_text[rep.stage],
 			 arg ? " " : "", arg ? arg : "", e->id,
-			 rep.stage == ST_PRESTART ? hook_msg : errdesc(rep.err));
+			 rep.stage == ST_PRESTART ? hook_msg : io_strerror(rep.err));
 		if (first) {
 			e->spawn_err = stage_code(rep.stage);
 			memcpy(e->spawn_msg, msg, sizeof(msg));
@@ -806,7 +785,7 @@ static void proc_stop_step(struct sv *sv, struct sv_proc *e, int64_t now)
 /* Lock held (dropped while spawning).  Everything due for e. */
 static void proc_tick(struct sv *sv, struct sv_proc *e)
 {
-	int64_t now = clock_ms(CLOCK_MONOTONIC);
+	int64_t now = io_mono_ms();
 	if (e->leftover && !e->stop_req)
 		return;
 	if (e->spawn_req) {
@@ -872,12 +851,7 @@ static void *sv_thread(void *arg)
 		}
 		if (!sv->kicked && !sv->quit) {
 			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_nsec += SV_TICK_MS * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
+			io_mono_deadline(&ts, SV_TICK_MS);
 			pthread_cond_timedwait(&sv->wake, &sv->lock, &ts);
 		}
 		sv->kicked = false;
@@ -1051,7 +1025,7 @@ struct sv *sv_new(const struct sv_config *cfg, char *errbuf, size_t errlen)
 	}
 	if (fs_mkdir_p(cfg->run_dir, 0700) != 0) {
 		set_err(errbuf, errlen, "supervisor: cannot create run directory %s: %s",
-			cfg->run_dir, errdesc(errno));
+			cfg->run_dir, io_strerror(errno));
 		return NULL;
 	}
 	struct sv *sv = xcalloc(1, sizeof(*sv));
@@ -1086,7 +1060,7 @@ struct sv *sv_new(const struct sv_config *cfg, char *errbuf, size_t errlen)
 	int rc = pthread_create(&sv->thread, NULL, sv_thread, sv);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
-		set_err(errbuf, errlen, "supervisor: cannot start thread: %s", errdesc(rc));
+		set_err(errbuf, errlen, "supervisor: cannot start thread: %s", io_strerror(rc));
 		sv_destroy(sv);
 		return NULL;
 	}
@@ -1209,11 +1183,11 @@ static void adopt(struct sv *sv, struct sv_proc *old, struct sv_proc *n)
 	old->last_exit = -1;
 
 	long hz = sysconf(_SC_CLK_TCK);
-	int64_t age = clock_ms(CLOCK_BOOTTIME) - (int64_t)(old->starttime * 1000 / (hz > 0 ? hz : 100));
+	int64_t age = io_clock_ms(CLOCK_BOOTTIME) - (int64_t)(old->starttime * 1000 / (hz > 0 ? hz : 100));
 	if (age < 0)
 		age = 0;
-	old->started_mono_ms = clock_ms(CLOCK_MONOTONIC) - age;
-	old->started_real_ms = clock_ms(CLOCK_REALTIME) - age;
+	old->started_mono_ms = io_mono_ms() - age;
+	old->started_real_ms = io_clock_ms(CLOCK_REALTIME) - age;
 	log_info("supervisor: adopted %s (pid %d)", old->id, (int)old->pid);
 	kick(sv);
 }
@@ -1406,7 +1380,7 @@ int sv_run(char *const *argv, char *const *env, const char *cwd, uid_t uid, gid_
 		goto out;
 	}
 	if (pipe2(fds, O_CLOEXEC) < 0) {
-		char *m = xasprintf("miren: cannot start %s: %s\n", argv[0], errdesc(errno));
+		char *m = xasprintf("miren: cannot start %s: %s\n", argv[0], io_strerror(errno));
 		run_out_add(&out, m, strlen(m));
 		free(m);
 		goto out;
@@ -1438,19 +1412,19 @@ int sv_run(char *const *argv, char *const *env, const char *cwd, uid_t uid, gid_
 		if (rep.stage == ST_FORK || rep.stage == ST_SETSID || rep.stage == ST_DEVNULL ||
 		    rep.stage == ST_DUP) {
 			char *m = xasprintf("miren: cannot %s for %s: %s\n", stage_text[rep.stage],
-					    argv[0], errdesc(rep.err));
+					    argv[0], io_strerror(rep.err));
 			run_out_add(&out, m, strlen(m));
 			free(m);
 		}
 		goto out;
 	}
 
-	int64_t deadline = timeout_ms > 0 ? clock_ms(CLOCK_MONOTONIC) + timeout_ms : 0;
+	int64_t deadline = timeout_ms > 0 ? io_mono_ms() + timeout_ms : 0;
 	int status = 0, nap_ms = 1;
 	for (;;) {
 		int wait_ms = SV_TICK_MS;
 		if (deadline) {
-			int64_t left = deadline - clock_ms(CLOCK_MONOTONIC);
+			int64_t left = deadline - io_mono_ms();
 			if (left < 0)
 				left = 0;
 			if (left < wait_ms)
@@ -1480,7 +1454,7 @@ int sv_run(char *const *argv, char *const *env, const char *cwd, uid_t uid, gid_
 		}
 		if (r < 0 && errno != EINTR)
 			break; /* ECHILD: lost; rc stays -1 */
-		if (deadline && clock_ms(CLOCK_MONOTONIC) >= deadline) {
+		if (deadline && io_mono_ms() >= deadline) {
 			kill(-pid, SIGKILL); /* pgid == pid: setsid in the child */
 			kill(pid, SIGKILL);
 			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)

@@ -1,6 +1,7 @@
 /* Filesystem helpers; see fs.h. */
 #include "util/fs.h"
 #include "util/err.h"
+#include "util/io.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -66,24 +67,25 @@ int fs_fsync_dir(const char *dir)
 
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
+	return fs_write_atomic_owned(path, data, len, mode, (uid_t)-1, (gid_t)-1);
+}
+
+int fs_write_atomic_owned(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
+			  gid_t gid)
+{
 	char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
 	int rc = MIREN_EIO;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	/* A leftover of a crash is replaced; a link planted there is never
+	 * followed. */
+	unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
 		goto out;
-	const char *p = data;
-	size_t left = len;
-	while (left) {
-		ssize_t n = write(fd, p, left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			close(fd);
-			unlink(tmp);
-			goto out;
-		}
-		p += n;
-		left -= (size_t)n;
+	if (io_write_all(fd, data, len) != 0 || fchmod(fd, mode) != 0 ||
+	    ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(fd, uid, gid) != 0)) {
+		close(fd);
+		unlink(tmp);
+		goto out;
 	}
 	if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
 		unlink(tmp);

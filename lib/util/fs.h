@@ -11,8 +11,14 @@
 int fs_mkdir_p(const char *path, mode_t mode);
 /* rm -rf; a missing path is success. */
 int fs_remove_tree(const char *path);
-/* Writes data to path atomically (temp file, fsync, rename, fsync dir). */
+/* Writes data to path atomically (temp file path.tmp.<pid> created anew,
+ * never through a symlink; fsync, rename, fsync dir).  0 or MIREN_EIO
+ * (errno set); on failure path is untouched. */
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* The same, the file owned by uid:gid ((uid_t)-1/(gid_t)-1: unchanged) and
+ * of exactly mode (no umask) before it appears under path. */
+int fs_write_atomic_owned(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
+			  gid_t gid);
 /* fsync the directory holding path (or path itself when it is a directory). */
 int fs_fsync_dir(const char *dir);
 int fs_exists(const char *path);

@@ -2,6 +2,7 @@
 #include "util/paths.h"
 #include "util/err.h"
 #include "util/fs.h"
+#include "util/secret.h"
 
 #include <pwd.h>
 #include <stdlib.h>
@@ -36,4 +37,131 @@ char *paths_socket(const char *explicit_socket)
 	char *s = fs_join(dir, "miren.sock");
 	free(dir);
 	return s;
+}
+
+struct data_paths {
+	char *root;
+};
+
+struct data_paths *data_paths_new(const char *root)
+{
+	struct data_paths *p = xcalloc(1, sizeof(*p));
+	p->root = xstrdup(root);
+	return p;
+}
+
+void data_paths_free(struct data_paths *p)
+{
+	if (!p)
+		return;
+	free(p->root);
+	free(p);
+}
+
+const char *data_paths_root(const struct data_paths *p)
+{
+	return p->root;
+}
+
+char *data_paths_store(const struct data_paths *p)
+{
+	return fs_join(p->root, "miren.db");
+}
+
+char *data_paths_socket(const struct data_paths *p)
+{
+	return fs_join(p->root, "miren.sock");
+}
+
+char *data_paths_lock(const struct data_paths *p)
+{
+	return fs_join(p->root, "miren.lock");
+}
+
+char *data_paths_logs(const struct data_paths *p)
+{
+	return fs_join(p->root, "logs");
+}
+
+char *data_paths_server_log(const struct data_paths *p)
+{
+	return fs_join(p->root, "logs/server.log");
+}
+
+char *data_paths_run(const struct data_paths *p)
+{
+	return fs_join(p->root, "run");
+}
+
+char *data_paths_tmp(const struct data_paths *p)
+{
+	return fs_join(p->root, "tmp");
+}
+
+char *data_paths_tmp_unique(const struct data_paths *p, const char *what)
+{
+	char *hex = secret_hex(8);
+	char *path = xasprintf("%s/tmp/%s-%s", p->root, what, hex);
+	free(hex);
+	return path;
+}
+
+char *data_paths_apps(const struct data_paths *p)
+{
+	return fs_join(p->root, "apps");
+}
+
+char *data_paths_app(const struct data_paths *p, const char *app)
+{
+	return xasprintf("%s/apps/%s", p->root, app);
+}
+
+char *data_paths_releases(const struct data_paths *p, const char *app)
+{
+	return xasprintf("%s/apps/%s/releases", p->root, app);
+}
+
+char *data_paths_release(const struct data_paths *p, const char *app, int n)
+{
+	return xasprintf("%s/apps/%s/releases/%d", p->root, app, n);
+}
+
+char *data_paths_app_logs(const struct data_paths *p, const char *app)
+{
+	return xasprintf("%s/apps/%s/logs", p->root, app);
+}
+
+char *data_paths_service_log(const struct data_paths *p, const char *app, const char *service)
+{
+	return xasprintf("%s/apps/%s/logs/%s.log", p->root, app, service);
+}
+
+char *data_paths_disks(const struct data_paths *p)
+{
+	return fs_join(p->root, "disks");
+}
+
+char *data_paths_disk(const struct data_paths *p, const char *disk)
+{
+	return xasprintf("%s/disks/%s", p->root, disk);
+}
+
+char *data_paths_addon_logs(const struct data_paths *p)
+{
+	return fs_join(p->root, "logs/addons");
+}
+
+char *data_paths_addon_log(const struct data_paths *p, const char *server)
+{
+	return xasprintf("%s/logs/addons/%s.log", p->root, server);
+}
+
+char *data_paths_templates(const struct data_paths *p)
+{
+	return fs_join(p->root, "templates");
+}
+
+char *data_paths_template(const struct data_paths *p, const char *name)
+{
+	return xasprintf("%s/templates/%s", p->root, name);
 }

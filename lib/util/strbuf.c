@@ -38,7 +38,10 @@ char *strbuf_detach(struct strbuf *sb, size_t *len)
 void strbuf_reset(struct strbuf *sb)
 {
 	sb->len = 0;
-	sb->buf[0] = '\0';
+	/* Without an allocation buf is the shared empty string, which every
+	 * thread reads: never written. */
+	if (sb->alloc)
+		sb->buf[0] = '\0';
 }
 
 static int strbuf_grow(struct strbuf *sb, size_t extra)

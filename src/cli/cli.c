@@ -5,6 +5,7 @@
 #include "util/names.h"
 #include "util/strbuf.h"
 #include "util/text.h"
+#include "util/io.h"
 
 #include <libgen.h>
 #include <stdarg.h>

@@ -5,12 +5,14 @@
 #include "app/source.h"
 #include "util/fs.h"
 #include "util/strbuf.h"
+#include "util/io.h"
 
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const struct option longopts[] = {
 	{ "dir", required_argument, NULL, 'C' },
@@ -71,6 +73,82 @@ static char *addons_made(json_t *res)
 	return strbuf_detach(&sb, NULL);
 }
 
+/* Whether a service (from app status) has exited since it was started. */
+static bool service_exited(json_t *svc)
+{
+	const char *st = json_string_value(json_object_get(svc, "state"));
+	return (st && (!strcmp(st, "backoff") || !strcmp(st, "crashloop"))) ||
+	       json_integer_value(json_object_get(svc, "restarts")) > 0;
+}
+
+/*
+ * Waits until every started service of the app is past the supervisor's
+ * first second ("starting") or one has exited, at most SETTLE_MS; services
+ * waiting for addons are not waited for.  Returns
+ * the services as app status shows them then (to decref), or NULL when
+ * status cannot be read.
+ */
+#define SETTLE_MS 10000
+static json_t *settled_services(struct cli *cli)
+{
+	char *spath = cli_app_path(cli, NULL);
+	json_t *svcs = NULL;
+	for (int waited = 0;; waited += 100) {
+		json_t *st = NULL;
+		json_decref(svcs);
+		svcs = NULL;
+		if (cli_call(cli, "GET", spath, NULL, &st))
+			break;
+		svcs = json_incref(json_object_get(st, "services"));
+		json_decref(st);
+		bool starting = false, exited = false;
+		size_t i;
+		json_t *v;
+		json_array_foreach(svcs, i, v) {
+			const char *state = json_string_value(json_object_get(v, "state"));
+			/* "stopped": the addons just became active and the server
+			 * is starting the services. */
+			starting |= state && (!strcmp(state, "starting") || !strcmp(state, "stopped"));
+			exited |= service_exited(v);
+		}
+		if (exited || !starting || waited >= SETTLE_MS)
+			break;
+		usleep(100 * 1000);
+	}
+	free(spath);
+	return svcs;
+}
+
+/* Says which service exited right after the deploy started it, pointing
+ * at its log; returns how many did. */
+static size_t report_exited(const char *app, long long rel, json_t *svcs)
+{
+	size_t i, n = 0;
+	json_t *v;
+	json_array_foreach(svcs, i, v) {
+		if (!service_exited(v))
+			continue;
+		const char *name = json_string_value(json_object_get(v, "name"));
+		json_t *code = json_object_get(v, "last_exit"), *sig = json_object_get(v, "last_signal");
+		if (code)
+			cli_error("release %lld of %s is recorded, but its service '%s' exited at once "
+				  "(exit status %lld)",
+				  rel, app, name, json_integer_value(code));
+		else if (sig)
+			cli_error("release %lld of %s is recorded, but its service '%s' exited at once "
+				  "(signal %lld)",
+				  rel, app, name, json_integer_value(sig));
+		else
+			cli_error("release %lld of %s is recorded, but its service '%s' exited at once",
+				  rel, app, name);
+		cli_hint("see its output with 'miren logs -a %s -s %s'; the server keeps "
+			 "restarting it",
+			 app, name);
+		n++;
+	}
+	return n;
+}
+
 static int exec(struct cli *cli, int argc, char **argv)
 {
 	if (argc)
@@ -108,9 +186,24 @@ static int exec(struct cli *cli, int argc, char **argv)
 		rc = cli_fail(&err);
 		goto out;
 	}
+	free(cli->app); /* the app is the one deployed */
+	cli->app = xstrdup(cfg->name);
+	long long rel = json_integer_value(json_object_get(res, "release"));
 	if (cli->json) {
+		/* Services waiting for addons are not started: nothing to wait for. */
+		json_t *svcs = json_is_true(json_object_get(res, "unchanged")) ? NULL
+										: settled_services(cli);
+		size_t exited = 0, i;
+		json_t *v;
+		if (svcs) {
+			json_object_set(res, "services", svcs);
+			json_array_foreach(svcs, i, v)
+				exited += service_exited(v);
+		}
+		json_decref(svcs);
 		cli_print_json(res);
 		json_decref(res);
+		rc = exited ? CLI_FAIL : CLI_OK;
 		goto out;
 	}
 	size_t i;
@@ -126,17 +219,21 @@ static int exec(struct cli *cli, int argc, char **argv)
 		const char *st = json_string_value(json_object_get(v, "status"));
 		pending |= st && strcmp(st, "active") && strcmp(st, "deprovisioning");
 	}
-	if (pending) {
-		cli->app = xstrdup(cfg->name);
+	if (pending)
 		rc = cli_wait_addons(cli, NULL);
-		char *spath = cli_app_path(cli, NULL);
-		json_t *st = NULL;
-		if (!cli_call(cli, "GET", spath, NULL, &st))
-			json_object_set(res, "services", json_object_get(st, "services"));
-		json_decref(st);
-		free(spath);
+	/* A service that exits at once is not live: wait out its first
+	 * second, then say so and point at its log. */
+	if (!json_is_true(json_object_get(res, "unchanged")) || pending) {
+		json_t *svcs = settled_services(cli);
+		if (svcs)
+			json_object_set(res, "services", svcs);
+		json_decref(svcs);
+		if (!rc && report_exited(cfg->name, rel, json_object_get(res, "services"))) {
+			json_decref(res);
+			rc = CLI_FAIL;
+			goto out;
+		}
 	}
-	long long rel = json_integer_value(json_object_get(res, "release"));
 	char *made = addons_made(res);
 	if (rc)
 		printf("Release %lld of %s is recorded; its services wait for its addons\n", rel,
@@ -167,7 +264,9 @@ const struct cmd_entry cmd_deploy_entry = {
 	.help = "Reads DIR/.miren/app.toml (the app is its 'name', else the directory's\n"
 		"name), packs DIR (without .git), sends it to the server, which stores it\n"
 		"as a new release and (re)starts the app's services from it.  Deploying an\n"
-		"unchanged tree creates no release and restarts nothing.\n"
+		"unchanged tree creates no release and restarts nothing.  A service that\n"
+		"exits within its first second is reported (see 'miren logs') and the\n"
+		"command exits 1.\n"
 		"\noptions:\n"
 		"  -C, --dir DIR   the project directory (default: .)\n"
 		"  --format json   print the result as JSON\n",

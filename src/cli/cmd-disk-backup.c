@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 #include "api/client.h"
 #include "disk/snapshot.h"
+#include "util/io.h"
 #include "util/sha256.h"
 
 #include <errno.h>
@@ -47,16 +48,8 @@ struct recv {
 static int recv_sink(void *user, const void *data, size_t len)
 {
 	struct recv *r = user;
-	const char *p = data;
-	for (size_t left = len; left;) {
-		ssize_t n = write(r->fd, p, left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return errno == ENOSPC ? MIREN_ETOOBIG : MIREN_EIO;
-		p += n;
-		left -= (size_t)n;
-	}
+	if (io_write_all(r->fd, data, len))
+		return errno == ENOSPC ? MIREN_ETOOBIG : MIREN_EIO;
 	sha256_update(&r->hash, data, len);
 	r->zst_bytes += len;
 	cli_progress_update(&r->progress, r->zst_bytes);
@@ -115,7 +108,7 @@ static int publish(const char *tmp, const char *out)
 				  out);
 			cli_hint("choose another file with -o");
 		} else {
-			cli_error("cannot create '%s': %s", out, strerror(errno));
+			cli_error("cannot create '%s': %s", out, io_strerror(errno));
 		}
 		return CLI_FAIL;
 	}
@@ -184,7 +177,7 @@ static int exec(struct cli *cli, int argc, char **argv)
 	catch_signals(true);
 	r.fd = mkostemps(tmp, (int)strlen(".partial"), O_CLOEXEC);
 	if (r.fd < 0) {
-		cli_error("cannot create '%s': %s", tmp, strerror(errno));
+		cli_error("cannot create '%s': %s", tmp, io_strerror(errno));
 		goto out;
 	}
 	tmp_path = tmp;
@@ -216,7 +209,7 @@ static int exec(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	if (fsync(r.fd) != 0 || lseek(r.fd, 0, SEEK_SET) != 0) {
-		cli_error("cannot write '%s': %s", tmp, strerror(errno));
+		cli_error("cannot write '%s': %s", tmp, io_strerror(errno));
 		goto out;
 	}
 	miren_error_clear(&err);

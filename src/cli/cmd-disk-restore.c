@@ -2,6 +2,7 @@
  * whole and only then puts the disk in place. */
 #include "cli/cli.h"
 #include "api/client.h"
+#include "util/io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,7 +52,7 @@ static int exec(struct cli *cli, int argc, char **argv)
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		cli_error("cannot read snapshot '%s': %s", snapshot,
-			  fd < 0 ? strerror(errno) : "not a regular file");
+			  fd < 0 ? io_strerror(errno) : "not a regular file");
 		if (fd >= 0)
 			close(fd);
 		return CLI_FAIL;

@@ -1,6 +1,7 @@
 /* Progress lines for long transfers (backup, restore): on stderr, at most
  * four times a second, with \r, and only when stderr is a terminal. */
 #include "cli/cli.h"
+#include "util/io.h"
 
 #include <stdio.h>
 #include <time.h>
@@ -8,9 +9,7 @@
 
 static double now_s(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)io_mono_ms() / 1e3;
 }
 
 void cli_progress_init(struct cli_progress *p, const char *verb)

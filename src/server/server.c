@@ -1,9 +1,11 @@
 /* The daemon's main loop; see server.h. */
 #include "server/server.h"
 #include "api/server.h"
-#include "app/platform.h"
+#include "daemon/daemon.h"
 #include "util/fault.h"
 #include "util/fs.h"
+#include "util/io.h"
+#include "util/paths.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -33,11 +35,12 @@ int server_main(const struct server_options *opts)
 	fault_init();
 	if (fs_mkdir_p(opts->data_dir, 0711) != 0) {
 		fprintf(stderr, "error: cannot create data directory '%s': %s\n", opts->data_dir,
-			strerror(errno));
+			io_strerror(errno));
 		return 1;
 	}
-	char *logdir = fs_join(opts->data_dir, "logs");
-	char *logfile = fs_join(logdir, "server.log");
+	struct data_paths *paths = data_paths_new(opts->data_dir);
+	char *logdir = data_paths_logs(paths);
+	char *logfile = data_paths_server_log(paths);
 	fs_mkdir_p(logdir, 0700);
 	if (log_open_file(logfile) != 0)
 		fprintf(stderr, "warning: cannot open '%s'; logging to stderr only\n", logfile);
@@ -45,15 +48,15 @@ int server_main(const struct server_options *opts)
 	free(logfile);
 
 	struct miren_error err;
-	struct platform *p = NULL;
+	struct daemon *d = NULL;
 	struct api_server *api = NULL;
-	char *sock = fs_join(opts->data_dir, "miren.sock");
+	char *sock = data_paths_socket(paths);
 	int code = 1, lock_fd = -1;
-	struct platform_options po = { .data_dir = opts->data_dir,
+	struct daemon_options po = { .data_dir = opts->data_dir,
 				       .service_user = opts->service_user,
 				       .addr_pool = opts->addr_pool };
 	/* One daemon per data directory: the lock is held until exit. */
-	char *lockpath = fs_join(opts->data_dir, "miren.lock");
+	char *lockpath = data_paths_lock(paths);
 	lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	free(lockpath);
 	if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
@@ -63,9 +66,9 @@ int server_main(const struct server_options *opts)
 		miren_error_hint(&err, "stop it first, or start this one with another --data-dir");
 		goto fail;
 	}
-	if (platform_open(&po, &p, &err) != 0)
+	if (daemon_open(&po, &d, &err) != 0)
 		goto fail;
-	if (api_server_start(p, sock, &api, &err) != 0)
+	if (api_server_start(d, sock, &api, &err) != 0)
 		goto fail;
 	log_info("miren %s serving on %s (data directory %s)", MIREN_VERSION, sock,
 		 opts->data_dir);
@@ -80,15 +83,16 @@ fail:
 	if (err.hint[0])
 		log_error("hint: %s", err.hint);
 out:
-	if (p)
-		platform_stop_waits(p);
+	if (d)
+		daemon_stop_waits(d);
 	api_server_stop(api);
-	platform_close(p);
+	daemon_close(d);
 	if (code == 0)
 		log_info("stopped");
 	log_close();
 	if (lock_fd >= 0)
 		close(lock_fd);
 	free(sock);
+	data_paths_free(paths);
 	return code;
 }

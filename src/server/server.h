@@ -1,5 +1,5 @@
 /*
- * The daemon's main loop: open the platform, serve the API, wait for
+ * The daemon's main loop: open the daemon core, serve the API, wait for
  * SIGTERM/SIGINT, then stop every service and exit.
  */
 #ifndef MIREN_SERVER_H

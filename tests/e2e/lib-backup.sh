@@ -11,7 +11,7 @@
 PG_BINDIR=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 
 su_password() {
-  sqlite3 "$DATA/miren.db" "SELECT json_extract(state_json,'\$.su_password') FROM servers WHERE disk='$1'"
+  state_q ".servers[] | select(.disk == \"$1\") | .state.su_password"
 }
 
 psql_su() {

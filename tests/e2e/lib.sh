@@ -69,8 +69,16 @@ kill_cgroups() {
   return 0
 }
 
+# The daemon's records (`miren debug state`, passwords unmasked) filtered
+# by the jq expression $1, raw.  Tests read state through this, never
+# through the store's file; the daemon must be running.
+state_q() { miren debug state --unmask --format json | jq -r "$1"; }
+# Succeeds when state_q "$1" prints exactly "$2".
+state_is() { [ "$(state_q "$1")" = "$2" ]; }
+
 # Every password the test's store holds must be absent from every log the
-# daemon and its database servers wrote (checked for every test, at exit).
+# daemon and its database servers wrote (checked for every test, at exit,
+# when the daemons are gone: so it reads the stores' files).
 scan_secrets() {
   local db pw leaks=""
   for db in $(find "$TMP" -name miren.db 2>/dev/null); do
@@ -274,7 +282,7 @@ except Exception:
   fi
   # One live postmaster per server record, none for anything else.
   local servers
-  servers=$(sqlite3 "$DATA/miren.db" "SELECT disk FROM servers WHERE engine = 'miren-postgresql' ORDER BY disk")
+  servers=$(state_q '.servers[] | select(.engine == "miren-postgresql") | .disk' | sort)
   # A postmaster is a process started as "postgres -D DIR" whose parent is
   # not one (a backend shows its parent's command line until it renames).
   ps -eo pid=,ppid=,args= | awk -v pre="-D $DATA/disks/" '
@@ -288,7 +296,7 @@ except Exception:
   [ "$all" = "$servers" ] || bad="$bad; postmasters for [$all], servers [$servers]"
   # One live mariadbd per miren-mysql server record, none for anything else.
   local my_servers my_all
-  my_servers=$(sqlite3 "$DATA/miren.db" "SELECT disk FROM servers WHERE engine = 'miren-mysql' ORDER BY disk")
+  my_servers=$(state_q '.servers[] | select(.engine == "miren-mysql") | .disk' | sort)
   ps -eo pid=,args= | awk -v pre="--datadir=$DATA/disks/" '$2 ~ /mariadbd$/ && index($0, pre)' > "$TMP/mariadbds"
   for d in $my_servers; do
     n=$(grep -c -- "--datadir=$DATA/disks/$d/data " "$TMP/mariadbds")
@@ -299,7 +307,7 @@ except Exception:
   # One live redis-server per Redis server record (it works in the
   # disk's data/ directory), none for anything else.
   local rservers rall
-  rservers=$(sqlite3 "$DATA/miren.db" "SELECT disk FROM servers WHERE engine = 'miren-redis' ORDER BY disk")
+  rservers=$(state_q '.servers[] | select(.engine == "miren-redis") | .disk' | sort)
   rall=$(for p in $(pgrep -x redis-server); do
     readlink "/proc/$p/cwd" 2>/dev/null; done | sed -n "s|^$DATA/disks/\([^/]*\)/data$|\1|p" | sort)
   [ "$rall" = "$rservers" ] || bad="$bad; redis-servers for [$(echo $rall)], servers [$(echo $rservers)]"

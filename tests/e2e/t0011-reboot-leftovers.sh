@@ -15,7 +15,7 @@ url=$(service_url python-visits web)
 wait_for "the app answers" 15 curl -fsS "$url"
 curl -fsS "$url" >/dev/null
 disk=$(disk_of_app python-visits)
-srv=$(sqlite3 "$DATA/miren.db" "SELECT id FROM servers")
+srv=$(state_q '.servers[].id')
 pm=$(postmaster_pid "$disk")
 sockdir=$(sed -n 5p "$DATA/disks/$disk/pgdata/postmaster.pid")
 [ -d "$sockdir" ] && ok "the socket directory is $sockdir" || fail "no socket directory in postmaster.pid"

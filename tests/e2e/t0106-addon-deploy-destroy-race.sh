@@ -11,22 +11,23 @@ start_server || exit 1
 app=$(copy_example python-visits)
 db="$DATA/miren.db"
 
-in_motion() { sqlite3 "$db" "SELECT COUNT(*) FROM addons WHERE status IN ('pending','provisioning','deprovisioning')"; }
-orphans() { sqlite3 "$db" "SELECT id || ' (' || app || ', ' || status || ')' FROM addons WHERE app NOT IN (SELECT name FROM apps)"; }
+in_motion() { state_q '[.addons[] | select(.status == "pending" or .status == "provisioning" or .status == "deprovisioning")] | length'; }
+orphans() { state_q '[.apps[].name] as $apps | .addons[] | select(.app as $a | $apps | index($a) | not) | "\(.id) (\(.app), \(.status))"'; }
+addon_count() { state_q "[.addons[] | select(${1:-true})] | length"; }
 
 # The app's outcome once the daemon is idle: "present" (addon active with
 # its env) or "absent" (nothing left); anything else is printed as is.
 outcome() {
   if miren app status -a python-visits >/dev/null 2>&1; then
     local st
-    st=$(sqlite3 "$db" "SELECT status FROM addons WHERE app='python-visits'")
+    st=$(state_q '.addons[] | select(.app == "python-visits") | .status')
     if [ "$st" = active ] && miren env get -a python-visits DATABASE_URL >/dev/null 2>&1; then
       echo present
     else
       echo "app without its addon (status '$st')"
     fi
   else
-    left=$(sqlite3 "$db" "SELECT (SELECT COUNT(*) FROM addons) + (SELECT COUNT(*) FROM servers) + (SELECT COUNT(*) FROM disks)")
+    left=$(state_q '(.addons | length) + (.servers | length) + (.disks | length)')
     if [ "$left" = 0 ]; then echo absent; else echo "app gone, $left addon/server/disk rows left"; fi
   fi
 }
@@ -58,7 +59,7 @@ for round in $(seq 1 "$rounds"); do
   if [ "$derc" != 0 ]; then
     expect_match "$(cat "$TMP/deploy.out")" "error: " "round $round: a deploy that failed says why"
   fi
-  wait_for "round $round: the daemon settles" 90 sh -c "[ \"\$(sqlite3 '$db' \"SELECT COUNT(*) FROM addons WHERE status IN ('pending','provisioning','deprovisioning')\")\" = 0 ]"
+  wait_for "round $round: the daemon settles" 90 state_is '[.addons[] | select(.status == "pending" or .status == "provisioning" or .status == "deprovisioning")] | length' 0
   expect_eq "$(orphans)" "" "round $round: no addon row outlives its app"
   got=$(outcome)
   case "$got" in
@@ -84,7 +85,7 @@ expect_no_match "$(cat "$DATA/logs/server.log")" "FOREIGN KEY" "the log has no f
 stop_server
 sqlite3 "$db" "INSERT INTO addons (id, app, addon, variant, version, status, step, state_json, created_at) VALUES ('old1', 'gone', 'miren-postgresql', 'small', '15', 'provisioning', 1, '{}', 0)"
 start_server || exit 1
-wait_for "an addon of a deleted app is removed at start" 30 sh -c "[ \"\$(sqlite3 '$db' \"SELECT COUNT(*) FROM addons WHERE app = 'gone'\")\" = 0 ]"
+wait_for "an addon of a deleted app is removed at start" 30 state_is '[.addons[] | select(.app == "gone")] | length' 0
 expect_eq "$(invariant_violations)" "" "invariants hold after it"
 
 # Sequentially: a destroy returns once everything of the app is gone, and a
@@ -95,19 +96,19 @@ expect_match "$(miren app destroy python-visits -f 2>&1)" "^Destroyed python-vis
 expect_eq "$(outcome)" absent "when app destroy returns, nothing of the app is left"
 expect_eq "$(invariant_violations)" "" "invariants hold after app destroy"
 miren deploy -C "$app" >/dev/null 2>&1
-old_id=$(sqlite3 "$db" "SELECT id FROM addons WHERE app = 'python-visits'")
+old_id=$(state_q '.addons[] | select(.app == "python-visits") | .id')
 # Destroy in the background; a deploy while its addon is being removed
 # must not adopt the dying addon: it waits for it and makes a new one.
 miren app destroy python-visits -f >"$TMP/destroy.out" 2>&1 &
 bpid=$!
 for _ in $(seq 1 1000); do
-  [ "$(sqlite3 "$db" "SELECT status FROM addons WHERE id = '$old_id'")" = deprovisioning ] && break
+  state_is ".addons[] | select(.id == \"$old_id\") | .status" deprovisioning && break
   sleep 0.01
 done
 out=$(miren deploy -C "$app" 2>&1)
 wait "$bpid"
 expect_match "$(cat "$TMP/destroy.out")" "^Destroyed python-visits" "the destroy went first and says so"
-new_id=$(sqlite3 "$db" "SELECT id FROM addons WHERE app = 'python-visits'")
+new_id=$(state_q '.addons[] | select(.app == "python-visits") | .id')
 if [ -n "$new_id" ] && [ "$new_id" != "$old_id" ]; then ok "the deploy made a new addon instance"; else fail "the deploy made no new addon instance (old $old_id, now '$new_id')"; fi
 expect_match "$out" "Addon miren-postgresql ready" "a deploy during app destroy ends with the addon ready"
 expect_eq "$(outcome)" present "and the app has its addon and DATABASE_URL"
@@ -127,7 +128,7 @@ wait_for "the daemon died at the fault point" 20 sh -c "! kill -0 $SERVER_PID"
 kill -KILL "$SERVER_PID" 2>/dev/null
 wait "$SERVER_PID" 2>/dev/null; SERVER_PID=""
 start_server || exit 1
-wait_for "the addon's removal finishes after the restart" 60 sh -c "[ \"\$(sqlite3 '$db' 'SELECT COUNT(*) FROM addons')\" = 0 ]"
+wait_for "the addon's removal finishes after the restart" 60 state_is '.addons | length' 0
 expect_eq "$(invariant_violations)" "" "invariants hold after the crash"
 expect_match "$(miren app destroy python-visits -f 2>&1)" "^Destroyed python-visits" "destroying the app again succeeds"
 expect_eq "$(outcome)" absent "and nothing of it is left"

@@ -16,7 +16,7 @@ mkapp() { # mkapp NAME [ADDON-SECTION]: an app whose service just sleeps
   printf 'name = "%s"\n[services.web]\ncommand = "exec sleep 100000"\n%s' "$1" "${2:-}" >"$TMP/$1/.miren/app.toml"
 }
 PG=$'[addons.miren-postgresql]\nvariant = "small"\n'
-left() { sqlite3 "$db" "SELECT (SELECT COUNT(*) FROM addons WHERE app='$1') || ' addons, ' || (SELECT COUNT(*) FROM servers) || ' servers, ' || (SELECT COUNT(*) FROM disks) || ' disks'"; }
+left() { state_q "\"\([.addons[] | select(.app == \"$1\")] | length) addons, \(.servers | length) servers, \(.disks | length) disks\""; }
 
 # addon destroy during provisioning, at random points of it.
 mkapp plain

@@ -46,7 +46,7 @@ for run in $(seq "$RUNS"); do
     { fail "run $run: PostgreSQL does not start on the restored disk: $(tail -n 5 "$TMP/sock$run/log")"; continue; }
   ok "run $run: PostgreSQL starts on the restored disk"
   # The restored cluster keeps its superuser's password (the server's).
-  su_pw=$(sqlite3 "$DATA/miren.db" "SELECT json_extract(state_json,'\$.su_password') FROM servers WHERE disk='$disk'")
+  su_pw=$(state_q ".servers[] | select(.disk == \"$disk\") | .state.su_password")
   amcheck=$(runuser -u miren -- env PGPASSWORD="$su_pw" "$bindir/pg_amcheck" -h "$TMP/sock$run" \
     -p "$port" -U postgres --all --heapallindexed --install-missing 2>&1 </dev/null)
   st=$?

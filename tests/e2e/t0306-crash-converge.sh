@@ -39,11 +39,11 @@ done
 echo "# $kills kills; accepted:$accepted"
 
 settle_start=$SECONDS
-wait_for "every addon settles" 240 sh -c \
-  "[ -z \"\$(sqlite3 '$DATA/miren.db' \"SELECT id FROM addons WHERE status IN ('pending','provisioning')\")\" ]"
+wait_for "every addon settles" 240 state_is \
+  '[.addons[] | select(.status == "pending" or .status == "provisioning")] | length' 0
 echo "# settled in $((SECONDS - settle_start)) s"
 for a in $accepted; do
-  st=$(sqlite3 "$DATA/miren.db" "SELECT status || ' ' || message FROM addons WHERE app = '$a'")
+  st=$(state_q ".addons[] | select(.app == \"$a\") | \"\(.status) \(.message)\"")
   expect_eq "$st" "active " "the accepted create of $a ends active"
 done
 for a in $accepted; do
@@ -65,7 +65,7 @@ for round in 1 2 3; do
     fail "SIGTERM round $round: the daemon took $ms ms to stop"; fi
   start_server || exit 1
 done
-wait_for "and the interrupted creates converge" 120 sh -c \
-  "[ \"\$(sqlite3 '$DATA/miren.db' \"SELECT count(*) FROM addons WHERE status = 'active'\")\" = \"\$(sqlite3 '$DATA/miren.db' 'SELECT count(*) FROM addons')\" ]"
+wait_for "and the interrupted creates converge" 120 state_is \
+  '[.addons[] | select(.status != "active")] | length' 0
 expect_eq "$(invariant_violations)" "" "the invariants hold at the end"
 finish

@@ -48,9 +48,9 @@ sqlite3 "$db" "DELETE FROM addons WHERE id = 'motion1'"
 rmdir "$DATA/disks/stray"
 
 # A role on the shared server that no tenant record names.
-sh=$(sqlite3 "$db" "SELECT id FROM servers WHERE kind = 'shared'")
-sdisk=$(sqlite3 "$db" "SELECT disk FROM servers WHERE id = '$sh'")
-su=$(sqlite3 "$db" "SELECT json_extract(state_json, '\$.su_password') FROM servers WHERE id = '$sh'")
+sh=$(state_q '.servers[] | select(.kind == "shared") | .id')
+sdisk=$(state_q ".servers[] | select(.id == \"$sh\") | .disk")
+su=$(state_q ".servers[] | select(.id == \"$sh\") | .state.su_password")
 sock=""
 for s in /run/miren-pg/* /tmp/miren-pg-"$(id -u)"/*; do
   [ -S "$s/.s.PGSQL.5432" ] || continue

@@ -60,7 +60,7 @@ expect_eq "$failed" "0" "destroys side by side all succeed"
 gone() { [ "$(miren app list --format json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 1 ]; }
 wait_for "only the first app is left" 60 gone
 settled() {
-  [ "$(sqlite3 "$DATA/miren.db" "SELECT count(*) FROM servers")" = 1 ] &&
+  state_is '.servers | length' 1 &&
     [ -z "$(invariant_violations)" ]
 }
 wait_for "the small servers are gone and every invariant holds" 60 settled

@@ -173,7 +173,7 @@ static void test_migration_fills_columns(void **state)
 		    " ('s-2', 'small', 'd-2', '10.0.0.2', 1, 0);");
 	sqlite3_close(db);
 	assert_int_equal(store_open(f->path, &f->st, NULL), 0);
-	assert_int_equal(store_schema_version(f->st), 3);
+	assert_int_equal(store_schema_version(f->st), 4);
 	struct addon_rec rec;
 	assert_int_equal(store_addon_get(f->st, "a1", "eng-a", &rec, NULL), 0);
 	assert_string_equal(rec.server, "s-1");

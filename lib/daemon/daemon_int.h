@@ -1,0 +1,119 @@
+/*
+ * What the daemon's modules share (not for use outside lib/daemon): the
+ * root object and the lock primitives.
+ *
+ * Lock scopes (the whole picture is in docs/architecture.md):
+ *  - app locks: one per app name, taken through app_lock()/app_unlock();
+ *    held by an operation that changes one app (deploy from its config
+ *    check to its services' start, restart, destroy, env set/delete, addon
+ *    create/destroy, the reconciler's restart of an app).  Never held
+ *    across unpacking an upload; held across stopping that app's services
+ *    only.  Reads (status, lists, logs) take none: the store serialises
+ *    its own calls and the supervisor its own.
+ *  - locks_mu: only while looking up or inserting in the app lock table.
+ *  - ports_mu: only while looking up or inserting a service's port.
+ *  - changes_mu: the addon-change counter and the stopping flag; waiters
+ *    for an addon's removal wait on changes_cv with their app lock
+ *    released.
+ */
+#ifndef MIREN_DAEMON_INT_H
+#define MIREN_DAEMON_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "addon/addon.h"
+#include "daemon/daemon.h"
+#include "util/paths.h"
+
+struct app_config;
+struct app_rec;
+struct app_lock_entry;
+struct port_slot;
+
+struct daemon {
+	struct data_paths *paths;
+	struct store *store;
+	struct sv *sv;
+	uid_t run_uid; /* (uid_t)-1: as the daemon */
+	gid_t run_gid;
+	int keep_releases;
+	struct addon_ctx actx;
+	struct reconciler *rec;
+
+	pthread_mutex_t locks_mu;
+	struct app_lock_entry *locks;
+
+	pthread_mutex_t ports_mu;
+	struct port_slot *ports;
+
+	pthread_mutex_t changes_mu;
+	pthread_cond_t changes_cv; /* CLOCK_MONOTONIC */
+	uint64_t changes;          /* bumped when any app's addons changed */
+	bool stopping;             /* set by daemon_stop_waits */
+};
+
+/* Takes app's lock (waiting while another operation holds it). */
+void app_lock(struct daemon *d, const char *app);
+void app_unlock(struct daemon *d, const char *app);
+
+/* How long an operation waits for an addon's removal before it gives up. */
+#define REMOVAL_WAIT_MS (120 * 1000)
+
+/* The current addon-change count; read before dropping the app lock. */
+uint64_t daemon_changes(struct daemon *d);
+/*
+ * Waits, with app's lock released (the caller holds it; it is held again
+ * on return), until the addon-change count passes seen, at most 1 s or
+ * until deadline_ms (io_mono_ms).  Returns 0 to look again, MIREN_EUNAVAIL
+ * when the deadline passed or the daemon is stopping.
+ */
+int daemon_wait_changes(struct daemon *d, const char *app, uint64_t seen, int64_t deadline_ms);
+bool daemon_is_stopping(struct daemon *d);
+/* The error of a wait that ended with the daemon stopping. */
+int daemon_stopping_error(struct miren_error *err);
+
+/* The port of a service id: its configured one (0: none), else one picked
+ * once and kept for the daemon's lifetime so restarts keep the URL. */
+int daemon_service_port(struct daemon *d, const char *id, int configured);
+/* The port known for id, 0 when none was picked. */
+int daemon_service_port_known(struct daemon *d, const char *id);
+
+/* --- apps.c, for the other modules -------------------------------------- */
+
+/* Loads the config of the app's current release; *cfg NULL if never
+ * deployed.  MIREN_ENOTFOUND (err filled) when the app does not exist. */
+int apps_load_current(struct daemon *d, const char *app, struct app_rec *rec,
+		      struct app_config **cfg, struct miren_error *err);
+/* Restarts every service of app with fresh env; caller holds app's lock. */
+int apps_restart_locked(struct daemon *d, const char *app, struct miren_error *err);
+/* Starts every app's current release (daemon_open); removes release
+ * directories the store does not know. */
+void apps_start_all(struct daemon *d);
+/* Removes app directories with no app in the store (a destroy cut short). */
+void apps_prune_dirs(struct daemon *d);
+
+/* --- addons.c, for the other modules ------------------------------------ */
+
+int addons_create_locked(struct daemon *d, const char *app, const char *addon,
+			 const char *variant, const char *version, const char *source,
+			 struct addon_rec *out, struct miren_error *err);
+/* Moves app's addon to deprovisioning (compare-and-set from what it read;
+ * read again when the reconciler moved it meanwhile); 0 also when it is
+ * being removed already.  *id_out (if not NULL) gets its id, to free. */
+int addons_destroy_locked(struct daemon *d, const char *app, const char *addon, char **id_out,
+			  struct miren_error *err);
+/* The app's addons as JSON (an array). */
+int addons_list_json(struct daemon *d, const char *app, json_t **result,
+		     struct miren_error *err);
+/* Whether every addon of app is active (those being removed do not hold
+ * the app back).  *what (if not NULL) names the first that is not, to free. */
+bool addons_ready(struct daemon *d, const char *app, char **what);
+/* Moves addons of apps that no longer exist to deprovisioning (start). */
+void addons_remove_orphans(struct daemon *d);
+/* The reconciler's callback: an app's addons changed. */
+void addons_changed(void *user, const char *app);
+
+#endif
