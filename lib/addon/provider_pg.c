@@ -16,6 +16,7 @@
 #include "addon/pg.h"
 #include "addon/pg_start.h"
 #include "addon/provider_pg.h"
+#include "disk/volume.h"
 #include "util/fault.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -31,7 +32,10 @@
 #include <unistd.h>
 
 #define PG_PORT 5432
-#define DISK_SIZE (1024LL * 1024 * 1024)
+/* Disk sizes as Miren sizes them: 1 GiB for a dedicated server, 10 GiB
+ * for the shared one. */
+#define DISK_SIZE_SMALL (1024LL * 1024 * 1024)
+#define DISK_SIZE_SHARED (10LL * 1024 * 1024 * 1024)
 #define READY_TIMEOUT_MS 30000
 /* Spare databases kept ready on the shared server: a burst of new tenants
  * takes them while the preparer thread makes more. */
@@ -213,6 +217,20 @@ static void add_server_log_hint(struct addon_ctx *ctx, const char *server_id,
 	free(path);
 }
 
+/* Makes the disk's storage exist and be mounted, of its recorded size. */
+static int ensure_volume(struct addon_ctx *ctx, const char *disk, struct miren_error *err)
+{
+	struct disk_rec d;
+	int rc = store_disk_get(ctx->store, disk, &d, err);
+	if (rc)
+		return rc;
+	/* A disk recorded without a size (an old record) gets the small size. */
+	rc = volume_ensure(ctx->volumes, disk,
+			   d.size_bytes > 0 ? (uint64_t)d.size_bytes : (uint64_t)DISK_SIZE_SMALL, err);
+	disk_rec_release(&d);
+	return rc;
+}
+
 /*
  * Makes the server of srv exist, run and answer with its own superuser
  * password: template, clone, start (unless already supervised), wait,
@@ -265,6 +283,8 @@ int pgp_ensure_server(struct addon_ctx *ctx, const char *server_id, bool disk_he
 		rc = miren_error_set(err, MIREN_EUNAVAIL, "the daemon stops");
 	if (!rc)
 		rc = pg_template_ensure(&pg, tdir, tpw, ctx->uid, ctx->gid, err);
+	if (!rc)
+		rc = ensure_volume(ctx, srv.disk, err);
 	if (!rc)
 		rc = pg_clone(tdir, dir, srv.address, srv.port, ctx->uid, ctx->gid, err);
 	if (rc)
@@ -331,10 +351,8 @@ static int release_server(struct addon_ctx *ctx, const char *server_id, struct m
 	char *sock = pg_socket_dir(dir);
 	fs_remove_tree(sock);
 	free(sock);
-	if (fs_remove_tree(dir) != 0)
-		rc = miren_error_set(err, MIREN_EIO, "cannot remove disk directory '%s': %s", dir,
-				     strerror(errno));
 	free(dir);
+	rc = volume_remove(ctx->volumes, srv.disk, err);
 	if (!rc)
 		rc = store_disk_delete(ctx->store, srv.disk, err);
 	if (!rc)
@@ -365,7 +383,8 @@ static int add_server(struct addon_ctx *ctx, const char *id, const char *kind, c
 	free(su);
 	if (rc)
 		return rc;
-	struct disk_rec d = { .name = (char *)disk, .size_bytes = DISK_SIZE,
+	struct disk_rec d = { .name = (char *)disk,
+			      .size_bytes = strcmp(kind, "shared") ? DISK_SIZE_SMALL : DISK_SIZE_SHARED,
 			      .created_by = (char *)created_by, .status = "in use" };
 	return store_disk_put(ctx->store, &d, err);
 }
@@ -675,6 +694,15 @@ static void pg_idle(struct addon_ctx *ctx)
 		}
 		server_recs_free(srvs, ns);
 	}
+	/* A formatted image for the next disk: a small server's always, the
+	 * shared server's while there is none. */
+	struct server_rec shared;
+	bool have_shared = store_server_find_kind(ctx->store, "shared", &shared, NULL) == 0;
+	if (have_shared)
+		server_rec_release(&shared);
+	if (volume_spare_prepare(ctx->volumes, DISK_SIZE_SMALL, &err) != 0 ||
+	    (!have_shared && volume_spare_prepare(ctx->volumes, DISK_SIZE_SHARED, &err) != 0))
+		log_warn("cannot prepare a spare disk image: %s", err.message);
 	struct pg_install inst[8];
 	int n = pg_find_installs(inst, 8);
 	for (int i = 0; i < n; i++) {

@@ -2,6 +2,7 @@
 #include "app/platform.h"
 #include "addon/addon.h"
 #include "addon/disk_ops.h"
+#include "disk/volume.h"
 #include "addon/invariants.h"
 #include "app/config.h"
 #include "app/env.h"
@@ -478,6 +479,8 @@ int platform_open(const struct platform_options *opts, struct platform **out,
 	 * addon servers, start every app, then stop what nobody claimed. */
 	prune_app_dirs(p);
 	remove_orphan_addons(p);
+	p->actx.volumes = volumes_open(p->data_dir, p->run_uid, p->run_gid);
+	volumes_recover(p->actx.volumes);
 	disk_recover(&p->actx);
 	pthread_mutex_lock(&p->lock);
 	p->rec = reconciler_start(&p->actx, on_addons_changed, p);
@@ -520,6 +523,7 @@ void platform_close(struct platform *p)
 	if (p->sv)
 		sv_free(p->sv);
 	store_close(p->store);
+	volumes_free(p->actx.volumes);
 	while (p->ports) {
 		struct port_slot *s = p->ports;
 		p->ports = s->next;
