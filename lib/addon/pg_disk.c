@@ -16,6 +16,7 @@
 #include "addon/disk_ops.h"
 #include "addon/pg.h"
 #include "addon/provider_pg.h"
+#include "disk/volume.h"
 #include "util/fault.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -45,6 +46,13 @@
 /* How long a backup waits for its disk's server to answer (it may be
  * restarting after a crash). */
 #define DISK_READY_WAIT_MS 30000
+
+/* A restore stages into a disk of its target's size when it knows the
+ * target, else of this size (sparse: it costs nothing) fitted to the
+ * backup's disk size once the header has been read. */
+#define RESTORE_STAGING_SIZE (10ULL << 30)
+/* The size of a restored disk that names none. */
+#define RESTORE_DEFAULT_SIZE (1ULL << 30)
 
 /*
  * The disk locks: the names of the disks some operation holds.  A lock is
@@ -599,13 +607,27 @@ static void stop_postmaster(const char *disk_dir)
 		usleep(100000);
 }
 
-/* Renames a, then fsyncs root; 0 or -1 (errno). */
-static int move(const char *root, const char *from, const char *to)
+/* Renames disk `from` to `to` (image and mount, or directory: see
+ * volume_move); 0 or a miren_err with the reason in *why. */
+static int move(struct addon_ctx *ctx, const char *from, const char *to, struct miren_error *why)
 {
-	if (rename(from, to) != 0)
-		return -1;
-	fs_fsync_dir(root);
-	return 0;
+	miren_error_clear(why);
+	return volume_move(ctx->volumes, from, to, why);
+}
+
+/* The size a restored disk gets: its record's, else the backup's, else
+ * the small size. */
+static uint64_t restore_size(struct addon_ctx *ctx, const char *name, const json_t *hdr)
+{
+	struct disk_rec d;
+	int64_t size = 0;
+	if (name && store_disk_get(ctx->store, name, &d, NULL) == 0) {
+		size = d.size_bytes;
+		disk_rec_release(&d);
+	}
+	if (size < (16 << 20) && hdr)
+		size = json_integer_value(json_object_get(hdr, "size"));
+	return size >= (16 << 20) ? (uint64_t)size : RESTORE_DEFAULT_SIZE;
 }
 
 int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const char *name,
@@ -615,26 +637,24 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 	*result = NULL;
 	if (name && disk_name_check(name, err))
 		return MIREN_EINVAL;
-	char *root = disks_root(ctx);
 	char *hex = secret_hex(6);
-	char *staging = xasprintf("%s/.restore-%s", root, hex);
-	char *trash = xasprintf("%s/.trash-%s", root, hex);
-	char *target = NULL, *old = NULL;
+	/* Volume names (disks/<name> is where each is mounted). */
+	char *staging_n = xasprintf(".restore-%s", hex);
+	char *trash_n = xasprintf(".trash-%s", hex);
+	char *old_n = NULL;
+	char *staging = volume_dir(ctx->volumes, staging_n);
+	char *target = NULL;
 	json_t *hdr = NULL;
 	struct snap_stats st = { 0 };
 	struct server_rec srv = { 0 };
+	struct miren_error why;
 	bool have_server = false, replaced = false, restarted = false, locked = false;
-	int rc = 0;
-	if (fs_mkdir_p(root, 0711) != 0 || mkdir(staging, 0700) != 0) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot create '%s': %s", staging,
-				     strerror(errno));
+	/* The staging disk is a volume of its own: the swap renames volumes,
+	 * and a restore cannot fill the data directory's filesystem. */
+	int rc = volume_ensure(ctx->volumes, staging_n,
+			       name ? restore_size(ctx, name, NULL) : RESTORE_STAGING_SIZE, err);
+	if (rc)
 		goto out;
-	}
-	if (ctx->uid != (uid_t)-1 && chown(staging, ctx->uid, ctx->gid) != 0) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot hand '%s' to the service user: %s",
-				     staging, strerror(errno));
-		goto out;
-	}
 	rc = snap_read(source, user, staging, ctx->uid, ctx->gid, 0, &hdr, &st, err);
 	if (rc)
 		goto out;
@@ -647,9 +667,11 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 			goto out;
 		}
 	}
-	target = xasprintf("%s/%s", root, name);
-	old = xasprintf("%s/.old-%s", root, name);
+	target = volume_dir(ctx->volumes, name);
+	old_n = xasprintf(".old-%s", name);
 	rc = prove_cluster(ctx, staging, name, err);
+	if (!rc)
+		rc = volume_fit(ctx->volumes, staging_n, restore_size(ctx, name, hdr), err);
 	if (rc)
 		goto out;
 
@@ -689,18 +711,18 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 		sv_stop(ctx->sv, sv_id);
 	/* The swap: each rename is atomic; until the old copy is moved to the
 	 * trash, disk_recover() puts it back after a crash. */
-	if (exists && move(root, target, old) != 0) {
+	if (exists && move(ctx, name, old_n, &why) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot move disk '%s' aside: %s", name,
-				     strerror(errno));
+				     why.message);
 		goto restart;
 	}
 	if (exists)
 		fault_point("restore:aside");
-	if (move(root, staging, target) != 0) {
+	if (move(ctx, staging_n, name, &why) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot put the restored disk in place: %s",
-				     strerror(errno));
+				     why.message);
 		if (exists)
-			move(root, old, target);
+			move(ctx, old_n, name, &why);
 		goto restart;
 	}
 	fault_point("restore:swapped");
@@ -715,9 +737,9 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 		if (src) {
 			sv_stop(ctx->sv, sv_id);
 			stop_postmaster(target);
-			move(root, target, staging);
+			move(ctx, name, staging_n, &why);
 			if (exists)
-				move(root, old, target);
+				move(ctx, old_n, name, &why);
 			/* Why it did not start is the server's FATAL line, when
 			 * there is one, not the connection attempt that timed out. */
 			static const char says[] = "the server's log says: ";
@@ -735,19 +757,20 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 		fault_point("restore:started");
 	}
 	if (exists) {
-		if (move(root, old, trash) != 0)
-			log_warn("disk %s: cannot move the replaced copy %s aside: %s", name, old,
-				 strerror(errno));
+		if (move(ctx, old_n, trash_n, &why) != 0)
+			log_warn("disk %s: cannot move the replaced copy %s aside: %s", name, old_n,
+				 why.message);
 		fault_point("restore:proven");
-		if (fs_remove_tree(trash) != 0)
-			log_warn("disk %s: cannot remove the replaced copy %s", name, trash);
+		if (volume_remove(ctx->volumes, trash_n, &why) != 0)
+			log_warn("disk %s: cannot remove the replaced copy %s: %s", name, trash_n,
+				 why.message);
 	}
 	replaced = exists;
 	if (!exists) {
 		fault_point("restore:placed");
 		char *by = xasprintf("restore of %s", source_disk);
 		struct disk_rec nd = { .name = (char *)name,
-				       .size_bytes = json_integer_value(json_object_get(hdr, "size")),
+				       .size_bytes = (int64_t)restore_size(ctx, name, hdr),
 				       .created_by = by,
 				       .status = have_server ? "in use" : "unused" };
 		rc = store_disk_put(ctx->store, &nd, err);
@@ -766,8 +789,8 @@ restart:
 out:
 	if (locked)
 		disk_unlock(name);
-	if (fs_exists(staging))
-		fs_remove_tree(staging);
+	if (volume_remove(ctx->volumes, staging_n, &why) != 0)
+		log_warn("cannot remove the restore's staging disk %s: %s", staging_n, why.message);
 	if (!rc)
 		*result = json_pack("{s:s, s:s, s:O, s:I, s:I, s:b, s:b}", "disk", name,
 				    "source_disk", pgp_jstr(hdr, "disk"), "method",
@@ -780,11 +803,11 @@ out:
 	json_decref(hdr);
 	server_rec_release(&srv);
 	free(target);
-	free(old);
+	free(old_n);
 	free(staging);
-	free(trash);
+	free(staging_n);
+	free(trash_n);
 	free(hex);
-	free(root);
 	return rc;
 }
 
@@ -796,25 +819,27 @@ void disk_recover(struct addon_ctx *ctx)
 	while (d && (de = readdir(d))) {
 		const char *n = de->d_name;
 		char *path = fs_join(root, n);
+		struct miren_error why;
 		if (!strncmp(n, ".restore-", 9) || !strncmp(n, ".trash-", 7)) {
 			stop_postmaster(path);
-			fs_remove_tree(path);
+			if (volume_remove(ctx->volumes, n, &why) != 0)
+				log_error("cannot remove %s: %s", path, why.message);
 		} else if (!strncmp(n, ".old-", 5)) {
 			/* The restored copy in place was never proven: the old
 			 * one goes back. */
 			char *target = fs_join(root, n + 5);
 			char *hex = secret_hex(6);
-			char *trash = xasprintf("%s/.trash-%s", root, hex);
+			char *trash_n = xasprintf(".trash-%s", hex);
 			if (fs_exists(target)) {
 				stop_postmaster(target);
-				if (move(root, target, trash) != 0)
+				if (move(ctx, n + 5, trash_n, &why) != 0)
 					log_error("disk %s: cannot move the unproven restored copy "
-						  "aside: %s", n + 5, strerror(errno));
+						  "aside: %s", n + 5, why.message);
 			}
-			if (!fs_exists(target) && move(root, path, target) == 0)
+			if (!fs_exists(target) && move(ctx, n, n + 5, &why) == 0)
 				log_warn("disk %s: an interrupted restore was rolled back", n + 5);
-			fs_remove_tree(trash);
-			free(trash);
+			volume_remove(ctx->volumes, trash_n, &why);
+			free(trash_n);
 			free(hex);
 			free(target);
 		} else if (n[0] != '.' && disk_name_check(n, NULL) == 0) {

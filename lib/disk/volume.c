@@ -696,6 +696,59 @@ int volume_move(struct volumes *v, const char *from, const char *to, struct mire
 	return rc;
 }
 
+/*
+ * Unmounts disk `name`, checks it (e2fsck -f, which resize2fs requires),
+ * resizes its filesystem to size_bytes (grow or shrink), cuts the image to
+ * that size when it shrank, and mounts it again (also after a failure: the
+ * data stays served).
+ */
+static int resize_unmounted(struct volumes *v, const char *name, uint64_t size_bytes,
+			    struct miren_error *err)
+{
+	char *image = image_path(v, name);
+	char *dir = volume_dir(v, name);
+	char ksize[32];
+	snprintf(ksize, sizeof(ksize), "%" PRIu64 "K", size_bytes >> 10);
+	char *fsck[] = { "-f", "-p", image, NULL };
+	char *resize[] = { image, ksize, NULL };
+	int rc = unmount(dir, err);
+	if (!rc && file_size(image) < size_bytes && truncate(image, (off_t)size_bytes) != 0)
+		rc = miren_error_set(err, MIREN_EIO, "cannot grow disk image '%s': %s", image,
+				     strerror(errno));
+	if (!rc)
+		rc = run_tool("e2fsck", fsck, (1u << 0) | (1u << 1), err);
+	if (!rc)
+		rc = run_tool("resize2fs", resize, 1u << 0, err);
+	if (!rc && file_size(image) > size_bytes && truncate(image, (off_t)size_bytes) != 0)
+		rc = miren_error_set(err, MIREN_EIO, "cannot cut disk image '%s': %s", image,
+				     strerror(errno));
+	struct miren_error e2;
+	int mrc = mount_image(v, name, false, &e2);
+	if (!rc && mrc)
+		rc = miren_error_set(err, (enum miren_err)mrc, "%s", e2.message);
+	free(image);
+	free(dir);
+	return rc;
+}
+
+int volume_fit(struct volumes *v, const char *name, uint64_t size_bytes, struct miren_error *err)
+{
+	int rc = name_check(name, err);
+	if (rc)
+		return rc;
+	size_bytes = (size_bytes + 4095) & ~4095ULL;
+	char *image = image_path(v, name);
+	bool has_image = fs_exists(image);
+	uint64_t cur = file_size(image);
+	free(image);
+	if (!has_image || cur == size_bytes)
+		return 0;
+	rc = resize_unmounted(v, name, size_bytes, err);
+	if (rc == MIREN_EIO && size_bytes < cur)
+		miren_error_hint(err, "the data may not fit in %" PRIu64 " MiB", size_bytes >> 20);
+	return rc;
+}
+
 int volume_resize(struct volumes *v, const char *name, uint64_t size_bytes,
 		  struct miren_error *err)
 {
@@ -762,18 +815,7 @@ int volume_resize(struct volumes *v, const char *name, uint64_t size_bytes,
 		/* Without CAP_SYS_RESOURCE the kernel refuses an online resize:
 		 * unmounted (the caller stopped its users), checked, grown,
 		 * mounted again. */
-		rc = unmount(dir, err);
-		char *fsck[] = { "-f", "-p", image, NULL };
-		char *grow[] = { image, NULL };
-		if (!rc)
-			rc = run_tool("e2fsck", fsck, (1u << 0) | (1u << 1), err);
-		if (!rc)
-			rc = run_tool("resize2fs", grow, 1u << 0, err);
-		/* Mounted again whatever happened: the data stays served. */
-		struct miren_error e2;
-		int mrc = mount_image(v, name, false, &e2);
-		if (!rc && mrc)
-			rc = miren_error_set(err, (enum miren_err)mrc, "%s", e2.message);
+		rc = resize_unmounted(v, name, size_bytes, err);
 	}
 	if (!rc)
 		log_info("disk %s grown to %" PRIu64 " MiB", name, size_bytes >> 20);

@@ -125,6 +125,14 @@ bool volumes_grow_online(const struct volumes *v);
 int volume_resize(struct volumes *v, const char *name, uint64_t size_bytes,
 		  struct miren_error *err);
 
+/*
+ * Sets the size of disk `name`, which nothing uses (a restore's staging
+ * disk), to size_bytes, growing or shrinking it while unmounted; mounted
+ * again afterwards.  A directory disk is left as it is.  MIREN_EIO when the
+ * data does not fit (resize2fs says so; the disk keeps its size and data).
+ */
+int volume_fit(struct volumes *v, const char *name, uint64_t size_bytes, struct miren_error *err);
+
 struct volume_info {
 	enum volume_mode mode; /* of this disk: ext4 when it has an image */
 	bool exists;           /* image (ext4) or directory (dirs) */
