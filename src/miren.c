@@ -6,6 +6,7 @@
  * parsed with getopt_long (the common ones added), then exec runs with the
  * operands.  Unknown commands get the list of candidates.
  */
+#include "addon/addon.h"
 #include "cli/cli.h"
 #include "util/paths.h"
 
@@ -124,8 +125,20 @@ static int run(const struct cmd_entry *e, int argc, char **argv)
 	return rc;
 }
 
+static void print_fault_point(void *user, const char *name, const char *kind)
+{
+	fprintf(user, "%s %s\n", kind, name);
+}
+
 int main(int argc, char **argv)
 {
+	/* MIREN_FAULT=list: every fault point of this build, whatever the
+	 * command (util/fault.h); the fault walks iterate it. */
+	const char *fault = getenv("MIREN_FAULT");
+	if (fault && !strcmp(fault, "list")) {
+		addon_fault_points(print_fault_point, stdout);
+		return CLI_OK;
+	}
 	if (argc < 2) {
 		print_main_help(stderr);
 		return CLI_USAGE;

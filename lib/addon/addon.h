@@ -12,6 +12,14 @@
  * instance's stored id (never from a secret) and is recorded before the
  * resource is created.
  *
+ * Each engine is one directory lib/addon/<engine>/ that defines exactly
+ * one `const struct addon_def addon_engine_<engine>` (the registry finds
+ * it through a list CMake generates from the directory names).  Nothing
+ * outside that directory names the engine, its binaries or its SQL: the
+ * framework (registry, reconciler, disk operations, invariants) reaches
+ * the engine only through the hooks below.  Generic server plumbing
+ * (addresses, disks, supervision) is in addon/server.h.
+ *
  * One reconciler thread runs every step of every instance, one at a time
  * (a second one only prepares spares, see addon_def.idle):
  * that serialises, for instance, the creation and removal of the shared
@@ -24,6 +32,14 @@
  * in provisioning with "retrying ..." as its message; any other code, or
  * the last attempt, ends in error with the cause and its hint.  Removal
  * steps are retried the same way, without a limit.
+ *
+ * Hooks: every hook returns 0 or a miren_err with err filled (message,
+ * hint; never a secret), unless its comment says otherwise.  A hook an
+ * engine lacks is NULL: the framework then answers MIREN_EINVAL "<what> is
+ * not supported by addon '<name>'" (addon_unsupported) and changes
+ * nothing.  Hooks may be called from any thread (API threads, the
+ * reconciler); the framework holds the disk's lock (disk_ops.h) around
+ * backup and restore hooks.
  */
 #ifndef MIREN_ADDON_H
 #define MIREN_ADDON_H
@@ -33,6 +49,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "disk/snapshot.h"
 #include "store/store.h"
 #include "supervise/supervise.h"
 #include "util/err.h"
@@ -43,6 +60,9 @@ struct addon_variant {
 	const char *name;
 	const char *description;
 	const char *details; /* a paragraph for `miren addon variants` */
+	/* The declared size of the disk a server of this variant gets, in
+	 * bytes (addon_disk_ensure); 0: the engine keeps no disk. */
+	long long disk_bytes;
 };
 
 struct reconciler;
@@ -64,6 +84,9 @@ struct addon_ctx {
 	 * reconciler records nothing for a step that failed while stopping, so
 	 * the next daemon runs it again. */
 	const atomic_bool *stopping;
+	/* The first retry delay of a failed step, in ms (0: 1000; the cap is
+	 * 30 times it).  Tests shorten it. */
+	int retry_base_ms;
 };
 
 /* How many times a provisioning step is tried for a retryable cause. */
@@ -74,10 +97,24 @@ struct addon_ctx {
  * store), so that running the step again is worth it. */
 bool addon_err_retryable(enum miren_err code);
 
-/* One instance as a step sees it: the record plus its parsed state. */
+/* Whether the daemon is stopping (ctx->stopping set and true). */
+bool addon_stopping(const struct addon_ctx *ctx);
+
+/*
+ * One instance as a step sees it: the record plus the provider's parsed
+ * state.  rec.server is the framework's field for the server the instance
+ * runs on (a column of the store, read by invariants, status and disk
+ * operations): a step that picks a server sets it with
+ * addon_inst_set_server before it returns; the reconciler records it with
+ * the state after each step.
+ */
 struct addon_inst {
 	struct addon_rec rec;
-	json_t *state; /* steps read and write it; saved after each step */
+	/* The provider's own typed state (addon_def.state_parse), never NULL
+	 * while a hook runs; steps change it in place and the reconciler
+	 * saves it (state_json) after each step.  Owned by the framework,
+	 * freed with state_free. */
+	void *state;
 	/* What the store holds as far as the reconciler knows: the expected
 	 * side of its compare-and-set writes (store_addon_update). */
 	char *stored_status;
@@ -86,30 +123,189 @@ struct addon_inst {
 
 /* Notes inst->rec's status and step as what the store holds. */
 void addon_inst_stored(struct addon_inst *inst);
+/* Sets inst->rec.server to server_id (copied; "" or NULL: none). */
+void addon_inst_set_server(struct addon_inst *inst, const char *server_id);
 
 struct addon_step {
+	/* Short, unique within the list, [a-z-]: it names the step's fault
+	 * points ("provision:<addon>:<variant>:<name>:ran") and messages. */
 	const char *name;
 	/* Returns 0, or a miren_err with err filled: the instance goes to
-	 * error with err's message (provision) or is retried (deprovision). */
+	 * error with err's message (provision) or is retried (deprovision).
+	 * Must be idempotent: a crash after it and before its record runs it
+	 * again.  Records every name it decides in inst->state (or a server
+	 * or disk record) before it creates the thing. */
 	int (*run)(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err);
 };
 
+/*
+ * An online backup in progress (disk_ops.c drives it):
+ *   backup_begin  (server answers; the engine starts its consistency
+ *                  point and says what to copy)
+ *   the framework copies `root` as the disk's tree, minus what `skip`
+ *                  refuses, into the snapshot
+ *   backup_end    (the engine ends its consistency point and adds the
+ *                  members that complete the copy: a label, WAL, a dump)
+ *   backup_free   (always; aborts an unfinished backup)
+ * So an engine with a write-ahead log and a backup mode: begin = start the
+ * backup mode (root = the disk, volatile, skipping the log), end = stop it
+ * and add the backup label and the log written meanwhile.  An engine whose
+ * backup tool makes a consistent copy of its own: begin = run it into a
+ * temporary directory shaped like the disk (root = it), end = nothing.  An
+ * engine that snapshots itself to a file: begin = ask for the snapshot and
+ * wait for it (root = the disk, skip everything but that file), end =
+ * nothing.
+ */
+struct addon_backup {
+	/* Set by backup_begin.  method: recorded in the snapshot header
+	 * ("<engine>-online-backup"), a static string. */
+	const char *method;
+	/* Absolute path of the tree archived as "disk/..." (malloc'd, freed
+	 * by the framework); NULL: the disk directory itself. */
+	char *root;
+	/* 0, or SNAP_TREE_VOLATILE when the files change while copied and
+	 * the engine repairs the copy (WAL replay). */
+	unsigned tree_flags;
+	/* What to leave out (may be NULL): rel is relative to root. */
+	bool (*skip)(const char *rel, bool is_dir, void *user);
+	void *skip_user;
+	/* Engine facts for the snapshot header (e.g. the server's major
+	 * version); may stay NULL; the framework decrefs it. */
+	json_t *header;
+	/* The engine's own (a connection, a temporary directory); freed by
+	 * backup_free. */
+	void *engine;
+};
+
+/* What `miren addon connect` runs: a client for the instance.  Secrets go
+ * in env ("PGPASSWORD=..."), never in argv.  Both NULL-terminated, each
+ * string and array malloc'd; freed with addon_connect_release. */
+struct addon_connect {
+	char **argv; /* argv[0]: an absolute path or a name found in PATH */
+	char **env;  /* "K=V" added to the caller's environment */
+};
+void addon_connect_release(struct addon_connect *c);
+
+/* What an instance's server says of itself (-1 or "": unknown). */
+struct addon_info {
+	char version[64];     /* the server's version string, e.g. "15.8" */
+	long long size_bytes; /* the tenant's data (one database, one prefix) */
+	int connections;      /* the tenant's open connections */
+};
+
 struct addon_def {
+	/* The addon name users type ("miren-<engine>"), a description (one
+	 * line), its variants and the default one. */
 	const char *name;
 	const char *description;
 	const struct addon_variant *variants;
 	size_t n_variants;
 	const char *default_variant;
-	/* Versions this host can run, newest (the default) first. */
+	/* Versions this host can run, newest first: out[0] is the default.
+	 * Returns how many (0: the engine is not installed). */
 	size_t (*versions)(char out[][16], size_t max);
+	/* How to install the engine, for the error when versions() finds
+	 * none ("install the Debian package X (scripts/bootstrap does)"). */
+	const char *install_hint;
+	/* The steps of a variant, in order; *n gets how many.  Static. */
 	const struct addon_step *(*provision_steps)(const char *variant, size_t *n);
 	const struct addon_step *(*deprovision_steps)(const char *variant, size_t *n);
+	/* Names of the fault points inside this engine's steps (fault_point
+	 * calls), each "<addon name>:<what>", NULL-terminated; may be NULL.
+	 * Between-step points are derived from the steps. */
+	const char *const *fault_points;
+
+	/* --- provider state ---------------------------------------------
+	 * The instance's state is the engine's typed struct; the store keeps
+	 * only the text state_json makes, and nothing outside the engine
+	 * reads it.  state_parse("" or "{}") gives a fresh empty state;
+	 * MIREN_EINVAL for text it cannot read.  state_json returns a
+	 * malloc'd string; state_free frees a parsed state (NULL is fine). */
+	int (*state_parse)(const char *json, void **out, struct miren_error *err);
+	char *(*state_json)(const void *state);
+	void (*state_free)(void *state);
+
 	/* The env an active instance injects; caller frees with env_recs_free. */
 	int (*env)(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec **out,
 		   size_t *n, struct miren_error *err);
+
+	/* --- servers ------------------------------------------------------ */
 	/* Called once at daemon start, before any step: restart or adopt every
-	 * server the store knows. */
+	 * server of this engine the store knows (addon_resume_servers). */
 	void (*resume)(struct addon_ctx *ctx);
+	/* Waits up to timeout_ms (ending early when the daemon stops) until
+	 * srv answers its administrative connection.  MIREN_EUNAVAIL with the
+	 * last connection error when it does not. */
+	int (*ready)(struct addon_ctx *ctx, const struct server_rec *srv, int timeout_ms,
+		     struct miren_error *err);
+	/* A live server process of this engine working on disk_dir (its own
+	 * pid or lock file names it), which may be one nobody supervises (a
+	 * crash left it, or the disk is a restore's staging copy): returns its
+	 * pid, 0 if none.  With stop, stops it first (the engine's fast
+	 * shutdown, then SIGKILL) and returns the pid it stopped. */
+	pid_t (*disk_server)(struct addon_ctx *ctx, const char *disk_dir, bool stop);
+	/* Checks srv beyond the framework's own checks (it runs; records
+	 * agree): e.g. that a shared server holds exactly its tenants.
+	 * tenants: the active instances on srv, states parsed.  Appends one
+	 * string per violation to violations.  May be NULL. */
+	void (*check_server)(struct addon_ctx *ctx, const struct server_rec *srv,
+			     const struct addon_inst *tenants, size_t n, json_t *violations);
+
+	/* --- disks: online backup and restore (see struct addon_backup) --- */
+	/* What any copy of a disk of this engine leaves out, also an offline
+	 * one (lock and pid files, temporary files).  May be NULL. */
+	bool (*copy_skip)(const char *rel, bool is_dir);
+	/* Starts a consistent online backup of srv (running under the
+	 * supervisor; the framework waited for ready()).  On failure b is
+	 * passed to backup_free all the same. */
+	int (*backup_begin)(struct addon_ctx *ctx, const struct server_rec *srv,
+			    struct addon_backup *b, struct miren_error *err);
+	/* After the copy of b->root: ends the backup and adds what completes
+	 * it to w (snap_add_data / snap_add_tree under the disk's paths). */
+	int (*backup_end)(struct addon_ctx *ctx, struct addon_backup *b, struct snap_writer *w,
+			  struct miren_error *err);
+	/* Ends the backup if still open and frees b->engine (may be NULL). */
+	void (*backup_free)(struct addon_ctx *ctx, struct addon_backup *b);
+	/* Before any swap: checks that staging (a verified copy, laid out as a
+	 * disk directory) is one this engine can run as srv (NULL: the disk
+	 * has no server: the copy must only be sound), and makes it ready to
+	 * start (a trial recovery, a --prepare).  header: the snapshot's
+	 * header.  MIREN_EINVAL with the reason when it is not; changes
+	 * nothing outside staging. */
+	int (*restore_prepare)(struct addon_ctx *ctx, const struct server_rec *srv,
+			       const json_t *header, const char *staging, struct miren_error *err);
+	/* After the swap (the disk's lock held, the old server stopped):
+	 * starts srv on its restored disk and waits until it answers. */
+	int (*restore_start)(struct addon_ctx *ctx, const struct server_rec *srv,
+			     struct miren_error *err);
+	/* Then makes every tenant of srv agree with its record (a tenant
+	 * added after the backup gets an empty database, every password is
+	 * the recorded one) and proves the server answers as each.  tenants:
+	 * the active instances on srv.  On failure the framework stops srv,
+	 * puts the old disk back and starts it again. */
+	int (*restore_verify)(struct addon_ctx *ctx, const struct server_rec *srv,
+			      struct addon_inst *tenants, size_t n, struct miren_error *err);
+
+	/* --- one tenant ----------------------------------------------------- */
+	/* Writes a logical dump of the instance's data (the engine's own
+	 * format) to fd, which stays open; load reads one into the instance
+	 * from fd.  An active instance. */
+	int (*dump)(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
+		    struct miren_error *err);
+	int (*load)(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
+		    struct miren_error *err);
+	/* Gives the tenant new credentials: changes them in the server and in
+	 * inst->state; the framework then records the state and the new env
+	 * (env()) in one transaction.  Idempotent for a given state. */
+	int (*rotate)(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err);
+	/* The client command that connects to the instance as its tenant. */
+	int (*connect)(struct addon_ctx *ctx, struct addon_inst *inst, struct addon_connect *out,
+		       struct miren_error *err);
+	/* What the instance's server says (version, size, connections). */
+	int (*info)(struct addon_ctx *ctx, struct addon_inst *inst, struct addon_info *out,
+		    struct miren_error *err);
+
+	/* --- background ----------------------------------------------------- */
 	/* Called on the reconciler's second thread after a pass that changed
 	 * something (and once at start), while provisioning goes on: prepares
 	 * what makes the next provisioning fast.  Must tolerate running
@@ -117,28 +313,54 @@ struct addon_def {
 	void (*idle)(struct addon_ctx *ctx);
 	/* Called by reconciler_stop from another thread before it waits for
 	 * the reconciler's threads: ends the helper processes a step may be
-	 * waiting for (initdb), so that the daemon stops promptly.  The step
+	 * waiting for (a cluster being made), so that the daemon stops
+	 * promptly.  The step
 	 * then fails and is run again by the next daemon.  May be NULL. */
 	void (*interrupt)(struct addon_ctx *ctx);
-	/* Extra facts for `miren addon list` (no secrets); may be NULL. */
+	/* Extra facts for `miren addon list` (no secrets): a JSON object, or
+	 * NULL.  The framework adds the server's supervisor state. */
 	json_t *(*describe)(struct addon_ctx *ctx, struct addon_inst *inst);
 };
 
-/* The registry. */
-const struct addon_def *addon_find(const char *name);
+/* Fills err with MIREN_EINVAL "<what> is not supported by addon '<name>'"
+ * and returns MIREN_EINVAL: the answer for a NULL hook. */
+int addon_unsupported(const struct addon_def *def, const char *what, struct miren_error *err);
+
+/* --- the registry ------------------------------------------------------ */
+/* Every engine this build has, sorted by name, NULL-terminated. */
 const struct addon_def *const *addon_all(void);
+const struct addon_def *addon_find(const char *name);
 const struct addon_variant *addon_variant_find(const struct addon_def *def, const char *variant);
 
 /*
  * Checks "name" and "variant" (NULL: the default) and "version" (NULL: the
  * newest) against the registry.  On success returns 0 with the definition
  * and the effective variant/version; otherwise MIREN_EINVAL (or
- * MIREN_ENOTFOUND for an unknown addon) with a message listing the valid
- * choices.
+ * MIREN_ENOTFOUND for an unknown addon, MIREN_EUNAVAIL when the engine is
+ * not installed) with a message listing the valid choices.
  */
 int addon_resolve(const char *name, const char *variant, const char *version,
 		  const struct addon_def **def, const char **variant_out, char version_out[16],
 		  struct miren_error *err);
+
+/*
+ * Parses rec's state with def into inst (a copy of rec: inst->rec owns
+ * copies of every string).  Returns 0, or the state_parse error; on error
+ * inst holds nothing to release.  Release with addon_inst_release.
+ */
+int addon_inst_load(const struct addon_def *def, const struct addon_rec *rec,
+		    struct addon_inst *inst, struct miren_error *err);
+void addon_inst_release(const struct addon_def *def, struct addon_inst *inst);
+
+/*
+ * Every fault point the framework and the registered engines declare, one
+ * per call of fn, in a stable order.  kind: "step" (between the
+ * reconciler's recorded steps: provision:<addon>:<variant>:<step>:ran and
+ * :saved, activate:<addon>:<variant>, deprovision:...), "inside" (inside
+ * an engine's step: addon_def.fault_points) or "operation" (the
+ * framework's: a deploy, an app's removal, a backup, a restore).
+ */
+void addon_fault_points(void (*fn)(void *user, const char *name, const char *kind), void *user);
 
 /* Called by the reconciler (on its thread) when an app's addons changed:
  * one became active, went to error, or was removed. */
@@ -152,7 +374,10 @@ void reconciler_kick(struct reconciler *r);
  * waits for the step in progress to end or fail (servers keep running). */
 void reconciler_stop(struct reconciler *r);
 
-/* The JSON of an instance for the API (no secrets). */
+/* The JSON of an instance for the API (no secrets).  "status" tells the
+ * truth about the server: an active instance whose server the supervisor
+ * sees down, restarting or crashing shows that ("down", "restarting",
+ * "error") with a message. */
 json_t *addon_inst_json(struct reconciler *r, const struct addon_rec *rec);
 
 #endif

@@ -1,8 +1,9 @@
 /*
  * Disk backup and restore for addon disks: crash-consistent snapshots of a
- * disk whose PostgreSQL server keeps running (its own online backup API:
- * writers do not stop), and verified restores that swap a disk only after
- * every checksum matched.  The format itself is lib/disk/snapshot.h.
+ * disk whose database server keeps running (its engine's own online backup,
+ * through the provider's hooks: writers do not stop), and verified
+ * restores that swap a disk only after every checksum matched and the
+ * engine proved the copy.  The format itself is lib/disk/snapshot.h.
  */
 #ifndef MIREN_DISK_OPS_H
 #define MIREN_DISK_OPS_H
@@ -47,14 +48,15 @@ void disk_backup_free(struct disk_backup_job *job);
 /*
  * Reads a snapshot from source into a staging directory, verifying it
  * whole, then puts it in place as disk `name` (NULL: the name in the
- * snapshot).  A PostgreSQL cluster must be of the disk's server's major
- * version and start (its recovery is run in the staging directory) before
- * anything is swapped.  Then the disk lock is taken (bounded wait), and
+ * snapshot).  The engine of the disk's server (else the one named in the
+ * header) proves the copy first (restore_prepare: e.g. of the server's
+ * major version, and it starts) before anything is swapped.  A new disk
+ * is made with addon_disk_ensure.  Then the disk lock is taken (bounded wait), and
  * abandoned(abandoned_user) (may be NULL) is asked whether the caller gave
  * up; if so nothing changes.  An existing disk is replaced only with
  * force; a server using it is stopped for the swap and started on the new
- * data, and its tenants' roles and databases are made to match their
- * records; if that fails, the old disk is put back and its server started
+ * data (restore_start), and its tenants are made to match their records
+ * (restore_verify); if that fails, the old disk is put back and its server started
  * again.  The old disk is removed only after that.  Returns {"disk",
  * "source_disk", "method", "files", "bytes", "replaced", "restarted"}.
  * On failure the disk holds what it held before, and the staging
@@ -66,7 +68,8 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 
 /* At daemon start: rolls back a swap a crash interrupted (the old disk
  * comes back unless the new one was proven) and removes staging and trash
- * directories, stopping any postmaster left running in them. */
+ * directories, stopping any database server left running in them
+ * (every engine's disk_server hook). */
 void disk_recover(struct addon_ctx *ctx);
 
 /* Disk names: lowercase letters, digits, '.', '_' and '-', starting with a

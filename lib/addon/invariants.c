@@ -1,9 +1,6 @@
 /* The daemon's invariants (see invariants.h). */
 #include "addon/invariants.h"
-#include "addon/pg.h"
-#include "addon/provider_pg.h"
-
-#include "util/strbuf.h"
+#include "addon/server.h"
 
 #include <dirent.h>
 #include <stdlib.h>
@@ -13,13 +10,6 @@ static void add(json_t *v, char *msg)
 {
 	json_array_append_new(v, json_string(msg));
 	free(msg);
-}
-
-static void strs_free(char **s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(s[i]);
-	free(s);
 }
 
 /* Disk directories are exactly the disk records. */
@@ -58,63 +48,23 @@ static void check_disk_dirs(struct addon_ctx *ctx, json_t *v)
 	disk_recs_free(disks, n);
 }
 
-static int cmp_str(const void *a, const void *b)
+/* The active instances of def on server id, states parsed (*n of them). */
+static struct addon_inst *active_on(const struct addon_def *def, const struct addon_rec *recs,
+				    size_t n_recs, const char *id, size_t *n)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The sorted names (db or role) of the active tenants of server id. */
-static char **tenants_of(const struct addon_rec *recs, size_t n_recs, const char *id,
-			 const char *key, size_t *n)
-{
-	char **out = xcalloc(n_recs + 1, sizeof(*out));
+	struct addon_inst *out = xcalloc(n_recs + 1, sizeof(*out));
 	*n = 0;
-	for (size_t i = 0; i < n_recs; i++) {
-		if (strcmp(recs[i].status, "active"))
-			continue;
-		json_t *st = json_loads(recs[i].state_json, 0, NULL);
-		if (!strcmp(pgp_jstr(st, "server"), id))
-			out[(*n)++] = xstrdup(pgp_jstr(st, key));
-		json_decref(st);
-	}
-	qsort(out, *n, sizeof(*out), cmp_str);
+	for (size_t i = 0; i < n_recs; i++)
+		if (!strcmp(recs[i].status, "active") && !strcmp(recs[i].server, id) &&
+		    !strcmp(recs[i].addon, def->name) &&
+		    addon_inst_load(def, &recs[i], &out[*n], NULL) == 0)
+			(*n)++;
 	return out;
 }
 
-/* "a, b, c" of names (to free). */
-static char *joined(char **s, size_t n)
-{
-	struct strbuf sb = STRBUF_INIT;
-	for (size_t i = 0; i < n; i++)
-		strbuf_addf(&sb, "%s%s", i ? ", " : "", s[i]);
-	return strbuf_detach(&sb, NULL);
-}
-
-static bool same_names(char **a, size_t na, char **b, size_t nb)
-{
-	if (na != nb)
-		return false;
-	for (size_t i = 0; i < na; i++)
-		if (strcmp(a[i], b[i]))
-			return false;
-	return true;
-}
-
-/* Compares what the server holds (have) with its tenants' records (want). */
-static void compare_names(json_t *v, const char *id, const char *what, char **have, size_t n_have,
-			  char **want, size_t n_want)
-{
-	if (same_names(have, n_have, want, n_want))
-		return;
-	char *h = joined(have, n_have), *w = joined(want, n_want);
-	add(v, xasprintf("shared server %s has the %s [%s], its active tenants [%s]", id, what, h,
-			 w));
-	free(h);
-	free(w);
-}
-
-/* Every server runs under the supervisor; a shared one holds exactly its
- * active tenants. */
+/* Every server belongs to a known engine and runs under the supervisor;
+ * then its engine's own checks (e.g. a shared server holds exactly its
+ * active tenants). */
 static void check_servers(struct addon_ctx *ctx, json_t *v)
 {
 	struct server_rec *srv;
@@ -131,37 +81,25 @@ static void check_servers(struct addon_ctx *ctx, json_t *v)
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		char *sv_id = pgp_server_sv_id(srv[i].id);
+		const struct addon_def *def = addon_find(srv[i].engine);
+		if (!def) {
+			add(v, xasprintf("server %s belongs to the unknown addon '%s'", srv[i].id,
+					 srv[i].engine));
+			continue;
+		}
 		struct sv_status st;
-		if (sv_status(ctx->sv, sv_id, &st) != 0)
+		if (!addon_server_supervised(ctx, srv[i].id, &st))
 			add(v, xasprintf("server %s is not supervised", srv[i].id));
 		else if (st.state != SV_RUNNING && st.state != SV_STARTING)
 			add(v, xasprintf("server %s is %s", srv[i].id, sv_state_name(st.state)));
-		free(sv_id);
-		if (strcmp(srv[i].kind, "shared"))
+		if (!def->check_server)
 			continue;
-		json_t *sst = json_loads(srv[i].state_json, 0, NULL);
-		char *dir = pgp_disk_dir(ctx, srv[i].disk);
-		char **dbs, **roles;
-		size_t n_dbs, n_roles;
-		struct miren_error err;
-		if (pg_tenant_names(dir, srv[i].port, pgp_jstr(sst, "su_password"), &dbs, &n_dbs,
-				    &roles, &n_roles, &err) != 0) {
-			add(v, xasprintf("shared server %s cannot be asked for its tenants: %s",
-					 srv[i].id, err.message));
-		} else {
-			size_t nw;
-			char **want = tenants_of(recs, n_recs, srv[i].id, "db", &nw);
-			compare_names(v, srv[i].id, "databases", dbs, n_dbs, want, nw);
-			strs_free(want, nw);
-			want = tenants_of(recs, n_recs, srv[i].id, "role", &nw);
-			compare_names(v, srv[i].id, "roles", roles, n_roles, want, nw);
-			strs_free(want, nw);
-			strs_free(dbs, n_dbs);
-			strs_free(roles, n_roles);
-		}
-		free(dir);
-		json_decref(sst);
+		size_t nt;
+		struct addon_inst *t = active_on(def, recs, n_recs, srv[i].id, &nt);
+		def->check_server(ctx, &srv[i], t, nt, v);
+		for (size_t k = 0; k < nt; k++)
+			addon_inst_release(def, &t[k]);
+		free(t);
 	}
 	addon_recs_free(recs, n_recs);
 	server_recs_free(srv, n);

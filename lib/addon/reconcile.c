@@ -12,10 +12,11 @@
  * not recorded as an error: the instance gets a backoff entry (in memory:
  * a restarted daemon starts counting again) and the pass skips it until
  * it is due.  Deliberate: a leftover of a dead daemon (a backend still
- * running its statement, a postmaster still recovering) goes away by
+ * running its statement, a database server still recovering) goes away by
  * itself, and the next attempt then finds the state it expects.
  */
 #include "addon/addon.h"
+#include "addon/server.h"
 #include "util/fault.h"
 #include "util/log.h"
 
@@ -95,11 +96,13 @@ static int retry_note(struct reconciler *r, const char *id, bool removing, int *
 		*e = (struct retry){ .id = xstrdup(id), .removing = removing };
 	}
 	e->attempts++;
-	int64_t d = RETRY_FIRST_MS;
-	for (int i = 1; i < e->attempts && d < RETRY_CAP_MS; i++)
+	int64_t first = r->ctx.retry_base_ms > 0 ? r->ctx.retry_base_ms : RETRY_FIRST_MS;
+	int64_t cap = first * (RETRY_CAP_MS / RETRY_FIRST_MS);
+	int64_t d = first;
+	for (int i = 1; i < e->attempts && d < cap; i++)
 		d *= 2;
-	if (d > RETRY_CAP_MS)
-		d = RETRY_CAP_MS;
+	if (d > cap)
+		d = cap;
 	*delay_ms = (int)d;
 	e->due_ms = now_ms() + d;
 	return e->attempts;
@@ -114,9 +117,10 @@ static int retry_note(struct reconciler *r, const char *id, bool removing, int *
  * anyway (so the removal undoes what the last step made) and the caller
  * stops: the next pass sees the instance as it now is.
  */
-static int save(struct reconciler *r, struct addon_inst *inst, struct miren_error *err)
+static int save(struct reconciler *r, const struct addon_def *def, struct addon_inst *inst,
+		struct miren_error *err)
 {
-	char *state = json_dumps(inst->state, JSON_COMPACT);
+	char *state = def->state_json(inst->state);
 	free(inst->rec.state_json);
 	inst->rec.state_json = state;
 	int rc = store_addon_update(r->ctx.store, &inst->rec, inst->stored_status,
@@ -137,6 +141,69 @@ void addon_inst_stored(struct addon_inst *inst)
 	free(inst->stored_status);
 	inst->stored_status = xstrdup(inst->rec.status);
 	inst->stored_step = inst->rec.step;
+}
+
+void addon_inst_set_server(struct addon_inst *inst, const char *server_id)
+{
+	free(inst->rec.server);
+	inst->rec.server = xstrdup(server_id ? server_id : "");
+}
+
+bool addon_stopping(const struct addon_ctx *ctx)
+{
+	return ctx->stopping && atomic_load(ctx->stopping);
+}
+
+static char *dup_or_empty(const char *s)
+{
+	return xstrdup(s ? s : "");
+}
+
+int addon_inst_load(const struct addon_def *def, const struct addon_rec *rec,
+		    struct addon_inst *inst, struct miren_error *err)
+{
+	memset(inst, 0, sizeof(*inst));
+	void *state = NULL;
+	int rc = def->state_parse(rec->state_json ? rec->state_json : "", &state, err);
+	if (rc)
+		return rc;
+	inst->state = state;
+	inst->rec = (struct addon_rec){
+		.id = dup_or_empty(rec->id),
+		.app = dup_or_empty(rec->app),
+		.addon = dup_or_empty(rec->addon),
+		.variant = dup_or_empty(rec->variant),
+		.version = dup_or_empty(rec->version),
+		.status = dup_or_empty(rec->status),
+		.step = rec->step,
+		.message = dup_or_empty(rec->message),
+		.state_json = dup_or_empty(rec->state_json),
+		.source = dup_or_empty(rec->source),
+		.created_at = rec->created_at,
+		.server = dup_or_empty(rec->server),
+	};
+	addon_inst_stored(inst);
+	return 0;
+}
+
+void addon_inst_release(const struct addon_def *def, struct addon_inst *inst)
+{
+	if (inst->state)
+		def->state_free(inst->state);
+	addon_rec_release(&inst->rec);
+	free(inst->stored_status);
+	memset(inst, 0, sizeof(*inst));
+}
+
+void addon_connect_release(struct addon_connect *c)
+{
+	for (char **p = c->argv; p && *p; p++)
+		free(*p);
+	for (char **p = c->env; p && *p; p++)
+		free(*p);
+	free(c->argv);
+	free(c->env);
+	c->argv = c->env = NULL;
 }
 
 static void set_status(struct addon_inst *inst, const char *status, const char *message)
@@ -181,7 +248,7 @@ static void provision(struct reconciler *r, const struct addon_def *def, struct 
 	if (!strcmp(inst->rec.status, "pending")) {
 		set_status(inst, "provisioning", NULL);
 		inst->rec.step = 0;
-		if (save(r, inst, &err))
+		if (save(r, def, inst, &err))
 			goto store_failed;
 		log_info("addon %s of app %s: provisioning (%s)", def->name, inst->rec.app,
 			 inst->rec.variant);
@@ -212,7 +279,7 @@ static void provision(struct reconciler *r, const struct addon_def *def, struct 
 						"step %s failed (attempt %d of %d), retrying in %d s: %s",
 						s->name, attempts, ADDON_RETRY_MAX, delay / 1000,
 						err.message);
-					save(r, inst, NULL);
+					save(r, def, inst, NULL);
 					return;
 				}
 			}
@@ -233,7 +300,7 @@ static void provision(struct reconciler *r, const struct addon_def *def, struct 
 			set_status(inst, "error", msg);
 			inst->rec.step = 0;
 			free(msg);
-			if (save(r, inst, &err))
+			if (save(r, def, inst, &err))
 				goto store_failed;
 			r->changed(r->user, inst->rec.app);
 			return;
@@ -247,24 +314,24 @@ static void provision(struct reconciler *r, const struct addon_def *def, struct 
 		log_debug("addon %s of app %s: step %s done in %ld ms", def->name, inst->rec.app,
 			  s->name,
 			  (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
-		fault_pointf("provision:%s:%s:ran", inst->rec.variant, s->name);
+		fault_pointf("provision:%s:%s:%s:ran", def->name, inst->rec.variant, s->name);
 		inst->rec.step++;
-		if (save(r, inst, &err))
+		if (save(r, def, inst, &err))
 			goto store_failed;
-		fault_pointf("provision:%s:%s:saved", inst->rec.variant, s->name);
+		fault_pointf("provision:%s:%s:%s:saved", def->name, inst->rec.variant, s->name);
 	}
 	struct env_rec *vars = NULL;
 	size_t n_vars = 0;
 	if (def->env(&r->ctx, inst, &vars, &n_vars, &err) != 0) {
 		set_status(inst, "error", err.message);
-		if (save(r, inst, &err))
+		if (save(r, def, inst, &err))
 			goto store_failed;
 		r->changed(r->user, inst->rec.app);
 		return;
 	}
-	fault_pointf("activate:%s", inst->rec.variant);
+	fault_pointf("activate:%s:%s", def->name, inst->rec.variant);
 	set_status(inst, "active", NULL);
-	char *state = json_dumps(inst->state, JSON_COMPACT);
+	char *state = def->state_json(inst->state);
 	free(inst->rec.state_json);
 	inst->rec.state_json = state;
 	int rc = store_addon_activate(r->ctx.store, &inst->rec, inst->stored_status,
@@ -310,17 +377,17 @@ static bool deprovision(struct reconciler *r, const struct addon_def *def,
 			inst->rec.message = xasprintf("removing, step %s failed (attempt %d), "
 						      "retrying in %d s: %s",
 						      s->name, attempts, delay / 1000, err.message);
-			save(r, inst, &err);
+			save(r, def, inst, &err);
 			return false;
 		}
 		retry_clear(r, inst->rec.id);
-		fault_pointf("deprovision:%s:%s:ran", inst->rec.variant, s->name);
+		fault_pointf("deprovision:%s:%s:%s:ran", def->name, inst->rec.variant, s->name);
 		inst->rec.step++;
-		if (save(r, inst, &err)) {
+		if (save(r, def, inst, &err)) {
 			log_error("addon %s: cannot record progress: %s", def->name, err.message);
 			return false;
 		}
-		fault_pointf("deprovision:%s:%s:saved", inst->rec.variant, s->name);
+		fault_pointf("deprovision:%s:%s:%s:saved", def->name, inst->rec.variant, s->name);
 	}
 	if (store_addon_delete(r->ctx.store, inst->rec.id, "deprovisioning", &err) != 0) {
 		log_error("addon %s: cannot forget instance: %s", def->name, err.message);
@@ -367,13 +434,12 @@ static bool pass(struct reconciler *r, bool *worked, int64_t *wait_ms)
 				*wait_ms = left;
 			continue;
 		}
-		struct addon_inst inst = { .rec = recs[i] };
-		memset(&recs[i], 0, sizeof(recs[i]));
-		addon_inst_stored(&inst);
-		inst.state = json_loads(inst.rec.state_json, 0, NULL);
-		if (!json_is_object(inst.state)) {
-			json_decref(inst.state);
-			inst.state = json_object();
+		struct addon_inst inst;
+		if (addon_inst_load(def, &recs[i], &inst, &err) != 0) {
+			/* A bug or a hand-edited store: nothing a retry fixes. */
+			log_error("addon %s of app %s: its recorded state cannot be read: %s",
+				  recs[i].addon, recs[i].app, err.message);
+			continue;
 		}
 		*worked = true;
 		if (prov)
@@ -386,9 +452,7 @@ static bool pass(struct reconciler *r, bool *worked, int64_t *wait_ms)
 			if (left < *wait_ms)
 				*wait_ms = left > 0 ? left : 0;
 		}
-		json_decref(inst.state);
-		addon_rec_release(&inst.rec);
-		free(inst.stored_status);
+		addon_inst_release(def, &inst);
 	}
 	addon_recs_free(recs, n);
 	return busy;
@@ -439,6 +503,8 @@ static void *prepare_run(void *arg)
 			break;
 		r->prepare_wanted = false;
 		pthread_mutex_unlock(&r->lock);
+		if (!stopping(r))
+			addon_disk_spares(&r->ctx);
 		for (const struct addon_def *const *d = addon_all(); *d; d++)
 			if ((*d)->idle && !stopping(r))
 				(*d)->idle(&r->ctx);
@@ -531,6 +597,50 @@ void reconciler_stop(struct reconciler *r)
 	free(r);
 }
 
+/*
+ * An active instance is only as up as its server: one the supervisor sees
+ * restarting after an exit shows as "restarting", one that keeps crashing
+ * as "error", one stopped (a restore's swap) as "down", each with a
+ * message, instead of "active".
+ */
+static void server_truth(json_t *o, const struct sv_status *st)
+{
+	const char *status = NULL;
+	char *msg = NULL;
+	switch (st->state) {
+	case SV_BACKOFF:
+	case SV_DETACHED:
+		status = "restarting";
+		msg = xasprintf("its server exited and is being restarted (%u restarts so far)",
+				st->restarts);
+		break;
+	case SV_CRASHLOOP:
+		status = "error";
+		msg = xasprintf("its server keeps crashing (%u restarts); see logs/addons/ in the "
+				"data directory", st->restarts);
+		break;
+	case SV_STOPPING:
+	case SV_STOPPED:
+		status = "down";
+		msg = xstrdup("its server is stopped");
+		break;
+	case SV_STARTING:
+		if (st->restarts > 0) {
+			status = "restarting";
+			msg = xasprintf("its server is starting again after an exit (%u restarts "
+					"so far)", st->restarts);
+		}
+		break;
+	case SV_RUNNING:
+		break;
+	}
+	if (status) {
+		json_object_set_new(o, "status", json_string(status));
+		json_object_set_new(o, "message", json_string(msg));
+	}
+	free(msg);
+}
+
 json_t *addon_inst_json(struct reconciler *r, const struct addon_rec *rec)
 {
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "id", rec->id, "app",
@@ -541,25 +651,21 @@ json_t *addon_inst_json(struct reconciler *r, const struct addon_rec *rec)
 		json_object_set_new(o, "message", json_string(rec->message));
 	json_object_set_new(o, "source", json_string(rec->source));
 	const struct addon_def *def = addon_find(rec->addon);
-	if (def && def->describe && r) {
-		struct addon_inst inst = { .rec = *rec };
-		inst.state = json_loads(rec->state_json, 0, NULL);
-		json_t *extra = inst.state ? def->describe(&r->ctx, &inst) : NULL;
+	struct addon_inst inst;
+	if (def && def->describe && r && addon_inst_load(def, rec, &inst, NULL) == 0) {
+		json_t *extra = def->describe(&r->ctx, &inst);
 		if (extra)
 			json_object_update(o, extra);
-		/* A server that keeps crashing is an error, whatever the record
-		 * says: say so instead of flapping silently. */
-		const char *ss = json_string_value(json_object_get(extra, "server_state"));
-		if (ss && !strcmp(ss, "crashloop") && !strcmp(rec->status, "active")) {
-			json_object_set_new(o, "status", json_string("error"));
-			json_object_set_new(
-				o, "message",
-				json_sprintf("its database server keeps crashing (%lld restarts); see "
-					     "logs/addons/ in the data directory",
-					     json_integer_value(json_object_get(extra, "server_restarts"))));
-		}
 		json_decref(extra);
-		json_decref(inst.state);
+		addon_inst_release(def, &inst);
+	}
+	struct sv_status st;
+	if (r && rec->server && *rec->server &&
+	    addon_server_supervised(&r->ctx, rec->server, &st)) {
+		json_object_set_new(o, "server_state", json_string(sv_state_name(st.state)));
+		json_object_set_new(o, "server_restarts", json_integer(st.restarts));
+		if (!strcmp(rec->status, "active"))
+			server_truth(o, &st);
 	}
 	return o;
 }

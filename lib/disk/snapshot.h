@@ -54,9 +54,10 @@ struct snap_writer *snap_writer_new(snap_sink_fn sink, void *user, const json_t 
 				    int level, int threads, struct miren_error *err);
 /*
  * The tree may change while it is copied, and something else repairs the
- * copy (PostgreSQL's online backup: WAL replay).  As PostgreSQL's own base
- * backup does, a file or directory that vanishes is left out, and a file
- * that shrinks is padded with zeros to the size its header declares.
+ * copy (a database's online backup: the replay of its write-ahead log).  As
+ * such a database's own base backup does, a file or directory that
+ * vanishes is left out, and a file that shrinks is padded with zeros to
+ * the size its header declares.
  */
 #define SNAP_TREE_VOLATILE 1u
 

@@ -546,8 +546,9 @@ static int w_file(struct snap_writer *w, int dfd, const char *name, struct miren
 					err, MIREN_EIO, "%s shrank while being backed up", path);
 				break;
 			}
-			/* As PostgreSQL's base backup does: zeros to the size
-			   in the header; WAL replay rewrites what counts. */
+			/* As a database's own base backup does: zeros to the
+			   size in the header; its log replay rewrites what
+			   counts. */
 			padding = true;
 			memset(buf, 0, want);
 			n = (ssize_t)want;

@@ -74,6 +74,18 @@ static const char *const migrations[] = {
 	"CREATE TABLE settings ("
 	"  key TEXT PRIMARY KEY,"
 	"  value TEXT NOT NULL);",
+	/* 3: the engine (addon name) of each server, and the server of each
+	 * addon instance as a column (the store never reads state_json after
+	 * this).  Before it, every server was of the one engine of the addons
+	 * of this store: a server takes the addon name of an instance on it,
+	 * else of any instance. */
+	"ALTER TABLE servers ADD COLUMN engine TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE addons ADD COLUMN server TEXT NOT NULL DEFAULT '';"
+	"UPDATE addons SET server = json_extract(state_json, '$.server')"
+	"  WHERE json_valid(state_json) AND json_type(state_json, '$.server') = 'text';"
+	"UPDATE servers SET engine = IFNULL((SELECT addon FROM addons WHERE"
+	"  addons.server = servers.id LIMIT 1), IFNULL((SELECT addon FROM addons"
+	"  ORDER BY created_at LIMIT 1), ''));",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

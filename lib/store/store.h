@@ -101,30 +101,32 @@ const char *env_source_name(enum env_source s);
 struct addon_rec {
 	char *id;        /* short, random, stable: names every resource */
 	char *app;
-	char *addon;     /* "miren-postgresql" */
+	char *addon;     /* the addon's name, as the registry knows it */
 	char *variant;
 	char *version;
 	char *status;    /* pending, provisioning, active, error, deprovisioning */
 	int step;
 	char *message;   /* the error, when status is error */
-	char *state_json;
+	char *state_json; /* the provider's own state: opaque text to the store */
 	char *source;    /* "config" (app.toml) or "cli" */
 	int64_t created_at;
+	char *server;    /* the server it runs on ("" before one is planned) */
 };
 
 struct server_rec {
 	char *id;
-	char *kind;      /* "small" or "shared" */
+	char *engine;    /* the addon that runs it (its provider's name) */
+	char *kind;      /* the variant that made it, e.g. "small" or "shared" */
 	char *disk;
 	char *address;
 	int port;
-	char *state_json;
+	char *state_json; /* the provider's own state: opaque text to the store */
 	int64_t created_at;
 };
 
 struct disk_rec {
 	char *name;
-	long long size_bytes;
+	long long size_bytes; /* the declared size; 0: unknown */
 	char *created_by;
 	char *status;
 	int64_t created_at;
@@ -144,11 +146,12 @@ int store_addon_get(struct store *st, const char *app, const char *addon, struct
  * an API call) ever overwrites a transition it has not seen.  The loser
  * re-reads and decides again.  MIREN_ENOTFOUND when the instance is gone.
  *
- * The reconciler's write: status, step, message and state_json of rec->id
- * when the row is (expect_status, expect_step).  On MIREN_ECONFLICT
- * state_json alone is still recorded: it holds the names of what the last
- * step made, which whoever won (a removal) needs to undo it.  Only the
- * reconciler writes state_json.
+ * The reconciler's write: status, step, message, state_json and server of
+ * rec->id when the row is (expect_status, expect_step).  On
+ * MIREN_ECONFLICT state_json and server alone are still recorded: they
+ * hold the names of what the last step made, which whoever won (a
+ * removal) needs to undo it.  Only the reconciler writes state_json and
+ * server.
  */
 int store_addon_update(struct store *st, const struct addon_rec *rec, const char *expect_status,
 		       int expect_step, struct miren_error *err);
@@ -170,7 +173,7 @@ int store_addon_delete(struct store *st, const char *id, const char *expect_stat
 int store_addon_activate(struct store *st, const struct addon_rec *rec, const char *expect_status,
 			 int expect_step, const struct env_rec *vars, size_t n_vars,
 			 struct miren_error *err);
-/* How many instances use server_id (through state_json's "server"). */
+/* How many instances use server_id (their server column). */
 int store_addon_count_on_server(struct store *st, const char *server_id, int *count,
 				struct miren_error *err);
 void addon_rec_release(struct addon_rec *r);
@@ -180,9 +183,9 @@ void addon_recs_free(struct addon_rec *r, size_t n);
 int store_server_add(struct store *st, const struct server_rec *rec, struct miren_error *err);
 int store_server_get(struct store *st, const char *id, struct server_rec *out,
 		     struct miren_error *err);
-/* The first server of kind, MIREN_ENOTFOUND if none. */
-int store_server_find_kind(struct store *st, const char *kind, struct server_rec *out,
-			   struct miren_error *err);
+/* The oldest server of engine and kind, MIREN_ENOTFOUND if none. */
+int store_server_find_kind(struct store *st, const char *engine, const char *kind,
+			   struct server_rec *out, struct miren_error *err);
 int store_server_list(struct store *st, struct server_rec **out, size_t *n,
 		      struct miren_error *err);
 int store_server_update_state(struct store *st, const char *id, const char *state_json,

@@ -12,7 +12,9 @@
 
 /* --- addons -------------------------------------------------------------- */
 
-#define ADDON_COLS "id, app, addon, variant, version, status, step, message, state_json, source, created_at"
+#define ADDON_COLS \
+	"id, app, addon, variant, version, status, step, message, state_json, source, created_at," \
+	" server"
 
 static void addon_row(sqlite3_stmt *s, void *p)
 {
@@ -28,13 +30,14 @@ static void addon_row(sqlite3_stmt *s, void *p)
 	r->state_json = col_text(s, 8);
 	r->source = col_text(s, 9);
 	r->created_at = sqlite3_column_int64(s, 10);
+	r->server = col_text(s, 11);
 }
 
 int store_addon_add(struct store *st, const struct addon_rec *rec, struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
 	int rc;
-	sqlite3_stmt *s = prep(st, "INSERT INTO addons (" ADDON_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+	sqlite3_stmt *s = prep(st, "INSERT INTO addons (" ADDON_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
 			       err);
 	if (!s) {
 		rc = MIREN_EDB;
@@ -48,6 +51,7 @@ int store_addon_add(struct store *st, const struct addon_rec *rec, struct miren_
 			    rec->source ? rec->source : "cli" };
 	bind_texts(s, 8, 3, w);
 	sqlite3_bind_int64(s, 11, rec->created_at ? rec->created_at : (sqlite3_int64)time(NULL));
+	sqlite3_bind_text(s, 12, rec->server ? rec->server : "", -1, SQLITE_TRANSIENT);
 	int r = sqlite3_step(s);
 	sqlite3_finalize(s);
 	if (r == SQLITE_DONE)
@@ -101,18 +105,20 @@ int store_addon_get(struct store *st, const char *app, const char *addon, struct
 
 /*
  * The compare-and-set at the heart of every status write: sets status, step
- * and message of id (and state_json when state_json is not NULL) only if
+ * and message of id (and state_json and server when state_json is not
+ * NULL) only if
  * the row is still (expect_status, expect_step).  Caller holds the lock.
  * Returns 0, MIREN_ECONFLICT when another writer moved the row first (the
  * row is then untouched), MIREN_ENOTFOUND when it is gone.
  */
 static int addon_cas_locked(struct store *st, const char *id, const char *expect_status,
 			    int expect_step, const char *status, int step, const char *message,
-			    const char *state_json, struct miren_error *err)
+			    const char *state_json, const char *server, struct miren_error *err)
 {
 	sqlite3_stmt *s = prep(st,
 			       state_json ? "UPDATE addons SET status = ?1, step = ?2, message = ?3,"
-					    " state_json = ?4 WHERE id = ?5 AND status = ?6 AND step = ?7"
+					    " state_json = ?4, server = ?8 WHERE id = ?5 AND"
+					    " status = ?6 AND step = ?7"
 					  : "UPDATE addons SET status = ?1, step = ?2, message = ?3"
 					    " WHERE id = ?5 AND status = ?6 AND step = ?7",
 			       err);
@@ -121,8 +127,10 @@ static int addon_cas_locked(struct store *st, const char *id, const char *expect
 	sqlite3_bind_text(s, 1, status, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(s, 2, step);
 	sqlite3_bind_text(s, 3, message ? message : "", -1, SQLITE_TRANSIENT);
-	if (state_json)
+	if (state_json) {
 		sqlite3_bind_text(s, 4, state_json, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(s, 8, server ? server : "", -1, SQLITE_TRANSIENT);
+	}
 	sqlite3_bind_text(s, 5, id, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(s, 6, expect_status, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(s, 7, expect_step);
@@ -145,15 +153,16 @@ static int addon_cas_locked(struct store *st, const char *id, const char *expect
 	return rc;
 }
 
-/* Records state_json of id alone (the facts a step made). */
+/* Records state_json and server of id alone (the facts a step made). */
 static int addon_state_locked(struct store *st, const char *id, const char *state_json,
-			      struct miren_error *err)
+			      const char *server, struct miren_error *err)
 {
-	sqlite3_stmt *s = prep(st, "UPDATE addons SET state_json = ? WHERE id = ?", err);
+	sqlite3_stmt *s = prep(st, "UPDATE addons SET state_json = ?, server = ? WHERE id = ?",
+			       err);
 	if (!s)
 		return MIREN_EDB;
-	const char *v[] = { state_json, id };
-	bind_texts(s, 1, 2, v);
+	const char *v[] = { state_json, server ? server : "", id };
+	bind_texts(s, 1, 3, v);
 	return step_done(st, s, err);
 }
 
@@ -163,8 +172,9 @@ int store_addon_update(struct store *st, const struct addon_rec *rec, const char
 	const char *state = rec->state_json ? rec->state_json : "{}";
 	pthread_mutex_lock(&st->lock);
 	int rc = addon_cas_locked(st, rec->id, expect_status, expect_step, rec->status, rec->step,
-				  rec->message, state, err);
-	if (rc == MIREN_ECONFLICT && addon_state_locked(st, rec->id, state, NULL) != 0)
+				  rec->message, state, rec->server, err);
+	if (rc == MIREN_ECONFLICT &&
+	    addon_state_locked(st, rec->id, state, rec->server, NULL) != 0)
 		rc = db_fail(st, err, "record addon state");
 	pthread_mutex_unlock(&st->lock);
 	return rc;
@@ -176,7 +186,7 @@ int store_addon_set_status(struct store *st, const char *id, const char *expect_
 {
 	pthread_mutex_lock(&st->lock);
 	int rc = addon_cas_locked(st, id, expect_status, expect_step, status, step, message, NULL,
-				  err);
+				  NULL, err);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
@@ -236,7 +246,8 @@ int store_addon_activate(struct store *st, const struct addon_rec *rec, const ch
 	/* The transition first: a lost race writes no env (for an app that
 	 * may be gone). */
 	rc = addon_cas_locked(st, rec->id, expect_status, expect_step, rec->status, rec->step,
-			      rec->message, rec->state_json ? rec->state_json : "{}", err);
+			      rec->message, rec->state_json ? rec->state_json : "{}", rec->server,
+			      err);
 	if (rc)
 		goto rollback;
 	sqlite3_stmt *s = prep(st, "DELETE FROM env WHERE source = ? AND description = ?", err);
@@ -281,8 +292,7 @@ int store_addon_count_on_server(struct store *st, const char *server_id, int *co
 {
 	pthread_mutex_lock(&st->lock);
 	int rc = MIREN_EDB;
-	sqlite3_stmt *s = prep(
-		st, "SELECT COUNT(*) FROM addons WHERE json_extract(state_json, '$.server') = ?", err);
+	sqlite3_stmt *s = prep(st, "SELECT COUNT(*) FROM addons WHERE server = ?", err);
 	if (s) {
 		sqlite3_bind_text(s, 1, server_id, -1, SQLITE_TRANSIENT);
 		if (sqlite3_step(s) == SQLITE_ROW) {
@@ -308,6 +318,7 @@ void addon_rec_release(struct addon_rec *r)
 	free(r->message);
 	free(r->state_json);
 	free(r->source);
+	free(r->server);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -320,7 +331,7 @@ void addon_recs_free(struct addon_rec *r, size_t n)
 
 /* --- servers ------------------------------------------------------------- */
 
-#define SERVER_COLS "id, kind, disk, address, port, state_json, created_at"
+#define SERVER_COLS "id, kind, disk, address, port, state_json, created_at, engine"
 
 static void server_row(sqlite3_stmt *s, void *p)
 {
@@ -332,6 +343,7 @@ static void server_row(sqlite3_stmt *s, void *p)
 	r->port = sqlite3_column_int(s, 4);
 	r->state_json = col_text(s, 5);
 	r->created_at = sqlite3_column_int64(s, 6);
+	r->engine = col_text(s, 7);
 }
 
 int store_server_add(struct store *st, const struct server_rec *rec, struct miren_error *err)
@@ -339,7 +351,7 @@ int store_server_add(struct store *st, const struct server_rec *rec, struct mire
 	pthread_mutex_lock(&st->lock);
 	int rc;
 	sqlite3_stmt *s = prep(st,
-			       "INSERT INTO servers (" SERVER_COLS ") VALUES (?,?,?,?,?,?,?)"
+			       "INSERT INTO servers (" SERVER_COLS ") VALUES (?,?,?,?,?,?,?,?)"
 			       " ON CONFLICT (id) DO NOTHING",
 			       err);
 	if (!s) {
@@ -351,6 +363,7 @@ int store_server_add(struct store *st, const struct server_rec *rec, struct mire
 	sqlite3_bind_int(s, 5, rec->port);
 	sqlite3_bind_text(s, 6, rec->state_json ? rec->state_json : "{}", -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(s, 7, rec->created_at ? rec->created_at : (sqlite3_int64)time(NULL));
+	sqlite3_bind_text(s, 8, rec->engine ? rec->engine : "", -1, SQLITE_TRANSIENT);
 	int r = sqlite3_step(s);
 	sqlite3_finalize(s);
 	if (r == SQLITE_DONE)
@@ -380,17 +393,19 @@ int store_server_get(struct store *st, const char *id, struct server_rec *out,
 	return rc;
 }
 
-int store_server_find_kind(struct store *st, const char *kind, struct server_rec *out,
-			   struct miren_error *err)
+int store_server_find_kind(struct store *st, const char *engine, const char *kind,
+			   struct server_rec *out, struct miren_error *err)
 {
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&st->lock);
 	int rc = MIREN_EDB;
-	sqlite3_stmt *s = prep(
-		st, "SELECT " SERVER_COLS " FROM servers WHERE kind = ? ORDER BY created_at LIMIT 1",
-		err);
+	sqlite3_stmt *s = prep(st,
+			       "SELECT " SERVER_COLS " FROM servers WHERE engine = ? AND kind = ?"
+			       " ORDER BY created_at, id LIMIT 1",
+			       err);
 	if (s) {
-		sqlite3_bind_text(s, 1, kind, -1, SQLITE_TRANSIENT);
+		const char *v[] = { engine, kind };
+		bind_texts(s, 1, 2, v);
 		rc = one(st, s, server_row, out, err, "server of kind", kind);
 	}
 	pthread_mutex_unlock(&st->lock);
@@ -458,6 +473,7 @@ int store_server_addresses(struct store *st, char ***out, size_t *n, struct mire
 void server_rec_release(struct server_rec *r)
 {
 	free(r->id);
+	free(r->engine);
 	free(r->kind);
 	free(r->disk);
 	free(r->address);

@@ -20,9 +20,8 @@ static const char *const always[] = {
 	" ('pending', 'provisioning', 'active', 'error', 'deprovisioning') ORDER BY app, addon",
 
 	"SELECT 'addon ' || addon || ' of app ''' || app || ''' is active, but its server ''' ||"
-	" IFNULL(json_extract(state_json, '$.server'), '') || ''' does not exist' FROM addons"
-	" WHERE status = 'active' AND IFNULL(json_extract(state_json, '$.server'), '')"
-	" NOT IN (SELECT id FROM servers) ORDER BY app, addon",
+	" server || ''' does not exist' FROM addons WHERE status = 'active' AND server NOT IN"
+	" (SELECT id FROM servers) ORDER BY app, addon",
 
 	"SELECT 'addon ' || addon || ' of app ''' || app || ''' is active without its variables'"
 	" FROM addons WHERE status = 'active' AND NOT EXISTS (SELECT 1 FROM env WHERE"
@@ -34,19 +33,18 @@ static const char *const always[] = {
 	" ('active', 'deprovisioning')) ORDER BY 1",
 
 	"SELECT 'small server ' || s.id || ' is used by ' || COUNT(*) || ' addons' FROM servers s"
-	" JOIN addons a ON json_extract(a.state_json, '$.server') = s.id WHERE s.kind = 'small'"
+	" JOIN addons a ON a.server = s.id WHERE s.kind = 'small'"
 	" GROUP BY s.id HAVING COUNT(*) > 1 ORDER BY s.id",
 
 	"SELECT 'addon ' || a.addon || ' of app ''' || a.app || ''' is in error, but still holds"
-	" server ' || s.id FROM addons a JOIN servers s ON json_extract(a.state_json, '$.server')"
-	" = s.id WHERE a.status = 'error' AND s.kind = 'small' ORDER BY a.app, a.addon",
+	" server ' || s.id FROM addons a JOIN servers s ON a.server = s.id"
+	" WHERE a.status = 'error' AND s.kind = 'small' ORDER BY a.app, a.addon",
 };
 
 /* Hold only when no addon is in motion: steps make these records in turn. */
 static const char *const settled[] = {
 	"SELECT 'server ' || id || ' (' || kind || ') is used by no addon' FROM servers WHERE id"
-	" NOT IN (SELECT json_extract(state_json, '$.server') FROM addons WHERE"
-	" json_extract(state_json, '$.server') IS NOT NULL) ORDER BY id",
+	" NOT IN (SELECT server FROM addons) ORDER BY id",
 
 	"SELECT 'server ' || id || ' has disk ''' || disk || ''', which has no record' FROM servers"
 	" WHERE disk NOT IN (SELECT name FROM disks) ORDER BY id",

@@ -88,9 +88,10 @@ const struct cmd_entry cmd_addon_create_entry = {
 	.name = "addon create",
 	.summary = "attach an addon to an app and wait until it is active",
 	.usage = "miren addon create ADDON[:VARIANT] [-a APP] [--version V] [--no-wait] [--format json]",
-	.help = "Provisions the addon (e.g. miren-postgresql:small, miren-postgresql:shared;\n"
-		"without a variant the addon's default) and injects its variables into the\n"
-		"app; the app's services are (re)started once every addon is active.\n"
+	.help = "Provisions the addon (ADDON as 'miren addon list-available' shows it,\n"
+		"VARIANT one of 'miren addon variants ADDON'; without a variant the addon's\n"
+		"default) and injects its variables into the app; the app's services are\n"
+		"(re)started once every addon is active.\n"
 		"\noptions:\n"
 		"  -a, --app APP   the app (default: the one of .miren/app.toml here)\n"
 		"  --version V     the server version (default: the newest installed)\n"

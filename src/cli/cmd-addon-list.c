@@ -44,7 +44,9 @@ const struct cmd_entry cmd_addon_list_entry = {
 	.summary = "list the addons of an app with their status",
 	.usage = "miren addon list [-a APP] [--format json]",
 	.help = "Statuses: pending, provisioning, active, error (MESSAGE says why),\n"
-		"deprovisioning.\n"
+		"deprovisioning; an active addon whose server the supervisor sees down shows\n"
+		"restarting (it exited and is being started again), error (it keeps\n"
+		"crashing) or down (it is stopped), with a MESSAGE.\n"
 		"\noptions:\n"
 		"  -a, --app APP   the app (default: the one of .miren/app.toml here)\n"
 		"  --format json   print JSON (with disk, host, port, database and user)\n",

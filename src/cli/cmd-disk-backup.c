@@ -247,7 +247,7 @@ const struct cmd_entry cmd_disk_backup_entry = {
 	.summary = "back up a disk to a checksummed zstd snapshot file",
 	.usage = "miren disk backup -n NAME [-o PATH] [--format json]",
 	.help = "The server streams a crash-consistent snapshot of the disk, even while its\n"
-		"database runs (PostgreSQL's online backup: writers do not stop).  The file\n"
+		"database runs (the engine's own online backup: writers do not stop).  The file\n"
 		"is a zstd-compressed tar archive with a header and SHA-256 checksums of\n"
 		"every file (docs/backup-format.md); 'tar --zstd -tvf FILE' lists it.\n"
 		"The file is written as FILE.XXXXXX.partial, read back and verified whole\n"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The fault-point walk: for every named step of provision, deprovision,
-# deploy, backup and restore, the daemon crashes there (MIREN_FAULT, as
-# kill -9 would); a restarted daemon must converge, with exactly one
+# The fault-point walk: at every fault point the code declares
+# (MIREN_FAULT=list) between the steps of provision and deprovision of
+# every addon and variant, and of deploy, backup and restore, the daemon
+# crashes (MIREN_FAULT, as kill -9 would); a restarted daemon must converge, with exactly one
 # PostgreSQL server per server record, no stray process, disk directory,
 # database or role, and no committed data lost.
 . "$(dirname "$0")/lib.sh"
@@ -27,46 +28,58 @@ psql_as keep -q -c "CREATE TABLE kept (i int); INSERT INTO kept VALUES (1), (2),
 mkapp fa
 stop_server
 
-for variant in small shared; do
-  for step in plan server tenant; do
-    for when in ran saved; do
-      p="provision:$variant:$step:$when"
-      start_faulty "$p" || { fail "$p: server did not start"; continue; }
-      miren addon create "miren-postgresql:$variant" -a fa --no-wait >/dev/null 2>&1
-      wait_crash || { fail "$p: the daemon did not crash there"; stop_server; continue; }
-      start_server || exit 1
-      wait_for "$p: the addon converges to active" 40 sh -c "'$MIREN_BIN' addon list -a fa | grep -q ' active'"
-      check "$p"
-      miren addon destroy miren-postgresql -a fa -f >/dev/null 2>&1
-      stop_server
-    done
+# The points come from the code (MIREN_FAULT=list): every step of every
+# variant of every registered addon, so a new step or engine is walked
+# without touching this test.
+POINTS=$(MIREN_FAULT=list "$MIREN_BIN")
+[ -n "$POINTS" ] || { fail "MIREN_FAULT=list printed nothing"; finish; }
+expect_match "$POINTS" "^step provision:miren-postgresql:small:plan:ran$" "MIREN_FAULT=list names the steps"
+# The points of one kind whose name starts with $2, in the listed order.
+points_of() { echo "$POINTS" | awk -v k="$1" -v p="$2" '$1 == k && index($2, p) == 1 { print $2 }'; }
+WALKED=""
+walked() { WALKED="$WALKED $1"; }
+
+# addon:variant pairs, from the activate points (one per variant).
+for av in $(points_of step activate: | sed 's/^activate://'); do
+  addon=${av%:*} variant=${av##*:}
+  for p in $(points_of step "provision:$av:"); do
+    walked "$p"
+    start_faulty "$p" || { fail "$p: server did not start"; continue; }
+    miren addon create "$addon:$variant" -a fa --no-wait >/dev/null 2>&1
+    wait_crash || { fail "$p: the daemon did not crash there"; stop_server; continue; }
+    start_server || exit 1
+    wait_for "$p: the addon converges to active" 40 sh -c "'$MIREN_BIN' addon list -a fa | grep -q ' active'"
+    check "$p"
+    miren addon destroy "$addon" -a fa -f >/dev/null 2>&1
+    stop_server
   done
-  p="activate:$variant"
+  p="activate:$av"
+  walked "$p"
   start_faulty "$p" || { fail "$p: server did not start"; continue; }
-  miren addon create "miren-postgresql:$variant" -a fa --no-wait >/dev/null 2>&1
+  miren addon create "$addon:$variant" -a fa --no-wait >/dev/null 2>&1
   wait_crash || fail "$p: the daemon did not crash there"
   start_server || exit 1
   wait_for "$p: the addon converges to active" 40 sh -c "'$MIREN_BIN' addon list -a fa | grep -q ' active'"
-  expect_match "$(miren env list -a fa)" "DATABASE_URL" "$p: its env is there"
+  n_env=$(miren env list -a fa --format json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+  [ "$n_env" -gt 0 ] && ok "$p: its env is there" || fail "$p: its env is missing"
   check "$p"
-  for step in drop-tenant release-server; do
-    for when in ran saved; do
-      p="deprovision:$variant:$step:$when"
-      stop_server
-      start_faulty "$p" || { fail "$p: server did not start"; continue; }
-      miren addon destroy miren-postgresql -a fa -f --no-wait >/dev/null 2>&1
-      wait_crash || { fail "$p: the daemon did not crash there"; stop_server; start_server; continue; }
-      start_server || exit 1
-      wait_for "$p: the addon converges to removed" 40 sh -c "'$MIREN_BIN' addon list -a fa | grep -q 'has no addons'"
-      check "$p"
-      miren addon create "miren-postgresql:$variant" -a fa >/dev/null 2>&1
-    done
+  for p in $(points_of step "deprovision:$av:"); do
+    walked "$p"
+    stop_server
+    start_faulty "$p" || { fail "$p: server did not start"; continue; }
+    miren addon destroy "$addon" -a fa -f --no-wait >/dev/null 2>&1
+    wait_crash || { fail "$p: the daemon did not crash there"; stop_server; start_server; continue; }
+    start_server || exit 1
+    wait_for "$p: the addon converges to removed" 40 sh -c "'$MIREN_BIN' addon list -a fa | grep -q 'has no addons'"
+    check "$p"
+    miren addon create "$addon:$variant" -a fa >/dev/null 2>&1
   done
-  miren addon destroy miren-postgresql -a fa -f >/dev/null 2>&1
+  miren addon destroy "$addon" -a fa -f >/dev/null 2>&1
   stop_server
 done
 
 # A deploy cut between moving the release and recording it.
+walked deploy:moved
 start_faulty deploy:moved || exit 1
 mkdir -p "$TMP/fd/.miren" && printf 'name = "fd"\n[services.web]\ncommand = "exec sleep 100000"\n' > "$TMP/fd/.miren/app.toml"
 miren deploy -C "$TMP/fd" >/dev/null 2>&1
@@ -84,7 +97,8 @@ disk=$(disk_of_app fa)
 miren disk backup -n "$disk" -o "$TMP/good.miren.zst" >/dev/null 2>&1
 psql_as fa -q -c "INSERT INTO t VALUES (2)"
 stop_server
-for p in backup:started backup:copied; do
+for p in $(points_of operation backup:); do
+  walked "$p"
   start_faulty "$p" || exit 1
   rm -f "$TMP/f.miren.zst"
   miren disk backup -n "$disk" -o "$TMP/f.miren.zst" >/dev/null 2>&1
@@ -96,7 +110,8 @@ for p in backup:started backup:copied; do
   check "$p"
   stop_server
 done
-for p in restore:verified restore:aside restore:swapped restore:started restore:proven; do
+for p in $(points_of operation restore: | grep -vx restore:placed); do
+  walked "$p"
   start_faulty "$p" || exit 1
   miren disk restore -s "$TMP/good.miren.zst" --force >/dev/null 2>&1
   wait_crash || fail "$p: the daemon did not crash there"
@@ -109,12 +124,22 @@ for p in restore:verified restore:aside restore:swapped restore:started restore:
   stop_server
 done
 # A restore under a new name, killed between putting the disk in place and
-# recording it: the disk stays and is recorded at start.
+# answering: the disk stays, recorded.
+walked restore:placed
 start_faulty restore:placed || exit 1
 miren disk restore -s "$TMP/good.miren.zst" -n placed >/dev/null 2>&1
 wait_crash || fail "restore:placed: the daemon did not crash there"
 start_server || exit 1
-expect_match "$(miren debug disk list)" "^placed " "restore:placed: the disk in place is recorded at start"
+expect_match "$(miren debug disk list)" "^placed " "restore:placed: the disk in place is recorded"
 check "restore:placed"
 stop_server
+
+# Every step and operation point the code declares was walked here
+# (app-destroy:marked is t0106's; inside points are t0307's).
+for p in $(echo "$POINTS" | awk '$1 != "inside" { print $2 }'); do
+  case " $WALKED app-destroy:marked " in
+    *" $p "*) ;;
+    *) fail "fault point $p is declared but not walked" ;;
+  esac
+done
 finish

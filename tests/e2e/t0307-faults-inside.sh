@@ -10,6 +10,13 @@
 # initdb stops the daemon promptly, and the next one converges.
 . "$(dirname "$0")/lib.sh"
 
+PG=miren-postgresql
+# The points inside steps come from the code (MIREN_FAULT=list); each one
+# must be walked below, by a round written for it or by the generic one.
+INSIDE=$(MIREN_FAULT=list "$MIREN_BIN" | awk '$1 == "inside" { print $2 }')
+expect_match "$INSIDE" "^$PG:tenant:database$" "MIREN_FAULT=list names the points inside steps"
+WALKED=""
+
 mkapp() {
   mkdir -p "$TMP/$1/.miren"
   printf 'name = "%s"\n[services.web]\ncommand = "exec sleep 100000"\n' "$1" > "$TMP/$1/.miren/app.toml"
@@ -40,6 +47,7 @@ release_spare_locks() {
 round() {
   local variant=$1 first=$2 again=$3 fresh=${4:-}
   local name="$variant $first${again:+ then $again}"
+  WALKED="$WALKED ${first%@*} ${again%@*}"
   [ "$fresh" = fresh ] && rm -rf "$DATA/templates"
   if [ "$fresh" = copy ]; then
     # No spare clone: the clone copies the template (the preparer cannot
@@ -72,22 +80,62 @@ round() {
   return 0
 }
 
-round small template:initdb@300 template:initdb@150 fresh
-round small template:made clone:copying@20 fresh
-round small clone:copied server:started@0 copy
-round small server:rotated tenant:database
-round small tenant:database tenant:database
-round shared tenant:role tenant:database
+round small $PG:template:initdb@300 $PG:template:initdb@150 fresh
+round small $PG:template:made $PG:clone:copying@20 fresh
+round small $PG:clone:copied $PG:server:started@0 copy
+round small $PG:server:rotated $PG:tenant:database
+round small $PG:tenant:database $PG:tenant:database
+round shared $PG:tenant:role $PG:tenant:database
+
+# The preparer killed while it copies a spare clone of the template (it
+# runs at start and after each pass): the next daemon removes the half
+# copy and makes the spare again.
+rm -rf "$DATA"/templates/pg*.spare
+WALKED="$WALKED $PG:spare:copying"
+start_faulty "$PG:spare:copying@5" || fail "spare:copying: the daemon did not start"
+wait_crash || { fail "spare:copying: the daemon did not crash"; stop_server; }
+start_server || exit 1
+wait_for "spare:copying: the next daemon makes the spare" 60 sh -c "ls -d '$DATA'/templates/pg*.spare"
+left=$(ls -A "$DATA/templates" 2>/dev/null | grep -v -e '^pg[0-9]*$' -e '\.lock$' -e '\.spare$')
+expect_eq "$left" "" "spare:copying: no half copy is left in templates/"
+expect_eq "$(invariant_violations)" "" "spare:copying: the invariants hold"
+stop_server
+
+# The points of the other engines: crash there during a create of each
+# variant (the first whose create reaches it), restart, converge.
+generic_round() {
+  local p=$1 addon=${1%%:*} variant reached=""
+  for variant in $(MIREN_FAULT=list "$MIREN_BIN" | awk -v a="activate:$addon:" \
+      '$1 == "step" && index($2, a) == 1 { print substr($2, length(a) + 1) }'); do
+    start_faulty "$p" || { fail "$p: the daemon did not start"; return; }
+    miren addon create "$addon:$variant" -a fa --no-wait >/dev/null 2>&1
+    if wait_crash; then reached=$variant; else stop_server; fi
+    [ -n "$SERVER_PID" ] || start_server || exit 1
+    wait_for "$p ($variant): the addon settles" 120 settled
+    expect_match "$(miren addon list -a fa)" " active" "$p ($variant): and is active"
+    expect_eq "$(invariant_violations)" "" "$p ($variant): the invariants hold"
+    miren addon destroy "$addon" -a fa -f >/dev/null 2>&1
+    stop_server
+    [ -n "$reached" ] && break
+  done
+  if [ -n "$reached" ]; then ok "$p: reached and recovered"; else fail "$p: no create reached it"; fi
+}
+for p in $INSIDE; do
+  case " $WALKED " in *" $p "*) continue ;; esac
+  case "$p" in "$PG:"*) continue ;; esac
+  WALKED="$WALKED $p"
+  generic_round "$p"
+done
 
 # A backend of the dead daemon still running its CREATE DATABASE when the
 # next daemon runs the tenant step: a session of the test holds a lock that
 # CREATE DATABASE waits for, so both statements would run at once when it
 # ends (one of them failing with a duplicate key).  The next daemon must end
 # the leftover session first, and converge.
-start_faulty provision:small:server:saved || exit 1
+start_faulty provision:$PG:small:server:saved || exit 1
 miren addon create miren-postgresql:small -a fa --no-wait >/dev/null 2>&1
 wait_crash || fail "leftover backend: the daemon did not crash after the server step"
-srv=$(sqlite3 "$DATA/miren.db" "SELECT json_extract(state_json,'\$.server') FROM addons WHERE app='fa'")
+srv=$(sqlite3 "$DATA/miren.db" "SELECT server FROM addons WHERE app='fa'")
 disk=$(sqlite3 "$DATA/miren.db" "SELECT disk FROM servers WHERE id='$srv'")
 su=$(sqlite3 "$DATA/miren.db" "SELECT json_extract(state_json,'\$.su_password') FROM servers WHERE id='$srv'")
 sock=$(socket_dir_of "$disk")
@@ -97,7 +145,7 @@ PGPASSWORD="$su" psql -X -qtA -h "$sock" -U postgres -d postgres -c \
   "BEGIN; LOCK TABLE pg_database IN SHARE ROW EXCLUSIVE MODE; SELECT pg_sleep(15); COMMIT" >/dev/null 2>&1 &
 locker=$!
 sleep 0.5
-start_faulty tenant:database || exit 1
+start_faulty $PG:tenant:database || exit 1
 wait_crash || fail "leftover backend: the daemon did not crash at tenant:database"
 left=$(PGPASSWORD="$su" psql -X -qtA -h "$sock" -U postgres -d postgres -c "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE DATABASE%'")
 expect_eq "$left" "1" "leftover backend: the dead daemon's CREATE DATABASE still runs"
@@ -122,4 +170,7 @@ if [ "$ms" -lt 3000 ]; then ok "SIGTERM during initdb stops the daemon in $ms ms
 start_server || exit 1
 wait_for "after it, the addon converges" 120 sh -c "'$MIREN_BIN' addon list -a fa | grep -q ' active'"
 expect_eq "$(invariant_violations)" "" "and the invariants hold"
+for p in $INSIDE; do
+  case " $WALKED " in *" $p "*) ;; *) fail "fault point $p is declared but not walked" ;; esac
+done
 finish

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the disk lock (lib/addon/pg_disk.c): one holder per disk
+ * Unit tests of the disk lock (lib/addon/disk_ops.c): one holder per disk
  * name, a bounded wait that ends with "another operation ... is in
  * progress (WHAT)", other names independent, and a release from another
  * thread than the one that locked (a backup is prepared on an API thread

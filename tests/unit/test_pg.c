@@ -40,7 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "addon/pg.h"
+#include "addon/postgresql/pg.h"
 #include "util/err.h"
 #include "util/fs.h"
 #include "util/names.h"

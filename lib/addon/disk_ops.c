@@ -1,21 +1,23 @@
 /*
- * Backup and restore of addon disks (see disk_ops.h).
+ * Backup and restore of addon disks (see disk_ops.h): the framework's
+ * half.  It owns the disk lock, the snapshot stream, staging,
+ * verify-before-swap, the swap back, and the recovery of an interrupted
+ * restore; what is particular to an engine (how its server makes a
+ * consistent copy online, whether a restored copy can run, starting and
+ * verifying it) it asks the provider of the disk's server through its
+ * hooks (addon.h), found through the server record's engine.
  *
- * A snapshot of a disk whose server runs is taken with PostgreSQL's own
- * online backup: pg_backup_start (a fast checkpoint, after a temporary
- * replication slot reserved the WAL), a copy of every file but the WAL,
- * pg_backup_stop, then backup_label and the WAL segments from the start
- * segment to the stop segment.  Started on the copy, PostgreSQL replays that
- * WAL and is consistent as of pg_backup_stop: one point in time, and
- * writers never pause.  A disk whose server is stopped is copied as is.
+ * A disk whose server runs is backed up online (backup_begin, the copy,
+ * backup_end); a disk whose server is stopped is copied as is.
  *
- * A restore verifies everything into disks/.restore-<hex>, then swaps:
- * disks/<name> -> disks/.old-<name>, staging -> disks/<name>, remove the
- * old.  disk_recover() finishes or undoes a swap a crash cut short.
+ * A restore verifies everything into a staging disk of its own
+ * (.restore-<hex>: a volume, so an ext4 image when disks are images), then
+ * swaps volumes: <name> -> .old-<name>, staging -> <name>, remove the old
+ * (volume_move: image renames and remounts, or directory renames).
+ * disk_recover() finishes or undoes a swap a crash cut short.
  */
 #include "addon/disk_ops.h"
-#include "addon/pg.h"
-#include "addon/provider_pg.h"
+#include "addon/server.h"
 #include "disk/volume.h"
 #include "util/fault.h"
 #include "util/fs.h"
@@ -37,22 +39,15 @@
 #include <unistd.h>
 
 /*
- * zstd level 1: on PostgreSQL data directories it compresses within 1% of
- * level 3 for about two thirds of the CPU (bench/backup), which is what
- * decides the speed on a small machine.
+ * zstd level 1: on database files it compresses within 1% of level 3 for
+ * about two thirds of the CPU (bench/backup), which is what decides the
+ * speed on a small machine.
  */
 #define BACKUP_ZSTD_LEVEL 1
 
 /* How long a backup waits for its disk's server to answer (it may be
  * restarting after a crash). */
 #define DISK_READY_WAIT_MS 30000
-
-/* A restore stages into a disk of its target's size when it knows the
- * target, else of this size (sparse: it costs nothing) fitted to the
- * backup's disk size once the header has been read. */
-#define RESTORE_STAGING_SIZE (10ULL << 30)
-/* The size of a restored disk that names none. */
-#define RESTORE_DEFAULT_SIZE (1ULL << 30)
 
 /*
  * The disk locks: the names of the disks some operation holds.  A lock is
@@ -129,10 +124,13 @@ struct disk_backup_job {
 	char *name;
 	char *dir;
 	json_t *header;
-	struct pg_backup *pg; /* NULL: offline copy */
+	/* The engine of the disk's server (NULL: no server uses the disk). */
+	const struct addon_def *def;
+	struct addon_backup b;
+	bool online; /* b is an online backup begun (backup_free pending) */
 	bool locked;
 	/* Offline copy: the server that must not run meanwhile (NULL: none). */
-	char *offline_sv_id;
+	char *offline_server;
 	int64_t offline_started_at;
 };
 
@@ -152,23 +150,37 @@ int disk_name_check(const char *name, struct miren_error *err)
 	return MIREN_EINVAL;
 }
 
-/* The server whose disk is `disk`; MIREN_ENOTFOUND when none. */
-static int server_of_disk(struct addon_ctx *ctx, const char *disk, struct server_rec *out)
+/*
+ * The instances on server_id (every status, or only active ones), with
+ * their states parsed by def; *n of them, each to addon_inst_release and
+ * the array to free.  Instances whose state cannot be read are left out.
+ */
+static struct addon_inst *tenants_of(struct addon_ctx *ctx, const struct addon_def *def,
+				     const char *server_id, bool active_only, size_t *n,
+				     struct miren_error *err)
 {
-	struct server_rec *srvs;
-	size_t n;
-	memset(out, 0, sizeof(*out));
-	if (store_server_list(ctx->store, &srvs, &n, NULL) != 0)
-		return MIREN_EDB;
-	int rc = MIREN_ENOTFOUND;
+	struct addon_rec *recs;
+	size_t nr;
+	*n = 0;
+	if (store_addon_list(ctx->store, NULL, &recs, &nr, err) != 0)
+		return NULL;
+	struct addon_inst *out = xcalloc(nr + 1, sizeof(*out));
+	for (size_t i = 0; i < nr; i++) {
+		if (strcmp(recs[i].server, server_id) || strcmp(recs[i].addon, def->name) ||
+		    (active_only && strcmp(recs[i].status, "active")))
+			continue;
+		if (addon_inst_load(def, &recs[i], &out[*n], NULL) == 0)
+			(*n)++;
+	}
+	addon_recs_free(recs, nr);
+	return out;
+}
+
+static void tenants_free(const struct addon_def *def, struct addon_inst *t, size_t n)
+{
 	for (size_t i = 0; i < n; i++)
-		if (rc && !strcmp(srvs[i].disk, disk)) {
-			*out = srvs[i];
-			memset(&srvs[i], 0, sizeof(srvs[i]));
-			rc = 0;
-		}
-	server_recs_free(srvs, n);
-	return rc;
+		addon_inst_release(def, &t[i]);
+	free(t);
 }
 
 /* The apps whose addons live on server_id, as a JSON array. */
@@ -179,62 +191,48 @@ static json_t *apps_on_server(struct addon_ctx *ctx, const char *server_id)
 	size_t n;
 	if (store_addon_list(ctx->store, NULL, &recs, &n, NULL) != 0)
 		return apps;
-	for (size_t i = 0; i < n; i++) {
-		json_t *st = json_loads(recs[i].state_json, 0, NULL);
-		if (!strcmp(pgp_jstr(st, "server"), server_id))
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(recs[i].server, server_id))
 			json_array_append_new(apps, json_string(recs[i].app));
-		json_decref(st);
-	}
 	addon_recs_free(recs, n);
 	return apps;
 }
 
-/* True when DISK/pgdata/postmaster.pid names a live PostgreSQL process. */
-static bool postmaster_alive(const char *disk_dir, pid_t *pid_out)
+/* A server process some engine runs on disk_dir (def's, or any engine's
+ * when def is NULL), stopping it with stop; its pid, 0 if none. */
+static pid_t server_on_dir(struct addon_ctx *ctx, const struct addon_def *def,
+			   const char *disk_dir, bool stop)
 {
-	char *path = xasprintf("%s/pgdata/postmaster.pid", disk_dir);
-	FILE *f = fopen(path, "r");
-	free(path);
-	long pid = 0;
-	if (f) {
-		if (fscanf(f, "%ld", &pid) != 1)
-			pid = 0;
-		fclose(f);
+	for (const struct addon_def *const *d = addon_all(); *d; d++) {
+		if ((def && *d != def) || !(*d)->disk_server)
+			continue;
+		pid_t pid = (*d)->disk_server(ctx, disk_dir, stop);
+		if (pid)
+			return pid;
 	}
-	*pid_out = (pid_t)pid;
-	if (pid <= 0)
-		return false;
-	char comm[64] = "";
-	char *cpath = xasprintf("/proc/%ld/comm", pid);
-	FILE *c = fopen(cpath, "r");
-	free(cpath);
-	if (c) {
-		if (!fgets(comm, sizeof(comm), c))
-			comm[0] = '\0';
-		fclose(c);
-	}
-	return !strncmp(comm, "postgres", 8);
+	return 0;
 }
 
 /*
  * An offline copy is consistent only if no server runs on the disk for the
  * whole copy: at the start, the supervisor has the disk's server stopped
- * (or does not know it) and no postmaster runs there; at the end, the same,
- * and the supervisor has not started it in between.
+ * (or does not know it) and no server process runs there; at the end, the
+ * same, and the supervisor has not started it in between.
  */
 static int offline_check(struct disk_backup_job *job, bool after, struct miren_error *err)
 {
-	pid_t pid;
-	if (postmaster_alive(job->dir, &pid)) {
+	pid_t pid = server_on_dir(job->ctx, job->def, job->dir, false);
+	if (pid) {
 		miren_error_set(err, MIREN_ECONFLICT,
-				"a PostgreSQL server (pid %ld) %s on disk '%s', which miren does not "
+				"a database server (pid %ld) %s on disk '%s', which miren does not "
 				"supervise",
 				(long)pid, after ? "started during the copy" : "runs", job->name);
 		miren_error_hint(err, "stop it, or let miren run it: its online backup is consistent");
 		return MIREN_ECONFLICT;
 	}
 	struct sv_status st;
-	if (after && job->offline_sv_id && sv_status(job->ctx->sv, job->offline_sv_id, &st) == 0 &&
+	if (after && job->offline_server &&
+	    addon_server_supervised(job->ctx, job->offline_server, &st) &&
 	    (st.state != SV_STOPPED || st.started_at_ms != job->offline_started_at)) {
 		miren_error_set(err, MIREN_ECONFLICT,
 				"the database server of disk '%s' started during the offline copy, "
@@ -244,6 +242,37 @@ static int offline_check(struct disk_backup_job *job, bool after, struct miren_e
 		return MIREN_ECONFLICT;
 	}
 	return 0;
+}
+
+/* Starts the online backup of srv (running or about to restart): waits
+ * for it to answer, then the engine's backup_begin. */
+static int online_begin(struct disk_backup_job *job, const struct server_rec *srv,
+			struct miren_error *err)
+{
+	const struct addon_def *def = job->def;
+	if (!def->backup_begin || !def->ready)
+		return addon_unsupported(def, "an online backup", err);
+	int rc = def->ready(job->ctx, srv, DISK_READY_WAIT_MS, err);
+	if (rc) {
+		char why[sizeof(err->message)];
+		snprintf(why, sizeof(why), "%s", err->message);
+		miren_error_set(err, MIREN_EUNAVAIL,
+				"the database server of disk '%s' does not answer, so it cannot be "
+				"backed up: %s",
+				job->name, why);
+		miren_error_hint(err, "it may be restarting after a crash: see 'miren addon list' "
+				      "and try again");
+		return rc;
+	}
+	job->online = true;
+	rc = def->backup_begin(job->ctx, srv, &job->b, err);
+	if (job->b.header)
+		json_object_update(job->header, job->b.header);
+	if (!rc)
+		json_object_set_new(job->header, "method", json_string(job->b.method));
+	if (!rc)
+		fault_point("backup:started");
+	return rc;
 }
 
 int disk_backup_prepare(struct addon_ctx *ctx, const char *name, struct disk_backup_job **out,
@@ -265,7 +294,7 @@ int disk_backup_prepare(struct addon_ctx *ctx, const char *name, struct disk_bac
 	struct disk_backup_job *job = xcalloc(1, sizeof(*job));
 	job->ctx = ctx;
 	job->name = xstrdup(name);
-	job->dir = pgp_disk_dir(ctx, name);
+	job->dir = addon_disk_dir(ctx, name);
 	job->locked = true;
 	job->header = json_pack("{s:s, s:I, s:I, s:s}", "disk", name, "size",
 				(json_int_t)d.size_bytes, "created_at", (json_int_t)time(NULL),
@@ -273,53 +302,31 @@ int disk_backup_prepare(struct addon_ctx *ctx, const char *name, struct disk_bac
 	disk_rec_release(&d);
 
 	struct server_rec srv;
-	if (server_of_disk(ctx, name, &srv) == 0) {
-		json_t *sstate = json_loads(srv.state_json, 0, NULL);
+	if (addon_server_of_disk(ctx, name, &srv) == 0) {
+		job->def = addon_find(srv.engine);
 		json_t *apps = apps_on_server(ctx, srv.id);
-		json_object_set_new(job->header, "addon", json_string("miren-postgresql"));
+		json_object_set_new(job->header, "addon", json_string(srv.engine));
 		json_object_set_new(job->header, "variant", json_string(srv.kind));
-		json_object_set_new(job->header, "postgresql_version",
-				    json_string(pgp_jstr(sstate, "version")));
 		if (json_array_size(apps) == 1)
 			json_object_set(job->header, "app", json_array_get(apps, 0));
 		json_object_set_new(job->header, "apps", apps);
-		char *sid = pgp_server_sv_id(srv.id);
 		struct sv_status st;
-		bool known = sv_status(ctx->sv, sid, &st) == 0;
-		if (known && st.state != SV_STOPPED) {
+		bool known = addon_server_supervised(ctx, srv.id, &st);
+		if (!job->def) {
+			rc = miren_error_set(err, MIREN_EINTERNAL, "disk '%s' belongs to server %s "
+					     "of the unknown addon '%s'", name, srv.id, srv.engine);
+		} else if (known && st.state != SV_STOPPED) {
 			/* Running, starting, or about to restart after a crash: it
 			 * may write the directory at any moment, so only its own
-			 * online backup is consistent.  Wait for it to answer. */
-			rc = pg_wait_ready(job->dir, srv.port, pgp_jstr(sstate, "su_password"),
-					   DISK_READY_WAIT_MS, err);
-			if (rc) {
-				char why[sizeof(err->message)];
-				snprintf(why, sizeof(why), "%s", err->message);
-				miren_error_set(err, MIREN_EUNAVAIL,
-						"the database server of disk '%s' does not answer, so "
-						"it cannot be backed up: %s",
-						name, why);
-				miren_error_hint(err, "it may be restarting after a crash: see "
-						      "'miren addon list' and try again");
-			}
-			if (!rc)
-				rc = pg_backup_begin(job->dir, srv.port,
-						     pgp_jstr(sstate, "su_password"), &job->pg, err);
-			if (!rc)
-				json_object_set_new(job->header, "method",
-						    json_string("postgresql-online-backup"));
-			if (!rc)
-				fault_point("backup:started");
+			 * online backup is consistent. */
+			rc = online_begin(job, &srv, err);
 		} else {
-			job->offline_sv_id = sid;
+			job->offline_server = xstrdup(srv.id);
 			job->offline_started_at = known ? st.started_at_ms : 0;
-			sid = NULL;
 		}
-		free(sid);
-		json_decref(sstate);
 		server_rec_release(&srv);
 	}
-	if (!rc && !job->pg) {
+	if (!rc && !job->online) {
 		json_object_set_new(job->header, "method", json_string("offline-copy"));
 		rc = offline_check(job, false, err);
 	}
@@ -338,103 +345,15 @@ const json_t *disk_backup_header(const struct disk_backup_job *job)
 	return job->header;
 }
 
-/* The basename of a relative path. */
-static const char *base_of(const char *rel)
+/* What an offline copy leaves out: what the disk's engine says (any
+ * engine's, for a disk no server uses). */
+static bool skip_offline(const char *rel, bool is_dir, void *u)
 {
-	const char *s = strrchr(rel, '/');
-	return s ? s + 1 : rel;
-}
-
-/* PostgreSQL's temporary relation files: t<digits>_<digits>[_<fork>][.<n>]. */
-static bool temp_rel_name(const char *b)
-{
-	if (b[0] != 't' || !isdigit((unsigned char)b[1]))
-		return false;
-	b += 1 + strspn(b + 1, "0123456789");
-	if (*b != '_' || !isdigit((unsigned char)b[1]))
-		return false;
-	b += 1 + strspn(b + 1, "0123456789");
-	if (*b == '_')
-		b += 1 + strspn(b + 1, "abcdefghijklmnopqrstuvwxyz");
-	if (*b == '.' && isdigit((unsigned char)b[1]))
-		b += 1 + strspn(b + 1, "0123456789");
-	return *b == '\0';
-}
-
-/*
- * What a copy leaves out, following PostgreSQL's own base backup
- * (basebackup.c): files that are never copied, temporary files and
- * temporary relations, the relation cache init file pg_internal.init
- * (rebuilt at start, and invalid on a restored copy); online, also the
- * WAL (added after pg_backup_stop) and the contents of the directories
- * that start empty.  The socket dir "run/" is never copied.
- */
-static bool skip_online(const char *rel, bool is_dir, void *u)
-{
-	static const char *const files[] = { "pgdata/postmaster.pid", "pgdata/postmaster.opts",
-					     "pgdata/backup_label", "pgdata/backup_label.old",
-					     "pgdata/tablespace_map", "pgdata/postgresql.auto.conf.tmp",
-					     "pgdata/current_logfiles.tmp", NULL };
-	static const char *const emptied[] = { "pgdata/pg_wal/", "pgdata/pg_replslot/",
-					       "pgdata/pg_dynshmem/", "pgdata/pg_notify/",
-					       "pgdata/pg_serial/", "pgdata/pg_snapshots/",
-					       "pgdata/pg_stat_tmp/", "pgdata/pg_subtrans/", NULL };
-	bool online = *(bool *)u;
-	const char *b = base_of(rel);
-	if (!strcmp(rel, "run") || !strncmp(rel, "run/", 4))
-		return true;
-	for (const char *const *f = files; *f; f++)
-		if (!strcmp(rel, *f))
+	const struct addon_def *def = u;
+	for (const struct addon_def *const *d = addon_all(); *d; d++)
+		if ((!def || *d == def) && (*d)->copy_skip && (*d)->copy_skip(rel, is_dir))
 			return true;
-	if (!strncmp(b, "pgsql_tmp", 9))
-		return true;
-	if (!is_dir && (!strncmp(b, "pg_internal.init", 16) ||
-			(!strncmp(rel, "pgdata/base/", 12) && temp_rel_name(b))))
-		return true;
-	if (!online)
-		return false;
-	for (const char *const *d = emptied; *d; d++) {
-		size_t l = strlen(*d);
-		/* Keep the directory itself and pg_wal/archive_status. */
-		if (!strncmp(rel, *d, l) && !(is_dir && !strcmp(rel, "pgdata/pg_wal/archive_status")))
-			return true;
-	}
 	return false;
-}
-
-/* Adds pg_wal segments named from..to (same timeline, string order). */
-static int add_wal(struct disk_backup_job *job, struct snap_writer *w, const char *from,
-		   const char *to, struct miren_error *err)
-{
-	char *wal = fs_join(job->dir, "pgdata/pg_wal");
-	struct dirent **names;
-	int n = scandir(wal, &names, NULL, alphasort);
-	int rc = 0;
-	if (n < 0)
-		rc = miren_error_set(err, MIREN_EIO, "cannot list '%s': %s", wal, strerror(errno));
-	for (int i = 0; i < n; i++) {
-		const char *f = names[i]->d_name;
-		bool seg = strlen(f) == 24 && strspn(f, "0123456789ABCDEF") == 24;
-		bool history = strstr(f, ".history") != NULL;
-		if (!rc && ((seg && strcmp(f, from) >= 0 && strcmp(f, to) <= 0) || history)) {
-			char *path = fs_join(wal, f);
-			struct strbuf sb;
-			strbuf_init(&sb, 64u << 20);
-			if (strbuf_read_file(&sb, path) != 0)
-				rc = miren_error_set(err, MIREN_EIO, "cannot read WAL segment %s", f);
-			char *rel = xasprintf("pgdata/pg_wal/%s", f);
-			if (!rc)
-				rc = snap_add_data(w, rel, sb.buf, sb.len, 0600, err);
-			free(rel);
-			strbuf_release(&sb);
-			free(path);
-		}
-		free(names[i]);
-	}
-	if (n >= 0)
-		free(names);
-	free(wal);
-	return rc;
 }
 
 int disk_backup_run(struct disk_backup_job *job, snap_sink_fn sink, void *user,
@@ -443,36 +362,22 @@ int disk_backup_run(struct disk_backup_job *job, snap_sink_fn sink, void *user,
 	struct snap_writer *w = snap_writer_new(sink, user, job->header, BACKUP_ZSTD_LEVEL, 0, err);
 	if (!w)
 		return err ? (int)err->code : MIREN_EIO;
-	bool online = job->pg != NULL;
-	/* Online, the server writes on while the files are copied; WAL replay
-	   repairs the copy, as with PostgreSQL's own base backup. */
-	int rc = snap_add_tree(w, job->dir, online ? SNAP_TREE_VOLATILE : 0, skip_online, &online,
-			       err);
-	if (!rc && !online)
+	int rc;
+	if (job->online)
+		rc = snap_add_tree(w, job->b.root ? job->b.root : job->dir, job->b.tree_flags,
+				   job->b.skip, job->b.skip_user, err);
+	else
+		rc = snap_add_tree(w, job->dir, 0, skip_offline, (void *)job->def, err);
+	if (!rc && !job->online)
 		rc = offline_check(job, true, err);
-	char *label = NULL, *stop_lsn = NULL, *stop_wal = NULL;
-	if (!rc && online) {
+	if (!rc && job->online) {
 		fault_point("backup:copied");
-		rc = pg_backup_end(job->pg, &label, &stop_lsn, &stop_wal, err);
-		const char *p = label ? strstr(label, "(file ") : NULL;
-		char start_wal[32] = "";
-		if (!rc && (!p || sscanf(p, "(file %24[0-9A-F])", start_wal) != 1))
-			rc = miren_error_set(err, MIREN_EINTERNAL,
-					     "cannot read the start segment from backup_label");
-		if (!rc)
-			rc = snap_add_data(w, "pgdata/backup_label", label, strlen(label), 0600, err);
-		if (!rc)
-			rc = add_wal(job, w, start_wal, stop_wal, err);
-		if (!rc)
-			log_info("disk %s: online backup consistent at %s (WAL %s..%s)", job->name,
-				 stop_lsn, start_wal, stop_wal);
+		if (job->def->backup_end)
+			rc = job->def->backup_end(job->ctx, &job->b, w, err);
 	}
 	if (!rc)
 		rc = snap_writer_finish(w, st, err);
 	snap_writer_free(w);
-	free(label);
-	free(stop_lsn);
-	free(stop_wal);
 	return rc;
 }
 
@@ -480,10 +385,13 @@ void disk_backup_free(struct disk_backup_job *job)
 {
 	if (!job)
 		return;
-	pg_backup_free(job->pg);
+	if (job->online && job->def->backup_free)
+		job->def->backup_free(job->ctx, &job->b);
+	free(job->b.root);
+	json_decref(job->b.header);
 	if (job->locked)
 		disk_unlock(job->name);
-	free(job->offline_sv_id);
+	free(job->offline_server);
 	json_decref(job->header);
 	free(job->name);
 	free(job->dir);
@@ -492,119 +400,16 @@ void disk_backup_free(struct disk_backup_job *job)
 
 /* --- restore --------------------------------------------------------------- */
 
+/* A restore stages into a disk of its target's size when it knows the
+ * target, else of this size (sparse: it costs nothing) fitted to the
+ * backup's disk size once the header has been read. */
+#define RESTORE_STAGING_SIZE (10ULL << 30)
+/* The size of a restored disk when neither a record nor the backup says. */
+#define RESTORE_DEFAULT_SIZE (1ULL << 30)
+
 static char *disks_root(struct addon_ctx *ctx)
 {
 	return xasprintf("%s/disks", ctx->data_dir);
-}
-
-/* The major version of a server's version string ("15" -> 15). */
-static int version_major(const char *v)
-{
-	return atoi(v);
-}
-
-/*
- * Before anything is swapped: a restored PostgreSQL cluster must be of the
- * major version of the server that will run it (have_server) and of one
- * this host has, and must start (its recovery runs in single-user mode).
- */
-static int prove_cluster(struct addon_ctx *ctx, const char *staging, const char *name,
-			 struct miren_error *err)
-{
-	char *pgdata = fs_join(staging, "pgdata");
-	char *ver = fs_join(pgdata, "PG_VERSION");
-	int rc = 0;
-	if (!fs_exists(ver))
-		goto out; /* not a PostgreSQL disk */
-	int major = pg_cluster_major(pgdata, err);
-	if (major < 0) {
-		rc = MIREN_EINVAL;
-		goto out;
-	}
-	struct server_rec srv;
-	if (server_of_disk(ctx, name, &srv) == 0) {
-		json_t *sstate = json_loads(srv.state_json, 0, NULL);
-		int want = version_major(pgp_jstr(sstate, "version"));
-		if (want != major) {
-			rc = miren_error_set(err, MIREN_EINVAL,
-					     "the backup holds a PostgreSQL %d cluster and the server "
-					     "of disk '%s' runs PostgreSQL %d; nothing was changed",
-					     major, name, want);
-			miren_error_hint(err, "restore it under a new name with -n, or on a host "
-					      "that runs PostgreSQL %d", major);
-		}
-		json_decref(sstate);
-		server_rec_release(&srv);
-		if (rc)
-			goto out;
-	}
-	struct pg_install inst[8];
-	int n = pg_find_installs(inst, 8);
-	const struct pg_install *pg = NULL;
-	for (int i = 0; i < n; i++)
-		if (inst[i].major == major)
-			pg = &inst[i];
-	if (!pg) {
-		rc = miren_error_set(err, MIREN_EINVAL,
-				     "the backup holds a PostgreSQL %d cluster and this host has no "
-				     "PostgreSQL %d; nothing was changed",
-				     major, major);
-		miren_error_hint(err, "install the Debian package postgresql-%d, or restore it on "
-				      "a host that has it", major);
-		goto out;
-	}
-	rc = pg_trial_recover(pg, pgdata, ctx->uid, ctx->gid, err);
-	if (rc)
-		miren_error_hint(err, "nothing was changed");
-out:
-	free(ver);
-	free(pgdata);
-	return rc;
-}
-
-/*
- * Makes every tenant of the server agree with its record after a restore:
- * its role (with the recorded password) and database exist.  A tenant
- * added after the backup was taken gets an empty database.
- */
-static int reconcile_tenants(struct addon_ctx *ctx, const struct server_rec *srv,
-			     struct miren_error *err)
-{
-	struct addon_rec *recs;
-	size_t n;
-	int rc = store_addon_list(ctx->store, NULL, &recs, &n, err);
-	if (rc)
-		return rc;
-	json_t *sstate = json_loads(srv->state_json, 0, NULL);
-	char *dir = pgp_disk_dir(ctx, srv->disk);
-	for (size_t i = 0; i < n && !rc; i++) {
-		json_t *st = json_loads(recs[i].state_json, 0, NULL);
-		if (!strcmp(pgp_jstr(st, "server"), srv->id) && *pgp_jstr(st, "role") &&
-		    !strcmp(recs[i].status, "active"))
-			rc = pg_tenant_create(dir, srv->port, pgp_jstr(sstate, "su_password"),
-					      pgp_jstr(st, "role"), pgp_jstr(st, "db"),
-					      pgp_jstr(st, "password"), err);
-		json_decref(st);
-	}
-	free(dir);
-	json_decref(sstate);
-	addon_recs_free(recs, n);
-	return rc;
-}
-
-/* Stops a postmaster running on disk_dir (fast shutdown, then SIGKILL). */
-static void stop_postmaster(const char *disk_dir)
-{
-	pid_t pid;
-	if (!postmaster_alive(disk_dir, &pid))
-		return;
-	kill(pid, SIGINT);
-	for (int i = 0; i < 300 && postmaster_alive(disk_dir, &pid); i++)
-		usleep(100000);
-	if (postmaster_alive(disk_dir, &pid))
-		kill(pid, SIGKILL);
-	for (int i = 0; i < 50 && kill(pid, 0) == 0; i++)
-		usleep(100000);
 }
 
 /* Renames disk `from` to `to` (image and mount, or directory: see
@@ -630,6 +435,25 @@ static uint64_t restore_size(struct addon_ctx *ctx, const char *name, const json
 	return size >= (16 << 20) ? (uint64_t)size : RESTORE_DEFAULT_SIZE;
 }
 
+/* Starts srv on its restored disk and makes its tenants agree with their
+ * records (the engine's restore_start and restore_verify). */
+static int start_restored(struct addon_ctx *ctx, const struct addon_def *def,
+			  const struct server_rec *srv, struct miren_error *err)
+{
+	if (!def->restore_start)
+		return addon_unsupported(def, "a restore", err);
+	int rc = def->restore_start(ctx, srv, err);
+	if (rc || !def->restore_verify)
+		return rc;
+	size_t n;
+	struct addon_inst *t = tenants_of(ctx, def, srv->id, true, &n, err);
+	if (!t)
+		return MIREN_EDB;
+	rc = def->restore_verify(ctx, srv, t, n, err);
+	tenants_free(def, t, n);
+	return rc;
+}
+
 int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const char *name,
 		 bool force, bool (*abandoned)(void *), void *abandoned_user, json_t **result,
 		 struct miren_error *err)
@@ -647,6 +471,7 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 	json_t *hdr = NULL;
 	struct snap_stats st = { 0 };
 	struct server_rec srv = { 0 };
+	const struct addon_def *def = NULL;
 	struct miren_error why;
 	bool have_server = false, replaced = false, restarted = false, locked = false;
 	/* The staging disk is a volume of its own: the swap renames volumes,
@@ -659,7 +484,7 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 	if (rc)
 		goto out;
 	fault_point("restore:verified");
-	const char *source_disk = pgp_jstr(hdr, "disk");
+	const char *source_disk = addon_jstr(hdr, "disk");
 	if (!name) {
 		name = source_disk;
 		if (disk_name_check(name, err)) {
@@ -669,7 +494,18 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 	}
 	target = volume_dir(ctx->volumes, name);
 	old_n = xasprintf(".old-%s", name);
-	rc = prove_cluster(ctx, staging, name, err);
+	/* The engine that will run the copy proves it first: the one of the
+	 * disk's server, else the one that made the backup. */
+	have_server = addon_server_of_disk(ctx, name, &srv) == 0;
+	def = addon_find(have_server ? srv.engine : addon_jstr(hdr, "addon"));
+	if (have_server && !def) {
+		rc = miren_error_set(err, MIREN_EINTERNAL, "disk '%s' belongs to server %s of the "
+				     "unknown addon '%s'; nothing was changed", name, srv.id,
+				     srv.engine);
+		goto out;
+	}
+	if (def && def->restore_prepare)
+		rc = def->restore_prepare(ctx, have_server ? &srv : NULL, hdr, staging, err);
 	if (!rc)
 		rc = volume_fit(ctx->volumes, staging_n, restore_size(ctx, name, hdr), err);
 	if (rc)
@@ -696,7 +532,9 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 				      "another name");
 		goto out;
 	}
-	have_server = server_of_disk(ctx, name, &srv) == 0;
+	/* Under the lock, the disk's server as it is now. */
+	server_rec_release(&srv);
+	have_server = addon_server_of_disk(ctx, name, &srv) == 0;
 	if (have_server && strcmp(source_disk, name)) {
 		rc = miren_error_set(err, MIREN_ECONFLICT,
 				     "disk '%s' belongs to a running addon and this backup is of "
@@ -706,9 +544,22 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 				      "'%s' itself", name);
 		goto out;
 	}
-	char *sv_id = have_server ? pgp_server_sv_id(srv.id) : NULL;
+	if (have_server && (!def || strcmp(def->name, srv.engine))) {
+		rc = miren_error_set(err, MIREN_ECONFLICT, "disk '%s' changed owner during the "
+				     "restore; nothing was changed", name);
+		goto out;
+	}
+	if (!exists) {
+		/* A new disk: recorded the way every disk is, then the verified
+		 * copy becomes its volume. */
+		char *by = xasprintf("restore of %s", source_disk);
+		rc = addon_disk_record(ctx, name, (long long)restore_size(ctx, name, hdr), by, err);
+		free(by);
+		if (rc)
+			goto out;
+	}
 	if (have_server)
-		sv_stop(ctx->sv, sv_id);
+		addon_server_stop(ctx, srv.id);
 	/* The swap: each rename is atomic; until the old copy is moved to the
 	 * trash, disk_recover() puts it back after a crash. */
 	if (exists && move(ctx, name, old_n, &why) != 0) {
@@ -723,6 +574,8 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 				     why.message);
 		if (exists)
 			move(ctx, old_n, name, &why);
+		else
+			addon_disk_remove(ctx, name, NULL);
 		goto restart;
 	}
 	fault_point("restore:swapped");
@@ -731,16 +584,14 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 		 * with their records; otherwise the old disk goes back. */
 		struct miren_error e2;
 		miren_error_clear(&e2);
-		int src = pgp_ensure_server(ctx, srv.id, true, &e2);
-		if (!src)
-			src = reconcile_tenants(ctx, &srv, &e2);
+		int src = start_restored(ctx, def, &srv, &e2);
 		if (src) {
-			sv_stop(ctx->sv, sv_id);
-			stop_postmaster(target);
+			addon_server_stop(ctx, srv.id);
+			server_on_dir(ctx, def, target, true);
 			move(ctx, name, staging_n, &why);
 			if (exists)
 				move(ctx, old_n, name, &why);
-			/* Why it did not start is the server's FATAL line, when
+			/* Why it did not start is the server's own log line, when
 			 * there is one, not the connection attempt that timed out. */
 			static const char says[] = "the server's log says: ";
 			const char *why = strstr(e2.hint, says);
@@ -764,28 +615,19 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 		if (volume_remove(ctx->volumes, trash_n, &why) != 0)
 			log_warn("disk %s: cannot remove the replaced copy %s: %s", name, trash_n,
 				 why.message);
+	} else {
+		fault_point("restore:placed");
 	}
 	replaced = exists;
-	if (!exists) {
-		fault_point("restore:placed");
-		char *by = xasprintf("restore of %s", source_disk);
-		struct disk_rec nd = { .name = (char *)name,
-				       .size_bytes = (int64_t)restore_size(ctx, name, hdr),
-				       .created_by = by,
-				       .status = have_server ? "in use" : "unused" };
-		rc = store_disk_put(ctx->store, &nd, err);
-		free(by);
-	}
 	log_info("disk %s restored from a backup of %s (%llu files)", name, source_disk,
 		 (unsigned long long)st.files);
 restart:
 	if (have_server && rc) {
 		/* What is in place now is the data from before: serve it again. */
 		struct miren_error e3;
-		if (pgp_ensure_server(ctx, srv.id, true, &e3) != 0)
+		if (def->restore_start && def->restore_start(ctx, &srv, &e3) != 0)
 			log_warn("disk %s: its server does not start again: %s", name, e3.message);
 	}
-	free(sv_id);
 out:
 	if (locked)
 		disk_unlock(name);
@@ -793,7 +635,7 @@ out:
 		log_warn("cannot remove the restore's staging disk %s: %s", staging_n, why.message);
 	if (!rc)
 		*result = json_pack("{s:s, s:s, s:O, s:I, s:I, s:b, s:b}", "disk", name,
-				    "source_disk", pgp_jstr(hdr, "disk"), "method",
+				    "source_disk", addon_jstr(hdr, "disk"), "method",
 				    json_object_get(hdr, "method") ? json_object_get(hdr, "method")
 								   : json_null(),
 				    "files", (json_int_t)st.files, "bytes", (json_int_t)st.bytes_in,
@@ -821,7 +663,7 @@ void disk_recover(struct addon_ctx *ctx)
 		char *path = fs_join(root, n);
 		struct miren_error why;
 		if (!strncmp(n, ".restore-", 9) || !strncmp(n, ".trash-", 7)) {
-			stop_postmaster(path);
+			server_on_dir(ctx, NULL, path, true);
 			if (volume_remove(ctx->volumes, n, &why) != 0)
 				log_error("cannot remove %s: %s", path, why.message);
 		} else if (!strncmp(n, ".old-", 5)) {
@@ -831,7 +673,7 @@ void disk_recover(struct addon_ctx *ctx)
 			char *hex = secret_hex(6);
 			char *trash_n = xasprintf(".trash-%s", hex);
 			if (fs_exists(target)) {
-				stop_postmaster(target);
+				server_on_dir(ctx, NULL, target, true);
 				if (move(ctx, n + 5, trash_n, &why) != 0)
 					log_error("disk %s: cannot move the unproven restored copy "
 						  "aside: %s", n + 5, why.message);
@@ -843,8 +685,8 @@ void disk_recover(struct addon_ctx *ctx)
 			free(hex);
 			free(target);
 		} else if (n[0] != '.' && disk_name_check(n, NULL) == 0) {
-			/* A restore under a new name put the disk in place and
-			 * died before recording it: the new disk stays. */
+			/* A directory without a record (a store older than the
+			 * restore that records a new disk first): it stays. */
 			struct disk_rec rec;
 			if (store_disk_get(ctx->store, n, &rec, NULL) == 0) {
 				disk_rec_release(&rec);

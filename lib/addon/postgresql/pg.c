@@ -31,7 +31,7 @@
  *    MIREN_EINTERNAL; messages carry the server's text and SQLSTATE, never
  *    a password.
  */
-#include "addon/pg.h"
+#include "addon/postgresql/pg.h"
 
 #include "supervise/supervise.h"
 #include "util/err.h"
@@ -515,7 +515,7 @@ int pg_template_ensure(const struct pg_install *pg, const char *dir,
 	close(fd);
 	fd = -1;
 
-	fault_point("template:initdb");
+	fault_point(PG_FAULT("template:initdb"));
 	if ((rc = run_initdb(pg, tmp, pwfile, uid, gid, err)))
 		goto out;
 	if ((rc = write_owned(conf, template_conf, 0600, uid, gid, err)) ||
@@ -523,7 +523,7 @@ int pg_template_ensure(const struct pg_install *pg, const char *dir,
 		goto out;
 	if ((rc = sparsify_dir(wal, err)) || (rc = sync_fs_of(tmp, err)))
 		goto out;
-	fault_point("template:made");
+	fault_point(PG_FAULT("template:made"));
 	if (rename(tmp, dir) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s to %s: %s", tmp, dir,
 				     errtext(errno));
@@ -964,7 +964,7 @@ int pg_spare_prepare(const char *template_dir, uid_t uid, gid_t gid, struct mire
 		rc = miren_error_set(err, MIREN_EIO, "cannot remove the leftover %s", tmp);
 		goto out;
 	}
-	fault_point("spare:copying");
+	fault_point(PG_FAULT("spare:copying"));
 	if ((rc = copy_tree(template_dir, tmp, uid, gid, err)) || (rc = sync_fs_of(tmp, err)))
 		goto out;
 	if (rename(tmp, spare) != 0) {
@@ -1094,7 +1094,7 @@ int pg_clone(const char *template_dir, const char *disk_dir, const char *address
 	/* A spare (flushed when it was made) only needs the settings file. */
 	bool spare = take_spare(template_dir, tmp, uid, gid);
 	if (!spare)
-		fault_point("clone:copying");
+		fault_point(PG_FAULT("clone:copying"));
 	if (!spare && (rc = copy_tree(template_dir, tmp, uid, gid, err)))
 		goto out;
 	conf_path = fs_join(tmp, PG_SERVER_CONF);
@@ -1102,7 +1102,7 @@ int pg_clone(const char *template_dir, const char *disk_dir, const char *address
 		goto out;
 	if (!spare && (rc = sync_fs_of(tmp, err)))
 		goto out;
-	fault_point("clone:copied");
+	fault_point(PG_FAULT("clone:copied"));
 	if (rename(tmp, pgdata) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s to %s: %s", tmp, pgdata,
 				     errtext(errno));
@@ -1545,7 +1545,7 @@ int pg_tenant_create(const char *disk_dir, int port, const char *su_password, co
 	}
 	if (rc)
 		goto out;
-	fault_point("tenant:role");
+	fault_point(PG_FAULT("tenant:role"));
 
 	/* A spare database made ahead of time (pg_spare_db_ensure) becomes the
 	 * tenant's by a rename, which is instant; CREATE DATABASE copies
@@ -1558,7 +1558,7 @@ int pg_tenant_create(const char *disk_dir, int port, const char *su_password, co
 		char *qspare = quote_ident(c, spare, NULL);
 		sql = qspare ? xasprintf("ALTER DATABASE %s RENAME TO %s", qspare, qdb) : NULL;
 		rc = sql ? run_sql_at(c, sql, NULL, "take the spare database", state,
-				      "tenant:database", NULL)
+				      PG_FAULT("tenant:database"), NULL)
 			 : MIREN_EINTERNAL;
 		PQfreemem(qspare);
 		free(sql);
@@ -1575,7 +1575,7 @@ int pg_tenant_create(const char *disk_dir, int port, const char *su_password, co
 	} else {
 		/* CREATE DATABASE cannot run in a transaction block: alone. */
 		sql = xasprintf("CREATE DATABASE %s OWNER %s", qdb, qrole);
-		rc = run_sql_at(c, sql, NULL, "create the database", state, "tenant:database",
+		rc = run_sql_at(c, sql, NULL, "create the database", state, PG_FAULT("tenant:database"),
 				err);
 		free(sql);
 		sql = NULL;

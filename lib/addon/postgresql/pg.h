@@ -27,6 +27,10 @@
 
 #include "util/err.h"
 
+/* The addon's name, and the names of its fault points ("<addon>:<what>"). */
+#define PG_ADDON "miren-postgresql"
+#define PG_FAULT(what) PG_ADDON ":" what
+
 /* Where a major version's binaries are: /usr/lib/postgresql/<major>/bin. */
 struct pg_install {
 	int major;     /* 15 */

@@ -1,8 +1,8 @@
 /*
  * Preparing a PostgreSQL start; see pg_start.h.
  */
-#include "addon/pg_start.h"
-#include "addon/pg.h"
+#include "addon/postgresql/pg_start.h"
+#include "addon/postgresql/pg.h"
 #include "util/err.h"
 #include "util/fs.h"
 #include "util/log.h"
