@@ -70,6 +70,14 @@ int addon_disk_record(struct addon_ctx *ctx, const char *name, long long size_by
 	struct server_rec srv;
 	bool used = addon_server_of_disk(ctx, name, &srv) == 0;
 	server_rec_release(&srv);
+	/* A disk never shrinks: a size `miren disk resize` gave stays when a
+	 * later step names the variant's size again. */
+	struct disk_rec cur;
+	if (store_disk_get(ctx->store, name, &cur, NULL) == 0) {
+		if (cur.size_bytes > size_bytes)
+			size_bytes = cur.size_bytes;
+		disk_rec_release(&cur);
+	}
 	struct disk_rec d = { .name = (char *)name, .size_bytes = size_bytes,
 			      .created_by = (char *)created_by, .status = used ? "in use" : "unused" };
 	return store_disk_put(ctx->store, &d, err);

@@ -326,8 +326,19 @@ static enum MHD_Result route(struct route_ctx *c)
 		close(fd);
 		return reply(c, rc, res, &err);
 	}
+	if (is(c, "GET", 2, "debug", NULL) && !strcmp(c->parts[1], "disks"))
+		return reply(c, 0, platform_disk_mode(p), &err);
 	if (is(c, "GET", 2, "debug", NULL) && !strcmp(c->parts[1], "invariants")) {
 		rc = platform_invariants(p, &res, &err);
+		return reply(c, rc, res, &err);
+	}
+	if (is(c, "POST", 3, "disks", NULL) && !strcmp(c->parts[2], "resize")) {
+		json_t *size = json_object_get(c->body, "size");
+		if (!json_is_integer(size) || json_integer_value(size) <= 0)
+			return send_err(c->conn, MIREN_EINVAL,
+					"body must be {\"size\": <bytes, a positive integer>}", NULL);
+		rc = platform_disk_resize(p, c->parts[1], (uint64_t)json_integer_value(size), &res,
+					  &err);
 		return reply(c, rc, res, &err);
 	}
 	if (is(c, "GET", 1, "disks", NULL)) {

@@ -57,6 +57,7 @@ struct platform {
 	struct port_slot *ports;
 	struct addon_ctx actx;
 	struct reconciler *rec;
+	struct disk_watch *disk_watch;
 };
 
 const char *platform_data_dir(const struct platform *p)
@@ -506,6 +507,7 @@ int platform_open(const struct platform_options *opts, struct platform **out,
 	app_recs_free(apps, n_apps);
 	pthread_mutex_unlock(&p->lock);
 	sv_reap_unclaimed(p->sv);
+	p->disk_watch = disk_watch_start(&p->actx);
 	free(path);
 	*out = p;
 	return 0;
@@ -519,6 +521,7 @@ void platform_close(struct platform *p)
 {
 	if (!p)
 		return;
+	disk_watch_stop(p->disk_watch);
 	reconciler_stop(p->rec);
 	if (p->sv)
 		sv_free(p->sv);
@@ -1478,25 +1481,20 @@ int platform_addon_destroy(struct platform *p, const char *app, const char *addo
 
 int platform_disk_list(struct platform *p, json_t **result, struct miren_error *err)
 {
-	struct disk_rec *disks;
-	size_t n;
-	int rc = store_disk_list(p->store, &disks, &n, err);
-	if (rc)
-		return rc;
-	*result = json_array();
-	for (size_t i = 0; i < n; i++) {
-		char *dir = xasprintf("%s/disks/%s", p->data_dir, disks[i].name);
-		long long used = fs_disk_usage(dir);
-		free(dir);
-		json_array_append_new(*result,
-				      json_pack("{s:s, s:I, s:I, s:s, s:s, s:I}", "name",
-						disks[i].name, "size", (json_int_t)disks[i].size_bytes,
-						"used", (json_int_t)(used < 0 ? 0 : used), "status",
-						disks[i].status, "created_by", disks[i].created_by,
-						"created_at", (json_int_t)disks[i].created_at));
-	}
-	disk_recs_free(disks, n);
-	return 0;
+	return disk_list(&p->actx, result, err);
+}
+
+json_t *platform_disk_mode(struct platform *p)
+{
+	return json_pack("{s:s, s:s, s:b}", "mode", volume_mode_name(volumes_mode(p->actx.volumes)),
+			 "reason", volumes_mode_reason(p->actx.volumes), "online_resize",
+			 volumes_grow_online(p->actx.volumes));
+}
+
+int platform_disk_resize(struct platform *p, const char *name, uint64_t size_bytes,
+			 json_t **result, struct miren_error *err)
+{
+	return disk_resize(&p->actx, name, size_bytes, result, err);
 }
 
 int platform_disk_backup_prepare(struct platform *p, const char *name,

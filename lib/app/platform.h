@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "util/err.h"
@@ -122,7 +123,13 @@ int platform_disk_restore(struct platform *p, int fd, const char *name, bool for
 			  struct miren_error *err);
 
 /* [{"name","size","used","status","created_by","created_at"}] */
+/* Every disk (see disk_list). */
 int platform_disk_list(struct platform *p, json_t **result, struct miren_error *err);
+/* How disks are stored: {"mode": "ext4"|"dirs", "reason", "online_resize"}. */
+json_t *platform_disk_mode(struct platform *p);
+/* Grows a disk (see disk_resize). */
+int platform_disk_resize(struct platform *p, const char *name, uint64_t size_bytes,
+			 json_t **result, struct miren_error *err);
 
 /* The daemon's invariants: {"violations":[...],"in_motion":N,"checks":[...]}
  * (see addon_invariants_check). */
