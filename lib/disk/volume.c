@@ -967,3 +967,58 @@ int volume_parse_size(const char *s, uint64_t *out, struct miren_error *err)
 	*out = (uint64_t)(num * (double)mult);
 	return 0;
 }
+
+struct check_ctx {
+	struct volumes *v;
+	void (*fn)(void *user, const char *msg);
+	void *user;
+};
+
+static void check_loop(const char *loopname, const char *backing, void *user)
+{
+	struct check_ctx *c = user;
+	size_t n = strlen(c->v->images);
+	if (strncmp(backing, c->v->images, n) || backing[n] != '/')
+		return;
+	/* A device no mount holds opens exclusively. */
+	char *dev = xasprintf("/dev/%s", loopname);
+	int fd = open(dev, O_RDONLY | O_CLOEXEC | O_EXCL);
+	if (fd >= 0) {
+		char *msg = xasprintf("loop device %s holds %s without a mount", dev, backing);
+		c->fn(c->user, msg);
+		free(msg);
+		close(fd);
+	}
+	free(dev);
+}
+
+void volumes_check(struct volumes *v, const char *const *names, size_t n,
+		   void (*fn)(void *user, const char *msg), void *user)
+{
+	DIR *d = opendir(v->images);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (l <= 4 || strcmp(de->d_name + l - 4, ".img") || !strncmp(de->d_name, ".spare-", 7))
+			continue;
+		char *name = xstrndup(de->d_name, l - 4);
+		bool known = false;
+		for (size_t i = 0; i < n && !known; i++)
+			known = !strcmp(names[i], name);
+		char *msg = NULL;
+		struct volume_info vi;
+		volume_info(v, name, 0, &vi);
+		if (!known)
+			msg = xasprintf("image volumes/%s has no disk record", de->d_name);
+		else if (!vi.mounted)
+			msg = xasprintf("disk %s is an image that is not mounted", name);
+		if (msg)
+			fn(user, msg);
+		free(msg);
+		free(name);
+	}
+	if (d)
+		closedir(d);
+	struct check_ctx c = { v, fn, user };
+	each_loop(check_loop, &c);
+}

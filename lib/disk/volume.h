@@ -169,6 +169,15 @@ int volume_spare_prepare(struct volumes *v, uint64_t size_bytes, struct miren_er
 int volumes_recover(struct volumes *v);
 
 /*
+ * The invariants an outside look can check, given the names of the disk
+ * records: every image belongs to a record and is mounted, and no loop
+ * device holds one of this data directory's images without a mount.
+ * fn(user, message) for each violation.
+ */
+void volumes_check(struct volumes *v, const char *const *names, size_t n,
+		   void (*fn)(void *user, const char *msg), void *user);
+
+/*
  * Parses a size: a number with an optional unit K, M, G, T (powers of 1024;
  * "KiB", "MB", "GiB", ... accepted the same) or none (bytes).  0 or
  * MIREN_EINVAL with a message naming `what`.
