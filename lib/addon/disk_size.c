@@ -108,7 +108,10 @@ int disk_resize(struct addon_ctx *ctx, const char *name, uint64_t size_bytes, js
 	struct server_rec srv = { 0 };
 	const struct addon_def *def = NULL;
 	bool stopped = false;
-	if (vi.mode == VOLUME_EXT4 && !volumes_grow_online(ctx->volumes) && size_bytes > cur &&
+	/* (Also when the image grew and the filesystem did not: a resize a
+	 * crash cut short.) */
+	bool grows = size_bytes > cur || vi.fs_bytes + (1u << 20) < size_bytes;
+	if (vi.mode == VOLUME_EXT4 && !volumes_grow_online(ctx->volumes) && grows &&
 	    addon_server_of_disk(ctx, name, &srv) == 0) {
 		def = addon_find(srv.engine);
 		addon_server_stop(ctx, srv.id);

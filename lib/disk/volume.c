@@ -841,6 +841,7 @@ void volume_info(struct volumes *v, const char *name, uint64_t recorded_size,
 		out->mode = VOLUME_EXT4;
 		out->exists = true;
 		out->size_bytes = file_size(image);
+		out->fs_bytes = fs_bytes(image);
 		struct statvfs sv;
 		if (mount_at(dir, src, sizeof(src), &dn) && statvfs(dir, &sv) == 0) {
 			out->mounted = true;

@@ -138,6 +138,8 @@ struct volume_info {
 	bool exists;           /* image (ext4) or directory (dirs) */
 	bool mounted;          /* ext4: mounted at its directory */
 	uint64_t size_bytes;   /* ext4: the image's size; dirs: recorded_size */
+	uint64_t fs_bytes;     /* ext4: the filesystem's size (its superblock; less
+				  than size_bytes while a resize is unfinished) */
 	uint64_t used_bytes;   /* ext4: the filesystem's (statvfs); dirs: du */
 	uint64_t avail_bytes;  /* ext4: free for the service user; dirs: size - used */
 	char device[32];       /* ext4, mounted: "/dev/loopN" */
