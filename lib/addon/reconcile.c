@@ -612,24 +612,24 @@ static void server_truth(json_t *o, const struct sv_status *st)
 	case SV_BACKOFF:
 	case SV_DETACHED:
 		status = "restarting";
-		msg = xasprintf("its server exited and is being restarted (%u restarts so far)",
+		msg = xasprintf("its database server exited and is being restarted (%u restarts so far)",
 				st->restarts);
 		break;
 	case SV_CRASHLOOP:
 		status = "error";
-		msg = xasprintf("its server keeps crashing (%u restarts); see logs/addons/ in the "
-				"data directory", st->restarts);
+		msg = xasprintf("its database server keeps crashing (%u restarts); see logs/addons/ in "
+				"the data directory", st->restarts);
 		break;
 	case SV_STOPPING:
 	case SV_STOPPED:
 		status = "down";
-		msg = xstrdup("its server is stopped");
+		msg = xstrdup("its database server is stopped");
 		break;
 	case SV_STARTING:
 		if (st->restarts > 0) {
 			status = "restarting";
-			msg = xasprintf("its server is starting again after an exit (%u restarts "
-					"so far)", st->restarts);
+			msg = xasprintf("its database server is starting again after an exit (%u "
+					"restarts so far)", st->restarts);
 		}
 		break;
 	case SV_RUNNING:

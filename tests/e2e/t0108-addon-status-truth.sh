@@ -23,7 +23,7 @@ kill -KILL "$pm"
 wait_for "a killed server that cannot start is not shown active" 20 not_active
 st=$(addon_status)
 case "$st" in restarting|error) ok "addon list says '$st'" ;; *) fail "addon list says '$st'" ;; esac
-expect_match "$(miren addon list -a db)" "its server (exited and is being restarted|is starting again|keeps crashing)" \
+expect_match "$(miren addon list -a db)" "its database server (exited and is being restarted|is starting again|keeps crashing)" \
   "addon list says why"
 expect_no_match "$(miren app status -a db)" "miren-postgresql \(small\): active" "app status does not say active"
 wait_for "a server that keeps failing shows as error" 60 sh -c "'$MIREN_BIN' addon list -a db | grep -q ' error .*keeps crashing'"

@@ -1,0 +1,202 @@
+/*
+ * Unit tests of the store's addon, server and disk records
+ * (lib/store/store_addon.c) over a real SQLite file: the server of an
+ * instance as a column written with its state (also when the
+ * compare-and-set loses), servers found by engine and kind, the tenant
+ * count, disk records with their size, and migration 3 filling the new
+ * columns of a store made before it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store.h"
+#include "util/fs.h"
+
+struct fixture {
+	char dir[64];
+	char *path;
+	struct store *st;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/miren-store-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	f->path = xasprintf("%s/miren.db", f->dir);
+	assert_int_equal(store_open(f->path, &f->st, NULL), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	store_close(f->st);
+	fs_remove_tree(f->dir);
+	free(f->path);
+	free(f);
+	return 0;
+}
+
+static void add_addon(struct store *st, const char *id, const char *app, const char *server)
+{
+	assert_int_equal(store_app_ensure(st, app, NULL), 0);
+	struct addon_rec rec = { .id = (char *)id, .app = (char *)app, .addon = "eng-a",
+				 .variant = "shared", .version = "1", .status = "provisioning",
+				 .state_json = "{\"k\":1}", .server = (char *)server };
+	assert_int_equal(store_addon_add(st, &rec, NULL), 0);
+}
+
+static void add_server(struct store *st, const char *id, const char *engine, const char *kind,
+		       const char *addr, int64_t created_at)
+{
+	char *disk = xasprintf("disk-%s", id);
+	struct server_rec s = { .id = (char *)id, .engine = (char *)engine, .kind = (char *)kind,
+				.disk = disk, .address = (char *)addr, .port = 1,
+				.state_json = "{}", .created_at = created_at };
+	assert_int_equal(store_server_add(st, &s, NULL), 0);
+	free(disk);
+}
+
+static void test_server_column(void **state)
+{
+	struct fixture *f = *state;
+	add_addon(f->st, "i1", "a1", "");
+	add_addon(f->st, "i2", "a2", "srv1");
+	int count = -1;
+	assert_int_equal(store_addon_count_on_server(f->st, "srv1", &count, NULL), 0);
+	assert_int_equal(count, 1);
+	/* The reconciler's write records the server with the state. */
+	struct addon_rec rec;
+	assert_int_equal(store_addon_get(f->st, "a1", "eng-a", &rec, NULL), 0);
+	assert_string_equal(rec.server, "");
+	free(rec.server);
+	rec.server = xstrdup("srv1");
+	rec.step = 1;
+	assert_int_equal(store_addon_update(f->st, &rec, "provisioning", 0, NULL), 0);
+	assert_int_equal(store_addon_count_on_server(f->st, "srv1", &count, NULL), 0);
+	assert_int_equal(count, 2);
+	/* A lost compare-and-set still records state and server (a removal
+	 * needs them), and nothing else. */
+	free(rec.server);
+	rec.server = xstrdup("srv2");
+	free(rec.state_json);
+	rec.state_json = xstrdup("{\"k\":2}");
+	free(rec.status);
+	rec.status = xstrdup("active");
+	struct miren_error err;
+	assert_int_equal(store_addon_update(f->st, &rec, "provisioning", 0, &err), MIREN_ECONFLICT);
+	addon_rec_release(&rec);
+	assert_int_equal(store_addon_get(f->st, "a1", "eng-a", &rec, NULL), 0);
+	assert_string_equal(rec.server, "srv2");
+	assert_string_equal(rec.state_json, "{\"k\":2}");
+	assert_string_equal(rec.status, "provisioning");
+	assert_int_equal(rec.step, 1);
+	addon_rec_release(&rec);
+}
+
+static void test_find_kind_by_engine(void **state)
+{
+	struct fixture *f = *state;
+	add_server(f->st, "s-b", "eng-b", "shared", "10.0.0.1", 100);
+	add_server(f->st, "s-a2", "eng-a", "shared", "10.0.0.2", 300);
+	add_server(f->st, "s-a1", "eng-a", "shared", "10.0.0.3", 200);
+	add_server(f->st, "s-a0", "eng-a", "small", "10.0.0.4", 50);
+	struct server_rec s;
+	assert_int_equal(store_server_find_kind(f->st, "eng-a", "shared", &s, NULL), 0);
+	assert_string_equal(s.id, "s-a1"); /* the oldest of that engine and kind */
+	assert_string_equal(s.engine, "eng-a");
+	server_rec_release(&s);
+	assert_int_equal(store_server_find_kind(f->st, "eng-b", "shared", &s, NULL), 0);
+	assert_string_equal(s.id, "s-b");
+	server_rec_release(&s);
+	assert_int_equal(store_server_find_kind(f->st, "eng-c", "shared", &s, NULL),
+			 MIREN_ENOTFOUND);
+}
+
+static void test_disk_records(void **state)
+{
+	struct fixture *f = *state;
+	struct disk_rec d = { .name = "d1", .size_bytes = 1LL << 30, .created_by = "test",
+			      .status = "in use" };
+	assert_int_equal(store_disk_put(f->st, &d, NULL), 0);
+	d.size_bytes = 0; /* unknown */
+	d.status = "unused";
+	assert_int_equal(store_disk_put(f->st, &d, NULL), 0);
+	struct disk_rec got;
+	assert_int_equal(store_disk_get(f->st, "d1", &got, NULL), 0);
+	assert_int_equal(got.size_bytes, 0);
+	assert_string_equal(got.status, "unused");
+	disk_rec_release(&got);
+	assert_int_equal(store_disk_delete(f->st, "d1", NULL), 0);
+	assert_int_equal(store_disk_delete(f->st, "d1", NULL), 0); /* idempotent */
+	assert_int_equal(store_disk_get(f->st, "d1", &got, NULL), MIREN_ENOTFOUND);
+}
+
+static void exec_ok(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK)
+		fail_msg("%s: %s", sql, msg);
+}
+
+/* A store of schema 2 (no engine, no server column), with an instance on
+ * a server and one without, and a server no instance uses. */
+static void test_migration_fills_columns(void **state)
+{
+	struct fixture *f = *state;
+	store_close(f->st);
+	f->st = NULL;
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	exec_ok(db, "ALTER TABLE servers DROP COLUMN engine;"
+		    "ALTER TABLE addons DROP COLUMN server;"
+		    "PRAGMA user_version = 2;"
+		    "INSERT INTO apps (name, created_at) VALUES ('a1', 0), ('a2', 0);"
+		    "INSERT INTO addons (id, app, addon, variant, version, status, state_json,"
+		    " created_at) VALUES"
+		    " ('i1', 'a1', 'eng-a', 'small', '1', 'active', '{\"server\":\"s-1\"}', 1),"
+		    " ('i2', 'a2', 'eng-a', 'small', '1', 'pending', '{}', 2),"
+		    " ('i3', 'a2', 'eng-b', 'small', '1', 'error', 'not json', 3);"
+		    "INSERT INTO servers (id, kind, disk, address, port, created_at) VALUES"
+		    " ('s-1', 'small', 'd-1', '10.0.0.1', 1, 0),"
+		    " ('s-2', 'small', 'd-2', '10.0.0.2', 1, 0);");
+	sqlite3_close(db);
+	assert_int_equal(store_open(f->path, &f->st, NULL), 0);
+	assert_int_equal(store_schema_version(f->st), 3);
+	struct addon_rec rec;
+	assert_int_equal(store_addon_get(f->st, "a1", "eng-a", &rec, NULL), 0);
+	assert_string_equal(rec.server, "s-1");
+	addon_rec_release(&rec);
+	assert_int_equal(store_addon_get(f->st, "a2", "eng-b", &rec, NULL), 0);
+	assert_string_equal(rec.server, ""); /* unreadable state: no server */
+	addon_rec_release(&rec);
+	struct server_rec s;
+	assert_int_equal(store_server_get(f->st, "s-1", &s, NULL), 0);
+	assert_string_equal(s.engine, "eng-a"); /* its instance's addon */
+	server_rec_release(&s);
+	assert_int_equal(store_server_get(f->st, "s-2", &s, NULL), 0);
+	assert_string_equal(s.engine, "eng-a"); /* the oldest instance's */
+	server_rec_release(&s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_server_column, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_find_kind_by_engine, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disk_records, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migration_fills_columns, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
