@@ -50,7 +50,7 @@ static int exec(struct cli *cli, int argc, char **argv)
 
 const struct cmd_entry cmd_debug_disk_list_entry = {
 	.name = "debug disk list",
-	.summary = "list the disks (addon storage) with size, usage and owner",
+	.summary = "list the disks (addon storage) with size, usage, mode and owner",
 	.usage = "miren debug disk list [--format json]",
 	.help = "Addon disks are named with a pg- prefix: pg-pg-<app>-s<id>-data for a\n"
 		"small (dedicated) addon, pg-shared-data-<id> for the shared server.\n"
