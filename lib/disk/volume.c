@@ -64,6 +64,13 @@ const char *volume_mode_name(enum volume_mode mode)
 	return mode == VOLUME_EXT4 ? "ext4" : "dirs";
 }
 
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 /* The e2fsprogs program `name` (PATH, then /sbin and /usr/sbin, which a
  * non-login PATH may lack).  Caller frees; NULL when absent. */
 static char *tool_path(const char *name)
@@ -611,6 +618,7 @@ int volume_ensure(struct volumes *v, const char *name, uint64_t size_bytes,
 	} else {
 		/* A spare of this size, made ahead, is taken by a rename. */
 		char *spare = spare_path(v, size_bytes);
+		double t0 = now_ms();
 		pthread_mutex_lock(&v->mu);
 		bool took = rename(spare, image) == 0;
 		pthread_mutex_unlock(&v->mu);
@@ -619,8 +627,13 @@ int volume_ensure(struct volumes *v, const char *name, uint64_t size_bytes,
 			fs_fsync_dir(image);
 		else
 			rc = make_image(v, image, size_bytes, err);
+		double t1 = now_ms();
 		if (!rc)
 			rc = mount_image(v, name, false, err);
+		if (!rc)
+			log_info("disk %s: %" PRIu64 " MiB image %s in %.1f ms, mounted in %.1f ms", name,
+				 size_bytes >> 20, took ? "taken from the spare" : "made", t1 - t0,
+				 now_ms() - t1);
 	}
 	free(image);
 	free(dir);
