@@ -73,8 +73,8 @@ kill_cgroups() {
 # go with their mounts: autoclear); waits a little for killed processes to
 # let go, then detaches lazily.
 umount_disks() {
-  local m i
-  for i in 1 2 3 4 5 6 7 8 9 10; do
+  local m
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
     awk '{print $5}' /proc/self/mountinfo | grep -F "$1/" | sort -r | while read -r m; do
       umount "$m" 2>/dev/null
     done

@@ -94,9 +94,9 @@ expect_eq "$(invariant_violations)" "" "invariants hold after the reboot"
 # Removal with the addon: no image, no mount, no loop device.
 miren app destroy -a full -f >/dev/null 2>&1
 wait_for "the addon's disk is removed" 30 sh -c "! miren debug disk list | grep -q '$disk'"
-expect_eq "$(ls "$DATA/volumes" | grep -c "^$disk")" "0" "no image is left"
+expect_eq "$(find "$DATA/volumes" -name "$disk*" | wc -l)" "0" "no image is left"
 expect_eq "$(findmnt -rno TARGET | grep -c "$disk")" "0" "no mount is left"
 expect_eq "$(losetup -a | grep -c "$disk")" "0" "no loop device is left"
-expect_eq "$(ls "$DATA/disks" | grep -c "^$disk$")" "0" "no directory is left"
+expect_eq "$(find "$DATA/disks" -maxdepth 1 -name "$disk" | wc -l)" "0" "no directory is left"
 expect_eq "$(invariant_violations)" "" "invariants hold after the removal"
 finish

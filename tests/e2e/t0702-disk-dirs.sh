@@ -12,7 +12,7 @@ deploy_addon_app plain small
 disk=$(disk_of_app plain)
 wait_for "the addon's database answers" 30 psql_as plain -c "SELECT 1"
 expect_eq "$(findmnt -rno TARGET | grep -c "^$DATA/")" "0" "nothing is mounted"
-expect_eq "$(ls -A "$DATA/volumes" 2>/dev/null | wc -l)" "0" "no image is made (not even a spare)"
+expect_eq "$(find "$DATA/volumes" -mindepth 1 2>/dev/null | wc -l)" "0" "no image is made (not even a spare)"
 expect_eq "$(stat -c %d "$DATA/disks/$disk")" "$(stat -c %d "$DATA")" "the disk is a directory on the data directory's filesystem"
 list=$(miren debug disk list)
 expect_match "$list" "$disk +1\.0 GiB +[0-9.]+ MiB +[0-9]+% +dirs +in use" "disk list shows the recorded size and the dirs mode"
@@ -26,6 +26,6 @@ expect_eq "$(psql_as plain -c "SELECT 1")" "1" "the database still answers"
 expect_eq "$(invariant_violations)" "" "invariants hold"
 miren app destroy -a plain -f >/dev/null 2>&1
 wait_for "the disk is removed with the addon" 30 sh -c "! miren debug disk list | grep -q '$disk'"
-expect_eq "$(ls "$DATA/disks" | grep -c "^$disk$")" "0" "its directory is gone"
+expect_eq "$(find "$DATA/disks" -maxdepth 1 -name "$disk" | wc -l)" "0" "its directory is gone"
 expect_eq "$(invariant_violations)" "" "invariants hold after the removal"
 finish

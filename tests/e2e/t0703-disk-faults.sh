@@ -17,7 +17,7 @@ check() {
   local bad
   bad=$(invariant_violations)
   [ "$(psql_as keep -c 'SELECT count(*) FROM kept' 2>/dev/null)" = "3" ] || bad="$bad; keep lost data"
-  [ -z "$(ls "$DATA/volumes" | grep '\.tmp$')" ] || bad="$bad; a half-made image is left"
+  [ -z "$(find "$DATA/volumes" -name '*.tmp')" ] || bad="$bad; a half-made image is left"
   if [ -z "$bad" ]; then ok "$1: invariants hold"; else fail "$1:$bad"; fi
 }
 mkapp() {
@@ -65,7 +65,7 @@ miren addon destroy miren-postgresql -a fa -f >/dev/null 2>&1
 wait_crash || { fail "volume:deleted: the daemon did not crash there"; stop_server; }
 start_server || exit 1
 wait_for "volume:deleted: the removal converges" 60 sh -c "! miren debug disk list | grep -q -- '$fadisk'"
-expect_eq "$(ls -a "$DATA/volumes" "$DATA/disks" | grep -c -- "$fadisk")" "0" "volume:deleted: no image or directory is left"
+expect_eq "$(find "$DATA/volumes" "$DATA/disks" -maxdepth 1 -name "*$fadisk*" | wc -l)" "0" "volume:deleted: no image or directory is left"
 expect_eq "$(losetup -a | grep -c -- "$fadisk")" "0" "volume:deleted: no loop device is left"
 check volume:deleted
 stop_server
