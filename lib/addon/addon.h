@@ -54,6 +54,8 @@
 #include "supervise/supervise.h"
 #include "util/err.h"
 
+struct volumes;
+
 struct addon_variant {
 	const char *name;
 	const char *description;
@@ -74,6 +76,9 @@ struct addon_ctx {
 	const struct data_paths *paths; /* builds every path in data_dir (util/paths.h) */
 	uid_t uid; /* run servers as; (uid_t)-1: as the daemon */
 	gid_t gid;
+	/* The storage behind disks (lib/disk/volume.h): sized ext4 images or
+	 * plain directories. */
+	struct volumes *volumes;
 	uint32_t pool_base; /* address pool, host order */
 	uint32_t pool_size;
 	/* Set by reconciler_stop (NULL outside a reconciler): long waits in

@@ -10,12 +10,15 @@
  * A disk whose server runs is backed up online (backup_begin, the copy,
  * backup_end); a disk whose server is stopped is copied as is.
  *
- * A restore verifies everything into disks/.restore-<hex>, then swaps:
- * disks/<name> -> disks/.old-<name>, staging -> disks/<name>, remove the
- * old.  disk_recover() finishes or undoes a swap a crash cut short.
+ * A restore verifies everything into a staging disk of its own
+ * (.restore-<hex>: a volume, so an ext4 image when disks are images), then
+ * swaps volumes: <name> -> .old-<name>, staging -> <name>, remove the old
+ * (volume_move: image renames and remounts, or directory renames).
+ * disk_recover() finishes or undoes a swap a crash cut short.
  */
 #include "addon/disk_ops.h"
 #include "addon/server.h"
+#include "disk/volume.h"
 #include "util/fault.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -397,18 +400,39 @@ void disk_backup_free(struct disk_backup_job *job)
 
 /* --- restore --------------------------------------------------------------- */
 
+/* A restore stages into a disk of its target's size when it knows the
+ * target, else of this size (sparse: it costs nothing) fitted to the
+ * backup's disk size once the header has been read. */
+#define RESTORE_STAGING_SIZE (10ULL << 30)
+/* The size of a restored disk when neither a record nor the backup says. */
+#define RESTORE_DEFAULT_SIZE (1ULL << 30)
+
 static char *disks_root(struct addon_ctx *ctx)
 {
 	return xasprintf("%s/disks", ctx->data_dir);
 }
 
-/* Renames a, then fsyncs root; 0 or -1 (errno). */
-static int move(const char *root, const char *from, const char *to)
+/* Renames disk `from` to `to` (image and mount, or directory: see
+ * volume_move); 0 or a miren_err with the reason in *why. */
+static int move(struct addon_ctx *ctx, const char *from, const char *to, struct miren_error *why)
 {
-	if (rename(from, to) != 0)
-		return -1;
-	fs_fsync_dir(root);
-	return 0;
+	miren_error_clear(why);
+	return volume_move(ctx->volumes, from, to, why);
+}
+
+/* The size a restored disk gets: its record's, else the backup's, else
+ * the small size. */
+static uint64_t restore_size(struct addon_ctx *ctx, const char *name, const json_t *hdr)
+{
+	struct disk_rec d;
+	int64_t size = 0;
+	if (name && store_disk_get(ctx->store, name, &d, NULL) == 0) {
+		size = d.size_bytes;
+		disk_rec_release(&d);
+	}
+	if (size < (16 << 20) && hdr)
+		size = json_integer_value(json_object_get(hdr, "size"));
+	return size >= (16 << 20) ? (uint64_t)size : RESTORE_DEFAULT_SIZE;
 }
 
 /* Starts srv on its restored disk and makes its tenants agree with their
@@ -437,27 +461,25 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 	*result = NULL;
 	if (name && disk_name_check(name, err))
 		return MIREN_EINVAL;
-	char *root = disks_root(ctx);
 	char *hex = secret_hex(6);
-	char *staging = xasprintf("%s/.restore-%s", root, hex);
-	char *trash = xasprintf("%s/.trash-%s", root, hex);
-	char *target = NULL, *old = NULL;
+	/* Volume names (disks/<name> is where each is mounted). */
+	char *staging_n = xasprintf(".restore-%s", hex);
+	char *trash_n = xasprintf(".trash-%s", hex);
+	char *old_n = NULL;
+	char *staging = volume_dir(ctx->volumes, staging_n);
+	char *target = NULL;
 	json_t *hdr = NULL;
 	struct snap_stats st = { 0 };
 	struct server_rec srv = { 0 };
 	const struct addon_def *def = NULL;
+	struct miren_error why;
 	bool have_server = false, replaced = false, restarted = false, locked = false;
-	int rc = 0;
-	if (fs_mkdir_p(root, 0711) != 0 || mkdir(staging, 0700) != 0) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot create '%s': %s", staging,
-				     strerror(errno));
+	/* The staging disk is a volume of its own: the swap renames volumes,
+	 * and a restore cannot fill the data directory's filesystem. */
+	int rc = volume_ensure(ctx->volumes, staging_n,
+			       name ? restore_size(ctx, name, NULL) : RESTORE_STAGING_SIZE, err);
+	if (rc)
 		goto out;
-	}
-	if (ctx->uid != (uid_t)-1 && chown(staging, ctx->uid, ctx->gid) != 0) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot hand '%s' to the service user: %s",
-				     staging, strerror(errno));
-		goto out;
-	}
 	rc = snap_read(source, user, staging, ctx->uid, ctx->gid, 0, &hdr, &st, err);
 	if (rc)
 		goto out;
@@ -470,8 +492,8 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 			goto out;
 		}
 	}
-	target = xasprintf("%s/%s", root, name);
-	old = xasprintf("%s/.old-%s", root, name);
+	target = volume_dir(ctx->volumes, name);
+	old_n = xasprintf(".old-%s", name);
 	/* The engine that will run the copy proves it first: the one of the
 	 * disk's server, else the one that made the backup. */
 	have_server = addon_server_of_disk(ctx, name, &srv) == 0;
@@ -484,6 +506,8 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 	}
 	if (def && def->restore_prepare)
 		rc = def->restore_prepare(ctx, have_server ? &srv : NULL, hdr, staging, err);
+	if (!rc)
+		rc = volume_fit(ctx->volumes, staging_n, restore_size(ctx, name, hdr), err);
 	if (rc)
 		goto out;
 
@@ -526,11 +550,10 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 		goto out;
 	}
 	if (!exists) {
-		/* A new disk: made (recorded, its directory empty) the way every
-		 * disk is, then the verified copy takes the directory's place. */
+		/* A new disk: recorded the way every disk is, then the verified
+		 * copy becomes its volume. */
 		char *by = xasprintf("restore of %s", source_disk);
-		rc = addon_disk_ensure(ctx, name,
-				       json_integer_value(json_object_get(hdr, "size")), by, err);
+		rc = addon_disk_record(ctx, name, (long long)restore_size(ctx, name, hdr), by, err);
 		free(by);
 		if (rc)
 			goto out;
@@ -539,18 +562,18 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 		addon_server_stop(ctx, srv.id);
 	/* The swap: each rename is atomic; until the old copy is moved to the
 	 * trash, disk_recover() puts it back after a crash. */
-	if (exists && move(root, target, old) != 0) {
+	if (exists && move(ctx, name, old_n, &why) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot move disk '%s' aside: %s", name,
-				     strerror(errno));
+				     why.message);
 		goto restart;
 	}
 	if (exists)
 		fault_point("restore:aside");
-	if (move(root, staging, target) != 0) {
+	if (move(ctx, staging_n, name, &why) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot put the restored disk in place: %s",
-				     strerror(errno));
+				     why.message);
 		if (exists)
-			move(root, old, target);
+			move(ctx, old_n, name, &why);
 		else
 			addon_disk_remove(ctx, name, NULL);
 		goto restart;
@@ -565,9 +588,9 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 		if (src) {
 			addon_server_stop(ctx, srv.id);
 			server_on_dir(ctx, def, target, true);
-			move(root, target, staging);
+			move(ctx, name, staging_n, &why);
 			if (exists)
-				move(root, old, target);
+				move(ctx, old_n, name, &why);
 			/* Why it did not start is the server's own log line, when
 			 * there is one, not the connection attempt that timed out. */
 			static const char says[] = "the server's log says: ";
@@ -585,12 +608,13 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 		fault_point("restore:started");
 	}
 	if (exists) {
-		if (move(root, old, trash) != 0)
-			log_warn("disk %s: cannot move the replaced copy %s aside: %s", name, old,
-				 strerror(errno));
+		if (move(ctx, old_n, trash_n, &why) != 0)
+			log_warn("disk %s: cannot move the replaced copy %s aside: %s", name, old_n,
+				 why.message);
 		fault_point("restore:proven");
-		if (fs_remove_tree(trash) != 0)
-			log_warn("disk %s: cannot remove the replaced copy %s", name, trash);
+		if (volume_remove(ctx->volumes, trash_n, &why) != 0)
+			log_warn("disk %s: cannot remove the replaced copy %s: %s", name, trash_n,
+				 why.message);
 	} else {
 		fault_point("restore:placed");
 	}
@@ -607,8 +631,8 @@ restart:
 out:
 	if (locked)
 		disk_unlock(name);
-	if (fs_exists(staging))
-		fs_remove_tree(staging);
+	if (volume_remove(ctx->volumes, staging_n, &why) != 0)
+		log_warn("cannot remove the restore's staging disk %s: %s", staging_n, why.message);
 	if (!rc)
 		*result = json_pack("{s:s, s:s, s:O, s:I, s:I, s:b, s:b}", "disk", name,
 				    "source_disk", addon_jstr(hdr, "disk"), "method",
@@ -621,11 +645,11 @@ out:
 	json_decref(hdr);
 	server_rec_release(&srv);
 	free(target);
-	free(old);
+	free(old_n);
 	free(staging);
-	free(trash);
+	free(staging_n);
+	free(trash_n);
 	free(hex);
-	free(root);
 	return rc;
 }
 
@@ -637,25 +661,27 @@ void disk_recover(struct addon_ctx *ctx)
 	while (d && (de = readdir(d))) {
 		const char *n = de->d_name;
 		char *path = fs_join(root, n);
+		struct miren_error why;
 		if (!strncmp(n, ".restore-", 9) || !strncmp(n, ".trash-", 7)) {
 			server_on_dir(ctx, NULL, path, true);
-			fs_remove_tree(path);
+			if (volume_remove(ctx->volumes, n, &why) != 0)
+				log_error("cannot remove %s: %s", path, why.message);
 		} else if (!strncmp(n, ".old-", 5)) {
 			/* The restored copy in place was never proven: the old
 			 * one goes back. */
 			char *target = fs_join(root, n + 5);
 			char *hex = secret_hex(6);
-			char *trash = xasprintf("%s/.trash-%s", root, hex);
+			char *trash_n = xasprintf(".trash-%s", hex);
 			if (fs_exists(target)) {
 				server_on_dir(ctx, NULL, target, true);
-				if (move(root, target, trash) != 0)
+				if (move(ctx, n + 5, trash_n, &why) != 0)
 					log_error("disk %s: cannot move the unproven restored copy "
-						  "aside: %s", n + 5, strerror(errno));
+						  "aside: %s", n + 5, why.message);
 			}
-			if (!fs_exists(target) && move(root, path, target) == 0)
+			if (!fs_exists(target) && move(ctx, n, n + 5, &why) == 0)
 				log_warn("disk %s: an interrupted restore was rolled back", n + 5);
-			fs_remove_tree(trash);
-			free(trash);
+			volume_remove(ctx->volumes, trash_n, &why);
+			free(trash_n);
 			free(hex);
 			free(target);
 		} else if (n[0] != '.' && disk_name_check(n, NULL) == 0) {

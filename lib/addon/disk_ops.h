@@ -76,4 +76,50 @@ void disk_recover(struct addon_ctx *ctx);
  * letter or digit, at most 128 characters. */
 int disk_name_check(const char *name, struct miren_error *err);
 
+/* --- sizes and fullness (disk_size.c) -------------------------------------- */
+
+/* A disk this full (percent of its filesystem) is warned about: in `miren
+ * debug disk list`, `addon list`, `app status` and the daemon's log. */
+#define DISK_WARN_PERCENT 90
+/* How often the watcher looks (MIREN_DISK_WATCH_MS overrides, >= 100). */
+#define DISK_WATCH_MS 30000
+
+/* "disk 'NAME' is 93% full (951 MiB of 1008 MiB)".  Caller frees. */
+char *disk_warning_text(const char *name, int percent, uint64_t used, uint64_t size);
+
+/*
+ * The storage facts of disk `name` (recorded_size: its record's size, used
+ * in dirs mode): {"mode": "ext4"|"dirs", "size", "used", "avail" (bytes;
+ * the filesystem's own numbers for an image), "used_percent", "mounted",
+ * "device" (a mounted image), "warning" (over DISK_WARN_PERCENT, or an
+ * image not mounted)}.  Caller decrefs.
+ */
+json_t *disk_usage_json(struct addon_ctx *ctx, const char *name, long long recorded_size);
+
+/* Every recorded disk: disk_usage_json plus "name", "status", "created_by",
+ * "created_at". */
+int disk_list(struct addon_ctx *ctx, json_t **result, struct miren_error *err);
+
+/*
+ * Grows disk `name` to size_bytes (rounded up to 4 KiB).  An ext4 image
+ * grows online when the kernel lets the daemon (volumes_grow_online);
+ * otherwise the disk's server is stopped, the disk grown unmounted and the
+ * server started again (restore_start).  A directory disk only records the
+ * size.  The new size is recorded.  Errors: MIREN_EINVAL for a size out of
+ * range or smaller than the disk (shrinking is refused; nothing changes),
+ * MIREN_ENOTFOUND for an unknown disk, MIREN_ECONFLICT when another
+ * operation holds the disk, MIREN_EIO when a step failed (running it again
+ * finishes it).  Returns disk_usage_json plus "name", "previous_size",
+ * "online", "server_restarted".
+ */
+int disk_resize(struct addon_ctx *ctx, const char *name, uint64_t size_bytes, json_t **result,
+		struct miren_error *err);
+
+/* A thread that logs, every DISK_WATCH_MS, a warning when a disk goes over
+ * DISK_WARN_PERCENT (once, until it is under again).  NULL when it cannot
+ * start (logged).  Stop joins it. */
+struct disk_watch;
+struct disk_watch *disk_watch_start(const struct addon_ctx *ctx);
+void disk_watch_stop(struct disk_watch *w);
+
 #endif

@@ -1,6 +1,7 @@
 /* The daemon's invariants (see invariants.h). */
 #include "addon/invariants.h"
 #include "addon/server.h"
+#include "disk/volume.h"
 
 #include <dirent.h>
 #include <stdlib.h>
@@ -10,6 +11,11 @@ static void add(json_t *v, char *msg)
 {
 	json_array_append_new(v, json_string(msg));
 	free(msg);
+}
+
+static void add_const(void *v, const char *msg)
+{
+	json_array_append_new(v, json_string(msg));
 }
 
 /* Disk directories are exactly the disk records. */
@@ -45,6 +51,13 @@ static void check_disk_dirs(struct addon_ctx *ctx, json_t *v)
 		free(dir);
 	}
 	free(root);
+	/* Images, mounts and loop devices agree with the records. */
+	const char **names = xcalloc(n + 1, sizeof(*names));
+	for (size_t i = 0; i < n; i++)
+		names[i] = disks[i].name;
+	if (ctx->volumes)
+		volumes_check(ctx->volumes, names, n, add_const, v);
+	free(names);
 	disk_recs_free(disks, n);
 }
 
@@ -124,6 +137,7 @@ int addon_invariants_check(struct addon_ctx *ctx, json_t **result, struct miren_
 		check_servers(ctx, v);
 		json_array_append_new(checks, json_string("servers <-> disks"));
 		json_array_append_new(checks, json_string("disks <-> directories"));
+		json_array_append_new(checks, json_string("disks <-> images, mounts, loop devices"));
 		json_array_append_new(checks, json_string("servers <-> processes"));
 		json_array_append_new(checks, json_string("shared-server tenants <-> records"));
 	}

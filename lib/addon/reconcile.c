@@ -16,6 +16,7 @@
  * itself, and the next attempt then finds the state it expects.
  */
 #include "addon/addon.h"
+#include "addon/disk_ops.h"
 #include "addon/server.h"
 #include "util/fault.h"
 #include "util/log.h"
@@ -503,6 +504,8 @@ static void *prepare_run(void *arg)
 			break;
 		r->prepare_wanted = false;
 		pthread_mutex_unlock(&r->lock);
+		if (!stopping(r))
+			addon_disk_spares(&r->ctx);
 		for (const struct addon_def *const *d = addon_all(); *d; d++)
 			if ((*d)->idle && !stopping(r))
 				(*d)->idle(&r->ctx);
@@ -664,6 +667,22 @@ json_t *addon_inst_json(struct reconciler *r, const struct addon_rec *rec)
 		json_object_set_new(o, "server_restarts", json_integer(st.restarts));
 		if (!strcmp(rec->status, "active"))
 			server_truth(o, &st);
+	}
+	/* How full its disk is, and the warning when nearly full. */
+	struct server_rec srv;
+	if (r && rec->server && *rec->server && store_server_get(r->ctx.store, rec->server, &srv,
+								 NULL) == 0) {
+		struct disk_rec d;
+		if (store_disk_get(r->ctx.store, srv.disk, &d, NULL) == 0) {
+			json_t *u = disk_usage_json(&r->ctx, srv.disk, d.size_bytes);
+			json_object_set_new(o, "disk", json_string(srv.disk));
+			json_object_set(o, "disk_used_percent", json_object_get(u, "used_percent"));
+			if (json_object_get(u, "warning"))
+				json_object_set(o, "disk_warning", json_object_get(u, "warning"));
+			json_decref(u);
+			disk_rec_release(&d);
+		}
+		server_rec_release(&srv);
 	}
 	return o;
 }

@@ -138,7 +138,8 @@ int addon_resolve(const char *name, const char *variant, const char *version,
 static const char *const framework_points[] = {
 	"deploy:moved",      "app-destroy:marked", "backup:started",  "backup:copied",
 	"restore:verified",  "restore:aside",      "restore:swapped", "restore:started",
-	"restore:proven",    "restore:placed",     NULL,
+	"restore:proven",    "restore:placed",     "volume:formatted", "volume:mounted",
+	"volume:grown",      "volume:deleted",     NULL,
 };
 
 static void step_points(const struct addon_def *def, const char *op, const char *variant,

@@ -1,6 +1,7 @@
 /* Generic plumbing for addon servers and their disks; see server.h. */
 #include "addon/server.h"
 #include "addon/disk_ops.h"
+#include "disk/volume.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/strbuf.h"
@@ -58,7 +59,7 @@ char *addon_disk_dir(const struct addon_ctx *ctx, const char *name)
 	return xasprintf("%s/disks/%s", ctx->data_dir, name);
 }
 
-int addon_disk_ensure(struct addon_ctx *ctx, const char *name, long long size_bytes,
+int addon_disk_record(struct addon_ctx *ctx, const char *name, long long size_bytes,
 		      const char *created_by, struct miren_error *err)
 {
 	int rc = disk_name_check(name, err);
@@ -69,32 +70,73 @@ int addon_disk_ensure(struct addon_ctx *ctx, const char *name, long long size_by
 	struct server_rec srv;
 	bool used = addon_server_of_disk(ctx, name, &srv) == 0;
 	server_rec_release(&srv);
+	/* A disk never shrinks: a size `miren disk resize` gave stays when a
+	 * later step names the variant's size again. */
+	struct disk_rec cur;
+	if (store_disk_get(ctx->store, name, &cur, NULL) == 0) {
+		if (cur.size_bytes > size_bytes)
+			size_bytes = cur.size_bytes;
+		disk_rec_release(&cur);
+	}
 	struct disk_rec d = { .name = (char *)name, .size_bytes = size_bytes,
 			      .created_by = (char *)created_by, .status = used ? "in use" : "unused" };
-	rc = store_disk_put(ctx->store, &d, err);
+	return store_disk_put(ctx->store, &d, err);
+}
+
+int addon_disk_ensure(struct addon_ctx *ctx, const char *name, long long size_bytes,
+		      const char *created_by, struct miren_error *err)
+{
+	/* The size is recorded first: a crash before the volume is made
+	 * leaves a record that the step, run again, completes. */
+	int rc = addon_disk_record(ctx, name, size_bytes, created_by, err);
 	if (rc)
 		return rc;
-	char *dir = addon_disk_dir(ctx, name);
-	char *parent = xasprintf("%s/disks", ctx->data_dir);
-	if (fs_mkdir_p(parent, 0711) != 0 || fs_mkdir_p(dir, 0755) != 0) {
-		/* Not retried: it takes a person to repair the data directory. */
-		rc = miren_error_set(err, MIREN_ECONFLICT, "cannot create disk directory '%s': %s",
-				     dir, strerror(errno));
-		miren_error_hint(err, "check that the data directory '%s' is writable", ctx->data_dir);
-	}
-	free(parent);
-	free(dir);
+	rc = volume_ensure(ctx->volumes, name,
+			   size_bytes > 0 ? (uint64_t)size_bytes : ADDON_DISK_DEFAULT_BYTES, err);
+	if (rc == MIREN_EIO)
+		/* Not retried: mkfs, the loop device or the mount failed. */
+		miren_error_hint(err, "see the daemon's log; MIREN_DISKS=dirs makes disks plain "
+				      "directories (sizes not enforced)");
 	return rc;
+}
+
+int addon_disk_ready(struct addon_ctx *ctx, const char *name, struct miren_error *err)
+{
+	struct disk_rec d;
+	int rc = store_disk_get(ctx->store, name, &d, err);
+	if (rc)
+		return rc;
+	rc = volume_ensure(ctx->volumes, name,
+			   d.size_bytes > 0 ? (uint64_t)d.size_bytes : ADDON_DISK_DEFAULT_BYTES, err);
+	disk_rec_release(&d);
+	return rc;
+}
+
+void addon_disk_spares(struct addon_ctx *ctx)
+{
+	long long done[16];
+	size_t n = 0;
+	if (!ctx->volumes)
+		return; /* a context without disks (unit tests of the reconciler) */
+	for (const struct addon_def *const *d = addon_all(); *d; d++)
+		for (size_t i = 0; i < (*d)->n_variants; i++) {
+			long long size = (*d)->variants[i].disk_bytes;
+			bool seen = size <= 0;
+			for (size_t k = 0; k < n && !seen; k++)
+				seen = done[k] == size;
+			if (seen || n == sizeof(done) / sizeof(done[0]))
+				continue;
+			done[n++] = size;
+			struct miren_error err;
+			if (volume_spare_prepare(ctx->volumes, (uint64_t)size, &err) != 0)
+				log_warn("cannot prepare a spare disk image of %lld MiB: %s",
+					 size >> 20, err.message);
+		}
 }
 
 int addon_disk_remove(struct addon_ctx *ctx, const char *name, struct miren_error *err)
 {
-	char *dir = addon_disk_dir(ctx, name);
-	int rc = 0;
-	if (fs_remove_tree(dir) != 0)
-		rc = miren_error_set(err, MIREN_EIO, "cannot remove disk directory '%s': %s", dir,
-				     strerror(errno));
-	free(dir);
+	int rc = volume_remove(ctx->volumes, name, err);
 	if (!rc)
 		rc = store_disk_delete(ctx->store, name, err);
 	return rc;
@@ -137,6 +179,11 @@ int addon_server_add(struct addon_ctx *ctx, const char *engine, const char *id,
 int addon_server_start(struct addon_ctx *ctx, const struct server_rec *srv,
 		       const struct addon_server_spec *spec, struct miren_error *err)
 {
+	/* Never a server on a disk that is not mounted: it would write into
+	 * the mount point, on the data directory's filesystem. */
+	int drc = addon_disk_ready(ctx, srv->disk, err);
+	if (drc)
+		return drc;
 	char *id = addon_server_sv_id(srv->id);
 	char *dir = addon_disk_dir(ctx, srv->disk);
 	char *logdir = xasprintf("%s/logs/addons", ctx->data_dir);

@@ -1,8 +1,8 @@
 /*
  * Generic plumbing for the servers addons run on, shared by every engine:
- * the loopback address pool, disks (a directory today, a sized image
- * later: every disk is made and removed through addon_disk_ensure and
- * addon_disk_remove), the server's supervisor id, log file, start and stop
+ * the loopback address pool, disks (sized images or directories,
+ * lib/disk/volume.h: every disk is made and removed through
+ * addon_disk_ensure and addon_disk_remove), the server's supervisor id, log file, start and stop
  * under the supervisor, the records of a new server, and the resume at
  * daemon start.  Engines call these and add only what is theirs (the
  * argv, the readiness check, the SQL).
@@ -28,20 +28,40 @@ int addon_address_alloc(struct addon_ctx *ctx, char out[INET_ADDRSTRLEN],
 /* The directory of disk `name`: <data>/disks/<name>. */
 char *addon_disk_dir(const struct addon_ctx *ctx, const char *name);
 
+/* A disk's size when nothing says (an old record without one). */
+#define ADDON_DISK_DEFAULT_BYTES (1ULL << 30)
+
 /*
  * Makes disk `name` exist: its record (size_bytes: its declared size, 0:
  * unknown; created_by: who, for `miren debug disk list`; status "in use"
  * when a server record names the disk, else "unused") first, then its
- * directory (0755, the daemon's; what the engine puts in
- * it belongs to the service user).  Idempotent: an existing record and
- * directory are kept (the record's size is updated).  A crash between the
- * two leaves a record the next call completes.
+ * storage (lib/disk/volume.h): a sparse ext4 image of size_bytes
+ * loop-mounted at addon_disk_dir(), or a plain directory where loop devices
+ * cannot be used; its root belongs to the service user.  Idempotent: an
+ * existing record and volume are kept (the record's size is updated; a
+ * volume is grown only by `miren disk resize`).  A crash between the two
+ * leaves a record the next call completes.  MIREN_EIO when the image
+ * cannot be made or mounted.
  */
 int addon_disk_ensure(struct addon_ctx *ctx, const char *name, long long size_bytes,
 		      const char *created_by, struct miren_error *err);
-/* Removes the directory of disk `name` and then its record.  Idempotent:
- * a missing disk is success.  The caller holds the disk's lock and has
- * stopped every server on it. */
+/* Only the record of addon_disk_ensure (a restore then moves its verified
+ * copy into place as the disk's volume). */
+int addon_disk_record(struct addon_ctx *ctx, const char *name, long long size_bytes,
+		      const char *created_by, struct miren_error *err);
+/* Makes the storage of a recorded disk usable (mounted) before a server
+ * writes it: after a reboot, or an image that could not be mounted at
+ * start.  MIREN_ENOTFOUND without a record, MIREN_EIO when it cannot be
+ * mounted (the server must then not start: it would write the empty mount
+ * point). */
+int addon_disk_ready(struct addon_ctx *ctx, const char *name, struct miren_error *err);
+/* Off the provisioning path (the reconciler's preparer thread): a formatted
+ * spare image for every disk size a variant declares, so that the next
+ * disk of that size is a rename and a mount. */
+void addon_disk_spares(struct addon_ctx *ctx);
+/* Removes the storage of disk `name` (unmounted, image and loop device
+ * gone) and then its record.  Idempotent: a missing disk is success.  The
+ * caller holds the disk's lock and has stopped every server on it. */
 int addon_disk_remove(struct addon_ctx *ctx, const char *name, struct miren_error *err);
 
 /* The supervisor id of a server: "addon/<server id>". */

@@ -143,6 +143,22 @@ static int h_disk_restore(struct api_req *r, json_t **res, struct miren_error *e
 	return rc;
 }
 
+static int h_disk_mode(struct api_req *r, json_t **res, struct miren_error *err)
+{
+	(void)err;
+	*res = disks_mode(r->d);
+	return 0;
+}
+
+static int h_disk_resize(struct api_req *r, json_t **res, struct miren_error *err)
+{
+	json_t *size = json_object_get(r->body, "size");
+	if (!json_is_integer(size) || json_integer_value(size) <= 0)
+		return miren_error_set(err, MIREN_EINVAL,
+				       "body must be {\"size\": <bytes, a positive integer>}");
+	return disks_resize(r->d, r->params[0], (uint64_t)json_integer_value(size), res, err);
+}
+
 static int h_invariants(struct api_req *r, json_t **res, struct miren_error *err)
 {
 	return daemon_invariants(r->d, res, err);
@@ -178,6 +194,8 @@ const struct api_route api_routes[] = {
 	{ "GET", "/v1/disks", NONE, h_disk_list },
 	{ "POST", "/v1/disks/restore", API_BODY_FILE, API_RESTORE_MAX, h_disk_restore },
 	{ "POST", "/v1/disks/:disk/backup", NONE, h_disk_backup },
+	{ "POST", "/v1/disks/:disk/resize", JSON, h_disk_resize },
+	{ "GET", "/v1/debug/disks", NONE, h_disk_mode },
 	{ "GET", "/v1/debug/invariants", NONE, h_invariants },
 	{ "GET", "/v1/debug/state", NONE, h_state },
 	{ NULL, NULL, API_BODY_NONE, 0, NULL },

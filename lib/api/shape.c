@@ -94,14 +94,6 @@ json_t *shape_addon_def(const struct addon_def *def)
 			 def->default_variant, "versions", vs);
 }
 
-json_t *shape_disk(const struct disk_rec *r, long long used)
-{
-	return json_pack("{s:s, s:I, s:I, s:s, s:s, s:I}", "name", r->name, "size",
-			 (json_int_t)r->size_bytes, "used", (json_int_t)(used < 0 ? 0 : used),
-			 "status", r->status, "created_by", r->created_by, "created_at",
-			 (json_int_t)r->created_at);
-}
-
 json_t *shape_addon_variants(const struct addon_def *def)
 {
 	return json_pack("{s:s, s:s, s:o}", "name", def->name, "default_variant",

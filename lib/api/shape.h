@@ -42,8 +42,6 @@ json_t *shape_log_slice(const char *service, const char *data, size_t len, long 
 json_t *shape_variants(const struct addon_def *def);
 /* {"name","description","variants","default_variant","versions"} */
 json_t *shape_addon_def(const struct addon_def *def);
-/* {"name","size","used","status","created_by","created_at"}; used < 0: 0 */
-json_t *shape_disk(const struct disk_rec *r, long long used);
 /* {"name","default_variant","variants"} */
 json_t *shape_addon_variants(const struct addon_def *def);
 /* {"app","release","unchanged","warnings","services","addons",

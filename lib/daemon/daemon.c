@@ -2,6 +2,7 @@
  * primitives; see daemon.h and daemon_int.h. */
 #include "daemon/daemon_int.h"
 #include "addon/disk_ops.h"
+#include "disk/volume.h"
 #include "store/store.h"
 #include "supervise/supervise.h"
 #include "util/fs.h"
@@ -285,6 +286,8 @@ int daemon_open(const struct daemon_options *opts, struct daemon **out, struct m
 	 * reconciler's callbacks take each app's lock, as apps_start_all does. */
 	apps_prune_dirs(d);
 	addons_remove_orphans(d);
+	d->actx.volumes = volumes_open(root, d->run_uid, d->run_gid);
+	volumes_recover(d->actx.volumes);
 	disk_recover(&d->actx);
 	d->rec = reconciler_start(&d->actx, addons_changed, d);
 	if (!d->rec) {
@@ -293,6 +296,7 @@ int daemon_open(const struct daemon_options *opts, struct daemon **out, struct m
 	}
 	apps_start_all(d);
 	sv_reap_unclaimed(d->sv);
+	d->disk_watch = disk_watch_start(&d->actx);
 	*out = d;
 	goto out;
 fail:
@@ -309,10 +313,12 @@ void daemon_close(struct daemon *d)
 {
 	if (!d)
 		return;
+	disk_watch_stop(d->disk_watch);
 	reconciler_stop(d->rec);
 	if (d->sv)
 		sv_free(d->sv);
 	store_close(d->store);
+	volumes_free(d->actx.volumes);
 	while (d->ports) {
 		struct port_slot *s = d->ports;
 		d->ports = s->next;

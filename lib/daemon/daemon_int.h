@@ -41,6 +41,7 @@ struct daemon {
 	gid_t run_gid;
 	int keep_releases;
 	struct addon_ctx actx;
+	struct disk_watch *disk_watch; /* the 90 % warnings */
 	struct reconciler *rec;
 
 	pthread_mutex_t locks_mu;

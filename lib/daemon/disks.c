@@ -3,6 +3,7 @@
 #include "addon/disk_ops.h"
 #include "addon/invariants.h"
 #include "api/shape.h"
+#include "disk/volume.h"
 #include "daemon/daemon_int.h"
 #include "store/store.h"
 #include "util/fs.h"
@@ -12,19 +13,20 @@
 
 int disks_list(struct daemon *d, json_t **result, struct miren_error *err)
 {
-	struct disk_rec *disks;
-	size_t n;
-	int rc = store_disk_list(d->store, &disks, &n, err);
-	if (rc)
-		return rc;
-	*result = json_array();
-	for (size_t i = 0; i < n; i++) {
-		char *dir = data_paths_disk(d->paths, disks[i].name);
-		json_array_append_new(*result, shape_disk(&disks[i], fs_disk_usage(dir)));
-		free(dir);
-	}
-	disk_recs_free(disks, n);
-	return 0;
+	return disk_list(&d->actx, result, err);
+}
+
+json_t *disks_mode(struct daemon *d)
+{
+	return json_pack("{s:s, s:s, s:b}", "mode", volume_mode_name(volumes_mode(d->actx.volumes)),
+			 "reason", volumes_mode_reason(d->actx.volumes), "online_resize",
+			 volumes_grow_online(d->actx.volumes));
+}
+
+int disks_resize(struct daemon *d, const char *name, uint64_t size_bytes, json_t **result,
+		 struct miren_error *err)
+{
+	return disk_resize(&d->actx, name, size_bytes, result, err);
 }
 
 int disks_backup_prepare(struct daemon *d, const char *name, struct disk_backup_job **job,

@@ -10,13 +10,19 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "daemon/daemon.h"
 
 struct disk_backup_job;
 
-/* [{"name","size","used","status","created_by","created_at"}] */
+/* Every disk with its usage (see disk_list). */
 int disks_list(struct daemon *d, json_t **result, struct miren_error *err);
+/* How disks are stored: {"mode": "ext4"|"dirs", "reason", "online_resize"}. */
+json_t *disks_mode(struct daemon *d);
+/* Grows a disk (see disk_resize). */
+int disks_resize(struct daemon *d, const char *name, uint64_t size_bytes, json_t **result,
+		 struct miren_error *err);
 /* Starts a backup of disk name (errors come here, before any byte). */
 int disks_backup_prepare(struct daemon *d, const char *name, struct disk_backup_job **job,
 			 struct miren_error *err);

@@ -29,6 +29,12 @@
  * the old disk still kept); restore:proven (the old disk moved to the
  * trash, not yet removed); restore:placed (a new disk recorded and in
  * place, the restore not yet answered).
+ *
+ * Disk volumes (lib/disk/volume.c): volume:formatted (an image made as
+ * .tmp, not yet renamed into place); volume:mounted (an image attached and
+ * mounted, its root not yet handed to the service user); volume:grown (a
+ * resize extended the image, the filesystem not yet grown);
+ * volume:deleted (a removal deleted the image, its directory not yet).
  */
 #ifndef MIREN_FAULT_H
 #define MIREN_FAULT_H

@@ -273,3 +273,16 @@ char *cli_app_path(const struct cli *cli, const char *suffix)
 	free(esc);
 	return path;
 }
+
+void cli_print_disk_warnings(const json_t *addons)
+{
+	size_t i;
+	json_t *a;
+	json_array_foreach(addons, i, a) {
+		const char *w = json_string_value(json_object_get(a, "disk_warning"));
+		const char *disk = json_string_value(json_object_get(a, "disk"));
+		if (w && disk)
+			printf("warning: %s; grow it with 'miren disk resize -n %s --size SIZE'\n", w,
+			       disk);
+	}
+}

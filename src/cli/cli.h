@@ -114,6 +114,10 @@ void cli_progress_done(struct cli_progress *p);
 double cli_progress_elapsed(const struct cli_progress *p);
 /* "1.0 GiB", "41.3 MiB". */
 void cli_human_bytes(unsigned long long bytes, char *out, size_t len);
+/* Prints "warning: <disk_warning>; grow it with 'miren disk resize ...'" on
+ * stdout for every addon of the array (as the API returns them) whose disk
+ * is nearly full. */
+void cli_print_disk_warnings(const json_t *addons);
 
 /* Prints j as indented JSON on stdout. */
 void cli_print_json(const json_t *j);

@@ -26,15 +26,21 @@ static int exec(struct cli *cli, int argc, char **argv)
 		json_decref(list);
 		return CLI_OK;
 	}
-	struct cli_table *t = cli_table_new(4, "ADDON", "VARIANT", "STATUS", "MESSAGE");
+	struct cli_table *t = cli_table_new(5, "ADDON", "VARIANT", "STATUS", "DISK", "MESSAGE");
 	size_t i;
 	json_t *a;
-	json_array_foreach(list, i, a)
+	json_array_foreach(list, i, a) {
+		char disk[16] = "";
+		if (json_object_get(a, "disk_used_percent"))
+			snprintf(disk, sizeof(disk), "%d%%",
+				 (int)json_integer_value(json_object_get(a, "disk_used_percent")));
 		cli_table_row(t, json_string_value(json_object_get(a, "addon")),
 			      json_string_value(json_object_get(a, "variant")),
-			      json_string_value(json_object_get(a, "status")),
+			      json_string_value(json_object_get(a, "status")), disk,
 			      json_string_value(json_object_get(a, "message")));
+	}
 	cli_table_print(t);
+	cli_print_disk_warnings(list);
 	json_decref(list);
 	return CLI_OK;
 }

@@ -51,6 +51,7 @@ static int exec(struct cli *cli, int argc, char **argv)
 		       json_string_value(json_object_get(s, "status")), msg && *msg ? ": " : "",
 		       msg && *msg ? msg : "");
 	}
+	cli_print_disk_warnings(addons);
 	json_decref(st);
 	return CLI_OK;
 }

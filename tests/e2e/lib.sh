@@ -75,6 +75,23 @@ kill_cgroups() {
 state_q() { miren debug state --unmask --format json | jq -r "$1"; }
 # Succeeds when state_q "$1" prints exactly "$2".
 state_is() { [ "$(state_q "$1")" = "$2" ]; }
+# Unmounts every disk mounted below $1, deepest first (their loop devices
+# go with their mounts: autoclear); waits a little for killed processes to
+# let go, then detaches lazily.
+umount_disks() {
+  local m
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    awk '{print $5}' /proc/self/mountinfo | grep -F "$1/" | sort -r | while read -r m; do
+      umount "$m" 2>/dev/null
+    done
+    awk '{print $5}' /proc/self/mountinfo | grep -qF "$1/" || return 0
+    sleep 0.2
+  done
+  awk '{print $5}' /proc/self/mountinfo | grep -F "$1/" | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null
+  done
+  return 0
+}
 
 # Every password the test's store holds must be absent from every log the
 # daemon and its database servers wrote (checked for every test, at exit,
@@ -120,6 +137,7 @@ cleanup() {
   # Every data directory the test used (database servers outlive daemons).
   kill_supervised "$TMP"
   kill_cgroups "$TMP"
+  umount_disks "$TMP"
   scan_secrets || status=1
   scan_sanitizer_reports || status=1
   if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi

@@ -34,7 +34,7 @@ fi
 
 disk=$(disk_of_app python-visits)
 expect_match "$disk" "^pg-pg-python-visits-s[0-9a-f]+-data$" "the disk is named pg-pg-<app>-s<id>-data"
-expect_match "$(miren debug disk list)" "$disk +1\.0 GiB +[0-9.]+ MiB +in use +addon miren-postgresql \(app python-visits\)" "disk list shows it with size and usage"
+expect_match "$(miren debug disk list)" "$disk +1\.0 GiB +[0-9.]+ MiB +[0-9]+% +(ext4|dirs) +in use +addon miren-postgresql \(app python-visits\)" "disk list shows it with size and usage"
 expect_eq "$(psql_as python-visits -c "SELECT rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication FROM pg_roles WHERE rolname = current_user")" "f" "the app's role has no special privileges"
 expect_eq "$(psql_as python-visits -c "SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()")" "python_visits" "the role owns its database"
 expect_exit "the superuser cannot log in over TCP" 2 env PGPASSWORD=x PGCONNECT_TIMEOUT=5 psql -X -h "$(miren env get -a python-visits PGHOST)" -U postgres -c "SELECT 1" postgres

@@ -120,6 +120,8 @@ int pgp_ensure_server(struct addon_ctx *ctx, const char *server_id, bool disk_he
 	if (!rc)
 		rc = pg_template_ensure(&pg, tdir, tpw, ctx->uid, ctx->gid, err);
 	if (!rc)
+		rc = addon_disk_ready(ctx, srv.disk, err);
+	if (!rc)
 		rc = pg_clone(tdir, dir, srv.address, srv.port, ctx->uid, ctx->gid, err);
 	if (rc)
 		goto out;

@@ -1,0 +1,1038 @@
+/*
+ * Volumes: sparse ext4 images on loop devices, or plain directories (see
+ * volume.h).
+ *
+ * Loop devices are attached with the kernel's own interface: a free device
+ * from /dev/loop-control (LOOP_CTL_GET_FREE), then LOOP_CONFIGURE with
+ * LO_FLAGS_AUTOCLEAR, then mount(2).  Autoclear makes the kernel detach the
+ * device when its last user goes: after umount, or when a daemon killed
+ * between attach and mount closes its descriptor.  mkfs.ext4, e2fsck and
+ * resize2fs (e2fsprogs) are run as programs.
+ *
+ * Which loop device holds which image is read from
+ * /sys/block/loopN/loop/backing_file; which device is mounted where from
+ * /proc/self/mountinfo.  Nothing about devices is recorded: after a reboot
+ * there is nothing to record.
+ */
+#include "disk/volume.h"
+#include "supervise/supervise.h"
+#include "util/fault.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/strbuf.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/loop.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Smallest image: ext4 with a journal needs a few MiB, 16 keeps it sane. */
+#define VOLUME_MIN_BYTES (16ULL << 20)
+/* How long mkfs, e2fsck and resize2fs may take. */
+#define TOOL_TIMEOUT_MS 120000
+/* How long an unmount waits for the last processes using the disk. */
+#define UMOUNT_WAIT_MS 5000
+#define MOUNT_FLAGS (MS_NOSUID | MS_NODEV | MS_NOATIME)
+
+struct volumes {
+	char *images; /* DATA/volumes */
+	char *mounts; /* DATA/disks */
+	uid_t uid;
+	gid_t gid;
+	enum volume_mode mode;
+	bool online_resize; /* the kernel lets us grow a mounted ext4 */
+	char reason[256];
+	/* Serialises making and taking spares and attaching loop devices. */
+	pthread_mutex_t mu;
+};
+
+const char *volume_mode_name(enum volume_mode mode)
+{
+	return mode == VOLUME_EXT4 ? "ext4" : "dirs";
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The e2fsprogs program `name` (PATH, then /sbin and /usr/sbin, which a
+ * non-login PATH may lack).  Caller frees; NULL when absent. */
+static char *tool_path(const char *name)
+{
+	static const char *const dirs[] = { "/usr/sbin", "/sbin", "/usr/bin", "/bin" };
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		char *p = fs_join(dirs[i], name);
+		if (access(p, X_OK) == 0)
+			return p;
+		free(p);
+	}
+	return NULL;
+}
+
+/* Growing a mounted ext4 (EXT4_IOC_RESIZE_FS) needs CAP_SYS_RESOURCE,
+ * which containers often drop. */
+static bool have_cap_sys_resource(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	unsigned long long caps = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &caps) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return caps & (1ULL << 24); /* CAP_SYS_RESOURCE */
+}
+
+struct volumes *volumes_open(const char *data_dir, uid_t uid, gid_t gid)
+{
+	struct volumes *v = xcalloc(1, sizeof(*v));
+	v->images = fs_join(data_dir, "volumes");
+	v->mounts = fs_join(data_dir, "disks");
+	v->uid = uid;
+	v->gid = gid;
+	pthread_mutex_init(&v->mu, NULL);
+	fs_mkdir_p(v->images, 0700);
+	fs_mkdir_p(v->mounts, 0711);
+	const char *forced = getenv("MIREN_DISKS");
+	char *mkfs = tool_path("mkfs.ext4");
+	int lc = -1;
+	v->mode = VOLUME_DIRS;
+	if (forced && !strcmp(forced, "dirs")) {
+		snprintf(v->reason, sizeof(v->reason), "MIREN_DISKS=dirs");
+	} else if (geteuid() != 0) {
+		snprintf(v->reason, sizeof(v->reason),
+			 "the daemon does not run as root, so it cannot use loop devices");
+	} else if ((lc = open("/dev/loop-control", O_RDWR | O_CLOEXEC)) < 0) {
+		snprintf(v->reason, sizeof(v->reason), "no loop device support (/dev/loop-control: %s)",
+			 strerror(errno));
+	} else if (!mkfs) {
+		snprintf(v->reason, sizeof(v->reason), "mkfs.ext4 is not installed (e2fsprogs)");
+	} else {
+		v->mode = VOLUME_EXT4;
+		snprintf(v->reason, sizeof(v->reason),
+			 "sparse ext4 images in %s, loop-mounted at %s/<disk>", v->images, v->mounts);
+	}
+	if (lc >= 0)
+		close(lc);
+	free(mkfs);
+	if (forced && strcmp(forced, "dirs") && strcmp(forced, "ext4") && strcmp(forced, ""))
+		log_warn("MIREN_DISKS='%s' is not 'dirs' or 'ext4'; ignored", forced);
+	v->online_resize = have_cap_sys_resource();
+	if (v->mode == VOLUME_EXT4)
+		log_info("disks: ext4 mode: %s; disks grow %s", v->reason,
+			 v->online_resize ? "online" : "while unmounted (no CAP_SYS_RESOURCE: the "
+						      "disk's server stops for the resize)");
+	else
+		log_info("disks: dirs mode (plain directories, sizes recorded but not enforced): %s",
+			 v->reason);
+	return v;
+}
+
+void volumes_free(struct volumes *v)
+{
+	if (!v)
+		return;
+	pthread_mutex_destroy(&v->mu);
+	free(v->images);
+	free(v->mounts);
+	free(v);
+}
+
+enum volume_mode volumes_mode(const struct volumes *v)
+{
+	return v->mode;
+}
+
+bool volumes_grow_online(const struct volumes *v)
+{
+	return v->online_resize;
+}
+
+const char *volumes_mode_reason(const struct volumes *v)
+{
+	return v->reason;
+}
+
+char *volume_dir(const struct volumes *v, const char *name)
+{
+	return fs_join(v->mounts, name);
+}
+
+static char *image_path(const struct volumes *v, const char *name)
+{
+	return xasprintf("%s/%s.img", v->images, name);
+}
+
+static char *spare_path(const struct volumes *v, uint64_t size)
+{
+	return xasprintf("%s/.spare-%" PRIu64 ".img", v->images, size);
+}
+
+static int name_check(const char *name, struct miren_error *err)
+{
+	if (name && *name && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..") &&
+	    strlen(name) <= 160 && !strstr(name, ".img"))
+		return 0;
+	return miren_error_set(err, MIREN_EINVAL, "invalid volume name '%.170s'", name ? name : "");
+}
+
+/* --- mounts and loop devices ------------------------------------------------- */
+
+/* Undoes mountinfo's octal escapes (\040 for a space, ...) in place. */
+static void unescape_mountinfo(char *s)
+{
+	char *o = s;
+	for (char *p = s; *p;) {
+		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
+		    p[3] >= '0' && p[3] <= '7') {
+			*o++ = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+			p += 4;
+		} else {
+			*o++ = *p++;
+		}
+	}
+	*o = '\0';
+}
+
+/*
+ * The mount at exactly `dir` (the last one, which is what is visible):
+ * true with its source device (e.g. "/dev/loop3") and major:minor.
+ */
+static bool mount_at(const char *dir, char *source, size_t len, dev_t *devno)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	if (!f)
+		return false;
+	char *line = NULL;
+	size_t cap = 0;
+	bool found = false;
+	while (getline(&line, &cap, f) > 0) {
+		/* id parent maj:min root mountpoint opts [optional...] - fstype source super */
+		unsigned maj, min;
+		char *save = NULL, *tok = strtok_r(line, " \n", &save);
+		char *fields[5] = { 0 };
+		for (int i = 0; i < 5 && tok; i++, tok = strtok_r(NULL, " \n", &save))
+			fields[i] = tok;
+		if (!fields[4] || sscanf(fields[2], "%u:%u", &maj, &min) != 2)
+			continue;
+		unescape_mountinfo(fields[4]);
+		if (strcmp(fields[4], dir))
+			continue;
+		while (tok && strcmp(tok, "-"))
+			tok = strtok_r(NULL, " \n", &save);
+		char *fstype = tok ? strtok_r(NULL, " \n", &save) : NULL;
+		char *src = fstype ? strtok_r(NULL, " \n", &save) : NULL;
+		found = true;
+		if (src)
+			unescape_mountinfo(src);
+		snprintf(source, len, "%s", src ? src : "");
+		*devno = makedev(maj, min);
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+/* The file backing loop device loopN (sysfs), without a " (deleted)"
+ * suffix; false when loopN is not attached. */
+static bool loop_backing(const char *loopname, char *out, size_t len)
+{
+	char *p = xasprintf("/sys/block/%s/loop/backing_file", loopname);
+	FILE *f = fopen(p, "r");
+	free(p);
+	if (!f)
+		return false;
+	bool ok = fgets(out, (int)len, f) != NULL;
+	fclose(f);
+	if (ok) {
+		out[strcspn(out, "\n")] = '\0';
+		size_t n = strlen(out);
+		static const char del[] = " (deleted)";
+		if (n > sizeof(del) - 1 && !strcmp(out + n - (sizeof(del) - 1), del))
+			out[n - (sizeof(del) - 1)] = '\0';
+	}
+	return ok;
+}
+
+/* Detaches /dev/<loopname>; quiet when it is already free. */
+static void loop_detach(const char *loopname)
+{
+	char *dev = xasprintf("/dev/%s", loopname);
+	int fd = open(dev, O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		if (ioctl(fd, LOOP_CLR_FD, 0) != 0 && errno != ENXIO)
+			log_warn("disks: cannot detach %s: %s", dev, strerror(errno));
+		close(fd);
+	}
+	free(dev);
+}
+
+/* Calls fn(loopname, backing, user) for every attached loop device. */
+static void each_loop(void (*fn)(const char *loopname, const char *backing, void *user), void *user)
+{
+	DIR *d = opendir("/sys/block");
+	struct dirent *de;
+	char backing[4096];
+	while (d && (de = readdir(d)))
+		if (!strncmp(de->d_name, "loop", 4) && loop_backing(de->d_name, backing, sizeof(backing)))
+			fn(de->d_name, backing, user);
+	if (d)
+		closedir(d);
+}
+
+struct detach_ctx {
+	const char *image;
+	const char *prefix;
+};
+
+static void detach_if_image(const char *loopname, const char *backing, void *user)
+{
+	struct detach_ctx *c = user;
+	if (c->image ? !strcmp(backing, c->image) : !strncmp(backing, c->prefix, strlen(c->prefix)))
+		loop_detach(loopname);
+}
+
+/* Detaches every loop device backed by `image` that nothing holds (a
+ * mounted one refuses, EBUSY, and stays). */
+static void detach_image(const char *image)
+{
+	struct detach_ctx c = { image, NULL };
+	each_loop(detach_if_image, &c);
+}
+
+/*
+ * Attaches image to a free loop device (autoclear) and mounts it at dir.
+ * The device is freed by the kernel when the mount goes, or at once when
+ * the mount fails.
+ */
+static int attach_and_mount(struct volumes *v, const char *image, const char *dir,
+			    struct miren_error *err)
+{
+	int img = open(image, O_RDWR | O_CLOEXEC);
+	if (img < 0)
+		return miren_error_set(err, MIREN_EIO, "cannot open disk image '%s': %s", image,
+				       strerror(errno));
+	int rc = 0, loop = -1;
+	char dev[32] = "";
+	pthread_mutex_lock(&v->mu);
+	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (ctl < 0)
+		rc = miren_error_set(err, MIREN_EIO, "cannot open /dev/loop-control: %s",
+				     strerror(errno));
+	/* Another process may take the free device first: try a few. */
+	for (int attempt = 0; !rc && attempt < 16; attempt++) {
+		int n = ioctl(ctl, LOOP_CTL_GET_FREE);
+		if (n < 0) {
+			rc = miren_error_set(err, MIREN_EIO, "no free loop device: %s",
+					     strerror(errno));
+			break;
+		}
+		snprintf(dev, sizeof(dev), "/dev/loop%d", n);
+		/* devtmpfs makes the node of a new device asynchronously. */
+		for (int i = 0; i < 100 && (loop = open(dev, O_RDWR | O_CLOEXEC)) < 0 &&
+				errno == ENOENT;
+		     i++)
+			usleep(10000);
+		if (loop < 0) {
+			rc = miren_error_set(err, MIREN_EIO, "cannot open %s: %s", dev,
+					     strerror(errno));
+			break;
+		}
+		struct loop_config cfg;
+		memset(&cfg, 0, sizeof(cfg));
+		cfg.fd = (unsigned)img;
+		cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR;
+		snprintf((char *)cfg.info.lo_file_name, sizeof(cfg.info.lo_file_name), "%s", image);
+		if (ioctl(loop, LOOP_CONFIGURE, &cfg) == 0)
+			break;
+		int e = errno;
+		close(loop);
+		loop = -1;
+		if (e != EBUSY) {
+			rc = miren_error_set(err, MIREN_EIO, "cannot attach '%s' to %s: %s", image,
+					     dev, strerror(e));
+			break;
+		}
+	}
+	if (!rc && loop < 0)
+		rc = miren_error_set(err, MIREN_EIO, "no free loop device for '%s'", image);
+	if (ctl >= 0)
+		close(ctl);
+	pthread_mutex_unlock(&v->mu);
+	if (!rc && mount(dev, dir, "ext4", MOUNT_FLAGS, "") != 0)
+		rc = miren_error_set(err, MIREN_EIO, "cannot mount %s (%s) at '%s': %s", dev, image,
+				     dir, strerror(errno));
+	/* Mounted, the mount holds the device; not mounted, this close frees it. */
+	if (loop >= 0)
+		close(loop);
+	close(img);
+	return rc;
+}
+
+/* Unmounts dir, waiting up to UMOUNT_WAIT_MS for the processes still using
+ * it to exit.  0 when nothing is mounted there any more. */
+static int unmount(const char *dir, struct miren_error *err)
+{
+	char src[256];
+	dev_t dn;
+	int waited = 0;
+	while (mount_at(dir, src, sizeof(src), &dn)) {
+		if (umount2(dir, UMOUNT_NOFOLLOW) == 0)
+			continue;
+		if (errno != EBUSY || waited >= UMOUNT_WAIT_MS)
+			return miren_error_set(err, MIREN_EIO, "cannot unmount '%s': %s", dir,
+					       strerror(errno));
+		usleep(50000);
+		waited += 50;
+	}
+	return 0;
+}
+
+/* The mount point of an ext4 disk: mode 0000, root's, so that nothing but
+ * root writes into it while it is not mounted. */
+static int mountpoint_ensure(const char *dir, struct miren_error *err)
+{
+	if (mkdir(dir, 0) != 0 && errno != EEXIST)
+		return miren_error_set(err, MIREN_EIO, "cannot create '%s': %s", dir,
+				       strerror(errno));
+	return 0;
+}
+
+/*
+ * After mounting: the root belongs to the service user, and lost+found
+ * (made by mkfs, root's, kept out of backups) goes while it is empty;
+ * e2fsck makes it again when it needs it.
+ */
+static int root_prepare(struct volumes *v, const char *dir, struct miren_error *err)
+{
+	char *lf = fs_join(dir, "lost+found");
+	if (rmdir(lf) != 0 && errno != ENOENT && errno != ENOTEMPTY)
+		log_warn("disks: cannot remove %s: %s", lf, strerror(errno));
+	free(lf);
+	uid_t uid = v->uid == (uid_t)-1 ? geteuid() : v->uid;
+	gid_t gid = v->gid == (gid_t)-1 ? getegid() : v->gid;
+	if (chown(dir, uid, gid) != 0 || chmod(dir, 0755) != 0)
+		return miren_error_set(err, MIREN_EIO, "cannot hand '%s' to the service user: %s",
+				       dir, strerror(errno));
+	return 0;
+}
+
+/* Runs an e2fsprogs program; MIREN_EIO with its last output line on failure
+ * (exit codes in ok_mask are success). */
+static int run_tool(const char *tool, char *const *args, unsigned ok_mask, struct miren_error *err)
+{
+	char *path = tool_path(tool);
+	if (!path)
+		return miren_error_set(err, MIREN_EIO, "%s is not installed", tool);
+	char *argv[16];
+	size_t n = 0;
+	argv[n++] = path;
+	for (size_t i = 0; args[i] && n + 1 < sizeof(argv) / sizeof(argv[0]); i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	char *out = NULL;
+	int code = sv_run(argv, NULL, "/", (uid_t)-1, (gid_t)-1, TOOL_TIMEOUT_MS, &out);
+	int rc = 0;
+	if (code < 0 || code > 31 || !(ok_mask & (1u << code))) {
+		char *s = out ? out : xstrdup("");
+		size_t l = strlen(s);
+		while (l && (s[l - 1] == '\n' || s[l - 1] == ' '))
+			s[--l] = '\0';
+		const char *last = strrchr(s, '\n');
+		rc = miren_error_set(err, MIREN_EIO, "%s failed (exit %d): %s", tool, code,
+				     last ? last + 1 : s);
+		out = s;
+	}
+	free(out);
+	free(path);
+	return rc;
+}
+
+/*
+ * Makes a formatted image at path (via path.tmp, then rename + fsync):
+ * sparse, lazily initialised inode tables and journal, no reserved blocks,
+ * root owned by the service user.
+ */
+static int make_image(struct volumes *v, const char *path, uint64_t size, struct miren_error *err)
+{
+	char *tmp = xasprintf("%s.tmp", path);
+	int rc = 0;
+	unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || ftruncate(fd, (off_t)size) != 0) {
+		rc = miren_error_set(err, MIREN_EIO, "cannot create disk image '%s': %s", tmp,
+				     strerror(errno));
+		goto out;
+	}
+	uid_t uid = v->uid == (uid_t)-1 ? geteuid() : v->uid;
+	gid_t gid = v->gid == (gid_t)-1 ? getegid() : v->gid;
+	char ext[96];
+	snprintf(ext, sizeof(ext), "lazy_itable_init=1,lazy_journal_init=1,root_owner=%u:%u",
+		 (unsigned)uid, (unsigned)gid);
+	char *args[] = { "-q", "-F", "-t", "ext4", "-m", "0", "-E", ext, tmp, NULL };
+	rc = run_tool("mkfs.ext4", args, 1u << 0, err);
+	if (!rc && fsync(fd) != 0)
+		rc = miren_error_set(err, MIREN_EIO, "cannot fsync '%s': %s", tmp, strerror(errno));
+	if (!rc)
+		fault_point("volume:formatted");
+	if (!rc && rename(tmp, path) != 0)
+		rc = miren_error_set(err, MIREN_EIO, "cannot rename '%s': %s", tmp, strerror(errno));
+	if (!rc)
+		fs_fsync_dir(path);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc)
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+/* The size of the file at path; 0 when it is missing. */
+static uint64_t file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* The size of the ext4 filesystem in image, from its superblock (the
+ * on-disk copy: it may lag a mounted filesystem's, which only makes a
+ * resize run again); 0 when unreadable. */
+static uint64_t fs_bytes(const char *image)
+{
+	unsigned char sb[1024];
+	int fd = open(image, O_RDONLY | O_CLOEXEC);
+	bool ok = fd >= 0 && pread(fd, sb, sizeof(sb), 1024) == (ssize_t)sizeof(sb);
+	if (fd >= 0)
+		close(fd);
+	if (!ok || sb[0x38] != 0x53 || sb[0x39] != 0xEF) /* s_magic */
+		return 0;
+	uint32_t lo = sb[4] | sb[5] << 8 | sb[6] << 16 | (uint32_t)sb[7] << 24;
+	uint32_t hi = sb[0x150] | sb[0x151] << 8 | sb[0x152] << 16 | (uint32_t)sb[0x153] << 24;
+	uint32_t log = sb[24] | sb[25] << 8;
+	uint32_t incompat = sb[0x60] | sb[0x61] << 8 | sb[0x62] << 16 | (uint32_t)sb[0x63] << 24;
+	uint64_t blocks = lo | ((incompat & 0x80) ? (uint64_t)hi << 32 : 0); /* INCOMPAT_64BIT */
+	return log > 6 ? 0 : blocks << (10 + log);
+}
+
+/* Mounts the image of `name` at its directory unless it is; check: run
+ * e2fsck -p first (at start, after a crash or a reboot). */
+static int mount_image(struct volumes *v, const char *name, bool check, struct miren_error *err)
+{
+	char *image = image_path(v, name);
+	char *dir = volume_dir(v, name);
+	char src[256];
+	dev_t dn;
+	int rc = mountpoint_ensure(dir, err);
+	if (!rc && mount_at(dir, src, sizeof(src), &dn)) {
+		/* Mounted: it must be this image. */
+		char backing[4096];
+		char *loopname = strrchr(src, '/');
+		if (!loopname || !loop_backing(loopname + 1, backing, sizeof(backing)) ||
+		    strcmp(backing, image))
+			rc = miren_error_set(err, MIREN_EIO,
+					     "'%s' is mounted from %s, not from its image %s", dir,
+					     src, image);
+		goto out;
+	}
+	if (rc)
+		goto out;
+	if (v->mode != VOLUME_EXT4) {
+		rc = miren_error_set(err, MIREN_EIO,
+				     "disk '%s' is an ext4 image and loop devices cannot be used: %s",
+				     name, v->reason);
+		goto out;
+	}
+	/* A device left attached without its mount (nothing should leave
+	 * one: autoclear) would make the image busy twice. */
+	detach_image(image);
+	if (check) {
+		/* 0: clean, 1: errors corrected. */
+		char *args[] = { "-p", image, NULL };
+		rc = run_tool("e2fsck", args, (1u << 0) | (1u << 1), err);
+		if (rc)
+			goto out;
+	}
+	rc = attach_and_mount(v, image, dir, err);
+	if (!rc)
+		fault_point("volume:mounted");
+	if (!rc)
+		rc = root_prepare(v, dir, err);
+out:
+	free(image);
+	free(dir);
+	return rc;
+}
+
+/* --- the public operations --------------------------------------------------- */
+
+/* True when dir is a directory with something in it. */
+static bool dir_has_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	bool any = false;
+	while (d && !any && (de = readdir(d)))
+		any = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	if (d)
+		closedir(d);
+	return any;
+}
+
+int volume_ensure(struct volumes *v, const char *name, uint64_t size_bytes,
+		  struct miren_error *err)
+{
+	int rc = name_check(name, err);
+	if (rc)
+		return rc;
+	if (size_bytes < VOLUME_MIN_BYTES)
+		return miren_error_set(err, MIREN_EINVAL, "a disk must have at least 16 MiB");
+	size_bytes = (size_bytes + 4095) & ~4095ULL; /* whole ext4 blocks */
+	char *image = image_path(v, name);
+	char *dir = volume_dir(v, name);
+	if (fs_exists(image)) {
+		rc = mount_image(v, name, false, err);
+	} else if (v->mode == VOLUME_DIRS || dir_has_entries(dir)) {
+		/* A directory disk: made here, or made before ext4 mode. */
+		if (fs_mkdir_p(dir, 0755) != 0 ||
+		    (v->uid != (uid_t)-1 && chown(dir, v->uid, v->gid) != 0))
+			rc = miren_error_set(err, MIREN_EIO, "cannot create '%s': %s", dir,
+					     strerror(errno));
+	} else {
+		/* A spare of this size, made ahead, is taken by a rename. */
+		char *spare = spare_path(v, size_bytes);
+		double t0 = now_ms();
+		pthread_mutex_lock(&v->mu);
+		bool took = rename(spare, image) == 0;
+		pthread_mutex_unlock(&v->mu);
+		free(spare);
+		if (took)
+			fs_fsync_dir(image);
+		else
+			rc = make_image(v, image, size_bytes, err);
+		double t1 = now_ms();
+		if (!rc)
+			rc = mount_image(v, name, false, err);
+		if (!rc)
+			log_info("disk %s: %" PRIu64 " MiB image %s in %.1f ms, mounted in %.1f ms", name,
+				 size_bytes >> 20, took ? "taken from the spare" : "made", t1 - t0,
+				 now_ms() - t1);
+	}
+	free(image);
+	free(dir);
+	return rc;
+}
+
+int volume_remove(struct volumes *v, const char *name, struct miren_error *err)
+{
+	int rc = name_check(name, err);
+	if (rc)
+		return rc;
+	char *image = image_path(v, name);
+	char *dir = volume_dir(v, name);
+	rc = unmount(dir, err);
+	if (!rc) {
+		detach_image(image);
+		if (unlink(image) != 0 && errno != ENOENT)
+			rc = miren_error_set(err, MIREN_EIO, "cannot delete disk image '%s': %s",
+					     image, strerror(errno));
+		else
+			fs_fsync_dir(image);
+	}
+	if (!rc)
+		fault_point("volume:deleted");
+	if (!rc && fs_remove_tree(dir) != 0)
+		rc = miren_error_set(err, MIREN_EIO, "cannot remove disk directory '%s': %s", dir,
+				     strerror(errno));
+	free(image);
+	free(dir);
+	return rc;
+}
+
+int volume_move(struct volumes *v, const char *from, const char *to, struct miren_error *err)
+{
+	int rc = name_check(from, err);
+	if (!rc)
+		rc = name_check(to, err);
+	if (rc)
+		return rc;
+	char *fimg = image_path(v, from), *timg = image_path(v, to);
+	char *fdir = volume_dir(v, from), *tdir = volume_dir(v, to);
+	bool has_image = fs_exists(fimg);
+	if (fs_exists(timg) || (fs_exists(tdir) && (!has_image || dir_has_entries(tdir)))) {
+		rc = miren_error_set(err, MIREN_EEXISTS, "disk '%s' already exists", to);
+	} else if (!has_image && !fs_exists(fdir)) {
+		rc = miren_error_set(err, MIREN_ENOTFOUND, "disk '%s' not found", from);
+	} else if (!has_image) {
+		/* A directory disk: one rename. */
+		if (rename(fdir, tdir) != 0)
+			rc = miren_error_set(err, MIREN_EIO, "cannot rename '%s' to '%s': %s", fdir,
+					     tdir, strerror(errno));
+		else
+			fs_fsync_dir(v->mounts);
+	} else {
+		/* The image's name decides where the data is; the mount
+		 * points follow (volumes_recover mounts an image under its
+		 * name).  Unmounted first: a mounted image keeps its name in
+		 * the loop device, but nothing may use a disk being moved. */
+		rc = unmount(fdir, err);
+		if (!rc && rename(fimg, timg) != 0)
+			rc = miren_error_set(err, MIREN_EIO, "cannot rename '%s' to '%s': %s", fimg,
+					     timg, strerror(errno));
+		if (!rc) {
+			fs_fsync_dir(v->images);
+			rmdir(fdir);
+			rc = mount_image(v, to, false, err);
+		}
+	}
+	free(fimg);
+	free(timg);
+	free(fdir);
+	free(tdir);
+	return rc;
+}
+
+/*
+ * Unmounts disk `name`, checks it (e2fsck -f, which resize2fs requires),
+ * resizes its filesystem to size_bytes (grow or shrink), cuts the image to
+ * that size when it shrank, and mounts it again (also after a failure: the
+ * data stays served).
+ */
+static int resize_unmounted(struct volumes *v, const char *name, uint64_t size_bytes,
+			    struct miren_error *err)
+{
+	char *image = image_path(v, name);
+	char *dir = volume_dir(v, name);
+	char ksize[32];
+	snprintf(ksize, sizeof(ksize), "%" PRIu64 "K", size_bytes >> 10);
+	char *fsck[] = { "-f", "-p", image, NULL };
+	char *resize[] = { image, ksize, NULL };
+	int rc = unmount(dir, err);
+	if (!rc && file_size(image) < size_bytes && truncate(image, (off_t)size_bytes) != 0)
+		rc = miren_error_set(err, MIREN_EIO, "cannot grow disk image '%s': %s", image,
+				     strerror(errno));
+	if (!rc)
+		rc = run_tool("e2fsck", fsck, (1u << 0) | (1u << 1), err);
+	if (!rc)
+		rc = run_tool("resize2fs", resize, 1u << 0, err);
+	if (!rc && file_size(image) > size_bytes && truncate(image, (off_t)size_bytes) != 0)
+		rc = miren_error_set(err, MIREN_EIO, "cannot cut disk image '%s': %s", image,
+				     strerror(errno));
+	struct miren_error e2;
+	int mrc = mount_image(v, name, false, &e2);
+	if (!rc && mrc)
+		rc = miren_error_set(err, (enum miren_err)mrc, "%s", e2.message);
+	free(image);
+	free(dir);
+	return rc;
+}
+
+int volume_fit(struct volumes *v, const char *name, uint64_t size_bytes, struct miren_error *err)
+{
+	int rc = name_check(name, err);
+	if (rc)
+		return rc;
+	size_bytes = (size_bytes + 4095) & ~4095ULL;
+	char *image = image_path(v, name);
+	bool has_image = fs_exists(image);
+	uint64_t cur = file_size(image);
+	free(image);
+	if (!has_image || cur == size_bytes)
+		return 0;
+	rc = resize_unmounted(v, name, size_bytes, err);
+	if (rc == MIREN_EIO && size_bytes < cur)
+		miren_error_hint(err, "the data may not fit in %" PRIu64 " MiB", size_bytes >> 20);
+	return rc;
+}
+
+int volume_resize(struct volumes *v, const char *name, uint64_t size_bytes,
+		  struct miren_error *err)
+{
+	int rc = name_check(name, err);
+	if (rc)
+		return rc;
+	size_bytes = (size_bytes + 4095) & ~4095ULL;
+	char *image = image_path(v, name);
+	char *dir = volume_dir(v, name);
+	uint64_t cur = file_size(image);
+	char src[256];
+	dev_t dn;
+	if (!fs_exists(image)) {
+		if (!fs_is_dir(dir))
+			rc = miren_error_set(err, MIREN_ENOTFOUND, "disk '%s' not found", name);
+		goto out; /* a directory disk: only its record changes */
+	}
+	if (size_bytes < cur) {
+		rc = miren_error_set(err, MIREN_EINVAL,
+				     "disk '%s' has %" PRIu64 " MiB; shrinking a disk is not "
+				     "supported (nothing was changed)",
+				     name, cur >> 20);
+		miren_error_hint(err, "give a size of at least %" PRIu64 " MiB, or back the disk up "
+				      "and restore it into a new, smaller addon",
+				 cur >> 20);
+		goto out;
+	}
+	rc = mount_image(v, name, false, err);
+	if (rc)
+		goto out;
+	if (!mount_at(dir, src, sizeof(src), &dn) || strncmp(src, "/dev/loop", 9)) {
+		rc = miren_error_set(err, MIREN_EIO, "disk '%s' is not mounted from a loop device",
+				     name);
+		goto out;
+	}
+	if (size_bytes > cur) {
+		int fd = open(image, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || ftruncate(fd, (off_t)size_bytes) != 0 || fsync(fd) != 0)
+			rc = miren_error_set(err, MIREN_EIO, "cannot grow disk image '%s': %s", image,
+					     strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		if (rc)
+			goto out;
+		fault_point("volume:grown");
+	}
+	if (size_bytes == cur && fs_bytes(image) + (1u << 20) >= size_bytes) {
+		/* Nothing to do (a resize asked again). */
+	} else if (v->online_resize) {
+		/* The loop device reads the new size; then the filesystem grows
+		 * into it, mounted (resize2fs uses the kernel's online resize).
+		 * Both are no-ops when already done. */
+		int lfd = open(src, O_RDWR | O_CLOEXEC);
+		if (lfd < 0 || ioctl(lfd, LOOP_SET_CAPACITY, 0) != 0)
+			rc = miren_error_set(err, MIREN_EIO, "cannot update the size of %s: %s", src,
+					     strerror(errno));
+		if (lfd >= 0)
+			close(lfd);
+		if (!rc) {
+			char *args[] = { src, NULL };
+			rc = run_tool("resize2fs", args, 1u << 0, err);
+		}
+	} else {
+		/* Without CAP_SYS_RESOURCE the kernel refuses an online resize:
+		 * unmounted (the caller stopped its users), checked, grown,
+		 * mounted again. */
+		rc = resize_unmounted(v, name, size_bytes, err);
+	}
+	if (!rc)
+		log_info("disk %s grown to %" PRIu64 " MiB", name, size_bytes >> 20);
+out:
+	free(image);
+	free(dir);
+	return rc;
+}
+
+void volume_info(struct volumes *v, const char *name, uint64_t recorded_size,
+		 struct volume_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->mode = VOLUME_DIRS;
+	out->size_bytes = recorded_size;
+	if (name_check(name, NULL))
+		return;
+	char *image = image_path(v, name);
+	char *dir = volume_dir(v, name);
+	char src[256];
+	dev_t dn;
+	if (fs_exists(image)) {
+		out->mode = VOLUME_EXT4;
+		out->exists = true;
+		out->size_bytes = file_size(image);
+		out->fs_bytes = fs_bytes(image);
+		struct statvfs sv;
+		if (mount_at(dir, src, sizeof(src), &dn) && statvfs(dir, &sv) == 0) {
+			out->mounted = true;
+			snprintf(out->device, sizeof(out->device), "%.31s", src);
+			out->used_bytes = (uint64_t)(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
+			out->avail_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+		}
+	} else if (fs_is_dir(dir)) {
+		out->exists = true;
+		long long du = fs_disk_usage(dir);
+		out->used_bytes = du > 0 ? (uint64_t)du : 0;
+		out->avail_bytes = recorded_size > out->used_bytes ? recorded_size - out->used_bytes : 0;
+	}
+	free(image);
+	free(dir);
+}
+
+int volume_percent_used(const struct volume_info *vi)
+{
+	uint64_t total = vi->used_bytes + vi->avail_bytes;
+	if (!total)
+		return 0;
+	uint64_t p = (vi->used_bytes * 100 + total - 1) / total;
+	return p > 100 ? 100 : (int)p;
+}
+
+int volume_spare_prepare(struct volumes *v, uint64_t size_bytes, struct miren_error *err)
+{
+	if (v->mode != VOLUME_EXT4)
+		return 0;
+	if (size_bytes < VOLUME_MIN_BYTES)
+		return miren_error_set(err, MIREN_EINVAL, "a disk must have at least 16 MiB");
+	size_bytes = (size_bytes + 4095) & ~4095ULL;
+	char *spare = spare_path(v, size_bytes);
+	int rc = 0;
+	/* Under the lock: volume_ensure takes the spare with a rename, so a
+	 * half-made one is never seen (it is made as .tmp). */
+	pthread_mutex_lock(&v->mu);
+	if (!fs_exists(spare))
+		rc = make_image(v, spare, size_bytes, err);
+	pthread_mutex_unlock(&v->mu);
+	free(spare);
+	return rc;
+}
+
+static void detach_unmounted(const char *loopname, const char *backing, void *user)
+{
+	struct volumes *v = user;
+	size_t n = strlen(v->images);
+	if (strncmp(backing, v->images, n) || backing[n] != '/')
+		return;
+	/* Mounted devices refuse LOOP_CLR_FD (EBUSY) and with autoclear go
+	 * with their mount; a free one is a leftover. */
+	char *dev = xasprintf("/dev/%s", loopname);
+	int fd = open(dev, O_RDWR | O_CLOEXEC | O_EXCL);
+	if (fd >= 0) {
+		if (ioctl(fd, LOOP_CLR_FD, 0) == 0)
+			log_warn("disks: detached %s, left attached to %s without a mount", dev,
+				 backing);
+		close(fd);
+	}
+	free(dev);
+}
+
+int volumes_recover(struct volumes *v)
+{
+	if (v->mode == VOLUME_EXT4)
+		each_loop(detach_unmounted, v);
+	DIR *d = opendir(v->images);
+	struct dirent *de;
+	int failed = 0;
+	while (d && (de = readdir(d))) {
+		const char *n = de->d_name;
+		size_t l = strlen(n);
+		char *path = fs_join(v->images, n);
+		if (l > 8 && !strcmp(n + l - 8, ".img.tmp")) {
+			/* Half made: never renamed into place. */
+			unlink(path);
+		} else if (l > 4 && !strcmp(n + l - 4, ".img") && strncmp(n, ".spare-", 7)) {
+			char *name = xstrndup(n, l - 4);
+			struct miren_error e;
+			miren_error_clear(&e);
+			if (mount_image(v, name, true, &e) != 0) {
+				failed++;
+				log_error("disk %s: not mounted: %s", name, e.message);
+			}
+			free(name);
+		}
+		free(path);
+	}
+	if (d)
+		closedir(d);
+	return failed;
+}
+
+int volume_parse_size(const char *s, uint64_t *out, struct miren_error *err)
+{
+	char *end = NULL;
+	errno = 0;
+	double num = s && isdigit((unsigned char)*s) ? strtod(s, &end) : -1;
+	uint64_t mult = 0;
+	if (end && errno == 0 && num >= 0) {
+		while (*end == ' ')
+			end++;
+		static const struct {
+			const char *unit;
+			uint64_t mult;
+		} units[] = {
+			{ "", 1 },	     { "b", 1 },	  { "k", 1ULL << 10 }, { "kb", 1ULL << 10 },
+			{ "kib", 1ULL << 10 }, { "m", 1ULL << 20 }, { "mb", 1ULL << 20 }, { "mib", 1ULL << 20 },
+			{ "g", 1ULL << 30 }, { "gb", 1ULL << 30 }, { "gib", 1ULL << 30 }, { "t", 1ULL << 40 },
+			{ "tb", 1ULL << 40 }, { "tib", 1ULL << 40 },
+		};
+		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]) && !mult; i++)
+			if (!strcasecmp(end, units[i].unit))
+				mult = units[i].mult;
+	}
+	if (!mult || num * (double)mult >= 18e18 || num * (double)mult < 1) {
+		miren_error_set(err, MIREN_EINVAL, "invalid size '%.64s'", s ? s : "");
+		miren_error_hint(err, "give a number with a unit, e.g. 2G, 1536M or 10GiB (units "
+				      "are powers of 1024)");
+		return MIREN_EINVAL;
+	}
+	*out = (uint64_t)(num * (double)mult);
+	return 0;
+}
+
+struct check_ctx {
+	struct volumes *v;
+	void (*fn)(void *user, const char *msg);
+	void *user;
+};
+
+static void check_loop(const char *loopname, const char *backing, void *user)
+{
+	struct check_ctx *c = user;
+	size_t n = strlen(c->v->images);
+	if (strncmp(backing, c->v->images, n) || backing[n] != '/')
+		return;
+	/* A device no mount holds opens exclusively. */
+	char *dev = xasprintf("/dev/%s", loopname);
+	int fd = open(dev, O_RDONLY | O_CLOEXEC | O_EXCL);
+	if (fd >= 0) {
+		char *msg = xasprintf("loop device %s holds %s without a mount", dev, backing);
+		c->fn(c->user, msg);
+		free(msg);
+		close(fd);
+	}
+	free(dev);
+}
+
+void volumes_check(struct volumes *v, const char *const *names, size_t n,
+		   void (*fn)(void *user, const char *msg), void *user)
+{
+	DIR *d = opendir(v->images);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (l <= 4 || strcmp(de->d_name + l - 4, ".img") || !strncmp(de->d_name, ".spare-", 7))
+			continue;
+		char *name = xstrndup(de->d_name, l - 4);
+		bool known = false;
+		for (size_t i = 0; i < n && !known; i++)
+			known = !strcmp(names[i], name);
+		char *msg = NULL;
+		struct volume_info vi;
+		volume_info(v, name, 0, &vi);
+		if (!known)
+			msg = xasprintf("image volumes/%s has no disk record", de->d_name);
+		else if (!vi.mounted)
+			msg = xasprintf("disk %s is an image that is not mounted", name);
+		if (msg)
+			fn(user, msg);
+		free(msg);
+		free(name);
+	}
+	if (d)
+		closedir(d);
+	struct check_ctx c = { v, fn, user };
+	each_loop(check_loop, &c);
+}
