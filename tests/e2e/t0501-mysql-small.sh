@@ -40,7 +40,7 @@ fi
 
 disk=$(disk_of_app mysql-visits)
 expect_match "$disk" "^mysql-mysql-mysql-visits-s[0-9a-f]+-data$" "the disk is named mysql-mysql-<app>-s<id>-data"
-expect_match "$(miren debug disk list)" "$disk +1\.0 GiB +[0-9.]+ MiB +in use +addon miren-mysql \(app mysql-visits\)" "disk list shows it with size and usage"
+expect_match "$(miren debug disk list)" "$disk +1\.0 GiB +[0-9.]+ [KMG]iB +[0-9]+% +(ext4|dirs) +in use +addon miren-mysql \(app mysql-visits\)" "disk list shows it with size and usage"
 host=$(miren env get -a mysql-visits MYSQL_HOST)
 expect_eq "$(mysql_as mysql-visits -e "SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE <> 'USAGE'")" "0" "the app's user has no global privilege"
 expect_eq "$(mysql_as mysql-visits -e "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN ('information_schema', 'mysql_visits')")" "0" "it sees no other database"
