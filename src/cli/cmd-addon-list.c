@@ -4,18 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static const struct option longopts[] = { CLI_APP_LONGOPT, { 0 } };
-
 static int exec(struct cli *cli, int argc, char **argv)
 {
-	if (argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[0]);
-	int rc = cli_require_app(cli);
-	if (rc)
-		return rc;
+	(void)argc;
+	(void)argv;
 	char *path = cli_app_path(cli, "/addons");
 	json_t *list;
-	rc = cli_call(cli, "GET", path, NULL, &list);
+	int rc = cli_call(cli, "GET", path, NULL, &list);
 	free(path);
 	if (rc)
 		return rc;
@@ -42,15 +37,10 @@ static int exec(struct cli *cli, int argc, char **argv)
 const struct cmd_entry cmd_addon_list_entry = {
 	.name = "addon list",
 	.summary = "list the addons of an app with their status",
-	.usage = "miren addon list [-a APP] [--format json]",
+	.app = CLI_APP_OPTION,
 	.help = "Statuses: pending, provisioning, active, error (MESSAGE says why),\n"
-		"deprovisioning.\n"
-		"\noptions:\n"
-		"  -a, --app APP   the app (default: the one of .miren/app.toml here)\n"
-		"  --format json   print JSON (with disk, host, port, database and user)\n",
-	.shortopts = "a:",
-	.longopts = longopts,
-	.flags = CMD_NEEDS_SERVER,
-	.option = cli_opt_app,
+		"deprovisioning.\n",
+	.json_help = "print JSON (with disk, host, port, database and user)",
+	.flags = CMD_NEEDS_SERVER | CMD_JSON,
 	.exec = exec,
 };

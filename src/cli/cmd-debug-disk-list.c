@@ -5,8 +5,8 @@
 
 static int exec(struct cli *cli, int argc, char **argv)
 {
-	if (argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[0]);
+	(void)argc;
+	(void)argv;
 	json_t *list;
 	int rc = cli_call(cli, "GET", "/v1/disks", NULL, &list);
 	if (rc)
@@ -34,11 +34,9 @@ static int exec(struct cli *cli, int argc, char **argv)
 const struct cmd_entry cmd_debug_disk_list_entry = {
 	.name = "debug disk list",
 	.summary = "list the disks (addon storage) with size, usage and owner",
-	.usage = "miren debug disk list [--format json]",
-	.help = "Addon disks are named with a pg- prefix: pg-pg-<app>-s<id>-data for a\n"
-		"small (dedicated) addon, pg-shared-data-<id> for the shared server.\n"
-		"\noptions:\n"
-		"  --format json   print JSON (sizes in bytes)\n",
-	.flags = CMD_NEEDS_SERVER,
+	.help = "Each addon's data lives on a disk named after its addon and app; a\n"
+		"shared server's disk is named after the server.\n",
+	.json_help = "print JSON (sizes in bytes)",
+	.flags = CMD_NEEDS_SERVER | CMD_JSON,
 	.exec = exec,
 };
