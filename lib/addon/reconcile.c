@@ -139,12 +139,18 @@ void addon_inst_stored(struct addon_inst *inst)
 	inst->stored_step = inst->rec.step;
 }
 
-static void set_status(struct addon_inst *inst, const char *status, const char *message)
+/* Sets the status, with the error (NULL: none) as the message, detail and
+ * hint, kept apart. */
+static void set_status(struct addon_inst *inst, const char *status, const struct miren_error *e)
 {
 	free(inst->rec.status);
 	inst->rec.status = xstrdup(status);
 	free(inst->rec.message);
-	inst->rec.message = xstrdup(message ? message : "");
+	free(inst->rec.detail);
+	free(inst->rec.hint);
+	inst->rec.message = xstrdup(e ? e->message : "");
+	inst->rec.detail = xstrdup(e ? e->detail : "");
+	inst->rec.hint = xstrdup(e ? e->hint : "");
 }
 
 static bool stopping(struct reconciler *r)
@@ -219,20 +225,22 @@ static void provision(struct reconciler *r, const struct addon_def *def, struct 
 			retry_clear(r, inst->rec.id);
 			log_error("addon %s of app %s: step %s failed: %s", def->name, inst->rec.app,
 				  s->name, err.message);
-			char *cause = attempts ? xasprintf("%s (gave up after %d attempts)",
-							   err.message, attempts)
-					       : xstrdup(err.message);
-			char *msg = err.hint[0] ? xasprintf("%s; hint: %s", cause, err.hint)
-						: attempts ? xasprintf("%s; hint: when the cause is fixed, "
-								       "run 'miren addon destroy %s -a %s' "
-								       "and create it again",
-								       cause, def->name, inst->rec.app)
-							   : xstrdup(cause);
-			free(cause);
+			struct miren_error failed = err;
+			if (attempts) {
+				char *gave_up = xasprintf("%s (gave up after %d attempts)", err.message,
+							  attempts);
+				snprintf(failed.message, sizeof(failed.message), "%.*s",
+					 (int)sizeof(failed.message) - 1, gave_up);
+				free(gave_up);
+				if (!failed.hint[0])
+					miren_error_hint(&failed,
+							 "when the cause is fixed, run 'miren addon "
+							 "destroy %s -a %s' and create it again",
+							 def->name, inst->rec.app);
+			}
 			undo(r, def, inst);
-			set_status(inst, "error", msg);
+			set_status(inst, "error", &failed);
 			inst->rec.step = 0;
-			free(msg);
 			if (save(r, inst, &err))
 				goto store_failed;
 			r->changed(r->user, inst->rec.app);
@@ -256,7 +264,7 @@ static void provision(struct reconciler *r, const struct addon_def *def, struct 
 	struct env_rec *vars = NULL;
 	size_t n_vars = 0;
 	if (def->env(&r->ctx, inst, &vars, &n_vars, &err) != 0) {
-		set_status(inst, "error", err.message);
+		set_status(inst, "error", &err);
 		if (save(r, inst, &err))
 			goto store_failed;
 		r->changed(r->user, inst->rec.app);
@@ -539,6 +547,12 @@ json_t *addon_inst_json(struct reconciler *r, const struct addon_rec *rec)
 			      (json_int_t)rec->created_at);
 	if (rec->message && *rec->message)
 		json_object_set_new(o, "message", json_string(rec->message));
+	if (!strcmp(rec->status, "error"))
+		json_object_set_new(o, "error",
+				    json_pack("{s:s, s:s, s:s}", "message",
+					      rec->message ? rec->message : "", "detail",
+					      rec->detail ? rec->detail : "", "hint",
+					      rec->hint ? rec->hint : ""));
 	json_object_set_new(o, "source", json_string(rec->source));
 	const struct addon_def *def = addon_find(rec->addon);
 	if (def && def->describe && r) {
@@ -552,11 +566,13 @@ json_t *addon_inst_json(struct reconciler *r, const struct addon_rec *rec)
 		const char *ss = json_string_value(json_object_get(extra, "server_state"));
 		if (ss && !strcmp(ss, "crashloop") && !strcmp(rec->status, "active")) {
 			json_object_set_new(o, "status", json_string("error"));
-			json_object_set_new(
-				o, "message",
-				json_sprintf("its database server keeps crashing (%lld restarts); see "
-					     "logs/addons/ in the data directory",
-					     json_integer_value(json_object_get(extra, "server_restarts"))));
+			json_t *msg = json_sprintf(
+				"its database server keeps crashing (%lld restarts)",
+				json_integer_value(json_object_get(extra, "server_restarts")));
+			json_object_set(o, "message", msg);
+			json_object_set_new(o, "error",
+					    json_pack("{s:o, s:s, s:s}", "message", msg, "detail", "",
+						      "hint", "see logs/addons/ in the data directory"));
 		}
 		json_decref(extra);
 		json_decref(inst.state);

@@ -165,12 +165,15 @@ static int xfer_perform(struct xfer *x, const char *socket_path, const char *err
 	}
 	json_t *e = json_object_get(j, "error");
 	const char *msg = json_string_value(json_object_get(e, "message"));
+	const char *detail = json_string_value(json_object_get(e, "detail"));
 	const char *hint = json_string_value(json_object_get(e, "hint"));
 	int rc = miren_err_from_code_name(json_string_value(json_object_get(e, "code")));
 	if (rc == MIREN_OK)
 		rc = MIREN_EINTERNAL;
 	miren_error_set(err, rc, "%s", msg ? msg : "the server answered with an error");
-	if (hint)
+	if (detail && *detail)
+		miren_error_detail(err, "%s", detail);
+	if (hint && *hint)
 		miren_error_hint(err, "%s", hint);
 	json_decref(j);
 	return rc;

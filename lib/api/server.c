@@ -76,10 +76,9 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, j
 
 static enum MHD_Result send_error(struct MHD_Connection *conn, const struct miren_error *err)
 {
-	json_t *e = json_pack("{s:s, s:s}", "code", miren_err_code_name(err->code), "message",
-			      err->message);
-	if (err->hint[0])
-		json_object_set_new(e, "hint", json_string(err->hint));
+	/* The error whole: message, detail and hint apart, never pasted. */
+	json_t *e = json_pack("{s:s, s:s, s:s, s:s}", "code", miren_err_code_name(err->code),
+			      "message", err->message, "detail", err->detail, "hint", err->hint);
 	return send_json(conn, (unsigned)miren_err_http_status(err->code),
 			 json_pack("{s:o}", "error", e));
 }

@@ -30,6 +30,19 @@ static int exec(struct cli *cli, int argc, char **argv)
 			      json_string_value(json_object_get(a, "status")),
 			      json_string_value(json_object_get(a, "message")));
 	cli_table_print(t);
+	/* An error's cause and what to do, which the table has no room for. */
+	json_array_foreach(list, i, a) {
+		json_t *e = json_object_get(a, "error");
+		const char *name = json_string_value(json_object_get(a, "addon"));
+		const char *detail = json_string_value(json_object_get(e, "detail"));
+		const char *hint = json_string_value(json_object_get(e, "hint"));
+		if (detail && *detail)
+			printf("\n%s: detail: %s", name, detail);
+		if (hint && *hint)
+			printf("\n%s: hint: %s", name, hint);
+		if ((detail && *detail) || (hint && *hint))
+			printf("\n");
+	}
 	json_decref(list);
 	return CLI_OK;
 }
