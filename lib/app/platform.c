@@ -1467,7 +1467,12 @@ int platform_addon_destroy(struct platform *p, const char *app, const char *addo
 			   struct miren_error *err)
 {
 	pthread_mutex_lock(&p->lock);
-	int rc = addon_destroy_locked(p, app, addon, NULL, err);
+	/* A missing app is named as such, not as "app 'x' has no addon". */
+	struct app_rec rec;
+	int rc = store_app_get(p->store, app, &rec, err);
+	app_rec_release(&rec);
+	if (!rc)
+		rc = addon_destroy_locked(p, app, addon, NULL, err);
 	pthread_mutex_unlock(&p->lock);
 	return rc;
 }
