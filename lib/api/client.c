@@ -187,7 +187,7 @@ static void xfer_cleanup(struct xfer *x, struct curl_slist *hdrs, char *url)
 	strbuf_release(&x->body);
 }
 
-int api_call(const char *socket_path, const char *method, const char *path, const void *body,
+enum miren_err api_call(const char *socket_path, const char *method, const char *path, const void *body,
 	     size_t body_len, const char *content_type, json_t **reply, struct miren_error *err)
 {
 	*reply = NULL;
@@ -208,7 +208,7 @@ int api_call(const char *socket_path, const char *method, const char *path, cons
 	return rc;
 }
 
-int api_stream(const char *socket_path, const char *method, const char *path,
+enum miren_err api_stream(const char *socket_path, const char *method, const char *path,
 	       const char *want_header, char **header_value, api_sink_fn sink, void *user,
 	       api_progress_fn progress, void *puser, struct miren_error *err)
 {
@@ -230,7 +230,7 @@ int api_stream(const char *socket_path, const char *method, const char *path,
 	return rc;
 }
 
-int api_upload(const char *socket_path, const char *method, const char *path, int fd,
+enum miren_err api_upload(const char *socket_path, const char *method, const char *path, int fd,
 	       unsigned long long size, api_progress_fn progress, void *puser, json_t **reply,
 	       struct miren_error *err)
 {
@@ -251,7 +251,7 @@ int api_upload(const char *socket_path, const char *method, const char *path, in
 	return rc;
 }
 
-int api_call_json(const char *socket_path, const char *method, const char *path,
+enum miren_err api_call_json(const char *socket_path, const char *method, const char *path,
 		  const json_t *body, json_t **reply, struct miren_error *err)
 {
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;

@@ -18,7 +18,7 @@ struct api_server;
 
 /* Binds socket_path (replacing a stale socket, refusing a live one),
  * mode 0660, and serves p on it from internal threads. */
-int api_server_start(struct platform *p, const char *socket_path, struct api_server **out,
+enum miren_err api_server_start(struct platform *p, const char *socket_path, struct api_server **out,
 		     struct miren_error *err);
 void api_server_stop(struct api_server *s);
 

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int fs_mkdir_p(const char *path, mode_t mode)
+enum miren_err fs_mkdir_p(const char *path, mode_t mode)
 {
 	char *p = xstrdup(path);
 	int rc = 0;
@@ -44,7 +44,7 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 	return (r != 0 && errno != ENOENT) ? -1 : 0;
 }
 
-int fs_remove_tree(const char *path)
+enum miren_err fs_remove_tree(const char *path)
 {
 	struct stat st;
 	if (lstat(path, &st) != 0)
@@ -54,7 +54,7 @@ int fs_remove_tree(const char *path)
 	return nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : MIREN_EIO;
 }
 
-int fs_fsync_dir(const char *dir)
+enum miren_err fs_fsync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -64,7 +64,7 @@ int fs_fsync_dir(const char *dir)
 	return rc;
 }
 
-int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+enum miren_err fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
 	char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
 	int rc = MIREN_EIO;
@@ -140,7 +140,7 @@ static int chown_one(const char *path, const struct stat *st, int flag, struct F
 	return lchown(path, chown_uid, chown_gid) == 0 ? 0 : -1;
 }
 
-int fs_chown_tree(const char *path, uid_t uid, gid_t gid)
+enum miren_err fs_chown_tree(const char *path, uid_t uid, gid_t gid)
 {
 	static pthread_mutex_t chown_lock = PTHREAD_MUTEX_INITIALIZER;
 	pthread_mutex_lock(&chown_lock);
