@@ -176,10 +176,14 @@ static int start_server(struct addon_ctx *ctx, const struct server_rec *srv, con
 		.prestart_arg = pg_prestart_new(dir, ctx->uid, ctx->gid),
 		.prestart_free = pg_prestart_free,
 	};
-	char ebuf[256];
-	rc = sv_start(ctx->sv, &spec, ebuf, sizeof(ebuf));
-	if (rc)
-		miren_error_set(err, rc, "cannot start PostgreSQL for disk %s: %s", srv->disk, ebuf);
+	struct miren_error why;
+	rc = sv_start(ctx->sv, &spec, &why);
+	if (rc) {
+		miren_error_set(err, rc, "cannot start PostgreSQL for disk %s", srv->disk);
+		miren_error_detail(err, "%s%s%s", why.message, why.detail[0] ? ": " : "",
+				   why.detail);
+		miren_error_hint(err, "%s", why.hint);
+	}
 	free(log);
 	free(logdir);
 	free(id);

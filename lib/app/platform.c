@@ -208,13 +208,16 @@ static int start_services(struct platform *p, const struct app_config *cfg, int 
 			.uid = p->run_uid,
 			.gid = p->run_gid,
 		};
-		char ebuf[256];
-		if (sv_start(p->sv, &spec, ebuf, sizeof(ebuf)) != 0)
-			rc = miren_error_set(err, MIREN_EIO, "cannot start service '%s' of app '%s': %s",
-					     s->name, cfg->name, ebuf);
-		else
+		struct miren_error why;
+		if (sv_start(p->sv, &spec, &why) != 0) {
+			rc = miren_error_set(err, MIREN_EIO, "cannot start service '%s' of app '%s'",
+					     s->name, cfg->name);
+			miren_error_detail(err, "%s%s%s", why.message, why.detail[0] ? ": " : "",
+					   why.detail);
+		} else {
 			log_info("app %s: started service %s (release %d, port %d)", cfg->name,
 				 s->name, release, port);
+		}
 		free(log_path);
 		env_array_free(env);
 		free(id);
@@ -460,10 +463,9 @@ int platform_open(const struct platform_options *opts, struct platform **out,
 	free(path);
 	path = fs_join(p->data_dir, "run");
 	struct sv_config svc = { .run_dir = path };
-	char ebuf[256];
-	p->sv = sv_new(&svc, ebuf, sizeof(ebuf));
+	p->sv = sv_new(&svc, err);
 	if (!p->sv) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot start the supervisor: %s", ebuf);
+		rc = err ? err->code : MIREN_EIO;
 		goto fail;
 	}
 
