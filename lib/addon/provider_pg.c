@@ -197,7 +197,7 @@ static bool is_stopping(const struct addon_ctx *ctx)
 	return ctx->stopping && atomic_load(ctx->stopping);
 }
 
-/* Puts the last FATAL line of the server's own log into err's hint: why
+/* Puts the last FATAL line of the server's own log into err's detail: why
  * PostgreSQL did not start is there, not in the connection error. */
 static void add_server_log_hint(struct addon_ctx *ctx, const char *server_id,
 				struct miren_error *err)
@@ -210,8 +210,8 @@ static void add_server_log_hint(struct addon_ctx *ctx, const char *server_id,
 		for (const char *p = sb.buf; (p = strstr(p, "FATAL:")); p++)
 			fatal = p;
 		if (fatal)
-			miren_error_hint(err, "the server's log says: %.*s", (int)strcspn(fatal, "\n"),
-					 fatal);
+			miren_error_detail(err, "the server's log says: %.*s",
+					   (int)strcspn(fatal, "\n"), fatal);
 	}
 	strbuf_release(&sb);
 	free(path);

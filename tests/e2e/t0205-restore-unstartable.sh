@@ -48,7 +48,8 @@ expect_eq "$(postmaster_pid "$disk")" "$pm" "the server kept running"
 expect_eq "$(psql_as db -c 'SELECT count(*) FROM t')" "2" "the old data is still served"
 
 expect_exit "a snapshot whose server does not start after the swap is refused" 5 miren disk restore -s "$TMP/ssl.miren.zst" --force
-expect_match "$(cat "$TMP/err")" "server did not start, so the previous data was put back: FATAL: .*certificate" "with the FATAL line, and the old disk is put back"
+expect_match "$(cat "$TMP/err")" "server did not start, so the previous data was put back" "the old disk is put back"
+expect_match "$(cat "$TMP/err")" "^detail: FATAL: .*certificate" "  with the FATAL line as the detail"
 wait_for "the old data is served again" 30 psql_as db -c 'SELECT 1'
 expect_eq "$(psql_as db -c 'SELECT count(*) FROM t')" "2" "with every row"
 
