@@ -29,6 +29,14 @@ import json, os, re, sys
 table = json.load(open(sys.argv[1]))
 common = {"help", "socket", "format"}
 for c in table:
+    # The declaration itself: no option spelled twice (-h and --socket,
+    # --format, --help are everyone's), sane operand counts and ranges.
+    letters = [o["letter"] for o in c["options"] if "letter" in o] + ["h"]
+    names = [o["name"] for o in c["options"]] + ["help", "socket", "format"]
+    ok = len(set(letters)) == len(letters) and len(set(names)) == len(names)
+    ok = ok and (c["operands"]["max"] < 0 or c["operands"]["min"] <= c["operands"]["max"])
+    ok = ok and all(o["min"] <= o["max"] for o in c["options"] if o["kind"] == "int")
+    print(("ok" if ok else "not ok") + f" - the declaration of '{c['name']}' is consistent")
     if c["hidden"]:
         continue
     page = os.path.join(sys.argv[2], "miren-" + c["name"].replace(" ", "-") + ".md")
