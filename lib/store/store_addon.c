@@ -38,7 +38,9 @@ int store_addon_add(struct store *st, const struct addon_rec *rec, struct miren_
 {
 	pthread_mutex_lock(&st->lock);
 	int rc;
-	sqlite3_stmt *s = prep(st, "INSERT INTO addons (" ADDON_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	sqlite3_stmt *s = prep(st,
+			       "INSERT INTO addons (" ADDON_COLS
+			       ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
 			       err);
 	if (!s) {
 		rc = MIREN_EDB;
@@ -107,7 +109,8 @@ int store_addon_get(struct store *st, const char *app, const char *addon, struct
 
 /*
  * The compare-and-set at the heart of every status write: sets status, step
- * and message (with its detail and hint; NULL: "") of id (and state_json when state_json is not NULL) only if
+ * and message (with its detail and hint; NULL: "") of id (and state_json
+ * when state_json is not NULL) only if
  * the row is still (expect_status, expect_step).  Caller holds the lock.
  * Returns 0, MIREN_ECONFLICT when another writer moved the row first (the
  * row is then untouched), MIREN_ENOTFOUND when it is gone.

@@ -54,9 +54,10 @@ static int wait_gone(struct cli *cli, const char *addon)
 static int exec(struct cli *cli, int argc, char **argv)
 {
 	(void)argc;
-	if (!cli_flag(cli, "force") && !cli_confirm("Destroy addon %s of app '%s'? Its database and all its data "
-				   "will be deleted; this cannot be undone.",
-				   argv[0], cli->app)) {
+	if (!cli_flag(cli, "force") &&
+	    !cli_confirm("Destroy addon %s of app '%s'? Its database and all its data will be "
+			 "deleted; this cannot be undone.",
+			 argv[0], cli->app)) {
 		return cli_failf(MIREN_EINTERNAL, "pass -f to destroy without asking",
 				 "not destroying addon %s without confirmation", argv[0]);
 	}

@@ -14,8 +14,10 @@ static int exec(struct cli *cli, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	if (!cli_flag(cli, "force") && !cli_confirm("Destroy app '%s', its releases, logs, variables and addons "
-					  "(with their databases and data)?", cli->app)) {
+	if (!cli_flag(cli, "force") &&
+	    !cli_confirm("Destroy app '%s', its releases, logs, variables and addons (with their "
+			 "databases and data)?",
+			 cli->app)) {
 		return cli_failf(MIREN_EINTERNAL, "pass -f to destroy without asking",
 				 "not destroying app '%s' without confirmation", cli->app);
 	}

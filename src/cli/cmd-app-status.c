@@ -45,6 +45,13 @@ static int exec(struct cli *cli, int argc, char **argv)
 		       json_string_value(json_object_get(s, "variant")),
 		       json_string_value(json_object_get(s, "status")), msg && *msg ? ": " : "",
 		       msg && *msg ? msg : "");
+		json_t *e = json_object_get(s, "error");
+		const char *detail = json_string_value(json_object_get(e, "detail"));
+		const char *hint = json_string_value(json_object_get(e, "hint"));
+		if (detail && *detail)
+			printf("  detail: %s\n", detail);
+		if (hint && *hint)
+			printf("  hint: %s\n", hint);
 	}
 	json_decref(st);
 	return CLI_OK;
