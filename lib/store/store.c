@@ -76,8 +76,8 @@ static const char *const migrations[] = {
 	"  value TEXT NOT NULL);",
 	/* 3: an addon's error kept whole: message (in message), the cause and
 	 * what to do apart, never pasted into one string */
-	"ALTER TABLE addons ADD COLUMN error_detail TEXT NOT NULL DEFAULT '';"
-	"ALTER TABLE addons ADD COLUMN error_hint TEXT NOT NULL DEFAULT '';",
+	("ALTER TABLE addons ADD COLUMN error_detail TEXT NOT NULL DEFAULT '';"
+	 "ALTER TABLE addons ADD COLUMN error_hint TEXT NOT NULL DEFAULT '';"),
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
