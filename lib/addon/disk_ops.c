@@ -594,14 +594,13 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 			/* Why it did not start is the server's own log line, when
 			 * there is one, not the connection attempt that timed out. */
 			static const char says[] = "the server's log says: ";
-			const char *why = strstr(e2.hint, says);
+			const char *why = strstr(e2.detail, says);
 			log_warn("disk %s: the restored copy's server did not start: %s", name,
 				 e2.message);
-			rc = miren_error_set(err, src,
-					     "the restored disk's server did not start, so %s: %s",
+			rc = miren_error_set(err, src, "the restored disk's server did not start, so %s",
 					     exists ? "the previous data was put back"
-						    : "nothing was restored",
-					     why ? why + strlen(says) : e2.message);
+						    : "nothing was restored");
+			miren_error_detail(err, "%s", why ? why + strlen(says) : e2.message);
 			goto restart;
 		}
 		restarted = true;

@@ -178,6 +178,8 @@ int addon_inst_load(const struct addon_def *def, const struct addon_rec *rec,
 		.status = dup_or_empty(rec->status),
 		.step = rec->step,
 		.message = dup_or_empty(rec->message),
+		.detail = dup_or_empty(rec->detail),
+		.hint = dup_or_empty(rec->hint),
 		.state_json = dup_or_empty(rec->state_json),
 		.source = dup_or_empty(rec->source),
 		.created_at = rec->created_at,
@@ -207,12 +209,18 @@ void addon_connect_release(struct addon_connect *c)
 	c->argv = c->env = NULL;
 }
 
-static void set_status(struct addon_inst *inst, const char *status, const char *message)
+/* Sets the status, with the error (NULL: none) as the message, detail and
+ * hint, kept apart. */
+static void set_status(struct addon_inst *inst, const char *status, const struct miren_error *e)
 {
 	free(inst->rec.status);
 	inst->rec.status = xstrdup(status);
 	free(inst->rec.message);
-	inst->rec.message = xstrdup(message ? message : "");
+	free(inst->rec.detail);
+	free(inst->rec.hint);
+	inst->rec.message = xstrdup(e ? e->message : "");
+	inst->rec.detail = xstrdup(e ? e->detail : "");
+	inst->rec.hint = xstrdup(e ? e->hint : "");
 }
 
 static bool stopping(struct reconciler *r)
@@ -287,20 +295,22 @@ static void provision(struct reconciler *r, const struct addon_def *def, struct 
 			retry_clear(r, inst->rec.id);
 			log_error("addon %s of app %s: step %s failed: %s", def->name, inst->rec.app,
 				  s->name, err.message);
-			char *cause = attempts ? xasprintf("%s (gave up after %d attempts)",
-							   err.message, attempts)
-					       : xstrdup(err.message);
-			char *msg = err.hint[0] ? xasprintf("%s; hint: %s", cause, err.hint)
-						: attempts ? xasprintf("%s; hint: when the cause is fixed, "
-								       "run 'miren addon destroy %s -a %s' "
-								       "and create it again",
-								       cause, def->name, inst->rec.app)
-							   : xstrdup(cause);
-			free(cause);
+			struct miren_error failed = err;
+			if (attempts) {
+				char *gave_up = xasprintf("%s (gave up after %d attempts)", err.message,
+							  attempts);
+				snprintf(failed.message, sizeof(failed.message), "%.*s",
+					 (int)sizeof(failed.message) - 1, gave_up);
+				free(gave_up);
+				if (!failed.hint[0])
+					miren_error_hint(&failed,
+							 "when the cause is fixed, run 'miren addon "
+							 "destroy %s -a %s' and create it again",
+							 def->name, inst->rec.app);
+			}
 			undo(r, def, inst);
-			set_status(inst, "error", msg);
+			set_status(inst, "error", &failed);
 			inst->rec.step = 0;
-			free(msg);
 			if (save(r, def, inst, &err))
 				goto store_failed;
 			r->changed(r->user, inst->rec.app);
@@ -324,7 +334,7 @@ static void provision(struct reconciler *r, const struct addon_def *def, struct 
 	struct env_rec *vars = NULL;
 	size_t n_vars = 0;
 	if (def->env(&r->ctx, inst, &vars, &n_vars, &err) != 0) {
-		set_status(inst, "error", err.message);
+		set_status(inst, "error", &err);
 		if (save(r, def, inst, &err))
 			goto store_failed;
 		r->changed(r->user, inst->rec.app);
@@ -617,8 +627,12 @@ static void server_truth(json_t *o, const struct sv_status *st)
 		break;
 	case SV_CRASHLOOP:
 		status = "error";
-		msg = xasprintf("its database server keeps crashing (%u restarts); see logs/addons/ in "
-				"the data directory", st->restarts);
+		msg = xasprintf("its database server keeps crashing (%u restarts)", st->restarts);
+		/* A server that keeps crashing is an error, whatever the record
+		 * says: said whole, as an error object. */
+		json_object_set_new(o, "error",
+				    json_pack("{s:s, s:s, s:s}", "message", msg, "detail", "", "hint",
+					      "see logs/addons/ in the data directory"));
 		break;
 	case SV_STOPPING:
 	case SV_STOPPED:
@@ -650,6 +664,12 @@ json_t *addon_inst_json(struct reconciler *r, const struct addon_rec *rec)
 			      (json_int_t)rec->created_at);
 	if (rec->message && *rec->message)
 		json_object_set_new(o, "message", json_string(rec->message));
+	if (!strcmp(rec->status, "error"))
+		json_object_set_new(o, "error",
+				    json_pack("{s:s, s:s, s:s}", "message",
+					      rec->message ? rec->message : "", "detail",
+					      rec->detail ? rec->detail : "", "hint",
+					      rec->hint ? rec->hint : ""));
 	json_object_set_new(o, "source", json_string(rec->source));
 	const struct addon_def *def = addon_find(rec->addon);
 	struct addon_inst inst;

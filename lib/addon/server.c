@@ -209,11 +209,14 @@ int addon_server_start(struct addon_ctx *ctx, const struct server_rec *srv,
 		.prestart_arg = spec->prestart_arg,
 		.prestart_free = spec->prestart_free,
 	};
-	char ebuf[256];
-	int rc = sv_start(ctx->sv, &sv, ebuf, sizeof(ebuf));
-	if (rc)
-		miren_error_set(err, rc, "cannot start %s for disk %s: %s", srv->engine, srv->disk,
-				ebuf);
+	struct miren_error why;
+	int rc = sv_start(ctx->sv, &sv, &why);
+	if (rc) {
+		miren_error_set(err, rc, "cannot start %s for disk %s", srv->engine, srv->disk);
+		miren_error_detail(err, "%s%s%s", why.message, why.detail[0] ? ": " : "",
+				   why.detail);
+		miren_error_hint(err, "%s", why.hint);
+	}
 	free(log);
 	free(logdir);
 	free(dir);
@@ -328,8 +331,8 @@ void addon_server_log_hint(struct addon_ctx *ctx, const char *server_id, const c
 		for (const char *p = sb.buf; (p = strstr(p, marker)); p++)
 			last = p;
 		if (last)
-			miren_error_hint(err, "the server's log says: %.*s", (int)strcspn(last, "\n"),
-					 last);
+			miren_error_detail(err, "the server's log says: %.*s",
+					   (int)strcspn(last, "\n"), last);
 	}
 	strbuf_release(&sb);
 	free(path);

@@ -89,7 +89,7 @@ struct addon_server_spec {
 	int stop_timeout_ms; /* 0: 30000; then SIGKILL */
 	/* The supervisor's prestart hook and its argument (owned by the
 	 * supervisor from the call on, also when it fails); may be NULL. */
-	int (*prestart)(void *arg, char *errbuf, size_t errlen);
+	int (*prestart)(void *arg, struct miren_error *err);
 	void *prestart_arg;
 	void (*prestart_free)(void *arg);
 };

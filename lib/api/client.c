@@ -166,12 +166,15 @@ static int xfer_perform(struct xfer *x, const char *socket_path, const char *err
 	}
 	json_t *e = json_object_get(j, "error");
 	const char *msg = json_string_value(json_object_get(e, "message"));
+	const char *detail = json_string_value(json_object_get(e, "detail"));
 	const char *hint = json_string_value(json_object_get(e, "hint"));
 	int rc = miren_err_from_code_name(json_string_value(json_object_get(e, "code")));
 	if (rc == MIREN_OK)
 		rc = MIREN_EINTERNAL;
 	miren_error_set(err, rc, "%s", msg ? msg : "the server answered with an error");
-	if (hint)
+	if (detail && *detail)
+		miren_error_detail(err, "%s", detail);
+	if (hint && *hint)
 		miren_error_hint(err, "%s", hint);
 	json_decref(j);
 	return rc;
@@ -185,7 +188,7 @@ static void xfer_cleanup(struct xfer *x, struct curl_slist *hdrs, char *url)
 	strbuf_release(&x->body);
 }
 
-int api_call(const char *socket_path, const char *method, const char *path, const void *body,
+enum miren_err api_call(const char *socket_path, const char *method, const char *path, const void *body,
 	     size_t body_len, const char *content_type, json_t **reply, struct miren_error *err)
 {
 	*reply = NULL;
@@ -206,7 +209,7 @@ int api_call(const char *socket_path, const char *method, const char *path, cons
 	return rc;
 }
 
-int api_stream(const char *socket_path, const char *method, const char *path,
+enum miren_err api_stream(const char *socket_path, const char *method, const char *path,
 	       const char *want_header, char **header_value, api_sink_fn sink, void *user,
 	       api_progress_fn progress, void *puser, struct miren_error *err)
 {
@@ -228,7 +231,7 @@ int api_stream(const char *socket_path, const char *method, const char *path,
 	return rc;
 }
 
-int api_upload(const char *socket_path, const char *method, const char *path, int fd,
+enum miren_err api_upload(const char *socket_path, const char *method, const char *path, int fd,
 	       unsigned long long size, api_progress_fn progress, void *puser, json_t **reply,
 	       struct miren_error *err)
 {
@@ -249,7 +252,7 @@ int api_upload(const char *socket_path, const char *method, const char *path, in
 	return rc;
 }
 
-int api_call_json(const char *socket_path, const char *method, const char *path,
+enum miren_err api_call_json(const char *socket_path, const char *method, const char *path,
 		  const json_t *body, json_t **reply, struct miren_error *err)
 {
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;

@@ -18,11 +18,11 @@
  * the server cannot be reached returns MIREN_EUNAVAIL with a message that
  * says how to start it.
  */
-int api_call(const char *socket_path, const char *method, const char *path, const void *body,
+enum miren_err api_call(const char *socket_path, const char *method, const char *path, const void *body,
 	     size_t body_len, const char *content_type, json_t **reply, struct miren_error *err);
 
 /* The same with a JSON body (may be NULL); the body is not taken. */
-int api_call_json(const char *socket_path, const char *method, const char *path,
+enum miren_err api_call_json(const char *socket_path, const char *method, const char *path,
 		  const json_t *body, json_t **reply, struct miren_error *err);
 
 /* Where a streamed reply body goes; returns 0 or a miren_err to abort. */
@@ -36,12 +36,12 @@ typedef void (*api_progress_fn)(void *user, unsigned long long up, unsigned long
  * not NULL) is stored in *header_value (caller frees; NULL if absent).  An
  * error reply or a broken stream returns a miren_err with err filled.
  */
-int api_stream(const char *socket_path, const char *method, const char *path,
+enum miren_err api_stream(const char *socket_path, const char *method, const char *path,
 	       const char *want_header, char **header_value, api_sink_fn sink, void *user,
 	       api_progress_fn progress, void *puser, struct miren_error *err);
 
 /* A request whose body is read from fd (size bytes), with a JSON reply. */
-int api_upload(const char *socket_path, const char *method, const char *path, int fd,
+enum miren_err api_upload(const char *socket_path, const char *method, const char *path, int fd,
 	       unsigned long long size, api_progress_fn progress, void *puser, json_t **reply,
 	       struct miren_error *err);
 

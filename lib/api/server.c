@@ -329,7 +329,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
-int api_server_start(struct daemon *d, const char *socket_path, struct api_server **out,
+enum miren_err api_server_start(struct daemon *d, const char *socket_path, struct api_server **out,
 		     struct miren_error *err)
 {
 	*out = NULL;

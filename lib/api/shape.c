@@ -165,9 +165,8 @@ json_t *shape_state(int schema, json_t *apps, json_t *addons, json_t *servers, j
 
 json_t *shape_error(const struct miren_error *err)
 {
-	json_t *e = json_pack("{s:s, s:s}", "code", miren_err_code_name(err->code), "message",
-			      err->message);
-	if (err->hint[0])
-		json_object_set_new(e, "hint", json_string(err->hint));
+	/* The error whole: message, detail and hint apart, never pasted. */
+	json_t *e = json_pack("{s:s, s:s, s:s, s:s}", "code", miren_err_code_name(err->code),
+			      "message", err->message, "detail", err->detail, "hint", err->hint);
 	return json_pack("{s:o}", "error", e);
 }

@@ -58,7 +58,7 @@ json_t *shape_server_rec(const struct server_rec *s, bool unmask);
 json_t *shape_disk_rec(const struct disk_rec *d);
 /* {"schema","apps","addons","servers","disks"}; takes the arrays. */
 json_t *shape_state(int schema, json_t *apps, json_t *addons, json_t *servers, json_t *disks);
-/* {"error":{"code","message"[,"hint"]}} */
+/* {"error":{"code","message","detail","hint"}} ("" when none) */
 json_t *shape_error(const struct miren_error *err);
 
 #endif

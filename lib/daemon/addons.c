@@ -209,7 +209,12 @@ int addons_destroy(struct daemon *d, const char *app, const char *addon,
 		   struct miren_error *err)
 {
 	app_lock(d, app);
-	int rc = addons_destroy_locked(d, app, addon, NULL, err);
+	/* A missing app is named as such, not as "app 'x' has no addon". */
+	struct app_rec rec;
+	int rc = store_app_get(d->store, app, &rec, err);
+	app_rec_release(&rec);
+	if (!rc)
+		rc = addons_destroy_locked(d, app, addon, NULL, err);
 	app_unlock(d, app);
 	return rc;
 }

@@ -86,13 +86,16 @@ static int start_services(struct daemon *d, const struct app_config *cfg, int re
 			.uid = d->run_uid,
 			.gid = d->run_gid,
 		};
-		char ebuf[256];
-		if (sv_start(d->sv, &spec, ebuf, sizeof(ebuf)) != 0)
-			rc = miren_error_set(err, MIREN_EIO, "cannot start service '%s' of app '%s': %s",
-					     s->name, cfg->name, ebuf);
-		else
+		struct miren_error why;
+		if (sv_start(d->sv, &spec, &why) != 0) {
+			rc = miren_error_set(err, MIREN_EIO, "cannot start service '%s' of app '%s'",
+					     s->name, cfg->name);
+			miren_error_detail(err, "%s%s%s", why.message, why.detail[0] ? ": " : "",
+					   why.detail);
+		} else {
 			log_info("app %s: started service %s (release %d, port %d)", cfg->name,
 				 s->name, release, port);
+		}
 		free(log_path);
 		env_array_free(env);
 		free(id);

@@ -267,10 +267,9 @@ int daemon_open(const struct daemon_options *opts, struct daemon **out, struct m
 	if (rc)
 		goto fail;
 	struct sv_config svc = { .run_dir = run };
-	char ebuf[256];
-	d->sv = sv_new(&svc, ebuf, sizeof(ebuf));
+	d->sv = sv_new(&svc, err);
 	if (!d->sv) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot start the supervisor: %s", ebuf);
+		rc = err ? err->code : MIREN_EIO;
 		goto fail;
 	}
 

@@ -117,6 +117,10 @@ static const char *const migrations[] = {
 	"CREATE TRIGGER IF NOT EXISTS env_words_update BEFORE UPDATE OF source ON env"
 	"  WHEN NEW.source NOT IN (0, 1, 2)"
 	"  BEGIN SELECT RAISE(ABORT, 'env source out of range'); END;",
+	/* 5: an addon's error kept whole: message (in message), the cause and
+	 * what to do apart, never pasted into one string */
+	("ALTER TABLE addons ADD COLUMN error_detail TEXT NOT NULL DEFAULT '';"
+	 "ALTER TABLE addons ADD COLUMN error_hint TEXT NOT NULL DEFAULT '';"),
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

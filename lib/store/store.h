@@ -135,7 +135,10 @@ struct addon_rec {
 	char *version;
 	char *status;    /* pending, provisioning, active, error, deprovisioning */
 	int step;
-	char *message;   /* the error, when status is error */
+	char *message;   /* the error, when status is error (or a note while
+	                  * retrying) */
+	char *detail;    /* the error's cause ("" when none) */
+	char *hint;      /* what to do about it ("" when none) */
 	char *state_json; /* the provider's own state: opaque text to the store */
 	char *source;    /* "config" (app.toml) or "cli" */
 	int64_t created_at;

@@ -14,7 +14,7 @@
 
 #define ADDON_COLS \
 	"id, app, addon, variant, version, status, step, message, state_json, source, created_at," \
-	" server"
+	" server, error_detail, error_hint"
 
 static void addon_row(sqlite3_stmt *s, void *p)
 {
@@ -31,10 +31,12 @@ static void addon_row(sqlite3_stmt *s, void *p)
 	r->source = col_text(s, 9);
 	r->created_at = sqlite3_column_int64(s, 10);
 	r->server = col_text(s, 11);
+	r->detail = col_text(s, 12);
+	r->hint = col_text(s, 13);
 }
 
 /* Whether the last statement failed on a word outside its set (one of
- * migration 3's triggers), which is a caller's bug, not a duplicate. */
+ * migration 4's triggers), which is a caller's bug, not a duplicate. */
 static bool word_refused(struct store *st)
 {
 	return sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_TRIGGER;
@@ -44,7 +46,9 @@ int store_addon_add(struct store *st, const struct addon_rec *rec, struct miren_
 {
 	pthread_mutex_lock(&st->lock);
 	int rc;
-	sqlite3_stmt *s = prep(st, "INSERT INTO addons (" ADDON_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+	sqlite3_stmt *s = prep(st,
+			       "INSERT INTO addons (" ADDON_COLS
+			       ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 			       err);
 	if (!s) {
 		rc = MIREN_EDB;
@@ -59,6 +63,8 @@ int store_addon_add(struct store *st, const struct addon_rec *rec, struct miren_
 	bind_texts(s, 8, 3, w);
 	sqlite3_bind_int64(s, 11, rec->created_at ? rec->created_at : (sqlite3_int64)time(NULL));
 	sqlite3_bind_text(s, 12, rec->server ? rec->server : "", -1, SQLITE_TRANSIENT);
+	const char *e[] = { rec->detail ? rec->detail : "", rec->hint ? rec->hint : "" };
+	bind_texts(s, 13, 2, e);
 	int r = sqlite3_step(s);
 	sqlite3_finalize(s);
 	if (r == SQLITE_DONE)
@@ -112,21 +118,23 @@ int store_addon_get(struct store *st, const char *app, const char *addon, struct
 
 /*
  * The compare-and-set at the heart of every status write: sets status, step
- * and message of id (and state_json and server when state_json is not
- * NULL) only if
+ * and message (with its detail and hint; NULL: "") of id (and state_json
+ * and server when state_json is not NULL) only if
  * the row is still (expect_status, expect_step).  Caller holds the lock.
  * Returns 0, MIREN_ECONFLICT when another writer moved the row first (the
  * row is then untouched), MIREN_ENOTFOUND when it is gone.
  */
 static int addon_cas_locked(struct store *st, const char *id, const char *expect_status,
 			    int expect_step, const char *status, int step, const char *message,
-			    const char *state_json, const char *server, struct miren_error *err)
+			    const char *detail, const char *hint, const char *state_json,
+			    const char *server, struct miren_error *err)
 {
 	sqlite3_stmt *s = prep(st,
 			       state_json ? "UPDATE addons SET status = ?1, step = ?2, message = ?3,"
-					    " state_json = ?4, server = ?8 WHERE id = ?5 AND"
-					    " status = ?6 AND step = ?7"
-					  : "UPDATE addons SET status = ?1, step = ?2, message = ?3"
+					    " error_detail = ?9, error_hint = ?10, state_json = ?4,"
+					    " server = ?8 WHERE id = ?5 AND status = ?6 AND step = ?7"
+					  : "UPDATE addons SET status = ?1, step = ?2, message = ?3,"
+					    " error_detail = ?9, error_hint = ?10"
 					    " WHERE id = ?5 AND status = ?6 AND step = ?7",
 			       err);
 	if (!s)
@@ -141,6 +149,8 @@ static int addon_cas_locked(struct store *st, const char *id, const char *expect
 	sqlite3_bind_text(s, 5, id, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(s, 6, expect_status, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(s, 7, expect_step);
+	sqlite3_bind_text(s, 9, detail ? detail : "", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 10, hint ? hint : "", -1, SQLITE_TRANSIENT);
 	int rc = step_done(st, s, err);
 	if (rc || sqlite3_changes(st->db) == 1)
 		return rc;
@@ -179,7 +189,7 @@ int store_addon_update(struct store *st, const struct addon_rec *rec, const char
 	const char *state = rec->state_json ? rec->state_json : "{}";
 	pthread_mutex_lock(&st->lock);
 	int rc = addon_cas_locked(st, rec->id, expect_status, expect_step, rec->status, rec->step,
-				  rec->message, state, rec->server, err);
+				  rec->message, rec->detail, rec->hint, state, rec->server, err);
 	if (rc == MIREN_ECONFLICT &&
 	    addon_state_locked(st, rec->id, state, rec->server, NULL) != 0)
 		rc = db_fail(st, err, "record addon state");
@@ -192,8 +202,8 @@ int store_addon_set_status(struct store *st, const char *id, const char *expect_
 			   struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc = addon_cas_locked(st, id, expect_status, expect_step, status, step, message, NULL,
-				  NULL, err);
+	int rc = addon_cas_locked(st, id, expect_status, expect_step, status, step, message, NULL, NULL,
+				  NULL, NULL, err);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
@@ -253,8 +263,8 @@ int store_addon_activate(struct store *st, const struct addon_rec *rec, const ch
 	/* The transition first: a lost race writes no env (for an app that
 	 * may be gone). */
 	rc = addon_cas_locked(st, rec->id, expect_status, expect_step, rec->status, rec->step,
-			      rec->message, rec->state_json ? rec->state_json : "{}", rec->server,
-			      err);
+			      rec->message, rec->detail, rec->hint,
+			      rec->state_json ? rec->state_json : "{}", rec->server, err);
 	if (rc)
 		goto rollback;
 	sqlite3_stmt *s = prep(st, "DELETE FROM env WHERE source = ? AND description = ?", err);
@@ -323,6 +333,8 @@ void addon_rec_release(struct addon_rec *r)
 	free(r->version);
 	free(r->status);
 	free(r->message);
+	free(r->detail);
+	free(r->hint);
 	free(r->state_json);
 	free(r->source);
 	free(r->server);

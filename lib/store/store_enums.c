@@ -1,6 +1,6 @@
 /*
  * The store's enums and their words (see store.h).  The words here and
- * the lists in migration 3's triggers (store.c) are the same sets;
+ * the lists in migration 4's triggers (store.c) are the same sets;
  * tests/unit/test_store.c checks every word is accepted and others not.
  */
 #include "store/store.h"

@@ -280,17 +280,6 @@ static int spawn_child(struct child_plan *p, pid_t *pidp, struct child_report *r
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	if (!errbuf || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int fd_limit(void)
 {
@@ -375,7 +364,7 @@ struct sv_proc {
 	int stop_timeout_ms;
 	bool keep;
 	bool leftover;
-	int (*prestart)(void *arg, char *errbuf, size_t errlen);
+	int (*prestart)(void *arg, struct miren_error *err);
 	void *prestart_arg;
 	void (*prestart_free)(void *arg);
 
@@ -399,7 +388,7 @@ struct sv_proc {
 	/* requests from other threads */
 	bool spawn_req, spawn_done;
 	int spawn_err;
-	char spawn_msg[512];
+	struct miren_error spawn_error; /* why the first spawn failed */
 	bool restart_req, skip_backoff;
 	bool stop_req;
 
@@ -590,11 +579,12 @@ static void proc_spawn(struct sv *sv, struct sv_proc *e, bool first)
 	};
 	struct child_report rep = { ST_NONE, 0 };
 	pid_t pid = 0;
-	char hook_msg[256] = "";
+	struct miren_error hook_err;
+	miren_error_clear(&hook_err);
 	int rc = -1;
 
 	pthread_mutex_unlock(&sv->lock);
-	if (e->prestart && e->prestart(e->prestart_arg, hook_msg, sizeof(hook_msg)) != 0) {
+	if (e->prestart && e->prestart(e->prestart_arg, &hook_err) != 0) {
 		rep = (struct child_report){ ST_PRESTART, 0 };
 	} else {
 		plan.cg_fd = contain_prepare(sv->contain, e->id);
@@ -617,16 +607,21 @@ static void proc_spawn(struct sv *sv, struct sv_proc *e, bool first)
 		e->next_start_mono_ms = e->next_start_real_ms = 0;
 		write_pidfile(sv, e);
 	} else {
+		/* What failed as the message, why (errno's text, the hook's
+		 * message) as the detail. */
 		const char *arg = stage_arg(&plan, rep.stage);
-		char msg[sizeof(e->spawn_msg)];
-		snprintf(msg, sizeof(msg), "cannot %s%s%s for '%s': %s", stage_text[rep.stage],
-			 arg ? " " : "", arg ? arg : "", e->id,
-			 rep.stage == ST_PRESTART ? hook_msg : io_strerror(rep.err));
+		struct miren_error why;
+		miren_error_set(&why, stage_code(rep.stage), "cannot %s%s%s for '%s'",
+				stage_text[rep.stage], arg ? " " : "", arg ? arg : "", e->id);
+		miren_error_detail(&why, "%s",
+				   rep.stage == ST_PRESTART ? hook_err.message : io_strerror(rep.err));
+		if (rep.stage == ST_PRESTART && hook_err.hint[0])
+			miren_error_hint(&why, "%s", hook_err.hint);
 		if (first) {
 			e->spawn_err = stage_code(rep.stage);
-			memcpy(e->spawn_msg, msg, sizeof(msg));
+			e->spawn_error = why;
 		} else {
-			log_warn("supervisor: %s", msg);
+			log_warn("supervisor: %s: %s", why.message, why.detail);
 			e->last_exit = 127 << 8;
 			schedule_restart(sv, e, now, true);
 		}
@@ -1017,15 +1012,16 @@ static void sv_destroy(struct sv *sv)
 	free(sv);
 }
 
-struct sv *sv_new(const struct sv_config *cfg, char *errbuf, size_t errlen)
+struct sv *sv_new(const struct sv_config *cfg, struct miren_error *err)
 {
 	if (!cfg || !cfg->run_dir || !cfg->run_dir[0]) {
-		set_err(errbuf, errlen, "supervisor: no run directory given");
+		miren_error_set(err, MIREN_EINVAL, "supervisor: no run directory given");
 		return NULL;
 	}
 	if (fs_mkdir_p(cfg->run_dir, 0700) != 0) {
-		set_err(errbuf, errlen, "supervisor: cannot create run directory %s: %s",
-			cfg->run_dir, io_strerror(errno));
+		miren_error_set(err, MIREN_EIO, "supervisor: cannot create run directory %s",
+				cfg->run_dir);
+		miren_error_detail(err, "%s", io_strerror(errno));
 		return NULL;
 	}
 	struct sv *sv = xcalloc(1, sizeof(*sv));
@@ -1060,7 +1056,8 @@ struct sv *sv_new(const struct sv_config *cfg, char *errbuf, size_t errlen)
 	int rc = pthread_create(&sv->thread, NULL, sv_thread, sv);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
-		set_err(errbuf, errlen, "supervisor: cannot start thread: %s", io_strerror(rc));
+		miren_error_set(err, MIREN_EUNAVAIL, "supervisor: cannot start thread");
+		miren_error_detail(err, "%s", io_strerror(rc));
 		sv_destroy(sv);
 		return NULL;
 	}
@@ -1089,27 +1086,20 @@ void sv_free(struct sv *sv)
 
 /* ---- the API ------------------------------------------------------------ */
 
-static int check_spec(const struct sv_spec *spec, char *errbuf, size_t errlen)
+static enum miren_err check_spec(const struct sv_spec *spec, struct miren_error *err)
 {
 	if (!spec || !spec->id || !spec->id[0] || strlen(spec->id) > SV_ID_MAX ||
-	    strpbrk(spec->id, "\n\r")) {
-		set_err(errbuf, errlen, "invalid process id");
-		return MIREN_EINVAL;
-	}
-	if (!(spec->argv && spec->argv[0]) && !spec->command) {
-		set_err(errbuf, errlen, "%s: no command to run", spec->id);
-		return MIREN_EINVAL;
-	}
-	if (spec->stop_signal < 0 || spec->stop_signal >= NSIG || spec->stop_timeout_ms < 0) {
-		set_err(errbuf, errlen, "%s: invalid stop signal or timeout", spec->id);
-		return MIREN_EINVAL;
-	}
-	if (spec->cwd && !fs_is_dir(spec->cwd)) {
-		set_err(errbuf, errlen, "%s: working directory %s does not exist", spec->id,
-			spec->cwd);
-		return MIREN_EINVAL;
-	}
-	return 0;
+	    strpbrk(spec->id, "\n\r"))
+		return miren_error_set(err, MIREN_EINVAL, "invalid process id");
+	if (!(spec->argv && spec->argv[0]) && !spec->command)
+		return miren_error_set(err, MIREN_EINVAL, "%s: no command to run", spec->id);
+	if (spec->stop_signal < 0 || spec->stop_signal >= NSIG || spec->stop_timeout_ms < 0)
+		return miren_error_set(err, MIREN_EINVAL, "%s: invalid stop signal or timeout",
+				       spec->id);
+	if (spec->cwd && !fs_is_dir(spec->cwd))
+		return miren_error_set(err, MIREN_EINVAL, "%s: working directory %s does not exist",
+				       spec->id, spec->cwd);
+	return MIREN_OK;
 }
 
 static struct sv_proc *entry_from_spec(struct sv *sv, const struct sv_spec *spec)
@@ -1192,9 +1182,9 @@ static void adopt(struct sv *sv, struct sv_proc *old, struct sv_proc *n)
 	kick(sv);
 }
 
-int sv_start(struct sv *sv, const struct sv_spec *spec, char *errbuf, size_t errlen)
+enum miren_err sv_start(struct sv *sv, const struct sv_spec *spec, struct miren_error *err)
 {
-	int rc = check_spec(spec, errbuf, errlen);
+	enum miren_err rc = check_spec(spec, err);
 	if (rc) {
 		if (spec && spec->prestart_free)
 			spec->prestart_free(spec->prestart_arg);
@@ -1209,7 +1199,7 @@ int sv_start(struct sv *sv, const struct sv_spec *spec, char *errbuf, size_t err
 			adopt(sv, old, n);
 			pthread_mutex_unlock(&sv->lock);
 			entry_free(n);
-			return 0;
+			return MIREN_OK;
 		}
 		stop_and_wait(sv, old); /* drops the lock while waiting: look again */
 	}
@@ -1221,8 +1211,8 @@ int sv_start(struct sv *sv, const struct sv_spec *spec, char *errbuf, size_t err
 	while (!n->spawn_done)
 		pthread_cond_wait(&sv->changed, &sv->lock);
 	rc = n->spawn_err;
-	if (rc)
-		set_err(errbuf, errlen, "%s", n->spawn_msg);
+	if (rc && err)
+		*err = n->spawn_error;
 	entry_unref(n);
 	pthread_mutex_unlock(&sv->lock);
 	return rc;

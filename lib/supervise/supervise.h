@@ -48,6 +48,8 @@
 #ifndef MIREN_SUPERVISE_H
 #define MIREN_SUPERVISE_H
 
+#include "util/err.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -81,10 +83,11 @@ struct sv_spec {
 	                        * still runs, watch it instead of starting one */
 	/* Called on the supervisor thread before every spawn of this id (the
 	 * first and each restart, not for an adoption), without locks held.
-	 * Returns 0, or nonzero with a message in errbuf: that spawn then
+	 * Returns 0, or nonzero with err filled (its message becomes the
+	 * detail of the spawn's error, its hint the hint): that spawn then
 	 * fails like a failed exec (sv_start returns MIREN_EINVAL; a restart
 	 * counts as a quick exit and is retried).  May be NULL. */
-	int (*prestart)(void *arg, char *errbuf, size_t errlen);
+	int (*prestart)(void *arg, struct miren_error *err);
 	void *prestart_arg;            /* owned by the supervisor from sv_start()
 	                                * on, also when it fails */
 	void (*prestart_free)(void *arg); /* frees prestart_arg (NULL: nothing) */
@@ -112,24 +115,25 @@ struct sv_status {
 	unsigned detached;      /* SV_DETACHED: how many processes still run */
 };
 
-/* Returns NULL with err text in *errbuf on failure (bad run_dir).  Kills
+/* Returns NULL with err filled on failure (bad run_dir).  Kills
  * the keep 0 leftovers of a previous daemon first (SIGTERM to the group,
  * SIGKILL after 10 s), so it may block that long, and every contained
  * process no pid file accounts for.  Uses cgroups when it can (contain.h);
  * MIREN_NO_CGROUPS=1 in the environment forces the /proc fallback. */
-struct sv *sv_new(const struct sv_config *cfg, char *errbuf, size_t errlen);
+struct sv *sv_new(const struct sv_config *cfg, struct miren_error *err);
 /* Stops every process (not those with keep_on_daemon_exit; their pid files
  * stay so the next daemon adopts them) and frees. */
 void sv_free(struct sv *sv);
 
 /* Starts (or, if id already exists, stops then replaces) a process, or
  * adopts a leftover one (spec->adopt).  Blocks until the first exec
- * happened.  Returns 0, or a miren_err with errbuf filled, and then the id
+ * happened.  Returns 0, or a miren_err with err filled (what failed as the
+ * message, errno's text or the prestart hook's message as the detail), and then the id
  * is not registered: MIREN_EINVAL (bad spec, cwd missing, exec failed),
  * MIREN_EIO (log file cannot be opened), MIREN_EPERM (uid/gid change
  * failed), MIREN_EUNAVAIL (fork failed).  Later spawn failures count as
  * quick exits and are retried by the backoff policy. */
-int sv_start(struct sv *sv, const struct sv_spec *spec, char *errbuf, size_t errlen);
+enum miren_err sv_start(struct sv *sv, const struct sv_spec *spec, struct miren_error *err);
 /* Stops the process and forgets it; blocks until the group is gone.
  * Returns 0 or MIREN_ENOTFOUND. */
 int sv_stop(struct sv *sv, const char *id);

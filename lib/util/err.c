@@ -53,12 +53,22 @@ int miren_error_set(struct miren_error *err, enum miren_err code, const char *fm
 	if (!err)
 		return code;
 	err->code = code;
-	err->hint[0] = '\0';
+	err->detail[0] = err->hint[0] = '\0';
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
 	return code;
+}
+
+void miren_error_detail(struct miren_error *err, const char *fmt, ...)
+{
+	if (!err)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err->detail, sizeof(err->detail), fmt, ap);
+	va_end(ap);
 }
 
 void miren_error_hint(struct miren_error *err, const char *fmt, ...)
@@ -75,7 +85,7 @@ void miren_error_clear(struct miren_error *err)
 {
 	if (err) {
 		err->code = MIREN_OK;
-		err->message[0] = err->hint[0] = '\0';
+		err->message[0] = err->detail[0] = err->hint[0] = '\0';
 	}
 }
 

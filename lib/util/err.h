@@ -1,9 +1,13 @@
 /*
  * One error type for libmiren.  Functions return an enum miren_err (0 is
  * success); where a person needs more than the code, they also fill a
- * struct miren_error that the caller owns (message + optional hint), so the
- * CLI can print "error: ..." / "hint: ..." and the API can send
- * {"error":{"code","message","hint"}} with the HTTP status of the code.
+ * struct miren_error that the caller owns: the message (what failed), an
+ * optional detail (the underlying cause: a server's own words, an errno
+ * text) and an optional hint (what to do).  The CLI prints them as
+ * "error: ..." / "detail: ..." / "hint: ..." (or JSON with --format json),
+ * the API sends {"error":{"code","message","detail","hint"}} with the HTTP
+ * status of the code, and the store keeps the three apart; they are never
+ * pasted into one string.
  */
 #ifndef MIREN_ERR_H
 #define MIREN_ERR_H
@@ -27,7 +31,8 @@ enum miren_err {
 struct miren_error {
 	enum miren_err code;
 	char message[512];
-	char hint[512];
+	char detail[1024]; /* "" when none */
+	char hint[512];    /* "" when none */
 };
 
 const char *miren_strerror(enum miren_err code);
@@ -40,8 +45,14 @@ int miren_err_http_status(enum miren_err code);
  * Fills err (which may be NULL) and returns code, so a failure site reads
  *   return miren_error_set(err, MIREN_ENOTFOUND, "app '%s' not found", name);
  */
-int miren_error_set(struct miren_error *err, enum miren_err code,
-		     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* (Returns int, not the enum, so that `rc = x ? rc : miren_error_set(...)`
+ * in int-typed code does not mix signedness.) */
+int miren_error_set(struct miren_error *err, enum miren_err code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Set the detail / the hint of err (which may be NULL); set after
+ * miren_error_set, which clears both. */
+void miren_error_detail(struct miren_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 void miren_error_hint(struct miren_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void miren_error_clear(struct miren_error *err);

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int fs_mkdir_p(const char *path, mode_t mode)
+enum miren_err fs_mkdir_p(const char *path, mode_t mode)
 {
 	char *p = xstrdup(path);
 	int rc = 0;
@@ -45,7 +45,7 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 	return (r != 0 && errno != ENOENT) ? -1 : 0;
 }
 
-int fs_remove_tree(const char *path)
+enum miren_err fs_remove_tree(const char *path)
 {
 	struct stat st;
 	if (lstat(path, &st) != 0)
@@ -55,7 +55,7 @@ int fs_remove_tree(const char *path)
 	return nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : MIREN_EIO;
 }
 
-int fs_fsync_dir(const char *dir)
+enum miren_err fs_fsync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -65,12 +65,12 @@ int fs_fsync_dir(const char *dir)
 	return rc;
 }
 
-int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+enum miren_err fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
 	return fs_write_atomic_owned(path, data, len, mode, (uid_t)-1, (gid_t)-1);
 }
 
-int fs_write_atomic_owned(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
+enum miren_err fs_write_atomic_owned(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
 			  gid_t gid)
 {
 	char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
@@ -142,7 +142,7 @@ static int chown_one(const char *path, const struct stat *st, int flag, struct F
 	return lchown(path, chown_uid, chown_gid) == 0 ? 0 : -1;
 }
 
-int fs_chown_tree(const char *path, uid_t uid, gid_t gid)
+enum miren_err fs_chown_tree(const char *path, uid_t uid, gid_t gid)
 {
 	static pthread_mutex_t chown_lock = PTHREAD_MUTEX_INITIALIZER;
 	pthread_mutex_lock(&chown_lock);

@@ -19,7 +19,7 @@ static int name_ok(const char *s, size_t max)
 	return s[n - 1] != '-';
 }
 
-static int check(const char *what, const char *name, struct miren_error *err)
+static enum miren_err check(const char *what, const char *name, struct miren_error *err)
 {
 	if (name_ok(name, APP_NAME_MAX))
 		return 0;
@@ -34,17 +34,17 @@ static int check(const char *what, const char *name, struct miren_error *err)
 	return MIREN_EINVAL;
 }
 
-int name_check_app(const char *name, struct miren_error *err)
+enum miren_err name_check_app(const char *name, struct miren_error *err)
 {
 	return check("app", name, err);
 }
 
-int name_check_service(const char *name, struct miren_error *err)
+enum miren_err name_check_service(const char *name, struct miren_error *err)
 {
 	return check("service", name, err);
 }
 
-int name_check_env(const char *name, struct miren_error *err)
+enum miren_err name_check_env(const char *name, struct miren_error *err)
 {
 	size_t n = strlen(name);
 	int ok = n > 0 && n <= 255 && !(name[0] >= '0' && name[0] <= '9');

@@ -11,10 +11,10 @@
 
 /* App names: lowercase letters, digits and hyphens, starting with a letter,
  * at most 63 characters.  Returns 0 or MIREN_EINVAL with err filled. */
-int name_check_app(const char *name, struct miren_error *err);
+enum miren_err name_check_app(const char *name, struct miren_error *err);
 /* Service names: the same rule. */
-int name_check_service(const char *name, struct miren_error *err);
+enum miren_err name_check_service(const char *name, struct miren_error *err);
 /* Environment variable names: [A-Za-z_][A-Za-z0-9_]*, at most 255. */
-int name_check_env(const char *name, struct miren_error *err);
+enum miren_err name_check_env(const char *name, struct miren_error *err);
 
 #endif

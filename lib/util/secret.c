@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <sys/random.h>
 
-int secret_bytes(void *buf, size_t n)
+enum miren_err secret_bytes(void *buf, size_t n)
 {
 	unsigned char *p = buf;
 	while (n) {

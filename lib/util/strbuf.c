@@ -64,7 +64,7 @@ static int strbuf_grow(struct strbuf *sb, size_t extra)
 	return 0;
 }
 
-int strbuf_add(struct strbuf *sb, const void *data, size_t len)
+enum miren_err strbuf_add(struct strbuf *sb, const void *data, size_t len)
 {
 	int rc = strbuf_grow(sb, len);
 	if (rc)
@@ -75,17 +75,17 @@ int strbuf_add(struct strbuf *sb, const void *data, size_t len)
 	return 0;
 }
 
-int strbuf_adds(struct strbuf *sb, const char *s)
+enum miren_err strbuf_adds(struct strbuf *sb, const char *s)
 {
 	return strbuf_add(sb, s, strlen(s));
 }
 
-int strbuf_addch(struct strbuf *sb, char c)
+enum miren_err strbuf_addch(struct strbuf *sb, char c)
 {
 	return strbuf_add(sb, &c, 1);
 }
 
-int strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap)
+enum miren_err strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap)
 {
 	va_list cp;
 	va_copy(cp, ap);
@@ -101,7 +101,7 @@ int strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap)
 	return 0;
 }
 
-int strbuf_addf(struct strbuf *sb, const char *fmt, ...)
+enum miren_err strbuf_addf(struct strbuf *sb, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -110,7 +110,7 @@ int strbuf_addf(struct strbuf *sb, const char *fmt, ...)
 	return rc;
 }
 
-int strbuf_read_fd(struct strbuf *sb, int fd)
+enum miren_err strbuf_read_fd(struct strbuf *sb, int fd)
 {
 	char tmp[65536];
 	for (;;) {
@@ -127,7 +127,7 @@ int strbuf_read_fd(struct strbuf *sb, int fd)
 	}
 }
 
-int strbuf_read_file(struct strbuf *sb, const char *path)
+enum miren_err strbuf_read_file(struct strbuf *sb, const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)

@@ -12,6 +12,8 @@
 #ifndef MIREN_STRBUF_H
 #define MIREN_STRBUF_H
 
+#include "util/err.h"
+
 #include <stdarg.h>
 #include <stddef.h>
 
@@ -32,16 +34,16 @@ char *strbuf_detach(struct strbuf *sb, size_t *len);
 void strbuf_reset(struct strbuf *sb);
 
 /* Each returns 0 or MIREN_ETOOBIG (cap reached; sb unchanged). */
-int strbuf_add(struct strbuf *sb, const void *data, size_t len);
-int strbuf_adds(struct strbuf *sb, const char *s);
-int strbuf_addch(struct strbuf *sb, char c);
-int strbuf_addf(struct strbuf *sb, const char *fmt, ...)
+enum miren_err strbuf_add(struct strbuf *sb, const void *data, size_t len);
+enum miren_err strbuf_adds(struct strbuf *sb, const char *s);
+enum miren_err strbuf_addch(struct strbuf *sb, char c);
+enum miren_err strbuf_addf(struct strbuf *sb, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-int strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap);
+enum miren_err strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap);
 /* Reads all of fd (until EOF) into sb. Returns 0, MIREN_ETOOBIG or MIREN_EIO. */
-int strbuf_read_fd(struct strbuf *sb, int fd);
+enum miren_err strbuf_read_fd(struct strbuf *sb, int fd);
 /* Reads a whole file. Returns 0, MIREN_ENOTFOUND, MIREN_ETOOBIG or MIREN_EIO. */
-int strbuf_read_file(struct strbuf *sb, const char *path);
+enum miren_err strbuf_read_file(struct strbuf *sb, const char *path);
 void strbuf_trim_end(struct strbuf *sb);
 
 #endif

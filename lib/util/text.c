@@ -90,7 +90,7 @@ static int esc_one(void *arg, const char *bytes, size_t n, wint_t wc)
 	return e->rc;
 }
 
-int text_escape(struct strbuf *out, const char *s, size_t len)
+enum miren_err text_escape(struct strbuf *out, const char *s, size_t len)
 {
 	struct esc_state e = { out, 0 };
 	each_char(s, len, esc_one, &e);

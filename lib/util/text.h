@@ -9,6 +9,8 @@
 #ifndef MIREN_TEXT_H
 #define MIREN_TEXT_H
 
+#include "util/err.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -22,7 +24,7 @@
  * text, wide characters included, is copied as it is.  Returns what
  * strbuf_add returns (0, or MIREN_ETOOBIG when out has a cap).
  */
-int text_escape(struct strbuf *out, const char *s, size_t len);
+enum miren_err text_escape(struct strbuf *out, const char *s, size_t len);
 
 /* The same into a new malloc'd string; the caller frees it. */
 char *text_escaped(const char *s, size_t len);

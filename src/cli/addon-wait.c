@@ -10,6 +10,31 @@
 
 #define WAIT_LIMIT_S 600
 
+/* An addon in error: its message, the cause as the detail and the
+ * provider's hint (the "error" object of the addon, as stored), then what
+ * fixes it.  Returns CLI_FAIL. */
+static int addon_failed(struct cli *cli, json_t *a, const char *name, const char *variant)
+{
+	json_t *e = json_object_get(a, "error");
+	const char *msg = json_string_value(json_object_get(e, "message"));
+	const char *detail = json_string_value(json_object_get(e, "detail"));
+	const char *hint = json_string_value(json_object_get(e, "hint"));
+	if (!msg)
+		msg = json_string_value(json_object_get(a, "message"));
+	struct miren_error err;
+	miren_error_set(&err, MIREN_EINTERNAL, "addon %s (%s) failed: %s", name, variant,
+			msg && *msg ? msg : "unknown error");
+	if (detail && *detail)
+		miren_error_detail(&err, "%s", detail);
+	miren_error_hint(&err,
+			 "%s%sthen run 'miren addon destroy %s -a %s -f' and 'miren addon create "
+			 "%s:%s -a %s' (or deploy again)",
+			 hint && *hint ? hint : "fix the cause", hint && *hint ? "; " : ", ", name,
+			 cli->app, name, variant, cli->app);
+	cli_fail(&err);
+	return CLI_FAIL;
+}
+
 int cli_wait_addons(struct cli *cli, const char *only)
 {
 	char *path = cli_app_path(cli, "/addons");
@@ -18,10 +43,9 @@ int cli_wait_addons(struct cli *cli, const char *only)
 	int rc = CLI_OK;
 	for (;;) {
 		json_t *list;
-		if (cli_call(cli, "GET", path, NULL, &list)) {
-			rc = CLI_FAIL;
+		rc = cli_call(cli, "GET", path, NULL, &list);
+		if (rc)
 			break;
-		}
 		bool waiting = false;
 		size_t i;
 		json_t *a;
@@ -42,14 +66,8 @@ int cli_wait_addons(struct cli *cli, const char *only)
 			if (!strcmp(status, "error")) {
 				if (said && !strcmp(said, "done"))
 					continue;
-				const char *msg = json_string_value(json_object_get(a, "message"));
-				cli_error("addon %s (%s) failed: %s", name, variant,
-					  msg ? msg : "unknown error");
-				cli_hint("fix the cause, then run 'miren addon destroy %s -a %s -f' and "
-					 "'miren addon create %s:%s -a %s' (or deploy again)",
-					 name, cli->app, name, variant, cli->app);
+				rc = addon_failed(cli, a, name, variant);
 				json_object_set_new(announced, name, json_string("done"));
-				rc = CLI_FAIL;
 				continue;
 			}
 			if (!said) {
@@ -62,10 +80,11 @@ int cli_wait_addons(struct cli *cli, const char *only)
 		if (!waiting)
 			break;
 		if (time(NULL) - start > WAIT_LIMIT_S) {
-			cli_error("addons of app '%s' are still provisioning after %d s", cli->app,
-				  WAIT_LIMIT_S);
-			cli_hint("follow them with 'miren addon list -a %s'", cli->app);
-			rc = CLI_FAIL;
+			char *hint = xasprintf("follow them with 'miren addon list -a %s'", cli->app);
+			rc = cli_failf(MIREN_EUNAVAIL, hint,
+				       "addons of app '%s' are still provisioning after %d s", cli->app,
+				       WAIT_LIMIT_S);
+			free(hint);
 			break;
 		}
 		/* Poll fast at first (a shared addon takes tens of milliseconds),

@@ -1,13 +1,10 @@
 /* Helpers shared by every CLI command; see cli.h. */
 #include "cli/cli.h"
 #include "api/client.h"
-#include "app/config.h"
 #include "util/names.h"
-#include "util/strbuf.h"
 #include "util/text.h"
 #include "util/io.h"
 
-#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,22 +18,6 @@ static void vmsg(const char *prefix, const char *fmt, va_list ap)
 	fputc('\n', stderr);
 }
 
-void cli_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vmsg("error: ", fmt, ap);
-	va_end(ap);
-}
-
-void cli_hint(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vmsg("hint: ", fmt, ap);
-	va_end(ap);
-}
-
 void cli_warn(const char *fmt, ...)
 {
 	va_list ap;
@@ -45,92 +26,97 @@ void cli_warn(const char *fmt, ...)
 	va_end(ap);
 }
 
+static bool json_errors;
+
+void cli_set_json_errors(bool on)
+{
+	json_errors = on;
+}
+
+int cli_exit_code(enum miren_err code)
+{
+	switch (code) {
+	case MIREN_OK:
+		return CLI_OK;
+	case MIREN_ENOTFOUND:
+		return CLI_NOTFOUND;
+	case MIREN_EEXISTS:
+	case MIREN_ECONFLICT:
+		return CLI_CONFLICT;
+	case MIREN_EUNAVAIL:
+		return CLI_UNAVAIL;
+	case MIREN_EINVAL:
+		return CLI_INVALID;
+	case MIREN_EPERM:
+		return CLI_DENIED;
+	case MIREN_ETOOBIG:
+		return CLI_TOOBIG;
+	default:
+		return CLI_FAIL;
+	}
+}
+
+/* An error as JSON on stderr: {"error":{"code","message","detail","hint"}},
+ * the shape the API sends. */
+static void print_json_error(const char *code, const char *message, const char *detail,
+			     const char *hint)
+{
+	json_t *j = json_pack("{s:{s:s, s:s, s:s, s:s}}", "error", "code", code, "message",
+			      message, "detail", detail, "hint", hint);
+	json_dumpf(j, stderr, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	fputc('\n', stderr);
+	json_decref(j);
+}
+
 int cli_fail(const struct miren_error *err)
 {
-	cli_error("%s", err->message);
-	if (err->hint[0])
-		cli_hint("%s", err->hint);
-	return CLI_FAIL;
+	if (json_errors) {
+		print_json_error(miren_err_code_name(err->code), err->message, err->detail,
+				 err->hint);
+	} else {
+		fprintf(stderr, "error: %s\n", err->message);
+		if (err->detail[0])
+			fprintf(stderr, "detail: %s\n", err->detail);
+		if (err->hint[0])
+			fprintf(stderr, "hint: %s\n", err->hint);
+	}
+	enum miren_err code = err->code ? err->code : MIREN_EINTERNAL;
+	return cli_exit_code(code);
+}
+
+int cli_failf(enum miren_err code, const char *hint, const char *fmt, ...)
+{
+	struct miren_error err;
+	miren_error_clear(&err);
+	err.code = code;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err.message, sizeof(err.message), fmt, ap);
+	va_end(ap);
+	if (hint)
+		snprintf(err.hint, sizeof(err.hint), "%s", hint);
+	return cli_fail(&err);
 }
 
 int cli_usage_error(const struct cli *cli, const char *fmt, ...)
 {
+	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vmsg("error: ", fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (cli->cmd)
-		fprintf(stderr, "usage: %s\n", cli->cmd->usage);
+	char *usage = cli->cmd ? cli_usage_line(cli->cmd) : NULL;
+	if (json_errors) {
+		char *hint = usage ? xasprintf("usage: %s", usage) : xstrdup("");
+		print_json_error("usage", msg, "", hint);
+		free(hint);
+	} else {
+		fprintf(stderr, "error: %s\n", msg);
+		if (usage)
+			fprintf(stderr, "usage: %s\n", usage);
+	}
+	free(usage);
 	return CLI_USAGE;
-}
-
-int cli_require_app(struct cli *cli)
-{
-	if (cli->app)
-		return 0;
-	struct strbuf sb;
-	strbuf_init(&sb, 1 << 20);
-	int rc = strbuf_read_file(&sb, ".miren/app.toml");
-	if (rc == MIREN_ENOTFOUND) {
-		strbuf_release(&sb);
-		cli_error("no app given");
-		cli_hint("pass -a APP, or run the command in a directory with .miren/app.toml");
-		return CLI_USAGE;
-	}
-	if (rc) {
-		strbuf_release(&sb);
-		cli_error("cannot read .miren/app.toml: %s", miren_strerror(rc));
-		return CLI_FAIL;
-	}
-	char cwd[4096];
-	const char *base = getcwd(cwd, sizeof(cwd)) ? basename(cwd) : NULL;
-	struct app_config *cfg;
-	struct miren_error err;
-	rc = app_config_parse(sb.buf, sb.len, ".miren/app.toml", base, &cfg, &err);
-	strbuf_release(&sb);
-	if (rc)
-		return cli_fail(&err);
-	cli->app = xstrdup(cfg->name);
-	app_config_free(cfg);
-	return 0;
-}
-
-/* An app name from the command line (-a or the operand, `how` says which),
- * checked before it goes into a URL; a second, different one is a usage
- * error naming both: a destructive command never picks one of two. */
-static int set_app(struct cli *cli, const char *name, const char *how)
-{
-	struct miren_error err;
-	if (name_check_app(name, &err))
-		return cli_fail(&err);
-	if (cli->app && strcmp(cli->app, name))
-		return cli_usage_error(cli, "conflicting apps: '%s' (%s) and '%s' (%s)", cli->app,
-				       cli->app_how, name, how);
-	free(cli->app);
-	cli->app = xstrdup(name);
-	cli->app_how = how;
-	return 0;
-}
-
-int cli_require_app_operand(struct cli *cli, int argc, char **argv)
-{
-	if (argc > 1)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[1]);
-	if (argc == 1) {
-		int rc = set_app(cli, argv[0], "the operand");
-		if (rc)
-			return rc;
-	}
-	return cli_require_app(cli);
-}
-
-int cli_opt_once(const struct cli *cli, const char *option, const char **slot, const char *arg)
-{
-	if (*slot && strcmp(*slot, arg))
-		return cli_usage_error(cli, "conflicting values for %s: '%s' and '%s'", option, *slot,
-				       arg);
-	*slot = arg;
-	return 0;
 }
 
 int cli_call(struct cli *cli, const char *method, const char *path, const json_t *body,
@@ -138,14 +124,13 @@ int cli_call(struct cli *cli, const char *method, const char *path, const json_t
 {
 	struct miren_error err;
 	json_t *r = NULL;
-	int rc = api_call_json(cli->socket, method, path, body, &r, &err);
-	if (rc)
+	if (api_call_json(cli->socket, method, path, body, &r, &err))
 		return cli_fail(&err);
 	if (reply)
 		*reply = r;
 	else
 		json_decref(r);
-	return 0;
+	return CLI_OK;
 }
 
 void cli_print_json(const json_t *j)
@@ -244,18 +229,11 @@ bool cli_stdout_is_tty(void)
 	return isatty(STDOUT_FILENO);
 }
 
-int cli_opt_app(struct cli *cli, int opt, const char *arg)
-{
-	if (opt != 'a')
-		return cli_usage_error(cli, "unknown option");
-	return set_app(cli, arg, "-a");
-}
-
 char *cli_env_path(const struct cli *cli, const char *key, const char *query)
 {
 	struct miren_error err;
 	if (name_check_env(key, &err)) {
-		cli_fail(&err);
+		cli_fail(&err); /* MIREN_EINVAL: CLI_INVALID */
 		return NULL;
 	}
 	char *esc = api_escape(key);

@@ -3,96 +3,159 @@
  *
  * Each subcommand lives in src/cli/cmd-<name>.c and exports one
  * `const struct cmd_entry`; src/cli/table.c gathers them in cmd_table[].
- * A command's exec returns the process exit code: CLI_OK (0), CLI_FAIL
- * (1, the operation failed) or CLI_USAGE (2, the command line was wrong).
+ * A command is declared once (struct cmd_entry: its options with their
+ * kinds and ranges, its operand counts, the app it acts on); src/cli/run.c
+ * parses the command line from that, and prints --help, `miren help CMD`,
+ * usage errors and `miren help --format json` (the docs check) from it.
+ * Adding a command is one entry and one exec function
+ * (docs/architecture.md, "CLI").
  */
 #ifndef MIREN_CLI_H
 #define MIREN_CLI_H
 
-#include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
 
 #include "util/err.h"
 
-enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
-
-enum cmd_flags {
-	CMD_NEEDS_SERVER = 1 << 0, /* talks to the daemon */
-	CMD_HIDDEN = 1 << 1,       /* not listed in `miren help` */
+/*
+ * Exit codes by error kind (README.md and docs/commands/README.md list
+ * them): a script can tell "no such app" from "the server is down".
+ */
+enum cli_exit {
+	CLI_OK = 0,        /* done */
+	CLI_FAIL = 1,      /* failed for another reason (internal, I/O, store,
+	                    * declined confirmation, an addon that failed) */
+	CLI_USAGE = 2,     /* the command line is wrong */
+	CLI_NOTFOUND = 3,  /* no such app, addon, variable, service or disk */
+	CLI_CONFLICT = 4,  /* already there, or in a state that forbids it */
+	CLI_UNAVAIL = 5,   /* the server (or a server it needs) does not answer */
+	CLI_INVALID = 6,   /* invalid input: app.toml, a name, a value */
+	CLI_DENIED = 7,    /* permission denied */
+	CLI_TOOBIG = 8,    /* over a size bound, or a disk is full */
 };
 
-/* Options every command accepts; commands add their own after these. */
-enum cli_common_opt {
-	OPT_HELP = 'h',
-	OPT_SOCKET = 1000,
-	OPT_FORMAT,
-	OPT_FIRST_COMMAND_OPT, /* commands number their long-only options from here */
+/* The exit code of an error kind (MIREN_OK: CLI_OK). */
+int cli_exit_code(enum miren_err code);
+
+enum cmd_flags {
+	CMD_NEEDS_SERVER = 1 << 0, /* talks to the daemon: takes --socket */
+	CMD_HIDDEN = 1 << 1,       /* not listed in `miren help` */
+	CMD_JSON = 1 << 2,         /* --format json changes its output */
+};
+
+/* Which app a command acts on. */
+enum cli_app_target {
+	CLI_APP_NONE = 0, /* none (or its own way: deploy's -C DIR) */
+	CLI_APP_OPTION,   /* -a/--app, else .miren/app.toml in the cwd */
+	CLI_APP_OPERAND,  /* its first operand, else -a, else app.toml; an
+	                   * operand and -a naming different apps: usage error */
+};
+
+enum cli_opt_kind {
+	CLI_OPT_FLAG,   /* no value */
+	CLI_OPT_STRING, /* one value; given twice with different values: usage error */
+	CLI_OPT_INT,    /* a decimal integer in [min, max] */
+};
+
+/*
+ * One option of a command, declared once: parsing, the usage line, --help,
+ * `miren help --format json` (the docs check) all come from it.
+ */
+struct cli_optdef {
+	const char *name;  /* long name without "--": "lines" */
+	char letter;       /* short name ('n'), 0 for none */
+	enum cli_opt_kind kind;
+	const char *value; /* placeholder shown for the value: "LINES" */
+	long long min, max; /* CLI_OPT_INT: the range, both included */
+	const char *help;  /* for --help; lines after the first are indented */
+	/* Non-NULL: the option must be given, and this is the error without it
+	 * ("which disk? give -n NAME"). */
+	const char *required;
+};
+
+struct cli;
+
+struct cmd_entry {
+	const char *name;     /* "app list"; words form groups ("debug disk") */
+	const char *summary;  /* one line for `miren help` */
+	/* Operands as the usage line shows them ("ADDON[:VARIANT]", "[APP]",
+	 * "KEY=VALUE..."; NULL: none) and how many: fewer than min_operands is
+	 * a usage error (operands_missing, else "missing OPERANDS"), more than
+	 * max_operands (-1: no limit) one too. */
+	const char *operands;
+	int min_operands, max_operands;
+	const char *operands_missing;
+	/* One line per operand for --help: "APP  the app..." (NULL: none). */
+	const char *operands_help;
+	enum cli_app_target app;
+	const struct cli_optdef *options; /* terminated by { 0 }; may be NULL */
+	const char *help;     /* what --help says besides the options */
+	const char *json_help; /* --help's line for --format json (CMD_JSON;
+	                        * NULL: "print JSON instead of text") */
+	int flags;            /* enum cmd_flags */
+	/* Runs the command with its operands, once options are parsed, their
+	 * counts and ranges checked and the app (per .app) resolved into
+	 * cli->app.  Returns the exit code (enum cli_exit). */
+	int (*exec)(struct cli *cli, int argc, char **argv);
+};
+
+/* A parsed option. */
+struct cli_optval {
+	bool set;
+	const char *str;   /* CLI_OPT_STRING: the value */
+	long long num;     /* CLI_OPT_INT */
 };
 
 struct cli {
 	const struct cmd_entry *cmd;
-	char *socket;     /* resolved API socket path */
-	bool json;        /* --format json */
-	char *app;        /* -a/--app, or resolved from .miren/app.toml */
+	char *socket;        /* resolved API socket path */
+	bool json;           /* --format json */
+	char *app;           /* -a/--app, the operand, or from .miren/app.toml */
 	const char *app_how; /* where app came from: "-a", "the operand" */
-};
-
-struct cmd_entry {
-	const char *name;    /* "app list" */
-	const char *summary; /* one line for `miren help` */
-	const char *usage;   /* "miren app list [--format json]" */
-	const char *help;    /* the options and a description, for --help */
-	const char *shortopts;
-	const struct option *longopts; /* NULL-terminated; common ones are added */
-	int flags;
-	/* Called once per parsed option; returns 0, or CLI_USAGE. */
-	int (*option)(struct cli *cli, int opt, const char *arg);
-	/* Runs the command with the operands left after the options. */
-	int (*exec)(struct cli *cli, int argc, char **argv);
+	struct cli_optval *opts; /* one per cmd->options entry */
 };
 
 extern const struct cmd_entry *const cmd_table[];
 
-/* Messages in the house style: "error: ..." and "hint: ..." on stderr. */
-void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void cli_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Runs the CLI: the whole of main(); returns the exit code. */
+int cli_main(int argc, char **argv);
+/* The usage line built from e's declaration ("miren logs [-a APP] ...").
+ * Caller frees. */
+char *cli_usage_line(const struct cmd_entry *e);
+/* With on, errors are printed as JSON on stderr (--format json). */
+void cli_set_json_errors(bool on);
+
+/* The value of the command's option `name` (aborts when the command does
+ * not declare it: a programming error). */
+bool cli_flag(const struct cli *cli, const char *name);
+const char *cli_str(const struct cli *cli, const char *name); /* NULL: not given */
+long long cli_int(const struct cli *cli, const char *name, long long dflt);
+
+/* "warning: ..." on stderr (also with --format json). */
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Prints err (and its hint); returns CLI_FAIL. */
+/* Prints err (message, detail, hint; with --format json as
+ * {"error":{"code","message","detail","hint"}} on stderr); returns the
+ * exit code of its kind. */
 int cli_fail(const struct miren_error *err);
+/* Builds an error of kind code with an optional hint, prints it as
+ * cli_fail does and returns its exit code. */
+int cli_failf(enum miren_err code, const char *hint, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* Prints "error: MSG" and the usage line of the command; returns CLI_USAGE. */
 int cli_usage_error(const struct cli *cli, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* The app to act on: -a, else .miren/app.toml in the cwd.  Returns 0 or
- * prints why there is none and returns CLI_USAGE / CLI_FAIL. */
-int cli_require_app(struct cli *cli);
-
-/* The option handler of commands whose only own option is -a/--app.  -a
- * given twice with different apps is a usage error (CLI_USAGE). */
-int cli_opt_app(struct cli *cli, int opt, const char *arg);
-#define CLI_APP_LONGOPT { "app", required_argument, NULL, 'a' }
 /* "/v1/apps/<app><suffix>" with the app name escaped. Caller frees. */
 char *cli_app_path(const struct cli *cli, const char *suffix);
 
 /* "/v1/apps/<app>/env/<key><query>" for a variable's requests, with key
  * checked first (name_check_env: its message shows the key escaped).
  * Caller frees; NULL after printing the error (the command then exits
- * CLI_FAIL). */
+ * CLI_INVALID). */
 char *cli_env_path(const struct cli *cli, const char *key, const char *query);
 
-/* The same for commands that also take the app as their one operand
- * (`miren app restart APP`): APP, else -a, else app.toml.  An operand and an
- * -a that name different apps are a usage error naming both (CLI_USAGE): a
- * destructive command never guesses which one was meant. */
-int cli_require_app_operand(struct cli *cli, int argc, char **argv);
-
-/* For options naming what a command acts on (-n DISK, -s FILE, -o PATH,
- * -C DIR): sets *slot to arg, or, when the option was already given with
- * another value, prints a usage error naming both and returns CLI_USAGE. */
-int cli_opt_once(const struct cli *cli, const char *option, const char **slot, const char *arg);
-
-/* One API call; prints the error and returns CLI_FAIL on failure. */
+/* One API call; prints the error and returns its exit code on failure. */
 int cli_call(struct cli *cli, const char *method, const char *path, const json_t *body,
 	     json_t **reply);
 

@@ -5,39 +5,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_NO_WAIT = OPT_FIRST_COMMAND_OPT, OPT_VERSION };
-
-static const struct option longopts[] = {
-	CLI_APP_LONGOPT,
-	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
-	{ "version", required_argument, NULL, OPT_VERSION },
+static const struct cli_optdef options[] = {
+	{ .name = "version", .kind = CLI_OPT_STRING, .value = "V",
+	  .help = "the server version (default: the newest installed)" },
+	{ .name = "no-wait", .kind = CLI_OPT_FLAG,
+	  .help = "return once the addon is attached, without waiting" },
 	{ 0 },
 };
 
-static bool no_wait;
-static const char *version;
-
-static int option(struct cli *cli, int opt, const char *arg)
-{
-	if (opt == OPT_NO_WAIT) {
-		no_wait = true;
-		return 0;
-	}
-	if (opt == OPT_VERSION) {
-		version = arg;
-		return 0;
-	}
-	return cli_opt_app(cli, opt, arg);
-}
-
 static int exec(struct cli *cli, int argc, char **argv)
 {
-	if (argc != 1)
-		return cli_usage_error(cli, argc ? "give one ADDON[:VARIANT]"
-						 : "which addon? give ADDON[:VARIANT]");
-	int rc = cli_require_app(cli);
-	if (rc)
-		return rc;
+	(void)argc;
+	const char *version = cli_str(cli, "version");
+	bool no_wait = cli_flag(cli, "no-wait");
 	char *name = xstrdup(argv[0]);
 	char *variant = strchr(name, ':');
 	if (variant)
@@ -49,7 +29,7 @@ static int exec(struct cli *cli, int argc, char **argv)
 		json_object_set_new(body, "version", json_string(version));
 	char *path = cli_app_path(cli, "/addons");
 	json_t *inst = NULL;
-	rc = cli_call(cli, "POST", path, body, &inst);
+	int rc = cli_call(cli, "POST", path, body, &inst);
 	free(path);
 	json_decref(body);
 	if (!rc && !no_wait) {
@@ -87,19 +67,18 @@ static int exec(struct cli *cli, int argc, char **argv)
 const struct cmd_entry cmd_addon_create_entry = {
 	.name = "addon create",
 	.summary = "attach an addon to an app and wait until it is active",
-	.usage = "miren addon create ADDON[:VARIANT] [-a APP] [--version V] [--no-wait] [--format json]",
+	.operands = "ADDON[:VARIANT]",
+	.min_operands = 1,
+	.max_operands = 1,
+	.operands_missing = "which addon? give ADDON[:VARIANT]",
+	.operands_help = "  ADDON[:VARIANT]       the addon, and optionally the variant\n",
+	.app = CLI_APP_OPTION,
+	.options = options,
 	.help = "Provisions the addon (ADDON as 'miren addon list-available' shows it,\n"
 		"VARIANT one of 'miren addon variants ADDON'; without a variant the addon's\n"
 		"default) and injects its variables into the app; the app's services are\n"
-		"(re)started once every addon is active.\n"
-		"\noptions:\n"
-		"  -a, --app APP   the app (default: the one of .miren/app.toml here)\n"
-		"  --version V     the server version (default: the newest installed)\n"
-		"  --no-wait       return once the addon is attached, without waiting\n"
-		"  --format json   print the addon as JSON\n",
-	.shortopts = "a:",
-	.longopts = longopts,
-	.flags = CMD_NEEDS_SERVER,
-	.option = option,
+		"(re)started once every addon is active.\n",
+	.json_help = "print the addon as JSON",
+	.flags = CMD_NEEDS_SERVER | CMD_JSON,
 	.exec = exec,
 };

@@ -8,29 +8,12 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { OPT_NO_WAIT = OPT_FIRST_COMMAND_OPT };
-
-static const struct option longopts[] = {
-	CLI_APP_LONGOPT,
-	{ "force", no_argument, NULL, 'f' },
-	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
+static const struct cli_optdef options[] = {
+	{ .name = "force", .letter = 'f', .kind = CLI_OPT_FLAG,
+	  .help = "do not ask for confirmation" },
+	{ .name = "no-wait", .kind = CLI_OPT_FLAG, .help = "return once the removal has started" },
 	{ 0 },
 };
-
-static bool force, no_wait;
-
-static int option(struct cli *cli, int opt, const char *arg)
-{
-	if (opt == 'f') {
-		force = true;
-		return 0;
-	}
-	if (opt == OPT_NO_WAIT) {
-		no_wait = true;
-		return 0;
-	}
-	return cli_opt_app(cli, opt, arg);
-}
 
 /* Waits until the app no longer lists the addon. */
 static int wait_gone(struct cli *cli, const char *addon)
@@ -39,10 +22,9 @@ static int wait_gone(struct cli *cli, const char *addon)
 	int rc = CLI_OK;
 	for (time_t start = time(NULL);;) {
 		json_t *list;
-		if (cli_call(cli, "GET", path, NULL, &list)) {
-			rc = CLI_FAIL;
+		rc = cli_call(cli, "GET", path, NULL, &list);
+		if (rc)
 			break;
-		}
 		bool present = false;
 		const char *msg = NULL;
 		size_t i;
@@ -53,10 +35,12 @@ static int wait_gone(struct cli *cli, const char *addon)
 				msg = json_string_value(json_object_get(a, "message"));
 			}
 		if (present && time(NULL) - start > 120) {
-			cli_error("addon %s is still being removed: %s", addon,
-				  msg && *msg ? msg : "no progress");
-			cli_hint("the server retries; follow it with 'miren addon list -a %s'", cli->app);
-			rc = CLI_FAIL;
+			struct miren_error err;
+			miren_error_set(&err, MIREN_EUNAVAIL, "addon %s is still being removed", addon);
+			miren_error_detail(&err, "%s", msg && *msg ? msg : "no progress");
+			miren_error_hint(&err, "the server retries; follow it with 'miren addon list -a %s'",
+					 cli->app);
+			rc = cli_fail(&err);
 		}
 		json_decref(list);
 		if (!present || rc)
@@ -69,22 +53,19 @@ static int wait_gone(struct cli *cli, const char *addon)
 
 static int exec(struct cli *cli, int argc, char **argv)
 {
-	if (argc != 1)
-		return cli_usage_error(cli, argc ? "give one ADDON" : "which addon? give its name");
-	int rc = cli_require_app(cli);
-	if (rc)
-		return rc;
-	if (!force && !cli_confirm("Destroy addon %s of app '%s'? Its database and all its data "
-				   "will be deleted; this cannot be undone.",
-				   argv[0], cli->app)) {
-		cli_error("not destroying addon %s without confirmation", argv[0]);
-		cli_hint("pass -f to destroy without asking");
-		return CLI_FAIL;
+	(void)argc;
+	if (!cli_flag(cli, "force") &&
+	    !cli_confirm("Destroy addon %s of app '%s'? Its database and all its data will be "
+			 "deleted; this cannot be undone.",
+			 argv[0], cli->app)) {
+		return cli_failf(MIREN_EINTERNAL, "pass -f to destroy without asking",
+				 "not destroying addon %s without confirmation", argv[0]);
 	}
+	bool no_wait = cli_flag(cli, "no-wait");
 	char *esc = api_escape(argv[0]);
 	char *suffix = xasprintf("/addons/%s", esc);
 	char *path = cli_app_path(cli, suffix);
-	rc = cli_call(cli, "DELETE", path, NULL, NULL);
+	int rc = cli_call(cli, "DELETE", path, NULL, NULL);
 	free(path);
 	free(suffix);
 	free(esc);
@@ -99,17 +80,15 @@ static int exec(struct cli *cli, int argc, char **argv)
 const struct cmd_entry cmd_addon_destroy_entry = {
 	.name = "addon destroy",
 	.summary = "remove an addon from an app and delete its data",
-	.usage = "miren addon destroy ADDON [-a APP] [-f] [--no-wait]",
-	.help = "Destroying an addon permanently deletes its database and all its data;\n"
-		"back up its disk first (miren disk backup).  The app's services are\n"
-		"restarted without the addon's variables.\n"
-		"\noptions:\n"
-		"  -a, --app APP   the app (default: the one of .miren/app.toml here)\n"
-		"  -f, --force     do not ask for confirmation\n"
-		"  --no-wait       return once the removal has started\n",
-	.shortopts = "a:f",
-	.longopts = longopts,
+	.operands = "ADDON",
+	.min_operands = 1,
+	.max_operands = 1,
+	.operands_missing = "which addon? give its name",
+	.app = CLI_APP_OPTION,
+	.options = options,
+	.help = "Destroying an addon permanently deletes its data; back up its disk\n"
+		"first (miren disk backup).  The app's services are restarted without the\n"
+		"addon's variables.\n",
 	.flags = CMD_NEEDS_SERVER,
-	.option = option,
 	.exec = exec,
 };

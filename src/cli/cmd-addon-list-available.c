@@ -4,8 +4,8 @@
 
 static int exec(struct cli *cli, int argc, char **argv)
 {
-	if (argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[0]);
+	(void)argc;
+	(void)argv;
 	json_t *list;
 	int rc = cli_call(cli, "GET", "/v1/addons", NULL, &list);
 	if (rc)
@@ -38,12 +38,10 @@ static int exec(struct cli *cli, int argc, char **argv)
 const struct cmd_entry cmd_addon_list_available_entry = {
 	.name = "addon list-available",
 	.summary = "list the addons available on this server",
-	.usage = "miren addon list-available [--format json]",
 	.help = "DEFAULT VERSION is the server version 'miren addon create' uses without\n"
-		"--version: the newest installed on this host ('(not installed)' when none).\n"
-		"\noptions:\n"
-		"  --format json   print JSON (with each variant's details and the versions\n"
-		"                  installed on this host)\n",
-	.flags = CMD_NEEDS_SERVER,
+		"--version: the newest installed on this host ('(not installed)' when none).\n",
+	.json_help = "print JSON (with each variant's details and the versions\n"
+		     "installed on this host)",
+	.flags = CMD_NEEDS_SERVER | CMD_JSON,
 	.exec = exec,
 };

@@ -4,18 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static const struct option longopts[] = { CLI_APP_LONGOPT, { 0 } };
-
 static int exec(struct cli *cli, int argc, char **argv)
 {
-	if (argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[0]);
-	int rc = cli_require_app(cli);
-	if (rc)
-		return rc;
+	(void)argc;
+	(void)argv;
 	char *path = cli_app_path(cli, "/addons");
 	json_t *list;
-	rc = cli_call(cli, "GET", path, NULL, &list);
+	int rc = cli_call(cli, "GET", path, NULL, &list);
 	free(path);
 	if (rc)
 		return rc;
@@ -41,6 +36,19 @@ static int exec(struct cli *cli, int argc, char **argv)
 	}
 	cli_table_print(t);
 	cli_print_disk_warnings(list);
+	/* An error's cause and what to do, which the table has no room for. */
+	json_array_foreach(list, i, a) {
+		json_t *e = json_object_get(a, "error");
+		const char *name = json_string_value(json_object_get(a, "addon"));
+		const char *detail = json_string_value(json_object_get(e, "detail"));
+		const char *hint = json_string_value(json_object_get(e, "hint"));
+		if (detail && *detail)
+			printf("\n%s: detail: %s", name, detail);
+		if (hint && *hint)
+			printf("\n%s: hint: %s", name, hint);
+		if ((detail && *detail) || (hint && *hint))
+			printf("\n");
+	}
 	json_decref(list);
 	return CLI_OK;
 }
@@ -48,17 +56,12 @@ static int exec(struct cli *cli, int argc, char **argv)
 const struct cmd_entry cmd_addon_list_entry = {
 	.name = "addon list",
 	.summary = "list the addons of an app with their status",
-	.usage = "miren addon list [-a APP] [--format json]",
+	.app = CLI_APP_OPTION,
 	.help = "Statuses: pending, provisioning, active, error (MESSAGE says why),\n"
 		"deprovisioning; an active addon whose server the supervisor sees down shows\n"
 		"restarting (it exited and is being started again), error (it keeps\n"
-		"crashing) or down (it is stopped), with a MESSAGE.\n"
-		"\noptions:\n"
-		"  -a, --app APP   the app (default: the one of .miren/app.toml here)\n"
-		"  --format json   print JSON (with disk, host, port, database and user)\n",
-	.shortopts = "a:",
-	.longopts = longopts,
-	.flags = CMD_NEEDS_SERVER,
-	.option = cli_opt_app,
+		"crashing) or down (it is stopped), with a MESSAGE.\n",
+	.json_help = "print JSON (with disk, host, port, database and user)",
+	.flags = CMD_NEEDS_SERVER | CMD_JSON,
 	.exec = exec,
 };

@@ -7,8 +7,7 @@
 
 static int exec(struct cli *cli, int argc, char **argv)
 {
-	if (argc != 1)
-		return cli_usage_error(cli, argc ? "give one ADDON" : "which addon? give its name");
+	(void)argc;
 	char *esc = api_escape(argv[0]);
 	char *path = xasprintf("/v1/addons/%s", esc);
 	json_t *def;
@@ -38,9 +37,11 @@ static int exec(struct cli *cli, int argc, char **argv)
 const struct cmd_entry cmd_addon_variants_entry = {
 	.name = "addon variants",
 	.summary = "show the variants of an addon and what each offers",
-	.usage = "miren addon variants ADDON [--format json]",
-	.help = "options:\n"
-		"  --format json   print JSON instead of text\n",
-	.flags = CMD_NEEDS_SERVER,
+	.operands = "ADDON",
+	.min_operands = 1,
+	.max_operands = 1,
+	.operands_missing = "which addon? give its name",
+	.operands_help = "  ADDON                 the addon (see 'miren addon list-available')\n",
+	.flags = CMD_NEEDS_SERVER | CMD_JSON,
 	.exec = exec,
 };

@@ -5,8 +5,8 @@
 
 static int exec(struct cli *cli, int argc, char **argv)
 {
-	if (argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[0]);
+	(void)argc;
+	(void)argv;
 	json_t *apps;
 	int rc = cli_call(cli, "GET", "/v1/apps", NULL, &apps);
 	if (rc)
@@ -32,9 +32,7 @@ static int exec(struct cli *cli, int argc, char **argv)
 const struct cmd_entry cmd_app_list_entry = {
 	.name = "app list",
 	.summary = "list the apps",
-	.usage = "miren app list [--format json]",
-	.help = "options:\n"
-		"  --format json   print JSON instead of a table\n",
-	.flags = CMD_NEEDS_SERVER,
+	.json_help = "print JSON instead of a table",
+	.flags = CMD_NEEDS_SERVER | CMD_JSON,
 	.exec = exec,
 };

@@ -4,18 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static const struct option longopts[] = { CLI_APP_LONGOPT, { 0 } };
-
 static int exec(struct cli *cli, int argc, char **argv)
 {
-	if (argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[0]);
-	int rc = cli_require_app(cli);
-	if (rc)
-		return rc;
+	(void)argc;
+	(void)argv;
 	json_t *st;
 	char *path = cli_app_path(cli, NULL);
-	rc = cli_call(cli, "GET", path, NULL, &st);
+	int rc = cli_call(cli, "GET", path, NULL, &st);
 	free(path);
 	if (rc)
 		return rc;
@@ -50,6 +45,13 @@ static int exec(struct cli *cli, int argc, char **argv)
 		       json_string_value(json_object_get(s, "variant")),
 		       json_string_value(json_object_get(s, "status")), msg && *msg ? ": " : "",
 		       msg && *msg ? msg : "");
+		json_t *e = json_object_get(s, "error");
+		const char *detail = json_string_value(json_object_get(e, "detail"));
+		const char *hint = json_string_value(json_object_get(e, "hint"));
+		if (detail && *detail)
+			printf("  detail: %s\n", detail);
+		if (hint && *hint)
+			printf("  hint: %s\n", hint);
 	}
 	cli_print_disk_warnings(addons);
 	json_decref(st);
@@ -59,18 +61,12 @@ static int exec(struct cli *cli, int argc, char **argv)
 const struct cmd_entry cmd_app_status_entry = {
 	.name = "app status",
 	.summary = "show an app's release and the state of its services",
-	.usage = "miren app status [-a APP] [--format json]",
-	.help = "options:\n"
-		"  -a, --app APP   the app (default: the one of .miren/app.toml here)\n"
-		"  --format json   print JSON instead of text\n"
-		"\nStates: starting, running, backoff (exited, restarting soon), crashloop\n"
+	.app = CLI_APP_OPTION,
+	.help = "States: starting, running, backoff (exited, restarting soon), crashloop\n"
 		"(exited quickly several times in a row), detached (exited 0 while\n"
 		"processes it started still run; restarted once they are gone), stopping,\n"
 		"stopped, and waiting-for-addons (held until every addon of the app is\n"
 		"active).\n",
-	.shortopts = "a:",
-	.longopts = longopts,
-	.flags = CMD_NEEDS_SERVER,
-	.option = cli_opt_app,
+	.flags = CMD_NEEDS_SERVER | CMD_JSON,
 	.exec = exec,
 };

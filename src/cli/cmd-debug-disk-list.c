@@ -5,8 +5,8 @@
 
 static int exec(struct cli *cli, int argc, char **argv)
 {
-	if (argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[0]);
+	(void)argc;
+	(void)argv;
 	json_t *list, *mode = NULL;
 	int rc = cli_call(cli, "GET", "/v1/disks", NULL, &list);
 	if (rc)
@@ -51,9 +51,8 @@ static int exec(struct cli *cli, int argc, char **argv)
 const struct cmd_entry cmd_debug_disk_list_entry = {
 	.name = "debug disk list",
 	.summary = "list the disks (addon storage) with size, usage, mode and owner",
-	.usage = "miren debug disk list [--format json]",
-	.help = "Addon disks are named with a pg- prefix: pg-pg-<app>-s<id>-data for a\n"
-		"small (dedicated) addon, pg-shared-data-<id> for the shared server.\n"
+	.help = "Each addon's data lives on a disk named after its addon and app; a\n"
+		"shared server's disk is named after the server.\n"
 		"SIZE is the disk's size (1 GiB for a small addon, 10 GiB for a shared\n"
 		"server unless resized), USED and USE% its filesystem's own numbers.  MODE\n"
 		"is ext4 (a sparse image, loop-mounted at DATA/disks/NAME: a full disk is\n"
@@ -61,9 +60,8 @@ const struct cmd_entry cmd_debug_disk_list_entry = {
 		"not enforced; used when the daemon is not root, the kernel has no loop\n"
 		"devices, or MIREN_DISKS=dirs).  A disk over 90% full, or an image that is\n"
 		"not mounted, gets a warning line.  The last line says which mode the\n"
-		"daemon uses for new disks, and why.\n"
-		"\noptions:\n"
-		"  --format json   print JSON (sizes in bytes)\n",
-	.flags = CMD_NEEDS_SERVER,
+		"daemon uses for new disks, and why.\n",
+	.json_help = "print JSON (sizes in bytes)",
+	.flags = CMD_NEEDS_SERVER | CMD_JSON,
 	.exec = exec,
 };

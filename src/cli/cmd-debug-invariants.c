@@ -6,8 +6,8 @@
 
 static int exec(struct cli *cli, int argc, char **argv)
 {
-	if (argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[0]);
+	(void)argc;
+	(void)argv;
 	json_t *res;
 	int rc = cli_call(cli, "GET", "/v1/debug/invariants", NULL, &res);
 	if (rc)
@@ -20,7 +20,8 @@ static int exec(struct cli *cli, int argc, char **argv)
 	size_t i;
 	json_t *v;
 	if (n) {
-		cli_error("%zu invariant%s violated", n, n == 1 ? " is" : "s are");
+		cli_failf(MIREN_EINTERNAL, NULL, "%zu invariant%s violated", n,
+			  n == 1 ? " is" : "s are");
 		json_array_foreach(violations, i, v)
 			fprintf(stderr, "  %s\n", json_string_value(v));
 	} else {
@@ -40,7 +41,6 @@ static int exec(struct cli *cli, int argc, char **argv)
 const struct cmd_entry cmd_debug_invariants_entry = {
 	.name = "debug invariants",
 	.summary = "check that the daemon's records, disks, servers and tenants agree",
-	.usage = "miren debug invariants [--format json]",
 	.help = "Checks what must hold between the state store and the world: every\n"
 		"addon belongs to an existing app; an active addon has its server and its\n"
 		"variables; variables belong to an active addon; a small server serves one\n"
@@ -49,9 +49,8 @@ const struct cmd_entry cmd_debug_invariants_entry = {
 		"disk record and runs under the supervisor; disk directories are exactly\n"
 		"the disk records; the shared server holds exactly the databases and roles\n"
 		"of its active tenants.\n"
-		"\nExits 0 when every invariant holds, 1 with the list of violations.\n"
-		"\noptions:\n"
-		"  --format json   print {\"violations\", \"in_motion\", \"checks\"}\n",
-	.flags = CMD_NEEDS_SERVER,
+		"\nExits 0 when every invariant holds, 1 with the list of violations.\n",
+	.json_help = "print {\"violations\", \"in_motion\", \"checks\"}",
+	.flags = CMD_NEEDS_SERVER | CMD_JSON,
 	.exec = exec,
 };

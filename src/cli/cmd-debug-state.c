@@ -4,30 +4,16 @@
 
 #include <stdio.h>
 
-enum { OPT_UNMASK = OPT_FIRST_COMMAND_OPT };
-
-static const struct option longopts[] = {
-	{ "unmask", no_argument, NULL, OPT_UNMASK },
+static const struct cli_optdef options[] = {
+	{ .name = "unmask", .kind = CLI_OPT_FLAG, .help = "show passwords in provider state" },
 	{ 0 },
 };
 
-static bool unmask;
-
-static int option(struct cli *cli, int opt, const char *arg)
-{
-	(void)cli;
-	(void)arg;
-	if (opt == OPT_UNMASK) {
-		unmask = true;
-		return 0;
-	}
-	return CLI_USAGE;
-}
-
 static int exec(struct cli *cli, int argc, char **argv)
 {
-	if (argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[0]);
+	(void)argc;
+	(void)argv;
+	bool unmask = cli_flag(cli, "unmask");
 	json_t *res;
 	int rc = cli_call(cli, "GET", unmask ? "/v1/debug/state?unmask=1" : "/v1/debug/state",
 			  NULL, &res);
@@ -66,17 +52,13 @@ static int exec(struct cli *cli, int argc, char **argv)
 const struct cmd_entry cmd_debug_state_entry = {
 	.name = "debug state",
 	.summary = "show what the server's state store records",
-	.usage = "miren debug state [--unmask] [--format json]",
 	.help = "Shows the records of the server's state store: apps with their\n"
 		"releases, addon instances with their status, step and provider state,\n"
 		"servers and disks.  Tests read the daemon's state through this command\n"
 		"(and 'miren debug invariants'), never through the store's file.\n"
-		"Passwords in provider state are masked unless --unmask.\n"
-		"\noptions:\n"
-		"  --unmask        show passwords in provider state\n"
-		"  --format json   print {\"schema\", \"apps\", \"addons\", \"servers\", \"disks\"}\n",
-	.longopts = longopts,
-	.flags = CMD_NEEDS_SERVER,
-	.option = option,
+		"Passwords in provider state are masked unless --unmask.\n",
+	.options = options,
+	.json_help = "print {\"schema\", \"apps\", \"addons\", \"servers\", \"disks\"}",
+	.flags = CMD_NEEDS_SERVER | CMD_JSON,
 	.exec = exec,
 };

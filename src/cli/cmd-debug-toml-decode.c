@@ -9,20 +9,20 @@
 
 static int exec(struct cli *cli, int argc, char **argv)
 {
-	if (argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[0]);
+	(void)argc;
+	(void)argv;
 	struct strbuf sb;
 	strbuf_init(&sb, 64u << 20);
 	if (strbuf_read_fd(&sb, STDIN_FILENO) != 0) {
-		cli_error("cannot read standard input");
 		strbuf_release(&sb);
-		return CLI_FAIL;
+		return cli_failf(MIREN_EIO, NULL, "cannot read standard input");
 	}
 	struct toml_error err;
 	struct toml_value *root = toml_parse(sb.buf, sb.len, &err);
 	strbuf_release(&sb);
 	if (!root) {
-		cli_error("%d:%d: %s", err.line, err.col, err.reason);
+		/* Exit 1, as toml-test expects of a decoder, not CLI_INVALID. */
+		cli_failf(MIREN_EINTERNAL, NULL, "%d:%d: %s", err.line, err.col, err.reason);
 		return CLI_FAIL;
 	}
 	char *json = toml_to_tagged_json(root);
@@ -35,7 +35,7 @@ static int exec(struct cli *cli, int argc, char **argv)
 const struct cmd_entry cmd_debug_toml_decode_entry = {
 	.name = "debug toml-decode",
 	.summary = "decode TOML from stdin into toml-test's tagged JSON",
-	.usage = "miren debug toml-decode < FILE.toml",
+	.operands = "< FILE.toml", /* no operand: the usage line shows the redirection */
 	.help = "Reads a TOML document on standard input and prints it in the tagged JSON\n"
 		"form of the toml-test suite ({\"a\":{\"type\":\"integer\",\"value\":\"1\"}}).\n"
 		"Exits 1 with LINE:COLUMN and a reason when the document is invalid.\n",

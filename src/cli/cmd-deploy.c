@@ -7,6 +7,7 @@
 #include "util/strbuf.h"
 #include "util/io.h"
 
+#include <errno.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -14,19 +15,11 @@
 #include <string.h>
 #include <unistd.h>
 
-static const struct option longopts[] = {
-	{ "dir", required_argument, NULL, 'C' },
+static const struct cli_optdef options[] = {
+	{ .name = "dir", .letter = 'C', .kind = CLI_OPT_STRING, .value = "DIR",
+	  .help = "the project directory (default: .)" },
 	{ 0 },
 };
-
-static const char *dir; /* NULL: "." */
-
-static int option(struct cli *cli, int opt, const char *arg)
-{
-	if (opt == 'C')
-		return cli_opt_once(cli, "-C", &dir, arg);
-	return cli_usage_error(cli, "unknown option");
-}
 
 /* Reads and checks DIR/.miren/app.toml here, so mistakes show before any
  * upload; the server checks again. */
@@ -37,12 +30,11 @@ static int load_config(const char *root, struct app_config **cfg)
 	strbuf_init(&sb, 1 << 20);
 	int rc = strbuf_read_file(&sb, path);
 	if (rc == MIREN_ENOTFOUND) {
-		cli_error("no .miren/app.toml in '%s'", root);
-		cli_hint("create it with at least:\n  [services.web]\n  command = \"...\"");
-		rc = CLI_FAIL;
+		rc = cli_failf(MIREN_ENOTFOUND,
+			       "create it with at least:\n  [services.web]\n  command = \"...\"",
+			       "no .miren/app.toml in '%s'", root);
 	} else if (rc) {
-		cli_error("cannot read '%s': %s", path, miren_strerror(rc));
-		rc = CLI_FAIL;
+		rc = cli_failf(rc, NULL, "cannot read '%s': %s", path, miren_strerror(rc));
 	} else {
 		char *copy = xstrdup(root);
 		struct miren_error err;
@@ -130,20 +122,19 @@ static size_t report_exited(const char *app, long long rel, json_t *svcs)
 			continue;
 		const char *name = json_string_value(json_object_get(v, "name"));
 		json_t *code = json_object_get(v, "last_exit"), *sig = json_object_get(v, "last_signal");
+		char how[64] = "";
 		if (code)
-			cli_error("release %lld of %s is recorded, but its service '%s' exited at once "
-				  "(exit status %lld)",
-				  rel, app, name, json_integer_value(code));
+			snprintf(how, sizeof(how), " (exit status %lld)", json_integer_value(code));
 		else if (sig)
-			cli_error("release %lld of %s is recorded, but its service '%s' exited at once "
-				  "(signal %lld)",
-				  rel, app, name, json_integer_value(sig));
-		else
-			cli_error("release %lld of %s is recorded, but its service '%s' exited at once",
-				  rel, app, name);
-		cli_hint("see its output with 'miren logs -a %s -s %s'; the server keeps "
-			 "restarting it",
-			 app, name);
+			snprintf(how, sizeof(how), " (signal %lld)", json_integer_value(sig));
+		char *hint = xasprintf("see its output with 'miren logs -a %s -s %s'; the server "
+				       "keeps restarting it",
+				       app, name);
+		/* The service's failure, not the command line's: exit 1. */
+		cli_failf(MIREN_EIO, hint,
+			  "release %lld of %s is recorded, but its service '%s' exited at once%s", rel,
+			  app, name, how);
+		free(hint);
 		n++;
 	}
 	return n;
@@ -151,15 +142,15 @@ static size_t report_exited(const char *app, long long rel, json_t *svcs)
 
 static int exec(struct cli *cli, int argc, char **argv)
 {
-	if (argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[0]);
+	(void)argc;
+	(void)argv;
 	char root[PATH_MAX];
+	const char *dir = cli_str(cli, "dir");
 	if (!dir)
 		dir = ".";
-	if (!realpath(dir, root)) {
-		cli_error("cannot open directory '%s'", dir);
-		return CLI_FAIL;
-	}
+	if (!realpath(dir, root))
+		return cli_failf(errno == ENOENT ? MIREN_ENOTFOUND : MIREN_EIO, NULL,
+				 "cannot open directory '%s': %s", dir, strerror(errno));
 	struct app_config *cfg = NULL;
 	int rc = load_config(root, &cfg);
 	if (rc)
@@ -260,19 +251,14 @@ out:
 const struct cmd_entry cmd_deploy_entry = {
 	.name = "deploy",
 	.summary = "deploy the app in this directory (or -C DIR)",
-	.usage = "miren deploy [-C DIR] [--format json]",
+	.options = options,
 	.help = "Reads DIR/.miren/app.toml (the app is its 'name', else the directory's\n"
 		"name), packs DIR (without .git), sends it to the server, which stores it\n"
 		"as a new release and (re)starts the app's services from it.  Deploying an\n"
 		"unchanged tree creates no release and restarts nothing.  A service that\n"
 		"exits within its first second is reported (see 'miren logs') and the\n"
-		"command exits 1.\n"
-		"\noptions:\n"
-		"  -C, --dir DIR   the project directory (default: .)\n"
-		"  --format json   print the result as JSON\n",
-	.shortopts = "C:",
-	.longopts = longopts,
-	.flags = CMD_NEEDS_SERVER,
-	.option = option,
+		"command exits 1.\n",
+	.json_help = "print the result as JSON",
+	.flags = CMD_NEEDS_SERVER | CMD_JSON,
 	.exec = exec,
 };

@@ -14,22 +14,15 @@
 #include <time.h>
 #include <unistd.h>
 
-static const struct option longopts[] = {
-	{ "name", required_argument, NULL, 'n' },
-	{ "output", required_argument, NULL, 'o' },
+static const struct cli_optdef options[] = {
+	{ .name = "name", .letter = 'n', .kind = CLI_OPT_STRING, .value = "NAME",
+	  .help = "the disk (see 'miren debug disk list')",
+	  .required = "which disk? give -n NAME (see 'miren debug disk list')" },
+	{ .name = "output", .letter = 'o', .kind = CLI_OPT_STRING, .value = "PATH",
+	  .help = "the file to write (default: NAME-YYYYMMDD-HHMMSS.miren.zst\nin the current "
+		  "directory); never overwritten" },
 	{ 0 },
 };
-
-static const char *name, *output;
-
-static int option(struct cli *cli, int opt, const char *arg)
-{
-	if (opt == 'n')
-		return cli_opt_once(cli, "-n", &name, arg);
-	if (opt == 'o')
-		return cli_opt_once(cli, "-o", &output, arg);
-	return cli_usage_error(cli, "unknown option");
-}
 
 /*
  * The receiving end: every byte goes to the temporary file and the
@@ -102,15 +95,12 @@ static char *default_output(const char *disk)
 static int publish(const char *tmp, const char *out)
 {
 	if (link(tmp, out) != 0) {
-		if (errno == EEXIST) {
-			cli_error("'%s' appeared while the backup ran (another backup to the same "
-				  "file?); it was left alone and this backup was not kept",
-				  out);
-			cli_hint("choose another file with -o");
-		} else {
-			cli_error("cannot create '%s': %s", out, io_strerror(errno));
-		}
-		return CLI_FAIL;
+		if (errno == EEXIST)
+			return cli_failf(MIREN_EEXISTS, "choose another file with -o",
+					 "'%s' appeared while the backup ran (another backup to the "
+					 "same file?); it was left alone and this backup was not kept",
+					 out);
+		return cli_failf(MIREN_EIO, NULL, "cannot create '%s': %s", out, io_strerror(errno));
 	}
 	unlink(tmp);
 	char *dir = xstrdup(out);
@@ -126,7 +116,7 @@ static int publish(const char *tmp, const char *out)
 	return CLI_OK;
 }
 
-static void print_summary(struct cli *cli, const char *out, const char *hdr_text,
+static void print_summary(struct cli *cli, const char *name, const char *out, const char *hdr_text,
 			  const struct recv *r, const struct snap_stats *st, const char *hex)
 {
 	json_t *hdr = hdr_text ? json_loads(hdr_text, 0, NULL) : NULL;
@@ -160,24 +150,23 @@ static void print_summary(struct cli *cli, const char *out, const char *hdr_text
 
 static int exec(struct cli *cli, int argc, char **argv)
 {
-	if (argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[0]);
-	if (!name)
-		return cli_usage_error(cli, "which disk? give -n NAME (see 'miren debug disk list')");
+	(void)argc;
+	(void)argv;
+	const char *name = cli_str(cli, "name"), *output = cli_str(cli, "output");
 	char *out = output ? xstrdup(output) : default_output(name);
 	char *tmp = xasprintf("%s.XXXXXX.partial", out);
 	int rc = CLI_FAIL;
 	struct recv r = { .fd = -1 };
 	char *hdr_text = NULL;
 	if (access(out, F_OK) == 0) {
-		cli_error("'%s' already exists", out);
-		cli_hint("choose another file with -o, or remove it first");
+		rc = cli_failf(MIREN_EEXISTS, "choose another file with -o, or remove it first",
+			       "'%s' already exists", out);
 		goto out;
 	}
 	catch_signals(true);
 	r.fd = mkostemps(tmp, (int)strlen(".partial"), O_CLOEXEC);
 	if (r.fd < 0) {
-		cli_error("cannot create '%s': %s", tmp, io_strerror(errno));
+		rc = cli_failf(MIREN_EIO, NULL, "cannot create '%s': %s", tmp, io_strerror(errno));
 		goto out;
 	}
 	tmp_path = tmp;
@@ -197,31 +186,38 @@ static int exec(struct cli *cli, int argc, char **argv)
 	struct snap_stats st = { 0 };
 	if (arc) {
 		if (arc == MIREN_ETOOBIG) {
-			cli_error("the disk holding '%s' is full; the backup was not written", out);
+			rc = cli_failf(MIREN_ETOOBIG, NULL,
+				       "the disk holding '%s' is full; the backup was not written", out);
 		} else if (hdr_text) {
 			/* The stream had started: the server gave up midway. */
-			cli_error("the backup of disk '%s' stopped midway (%s); nothing was kept", name,
-				  err.message);
-			cli_hint("the server log (DATA/logs/server.log) says why");
+			struct miren_error e;
+			miren_error_set(&e, arc, "the backup of disk '%s' stopped midway; nothing was kept",
+					name);
+			miren_error_detail(&e, "%s", err.message);
+			miren_error_hint(&e, "the server log (DATA/logs/server.log) says why");
+			rc = cli_fail(&e);
 		} else {
-			cli_fail(&err);
+			rc = cli_fail(&err);
 		}
 		goto out;
 	}
 	if (fsync(r.fd) != 0 || lseek(r.fd, 0, SEEK_SET) != 0) {
-		cli_error("cannot write '%s': %s", tmp, io_strerror(errno));
+		rc = cli_failf(MIREN_EIO, NULL, "cannot write '%s': %s", tmp, io_strerror(errno));
 		goto out;
 	}
 	miren_error_clear(&err);
 	if (snap_read(snap_source_fd, &r.fd, NULL, (uid_t)-1, (gid_t)-1, 0, NULL, &st, &err) != 0) {
-		cli_error("the backup of disk '%s' does not verify (%s); nothing was kept", name,
-			  err.message);
-		cli_hint("see the server log (DATA/logs/server.log) for why it stopped");
+		struct miren_error e;
+		miren_error_set(&e, MIREN_EINVAL,
+				"the backup of disk '%s' does not verify; nothing was kept", name);
+		miren_error_detail(&e, "%s", err.message);
+		miren_error_hint(&e, "see the server log (DATA/logs/server.log) for why it stopped");
+		rc = cli_fail(&e);
 		goto out;
 	}
 	rc = publish(tmp, out);
 	if (rc == CLI_OK)
-		print_summary(cli, out, hdr_text, &r, &st, hex);
+		print_summary(cli, name, out, hdr_text, &r, &st, hex);
 out:
 	if (r.fd >= 0) {
 		close(r.fd);
@@ -238,7 +234,6 @@ out:
 const struct cmd_entry cmd_disk_backup_entry = {
 	.name = "disk backup",
 	.summary = "back up a disk to a checksummed zstd snapshot file",
-	.usage = "miren disk backup -n NAME [-o PATH] [--format json]",
 	.help = "The server streams a crash-consistent snapshot of the disk, even while its\n"
 		"database runs (the engine's own online backup: writers do not stop).  The file\n"
 		"is a zstd-compressed tar archive with a header and SHA-256 checksums of\n"
@@ -246,15 +241,9 @@ const struct cmd_entry cmd_disk_backup_entry = {
 		"The file is written as FILE.XXXXXX.partial, read back and verified whole\n"
 		"(every checksum), then put in place; a failed or interrupted backup leaves\n"
 		"nothing.  Only one operation runs on a disk at a time: another one waits up\n"
-		"to 10 s, then fails with \"another operation on disk ... is in progress\".\n"
-		"\noptions:\n"
-		"  -n, --name NAME     the disk (see 'miren debug disk list')\n"
-		"  -o, --output PATH   the file to write (default: NAME-YYYYMMDD-HHMMSS.miren.zst\n"
-		"                      in the current directory); never overwritten\n"
-		"  --format json       print the summary as JSON\n",
-	.shortopts = "n:o:",
-	.longopts = longopts,
-	.flags = CMD_NEEDS_SERVER,
-	.option = option,
+		"to 10 s, then fails with \"another operation on disk ... is in progress\".\n",
+	.options = options,
+	.json_help = "print the summary as JSON",
+	.flags = CMD_NEEDS_SERVER | CMD_JSON,
 	.exec = exec,
 };

@@ -3,35 +3,25 @@
 #include "api/client.h"
 #include "disk/volume.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
-static const struct option longopts[] = {
-	{ "name", required_argument, NULL, 'n' },
-	{ "size", required_argument, NULL, 's' },
-	{ NULL, 0, NULL, 0 },
+static const struct cli_optdef options[] = {
+	{ .name = "name", .letter = 'n', .kind = CLI_OPT_STRING, .value = "NAME",
+	  .help = "the disk (see 'miren debug disk list')",
+	  .required = "which disk? give -n NAME (see 'miren debug disk list')" },
+	{ .name = "size", .letter = 's', .kind = CLI_OPT_STRING, .value = "SIZE",
+	  .help = "the new size: a number with K, M, G or T (powers of\n1024; KiB, MB, GiB, ... "
+		  "mean the same), e.g. 2G, 1536M",
+	  .required = "which size? give --size SIZE, e.g. --size 2G" },
+	{ 0 },
 };
-
-static const char *name, *size;
-
-static int option(struct cli *cli, int opt, const char *arg)
-{
-	if (opt == 'n')
-		return cli_opt_once(cli, "-n", &name, arg);
-	if (opt == 's')
-		return cli_opt_once(cli, "--size", &size, arg);
-	return cli_usage_error(cli, "unknown option");
-}
 
 static int exec(struct cli *cli, int argc, char **argv)
 {
-	if (argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[0]);
-	if (!name)
-		return cli_usage_error(cli, "which disk? give -n NAME (see 'miren debug disk list')");
-	if (!size)
-		return cli_usage_error(cli, "which size? give --size SIZE, e.g. --size 2G");
+	(void)argc;
+	(void)argv;
+	const char *name = cli_str(cli, "name"), *size = cli_str(cli, "size");
 	uint64_t bytes;
 	struct miren_error err;
 	miren_error_clear(&err);
@@ -72,22 +62,15 @@ static int exec(struct cli *cli, int argc, char **argv)
 const struct cmd_entry cmd_disk_resize_entry = {
 	.name = "disk resize",
 	.summary = "grow a disk to a new size",
-	.usage = "miren disk resize -n NAME --size SIZE [--format json]",
 	.help = "Grows the disk's ext4 image and its filesystem to SIZE while its database\n"
 		"keeps running (when the daemon may resize a mounted filesystem, which needs\n"
 		"CAP_SYS_RESOURCE; otherwise its server stops for the resize, a second or\n"
 		"two, and starts again).  Disks only grow: a SIZE under the disk's size is\n"
 		"refused and nothing changes.  Where disks are plain directories ('miren debug\n"
 		"disk list' shows the mode) only the recorded size changes.  Running it again\n"
-		"after an interruption finishes the resize.\n"
-		"\noptions:\n"
-		"  -n, --name NAME     the disk (see 'miren debug disk list')\n"
-		"  -s, --size SIZE     the new size: a number with K, M, G or T (powers of\n"
-		"                      1024; KiB, MB, GiB, ... mean the same), e.g. 2G, 1536M\n"
-		"  --format json       print the disk's new state as JSON\n",
-	.shortopts = "n:s:",
-	.longopts = longopts,
-	.flags = CMD_NEEDS_SERVER,
-	.option = option,
+		"after an interruption finishes the resize.\n",
+	.options = options,
+	.json_help = "print the disk's new state as JSON",
+	.flags = CMD_NEEDS_SERVER | CMD_JSON,
 	.exec = exec,
 };

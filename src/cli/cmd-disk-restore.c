@@ -12,30 +12,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum { OPT_FORCE = OPT_FIRST_COMMAND_OPT };
-
-static const struct option longopts[] = {
-	{ "snapshot", required_argument, NULL, 's' },
-	{ "name", required_argument, NULL, 'n' },
-	{ "force", no_argument, NULL, OPT_FORCE },
+static const struct cli_optdef options[] = {
+	{ .name = "snapshot", .letter = 's', .kind = CLI_OPT_STRING, .value = "FILE",
+	  .help = "the .miren.zst file", .required = "which snapshot? give -s FILE" },
+	{ .name = "name", .letter = 'n', .kind = CLI_OPT_STRING, .value = "NAME",
+	  .help = "restore as this disk (default: the name in the file)" },
+	{ .name = "force", .kind = CLI_OPT_FLAG, .help = "replace the disk if it exists" },
 	{ 0 },
 };
-
-static const char *snapshot, *name;
-static bool force;
-
-static int option(struct cli *cli, int opt, const char *arg)
-{
-	if (opt == 's')
-		return cli_opt_once(cli, "-s", &snapshot, arg);
-	if (opt == 'n')
-		return cli_opt_once(cli, "-n", &name, arg);
-	if (opt == OPT_FORCE) {
-		force = true;
-		return 0;
-	}
-	return cli_usage_error(cli, "unknown option");
-}
 
 static void on_progress(void *user, unsigned long long up, unsigned long long down)
 {
@@ -44,18 +28,21 @@ static void on_progress(void *user, unsigned long long up, unsigned long long do
 
 static int exec(struct cli *cli, int argc, char **argv)
 {
-	if (argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[0]);
-	if (!snapshot)
-		return cli_usage_error(cli, "which snapshot? give -s FILE");
-	int fd = open(snapshot, O_RDONLY | O_CLOEXEC);
+	(void)argc;
+	(void)argv;
+	const char *snapshot = cli_str(cli, "snapshot"), *name = cli_str(cli, "name");
+	bool force = cli_flag(cli, "force");
+	int rc, fd = open(snapshot, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		cli_error("cannot read snapshot '%s': %s", snapshot,
-			  fd < 0 ? io_strerror(errno) : "not a regular file");
+		enum miren_err code = fd < 0 && errno == ENOENT ? MIREN_ENOTFOUND
+				      : fd < 0			 ? MIREN_EIO
+							 : MIREN_EINVAL;
+		rc = cli_failf(code, NULL, "cannot read snapshot '%s': %s", snapshot,
+			       fd < 0 ? io_strerror(errno) : "not a regular file");
 		if (fd >= 0)
 			close(fd);
-		return CLI_FAIL;
+		return rc;
 	}
 	char *path;
 	char *esc = name ? api_escape(name) : NULL;
@@ -66,7 +53,7 @@ static int exec(struct cli *cli, int argc, char **argv)
 	cli_progress_init(&progress, "sent");
 	struct miren_error err;
 	json_t *res = NULL;
-	int rc = api_upload(cli->socket, "POST", path, fd, (unsigned long long)st.st_size,
+	rc = api_upload(cli->socket, "POST", path, fd, (unsigned long long)st.st_size,
 			    on_progress, &progress, &res, &err);
 	cli_progress_done(&progress);
 	free(path);
@@ -99,7 +86,6 @@ static int exec(struct cli *cli, int argc, char **argv)
 const struct cmd_entry cmd_disk_restore_entry = {
 	.name = "disk restore",
 	.summary = "restore a disk from a snapshot file (verified before anything changes)",
-	.usage = "miren disk restore -s FILE [-n NAME] [--force] [--format json]",
 	.help = "The server checks the whole snapshot (zstd checksums, the SHA-256 of every\n"
 		"file, paths and sizes) while writing it to a staging directory, and only then\n"
 		"puts the disk in place under its original name (or -n NAME).  A bad file\n"
@@ -111,14 +97,9 @@ const struct cmd_entry cmd_disk_restore_entry = {
 		"server answers (else it is put back).  Another operation on the disk is\n"
 		"waited for up to 10 s.  Then run 'miren app restart APP' so the app\n"
 		"reconnects to the restored data.\n"
-		"\noptions:\n"
-		"  -s, --snapshot FILE  the .miren.zst file\n"
-		"  -n, --name NAME      restore as this disk (default: the name in the file)\n"
-		"  --force              replace the disk if it exists\n"
-		"  --format json        print the result as JSON\n",
-	.shortopts = "s:n:",
-	.longopts = longopts,
-	.flags = CMD_NEEDS_SERVER,
-	.option = option,
+,
+	.options = options,
+	.json_help = "print the result as JSON",
+	.flags = CMD_NEEDS_SERVER | CMD_JSON,
 	.exec = exec,
 };

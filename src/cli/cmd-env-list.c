@@ -4,18 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static const struct option longopts[] = { CLI_APP_LONGOPT, { 0 } };
-
 static int exec(struct cli *cli, int argc, char **argv)
 {
-	if (argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[0]);
-	int rc = cli_require_app(cli);
-	if (rc)
-		return rc;
+	(void)argc;
+	(void)argv;
 	json_t *vars;
 	char *path = cli_app_path(cli, "/env");
-	rc = cli_call(cli, "GET", path, NULL, &vars);
+	int rc = cli_call(cli, "GET", path, NULL, &vars);
 	free(path);
 	if (rc)
 		return rc;
@@ -39,18 +34,13 @@ static int exec(struct cli *cli, int argc, char **argv)
 const struct cmd_entry cmd_env_list_entry = {
 	.name = "env list",
 	.summary = "list an app's environment variables",
-	.usage = "miren env list [-a APP] [--format json]",
 	.help = "Shows the value each variable has in the app's services, with SOURCE\n"
 		"config (.miren/app.toml), addon (injected by an addon) or manual\n"
 		"(miren env set).  Sensitive values are masked; see 'miren env get --unmask'.\n"
 		"Control characters and backslashes in the table are escaped (\\n, \\t,\n"
-		"\\\\, \\u001b); --format json and 'miren env get' give the raw value.\n"
-		"\noptions:\n"
-		"  -a, --app APP   the app (default: the one of .miren/app.toml here)\n"
-		"  --format json   print JSON instead of a table\n",
-	.shortopts = "a:",
-	.longopts = longopts,
-	.flags = CMD_NEEDS_SERVER,
-	.option = cli_opt_app,
+		"\\\\, \\u001b); --format json and 'miren env get' give the raw value.\n",
+	.app = CLI_APP_OPTION,
+	.json_help = "print JSON instead of a table",
+	.flags = CMD_NEEDS_SERVER | CMD_JSON,
 	.exec = exec,
 };

@@ -7,37 +7,15 @@
 #include <string.h>
 #include <unistd.h>
 
-static const struct option longopts[] = {
-	CLI_APP_LONGOPT,
-	{ "service", required_argument, NULL, 's' },
-	{ "follow", no_argument, NULL, 'f' },
-	{ "lines", required_argument, NULL, 'n' },
+static const struct cli_optdef options[] = {
+	{ .name = "service", .letter = 's', .kind = CLI_OPT_STRING, .value = "SERVICE",
+	  .help = "only this service (default: all, lines prefixed\nwith the service name)" },
+	{ .name = "follow", .letter = 'f', .kind = CLI_OPT_FLAG,
+	  .help = "keep printing new output until interrupted" },
+	{ .name = "lines", .letter = 'n', .kind = CLI_OPT_INT, .value = "LINES", .min = 0,
+	  .max = 1000000, .help = "start with the last LINES lines (default 100)" },
 	{ 0 },
 };
-
-static const char *service;
-static bool follow;
-static int lines = 100;
-
-static int option(struct cli *cli, int opt, const char *arg)
-{
-	switch (opt) {
-	case 's':
-		return cli_opt_once(cli, "-s", &service, arg);
-	case 'f':
-		follow = true;
-		return 0;
-	case 'n': {
-		char *end;
-		long v = strtol(arg, &end, 10);
-		if (*end || v < 0 || v > 1000000)
-			return cli_usage_error(cli, "--lines needs a number, not '%s'", arg);
-		lines = (int)v;
-		return 0;
-	}
-	}
-	return cli_opt_app(cli, opt, arg);
-}
 
 /* Prints data, each line prefixed with the service name when prefix. */
 static void print_chunk(const char *svc, const char *data, size_t len, bool prefix,
@@ -54,11 +32,12 @@ static void print_chunk(const char *svc, const char *data, size_t len, bool pref
 
 static int exec(struct cli *cli, int argc, char **argv)
 {
-	if (argc)
-		return cli_usage_error(cli, "unexpected argument '%s'", argv[0]);
-	int rc = cli_require_app(cli);
-	if (rc)
-		return rc;
+	(void)argc;
+	(void)argv;
+	const char *service = cli_str(cli, "service");
+	bool follow = cli_flag(cli, "follow");
+	int lines = (int)cli_int(cli, "lines", 100);
+	int rc = CLI_OK;
 	/* Which services: the one asked for, else all of the app. */
 	json_t *names = json_array();
 	if (service) {
@@ -119,16 +98,8 @@ static int exec(struct cli *cli, int argc, char **argv)
 const struct cmd_entry cmd_logs_entry = {
 	.name = "logs",
 	.summary = "show (and follow) the output of an app's services",
-	.usage = "miren logs [-a APP] [-s SERVICE] [-f] [-n LINES]",
-	.help = "options:\n"
-		"  -a, --app APP          the app (default: the one of .miren/app.toml here)\n"
-		"  -s, --service SERVICE  only this service (default: all, lines prefixed\n"
-		"                         with the service name)\n"
-		"  -f, --follow           keep printing new output until interrupted\n"
-		"  -n, --lines LINES      start with the last LINES lines (default 100)\n",
-	.shortopts = "a:s:fn:",
-	.longopts = longopts,
+	.app = CLI_APP_OPTION,
+	.options = options,
 	.flags = CMD_NEEDS_SERVER,
-	.option = option,
 	.exec = exec,
 };

@@ -33,14 +33,14 @@ out=$(miren env delete -a hello GREETING)
 expect_match "$out" "Deleted GREETING" "env delete confirms"
 expect_eq "$(miren env get -a hello GREETING)" "Hello from miren" "after delete the config value shows again"
 
-expect_exit "deleting a config variable fails" 1 miren env delete -a hello GREETING
+expect_exit "deleting a config variable fails" 4 miren env delete -a hello GREETING
 expect_match "$(cat "$TMP/err")" "comes from .miren/app.toml" "and says where it comes from"
-expect_exit "deleting an unknown variable fails" 1 miren env delete -a hello NOPE
-expect_exit "getting an unknown variable fails" 1 miren env get -a hello NOPE
+expect_exit "deleting an unknown variable fails" 3 miren env delete -a hello NOPE
+expect_exit "getting an unknown variable fails" 3 miren env get -a hello NOPE
 expect_match "$(cat "$TMP/err")" "variable 'NOPE' is not set on app 'hello'" "with a clear message"
-expect_exit "an invalid variable name is refused" 1 miren env set -a hello "1BAD=x"
+expect_exit "an invalid variable name is refused" 6 miren env set -a hello "1BAD=x"
 expect_exit "KEY without = is a usage error" 2 miren env set -a hello NOVALUE
-expect_exit "env on an unknown app fails" 1 miren env list -a nosuchapp
+expect_exit "env on an unknown app fails" 3 miren env list -a nosuchapp
 expect_match "$(cat "$TMP/err")" "app 'nosuchapp' not found" "naming the app"
 
 # -a defaults to the app of .miren/app.toml in the current directory.

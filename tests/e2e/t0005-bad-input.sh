@@ -3,7 +3,7 @@
 . "$(dirname "$0")/lib.sh"
 
 # No server yet: the CLI says so and how to start one.
-expect_exit "a command without a server fails" 1 miren app list
+expect_exit "a command without a server fails" 5 miren app list
 expect_match "$(cat "$TMP/err")" "the miren server is not running" "saying the server is not running"
 expect_match "$(cat "$TMP/err")" "hint: start it with 'miren server'" "and how to start it"
 
@@ -11,53 +11,53 @@ start_server || exit 1
 mk() { mkdir -p "$TMP/$1/.miren"; printf '%b' "$2" > "$TMP/$1/.miren/app.toml"; }
 
 mk badtoml 'name = "badtoml"\n[services.web]\ncommand = "x"\nport = = 3\n'
-expect_exit "malformed TOML is refused" 1 miren deploy -C "$TMP/badtoml"
+expect_exit "malformed TOML is refused" 6 miren deploy -C "$TMP/badtoml"
 expect_match "$(cat "$TMP/err")" "app.toml:4:[0-9]+: " "with line:column"
 
 mk badtype 'name = "badtype"\n[services.web]\ncommand = 42\n'
-expect_exit "a wrong type is refused" 1 miren deploy -C "$TMP/badtype"
+expect_exit "a wrong type is refused" 6 miren deploy -C "$TMP/badtype"
 expect_match "$(cat "$TMP/err")" "app.toml:3:11: 'command' in \[services.web\] must be a string, not an integer" "naming the key, type and position"
 
 mk nocmd 'name = "nocmd"\n[services.web]\nport = 8080\n'
-expect_exit "a service without command is refused" 1 miren deploy -C "$TMP/nocmd"
+expect_exit "a service without command is refused" 6 miren deploy -C "$TMP/nocmd"
 expect_match "$(cat "$TMP/err")" "app.toml:2:[0-9]+: \[services.web\] is missing the required 'command'" "naming what is missing"
 
 mk badport 'name = "badport"\n[services.web]\ncommand = "x"\nport = 70000\n'
-expect_exit "a port out of range is refused" 1 miren deploy -C "$TMP/badport"
+expect_exit "a port out of range is refused" 6 miren deploy -C "$TMP/badport"
 expect_match "$(cat "$TMP/err")" "app.toml:4:8: 'port' in \[services.web\] must be 1..65535" "with its position"
 
 mk envnokey 'name = "envnokey"\n[[env]]\nvalue = "x"\n'
-expect_exit "an env entry without key is refused" 1 miren deploy -C "$TMP/envnokey"
+expect_exit "an env entry without key is refused" 6 miren deploy -C "$TMP/envnokey"
 expect_match "$(cat "$TMP/err")" "missing the required 'key'" "saying key is required"
 
 mk required 'name = "required"\n[[env]]\nkey = "SECRET"\nrequired = true\n[services.web]\ncommand = "sleep 100"\n'
-expect_exit "a required variable without value is refused" 1 miren deploy -C "$TMP/required"
+expect_exit "a required variable without value is refused" 6 miren deploy -C "$TMP/required"
 expect_match "$(cat "$TMP/err")" "required variable 'SECRET' has no value" "naming the variable"
 expect_match "$(cat "$TMP/err")" "hint: set it with 'miren env set -a required --create SECRET=VALUE'" "saying how to give it"
 
 mk BadName 'name = "Bad_Name"\n[services.web]\ncommand = "x"\n'
-expect_exit "an invalid app name is refused" 1 miren deploy -C "$TMP/BadName"
+expect_exit "an invalid app name is refused" 6 miren deploy -C "$TMP/BadName"
 expect_match "$(cat "$TMP/err")" "invalid app name 'Bad_Name'" "naming the bad name"
 expect_match "$(cat "$TMP/err")" "hint: .*lowercase letters, digits and hyphens" "with the rule as a hint"
 long=$(printf 'a%.0s' $(seq 1 64))
 mk longname "name = \"$long\"\n[services.web]\ncommand = \"x\"\n"
-expect_exit "a 64-character app name is refused" 1 miren deploy -C "$TMP/longname"
+expect_exit "a 64-character app name is refused" 6 miren deploy -C "$TMP/longname"
 
-expect_exit "an invalid -a is refused before any request" 1 miren app status -a 'a/b'
+expect_exit "an invalid -a is refused before any request" 6 miren app status -a 'a/b'
 expect_match "$(cat "$TMP/err")" "invalid app name 'a/b'" "naming it"
-expect_exit "status of an unknown app fails" 1 miren app status -a nosuchapp
+expect_exit "status of an unknown app fails" 3 miren app status -a nosuchapp
 expect_match "$(cat "$TMP/err")" "app 'nosuchapp' not found" "naming the app"
-expect_exit "restart of an unknown app fails" 1 miren app restart nosuchapp
-expect_exit "destroy of an unknown app fails" 1 miren app destroy nosuchapp -f
+expect_exit "restart of an unknown app fails" 3 miren app restart nosuchapp
+expect_exit "destroy of an unknown app fails" 3 miren app destroy nosuchapp -f
 
 expect_eq "$(miren app list --format json)" "[]" "none of the bad deploys created an app"
-expect_exit "PORT cannot be set by hand" 1 miren env set -a x PORT=1
+expect_exit "PORT cannot be set by hand" 6 miren env set -a x PORT=1
 expect_match "$(cat "$TMP/err")" "variable 'PORT' is set by miren itself" "saying why"
 mk reserved 'name = "reserved"\n[[env]]\nkey = "MIREN_APP"\nvalue = "x"\n'
-expect_exit "app.toml cannot set MIREN_ variables" 1 miren deploy -C "$TMP/reserved"
+expect_exit "app.toml cannot set MIREN_ variables" 6 miren deploy -C "$TMP/reserved"
 
 # A required variable can be given before the first deploy.
-expect_exit "env set on a missing app is refused" 1 miren env set -a required SECRET=given
+expect_exit "env set on a missing app is refused" 3 miren env set -a required SECRET=given
 expect_match "$(cat "$TMP/err")" "app 'required' not found" "naming the app"
 expect_eq "$(miren app list --format json)" "[]" "and creates no app"
 expect_exit "env set --create on a new app works" 0 miren env set -a required --create SECRET=given

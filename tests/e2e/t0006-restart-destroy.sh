@@ -21,8 +21,8 @@ expect_match "$(miren app list)" "hello" "the app is still there"
 expect_match "$(miren app destroy hello -f)" "Destroyed hello" "destroy -f removes it"
 expect_eq "$(state_of "$pid2")" "gone" "its process is stopped"
 expect_eq "$(test -d "$DATA/apps/hello" && echo yes || echo no)" "no" "its directory is removed"
-expect_exit "its status is gone" 1 miren app status -a hello
-expect_exit "its env is gone" 1 miren env list -a hello
+expect_exit "its status is gone" 3 miren app status -a hello
+expect_exit "its env is gone" 3 miren env list -a hello
 out=$(miren deploy -C "$app" 2>&1)
 expect_match "$out" "Release 1 of hello is live" "a redeploy starts again at release 1"
 finish

@@ -20,6 +20,6 @@ expect_eq "$(miren logs -a talky -s ticker -n 2 | wc -l)" "2" "-n limits the lin
 timeout 2 "$MIREN_BIN" logs -a talky -s ticker -f -n 0 > "$TMP/follow" || true
 n=$(grep -c tick "$TMP/follow")
 [ "$n" -ge 4 ] && ok "-f follows new lines ($n in 2s)" || fail "-f printed $n lines in 2s"
-expect_exit "logs of an unknown service fail" 1 miren logs -a talky -s nope
+expect_exit "logs of an unknown service fail" 3 miren logs -a talky -s nope
 expect_match "$(cat "$TMP/err")" "app 'talky' has no service 'nope'" "naming the service"
 finish

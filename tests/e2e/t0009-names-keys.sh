@@ -8,7 +8,7 @@ start_server || exit 1
 # mk DIR TOML: writes DIR/.miren/app.toml verbatim (no escapes interpreted).
 mk() { mkdir -p "$TMP/$1/.miren"; printf '%s\n' "$2" > "$TMP/$1/.miren/app.toml"; }
 refused() { # DESC DIR LINE:COL TEXT
-  expect_exit "$1 is refused" 1 miren deploy -C "$TMP/$2"
+  expect_exit "$1 is refused" 6 miren deploy -C "$TMP/$2"
   expect_match "$(cat "$TMP/err")" "app.toml:$3: .*$4" "  at $3, saying why"
   expect_no_match "$(cat "$TMP/err")" "$(printf '[\001-\010\016-\037]')" "  with no raw control character in the message"
 }
@@ -116,9 +116,9 @@ expect_eq "$cols" "1" "the SERVICE column starts at one display column on every 
 expect_eq "$(miren env get -a escaped TLS_KEY)" "$pem" "env get gives the raw PEM"
 expect_eq "$(miren env list -a escaped --format json | python3 -c 'import json,sys; print([v["value"] for v in json.load(sys.stdin) if v["name"]=="TLS_KEY"][0])')" "$pem" "and so does --format json"
 # Names from the command line are shown escaped in errors, never raw.
-expect_exit "addon create of a name with ESC fails" 1 miren addon create "$(printf 'pg\033[31m')" -a escaped
+expect_exit "addon create of a name with ESC fails" 3 miren addon create "$(printf 'pg\033[31m')" -a escaped
 expect_match "$(cat "$TMP/err")" "addon 'pg\\\\u001b\[31m' not found" "  naming it escaped"
-expect_exit "an env key with a newline is refused" 1 miren env set -a escaped "$(printf 'A\nB=1')"
+expect_exit "an env key with a newline is refused" 6 miren env set -a escaped "$(printf 'A\nB=1')"
 expect_match "$(cat "$TMP/err")" "invalid environment variable name 'A\\\\nB'" "  naming it escaped"
 expect_no_match "$(cat "$TMP/err")" "$(printf '\033')" "no raw ESC in the messages"
 finish

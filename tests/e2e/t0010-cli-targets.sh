@@ -56,7 +56,7 @@ expect_exit "app destroy a2 -a a2 works" 0 miren app destroy a2 -a a2 -f
 expect_eq "$(apps)" "a1" "and destroys the one app named"
 
 # env set on a missing app: refused, nothing created.
-expect_exit "env set -a typo is refused" 1 miren env set -a a1x K=V
+expect_exit "env set -a typo is refused" 3 miren env set -a a1x K=V
 expect_match "$(cat "$TMP/err")" "^error: app 'a1x' not found" "saying the app is not found"
 expect_match "$(cat "$TMP/err")" "hint: .*miren app list.*--create" "with a hint naming --create"
 expect_eq "$(apps)" "a1" "and no app is created"
@@ -68,7 +68,7 @@ expect_eq "$(apps)" "a1" "  (still one app)"
 # --create: a required variable given before the first deploy.
 mkdir -p "$TMP/needs/.miren"
 printf 'name = "needs"\n[[env]]\nkey = "SECRET"\nrequired = true\n[services.web]\ncommand = "exec sleep 100000"\n' > "$TMP/needs/.miren/app.toml"
-expect_exit "a deploy missing a required variable fails" 1 miren deploy -C "$TMP/needs"
+expect_exit "a deploy missing a required variable fails" 6 miren deploy -C "$TMP/needs"
 expect_match "$(cat "$TMP/err")" "hint: set it with 'miren env set -a needs --create SECRET=VALUE'" "  its hint names --create for a new app"
 expect_eq "$(apps)" "a1" "  and records no app"
 expect_exit "env set --create makes the app" 0 miren env set -a needs --create SECRET=given

@@ -11,32 +11,32 @@ mk() {  # mk NAME [variant]: an app with a service, optionally with an addon sec
 }
 mk plain && miren deploy -C "$TMP/plain" >/dev/null 2>&1
 
-expect_exit "an unknown addon is refused" 1 miren addon create miren-postgres -a plain
+expect_exit "an unknown addon is refused" 3 miren addon create miren-postgres -a plain
 expect_match "$(cat "$TMP/err")" "addon 'miren-postgres' not found \(available: miren-postgresql\)" "listing the addons"
 expect_match "$(cat "$TMP/err")" "hint: run 'miren addon list-available'" "with a hint"
-expect_exit "an unknown variant is refused" 1 miren addon create miren-postgresql:huge -a plain
+expect_exit "an unknown variant is refused" 6 miren addon create miren-postgresql:huge -a plain
 expect_match "$(cat "$TMP/err")" "has no variant 'huge' \(variants: small, shared\)" "listing the variants"
-expect_exit "an unknown version is refused" 1 miren addon create miren-postgresql --version 9 -a plain
+expect_exit "an unknown version is refused" 6 miren addon create miren-postgresql --version 9 -a plain
 expect_match "$(cat "$TMP/err")" "no version '9' on this host \(versions: 15" "listing the versions"
-expect_exit "an addon for an unknown app is refused" 1 miren addon create miren-postgresql -a nosuchapp
+expect_exit "an addon for an unknown app is refused" 3 miren addon create miren-postgresql -a nosuchapp
 expect_match "$(cat "$TMP/err")" "app 'nosuchapp' not found" "naming the app"
-expect_exit "destroying an addon that is not attached fails" 1 miren addon destroy miren-postgresql -a plain -f
+expect_exit "destroying an addon that is not attached fails" 3 miren addon destroy miren-postgresql -a plain -f
 expect_match "$(cat "$TMP/err")" "app 'plain' has no addon 'miren-postgresql'" "saying so"
 expect_exit "destroy without -f and no terminal refuses" 1 miren addon destroy miren-postgresql -a plain </dev/null
 expect_exit "addon create without a name is a usage error" 2 miren addon create -a plain
-expect_exit "variants of an unknown addon fail" 1 miren addon variants nope
+expect_exit "variants of an unknown addon fail" 3 miren addon variants nope
 
 mk badvariant tiny
-expect_exit "a deploy with an unknown variant fails" 1 miren deploy -C "$TMP/badvariant"
+expect_exit "a deploy with an unknown variant fails" 6 miren deploy -C "$TMP/badvariant"
 expect_match "$(cat "$TMP/err")" "has no variant 'tiny'" "naming it"
-expect_exit "and records nothing" 1 miren app status -a badvariant
+expect_exit "and records nothing" 3 miren app status -a badvariant
 
 expect_exit "a first addon is created" 0 miren addon create miren-postgresql:shared -a plain
-expect_exit "an addon already attached is refused" 1 miren addon create miren-postgresql:small -a plain
+expect_exit "an addon already attached is refused" 4 miren addon create miren-postgresql:small -a plain
 expect_match "$(cat "$TMP/err")" "app 'plain' already has addon miren-postgresql \(shared, active\)" "saying which"
 # Changing the variant in app.toml is refused, nothing changes.
 mk plain small
-expect_exit "app.toml asking for another variant is refused" 1 miren deploy -C "$TMP/plain"
+expect_exit "app.toml asking for another variant is refused" 4 miren deploy -C "$TMP/plain"
 expect_match "$(cat "$TMP/err")" "is 'shared'; app.toml asks for 'small'" "explaining the conflict"
 expect_match "$(miren addon list -a plain)" "shared +active" "the addon is untouched"
 
@@ -80,7 +80,7 @@ expect_exit "after fixing the directory the addon works" 0 miren addon create mi
 stop_server
 MIREN_PG_ROOT="$TMP/no-postgresql" start_server || exit 1
 mk nopg && miren deploy -C "$TMP/nopg" >/dev/null 2>&1
-expect_exit "without PostgreSQL installed an addon is refused" 1 miren addon create miren-postgresql -a nopg
+expect_exit "without PostgreSQL installed an addon is refused" 5 miren addon create miren-postgresql -a nopg
 expect_match "$(cat "$TMP/err")" "cannot run on this host" "saying it cannot run here"
 expect_match "$(cat "$TMP/err")" "install the Debian package postgresql-15" "and naming the package"
 expect_match "$(miren addon list -a nopg)" "has no addons" "nothing is attached"

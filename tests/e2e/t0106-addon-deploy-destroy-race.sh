@@ -123,7 +123,7 @@ expect_eq "$(invariant_violations)" "" "invariants hold"
 stop_server
 MIREN_FAULT=app-destroy:marked start_server || exit 1
 expect_eq "$(outcome)" present "before the crash: the app runs with its addon"
-expect_exit "a destroy cut short by a crash fails" 1 miren app destroy python-visits -f
+expect_exit "a destroy cut short by a crash fails" 5 miren app destroy python-visits -f
 wait_for "the daemon died at the fault point" 20 sh -c "! kill -0 $SERVER_PID"
 kill -KILL "$SERVER_PID" 2>/dev/null
 wait "$SERVER_PID" 2>/dev/null; SERVER_PID=""

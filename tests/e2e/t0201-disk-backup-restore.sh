@@ -26,15 +26,15 @@ expect_eq "$(printf '%s\n' "$listing" | head -n 1 | awk '{print $NF}')" "miren-b
 expect_eq "$(printf '%s\n' "$listing" | tail -n 1 | awk '{print $NF}')" "miren-manifest.json" "and the manifest last"
 expect_match "$listing" "disk/pgdata/backup_label" "with the backup label of the online backup"
 expect_eq "$(ls "$TMP/bk" | grep -c partial)" "0" "no partial file is left"
-expect_exit "an existing output file is never overwritten" 1 miren disk backup -n "$disk" -o "$file"
-expect_exit "a backup of an unknown disk fails" 1 miren disk backup -n no-such-disk
+expect_exit "an existing output file is never overwritten" 4 miren disk backup -n "$disk" -o "$file"
+expect_exit "a backup of an unknown disk fails" 3 miren disk backup -n no-such-disk
 expect_match "$(cat "$TMP/err")" "disk 'no-such-disk' not found" "naming the disk"
 expect_exit "backup without -n is a usage error" 2 miren disk backup
 expect_eq "$(ls "$TMP/bk" | wc -l)" "1" "failed backups leave no file"
 
 # Change the data after the backup.
 curl -fsS "$url" >/dev/null; curl -fsS "$url" >/dev/null   # visits 3, 4
-expect_exit "restore onto the existing disk without --force fails" 1 miren disk restore -s "$file"
+expect_exit "restore onto the existing disk without --force fails" 4 miren disk restore -s "$file"
 expect_match "$(cat "$TMP/err")" "disk '$disk' already exists" "saying the disk exists"
 expect_match "$(cat "$TMP/err")" "hint: pass --force" "and how to replace it"
 expect_eq "$(curl -fsS "$url")" "Visits: 5" "the data is untouched"
@@ -66,13 +66,13 @@ head -c 100000 /dev/urandom > "$TMP/random.miren.zst"
 printf 'hello' | zstd -q > "$TMP/notar.miren.zst"
 mkdir -p "$TMP/other" && echo x > "$TMP/other/f" && tar --zstd -cf "$TMP/foreign.miren.zst" -C "$TMP/other" .
 for bad in truncated flipped random notar foreign; do
-  expect_exit "a $bad file is refused" 1 miren disk restore -s "$TMP/$bad.miren.zst" -n "bad-$bad"
+  expect_exit "a $bad file is refused" 6 miren disk restore -s "$TMP/$bad.miren.zst" -n "bad-$bad"
   expect_match "$(cat "$TMP/err")" "^error: " "  with an error message ($(head -n1 "$TMP/err" | cut -c1-80))"
 done
-expect_exit "a bad file with --force onto the live disk is refused" 1 miren disk restore -s "$TMP/flipped.miren.zst" --force -n "$disk"
+expect_exit "a bad file with --force onto the live disk is refused" 6 miren disk restore -s "$TMP/flipped.miren.zst" --force -n "$disk"
 expect_eq "$(miren debug disk list --format json)" "$before" "no disk was created or changed"
 expect_eq "$(ls -a "$DATA/disks" | grep -c '^\.')" "2" "no staging directory is left"
 expect_eq "$(curl -fsS "$url")" "Visits: 4" "the live disk still serves"
-expect_exit "a missing snapshot file is an error" 1 miren disk restore -s "$TMP/nope.miren.zst"
+expect_exit "a missing snapshot file is an error" 3 miren disk restore -s "$TMP/nope.miren.zst"
 expect_exit "restore without -s is a usage error" 2 miren disk restore
 finish

@@ -34,21 +34,22 @@ psql_as db -q -c "INSERT INTO t VALUES (2)"
 pm=$(postmaster_pid "$disk")
 before=$(miren debug disk list --format json | python3 -c "import json,sys; print(sorted(d['name'] for d in json.load(sys.stdin)))")
 
-expect_exit "a snapshot of PostgreSQL 16 is refused" 1 miren disk restore -s "$TMP/pg16.miren.zst" --force
+expect_exit "a snapshot of PostgreSQL 16 is refused" 6 miren disk restore -s "$TMP/pg16.miren.zst" --force
 expect_match "$(cat "$TMP/err")" "PostgreSQL 16 cluster and the server of disk '$disk' runs PostgreSQL 15; nothing was changed" "saying which versions differ"
 expect_eq "$(postmaster_pid "$disk")" "$pm" "before anything was swapped: the server was not even stopped"
 expect_eq "$(psql_as db -c 'SELECT count(*) FROM t')" "2" "the old data is served"
-expect_exit "the same snapshot under a new name is refused too (no PostgreSQL 16 here)" 1 miren disk restore -s "$TMP/pg16.miren.zst" -n pg16-copy
+expect_exit "the same snapshot under a new name is refused too (no PostgreSQL 16 here)" 6 miren disk restore -s "$TMP/pg16.miren.zst" -n pg16-copy
 expect_match "$(cat "$TMP/err")" "this host has no PostgreSQL 16" "saying so"
 
-expect_exit "a snapshot whose cluster does not start is refused" 1 miren disk restore -s "$TMP/badconf.miren.zst" --force
+expect_exit "a snapshot whose cluster does not start is refused" 6 miren disk restore -s "$TMP/badconf.miren.zst" --force
 expect_match "$(cat "$TMP/err")" "does not start: FATAL: .*(invalid value for parameter \"shared_buffers\")" "with the server's FATAL line"
 expect_no_match "$(cat "$TMP/err")" "timeout|timed out" "not a socket timeout"
 expect_eq "$(postmaster_pid "$disk")" "$pm" "the server kept running"
 expect_eq "$(psql_as db -c 'SELECT count(*) FROM t')" "2" "the old data is still served"
 
-expect_exit "a snapshot whose server does not start after the swap is refused" 1 miren disk restore -s "$TMP/ssl.miren.zst" --force
-expect_match "$(cat "$TMP/err")" "server did not start, so the previous data was put back: FATAL: .*certificate" "with the FATAL line, and the old disk is put back"
+expect_exit "a snapshot whose server does not start after the swap is refused" 5 miren disk restore -s "$TMP/ssl.miren.zst" --force
+expect_match "$(cat "$TMP/err")" "server did not start, so the previous data was put back" "the old disk is put back"
+expect_match "$(cat "$TMP/err")" "^detail: FATAL: .*certificate" "  with the FATAL line as the detail"
 wait_for "the old data is served again" 30 psql_as db -c 'SELECT 1'
 expect_eq "$(psql_as db -c 'SELECT count(*) FROM t')" "2" "with every row"
 

@@ -32,11 +32,11 @@ waits() { grep -c "disk $disk: $1 waits for" "$DATA/logs/server.log"; }
 
 stopped_backup "$TMP/a.miren.zst"
 t0=$SECONDS
-expect_exit "a second backup of the disk fails" 1 timeout 60 "$MIREN_BIN" disk backup -n "$disk" -o "$TMP/b.miren.zst"
+expect_exit "a second backup of the disk fails" 4 timeout 60 "$MIREN_BIN" disk backup -n "$disk" -o "$TMP/b.miren.zst"
 expect_match "$(cat "$TMP/err")" "another operation on disk '$disk' is in progress \(a backup\)" "saying another operation is in progress"
 took=$((SECONDS - t0))
 [ "$took" -le 20 ] && ok "after a bounded wait (${took}s)" || fail "it took ${took}s"
-expect_exit "a restore of the disk fails" 1 timeout 60 "$MIREN_BIN" disk restore -s "$TMP/good.miren.zst" --force
+expect_exit "a restore of the disk fails" 4 timeout 60 "$MIREN_BIN" disk restore -s "$TMP/good.miren.zst" --force
 expect_match "$(cat "$TMP/err")" "another operation on disk '$disk' is in progress" "with the same answer"
 expect_eq "$(psql_as db -c 'SELECT count(*) FROM t')" "2" "the data is unchanged"
 

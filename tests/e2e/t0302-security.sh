@@ -10,11 +10,11 @@ for f in miren.db miren.db-wal miren.db-shm; do
 done
 
 # A user who may not open the socket is told so.
-expect_exit "another user cannot use the socket" 1 runuser -u nobody -- "$MIREN_BIN" app list --socket "$DATA/miren.sock"
+expect_exit "another user cannot use the socket" 7 runuser -u nobody -- "$MIREN_BIN" app list --socket "$DATA/miren.sock"
 expect_match "$(cat "$TMP/err")" "permission denied on the miren socket" "and is told why"
 # Even with the socket opened up, the daemon checks the peer's credentials.
 chmod 0666 "$DATA/miren.sock"
-expect_exit "the daemon refuses an untrusted user's call" 1 runuser -u nobody -- "$MIREN_BIN" app list --socket "$DATA/miren.sock"
+expect_exit "the daemon refuses an untrusted user's call" 7 runuser -u nobody -- "$MIREN_BIN" app list --socket "$DATA/miren.sock"
 expect_match "$(cat "$TMP/err")" "this user may not use the miren API" "with a clear refusal"
 code=$(runuser -u nobody -- curl -s -o /dev/null -w '%{http_code}' --unix-socket "$DATA/miren.sock" http://m/v1/apps)
 expect_eq "$code" "403" "over raw HTTP too (403)"

@@ -33,7 +33,7 @@ mkdir -p "$TMP/small"
 if mount -t tmpfs -o size=1m tmpfs "$TMP/small" 2>/dev/null; then
   CLEANUP_HOOKS='umount "$TMP/small" 2>/dev/null'
 
-  expect_exit "a backup onto a full disk fails" 1 miren disk backup -n "$disk" -o "$TMP/small/b.miren.zst"
+  expect_exit "a backup onto a full disk fails" 8 miren disk backup -n "$disk" -o "$TMP/small/b.miren.zst"
   expect_match "$(cat "$TMP/err")" "is full" "saying the disk is full"
   expect_eq "$(ls -A "$TMP/small" | wc -l)" "0" "and leaving no partial file"
   umount "$TMP/small"

@@ -194,10 +194,10 @@ static struct sv *new_sv(const char *dir, int binit, int bmax, int healthy, int 
 		.healthy_after_ms = healthy,
 		.crashloop_after = crashloop,
 	};
-	char err[256] = "";
-	struct sv *sv = sv_new(&cfg, err, sizeof(err));
+	struct miren_error err;
+	struct sv *sv = sv_new(&cfg, &err);
 	if (!sv)
-		fail_msg("sv_new: %s", err);
+		fail_msg("sv_new: %s", err.message);
 	free(run);
 	return sv;
 }
@@ -216,10 +216,16 @@ static struct sv_spec spec_cmd(const char *id, const char *command, const char *
 
 static void start_ok(struct sv *sv, const struct sv_spec *spec)
 {
-	char err[512] = "";
-	int rc = sv_start(sv, spec, err, sizeof(err));
+	struct miren_error err;
+	int rc = sv_start(sv, spec, &err);
 	if (rc != 0)
-		fail_msg("sv_start(%s): %d %s", spec->id, rc, err);
+		fail_msg("sv_start(%s): %d %s: %s", spec->id, rc, err.message, err.detail);
+}
+
+/* The error's message or detail holds s. */
+static bool err_has(const struct miren_error *e, const char *s)
+{
+	return strstr(e->message, s) || strstr(e->detail, s);
 }
 
 static struct sv_status status_of(struct sv *sv, const char *id)
@@ -633,39 +639,40 @@ static void test_start_errors(void **state)
 {
 	char *dir = make_dir();
 	struct sv *sv = new_sv(dir, 0, 0, 0, 0);
-	char err[512];
+	struct miren_error err;
 	struct sv_status st;
 
 	struct sv_spec s = spec_cmd("nocwd", "true", NULL);
 	s.cwd = "/nonexistent/dir";
-	err[0] = '\0';
-	assert_int_equal(sv_start(sv, &s, err, sizeof(err)), MIREN_EINVAL);
-	assert_non_null(strstr(err, "/nonexistent/dir"));
+	miren_error_clear(&err);
+	assert_int_equal(sv_start(sv, &s, &err), MIREN_EINVAL);
+	assert_true(err_has(&err, "/nonexistent/dir"));
 	assert_int_equal(sv_status(sv, "nocwd", &st), MIREN_ENOTFOUND);
 
 	char *log = fs_join(dir, "noexec.log");
 	char *const argv[] = { "/nonexistent/bin", NULL };
 	s = spec_cmd("noexec", NULL, log);
 	s.argv = argv;
-	err[0] = '\0';
-	assert_int_equal(sv_start(sv, &s, err, sizeof(err)), MIREN_EINVAL);
-	assert_non_null(strstr(err, "exec /nonexistent/bin"));
+	miren_error_clear(&err);
+	assert_int_equal(sv_start(sv, &s, &err), MIREN_EINVAL);
+	assert_true(err_has(&err, "exec /nonexistent/bin"));
 	assert_true(file_contains(log, "miren: cannot exec /nonexistent/bin: "));
 	assert_int_equal(sv_status(sv, "noexec", &st), MIREN_ENOTFOUND);
 
 	s = spec_cmd("nolog", "true", "/nonexistent/dir/x.log");
-	assert_int_equal(sv_start(sv, &s, err, sizeof(err)), MIREN_EIO);
-	assert_non_null(strstr(err, "log file"));
+	assert_int_equal(sv_start(sv, &s, &err), MIREN_EIO);
+	assert_true(err_has(&err, "log file"));
 
 	s = spec_cmd("", "true", NULL);
-	assert_int_equal(sv_start(sv, &s, err, sizeof(err)), MIREN_EINVAL);
+	assert_int_equal(sv_start(sv, &s, &err), MIREN_EINVAL);
 	s = spec_cmd("nocmd", NULL, NULL);
-	assert_int_equal(sv_start(sv, &s, err, sizeof(err)), MIREN_EINVAL);
+	assert_int_equal(sv_start(sv, &s, &err), MIREN_EINVAL);
 
 	struct sv_config bad = { .run_dir = "/proc/no/such/dir" };
-	err[0] = '\0';
-	assert_null(sv_new(&bad, err, sizeof(err)));
-	assert_true(err[0] != '\0');
+	miren_error_clear(&err);
+	assert_null(sv_new(&bad, &err));
+	assert_true(err.message[0] != '\0');
+	assert_int_equal(err.code, MIREN_EIO);
 
 	sv_free(sv);
 	free(log);
@@ -1127,14 +1134,12 @@ struct hook_state {
 	bool freed;
 };
 
-static int hook(void *arg, char *errbuf, size_t errlen)
+static int hook(void *arg, struct miren_error *err)
 {
 	struct hook_state *h = arg;
 	h->calls++;
-	if (h->calls == h->fail_on) {
-		snprintf(errbuf, errlen, "socket directory is missing");
-		return -1;
-	}
+	if (h->calls == h->fail_on)
+		return miren_error_set(err, MIREN_EIO, "socket directory is missing");
 	return 0;
 }
 
@@ -1163,10 +1168,12 @@ static void test_prestart(void **state)
 
 	/* the first call failing fails sv_start with its message */
 	struct hook_state h2 = { 0, 1, false };
-	char err[512] = "";
+	struct miren_error err;
 	spec.prestart_arg = &h2;
-	assert_int_equal(sv_start(sv, &spec, err, sizeof(err)), MIREN_EINVAL);
-	assert_non_null(strstr(err, "socket directory is missing"));
+	assert_int_equal(sv_start(sv, &spec, &err), MIREN_EINVAL);
+	/* what failed as the message, the hook's words as the detail */
+	assert_string_equal(err.detail, "socket directory is missing");
+	assert_non_null(strstr(err.message, "addon/h"));
 	assert_true(h2.freed);
 	struct sv_status st;
 	assert_int_equal(sv_status(sv, "addon/h", &st), MIREN_ENOTFOUND);
@@ -1175,7 +1182,7 @@ static void test_prestart(void **state)
 	struct hook_state h3 = { 0, 0, false };
 	spec.prestart_arg = &h3;
 	spec.id = "";
-	assert_int_equal(sv_start(sv, &spec, err, sizeof(err)), MIREN_EINVAL);
+	assert_int_equal(sv_start(sv, &spec, &err), MIREN_EINVAL);
 	assert_true(h3.freed);
 	sv_free(sv);
 	drop_dir(dir);

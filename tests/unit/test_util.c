@@ -153,6 +153,21 @@ static void test_errors(void **state)
 	assert_int_equal(miren_err_from_code_name(miren_err_code_name(MIREN_ECONFLICT)),
 			 MIREN_ECONFLICT);
 	assert_int_equal(miren_error_set(NULL, MIREN_EIO, "x"), MIREN_EIO);
+	/* message, detail and hint stay apart; a new error clears the old
+	 * detail and hint */
+	miren_error_detail(&err, "FATAL: %s", "disk full");
+	miren_error_hint(&err, "free some space");
+	assert_string_equal(err.message, "app 'x' not found");
+	assert_string_equal(err.detail, "FATAL: disk full");
+	assert_string_equal(err.hint, "free some space");
+	miren_error_set(&err, MIREN_EIO, "cannot write");
+	assert_string_equal(err.detail, "");
+	assert_string_equal(err.hint, "");
+	miren_error_detail(NULL, "ignored");
+	miren_error_clear(&err);
+	assert_int_equal(err.code, MIREN_OK);
+	assert_string_equal(err.message, "");
+	assert_string_equal(err.detail, "");
 }
 
 static void test_fs(void **state)

@@ -57,26 +57,23 @@ static bool serves(pid_t pid, const char *data);
  * a reboot) back, and a pid file that names no live mariadbd of this data
  * directory removed (mariadbd would write over it, but not over one it
  * cannot write; a stale socket it removes itself). */
-static int prestart_run(void *arg, char *errbuf, size_t errlen)
+static int prestart_run(void *arg, struct miren_error *err)
 {
 	struct prestart *p = arg;
-	struct miren_error err;
-	if (mariadb_run_dir_ensure(p->disk_dir, p->uid, p->gid, &err) != 0) {
-		snprintf(errbuf, errlen, "%s", err.message);
-		return -1;
-	}
+	int rc = mariadb_run_dir_ensure(p->disk_dir, p->uid, p->gid, err);
+	if (rc != 0)
+		return rc;
 	char *run = mariadb_run_dir(p->disk_dir);
 	char *pidfile = fs_join(run, "mysqld.pid");
 	char *data = mariadb_data_dir(p->disk_dir);
 	struct strbuf sb = STRBUF_INIT;
-	int rc = 0;
 	if (strbuf_read_file(&sb, pidfile) == 0) {
 		pid_t pid = (pid_t)atoi(sb.buf);
 		if (!(pid > 1 && serves(pid, data))) {
 			if (unlink(pidfile) != 0 && errno != ENOENT) {
-				snprintf(errbuf, errlen, "cannot remove the stale pid file %s: %s",
-					 pidfile, strerror(errno));
-				rc = -1;
+				rc = miren_error_set(err, MIREN_EIO, "cannot remove the stale pid file %s",
+						     pidfile);
+				miren_error_detail(err, "%s", strerror(errno));
 			} else {
 				log_info("removed the stale pid file %s (pid %d is no mariadbd of %s)",
 					 pidfile, (int)pid, data);

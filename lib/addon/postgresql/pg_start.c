@@ -63,8 +63,8 @@ bool pg_is_postmaster_of(pid_t pid, const char *pgdata)
 }
 
 /* Removes lock file path unless the pid on its first line is a live
- * postgres of pgdata.  Returns 0 or -1 with errbuf set. */
-static int clear_stale_lock(const char *path, const char *pgdata, char *errbuf, size_t errlen)
+ * postgres of pgdata.  Returns 0 or MIREN_EIO with err set. */
+static int clear_stale_lock(const char *path, const char *pgdata, struct miren_error *err)
 {
 	struct strbuf sb = STRBUF_INIT;
 	int rc = 0;
@@ -80,9 +80,8 @@ static int clear_stale_lock(const char *path, const char *pgdata, char *errbuf, 
 		goto out;
 	}
 	if (unlink(path) != 0 && errno != ENOENT) {
-		snprintf(errbuf, errlen, "cannot remove the stale lock file %s: %s", path,
-			 strerror(errno));
-		rc = -1;
+		rc = miren_error_set(err, MIREN_EIO, "cannot remove the stale lock file %s", path);
+		miren_error_detail(err, "%s", strerror(errno));
 		goto out;
 	}
 	log_info("removed the stale lock file %s (pid %ld is not a postmaster of %s)", path, pid,
@@ -110,17 +109,14 @@ void pg_prestart_free(void *arg)
 	free(p);
 }
 
-int pg_prestart_run(void *arg, char *errbuf, size_t errlen)
+int pg_prestart_run(void *arg, struct miren_error *err)
 {
 	struct pg_prestart *p = arg;
-	struct miren_error err;
-	if (pg_socket_dir_ensure(p->disk_dir, p->uid, p->gid, &err) != 0) {
-		snprintf(errbuf, errlen, "%s", err.message);
+	if (pg_socket_dir_ensure(p->disk_dir, p->uid, p->gid, err) != 0)
 		return -1;
-	}
 	char *pgdata = fs_join(p->disk_dir, "pgdata");
 	char *pidfile = fs_join(pgdata, "postmaster.pid");
-	int rc = clear_stale_lock(pidfile, pgdata, errbuf, errlen);
+	int rc = clear_stale_lock(pidfile, pgdata, err);
 	char *sock = pg_socket_dir(p->disk_dir);
 	DIR *d = rc ? NULL : opendir(sock);
 	struct dirent *de;
@@ -130,7 +126,7 @@ int pg_prestart_run(void *arg, char *errbuf, size_t errlen)
 		    strcmp(de->d_name + n - 5, ".lock") != 0)
 			continue;
 		char *lock = fs_join(sock, de->d_name);
-		rc = clear_stale_lock(lock, pgdata, errbuf, errlen);
+		rc = clear_stale_lock(lock, pgdata, err);
 		free(lock);
 	}
 	if (d)

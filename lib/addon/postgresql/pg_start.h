@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include "util/err.h"
 
 /* Is pid a live postgres process of pgdata (an absolute path): its
  * executable is named postgres and it runs in pgdata (a postmaster
@@ -23,9 +24,9 @@ bool pg_is_postmaster_of(pid_t pid, const char *pgdata);
 /* The supervisor's prestart hook (struct sv_spec) for the server of
  * disk_dir: makes pg_prestart_new's argument, which pg_prestart_free
  * frees.  pg_prestart_run recreates the socket directory and removes
- * stale lock files; returns 0, or -1 with the reason in errbuf. */
+ * stale lock files; returns 0, or nonzero with err filled. */
 void *pg_prestart_new(const char *disk_dir, uid_t uid, gid_t gid);
-int pg_prestart_run(void *arg, char *errbuf, size_t errlen);
+int pg_prestart_run(void *arg, struct miren_error *err);
 void pg_prestart_free(void *arg);
 
 #endif

@@ -222,7 +222,7 @@ static void prestart_free(void *arg)
 	free(p);
 }
 
-static int prestart_run(void *arg, char *errbuf, size_t errlen)
+static int prestart_run(void *arg, struct miren_error *err)
 {
 	struct prestart *p = arg;
 	int n = redis_stop_orphans(p->disk_dir, 0);
@@ -230,12 +230,7 @@ static int prestart_run(void *arg, char *errbuf, size_t errlen)
 		log_warn("ended %d unsupervised redis-server left by a crash on %s", n, p->disk_dir);
 	struct redis_conf conf = { .address = p->address, .port = p->port,
 				   .maxmemory = p->maxmemory, .databases = p->databases };
-	struct miren_error err = { 0 };
-	if (redis_server_init(p->disk_dir, &conf, p->admin_password, p->uid, p->gid, &err) != 0) {
-		snprintf(errbuf, errlen, "%s", err.message);
-		return -1;
-	}
-	return 0;
+	return redis_server_init(p->disk_dir, &conf, p->admin_password, p->uid, p->gid, err);
 }
 
 /* Starts srv under the supervisor (or adopts the running one). */
