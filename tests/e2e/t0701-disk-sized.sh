@@ -63,13 +63,13 @@ expect_eq "$(psql_as full -c "SELECT count(*) FROM big")" "80000" "  every row i
 expect_match "$(miren debug disk list)" "$disk +2\.0 GiB .* ext4 " "disk list shows the new size"
 expect_no_match "$(miren addon list -a full)" "warning" "the warning is gone"
 out=$(miren disk resize -n "$disk" --size 1G 2>&1); rc=$?
-expect_eq "$rc" "1" "shrinking is refused"
+expect_eq "$rc" "6" "shrinking is refused (invalid size)"
 expect_match "$out" "cannot shrink to 1024 MiB; nothing was changed" "  saying so"
 expect_eq "$(stat -c %s "$img")" "2147483648" "  and nothing changed"
 out=$(miren disk resize -n "$disk" --size 2X 2>&1); rc=$?
 expect_eq "$rc" "2" "a bad size is a usage error"
 expect_match "$out" "invalid size '2X'" "  naming the size"
-expect_exit "an unknown disk is refused" 1 miren disk resize -n nope --size 2G
+expect_exit "an unknown disk is refused" 3 miren disk resize -n nope --size 2G
 expect_eq "$(invariant_violations)" "" "invariants hold after the resize"
 
 # A reboot: the daemon and the servers gone, every mount and loop device

@@ -21,7 +21,7 @@ out=$(miren disk resize -n "$disk" --size 3G 2>&1)
 expect_match "$out" "1\.0 GiB -> 3\.0 GiB" "resize records the new size"
 expect_match "$out" "plain directory: the size is recorded, not enforced" "  saying it is not enforced"
 expect_match "$(miren debug disk list)" "$disk +3\.0 GiB .* dirs " "  the list shows it"
-expect_exit "shrinking is refused" 1 miren disk resize -n "$disk" --size 2G
+expect_exit "shrinking is refused (invalid size)" 6 miren disk resize -n "$disk" --size 2G
 expect_eq "$(psql_as plain -c "SELECT 1")" "1" "the database still answers"
 expect_eq "$(invariant_violations)" "" "invariants hold"
 miren app destroy -a plain -f >/dev/null 2>&1

@@ -3,8 +3,9 @@
  * (lib/store/store_addon.c) over a real SQLite file: the server of an
  * instance as a column written with its state (also when the
  * compare-and-set loses), servers found by engine and kind, the tenant
- * count, disk records with their size, and migration 3 filling the new
- * columns of a store made before it.
+ * count, disk records with their size, an error's message, detail and
+ * hint kept apart next to the server, and migration 3 filling the new
+ * columns of a store made before it (and 4, 5 applied after it).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -142,6 +143,45 @@ static void test_disk_records(void **state)
 	assert_int_equal(store_disk_get(f->st, "d1", &got, NULL), MIREN_ENOTFOUND);
 }
 
+/* An error's message, detail and hint are written apart, with the server
+ * and state, and read back apart. */
+static void test_error_whole(void **state)
+{
+	struct fixture *f = *state;
+	add_addon(f->st, "i1", "a1", "");
+	struct addon_rec rec;
+	assert_int_equal(store_addon_get(f->st, "a1", "eng-a", &rec, NULL), 0);
+	assert_string_equal(rec.detail, "");
+	assert_string_equal(rec.hint, "");
+	free(rec.status);
+	rec.status = xstrdup("error");
+	free(rec.message);
+	rec.message = xstrdup("it failed");
+	free(rec.detail);
+	rec.detail = xstrdup("FATAL: disk full");
+	free(rec.hint);
+	rec.hint = xstrdup("free some space");
+	free(rec.server);
+	rec.server = xstrdup("srv9");
+	assert_int_equal(store_addon_update(f->st, &rec, "provisioning", 0, NULL), 0);
+	addon_rec_release(&rec);
+	assert_int_equal(store_addon_get(f->st, "a1", "eng-a", &rec, NULL), 0);
+	assert_string_equal(rec.status, "error");
+	assert_string_equal(rec.message, "it failed");
+	assert_string_equal(rec.detail, "FATAL: disk full");
+	assert_string_equal(rec.hint, "free some space");
+	assert_string_equal(rec.server, "srv9");
+	addon_rec_release(&rec);
+	/* A status write without an error clears detail and hint. */
+	assert_int_equal(store_addon_set_status(f->st, "i1", "error", 0, "pending", 0, "", NULL), 0);
+	assert_int_equal(store_addon_get(f->st, "a1", "eng-a", &rec, NULL), 0);
+	assert_string_equal(rec.status, "pending");
+	assert_string_equal(rec.detail, "");
+	assert_string_equal(rec.hint, "");
+	assert_string_equal(rec.server, "srv9");
+	addon_rec_release(&rec);
+}
+
 static void exec_ok(sqlite3 *db, const char *sql)
 {
 	char *msg = NULL;
@@ -161,6 +201,8 @@ static void test_migration_fills_columns(void **state)
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	exec_ok(db, "ALTER TABLE servers DROP COLUMN engine;"
 		    "ALTER TABLE addons DROP COLUMN server;"
+		    "ALTER TABLE addons DROP COLUMN error_detail;"
+		    "ALTER TABLE addons DROP COLUMN error_hint;"
 		    "PRAGMA user_version = 2;"
 		    "INSERT INTO apps (name, created_at) VALUES ('a1', 0), ('a2', 0);"
 		    "INSERT INTO addons (id, app, addon, variant, version, status, state_json,"
@@ -173,7 +215,7 @@ static void test_migration_fills_columns(void **state)
 		    " ('s-2', 'small', 'd-2', '10.0.0.2', 1, 0);");
 	sqlite3_close(db);
 	assert_int_equal(store_open(f->path, &f->st, NULL), 0);
-	assert_int_equal(store_schema_version(f->st), 4);
+	assert_int_equal(store_schema_version(f->st), 5);
 	struct addon_rec rec;
 	assert_int_equal(store_addon_get(f->st, "a1", "eng-a", &rec, NULL), 0);
 	assert_string_equal(rec.server, "s-1");
@@ -196,6 +238,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server_column, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_find_kind_by_engine, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_records, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_error_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_fills_columns, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
