@@ -409,6 +409,19 @@ static int unmount(const char *dir, struct miren_error *err)
  * root writes into it while it is not mounted. */
 static int mountpoint_ensure(const char *dir, struct miren_error *err)
 {
+	/* Its parent (DATA/disks) too, when something removed it. */
+	char *parent = xstrdup(dir);
+	char *slash = strrchr(parent, '/');
+	if (slash && slash != parent) {
+		*slash = '\0';
+		if (fs_mkdir_p(parent, 0755) != 0) {
+			int rc = miren_error_set(err, MIREN_EIO, "cannot create '%s': %s", parent,
+						 strerror(errno));
+			free(parent);
+			return rc;
+		}
+	}
+	free(parent);
 	if (mkdir(dir, 0) != 0 && errno != EEXIST)
 		return miren_error_set(err, MIREN_EIO, "cannot create '%s': %s", dir,
 				       strerror(errno));

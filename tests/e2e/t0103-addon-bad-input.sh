@@ -12,7 +12,7 @@ mk() {  # mk NAME [variant]: an app with a service, optionally with an addon sec
 mk plain && miren deploy -C "$TMP/plain" >/dev/null 2>&1
 
 expect_exit "an unknown addon is refused" 3 miren addon create miren-postgres -a plain
-expect_match "$(cat "$TMP/err")" "addon 'miren-postgres' not found \(available: miren-postgresql\)" "listing the addons"
+expect_match "$(cat "$TMP/err")" "addon 'miren-postgres' not found \(available: ([a-z-]+, )*miren-postgresql(, [a-z-]+)*\)" "listing the addons"
 expect_match "$(cat "$TMP/err")" "hint: run 'miren addon list-available'" "with a hint"
 expect_exit "an unknown variant is refused" 6 miren addon create miren-postgresql:huge -a plain
 expect_match "$(cat "$TMP/err")" "has no variant 'huge' \(variants: small, shared\)" "listing the variants"
