@@ -44,7 +44,7 @@ fallocate -l $((avail - 30 * 1024 * 1024)) "$DATA/disks/$disk/filler"
 psql_as full -c "CREATE TABLE big (x text)" >/dev/null
 insert="INSERT INTO big SELECT repeat(md5(i::text), 30) FROM generate_series(1, 80000) i"
 out=$(psql_as full -c "$insert" 2>&1)
-expect_match "$out" "could not extend file .*No space left on device" "a full disk gives the app PostgreSQL's own disk-full error"
+expect_match "$out" "could not (extend file|write block) .*No space left on device" "a full disk gives the app PostgreSQL's own disk-full error"
 expect_eq "$(psql_as calm -q -c "INSERT INTO kept VALUES ('during'); SELECT count(*) FROM kept")" "2" "another app's addon keeps answering and writing"
 expect_eq "$(psql_as full -c "SELECT 1")" "1" "the full disk's server still answers reads"
 expect_match "$(miren addon list -a full)" "warning: disk '$disk' is (9[0-9]|100)% full" "addon list warns about the nearly full disk"
