@@ -32,6 +32,7 @@
  *    a password.
  */
 #include "addon/pg.h"
+#include "util/compiler.h"
 
 #include "supervise/supervise.h"
 #include "util/err.h"
@@ -1144,10 +1145,8 @@ void pg_argv_free(char **argv)
 
 /* ---- connections and SQL ------------------------------------------------ */
 
-static void quiet_notice(void *arg, const char *message)
+static void quiet_notice(void *arg MIREN_UNUSED, const char *message MIREN_UNUSED)
 {
-	(void)arg;
-	(void)message;
 }
 
 /* application_name of the sessions of each kind of work: a session of a

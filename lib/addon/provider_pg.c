@@ -16,6 +16,7 @@
 #include "addon/pg.h"
 #include "addon/pg_start.h"
 #include "addon/provider_pg.h"
+#include "util/compiler.h"
 #include "util/fault.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -542,9 +543,8 @@ static const struct addon_step *provision_steps(const char *variant, size_t *n)
 	return shared ? shared_provision : small_provision;
 }
 
-static const struct addon_step *deprovision_steps(const char *variant, size_t *n)
+static const struct addon_step *deprovision_steps(const char *variant MIREN_UNUSED, size_t *n)
 {
-	(void)variant;
 	*n = sizeof(deprovision) / sizeof(deprovision[0]);
 	return deprovision;
 }

@@ -8,6 +8,7 @@
 #include "app/source.h"
 #include "store/store.h"
 #include "supervise/supervise.h"
+#include "util/compiler.h"
 #include "util/fault.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -1310,7 +1311,8 @@ static json_t *variants_json(const struct addon_def *def)
 	return arr;
 }
 
-int platform_addon_available(struct platform *p, json_t **result, struct miren_error *err)
+int platform_addon_available(struct platform *p MIREN_UNUSED, json_t **result,
+			     struct miren_error *err MIREN_UNUSED)
 {
 	*result = json_array();
 	for (const struct addon_def *const *d = addon_all(); *d; d++) {
@@ -1328,7 +1330,7 @@ int platform_addon_available(struct platform *p, json_t **result, struct miren_e
 	return 0;
 }
 
-int platform_addon_variants(struct platform *p, const char *addon, json_t **result,
+int platform_addon_variants(struct platform *p MIREN_UNUSED, const char *addon, json_t **result,
 			    struct miren_error *err)
 {
 	const struct addon_def *def;

@@ -1,7 +1,8 @@
 /* miren disk restore: send a snapshot file to the server, which verifies it
  * whole and only then puts the disk in place. */
-#include "cli/cli.h"
 #include "api/client.h"
+#include "cli/cli.h"
+#include "util/compiler.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,7 +37,7 @@ static int option(struct cli *cli, int opt, const char *arg)
 	return cli_usage_error(cli, "unknown option");
 }
 
-static void on_progress(void *user, unsigned long long up, unsigned long long down)
+static void on_progress(void *user, unsigned long long up, unsigned long long down MIREN_UNUSED)
 {
 	cli_progress_update(user, up);
 }
