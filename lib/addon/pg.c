@@ -241,14 +241,14 @@ int pg_find_installs(struct pg_install *out, int max)
 			closedir(d);
 		return 0;
 	}
-	struct pg_install found[64];
+	struct pg_install found[64] = { 0 };
 	int n = 0;
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL && n < (int)(sizeof(found) / sizeof(found[0]))) {
 		const char *s = de->d_name;
 		if (!*s || strlen(s) > 4 || strspn(s, "0123456789") != strlen(s))
 			continue;
-		int major = atoi(s);
+		int major = (int)strtol(s, NULL, 10);
 		if (major < 10)
 			continue;
 		struct pg_install pi = { .major = major };
@@ -312,7 +312,7 @@ int pg_stop_workers(const char *dir_in)
 		while ((de = readdir(d)) != NULL) {
 			if (strspn(de->d_name, "0123456789") != strlen(de->d_name))
 				continue;
-			pid_t pid = (pid_t)atoi(de->d_name);
+			pid_t pid = (pid_t)strtol(de->d_name, NULL, 10);
 			if (pid <= 1 || pid == getpid() || !works_in(pid, dir))
 				continue;
 			if (!pg_process_runs(pid))
@@ -1920,7 +1920,7 @@ int pg_cluster_major(const char *pgdata, struct miren_error *err)
 	int major = -1;
 	if (strbuf_read_file(&sb, path) == 0 && sb.len > 0 && sb.len < 8 &&
 	    strspn(sb.buf, "0123456789") == strcspn(sb.buf, "\n"))
-		major = atoi(sb.buf);
+		major = (int)strtol(sb.buf, NULL, 10);
 	if (major < 10)
 		major = -1;
 	if (major < 0)

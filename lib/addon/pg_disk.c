@@ -83,7 +83,7 @@ int disk_lock(const char *name, const char *what, int wait_ms, struct miren_erro
 	if (held)
 		log_info("disk %s: %s waits for %s to finish", name, what, held->what);
 	int w = 0;
-	while ((held = lock_find(name)) && w == 0)
+	while (lock_find(name) && w == 0)
 		w = pthread_cond_timedwait(&locks_cv, &locks_mu, &until);
 	int rc = 0;
 	if ((held = lock_find(name))) {
@@ -189,8 +189,9 @@ static bool postmaster_alive(const char *disk_dir, pid_t *pid_out)
 	free(path);
 	long pid = 0;
 	if (f) {
-		if (fscanf(f, "%ld", &pid) != 1)
-			pid = 0;
+		char line[32];
+		if (fgets(line, sizeof(line), f))
+			pid = strtol(line, NULL, 10);
 		fclose(f);
 	}
 	*pid_out = (pid_t)pid;
@@ -492,7 +493,7 @@ static char *disks_root(struct addon_ctx *ctx)
 /* The major version of a server's version string ("15" -> 15). */
 static int version_major(const char *v)
 {
-	return atoi(v);
+	return (int)strtol(v, NULL, 10);
 }
 
 /*

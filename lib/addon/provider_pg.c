@@ -66,7 +66,7 @@ static int install_for(const char *version, struct pg_install *out, struct miren
 	struct pg_install inst[8];
 	int n = pg_find_installs(inst, 8);
 	for (int i = 0; i < n; i++)
-		if (atoi(version) == inst[i].major) {
+		if (strtol(version, NULL, 10) == inst[i].major) {
 			*out = inst[i];
 			return 0;
 		}
@@ -597,7 +597,7 @@ static void stop_orphan(struct addon_ctx *ctx, const struct server_rec *srv)
 	char *pidfile = xasprintf("%s/pgdata/postmaster.pid", dir);
 	char *pgdata = xasprintf("%s/pgdata", dir);
 	struct strbuf sb = STRBUF_INIT;
-	pid_t pid = strbuf_read_file(&sb, pidfile) == 0 ? (pid_t)atoi(sb.buf) : 0;
+	pid_t pid = strbuf_read_file(&sb, pidfile) == 0 ? (pid_t)strtol(sb.buf, NULL, 10) : 0;
 	strbuf_release(&sb);
 	char *id = pgp_server_sv_id(srv->id);
 	struct sv_status st = { 0 };

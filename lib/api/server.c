@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -104,6 +105,24 @@ static bool query_bool(struct route_ctx *c, const char *key)
 {
 	const char *v = query(c, key);
 	return v && (!strcmp(v, "1") || !strcmp(v, "true"));
+}
+
+/* The whole number in query argument key, min..max, in *out (dflt when the
+ * argument is absent).  Returns false when it is not such a number. */
+static bool query_number(struct route_ctx *c, const char *key, long long min, long long max,
+			 long long dflt, long long *out)
+{
+	const char *v = query(c, key);
+	*out = dflt;
+	if (!v)
+		return true;
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	if (!*v || *end || errno || n < min || n > max)
+		return false;
+	*out = n;
+	return true;
 }
 
 /* Replies with result (taking it) or the error. */
@@ -282,10 +301,15 @@ static enum MHD_Result route(struct route_ctx *c)
 		return reply(c, rc, NULL, &err);
 	}
 	if (is(c, "GET", 4, "apps", "logs")) {
-		const char *off = query(c, "offset");
-		const char *tail = query(c, "tail");
-		rc = platform_logs(p, app, c->parts[3], off ? atoll(off) : -1,
-				   tail ? atoi(tail) : 100, &res, &err);
+		long long off, tail;
+		if (!query_number(c, "offset", -1, LLONG_MAX, -1, &off))
+			return send_err(c->conn, MIREN_EINVAL,
+					"query argument 'offset' must be a whole number >= -1",
+					NULL);
+		if (!query_number(c, "tail", 0, INT_MAX, 100, &tail))
+			return send_err(c->conn, MIREN_EINVAL,
+					"query argument 'tail' must be a whole number >= 0", NULL);
+		rc = platform_logs(p, app, c->parts[3], off, (int)tail, &res, &err);
 		return reply(c, rc, res, &err);
 	}
 	if (is(c, "GET", 1, "addons", NULL)) {

@@ -33,8 +33,19 @@ struct parse_ctx {
 
 static int fail_at(struct parse_ctx *c, struct toml_pos pos, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+#ifdef __clang_analyzer__
+/* The analyser does not follow calls of variadic functions: this tells it
+ * that fail_at returns MIREN_EINVAL (as miren_error_set's stand-in in
+ * util/err.h). */
+#define fail_at(c, pos, ...)                      \
+	({                                        \
+		fail_at((c), (pos), __VA_ARGS__); \
+		MIREN_EINVAL;                     \
+	})
+#endif
 
-static int fail_at(struct parse_ctx *c, struct toml_pos pos, const char *fmt, ...)
+/* In parentheses: not the analysers' stand-in macro above. */
+static int(fail_at)(struct parse_ctx *c, struct toml_pos pos, const char *fmt, ...)
 {
 	char reason[400];
 	va_list ap;

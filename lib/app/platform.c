@@ -255,8 +255,10 @@ static void prune_release_dirs(struct platform *p, const char *app)
 	while (d && (de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
-		int num = atoi(de->d_name), known = 0;
-		for (size_t i = 0; i < n; i++)
+		char *end;
+		long num = strtol(de->d_name, &end, 10);
+		int known = 0;
+		for (size_t i = 0; i < n && !*end; i++)
 			known |= nums[i] == num;
 		if (!known) {
 			char *path = fs_join(dir, de->d_name);

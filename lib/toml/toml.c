@@ -89,8 +89,18 @@ static struct toml_pos here(const struct parser *ps)
 
 static int fail_at(struct parser *ps, struct toml_pos pos, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+#ifdef __clang_analyzer__
+/* The analyser does not follow calls of variadic functions: this tells it
+ * that fail_at returns -1 (as miren_error_set's stand-in in util/err.h). */
+#define fail_at(ps, pos, ...)                      \
+	({                                         \
+		fail_at((ps), (pos), __VA_ARGS__); \
+		-1;                                \
+	})
+#endif
 
-static int fail_at(struct parser *ps, struct toml_pos pos, const char *fmt, ...)
+/* In parentheses: not the analysers' stand-in macro above. */
+static int(fail_at)(struct parser *ps, struct toml_pos pos, const char *fmt, ...)
 {
 	if (ps->failed)
 		return -1;
@@ -765,7 +775,6 @@ static struct toml_value *parse_datetime(struct parser *ps)
 	const char *date = NULL, *time = NULL, *time_end = NULL, *off = NULL;
 	struct strbuf sb = STRBUF_INIT;
 	enum toml_type type;
-	char buf[16];
 
 	if (digits_at(q, e, 4) && q + 4 < e && q[4] == '-') {
 		date = q;
@@ -815,6 +824,7 @@ static struct toml_value *parse_datetime(struct parser *ps)
 		const char *save = ps->p;
 		ps->p = q;
 		struct toml_pos bad = here(ps);
+		char buf[16];
 		describe_here(ps, buf, sizeof(buf));
 		ps->p = save;
 		fail_at(ps, bad, "invalid %s: unexpected %s",

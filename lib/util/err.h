@@ -42,6 +42,16 @@ int miren_err_http_status(enum miren_err code);
  */
 int miren_error_set(struct miren_error *err, enum miren_err code,
 		     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#ifdef __clang_analyzer__
+/* clang-tidy's analyser does not see err.c: this tells it that the result
+ * is code, so "rc = miren_error_set(...); if (rc) ..." is not followed down
+ * a path where rc is 0. */
+#define miren_error_set(err, code, ...)                      \
+	({                                                   \
+		miren_error_set((err), (code), __VA_ARGS__); \
+		(code);                                      \
+	})
+#endif
 void miren_error_hint(struct miren_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void miren_error_clear(struct miren_error *err);

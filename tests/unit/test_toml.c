@@ -26,9 +26,11 @@ static struct toml_value *parse_len_ok(const char *doc, size_t len)
 {
 	struct toml_error err;
 	struct toml_value *v = toml_parse(doc, len, &err);
-	if (!v)
+	if (!v) {
 		fail_msg("document should parse: %s\n  -> %d:%d: %s", doc, err.line, err.col,
 			 err.reason);
+		return NULL; /* not reached: fail_msg does not return */
+	}
 	assert_int_equal(v->type, TOML_TABLE);
 	return v;
 }
@@ -110,16 +112,15 @@ static const struct toml_value *path_get(const struct toml_value *root, int n, .
 {
 	va_list ap;
 	const struct toml_value *v = root;
+	const char *k = NULL;
 	va_start(ap, n);
-	for (int i = 0; i < n; i++) {
-		const char *k = va_arg(ap, const char *);
+	for (int i = 0; i < n && v; i++) {
+		k = va_arg(ap, const char *);
 		v = toml_get(v, k);
-		if (!v) {
-			va_end(ap);
-			fail_msg("key '%s' missing", k);
-		}
 	}
 	va_end(ap);
+	if (!v)
+		fail_msg("key '%s' missing", k);
 	return v;
 }
 
