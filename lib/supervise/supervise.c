@@ -1308,7 +1308,7 @@ int sv_reap_unclaimed(struct sv *sv)
 	for (struct sv_proc *e = sv->head; e; e = e->next)
 		if (e->leftover && !e->stop_req)
 			n++;
-	struct sv_proc **list = xcalloc(n ? n : 1, sizeof(*list));
+	struct sv_proc **list = xcalloc(n ? n : 1, sizeof(struct sv_proc *));
 	size_t i = 0;
 	for (struct sv_proc *e = sv->head; e; e = e->next) {
 		if (e->leftover && !e->stop_req) {

@@ -87,23 +87,21 @@ static struct toml_pos here(const struct parser *ps)
 	return pos;
 }
 
-static int fail_at(struct parser *ps, struct toml_pos pos, const char *fmt, ...)
+static void report_at(struct parser *ps, struct toml_pos pos, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-#ifdef __clang_analyzer__
-/* The analyser does not follow calls of variadic functions: this tells it
- * that fail_at returns -1 (as miren_error_set's stand-in in util/err.h). */
-#define fail_at(ps, pos, ...)                      \
-	({                                         \
-		fail_at((ps), (pos), __VA_ARGS__); \
-		-1;                                \
-	})
-#endif
 
-/* In parentheses: not the analysers' stand-in macro above. */
-static int(fail_at)(struct parser *ps, struct toml_pos pos, const char *fmt, ...)
+/* Records the first error (at pos) and evaluates to -1.  A macro, so that
+ * static analysers, which do not follow variadic calls, see the result. */
+#define fail_at(ps, pos, ...)                        \
+	({                                           \
+		report_at((ps), (pos), __VA_ARGS__); \
+		-1;                                  \
+	})
+
+static void report_at(struct parser *ps, struct toml_pos pos, const char *fmt, ...)
 {
 	if (ps->failed)
-		return -1;
+		return;
 	ps->failed = true;
 	if (ps->err) {
 		va_list ap;
@@ -113,7 +111,6 @@ static int(fail_at)(struct parser *ps, struct toml_pos pos, const char *fmt, ...
 		vsnprintf(ps->err->reason, sizeof(ps->err->reason), fmt, ap);
 		va_end(ap);
 	}
-	return -1;
 }
 
 static int peek_at(const struct parser *ps, size_t k)
