@@ -226,14 +226,14 @@ static int start_services(struct platform *p, const struct app_config *cfg, int 
 	return rc;
 }
 
-/* Stops the services of old that new no longer has (new may be NULL). */
+/* Stops the services of old that next no longer has (next may be NULL). */
 static void stop_removed_services(struct platform *p, const struct app_config *old,
-				  const struct app_config *new)
+				  const struct app_config *next)
 {
 	if (!old)
 		return;
 	for (size_t i = 0; i < old->n_services; i++) {
-		if (new && app_config_service(new, old->services[i].name))
+		if (next && app_config_service(next, old->services[i].name))
 			continue;
 		char *id = service_id(old->name, old->services[i].name);
 		if (sv_stop(p->sv, id) == 0)
