@@ -593,7 +593,9 @@ static void test_tables(void **state MIREN_UNUSED)
 	toml_free(root);
 
 	/* Dotted keys may define sub-tables; [header]s may add sub-tables to them. */
-	VALID("[fruit]\napple.color = \"red\"\napple.taste.sweet = true\n[fruit.apple.texture]\nsmooth = true",
+	static const char fruit[] = "[fruit]\napple.color = \"red\"\napple.taste.sweet = true\n"
+				    "[fruit.apple.texture]\nsmooth = true";
+	VALID(fruit,
 	      "a.b.c = 1\n[a.b.d]\ne = 2",
 	      "[a.b.c]\n[a]\nb.d = 1",
 	      "[a]\n[b]\n[a.c]",
