@@ -89,12 +89,12 @@ int addon_resolve(const char *name, const char *variant, const char *version,
 		strbuf_release(&sb);
 		return MIREN_ENOTFOUND;
 	}
-	const struct addon_variant *v =
-		addon_variant_find(*def, variant && *variant ? variant : (*def)->default_variant);
+	const char *want = variant && *variant ? variant : (*def)->default_variant;
+	const struct addon_variant *v = addon_variant_find(*def, want);
 	if (!v) {
 		for (size_t i = 0; i < (*def)->n_variants; i++)
 			strbuf_addf(&sb, "%s%s", i ? ", " : "", (*def)->variants[i].name);
-		char *esc = text_escaped(variant, strlen(variant));
+		char *esc = text_escaped(want, strlen(want));
 		miren_error_set(err, MIREN_EINVAL, "addon '%s' has no variant '%.100s' (variants: %s)",
 				name, esc, sb.buf);
 		free(esc);

@@ -1,5 +1,6 @@
 /* API client over libcurl; see client.h. */
 #include "api/client.h"
+#include "util/compiler.h"
 #include "util/strbuf.h"
 #include "util/io.h"
 
@@ -84,8 +85,8 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *arg)
 	return n < 0 ? CURL_READFUNC_ABORT : (size_t)n;
 }
 
-static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-		       curl_off_t ulnow)
+static int on_progress(void *arg, curl_off_t dltotal MIREN_UNUSED, curl_off_t dlnow,
+		       curl_off_t ultotal MIREN_UNUSED, curl_off_t ulnow)
 {
 	struct xfer *x = arg;
 	if (x->progress)

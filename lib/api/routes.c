@@ -9,6 +9,8 @@
 #include "daemon/logs.h"
 
 #include <fcntl.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -81,12 +83,34 @@ static int h_env_delete(struct api_req *r, json_t **res, struct miren_error *err
 	return appenv_delete(r->d, r->params[0], r->params[1], err);
 }
 
+/* The whole number in query argument key, min..max, in *out (dflt when the
+ * argument is absent).  Returns false when it is not such a number. */
+static bool query_number(struct api_req *r, const char *key, long long min, long long max,
+			 long long dflt, long long *out)
+{
+	const char *v = r->query(r->conn, key);
+	*out = dflt;
+	if (!v)
+		return true;
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	if (!*v || *end || errno || n < min || n > max)
+		return false;
+	*out = n;
+	return true;
+}
+
 static int h_logs(struct api_req *r, json_t **res, struct miren_error *err)
 {
-	const char *off = r->query(r->conn, "offset");
-	const char *tail = r->query(r->conn, "tail");
-	return logs_read(r->d, r->params[0], r->params[1], off ? atoll(off) : -1,
-			 tail ? atoi(tail) : 100, res, err);
+	long long off, tail;
+	if (!query_number(r, "offset", -1, LLONG_MAX, -1, &off))
+		return miren_error_set(err, MIREN_EINVAL,
+				       "query argument 'offset' must be a whole number >= -1");
+	if (!query_number(r, "tail", 0, INT_MAX, 100, &tail))
+		return miren_error_set(err, MIREN_EINVAL,
+				       "query argument 'tail' must be a whole number >= 0");
+	return logs_read(r->d, r->params[0], r->params[1], off, (int)tail, res, err);
 }
 
 static int h_addon_available(struct api_req *r, json_t **res, struct miren_error *err)

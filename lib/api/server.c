@@ -3,6 +3,7 @@
  * See server.h for the contract.
  */
 #include "api/server.h"
+#include "util/compiler.h"
 #include "api/request.h"
 #include "api/routes.h"
 #include "api/shape.h"
@@ -121,7 +122,7 @@ static void *backup_produce(void *arg)
 	return NULL;
 }
 
-static ssize_t backup_read(void *cls, uint64_t pos, char *buf, size_t max)
+static ssize_t backup_read(void *cls, uint64_t pos MIREN_UNUSED, char *buf, size_t max)
 {
 	struct backup_stream *b = cls;
 	for (;;) {
@@ -219,7 +220,7 @@ static bool peer_trusted(struct MHD_Connection *conn)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version,
+				  const char *method, const char *version MIREN_UNUSED,
 				  const char *upload_data, size_t *upload_size, void **con_cls)
 {
 	struct api_server *s = cls;
@@ -307,8 +308,8 @@ static size_t unescape_uri(void *cls, struct MHD_Connection *conn, char *uri)
 	return api_unescape(uri);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-			 enum MHD_RequestTerminationCode toe)
+static void on_completed(void *cls MIREN_UNUSED, struct MHD_Connection *conn MIREN_UNUSED, void **con_cls,
+			 enum MHD_RequestTerminationCode toe MIREN_UNUSED)
 {
 	struct request *req = *con_cls;
 	if (!req)

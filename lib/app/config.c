@@ -31,18 +31,26 @@ struct parse_ctx {
 	struct miren_error *err;
 };
 
-static int fail_at(struct parse_ctx *c, struct toml_pos pos, const char *fmt, ...)
+static void report_at(struct parse_ctx *c, struct toml_pos pos, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-static int fail_at(struct parse_ctx *c, struct toml_pos pos, const char *fmt, ...)
+/* Fills c->err with "file:line:col: reason" and evaluates to MIREN_EINVAL.
+ * A macro, so that static analysers, which do not follow variadic calls,
+ * see the result. */
+#define fail_at(c, pos, ...)                        \
+	({                                          \
+		report_at((c), (pos), __VA_ARGS__); \
+		MIREN_EINVAL;                       \
+	})
+
+static void report_at(struct parse_ctx *c, struct toml_pos pos, const char *fmt, ...)
 {
 	char reason[400];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
-	return miren_error_set(c->err, MIREN_EINVAL, "%s:%d:%d: %s", c->file, pos.line, pos.col,
-			       reason);
+	miren_error_set(c->err, MIREN_EINVAL, "%s:%d:%d: %s", c->file, pos.line, pos.col, reason);
 }
 
 static void warn_unknown(struct parse_ctx *c, const struct toml_kv *kv, const char *where)

@@ -1,6 +1,7 @@
 /* Env resolution; see env.h for the precedence rules. */
 #include "app/env.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,23 +73,28 @@ void env_effective(const struct app_config *cfg, const struct env_rec *stored, s
 	put_stored(&l, stored, n_stored, ENV_SOURCE_ADDON);
 	put_stored(&l, stored, n_stored, ENV_SOURCE_MANUAL);
 	/* An app-wide addon or manual value also beats a service-scoped
-	 * config entry of the same key: drop the shadowed ones. */
+	 * config entry of the same key: drop the shadowed ones (found first,
+	 * then removed, so no test reads a dropped entry). */
+	bool *drop = xcalloc(l.n ? l.n : 1, sizeof(*drop));
 	for (size_t i = 0; i < l.n; i++) {
-		struct env_rec *e = &l.v[i];
-		if (e->source != ENV_SOURCE_CONFIG || !*e->service)
-			continue;
-		for (size_t j = 0; j < l.n; j++) {
-			if (!*l.v[j].service && l.v[j].source != ENV_SOURCE_CONFIG &&
-			    !strcmp(l.v[j].key, e->key)) {
-				free(e->key);
-				free(e->value);
-				free(e->service);
-				free(e->description);
-				l.v[i--] = l.v[--l.n];
-				break;
-			}
-		}
+		const struct env_rec *e = &l.v[i];
+		for (size_t j = 0; j < l.n && e->source == ENV_SOURCE_CONFIG && *e->service; j++)
+			drop[i] |= !*l.v[j].service && l.v[j].source != ENV_SOURCE_CONFIG &&
+				   !strcmp(l.v[j].key, e->key);
 	}
+	size_t kept = 0;
+	for (size_t i = 0; i < l.n; i++) {
+		if (!drop[i]) {
+			l.v[kept++] = l.v[i];
+			continue;
+		}
+		free(l.v[i].key);
+		free(l.v[i].value);
+		free(l.v[i].service);
+		free(l.v[i].description);
+	}
+	l.n = kept;
+	free(drop);
 	if (l.n)
 		qsort(l.v, l.n, sizeof(*l.v), cmp_rec);
 	*out = l.v;

@@ -1,5 +1,6 @@
 /* Packing and unpacking app sources; see source.h. */
 #include "app/source.h"
+#include "util/compiler.h"
 #include "util/fs.h"
 #include "util/extract.h"
 #include "util/io.h"
@@ -21,9 +22,9 @@ struct pack_ctx {
 	int rc;
 };
 
-static la_ssize_t pack_write(struct archive *a, void *user, const void *buf, size_t len)
+static la_ssize_t pack_write(struct archive *a MIREN_UNUSED, void *user, const void *buf,
+			     size_t len)
 {
-	(void)a;
 	struct pack_ctx *c = user;
 	if (strbuf_add(c->out, buf, len)) {
 		c->rc = miren_error_set(c->err, MIREN_ETOOBIG,

@@ -637,9 +637,7 @@ static int extract(struct rd *r, struct archive_entry *e, const char *name,
 	if (type == AE_IFDIR)
 		while (n && rel[n - 1] == '/')
 			rel[--n] = '\0';
-	if (!*rel && type != AE_IFDIR)
-		rc = bad(err, "member '%s' has an invalid path", name);
-	else if (*rel && snap_check_rel(rel, NULL) != 0)
+	if (*rel ? snap_check_rel(rel, NULL) != 0 : type != AE_IFDIR)
 		rc = bad(err, "member '%s' has an invalid path", name);
 	else if (type == AE_IFREG)
 		rc = extract_file(r, e, rel, name, err);
@@ -978,7 +976,7 @@ int snap_read(snap_source_fn source, void *user, const char *staging, uid_t uid,
 	struct miren_error e = { 0 };
 	struct rd r = { .source = source, .user = user, .uid = uid, .gid = gid,
 			.max_bytes = max_bytes, .root = -1, .pdir_fd = -1 };
-	pthread_t thr;
+	pthread_t thr = { 0 }; /* joined only when r.thread_started */
 	int rc;
 	if (header)
 		*header = NULL;

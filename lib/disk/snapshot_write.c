@@ -38,6 +38,7 @@
  * since the reader would refuse to restore them.
  */
 #include "disk/snapshot.h"
+#include "util/compiler.h"
 #include "util/sha256.h"
 #include "util/io.h"
 
@@ -239,7 +240,7 @@ static int w_zstd(struct snap_writer *w, ZSTD_inBuffer *in, ZSTD_EndDirective mo
 	return w_emit(w, out.pos);
 }
 
-static la_ssize_t w_write_cb(struct archive *a, void *u, const void *buf, size_t len)
+static la_ssize_t w_write_cb(struct archive *a MIREN_UNUSED, void *u, const void *buf, size_t len)
 {
 	struct snap_writer *w = u;
 	/* A failed stream swallows the rest and the caller reads cb_err after

@@ -867,6 +867,9 @@ static void load_pidfile(struct sv *sv, char *path)
 	if (strbuf_read_file(&sb, path) != 0)
 		goto bad;
 	strbuf_trim_end(&sb);
+	/* The daemon wrote the file (write_pidfile); a damaged one that makes
+	 * sscanf overflow still fails the checks below. */
+	/* NOLINTNEXTLINE(cert-err34-c) */
 	if (sscanf(sb.buf, "%d %llu %d %d %n", &pid, &st, &pgid, &keep, &off) != 4 || off == 0 ||
 	    pid <= 1 || pgid <= 1 || !sb.buf[off] || strchr(sb.buf + off, '\n'))
 		goto bad;
@@ -1269,7 +1272,7 @@ int sv_reap_unclaimed(struct sv *sv)
 	for (struct sv_proc *e = sv->head; e; e = e->next)
 		if (e->leftover && !e->stop_req)
 			n++;
-	struct sv_proc **list = xcalloc(n ? n : 1, sizeof(*list));
+	struct sv_proc **list = xcalloc(n ? n : 1, sizeof(struct sv_proc *));
 	size_t i = 0;
 	for (struct sv_proc *e = sv->head; e; e = e->next) {
 		if (e->leftover && !e->stop_req) {

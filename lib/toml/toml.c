@@ -87,13 +87,21 @@ static struct toml_pos here(const struct parser *ps)
 	return pos;
 }
 
-static int fail_at(struct parser *ps, struct toml_pos pos, const char *fmt, ...)
+static void report_at(struct parser *ps, struct toml_pos pos, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-static int fail_at(struct parser *ps, struct toml_pos pos, const char *fmt, ...)
+/* Records the first error (at pos) and evaluates to -1.  A macro, so that
+ * static analysers, which do not follow variadic calls, see the result. */
+#define fail_at(ps, pos, ...)                        \
+	({                                           \
+		report_at((ps), (pos), __VA_ARGS__); \
+		-1;                                  \
+	})
+
+static void report_at(struct parser *ps, struct toml_pos pos, const char *fmt, ...)
 {
 	if (ps->failed)
-		return -1;
+		return;
 	ps->failed = true;
 	if (ps->err) {
 		va_list ap;
@@ -103,7 +111,6 @@ static int fail_at(struct parser *ps, struct toml_pos pos, const char *fmt, ...)
 		vsnprintf(ps->err->reason, sizeof(ps->err->reason), fmt, ap);
 		va_end(ap);
 	}
-	return -1;
 }
 
 static int peek_at(const struct parser *ps, size_t k)
@@ -765,7 +772,6 @@ static struct toml_value *parse_datetime(struct parser *ps)
 	const char *date = NULL, *time = NULL, *time_end = NULL, *off = NULL;
 	struct strbuf sb = STRBUF_INIT;
 	enum toml_type type;
-	char buf[16];
 
 	if (digits_at(q, e, 4) && q + 4 < e && q[4] == '-') {
 		date = q;
@@ -815,6 +821,7 @@ static struct toml_value *parse_datetime(struct parser *ps)
 		const char *save = ps->p;
 		ps->p = q;
 		struct toml_pos bad = here(ps);
+		char buf[16];
 		describe_here(ps, buf, sizeof(buf));
 		ps->p = save;
 		fail_at(ps, bad, "invalid %s: unexpected %s",

@@ -48,7 +48,8 @@ int miren_err_http_status(enum miren_err code)
 	return (unsigned)code < N_ERRS ? err_table[code].http : 500;
 }
 
-int miren_error_set(struct miren_error *err, enum miren_err code, const char *fmt, ...)
+/* In parentheses: not the analysers' stand-in macro of err.h. */
+int(miren_error_set)(struct miren_error *err, enum miren_err code, const char *fmt, ...)
 {
 	if (!err)
 		return code;

@@ -53,6 +53,16 @@ int miren_error_set(struct miren_error *err, enum miren_err code, const char *fm
  * miren_error_set, which clears both. */
 void miren_error_detail(struct miren_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+#ifdef __clang_analyzer__
+/* clang-tidy's analyser does not see err.c: this tells it that the result
+ * is code, so "rc = miren_error_set(...); if (rc) ..." is not followed down
+ * a path where rc is 0. */
+#define miren_error_set(err, code, ...)                      \
+	({                                                   \
+		miren_error_set((err), (code), __VA_ARGS__); \
+		(code);                                      \
+	})
+#endif
 void miren_error_hint(struct miren_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void miren_error_clear(struct miren_error *err);

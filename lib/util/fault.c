@@ -1,5 +1,6 @@
 /* Fault points; see fault.h. */
 #include "util/fault.h"
+#include "util/compiler.h"
 #include "util/log.h"
 
 #include <pthread.h>
@@ -40,9 +41,8 @@ void fault_init(void)
 		log_warn("fault point '%s' is armed: the daemon will crash there", armed);
 }
 
-static void *delayed_kill(void *arg)
+static void *delayed_kill(void *arg MIREN_UNUSED)
 {
-	(void)arg;
 	struct timespec ts = { delay_ms / 1000, (delay_ms % 1000) * 1000000L };
 	while (nanosleep(&ts, &ts) != 0)
 		;

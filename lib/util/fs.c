@@ -1,5 +1,6 @@
 /* Filesystem helpers; see fs.h. */
 #include "util/fs.h"
+#include "util/compiler.h"
 #include "util/err.h"
 #include "util/io.h"
 
@@ -37,10 +38,9 @@ enum miren_err fs_mkdir_p(const char *path, mode_t mode)
 	return rc;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static int rm_one(const char *path, const struct stat *st MIREN_UNUSED, int flag,
+		  struct FTW *ftw MIREN_UNUSED)
 {
-	(void)st;
-	(void)ftw;
 	int r = (flag == FTW_DP) ? rmdir(path) : unlink(path);
 	return (r != 0 && errno != ENOENT) ? -1 : 0;
 }
@@ -112,11 +112,9 @@ int fs_is_dir(const char *path)
 }
 
 static long long du_total;
-static int du_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static int du_one(const char *path MIREN_UNUSED, const struct stat *st, int flag MIREN_UNUSED,
+		  struct FTW *ftw MIREN_UNUSED)
 {
-	(void)path;
-	(void)flag;
-	(void)ftw;
 	du_total += (long long)st->st_blocks * 512;
 	return 0;
 }
@@ -134,11 +132,9 @@ long long fs_disk_usage(const char *path)
 
 static uid_t chown_uid;
 static gid_t chown_gid;
-static int chown_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static int chown_one(const char *path, const struct stat *st MIREN_UNUSED, int flag MIREN_UNUSED,
+		     struct FTW *ftw MIREN_UNUSED)
 {
-	(void)st;
-	(void)flag;
-	(void)ftw;
 	return lchown(path, chown_uid, chown_gid) == 0 ? 0 : -1;
 }
 

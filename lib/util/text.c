@@ -1,5 +1,6 @@
 /* Escaping and display width of UTF-8 text; see text.h. */
 #include "util/text.h"
+#include "util/compiler.h"
 #include "util/err.h"
 
 #include <locale.h>
@@ -104,10 +105,8 @@ char *text_escaped(const char *s, size_t len)
 	return strbuf_detach(&sb, NULL);
 }
 
-static int control_one(void *arg, const char *bytes, size_t n, wint_t wc)
+static int control_one(void *arg MIREN_UNUSED, const char *bytes, size_t n MIREN_UNUSED, wint_t wc)
 {
-	(void)arg;
-	(void)n;
 	char buf[16];
 	return wc != '\\' && *escape_of(bytes, wc, buf);
 }
@@ -128,10 +127,8 @@ int text_hex_value(int c)
 	return -1;
 }
 
-static int width_one(void *arg, const char *bytes, size_t n, wint_t wc)
+static int width_one(void *arg, const char *bytes MIREN_UNUSED, size_t n MIREN_UNUSED, wint_t wc)
 {
-	(void)bytes;
-	(void)n;
 	int w = wc == WEOF ? 1 : wcwidth((wchar_t)wc);
 	*(size_t *)arg += w < 0 ? 1 : (size_t)w;
 	return 0;

@@ -1,5 +1,6 @@
 /* miren debug toml-decode: the toml-test decoder interface. */
 #include "cli/cli.h"
+#include "util/compiler.h"
 #include "toml/toml.h"
 #include "util/strbuf.h"
 
@@ -7,7 +8,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static int exec(struct cli *cli, int argc, char **argv)
+static int exec(struct cli *cli MIREN_UNUSED, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;

@@ -158,7 +158,7 @@ static int exec(struct cli *cli, int argc, char **argv)
 
 	struct strbuf tar;
 	strbuf_init(&tar, 0);
-	struct miren_error err;
+	struct miren_error err = { 0 };
 	if (source_pack(root, &tar, &err) != 0) {
 		rc = cli_fail(&err);
 		goto out;

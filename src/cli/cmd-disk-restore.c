@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 #include "api/client.h"
 #include "util/io.h"
+#include "util/compiler.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +22,7 @@ static const struct cli_optdef options[] = {
 	{ 0 },
 };
 
-static void on_progress(void *user, unsigned long long up, unsigned long long down)
+static void on_progress(void *user, unsigned long long up, unsigned long long down MIREN_UNUSED)
 {
 	cli_progress_update(user, up);
 }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers of the backup tests (sourced after lib.sh).
 #
 #   su_password DISK             the superuser password of DISK's server

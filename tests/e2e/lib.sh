@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers of the end-to-end tests: each test sources this, gets a
 # private data directory and server, and is cleaned up by the trap.
 #
@@ -36,9 +37,9 @@ FAILED=0
 
 # Kills every process group recorded in a pid file below $1.
 kill_supervised() {
-  local f pid st pgid
+  local f pgid
   find "$1" -path '*/run/*.pid' 2>/dev/null | while read -r f; do
-    read -r pid st pgid _ < "$f" || continue
+    read -r _ _ pgid _ < "$f" || continue
     [ -n "${pgid:-}" ] && kill -KILL -- "-$pgid" 2>/dev/null
   done
   return 0
@@ -53,14 +54,14 @@ cgroup2_mount() {
 # Kills and removes the cgroups of every data directory below $1 (named
 # from the run directory's path, see lib/supervise/contain.h).
 kill_cgroups() {
-  local cg run base d i
+  local cg run base d
   cg=$(cgroup2_mount)
   [ -n "$cg" ] && [ -d "$cg/miren" ] || return 0
   find "$1" -maxdepth 3 -type d -name run 2>/dev/null | while read -r run; do
     base="$cg/miren/$(printf %s "$run" | sha256sum | cut -c1-16)"
     [ -d "$base" ] || continue
     for d in "$base"/*/; do [ -d "$d" ] && echo 1 > "$d/cgroup.kill" 2>/dev/null; done
-    for i in 1 2 3 4 5 6 7 8 9 10; do
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
       for d in "$base"/*/; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done
       rmdir "$base" 2>/dev/null && break
       sleep 0.1
@@ -98,7 +99,7 @@ umount_disks() {
 # when the daemons are gone: so it reads the stores' files).
 scan_secrets() {
   local db pw leaks=""
-  for db in $(find "$TMP" -name miren.db 2>/dev/null); do
+  while read -r db; do
     while read -r pw; do
       [ -n "$pw" ] || continue
       if grep -rqF -- "$pw" "$(dirname "$db")/logs" 2>/dev/null; then leaks="$leaks $db"; fi
@@ -107,7 +108,7 @@ scan_secrets() {
       UNION SELECT json_extract(state_json,'\$.root_password') FROM servers
       UNION SELECT json_extract(state_json,'\$.admin_password') FROM servers
       UNION SELECT value FROM settings WHERE key LIKE '%template_password'" 2>/dev/null)
-  done
+  done < <(find "$TMP" -name miren.db 2>/dev/null)
   [ -z "$leaks" ] && return 0
   echo "not ok - a password is in a log file of:$leaks"
   return 1
@@ -156,7 +157,7 @@ fail() {
   fi
   for f in "$DATA"/logs/addons/*.log; do
     [ -f "$f" ] || continue
-    echo "--- ${f#$DATA/} (last 8 lines)"; tail -n 8 "$f"; echo "---"
+    echo "--- ${f#"$DATA"/} (last 8 lines)"; tail -n 8 "$f"; echo "---"
   done
 }
 
@@ -239,6 +240,7 @@ stop_server_timed() {
   local t0
   t0=$(date +%s%N)
   kill -TERM "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=""
+  # shellcheck disable=SC2034  # read by the tests that source this file
   STOP_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
 }
 

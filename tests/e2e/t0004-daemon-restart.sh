@@ -32,6 +32,6 @@ expect_eq "$(state_of "$pid2")" "gone" "after kill -9 and restart the old servic
 expect_eq "$(live_in_group "$wpid2")" "0" "and so are the grandchildren it left behind"
 wait_for "and starts a fresh one" 10 curl -fsS "$(service_url hello web)"
 n=$(pgrep -x python3 | while read -r p; do
-  [ "$(readlink /proc/$p/cwd 2>/dev/null | grep -c "$DATA")" = 1 ] && echo "$p"; done | wc -l)
+  [ "$(readlink "/proc/$p/cwd" 2>/dev/null | grep -c "$DATA")" = 1 ] && echo "$p"; done | wc -l)
 expect_eq "$n" "1" "exactly one hello process runs"
 finish

@@ -80,6 +80,11 @@ code=$(head -c 300000000 /dev/zero | curl -s -o "$TMP/body" -w '%{http_code}' --
 expect_eq "$code" "413" "an upload over 256 MiB gets 413"
 code=$(curl -s -o "$TMP/body" -w '%{http_code}' --unix-socket "$sock" -X POST --data-binary 'not a tar' http://m/v1/apps/junk/deploy)
 expect_eq "$code" "400" "an upload that is not a tar gets 400"
+code=$(curl -s -o "$TMP/body" -w '%{http_code}' --unix-socket "$sock" 'http://m/v1/apps/x/logs/web?tail=abc')
+expect_eq "$code" "400" "a log tail that is not a number gets 400"
+expect_match "$(cat "$TMP/body")" "'tail' must be a whole number" "naming the argument"
+code=$(curl -s -o "$TMP/body" -w '%{http_code}' --unix-socket "$sock" 'http://m/v1/apps/x/logs/web?offset=12x')
+expect_eq "$code" "400" "a log offset that is not a number gets 400"
 expect_eq "$(ls "$DATA/tmp" | wc -l)" "0" "refused uploads leave no files"
 expect_eq "$(miren app list --format json)" "[]" "the daemon keeps serving"
 

@@ -34,10 +34,10 @@ for mode in cgroup fallback; do
     sh -c "'$MIREN_BIN' app status -a c --format json | grep -q '\"detached_processes\": *1'"
   expect_match "$(miren app status -a c)" "dmn.*detached" "$mode: app status says detached"
   p1=$(pgrep -fx "sleep $S1")
-  if [ $mode = cgroup ]; then
-    expect_match "$(cat /proc/$p1/cgroup)" "0::/miren/[0-9a-f]{16}/app_c_esc$" "cgroup: the escapee is in its service's cgroup"
+  if [ "$mode" = cgroup ]; then
+    expect_match "$(cat "/proc/$p1/cgroup")" "0::/miren/[0-9a-f]{16}/app_c_esc$" "cgroup: the escapee is in its service's cgroup"
   else
-    expect_no_match "$(cat /proc/$p1/cgroup)" "/miren/" "fallback: no cgroup is used"
+    expect_no_match "$(cat "/proc/$p1/cgroup")" "/miren/" "fallback: no cgroup is used"
   fi
   sleep 2
   expect_eq "$(counts)" "1 1 1" "$mode: no pile-up while the services run"

@@ -16,9 +16,10 @@ psql_as db -q -c "CREATE TABLE keep (id int PRIMARY KEY, pad text)" \
   -c "INSERT INTO v SELECT g, repeat('v', 500) FROM generate_series(1, 20000) g"
 
 # One churn loop per kind, as the app's user (DROP DATABASE as the superuser).
-export PGHOST=$(miren env get -a db PGHOST) PGPORT=$(miren env get -a db PGPORT) \
-  PGUSER=$(miren env get -a db PGUSER) PGDATABASE=$(miren env get -a db PGDATABASE) \
-  PGPASSWORD=$(miren env get -a db PGPASSWORD --unmask)
+PGHOST=$(miren env get -a db PGHOST) PGPORT=$(miren env get -a db PGPORT)
+PGUSER=$(miren env get -a db PGUSER) PGDATABASE=$(miren env get -a db PGDATABASE)
+PGPASSWORD=$(miren env get -a db PGPASSWORD --unmask)
+export PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD
 app_sql() { psql -X -qtA "$@"; }
 churn() {
   case $1 in

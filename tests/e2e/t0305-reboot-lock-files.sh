@@ -46,7 +46,7 @@ expect_eq "$(grep -c 'removed the stale lock file' "$DATA/logs/server.log")" "2"
 expect_eq "$(invariant_violations)" "" "no invariant is violated"
 
 # A's live postmaster.pid is kept: a supervisor restart of B does not touch A.
-before=$(cat "$DATA/disks/$da/pgdata/postmaster.pid" | head -n 1)
+before=$(head -n 1 "$DATA/disks/$da/pgdata/postmaster.pid")
 kill -KILL "$pmb"
 wait_for "B is started again" 30 sh -c "p=\$(head -n1 '$DATA/disks/$db/pgdata/postmaster.pid' 2>/dev/null); [ -n \"\$p\" ] && [ \"\$p\" != $pmb ] && kill -0 \$p"
 expect_eq "$(head -n 1 "$DATA/disks/$da/pgdata/postmaster.pid")" "$before" "A's postmaster.pid is untouched"

@@ -14,6 +14,7 @@
 #include "app/config.h"
 #include "app/env.h"
 #include "store/store.h"
+#include "util/compiler.h"
 #include "util/fs.h"
 
 static struct app_config *parse_ok(const char *text)
@@ -37,7 +38,7 @@ static void parse_err(const char *text, const char *want)
 		fail_msg("error '%s' does not contain '%s'", err.message, want);
 }
 
-static void test_config_full(void **state)
+static void test_config_full(void **state MIREN_UNUSED)
 {
 	struct app_config *cfg = parse_ok("name = \"myapp\"\n"
 					  "[[env]]\nkey = \"A\"\nvalue = \"1\"\n"
@@ -74,7 +75,7 @@ static void test_config_full(void **state)
 	app_config_free(cfg);
 }
 
-static void test_config_fallback_and_warnings(void **state)
+static void test_config_fallback_and_warnings(void **state MIREN_UNUSED)
 {
 	struct app_config *cfg = parse_ok("colour = 1\n[services.web]\ncommand = \"x\"\nreplicas = 3\n");
 	assert_string_equal(cfg->name, "dir-name");
@@ -84,7 +85,7 @@ static void test_config_fallback_and_warnings(void **state)
 	app_config_free(cfg);
 }
 
-static void test_config_errors(void **state)
+static void test_config_errors(void **state MIREN_UNUSED)
 {
 	parse_err("name = 1\n", "app.toml:1:8: 'name' must be a string, not an integer");
 	parse_err("name = \"x\"\n[services.web]\n", "is missing the required 'command'");
@@ -194,7 +195,7 @@ static json_t *config_json(const char *text, struct app_config **cfgp, struct mi
 	return j;
 }
 
-static void test_config_key_spellings(void **state)
+static void test_config_key_spellings(void **state MIREN_UNUSED)
 {
 	for (size_t i = 0; i < sizeof(key_cases) / sizeof(key_cases[0]); i++) {
 		const struct key_case *cs = &key_cases[i];
@@ -328,7 +329,7 @@ static const char *env_val(char **env, const char *key)
 	return NULL;
 }
 
-static void test_env_precedence(void **state)
+static void test_env_precedence(void **state MIREN_UNUSED)
 {
 	struct app_config *cfg = parse_ok("name = \"a\"\n"
 					  "[[env]]\nkey = \"DATABASE_URL\"\nvalue = \"from-config\"\n"
@@ -369,7 +370,7 @@ static void test_env_precedence(void **state)
 	app_config_free(cfg);
 }
 
-static void test_env_required(void **state)
+static void test_env_required(void **state MIREN_UNUSED)
 {
 	struct app_config *cfg = parse_ok("[[env]]\nkey = \"TOKEN\"\nrequired = true\n"
 					  "[services.web]\ncommand = \"x\"\n");
@@ -392,7 +393,7 @@ static struct store *temp_store(char *dir, char **path)
 	return st;
 }
 
-static void test_store(void **state)
+static void test_store(void **state MIREN_UNUSED)
 {
 	char dir[] = "/tmp/miren-store-XXXXXX";
 	char *path;
@@ -448,9 +449,8 @@ static void test_store(void **state)
 
 /* Status writes are compare-and-set: the loser changes nothing of the
  * status (the reconciler's state is kept) and is told what won. */
-static void test_store_addon_cas(void **state)
+static void test_store_addon_cas(void **state MIREN_UNUSED)
 {
-	(void)state;
 	char dir[] = "/tmp/miren-store-XXXXXX";
 	char *path;
 	struct store *st = temp_store(dir, &path);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "addon/disk_ops.h"
+#include "util/compiler.h"
 
 static double now_s(void)
 {
@@ -25,7 +26,7 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void test_busy_after_bounded_wait(void **state)
+static void test_busy_after_bounded_wait(void **state MIREN_UNUSED)
 {
 	struct miren_error err = { 0 };
 	assert_int_equal(disk_lock("d1", "a backup", 0, &err), 0);
@@ -49,7 +50,7 @@ static void *unlock_later(void *arg)
 	return NULL;
 }
 
-static void test_released_by_another_thread(void **state)
+static void test_released_by_another_thread(void **state MIREN_UNUSED)
 {
 	struct miren_error err = { 0 };
 	assert_int_equal(disk_lock("d3", "a backup", 0, &err), 0);

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "addon/postgresql/pg.h"
+#include "util/compiler.h"
 #include "util/err.h"
 #include "util/fs.h"
 #include "util/names.h"
@@ -191,9 +192,8 @@ static void done(PGconn *c)
 	PQfinish(c);
 }
 
-static int conn_teardown(void **state)
+static int conn_teardown(void **state MIREN_UNUSED)
 {
-	(void)state;
 	for (size_t i = 0; i < sizeof(G.conns) / sizeof(G.conns[0]); i++) {
 		PQfinish(G.conns[i]);
 		G.conns[i] = NULL;
@@ -242,10 +242,8 @@ static bool sock_can_connect(const struct server *s, const char *user, const cha
 	return ok;
 }
 
-static void quiet(void *arg, const char *msg)
+static void quiet(void *arg MIREN_UNUSED, const char *msg MIREN_UNUSED)
 {
-	(void)arg;
-	(void)msg;
 }
 
 /* Runs sql; returns "" on success or the SQLSTATE (static buffer). */
@@ -296,9 +294,8 @@ static void assert_value(PGconn *c, const char *sql, const char *want)
 
 /* ---- group setup/teardown ----------------------------------------------- */
 
-static int group_setup(void **state)
+static int group_setup(void **state MIREN_UNUSED)
 {
-	(void)state;
 	memset(&G, 0, sizeof(G));
 	G.uid = (uid_t)-1;
 	G.gid = (gid_t)-1;
@@ -331,9 +328,8 @@ static int group_setup(void **state)
 	return 0;
 }
 
-static int group_teardown(void **state)
+static int group_teardown(void **state MIREN_UNUSED)
 {
-	(void)state;
 	for (int i = 0; i < 2; i++)
 		stop_server(&G.s[i]);
 	if (G.tmp[0] && getenv("PG_TEST_KEEP") == NULL)
@@ -354,9 +350,8 @@ static void expect_ident(const char *app, const char *want)
 	assert_string_equal(out, want);
 }
 
-static void test_ident(void **state)
+static void test_ident(void **state MIREN_UNUSED)
 {
-	(void)state;
 	expect_ident("hello", "hello");
 	expect_ident("hello-world-2", "hello_world_2");
 	expect_ident("a", "a");
@@ -434,9 +429,8 @@ static void test_ident(void **state)
 	assert_int_equal(pg_ident_for_app(NULL, out, &err), MIREN_EINVAL);
 }
 
-static void test_argv_and_installs(void **state)
+static void test_argv_and_installs(void **state MIREN_UNUSED)
 {
-	(void)state;
 	struct pg_install pi = { .major = 15 };
 	snprintf(pi.bindir, sizeof(pi.bindir), "/usr/lib/postgresql/15/bin");
 	char **argv = pg_server_argv(&pi, "/srv/disks/x");
@@ -457,9 +451,8 @@ static void test_argv_and_installs(void **state)
 	assert_int_equal(pg_find_installs(all, 0), 0);
 }
 
-static void test_bad_arguments(void **state)
+static void test_bad_arguments(void **state MIREN_UNUSED)
 {
-	(void)state;
 	struct miren_error err = { 0 };
 	char disk[600];
 	snprintf(disk, sizeof(disk), "%s/disks/bad", G.tmp);
@@ -525,9 +518,8 @@ static void test_bad_arguments(void **state)
 
 /* ---- with servers ------------------------------------------------------- */
 
-static void test_template_and_start(void **state)
+static void test_template_and_start(void **state MIREN_UNUSED)
 {
-	(void)state;
 	if (!G.have_pg)
 		skip();
 	struct miren_error err = { 0 };
@@ -664,9 +656,8 @@ static void *ensure_thread(void *arg)
 }
 
 /* Two makers at once: both succeed, one cluster results. */
-static void test_template_concurrent(void **state)
+static void test_template_concurrent(void **state MIREN_UNUSED)
 {
-	(void)state;
 	if (!G.have_pg)
 		skip();
 	char dir[600];
@@ -712,9 +703,8 @@ static void test_template_concurrent(void **state)
 	fs_remove_tree(dir);
 }
 
-static void test_ownership(void **state)
+static void test_ownership(void **state MIREN_UNUSED)
 {
-	(void)state;
 	REQUIRE_SERVERS();
 	char path[600];
 	struct stat st;
@@ -734,9 +724,8 @@ static void test_ownership(void **state)
 	}
 }
 
-static void test_rotate(void **state)
+static void test_rotate(void **state MIREN_UNUSED)
 {
-	(void)state;
 	REQUIRE_SERVERS();
 	struct server *s = &G.s[0];
 	struct miren_error err = { 0 };
@@ -768,9 +757,8 @@ static void test_rotate(void **state)
 	assert_true(sock_can_connect(&G.s[1], "postgres", "postgres", G.s[1].su_pw));
 }
 
-static void test_config(void **state)
+static void test_config(void **state MIREN_UNUSED)
 {
-	(void)state;
 	REQUIRE_SERVERS();
 	struct server *s = &G.s[0];
 	char path[600];
@@ -805,9 +793,8 @@ static void test_config(void **state)
 	done(c);
 }
 
-static void test_tenants(void **state)
+static void test_tenants(void **state MIREN_UNUSED)
 {
-	(void)state;
 	REQUIRE_SERVERS();
 	struct server *s = &G.s[0];
 	struct miren_error err = { 0 };
@@ -867,9 +854,8 @@ static void test_tenants(void **state)
 	assert_false(tcp_can_connect(s->addr, "postgres", "app_a", s->su_pw));
 }
 
-static void test_tenant_again(void **state)
+static void test_tenant_again(void **state MIREN_UNUSED)
 {
-	(void)state;
 	REQUIRE_SERVERS();
 	assert_true(G.tenants_made);
 	struct server *s = &G.s[0];
@@ -902,9 +888,8 @@ static void test_tenant_again(void **state)
 	assert_null(strstr(err.message, PW_B));
 }
 
-static void test_tenant_drop(void **state)
+static void test_tenant_drop(void **state MIREN_UNUSED)
 {
-	(void)state;
 	REQUIRE_SERVERS();
 	assert_true(G.tenants_made);
 	struct server *s = &G.s[0];
@@ -948,9 +933,8 @@ static void test_tenant_drop(void **state)
  * pg_tenant_create, and the tenant then logs in to its database over TCP.
  * The tenants are left to the group teardown (a drop costs half a second).
  */
-static void test_tenant_every_keyword(void **state)
+static void test_tenant_every_keyword(void **state MIREN_UNUSED)
 {
-	(void)state;
 	REQUIRE_SERVERS();
 	struct server *s = &G.s[0];
 	PGconn *su = sock_connect(s, "postgres", "postgres", s->su_pw);

@@ -13,6 +13,7 @@
  * same store then resumes there.
  */
 #include <setjmp.h>
+#include "util/compiler.h"
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -207,8 +208,8 @@ static const struct addon_step *fake_deprov(const char *variant, size_t *n)
 	return deprov_steps;
 }
 
-static int fake_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec **out,
-		    size_t *n, struct miren_error *err)
+static int fake_env(struct addon_ctx *ctx MIREN_UNUSED, struct addon_inst *inst, struct env_rec **out,
+		    size_t *n, struct miren_error *err MIREN_UNUSED)
 {
 	*out = xcalloc(1, sizeof(**out));
 	**out = (struct env_rec){ .key = xstrdup("FAKE_URL"),
@@ -219,7 +220,7 @@ static int fake_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env_r
 	return 0;
 }
 
-static void fake_interrupt(struct addon_ctx *ctx)
+static void fake_interrupt(struct addon_ctx *ctx MIREN_UNUSED)
 {
 	pthread_mutex_lock(&mu);
 	interrupted = true;
@@ -236,7 +237,7 @@ static size_t fake_versions(char out[][16], size_t max)
 	return k;
 }
 
-static size_t none_versions(char out[][16], size_t max)
+static size_t none_versions(char out[][16] MIREN_UNUSED, size_t max MIREN_UNUSED)
 {
 	return 0;
 }
@@ -291,7 +292,7 @@ struct fixture {
 	struct reconciler *r;
 };
 
-static void on_changed(void *user, const char *app)
+static void on_changed(void *user MIREN_UNUSED, const char *app MIREN_UNUSED)
 {
 	pthread_mutex_lock(&mu);
 	changed_calls++;
@@ -551,7 +552,7 @@ static void test_destroy_during_backoff(void **state)
 
 /* --- resolution ------------------------------------------------------------ */
 
-static void test_resolve(void **state)
+static void test_resolve(void **state MIREN_UNUSED)
 {
 	const struct addon_def *def;
 	const char *variant;
@@ -584,7 +585,7 @@ static void test_resolve(void **state)
 	assert_null(strchr(err.message, '\n'));
 }
 
-static void test_registry_sorted_and_points(void **state)
+static void test_registry_sorted_and_points(void **state MIREN_UNUSED)
 {
 	const struct addon_def *const *all = addon_all();
 	assert_string_equal(all[0]->name, "absent-db");
@@ -604,7 +605,7 @@ static void count_point(void *user, const char *name, const char *kind)
 	snprintf(buf + len, 8192 - len, "%s %s\n", kind, name);
 }
 
-static void test_fault_points_from_steps(void **state)
+static void test_fault_points_from_steps(void **state MIREN_UNUSED)
 {
 	char *buf = xcalloc(1, 8192);
 	addon_fault_points(count_point, buf);

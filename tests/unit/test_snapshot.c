@@ -30,6 +30,7 @@
 #include <zstd.h>
 
 #include "disk/snapshot.h"
+#include "util/compiler.h"
 #include "util/fs.h"
 #include "util/sha256.h"
 #include "util/strbuf.h"
@@ -153,7 +154,7 @@ struct tb {
 	struct strbuf tar;
 };
 
-static la_ssize_t tb_write(struct archive *a, void *u, const void *buf, size_t len)
+static la_ssize_t tb_write(struct archive *a MIREN_UNUSED, void *u, const void *buf, size_t len)
 {
 	strbuf_add(u, buf, len);
 	return (la_ssize_t)len;
@@ -319,7 +320,7 @@ static void assert_mode(const char *root, const char *rel, mode_t want)
 	free(p);
 }
 
-static void test_round_trip(void **state)
+static void test_round_trip(void **state MIREN_UNUSED)
 {
 	struct tmp t;
 	tmp_make(&t);
@@ -391,7 +392,7 @@ static void test_round_trip(void **state)
 }
 
 /* With a uid/gid, everything restored (staging too) gets that owner. */
-static void test_owner(void **state)
+static void test_owner(void **state MIREN_UNUSED)
 {
 	if (geteuid() != 0)
 		skip();
@@ -420,13 +421,13 @@ static void test_owner(void **state)
 	tmp_free(&t);
 }
 
-static bool skip_b(const char *rel, bool is_dir, void *u)
+static bool skip_b(const char *rel, bool is_dir MIREN_UNUSED, void *u)
 {
 	(*(int *)u)++;
 	return !strcmp(rel, "a/b") || !strcmp(rel, "empty");
 }
 
-static void test_skip_and_add_data(void **state)
+static void test_skip_and_add_data(void **state MIREN_UNUSED)
 {
 	struct tmp t;
 	tmp_make(&t);
@@ -471,7 +472,7 @@ static void test_skip_and_add_data(void **state)
 }
 
 /* tar(1) reads the file; members are in order, header first, manifest last. */
-static void test_tar_lists(void **state)
+static void test_tar_lists(void **state MIREN_UNUSED)
 {
 	if (access("/usr/bin/tar", X_OK) != 0 || access("/usr/bin/zstd", X_OK) != 0)
 		skip();
@@ -516,7 +517,7 @@ static void test_tar_lists(void **state)
 
 /* archive_sha256 is the digest of the tar bytes before the manifest header,
    found here by walking the tar headers by hand. */
-static void test_archive_digest_definition(void **state)
+static void test_archive_digest_definition(void **state MIREN_UNUSED)
 {
 	struct tmp t;
 	tmp_make(&t);
@@ -552,7 +553,7 @@ static void test_archive_digest_definition(void **state)
 	tmp_free(&t);
 }
 
-static void test_writer_refuses_outside_links(void **state)
+static void test_writer_refuses_outside_links(void **state MIREN_UNUSED)
 {
 	struct tmp t;
 	tmp_make(&t);
@@ -578,13 +579,14 @@ static void test_writer_refuses_outside_links(void **state)
 	tmp_free(&t);
 }
 
-static int sink_full(void *user, const void *data, size_t len)
+static int sink_full(void *user MIREN_UNUSED, const void *data MIREN_UNUSED,
+		     size_t len MIREN_UNUSED)
 {
 	errno = ENOSPC;
 	return MIREN_EIO;
 }
 
-static void test_writer_disk_full(void **state)
+static void test_writer_disk_full(void **state MIREN_UNUSED)
 {
 	struct miren_error err = { 0 };
 	struct snap_writer *w = snap_writer_new(sink_full, NULL, NULL, 1, 1, &err);
@@ -595,7 +597,7 @@ static void test_writer_disk_full(void **state)
 }
 
 /* The skip callback runs before a file is opened: make one vanish there. */
-static bool vanish(const char *rel, bool is_dir, void *u)
+static bool vanish(const char *rel, bool is_dir MIREN_UNUSED, void *u)
 {
 	if (!strcmp(rel, "a/hello.txt")) {
 		char *p = fs_join(u, rel);
@@ -605,7 +607,7 @@ static bool vanish(const char *rel, bool is_dir, void *u)
 	return false;
 }
 
-static void test_writer_file_vanishes(void **state)
+static void test_writer_file_vanishes(void **state MIREN_UNUSED)
 {
 	struct tmp t;
 	tmp_make(&t);
@@ -621,7 +623,7 @@ static void test_writer_file_vanishes(void **state)
 }
 
 /* In a volatile tree (an online backup), a file that vanishes is left out. */
-static void test_writer_volatile_vanish(void **state)
+static void test_writer_volatile_vanish(void **state MIREN_UNUSED)
 {
 	struct tmp t;
 	tmp_make(&t);
@@ -649,7 +651,7 @@ static void test_writer_volatile_vanish(void **state)
  * must be the digest of the member's bytes however the hashing threads
  * interleave (a small tail once raced a queued chunk of the same file).
  */
-static void test_writer_digest_order(void **state)
+static void test_writer_digest_order(void **state MIREN_UNUSED)
 {
 	static const size_t sizes[] = { (1u << 20) + 8192, (2u << 20) + 100, (64u << 10) + 1,
 					(1u << 20) + (64u << 10), 8192, (3u << 20) + 1 };
@@ -689,7 +691,7 @@ static void test_writer_digest_order(void **state)
 
 /* Verifying (no staging) refuses a damaged file as extracting does, and
  * writes nothing. */
-static void test_verify_only(void **state)
+static void test_verify_only(void **state MIREN_UNUSED)
 {
 	struct tmp t;
 	tmp_make(&t);
@@ -713,13 +715,14 @@ static void test_verify_only(void **state)
 }
 
 /* Restoring onto a full filesystem (a 1 MiB tmpfs; needs root). */
-static void test_restore_disk_full(void **state)
+static void test_restore_disk_full(void **state MIREN_UNUSED)
 {
 	struct tmp t;
 	tmp_make(&t);
 	if (geteuid() != 0 || mount("tmpfs", t.stage, "tmpfs", 0, "size=1m,mode=0700") != 0) {
 		tmp_free(&t);
 		skip();
+		return; /* not reached: skip() does not return */
 	}
 	make_tree(t.src); /* 5 MiB of random data */
 	struct strbuf sb = STRBUF_INIT;
@@ -735,7 +738,7 @@ static void test_restore_disk_full(void **state)
 	tmp_free(&t);
 }
 
-static void test_path_rules(void **state)
+static void test_path_rules(void **state MIREN_UNUSED)
 {
 	assert_int_equal(snap_check_rel("base/1/1259", NULL), 0);
 	assert_int_equal(snap_check_rel("a", NULL), 0);
@@ -761,7 +764,7 @@ static void test_path_rules(void **state)
 
 /* -------------------------------------------------------- the bad files */
 
-static void test_truncated(void **state)
+static void test_truncated(void **state MIREN_UNUSED)
 {
 	struct tmp t;
 	tmp_make(&t);
@@ -782,7 +785,7 @@ static void test_truncated(void **state)
 	tmp_free(&t);
 }
 
-static void test_bit_flips(void **state)
+static void test_bit_flips(void **state MIREN_UNUSED)
 {
 	struct tmp t;
 	tmp_make(&t);
@@ -800,7 +803,7 @@ static void test_bit_flips(void **state)
 	tmp_free(&t);
 }
 
-static void test_not_ours(void **state)
+static void test_not_ours(void **state MIREN_UNUSED)
 {
 	struct tmp t;
 	tmp_make(&t);
@@ -842,7 +845,7 @@ static void test_not_ours(void **state)
 	tmp_free(&t);
 }
 
-static void test_newer_version(void **state)
+static void test_newer_version(void **state MIREN_UNUSED)
 {
 	struct tmp t;
 	tmp_make(&t);
@@ -864,7 +867,7 @@ static void test_newer_version(void **state)
 }
 
 /* The hand-made builder itself makes files snap_read accepts. */
-static void test_hand_made_ok(void **state)
+static void test_hand_made_ok(void **state MIREN_UNUSED)
 {
 	struct tmp t;
 	tmp_make(&t);
@@ -895,7 +898,7 @@ static void test_hand_made_ok(void **state)
 	tmp_free(&t);
 }
 
-static void test_manifest_mismatches(void **state)
+static void test_manifest_mismatches(void **state MIREN_UNUSED)
 {
 	struct tmp t;
 	tmp_make(&t);
@@ -987,7 +990,7 @@ static void hostile(struct tmp *t, const char *path, mode_t type, const char *sy
 	strbuf_release(&z);
 }
 
-static void test_hostile_members(void **state)
+static void test_hostile_members(void **state MIREN_UNUSED)
 {
 	struct tmp t;
 	tmp_make(&t);
@@ -1036,7 +1039,7 @@ static void test_hostile_members(void **state)
 	tmp_free(&t);
 }
 
-static void test_staging_must_be_empty(void **state)
+static void test_staging_must_be_empty(void **state MIREN_UNUSED)
 {
 	struct tmp t;
 	tmp_make(&t);

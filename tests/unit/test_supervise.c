@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "supervise/supervise.h"
+#include "util/compiler.h"
 #include "util/err.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -265,7 +266,7 @@ static void reap(pid_t pid)
 
 /* ---- start, status, stop ------------------------------------------------- */
 
-static void test_start_status_stop(void **state)
+static void test_start_status_stop(void **state MIREN_UNUSED)
 {
 	char *dir = make_dir();
 	struct sv *sv = new_sv(dir, 0, 0, 0, 0);
@@ -318,7 +319,7 @@ static void test_start_status_stop(void **state)
 	drop_dir(dir);
 }
 
-static void test_stop_kills_group_and_session(void **state)
+static void test_stop_kills_group_and_session(void **state MIREN_UNUSED)
 {
 	char *dir = make_dir();
 	struct sv *sv = new_sv(dir, 0, 0, 0, 0);
@@ -341,7 +342,7 @@ static void test_stop_kills_group_and_session(void **state)
 	drop_dir(dir);
 }
 
-static void test_stop_escalates_to_sigkill(void **state)
+static void test_stop_escalates_to_sigkill(void **state MIREN_UNUSED)
 {
 	char *dir = make_dir();
 	struct sv *sv = new_sv(dir, 0, 0, 0, 0);
@@ -364,7 +365,7 @@ static void test_stop_escalates_to_sigkill(void **state)
 	drop_dir(dir);
 }
 
-static void test_stop_signal(void **state)
+static void test_stop_signal(void **state MIREN_UNUSED)
 {
 	char *dir = make_dir();
 	struct sv *sv = new_sv(dir, 0, 0, 0, 0);
@@ -408,7 +409,7 @@ static void *stop_thread(void *arg)
 	return NULL;
 }
 
-static void test_status_not_blocked_by_stop(void **state)
+static void test_status_not_blocked_by_stop(void **state MIREN_UNUSED)
 {
 	char *dir = make_dir();
 	struct sv *sv = new_sv(dir, 0, 0, 0, 0);
@@ -442,7 +443,7 @@ static void test_status_not_blocked_by_stop(void **state)
 
 /* ---- restarts ------------------------------------------------------------ */
 
-static void test_crash_backoff_and_crashloop(void **state)
+static void test_crash_backoff_and_crashloop(void **state MIREN_UNUSED)
 {
 	char *dir = make_dir();
 	/* first restart after 40 ms, then 80, 160, capped at 160 */
@@ -477,7 +478,7 @@ static void test_crash_backoff_and_crashloop(void **state)
 	drop_dir(dir);
 }
 
-static void test_healthy_run_resets_backoff(void **state)
+static void test_healthy_run_resets_backoff(void **state MIREN_UNUSED)
 {
 	char *dir = make_dir();
 	struct sv *sv = new_sv(dir, 30, 60, 300, 2);
@@ -503,7 +504,7 @@ static void test_healthy_run_resets_backoff(void **state)
 	drop_dir(dir);
 }
 
-static void test_restart(void **state)
+static void test_restart(void **state MIREN_UNUSED)
 {
 	char *dir = make_dir();
 	struct sv *sv = new_sv(dir, 60000, 60000, 0, 0);
@@ -537,7 +538,7 @@ static void test_restart(void **state)
 	drop_dir(dir);
 }
 
-static void test_start_replaces(void **state)
+static void test_start_replaces(void **state MIREN_UNUSED)
 {
 	char *dir = make_dir();
 	struct sv *sv = new_sv(dir, 0, 0, 0, 0);
@@ -556,7 +557,7 @@ static void test_start_replaces(void **state)
 
 /* ---- what the child gets ------------------------------------------------- */
 
-static void test_env_cwd_log(void **state)
+static void test_env_cwd_log(void **state MIREN_UNUSED)
 {
 	char *dir = make_dir();
 	struct sv *sv = new_sv(dir, 0, 0, 0, 0);
@@ -635,7 +636,7 @@ static void test_env_cwd_log(void **state)
 	drop_dir(dir);
 }
 
-static void test_start_errors(void **state)
+static void test_start_errors(void **state MIREN_UNUSED)
 {
 	char *dir = make_dir();
 	struct sv *sv = new_sv(dir, 0, 0, 0, 0);
@@ -681,7 +682,7 @@ static void test_start_errors(void **state)
 
 /* ---- pid files, adoption, leftovers -------------------------------------- */
 
-static void test_keep_and_adopt(void **state)
+static void test_keep_and_adopt(void **state MIREN_UNUSED)
 {
 	char *dir = make_dir();
 	struct sv *sv = new_sv(dir, 0, 0, 0, 0);
@@ -738,7 +739,7 @@ static void test_keep_and_adopt(void **state)
 	drop_dir(dir);
 }
 
-static void test_reap_unclaimed(void **state)
+static void test_reap_unclaimed(void **state MIREN_UNUSED)
 {
 	char *dir = make_dir();
 	struct sv *sv = new_sv(dir, 0, 0, 0, 0);
@@ -770,7 +771,7 @@ static void test_reap_unclaimed(void **state)
 	drop_dir(dir);
 }
 
-static void test_start_without_adopt_replaces_leftover(void **state)
+static void test_start_without_adopt_replaces_leftover(void **state MIREN_UNUSED)
 {
 	char *dir = make_dir();
 	struct sv *sv = new_sv(dir, 0, 0, 0, 0);
@@ -797,7 +798,7 @@ static void write_file(const char *path, const char *text)
 	assert_int_equal(fs_write_atomic(path, text, strlen(text), 0600), 0);
 }
 
-static void test_leftovers_at_sv_new(void **state)
+static void test_leftovers_at_sv_new(void **state MIREN_UNUSED)
 {
 	char *dir = make_dir();
 	char *run = fs_join(dir, "run");
@@ -938,18 +939,18 @@ static void contain_escapees(bool cgroups)
 	drop_dir(dir);
 }
 
-static void test_contain_escapees_cgroup(void **state)
+static void test_contain_escapees_cgroup(void **state MIREN_UNUSED)
 {
 	contain_escapees(true);
 }
 
-static void test_contain_escapees_fallback(void **state)
+static void test_contain_escapees_fallback(void **state MIREN_UNUSED)
 {
 	contain_escapees(false);
 }
 
 /* A stop asks what left the group politely too, once, before SIGKILL. */
-static void test_stop_signals_escapees(void **state)
+static void test_stop_signals_escapees(void **state MIREN_UNUSED)
 {
 	for (int mode = 0; mode < 2; mode++) {
 		set_mode(mode == 0);
@@ -1026,12 +1027,12 @@ static void detached_leader(bool cgroups)
 	drop_dir(dir);
 }
 
-static void test_detached_cgroup(void **state)
+static void test_detached_cgroup(void **state MIREN_UNUSED)
 {
 	detached_leader(true);
 }
 
-static void test_detached_fallback(void **state)
+static void test_detached_fallback(void **state MIREN_UNUSED)
 {
 	detached_leader(false);
 }
@@ -1093,18 +1094,18 @@ static void crash_leftovers(bool cgroups)
 	drop_dir(dir);
 }
 
-static void test_crash_leftovers_cgroup(void **state)
+static void test_crash_leftovers_cgroup(void **state MIREN_UNUSED)
 {
 	crash_leftovers(true);
 }
 
-static void test_crash_leftovers_fallback(void **state)
+static void test_crash_leftovers_fallback(void **state MIREN_UNUSED)
 {
 	crash_leftovers(false);
 }
 
 /* Pid files written before a reboot name pids that anyone may hold now. */
-static void test_pidfile_of_earlier_boot(void **state)
+static void test_pidfile_of_earlier_boot(void **state MIREN_UNUSED)
 {
 	char *dir = make_dir();
 	char *run = fs_join(dir, "run");
@@ -1148,7 +1149,7 @@ static void hook_free(void *arg)
 	((struct hook_state *)arg)->freed = true;
 }
 
-static void test_prestart(void **state)
+static void test_prestart(void **state MIREN_UNUSED)
 {
 	char *dir = make_dir();
 	struct sv *sv = new_sv(dir, 50, 50, 0, 0);
@@ -1190,7 +1191,7 @@ static void test_prestart(void **state)
 
 /* ---- sv_run and sv_proc_starttime ---------------------------------------- */
 
-static void test_run(void **state)
+static void test_run(void **state MIREN_UNUSED)
 {
 	char *out = NULL;
 	char *const a1[] = { "/bin/sh", "-c", "echo out; echo err >&2; exit 3", NULL };
@@ -1253,7 +1254,7 @@ static void test_run(void **state)
 	}
 }
 
-static void test_proc_starttime(void **state)
+static void test_proc_starttime(void **state MIREN_UNUSED)
 {
 	assert_true(sv_proc_starttime(getpid()) > 0);
 	assert_int_equal(sv_proc_starttime(0), 0);

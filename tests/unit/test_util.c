@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "api/request.h"
+#include "util/compiler.h"
 #include "util/err.h"
 #include "util/fs.h"
 #include "util/names.h"
@@ -19,7 +20,7 @@
 #include "util/strbuf.h"
 #include "util/text.h"
 
-static void test_strbuf_invariants(void **state)
+static void test_strbuf_invariants(void **state MIREN_UNUSED)
 {
 	struct strbuf sb = STRBUF_INIT;
 	assert_non_null(sb.buf);
@@ -45,7 +46,7 @@ static void test_strbuf_invariants(void **state)
 	strbuf_release(&sb);
 }
 
-static void test_strbuf_cap(void **state)
+static void test_strbuf_cap(void **state MIREN_UNUSED)
 {
 	struct strbuf sb;
 	strbuf_init(&sb, 10);
@@ -61,7 +62,7 @@ static void test_strbuf_cap(void **state)
 	strbuf_release(&sb);
 }
 
-static void test_strbuf_trim_and_file(void **state)
+static void test_strbuf_trim_and_file(void **state MIREN_UNUSED)
 {
 	char path[] = "/tmp/miren-test-XXXXXX";
 	int fd = mkstemp(path);
@@ -78,7 +79,7 @@ static void test_strbuf_trim_and_file(void **state)
 	strbuf_release(&sb);
 }
 
-static void test_app_names(void **state)
+static void test_app_names(void **state MIREN_UNUSED)
 {
 	struct miren_error err;
 	const char *good[] = { "a", "hello", "my-app-2", "x1" };
@@ -99,7 +100,7 @@ static void test_app_names(void **state)
 	assert_int_equal(name_check_app(n64, &err), MIREN_EINVAL);
 }
 
-static void test_env_names(void **state)
+static void test_env_names(void **state MIREN_UNUSED)
 {
 	struct miren_error err;
 	assert_int_equal(name_check_env("DATABASE_URL", &err), 0);
@@ -110,7 +111,7 @@ static void test_env_names(void **state)
 	assert_int_equal(name_check_env("A=B", &err), MIREN_EINVAL);
 }
 
-static void test_secrets(void **state)
+static void test_secrets(void **state MIREN_UNUSED)
 {
 	char *a = secret_password(), *b = secret_password();
 	assert_int_equal(strlen(a), 32);
@@ -126,7 +127,7 @@ static void test_secrets(void **state)
 	free(h);
 }
 
-static void test_sha256(void **state)
+static void test_sha256(void **state MIREN_UNUSED)
 {
 	char hex[65];
 	sha256_hex("abc", 3, hex);
@@ -140,7 +141,7 @@ static void test_sha256(void **state)
 	assert_string_equal(hex, hex2);
 }
 
-static void test_errors(void **state)
+static void test_errors(void **state MIREN_UNUSED)
 {
 	struct miren_error err;
 	assert_int_equal(miren_error_set(&err, MIREN_ENOTFOUND, "app '%s' not found", "x"),
@@ -170,7 +171,7 @@ static void test_errors(void **state)
 	assert_string_equal(err.detail, "");
 }
 
-static void test_fs(void **state)
+static void test_fs(void **state MIREN_UNUSED)
 {
 	char base[] = "/tmp/miren-fs-XXXXXX";
 	assert_non_null(mkdtemp(base));
@@ -201,9 +202,8 @@ static void expect_escaped(const char *in, size_t len, const char *want)
 	free(got);
 }
 
-static void test_text(void **state)
+static void test_text(void **state MIREN_UNUSED)
 {
-	(void)state;
 	/* Printable text, wide characters and combining marks pass as they are. */
 	expect_escaped("plain text", 10, "plain text");
 	expect_escaped("日本語 é", strlen("日本語 é"), "日本語 é");
@@ -238,9 +238,8 @@ static void expect_unescaped(const char *in, const char *want)
 	assert_int_equal(n, strlen(want));
 }
 
-static void test_api_unescape(void **state)
+static void test_api_unescape(void **state MIREN_UNUSED)
 {
-	(void)state;
 	expect_unescaped("/v1/apps/hello", "/v1/apps/hello");
 	expect_unescaped("/v1/apps/a%2Db/env/K%5f1", "/v1/apps/a-b/env/K_1");
 	expect_unescaped("/v1/apps/%E6%97%A5", "/v1/apps/\xe6\x97\xa5");
