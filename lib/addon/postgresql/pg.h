@@ -2,7 +2,7 @@
  * PostgreSQL mechanics for the miren-postgresql addon: template clusters,
  * cloning a template into a disk, the server's command line, readiness,
  * and the SQL that creates and drops isolated tenants.  No state store and
- * no threads here: the provider (provider_pg.c) sequences these steps and
+ * no threads here: the provider (provider.c) sequences these steps and
  * records each one.
  *
  * Layout of a server's disk directory DISK (disks/<disk-name>):
