@@ -481,6 +481,14 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 	if (rc)
 		goto out;
 	rc = snap_read(source, user, staging, ctx->uid, ctx->gid, 0, &hdr, &st, err);
+	if (rc == MIREN_EIO && volumes_host_full(ctx->volumes)) {
+		char cause[sizeof err->message];
+		snprintf(cause, sizeof cause, "%s", err->message);
+		miren_error_set(err, MIREN_EIO,
+				"cannot restore the backup: the disk holding the data directory is full");
+		miren_error_detail(err, "%s", cause);
+		miren_error_hint(err, "free space there, then run the restore again");
+	}
 	if (rc)
 		goto out;
 	fault_point("restore:verified");

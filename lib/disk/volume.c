@@ -59,6 +59,14 @@ struct volumes {
 	pthread_mutex_t mu;
 };
 
+bool volumes_host_full(const struct volumes *v)
+{
+	struct statvfs sv;
+	if (statvfs(v->mode == VOLUME_EXT4 ? v->images : v->mounts, &sv) != 0)
+		return false;
+	return (unsigned long long)sv.f_bavail * sv.f_frsize < 16ULL << 20;
+}
+
 const char *volume_mode_name(enum volume_mode mode)
 {
 	return mode == VOLUME_EXT4 ? "ext4" : "dirs";

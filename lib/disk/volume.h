@@ -111,6 +111,12 @@ int volume_move(struct volumes *v, const char *from, const char *to, struct mire
  */
 bool volumes_grow_online(const struct volumes *v);
 
+/* Whether the filesystem holding the images (ext4 mode) or the disk
+ * directories (dirs mode) is full (under 16 MiB available to the daemon):
+ * a sparse image whose host filesystem is full fails writes with EIO,
+ * not ENOSPC, so callers ask this to say why. */
+bool volumes_host_full(const struct volumes *v);
+
 /*
  * Grows disk `name` to size_bytes: the image is extended (sparse), then,
  * online (volumes_grow_online), the loop device told (LOOP_SET_CAPACITY)
