@@ -74,7 +74,7 @@ struct addon_ctx {
 	struct sv *sv;
 	const char *data_dir;
 	const struct data_paths *paths; /* builds every path in data_dir (util/paths.h) */
-	uid_t uid; /* run servers as; (uid_t)-1: as the daemon */
+	uid_t uid;                      /* run servers as; (uid_t)-1: as the daemon */
 	gid_t gid;
 	/* The storage behind disks (lib/disk/volume.h): sized ext4 images or
 	 * plain directories. */
@@ -228,8 +228,8 @@ struct addon_def {
 	void (*state_free)(void *state);
 
 	/* The env an active instance injects; caller frees with env_recs_free. */
-	int (*env)(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec **out,
-		   size_t *n, struct miren_error *err);
+	int (*env)(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec **out, size_t *n,
+		   struct miren_error *err);
 
 	/* --- servers ------------------------------------------------------ */
 	/* Called once at daemon start, before any step: restart or adopt every

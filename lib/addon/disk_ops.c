@@ -30,9 +30,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -60,7 +60,7 @@ static pthread_cond_t locks_cv = PTHREAD_COND_INITIALIZER;
 static struct disk_lock_ent {
 	char *name;
 	char *what;
-} *locks;
+} * locks;
 static size_t n_locks, cap_locks;
 
 static struct disk_lock_ent *lock_find(const char *name)
@@ -137,8 +137,8 @@ struct disk_backup_job {
 int disk_name_check(const char *name, struct miren_error *err)
 {
 	size_t n = strlen(name);
-	bool ok = n > 0 && n <= 128 && ((name[0] >= 'a' && name[0] <= 'z') ||
-					(name[0] >= '0' && name[0] <= '9'));
+	bool ok = n > 0 && n <= 128 &&
+		  ((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= '0' && name[0] <= '9'));
 	for (size_t i = 0; ok && i < n; i++)
 		ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
 		     name[i] == '-' || name[i] == '_' || name[i] == '.';
@@ -200,8 +200,8 @@ static json_t *apps_on_server(struct addon_ctx *ctx, const char *server_id)
 
 /* A server process some engine runs on disk_dir (def's, or any engine's
  * when def is NULL), stopping it with stop; its pid, 0 if none. */
-static pid_t server_on_dir(struct addon_ctx *ctx, const struct addon_def *def,
-			   const char *disk_dir, bool stop)
+static pid_t server_on_dir(struct addon_ctx *ctx, const struct addon_def *def, const char *disk_dir,
+			   bool stop)
 {
 	for (const struct addon_def *const *d = addon_all(); *d; d++) {
 		if ((def && *d != def) || !(*d)->disk_server)
@@ -227,7 +227,8 @@ static int offline_check(struct disk_backup_job *job, bool after, struct miren_e
 				"a database server (pid %ld) %s on disk '%s', which miren does not "
 				"supervise",
 				(long)pid, after ? "started during the copy" : "runs", job->name);
-		miren_error_hint(err, "stop it, or let miren run it: its online backup is consistent");
+		miren_error_hint(err,
+				 "stop it, or let miren run it: its online backup is consistent");
 		return MIREN_ECONFLICT;
 	}
 	struct sv_status st;
@@ -313,8 +314,10 @@ int disk_backup_prepare(struct addon_ctx *ctx, const char *name, struct disk_bac
 		struct sv_status st;
 		bool known = addon_server_supervised(ctx, srv.id, &st);
 		if (!job->def) {
-			rc = miren_error_set(err, MIREN_EINTERNAL, "disk '%s' belongs to server %s "
-					     "of the unknown addon '%s'", name, srv.id, srv.engine);
+			rc = miren_error_set(err, MIREN_EINTERNAL,
+					     "disk '%s' belongs to server %s "
+					     "of the unknown addon '%s'",
+					     name, srv.id, srv.engine);
 		} else if (known && st.state != SV_STOPPED) {
 			/* Running, starting, or about to restart after a crash: it
 			 * may write the directory at any moment, so only its own
@@ -485,7 +488,8 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 		char cause[sizeof err->message];
 		snprintf(cause, sizeof cause, "%s", err->message);
 		miren_error_set(err, MIREN_EIO,
-				"cannot restore the backup: the disk holding the data directory is full");
+				"cannot restore the backup: the disk holding the data directory is "
+				"full");
 		miren_error_detail(err, "%s", cause);
 		miren_error_hint(err, "free space there, then run the restore again");
 	}
@@ -507,9 +511,10 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 	have_server = addon_server_of_disk(ctx, name, &srv) == 0;
 	def = addon_find(have_server ? srv.engine : addon_jstr(hdr, "addon"));
 	if (have_server && !def) {
-		rc = miren_error_set(err, MIREN_EINTERNAL, "disk '%s' belongs to server %s of the "
-				     "unknown addon '%s'; nothing was changed", name, srv.id,
-				     srv.engine);
+		rc = miren_error_set(err, MIREN_EINTERNAL,
+				     "disk '%s' belongs to server %s of the "
+				     "unknown addon '%s'; nothing was changed",
+				     name, srv.id, srv.engine);
 		goto out;
 	}
 	if (def && def->restore_prepare)
@@ -548,13 +553,17 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 				     "disk '%s' belongs to a running addon and this backup is of "
 				     "disk '%s'",
 				     name, source_disk);
-		miren_error_hint(err, "restore it under a new name with -n, or restore a backup of "
-				      "'%s' itself", name);
+		miren_error_hint(err,
+				 "restore it under a new name with -n, or restore a backup of "
+				 "'%s' itself",
+				 name);
 		goto out;
 	}
 	if (have_server && (!def || strcmp(def->name, srv.engine))) {
-		rc = miren_error_set(err, MIREN_ECONFLICT, "disk '%s' changed owner during the "
-				     "restore; nothing was changed", name);
+		rc = miren_error_set(err, MIREN_ECONFLICT,
+				     "disk '%s' changed owner during the "
+				     "restore; nothing was changed",
+				     name);
 		goto out;
 	}
 	if (!exists) {
@@ -605,7 +614,8 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 			const char *why = strstr(e2.detail, says);
 			log_warn("disk %s: the restored copy's server did not start: %s", name,
 				 e2.message);
-			rc = miren_error_set(err, src, "the restored disk's server did not start, so %s",
+			rc = miren_error_set(err, src,
+					     "the restored disk's server did not start, so %s",
 					     exists ? "the previous data was put back"
 						    : "nothing was restored");
 			miren_error_detail(err, "%s", why ? why + strlen(says) : e2.message);
@@ -683,7 +693,8 @@ void disk_recover(struct addon_ctx *ctx)
 				server_on_dir(ctx, NULL, target, true);
 				if (move(ctx, n + 5, trash_n, &why) != 0)
 					log_error("disk %s: cannot move the unproven restored copy "
-						  "aside: %s", n + 5, why.message);
+						  "aside: %s",
+						  n + 5, why.message);
 			}
 			if (!fs_exists(target) && move(ctx, n, n + 5, &why) == 0)
 				log_warn("disk %s: an interrupted restore was rolled back", n + 5);
@@ -698,12 +709,15 @@ void disk_recover(struct addon_ctx *ctx)
 			if (store_disk_get(ctx->store, n, &rec, NULL) == 0) {
 				disk_rec_release(&rec);
 			} else {
-				struct disk_rec nd = { .name = (char *)n, .size_bytes = 0,
+				struct disk_rec nd = { .name = (char *)n,
+						       .size_bytes = 0,
 						       .created_by = "restore (recorded at start)",
 						       .status = "unused" };
 				if (store_disk_put(ctx->store, &nd, NULL) == 0)
-					log_warn("disk %s: recorded the disk an interrupted restore "
-						 "put in place", n);
+					log_warn("disk %s: recorded the disk an interrupted "
+						 "restore "
+						 "put in place",
+						 n);
 			}
 		}
 		free(path);

@@ -41,7 +41,8 @@ json_t *disk_usage_json(struct addon_ctx *ctx, const char *name, long long recor
 				    json_sprintf("disk '%s' is not mounted (see the daemon's log)",
 						 name));
 	else if (pct >= DISK_WARN_PERCENT) {
-		char *w = disk_warning_text(name, pct, vi.used_bytes, vi.used_bytes + vi.avail_bytes);
+		char *w = disk_warning_text(name, pct, vi.used_bytes,
+					    vi.used_bytes + vi.avail_bytes);
 		json_object_set_new(o, "warning", json_string(w));
 		free(w);
 	}
@@ -147,8 +148,8 @@ int disk_resize(struct addon_ctx *ctx, const char *name, uint64_t size_bytes, js
 	if (!rc) {
 		log_info("disk %s resized to %" PRIu64 " MiB (%s)", name, size_bytes >> 20,
 			 vi.mode != VOLUME_EXT4 ? "recorded only: a directory disk"
-			 : stopped	       ? "its server stopped for it"
-						 : "online");
+			 : stopped              ? "its server stopped for it"
+						: "online");
 		*result = disk_usage_json(ctx, name, d.size_bytes);
 		json_object_set_new(*result, "name", json_string(name));
 		json_object_set_new(*result, "previous_size", json_integer((json_int_t)cur));

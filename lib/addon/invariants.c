@@ -137,7 +137,8 @@ int addon_invariants_check(struct addon_ctx *ctx, json_t **result, struct miren_
 		check_servers(ctx, v);
 		json_array_append_new(checks, json_string("servers <-> disks"));
 		json_array_append_new(checks, json_string("disks <-> directories"));
-		json_array_append_new(checks, json_string("disks <-> images, mounts, loop devices"));
+		json_array_append_new(checks,
+				      json_string("disks <-> images, mounts, loop devices"));
 		json_array_append_new(checks, json_string("servers <-> processes"));
 		json_array_append_new(checks, json_string("shared-server tenants <-> records"));
 	}

@@ -32,10 +32,10 @@
 
 /* The backoff of one instance whose last step failed for a retryable cause. */
 struct retry {
-	char *id;         /* the instance id */
-	bool removing;    /* counts removal attempts (else provisioning ones) */
-	int attempts;     /* failed attempts so far */
-	int64_t due_ms;   /* CLOCK_MONOTONIC: not to be run before */
+	char *id;       /* the instance id */
+	bool removing;  /* counts removal attempts (else provisioning ones) */
+	int attempts;   /* failed attempts so far */
+	int64_t due_ms; /* CLOCK_MONOTONIC: not to be run before */
 };
 
 struct reconciler {
@@ -108,7 +108,6 @@ static int retry_note(struct reconciler *r, const char *id, bool removing, int *
 	e->due_ms = now_ms() + d;
 	return e->attempts;
 }
-
 
 /*
  * Records inst->rec (status, step, message) and its state as a
@@ -279,32 +278,35 @@ static void provision(struct reconciler *r, const struct addon_def *def, struct 
 			if (addon_err_retryable(err.code)) {
 				attempts = retry_note(r, inst->rec.id, false, &delay);
 				if (attempts < ADDON_RETRY_MAX) {
-					log_warn("addon %s of app %s: step %s failed (attempt %d of "
+					log_warn("addon %s of app %s: step %s failed (attempt %d "
+						 "of "
 						 "%d), retrying in %d s: %s",
 						 def->name, inst->rec.app, s->name, attempts,
 						 ADDON_RETRY_MAX, delay / 1000, err.message);
 					free(inst->rec.message);
-					inst->rec.message = xasprintf(
-						"step %s failed (attempt %d of %d), retrying in %d s: %s",
-						s->name, attempts, ADDON_RETRY_MAX, delay / 1000,
-						err.message);
+					inst->rec.message =
+						xasprintf("step %s failed (attempt %d of %d), "
+							  "retrying in %d s: %s",
+							  s->name, attempts, ADDON_RETRY_MAX,
+							  delay / 1000, err.message);
 					save(r, def, inst, NULL);
 					return;
 				}
 			}
 			retry_clear(r, inst->rec.id);
-			log_error("addon %s of app %s: step %s failed: %s", def->name, inst->rec.app,
-				  s->name, err.message);
+			log_error("addon %s of app %s: step %s failed: %s", def->name,
+				  inst->rec.app, s->name, err.message);
 			struct miren_error failed = err;
 			if (attempts) {
-				char *gave_up = xasprintf("%s (gave up after %d attempts)", err.message,
-							  attempts);
+				char *gave_up = xasprintf("%s (gave up after %d attempts)",
+							  err.message, attempts);
 				snprintf(failed.message, sizeof(failed.message), "%.*s",
 					 (int)sizeof(failed.message) - 1, gave_up);
 				free(gave_up);
 				if (!failed.hint[0])
 					miren_error_hint(&failed,
-							 "when the cause is fixed, run 'miren addon "
+							 "when the cause is fixed, run 'miren "
+							 "addon "
 							 "destroy %s -a %s' and create it again",
 							 def->name, inst->rec.app);
 			}
@@ -324,7 +326,8 @@ static void provision(struct reconciler *r, const struct addon_def *def, struct 
 		}
 		log_debug("addon %s of app %s: step %s done in %ld ms", def->name, inst->rec.app,
 			  s->name,
-			  (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+			  (long)((t1.tv_sec - t0.tv_sec) * 1000 +
+				 (t1.tv_nsec - t0.tv_nsec) / 1000000));
 		fault_pointf("provision:%s:%s:%s:ran", def->name, inst->rec.variant, s->name);
 		inst->rec.step++;
 		if (save(r, def, inst, &err))
@@ -363,8 +366,7 @@ store_failed:
 }
 
 /* Returns true when the instance is gone. */
-static bool deprovision(struct reconciler *r, const struct addon_def *def,
-			struct addon_inst *inst)
+static bool deprovision(struct reconciler *r, const struct addon_def *def, struct addon_inst *inst)
 {
 	struct miren_error err;
 	miren_error_clear(&err);
@@ -622,7 +624,8 @@ static void server_truth(json_t *o, const struct sv_status *st)
 	case SV_BACKOFF:
 	case SV_DETACHED:
 		status = "restarting";
-		msg = xasprintf("its database server exited and is being restarted (%u restarts so far)",
+		msg = xasprintf("its database server exited and is being restarted (%u restarts so "
+				"far)",
 				st->restarts);
 		break;
 	case SV_CRASHLOOP:
@@ -631,8 +634,8 @@ static void server_truth(json_t *o, const struct sv_status *st)
 		/* A server that keeps crashing is an error, whatever the record
 		 * says: said whole, as an error object. */
 		json_object_set_new(o, "error",
-				    json_pack("{s:s, s:s, s:s}", "message", msg, "detail", "", "hint",
-					      "see logs/addons/ in the data directory"));
+				    json_pack("{s:s, s:s, s:s}", "message", msg, "detail", "",
+					      "hint", "see logs/addons/ in the data directory"));
 		break;
 	case SV_STOPPING:
 	case SV_STOPPED:
@@ -643,7 +646,8 @@ static void server_truth(json_t *o, const struct sv_status *st)
 		if (st->restarts > 0) {
 			status = "restarting";
 			msg = xasprintf("its database server is starting again after an exit (%u "
-					"restarts so far)", st->restarts);
+					"restarts so far)",
+					st->restarts);
 		}
 		break;
 	case SV_RUNNING:
@@ -658,10 +662,9 @@ static void server_truth(json_t *o, const struct sv_status *st)
 
 json_t *addon_inst_json(struct reconciler *r, const struct addon_rec *rec)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "id", rec->id, "app",
-			      rec->app, "addon", rec->addon, "variant", rec->variant, "version",
-			      rec->version, "status", rec->status, "created_at",
-			      (json_int_t)rec->created_at);
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "id", rec->id, "app", rec->app,
+			      "addon", rec->addon, "variant", rec->variant, "version", rec->version,
+			      "status", rec->status, "created_at", (json_int_t)rec->created_at);
 	if (rec->message && *rec->message)
 		json_object_set_new(o, "message", json_string(rec->message));
 	if (!strcmp(rec->status, "error"))
@@ -690,8 +693,8 @@ json_t *addon_inst_json(struct reconciler *r, const struct addon_rec *rec)
 	}
 	/* How full its disk is, and the warning when nearly full. */
 	struct server_rec srv;
-	if (r && rec->server && *rec->server && store_server_get(r->ctx.store, rec->server, &srv,
-								 NULL) == 0) {
+	if (r && rec->server && *rec->server &&
+	    store_server_get(r->ctx.store, rec->server, &srv, NULL) == 0) {
 		struct disk_rec d;
 		if (store_disk_get(r->ctx.store, srv.disk, &d, NULL) == 0) {
 			json_t *u = disk_usage_json(&r->ctx, srv.disk, d.size_bytes);

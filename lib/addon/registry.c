@@ -3,8 +3,8 @@
  * list CMake generates of the directories lib/addon/<engine>/
  * (addon_engines, in the build directory), sorted by addon name.
  */
-#include "addon/addon.h"
 #include "addon/registry.h"
+#include "addon/addon.h"
 #include "util/strbuf.h"
 #include "util/text.h"
 
@@ -82,8 +82,8 @@ int addon_resolve(const char *name, const char *variant, const char *version,
 		for (const struct addon_def *const *d = addon_all(); *d; d++)
 			strbuf_addf(&sb, "%s%s", sb.len ? ", " : "", (*d)->name);
 		char *esc = text_escaped(name, strlen(name)); /* user input: one line */
-		miren_error_set(err, MIREN_ENOTFOUND, "addon '%.100s' not found (available: %s)", esc,
-				sb.buf);
+		miren_error_set(err, MIREN_ENOTFOUND, "addon '%.100s' not found (available: %s)",
+				esc, sb.buf);
 		free(esc);
 		miren_error_hint(err, "run 'miren addon list-available' to see the addons");
 		strbuf_release(&sb);
@@ -95,10 +95,12 @@ int addon_resolve(const char *name, const char *variant, const char *version,
 		for (size_t i = 0; i < (*def)->n_variants; i++)
 			strbuf_addf(&sb, "%s%s", i ? ", " : "", (*def)->variants[i].name);
 		char *esc = text_escaped(want, strlen(want));
-		miren_error_set(err, MIREN_EINVAL, "addon '%s' has no variant '%.100s' (variants: %s)",
-				name, esc, sb.buf);
+		miren_error_set(err, MIREN_EINVAL,
+				"addon '%s' has no variant '%.100s' (variants: %s)", name, esc,
+				sb.buf);
 		free(esc);
-		miren_error_hint(err, "run 'miren addon variants %s' to see what each offers", name);
+		miren_error_hint(err, "run 'miren addon variants %s' to see what each offers",
+				 name);
 		strbuf_release(&sb);
 		return MIREN_EINVAL;
 	}
@@ -136,10 +138,11 @@ int addon_resolve(const char *name, const char *variant, const char *version,
  * between-step points are made from the steps.
  */
 static const char *const framework_points[] = {
-	"deploy:moved",      "app-destroy:marked", "backup:started",  "backup:copied",
-	"restore:verified",  "restore:aside",      "restore:swapped", "restore:started",
-	"restore:proven",    "restore:placed",     "volume:formatted", "volume:mounted",
-	"volume:grown",      "volume:deleted",     NULL,
+	"deploy:moved",    "app-destroy:marked", "backup:started",
+	"backup:copied",   "restore:verified",   "restore:aside",
+	"restore:swapped", "restore:started",    "restore:proven",
+	"restore:placed",  "volume:formatted",   "volume:mounted",
+	"volume:grown",    "volume:deleted",     NULL,
 };
 
 static void step_points(const struct addon_def *def, const char *op, const char *variant,

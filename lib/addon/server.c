@@ -15,8 +15,7 @@
 
 #define DEFAULT_STOP_TIMEOUT_MS 30000
 
-int addon_address_alloc(struct addon_ctx *ctx, char out[INET_ADDRSTRLEN],
-			struct miren_error *err)
+int addon_address_alloc(struct addon_ctx *ctx, char out[INET_ADDRSTRLEN], struct miren_error *err)
 {
 	char **used;
 	size_t n;
@@ -47,9 +46,10 @@ int addon_address_alloc(struct addon_ctx *ctx, char out[INET_ADDRSTRLEN],
 		for (uint32_t s = ctx->pool_size; s > 1; s >>= 1)
 			prefix--;
 		miren_error_set(err, MIREN_ECONFLICT,
-				"the address pool %s/%d is exhausted (%u addresses, all in use)", base,
-				prefix, ctx->pool_size - 2);
-		miren_error_hint(err, "destroy unused addons, or restart the server with a larger --addr-pool");
+				"the address pool %s/%d is exhausted (%u addresses, all in use)",
+				base, prefix, ctx->pool_size - 2);
+		miren_error_hint(err, "destroy unused addons, or restart the server with a larger "
+				      "--addr-pool");
 	}
 	return rc;
 }
@@ -78,8 +78,10 @@ int addon_disk_record(struct addon_ctx *ctx, const char *name, long long size_by
 			size_bytes = cur.size_bytes;
 		disk_rec_release(&cur);
 	}
-	struct disk_rec d = { .name = (char *)name, .size_bytes = size_bytes,
-			      .created_by = (char *)created_by, .status = used ? "in use" : "unused" };
+	struct disk_rec d = { .name = (char *)name,
+			      .size_bytes = size_bytes,
+			      .created_by = (char *)created_by,
+			      .status = used ? "in use" : "unused" };
 	return store_disk_put(ctx->store, &d, err);
 }
 
@@ -107,7 +109,8 @@ int addon_disk_ready(struct addon_ctx *ctx, const char *name, struct miren_error
 	if (rc)
 		return rc;
 	rc = volume_ensure(ctx->volumes, name,
-			   d.size_bytes > 0 ? (uint64_t)d.size_bytes : ADDON_DISK_DEFAULT_BYTES, err);
+			   d.size_bytes > 0 ? (uint64_t)d.size_bytes : ADDON_DISK_DEFAULT_BYTES,
+			   err);
 	disk_rec_release(&d);
 	return rc;
 }
@@ -152,9 +155,9 @@ char *addon_server_log_path(const struct addon_ctx *ctx, const char *server_id)
 	return xasprintf("%s/logs/addons/%s.log", ctx->data_dir, server_id);
 }
 
-int addon_server_add(struct addon_ctx *ctx, const char *engine, const char *id,
-		     const char *kind, const char *disk, int port, const char *state_json,
-		     long long size_bytes, const char *created_by, struct miren_error *err)
+int addon_server_add(struct addon_ctx *ctx, const char *engine, const char *id, const char *kind,
+		     const char *disk, int port, const char *state_json, long long size_bytes,
+		     const char *created_by, struct miren_error *err)
 {
 	struct server_rec existing;
 	int rc = store_server_get(ctx->store, id, &existing, err);
@@ -162,9 +165,12 @@ int addon_server_add(struct addon_ctx *ctx, const char *engine, const char *id,
 		miren_error_clear(err);
 		char addr[INET_ADDRSTRLEN];
 		rc = addon_address_alloc(ctx, addr, err);
-		struct server_rec srv = { .id = (char *)id, .engine = (char *)engine,
-					  .kind = (char *)kind, .disk = (char *)disk,
-					  .address = addr, .port = port,
+		struct server_rec srv = { .id = (char *)id,
+					  .engine = (char *)engine,
+					  .kind = (char *)kind,
+					  .disk = (char *)disk,
+					  .address = addr,
+					  .port = port,
 					  .state_json = (char *)state_json };
 		if (!rc)
 			rc = store_server_add(ctx->store, &srv, err);
@@ -231,8 +237,7 @@ void addon_server_stop(struct addon_ctx *ctx, const char *server_id)
 	free(id);
 }
 
-bool addon_server_supervised(struct addon_ctx *ctx, const char *server_id,
-			     struct sv_status *st)
+bool addon_server_supervised(struct addon_ctx *ctx, const char *server_id, struct sv_status *st)
 {
 	struct sv_status tmp;
 	char *id = addon_server_sv_id(server_id);
@@ -289,7 +294,8 @@ void addon_resume_servers(struct addon_ctx *ctx, const char *engine,
 			 * first engine of the registry. */
 			if (addon_all()[0] && !strcmp(engine, addon_all()[0]->name))
 				log_error("addon server %s belongs to the unknown addon '%s': not "
-					  "started", srvs[i].id, srvs[i].engine);
+					  "started",
+					  srvs[i].id, srvs[i].engine);
 			continue;
 		}
 		if (strcmp(srvs[i].engine, engine))

@@ -22,8 +22,7 @@
  * broadcast, are never given), as text.  MIREN_ECONFLICT (not retried: it
  * takes a person) when the pool is exhausted.  Not reserved: record it on
  * a server row (addon_server_add) before another call. */
-int addon_address_alloc(struct addon_ctx *ctx, char out[INET_ADDRSTRLEN],
-			struct miren_error *err);
+int addon_address_alloc(struct addon_ctx *ctx, char out[INET_ADDRSTRLEN], struct miren_error *err);
 
 /* The directory of disk `name`: <data>/disks/<name>. */
 char *addon_disk_dir(const struct addon_ctx *ctx, const char *name);
@@ -76,16 +75,16 @@ char *addon_server_log_path(const struct addon_ctx *ctx, const char *server_id);
  * (addon_disk_ensure with size_bytes and created_by).  Each part is
  * idempotent; an existing row is kept as is and its disk made sure of.
  */
-int addon_server_add(struct addon_ctx *ctx, const char *engine, const char *id,
-		     const char *kind, const char *disk, int port, const char *state_json,
-		     long long size_bytes, const char *created_by, struct miren_error *err);
+int addon_server_add(struct addon_ctx *ctx, const char *engine, const char *id, const char *kind,
+		     const char *disk, int port, const char *state_json, long long size_bytes,
+		     const char *created_by, struct miren_error *err);
 
 /* How a server process runs (addon_server_start). */
 struct addon_server_spec {
-	char *const *argv;  /* argv[0] an absolute path; NULL-terminated */
-	char *const *env;   /* the whole environment; NULL: LANG=C.UTF-8, PATH */
-	const char *cwd;    /* NULL: the disk directory */
-	int stop_signal;    /* 0: SIGTERM (the engine's fast, clean shutdown) */
+	char *const *argv;   /* argv[0] an absolute path; NULL-terminated */
+	char *const *env;    /* the whole environment; NULL: LANG=C.UTF-8, PATH */
+	const char *cwd;     /* NULL: the disk directory */
+	int stop_signal;     /* 0: SIGTERM (the engine's fast, clean shutdown) */
 	int stop_timeout_ms; /* 0: 30000; then SIGKILL */
 	/* The supervisor's prestart hook and its argument (owned by the
 	 * supervisor from the call on, also when it fails); may be NULL. */
@@ -107,8 +106,7 @@ int addon_server_start(struct addon_ctx *ctx, const struct server_rec *srv,
  * is fine. */
 void addon_server_stop(struct addon_ctx *ctx, const char *server_id);
 /* Whether the supervisor runs server_id; st (may be NULL) gets its status. */
-bool addon_server_supervised(struct addon_ctx *ctx, const char *server_id,
-			     struct sv_status *st);
+bool addon_server_supervised(struct addon_ctx *ctx, const char *server_id, struct sv_status *st);
 
 /*
  * Stops a server and removes it with its disk: takes the disk's lock

@@ -1,8 +1,8 @@
 /* API client over libcurl; see client.h. */
 #include "api/client.h"
 #include "util/compiler.h"
-#include "util/strbuf.h"
 #include "util/io.h"
+#include "util/strbuf.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -19,13 +19,12 @@ static void curl_init(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-
 char *api_escape(const char *s)
 {
 	struct strbuf sb = STRBUF_INIT;
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		    *p == '-' || *p == '_' || *p == '.' || *p == '~')
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.' || *p == '~')
 			strbuf_addch(&sb, (char)*p);
 		else
 			strbuf_addf(&sb, "%%%02X", *p);
@@ -36,8 +35,8 @@ char *api_escape(const char *s)
 /* One transfer's state, shared by the write callback and the caller. */
 struct xfer {
 	CURL *c;
-	struct strbuf body;     /* JSON replies, and error bodies of streams */
-	api_sink_fn sink;       /* streams: where 2xx bodies go */
+	struct strbuf body; /* JSON replies, and error bodies of streams */
+	api_sink_fn sink;   /* streams: where 2xx bodies go */
 	void *user;
 	int sink_rc;
 	long status;
@@ -45,7 +44,7 @@ struct xfer {
 	char *header_value;
 	api_progress_fn progress;
 	void *puser;
-	int fd;                 /* uploads */
+	int fd; /* uploads */
 };
 
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
@@ -127,8 +126,8 @@ static CURL *xfer_init(struct xfer *x, const char *socket_path, const char *meth
  * running, an error reply's {"error":...}, or a broken transfer.  On a 2xx
  * JSON reply (no sink) *reply gets the parsed body.
  */
-static int xfer_perform(struct xfer *x, const char *socket_path, const char *errbuf,
-			json_t **reply, struct miren_error *err)
+static int xfer_perform(struct xfer *x, const char *socket_path, const char *errbuf, json_t **reply,
+			struct miren_error *err)
 {
 	CURLcode cc = curl_easy_perform(x->c);
 	curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &x->status);
@@ -136,7 +135,8 @@ static int xfer_perform(struct xfer *x, const char *socket_path, const char *err
 	    access(socket_path, R_OK | W_OK) != 0) {
 		miren_error_set(err, MIREN_EPERM, "permission denied on the miren socket '%s'",
 				socket_path);
-		miren_error_hint(err, "run the command as root or as the user running 'miren server'");
+		miren_error_hint(err,
+				 "run the command as root or as the user running 'miren server'");
 		return MIREN_EPERM;
 	}
 	if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST) {
@@ -189,8 +189,9 @@ static void xfer_cleanup(struct xfer *x, struct curl_slist *hdrs, char *url)
 	strbuf_release(&x->body);
 }
 
-enum miren_err api_call(const char *socket_path, const char *method, const char *path, const void *body,
-	     size_t body_len, const char *content_type, json_t **reply, struct miren_error *err)
+enum miren_err api_call(const char *socket_path, const char *method, const char *path,
+			const void *body, size_t body_len, const char *content_type, json_t **reply,
+			struct miren_error *err)
 {
 	*reply = NULL;
 	struct xfer x = { 0 };
@@ -199,7 +200,8 @@ enum miren_err api_call(const char *socket_path, const char *method, const char 
 		return miren_error_set(err, MIREN_EINTERNAL, "cannot initialise libcurl");
 	struct curl_slist *hdrs = NULL;
 	if (body) {
-		hdrs = curl_slist_append(hdrs, content_type ? content_type : "Content-Type: application/json");
+		hdrs = curl_slist_append(hdrs, content_type ? content_type
+							    : "Content-Type: application/json");
 		hdrs = curl_slist_append(hdrs, "Expect:");
 		curl_easy_setopt(x.c, CURLOPT_HTTPHEADER, hdrs);
 		curl_easy_setopt(x.c, CURLOPT_POSTFIELDS, body);
@@ -211,11 +213,15 @@ enum miren_err api_call(const char *socket_path, const char *method, const char 
 }
 
 enum miren_err api_stream(const char *socket_path, const char *method, const char *path,
-	       const char *want_header, char **header_value, api_sink_fn sink, void *user,
-	       api_progress_fn progress, void *puser, struct miren_error *err)
+			  const char *want_header, char **header_value, api_sink_fn sink,
+			  void *user, api_progress_fn progress, void *puser,
+			  struct miren_error *err)
 {
-	struct xfer x = { .sink = sink, .user = user, .want_header = want_header,
-			  .progress = progress, .puser = puser };
+	struct xfer x = { .sink = sink,
+			  .user = user,
+			  .want_header = want_header,
+			  .progress = progress,
+			  .puser = puser };
 	char errbuf[CURL_ERROR_SIZE] = "", *url = NULL;
 	if (!xfer_init(&x, socket_path, method, path, &url, errbuf))
 		return miren_error_set(err, MIREN_EINTERNAL, "cannot initialise libcurl");
@@ -233,8 +239,8 @@ enum miren_err api_stream(const char *socket_path, const char *method, const cha
 }
 
 enum miren_err api_upload(const char *socket_path, const char *method, const char *path, int fd,
-	       unsigned long long size, api_progress_fn progress, void *puser, json_t **reply,
-	       struct miren_error *err)
+			  unsigned long long size, api_progress_fn progress, void *puser,
+			  json_t **reply, struct miren_error *err)
 {
 	*reply = NULL;
 	struct xfer x = { .fd = fd, .progress = progress, .puser = puser };
@@ -254,7 +260,7 @@ enum miren_err api_upload(const char *socket_path, const char *method, const cha
 }
 
 enum miren_err api_call_json(const char *socket_path, const char *method, const char *path,
-		  const json_t *body, json_t **reply, struct miren_error *err)
+			     const json_t *body, json_t **reply, struct miren_error *err)
 {
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	int rc = api_call(socket_path, method, path, text, text ? strlen(text) : 0,

@@ -18,12 +18,13 @@
  * the server cannot be reached returns MIREN_EUNAVAIL with a message that
  * says how to start it.
  */
-enum miren_err api_call(const char *socket_path, const char *method, const char *path, const void *body,
-	     size_t body_len, const char *content_type, json_t **reply, struct miren_error *err);
+enum miren_err api_call(const char *socket_path, const char *method, const char *path,
+			const void *body, size_t body_len, const char *content_type, json_t **reply,
+			struct miren_error *err);
 
 /* The same with a JSON body (may be NULL); the body is not taken. */
 enum miren_err api_call_json(const char *socket_path, const char *method, const char *path,
-		  const json_t *body, json_t **reply, struct miren_error *err);
+			     const json_t *body, json_t **reply, struct miren_error *err);
 
 /* Where a streamed reply body goes; returns 0 or a miren_err to abort. */
 typedef int (*api_sink_fn)(void *user, const void *data, size_t len);
@@ -37,13 +38,14 @@ typedef void (*api_progress_fn)(void *user, unsigned long long up, unsigned long
  * error reply or a broken stream returns a miren_err with err filled.
  */
 enum miren_err api_stream(const char *socket_path, const char *method, const char *path,
-	       const char *want_header, char **header_value, api_sink_fn sink, void *user,
-	       api_progress_fn progress, void *puser, struct miren_error *err);
+			  const char *want_header, char **header_value, api_sink_fn sink,
+			  void *user, api_progress_fn progress, void *puser,
+			  struct miren_error *err);
 
 /* A request whose body is read from fd (size bytes), with a JSON reply. */
 enum miren_err api_upload(const char *socket_path, const char *method, const char *path, int fd,
-	       unsigned long long size, api_progress_fn progress, void *puser, json_t **reply,
-	       struct miren_error *err);
+			  unsigned long long size, api_progress_fn progress, void *puser,
+			  json_t **reply, struct miren_error *err);
 
 /* Escapes s for use as one path segment or query value. Caller frees. */
 char *api_escape(const char *s);

@@ -24,7 +24,8 @@ size_t api_unescape(char *s)
 {
 	char *w = s;
 	for (const char *r = s; *r;) {
-		int hi = r[0] == '%' ? text_hex_value((unsigned char)r[1]) : -1, lo = hi >= 0 ? text_hex_value((unsigned char)r[2]) : -1;
+		int hi = r[0] == '%' ? text_hex_value((unsigned char)r[1]) : -1,
+		    lo = hi >= 0 ? text_hex_value((unsigned char)r[2]) : -1;
 		int b = lo >= 0 ? hi * 16 + lo : -1;
 		if (b >= 0x20 && b != 0x7f) {
 			*w++ = (char)b;

@@ -8,8 +8,8 @@
 #include "daemon/disks.h"
 #include "daemon/logs.h"
 
-#include <fcntl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>

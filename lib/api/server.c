@@ -3,11 +3,11 @@
  * See server.h for the contract.
  */
 #include "api/server.h"
-#include "util/compiler.h"
+#include "addon/disk_ops.h"
 #include "api/request.h"
 #include "api/routes.h"
 #include "api/shape.h"
-#include "addon/disk_ops.h"
+#include "util/compiler.h"
 #include "util/io.h"
 #include "util/log.h"
 #include "util/paths.h"
@@ -15,10 +15,10 @@
 #include "util/strbuf.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <microhttpd.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -41,8 +41,8 @@ struct request {
 	const struct api_route *route; /* NULL: no such endpoint */
 	char *path;                    /* split in place; params point into it */
 	const char *params[API_MAX_PARAMS];
-	struct strbuf body;  /* JSON bodies */
-	int spool_fd;        /* deploy uploads go to a file */
+	struct strbuf body; /* JSON bodies */
+	int spool_fd;       /* deploy uploads go to a file */
 	char *spool_path;
 	struct sha256 hash;
 	unsigned long long spooled;
@@ -52,13 +52,13 @@ struct request {
 	int forbidden;
 };
 
-
 static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, json_t *j)
 {
 	char *text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	if (!text)
-		text = xstrdup("{\"error\":{\"code\":\"internal\",\"message\":\"cannot encode reply\"}}");
+		text = xstrdup(
+			"{\"error\":{\"code\":\"internal\",\"message\":\"cannot encode reply\"}}");
 	size_t len = strlen(text);
 	text = xrealloc(text, len + 2);
 	text[len++] = '\n';
@@ -169,7 +169,7 @@ static enum MHD_Result stream_backup(struct MHD_Connection *conn, struct disk_ba
 		return send_err(conn, MIREN_EIO, "cannot start the backup thread", NULL);
 	}
 	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1 << 20,
-								  backup_read, b, backup_done);
+								   backup_read, b, backup_done);
 	MHD_add_response_header(r, "Content-Type", "application/zstd");
 	MHD_add_response_header(r, "X-Miren-Backup-Header", hdr);
 	free(hdr);
@@ -292,7 +292,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	} else if (req->body.len) {
 		r.body = api_parse_body(req->body.buf, req->body.len);
 		if (!r.body)
-			return send_err(conn, MIREN_EINVAL, "request body is not a JSON object", NULL);
+			return send_err(conn, MIREN_EINVAL, "request body is not a JSON object",
+					NULL);
 	}
 	enum MHD_Result ret = dispatch(conn, req->route, &r);
 	json_decref(r.body);
@@ -308,8 +309,8 @@ static size_t unescape_uri(void *cls, struct MHD_Connection *conn, char *uri)
 	return api_unescape(uri);
 }
 
-static void on_completed(void *cls MIREN_UNUSED, struct MHD_Connection *conn MIREN_UNUSED, void **con_cls,
-			 enum MHD_RequestTerminationCode toe MIREN_UNUSED)
+static void on_completed(void *cls MIREN_UNUSED, struct MHD_Connection *conn MIREN_UNUSED,
+			 void **con_cls, enum MHD_RequestTerminationCode toe MIREN_UNUSED)
 {
 	struct request *req = *con_cls;
 	if (!req)
@@ -331,12 +332,13 @@ static void on_completed(void *cls MIREN_UNUSED, struct MHD_Connection *conn MIR
 }
 
 enum miren_err api_server_start(struct daemon *d, const char *socket_path, struct api_server **out,
-		     struct miren_error *err)
+				struct miren_error *err)
 {
 	*out = NULL;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(socket_path) >= sizeof(sa.sun_path))
-		return miren_error_set(err, MIREN_EINVAL, "socket path '%s' is too long", socket_path);
+		return miren_error_set(err, MIREN_EINVAL, "socket path '%s' is too long",
+				       socket_path);
 	strcpy(sa.sun_path, socket_path);
 
 	/* A live server already listening: refuse.  A stale socket: replace. */

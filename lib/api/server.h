@@ -20,7 +20,7 @@ struct api_server;
  * mode 0660, and serves d's routes (api/routes.h) on it from internal
  * threads. */
 enum miren_err api_server_start(struct daemon *d, const char *socket_path, struct api_server **out,
-		     struct miren_error *err);
+				struct miren_error *err);
 void api_server_stop(struct api_server *s);
 
 #endif

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
-json_t *shape_service(const char *name, const char *command, int port,
-		      const struct sv_status *st, bool addons_ready)
+json_t *shape_service(const char *name, const char *command, int port, const struct sv_status *st,
+		      bool addons_ready)
 {
 	json_t *o = json_pack("{s:s, s:s, s:i}", "name", name, "command", command, "port", port);
 	if (port)
@@ -38,7 +38,7 @@ json_t *shape_app_summary(const struct app_rec *r, json_t *services)
 {
 	size_t running = 0, idx;
 	json_t *s;
-	json_array_foreach(services, idx, s) {
+	json_array_foreach (services, idx, s) {
 		const char *state = json_string_value(json_object_get(s, "state"));
 		running += state && (!strcmp(state, "running") || !strcmp(state, "starting"));
 	}
@@ -47,8 +47,7 @@ json_t *shape_app_summary(const struct app_rec *r, json_t *services)
 			 (int)json_array_size(services), "running", (int)running);
 }
 
-json_t *shape_app_status(const struct app_rec *r, const char *app, json_t *services,
-			 json_t *addons)
+json_t *shape_app_status(const struct app_rec *r, const char *app, json_t *services, json_t *addons)
 {
 	return json_pack("{s:s, s:i, s:I, s:o, s:o}", "name", app, "release", r->current_release,
 			 "created_at", (json_int_t)r->created_at, "services", services, "addons",
@@ -103,10 +102,9 @@ json_t *shape_addon_variants(const struct addon_def *def)
 json_t *shape_deploy(const char *app, int release, bool unchanged, json_t *warnings,
 		     json_t *services, json_t *addons, json_t *created, json_t *retried)
 {
-	return json_pack("{s:s, s:i, s:b, s:o, s:o, s:o, s:O, s:O}", "app", app, "release",
-			 release, "unchanged", unchanged, "warnings", warnings, "services",
-			 services, "addons", addons, "addons_created", created, "addons_retried",
-			 retried);
+	return json_pack("{s:s, s:i, s:b, s:o, s:o, s:o, s:O, s:O}", "app", app, "release", release,
+			 "unchanged", unchanged, "warnings", warnings, "services", services,
+			 "addons", addons, "addons_created", created, "addons_retried", retried);
 }
 
 json_t *shape_app_rec(const struct app_rec *r, json_t *releases)
@@ -125,7 +123,7 @@ static json_t *state_object(const char *text, bool unmask)
 	}
 	const char *key;
 	json_t *v;
-	json_object_foreach(j, key, v) {
+	json_object_foreach (j, key, v) {
 		size_t len = strlen(key);
 		if (!unmask && len >= 8 && !strcmp(key + len - 8, "password"))
 			json_object_set_new(j, key, json_string(SHAPE_MASK));
@@ -135,19 +133,19 @@ static json_t *state_object(const char *text, bool unmask)
 
 json_t *shape_addon_rec(const struct addon_rec *a, bool unmask)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:I, s:o}", "id", a->id,
-			 "app", a->app, "addon", a->addon, "variant", a->variant, "version",
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:I, s:o}", "id",
+			 a->id, "app", a->app, "addon", a->addon, "variant", a->variant, "version",
 			 a->version, "status", a->status, "step", a->step, "message", a->message,
 			 "source", a->source, "server", a->server, "created_at",
-			 (json_int_t)a->created_at, "state",
-			 state_object(a->state_json, unmask));
+			 (json_int_t)a->created_at, "state", state_object(a->state_json, unmask));
 }
 
 json_t *shape_server_rec(const struct server_rec *s, bool unmask)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:o}", "id", s->id, "engine",
-			 s->engine, "kind", s->kind, "disk", s->disk, "address", s->address, "port", s->port, "created_at",
-			 (json_int_t)s->created_at, "state", state_object(s->state_json, unmask));
+			 s->engine, "kind", s->kind, "disk", s->disk, "address", s->address, "port",
+			 s->port, "created_at", (json_int_t)s->created_at, "state",
+			 state_object(s->state_json, unmask));
 }
 
 json_t *shape_disk_rec(const struct disk_rec *d)

@@ -26,8 +26,8 @@ struct sv_status;
 /* {"name","command","port"[,"url"],"state","pid","restarts",...}: st NULL
  * when the supervisor does not know the service ("stopped", or
  * "waiting-for-addons" when !addons_ready). */
-json_t *shape_service(const char *name, const char *command, int port,
-		      const struct sv_status *st, bool addons_ready);
+json_t *shape_service(const char *name, const char *command, int port, const struct sv_status *st,
+		      bool addons_ready);
 /* {"name","release","created_at","services","running"} of app list. */
 json_t *shape_app_summary(const struct app_rec *r, json_t *services);
 /* {"name","release","created_at","services","addons"}; takes services, addons. */

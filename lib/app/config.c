@@ -90,8 +90,7 @@ static int check_key(struct parse_ctx *c, const struct toml_kv *kv)
 	return rc;
 }
 
-static int want_string(struct parse_ctx *c, const struct toml_kv *kv, const char *where,
-		       char **out)
+static int want_string(struct parse_ctx *c, const struct toml_kv *kv, const char *where, char **out)
 {
 	int rc = want_type(c, kv, TOML_STRING, where);
 	if (rc)
@@ -105,8 +104,7 @@ static int want_string(struct parse_ctx *c, const struct toml_kv *kv, const char
 
 /* A string that names something (an app, a variable, a variant): no
  * control characters either. */
-static int want_name(struct parse_ctx *c, const struct toml_kv *kv, const char *where,
-		     char **out)
+static int want_name(struct parse_ctx *c, const struct toml_kv *kv, const char *where, char **out)
 {
 	int rc = want_type(c, kv, TOML_STRING, where);
 	if (rc)
@@ -132,7 +130,8 @@ static int parse_env_array(struct parse_ctx *c, const struct toml_kv *kv, const 
 	for (size_t i = 0; i < arr->u.array.len; i++) {
 		const struct toml_value *t = arr->u.array.items[i];
 		if (t->type != TOML_TABLE)
-			return fail_at(c, t->pos, "each env entry must be a table with 'key' and 'value'");
+			return fail_at(c, t->pos,
+				       "each env entry must be a table with 'key' and 'value'");
 		struct app_env e = { 0 };
 		const struct toml_kv *keykv = NULL;
 		int rc = 0;
@@ -167,12 +166,14 @@ static int parse_env_array(struct parse_ctx *c, const struct toml_kv *kv, const 
 				rc = fail_at(c, keykv->value->pos, "%s", nerr.message);
 			else if (!strcmp(e.key, "PORT") || !strncmp(e.key, "MIREN_", 6))
 				rc = fail_at(c, keykv->value->pos,
-					     "'%s' is set by miren itself (use the service's 'port')",
+					     "'%s' is set by miren itself (use the service's "
+					     "'port')",
 					     e.key);
 		}
 		for (size_t j = 0; !rc && j < *np; j++)
 			if (!strcmp((*envp)[j].key, e.key))
-				rc = fail_at(c, keykv->value->pos, "env '%s' is declared twice", e.key);
+				rc = fail_at(c, keykv->value->pos, "env '%s' is declared twice",
+					     e.key);
 		if (rc) {
 			free(e.key);
 			free(e.value);
@@ -215,7 +216,8 @@ static int parse_service(struct parse_ctx *c, const struct toml_kv *kv)
 		} else if (toml_key_is(f, "port")) {
 			rc = want_type(c, f, TOML_INTEGER, where);
 			if (!rc && (f->value->u.integer < 1 || f->value->u.integer > 65535))
-				rc = fail_at(c, f->value->pos, "'port' in %s must be 1..65535", where);
+				rc = fail_at(c, f->value->pos, "'port' in %s must be 1..65535",
+					     where);
 			if (!rc)
 				s->port = (int)f->value->u.integer;
 		} else if (toml_key_is(f, "env")) {
@@ -277,8 +279,8 @@ static int each_entry(struct parse_ctx *c, const struct toml_kv *kv,
 	return 0;
 }
 
-int app_config_parse(const char *text, size_t len, const char *filename,
-		     const char *fallback_name, struct app_config **out, struct miren_error *err)
+int app_config_parse(const char *text, size_t len, const char *filename, const char *fallback_name,
+		     struct app_config **out, struct miren_error *err)
 {
 	*out = NULL;
 	struct toml_error terr;
@@ -286,7 +288,8 @@ int app_config_parse(const char *text, size_t len, const char *filename,
 	if (!root) {
 		miren_error_set(err, MIREN_EINVAL, "%s:%d:%d: %s", filename, terr.line, terr.col,
 				terr.reason);
-		miren_error_hint(err, "fix the file; the TOML syntax is described at https://toml.io");
+		miren_error_hint(err,
+				 "fix the file; the TOML syntax is described at https://toml.io");
 		return MIREN_EINVAL;
 	}
 	struct app_config *cfg = xcalloc(1, sizeof(*cfg));
@@ -323,7 +326,8 @@ int app_config_parse(const char *text, size_t len, const char *filename,
 				rc = fail_at(&c, namekv->value->pos, "%s", nerr.message);
 			else
 				rc = miren_error_set(err, MIREN_EINVAL,
-						     "%s (taken from the directory name)", nerr.message);
+						     "%s (taken from the directory name)",
+						     nerr.message);
 			miren_error_hint(err, "%s; set a valid 'name' in %s", nerr.hint, filename);
 		}
 	}

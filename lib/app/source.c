@@ -1,8 +1,8 @@
 /* Packing and unpacking app sources; see source.h. */
 #include "app/source.h"
 #include "util/compiler.h"
-#include "util/fs.h"
 #include "util/extract.h"
+#include "util/fs.h"
 #include "util/io.h"
 
 #include <archive.h>

@@ -52,7 +52,8 @@ void addons_remove_orphans(struct daemon *d)
 		}
 		struct miren_error err;
 		if (store_addon_set_status(d->store, recs[i].id, recs[i].status, recs[i].step,
-					   addon_status_name(ADDON_DEPROVISIONING), 0, "", &err) == 0)
+					   addon_status_name(ADDON_DEPROVISIONING), 0, "",
+					   &err) == 0)
 			log_info("addon %s of deleted app %s (%s): removing it", recs[i].addon,
 				 recs[i].app, recs[i].status);
 		else
@@ -72,8 +73,7 @@ int addons_available(struct daemon *d, json_t **result, struct miren_error *err)
 	return 0;
 }
 
-int addons_variants(struct daemon *d, const char *addon, json_t **result,
-		    struct miren_error *err)
+int addons_variants(struct daemon *d, const char *addon, json_t **result, struct miren_error *err)
 {
 	(void)d;
 	const struct addon_def *def;
@@ -88,8 +88,7 @@ int addons_variants(struct daemon *d, const char *addon, json_t **result,
 	return 0;
 }
 
-int addons_list_json(struct daemon *d, const char *app, json_t **result,
-		     struct miren_error *err)
+int addons_list_json(struct daemon *d, const char *app, json_t **result, struct miren_error *err)
 {
 	struct addon_rec *recs;
 	size_t n;
@@ -113,9 +112,9 @@ int addons_list(struct daemon *d, const char *app, json_t **result, struct miren
 	return rc;
 }
 
-int addons_create_locked(struct daemon *d, const char *app, const char *addon,
-			 const char *variant, const char *version, const char *source,
-			 struct addon_rec *out, struct miren_error *err)
+int addons_create_locked(struct daemon *d, const char *app, const char *addon, const char *variant,
+			 const char *version, const char *source, struct addon_rec *out,
+			 struct miren_error *err)
 {
 	const struct addon_def *def;
 	const char *v;
@@ -128,9 +127,13 @@ int addons_create_locked(struct daemon *d, const char *app, const char *addon,
 		miren_error_set(err, MIREN_EEXISTS, "app '%s' already has addon %s (%s, %s)", app,
 				addon, cur.variant, cur.status);
 		if (addon_status_parse(cur.status) == ADDON_DEPROVISIONING)
-			miren_error_hint(err, "it is being removed; try again when 'miren addon list -a %s' no longer shows it", app);
+			miren_error_hint(err,
+					 "it is being removed; try again when 'miren addon list -a "
+					 "%s' no longer shows it",
+					 app);
 		else
-			miren_error_hint(err, "destroy it first with 'miren addon destroy %s -a %s'",
+			miren_error_hint(err,
+					 "destroy it first with 'miren addon destroy %s -a %s'",
 					 addon, app);
 		addon_rec_release(&cur);
 		return MIREN_EEXISTS;
@@ -181,7 +184,8 @@ int addons_destroy_locked(struct daemon *d, const char *app, const char *addon, 
 		struct addon_rec cur;
 		int rc = store_addon_get(d->store, app, addon, &cur, err);
 		if (rc) {
-			miren_error_hint(err, "run 'miren addon list -a %s' to see its addons", app);
+			miren_error_hint(err, "run 'miren addon list -a %s' to see its addons",
+					 app);
 			return rc;
 		}
 		if (addon_status_parse(cur.status) != ADDON_DEPROVISIONING) {
@@ -205,8 +209,7 @@ int addons_destroy_locked(struct daemon *d, const char *app, const char *addon, 
 	}
 }
 
-int addons_destroy(struct daemon *d, const char *app, const char *addon,
-		   struct miren_error *err)
+int addons_destroy(struct daemon *d, const char *app, const char *addon, struct miren_error *err)
 {
 	app_lock(d, app);
 	/* A missing app is named as such, not as "app 'x' has no addon". */

@@ -44,8 +44,8 @@ int appenv_list(struct daemon *d, const char *app, bool unmask, json_t **result,
 	return rc;
 }
 
-int appenv_get(struct daemon *d, const char *app, const char *key, bool unmask,
-	       json_t **result, struct miren_error *err)
+int appenv_get(struct daemon *d, const char *app, const char *key, bool unmask, json_t **result,
+	       struct miren_error *err)
 {
 	struct env_rec *eff;
 	size_t n;
@@ -60,9 +60,10 @@ int appenv_get(struct daemon *d, const char *app, const char *key, bool unmask,
 			}
 		env_recs_free(eff, n);
 		if (!*result) {
-			rc = miren_error_set(err, MIREN_ENOTFOUND, "variable '%s' is not set on app '%s'",
-					     key, app);
-			miren_error_hint(err, "run 'miren env list -a %s' to see its variables", app);
+			rc = miren_error_set(err, MIREN_ENOTFOUND,
+					     "variable '%s' is not set on app '%s'", key, app);
+			miren_error_hint(err, "run 'miren env list -a %s' to see its variables",
+					 app);
 		}
 	}
 	return rc;
@@ -81,7 +82,8 @@ int appenv_set(struct daemon *d, const char *app, const char *key, const char *v
 		return MIREN_EINVAL;
 	}
 	if (strlen(value) > 65536)
-		return miren_error_set(err, MIREN_ETOOBIG, "value of '%s' is longer than 64 KiB", key);
+		return miren_error_set(err, MIREN_ETOOBIG, "value of '%s' is longer than 64 KiB",
+				       key);
 	rc = name_check_app(app, err);
 	if (rc)
 		return rc;
@@ -97,10 +99,14 @@ int appenv_set(struct daemon *d, const char *app, const char *key, const char *v
 			app_rec_release(&rec);
 		else if (rc == MIREN_ENOTFOUND)
 			miren_error_hint(err, "run 'miren app list' to see the apps; to give a "
-					      "new app variables before its first deploy, pass --create");
+					      "new app variables before its first deploy, pass "
+					      "--create");
 	}
-	struct env_rec e = { .key = (char *)key, .value = (char *)value, .service = "",
-			     .source = ENV_SOURCE_MANUAL, .sensitive = sensitive,
+	struct env_rec e = { .key = (char *)key,
+			     .value = (char *)value,
+			     .service = "",
+			     .source = ENV_SOURCE_MANUAL,
+			     .sensitive = sensitive,
 			     .description = "" };
 	if (!rc)
 		rc = store_env_set(d->store, app, &e, err);
@@ -128,15 +134,18 @@ int appenv_delete(struct daemon *d, const char *app, const char *key, struct mir
 			for (size_t i = 0; i < n; i++)
 				if (!strcmp(eff[i].key, key)) {
 					miren_error_set(err, MIREN_ECONFLICT,
-							"variable '%s' comes from %s, not from 'miren env set'",
+							"variable '%s' comes from %s, not from "
+							"'miren env set'",
 							key,
 							eff[i].source == ENV_SOURCE_CONFIG
 								? ".miren/app.toml"
 								: "an addon");
 					miren_error_hint(err, "%s",
 							 eff[i].source == ENV_SOURCE_CONFIG
-								 ? "remove it from .miren/app.toml and deploy again"
-								 : "destroy the addon to remove its variables");
+								 ? "remove it from .miren/app.toml "
+								   "and deploy again"
+								 : "destroy the addon to remove "
+								   "its variables");
 					rc = MIREN_ECONFLICT;
 					break;
 				}

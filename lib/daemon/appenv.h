@@ -15,8 +15,8 @@
  * of sensitive variables are masked unless unmask. */
 int appenv_list(struct daemon *d, const char *app, bool unmask, json_t **result,
 		struct miren_error *err);
-int appenv_get(struct daemon *d, const char *app, const char *key, bool unmask,
-	       json_t **result, struct miren_error *err);
+int appenv_get(struct daemon *d, const char *app, const char *key, bool unmask, json_t **result,
+	       struct miren_error *err);
 /*
  * Sets a manual variable of app and restarts its services.  The app must
  * exist (MIREN_ENOTFOUND "app 'X' not found", nothing changed) unless

@@ -88,8 +88,9 @@ static int start_services(struct daemon *d, const struct app_config *cfg, int re
 		};
 		struct miren_error why;
 		if (sv_start(d->sv, &spec, &why) != 0) {
-			rc = miren_error_set(err, MIREN_EIO, "cannot start service '%s' of app '%s'",
-					     s->name, cfg->name);
+			rc = miren_error_set(err, MIREN_EIO,
+					     "cannot start service '%s' of app '%s'", s->name,
+					     cfg->name);
 			miren_error_detail(err, "%s%s%s", why.message, why.detail[0] ? ": " : "",
 					   why.detail);
 		} else {
@@ -114,7 +115,7 @@ static void stop_removed_services(struct daemon *d, const struct app_config *old
 	if (!old)
 		return;
 	for (size_t i = 0; i < old->n_services; i++) {
-		if (new && app_config_service(new, old->services[i].name))
+		if (new &&app_config_service(new, old->services[i].name))
 			continue;
 		char *id = service_id(old->name, old->services[i].name);
 		if (sv_stop(d->sv, id) == 0)
@@ -235,14 +236,16 @@ static int read_config(const char *staging, const char *app, struct app_config *
 	int rc = strbuf_read_file(&sb, path);
 	if (rc == MIREN_ENOTFOUND) {
 		miren_error_set(err, MIREN_EINVAL, "the source has no .miren/app.toml");
-		miren_error_hint(err, "create .miren/app.toml with at least a [services.web] command");
+		miren_error_hint(err,
+				 "create .miren/app.toml with at least a [services.web] command");
 	} else if (rc) {
 		miren_error_set(err, rc, "cannot read .miren/app.toml: %s", miren_strerror(rc));
 	} else {
 		rc = app_config_parse(sb.buf, sb.len, ".miren/app.toml", app, cfg, err);
 		if (!rc && strcmp((*cfg)->name, app)) {
 			rc = miren_error_set(err, MIREN_EINVAL,
-					     "app.toml names the app '%s' but the deploy is for '%s'",
+					     "app.toml names the app '%s' but the deploy is for "
+					     "'%s'",
 					     (*cfg)->name, app);
 			app_config_free(*cfg);
 			*cfg = NULL;
@@ -264,7 +267,8 @@ static int check_addons(struct daemon *d, const struct app_config *cfg, struct m
 		const struct addon_def *def;
 		const char *variant;
 		char version[16];
-		int rc = addon_resolve(a->name, a->variant, a->version, &def, &variant, version, err);
+		int rc = addon_resolve(a->name, a->variant, a->version, &def, &variant, version,
+				       err);
 		if (rc)
 			return rc;
 		struct addon_rec cur;
@@ -274,7 +278,8 @@ static int check_addons(struct daemon *d, const struct app_config *cfg, struct m
 				    st == ADDON_ERROR;
 			if (!same) {
 				miren_error_set(err, MIREN_ECONFLICT,
-						"addon %s of app '%s' is '%s'; app.toml asks for '%s'",
+						"addon %s of app '%s' is '%s'; app.toml asks for "
+						"'%s'",
 						a->name, cfg->name, cur.variant, variant);
 				miren_error_hint(err,
 						 "variants cannot be changed in place: back up the "
@@ -400,10 +405,11 @@ static int deploy_locked(struct daemon *d, const char *app, char **staging, cons
 			goto out;
 		const char *missing = env_missing_required(cfg, stored, n_stored);
 		if (missing) {
-			rc = miren_error_set(err, MIREN_EINVAL, "required variable '%s' has no value",
-					     missing);
+			rc = miren_error_set(err, MIREN_EINVAL,
+					     "required variable '%s' has no value", missing);
 			miren_error_hint(err,
-					 "set it with 'miren env set -a %s%s %s=VALUE', then deploy again",
+					 "set it with 'miren env set -a %s%s %s=VALUE', then "
+					 "deploy again",
 					 app, rec.name ? "" : " --create", missing);
 			goto out;
 		}
@@ -421,9 +427,11 @@ static int deploy_locked(struct daemon *d, const char *app, char **staging, cons
 			goto out;
 		} else if (io_mono_ms() >= deadline) {
 			rc = miren_error_set(err, MIREN_EUNAVAIL,
-					     "addon %s of app '%s' is still being removed", dying, app);
+					     "addon %s of app '%s' is still being removed", dying,
+					     app);
 			miren_error_hint(err,
-					 "deploy again once 'miren addon list -a %s' no longer shows it",
+					 "deploy again once 'miren addon list -a %s' no longer "
+					 "shows it",
 					 app);
 			free(dying);
 			goto out;
@@ -678,7 +686,8 @@ int apps_destroy(struct daemon *d, const char *app, struct miren_error *err)
 			break;
 		} else if (io_mono_ms() >= deadline) {
 			rc = miren_error_set(err, MIREN_EUNAVAIL,
-					     "app '%s' is destroyed, but its addon %s is still being "
+					     "app '%s' is destroyed, but its addon %s is still "
+					     "being "
 					     "removed",
 					     app, left);
 			miren_error_hint(err, "the server keeps retrying; 'miren debug invariants' "

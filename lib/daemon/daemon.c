@@ -1,7 +1,7 @@
 /* The daemon's core: open, recover, close, and the shared lock
  * primitives; see daemon.h and daemon_int.h. */
-#include "daemon/daemon_int.h"
 #include "addon/disk_ops.h"
+#include "daemon/daemon_int.h"
 #include "disk/volume.h"
 #include "store/store.h"
 #include "supervise/supervise.h"
@@ -249,7 +249,8 @@ int daemon_open(const struct daemon_options *opts, struct daemon **out, struct m
 		const char *user = opts->service_user ? opts->service_user : "miren";
 		struct passwd *pw = getpwnam(user);
 		if (!pw) {
-			rc = miren_error_set(err, MIREN_EINVAL, "service user '%s' does not exist", user);
+			rc = miren_error_set(err, MIREN_EINVAL, "service user '%s' does not exist",
+					     user);
 			miren_error_hint(err, "run scripts/bootstrap, which creates it");
 			goto fail;
 		}
@@ -273,8 +274,12 @@ int daemon_open(const struct daemon_options *opts, struct daemon **out, struct m
 		goto fail;
 	}
 
-	d->actx = (struct addon_ctx){ .store = d->store, .sv = d->sv, .data_dir = root,
-				      .paths = d->paths, .uid = d->run_uid, .gid = d->run_gid };
+	d->actx = (struct addon_ctx){ .store = d->store,
+				      .sv = d->sv,
+				      .data_dir = root,
+				      .paths = d->paths,
+				      .uid = d->run_uid,
+				      .gid = d->run_gid };
 	rc = parse_pool(opts->addr_pool ? opts->addr_pool : "127.77.0.0/16", &d->actx.pool_base,
 			&d->actx.pool_size, err);
 	if (rc)

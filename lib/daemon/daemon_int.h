@@ -98,17 +98,16 @@ void apps_prune_dirs(struct daemon *d);
 
 /* --- addons.c, for the other modules ------------------------------------ */
 
-int addons_create_locked(struct daemon *d, const char *app, const char *addon,
-			 const char *variant, const char *version, const char *source,
-			 struct addon_rec *out, struct miren_error *err);
+int addons_create_locked(struct daemon *d, const char *app, const char *addon, const char *variant,
+			 const char *version, const char *source, struct addon_rec *out,
+			 struct miren_error *err);
 /* Moves app's addon to deprovisioning (compare-and-set from what it read;
  * read again when the reconciler moved it meanwhile); 0 also when it is
  * being removed already.  *id_out (if not NULL) gets its id, to free. */
 int addons_destroy_locked(struct daemon *d, const char *app, const char *addon, char **id_out,
 			  struct miren_error *err);
 /* The app's addons as JSON (an array). */
-int addons_list_json(struct daemon *d, const char *app, json_t **result,
-		     struct miren_error *err);
+int addons_list_json(struct daemon *d, const char *app, json_t **result, struct miren_error *err);
 /* Whether every addon of app is active (those being removed do not hold
  * the app back).  *what (if not NULL) names the first that is not, to free. */
 bool addons_ready(struct daemon *d, const char *app, char **what);

@@ -3,8 +3,8 @@
 #include "addon/disk_ops.h"
 #include "addon/invariants.h"
 #include "api/shape.h"
-#include "disk/volume.h"
 #include "daemon/daemon_int.h"
+#include "disk/volume.h"
 #include "store/store.h"
 #include "util/fs.h"
 
@@ -35,9 +35,8 @@ int disks_backup_prepare(struct daemon *d, const char *name, struct disk_backup_
 	return disk_backup_prepare(&d->actx, name, job, err);
 }
 
-int disks_restore(struct daemon *d, int fd, const char *name, bool force,
-		  bool (*abandoned)(void *), void *abandoned_user, json_t **result,
-		  struct miren_error *err)
+int disks_restore(struct daemon *d, int fd, const char *name, bool force, bool (*abandoned)(void *),
+		  void *abandoned_user, json_t **result, struct miren_error *err)
 {
 	return disk_restore(&d->actx, snap_source_fd, &fd, name, force, abandoned, abandoned_user,
 			    result, err);

@@ -28,9 +28,8 @@ int disks_backup_prepare(struct daemon *d, const char *name, struct disk_backup_
 			 struct miren_error *err);
 /* Restores the snapshot in file fd as disk name (NULL: its own name);
  * abandoned (may be NULL) as for disk_restore. */
-int disks_restore(struct daemon *d, int fd, const char *name, bool force,
-		  bool (*abandoned)(void *), void *abandoned_user, json_t **result,
-		  struct miren_error *err);
+int disks_restore(struct daemon *d, int fd, const char *name, bool force, bool (*abandoned)(void *),
+		  void *abandoned_user, json_t **result, struct miren_error *err);
 /* The daemon's invariants: {"violations":[...],"in_motion":N,"checks":[...]}
  * (see addon_invariants_check). */
 int daemon_invariants(struct daemon *d, json_t **result, struct miren_error *err);

@@ -13,8 +13,8 @@
 
 #define SLICE_MAX (1 << 20)
 
-int logs_read(struct daemon *d, const char *app, const char *service, long long offset,
-	      int tail, json_t **result, struct miren_error *err)
+int logs_read(struct daemon *d, const char *app, const char *service, long long offset, int tail,
+	      json_t **result, struct miren_error *err)
 {
 	struct app_rec rec;
 	struct app_config *cfg;

@@ -59,8 +59,8 @@ int snap_check_rel(const char *rel, struct miren_error *err)
 		const char *slash = strchr(p, '/');
 		size_t n = slash ? (size_t)(slash - p) : strlen(p);
 		if (n == 2 && p[0] == '.' && p[1] == '.')
-			return miren_error_set(err, MIREN_EINVAL,
-					       "path '%s' has a '..' component", rel);
+			return miren_error_set(err, MIREN_EINVAL, "path '%s' has a '..' component",
+					       rel);
 		if (n == 0 || (n == 1 && p[0] == '.'))
 			return miren_error_set(err, MIREN_EINVAL,
 					       "path '%s' has an empty or '.' component", rel);

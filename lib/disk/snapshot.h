@@ -37,9 +37,9 @@ typedef int (*snap_sink_fn)(void *user, const void *data, size_t len);
 
 struct snap_stats {
 	uint64_t files;
-	uint64_t bytes_in;   /* file content bytes archived / restored */
-	uint64_t tar_bytes;  /* uncompressed archive size */
-	uint64_t zst_bytes;  /* compressed size */
+	uint64_t bytes_in;  /* file content bytes archived / restored */
+	uint64_t tar_bytes; /* uncompressed archive size */
+	uint64_t zst_bytes; /* compressed size */
 };
 
 struct snap_writer;
@@ -50,8 +50,8 @@ struct snap_writer;
  * "format_version" added.  level: zstd level (0: 3); threads: zstd workers
  * (0: the number of online CPUs).
  */
-struct snap_writer *snap_writer_new(snap_sink_fn sink, void *user, const json_t *header,
-				    int level, int threads, struct miren_error *err);
+struct snap_writer *snap_writer_new(snap_sink_fn sink, void *user, const json_t *header, int level,
+				    int threads, struct miren_error *err);
 /*
  * The tree may change while it is copied, and something else repairs the
  * copy (a database's online backup: the replay of its write-ahead log).  As
@@ -75,8 +75,8 @@ int snap_add_tree(struct snap_writer *w, const char *root, unsigned flags,
 		  bool (*skip)(const char *rel, bool is_dir, void *u), void *u,
 		  struct miren_error *err);
 /* Adds one regular file "disk/<rel>" with the given content. */
-int snap_add_data(struct snap_writer *w, const char *rel, const void *data, size_t len,
-		  mode_t mode, struct miren_error *err);
+int snap_add_data(struct snap_writer *w, const char *rel, const void *data, size_t len, mode_t mode,
+		  struct miren_error *err);
 /* Writes the manifest, ends the zstd frame, fills st (may be NULL). */
 int snap_writer_finish(struct snap_writer *w, struct snap_stats *st, struct miren_error *err);
 void snap_writer_free(struct snap_writer *w);
@@ -98,8 +98,7 @@ typedef ssize_t (*snap_source_fn)(void *user, void *buf, size_t len);
  * max_bytes bounds the extracted content (0: no bound).
  */
 int snap_read(snap_source_fn source, void *user, const char *staging, uid_t uid, gid_t gid,
-	      uint64_t max_bytes, json_t **header, struct snap_stats *st,
-	      struct miren_error *err);
+	      uint64_t max_bytes, json_t **header, struct snap_stats *st, struct miren_error *err);
 
 /* Convenience sources/sinks over a file descriptor (user is an int *). */
 int snap_sink_fd(void *user, const void *data, size_t len);

@@ -62,8 +62,8 @@ enum rb_state { RB_FREE, RB_FILLING, RB_FULL, RB_HELD };
 struct rb {
 	unsigned char *data;
 	size_t len;
-	uint64_t start;    /* tar offset of data[0] */
-	EVP_MD_CTX *pre;   /* archive digest of the tar bytes before data[0] */
+	uint64_t start;  /* tar offset of data[0] */
+	EVP_MD_CTX *pre; /* archive digest of the tar bytes before data[0] */
 	enum rb_state state;
 };
 
@@ -78,10 +78,10 @@ struct rd {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct rb ring[RB_N];
-	uint64_t n_pub;           /* buffers published */
-	bool done;                /* the producer has stopped */
+	uint64_t n_pub; /* buffers published */
+	bool done;      /* the producer has stopped */
 	bool cancel;
-	struct miren_error perr;  /* the producer's error, if any */
+	struct miren_error perr; /* the producer's error, if any */
 
 	/* Producer's; the caller reads them after joining. */
 	snap_source_fn source;
@@ -97,13 +97,13 @@ struct rd {
 	struct rb *cur, *prev;
 	struct archive *ar;
 	int root;
-	bool verify_only;         /* staging NULL: check everything, write nothing */
+	bool verify_only; /* staging NULL: check everything, write nothing */
 	uid_t uid;
 	gid_t gid;
 	uint64_t max_bytes;
-	char *pdir;               /* cached parent directory (rel) and its fd */
+	char *pdir; /* cached parent directory (rel) and its fd */
 	int pdir_fd;
-	json_t *seen;             /* "disk/rel" -> sha256 hex */
+	json_t *seen; /* "disk/rel" -> sha256 hex */
 	uint64_t files, bytes;
 	struct dirfix *fix;
 	size_t nfix, capfix;
@@ -151,7 +151,8 @@ static void *producer(void *arg)
 	while (have < 4 && !eof) {
 		ssize_t n = r->source(r->user, r->in + have, IN_CAP - have);
 		if (n < 0) {
-			miren_error_set(&e, MIREN_EIO, "cannot read the backup: %s", io_strerror(errno));
+			miren_error_set(&e, MIREN_EIO, "cannot read the backup: %s",
+					io_strerror(errno));
 			goto out;
 		}
 		if (n == 0)
@@ -166,7 +167,8 @@ static void *producer(void *arg)
 	if (have < 4 || (r->in[0] | r->in[1] << 8 | r->in[2] << 16 | (uint32_t)r->in[3] << 24) !=
 				ZSTD_MAGICNUMBER) {
 		miren_error_set(&e, MIREN_EINVAL, "not a zstd file");
-		miren_error_hint(&e, "miren backups are .miren.zst files written by 'miren' itself");
+		miren_error_hint(&e,
+				 "miren backups are .miren.zst files written by 'miren' itself");
 		goto out;
 	}
 	in.size = have;
@@ -191,7 +193,8 @@ static void *producer(void *arg)
 			if (frame_done || (in.pos == in.size && !eof)) {
 				if (frame_done && in.pos < in.size) {
 					miren_error_set(&e, MIREN_EINVAL,
-							"backup file has unexpected data after the end of its compressed stream");
+							"backup file has unexpected data after the "
+							"end of its compressed stream");
 					break;
 				}
 				ssize_t n = r->source(r->user, r->in, IN_CAP);
@@ -217,12 +220,15 @@ static void *producer(void *arg)
 				ZSTD_ErrorCode c = ZSTD_getErrorCode(ret);
 				if (c == ZSTD_error_checksum_wrong)
 					miren_error_set(&e, MIREN_EINVAL,
-							"backup file is corrupt (zstd checksum mismatch)");
+							"backup file is corrupt (zstd checksum "
+							"mismatch)");
 				else if (c == ZSTD_error_frameParameter_windowTooLarge)
 					miren_error_set(&e, MIREN_EINVAL,
-							"backup file needs too much memory to decompress (zstd window too large)");
+							"backup file needs too much memory to "
+							"decompress (zstd window too large)");
 				else
-					miren_error_set(&e, MIREN_EINVAL, "backup file is corrupt (zstd: %s)",
+					miren_error_set(&e, MIREN_EINVAL,
+							"backup file is corrupt (zstd: %s)",
 							ZSTD_getErrorName(ret));
 				break;
 			}
@@ -230,7 +236,8 @@ static void *producer(void *arg)
 				frame_done = true;
 			else if (eof && in.pos == in.size && out.pos == before)
 				miren_error_set(&e, MIREN_EINVAL,
-						"backup file is truncated (the compressed stream ends early)");
+						"backup file is truncated (the compressed stream "
+						"ends early)");
 		}
 		if (b->len && EVP_DigestUpdate(r->run, b->data, b->len) != 1)
 			abort();
@@ -316,13 +323,14 @@ static int local_error(int e, const char *what, const char *name, struct miren_e
 {
 	char b[128];
 	if (e == ENOSPC)
-		return miren_error_set(err, MIREN_EIO, "cannot restore the backup: the disk is full");
+		return miren_error_set(err, MIREN_EIO,
+				       "cannot restore the backup: the disk is full");
 	if (e == EDQUOT)
 		return miren_error_set(err, MIREN_EIO,
 				       "cannot restore the backup: the disk quota is exceeded");
 	if (e == ENAMETOOLONG)
-		return miren_error_set(err, MIREN_EINVAL, "member '%s' has a name too long to restore",
-				       show(name, b));
+		return miren_error_set(err, MIREN_EINVAL,
+				       "member '%s' has a name too long to restore", show(name, b));
 	return miren_error_set(err, MIREN_EIO, "cannot %s %s in the staging directory: %s", what,
 			       show(name, b), io_strerror(e));
 }
@@ -391,7 +399,8 @@ static int parent_dir(struct rd *r, const char *rel, const char **base, int *out
 		if (nfd < 0) {
 			if (errno == ENOTDIR || errno == ELOOP)
 				rc = miren_error_set(err, MIREN_EINVAL,
-						     "member 'disk/%s' lies below a symlink or a file",
+						     "member 'disk/%s' lies below a symlink or a "
+						     "file",
 						     show(rel, b));
 			else
 				rc = local_error(errno, "open a directory for", rel, err);
@@ -428,15 +437,16 @@ static int archive_fail(struct rd *r, const char *name, struct miren_error *err)
 			       show(name, b), msg ? msg : "unreadable tar data");
 }
 
-static int extract_file(struct rd *r, struct archive_entry *e, const char *rel,
-			const char *name, struct miren_error *err)
+static int extract_file(struct rd *r, struct archive_entry *e, const char *rel, const char *name,
+			struct miren_error *err)
 {
 	int64_t size = archive_entry_size(e);
 	if (size < 0)
 		return bad(err, "member '%s' has no size", name);
 	if (r->max_bytes && (uint64_t)size > r->max_bytes - r->bytes) {
 		miren_error_set(err, MIREN_ETOOBIG,
-				"backup holds more than %llu bytes of files, more than the disk allows",
+				"backup holds more than %llu bytes of files, more than the disk "
+				"allows",
 				(unsigned long long)r->max_bytes);
 		miren_error_hint(err, "restore it into a larger disk");
 		return MIREN_ETOOBIG;
@@ -457,7 +467,8 @@ static int extract_file(struct rd *r, struct archive_entry *e, const char *rel,
 				    0600);
 			if (fd < 0)
 				rc = errno == EEXIST
-					     ? bad(err, "member '%s' appears twice in the backup", name)
+					     ? bad(err, "member '%s' appears twice in the backup",
+						   name)
 					     : local_error(errno, "create", name, err);
 		}
 	}
@@ -480,7 +491,8 @@ static int extract_file(struct rd *r, struct archive_entry *e, const char *rel,
 			break;
 		}
 		if (off != (la_int64_t)written) {
-			rc = bad(err, "member '%s' is a sparse file, which backups cannot contain", name);
+			rc = bad(err, "member '%s' is a sparse file, which backups cannot contain",
+				 name);
 			break;
 		}
 		if (fd >= 0 && io_write_all(fd, buf, len) != 0) {
@@ -493,7 +505,8 @@ static int extract_file(struct rd *r, struct archive_entry *e, const char *rel,
 	char hex[65];
 	sha256_final_hex(&h, hex);
 	if (!rc && written != (uint64_t)size)
-		rc = bad(err, "member '%s' holds a different number of bytes than its header declares",
+		rc = bad(err,
+			 "member '%s' holds a different number of bytes than its header declares",
 			 name);
 	if (fd < 0)
 		goto done;
@@ -504,7 +517,8 @@ static int extract_file(struct rd *r, struct archive_entry *e, const char *rel,
 	if (!rc) {
 		struct timespec ts[2] = {
 			{ .tv_sec = 0, .tv_nsec = UTIME_OMIT },
-			{ .tv_sec = archive_entry_mtime(e), .tv_nsec = archive_entry_mtime_nsec(e) },
+			{ .tv_sec = archive_entry_mtime(e),
+			  .tv_nsec = archive_entry_mtime_nsec(e) },
 		};
 		if (futimens(fd, ts) != 0)
 			rc = local_error(errno, "set the time of", name, err);
@@ -562,8 +576,8 @@ static int extract_dir(struct rd *r, struct archive_entry *e, const char *rel, c
 	return 0;
 }
 
-static int extract_link(struct rd *r, struct archive_entry *e, const char *rel,
-			const char *name, struct miren_error *err)
+static int extract_link(struct rd *r, struct archive_entry *e, const char *rel, const char *name,
+			struct miren_error *err)
 {
 	char b1[128], b2[128];
 	const char *target = archive_entry_symlink(e);
@@ -571,7 +585,8 @@ static int extract_link(struct rd *r, struct archive_entry *e, const char *rel,
 		return bad(err, "symlink '%s' has no target", name);
 	if (target[0] == '/')
 		return miren_error_set(err, MIREN_EINVAL,
-				       "symlink '%s' has an absolute target ('%s'); backups cannot contain it",
+				       "symlink '%s' has an absolute target ('%s'); backups cannot "
+				       "contain it",
 				       show(name, b1), show(target, b2));
 	if (!snap_link_target_inside(rel, target))
 		return miren_error_set(err, MIREN_EINVAL,
@@ -599,8 +614,7 @@ static int extract_link(struct rd *r, struct archive_entry *e, const char *rel,
 }
 
 /* Checks a member's path and type, then creates it. */
-static int extract(struct rd *r, struct archive_entry *e, const char *name,
-		   struct miren_error *err)
+static int extract(struct rd *r, struct archive_entry *e, const char *name, struct miren_error *err)
 {
 	if (name[0] == '/')
 		return bad(err, "member '%s' has an absolute path", name);
@@ -614,7 +628,8 @@ static int extract(struct rd *r, struct archive_entry *e, const char *name,
 	if (strncmp(name, "disk/", 5) != 0 && strcmp(name, "disk") != 0)
 		return bad(err, "unexpected member '%s' (not under disk/)", name);
 	if (archive_entry_hardlink(e))
-		return bad(err, "member '%s' is a hard link; backups cannot contain hard links", name);
+		return bad(err, "member '%s' is a hard link; backups cannot contain hard links",
+			   name);
 	mode_t type = archive_entry_filetype(e);
 	switch (type) {
 	case AE_IFREG:
@@ -623,7 +638,8 @@ static int extract(struct rd *r, struct archive_entry *e, const char *name,
 		break;
 	case AE_IFCHR:
 	case AE_IFBLK:
-		return bad(err, "member '%s' is a device node; backups cannot contain devices", name);
+		return bad(err, "member '%s' is a device node; backups cannot contain devices",
+			   name);
 	case AE_IFIFO:
 		return bad(err, "member '%s' is a fifo; backups cannot contain fifos", name);
 	case AE_IFSOCK:
@@ -672,7 +688,8 @@ static int slurp(struct rd *r, struct archive_entry *e, const char *name, char *
 	}
 	if (got != (size_t)size) {
 		free(buf);
-		return bad(err, "member '%s' holds a different number of bytes than its header declares",
+		return bad(err,
+			   "member '%s' holds a different number of bytes than its header declares",
 			   name);
 	}
 	buf[got] = '\0';
@@ -706,15 +723,18 @@ static int check_header(struct rd *r, struct archive_entry *e, const char *name,
 	const char *format = json_string_value(json_object_get(h, "format"));
 	json_t *ver = json_object_get(h, "format_version");
 	if (!format || strcmp(format, "miren-disk-backup") != 0)
-		return bad(err, "not a miren backup (%s does not say \"format\": \"miren-disk-backup\")",
+		return bad(err,
+			   "not a miren backup (%s does not say \"format\": \"miren-disk-backup\")",
 			   name);
 	if (!json_is_integer(ver) || json_integer_value(ver) < 1)
 		return bad(err, "not a miren backup (%s has no valid format_version)", name);
 	if (json_integer_value(ver) > SNAP_FORMAT_VERSION) {
 		miren_error_set(err, MIREN_EINVAL,
-				"backup format version %lld is newer than this miren supports (%d); upgrade miren",
+				"backup format version %lld is newer than this miren supports "
+				"(%d); upgrade miren",
 				(long long)json_integer_value(ver), SNAP_FORMAT_VERSION);
-		miren_error_hint(err, "restore it with the miren version that wrote it, or a newer one");
+		miren_error_hint(err,
+				 "restore it with the miren version that wrote it, or a newer one");
 		return MIREN_EINVAL;
 	}
 	return 0;
@@ -771,27 +791,30 @@ static int check_manifest(struct rd *r, struct archive_entry *e, const char *nam
 	}
 	const char *key;
 	json_t *v;
-	json_object_foreach(r->seen, key, v) {
+	json_object_foreach (r->seen, key, v) {
 		json_t *mv = json_object_get(files, key);
 		if (!mv) {
 			rc = bad(err, "file %s is in the backup but not in its manifest", key);
 			goto out;
 		}
-		if (!json_is_string(mv) || strcmp(json_string_value(mv), json_string_value(v)) != 0) {
+		if (!json_is_string(mv) ||
+		    strcmp(json_string_value(mv), json_string_value(v)) != 0) {
 			rc = bad(err, "checksum mismatch for %s", key);
 			goto out;
 		}
 	}
-	json_object_foreach(files, key, v) {
+	json_object_foreach (files, key, v) {
 		if (!json_object_get(r->seen, key)) {
-			rc = bad(err, "file %s listed in the manifest is missing from the backup", key);
+			rc = bad(err, "file %s listed in the manifest is missing from the backup",
+				 key);
 			goto out;
 		}
 	}
 	if ((uint64_t)json_integer_value(count) != r->files ||
 	    (uint64_t)json_integer_value(bytes) != r->bytes) {
 		rc = miren_error_set(err, MIREN_EINVAL,
-				     "backup file is corrupt (the manifest counts %lld files of %lld bytes, the backup has %llu of %llu)",
+				     "backup file is corrupt (the manifest counts %lld files of "
+				     "%lld bytes, the backup has %llu of %llu)",
 				     (long long)json_integer_value(count),
 				     (long long)json_integer_value(bytes),
 				     (unsigned long long)r->files, (unsigned long long)r->bytes);
@@ -922,7 +945,8 @@ static int run(struct rd *r, struct miren_error *err)
 {
 	if (archive_read_open(r->ar, r, NULL, read_cb, NULL) != ARCHIVE_OK)
 		return miren_error_set(err, MIREN_EINVAL,
-				       "not a miren backup (its zstd stream does not hold a tar archive)");
+				       "not a miren backup (its zstd stream does not hold a tar "
+				       "archive)");
 	bool manifest = false;
 	for (uint64_t i = 0;; i++) {
 		struct archive_entry *e;
@@ -933,7 +957,8 @@ static int run(struct rd *r, struct miren_error *err)
 			if (i == 0)
 				return miren_error_set(err, MIREN_EINVAL,
 						       "not a miren backup (the archive is empty)");
-			return miren_error_set(err, MIREN_EINVAL, "backup file is truncated (no manifest)");
+			return miren_error_set(err, MIREN_EINVAL,
+					       "backup file is truncated (no manifest)");
 		}
 		if (ar != ARCHIVE_OK && ar != ARCHIVE_WARN) {
 			const char *msg = archive_error_string(r->ar);
@@ -946,7 +971,8 @@ static int run(struct rd *r, struct miren_error *err)
 		const char *name = archive_entry_pathname(e);
 		if (!name || !*name)
 			return miren_error_set(err, MIREN_EINVAL,
-					       "backup file is corrupt (a member has no readable name)");
+					       "backup file is corrupt (a member has no readable "
+					       "name)");
 		int rc;
 		if (manifest)
 			return bad(err, "unexpected member '%s' after the manifest", name);
@@ -970,12 +996,16 @@ static int run(struct rd *r, struct miren_error *err)
 }
 
 int snap_read(snap_source_fn source, void *user, const char *staging, uid_t uid, gid_t gid,
-	      uint64_t max_bytes, json_t **header, struct snap_stats *st,
-	      struct miren_error *err)
+	      uint64_t max_bytes, json_t **header, struct snap_stats *st, struct miren_error *err)
 {
 	struct miren_error e = { 0 };
-	struct rd r = { .source = source, .user = user, .uid = uid, .gid = gid,
-			.max_bytes = max_bytes, .root = -1, .pdir_fd = -1 };
+	struct rd r = { .source = source,
+			.user = user,
+			.uid = uid,
+			.gid = gid,
+			.max_bytes = max_bytes,
+			.root = -1,
+			.pdir_fd = -1 };
 	pthread_t thr = { 0 }; /* joined only when r.thread_started */
 	int rc;
 	if (header)
@@ -987,13 +1017,14 @@ int snap_read(snap_source_fn source, void *user, const char *staging, uid_t uid,
 	if (!r.verify_only) {
 		r.root = open(staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (r.root < 0) {
-			rc = miren_error_set(&e, MIREN_EIO, "cannot open the staging directory %s: %s",
-					     staging, io_strerror(errno));
+			rc = miren_error_set(&e, MIREN_EIO,
+					     "cannot open the staging directory %s: %s", staging,
+					     io_strerror(errno));
 			goto out;
 		}
 		if (is_empty_dir(r.root) != 1) {
-			rc = miren_error_set(&e, MIREN_EINTERNAL, "staging directory %s is not empty",
-					     staging);
+			rc = miren_error_set(&e, MIREN_EINTERNAL,
+					     "staging directory %s is not empty", staging);
 			close(r.root);
 			r.root = -1;
 			goto out;

@@ -39,8 +39,8 @@
  */
 #include "disk/snapshot.h"
 #include "util/compiler.h"
-#include "util/sha256.h"
 #include "util/io.h"
+#include "util/sha256.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -57,9 +57,9 @@
 #include <zstd.h>
 
 #define SNAP_READ_CHUNK (1u << 20)
-#define NBUF 4  /* read buffers */
+#define NBUF 4                      /* read buffers */
 #define SNAP_HASH_ASYNC (64u << 10) /* smaller chunks are hashed inline */
-#define HQ_N 16 /* queued digest updates per hashing thread */
+#define HQ_N 16                     /* queued digest updates per hashing thread */
 
 /* The hashing thread: a FIFO of digest updates (see the top comment). */
 struct hjob {
@@ -84,21 +84,21 @@ struct snap_writer {
 	ZSTD_CCtx *cctx;
 	unsigned char *zout;
 	size_t zout_cap;
-	unsigned char *rbuf; /* NBUF * SNAP_READ_CHUNK, for file contents */
+	unsigned char *rbuf;        /* NBUF * SNAP_READ_CHUNK, for file contents */
 	const unsigned char *chunk; /* the file chunk being archived */
 	size_t chunk_len;
 	uint64_t chunk_seq_file, chunk_seq_tar; /* its digest jobs */
 	struct sha256 tar_sha;
 	bool tar_sha_open;
 	struct sha256 *file_sha; /* set while a file member's data is written */
-	unsigned tree_flags; /* SNAP_TREE_* of the snap_add_tree running */
-	bool discard;   /* being freed unfinished: swallow libarchive's output */
+	unsigned tree_flags;     /* SNAP_TREE_* of the snap_add_tree running */
+	bool discard;            /* being freed unfinished: swallow libarchive's output */
 	bool finished;
-	int failed;     /* sticky error code */
+	int failed;                /* sticky error code */
 	struct miren_error cb_err; /* raised inside the write callback */
-	json_t *files;  /* "disk/rel" -> sha256 hex */
+	json_t *files;             /* "disk/rel" -> sha256 hex */
 	uint64_t nfiles, bytes_in, tar_bytes, zst_bytes;
-	char *path;     /* "disk/..." of the member being walked */
+	char *path; /* "disk/..." of the member being walked */
 	size_t path_len, path_cap;
 	struct hasher hs_file; /* per-file digests */
 	struct hasher hs_tar;  /* the archive digest */
@@ -282,7 +282,8 @@ static int w_fail(struct snap_writer *w, struct miren_error *err, int code, cons
 			*err = w->cb_err;
 	} else if (what) {
 		miren_error_set(err, code, "cannot write the backup (%s: %s)", what,
-				archive_error_string(w->ar) ? archive_error_string(w->ar) : "unknown error");
+				archive_error_string(w->ar) ? archive_error_string(w->ar)
+							    : "unknown error");
 	}
 	if (!w->failed)
 		w->failed = code;
@@ -299,9 +300,9 @@ static int w_check(struct snap_writer *w, struct miren_error *err)
 }
 
 /* Writes one member's header; size only for regular files. */
-static int w_header(struct snap_writer *w, const char *name, mode_t type, mode_t perm,
-		    uid_t uid, gid_t gid, time_t mtime, long mtime_ns, int64_t size,
-		    const char *link, struct miren_error *err)
+static int w_header(struct snap_writer *w, const char *name, mode_t type, mode_t perm, uid_t uid,
+		    gid_t gid, time_t mtime, long mtime_ns, int64_t size, const char *link,
+		    struct miren_error *err)
 {
 	struct archive_entry *e = w->entry;
 	archive_entry_clear(e);
@@ -367,8 +368,8 @@ static int w_member_mem(struct snap_writer *w, const char *name, const void *dat
 	return rc;
 }
 
-struct snap_writer *snap_writer_new(snap_sink_fn sink, void *user, const json_t *header,
-				    int level, int threads, struct miren_error *err)
+struct snap_writer *snap_writer_new(snap_sink_fn sink, void *user, const json_t *header, int level,
+				    int threads, struct miren_error *err)
 {
 	if (header && !json_is_object(header)) {
 		miren_error_set(err, MIREN_EINVAL, "the backup header must be a JSON object");
@@ -503,14 +504,16 @@ static int w_file(struct snap_writer *w, int dfd, const char *name, struct miren
 		goto out;
 	}
 	if (json_object_get(w->files, path)) {
-		rc = w->failed = miren_error_set(err, MIREN_EINVAL,
-						 "%s is already in the backup", path);
+		rc = w->failed = miren_error_set(err, MIREN_EINVAL, "%s is already in the backup",
+						 path);
 		goto out;
 	}
 	/* The manifest is JSON: its keys, the file names, must be UTF-8. */
 	if (json_object_set_new(w->files, path, json_null()) != 0) {
-		rc = w->failed = miren_error_set(
-			err, MIREN_EINVAL, "file name %s is not valid UTF-8; it cannot be backed up", path);
+		rc = w->failed =
+			miren_error_set(err, MIREN_EINVAL,
+					"file name %s is not valid UTF-8; it cannot be backed up",
+					path);
 		miren_error_hint(err, "rename the file");
 		goto out;
 	}
@@ -544,8 +547,9 @@ static int w_file(struct snap_writer *w, int dfd, const char *name, struct miren
 		}
 		if (n == 0) {
 			if (!(w->tree_flags & SNAP_TREE_VOLATILE)) {
-				rc = w->failed = miren_error_set(
-					err, MIREN_EIO, "%s shrank while being backed up", path);
+				rc = w->failed = miren_error_set(err, MIREN_EIO,
+								 "%s shrank while being backed up",
+								 path);
 				break;
 			}
 			/* As a database's own base backup does: zeros to the
@@ -591,8 +595,8 @@ static int cmp_names(const void *a, const void *b)
 }
 
 /* Archives the contents of the directory dfd (whose member is w->path). */
-static int w_dir(struct snap_writer *w, int dfd, bool (*skip)(const char *, bool, void *),
-		 void *u, struct miren_error *err)
+static int w_dir(struct snap_writer *w, int dfd, bool (*skip)(const char *, bool, void *), void *u,
+		 struct miren_error *err)
 {
 	int rc = 0;
 	char **names = NULL;
@@ -653,11 +657,13 @@ static int w_dir(struct snap_writer *w, int dfd, bool (*skip)(const char *, bool
 			} else {
 				target[tl] = '\0';
 				if (!snap_link_target_inside(rel, target)) {
-					rc = w->failed = miren_error_set(
-						err, MIREN_EINVAL,
-						"symlink %s points outside the disk ('%s'); it cannot be backed up",
-						w->path, target);
-					miren_error_hint(err, "replace it with a relative link inside the disk, or remove it");
+					rc = w->failed = miren_error_set(err, MIREN_EINVAL,
+									 "symlink %s points "
+									 "outside the disk ('%s'); "
+									 "it cannot be backed up",
+									 w->path, target);
+					miren_error_hint(err, "replace it with a relative link "
+							      "inside the disk, or remove it");
 				} else {
 					rc = w_header(w, w->path, AE_IFLNK, 0777, st.st_uid,
 						      st.st_gid, st.st_mtim.tv_sec,
@@ -673,8 +679,8 @@ static int w_dir(struct snap_writer *w, int dfd, bool (*skip)(const char *, bool
 					rc = w_read_error(w, errno, w->path, err);
 			} else {
 				rc = w_header(w, w->path, AE_IFDIR, st.st_mode, st.st_uid,
-					      st.st_gid, st.st_mtim.tv_sec,
-					      st.st_mtim.tv_nsec, 0, NULL, err);
+					      st.st_gid, st.st_mtim.tv_sec, st.st_mtim.tv_nsec, 0,
+					      NULL, err);
 				if (!rc)
 					rc = w_dir(w, cfd, skip, u, err);
 				close(cfd);
@@ -717,8 +723,8 @@ out:
 	return rc;
 }
 
-int snap_add_data(struct snap_writer *w, const char *rel, const void *data, size_t len,
-		  mode_t mode, struct miren_error *err)
+int snap_add_data(struct snap_writer *w, const char *rel, const void *data, size_t len, mode_t mode,
+		  struct miren_error *err)
 {
 	int rc = w_check(w, err);
 	if (rc)

@@ -128,14 +128,15 @@ struct volumes *volumes_open(const char *data_dir, uid_t uid, gid_t gid)
 		snprintf(v->reason, sizeof(v->reason),
 			 "the daemon does not run as root, so it cannot use loop devices");
 	} else if ((lc = open("/dev/loop-control", O_RDWR | O_CLOEXEC)) < 0) {
-		snprintf(v->reason, sizeof(v->reason), "no loop device support (/dev/loop-control: %s)",
-			 strerror(errno));
+		snprintf(v->reason, sizeof(v->reason),
+			 "no loop device support (/dev/loop-control: %s)", strerror(errno));
 	} else if (!mkfs) {
 		snprintf(v->reason, sizeof(v->reason), "mkfs.ext4 is not installed (e2fsprogs)");
 	} else {
 		v->mode = VOLUME_EXT4;
 		snprintf(v->reason, sizeof(v->reason),
-			 "sparse ext4 images in %s, loop-mounted at %s/<disk>", v->images, v->mounts);
+			 "sparse ext4 images in %s, loop-mounted at %s/<disk>", v->images,
+			 v->mounts);
 	}
 	if (lc >= 0)
 		close(lc);
@@ -145,10 +146,12 @@ struct volumes *volumes_open(const char *data_dir, uid_t uid, gid_t gid)
 	v->online_resize = have_cap_sys_resource();
 	if (v->mode == VOLUME_EXT4)
 		log_info("disks: ext4 mode: %s; disks grow %s", v->reason,
-			 v->online_resize ? "online" : "while unmounted (no CAP_SYS_RESOURCE: the "
-						      "disk's server stops for the resize)");
+			 v->online_resize ? "online"
+					  : "while unmounted (no CAP_SYS_RESOURCE: the "
+					    "disk's server stops for the resize)");
 	else
-		log_info("disks: dirs mode (plain directories, sizes recorded but not enforced): %s",
+		log_info("disks: dirs mode (plain directories, sizes recorded but not enforced): "
+			 "%s",
 			 v->reason);
 	return v;
 }
@@ -299,7 +302,8 @@ static void each_loop(void (*fn)(const char *loopname, const char *backing, void
 	struct dirent *de;
 	char backing[4096];
 	while (d && (de = readdir(d)))
-		if (!strncmp(de->d_name, "loop", 4) && loop_backing(de->d_name, backing, sizeof(backing)))
+		if (!strncmp(de->d_name, "loop", 4) &&
+		    loop_backing(de->d_name, backing, sizeof(backing)))
 			fn(de->d_name, backing, user);
 	if (d)
 		closedir(d);
@@ -354,9 +358,8 @@ static int attach_and_mount(struct volumes *v, const char *image, const char *di
 		}
 		snprintf(dev, sizeof(dev), "/dev/loop%d", n);
 		/* devtmpfs makes the node of a new device asynchronously. */
-		for (int i = 0; i < 100 && (loop = open(dev, O_RDWR | O_CLOEXEC)) < 0 &&
-				errno == ENOENT;
-		     i++)
+		for (int i = 0;
+		     i < 100 && (loop = open(dev, O_RDWR | O_CLOEXEC)) < 0 && errno == ENOENT; i++)
 			usleep(10000);
 		if (loop < 0) {
 			rc = miren_error_set(err, MIREN_EIO, "cannot open %s: %s", dev,
@@ -514,7 +517,8 @@ static int make_image(struct volumes *v, const char *path, uint64_t size, struct
 	if (!rc)
 		fault_point("volume:formatted");
 	if (!rc && rename(tmp, path) != 0)
-		rc = miren_error_set(err, MIREN_EIO, "cannot rename '%s': %s", tmp, strerror(errno));
+		rc = miren_error_set(err, MIREN_EIO, "cannot rename '%s': %s", tmp,
+				     strerror(errno));
 	if (!rc)
 		fs_fsync_dir(path);
 out:
@@ -577,7 +581,8 @@ static int mount_image(struct volumes *v, const char *name, bool check, struct m
 		goto out;
 	if (v->mode != VOLUME_EXT4) {
 		rc = miren_error_set(err, MIREN_EIO,
-				     "disk '%s' is an ext4 image and loop devices cannot be used: %s",
+				     "disk '%s' is an ext4 image and loop devices cannot be used: "
+				     "%s",
 				     name, v->reason);
 		goto out;
 	}
@@ -617,8 +622,7 @@ static bool dir_has_entries(const char *dir)
 	return any;
 }
 
-int volume_ensure(struct volumes *v, const char *name, uint64_t size_bytes,
-		  struct miren_error *err)
+int volume_ensure(struct volumes *v, const char *name, uint64_t size_bytes, struct miren_error *err)
 {
 	int rc = name_check(name, err);
 	if (rc)
@@ -652,9 +656,9 @@ int volume_ensure(struct volumes *v, const char *name, uint64_t size_bytes,
 		if (!rc)
 			rc = mount_image(v, name, false, err);
 		if (!rc)
-			log_info("disk %s: %" PRIu64 " MiB image %s in %.1f ms, mounted in %.1f ms", name,
-				 size_bytes >> 20, took ? "taken from the spare" : "made", t1 - t0,
-				 now_ms() - t1);
+			log_info("disk %s: %" PRIu64 " MiB image %s in %.1f ms, mounted in %.1f ms",
+				 name, size_bytes >> 20, took ? "taken from the spare" : "made",
+				 t1 - t0, now_ms() - t1);
 	}
 	free(image);
 	free(dir);
@@ -783,8 +787,7 @@ int volume_fit(struct volumes *v, const char *name, uint64_t size_bytes, struct 
 	return rc;
 }
 
-int volume_resize(struct volumes *v, const char *name, uint64_t size_bytes,
-		  struct miren_error *err)
+int volume_resize(struct volumes *v, const char *name, uint64_t size_bytes, struct miren_error *err)
 {
 	int rc = name_check(name, err);
 	if (rc)
@@ -805,8 +808,9 @@ int volume_resize(struct volumes *v, const char *name, uint64_t size_bytes,
 				     "disk '%s' has %" PRIu64 " MiB; shrinking a disk is not "
 				     "supported (nothing was changed)",
 				     name, cur >> 20);
-		miren_error_hint(err, "give a size of at least %" PRIu64 " MiB, or back the disk up "
-				      "and restore it into a new, smaller addon",
+		miren_error_hint(err,
+				 "give a size of at least %" PRIu64 " MiB, or back the disk up "
+				 "and restore it into a new, smaller addon",
 				 cur >> 20);
 		goto out;
 	}
@@ -821,8 +825,8 @@ int volume_resize(struct volumes *v, const char *name, uint64_t size_bytes,
 	if (size_bytes > cur) {
 		int fd = open(image, O_WRONLY | O_CLOEXEC);
 		if (fd < 0 || ftruncate(fd, (off_t)size_bytes) != 0 || fsync(fd) != 0)
-			rc = miren_error_set(err, MIREN_EIO, "cannot grow disk image '%s': %s", image,
-					     strerror(errno));
+			rc = miren_error_set(err, MIREN_EIO, "cannot grow disk image '%s': %s",
+					     image, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		if (rc)
@@ -837,8 +841,8 @@ int volume_resize(struct volumes *v, const char *name, uint64_t size_bytes,
 		 * Both are no-ops when already done. */
 		int lfd = open(src, O_RDWR | O_CLOEXEC);
 		if (lfd < 0 || ioctl(lfd, LOOP_SET_CAPACITY, 0) != 0)
-			rc = miren_error_set(err, MIREN_EIO, "cannot update the size of %s: %s", src,
-					     strerror(errno));
+			rc = miren_error_set(err, MIREN_EIO, "cannot update the size of %s: %s",
+					     src, strerror(errno));
 		if (lfd >= 0)
 			close(lfd);
 		if (!rc) {
@@ -887,7 +891,8 @@ void volume_info(struct volumes *v, const char *name, uint64_t recorded_size,
 		out->exists = true;
 		long long du = fs_disk_usage(dir);
 		out->used_bytes = du > 0 ? (uint64_t)du : 0;
-		out->avail_bytes = recorded_size > out->used_bytes ? recorded_size - out->used_bytes : 0;
+		out->avail_bytes = recorded_size > out->used_bytes ? recorded_size - out->used_bytes
+								   : 0;
 	}
 	free(image);
 	free(dir);
@@ -984,10 +989,20 @@ int volume_parse_size(const char *s, uint64_t *out, struct miren_error *err)
 			const char *unit;
 			uint64_t mult;
 		} units[] = {
-			{ "", 1 },	     { "b", 1 },	  { "k", 1ULL << 10 }, { "kb", 1ULL << 10 },
-			{ "kib", 1ULL << 10 }, { "m", 1ULL << 20 }, { "mb", 1ULL << 20 }, { "mib", 1ULL << 20 },
-			{ "g", 1ULL << 30 }, { "gb", 1ULL << 30 }, { "gib", 1ULL << 30 }, { "t", 1ULL << 40 },
-			{ "tb", 1ULL << 40 }, { "tib", 1ULL << 40 },
+			{ "", 1 },
+			{ "b", 1 },
+			{ "k", 1ULL << 10 },
+			{ "kb", 1ULL << 10 },
+			{ "kib", 1ULL << 10 },
+			{ "m", 1ULL << 20 },
+			{ "mb", 1ULL << 20 },
+			{ "mib", 1ULL << 20 },
+			{ "g", 1ULL << 30 },
+			{ "gb", 1ULL << 30 },
+			{ "gib", 1ULL << 30 },
+			{ "t", 1ULL << 40 },
+			{ "tb", 1ULL << 40 },
+			{ "tib", 1ULL << 40 },
 		};
 		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]) && !mult; i++)
 			if (!strcasecmp(end, units[i].unit))
@@ -1034,7 +1049,8 @@ void volumes_check(struct volumes *v, const char *const *names, size_t n,
 	struct dirent *de;
 	while (d && (de = readdir(d))) {
 		size_t l = strlen(de->d_name);
-		if (l <= 4 || strcmp(de->d_name + l - 4, ".img") || !strncmp(de->d_name, ".spare-", 7))
+		if (l <= 4 || strcmp(de->d_name + l - 4, ".img") ||
+		    !strncmp(de->d_name, ".spare-", 7))
 			continue;
 		char *name = xstrndup(de->d_name, l - 4);
 		bool known = false;

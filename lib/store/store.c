@@ -159,7 +159,8 @@ static int migrate(struct store *st, struct miren_error *err)
 		return db_fail(st, err, "reading schema version");
 	if (v > N_MIGRATIONS)
 		return miren_error_set(err, MIREN_EDB,
-				       "state store schema version %d is newer than this miren (%d)",
+				       "state store schema version %d is newer than this miren "
+				       "(%d)",
 				       v, N_MIGRATIONS);
 	for (int i = v; i < N_MIGRATIONS; i++) {
 		char bump[64];
@@ -262,10 +263,9 @@ int step_done(struct store *st, sqlite3_stmt *s, struct miren_error *err)
 	return rc;
 }
 
-
 /* Steps s to the end, turning each row into an element of *out. */
-int collect(struct store *st, sqlite3_stmt *s, size_t elem, row_fn fn, void **out,
-		   size_t *n, struct miren_error *err)
+int collect(struct store *st, sqlite3_stmt *s, size_t elem, row_fn fn, void **out, size_t *n,
+	    struct miren_error *err)
 {
 	size_t cap = 0;
 	int r;
@@ -284,7 +284,7 @@ int collect(struct store *st, sqlite3_stmt *s, size_t elem, row_fn fn, void **ou
 
 /* Steps s for one row: 0 with it in rec, or MIREN_ENOTFOUND. */
 int one(struct store *st, sqlite3_stmt *s, row_fn fn, void *rec, struct miren_error *err,
-	       const char *what, const char *name)
+	const char *what, const char *name)
 {
 	int r = sqlite3_step(s), rc = 0;
 	if (r == SQLITE_ROW)
@@ -322,8 +322,9 @@ int store_app_list(struct store *st, struct app_rec **out, size_t *n, struct mir
 {
 	pthread_mutex_lock(&st->lock);
 	int rc = MIREN_EDB;
-	sqlite3_stmt *s =
-		prep(st, "SELECT name, created_at, current_release FROM apps ORDER BY name", err);
+	sqlite3_stmt *s = prep(st,
+			       "SELECT name, created_at, current_release FROM apps ORDER BY name",
+			       err);
 	if (s)
 		rc = collect(st, s, sizeof(**out), app_from_row, (void **)out, n, err);
 	pthread_mutex_unlock(&st->lock);
@@ -335,8 +336,9 @@ int store_app_get(struct store *st, const char *name, struct app_rec *out, struc
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&st->lock);
 	int rc = MIREN_EDB;
-	sqlite3_stmt *s = prep(
-		st, "SELECT name, created_at, current_release FROM apps WHERE name = ?", err);
+	sqlite3_stmt *s = prep(st,
+			       "SELECT name, created_at, current_release FROM apps WHERE name = ?",
+			       err);
 	if (s) {
 		sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
 		rc = one(st, s, app_from_row, out, err, "app", name);
@@ -349,8 +351,8 @@ int store_app_get(struct store *st, const char *name, struct app_rec *out, struc
 
 static int app_ensure_locked(struct store *st, const char *name, struct miren_error *err)
 {
-	sqlite3_stmt *s = prep(
-		st, "INSERT OR IGNORE INTO apps (name, created_at) VALUES (?, ?)", err);
+	sqlite3_stmt *s = prep(st, "INSERT OR IGNORE INTO apps (name, created_at) VALUES (?, ?)",
+			       err);
 	if (!s)
 		return MIREN_EDB;
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
@@ -403,7 +405,8 @@ int store_release_next(struct store *st, const char *app, int *n, struct miren_e
 {
 	pthread_mutex_lock(&st->lock);
 	int rc = 0;
-	sqlite3_stmt *s = prep(st, "SELECT COALESCE(MAX(n), 0) + 1 FROM releases WHERE app = ?", err);
+	sqlite3_stmt *s = prep(st, "SELECT COALESCE(MAX(n), 0) + 1 FROM releases WHERE app = ?",
+			       err);
 	if (!s) {
 		rc = MIREN_EDB;
 		goto out;
@@ -429,10 +432,11 @@ int store_release_add(struct store *st, const char *app, int n, const char *sour
 	rc = app_ensure_locked(st, app, err);
 	if (rc)
 		goto rollback;
-	sqlite3_stmt *s = prep(st,
-			       "INSERT INTO releases (app, n, created_at, source_sha256, config_json)"
-			       " VALUES (?, ?, ?, ?, ?)",
-			       err);
+	sqlite3_stmt *s =
+		prep(st,
+		     "INSERT INTO releases (app, n, created_at, source_sha256, config_json)"
+		     " VALUES (?, ?, ?, ?, ?)",
+		     err);
 	if (!s) {
 		rc = MIREN_EDB;
 		goto rollback;
@@ -537,7 +541,6 @@ void release_rec_release(struct release_rec *r)
 
 /* --- env ---------------------------------------------------------------- */
 
-
 static void env_row(sqlite3_stmt *s, void *p)
 {
 	struct env_rec *e = p;
@@ -571,13 +574,14 @@ int store_env_set(struct store *st, const char *app, const struct env_rec *rec,
 {
 	pthread_mutex_lock(&st->lock);
 	int rc;
-	sqlite3_stmt *s = prep(st,
-			       "INSERT INTO env (app, service, key, source, value, sensitive, description)"
-			       " VALUES (?, ?, ?, ?, ?, ?, ?)"
-			       " ON CONFLICT (app, service, key, source) DO UPDATE SET"
-			       " value = excluded.value, sensitive = excluded.sensitive,"
-			       " description = excluded.description",
-			       err);
+	sqlite3_stmt *s =
+		prep(st,
+		     "INSERT INTO env (app, service, key, source, value, sensitive, description)"
+		     " VALUES (?, ?, ?, ?, ?, ?, ?)"
+		     " ON CONFLICT (app, service, key, source) DO UPDATE SET"
+		     " value = excluded.value, sensitive = excluded.sensitive,"
+		     " description = excluded.description",
+		     err);
 	if (!s) {
 		rc = MIREN_EDB;
 		goto out;

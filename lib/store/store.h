@@ -25,7 +25,7 @@ struct store;
 
 struct app_rec {
 	char *name;
-	int64_t created_at; /* unix seconds */
+	int64_t created_at;  /* unix seconds */
 	int current_release; /* 0: never deployed */
 };
 
@@ -128,27 +128,27 @@ int env_source_parse(const char *name);
  */
 
 struct addon_rec {
-	char *id;        /* short, random, stable: names every resource */
+	char *id; /* short, random, stable: names every resource */
 	char *app;
-	char *addon;     /* the addon's name, as the registry knows it */
+	char *addon; /* the addon's name, as the registry knows it */
 	char *variant;
 	char *version;
-	char *status;    /* pending, provisioning, active, error, deprovisioning */
+	char *status; /* pending, provisioning, active, error, deprovisioning */
 	int step;
-	char *message;   /* the error, when status is error (or a note while
-	                  * retrying) */
-	char *detail;    /* the error's cause ("" when none) */
-	char *hint;      /* what to do about it ("" when none) */
+	char *message;    /* the error, when status is error (or a note while
+			   * retrying) */
+	char *detail;     /* the error's cause ("" when none) */
+	char *hint;       /* what to do about it ("" when none) */
 	char *state_json; /* the provider's own state: opaque text to the store */
-	char *source;    /* "config" (app.toml) or "cli" */
+	char *source;     /* "config" (app.toml) or "cli" */
 	int64_t created_at;
-	char *server;    /* the server it runs on ("" before one is planned) */
+	char *server; /* the server it runs on ("" before one is planned) */
 };
 
 struct server_rec {
 	char *id;
-	char *engine;    /* the addon that runs it (its provider's name) */
-	char *kind;      /* the variant that made it, e.g. "small" or "shared" */
+	char *engine; /* the addon that runs it (its provider's name) */
+	char *kind;   /* the variant that made it, e.g. "small" or "shared" */
 	char *disk;
 	char *address;
 	int port;

@@ -12,7 +12,7 @@
 
 /* --- addons -------------------------------------------------------------- */
 
-#define ADDON_COLS \
+#define ADDON_COLS                                                                                 \
 	"id, app, addon, variant, version, status, step, message, state_json, source, created_at," \
 	" server, error_detail, error_hint"
 
@@ -54,7 +54,9 @@ int store_addon_add(struct store *st, const struct addon_rec *rec, struct miren_
 		rc = MIREN_EDB;
 		goto out;
 	}
-	const char *v[] = { rec->id, rec->app, rec->addon, rec->variant, rec->version, rec->status };
+	const char *v[] = {
+		rec->id, rec->app, rec->addon, rec->variant, rec->version, rec->status
+	};
 	bind_texts(s, 1, 6, v);
 	sqlite3_bind_int(s, 7, rec->step);
 	const char *w[] = { rec->message ? rec->message : "",
@@ -70,8 +72,8 @@ int store_addon_add(struct store *st, const struct addon_rec *rec, struct miren_
 	if (r == SQLITE_DONE)
 		rc = 0;
 	else if (r == SQLITE_CONSTRAINT && !word_refused(st))
-		rc = miren_error_set(err, MIREN_EEXISTS, "app '%s' already has addon '%s'", rec->app,
-				     rec->addon);
+		rc = miren_error_set(err, MIREN_EEXISTS, "app '%s' already has addon '%s'",
+				     rec->app, rec->addon);
 	else
 		rc = db_fail(st, err, "add addon");
 out:
@@ -85,7 +87,8 @@ int store_addon_list(struct store *st, const char *app, struct addon_rec **out, 
 	pthread_mutex_lock(&st->lock);
 	int rc = MIREN_EDB;
 	sqlite3_stmt *s = prep(st,
-			       app ? "SELECT " ADDON_COLS " FROM addons WHERE app = ? ORDER BY addon"
+			       app ? "SELECT " ADDON_COLS
+				     " FROM addons WHERE app = ? ORDER BY addon"
 				   : "SELECT " ADDON_COLS " FROM addons ORDER BY app, addon",
 			       err);
 	if (s) {
@@ -103,14 +106,15 @@ int store_addon_get(struct store *st, const char *app, const char *addon, struct
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&st->lock);
 	int rc = MIREN_EDB;
-	sqlite3_stmt *s =
-		prep(st, "SELECT " ADDON_COLS " FROM addons WHERE app = ? AND addon = ?", err);
+	sqlite3_stmt *s = prep(st, "SELECT " ADDON_COLS " FROM addons WHERE app = ? AND addon = ?",
+			       err);
 	if (s) {
 		const char *v[] = { app, addon };
 		bind_texts(s, 1, 2, v);
 		rc = one(st, s, addon_row, out, err, "addon", addon);
 		if (rc == MIREN_ENOTFOUND)
-			miren_error_set(err, MIREN_ENOTFOUND, "app '%s' has no addon '%s'", app, addon);
+			miren_error_set(err, MIREN_ENOTFOUND, "app '%s' has no addon '%s'", app,
+					addon);
 	}
 	pthread_mutex_unlock(&st->lock);
 	return rc;
@@ -130,12 +134,13 @@ static int addon_cas_locked(struct store *st, const char *id, const char *expect
 			    const char *server, struct miren_error *err)
 {
 	sqlite3_stmt *s = prep(st,
-			       state_json ? "UPDATE addons SET status = ?1, step = ?2, message = ?3,"
-					    " error_detail = ?9, error_hint = ?10, state_json = ?4,"
-					    " server = ?8 WHERE id = ?5 AND status = ?6 AND step = ?7"
-					  : "UPDATE addons SET status = ?1, step = ?2, message = ?3,"
-					    " error_detail = ?9, error_hint = ?10"
-					    " WHERE id = ?5 AND status = ?6 AND step = ?7",
+			       state_json
+				       ? "UPDATE addons SET status = ?1, step = ?2, message = ?3,"
+					 " error_detail = ?9, error_hint = ?10, state_json = ?4,"
+					 " server = ?8 WHERE id = ?5 AND status = ?6 AND step = ?7"
+				       : "UPDATE addons SET status = ?1, step = ?2, message = ?3,"
+					 " error_detail = ?9, error_hint = ?10"
+					 " WHERE id = ?5 AND status = ?6 AND step = ?7",
 			       err);
 	if (!s)
 		return MIREN_EDB;
@@ -161,9 +166,10 @@ static int addon_cas_locked(struct store *st, const char *id, const char *expect
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(s) == SQLITE_ROW)
 		rc = miren_error_set(err, MIREN_ECONFLICT,
-				     "addon %s moved from %s (step %d) to %s (step %d) meanwhile", id,
-				     expect_status, expect_step,
-				     (const char *)sqlite3_column_text(s, 0), sqlite3_column_int(s, 1));
+				     "addon %s moved from %s (step %d) to %s (step %d) meanwhile",
+				     id, expect_status, expect_step,
+				     (const char *)sqlite3_column_text(s, 0),
+				     sqlite3_column_int(s, 1));
 	else
 		rc = miren_error_set(err, MIREN_ENOTFOUND, "addon %s no longer exists", id);
 	sqlite3_finalize(s);
@@ -190,8 +196,7 @@ int store_addon_update(struct store *st, const struct addon_rec *rec, const char
 	pthread_mutex_lock(&st->lock);
 	int rc = addon_cas_locked(st, rec->id, expect_status, expect_step, rec->status, rec->step,
 				  rec->message, rec->detail, rec->hint, state, rec->server, err);
-	if (rc == MIREN_ECONFLICT &&
-	    addon_state_locked(st, rec->id, state, rec->server, NULL) != 0)
+	if (rc == MIREN_ECONFLICT && addon_state_locked(st, rec->id, state, rec->server, NULL) != 0)
 		rc = db_fail(st, err, "record addon state");
 	pthread_mutex_unlock(&st->lock);
 	return rc;
@@ -202,8 +207,8 @@ int store_addon_set_status(struct store *st, const char *id, const char *expect_
 			   struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc = addon_cas_locked(st, id, expect_status, expect_step, status, step, message, NULL, NULL,
-				  NULL, NULL, err);
+	int rc = addon_cas_locked(st, id, expect_status, expect_step, status, step, message, NULL,
+				  NULL, NULL, NULL, err);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
@@ -431,8 +436,7 @@ int store_server_find_kind(struct store *st, const char *engine, const char *kin
 	return rc;
 }
 
-int store_server_list(struct store *st, struct server_rec **out, size_t *n,
-		      struct miren_error *err)
+int store_server_list(struct store *st, struct server_rec **out, size_t *n, struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
 	int rc = MIREN_EDB;
@@ -476,7 +480,6 @@ int store_server_delete(struct store *st, const char *id, struct miren_error *er
 {
 	return delete_by(st, "DELETE FROM servers WHERE id = ?", id, err);
 }
-
 
 int store_server_addresses(struct store *st, char ***out, size_t *n, struct miren_error *err)
 {
@@ -535,7 +538,8 @@ int store_disk_put(struct store *st, const struct disk_rec *rec, struct miren_er
 		sqlite3_bind_int64(s, 2, rec->size_bytes);
 		const char *v[] = { rec->created_by, rec->status };
 		bind_texts(s, 3, 2, v);
-		sqlite3_bind_int64(s, 5, rec->created_at ? rec->created_at : (sqlite3_int64)time(NULL));
+		sqlite3_bind_int64(s, 5,
+				   rec->created_at ? rec->created_at : (sqlite3_int64)time(NULL));
 		rc = step_done(st, s, err);
 	}
 	pthread_mutex_unlock(&st->lock);
@@ -611,8 +615,10 @@ int store_setting_ensure(struct store *st, const char *key, const char *value, c
 {
 	pthread_mutex_lock(&st->lock);
 	int rc = MIREN_EDB;
-	sqlite3_stmt *s = prep(st, "INSERT INTO settings (key, value) VALUES (?, ?)"
-				   " ON CONFLICT (key) DO NOTHING", err);
+	sqlite3_stmt *s = prep(st,
+			       "INSERT INTO settings (key, value) VALUES (?, ?)"
+			       " ON CONFLICT (key) DO NOTHING",
+			       err);
 	if (s) {
 		const char *v[] = { key, value };
 		bind_texts(s, 1, 2, v);

@@ -5,10 +5,10 @@
 #include "supervise/contain.h"
 #include "util/err.h"
 #include "util/fs.h"
+#include "util/io.h"
 #include "util/log.h"
 #include "util/sha256.h"
 #include "util/strbuf.h"
-#include "util/io.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -121,8 +121,7 @@ static void session_one(void *arg, pid_t pid)
 {
 	struct session_walk *w = arg;
 	struct proc_info pi;
-	if (proc_read(pid, &pi) != 0 || (pi.pgrp != w->sid && pi.session != w->sid) ||
-	    is_dead(&pi))
+	if (proc_read(pid, &pi) != 0 || (pi.pgrp != w->sid && pi.session != w->sid) || is_dead(&pi))
 		return;
 	w->alive++;
 	if (w->kill_them)
@@ -323,13 +322,14 @@ struct sv_contain *contain_new(const char *run_dir)
 	char *top = fs_join(mnt, "miren");
 	char *base = fs_join(top, c->hex);
 	char *probe = fs_join(base, "cgroup.procs");
-	if ((mkdir(top, 0755) == 0 || errno == EEXIST) && (mkdir(base, 0755) == 0 || errno == EEXIST) &&
-	    access(probe, W_OK) == 0) {
+	if ((mkdir(top, 0755) == 0 || errno == EEXIST) &&
+	    (mkdir(base, 0755) == 0 || errno == EEXIST) && access(probe, W_OK) == 0) {
 		c->cg_base = base;
 		base = NULL;
 	} else {
 		log_info("supervisor: cannot use cgroups under %s (%s); finding processes through "
-			 "/proc", top, io_strerror(errno));
+			 "/proc",
+			 top, io_strerror(errno));
 	}
 	free(probe);
 	free(base);
@@ -401,7 +401,7 @@ struct proc_table {
 	size_t n, cap;
 	const char *tag; /* "<hex>:<id>", or "<hex>:" as a prefix when prefix */
 	bool prefix;
-	pid_t sid;       /* group/session that belongs (0: none) */
+	pid_t sid; /* group/session that belongs (0: none) */
 };
 
 static void table_add(void *arg, pid_t pid)
@@ -553,9 +553,8 @@ void contain_forget(const struct sv_contain *c, const char *id)
 	free(dir);
 }
 
-
-int contain_sweep_unclaimed(const struct sv_contain *c, bool (*claimed)(void *arg, const char *flat_id),
-			    void *arg)
+int contain_sweep_unclaimed(const struct sv_contain *c,
+			    bool (*claimed)(void *arg, const char *flat_id), void *arg)
 {
 	int killed = 0;
 	/* Tagged processes of ids nobody claims (either mode: a previous
@@ -567,8 +566,8 @@ int contain_sweep_unclaimed(const struct sv_contain *c, bool (*claimed)(void *ar
 		char *flat = t.rows[i].tag ? contain_flat_id(t.rows[i].tag) : NULL;
 		t.rows[i].member = flat && !claimed(arg, flat);
 		if (t.rows[i].member)
-			log_info("supervisor: killing leftover process %d of %s", (int)t.rows[i].pid,
-				 t.rows[i].tag);
+			log_info("supervisor: killing leftover process %d of %s",
+				 (int)t.rows[i].pid, t.rows[i].tag);
 		free(flat);
 	}
 	killed += table_sweep(&t, SIGKILL, DRAIN_MS);
@@ -592,7 +591,8 @@ int contain_sweep_unclaimed(const struct sv_contain *c, bool (*claimed)(void *ar
 		for (int i = 0; i < DRAIN_MS / 10 && cg_sweep(dir, 0) > 0; i++)
 			nap_ms(10);
 		if (rmdir(dir) != 0)
-			log_warn("supervisor: cannot remove cgroup %s: %s", dir, io_strerror(errno));
+			log_warn("supervisor: cannot remove cgroup %s: %s", dir,
+				 io_strerror(errno));
 		free(dir);
 	}
 	closedir(d);

@@ -97,7 +97,7 @@ char *contain_flat_id(const char *id);
  * mode: a previous daemon may have run with the other), waits up to a few
  * seconds for them to go and removes their cgroups.  Returns how many
  * processes it killed. */
-int contain_sweep_unclaimed(const struct sv_contain *c, bool (*claimed)(void *arg, const char *flat_id),
-			    void *arg);
+int contain_sweep_unclaimed(const struct sv_contain *c,
+			    bool (*claimed)(void *arg, const char *flat_id), void *arg);
 
 #endif

@@ -280,7 +280,6 @@ static int spawn_child(struct child_plan *p, pid_t *pidp, struct child_report *r
 
 /* ---- helpers ---------------------------------------------------------- */
 
-
 static int fd_limit(void)
 {
 	struct rlimit rl;
@@ -614,7 +613,8 @@ static void proc_spawn(struct sv *sv, struct sv_proc *e, bool first)
 		miren_error_set(&why, stage_code(rep.stage), "cannot %s%s%s for '%s'",
 				stage_text[rep.stage], arg ? " " : "", arg ? arg : "", e->id);
 		miren_error_detail(&why, "%s",
-				   rep.stage == ST_PRESTART ? hook_err.message : io_strerror(rep.err));
+				   rep.stage == ST_PRESTART ? hook_err.message
+							    : io_strerror(rep.err));
 		if (rep.stage == ST_PRESTART && hook_err.hint[0])
 			miren_error_hint(&why, "%s", hook_err.hint);
 		if (first) {
@@ -714,8 +714,8 @@ static void proc_on_exit(struct sv *sv, struct sv_proc *e, int status, int left,
 		e->detached_check_ms = now + SV_DETACHED_CHECK_MS;
 		e->state = SV_DETACHED;
 		log_warn("supervisor: %s (pid %d) %s after %lld ms, but %d processes it started "
-			 "still run; not restarting it while they do", e->id, (int)pid, how,
-			 (long long)ran, left);
+			 "still run; not restarting it while they do",
+			 e->id, (int)pid, how, (long long)ran, left);
 		return;
 	}
 	schedule_restart(sv, e, now, ran < sv->healthy_after_ms);
@@ -770,7 +770,8 @@ static void proc_stop_step(struct sv *sv, struct sv_proc *e, int64_t now)
 		if (entry_kill(sv, e) > 0) {
 			if (now < e->drain_deadline_ms)
 				return;
-			log_warn("supervisor: processes of %s (group %d) survive SIGKILL; giving up",
+			log_warn("supervisor: processes of %s (group %d) survive SIGKILL; giving "
+				 "up",
 				 e->id, (int)e->pgid);
 		}
 	}
@@ -877,7 +878,8 @@ static void load_pidfile(struct sv *sv, char *path)
 	size_t blen = strcspn(sb.buf + off, " ");
 	if (sb.buf[off + blen] == ' ' && (blen == 1 || blen == 36) &&
 	    strspn(sb.buf + off, "0123456789abcdef-") == blen) {
-		bool same = blen == strlen(sv->boot_id) && !strncmp(sb.buf + off, sv->boot_id, blen) &&
+		bool same = blen == strlen(sv->boot_id) &&
+			    !strncmp(sb.buf + off, sv->boot_id, blen) &&
 			    strcmp(sv->boot_id, "-") != 0;
 		off += (int)blen + 1;
 		if (!same) {
@@ -1147,8 +1149,8 @@ static struct sv_proc *entry_from_spec(struct sv *sv, const struct sv_spec *spec
 /* Lock held.  Turns leftover old into a registered entry described by n. */
 static void adopt(struct sv *sv, struct sv_proc *old, struct sv_proc *n)
 {
-#define MOVE(f)               \
-	do {                  \
+#define MOVE(f)                \
+	do {                   \
 		old->f = n->f; \
 		n->f = NULL;   \
 	} while (0)
@@ -1176,7 +1178,8 @@ static void adopt(struct sv *sv, struct sv_proc *old, struct sv_proc *n)
 	old->last_exit = -1;
 
 	long hz = sysconf(_SC_CLK_TCK);
-	int64_t age = io_clock_ms(CLOCK_BOOTTIME) - (int64_t)(old->starttime * 1000 / (hz > 0 ? hz : 100));
+	int64_t age = io_clock_ms(CLOCK_BOOTTIME) -
+		      (int64_t)(old->starttime * 1000 / (hz > 0 ? hz : 100));
 	if (age < 0)
 		age = 0;
 	old->started_mono_ms = io_mono_ms() - age;
@@ -1452,7 +1455,8 @@ int sv_run(char *const *argv, char *const *env, const char *cwd, uid_t uid, gid_
 			kill(pid, SIGKILL);
 			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 				;
-			char *m = xasprintf("miren: %s timed out after %d ms\n", argv[0], timeout_ms);
+			char *m = xasprintf("miren: %s timed out after %d ms\n", argv[0],
+					    timeout_ms);
 			run_out_add(&out, m, strlen(m));
 			free(m);
 			break;

@@ -58,29 +58,29 @@
 struct sv;
 
 struct sv_config {
-	const char *run_dir;      /* pid files; created 0700 if missing */
-	int backoff_initial_ms;   /* first restart delay (0: 250) */
-	int backoff_max_ms;       /* cap (0: 30000) */
-	int healthy_after_ms;     /* a run this long resets the backoff (0: 10000) */
-	int crashloop_after;      /* this many quick exits in a row: SV_CRASHLOOP (0: 5) */
+	const char *run_dir;    /* pid files; created 0700 if missing */
+	int backoff_initial_ms; /* first restart delay (0: 250) */
+	int backoff_max_ms;     /* cap (0: 30000) */
+	int healthy_after_ms;   /* a run this long resets the backoff (0: 10000) */
+	int crashloop_after;    /* this many quick exits in a row: SV_CRASHLOOP (0: 5) */
 };
 
 struct sv_spec {
-	const char *id;        /* unique key, e.g. "app/hello/web"; copied */
-	const char *command;   /* run as: sh -c <command> (when argv is NULL) */
-	char *const *argv;     /* or exec this argv directly; argv[0] is a path */
-	const char *cwd;       /* NULL: the daemon's cwd */
-	char *const *env;      /* the whole environment, NULL-terminated "K=V" */
-	const char *log_path;  /* stdout+stderr appended here (created 0640);
-	                        * NULL: /dev/null */
-	uid_t uid;             /* run as this user when the daemon is root; */
-	gid_t gid;             /*   (uid_t)-1 / (gid_t)-1: do not change */
-	int stop_signal;       /* 0: SIGTERM */
-	int stop_timeout_ms;   /* 0: 10000; then SIGKILL to the group */
+	const char *id;           /* unique key, e.g. "app/hello/web"; copied */
+	const char *command;      /* run as: sh -c <command> (when argv is NULL) */
+	char *const *argv;        /* or exec this argv directly; argv[0] is a path */
+	const char *cwd;          /* NULL: the daemon's cwd */
+	char *const *env;         /* the whole environment, NULL-terminated "K=V" */
+	const char *log_path;     /* stdout+stderr appended here (created 0640);
+				   * NULL: /dev/null */
+	uid_t uid;                /* run as this user when the daemon is root; */
+	gid_t gid;                /*   (uid_t)-1 / (gid_t)-1: do not change */
+	int stop_signal;          /* 0: SIGTERM */
+	int stop_timeout_ms;      /* 0: 10000; then SIGKILL to the group */
 	bool keep_on_daemon_exit; /* survive a daemon crash (no PDEATHSIG) and
-	                           * allow adoption after restart */
-	bool adopt;            /* if a process from a crashed daemon with this id
-	                        * still runs, watch it instead of starting one */
+				   * allow adoption after restart */
+	bool adopt;               /* if a process from a crashed daemon with this id
+				   * still runs, watch it instead of starting one */
 	/* Called on the supervisor thread before every spawn of this id (the
 	 * first and each restart, not for an adoption), without locks held.
 	 * Returns 0, or nonzero with err filled (its message becomes the
@@ -88,13 +88,13 @@ struct sv_spec {
 	 * fails like a failed exec (sv_start returns MIREN_EINVAL; a restart
 	 * counts as a quick exit and is retried).  May be NULL. */
 	int (*prestart)(void *arg, struct miren_error *err);
-	void *prestart_arg;            /* owned by the supervisor from sv_start()
-	                                * on, also when it fails */
+	void *prestart_arg;               /* owned by the supervisor from sv_start()
+					   * on, also when it fails */
 	void (*prestart_free)(void *arg); /* frees prestart_arg (NULL: nothing) */
 };
 
 enum sv_state {
-	SV_STARTING,  /* spawned, not yet past the first second */
+	SV_STARTING, /* spawned, not yet past the first second */
 	SV_RUNNING,
 	SV_BACKOFF,   /* exited; waiting to restart */
 	SV_CRASHLOOP, /* exited quickly crashloop_after times in a row; waiting */
@@ -105,14 +105,14 @@ enum sv_state {
 
 struct sv_status {
 	enum sv_state state;
-	pid_t pid;              /* 0 when not running */
-	unsigned restarts;      /* restarts since sv_start() */
-	int last_exit;          /* wait status of the last exit, -1 if none */
-	int64_t started_at_ms;  /* CLOCK_REALTIME of the current run, 0 if none */
-	int64_t next_start_ms;  /* when in BACKOFF/CRASHLOOP: when it retries */
-	bool adopted;           /* this run was adopted from a previous daemon */
-	unsigned crashes;       /* quick exits in a row (reset by a healthy run) */
-	unsigned detached;      /* SV_DETACHED: how many processes still run */
+	pid_t pid;             /* 0 when not running */
+	unsigned restarts;     /* restarts since sv_start() */
+	int last_exit;         /* wait status of the last exit, -1 if none */
+	int64_t started_at_ms; /* CLOCK_REALTIME of the current run, 0 if none */
+	int64_t next_start_ms; /* when in BACKOFF/CRASHLOOP: when it retries */
+	bool adopted;          /* this run was adopted from a previous daemon */
+	unsigned crashes;      /* quick exits in a row (reset by a healthy run) */
+	unsigned detached;     /* SV_DETACHED: how many processes still run */
 };
 
 /* Returns NULL with err filled on failure (bad run_dir).  Kills

@@ -9,7 +9,8 @@
  * Every node of the tree is a struct node whose first member is the public
  * struct toml_value; the rest holds what the redefinition rules need (how a
  * table came to exist, whether an array was built by [[headers]]), the
- * nesting depth, capacities and, for large tables, a hash index so that lookups stay O(1) on hostile input.
+ * nesting depth, capacities and, for large tables, a hash index so that lookups stay O(1) on
+ * hostile input.
  *
  * Nesting (arrays, inline tables, tables) is bounded by TOML_MAX_DEPTH, so
  * neither the reader nor toml_free() can exhaust the stack.
@@ -163,8 +164,8 @@ static const char *describe_here(const struct parser *ps, char *buf, size_t cap)
 
 static bool is_bare_key_char(int c)
 {
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	       (c >= '0' && c <= '9') || c == '_' || c == '-';
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '-';
 }
 
 /* Appends one key segment to out, quoted when it is not a bare key and with
@@ -206,16 +207,26 @@ static const char *fmt_path(const struct keypath *kp, size_t n, char *buf, size_
 static const char *article_type(enum toml_type t)
 {
 	switch (t) {
-	case TOML_STRING: return "a string";
-	case TOML_INTEGER: return "an integer";
-	case TOML_FLOAT: return "a float";
-	case TOML_BOOL: return "a boolean";
-	case TOML_DATETIME: return "a date-time";
-	case TOML_DATETIME_LOCAL: return "a local date-time";
-	case TOML_DATE_LOCAL: return "a local date";
-	case TOML_TIME_LOCAL: return "a local time";
-	case TOML_ARRAY: return "an array";
-	case TOML_TABLE: return "a table";
+	case TOML_STRING:
+		return "a string";
+	case TOML_INTEGER:
+		return "an integer";
+	case TOML_FLOAT:
+		return "a float";
+	case TOML_BOOL:
+		return "a boolean";
+	case TOML_DATETIME:
+		return "a date-time";
+	case TOML_DATETIME_LOCAL:
+		return "a local date-time";
+	case TOML_DATE_LOCAL:
+		return "a local date";
+	case TOML_TIME_LOCAL:
+		return "a local time";
+	case TOML_ARRAY:
+		return "an array";
+	case TOML_TABLE:
+		return "a table";
 	}
 	return "a value";
 }
@@ -241,13 +252,16 @@ static int check_text(struct parser *ps)
 		}
 		if (c == '\r') {
 			if (q + 1 >= e || q[1] != '\n')
-				return fail_at(ps, pos, "carriage return must be followed by a newline");
+				return fail_at(ps, pos,
+					       "carriage return must be followed by a newline");
 			q++;
 			continue;
 		}
 		if ((c < 0x20 && c != '\t') || c == 0x7f)
-			return fail_at(ps, pos, "control character U+%04X not allowed; "
-					   "use an escape sequence in a basic string", c);
+			return fail_at(ps, pos,
+				       "control character U+%04X not allowed; "
+				       "use an escape sequence in a basic string",
+				       c);
 		if (c < 0x80) {
 			q++;
 			continue;
@@ -410,7 +424,8 @@ static void array_add(struct node *a, struct toml_value *val)
 	size_t len = a->v.u.array.len;
 	if (len == a->cap) {
 		a->cap = a->cap ? a->cap * 2 : 4;
-		a->v.u.array.items = xrealloc(a->v.u.array.items, a->cap * sizeof(struct toml_value *));
+		a->v.u.array.items = xrealloc(a->v.u.array.items,
+					      a->cap * sizeof(struct toml_value *));
 	}
 	a->v.u.array.items[len] = val;
 	a->v.u.array.len = len + 1;
@@ -512,13 +527,34 @@ static int parse_escape(struct parser *ps, bool multiline)
 	ps->p++;
 	int c = peek(ps);
 	switch (c) {
-	case 'b': strbuf_addch(&ps->sb, '\b'); ps->p++; return 0;
-	case 't': strbuf_addch(&ps->sb, '\t'); ps->p++; return 0;
-	case 'n': strbuf_addch(&ps->sb, '\n'); ps->p++; return 0;
-	case 'f': strbuf_addch(&ps->sb, '\f'); ps->p++; return 0;
-	case 'r': strbuf_addch(&ps->sb, '\r'); ps->p++; return 0;
-	case '"': strbuf_addch(&ps->sb, '"'); ps->p++; return 0;
-	case '\\': strbuf_addch(&ps->sb, '\\'); ps->p++; return 0;
+	case 'b':
+		strbuf_addch(&ps->sb, '\b');
+		ps->p++;
+		return 0;
+	case 't':
+		strbuf_addch(&ps->sb, '\t');
+		ps->p++;
+		return 0;
+	case 'n':
+		strbuf_addch(&ps->sb, '\n');
+		ps->p++;
+		return 0;
+	case 'f':
+		strbuf_addch(&ps->sb, '\f');
+		ps->p++;
+		return 0;
+	case 'r':
+		strbuf_addch(&ps->sb, '\r');
+		ps->p++;
+		return 0;
+	case '"':
+		strbuf_addch(&ps->sb, '"');
+		ps->p++;
+		return 0;
+	case '\\':
+		strbuf_addch(&ps->sb, '\\');
+		ps->p++;
+		return 0;
 	case 'u':
 	case 'U': {
 		size_t n = c == 'u' ? 4 : 8;
@@ -526,12 +562,16 @@ static int parse_escape(struct parser *ps, bool multiline)
 		for (size_t i = 1; i <= n; i++) {
 			int h = text_hex_value(peek_at(ps, i));
 			if (h < 0)
-				return fail_at(ps, pos, "invalid unicode escape: '\\%c' needs %zu hex digits",
+				return fail_at(ps, pos,
+					       "invalid unicode escape: '\\%c' needs %zu hex "
+					       "digits",
 					       c, n);
 			cp = cp << 4 | (uint32_t)h;
 		}
 		if ((cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
-			return fail_at(ps, pos, "invalid unicode escape '\\%.*s': not a unicode scalar value",
+			return fail_at(ps, pos,
+				       "invalid unicode escape '\\%.*s': not a unicode scalar "
+				       "value",
 				       (int)n + 1, ps->p);
 		add_utf8(&ps->sb, cp);
 		ps->p += n + 1;
@@ -545,7 +585,9 @@ static int parse_escape(struct parser *ps, bool multiline)
 			/* Line-ending backslash: trim whitespace and newlines. */
 			skip_ws(ps);
 			if (!at_newline(ps))
-				return fail_at(ps, pos, "a backslash followed by whitespace must end the line");
+				return fail_at(ps, pos,
+					       "a backslash followed by whitespace must end the "
+					       "line");
 			while (ps->p < ps->end) {
 				if (*ps->p == ' ' || *ps->p == '\t')
 					ps->p++;
@@ -607,7 +649,8 @@ static int parse_string_raw(struct parser *ps, bool allow_multiline)
 				continue;
 			}
 			if (n > 5)
-				return fail_at(ps, here(ps), "too many quotes in a row in multi-line string");
+				return fail_at(ps, here(ps),
+					       "too many quotes in a row in multi-line string");
 			strbuf_add(&ps->sb, ps->p, n - 3);
 			ps->p += n;
 			return 0;
@@ -775,7 +818,8 @@ static struct toml_value *parse_datetime(struct parser *ps)
 
 	if (digits_at(q, e, 4) && q + 4 < e && q[4] == '-') {
 		date = q;
-		if (!digits_at(q + 5, e, 2) || q + 7 >= e || q[7] != '-' || !digits_at(q + 8, e, 2)) {
+		if (!digits_at(q + 5, e, 2) || q + 7 >= e || q[7] != '-' ||
+		    !digits_at(q + 8, e, 2)) {
 			fail_at(ps, pos, "invalid date: expected YYYY-MM-DD");
 			return NULL;
 		}
@@ -786,7 +830,8 @@ static struct toml_value *parse_datetime(struct parser *ps)
 			return NULL;
 		}
 		if (d < 1 || d > days_in_month(y, mo)) {
-			fail_at(ps, pos, "invalid date: day %02d out of range for %04d-%02d", d, y, mo);
+			fail_at(ps, pos, "invalid date: day %02d out of range for %04d-%02d", d, y,
+				mo);
 			return NULL;
 		}
 		q += 10;
@@ -806,7 +851,8 @@ static struct toml_value *parse_datetime(struct parser *ps)
 			off = q++;
 		} else if (*q == '+' || *q == '-') {
 			off = q;
-			if (!digits_at(q + 1, e, 2) || q + 3 >= e || q[3] != ':' || !digits_at(q + 4, e, 2)) {
+			if (!digits_at(q + 1, e, 2) || q + 3 >= e || q[3] != ':' ||
+			    !digits_at(q + 4, e, 2)) {
 				fail_at(ps, pos, "invalid date-time: offset must be Z or +HH:MM");
 				return NULL;
 			}
@@ -825,7 +871,10 @@ static struct toml_value *parse_datetime(struct parser *ps)
 		describe_here(ps, buf, sizeof(buf));
 		ps->p = save;
 		fail_at(ps, bad, "invalid %s: unexpected %s",
-			date && time ? "date-time" : date ? "date" : "time", buf);
+			date && time ? "date-time"
+			: date       ? "date"
+				     : "time",
+			buf);
 		return NULL;
 	}
 	if (date)
@@ -958,20 +1007,22 @@ static struct node *parse_decimal(struct parser *ps, struct toml_pos pos, const 
 	bool is_float = frac || exp;
 	const char *kind = is_float ? "float" : "integer";
 	if (ip == ipe && frac) {
-		fail_at(ps, pos, "invalid float '%.*s%s': a digit is required before '.'", shown, s, ell);
+		fail_at(ps, pos, "invalid float '%.*s%s': a digit is required before '.'", shown, s,
+			ell);
 		return NULL;
 	}
 	if (q != t || ip == ipe) {
-		fail_at(ps, pos, "invalid %s '%.*s%s'", is_float ? "float" : "number", shown, s, ell);
+		fail_at(ps, pos, "invalid %s '%.*s%s'", is_float ? "float" : "number", shown, s,
+			ell);
 		return NULL;
 	}
 	const char *why = check_digits(ip, (size_t)(ipe - ip), 10);
 	if (!why && frac)
-		why = frac == frace ? "digits required after '.'" :
-				      check_digits(frac, (size_t)(frace - frac), 10);
+		why = frac == frace ? "digits required after '.'"
+				    : check_digits(frac, (size_t)(frace - frac), 10);
 	if (!why && exp)
-		why = exp == expe ? "digits required in exponent" :
-				    check_digits(exp, (size_t)(expe - exp), 10);
+		why = exp == expe ? "digits required in exponent"
+				  : check_digits(exp, (size_t)(expe - exp), 10);
 	if (why) {
 		fail_at(ps, pos, "invalid %s '%.*s%s': %s", kind, shown, s, ell, why);
 		return NULL;
@@ -1040,7 +1091,8 @@ static struct toml_value *parse_number(struct parser *ps)
 		node = make_special(pos, r, neg);
 	} else if (rn >= 2 && r[0] == '0' && (r[1] == 'x' || r[1] == 'o' || r[1] == 'b')) {
 		if (has_sign) {
-			fail_at(ps, pos, "a sign is not allowed on hex, octal or binary integers ('%.*s%s')",
+			fail_at(ps, pos,
+				"a sign is not allowed on hex, octal or binary integers ('%.*s%s')",
 				shown, s, ell);
 			return NULL;
 		}
@@ -1115,7 +1167,8 @@ static struct toml_value *parse_inline_table(struct parser *ps, int depth)
 	while (!(first && peek(ps) == '}')) {
 		skip_ws(ps);
 		if (at_newline(ps) || peek(ps) == '#') {
-			fail_at(ps, here(ps), "newlines and comments are not allowed in inline tables");
+			fail_at(ps, here(ps),
+				"newlines and comments are not allowed in inline tables");
 			goto out;
 		}
 		if (peek(ps) == '}') {
@@ -1133,7 +1186,8 @@ static struct toml_value *parse_inline_table(struct parser *ps, int depth)
 		if (peek(ps) == '}')
 			break;
 		if (at_newline(ps) || peek(ps) == '#')
-			fail_at(ps, here(ps), "newlines and comments are not allowed in inline tables");
+			fail_at(ps, here(ps),
+				"newlines and comments are not allowed in inline tables");
 		else
 			fail_at(ps, here(ps), "expected ',' or '}' in inline table, found %s",
 				describe_here(ps, buf, sizeof(buf)));
@@ -1223,15 +1277,19 @@ static int fail_not_table(struct parser *ps, const struct keypath *kp, size_t i,
 	struct toml_pos pos = kp->segs[i].pos;
 	const struct node *n = as_node(v);
 	if (v->type == TOML_TABLE && (n->flags & F_INLINE))
-		return fail_at(ps, pos, "cannot add to inline table '%s'; inline tables cannot be extended",
+		return fail_at(ps, pos,
+			       "cannot add to inline table '%s'; inline tables cannot be extended",
 			       path);
 	if (v->type == TOML_TABLE && dotted)
-		return fail_at(ps, pos, "cannot add to table '%s' with dotted keys: it was defined "
-				   "by a [table] header", path);
+		return fail_at(ps, pos,
+			       "cannot add to table '%s' with dotted keys: it was defined "
+			       "by a [table] header",
+			       path);
 	if (v->type == TOML_ARRAY && !(n->flags & F_AOT))
 		return fail_at(ps, pos, "key '%s' is a static array, not a table", path);
 	if (v->type == TOML_ARRAY)
-		return fail_at(ps, pos, "cannot add to array of tables '%s' with dotted keys", path);
+		return fail_at(ps, pos, "cannot add to array of tables '%s' with dotted keys",
+			       path);
 	return fail_at(ps, pos, "key '%s' is already %s, not a table", path, article_type(v->type));
 }
 
@@ -1250,7 +1308,8 @@ static int parse_keyval(struct parser *ps, struct node *tab)
 		ptrdiff_t idx = table_find(t, seg->s, seg->len);
 		if (idx < 0) {
 			if (t->depth + 1 > TOML_MAX_DEPTH) {
-				fail_at(ps, seg->pos, "nesting too deep (more than %d levels)", TOML_MAX_DEPTH);
+				fail_at(ps, seg->pos, "nesting too deep (more than %d levels)",
+					TOML_MAX_DEPTH);
 				goto out;
 			}
 			struct node *sub = node_new(TOML_TABLE, seg->pos, t->depth + 1);
@@ -1272,7 +1331,8 @@ static int parse_keyval(struct parser *ps, struct node *tab)
 	}
 	struct keyseg *last = &kp.segs[kp.n - 1];
 	if (table_find(t, last->s, last->len) >= 0) {
-		fail_at(ps, last->pos, "duplicate key '%s'", fmt_path(&kp, kp.n, path, sizeof(path)));
+		fail_at(ps, last->pos, "duplicate key '%s'",
+			fmt_path(&kp, kp.n, path, sizeof(path)));
 		goto out;
 	}
 	skip_ws(ps);
@@ -1321,7 +1381,8 @@ static int parse_header(struct parser *ps)
 		ptrdiff_t idx = table_find(t, seg->s, seg->len);
 		if (idx < 0) {
 			if (t->depth + 1 > TOML_MAX_DEPTH) {
-				fail_at(ps, seg->pos, "nesting too deep (more than %d levels)", TOML_MAX_DEPTH);
+				fail_at(ps, seg->pos, "nesting too deep (more than %d levels)",
+					TOML_MAX_DEPTH);
 				goto out;
 			}
 			struct node *sub = node_new(TOML_TABLE, pos, t->depth + 1);
@@ -1385,15 +1446,17 @@ static int parse_header(struct parser *ps)
 			arr->flags = F_AOT;
 			table_add(t, last->s, last->len, last->pos, &arr->v);
 		} else if (v->type == TOML_ARRAY && !(vn->flags & F_AOT)) {
-			fail_at(ps, pos, "cannot append to static array '%s' with [[%s]]", path, path);
+			fail_at(ps, pos, "cannot append to static array '%s' with [[%s]]", path,
+				path);
 			goto out;
 		} else if (v->type == TOML_TABLE) {
-			fail_at(ps, pos, "table '%s' already defined; it cannot become an array of tables",
+			fail_at(ps, pos,
+				"table '%s' already defined; it cannot become an array of tables",
 				path);
 			goto out;
 		} else if (v->type != TOML_ARRAY) {
-			fail_at(ps, pos, "cannot define array of tables '%s': key already holds %s", path,
-				article_type(v->type));
+			fail_at(ps, pos, "cannot define array of tables '%s': key already holds %s",
+				path, article_type(v->type));
 			goto out;
 		}
 		struct node *sub = node_new(TOML_TABLE, pos, arr->depth + 1);
@@ -1492,16 +1555,26 @@ bool toml_key_is(const struct toml_kv *kv, const char *name)
 const char *toml_type_name(enum toml_type t)
 {
 	switch (t) {
-	case TOML_STRING: return "string";
-	case TOML_INTEGER: return "integer";
-	case TOML_FLOAT: return "float";
-	case TOML_BOOL: return "bool";
-	case TOML_DATETIME: return "datetime";
-	case TOML_DATETIME_LOCAL: return "datetime-local";
-	case TOML_DATE_LOCAL: return "date-local";
-	case TOML_TIME_LOCAL: return "time-local";
-	case TOML_ARRAY: return "array";
-	case TOML_TABLE: return "table";
+	case TOML_STRING:
+		return "string";
+	case TOML_INTEGER:
+		return "integer";
+	case TOML_FLOAT:
+		return "float";
+	case TOML_BOOL:
+		return "bool";
+	case TOML_DATETIME:
+		return "datetime";
+	case TOML_DATETIME_LOCAL:
+		return "datetime-local";
+	case TOML_DATE_LOCAL:
+		return "date-local";
+	case TOML_TIME_LOCAL:
+		return "time-local";
+	case TOML_ARRAY:
+		return "array";
+	case TOML_TABLE:
+		return "table";
 	}
 	return "unknown";
 }

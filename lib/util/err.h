@@ -16,16 +16,16 @@
 
 enum miren_err {
 	MIREN_OK = 0,
-	MIREN_EINVAL,      /* bad input from the user: 400 */
-	MIREN_ENOTFOUND,   /* no such app/addon/disk/...: 404 */
-	MIREN_EEXISTS,     /* already there: 409 */
-	MIREN_ECONFLICT,   /* wrong state for the request: 409 */
-	MIREN_ETOOBIG,     /* over a size bound: 413 */
-	MIREN_EIO,         /* filesystem or pipe trouble: 500 */
-	MIREN_EDB,         /* the state store failed: 500 */
-	MIREN_EUNAVAIL,    /* a needed server/process is not reachable: 503 */
-	MIREN_EPERM,       /* not allowed: 403 */
-	MIREN_EINTERNAL,   /* a bug or an impossible state: 500 */
+	MIREN_EINVAL,    /* bad input from the user: 400 */
+	MIREN_ENOTFOUND, /* no such app/addon/disk/...: 404 */
+	MIREN_EEXISTS,   /* already there: 409 */
+	MIREN_ECONFLICT, /* wrong state for the request: 409 */
+	MIREN_ETOOBIG,   /* over a size bound: 413 */
+	MIREN_EIO,       /* filesystem or pipe trouble: 500 */
+	MIREN_EDB,       /* the state store failed: 500 */
+	MIREN_EUNAVAIL,  /* a needed server/process is not reachable: 503 */
+	MIREN_EPERM,     /* not allowed: 403 */
+	MIREN_EINTERNAL, /* a bug or an impossible state: 500 */
 };
 
 struct miren_error {

@@ -33,8 +33,8 @@ int extract_tar(const char *tar_path, const char *dest, const struct extract_lim
 		goto out;
 	}
 	if (archive_read_open_filename(a, tar_path, 65536) != ARCHIVE_OK) {
-		rc = miren_error_set(err, MIREN_EINVAL, "the %s is not a tar archive: %s", lim->what,
-				     archive_error_string(a));
+		rc = miren_error_set(err, MIREN_EINVAL, "the %s is not a tar archive: %s",
+				     lim->what, archive_error_string(a));
 		goto out;
 	}
 	struct archive_entry *e;
@@ -46,18 +46,18 @@ int extract_tar(const char *tar_path, const char *dest, const struct extract_lim
 		if (!path || !*path || path[0] == '/' || strstr(path, "..")) {
 			/* ".." anywhere is refused, even inside a name: simpler
 			 * than proving a component-wise check right. */
-			rc = miren_error_set(err, MIREN_EINVAL, "%s has an unsafe path '%s'", lim->what,
-					     path ? path : "");
+			rc = miren_error_set(err, MIREN_EINVAL, "%s has an unsafe path '%s'",
+					     lim->what, path ? path : "");
 			goto out;
 		}
 		if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK) {
-			rc = miren_error_set(err, MIREN_EINVAL,
-					     "%s has an unsupported entry '%s'", lim->what, path);
+			rc = miren_error_set(err, MIREN_EINVAL, "%s has an unsupported entry '%s'",
+					     lim->what, path);
 			goto out;
 		}
 		if (archive_entry_hardlink(e)) {
-			rc = miren_error_set(err, MIREN_EINVAL,
-					     "%s has a hard link '%s'", lim->what, path);
+			rc = miren_error_set(err, MIREN_EINVAL, "%s has a hard link '%s'",
+					     lim->what, path);
 			goto out;
 		}
 		total += archive_entry_size(e) > 0 ? (unsigned long long)archive_entry_size(e) : 0;
@@ -82,8 +82,8 @@ int extract_tar(const char *tar_path, const char *dest, const struct extract_lim
 		while ((r = archive_read_data_block(a, &buf, &len, &off)) == ARCHIVE_OK) {
 			if (archive_write_data_block(w, buf, len, off) != ARCHIVE_OK) {
 				rc = miren_error_set(err, MIREN_EIO,
-						     "cannot write '%s' of the %s: %s", path, lim->what,
-						     archive_error_string(w));
+						     "cannot write '%s' of the %s: %s", path,
+						     lim->what, archive_error_string(w));
 				goto out;
 			}
 		}

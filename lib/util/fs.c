@@ -5,10 +5,10 @@
 #include "util/io.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,8 +70,8 @@ enum miren_err fs_write_atomic(const char *path, const void *data, size_t len, m
 	return fs_write_atomic_owned(path, data, len, mode, (uid_t)-1, (gid_t)-1);
 }
 
-enum miren_err fs_write_atomic_owned(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
-			  gid_t gid)
+enum miren_err fs_write_atomic_owned(const char *path, const void *data, size_t len, mode_t mode,
+				     uid_t uid, gid_t gid)
 {
 	char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
 	int rc = MIREN_EIO;

@@ -19,8 +19,8 @@ enum miren_err fs_remove_tree(const char *path);
 enum miren_err fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 /* The same, the file owned by uid:gid ((uid_t)-1/(gid_t)-1: unchanged) and
  * of exactly mode (no umask) before it appears under path. */
-enum miren_err fs_write_atomic_owned(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
-			  gid_t gid);
+enum miren_err fs_write_atomic_owned(const char *path, const void *data, size_t len, mode_t mode,
+				     uid_t uid, gid_t gid);
 /* fsync the directory holding path (or path itself when it is a directory). */
 enum miren_err fs_fsync_dir(const char *dir);
 int fs_exists(const char *path);

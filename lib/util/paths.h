@@ -25,27 +25,27 @@ void data_paths_free(struct data_paths *p);
 /* The data directory itself (owned by p). */
 const char *data_paths_root(const struct data_paths *p);
 
-char *data_paths_store(const struct data_paths *p);       /* miren.db */
-char *data_paths_socket(const struct data_paths *p);      /* miren.sock */
-char *data_paths_lock(const struct data_paths *p);        /* miren.lock */
-char *data_paths_logs(const struct data_paths *p);        /* logs */
-char *data_paths_server_log(const struct data_paths *p);  /* logs/server.log */
-char *data_paths_run(const struct data_paths *p);         /* run (the supervisor's) */
-char *data_paths_tmp(const struct data_paths *p);         /* tmp */
+char *data_paths_store(const struct data_paths *p);      /* miren.db */
+char *data_paths_socket(const struct data_paths *p);     /* miren.sock */
+char *data_paths_lock(const struct data_paths *p);       /* miren.lock */
+char *data_paths_logs(const struct data_paths *p);       /* logs */
+char *data_paths_server_log(const struct data_paths *p); /* logs/server.log */
+char *data_paths_run(const struct data_paths *p);        /* run (the supervisor's) */
+char *data_paths_tmp(const struct data_paths *p);        /* tmp */
 /* tmp/<what>-<16 random hex>: a fresh name for an upload or a staging tree */
 char *data_paths_tmp_unique(const struct data_paths *p, const char *what);
-char *data_paths_apps(const struct data_paths *p);        /* apps */
+char *data_paths_apps(const struct data_paths *p);                      /* apps */
 char *data_paths_app(const struct data_paths *p, const char *app);      /* apps/<app> */
 char *data_paths_releases(const struct data_paths *p, const char *app); /* apps/<app>/releases */
 char *data_paths_release(const struct data_paths *p, const char *app, int n);
 char *data_paths_app_logs(const struct data_paths *p, const char *app); /* apps/<app>/logs */
 char *data_paths_service_log(const struct data_paths *p, const char *app, const char *service);
-char *data_paths_disks(const struct data_paths *p);       /* disks */
-char *data_paths_disk(const struct data_paths *p, const char *disk);   /* disks/<disk> */
-char *data_paths_addon_logs(const struct data_paths *p);  /* logs/addons */
+char *data_paths_disks(const struct data_paths *p);                  /* disks */
+char *data_paths_disk(const struct data_paths *p, const char *disk); /* disks/<disk> */
+char *data_paths_addon_logs(const struct data_paths *p);             /* logs/addons */
 /* logs/addons/<server>.log: an addon server's own log */
 char *data_paths_addon_log(const struct data_paths *p, const char *server);
-char *data_paths_templates(const struct data_paths *p);   /* templates */
+char *data_paths_templates(const struct data_paths *p); /* templates */
 /* templates/<name>: a provider's pre-initialised data ("pg15", "pg15.spare") */
 char *data_paths_template(const struct data_paths *p, const char *name);
 

@@ -24,7 +24,10 @@ struct strbuf {
 	size_t cap;   /* 0: unbounded */
 };
 
-#define STRBUF_INIT { .buf = strbuf_empty_, .len = 0, .alloc = 0, .cap = 0 }
+#define STRBUF_INIT                                                  \
+	{                                                            \
+		.buf = strbuf_empty_, .len = 0, .alloc = 0, .cap = 0 \
+	}
 extern char strbuf_empty_[];
 
 void strbuf_init(struct strbuf *sb, size_t cap);

@@ -49,7 +49,7 @@ int cli_wait_addons(struct cli *cli, const char *only)
 		bool waiting = false;
 		size_t i;
 		json_t *a;
-		json_array_foreach(list, i, a) {
+		json_array_foreach (list, i, a) {
 			const char *name = json_string_value(json_object_get(a, "addon"));
 			const char *variant = json_string_value(json_object_get(a, "variant"));
 			const char *status = json_string_value(json_object_get(a, "status"));
@@ -80,10 +80,11 @@ int cli_wait_addons(struct cli *cli, const char *only)
 		if (!waiting)
 			break;
 		if (time(NULL) - start > WAIT_LIMIT_S) {
-			char *hint = xasprintf("follow them with 'miren addon list -a %s'", cli->app);
+			char *hint = xasprintf("follow them with 'miren addon list -a %s'",
+					       cli->app);
 			rc = cli_failf(MIREN_EUNAVAIL, hint,
-				       "addons of app '%s' are still provisioning after %d s", cli->app,
-				       WAIT_LIMIT_S);
+				       "addons of app '%s' are still provisioning after %d s",
+				       cli->app, WAIT_LIMIT_S);
 			free(hint);
 			break;
 		}

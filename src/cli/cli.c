@@ -1,9 +1,9 @@
 /* Helpers shared by every CLI command; see cli.h. */
 #include "cli/cli.h"
 #include "api/client.h"
+#include "util/io.h"
 #include "util/names.h"
 #include "util/text.h"
-#include "util/io.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -61,8 +61,8 @@ int cli_exit_code(enum miren_err code)
 static void print_json_error(const char *code, const char *message, const char *detail,
 			     const char *hint)
 {
-	json_t *j = json_pack("{s:{s:s, s:s, s:s, s:s}}", "error", "code", code, "message",
-			      message, "detail", detail, "hint", hint);
+	json_t *j = json_pack("{s:{s:s, s:s, s:s, s:s}}", "error", "code", code, "message", message,
+			      "detail", detail, "hint", hint);
 	json_dumpf(j, stderr, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	fputc('\n', stderr);
 	json_decref(j);
@@ -176,7 +176,7 @@ void cli_table_row(struct cli_table *t, ...)
 	for (int i = 0; i < t->ncols; i++) {
 		const char *s = va_arg(ap, const char *);
 		t->cells[t->rows * (size_t)t->ncols + (size_t)i] = text_escaped(s ? s : "",
-										 s ? strlen(s) : 0);
+										s ? strlen(s) : 0);
 	}
 	va_end(ap);
 	t->rows++;
@@ -256,11 +256,11 @@ void cli_print_disk_warnings(const json_t *addons)
 {
 	size_t i;
 	json_t *a;
-	json_array_foreach(addons, i, a) {
+	json_array_foreach (addons, i, a) {
 		const char *w = json_string_value(json_object_get(a, "disk_warning"));
 		const char *disk = json_string_value(json_object_get(a, "disk"));
 		if (w && disk)
-			printf("warning: %s; grow it with 'miren disk resize -n %s --size SIZE'\n", w,
-			       disk);
+			printf("warning: %s; grow it with 'miren disk resize -n %s --size SIZE'\n",
+			       w, disk);
 	}
 }

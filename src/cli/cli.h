@@ -23,16 +23,16 @@
  * them): a script can tell "no such app" from "the server is down".
  */
 enum cli_exit {
-	CLI_OK = 0,        /* done */
-	CLI_FAIL = 1,      /* failed for another reason (internal, I/O, store,
-	                    * declined confirmation, an addon that failed) */
-	CLI_USAGE = 2,     /* the command line is wrong */
-	CLI_NOTFOUND = 3,  /* no such app, addon, variable, service or disk */
-	CLI_CONFLICT = 4,  /* already there, or in a state that forbids it */
-	CLI_UNAVAIL = 5,   /* the server (or a server it needs) does not answer */
-	CLI_INVALID = 6,   /* invalid input: app.toml, a name, a value */
-	CLI_DENIED = 7,    /* permission denied */
-	CLI_TOOBIG = 8,    /* over a size bound, or a disk is full */
+	CLI_OK = 0,       /* done */
+	CLI_FAIL = 1,     /* failed for another reason (internal, I/O, store,
+			   * declined confirmation, an addon that failed) */
+	CLI_USAGE = 2,    /* the command line is wrong */
+	CLI_NOTFOUND = 3, /* no such app, addon, variable, service or disk */
+	CLI_CONFLICT = 4, /* already there, or in a state that forbids it */
+	CLI_UNAVAIL = 5,  /* the server (or a server it needs) does not answer */
+	CLI_INVALID = 6,  /* invalid input: app.toml, a name, a value */
+	CLI_DENIED = 7,   /* permission denied */
+	CLI_TOOBIG = 8,   /* over a size bound, or a disk is full */
 };
 
 /* The exit code of an error kind (MIREN_OK: CLI_OK). */
@@ -49,7 +49,7 @@ enum cli_app_target {
 	CLI_APP_NONE = 0, /* none (or its own way: deploy's -C DIR) */
 	CLI_APP_OPTION,   /* -a/--app, else .miren/app.toml in the cwd */
 	CLI_APP_OPERAND,  /* its first operand, else -a, else app.toml; an
-	                   * operand and -a naming different apps: usage error */
+			   * operand and -a naming different apps: usage error */
 };
 
 enum cli_opt_kind {
@@ -63,12 +63,12 @@ enum cli_opt_kind {
  * `miren help --format json` (the docs check) all come from it.
  */
 struct cli_optdef {
-	const char *name;  /* long name without "--": "lines" */
-	char letter;       /* short name ('n'), 0 for none */
+	const char *name; /* long name without "--": "lines" */
+	char letter;      /* short name ('n'), 0 for none */
 	enum cli_opt_kind kind;
-	const char *value; /* placeholder shown for the value: "LINES" */
+	const char *value;  /* placeholder shown for the value: "LINES" */
 	long long min, max; /* CLI_OPT_INT: the range, both included */
-	const char *help;  /* for --help; lines after the first are indented */
+	const char *help;   /* for --help; lines after the first are indented */
 	/* Non-NULL: the option must be given, and this is the error without it
 	 * ("which disk? give -n NAME"). */
 	const char *required;
@@ -77,8 +77,8 @@ struct cli_optdef {
 struct cli;
 
 struct cmd_entry {
-	const char *name;     /* "app list"; words form groups ("debug disk") */
-	const char *summary;  /* one line for `miren help` */
+	const char *name;    /* "app list"; words form groups ("debug disk") */
+	const char *summary; /* one line for `miren help` */
 	/* Operands as the usage line shows them ("ADDON[:VARIANT]", "[APP]",
 	 * "KEY=VALUE..."; NULL: none) and how many: fewer than min_operands is
 	 * a usage error (operands_missing, else "missing OPERANDS"), more than
@@ -90,10 +90,10 @@ struct cmd_entry {
 	const char *operands_help;
 	enum cli_app_target app;
 	const struct cli_optdef *options; /* terminated by { 0 }; may be NULL */
-	const char *help;     /* what --help says besides the options */
-	const char *json_help; /* --help's line for --format json (CMD_JSON;
-	                        * NULL: "print JSON instead of text") */
-	int flags;            /* enum cmd_flags */
+	const char *help;                 /* what --help says besides the options */
+	const char *json_help;            /* --help's line for --format json (CMD_JSON;
+					   * NULL: "print JSON instead of text") */
+	int flags;                        /* enum cmd_flags */
 	/* Runs the command with its operands, once options are parsed, their
 	 * counts and ranges checked and the app (per .app) resolved into
 	 * cli->app.  Returns the exit code (enum cli_exit). */
@@ -103,16 +103,16 @@ struct cmd_entry {
 /* A parsed option. */
 struct cli_optval {
 	bool set;
-	const char *str;   /* CLI_OPT_STRING: the value */
-	long long num;     /* CLI_OPT_INT */
+	const char *str; /* CLI_OPT_STRING: the value */
+	long long num;   /* CLI_OPT_INT */
 };
 
 struct cli {
 	const struct cmd_entry *cmd;
-	char *socket;        /* resolved API socket path */
-	bool json;           /* --format json */
-	char *app;           /* -a/--app, the operand, or from .miren/app.toml */
-	const char *app_how; /* where app came from: "-a", "the operand" */
+	char *socket;            /* resolved API socket path */
+	bool json;               /* --format json */
+	char *app;               /* -a/--app, the operand, or from .miren/app.toml */
+	const char *app_how;     /* where app came from: "-a", "the operand" */
 	struct cli_optval *opts; /* one per cmd->options entry */
 };
 

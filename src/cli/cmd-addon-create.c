@@ -6,9 +6,12 @@
 #include <string.h>
 
 static const struct cli_optdef options[] = {
-	{ .name = "version", .kind = CLI_OPT_STRING, .value = "V",
+	{ .name = "version",
+	  .kind = CLI_OPT_STRING,
+	  .value = "V",
 	  .help = "the server version (default: the newest installed)" },
-	{ .name = "no-wait", .kind = CLI_OPT_FLAG,
+	{ .name = "no-wait",
+	  .kind = CLI_OPT_FLAG,
 	  .help = "return once the addon is attached, without waiting" },
 	{ 0 },
 };
@@ -40,7 +43,7 @@ static int exec(struct cli *cli, int argc, char **argv)
 		if (!rc && !cli_call(cli, "GET", lpath, NULL, &list)) {
 			size_t i;
 			json_t *a;
-			json_array_foreach(list, i, a)
+			json_array_foreach (list, i, a)
 				if (!strcmp(json_string_value(json_object_get(a, "addon")), name)) {
 					json_decref(inst);
 					inst = json_incref(a);

@@ -1,6 +1,6 @@
 /* miren addon destroy: remove an addon from an app, deleting its data. */
-#include "cli/cli.h"
 #include "api/client.h"
+#include "cli/cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 static const struct cli_optdef options[] = {
-	{ .name = "force", .letter = 'f', .kind = CLI_OPT_FLAG,
+	{ .name = "force",
+	  .letter = 'f',
+	  .kind = CLI_OPT_FLAG,
 	  .help = "do not ask for confirmation" },
 	{ .name = "no-wait", .kind = CLI_OPT_FLAG, .help = "return once the removal has started" },
 	{ 0 },
@@ -29,16 +31,19 @@ static int wait_gone(struct cli *cli, const char *addon)
 		const char *msg = NULL;
 		size_t i;
 		json_t *a;
-		json_array_foreach(list, i, a)
+		json_array_foreach (list, i, a)
 			if (!strcmp(json_string_value(json_object_get(a, "addon")), addon)) {
 				present = true;
 				msg = json_string_value(json_object_get(a, "message"));
 			}
 		if (present && time(NULL) - start > 120) {
 			struct miren_error err;
-			miren_error_set(&err, MIREN_EUNAVAIL, "addon %s is still being removed", addon);
+			miren_error_set(&err, MIREN_EUNAVAIL, "addon %s is still being removed",
+					addon);
 			miren_error_detail(&err, "%s", msg && *msg ? msg : "no progress");
-			miren_error_hint(&err, "the server retries; follow it with 'miren addon list -a %s'",
+			miren_error_hint(&err,
+					 "the server retries; follow it with 'miren addon list -a "
+					 "%s'",
 					 cli->app);
 			rc = cli_fail(&err);
 		}

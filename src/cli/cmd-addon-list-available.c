@@ -12,18 +12,18 @@ static int exec(struct cli *cli, int argc, char **argv)
 		return rc;
 	if (cli_json_output(cli, list))
 		return CLI_OK;
-	struct cli_table *t = cli_table_new(5, "ADDON", "DESCRIPTION", "VARIANTS", "DEFAULT VARIANT",
-					    "DEFAULT VERSION");
+	struct cli_table *t = cli_table_new(5, "ADDON", "DESCRIPTION", "VARIANTS",
+					    "DEFAULT VARIANT", "DEFAULT VERSION");
 	size_t i, k;
 	json_t *a, *v;
-	json_array_foreach(list, i, a) {
+	json_array_foreach (list, i, a) {
 		struct strbuf sb = STRBUF_INIT;
-		json_array_foreach(json_object_get(a, "variants"), k, v)
+		json_array_foreach (json_object_get(a, "variants"), k, v)
 			strbuf_addf(&sb, "%s%s", k ? ", " : "",
 				    json_string_value(json_object_get(v, "name")));
 		/* versions: newest first, and the newest is the default. */
-		const char *version =
-			json_string_value(json_array_get(json_object_get(a, "versions"), 0));
+		const char *version = json_string_value(
+			json_array_get(json_object_get(a, "versions"), 0));
 		cli_table_row(t, json_string_value(json_object_get(a, "name")),
 			      json_string_value(json_object_get(a, "description")), sb.buf,
 			      json_string_value(json_object_get(a, "default_variant")),

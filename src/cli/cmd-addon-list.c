@@ -24,7 +24,7 @@ static int exec(struct cli *cli, int argc, char **argv)
 	struct cli_table *t = cli_table_new(5, "ADDON", "VARIANT", "STATUS", "DISK", "MESSAGE");
 	size_t i;
 	json_t *a;
-	json_array_foreach(list, i, a) {
+	json_array_foreach (list, i, a) {
 		char disk[16] = "";
 		if (json_object_get(a, "disk_used_percent"))
 			snprintf(disk, sizeof(disk), "%d%%",
@@ -37,7 +37,7 @@ static int exec(struct cli *cli, int argc, char **argv)
 	cli_table_print(t);
 	cli_print_disk_warnings(list);
 	/* An error's cause and what to do, which the table has no room for. */
-	json_array_foreach(list, i, a) {
+	json_array_foreach (list, i, a) {
 		json_t *e = json_object_get(a, "error");
 		const char *name = json_string_value(json_object_get(a, "addon"));
 		const char *detail = json_string_value(json_object_get(e, "detail"));

@@ -1,6 +1,6 @@
 /* miren addon variants: what each variant of an addon offers. */
-#include "cli/cli.h"
 #include "api/client.h"
+#include "cli/cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,12 +22,12 @@ static int exec(struct cli *cli, int argc, char **argv)
 	size_t i;
 	json_t *v;
 	json_t *variants = json_object_get(def, "variants");
-	json_array_foreach(variants, i, v)
+	json_array_foreach (variants, i, v)
 		cli_table_row(t, json_string_value(json_object_get(v, "name")),
 			      json_string_value(json_object_get(v, "description")),
 			      json_is_true(json_object_get(v, "default")) ? "yes" : "");
 	cli_table_print(t);
-	json_array_foreach(variants, i, v)
+	json_array_foreach (variants, i, v)
 		printf("\n%s:\n%s\n", json_string_value(json_object_get(v, "name")),
 		       json_string_value(json_object_get(v, "details")));
 	json_decref(def);

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 
 static const struct cli_optdef options[] = {
-	{ .name = "force", .letter = 'f', .kind = CLI_OPT_FLAG,
+	{ .name = "force",
+	  .letter = 'f',
+	  .kind = CLI_OPT_FLAG,
 	  .help = "do not ask for confirmation" },
 	{ 0 },
 };

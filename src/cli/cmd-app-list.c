@@ -16,9 +16,10 @@ static int exec(struct cli *cli, int argc, char **argv)
 	struct cli_table *t = cli_table_new(3, "NAME", "RELEASE", "SERVICES");
 	size_t i;
 	json_t *a;
-	json_array_foreach(apps, i, a) {
+	json_array_foreach (apps, i, a) {
 		char rel[32], svcs[64];
-		snprintf(rel, sizeof(rel), "%lld", json_integer_value(json_object_get(a, "release")));
+		snprintf(rel, sizeof(rel), "%lld",
+			 json_integer_value(json_object_get(a, "release")));
 		snprintf(svcs, sizeof(svcs), "%lld/%lld running",
 			 json_integer_value(json_object_get(a, "running")),
 			 json_integer_value(json_object_get(a, "services")));

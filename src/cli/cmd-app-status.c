@@ -22,13 +22,15 @@ static int exec(struct cli *cli, int argc, char **argv)
 		printf("release: %lld\n\n", rel);
 	else
 		printf("release: none (not deployed yet)\n\n");
-	struct cli_table *t = cli_table_new(6, "SERVICE", "STATE", "PID", "PORT", "URL", "RESTARTS");
+	struct cli_table *t = cli_table_new(6, "SERVICE", "STATE", "PID", "PORT", "URL",
+					    "RESTARTS");
 	size_t i;
 	json_t *s;
-	json_array_foreach(json_object_get(st, "services"), i, s) {
+	json_array_foreach (json_object_get(st, "services"), i, s) {
 		char pid[32], port[32], restarts[32];
 		snprintf(pid, sizeof(pid), "%lld", json_integer_value(json_object_get(s, "pid")));
-		snprintf(port, sizeof(port), "%lld", json_integer_value(json_object_get(s, "port")));
+		snprintf(port, sizeof(port), "%lld",
+			 json_integer_value(json_object_get(s, "port")));
 		snprintf(restarts, sizeof(restarts), "%lld",
 			 json_integer_value(json_object_get(s, "restarts")));
 		cli_table_row(t, json_string_value(json_object_get(s, "name")),
@@ -39,7 +41,7 @@ static int exec(struct cli *cli, int argc, char **argv)
 	json_t *addons = json_object_get(st, "addons");
 	if (json_array_size(addons))
 		printf("\n");
-	json_array_foreach(addons, i, s) {
+	json_array_foreach (addons, i, s) {
 		const char *msg = json_string_value(json_object_get(s, "message"));
 		printf("addon %s (%s): %s%s%s\n", json_string_value(json_object_get(s, "addon")),
 		       json_string_value(json_object_get(s, "variant")),

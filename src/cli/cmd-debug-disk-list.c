@@ -18,16 +18,16 @@ static int exec(struct cli *cli, int argc, char **argv)
 		json_decref(list);
 		return rc;
 	}
-	struct cli_table *t =
-		cli_table_new(7, "NAME", "SIZE", "USED", "USE%", "MODE", "STATUS", "CREATED BY");
+	struct cli_table *t = cli_table_new(7, "NAME", "SIZE", "USED", "USE%", "MODE", "STATUS",
+					    "CREATED BY");
 	size_t i;
 	json_t *d;
-	json_array_foreach(list, i, d) {
+	json_array_foreach (list, i, d) {
 		char size[32], used[32], pct[16];
-		cli_human_bytes((unsigned long long)json_integer_value(json_object_get(d, "size")), size,
-				sizeof(size));
-		cli_human_bytes((unsigned long long)json_integer_value(json_object_get(d, "used")), used,
-				sizeof(used));
+		cli_human_bytes((unsigned long long)json_integer_value(json_object_get(d, "size")),
+				size, sizeof(size));
+		cli_human_bytes((unsigned long long)json_integer_value(json_object_get(d, "used")),
+				used, sizeof(used));
 		snprintf(pct, sizeof(pct), "%d%%",
 			 (int)json_integer_value(json_object_get(d, "used_percent")));
 		cli_table_row(t, json_string_value(json_object_get(d, "name")), size, used, pct,
@@ -36,7 +36,7 @@ static int exec(struct cli *cli, int argc, char **argv)
 			      json_string_value(json_object_get(d, "created_by")));
 	}
 	cli_table_print(t);
-	json_array_foreach(list, i, d) {
+	json_array_foreach (list, i, d) {
 		const char *w = json_string_value(json_object_get(d, "warning"));
 		if (w)
 			cli_warn("%s", w);

@@ -22,11 +22,11 @@ static int exec(struct cli *cli, int argc, char **argv)
 	if (n) {
 		cli_failf(MIREN_EINTERNAL, NULL, "%zu invariant%s violated", n,
 			  n == 1 ? " is" : "s are");
-		json_array_foreach(violations, i, v)
+		json_array_foreach (violations, i, v)
 			fprintf(stderr, "  %s\n", json_string_value(v));
 	} else {
 		printf("Every invariant holds:");
-		json_array_foreach(json_object_get(res, "checks"), i, v)
+		json_array_foreach (json_object_get(res, "checks"), i, v)
 			printf("%s %s", i ? "," : "", json_string_value(v));
 		printf("\n");
 	}

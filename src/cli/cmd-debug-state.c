@@ -15,8 +15,8 @@ static int exec(struct cli *cli, int argc, char **argv)
 	(void)argv;
 	bool unmask = cli_flag(cli, "unmask");
 	json_t *res;
-	int rc = cli_call(cli, "GET", unmask ? "/v1/debug/state?unmask=1" : "/v1/debug/state",
-			  NULL, &res);
+	int rc = cli_call(cli, "GET", unmask ? "/v1/debug/state?unmask=1" : "/v1/debug/state", NULL,
+			  &res);
 	if (rc)
 		return rc;
 	if (cli_json_output(cli, res))
@@ -24,10 +24,10 @@ static int exec(struct cli *cli, int argc, char **argv)
 	size_t i;
 	json_t *v;
 	printf("schema %lld\n", json_integer_value(json_object_get(res, "schema")));
-	json_array_foreach(json_object_get(res, "apps"), i, v)
+	json_array_foreach (json_object_get(res, "apps"), i, v)
 		printf("app %s release %lld\n", json_string_value(json_object_get(v, "name")),
 		       json_integer_value(json_object_get(v, "release")));
-	json_array_foreach(json_object_get(res, "addons"), i, v)
+	json_array_foreach (json_object_get(res, "addons"), i, v)
 		printf("addon %s %s of app %s (%s, %s step %lld)\n",
 		       json_string_value(json_object_get(v, "id")),
 		       json_string_value(json_object_get(v, "addon")),
@@ -35,14 +35,14 @@ static int exec(struct cli *cli, int argc, char **argv)
 		       json_string_value(json_object_get(v, "variant")),
 		       json_string_value(json_object_get(v, "status")),
 		       json_integer_value(json_object_get(v, "step")));
-	json_array_foreach(json_object_get(res, "servers"), i, v)
+	json_array_foreach (json_object_get(res, "servers"), i, v)
 		printf("server %s %s on disk %s at %s:%lld\n",
 		       json_string_value(json_object_get(v, "id")),
 		       json_string_value(json_object_get(v, "kind")),
 		       json_string_value(json_object_get(v, "disk")),
 		       json_string_value(json_object_get(v, "address")),
 		       json_integer_value(json_object_get(v, "port")));
-	json_array_foreach(json_object_get(res, "disks"), i, v)
+	json_array_foreach (json_object_get(res, "disks"), i, v)
 		printf("disk %s (%s)\n", json_string_value(json_object_get(v, "name")),
 		       json_string_value(json_object_get(v, "status")));
 	json_decref(res);

@@ -1,7 +1,7 @@
 /* miren debug toml-decode: the toml-test decoder interface. */
 #include "cli/cli.h"
-#include "util/compiler.h"
 #include "toml/toml.h"
+#include "util/compiler.h"
 #include "util/strbuf.h"
 
 #include <stdio.h>

@@ -1,11 +1,11 @@
 /* miren deploy: pack the project, send it, and report the new release. */
-#include "cli/cli.h"
 #include "api/client.h"
 #include "app/config.h"
 #include "app/source.h"
+#include "cli/cli.h"
 #include "util/fs.h"
-#include "util/strbuf.h"
 #include "util/io.h"
+#include "util/strbuf.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -16,7 +16,10 @@
 #include <unistd.h>
 
 static const struct cli_optdef options[] = {
-	{ .name = "dir", .letter = 'C', .kind = CLI_OPT_STRING, .value = "DIR",
+	{ .name = "dir",
+	  .letter = 'C',
+	  .kind = CLI_OPT_STRING,
+	  .value = "DIR",
 	  .help = "the project directory (default: .)" },
 	{ 0 },
 };
@@ -55,9 +58,9 @@ static char *addons_made(json_t *res)
 	struct strbuf sb = STRBUF_INIT;
 	size_t i, k;
 	json_t *v, *w;
-	json_array_foreach(json_object_get(res, "addons_created"), i, v) {
+	json_array_foreach (json_object_get(res, "addons_created"), i, v) {
 		bool retried = false;
-		json_array_foreach(json_object_get(res, "addons_retried"), k, w)
+		json_array_foreach (json_object_get(res, "addons_retried"), k, w)
 			retried |= json_equal(v, w);
 		strbuf_addf(&sb, "%s addon %s %s", i ? "," : "", json_string_value(v),
 			    retried ? "retried" : "re-created");
@@ -96,11 +99,12 @@ static json_t *settled_services(struct cli *cli)
 		bool starting = false, exited = false;
 		size_t i;
 		json_t *v;
-		json_array_foreach(svcs, i, v) {
+		json_array_foreach (svcs, i, v) {
 			const char *state = json_string_value(json_object_get(v, "state"));
 			/* "stopped": the addons just became active and the server
 			 * is starting the services. */
-			starting |= state && (!strcmp(state, "starting") || !strcmp(state, "stopped"));
+			starting |= state &&
+				    (!strcmp(state, "starting") || !strcmp(state, "stopped"));
 			exited |= service_exited(v);
 		}
 		if (exited || !starting || waited >= SETTLE_MS)
@@ -117,11 +121,12 @@ static size_t report_exited(const char *app, long long rel, json_t *svcs)
 {
 	size_t i, n = 0;
 	json_t *v;
-	json_array_foreach(svcs, i, v) {
+	json_array_foreach (svcs, i, v) {
 		if (!service_exited(v))
 			continue;
 		const char *name = json_string_value(json_object_get(v, "name"));
-		json_t *code = json_object_get(v, "last_exit"), *sig = json_object_get(v, "last_signal");
+		json_t *code = json_object_get(v, "last_exit"),
+		       *sig = json_object_get(v, "last_signal");
 		char how[64] = "";
 		if (code)
 			snprintf(how, sizeof(how), " (exit status %lld)", json_integer_value(code));
@@ -132,8 +137,8 @@ static size_t report_exited(const char *app, long long rel, json_t *svcs)
 				       app, name);
 		/* The service's failure, not the command line's: exit 1. */
 		cli_failf(MIREN_EIO, hint,
-			  "release %lld of %s is recorded, but its service '%s' exited at once%s", rel,
-			  app, name, how);
+			  "release %lld of %s is recorded, but its service '%s' exited at once%s",
+			  rel, app, name, how);
 		free(hint);
 		n++;
 	}
@@ -182,13 +187,14 @@ static int exec(struct cli *cli, int argc, char **argv)
 	long long rel = json_integer_value(json_object_get(res, "release"));
 	if (cli->json) {
 		/* Services waiting for addons are not started: nothing to wait for. */
-		json_t *svcs = json_is_true(json_object_get(res, "unchanged")) ? NULL
-										: settled_services(cli);
+		json_t *svcs = json_is_true(json_object_get(res, "unchanged"))
+				       ? NULL
+				       : settled_services(cli);
 		size_t exited = 0, i;
 		json_t *v;
 		if (svcs) {
 			json_object_set(res, "services", svcs);
-			json_array_foreach(svcs, i, v)
+			json_array_foreach (svcs, i, v)
 				exited += service_exited(v);
 		}
 		json_decref(svcs);
@@ -199,14 +205,14 @@ static int exec(struct cli *cli, int argc, char **argv)
 	}
 	size_t i;
 	json_t *v;
-	json_array_foreach(json_object_get(res, "warnings"), i, v)
+	json_array_foreach (json_object_get(res, "warnings"), i, v)
 		cli_warn("%s", json_string_value(v));
-	json_array_foreach(json_object_get(res, "addons_retried"), i, v)
+	json_array_foreach (json_object_get(res, "addons_retried"), i, v)
 		fprintf(stderr, "Provisioning of addon %s failed before; retrying it\n",
 			json_string_value(v));
 	/* Held start: the services run once every addon is active. */
 	bool pending = false;
-	json_array_foreach(json_object_get(res, "addons"), i, v) {
+	json_array_foreach (json_object_get(res, "addons"), i, v) {
 		const char *st = json_string_value(json_object_get(v, "status"));
 		pending |= st && strcmp(st, "active") && strcmp(st, "deprovisioning");
 	}
@@ -230,13 +236,14 @@ static int exec(struct cli *cli, int argc, char **argv)
 		printf("Release %lld of %s is recorded; its services wait for its addons\n", rel,
 		       cfg->name);
 	else if (json_is_true(json_object_get(res, "unchanged")) && *made)
-		printf("Release %lld of %s is current (no code changes);%s\n", rel, cfg->name, made);
+		printf("Release %lld of %s is current (no code changes);%s\n", rel, cfg->name,
+		       made);
 	else if (json_is_true(json_object_get(res, "unchanged")))
 		printf("No changes: release %lld of %s is current\n", rel, cfg->name);
 	else
 		printf("Release %lld of %s is live\n", rel, cfg->name);
 	free(made);
-	json_array_foreach(json_object_get(res, "services"), i, v) {
+	json_array_foreach (json_object_get(res, "services"), i, v) {
 		const char *url = json_string_value(json_object_get(v, "url"));
 		printf("  %-12s %-10s %s\n", json_string_value(json_object_get(v, "name")),
 		       json_string_value(json_object_get(v, "state")), url ? url : "");

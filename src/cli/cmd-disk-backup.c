@@ -1,6 +1,6 @@
 /* miren disk backup: stream a disk's snapshot from the server into a file. */
-#include "cli/cli.h"
 #include "api/client.h"
+#include "cli/cli.h"
 #include "disk/snapshot.h"
 #include "util/io.h"
 #include "util/sha256.h"
@@ -15,10 +15,16 @@
 #include <unistd.h>
 
 static const struct cli_optdef options[] = {
-	{ .name = "name", .letter = 'n', .kind = CLI_OPT_STRING, .value = "NAME",
+	{ .name = "name",
+	  .letter = 'n',
+	  .kind = CLI_OPT_STRING,
+	  .value = "NAME",
 	  .help = "the disk (see 'miren debug disk list')",
 	  .required = "which disk? give -n NAME (see 'miren debug disk list')" },
-	{ .name = "output", .letter = 'o', .kind = CLI_OPT_STRING, .value = "PATH",
+	{ .name = "output",
+	  .letter = 'o',
+	  .kind = CLI_OPT_STRING,
+	  .value = "PATH",
 	  .help = "the file to write (default: NAME-YYYYMMDD-HHMMSS.miren.zst\nin the current "
 		  "directory); never overwritten" },
 	{ 0 },
@@ -96,11 +102,13 @@ static int publish(const char *tmp, const char *out)
 {
 	if (link(tmp, out) != 0) {
 		if (errno == EEXIST)
-			return cli_failf(MIREN_EEXISTS, "choose another file with -o",
-					 "'%s' appeared while the backup ran (another backup to the "
-					 "same file?); it was left alone and this backup was not kept",
-					 out);
-		return cli_failf(MIREN_EIO, NULL, "cannot create '%s': %s", out, io_strerror(errno));
+			return cli_failf(
+				MIREN_EEXISTS, "choose another file with -o",
+				"'%s' appeared while the backup ran (another backup to the "
+				"same file?); it was left alone and this backup was not kept",
+				out);
+		return cli_failf(MIREN_EIO, NULL, "cannot create '%s': %s", out,
+				 io_strerror(errno));
 	}
 	unlink(tmp);
 	char *dir = xstrdup(out);
@@ -126,8 +134,8 @@ static void print_summary(struct cli *cli, const char *name, const char *out, co
 		json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:f, s:s, s:f, s:I, s:b}", "disk", name,
 				      "file", out, "original_bytes", (json_int_t)st->tar_bytes,
 				      "compressed_bytes", (json_int_t)r->zst_bytes, "ratio", ratio,
-				      "sha256", hex, "seconds", secs, "files", (json_int_t)st->files,
-				      "verified", 1);
+				      "sha256", hex, "seconds", secs, "files",
+				      (json_int_t)st->files, "verified", 1);
 		if (hdr)
 			json_object_set(j, "header", hdr);
 		cli_print_json(j);
@@ -187,11 +195,13 @@ static int exec(struct cli *cli, int argc, char **argv)
 	if (arc) {
 		if (arc == MIREN_ETOOBIG) {
 			rc = cli_failf(MIREN_ETOOBIG, NULL,
-				       "the disk holding '%s' is full; the backup was not written", out);
+				       "the disk holding '%s' is full; the backup was not written",
+				       out);
 		} else if (hdr_text) {
 			/* The stream had started: the server gave up midway. */
 			struct miren_error e;
-			miren_error_set(&e, arc, "the backup of disk '%s' stopped midway; nothing was kept",
+			miren_error_set(&e, arc,
+					"the backup of disk '%s' stopped midway; nothing was kept",
 					name);
 			miren_error_detail(&e, "%s", err.message);
 			miren_error_hint(&e, "the server log (DATA/logs/server.log) says why");
@@ -211,7 +221,8 @@ static int exec(struct cli *cli, int argc, char **argv)
 		miren_error_set(&e, MIREN_EINVAL,
 				"the backup of disk '%s' does not verify; nothing was kept", name);
 		miren_error_detail(&e, "%s", err.message);
-		miren_error_hint(&e, "see the server log (DATA/logs/server.log) for why it stopped");
+		miren_error_hint(&e,
+				 "see the server log (DATA/logs/server.log) for why it stopped");
 		rc = cli_fail(&e);
 		goto out;
 	}

@@ -1,16 +1,22 @@
 /* miren disk resize: grow a disk (its image and filesystem) to a new size. */
-#include "cli/cli.h"
 #include "api/client.h"
+#include "cli/cli.h"
 #include "disk/volume.h"
 
 #include <stdio.h>
 #include <string.h>
 
 static const struct cli_optdef options[] = {
-	{ .name = "name", .letter = 'n', .kind = CLI_OPT_STRING, .value = "NAME",
+	{ .name = "name",
+	  .letter = 'n',
+	  .kind = CLI_OPT_STRING,
+	  .value = "NAME",
 	  .help = "the disk (see 'miren debug disk list')",
 	  .required = "which disk? give -n NAME (see 'miren debug disk list')" },
-	{ .name = "size", .letter = 's', .kind = CLI_OPT_STRING, .value = "SIZE",
+	{ .name = "size",
+	  .letter = 's',
+	  .kind = CLI_OPT_STRING,
+	  .value = "SIZE",
 	  .help = "the new size: a number with K, M, G or T (powers of\n1024; KiB, MB, GiB, ... "
 		  "mean the same), e.g. 2G, 1536M",
 	  .required = "which size? give --size SIZE, e.g. --size 2G" },
@@ -40,7 +46,8 @@ static int exec(struct cli *cli, int argc, char **argv)
 	if (cli_json_output(cli, res))
 		return CLI_OK;
 	char from[32], to[32], used[32];
-	cli_human_bytes((unsigned long long)json_integer_value(json_object_get(res, "previous_size")),
+	cli_human_bytes((unsigned long long)json_integer_value(
+				json_object_get(res, "previous_size")),
 			from, sizeof(from));
 	cli_human_bytes((unsigned long long)json_integer_value(json_object_get(res, "size")), to,
 			sizeof(to));
@@ -52,7 +59,8 @@ static int exec(struct cli *cli, int argc, char **argv)
 	if (mode && !strcmp(mode, "dirs"))
 		printf("  the disk is a plain directory: the size is recorded, not enforced\n");
 	else if (json_is_true(json_object_get(res, "server_restarted")))
-		printf("  grown while unmounted: its database server was stopped and started again\n");
+		printf("  grown while unmounted: its database server was stopped and started "
+		       "again\n");
 	else
 		printf("  grown online\n");
 	json_decref(res);

@@ -1,9 +1,9 @@
 /* miren disk restore: send a snapshot file to the server, which verifies it
  * whole and only then puts the disk in place. */
-#include "cli/cli.h"
 #include "api/client.h"
-#include "util/io.h"
+#include "cli/cli.h"
 #include "util/compiler.h"
+#include "util/io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,9 +14,16 @@
 #include <unistd.h>
 
 static const struct cli_optdef options[] = {
-	{ .name = "snapshot", .letter = 's', .kind = CLI_OPT_STRING, .value = "FILE",
-	  .help = "the .miren.zst file", .required = "which snapshot? give -s FILE" },
-	{ .name = "name", .letter = 'n', .kind = CLI_OPT_STRING, .value = "NAME",
+	{ .name = "snapshot",
+	  .letter = 's',
+	  .kind = CLI_OPT_STRING,
+	  .value = "FILE",
+	  .help = "the .miren.zst file",
+	  .required = "which snapshot? give -s FILE" },
+	{ .name = "name",
+	  .letter = 'n',
+	  .kind = CLI_OPT_STRING,
+	  .value = "NAME",
 	  .help = "restore as this disk (default: the name in the file)" },
 	{ .name = "force", .kind = CLI_OPT_FLAG, .help = "replace the disk if it exists" },
 	{ 0 },
@@ -37,8 +44,8 @@ static int exec(struct cli *cli, int argc, char **argv)
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		enum miren_err code = fd < 0 && errno == ENOENT ? MIREN_ENOTFOUND
-				      : fd < 0			 ? MIREN_EIO
-							 : MIREN_EINVAL;
+				      : fd < 0                  ? MIREN_EIO
+								: MIREN_EINVAL;
 		rc = cli_failf(code, NULL, "cannot read snapshot '%s': %s", snapshot,
 			       fd < 0 ? io_strerror(errno) : "not a regular file");
 		if (fd >= 0)
@@ -54,8 +61,8 @@ static int exec(struct cli *cli, int argc, char **argv)
 	cli_progress_init(&progress, "sent");
 	struct miren_error err;
 	json_t *res = NULL;
-	rc = api_upload(cli->socket, "POST", path, fd, (unsigned long long)st.st_size,
-			    on_progress, &progress, &res, &err);
+	rc = api_upload(cli->socket, "POST", path, fd, (unsigned long long)st.st_size, on_progress,
+			&progress, &res, &err);
 	cli_progress_done(&progress);
 	free(path);
 	close(fd);
@@ -65,7 +72,8 @@ static int exec(struct cli *cli, int argc, char **argv)
 		cli_print_json(res);
 	} else {
 		char size[32];
-		cli_human_bytes((unsigned long long)json_integer_value(json_object_get(res, "bytes")),
+		cli_human_bytes((unsigned long long)json_integer_value(
+					json_object_get(res, "bytes")),
 				size, sizeof(size));
 		const char *disk = json_string_value(json_object_get(res, "disk"));
 		printf("Restored disk %s from %s (%lld files, %s, every checksum verified)\n", disk,
@@ -97,8 +105,7 @@ const struct cmd_entry cmd_disk_restore_entry = {
 		"swap and started on the restored data, and the old disk is kept until that\n"
 		"server answers (else it is put back).  Another operation on the disk is\n"
 		"waited for up to 10 s.  Then run 'miren app restart APP' so the app\n"
-		"reconnects to the restored data.\n"
-,
+		"reconnects to the restored data.\n",
 	.options = options,
 	.json_help = "print the result as JSON",
 	.flags = CMD_NEEDS_SERVER | CMD_JSON,

@@ -5,7 +5,8 @@
 #include <stdlib.h>
 
 static const struct cli_optdef options[] = {
-	{ .name = "unmask", .kind = CLI_OPT_FLAG,
+	{ .name = "unmask",
+	  .kind = CLI_OPT_FLAG,
 	  .help = "print a sensitive value instead of ********" },
 	{ 0 },
 };

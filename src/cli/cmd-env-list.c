@@ -19,7 +19,7 @@ static int exec(struct cli *cli, int argc, char **argv)
 	struct cli_table *t = cli_table_new(4, "NAME", "VALUE", "SERVICE", "SOURCE");
 	size_t i;
 	json_t *v;
-	json_array_foreach(vars, i, v) {
+	json_array_foreach (vars, i, v) {
 		const char *svc = json_string_value(json_object_get(v, "service"));
 		cli_table_row(t, json_string_value(json_object_get(v, "name")),
 			      json_string_value(json_object_get(v, "value")),

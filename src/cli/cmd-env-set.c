@@ -6,9 +6,11 @@
 #include <string.h>
 
 static const struct cli_optdef options[] = {
-	{ .name = "sensitive", .kind = CLI_OPT_FLAG,
+	{ .name = "sensitive",
+	  .kind = CLI_OPT_FLAG,
 	  .help = "mask the value in 'miren env list' and 'miren env get'" },
-	{ .name = "create", .kind = CLI_OPT_FLAG,
+	{ .name = "create",
+	  .kind = CLI_OPT_FLAG,
 	  .help = "create the app when it does not exist yet" },
 	{ 0 },
 };
@@ -53,8 +55,7 @@ const struct cmd_entry cmd_env_set_entry = {
 		"The app must exist; with --create a new app is created (without a\n"
 		"release), so variables marked required can be given before its first\n"
 		"deploy.  PORT and MIREN_* are reserved.  The app's services are\n"
-		"restarted to pick it up.\n"
-,
+		"restarted to pick it up.\n",
 	.flags = CMD_NEEDS_SERVER,
 	.exec = exec,
 };

@@ -1,6 +1,6 @@
 /* miren logs: the output of an app's services, optionally followed. */
-#include "cli/cli.h"
 #include "api/client.h"
+#include "cli/cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,12 +8,22 @@
 #include <unistd.h>
 
 static const struct cli_optdef options[] = {
-	{ .name = "service", .letter = 's', .kind = CLI_OPT_STRING, .value = "SERVICE",
+	{ .name = "service",
+	  .letter = 's',
+	  .kind = CLI_OPT_STRING,
+	  .value = "SERVICE",
 	  .help = "only this service (default: all, lines prefixed\nwith the service name)" },
-	{ .name = "follow", .letter = 'f', .kind = CLI_OPT_FLAG,
+	{ .name = "follow",
+	  .letter = 'f',
+	  .kind = CLI_OPT_FLAG,
 	  .help = "keep printing new output until interrupted" },
-	{ .name = "lines", .letter = 'n', .kind = CLI_OPT_INT, .value = "LINES", .min = 0,
-	  .max = 1000000, .help = "start with the last LINES lines (default 100)" },
+	{ .name = "lines",
+	  .letter = 'n',
+	  .kind = CLI_OPT_INT,
+	  .value = "LINES",
+	  .min = 0,
+	  .max = 1000000,
+	  .help = "start with the last LINES lines (default 100)" },
 	{ 0 },
 };
 
@@ -53,7 +63,7 @@ static int exec(struct cli *cli, int argc, char **argv)
 		}
 		size_t i;
 		json_t *s;
-		json_array_foreach(json_object_get(st, "services"), i, s)
+		json_array_foreach (json_object_get(st, "services"), i, s)
 			json_array_append(names, json_object_get(s, "name"));
 		json_decref(st);
 	}
@@ -69,8 +79,9 @@ static int exec(struct cli *cli, int argc, char **argv)
 		for (size_t i = 0; i < n && !rc; i++) {
 			const char *svc = json_string_value(json_array_get(names, i));
 			char *esc = api_escape(svc);
-			char *suffix = offsets[i] < 0 ? xasprintf("/logs/%s?tail=%d", esc, lines)
-						       : xasprintf("/logs/%s?offset=%lld", esc, offsets[i]);
+			char *suffix = offsets[i] < 0
+					       ? xasprintf("/logs/%s?tail=%d", esc, lines)
+					       : xasprintf("/logs/%s?offset=%lld", esc, offsets[i]);
 			char *path = cli_app_path(cli, suffix);
 			json_t *r;
 			rc = cli_call(cli, "GET", path, NULL, &r);

@@ -6,14 +6,22 @@
 #include <stdlib.h>
 
 static const struct cli_optdef options[] = {
-	{ .name = "data-dir", .kind = CLI_OPT_STRING, .value = "DIR",
+	{ .name = "data-dir",
+	  .kind = CLI_OPT_STRING,
+	  .value = "DIR",
 	  .help = "state, releases, disks and the API socket\n(default: $MIREN_DATA_DIR, else "
 		  "/var/lib/miren as root,\nelse $XDG_DATA_HOME/miren)" },
-	{ .name = "addr-pool", .kind = CLI_OPT_STRING, .value = "CIDR",
+	{ .name = "addr-pool",
+	  .kind = CLI_OPT_STRING,
+	  .value = "CIDR",
 	  .help = "loopback addresses for addon servers, one each\n(default: 127.77.0.0/16)" },
-	{ .name = "service-user", .kind = CLI_OPT_STRING, .value = "USER",
-	  .help = "run app services and addon servers as USER when\nstarted as root (default: miren)" },
-	{ .name = "quiet", .kind = CLI_OPT_FLAG,
+	{ .name = "service-user",
+	  .kind = CLI_OPT_STRING,
+	  .value = "USER",
+	  .help = "run app services and addon servers as USER when\nstarted as root (default: "
+		  "miren)" },
+	{ .name = "quiet",
+	  .kind = CLI_OPT_FLAG,
 	  .help = "log only to DIR/logs/server.log, not to stderr" },
 	{ 0 },
 };

@@ -10,8 +10,8 @@
  * cmd_table[] picks the command ("app list" before "app"); a run that only
  * names a group ("debug disk") lists that group's commands.
  */
-#include "cli/cli.h"
 #include "app/config.h"
+#include "cli/cli.h"
 #include "util/names.h"
 #include "util/strbuf.h"
 
@@ -28,7 +28,10 @@
 enum { OPT_HELP = 'h', OPT_SOCKET = 1000, OPT_FORMAT, OPT_APP, OPT_OWN_BASE = 2000 };
 
 static const struct cli_optdef app_option = {
-	.name = "app", .letter = 'a', .kind = CLI_OPT_STRING, .value = "APP",
+	.name = "app",
+	.letter = 'a',
+	.kind = CLI_OPT_STRING,
+	.value = "APP",
 };
 
 /* How many words of argv spell `name` (0: they do not). */
@@ -193,9 +196,11 @@ static void print_cmd_help(const struct cmd_entry *e)
 		for (const struct cli_optdef *o = e->options; o && o->name; o++)
 			print_opt_help(o, o->help ? o->help : "", COL);
 		if (e->flags & CMD_JSON) {
-			static const struct cli_optdef format = { .name = "format", .kind = CLI_OPT_STRING,
+			static const struct cli_optdef format = { .name = "format",
+								  .kind = CLI_OPT_STRING,
 								  .value = "json" };
-			print_opt_help(&format, e->json_help ? e->json_help : "print JSON instead of text",
+			print_opt_help(&format,
+				       e->json_help ? e->json_help : "print JSON instead of text",
 				       COL);
 		}
 	}
@@ -236,13 +241,14 @@ static void print_table_json(void)
 			json_array_append_new(opts, opt_json(&app_option, app_help(c)));
 		for (const struct cli_optdef *o = c->options; o && o->name; o++)
 			json_array_append_new(opts, opt_json(o, o->help));
-		json_t *j = json_pack("{s:s, s:s, s:s, s:{s:s?, s:i, s:i}, s:s, s:o, s:b, s:b, s:b}",
-				      "name", c->name, "summary", c->summary, "usage", usage,
-				      "operands", "usage", c->operands, "min", c->min_operands, "max",
-				      c->max_operands, "app", targets[c->app], "options", opts, "json",
-				      (c->flags & CMD_JSON) != 0, "server",
-				      (c->flags & CMD_NEEDS_SERVER) != 0, "hidden",
-				      (c->flags & CMD_HIDDEN) != 0);
+		json_t *j =
+			json_pack("{s:s, s:s, s:s, s:{s:s?, s:i, s:i}, s:s, s:o, s:b, s:b, s:b}",
+				  "name", c->name, "summary", c->summary, "usage", usage,
+				  "operands", "usage", c->operands, "min", c->min_operands, "max",
+				  c->max_operands, "app", targets[c->app], "options", opts, "json",
+				  (c->flags & CMD_JSON) != 0, "server",
+				  (c->flags & CMD_NEEDS_SERVER) != 0, "hidden",
+				  (c->flags & CMD_HIDDEN) != 0);
 		json_array_append_new(all, j);
 		free(usage);
 	}
@@ -498,7 +504,8 @@ static int prepare(struct cli *cli, int argc, char **argv, int *first)
 			if (!strcmp(optarg, "json"))
 				cli->json = true;
 			else if (strcmp(optarg, "table") && strcmp(optarg, "text"))
-				rc = cli_usage_error(cli, "unknown format '%s' (use 'json' or 'table')",
+				rc = cli_usage_error(cli,
+						     "unknown format '%s' (use 'json' or 'table')",
 						     optarg);
 			else
 				cli->json = false;
@@ -529,7 +536,8 @@ static int prepare(struct cli *cli, int argc, char **argv, int *first)
 		if (e->operands_missing)
 			rc = cli_usage_error(cli, "%s", e->operands_missing);
 		else
-			rc = cli_usage_error(cli, "missing %s", e->operands ? e->operands : "operand");
+			rc = cli_usage_error(cli, "missing %s",
+					     e->operands ? e->operands : "operand");
 	}
 	if (rc == CLI_OK && e->max_operands >= 0 && nargs > e->max_operands)
 		rc = cli_usage_error(cli, "unexpected argument '%s'",

@@ -5,19 +5,19 @@
 #include "util/fault.h"
 #include "util/fs.h"
 #include "util/io.h"
-#include "util/paths.h"
 #include "util/log.h"
+#include "util/paths.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sys/file.h>
-#include <unistd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int server_main(const struct server_options *opts)
 {
@@ -53,8 +53,8 @@ int server_main(const struct server_options *opts)
 	char *sock = data_paths_socket(paths);
 	int code = 1, lock_fd = -1;
 	struct daemon_options po = { .data_dir = opts->data_dir,
-				       .service_user = opts->service_user,
-				       .addr_pool = opts->addr_pool };
+				     .service_user = opts->service_user,
+				     .addr_pool = opts->addr_pool };
 	/* One daemon per data directory: the lock is held until exit. */
 	char *lockpath = data_paths_lock(paths);
 	lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -70,8 +70,7 @@ int server_main(const struct server_options *opts)
 		goto fail;
 	if (api_server_start(d, sock, &api, &err) != 0)
 		goto fail;
-	log_info("miren %s serving on %s (data directory %s)", MIREN_VERSION, sock,
-		 opts->data_dir);
+	log_info("miren %s serving on %s (data directory %s)", MIREN_VERSION, sock, opts->data_dir);
 
 	int sig = 0;
 	sigwait(&stop, &sig);

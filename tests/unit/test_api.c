@@ -79,13 +79,13 @@ static void test_routes_refuse(void **state)
 		{ "GET", "/v1" },
 		{ "GET", "/v1/" },
 		{ "GET", "/v2/apps" },
-		{ "POST", "/v1/apps" },               /* wrong method */
-		{ "PATCH", "/v1/apps/web" },          /* unknown method */
-		{ "GET", "/v1/apps/web/deploy" },     /* deploy is POST only */
+		{ "POST", "/v1/apps" },                /* wrong method */
+		{ "PATCH", "/v1/apps/web" },           /* unknown method */
+		{ "GET", "/v1/apps/web/deploy" },      /* deploy is POST only */
 		{ "GET", "/v1/apps/web/env/K/extra" }, /* one segment too many */
-		{ "GET", "/v1/apps/web/logs" },       /* logs need the service */
+		{ "GET", "/v1/apps/web/logs" },        /* logs need the service */
 		{ "POST", "/v1/disks/pg-data" },
-		{ "GET", "/v1/a/b/c/d/e/f/g/h/i" },   /* more than API_MAX_PARTS */
+		{ "GET", "/v1/a/b/c/d/e/f/g/h/i" }, /* more than API_MAX_PARTS */
 		{ "GET", "v1/apps" },
 	};
 	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {

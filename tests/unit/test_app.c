@@ -77,11 +77,13 @@ static void test_config_full(void **state MIREN_UNUSED)
 
 static void test_config_fallback_and_warnings(void **state MIREN_UNUSED)
 {
-	struct app_config *cfg = parse_ok("colour = 1\n[services.web]\ncommand = \"x\"\nreplicas = 3\n");
+	struct app_config *cfg = parse_ok(
+		"colour = 1\n[services.web]\ncommand = \"x\"\nreplicas = 3\n");
 	assert_string_equal(cfg->name, "dir-name");
 	assert_int_equal(cfg->n_warnings, 2);
 	assert_string_equal(cfg->warnings[0], "app.toml:1: unknown key 'colour'");
-	assert_string_equal(cfg->warnings[1], "app.toml:4: unknown key 'replicas' in [services.web]");
+	assert_string_equal(cfg->warnings[1],
+			    "app.toml:4: unknown key 'replicas' in [services.web]");
 	app_config_free(cfg);
 }
 
@@ -91,7 +93,8 @@ static void test_config_errors(void **state MIREN_UNUSED)
 	parse_err("name = \"x\"\n[services.web]\n", "is missing the required 'command'");
 	parse_err("[services.web]\ncommand = \"\"\n", "'command' in [services.web] is empty");
 	parse_err("[services.web]\ncommand = \"x\"\nport = 0\n", "app.toml:3:8: 'port'");
-	parse_err("[services.web]\ncommand = \"x\"\nport = \"80\"\n", "must be an integer, not a string");
+	parse_err("[services.web]\ncommand = \"x\"\nport = \"80\"\n",
+		  "must be an integer, not a string");
 	parse_err("[services.Web]\ncommand = \"x\"\n", "invalid service name 'Web'");
 	parse_err("[[env]]\nkey = \"A\"\n[[env]]\nkey = \"A\"\n", "env 'A' is declared twice");
 	parse_err("[[env]]\nkey = \"1A\"\n", "invalid environment variable name");
@@ -99,10 +102,14 @@ static void test_config_errors(void **state MIREN_UNUSED)
 	parse_err("[addons.pg]\nvariant = 3\n", "'variant' in [addons.pg] must be a string");
 	parse_err("name = \"Bad\"\n", "invalid app name 'Bad'");
 	parse_err("a = \n", "app.toml:1:");
-	parse_err("name = \"a\\u0000b\"\n", "app.toml:1:8: 'name' \"a\\u0000b\" holds a control character");
-	parse_err("[[env]]\nkey = \"A\"\nvalue = \"a\\u0000b\"\n", "app.toml:3:9: 'value' must not contain NUL");
-	parse_err("[addons.pg]\nvariant = \"small\\n\"\n", "app.toml:2:11: 'variant' in [addons.pg]");
-	parse_err("[addons.pg]\nversion = \"15\\u0085\"\n", "\"15\\u0085\" holds a control character");
+	parse_err("name = \"a\\u0000b\"\n",
+		  "app.toml:1:8: 'name' \"a\\u0000b\" holds a control character");
+	parse_err("[[env]]\nkey = \"A\"\nvalue = \"a\\u0000b\"\n",
+		  "app.toml:3:9: 'value' must not contain NUL");
+	parse_err("[addons.pg]\nvariant = \"small\\n\"\n",
+		  "app.toml:2:11: 'variant' in [addons.pg]");
+	parse_err("[addons.pg]\nversion = \"15\\u0085\"\n",
+		  "\"15\\u0085\" holds a control character");
 	parse_err("[[env]]\nkey = \"A\\tB\"\n", "app.toml:2:7: 'key' in env entry \"A\\tB\"");
 	/* A name refused by its rule is quoted escaped, never raw. */
 	parse_err("[[env]]\nkey = \"A\\u001bB\"\n", "\"A\\u001bB\" holds a control character");
@@ -130,8 +137,8 @@ static const struct key_case key_cases[] = {
 	{ "env", "name = \"myapp\"\n[[@K@]]\nkey = \"A\"\nvalue = \"1\"\n", K_AOT },
 	{ "services", "name = \"myapp\"\n[@K@.web]\ncommand = \"run\"\n", K_TABLE },
 	{ "addons", "name = \"myapp\"\n[@K@.miren-postgresql]\nvariant = \"small\"\n", K_TABLE },
-#define ENV_ENTRY(prefix, k)                                                               \
-	"name = \"myapp\"\n" prefix "[[" k "]]\n"                                             \
+#define ENV_ENTRY(prefix, k)                      \
+	"name = \"myapp\"\n" prefix "[[" k "]]\n" \
 	"key = \"A\"\nvalue = \"1\"\nsensitive = true\nrequired = true\ndescription = \"d\"\n"
 	{ "key", ENV_ENTRY("", "env"), K_LINE },
 	{ "value", ENV_ENTRY("", "env"), K_LINE },
@@ -144,14 +151,18 @@ static const struct key_case key_cases[] = {
 	{ "env", ENV_ENTRY("[services.web]\ncommand = \"run\"\n", "services.web.@K@"), K_AOT },
 	{ "key", ENV_ENTRY("[services.web]\ncommand = \"run\"\n", "services.web.env"), K_LINE },
 	{ "value", ENV_ENTRY("[services.web]\ncommand = \"run\"\n", "services.web.env"), K_LINE },
-	{ "sensitive", ENV_ENTRY("[services.web]\ncommand = \"run\"\n", "services.web.env"), K_LINE },
-	{ "required", ENV_ENTRY("[services.web]\ncommand = \"run\"\n", "services.web.env"), K_LINE },
+	{ "sensitive", ENV_ENTRY("[services.web]\ncommand = \"run\"\n", "services.web.env"),
+	  K_LINE },
+	{ "required", ENV_ENTRY("[services.web]\ncommand = \"run\"\n", "services.web.env"),
+	  K_LINE },
 	{ "description", ENV_ENTRY("[services.web]\ncommand = \"run\"\n", "services.web.env"),
 	  K_LINE },
 #undef ENV_ENTRY
 	{ "miren-postgresql", "name = \"myapp\"\n[addons.@K@]\nvariant = \"small\"\n", K_TABLE },
-	{ "variant", "name = \"myapp\"\n[addons.pg]\nvariant = \"small\"\nversion = \"15\"\n", K_LINE },
-	{ "version", "name = \"myapp\"\n[addons.pg]\nvariant = \"small\"\nversion = \"15\"\n", K_LINE },
+	{ "variant", "name = \"myapp\"\n[addons.pg]\nvariant = \"small\"\nversion = \"15\"\n",
+	  K_LINE },
+	{ "version", "name = \"myapp\"\n[addons.pg]\nvariant = \"small\"\nversion = \"15\"\n",
+	  K_LINE },
 };
 
 /* doc with its plain key (the occurrence of cs->key where @K@ would be, or
@@ -227,9 +238,9 @@ static void test_config_key_spellings(void **state MIREN_UNUSED)
 		}
 
 		/* Control characters anywhere in the key: refused at its position. */
-		const char *bad[] = { "\"@\\u0000\"", "\"\\u0000@\"", "\"@\\u0000x\"", "\"@\\n\"",
-				      "\"@\\t\"", "\"@\\u001f\"", "\"@\\u007f\"", "\"@\\u0085\"",
-				      "\"@\\U00000000\"" };
+		const char *bad[] = { "\"@\\u0000\"", "\"\\u0000@\"", "\"@\\u0000x\"",
+				      "\"@\\n\"",     "\"@\\t\"",     "\"@\\u001f\"",
+				      "\"@\\u007f\"", "\"@\\u0085\"", "\"@\\U00000000\"" };
 		for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
 			const char *p = strchr(bad[b], '@');
 			char *sp = xasprintf("%.*s%s%s", (int)(p - bad[b]), bad[b], k, p + 1);
@@ -240,10 +251,10 @@ static void test_config_key_spellings(void **state MIREN_UNUSED)
 			char want_pos[64];
 			snprintf(want_pos, sizeof(want_pos), "app.toml:%d:%d: ", line, col);
 			if (strncmp(err.message, want_pos, strlen(want_pos)) ||
-			    !strstr(err.message, "control character") || strchr(err.message, '\n') ||
-			    strchr(err.message, '\t'))
-				fail_msg("case %s: %s: error '%s', want it at %s", k, doc, err.message,
-					 want_pos);
+			    !strstr(err.message, "control character") ||
+			    strchr(err.message, '\n') || strchr(err.message, '\t'))
+				fail_msg("case %s: %s: error '%s', want it at %s", k, doc,
+					 err.message, want_pos);
 			free(doc);
 			free(sp);
 		}
@@ -297,8 +308,8 @@ static void test_config_key_spellings(void **state MIREN_UNUSED)
 			const char *r2 = line2;
 			for (int l = 1; l < line; l++)
 				r2 = strchr(r2, '\n') + 1;
-			char *d2 = xasprintf("%.*s%.*s\n%s", (int)head, d1, (int)(strchr(r2, '\n') - r2),
-					     r2, rest);
+			char *d2 = xasprintf("%.*s%.*s\n%s", (int)head, d1,
+					     (int)(strchr(r2, '\n') - r2), r2, rest);
 			got = config_json(d2, NULL, &err);
 			if (got || (!strstr(err.message, "duplicate key") &&
 				    !strstr(err.message, "defined twice")))
@@ -316,8 +327,9 @@ static void test_config_key_spellings(void **state MIREN_UNUSED)
 
 static struct env_rec rec(const char *k, const char *v, enum env_source s)
 {
-	return (struct env_rec){ .key = (char *)k, .value = (char *)v, .service = "",
-				 .source = s, .description = "" };
+	return (struct env_rec){
+		.key = (char *)k, .value = (char *)v, .service = "", .source = s, .description = ""
+	};
 }
 
 static const char *env_val(char **env, const char *key)
@@ -331,13 +343,14 @@ static const char *env_val(char **env, const char *key)
 
 static void test_env_precedence(void **state MIREN_UNUSED)
 {
-	struct app_config *cfg = parse_ok("name = \"a\"\n"
-					  "[[env]]\nkey = \"DATABASE_URL\"\nvalue = \"from-config\"\n"
-					  "[[env]]\nkey = \"MODE\"\nvalue = \"config\"\n"
-					  "[[env]]\nkey = \"ONLY\"\nvalue = \"config\"\n"
-					  "[services.web]\ncommand = \"x\"\n"
-					  "[[services.web.env]]\nkey = \"ONLY\"\nvalue = \"web\"\n"
-					  "[services.worker]\ncommand = \"y\"\n");
+	struct app_config *cfg = parse_ok(
+		"name = \"a\"\n"
+		"[[env]]\nkey = \"DATABASE_URL\"\nvalue = \"from-config\"\n"
+		"[[env]]\nkey = \"MODE\"\nvalue = \"config\"\n"
+		"[[env]]\nkey = \"ONLY\"\nvalue = \"config\"\n"
+		"[services.web]\ncommand = \"x\"\n"
+		"[[services.web.env]]\nkey = \"ONLY\"\nvalue = \"web\"\n"
+		"[services.worker]\ncommand = \"y\"\n");
 	struct env_rec stored[] = {
 		rec("DATABASE_URL", "from-addon", ENV_SOURCE_ADDON),
 		rec("MODE", "from-addon", ENV_SOURCE_ADDON),
@@ -345,8 +358,8 @@ static void test_env_precedence(void **state MIREN_UNUSED)
 	};
 	char **web = env_for_service(cfg, "web", stored, 3, 1234, 7, "/rel");
 	assert_string_equal(env_val(web, "DATABASE_URL"), "from-addon"); /* addon beats config */
-	assert_string_equal(env_val(web, "MODE"), "manual");              /* manual beats addon */
-	assert_string_equal(env_val(web, "ONLY"), "web");                 /* service beats app */
+	assert_string_equal(env_val(web, "MODE"), "manual");             /* manual beats addon */
+	assert_string_equal(env_val(web, "ONLY"), "web");                /* service beats app */
 	assert_string_equal(env_val(web, "PORT"), "1234");
 	assert_string_equal(env_val(web, "MIREN_RELEASE"), "7");
 	assert_string_equal(env_val(web, "MIREN_SERVICE"), "web");
@@ -456,8 +469,13 @@ static void test_store_addon_cas(void **state MIREN_UNUSED)
 	struct store *st = temp_store(dir, &path);
 	struct miren_error err;
 	assert_int_equal(store_release_add(st, "a", 1, "abc", "{}", &err), 0);
-	struct addon_rec r = { .id = "i1", .app = "a", .addon = "pg", .variant = "small",
-			       .version = "15", .status = "provisioning", .step = 1,
+	struct addon_rec r = { .id = "i1",
+			       .app = "a",
+			       .addon = "pg",
+			       .variant = "small",
+			       .version = "15",
+			       .status = "provisioning",
+			       .step = 1,
 			       .state_json = "{}" };
 	assert_int_equal(store_addon_add(st, &r, &err), 0);
 
@@ -523,10 +541,14 @@ static void test_store_addon_cas(void **state MIREN_UNUSED)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_config_full), cmocka_unit_test(test_config_fallback_and_warnings),
-		cmocka_unit_test(test_config_errors), cmocka_unit_test(test_config_key_spellings),
-		cmocka_unit_test(test_env_precedence), cmocka_unit_test(test_env_required),
-		cmocka_unit_test(test_store), cmocka_unit_test(test_store_addon_cas),
+		cmocka_unit_test(test_config_full),
+		cmocka_unit_test(test_config_fallback_and_warnings),
+		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_config_key_spellings),
+		cmocka_unit_test(test_env_precedence),
+		cmocka_unit_test(test_env_required),
+		cmocka_unit_test(test_store),
+		cmocka_unit_test(test_store_addon_cas),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,7 +34,8 @@ static void test_busy_after_bounded_wait(void **state MIREN_UNUSED)
 	assert_int_equal(disk_lock("d1", "a restore", 300, &err), MIREN_ECONFLICT);
 	double took = now_s() - t0;
 	assert_true(took >= 0.29 && took < 5);
-	assert_string_equal(err.message, "another operation on disk 'd1' is in progress (a backup)");
+	assert_string_equal(err.message,
+			    "another operation on disk 'd1' is in progress (a backup)");
 	/* Another disk is not affected. */
 	assert_int_equal(disk_lock("d2", "a backup", 0, &err), 0);
 	disk_unlock("d2");

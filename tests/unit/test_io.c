@@ -109,7 +109,8 @@ static void test_data_paths(void **state)
 		{ data_paths_lock(p), "/var/lib/miren/miren.lock" },
 		{ data_paths_server_log(p), "/var/lib/miren/logs/server.log" },
 		{ data_paths_release(p, "web", 3), "/var/lib/miren/apps/web/releases/3" },
-		{ data_paths_service_log(p, "web", "worker"), "/var/lib/miren/apps/web/logs/worker.log" },
+		{ data_paths_service_log(p, "web", "worker"),
+		  "/var/lib/miren/apps/web/logs/worker.log" },
 		{ data_paths_disk(p, "pg-data"), "/var/lib/miren/disks/pg-data" },
 		{ data_paths_addon_log(p, "s-1"), "/var/lib/miren/logs/addons/s-1.log" },
 		{ data_paths_template(p, "pg15"), "/var/lib/miren/templates/pg15" },
@@ -163,7 +164,8 @@ static int extract(const struct entry *e, size_t n, unsigned long max_entries, c
 	char *tar = fs_join(d, "a.tar"), *dest = fs_join(d, "dest");
 	mkdir(dest, 0755);
 	make_tar(tar, e, n);
-	const struct extract_limits lim = { .max_bytes = 1 << 20, .max_entries = max_entries,
+	const struct extract_limits lim = { .max_bytes = 1 << 20,
+					    .max_entries = max_entries,
 					    .what = "test archive" };
 	struct miren_error err;
 	int rc = extract_tar(tar, dest, &lim, &err);

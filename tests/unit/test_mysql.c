@@ -16,10 +16,10 @@
  * $MIREN_TEST_NET).1..3 so parallel runs do not collide.  MYSQL_TEST_KEEP=1
  * keeps the directory.  Skips when MariaDB is not installed.
  */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
 #include <cmocka.h>
 
 #include <arpa/inet.h>
@@ -243,11 +243,11 @@ static void ok(int rc, const struct miren_error *err)
 	assert_int_equal(rc, 0);
 }
 
-#define REQUIRE_SERVERS()                                    \
-	do {                                                 \
-		if (!G.have)                                 \
-			skip();                              \
-		assert_true(G.s[0].ready && G.s[1].ready);   \
+#define REQUIRE_SERVERS()                                 \
+	do {                                              \
+		if (!G.have)                              \
+			skip();                           \
+		assert_true(G.s[0].ready &&G.s[1].ready); \
 	} while (0)
 
 static int group_setup(void **state)
@@ -385,15 +385,14 @@ static void test_bad_arguments(void **state)
 	/* Refused before any connection (the disk does not exist). */
 	assert_int_equal(mariadb_tenant_create("/nonexistent", "x", "mysql", "a", "pw", &err),
 			 MIREN_EINVAL);
-	assert_int_equal(mariadb_tenant_create("/nonexistent", "x", "a", "information_schema",
-					       "pw", &err),
+	assert_int_equal(mariadb_tenant_create("/nonexistent", "x", "a", "information_schema", "pw",
+					       &err),
 			 MIREN_EINVAL);
 	assert_int_equal(mariadb_tenant_create("/nonexistent", "x", "a`b", "a", "pw", &err),
 			 MIREN_EINVAL);
 	assert_int_equal(mariadb_tenant_create("/nonexistent", "x", "a", "a", "p'w", &err),
 			 MIREN_EINVAL);
-	assert_int_equal(mariadb_tenant_drop("/nonexistent", "x", "root", "a", &err),
-			 MIREN_EINVAL);
+	assert_int_equal(mariadb_tenant_drop("/nonexistent", "x", "root", "a", &err), MIREN_EINVAL);
 	char name[70];
 	memset(name, 'a', 65);
 	name[65] = '\0';
@@ -506,8 +505,7 @@ static void test_root_kept(void **state)
 	char **dbs, **users;
 	size_t nd, nu;
 	struct miren_error err = { 0 };
-	ok(mariadb_tenant_names(G.s[0].disk, G.s[0].root_pw, &dbs, &nd, &users, &nu,
-					      &err), &err);
+	ok(mariadb_tenant_names(G.s[0].disk, G.s[0].root_pw, &dbs, &nd, &users, &nu, &err), &err);
 	assert_int_equal(nd, 0);
 	assert_int_equal(nu, 0);
 	mariadb_names_free(dbs, nd);
@@ -525,12 +523,12 @@ static void test_tenants(void **state)
 		fprintf(stderr, "tenant: %s\n", err.message);
 	assert_int_equal(rc, 0);
 	fprintf(stderr, "timings: tenant create %.1f ms\n", now_ms() - t0);
-	assert_int_equal(
-		mariadb_tenant_create(G.s[0].disk, G.s[0].root_pw, "app_b", "app_b", PW_B, &err),
-		0);
-	assert_int_equal(
-		mariadb_tenant_create(G.s[1].disk, G.s[1].root_pw, "app_c", "app_c", PW_C, &err),
-		0);
+	assert_int_equal(mariadb_tenant_create(G.s[0].disk, G.s[0].root_pw, "app_b", "app_b", PW_B,
+					       &err),
+			 0);
+	assert_int_equal(mariadb_tenant_create(G.s[1].disk, G.s[1].root_pw, "app_c", "app_c", PW_C,
+					       &err),
+			 0);
 	G.tenants_made = true;
 
 	/* Each tenant works in its own database. */
@@ -564,11 +562,13 @@ static void test_tenants(void **state)
 		     "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN "
 		     "('information_schema', 'app_a')",
 		     "0");
-	assert_value(a, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
-			"'app_b'",
+	assert_value(a,
+		     "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
+		     "'app_b'",
 		     "0");
-	assert_value(a, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER <> "
-			"'app_a'",
+	assert_value(a,
+		     "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER <> "
+		     "'app_a'",
 		     "0");
 	assert_value(b, "SELECT COUNT(*) FROM t", "1");
 	/* Nothing global: one USAGE line and one on its database. */
@@ -583,9 +583,9 @@ static void test_tenants(void **state)
 	mysql_close(b);
 
 	/* Again: idempotent, new password, grants put back. */
-	assert_int_equal(
-		mariadb_tenant_create(G.s[0].disk, G.s[0].root_pw, "app_a", "app_a", PW_A2, &err),
-		0);
+	assert_int_equal(mariadb_tenant_create(G.s[0].disk, G.s[0].root_pw, "app_a", "app_a", PW_A2,
+					       &err),
+			 0);
 	assert_false(can_connect(G.s[0].addr, "app_a", PW_A, "app_a"));
 	a = tcp_connect(G.s[0].addr, "app_a", PW_A2, "app_a", NULL);
 	assert_non_null(a);
@@ -598,8 +598,7 @@ static void test_tenants(void **state)
 
 	char **dbs, **users;
 	size_t nd, nu;
-	ok(mariadb_tenant_names(G.s[0].disk, G.s[0].root_pw, &dbs, &nd, &users, &nu,
-					      &err), &err);
+	ok(mariadb_tenant_names(G.s[0].disk, G.s[0].root_pw, &dbs, &nd, &users, &nu, &err), &err);
 	assert_int_equal(nd, 2);
 	assert_string_equal(dbs[0], "app_a");
 	assert_string_equal(dbs[1], "app_b");
@@ -636,8 +635,7 @@ static void test_client_file(void **state)
 	for (char **p = argv; *p; p++)
 		assert_null(strstr(*p, PW_B));
 	/* The client connects with it and lands in its database. */
-	char *full[] = { argv[0], argv[1], "-N", "-e", "SELECT DATABASE(), CURRENT_USER()",
-			 NULL };
+	char *full[] = { argv[0], argv[1], "-N", "-e", "SELECT DATABASE(), CURRENT_USER()", NULL };
 	int fds[2];
 	assert_int_equal(pipe(fds), 0);
 	pid_t pid = fork();
@@ -819,8 +817,7 @@ static void test_tenant_drop(void **state)
 			 0); /* again: fine */
 	char **dbs, **users;
 	size_t nd, nu;
-	ok(mariadb_tenant_names(G.s[0].disk, G.s[0].root_pw, &dbs, &nd, &users, &nu,
-					      &err), &err);
+	ok(mariadb_tenant_names(G.s[0].disk, G.s[0].root_pw, &dbs, &nd, &users, &nu, &err), &err);
 	assert_int_equal(nd, 1);
 	assert_string_equal(dbs[0], "app_a");
 	assert_int_equal(nu, 1);
@@ -833,16 +830,11 @@ static void test_tenant_drop(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ident),
-		cmocka_unit_test(test_argv),
-		cmocka_unit_test(test_bad_arguments),
-		cmocka_unit_test(test_template_and_start),
-		cmocka_unit_test(test_root_kept),
-		cmocka_unit_test(test_tenants),
-		cmocka_unit_test(test_client_file),
-		cmocka_unit_test(test_backup_under_load),
-		cmocka_unit_test(test_dump_load),
-		cmocka_unit_test(test_tenant_drop),
+		cmocka_unit_test(test_ident),         cmocka_unit_test(test_argv),
+		cmocka_unit_test(test_bad_arguments), cmocka_unit_test(test_template_and_start),
+		cmocka_unit_test(test_root_kept),     cmocka_unit_test(test_tenants),
+		cmocka_unit_test(test_client_file),   cmocka_unit_test(test_backup_under_load),
+		cmocka_unit_test(test_dump_load),     cmocka_unit_test(test_tenant_drop),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

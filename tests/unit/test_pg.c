@@ -14,10 +14,10 @@
  * /tmp); PG_TEST_KEEP=1 keeps the directory (servers are stopped anyway).
  * Skips when PostgreSQL is not installed.
  */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
 #include <cmocka.h>
 
 #include <arpa/inet.h>
@@ -205,8 +205,8 @@ static PGconn *tcp_connect(const char *addr, const char *user, const char *db, c
 {
 	char port[16];
 	snprintf(port, sizeof(port), "%d", G.port);
-	const char *k[] = { "hostaddr", "port", "user", "dbname", "password", "connect_timeout",
-			    "sslmode", "gssencmode", NULL };
+	const char *k[] = { "hostaddr",        "port",    "user",       "dbname", "password",
+			    "connect_timeout", "sslmode", "gssencmode", NULL };
 	const char *v[] = { addr, port, user, db, pw, "5", "disable", "disable", NULL };
 	return track(PQconnectdbParams(k, v, 0));
 }
@@ -217,8 +217,7 @@ static PGconn *sock_connect(const struct server *s, const char *user, const char
 	char port[16];
 	snprintf(port, sizeof(port), "%d", G.port);
 	char *host = pg_socket_dir(s->disk);
-	const char *k[] = { "host", "port", "user", "dbname", "password", "connect_timeout",
-			    NULL };
+	const char *k[] = { "host", "port", "user", "dbname", "password", "connect_timeout", NULL };
 	const char *v[] = { host, port, user, db, pw, "5", NULL };
 	PGconn *c = PQconnectdbParams(k, v, 0);
 	free(host);
@@ -285,11 +284,11 @@ static void assert_value(PGconn *c, const char *sql, const char *want)
 	assert_string_equal(got, want);
 }
 
-#define REQUIRE_SERVERS()                                                   \
-	do {                                                                \
-		if (!G.have_pg)                                             \
-			skip();                                             \
-		assert_true(G.s[0].ready && G.s[1].ready);                  \
+#define REQUIRE_SERVERS()                                 \
+	do {                                              \
+		if (!G.have_pg)                           \
+			skip();                           \
+		assert_true(G.s[0].ready &&G.s[1].ready); \
 	} while (0)
 
 /* ---- group setup/teardown ----------------------------------------------- */
@@ -498,8 +497,7 @@ static void test_bad_arguments(void **state MIREN_UNUSED)
 	snprintf(none.bindir, sizeof(none.bindir), "/nonexistent/bin");
 	char tpl[600];
 	snprintf(tpl, sizeof(tpl), "%s/templates/none", G.tmp);
-	assert_int_equal(pg_template_ensure(&none, tpl, "pw", G.uid, G.gid, &err),
-			 MIREN_EUNAVAIL);
+	assert_int_equal(pg_template_ensure(&none, tpl, "pw", G.uid, G.gid, &err), MIREN_EUNAVAIL);
 	assert_non_null(strstr(err.hint, "postgresql-15"));
 	assert_false(fs_exists(tpl));
 
@@ -598,8 +596,7 @@ static void test_template_and_start(void **state MIREN_UNUSED)
 	}
 
 	/* Cloning onto an existing pgdata keeps it and rewrites the settings. */
-	assert_int_equal(pg_clone(G.tpl, G.s[0].disk, G.s[0].addr, G.port, G.uid, G.gid, &err),
-			 0);
+	assert_int_equal(pg_clone(G.tpl, G.s[0].disk, G.s[0].addr, G.port, G.uid, G.gid, &err), 0);
 	snprintf(path, sizeof(path), "%s/pgdata/miren-server.conf", G.s[0].disk);
 	struct strbuf sb = STRBUF_INIT;
 	assert_int_equal(strbuf_read_file(&sb, path), 0);
@@ -609,8 +606,7 @@ static void test_template_and_start(void **state MIREN_UNUSED)
 	snprintf(path, sizeof(path), "%s/pgdata.tmp", G.s[0].disk);
 	assert_false(fs_exists(path));
 	/* A changed port is written (taking effect at the next start), and put back. */
-	assert_int_equal(pg_clone(G.tpl, G.s[1].disk, G.s[1].addr, G.port + 1, G.uid, G.gid,
-				  &err),
+	assert_int_equal(pg_clone(G.tpl, G.s[1].disk, G.s[1].addr, G.port + 1, G.uid, G.gid, &err),
 			 0);
 	snprintf(path, sizeof(path), "%s/pgdata/miren-server.conf", G.s[1].disk);
 	char want[64];
@@ -619,8 +615,7 @@ static void test_template_and_start(void **state MIREN_UNUSED)
 	bool changed = strstr(sb.buf, want) != NULL;
 	strbuf_release(&sb);
 	assert_true(changed);
-	assert_int_equal(pg_clone(G.tpl, G.s[1].disk, G.s[1].addr, G.port, G.uid, G.gid, &err),
-			 0);
+	assert_int_equal(pg_clone(G.tpl, G.s[1].disk, G.s[1].addr, G.port, G.uid, G.gid, &err), 0);
 	snprintf(want, sizeof(want), "port = %d\n", G.port);
 	assert_int_equal(strbuf_read_file(&sb, path), 0);
 	changed = strstr(sb.buf, want) != NULL;
@@ -785,8 +780,7 @@ static void test_config(void **state MIREN_UNUSED)
 	snprintf(sock, sizeof(sock), "%s", sd);
 	free(sd);
 	assert_value(c, "SHOW unix_socket_directories", sock);
-	assert_value(c,
-		     "SELECT left(rolpassword, 14) FROM pg_authid WHERE rolname = 'postgres'",
+	assert_value(c, "SELECT left(rolpassword, 14) FROM pg_authid WHERE rolname = 'postgres'",
 		     "SCRAM-SHA-256$");
 	assert_value(c, "SELECT left(rolpassword, 14) FROM pg_authid WHERE rolname = 'app_a'",
 		     "SCRAM-SHA-256$");
@@ -861,8 +855,7 @@ static void test_tenant_again(void **state MIREN_UNUSED)
 	struct server *s = &G.s[0];
 	struct miren_error err = { 0 };
 	/* Idempotent, and it resets the password; the data stays. */
-	assert_int_equal(pg_tenant_create(s->disk, G.port, s->su_pw, "app_a", "app_a", PW_A2,
-					  &err),
+	assert_int_equal(pg_tenant_create(s->disk, G.port, s->su_pw, "app_a", "app_a", PW_A2, &err),
 			 0);
 	assert_false(tcp_can_connect(s->addr, "app_a", "app_a", PW_A));
 	PGconn *a = tcp_connect(s->addr, "app_a", "app_a", PW_A2);
@@ -939,14 +932,26 @@ static void test_tenant_every_keyword(void **state MIREN_UNUSED)
 	struct server *s = &G.s[0];
 	PGconn *su = sock_connect(s, "postgres", "postgres", s->su_pw);
 	assert_int_equal(PQstatus(su), CONNECTION_OK);
-	PGresult *r = PQexec(su, "SELECT word FROM pg_get_keywords() WHERE catcode = 'R' ORDER BY word");
+	PGresult *r =
+		PQexec(su, "SELECT word FROM pg_get_keywords() WHERE catcode = 'R' ORDER BY word");
 	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
 	assert_true(PQntuples(r) > 50);
-	static const char *const extra[] = { "postgres", "template0", "template1", "public",
-					     "none", "current-user", "current-role", "session-user",
-					     "pg-foo", "pg", "miren-spare", "miren-spare-1",
-					     "pg-a123456789b123456789c123456789d123456789e123456789f12345678",
-					     NULL };
+	static const char *const extra[] = {
+		"postgres",
+		"template0",
+		"template1",
+		"public",
+		"none",
+		"current-user",
+		"current-role",
+		"session-user",
+		"pg-foo",
+		"pg",
+		"miren-spare",
+		"miren-spare-1",
+		"pg-a123456789b123456789c123456789d123456789e123456789f12345678",
+		NULL
+	};
 	size_t n_words = (size_t)PQntuples(r), n_extra = 0;
 	while (extra[n_extra])
 		n_extra++;
@@ -974,8 +979,7 @@ static void test_tenant_every_keyword(void **state MIREN_UNUSED)
 	PQclear(r);
 	done(su);
 	assert_true(tried > 60);
-	printf("pg timing: %d keyword tenants created in %.0f ms\n", tried,
-	       now_ms() - t0);
+	printf("pg timing: %d keyword tenants created in %.0f ms\n", tried, now_ms() - t0);
 }
 
 int main(void)

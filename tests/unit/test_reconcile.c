@@ -12,8 +12,8 @@
  * daemon dies between a step and its record.  A new reconciler over the
  * same store then resumes there.
  */
-#include <setjmp.h>
 #include "util/compiler.h"
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -189,8 +189,9 @@ static int step_drop_a(struct addon_ctx *c, struct addon_inst *i, struct miren_e
 	return run_step(&deprov[1], "a", false, c, i, e);
 }
 
-static const struct addon_step prov_steps[N_PROV] = { { "a", step_a }, { "b", step_b },
-						       { "c", step_c } };
+static const struct addon_step prov_steps[N_PROV] = { { "a", step_a },
+						      { "b", step_b },
+						      { "c", step_c } };
 static const struct addon_step deprov_steps[N_DEPROV] = { { "drop-bc", step_drop_bc },
 							  { "drop-a", step_drop_a } };
 
@@ -208,14 +209,16 @@ static const struct addon_step *fake_deprov(const char *variant, size_t *n)
 	return deprov_steps;
 }
 
-static int fake_env(struct addon_ctx *ctx MIREN_UNUSED, struct addon_inst *inst, struct env_rec **out,
-		    size_t *n, struct miren_error *err MIREN_UNUSED)
+static int fake_env(struct addon_ctx *ctx MIREN_UNUSED, struct addon_inst *inst,
+		    struct env_rec **out, size_t *n, struct miren_error *err MIREN_UNUSED)
 {
 	*out = xcalloc(1, sizeof(**out));
 	**out = (struct env_rec){ .key = xstrdup("FAKE_URL"),
 				  .value = xasprintf("fake://%s", inst->rec.id),
-				  .service = xstrdup(""), .source = ENV_SOURCE_ADDON,
-				  .sensitive = true, .description = xstrdup("") };
+				  .service = xstrdup(""),
+				  .source = ENV_SOURCE_ADDON,
+				  .sensitive = true,
+				  .description = xstrdup("") };
 	*n = 1;
 	return 0;
 }
@@ -308,8 +311,11 @@ static int setup(void **state)
 	struct miren_error err;
 	assert_int_equal(store_open(db, &f->store, &err), 0);
 	free(db);
-	f->ctx = (struct addon_ctx){ .store = f->store, .data_dir = f->dir, .uid = (uid_t)-1,
-				     .gid = (gid_t)-1, .retry_base_ms = 20 };
+	f->ctx = (struct addon_ctx){ .store = f->store,
+				     .data_dir = f->dir,
+				     .uid = (uid_t)-1,
+				     .gid = (gid_t)-1,
+				     .retry_base_ms = 20 };
 	addon_registry_override(registry);
 	world_reset();
 	*state = f;
@@ -348,8 +354,12 @@ static void add(struct fixture *f, const char *id, const char *app)
 {
 	struct miren_error err;
 	assert_int_equal(store_app_ensure(f->store, app, &err), 0);
-	struct addon_rec rec = { .id = (char *)id, .app = (char *)app, .addon = FAKE,
-				 .variant = "one", .version = "3", .status = "pending" };
+	struct addon_rec rec = { .id = (char *)id,
+				 .app = (char *)app,
+				 .addon = FAKE,
+				 .variant = "one",
+				 .version = "3",
+				 .status = "pending" };
 	assert_int_equal(store_addon_add(f->store, &rec, &err), 0);
 	if (f->r)
 		reconciler_kick(f->r);
@@ -357,8 +367,7 @@ static void add(struct fixture *f, const char *id, const char *app)
 
 /* Waits up to 10 s until the instance of app has status want (NULL: is
  * gone); fills *out (when given and present). */
-static bool wait_status(struct fixture *f, const char *app, const char *want,
-			struct addon_rec *out)
+static bool wait_status(struct fixture *f, const char *app, const char *want, struct addon_rec *out)
 {
 	for (int i = 0; i < 1000; i++) {
 		struct addon_rec rec;
@@ -571,7 +580,8 @@ static void test_resolve(void **state MIREN_UNUSED)
 	assert_string_equal(err.message, "addon 'nope' not found (available: absent-db, fake-db)");
 	assert_int_equal(addon_resolve(FAKE, "three", NULL, &def, &variant, version, &err),
 			 MIREN_EINVAL);
-	assert_string_equal(err.message, "addon 'fake-db' has no variant 'three' (variants: one, two)");
+	assert_string_equal(err.message,
+			    "addon 'fake-db' has no variant 'three' (variants: one, two)");
 	assert_int_equal(addon_resolve(FAKE, NULL, "9", &def, &variant, version, &err),
 			 MIREN_EINVAL);
 	assert_string_equal(err.message,

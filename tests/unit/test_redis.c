@@ -12,10 +12,10 @@
  * teardown, which also removes the temporary directory, even after a
  * failed assertion.  Skips the server tests when Redis is not installed.
  */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
 #include <cmocka.h>
 
 #include <arpa/inet.h>
@@ -161,8 +161,10 @@ static void dump_log(const struct server *s)
 
 static struct redis_conf conf_of(const struct server *s, int databases)
 {
-	return (struct redis_conf){ .address = s->addr, .port = G.port,
-				    .maxmemory = 64LL * 1024 * 1024, .databases = databases };
+	return (struct redis_conf){ .address = s->addr,
+				    .port = G.port,
+				    .maxmemory = 64LL * 1024 * 1024,
+				    .databases = databases };
 }
 
 /* Makes, starts and waits for server i. */
@@ -180,12 +182,12 @@ static void server_up(int i, int databases)
 	}
 }
 
-#define REQUIRE_REDIS()                                                  \
-	do {                                                             \
-		if (!G.have_redis) {                                     \
-			printf("skipped: Redis is not installed\n");     \
-			skip();                                          \
-		}                                                        \
+#define REQUIRE_REDIS()                                              \
+	do {                                                         \
+		if (!G.have_redis) {                                 \
+			printf("skipped: Redis is not installed\n"); \
+			skip();                                      \
+		}                                                    \
 	} while (0)
 
 static redisContext *track(redisContext *c)
@@ -384,8 +386,9 @@ static void test_argv(void **state)
 	assert_null(a[5]);
 	redis_argv_free(a);
 	a = redis_connect_argv("127.1.2.3", 6379, "web");
-	const char *want[] = { "/usr/bin/redis-cli", "-h", "127.1.2.3", "-p", "6379", "--user",
-			       "web" };
+	const char *want[] = {
+		"/usr/bin/redis-cli", "-h", "127.1.2.3", "-p", "6379", "--user", "web"
+	};
 	for (int i = 0; i < 7; i++)
 		assert_string_equal(a[i], want[i]);
 	assert_null(a[7]);
@@ -459,8 +462,8 @@ static void test_files(void **state)
 	 * old admin line does not. */
 	strbuf_adds(&sb, "user web on #0000 ~* +@all\n");
 	assert_int_equal(fs_write_atomic(path, sb.buf, sb.len, 0600), 0);
-	assert_int_equal(redis_server_init(s->disk, &conf, "OtherAdminPassword012345", G.uid,
-					   G.gid, &err),
+	assert_int_equal(redis_server_init(s->disk, &conf, "OtherAdminPassword012345", G.uid, G.gid,
+					   &err),
 			 0);
 	strbuf_reset(&sb);
 	assert_int_equal(strbuf_read_file(&sb, path), 0);
@@ -512,11 +515,29 @@ static void test_start_and_default_user(void **state)
 
 /* The commands no app user may run on either variant. */
 static const char *const admin_commands[] = {
-	"CONFIG GET maxmemory", "CONFIG SET maxmemory 0", "SHUTDOWN NOSAVE",
-	"MODULE LIST", "ACL LIST", "ACL SETUSER x", "ACL USERS", "MONITOR", "CLIENT LIST",
-	"CLIENT KILL ID 1", "MIGRATE 127.0.0.1 1 k 0 10", "SAVE", "BGSAVE", "BGREWRITEAOF",
-	"REPLICAOF 127.0.0.1 1", "SLOWLOG GET", "LATENCY LATEST", "LASTSAVE", "SWAPDB 0 1",
-	"RESTORE k 0 x", "CLIENT PAUSE 10", "FAILOVER", "ROLE",
+	"CONFIG GET maxmemory",
+	"CONFIG SET maxmemory 0",
+	"SHUTDOWN NOSAVE",
+	"MODULE LIST",
+	"ACL LIST",
+	"ACL SETUSER x",
+	"ACL USERS",
+	"MONITOR",
+	"CLIENT LIST",
+	"CLIENT KILL ID 1",
+	"MIGRATE 127.0.0.1 1 k 0 10",
+	"SAVE",
+	"BGSAVE",
+	"BGREWRITEAOF",
+	"REPLICAOF 127.0.0.1 1",
+	"SLOWLOG GET",
+	"LATENCY LATEST",
+	"LASTSAVE",
+	"SWAPDB 0 1",
+	"RESTORE k 0 x",
+	"CLIENT PAUSE 10",
+	"FAILOVER",
+	"ROLE",
 };
 
 static void test_owner_tenant(void **state)
@@ -623,12 +644,26 @@ static void test_shared_isolation(void **state)
 	expect(a, "COPY app-a:x app-a:y", "1");
 	/* Other tenants' keys and keys outside the prefix. */
 	const char *cross[] = {
-		"GET app-b:secret", "SET app-b:secret 0", "DEL app-b:secret", "UNLINK app-b:secret",
-		"EXISTS app-b:secret", "TYPE app-b:secret", "TTL app-b:secret",
-		"EXPIRE app-b:secret 1", "RENAME app-a:x app-b:x", "COPY app-b:secret app-a:z",
-		"HGETALL app-b:h", "HSCAN app-b:h 0", "DUMP app-b:secret", "SET nokey 1",
-		"GET app-bx", "MGET app-a:x app-b:secret", "PUBLISH app-b:chan hi",
-		"SUBSCRIBE app-b:chan", "PSUBSCRIBE *", "MEMORY USAGE app-b:secret",
+		"GET app-b:secret",
+		"SET app-b:secret 0",
+		"DEL app-b:secret",
+		"UNLINK app-b:secret",
+		"EXISTS app-b:secret",
+		"TYPE app-b:secret",
+		"TTL app-b:secret",
+		"EXPIRE app-b:secret 1",
+		"RENAME app-a:x app-b:x",
+		"COPY app-b:secret app-a:z",
+		"HGETALL app-b:h",
+		"HSCAN app-b:h 0",
+		"DUMP app-b:secret",
+		"SET nokey 1",
+		"GET app-bx",
+		"MGET app-a:x app-b:secret",
+		"PUBLISH app-b:chan hi",
+		"SUBSCRIBE app-b:chan",
+		"PSUBSCRIBE *",
+		"MEMORY USAGE app-b:secret",
 		"EVAL return(redis.call('GET',KEYS[1])) 1 app-b:secret",
 	};
 	for (size_t i = 0; i < sizeof(cross) / sizeof(*cross); i++)
@@ -639,11 +674,30 @@ static void test_shared_isolation(void **state)
 		fail_msg("a script read another tenant's key: %s", got);
 	/* Listing, whole-server and cross-database commands. */
 	const char *listing[] = {
-		"KEYS *", "KEYS app-a:*", "SCAN 0", "SCAN 0 MATCH app-a:*", "RANDOMKEY", "DBSIZE",
-		"FLUSHDB", "FLUSHALL", "SELECT 0", "SELECT 1", "MOVE app-a:x 1",
-		"OBJECT ENCODING app-a:x", "INFO", "INFO keyspace", "PUBSUB CHANNELS",
-		"FUNCTION LIST", "FUNCTION FLUSH", "SCRIPT FLUSH", "SCRIPT KILL", "MEMORY STATS",
-		"CLIENT TRACKING on BCAST", "SORT app-a:l", "SORT_RO app-a:l", "ACL WHOAMI",
+		"KEYS *",
+		"KEYS app-a:*",
+		"SCAN 0",
+		"SCAN 0 MATCH app-a:*",
+		"RANDOMKEY",
+		"DBSIZE",
+		"FLUSHDB",
+		"FLUSHALL",
+		"SELECT 0",
+		"SELECT 1",
+		"MOVE app-a:x 1",
+		"OBJECT ENCODING app-a:x",
+		"INFO",
+		"INFO keyspace",
+		"PUBSUB CHANNELS",
+		"FUNCTION LIST",
+		"FUNCTION FLUSH",
+		"SCRIPT FLUSH",
+		"SCRIPT KILL",
+		"MEMORY STATS",
+		"CLIENT TRACKING on BCAST",
+		"SORT app-a:l",
+		"SORT_RO app-a:l",
+		"ACL WHOAMI",
 	};
 	for (size_t i = 0; i < sizeof(listing) / sizeof(*listing); i++)
 		expect_err(a, listing[i], "NOPERM");
@@ -652,7 +706,9 @@ static void test_shared_isolation(void **state)
 	expect_err(a, "DEBUG SLEEP 0", "ERR DEBUG command not allowed");
 	/* B's data is as it was. */
 	expect(b, "GET app-b:secret", "42");
-	expect(b, "GET app-a:x", "ERR: NOPERM this user has no permissions to access one of the keys used as arguments");
+	expect(b, "GET app-a:x",
+	       "ERR: NOPERM this user has no permissions to access one of the keys used as "
+	       "arguments");
 	done(b);
 	done(a);
 	/* One database only: even the admin cannot select another. */
@@ -771,8 +827,8 @@ static void test_dump_load(void **state)
 	/* B's share: its open session and the memory of its keys. */
 	long long bytes;
 	int sessions;
-	assert_int_equal(redis_tenant_usage(G.s[1].addr, G.port, ADMIN_PW, "app-b", "app-b:", &bytes,
-					    &sessions, &err),
+	assert_int_equal(redis_tenant_usage(G.s[1].addr, G.port, ADMIN_PW, "app-b",
+					    "app-b:", &bytes, &sessions, &err),
 			 0);
 	assert_int_equal(sessions, 1);
 	assert_true(bytes > 0);
@@ -839,7 +895,7 @@ static void test_snapshot_restore(void **state)
 		snprintf(want, sizeof(want), "%d", i);
 		expect(c, line, want);
 	}
-	expect(c, "GET after", "1");   /* written before the second snapshot */
+	expect(c, "GET after", "1");      /* written before the second snapshot */
 	expect(c, "GET after2", "(nil)"); /* after it */
 	done(c);
 	/* A disk without a snapshot cannot be prepared. */

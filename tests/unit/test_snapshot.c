@@ -77,8 +77,7 @@ static int read_mem(const void *data, size_t len, const char *stage, uint64_t ma
 		    json_t **hdr, struct snap_stats *st, struct miren_error *err)
 {
 	struct snap_mem m = { data, len, 0 };
-	return snap_read(snap_source_mem, &m, stage, (uid_t)-1, (gid_t)-1, max_bytes, hdr, st,
-			 err);
+	return snap_read(snap_source_mem, &m, stage, (uid_t)-1, (gid_t)-1, max_bytes, hdr, st, err);
 }
 
 /* Snapshot of dir into sb (header {"disk": "d1"}). */
@@ -200,7 +199,8 @@ static void tb_file(struct tb *t, const char *path, const char *text)
 
 static void tb_header(struct tb *t, int version)
 {
-	char *h = xasprintf("{\"format\": \"miren-disk-backup\", \"format_version\": %d, \"disk\": \"d\"}\n",
+	char *h = xasprintf("{\"format\": \"miren-disk-backup\", \"format_version\": %d, \"disk\": "
+			    "\"d\"}\n",
 			    version);
 	tb_file(t, "miren-backup.json", h);
 	free(h);
@@ -218,7 +218,7 @@ static void tb_manifest(struct tb *t, json_t *files, bool bad_archive)
 	const char *k;
 	json_t *v;
 	uint64_t bytes = 0;
-	json_object_foreach(files, k, v) {
+	json_object_foreach (files, k, v) {
 		const char *s = json_string_value(v);
 		char fh[65];
 		if (!strncmp(s, "sha:", 4)) {
@@ -488,9 +488,15 @@ static void test_tar_lists(void **state MIREN_UNUSED)
 	assert_int_equal(system(cmd), 0);
 	struct strbuf out = STRBUF_INIT;
 	assert_int_equal(strbuf_read_file(&out, l), 0);
-	const char *want[] = { "miren-backup.json", "disk/", "disk/a/", "disk/a/b/big",
-			       "disk/a/b/c/empty2", "disk/a/link -> b/script", "disk/empty",
-			       "disk/emptydir/", "miren-manifest.json" };
+	const char *want[] = { "miren-backup.json",
+			       "disk/",
+			       "disk/a/",
+			       "disk/a/b/big",
+			       "disk/a/b/c/empty2",
+			       "disk/a/link -> b/script",
+			       "disk/empty",
+			       "disk/emptydir/",
+			       "miren-manifest.json" };
 	const char *at = out.buf;
 	for (size_t i = 0; i < sizeof(want) / sizeof(*want); i++) {
 		const char *hit = strstr(at, want[i]);
@@ -504,7 +510,8 @@ static void test_tar_lists(void **state MIREN_UNUSED)
 	free(cmd);
 	cmd = xasprintf("cd %s && /usr/bin/tar --zstd -xf %s && "
 			"test \"$(sha256sum disk/a/b/big | cut -d' ' -f1)\" = "
-			"\"$(sed -n 's/.*\"disk\\/a\\/b\\/big\": \"\\([0-9a-f]*\\)\".*/\\1/p' miren-manifest.json)\"",
+			"\"$(sed -n 's/.*\"disk\\/a\\/b\\/big\": \"\\([0-9a-f]*\\)\".*/\\1/p' "
+			"miren-manifest.json)\"",
 			t.root, f);
 	assert_int_equal(system(cmd), 0);
 	free(cmd);
@@ -543,7 +550,8 @@ static void test_archive_digest_definition(void **state MIREN_UNUSED)
 	assert_int_equal(n, off + 1024); /* two zero blocks, no record padding */
 	char hex[65];
 	sha256_hex(tar, manifest, hex);
-	json_t *m = json_loadb(tar + manifest + 512, strtoull(tar + manifest + 124, NULL, 8), 0, NULL);
+	json_t *m = json_loadb(tar + manifest + 512, strtoull(tar + manifest + 124, NULL, 8), 0,
+			       NULL);
 	assert_non_null(m);
 	assert_string_equal(json_string_value(json_object_get(m, "archive_sha256")), hex);
 	assert_int_equal(json_integer_value(json_object_get(m, "file_count")), 5);
@@ -653,8 +661,12 @@ static void test_writer_volatile_vanish(void **state MIREN_UNUSED)
  */
 static void test_writer_digest_order(void **state MIREN_UNUSED)
 {
-	static const size_t sizes[] = { (1u << 20) + 8192, (2u << 20) + 100, (64u << 10) + 1,
-					(1u << 20) + (64u << 10), 8192, (3u << 20) + 1 };
+	static const size_t sizes[] = { (1u << 20) + 8192,
+					(2u << 20) + 100,
+					(64u << 10) + 1,
+					(1u << 20) + (64u << 10),
+					8192,
+					(3u << 20) + 1 };
 	struct tmp t;
 	tmp_make(&t);
 	assert_int_equal(fs_mkdir_p(t.src, 0755), 0);
@@ -702,13 +714,15 @@ static void test_verify_only(void **state MIREN_UNUSED)
 	json_t *h = NULL;
 	struct snap_mem m = { sb.buf, sb.len, 0 };
 	assert_int_equal(snap_read(snap_source_mem, &m, NULL, (uid_t)-1, (gid_t)-1, 0, &h, NULL,
-				   &err), 0);
+				   &err),
+			 0);
 	assert_string_equal(json_string_value(json_object_get(h, "disk")), "d1");
 	json_decref(h);
 	sb.buf[sb.len / 2] ^= 0x40;
 	m = (struct snap_mem){ sb.buf, sb.len, 0 };
 	assert_int_equal(snap_read(snap_source_mem, &m, NULL, (uid_t)-1, (gid_t)-1, 0, NULL, NULL,
-				   &err), MIREN_EINVAL);
+				   &err),
+			 MIREN_EINVAL);
 	assert_contained(&t);
 	strbuf_release(&sb);
 	tmp_free(&t);
@@ -774,8 +788,10 @@ static void test_truncated(void **state MIREN_UNUSED)
 	snapshot_dir(t.src, &sb, &ws);
 	expect_fail(&t, sb.buf, 0, MIREN_EINVAL, "backup file is empty");
 	expect_fail(&t, sb.buf, 2, MIREN_EINVAL, "not a zstd file");
-	size_t cuts[] = { 6, 40, 200, sb.len / 4, sb.len / 2, sb.len - 5000, sb.len - 100,
-			  sb.len - 4, sb.len - 1 };
+	size_t cuts[] = {
+		6,          40,        200, sb.len / 4, sb.len / 2, sb.len - 5000, sb.len - 100,
+		sb.len - 4, sb.len - 1
+	};
 	for (size_t i = 0; i < sizeof(cuts) / sizeof(*cuts); i++)
 		expect_fail(&t, sb.buf, cuts[i], MIREN_EINVAL, "truncated");
 	/* And data after the frame is refused too. */
@@ -908,7 +924,10 @@ static void test_manifest_mismatches(void **state MIREN_UNUSED)
 
 	/* A file whose content differs from its manifest digest. */
 	tb_good(&b, &files);
-	json_object_set_new(files, "disk/b", json_string("sha:9a1c8e2f0b3d4a5c6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5"));
+	json_object_set_new(
+		files, "disk/b",
+		json_string(
+			"sha:9a1c8e2f0b3d4a5c6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5"));
 	tb_manifest(&b, files, false);
 	tb_end(&b, &z);
 	expect_fail(&t, z.buf, z.len, MIREN_EINVAL, "checksum mismatch for disk/b");
@@ -935,7 +954,8 @@ static void test_manifest_mismatches(void **state MIREN_UNUSED)
 	json_object_del(files, "disk/b");
 	tb_manifest(&b, files, false);
 	tb_end(&b, &z);
-	expect_fail(&t, z.buf, z.len, MIREN_EINVAL, "file disk/b is in the backup but not in its manifest");
+	expect_fail(&t, z.buf, z.len, MIREN_EINVAL,
+		    "file disk/b is in the backup but not in its manifest");
 	json_decref(files);
 
 	/* No manifest at all. */
@@ -949,7 +969,8 @@ static void test_manifest_mismatches(void **state MIREN_UNUSED)
 	tb_manifest(&b, files, false);
 	tb_file(&b, "disk/late", "late");
 	tb_end(&b, &z);
-	expect_fail(&t, z.buf, z.len, MIREN_EINVAL, "unexpected member 'disk/late' after the manifest");
+	expect_fail(&t, z.buf, z.len, MIREN_EINVAL,
+		    "unexpected member 'disk/late' after the manifest");
 	json_decref(files);
 
 	/* A member outside disk/. */
@@ -957,7 +978,8 @@ static void test_manifest_mismatches(void **state MIREN_UNUSED)
 	tb_file(&b, "other/x", "x");
 	tb_manifest(&b, files, false);
 	tb_end(&b, &z);
-	expect_fail(&t, z.buf, z.len, MIREN_EINVAL, "unexpected member 'other/x' (not under disk/)");
+	expect_fail(&t, z.buf, z.len, MIREN_EINVAL,
+		    "unexpected member 'other/x' (not under disk/)");
 	json_decref(files);
 
 	/* The same file twice. */

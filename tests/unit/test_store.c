@@ -49,10 +49,15 @@ static int teardown(void **state)
 static struct addon_rec addon(const char *id, const char *app, const char *status,
 			      const char *state_json)
 {
-	return (struct addon_rec){ .id = (char *)id, .app = (char *)app,
-				   .addon = "miren-postgresql", .variant = "small",
-				   .version = "15", .status = (char *)status, .message = "",
-				   .state_json = (char *)state_json, .source = "config" };
+	return (struct addon_rec){ .id = (char *)id,
+				   .app = (char *)app,
+				   .addon = "miren-postgresql",
+				   .variant = "small",
+				   .version = "15",
+				   .status = (char *)status,
+				   .message = "",
+				   .state_json = (char *)state_json,
+				   .source = "config" };
 }
 
 static void test_schema(void **state)
@@ -119,8 +124,8 @@ static void test_addon_compare_and_set(void **state)
 	up.step = 1;
 	assert_int_equal(store_addon_update(f->st, &up, "pending", 0, &err), 0);
 	/* A writer that read an older (status, step) is refused ... */
-	assert_int_equal(store_addon_set_status(f->st, "id1", "pending", 0, "deprovisioning", 0,
-						"", &err),
+	assert_int_equal(store_addon_set_status(f->st, "id1", "pending", 0, "deprovisioning", 0, "",
+						&err),
 			 MIREN_ECONFLICT);
 	/* ... and wins once it names what is there. */
 	assert_int_equal(store_addon_set_status(f->st, "id1", "provisioning", 1, "deprovisioning",
@@ -191,10 +196,20 @@ static void test_server_records(void **state)
 {
 	struct fixture *f = *state;
 	struct miren_error err;
-	struct server_rec s1 = { .id = "s-1", .engine = "fake", .kind = "small", .disk = "pg-1-data",
-				 .address = "127.77.0.1", .port = 5432, .state_json = "{}" };
-	struct server_rec s2 = { .id = "shared-1", .engine = "fake", .kind = "shared", .disk = "pg-shared-data",
-				 .address = "127.77.0.2", .port = 5432, .state_json = "{}" };
+	struct server_rec s1 = { .id = "s-1",
+				 .engine = "fake",
+				 .kind = "small",
+				 .disk = "pg-1-data",
+				 .address = "127.77.0.1",
+				 .port = 5432,
+				 .state_json = "{}" };
+	struct server_rec s2 = { .id = "shared-1",
+				 .engine = "fake",
+				 .kind = "shared",
+				 .disk = "pg-shared-data",
+				 .address = "127.77.0.2",
+				 .port = 5432,
+				 .state_json = "{}" };
 	assert_int_equal(store_server_add(f->st, &s1, &err), 0);
 	assert_int_equal(store_server_add(f->st, &s2, &err), 0);
 	/* Adding again is a no-op (the step that plans it may run twice). */
@@ -229,15 +244,18 @@ static void test_server_records(void **state)
 	server_recs_free(list, n);
 	assert_int_equal(store_server_delete(f->st, "s-1", &err), 0);
 	assert_int_equal(store_server_get(f->st, "s-1", &got, &err), MIREN_ENOTFOUND);
-	assert_int_equal(store_server_find_kind(f->st, "fake", "small", &got, &err), MIREN_ENOTFOUND);
+	assert_int_equal(store_server_find_kind(f->st, "fake", "small", &got, &err),
+			 MIREN_ENOTFOUND);
 }
 
 static void test_disk_records(void **state)
 {
 	struct fixture *f = *state;
 	struct miren_error err;
-	struct disk_rec d = { .name = "pg-1-data", .size_bytes = 1 << 30,
-			      .created_by = "miren-postgresql small", .status = "in use" };
+	struct disk_rec d = { .name = "pg-1-data",
+			      .size_bytes = 1 << 30,
+			      .created_by = "miren-postgresql small",
+			      .status = "in use" };
 	assert_int_equal(store_disk_put(f->st, &d, &err), 0);
 	/* Put replaces. */
 	d.status = "unused";
@@ -302,8 +320,13 @@ static void test_store_refuses_other_words(void **state)
 	assert_string_equal(got.status, "pending"); /* unchanged */
 	addon_rec_release(&got);
 
-	struct server_rec s = { .id = "s-1", .engine = "fake", .kind = "huge", .disk = "d", .address = "127.0.0.9",
-				.port = 1, .state_json = "{}" };
+	struct server_rec s = { .id = "s-1",
+				.engine = "fake",
+				.kind = "huge",
+				.disk = "d",
+				.address = "127.0.0.9",
+				.port = 1,
+				.state_json = "{}" };
 	assert_int_equal(store_server_add(f->st, &s, &err), MIREN_EDB);
 	s.kind = "shared";
 	assert_int_equal(store_server_add(f->st, &s, &err), 0);

@@ -51,9 +51,14 @@ static int teardown(void **state)
 static void add_addon(struct store *st, const char *id, const char *app, const char *server)
 {
 	assert_int_equal(store_app_ensure(st, app, NULL), 0);
-	struct addon_rec rec = { .id = (char *)id, .app = (char *)app, .addon = "eng-a",
-				 .variant = "shared", .version = "1", .status = "provisioning",
-				 .state_json = "{\"k\":1}", .server = (char *)server };
+	struct addon_rec rec = { .id = (char *)id,
+				 .app = (char *)app,
+				 .addon = "eng-a",
+				 .variant = "shared",
+				 .version = "1",
+				 .status = "provisioning",
+				 .state_json = "{\"k\":1}",
+				 .server = (char *)server };
 	assert_int_equal(store_addon_add(st, &rec, NULL), 0);
 }
 
@@ -61,9 +66,14 @@ static void add_server(struct store *st, const char *id, const char *engine, con
 		       const char *addr, int64_t created_at)
 {
 	char *disk = xasprintf("disk-%s", id);
-	struct server_rec s = { .id = (char *)id, .engine = (char *)engine, .kind = (char *)kind,
-				.disk = disk, .address = (char *)addr, .port = 1,
-				.state_json = "{}", .created_at = created_at };
+	struct server_rec s = { .id = (char *)id,
+				.engine = (char *)engine,
+				.kind = (char *)kind,
+				.disk = disk,
+				.address = (char *)addr,
+				.port = 1,
+				.state_json = "{}",
+				.created_at = created_at };
 	assert_int_equal(store_server_add(st, &s, NULL), 0);
 	free(disk);
 }
@@ -127,8 +137,9 @@ static void test_find_kind_by_engine(void **state)
 static void test_disk_records(void **state)
 {
 	struct fixture *f = *state;
-	struct disk_rec d = { .name = "d1", .size_bytes = 1LL << 30, .created_by = "test",
-			      .status = "in use" };
+	struct disk_rec d = {
+		.name = "d1", .size_bytes = 1LL << 30, .created_by = "test", .status = "in use"
+	};
 	assert_int_equal(store_disk_put(f->st, &d, NULL), 0);
 	d.size_bytes = 0; /* unknown */
 	d.status = "unused";
@@ -173,7 +184,8 @@ static void test_error_whole(void **state)
 	assert_string_equal(rec.server, "srv9");
 	addon_rec_release(&rec);
 	/* A status write without an error clears detail and hint. */
-	assert_int_equal(store_addon_set_status(f->st, "i1", "error", 0, "pending", 0, "", NULL), 0);
+	assert_int_equal(store_addon_set_status(f->st, "i1", "error", 0, "pending", 0, "", NULL),
+			 0);
 	assert_int_equal(store_addon_get(f->st, "a1", "eng-a", &rec, NULL), 0);
 	assert_string_equal(rec.status, "pending");
 	assert_string_equal(rec.detail, "");

@@ -5,14 +5,14 @@
  * log/uid handling, sv_restart, start errors, pid files with adoption and
  * leftover killing (also of an earlier boot), containment of what a
  * service starts outside its session (with cgroups and with the /proc
- * fallback), detached leaders, the prestart hook, and sv_run.  Every test works in its own temporary
- * directory and leaves no process behind.  Set SV_TEST_VERBOSE=1 to see
- * the supervisor's log lines.
+ * fallback), detached leaders, the prestart hook, and sv_run.  Every test works in its own
+ * temporary directory and leaves no process behind.  Set SV_TEST_VERBOSE=1 to see the supervisor's
+ * log lines.
  */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
 #include <cmocka.h>
 
 #include <dirent.h>
@@ -61,13 +61,13 @@ static void sleep_ms(int ms)
 }
 
 /* Polls expr every 10 ms for up to ms; evaluates to whether it became true. */
-#define WAIT_UNTIL(expr, ms)                                        \
-	({                                                          \
-		int64_t end_ = now_ms() + (ms);                     \
-		bool ok_;                                           \
-		while (!(ok_ = (expr)) && now_ms() < end_)          \
-			sleep_ms(10);                               \
-		ok_;                                                \
+#define WAIT_UNTIL(expr, ms)                               \
+	({                                                 \
+		int64_t end_ = now_ms() + (ms);            \
+		bool ok_;                                  \
+		while (!(ok_ = (expr)) && now_ms() < end_) \
+			sleep_ms(10);                      \
+		ok_;                                       \
 	})
 
 /* state, pgrp and session of pid; returns false when there is no such pid. */
@@ -293,8 +293,8 @@ static void test_start_status_stop(void **state MIREN_UNUSED)
 	char *pidfile = fs_join(dir, "run/app_hello_web.pid");
 	char *text = slurp(pidfile);
 	char *boot = boot_id();
-	char *want = xasprintf("%d %llu %d 0 %s app/hello/web\n", (int)pid,
-			       sv_proc_starttime(pid), (int)pid, boot);
+	char *want = xasprintf("%d %llu %d 0 %s app/hello/web\n", (int)pid, sv_proc_starttime(pid),
+			       (int)pid, boot);
 	free(boot);
 	assert_string_equal(text, want);
 	free(text);
@@ -325,8 +325,9 @@ static void test_stop_kills_group_and_session(void **state MIREN_UNUSED)
 	struct sv *sv = new_sv(dir, 0, 0, 0, 0);
 	/* A grandchild in the group, and one that left the group with setpgid
 	 * but stays in the session. */
-	struct sv_spec spec = spec_cmd("g", "sleep 1000 & perl -e 'setpgrp(0,0); sleep 1000' & "
-					    "sleep 1000",
+	struct sv_spec spec = spec_cmd("g",
+				       "sleep 1000 & perl -e 'setpgrp(0,0); sleep 1000' & "
+				       "sleep 1000",
 				       NULL);
 	start_ok(sv, &spec);
 	pid_t pid = status_of(sv, "g").pid;
@@ -370,8 +371,9 @@ static void test_stop_signal(void **state MIREN_UNUSED)
 	char *dir = make_dir();
 	struct sv *sv = new_sv(dir, 0, 0, 0, 0);
 	char *log = fs_join(dir, "int.log");
-	struct sv_spec spec = spec_cmd("int", "trap 'echo got-int; exit 0' INT; echo ready; "
-					      "sleep 1000 & wait",
+	struct sv_spec spec = spec_cmd("int",
+				       "trap 'echo got-int; exit 0' INT; echo ready; "
+				       "sleep 1000 & wait",
 				       log);
 	spec.stop_signal = SIGINT;
 	spec.stop_timeout_ms = 5000;
@@ -453,9 +455,9 @@ static void test_crash_backoff_and_crashloop(void **state MIREN_UNUSED)
 
 	/* the third quick exit waits 160 ms, minus at most a tick or two */
 	struct sv_status st;
-	assert_true(WAIT_UNTIL((st = status_of(sv, "crashy")).state == SV_BACKOFF &&
-				       st.crashes == 3,
-			       5000));
+	assert_true(
+		WAIT_UNTIL((st = status_of(sv, "crashy")).state == SV_BACKOFF && st.crashes == 3,
+			   5000));
 	int64_t wait = st.next_start_ms - real_ms();
 	assert_true(wait > 60 && wait <= 160);
 	assert_int_equal(st.last_exit, 1 << 8);
@@ -491,13 +493,13 @@ static void test_healthy_run_resets_backoff(void **state MIREN_UNUSED)
 	struct sv_status st;
 	assert_true(WAIT_UNTIL((st = status_of(sv, "flaky")).state == SV_CRASHLOOP, 3000));
 	assert_int_equal(st.crashes, 2);
-	assert_true(WAIT_UNTIL((st = status_of(sv, "flaky")).restarts >= 2 && st.crashes == 0,
-			       3000));
+	assert_true(
+		WAIT_UNTIL((st = status_of(sv, "flaky")).restarts >= 2 && st.crashes == 0, 3000));
 	assert_true(st.state != SV_CRASHLOOP);
 	/* after the healthy run quick exits count from zero again */
-	assert_true(WAIT_UNTIL((st = status_of(sv, "flaky")).restarts >= 5 &&
-				       st.state == SV_CRASHLOOP,
-			       3000));
+	assert_true(
+		WAIT_UNTIL((st = status_of(sv, "flaky")).restarts >= 5 && st.state == SV_CRASHLOOP,
+			   3000));
 	assert_int_equal(sv_stop(sv, "flaky"), 0);
 	sv_free(sv);
 	free(cmd);
@@ -614,8 +616,9 @@ static void test_env_cwd_log(void **state MIREN_UNUSED)
 
 	if (geteuid() == 0) {
 		char *log3 = fs_join(dir, "ids.log");
-		struct sv_spec s3 = spec_cmd("ids", "echo \"ids=$(id -u):$(id -g):$(id -G)\"; "
-						    "sleep 1000",
+		struct sv_spec s3 = spec_cmd("ids",
+					     "echo \"ids=$(id -u):$(id -g):$(id -G)\"; "
+					     "sleep 1000",
 					     log3);
 		s3.uid = 65534;
 		s3.gid = 65534;
@@ -813,8 +816,8 @@ static void test_leftovers_at_sv_new(void **state MIREN_UNUSED)
 	/* a pid file whose pid now belongs to another process: left alone */
 	pid_t other = session_sleep();
 	char *f2 = fs_join(run, "app_y_web.pid");
-	char *t2 = xasprintf("%d %llu %d 0 app/y/web\n", (int)other,
-			     sv_proc_starttime(other) + 1, (int)other);
+	char *t2 = xasprintf("%d %llu %d 0 app/y/web\n", (int)other, sv_proc_starttime(other) + 1,
+			     (int)other);
 	write_file(f2, t2);
 	/* a dead pid and garbage */
 	pid_t dead = fork();
@@ -958,7 +961,8 @@ static void test_stop_signals_escapees(void **state MIREN_UNUSED)
 		struct sv *sv = new_sv(dir, 50, 50, 0, 0);
 		char *cmd = xasprintf("setsid -f sh -c 'trap \"echo term >> %s/got; exit 0\" TERM; "
 				      "echo $$ > %s/escaped; while :; do sleep 0.05; done'; "
-				      "exec sleep 1000", dir, dir);
+				      "exec sleep 1000",
+				      dir, dir);
 		struct sv_spec spec = spec_cmd("app/t/web", cmd, NULL);
 		start_ok(sv, &spec);
 		char *esc = fs_join(dir, "escaped"), *got = fs_join(dir, "got");
@@ -1081,8 +1085,10 @@ static void crash_leftovers(bool cgroups)
 	sha256_hex(run, strlen(run), hex);
 	hex[16] = '\0';
 	free(run);
-	char *tag_probe = xasprintf("grep -lz '^MIREN_SV_TAG=%s:' /proc/[0-9]*/environ 2>/dev/null | "
-				    "wc -l", hex);
+	char *tag_probe =
+		xasprintf("grep -lz '^MIREN_SV_TAG=%s:' /proc/[0-9]*/environ 2>/dev/null | "
+			  "wc -l",
+			  hex);
 	FILE *f = popen(tag_probe, "r");
 	int left = -1;
 	assert_int_equal(fscanf(f, "%d", &left), 1);

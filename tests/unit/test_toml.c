@@ -6,10 +6,10 @@
  * checks the values) and documents that must be rejected (and, for a
  * sample, checks the reported line:column and reason).
  */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
 #include <cmocka.h>
 
 #include <math.h>
@@ -84,15 +84,15 @@ static void check_invalid_list(const char *const *docs, size_t n)
 		check_invalid(docs[i]);
 }
 
-#define VALID(...)                                                  \
-	do {                                                        \
-		static const char *const docs_[] = { __VA_ARGS__ }; \
+#define VALID(...)                                                         \
+	do {                                                               \
+		static const char *const docs_[] = { __VA_ARGS__ };        \
 		check_valid_list(docs_, sizeof(docs_) / sizeof(docs_[0])); \
 	} while (0)
 
-#define INVALID(...)                                                  \
-	do {                                                          \
-		static const char *const docs_[] = { __VA_ARGS__ };   \
+#define INVALID(...)                                                         \
+	do {                                                                 \
+		static const char *const docs_[] = { __VA_ARGS__ };          \
 		check_invalid_list(docs_, sizeof(docs_) / sizeof(docs_[0])); \
 	} while (0)
 
@@ -244,8 +244,8 @@ static void test_keys(void **state MIREN_UNUSED)
 	check_error("a$b = 1", 1, 2, "invalid character '$' in key");
 	check_error("\"\"\"key\"\"\" = 1", 1, 1, "multi-line strings cannot be used as keys");
 	check_error("'''key''' = 1", 1, 1, "multi-line strings cannot be used as keys");
-	INVALID("a. = 1", ".a = 1", "a..b = 1", "\"a\"b = 1", "a\"b\" = 1", "'a = 1",
-		"\"a = 1", "a\nb = 1", "é = 1", "a b = 1", "[a b]", "\"a\nb\" = 1");
+	INVALID("a. = 1", ".a = 1", "a..b = 1", "\"a\"b = 1", "a\"b\" = 1", "'a = 1", "\"a = 1",
+		"a\nb = 1", "é = 1", "a b = 1", "[a b]", "\"a\nb\" = 1");
 }
 
 static void test_duplicate_keys(void **state MIREN_UNUSED)
@@ -329,7 +329,8 @@ static void test_multiline_basic_strings(void **state MIREN_UNUSED)
 	CHECK_STR("a = \"\"\"esc \\\"\\\"\\\" quotes\"\"\"", "esc \"\"\" quotes");
 
 	check_error("a = \"\"\"six quotes\"\"\"\"\"\"", 1, 18, "too many quotes");
-	check_error("a = \"\"\"x\\ y\"\"\"", 1, 9, "backslash followed by whitespace must end the line");
+	check_error("a = \"\"\"x\\ y\"\"\"", 1, 9,
+		    "backslash followed by whitespace must end the line");
 	check_error("a = \"\"\"\nok\n\\q\"\"\"", 3, 1, "invalid escape sequence '\\q'");
 	check_error("a = \"\"\"\nno end\n", 1, 5, "unterminated string");
 	check_error("a = \"\"\"ctl \x02\"\"\"", 1, 12, "control character U+0002");
@@ -532,15 +533,14 @@ static void test_invalid_datetimes(void **state MIREN_UNUSED)
 
 static void test_arrays(void **state MIREN_UNUSED)
 {
-	struct toml_value *root = parse_ok(
-		"integers = [ 1, 2, 3 ]\n"
-		"colors = [ \"red\", \"yellow\", \"green\" ]\n"
-		"nested = [ [ 1, 2 ], [3, 4, 5] ]\n"
-		"mixed = [ 0.1, \"s\", true, [], {x = 1}, 1979-05-27 ]\n"
-		"empty = []\n"
-		"trailing = [ 1, 2, ]\n"
-		"multi = [\n  1, # one\n  # alone\n  2\n  ,3\n]\n"
-		"crlf = [\r\n1,\r\n2\r\n]\n");
+	struct toml_value *root = parse_ok("integers = [ 1, 2, 3 ]\n"
+					   "colors = [ \"red\", \"yellow\", \"green\" ]\n"
+					   "nested = [ [ 1, 2 ], [3, 4, 5] ]\n"
+					   "mixed = [ 0.1, \"s\", true, [], {x = 1}, 1979-05-27 ]\n"
+					   "empty = []\n"
+					   "trailing = [ 1, 2, ]\n"
+					   "multi = [\n  1, # one\n  # alone\n  2\n  ,3\n]\n"
+					   "crlf = [\r\n1,\r\n2\r\n]\n");
 	const struct toml_value *v = toml_get(root, "integers");
 	assert_int_equal(v->type, TOML_ARRAY);
 	assert_int_equal(v->u.array.len, 3);
@@ -564,7 +564,8 @@ static void test_arrays(void **state MIREN_UNUSED)
 	check_error("a = [1 2]", 1, 8, "expected ',' or ']'");
 	check_error("a = [,]", 1, 6, "expected a value, found ','");
 	check_error("a = [1,,2]", 1, 8, "expected a value, found ','");
-	check_error("a = [1,\n2", 2, 2, "expected ',' or ']' after array element, found end of file");
+	check_error("a = [1,\n2", 2, 2,
+		    "expected ',' or ']' after array element, found end of file");
 	check_error("a = [", 1, 6, "expected a value, found end of file");
 	INVALID("a = [1,]]", "a = ]", "a = [1 # c ]", "a = [[1]", "a = [ , 1]");
 }
@@ -573,19 +574,19 @@ static void test_arrays(void **state MIREN_UNUSED)
 
 static void test_tables(void **state MIREN_UNUSED)
 {
-	struct toml_value *root = parse_ok(
-		"top = 0\n"
-		"[table-1]\nkey1 = \"some string\"\nkey2 = 123\n\n"
-		"[table-2]\nkey1 = \"another string\"\n"
-		"[dog.\"tater.man\"]\ntype.name = \"pug\"\n"
-		"[ j . \"ʞ\" . 'l' ]\n"
-		"[x.y.z.w] # implicit parents\n"
-		"[x] # super-table afterwards is fine\n"
-		"k = 1\n"
-		"[empty]\n");
+	struct toml_value *root = parse_ok("top = 0\n"
+					   "[table-1]\nkey1 = \"some string\"\nkey2 = 123\n\n"
+					   "[table-2]\nkey1 = \"another string\"\n"
+					   "[dog.\"tater.man\"]\ntype.name = \"pug\"\n"
+					   "[ j . \"ʞ\" . 'l' ]\n"
+					   "[x.y.z.w] # implicit parents\n"
+					   "[x] # super-table afterwards is fine\n"
+					   "k = 1\n"
+					   "[empty]\n");
 	assert_int_equal(toml_get(root, "top")->u.integer, 0);
 	assert_int_equal(path_get(root, 2, "table-1", "key2")->u.integer, 123);
-	assert_string_equal(path_get(root, 4, "dog", "tater.man", "type", "name")->u.str.ptr, "pug");
+	assert_string_equal(path_get(root, 4, "dog", "tater.man", "type", "name")->u.str.ptr,
+			    "pug");
 	assert_int_equal(path_get(root, 3, "j", "ʞ", "l")->type, TOML_TABLE);
 	assert_int_equal(path_get(root, 4, "x", "y", "z", "w")->u.table.len, 0);
 	assert_int_equal(path_get(root, 2, "x", "k")->u.integer, 1);
@@ -595,10 +596,7 @@ static void test_tables(void **state MIREN_UNUSED)
 	/* Dotted keys may define sub-tables; [header]s may add sub-tables to them. */
 	static const char fruit[] = "[fruit]\napple.color = \"red\"\napple.taste.sweet = true\n"
 				    "[fruit.apple.texture]\nsmooth = true";
-	VALID(fruit,
-	      "a.b.c = 1\n[a.b.d]\ne = 2",
-	      "[a.b.c]\n[a]\nb.d = 1",
-	      "[a]\n[b]\n[a.c]",
+	VALID(fruit, "a.b.c = 1\n[a.b.d]\ne = 2", "[a.b.c]\n[a]\nb.d = 1", "[a]\n[b]\n[a.c]",
 	      "[a.b]\n[a.c]\n[a]");
 
 	check_error("[a]\nb = 1\n[a]", 3, 1, "table 'a' defined twice");
@@ -618,8 +616,8 @@ static void test_tables(void **state MIREN_UNUSED)
 	check_error("[a", 1, 3, "expected ']' to close the table header");
 	check_error("[a]b = 1", 1, 4, "expected a newline after table header");
 	check_error("[a]\n[a.]", 2, 4, "expected a key");
-	INVALID("[.a]", "[a..b]", "[a] ]", "[a b]", "[\"a\nb\"]", "[a]]", "[ [a] ]x",
-		"[[a]\n", "[a]\n[\"a\"]", "['''a''']");
+	INVALID("[.a]", "[a..b]", "[a] ]", "[a b]", "[\"a\nb\"]", "[a]]", "[ [a] ]x", "[[a]\n",
+		"[a]\n[\"a\"]", "['''a''']");
 }
 
 static void test_inline_tables(void **state MIREN_UNUSED)
@@ -661,10 +659,9 @@ static void test_inline_tables(void **state MIREN_UNUSED)
 
 static void test_arrays_of_tables(void **state MIREN_UNUSED)
 {
-	struct toml_value *root = parse_ok(
-		"[[products]]\nname = \"Hammer\"\nsku = 738594937\n\n"
-		"[[products]]  # empty table within the array\n\n"
-		"[[products]]\nname = \"Nail\"\ncolor = \"gray\"\n");
+	struct toml_value *root = parse_ok("[[products]]\nname = \"Hammer\"\nsku = 738594937\n\n"
+					   "[[products]]  # empty table within the array\n\n"
+					   "[[products]]\nname = \"Nail\"\ncolor = \"gray\"\n");
 	const struct toml_value *p = toml_get(root, "products");
 	assert_int_equal(p->type, TOML_ARRAY);
 	assert_int_equal(p->u.array.len, 3);
@@ -681,7 +678,8 @@ static void test_arrays_of_tables(void **state MIREN_UNUSED)
 			"[[fruits.varieties]]\nname = \"plantain\"\n");
 	const struct toml_value *f = toml_get(root, "fruits");
 	assert_int_equal(f->u.array.len, 2);
-	assert_string_equal(path_get(f->u.array.items[0], 2, "physical", "color")->u.str.ptr, "red");
+	assert_string_equal(path_get(f->u.array.items[0], 2, "physical", "color")->u.str.ptr,
+			    "red");
 	assert_int_equal(toml_get(f->u.array.items[0], "varieties")->u.array.len, 2);
 	assert_int_equal(toml_get(f->u.array.items[1], "varieties")->u.array.len, 1);
 	toml_free(root);
@@ -705,10 +703,12 @@ static void test_arrays_of_tables(void **state MIREN_UNUSED)
 static void test_encoding(void **state MIREN_UNUSED)
 {
 	/* BOM at the start is skipped; elsewhere it is just a character. */
-	struct toml_value *root = parse_ok("\xEF\xBB\xBF" "a = 1\n");
+	struct toml_value *root = parse_ok("\xEF\xBB\xBF"
+					   "a = 1\n");
 	assert_int_equal(toml_get(root, "a")->u.integer, 1);
 	toml_free(root);
-	check_invalid("a = 1\n\xEF\xBB\xBF" "b = 2");
+	check_invalid("a = 1\n\xEF\xBB\xBF"
+		      "b = 2");
 
 	/* CRLF line endings. */
 	root = parse_ok("a = 1\r\n[t]\r\nb = \"x\"\r\n# c\r\nc = '''\r\ny'''\r\n");
@@ -755,7 +755,9 @@ static void test_error_positions(void **state MIREN_UNUSED)
 	check_error("a = 2021-02-30", 1, 5, "day 30");
 	check_error("a\t=\t1\t\tx", 1, 8, "found 'x'");
 	check_error("a = 1\r\nb = @", 2, 5, "expected a value");
-	check_error("\xEF\xBB\xBF" "a = @", 1, 5, "expected a value");
+	check_error("\xEF\xBB\xBF"
+		    "a = @",
+		    1, 5, "expected a value");
 	check_error("k = \"é\\q\"", 1, 8, "invalid escape sequence '\\q'");
 
 	/* Each reason fits and is lowercase at the start. */
@@ -918,9 +920,8 @@ static void test_lookup_api(void **state MIREN_UNUSED)
 static void test_tagged_json(void **state MIREN_UNUSED)
 {
 	check_json("", "{}");
-	check_json("b = 1\na = \"x\"\n",
-		   "{\"b\":{\"type\":\"integer\",\"value\":\"1\"},"
-		   "\"a\":{\"type\":\"string\",\"value\":\"x\"}}");
+	check_json("b = 1\na = \"x\"\n", "{\"b\":{\"type\":\"integer\",\"value\":\"1\"},"
+					 "\"a\":{\"type\":\"string\",\"value\":\"x\"}}");
 	check_json("i = -9223372036854775808\nh = 0xff\nt = true\nf = false",
 		   "{\"i\":{\"type\":\"integer\",\"value\":\"-9223372036854775808\"},"
 		   "\"h\":{\"type\":\"integer\",\"value\":\"255\"},"
@@ -938,7 +939,8 @@ static void test_tagged_json(void **state MIREN_UNUSED)
 		   "\"h\":{\"type\":\"float\",\"value\":\"nan\"},"
 		   "\"i\":{\"type\":\"float\",\"value\":\"6.626e-34\"},"
 		   "\"j\":{\"type\":\"float\",\"value\":\"nan\"}}");
-	check_json("a = 1979-05-27 07:32:00z\nb = 1979-05-27T07:32:00.5\nc = 1979-05-27\nd = 07:32:00",
+	check_json("a = 1979-05-27 07:32:00z\nb = 1979-05-27T07:32:00.5\nc = 1979-05-27\nd = "
+		   "07:32:00",
 		   "{\"a\":{\"type\":\"datetime\",\"value\":\"1979-05-27T07:32:00Z\"},"
 		   "\"b\":{\"type\":\"datetime-local\",\"value\":\"1979-05-27T07:32:00.5\"},"
 		   "\"c\":{\"type\":\"date-local\",\"value\":\"1979-05-27\"},"
@@ -946,7 +948,8 @@ static void test_tagged_json(void **state MIREN_UNUSED)
 	check_json("s = \"q\\\"\\n\\u00e9\\u0000\"",
 		   "{\"s\":{\"type\":\"string\",\"value\":\"q\\\"\\n\xc3\xa9\\u0000\"}}");
 	check_json("a = [1, [\"x\"], [], {}]\n[t]\nz.y = 1\n[[arr]]\n[[arr]]\nk = 'v'\n",
-		   "{\"a\":[{\"type\":\"integer\",\"value\":\"1\"},[{\"type\":\"string\",\"value\":\"x\"}],[],{}],"
+		   "{\"a\":[{\"type\":\"integer\",\"value\":\"1\"},[{\"type\":\"string\",\"value\":"
+		   "\"x\"}],[],{}],"
 		   "\"t\":{\"z\":{\"y\":{\"type\":\"integer\",\"value\":\"1\"}}},"
 		   "\"arr\":[{},{\"k\":{\"type\":\"string\",\"value\":\"v\"}}]}");
 	check_json("\"a\\u0000b\" = 1", "{\"a\\u0000b\":{\"type\":\"integer\",\"value\":\"1\"}}");
@@ -1021,7 +1024,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_comments),
 		cmocka_unit_test(test_keyvals),
-		cmocka_unit_test(test_keys), cmocka_unit_test(test_key_spellings),
+		cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_key_spellings),
 		cmocka_unit_test(test_duplicate_keys),
 		cmocka_unit_test(test_basic_strings),
 		cmocka_unit_test(test_multiline_basic_strings),

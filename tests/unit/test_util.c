@@ -131,7 +131,8 @@ static void test_sha256(void **state MIREN_UNUSED)
 {
 	char hex[65];
 	sha256_hex("abc", 3, hex);
-	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	assert_string_equal(hex,
+			    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	struct sha256 h;
 	sha256_init(&h);
 	sha256_update(&h, "a", 1);
@@ -214,8 +215,7 @@ static void test_text(void **state MIREN_UNUSED)
 	expect_escaped("\xc2\x85|\xe2\x80\xa8", 6, "\\u0085|\\u2028");
 	expect_escaped("\xff\xc3", 2, "\\xff\\xc3");
 	const char *pem = "-----BEGIN KEY-----\nMIIB\n-----END KEY-----\n";
-	expect_escaped(pem, strlen(pem),
-		       "-----BEGIN KEY-----\\nMIIB\\n-----END KEY-----\\n");
+	expect_escaped(pem, strlen(pem), "-----BEGIN KEY-----\\nMIIB\\n-----END KEY-----\\n");
 	assert_false(text_has_control("日本 a\\b", strlen("日本 a\\b")));
 	assert_true(text_has_control("ab\0", 3));
 	assert_true(text_has_control("a\nb", 3));
@@ -256,11 +256,16 @@ static void test_api_unescape(void **state MIREN_UNUSED)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_strbuf_invariants), cmocka_unit_test(test_strbuf_cap),
-		cmocka_unit_test(test_strbuf_trim_and_file), cmocka_unit_test(test_app_names),
-		cmocka_unit_test(test_env_names), cmocka_unit_test(test_secrets),
-		cmocka_unit_test(test_sha256), cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_fs), cmocka_unit_test(test_text),
+		cmocka_unit_test(test_strbuf_invariants),
+		cmocka_unit_test(test_strbuf_cap),
+		cmocka_unit_test(test_strbuf_trim_and_file),
+		cmocka_unit_test(test_app_names),
+		cmocka_unit_test(test_env_names),
+		cmocka_unit_test(test_secrets),
+		cmocka_unit_test(test_sha256),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_fs),
+		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_api_unescape),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -80,7 +80,8 @@ static int teardown(void **state)
 	struct dirent *de;
 	while (d && (de = readdir(d))) {
 		size_t l = strlen(de->d_name);
-		if (l > 4 && !strcmp(de->d_name + l - 4, ".img") && strncmp(de->d_name, ".spare-", 7)) {
+		if (l > 4 && !strcmp(de->d_name + l - 4, ".img") &&
+		    strncmp(de->d_name, ".spare-", 7)) {
 			char *n = strndup(de->d_name, l - 4);
 			volume_remove(v, n, NULL);
 			free(n);
@@ -408,7 +409,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ensure_sparse_mounted_owned, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_disk_is_its_own, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_leaves_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_recover_after_reboot_and_leak, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recover_after_reboot_and_leak, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_move_and_spare, setup, teardown),
 		cmocka_unit_test(test_dirs_mode),
 		cmocka_unit_test(test_parse_size),

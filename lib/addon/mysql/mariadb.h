@@ -90,8 +90,7 @@ int mariadb_stop_workers(const char *dir);
  * exists or another call is making one; a spare of an earlier template is
  * replaced.
  */
-int mariadb_spare_prepare(const char *template_dir, uid_t uid, gid_t gid,
-			  struct miren_error *err);
+int mariadb_spare_prepare(const char *template_dir, uid_t uid, gid_t gid, struct miren_error *err);
 
 /*
  * Makes DISK/data a copy of the template (the spare when it fits, else a
@@ -140,8 +139,8 @@ int mariadb_wait_ready(const char *disk_dir, const char *password, int timeout_m
  * old_password or, when that is refused, with new_password (a retried
  * step then succeeds).
  */
-int mariadb_rotate_root(const char *disk_dir, const char *old_password,
-			const char *new_password, struct miren_error *err);
+int mariadb_rotate_root(const char *disk_dir, const char *old_password, const char *new_password,
+			struct miren_error *err);
 
 /*
  * Creates (idempotently) database `db` (utf8mb4) and user 'user'@'%' with
@@ -205,8 +204,8 @@ int mariadb_backup(const struct mariadb_install *in, const char *disk_dir,
  * a data directory the server starts from, consistent as of the end of
  * the backup.  Idempotent.
  */
-int mariadb_backup_prepare(const struct mariadb_install *in, const char *dir, uid_t uid,
-			   gid_t gid, struct miren_error *err);
+int mariadb_backup_prepare(const struct mariadb_install *in, const char *dir, uid_t uid, gid_t gid,
+			   struct miren_error *err);
 
 /*
  * Writes a client option file ([client] host, port, user, password,
@@ -216,8 +215,8 @@ int mariadb_backup_prepare(const struct mariadb_install *in, const char *dir, ui
  * "--defaults-extra-file=PATH", NULL}, freed with mariadb_argv_free.
  */
 int mariadb_client_file(const struct mariadb_install *in, const char *path, const char *host,
-			int port, const char *user, const char *password, const char *db,
-			uid_t uid, gid_t gid, char ***argv_out, struct miren_error *err);
+			int port, const char *user, const char *password, const char *db, uid_t uid,
+			gid_t gid, char ***argv_out, struct miren_error *err);
 
 /*
  * A logical dump of database db as its tenant user (over TCP to host:port,

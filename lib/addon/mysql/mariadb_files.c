@@ -14,13 +14,13 @@
  */
 #include "addon/mysql/mariadb_internal.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -57,13 +57,15 @@ int mariadb_template_ensure(const struct mariadb_install *in, const char *dir,
 			    struct miren_error *err)
 {
 	if (!in || !dir || dir[0] != '/')
-		return miren_error_set(err, MIREN_EINVAL, "the template directory must be an "
-							  "absolute path");
+		return miren_error_set(err, MIREN_EINVAL,
+				       "the template directory must be an "
+				       "absolute path");
 	if (fs_is_dir(dir))
 		return 0;
 	if (!mdbi_password_ok(template_password))
-		return miren_error_set(err, MIREN_EINVAL, "the template password must be 1..255 "
-							  "printable characters without quotes");
+		return miren_error_set(err, MIREN_EINVAL,
+				       "the template password must be 1..255 "
+				       "printable characters without quotes");
 	if (geteuid() == 0 && uid == (uid_t)-1) {
 		miren_error_set(err, MIREN_EINVAL, "MariaDB servers are not run as root here");
 		miren_error_hint(err, "give a service user (uid/gid) to run mariadb-install-db as");
@@ -87,7 +89,8 @@ int mariadb_template_ensure(const struct mariadb_install *in, const char *dir,
 	}
 	lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (lock_fd < 0) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot open %s: %s", lock, mdbi_errtext(errno));
+		rc = miren_error_set(err, MIREN_EIO, "cannot open %s: %s", lock,
+				     mdbi_errtext(errno));
 		goto out;
 	}
 	while (flock(lock_fd, LOCK_EX) != 0) {
@@ -126,7 +129,7 @@ int mariadb_template_ensure(const struct mariadb_install *in, const char *dir,
 		args[n++] = *s;
 	args[n] = NULL;
 	if ((rc = mdbi_run_tool((char *const *)args, parent, uid, gid, MARIADB_INSTALL_TIMEOUT_MS,
-			   "mariadb-install-db", err)))
+				"mariadb-install-db", err)))
 		goto out;
 	id = secret_hex(16);
 	if ((rc = mdbi_write_owned(id_path, id, 0600, uid, gid, err)) ||
@@ -175,13 +178,12 @@ static void template_id(const char *dir, char out[64])
 }
 
 /* Copies the contents of src into the existing directory dst as uid/gid. */
-static int copy_as(const char *src, const char *dst, uid_t uid, gid_t gid,
-		   struct miren_error *err)
+static int copy_as(const char *src, const char *dst, uid_t uid, gid_t gid, struct miren_error *err)
 {
 	char *from = xasprintf("%s/.", src);
 	char *argv[] = { "/bin/cp", "-a", "--reflink=auto", from, (char *)dst, NULL };
 	int rc = mdbi_run_tool(argv, dst, uid, gid, MARIADB_COPY_TIMEOUT_MS, "copying the template",
-			  err);
+			       err);
 	free(from);
 	return rc;
 }
@@ -217,8 +219,7 @@ out:
 	return taken;
 }
 
-int mariadb_spare_prepare(const char *template_dir, uid_t uid, gid_t gid,
-			  struct miren_error *err)
+int mariadb_spare_prepare(const char *template_dir, uid_t uid, gid_t gid, struct miren_error *err)
 {
 	if (!template_dir || !*template_dir)
 		return miren_error_set(err, MIREN_EINVAL, "no template directory");
@@ -236,7 +237,8 @@ int mariadb_spare_prepare(const char *template_dir, uid_t uid, gid_t gid,
 		goto out;
 	lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (lock_fd < 0) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot open %s: %s", lock, mdbi_errtext(errno));
+		rc = miren_error_set(err, MIREN_EIO, "cannot open %s: %s", lock,
+				     mdbi_errtext(errno));
 		goto out;
 	}
 	if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
@@ -314,14 +316,16 @@ int mariadb_run_dir_ensure(const char *disk_dir, uid_t uid, gid_t gid, struct mi
 	int rc = 0;
 	struct stat st;
 	if (mkdir(base, 0711) != 0 && errno != EEXIST)
-		rc = miren_error_set(err, MIREN_EIO, "cannot create %s: %s", base, mdbi_errtext(errno));
+		rc = miren_error_set(err, MIREN_EIO, "cannot create %s: %s", base,
+				     mdbi_errtext(errno));
 	else if (lstat(base, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
 		rc = miren_error_set(err, MIREN_EPERM,
 				     "%s is not a directory of this user; refusing to put "
 				     "database sockets there",
 				     base);
 	else if ((st.st_mode & 0777) != 0711 && chmod(base, 0711) != 0)
-		rc = miren_error_set(err, MIREN_EIO, "cannot chmod %s: %s", base, mdbi_errtext(errno));
+		rc = miren_error_set(err, MIREN_EIO, "cannot chmod %s: %s", base,
+				     mdbi_errtext(errno));
 	if (!rc)
 		rc = mdbi_ensure_dir(run, 0700, uid, gid, err);
 	free(run);
@@ -333,8 +337,9 @@ int mariadb_clone(const char *template_dir, const char *disk_dir, uid_t uid, gid
 		  struct miren_error *err)
 {
 	if (!template_dir || !disk_dir || disk_dir[0] != '/')
-		return miren_error_set(err, MIREN_EINVAL, "the disk directory must be an "
-							  "absolute path");
+		return miren_error_set(err, MIREN_EINVAL,
+				       "the disk directory must be an "
+				       "absolute path");
 	char want[64];
 	template_id(template_dir, want);
 	if (!want[0])
@@ -384,8 +389,8 @@ char **mariadb_server_argv(const struct mariadb_install *in, const char *disk_di
 			   const char *address, int port)
 {
 	unsigned char buf[16];
-	if (!address || (inet_pton(AF_INET, address, buf) != 1 &&
-			 inet_pton(AF_INET6, address, buf) != 1))
+	if (!address ||
+	    (inet_pton(AF_INET, address, buf) != 1 && inet_pton(AF_INET6, address, buf) != 1))
 		return NULL;
 	if (port < 1 || port > 65535)
 		return NULL;
@@ -417,4 +422,3 @@ void mariadb_argv_free(char **argv)
 		free(*p);
 	free(argv);
 }
-

@@ -3,13 +3,13 @@
  */
 #include "addon/mysql/mariadb_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
-#include <pthread.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include "supervise/supervise.h"
@@ -133,4 +133,3 @@ int mariadb_stop_workers(const char *dir)
 	}
 	return n;
 }
-

@@ -39,8 +39,7 @@ int mdbi_write_owned(const char *path, const char *data, mode_t mode, uid_t uid,
 		     struct miren_error *err);
 /* mkdir path (existing is fine), then exact mode and owner, not
  * following a symlink. */
-int mdbi_ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid,
-		    struct miren_error *err);
+int mdbi_ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, struct miren_error *err);
 /* syncfs of the filesystem holding path; fsync of path's directory. */
 int mdbi_sync_fs_of(const char *path, struct miren_error *err);
 int mdbi_fsync_parent(const char *path, struct miren_error *err);

@@ -5,14 +5,14 @@
  */
 #include "addon/mysql/mariadb_internal.h"
 
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <errmsg.h>
+#include <errno.h>
 #include <mysql.h>
 #include <mysqld_error.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "util/fault.h"
 #include "util/names.h"
@@ -163,12 +163,13 @@ int mariadb_wait_ready(const char *disk_dir, const char *password, int timeout_m
 			       disk_dir, last.message);
 }
 
-int mariadb_rotate_root(const char *disk_dir, const char *old_password,
-			const char *new_password, struct miren_error *err)
+int mariadb_rotate_root(const char *disk_dir, const char *old_password, const char *new_password,
+			struct miren_error *err)
 {
 	if (!mdbi_password_ok(new_password) || !mdbi_password_ok(old_password))
-		return miren_error_set(err, MIREN_EINVAL, "a root password must be 1..255 "
-							  "printable characters without quotes");
+		return miren_error_set(err, MIREN_EINVAL,
+				       "a root password must be 1..255 "
+				       "printable characters without quotes");
 	struct miren_error first = { 0 };
 	MYSQL *m = root_connect(disk_dir, old_password, 5, &first);
 	if (!m && first.code == MIREN_EPERM)
@@ -213,23 +214,24 @@ int mariadb_tenant_create(const char *disk_dir, const char *root_password, const
 			  const char *db, const char *password, struct miren_error *err)
 {
 	int rc;
-	if ((rc = mdbi_check_name(user, "a user", err)) || (rc = mdbi_check_name(db, "a database", err)))
+	if ((rc = mdbi_check_name(user, "a user", err)) ||
+	    (rc = mdbi_check_name(db, "a database", err)))
 		return rc;
 	if (!mdbi_password_ok(password))
-		return miren_error_set(err, MIREN_EINVAL, "a tenant password must be 1..255 "
-							  "printable characters without quotes");
+		return miren_error_set(err, MIREN_EINVAL,
+				       "a tenant password must be 1..255 "
+				       "printable characters without quotes");
 	MYSQL *m = root_connect(disk_dir, root_password, 5, err);
 	if (!m)
 		return err ? err->code : MIREN_EUNAVAIL;
 	char hash[42];
 	mdbi_native_hash(password, hash);
-	char *sql = xasprintf(
-		"CREATE DATABASE IF NOT EXISTS `%s` CHARACTER SET utf8mb4;"
-		"CREATE USER IF NOT EXISTS '%s'@'%%' IDENTIFIED BY PASSWORD '%s';"
-		"ALTER USER '%s'@'%%' IDENTIFIED BY PASSWORD '%s';"
-		"REVOKE ALL PRIVILEGES, GRANT OPTION FROM '%s'@'%%';"
-		"GRANT ALL PRIVILEGES ON `%s`.* TO '%s'@'%%'",
-		db, user, hash, user, hash, user, db, user);
+	char *sql = xasprintf("CREATE DATABASE IF NOT EXISTS `%s` CHARACTER SET utf8mb4;"
+			      "CREATE USER IF NOT EXISTS '%s'@'%%' IDENTIFIED BY PASSWORD '%s';"
+			      "ALTER USER '%s'@'%%' IDENTIFIED BY PASSWORD '%s';"
+			      "REVOKE ALL PRIVILEGES, GRANT OPTION FROM '%s'@'%%';"
+			      "GRANT ALL PRIVILEGES ON `%s`.* TO '%s'@'%%'",
+			      db, user, hash, user, hash, user, db, user);
 	fault_point(MY_FAULT("tenant:create"));
 	rc = run_sql(m, sql, "creating the tenant", err);
 	free(sql);
@@ -244,8 +246,9 @@ int mariadb_tenant_password(const char *disk_dir, const char *root_password, con
 	if ((rc = mdbi_check_name(user, "a user", err)))
 		return rc;
 	if (!mdbi_password_ok(password))
-		return miren_error_set(err, MIREN_EINVAL, "a tenant password must be 1..255 "
-							  "printable characters without quotes");
+		return miren_error_set(err, MIREN_EINVAL,
+				       "a tenant password must be 1..255 "
+				       "printable characters without quotes");
 	MYSQL *m = root_connect(disk_dir, root_password, 5, err);
 	if (!m)
 		return err ? err->code : MIREN_EUNAVAIL;
@@ -262,7 +265,8 @@ int mariadb_tenant_drop(const char *disk_dir, const char *root_password, const c
 			const char *db, struct miren_error *err)
 {
 	int rc;
-	if ((rc = mdbi_check_name(user, "a user", err)) || (rc = mdbi_check_name(db, "a database", err)))
+	if ((rc = mdbi_check_name(user, "a user", err)) ||
+	    (rc = mdbi_check_name(db, "a database", err)))
 		return rc;
 	MYSQL *m = root_connect(disk_dir, root_password, 5, err);
 	if (!m)
@@ -348,4 +352,3 @@ int mariadb_info(const char *disk_dir, const char *root_password, const char *db
 	mysql_close(m);
 	return rc;
 }
-

@@ -5,13 +5,13 @@
  */
 #include "addon/mysql/mariadb_internal.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,14 +38,14 @@ int mariadb_backup(const struct mariadb_install *in, const char *disk_dir,
 	char *target = xasprintf("--target-dir=%s", target_dir);
 	char *parent_buf = xstrdup(target_dir);
 	char *argv[] = { (char *)in->backup, defaults, "--backup", datadir, target,
-			 "--parallel=2", NULL };
+			 "--parallel=2",     NULL };
 	int rc = mdbi_write_owned(optfile, conf, 0600, uid, gid, err);
 	explicit_bzero(conf, strlen(conf));
 	if (!rc)
 		rc = mdbi_ensure_dir(target_dir, 0700, uid, gid, err);
 	if (!rc) {
 		rc = mdbi_run_tool(argv, dirname(parent_buf), uid, gid, MARIADB_BACKUP_TIMEOUT_MS,
-			      "mariadb-backup --backup", err);
+				   "mariadb-backup --backup", err);
 	}
 	unlink(optfile);
 	if (rc)
@@ -60,8 +60,8 @@ int mariadb_backup(const struct mariadb_install *in, const char *disk_dir,
 	return rc;
 }
 
-int mariadb_backup_prepare(const struct mariadb_install *in, const char *dir, uid_t uid,
-			   gid_t gid, struct miren_error *err)
+int mariadb_backup_prepare(const struct mariadb_install *in, const char *dir, uid_t uid, gid_t gid,
+			   struct miren_error *err)
 {
 	char *target = xasprintf("--target-dir=%s", dir);
 	char *argv[] = { (char *)in->backup, "--no-defaults", "--prepare", target, NULL };
@@ -73,14 +73,15 @@ int mariadb_backup_prepare(const struct mariadb_install *in, const char *dir, ui
 /* ---- connect and info --------------------------------------------------- */
 
 int mariadb_client_file(const struct mariadb_install *in, const char *path, const char *host,
-			int port, const char *user, const char *password, const char *db,
-			uid_t uid, gid_t gid, char ***argv_out, struct miren_error *err)
+			int port, const char *user, const char *password, const char *db, uid_t uid,
+			gid_t gid, char ***argv_out, struct miren_error *err)
 {
 	unsigned char buf[16];
 	if (!host || (inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1))
 		return miren_error_set(err, MIREN_EINVAL, "host must be a numeric ip address");
 	int rc;
-	if ((rc = mdbi_check_name(user, "a user", err)) || (rc = mdbi_check_name(db, "a database", err)))
+	if ((rc = mdbi_check_name(user, "a user", err)) ||
+	    (rc = mdbi_check_name(db, "a database", err)))
 		return rc;
 	if (!mdbi_password_ok(password))
 		return miren_error_set(err, MIREN_EINVAL, "bad password");
@@ -107,14 +108,15 @@ static int run_client(char *const *argv, const char *password, int in_fd, int ou
 {
 	int errp[2];
 	if (pipe2(errp, O_CLOEXEC) != 0)
-		return miren_error_set(err, MIREN_EIO, "cannot make a pipe: %s", mdbi_errtext(errno));
+		return miren_error_set(err, MIREN_EIO, "cannot make a pipe: %s",
+				       mdbi_errtext(errno));
 	char *pwenv = xasprintf("MYSQL_PWD=%s", password);
 	char *env[] = { "PATH=/usr/bin:/bin", "LC_ALL=C", "TZ=UTC", pwenv, NULL };
 	pid_t pid = fork();
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDWR);
-		if (dup2(in_fd >= 0 ? in_fd : null, 0) < 0 || dup2(out_fd >= 0 ? out_fd : null, 1) < 0 ||
-		    dup2(errp[1], 2) < 0)
+		if (dup2(in_fd >= 0 ? in_fd : null, 0) < 0 ||
+		    dup2(out_fd >= 0 ? out_fd : null, 1) < 0 || dup2(errp[1], 2) < 0)
 			_exit(126);
 		execve(argv[0], argv, env);
 		_exit(127);
@@ -124,7 +126,8 @@ static int run_client(char *const *argv, const char *password, int in_fd, int ou
 	close(errp[1]);
 	if (pid < 0) {
 		close(errp[0]);
-		return miren_error_set(err, MIREN_EIO, "cannot start %s: %s", what, mdbi_errtext(errno));
+		return miren_error_set(err, MIREN_EIO, "cannot start %s: %s", what,
+				       mdbi_errtext(errno));
 	}
 	struct strbuf sb;
 	strbuf_init(&sb, 1 << 20);
@@ -157,7 +160,8 @@ static int tenant_tool(const char *tool, const char *what, const char *host, int
 		       struct miren_error *err)
 {
 	int rc;
-	if ((rc = mdbi_check_name(user, "a user", err)) || (rc = mdbi_check_name(db, "a database", err)))
+	if ((rc = mdbi_check_name(user, "a user", err)) ||
+	    (rc = mdbi_check_name(db, "a database", err)))
 		return rc;
 	if (!mdbi_password_ok(password))
 		return miren_error_set(err, MIREN_EINVAL, "bad password");
@@ -183,8 +187,9 @@ static int tenant_tool(const char *tool, const char *what, const char *host, int
 int mariadb_dump(const struct mariadb_install *in, const char *host, int port, const char *user,
 		 const char *password, const char *db, int fd, struct miren_error *err)
 {
-	static const char *const extra[] = { "--single-transaction", "--routines", "--triggers",
-					     "--events", "--no-tablespaces", NULL };
+	static const char *const extra[] = { "--single-transaction", "--routines",
+					     "--triggers",           "--events",
+					     "--no-tablespaces",     NULL };
 	return tenant_tool(in->dump, "mariadb-dump", host, port, user, password, db, extra, false,
 			   -1, fd, err);
 }
@@ -196,4 +201,3 @@ int mariadb_load(const struct mariadb_install *in, const char *host, int port, c
 	return tenant_tool(in->client, "loading the dump with mariadb", host, port, user, password,
 			   db, extra, true, fd, -1, err);
 }
-

@@ -4,14 +4,14 @@
  */
 #include "addon/mysql/mariadb_internal.h"
 
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <ctype.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,7 +42,6 @@ const char *const mdbi_small_settings[] = {
 	"--skip-symbolic-links",
 	NULL,
 };
-
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -95,7 +94,7 @@ void mdbi_output_tail(char *dst, size_t len, const char *out, size_t max)
 
 /* Writes data to path atomically, then gives it to uid/gid. */
 int mdbi_write_owned(const char *path, const char *data, mode_t mode, uid_t uid, gid_t gid,
-		       struct miren_error *err)
+		     struct miren_error *err)
 {
 	if (fs_write_atomic(path, data, strlen(data), mode) != 0)
 		return miren_error_set(err, MIREN_EIO, "cannot write %s: %s", path,
@@ -108,8 +107,7 @@ int mdbi_write_owned(const char *path, const char *data, mode_t mode, uid_t uid,
 
 /* mkdir path (an existing directory is fine), then exact mode and owner
  * through a descriptor opened without following symlinks. */
-int mdbi_ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid,
-		      struct miren_error *err)
+int mdbi_ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, struct miren_error *err)
 {
 	if (mkdir(path, mode) != 0 && errno != EEXIST)
 		return miren_error_set(err, MIREN_EIO, "cannot create directory %s: %s", path,
@@ -130,7 +128,8 @@ int mdbi_sync_fs_of(const char *path, struct miren_error *err)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return miren_error_set(err, MIREN_EIO, "cannot open %s: %s", path, mdbi_errtext(errno));
+		return miren_error_set(err, MIREN_EIO, "cannot open %s: %s", path,
+				       mdbi_errtext(errno));
 	int rc = 0;
 	if (syncfs(fd) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot flush the filesystem of %s: %s", path,
@@ -151,7 +150,7 @@ int mdbi_fsync_parent(const char *path, struct miren_error *err)
 
 /* Runs argv as uid/gid; a failure becomes "<what> failed (exit N): tail". */
 int mdbi_run_tool(char *const *argv, const char *cwd, uid_t uid, gid_t gid, int timeout_ms,
-		    const char *what, struct miren_error *err)
+		  const char *what, struct miren_error *err)
 {
 	char *env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TZ=UTC", "LC_ALL=C", NULL };
 	char *out = NULL;
@@ -167,8 +166,9 @@ int mdbi_run_tool(char *const *argv, const char *cwd, uid_t uid, gid_t gid, int 
 			rc = miren_error_set(err, MIREN_EIO, "%s failed (exit %d): %s", what, st,
 					     tail);
 		if (out && strstr(out, "ermission denied"))
-			miren_error_hint(err, "the service user must be able to reach %s: every "
-					      "parent directory needs search (x) permission for it",
+			miren_error_hint(err,
+					 "the service user must be able to reach %s: every "
+					 "parent directory needs search (x) permission for it",
 					 cwd);
 	}
 	free(out);
@@ -204,8 +204,18 @@ void mdbi_native_hash(const char *pw, char out[42])
 }
 
 static const char *const reserved[] = {
-	"mysql", "information_schema", "performance_schema", "sys", "test", "root",
-	"public", "none", "current_user", "current_role", "mariadb_sys", NULL,
+	"mysql",
+	"information_schema",
+	"performance_schema",
+	"sys",
+	"test",
+	"root",
+	"public",
+	"none",
+	"current_user",
+	"current_role",
+	"mariadb_sys",
+	NULL,
 };
 
 bool mariadb_reserved(const char *name)
@@ -249,4 +259,3 @@ int mariadb_ident_for_app(const char *app, char out[65], struct miren_error *err
 		memcpy(out, name, len + 1);
 	return 0;
 }
-

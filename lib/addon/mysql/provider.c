@@ -47,8 +47,12 @@ static long long disk_bytes(const char *variant)
 /* The points inside steps, each reached by an `addon create` of some
  * variant (the fault walk, t0307, crashes there and converges). */
 static const char *const fault_points[] = {
-	MY_FAULT("template:install"), MY_FAULT("spare:copying"),  MY_FAULT("clone:copied"),
-	MY_FAULT("server:started"),   MY_FAULT("server:rotated"), MY_FAULT("tenant:create"),
+	MY_FAULT("template:install"),
+	MY_FAULT("spare:copying"),
+	MY_FAULT("clone:copied"),
+	MY_FAULT("server:started"),
+	MY_FAULT("server:rotated"),
+	MY_FAULT("tenant:create"),
 	NULL,
 };
 
@@ -186,8 +190,7 @@ static int add_server(struct addon_ctx *ctx, const char *id, const char *kind, c
 	return rc;
 }
 
-static int step_plan_small(struct addon_ctx *ctx, struct addon_inst *inst,
-			   struct miren_error *err)
+static int step_plan_small(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
 {
 	int rc = plan_tenant(inst, err);
 	if (rc)
@@ -204,8 +207,7 @@ static int step_plan_small(struct addon_ctx *ctx, struct addon_inst *inst,
 	return rc;
 }
 
-static int step_plan_shared(struct addon_ctx *ctx, struct addon_inst *inst,
-			    struct miren_error *err)
+static int step_plan_shared(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
 {
 	int rc = plan_tenant(inst, err);
 	if (rc || *inst->rec.server)
@@ -284,8 +286,7 @@ static int step_tenant(struct addon_ctx *ctx, struct addon_inst *inst, struct mi
 
 /* ---- deprovisioning steps ------------------------------------------------------ */
 
-static int step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst,
-			    struct miren_error *err)
+static int step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
 {
 	const struct myp_tenant *t = inst->state;
 	if (!*inst->rec.server || !*t->user)
@@ -357,13 +358,16 @@ static void add_var(struct env_rec **v, size_t *n, const char *key, const char *
 		    bool sensitive)
 {
 	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
-	(*v)[(*n)++] = (struct env_rec){ .key = xstrdup(key), .value = xstrdup(value),
-					 .service = xstrdup(""), .source = ENV_SOURCE_ADDON,
-					 .sensitive = sensitive, .description = xstrdup("") };
+	(*v)[(*n)++] = (struct env_rec){ .key = xstrdup(key),
+					 .value = xstrdup(value),
+					 .service = xstrdup(""),
+					 .source = ENV_SOURCE_ADDON,
+					 .sensitive = sensitive,
+					 .description = xstrdup("") };
 }
 
-static int my_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec **out,
-		  size_t *n, struct miren_error *err)
+static int my_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec **out, size_t *n,
+		  struct miren_error *err)
 {
 	struct server_rec srv;
 	int rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
@@ -373,8 +377,8 @@ static int my_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec
 	char port[16];
 	snprintf(port, sizeof(port), "%d", srv.port);
 	/* user, password and db are [A-Za-z0-9_]: nothing to escape. */
-	char *url = xasprintf("mysql://%s:%s@%s:%d/%s", t->user, t->password, srv.address,
-			      srv.port, t->db);
+	char *url = xasprintf("mysql://%s:%s@%s:%d/%s", t->user, t->password, srv.address, srv.port,
+			      t->db);
 	*out = NULL;
 	*n = 0;
 	add_var(out, n, "DATABASE_URL", url, true);
@@ -427,14 +431,12 @@ static int dump_or_load(struct addon_ctx *ctx, struct addon_inst *inst, int fd, 
 	return rc;
 }
 
-static int my_dump(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
-		   struct miren_error *err)
+static int my_dump(struct addon_ctx *ctx, struct addon_inst *inst, int fd, struct miren_error *err)
 {
 	return dump_or_load(ctx, inst, fd, false, err);
 }
 
-static int my_load(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
-		   struct miren_error *err)
+static int my_load(struct addon_ctx *ctx, struct addon_inst *inst, int fd, struct miren_error *err)
 {
 	return dump_or_load(ctx, inst, fd, true, err);
 }

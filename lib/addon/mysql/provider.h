@@ -69,13 +69,12 @@ void myp_check_server(struct addon_ctx *ctx, const struct server_rec *srv,
 
 /* Disk hooks (server.c). */
 bool myp_copy_skip(const char *rel, bool is_dir);
-int myp_backup_begin(struct addon_ctx *ctx, const struct server_rec *srv,
-		     struct addon_backup *b, struct miren_error *err);
+int myp_backup_begin(struct addon_ctx *ctx, const struct server_rec *srv, struct addon_backup *b,
+		     struct miren_error *err);
 void myp_backup_free(struct addon_ctx *ctx, struct addon_backup *b);
-int myp_restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv,
-			const json_t *header, const char *staging, struct miren_error *err);
-int myp_restore_start(struct addon_ctx *ctx, const struct server_rec *srv,
-		      struct miren_error *err);
+int myp_restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv, const json_t *header,
+			const char *staging, struct miren_error *err);
+int myp_restore_start(struct addon_ctx *ctx, const struct server_rec *srv, struct miren_error *err);
 int myp_restore_verify(struct addon_ctx *ctx, const struct server_rec *srv,
 		       struct addon_inst *tenants, size_t n, struct miren_error *err);
 

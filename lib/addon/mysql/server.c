@@ -11,9 +11,9 @@
  * mariadb-backup --prepare on the staged copy (its redo log applied, as a
  * crash recovery would) before anything is swapped.
  */
+#include "addon/server.h"
 #include "addon/disk_ops.h"
 #include "addon/mysql/provider.h"
-#include "addon/server.h"
 #include "util/fault.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -23,11 +23,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
-#include <sys/stat.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define BACKUP_PREFIX ".mysql-backup-"
@@ -71,11 +71,13 @@ static int prestart_run(void *arg, struct miren_error *err)
 		pid_t pid = (pid_t)atoi(sb.buf);
 		if (!(pid > 1 && serves(pid, data))) {
 			if (unlink(pidfile) != 0 && errno != ENOENT) {
-				rc = miren_error_set(err, MIREN_EIO, "cannot remove the stale pid file %s",
+				rc = miren_error_set(err, MIREN_EIO,
+						     "cannot remove the stale pid file %s",
 						     pidfile);
 				miren_error_detail(err, "%s", strerror(errno));
 			} else {
-				log_info("removed the stale pid file %s (pid %d is no mariadbd of %s)",
+				log_info("removed the stale pid file %s (pid %d is no mariadbd of "
+					 "%s)",
 					 pidfile, (int)pid, data);
 			}
 		}
@@ -346,8 +348,7 @@ static void stop_orphan(struct addon_ctx *ctx, const struct server_rec *srv)
 	free(dir);
 }
 
-static int resume_one(struct addon_ctx *ctx, const struct server_rec *srv,
-		      struct miren_error *err)
+static int resume_one(struct addon_ctx *ctx, const struct server_rec *srv, struct miren_error *err)
 {
 	char *dir = addon_disk_dir(ctx, srv->disk);
 	char *data = mariadb_data_dir(dir);
@@ -437,8 +438,8 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Compares what the server holds (have, sorted) with its tenants' records. */
-static void compare_names(json_t *v, const char *id, const char *what, char **have,
-			  size_t n_have, char **want, size_t n_want)
+static void compare_names(json_t *v, const char *id, const char *what, char **have, size_t n_have,
+			  char **want, size_t n_want)
 {
 	qsort(want, n_want, sizeof(*want), cmp_str);
 	bool same = n_have == n_want;
@@ -502,8 +503,8 @@ bool myp_copy_skip(const char *rel, bool is_dir)
 	       !strncmp(rel, "data.tmp/", 9);
 }
 
-int myp_backup_begin(struct addon_ctx *ctx, const struct server_rec *srv,
-		     struct addon_backup *b, struct miren_error *err)
+int myp_backup_begin(struct addon_ctx *ctx, const struct server_rec *srv, struct addon_backup *b,
+		     struct miren_error *err)
 {
 	struct myp_server ss;
 	myp_server_parse(srv, &ss);
@@ -545,8 +546,8 @@ void myp_backup_free(struct addon_ctx *ctx, struct addon_backup *b)
 	b->engine = NULL;
 }
 
-int myp_restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv,
-			const json_t *header, const char *staging, struct miren_error *err)
+int myp_restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv, const json_t *header,
+			const char *staging, struct miren_error *err)
 {
 	char *data = fs_join(staging, "data");
 	char *system = fs_join(data, "mysql");
@@ -556,7 +557,8 @@ int myp_restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv,
 		if (srv)
 			rc = miren_error_set(err, MIREN_EINVAL,
 					     "the backup holds no MariaDB data directory, and disk "
-					     "'%s' belongs to a MariaDB server; nothing was changed",
+					     "'%s' belongs to a MariaDB server; nothing was "
+					     "changed",
 					     srv->disk);
 		goto out; /* not a MariaDB disk: nothing to prove */
 	}
@@ -570,7 +572,8 @@ int myp_restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv,
 		if (have && strcmp(have, ss.version) != 0) {
 			rc = miren_error_set(err, MIREN_EINVAL,
 					     "the backup holds a MariaDB %s data directory and the "
-					     "server of disk '%s' runs MariaDB %s; nothing was changed",
+					     "server of disk '%s' runs MariaDB %s; nothing was "
+					     "changed",
 					     have, srv->disk, ss.version);
 		}
 		myp_server_release(&ss);
@@ -590,8 +593,7 @@ out:
 	return rc;
 }
 
-int myp_restore_start(struct addon_ctx *ctx, const struct server_rec *srv,
-		      struct miren_error *err)
+int myp_restore_start(struct addon_ctx *ctx, const struct server_rec *srv, struct miren_error *err)
 {
 	return myp_ensure_server(ctx, srv->id, true, err);
 }
@@ -608,8 +610,7 @@ static bool has_tenant(const struct addon_inst *tenants, size_t n, const char *n
 
 /* Drops database and user `name`; a name no tenant could have (not a
  * mapped app name) is left alone with a warning. */
-static int drop_stray(const char *dir, const char *root, const char *name,
-		      struct miren_error *err)
+static int drop_stray(const char *dir, const char *root, const char *name, struct miren_error *err)
 {
 	int rc = mariadb_tenant_drop(dir, root, name, name, err);
 	if (rc == MIREN_EINVAL) {
@@ -641,10 +642,12 @@ int myp_restore_verify(struct addon_ctx *ctx, const struct server_rec *srv,
 	char **dbs = NULL, **users = NULL;
 	size_t n_dbs = 0, n_users = 0;
 	if (!rc)
-		rc = mariadb_tenant_names(dir, ss.root_password, &dbs, &n_dbs, &users, &n_users, err);
+		rc = mariadb_tenant_names(dir, ss.root_password, &dbs, &n_dbs, &users, &n_users,
+					  err);
 	for (size_t i = 0; i < n_dbs && !rc; i++)
 		if (!has_tenant(tenants, n, dbs[i], true) && !mariadb_reserved(dbs[i])) {
-			log_info("disk %s: dropping database %s of a tenant removed since the backup",
+			log_info("disk %s: dropping database %s of a tenant removed since the "
+				 "backup",
 				 srv->disk, dbs[i]);
 			rc = drop_stray(dir, ss.root_password, dbs[i], err);
 		}

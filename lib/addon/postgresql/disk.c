@@ -60,14 +60,17 @@ static bool temp_rel_name(const char *b)
  */
 static bool skip(const char *rel, bool is_dir, bool online)
 {
-	static const char *const files[] = { "pgdata/postmaster.pid", "pgdata/postmaster.opts",
-					     "pgdata/backup_label", "pgdata/backup_label.old",
-					     "pgdata/tablespace_map", "pgdata/postgresql.auto.conf.tmp",
-					     "pgdata/current_logfiles.tmp", NULL };
-	static const char *const emptied[] = { "pgdata/pg_wal/", "pgdata/pg_replslot/",
-					       "pgdata/pg_dynshmem/", "pgdata/pg_notify/",
-					       "pgdata/pg_serial/", "pgdata/pg_snapshots/",
-					       "pgdata/pg_stat_tmp/", "pgdata/pg_subtrans/", NULL };
+	static const char *const files[] = {
+		"pgdata/postmaster.pid",       "pgdata/postmaster.opts",
+		"pgdata/backup_label",         "pgdata/backup_label.old",
+		"pgdata/tablespace_map",       "pgdata/postgresql.auto.conf.tmp",
+		"pgdata/current_logfiles.tmp", NULL
+	};
+	static const char *const emptied[] = {
+		"pgdata/pg_wal/",      "pgdata/pg_replslot/", "pgdata/pg_dynshmem/",
+		"pgdata/pg_notify/",   "pgdata/pg_serial/",   "pgdata/pg_snapshots/",
+		"pgdata/pg_stat_tmp/", "pgdata/pg_subtrans/", NULL
+	};
 	const char *b = base_of(rel);
 	if (!strcmp(rel, "run") || !strncmp(rel, "run/", 4))
 		return true;
@@ -84,7 +87,8 @@ static bool skip(const char *rel, bool is_dir, bool online)
 	for (const char *const *d = emptied; *d; d++) {
 		size_t l = strlen(*d);
 		/* Keep the directory itself and pg_wal/archive_status. */
-		if (!strncmp(rel, *d, l) && !(is_dir && !strcmp(rel, "pgdata/pg_wal/archive_status")))
+		if (!strncmp(rel, *d, l) &&
+		    !(is_dir && !strcmp(rel, "pgdata/pg_wal/archive_status")))
 			return true;
 	}
 	return false;
@@ -108,8 +112,8 @@ struct pgp_backup {
 	char *disk;
 };
 
-int pgp_backup_begin(struct addon_ctx *ctx, const struct server_rec *srv,
-		     struct addon_backup *b, struct miren_error *err)
+int pgp_backup_begin(struct addon_ctx *ctx, const struct server_rec *srv, struct addon_backup *b,
+		     struct miren_error *err)
 {
 	struct pgp_server ss;
 	pgp_server_parse(srv, &ss);
@@ -147,7 +151,8 @@ static int add_wal(const char *disk_dir, struct snap_writer *w, const char *from
 			struct strbuf sb;
 			strbuf_init(&sb, 64u << 20);
 			if (strbuf_read_file(&sb, path) != 0)
-				rc = miren_error_set(err, MIREN_EIO, "cannot read WAL segment %s", f);
+				rc = miren_error_set(err, MIREN_EIO, "cannot read WAL segment %s",
+						     f);
 			char *rel = xasprintf("pgdata/pg_wal/%s", f);
 			if (!rc)
 				rc = snap_add_data(w, rel, sb.buf, sb.len, 0600, err);
@@ -201,8 +206,8 @@ void pgp_backup_free(struct addon_ctx *ctx, struct addon_backup *b)
 	b->engine = NULL;
 }
 
-int pgp_restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv,
-			const json_t *header, const char *staging, struct miren_error *err)
+int pgp_restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv, const json_t *header,
+			const char *staging, struct miren_error *err)
 {
 	(void)header;
 	char *pgdata = fs_join(staging, "pgdata");
@@ -211,7 +216,8 @@ int pgp_restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv,
 	if (!fs_exists(ver)) {
 		if (srv)
 			rc = miren_error_set(err, MIREN_EINVAL,
-					     "the backup holds no PostgreSQL cluster, and disk '%s' "
+					     "the backup holds no PostgreSQL cluster, and disk "
+					     "'%s' "
 					     "belongs to a PostgreSQL server; nothing was changed",
 					     srv->disk);
 		goto out; /* not a PostgreSQL disk: nothing to prove */
@@ -228,11 +234,14 @@ int pgp_restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv,
 		pgp_server_release(&ss);
 		if (want != major) {
 			rc = miren_error_set(err, MIREN_EINVAL,
-					     "the backup holds a PostgreSQL %d cluster and the server "
+					     "the backup holds a PostgreSQL %d cluster and the "
+					     "server "
 					     "of disk '%s' runs PostgreSQL %d; nothing was changed",
 					     major, srv->disk, want);
-			miren_error_hint(err, "restore it under a new name with -n, or on a host "
-					      "that runs PostgreSQL %d", major);
+			miren_error_hint(err,
+					 "restore it under a new name with -n, or on a host "
+					 "that runs PostgreSQL %d",
+					 major);
 			goto out;
 		}
 	}
@@ -244,11 +253,14 @@ int pgp_restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv,
 			pg = &inst[i];
 	if (!pg) {
 		rc = miren_error_set(err, MIREN_EINVAL,
-				     "the backup holds a PostgreSQL %d cluster and this host has no "
+				     "the backup holds a PostgreSQL %d cluster and this host has "
+				     "no "
 				     "PostgreSQL %d; nothing was changed",
 				     major, major);
-		miren_error_hint(err, "install the Debian package postgresql-%d, or restore it on "
-				      "a host that has it", major);
+		miren_error_hint(err,
+				 "install the Debian package postgresql-%d, or restore it on "
+				 "a host that has it",
+				 major);
 		goto out;
 	}
 	rc = pg_trial_recover(pg, pgdata, ctx->uid, ctx->gid, err);
@@ -260,8 +272,7 @@ out:
 	return rc;
 }
 
-int pgp_restore_start(struct addon_ctx *ctx, const struct server_rec *srv,
-		      struct miren_error *err)
+int pgp_restore_start(struct addon_ctx *ctx, const struct server_rec *srv, struct miren_error *err)
 {
 	return pgp_ensure_server(ctx, srv->id, true, err);
 }

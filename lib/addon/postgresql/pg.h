@@ -33,7 +33,7 @@
 
 /* Where a major version's binaries are: /usr/lib/postgresql/<major>/bin. */
 struct pg_install {
-	int major;     /* 15 */
+	int major; /* 15 */
 	char bindir[256];
 };
 
@@ -50,9 +50,8 @@ int pg_find_installs(struct pg_install *out, int max);
  * removed first, after ending the processes still working in it (the
  * postgres children of a dead daemon's initdb, see pg_stop_workers).
  */
-int pg_template_ensure(const struct pg_install *pg, const char *dir,
-		       const char *template_password, uid_t uid, gid_t gid,
-		       struct miren_error *err);
+int pg_template_ensure(const struct pg_install *pg, const char *dir, const char *template_password,
+		       uid_t uid, gid_t gid, struct miren_error *err);
 
 /*
  * SIGKILLs every process whose working directory is dir or below it (an
@@ -164,8 +163,8 @@ int pg_spare_db_ensure(const char *disk_dir, int port, const char *su_password, 
  * pg_backup_free() closes the session (aborting an unfinished backup).
  */
 struct pg_backup;
-int pg_backup_begin(const char *disk_dir, int port, const char *su_password,
-		    struct pg_backup **out, struct miren_error *err);
+int pg_backup_begin(const char *disk_dir, int port, const char *su_password, struct pg_backup **out,
+		    struct miren_error *err);
 const char *pg_backup_start_lsn(const struct pg_backup *b);
 /* Fills label (backup_label content), stop_lsn and stop_walfile (the
  * segment holding stop_lsn); caller frees each. */

@@ -18,11 +18,11 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <libpq-fe.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -36,9 +36,8 @@ struct pg_backup {
 	char start_lsn[32];
 };
 
-
-int pg_backup_begin(const char *disk_dir, int port, const char *su_password,
-		    struct pg_backup **out, struct miren_error *err)
+int pg_backup_begin(const char *disk_dir, int port, const char *su_password, struct pg_backup **out,
+		    struct miren_error *err)
 {
 	*out = NULL;
 	PGconn *c = pgi_tenant_connect(disk_dir, port, su_password, "postgres", APP_MIREN, err);
@@ -48,13 +47,14 @@ int pg_backup_begin(const char *disk_dir, int port, const char *su_password,
 	 * session ends, so none the backup needs is recycled while files are
 	 * copied; it goes away by itself if the daemon dies. */
 	int rc = pgi_run_sql(c,
-			 "SELECT pg_create_physical_replication_slot('miren_backup_' || pg_backend_pid(),"
-			 " true, true)",
-			 NULL, "reserve WAL for the backup", NULL, err);
+			     "SELECT pg_create_physical_replication_slot('miren_backup_' || "
+			     "pg_backend_pid(),"
+			     " true, true)",
+			     NULL, "reserve WAL for the backup", NULL, err);
 	char *lsn = NULL;
 	if (!rc) {
 		lsn = pgi_query_value(c, "SELECT pg_backup_start('miren', true)::text",
-				  "start the online backup", err);
+				      "start the online backup", err);
 		rc = lsn ? 0 : MIREN_EUNAVAIL;
 	}
 	if (rc) {
@@ -90,7 +90,8 @@ int pg_backup_end(struct pg_backup *b, char **label, char **stop_lsn, char **sto
 	} else {
 		char msg[360];
 		pgi_one_line(msg, sizeof(msg), PQerrorMessage(b->conn));
-		rc = miren_error_set(err, MIREN_EUNAVAIL, "cannot finish the online backup: %s", msg);
+		rc = miren_error_set(err, MIREN_EUNAVAIL, "cannot finish the online backup: %s",
+				     msg);
 	}
 	PQclear(r);
 	return rc;
@@ -132,8 +133,9 @@ int pg_cluster_major(const char *pgdata, struct miren_error *err)
  * NULL when the line has none. */
 static const char *log_message(const char *line)
 {
-	static const char *const levels[] = { "PANIC:", "FATAL:", "ERROR:", "WARNING:", "LOG:",
-					      NULL };
+	static const char *const levels[] = {
+		"PANIC:", "FATAL:", "ERROR:", "WARNING:", "LOG:", NULL
+	};
 	size_t n = strcspn(line, "\n");
 	const char *best = NULL;
 	for (const char *const *l = levels; *l; l++) {
@@ -177,7 +179,8 @@ int pg_trial_recover(const struct pg_install *pg, const char *pgdata, uid_t uid,
 				prev = log_message(prev);
 			}
 		}
-		char *text = fatal ? xstrndup(fatal, strcspn(fatal, "\n")) : xstrdup(out ? out : "");
+		char *text = fatal ? xstrndup(fatal, strcspn(fatal, "\n"))
+				   : xstrdup(out ? out : "");
 		if (prev && strncmp(prev, "FATAL:", 6)) {
 			char *both = xasprintf("%s (%.*s)", text, (int)strcspn(prev, "\n"), prev);
 			free(text);

@@ -19,11 +19,11 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <libpq-fe.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -127,7 +127,8 @@ int pg_spare_prepare(const char *template_dir, uid_t uid, gid_t gid, struct mire
 	/* One preparer at a time; a second one has nothing to do. */
 	lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (lock_fd < 0) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot open %s: %s", lock, pgi_errtext(errno));
+		rc = miren_error_set(err, MIREN_EIO, "cannot open %s: %s", lock,
+				     pgi_errtext(errno));
 		goto out;
 	}
 	if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
@@ -140,7 +141,7 @@ int pg_spare_prepare(const char *template_dir, uid_t uid, gid_t gid, struct mire
 	}
 	if (fs_is_dir(spare)) {
 		if (cluster_id(spare) == id)
-			goto out; /* made meanwhile */
+			goto out;                 /* made meanwhile */
 		if (fs_remove_tree(spare) != 0) { /* of an earlier template */
 			rc = miren_error_set(err, MIREN_EIO, "cannot remove the stale %s", spare);
 			goto out;
@@ -151,7 +152,8 @@ int pg_spare_prepare(const char *template_dir, uid_t uid, gid_t gid, struct mire
 		goto out;
 	}
 	fault_point(PG_FAULT("spare:copying"));
-	if ((rc = pgi_copy_tree(template_dir, tmp, uid, gid, err)) || (rc = pgi_sync_fs_of(tmp, err)))
+	if ((rc = pgi_copy_tree(template_dir, tmp, uid, gid, err)) ||
+	    (rc = pgi_sync_fs_of(tmp, err)))
 		goto out;
 	if (rename(tmp, spare) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s to %s: %s", tmp, spare,
@@ -205,11 +207,13 @@ static int ensure_socket_base(struct miren_error *err)
 	int rc = 0;
 	struct stat st;
 	if (mkdir(base, 0711) != 0 && errno != EEXIST)
-		rc = miren_error_set(err, MIREN_EIO, "cannot create %s: %s", base, pgi_errtext(errno));
+		rc = miren_error_set(err, MIREN_EIO, "cannot create %s: %s", base,
+				     pgi_errtext(errno));
 	else if (lstat(base, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
 		rc = miren_error_set(err, MIREN_EPERM,
 				     "%s is not a directory of this user; refusing to put "
-				     "database sockets there", base);
+				     "database sockets there",
+				     base);
 	else if ((st.st_mode & 0777) != 0711)
 		chmod(base, 0711);
 	free(base);
@@ -231,7 +235,8 @@ int pg_clone(const char *template_dir, const char *disk_dir, const char *address
 {
 	unsigned char addr_buf[16];
 	if (!template_dir || !disk_dir || disk_dir[0] != '/')
-		return miren_error_set(err, MIREN_EINVAL, "the disk directory must be an "
+		return miren_error_set(err, MIREN_EINVAL,
+				       "the disk directory must be an "
 				       "absolute path");
 	if (strpbrk(disk_dir, "\n\r"))
 		return miren_error_set(err, MIREN_EINVAL, "the disk directory has a line break");

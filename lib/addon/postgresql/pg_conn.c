@@ -19,11 +19,11 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <libpq-fe.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -48,21 +48,38 @@ static void quiet_notice(void *arg, const char *message)
  * (one-line, secret-free) reason in why.  *used_password tells whether the
  * server got as far as asking for it.
  */
-PGconn *pgi_su_connect(const char *disk_dir, int port, const char *password,
-			  const char *dbname, const char *appname, int timeout_s, char *why,
-			  size_t whylen, bool *used_password)
+PGconn *pgi_su_connect(const char *disk_dir, int port, const char *password, const char *dbname,
+		       const char *appname, int timeout_s, char *why, size_t whylen,
+		       bool *used_password)
 {
 	char *host = pg_socket_dir(disk_dir);
 	char port_s[16], timeout[16];
 	snprintf(port_s, sizeof(port_s), "%d", port);
 	snprintf(timeout, sizeof(timeout), "%d", timeout_s < 2 ? 2 : timeout_s);
-	const char *keys[] = { "host", "port", "user", "dbname", "password",
-			       "connect_timeout", "application_name", "sslmode", "gssencmode",
-			       "options", "client_encoding", NULL };
-	const char *vals[] = { host, port_s, PG_SUPERUSER, dbname, password ? password : "",
-			       timeout, appname, "disable", "disable",
+	const char *keys[] = { "host",
+			       "port",
+			       "user",
+			       "dbname",
+			       "password",
+			       "connect_timeout",
+			       "application_name",
+			       "sslmode",
+			       "gssencmode",
+			       "options",
+			       "client_encoding",
+			       NULL };
+	const char *vals[] = { host,
+			       port_s,
+			       PG_SUPERUSER,
+			       dbname,
+			       password ? password : "",
+			       timeout,
+			       appname,
+			       "disable",
+			       "disable",
 			       "-c log_statement=none -c log_min_error_statement=panic",
-			       "UTF8", NULL };
+			       "UTF8",
+			       NULL };
 	PGconn *c = PQconnectdbParams(keys, vals, 0);
 	free(host);
 	if (used_password)
@@ -102,7 +119,7 @@ enum miren_err pgi_sql_code(PGconn *c, const char *state)
  */
 
 int pgi_run_sql(PGconn *c, const char *sql, const char *const *ok, const char *what,
-		   char state_out[6], struct miren_error *err)
+		char state_out[6], struct miren_error *err)
 {
 	return pgi_run_sql_at(c, sql, ok, what, state_out, NULL, err);
 }
@@ -111,7 +128,7 @@ int pgi_run_sql(PGconn *c, const char *sql, const char *const *ok, const char *w
  * statement was sent, before its result is read (a crash there leaves the
  * backend running it).  With fault, sql must be one statement. */
 int pgi_run_sql_at(PGconn *c, const char *sql, const char *const *ok, const char *what,
-		      char state_out[6], const char *fault, struct miren_error *err)
+		   char state_out[6], const char *fault, struct miren_error *err)
 {
 	PGresult *r = NULL;
 	if (!fault)
@@ -163,14 +180,16 @@ char *pgi_quote_ident(PGconn *c, const char *name, struct miren_error *err)
 /* The SCRAM verifier of password for role, as an escaped SQL literal
  * (caller frees with free()), or NULL with err. */
 char *pgi_verifier_literal(PGconn *c, const char *password, const char *role,
-			      struct miren_error *err)
+			   struct miren_error *err)
 {
 	char *v = PQencryptPasswordConn(c, password, role, "scram-sha-256");
 	if (!v) {
 		char msg[300];
 		pgi_one_line(msg, sizeof(msg), PQerrorMessage(c));
-		miren_error_set(err, MIREN_EINTERNAL, "cannot compute the password verifier for "
-				"role %s: %s", role, msg);
+		miren_error_set(err, MIREN_EINTERNAL,
+				"cannot compute the password verifier for "
+				"role %s: %s",
+				role, msg);
 		return NULL;
 	}
 	char *lit = PQescapeLiteral(c, v, strlen(v));
@@ -213,8 +232,8 @@ int pg_wait_ready_or_stop(const char *disk_dir, int port, const char *password, 
 		/* At most 2 s per attempt (the least libpq takes), so a stop
 		 * is noticed soon. */
 		int slice_s = left > 2000 ? 2 : (int)((left + 999) / 1000);
-		PGconn *c = pgi_su_connect(disk_dir, port, password, "postgres", APP_MIREN,
-				       slice_s, why, sizeof(why), &used_pw);
+		PGconn *c = pgi_su_connect(disk_dir, port, password, "postgres", APP_MIREN, slice_s,
+					   why, sizeof(why), &used_pw);
 		if (c) {
 			PQfinish(c);
 			return 0;
@@ -229,7 +248,8 @@ int pg_wait_ready_or_stop(const char *disk_dir, int port, const char *password, 
 		if (stop && atomic_load(stop))
 			return miren_error_set(err, MIREN_EUNAVAIL,
 					       "stopped waiting for the postgresql server of %s "
-					       "(port %d): the daemon stops", disk_dir, port);
+					       "(port %d): the daemon stops",
+					       disk_dir, port);
 		pgi_nap_ms(PG_READY_POLL_MS);
 	}
 	return miren_error_set(err, MIREN_EUNAVAIL,
@@ -245,15 +265,16 @@ int pg_rotate_superuser(const char *disk_dir, int port, const char *old_password
 				       "the new superuser password must be 1..1023 bytes "
 				       "without line breaks");
 	char why[400] = "";
-	PGconn *c = pgi_su_connect(disk_dir, port, old_password, "postgres", APP_MIREN, 10, why, sizeof(why),
-			       NULL);
+	PGconn *c = pgi_su_connect(disk_dir, port, old_password, "postgres", APP_MIREN, 10, why,
+				   sizeof(why), NULL);
 	if (!c) {
 		/* A retried rotation: the new password may be in place already. */
-		c = pgi_su_connect(disk_dir, port, new_password, "postgres", APP_MIREN, 10, why, sizeof(why),
-			       NULL);
+		c = pgi_su_connect(disk_dir, port, new_password, "postgres", APP_MIREN, 10, why,
+				   sizeof(why), NULL);
 		if (!c)
 			return miren_error_set(err, MIREN_EUNAVAIL,
-					       "cannot connect to the postgresql server of %s (port %d) "
+					       "cannot connect to the postgresql server of %s "
+					       "(port %d) "
 					       "as superuser with the old or the new password: %s",
 					       disk_dir, port, why);
 	}

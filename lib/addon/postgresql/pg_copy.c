@@ -19,11 +19,11 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <libpq-fe.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -150,7 +150,8 @@ int pgi_sparsify_dir(const char *dir, struct miren_error *err)
 {
 	DIR *d = opendir(dir);
 	if (!d)
-		return miren_error_set(err, MIREN_EIO, "cannot open %s: %s", dir, pgi_errtext(errno));
+		return miren_error_set(err, MIREN_EIO, "cannot open %s: %s", dir,
+				       pgi_errtext(errno));
 	int rc = 0;
 	char *buf = xmalloc(65536);
 	struct dirent *de;
@@ -255,8 +256,10 @@ static int copy_entry(struct copy_ctx *c, int sdir, int ddir, const char *name)
 			return copy_fail(c, "set the owner of the copy of", name);
 		return 0;
 	}
-	return miren_error_set(c->err, MIREN_EIO, "cannot copy %s%s%s: not a file, directory "
-			       "or symbolic link", c->rel, *c->rel ? "/" : "", name);
+	return miren_error_set(c->err, MIREN_EIO,
+			       "cannot copy %s%s%s: not a file, directory "
+			       "or symbolic link",
+			       c->rel, *c->rel ? "/" : "", name);
 }
 
 /* Copies every entry of directory sdir into ddir; closes sdir. */
@@ -288,8 +291,7 @@ static int copy_dir(struct copy_ctx *c, int sdir, int ddir, bool top)
 }
 
 /* Copies the tree src into the new directory dst (mode of src). */
-int pgi_copy_tree(const char *src, const char *dst, uid_t uid, gid_t gid,
-		     struct miren_error *err)
+int pgi_copy_tree(const char *src, const char *dst, uid_t uid, gid_t gid, struct miren_error *err)
 {
 	struct copy_ctx *c = xcalloc(1, sizeof(*c));
 	c->uid = uid;

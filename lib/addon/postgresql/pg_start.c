@@ -52,7 +52,8 @@ bool pg_is_postmaster_of(pid_t pid, const char *pgdata)
 			snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
 			struct strbuf cl = STRBUF_INIT;
 			if (strbuf_read_file(&cl, path) == 0)
-				for (size_t i = 0; i + 3 < cl.len && !ours; i += strlen(cl.buf + i) + 1)
+				for (size_t i = 0; i + 3 < cl.len && !ours;
+				     i += strlen(cl.buf + i) + 1)
 					ours = !strcmp(cl.buf + i, "-D") &&
 					       !strcmp(cl.buf + i + 3, pgdata);
 			strbuf_release(&cl);
@@ -76,7 +77,8 @@ static int clear_stale_lock(const char *path, const char *pgdata, struct miren_e
 	if (pg_is_postmaster_of((pid_t)pid, pgdata)) {
 		/* It runs: PostgreSQL refuses to start beside it, which is
 		 * right (an unsupervised postmaster is stopped elsewhere). */
-		log_info("%s names the running postmaster %ld of %s; left alone", path, pid, pgdata);
+		log_info("%s names the running postmaster %ld of %s; left alone", path, pid,
+			 pgdata);
 		goto out;
 	}
 	if (unlink(path) != 0 && errno != ENOENT) {

@@ -11,10 +11,10 @@
 #ifndef MIREN_ADDON_PG_START_H
 #define MIREN_ADDON_PG_START_H
 
+#include "util/err.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
-#include "util/err.h"
 
 /* Is pid a live postgres process of pgdata (an absolute path): its
  * executable is named postgres and it runs in pgdata (a postmaster

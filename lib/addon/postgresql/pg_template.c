@@ -18,11 +18,11 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <libpq-fe.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -88,16 +88,25 @@ bool pgi_password_ok(const char *pw)
 	return pw && *pw && strlen(pw) < 1024 && !strpbrk(pw, "\r\n");
 }
 
-
 /* Runs initdb into tmp.  Returns 0 or a miren_err with err. */
-static int run_initdb(const struct pg_install *pg, const char *tmp, const char *pwfile,
-		      uid_t uid, gid_t gid, struct miren_error *err)
+static int run_initdb(const struct pg_install *pg, const char *tmp, const char *pwfile, uid_t uid,
+		      gid_t gid, struct miren_error *err)
 {
 	char *initdb = fs_join(pg->bindir, "initdb");
 	char *pwarg = xasprintf("--pwfile=%s", pwfile);
-	char *argv[] = { initdb, "-D", (char *)tmp, "-U", PG_SUPERUSER,
-			 "--auth-local=scram-sha-256", "--auth-host=scram-sha-256", pwarg,
-			 "-E", "UTF8", "--locale=C.UTF-8", "--no-sync", "--no-instructions",
+	char *argv[] = { initdb,
+			 "-D",
+			 (char *)tmp,
+			 "-U",
+			 PG_SUPERUSER,
+			 "--auth-local=scram-sha-256",
+			 "--auth-host=scram-sha-256",
+			 pwarg,
+			 "-E",
+			 "UTF8",
+			 "--locale=C.UTF-8",
+			 "--no-sync",
+			 "--no-instructions",
 			 NULL };
 	char *env[] = { "PATH=/usr/bin:/bin", "TZ=UTC", "LC_ALL=C", NULL };
 	char *out = NULL;
@@ -124,9 +133,8 @@ static int run_initdb(const struct pg_install *pg, const char *tmp, const char *
 	return rc;
 }
 
-int pg_template_ensure(const struct pg_install *pg, const char *dir,
-		       const char *template_password, uid_t uid, gid_t gid,
-		       struct miren_error *err)
+int pg_template_ensure(const struct pg_install *pg, const char *dir, const char *template_password,
+		       uid_t uid, gid_t gid, struct miren_error *err)
 {
 	if (!pg || !dir || !*dir)
 		return miren_error_set(err, MIREN_EINVAL, "no postgresql install or template dir");
@@ -168,7 +176,8 @@ int pg_template_ensure(const struct pg_install *pg, const char *dir,
 	/* One maker at a time (threads or processes); the others then find DIR. */
 	lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (lock_fd < 0) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot open %s: %s", lock, pgi_errtext(errno));
+		rc = miren_error_set(err, MIREN_EIO, "cannot open %s: %s", lock,
+				     pgi_errtext(errno));
 		goto out;
 	}
 	while (flock(lock_fd, LOCK_EX) != 0) {

@@ -19,11 +19,11 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <libpq-fe.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -38,8 +38,8 @@ static int check_name(const char *name, const char *what, struct miren_error *er
 		return miren_error_set(err, MIREN_EINVAL, "%s name must be 1..63 bytes", what);
 	for (const char *p = name; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			return miren_error_set(err, MIREN_EINVAL,
-					       "%s name has a control character", what);
+			return miren_error_set(err, MIREN_EINVAL, "%s name has a control character",
+					       what);
 	return 0;
 }
 
@@ -56,7 +56,7 @@ static int check_name(const char *name, const char *what, struct miren_error *er
  */
 static bool role_reserved(const char *role)
 {
-	static const char *const bad[] = { "postgres", "public", "none", "current_user",
+	static const char *const bad[] = { "postgres",     "public",       "none", "current_user",
 					   "current_role", "session_user", NULL };
 	for (const char *const *p = bad; *p; p++)
 		if (!strcmp(role, *p))
@@ -85,14 +85,15 @@ static int check_tenant(const char *role, const char *db, struct miren_error *er
 /* Connects as superuser for a tenant step (application_name appname);
  * MIREN_EUNAVAIL with err. */
 PGconn *pgi_tenant_connect(const char *disk_dir, int port, const char *su_password,
-			      const char *dbname, const char *appname, struct miren_error *err)
+			   const char *dbname, const char *appname, struct miren_error *err)
 {
 	char why[400] = "";
 	PGconn *c = pgi_su_connect(disk_dir, port, su_password, dbname, appname, 10, why,
-			       sizeof(why), NULL);
+				   sizeof(why), NULL);
 	if (!c)
 		miren_error_set(err, MIREN_EUNAVAIL,
-				"cannot connect to the postgresql server of %s (port %d) as superuser: %s",
+				"cannot connect to the postgresql server of %s (port %d) as "
+				"superuser: %s",
 				disk_dir, port, why);
 	return c;
 }
@@ -108,11 +109,12 @@ PGconn *pgi_tenant_connect(const char *disk_dir, int port, const char *su_passwo
 static int end_leftovers(PGconn *c, const char *appname, struct miren_error *err)
 {
 	const char *params[] = { appname };
-	PGresult *r = PQexecParams(c,
-				   "SELECT count(*) FILTER (WHERE NOT pg_terminate_backend(pid, 10000))"
-				   " FROM pg_stat_activity"
-				   " WHERE application_name = $1 AND pid <> pg_backend_pid()",
-				   1, NULL, params, NULL, NULL, 0);
+	PGresult *r =
+		PQexecParams(c,
+			     "SELECT count(*) FILTER (WHERE NOT pg_terminate_backend(pid, 10000))"
+			     " FROM pg_stat_activity"
+			     " WHERE application_name = $1 AND pid <> pg_backend_pid()",
+			     1, NULL, params, NULL, NULL, 0);
 	int rc = 0;
 	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
 		char msg[300];
@@ -121,7 +123,8 @@ static int end_leftovers(PGconn *c, const char *appname, struct miren_error *err
 				     "cannot end the sessions a stopped miren left: %s", msg);
 	} else if (strcmp(PQgetvalue(r, 0, 0), "0") != 0) {
 		rc = miren_error_set(err, MIREN_EUNAVAIL,
-				     "%s sessions a stopped miren left are still running after 10 s",
+				     "%s sessions a stopped miren left are still running after 10 "
+				     "s",
 				     PQgetvalue(r, 0, 0));
 	}
 	PQclear(r);
@@ -157,7 +160,8 @@ int pg_tenant_create(const char *disk_dir, int port, const char *su_password, co
 	if (!pgi_password_ok(password))
 		return miren_error_set(err, MIREN_EINVAL,
 				       "the password of role %s must be 1..1023 bytes without "
-				       "line breaks", role);
+				       "line breaks",
+				       role);
 	PGconn *c = pgi_tenant_connect(disk_dir, port, su_password, "postgres", APP_TENANT, err);
 	if (!c)
 		return MIREN_EUNAVAIL;
@@ -190,15 +194,16 @@ int pg_tenant_create(const char *disk_dir, int port, const char *su_password, co
 	/* A spare database made ahead of time (pg_spare_db_ensure) becomes the
 	 * tenant's by a rename, which is instant; CREATE DATABASE copies
 	 * template1 and syncs it.  Without a spare: create one. */
-	char *spare = pgi_query_value(c, "SELECT coalesce(min(datname), '') FROM pg_database"
-				     " WHERE datname LIKE '" PG_SPARE_DB "\\_%'",
-				  "look for a spare database", NULL);
+	char *spare = pgi_query_value(c,
+				      "SELECT coalesce(min(datname), '') FROM pg_database"
+				      " WHERE datname LIKE '" PG_SPARE_DB "\\_%'",
+				      "look for a spare database", NULL);
 	rc = MIREN_ENOTFOUND;
 	if (spare && *spare) {
 		char *qspare = pgi_quote_ident(c, spare, NULL);
 		sql = qspare ? xasprintf("ALTER DATABASE %s RENAME TO %s", qspare, qdb) : NULL;
 		rc = sql ? pgi_run_sql_at(c, sql, NULL, "take the spare database", state,
-				      PG_FAULT("tenant:database"), NULL)
+					  PG_FAULT("tenant:database"), NULL)
 			 : MIREN_EINTERNAL;
 		PQfreemem(qspare);
 		free(sql);
@@ -215,8 +220,8 @@ int pg_tenant_create(const char *disk_dir, int port, const char *su_password, co
 	} else {
 		/* CREATE DATABASE cannot run in a transaction block: alone. */
 		sql = xasprintf("CREATE DATABASE %s OWNER %s", qdb, qrole);
-		rc = pgi_run_sql_at(c, sql, NULL, "create the database", state, PG_FAULT("tenant:database"),
-				err);
+		rc = pgi_run_sql_at(c, sql, NULL, "create the database", state,
+				    PG_FAULT("tenant:database"), err);
 		free(sql);
 		sql = NULL;
 	}
@@ -248,7 +253,7 @@ int pg_tenant_create(const char *disk_dir, int port, const char *su_password, co
 			goto out;
 		}
 		rc = pgi_run_sql(c, "REVOKE CREATE ON SCHEMA public FROM PUBLIC", NULL,
-			     "revoke create on schema public", NULL, err);
+				 "revoke create on schema public", NULL, err);
 	}
 out:
 	free(sql);
@@ -261,9 +266,8 @@ out:
 
 /* DROP OWNED BY role in every database that takes connections, so the role
  * can be dropped after other databases granted it something. */
-static int drop_owned_everywhere(PGconn *c, const char *disk_dir, int port,
-				 const char *su_password, const char *qrole,
-				 struct miren_error *err)
+static int drop_owned_everywhere(PGconn *c, const char *disk_dir, int port, const char *su_password,
+				 const char *qrole, struct miren_error *err)
 {
 	static const char *const undef_role[] = { "42704", NULL };
 	PGresult *r = PQexec(c, "SELECT datname FROM pg_database WHERE datallowconn");
@@ -278,7 +282,7 @@ static int drop_owned_everywhere(PGconn *c, const char *disk_dir, int port,
 	char *sql = xasprintf("DROP OWNED BY %s", qrole);
 	for (int i = 0; i < PQntuples(r) && !rc; i++) {
 		PGconn *dc = pgi_tenant_connect(disk_dir, port, su_password, PQgetvalue(r, i, 0),
-					    APP_TENANT, err);
+						APP_TENANT, err);
 		if (!dc) {
 			rc = MIREN_EUNAVAIL;
 			break;
@@ -372,7 +376,8 @@ int pg_ident_for_app(const char *app, char out[64], struct miren_error *err)
 	if (n > 63)
 		return miren_error_set(err, MIREN_EINVAL,
 				       "app name '%.64s...' is too long for a postgresql role and "
-				       "database name (at most 63 bytes)", app);
+				       "database name (at most 63 bytes)",
+				       app);
 	if (!reserved) {
 		snprintf(out, 64, "%s", plain);
 		return 0;
@@ -401,8 +406,10 @@ int pg_spare_db_ensure(const char *disk_dir, int port, const char *su_password, 
 		return MIREN_EUNAVAIL;
 	int rc = end_leftovers(c, APP_SPARE, err);
 	for (int i = 0; i < count && !rc; i++) {
-		char *sql = xasprintf("SELECT count(*) FROM pg_database WHERE datname = '"
-				      PG_SPARE_DB "_%d'", i);
+		char *sql =
+			xasprintf("SELECT count(*) FROM pg_database WHERE datname = '" PG_SPARE_DB
+				  "_%d'",
+				  i);
 		char *have = pgi_query_value(c, sql, "look for a spare database", err);
 		free(sql);
 		if (!have) {
@@ -418,7 +425,8 @@ int pg_spare_db_ensure(const char *disk_dir, int port, const char *su_password, 
 		free(sql);
 		if (!rc) {
 			sql = xasprintf("REVOKE CONNECT, TEMPORARY ON DATABASE " PG_SPARE_DB
-					"_%d FROM PUBLIC", i);
+					"_%d FROM PUBLIC",
+					i);
 			rc = pgi_run_sql(c, sql, NULL, "close the spare database", NULL, err);
 			free(sql);
 		}
@@ -461,8 +469,8 @@ int pg_tenant_names(const char *disk_dir, int port, const char *su_password, cha
 		return MIREN_EUNAVAIL;
 	int rc = query_column(c,
 			      "SELECT datname FROM pg_database WHERE datname NOT IN"
-			      " ('postgres', 'template0', 'template1') AND datname NOT LIKE '"
-			      PG_SPARE_DB "\\_%' ORDER BY 1",
+			      " ('postgres', 'template0', 'template1') AND datname NOT LIKE "
+			      "'" PG_SPARE_DB "\\_%' ORDER BY 1",
 			      "list the databases", dbs, n_dbs, err);
 	if (!rc)
 		rc = query_column(c,

@@ -18,11 +18,11 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <libpq-fe.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -88,14 +88,15 @@ void pgi_output_tail(char *dst, size_t len, const char *out, size_t max)
 /* Writes data to path via path.tmp: owned by uid/gid (when given), mode,
  * fsync'd, renamed, directory fsync'd.  Returns 0 or MIREN_EIO with err. */
 int pgi_write_owned(const char *path, const char *data, mode_t mode, uid_t uid, gid_t gid,
-		       struct miren_error *err)
+		    struct miren_error *err)
 {
 	int rc = 0;
 	char *tmp = xasprintf("%s.tmp", path);
 	unlink(tmp);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot create %s: %s", tmp, pgi_errtext(errno));
+		rc = miren_error_set(err, MIREN_EIO, "cannot create %s: %s", tmp,
+				     pgi_errtext(errno));
 		goto out;
 	}
 	size_t left = strlen(data);
@@ -118,13 +119,15 @@ int pgi_write_owned(const char *path, const char *data, mode_t mode, uid_t uid, 
 		goto out;
 	}
 	if (fsync(fd) != 0) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot fsync %s: %s", tmp, pgi_errtext(errno));
+		rc = miren_error_set(err, MIREN_EIO, "cannot fsync %s: %s", tmp,
+				     pgi_errtext(errno));
 		goto out;
 	}
 	close(fd);
 	fd = -1;
 	if (rename(tmp, path) != 0) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s: %s", tmp, pgi_errtext(errno));
+		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s: %s", tmp,
+				     pgi_errtext(errno));
 		goto out;
 	}
 	char *d = xstrdup(path);
@@ -145,7 +148,8 @@ int pgi_sync_fs_of(const char *path, struct miren_error *err)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return miren_error_set(err, MIREN_EIO, "cannot open %s: %s", path, pgi_errtext(errno));
+		return miren_error_set(err, MIREN_EIO, "cannot open %s: %s", path,
+				       pgi_errtext(errno));
 	int rc = 0;
 	if (syncfs(fd) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot flush the filesystem of %s: %s", path,
@@ -156,8 +160,7 @@ int pgi_sync_fs_of(const char *path, struct miren_error *err)
 
 /* mkdir path mode (an existing directory is fine), then exact mode and
  * owner, set through a descriptor opened without following symlinks. */
-int pgi_ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid,
-		      struct miren_error *err)
+int pgi_ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, struct miren_error *err)
 {
 	if (mkdir(path, mode) != 0 && errno != EEXIST)
 		return miren_error_set(err, MIREN_EIO, "cannot create directory %s: %s", path,

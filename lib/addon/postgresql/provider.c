@@ -38,10 +38,11 @@ static long long disk_bytes(const char *variant)
 }
 
 static const char *const fault_points[] = {
-	PG_FAULT("template:initdb"), PG_FAULT("template:made"), PG_FAULT("clone:copying"),
-	PG_FAULT("clone:copied"),    PG_FAULT("spare:copying"), PG_FAULT("server:started"),
-	PG_FAULT("server:rotated"),  PG_FAULT("tenant:role"),   PG_FAULT("tenant:database"),
-	NULL,
+	PG_FAULT("template:initdb"), PG_FAULT("template:made"),
+	PG_FAULT("clone:copying"),   PG_FAULT("clone:copied"),
+	PG_FAULT("spare:copying"),   PG_FAULT("server:started"),
+	PG_FAULT("server:rotated"),  PG_FAULT("tenant:role"),
+	PG_FAULT("tenant:database"), NULL,
 };
 
 static size_t pg_versions(char out[][16], size_t max)
@@ -82,8 +83,10 @@ int pgp_state_parse(const char *json, void **out, struct miren_error *err)
 	json_t *o = *json ? json_loads(json, 0, NULL) : json_object();
 	if (!json_is_object(o)) {
 		json_decref(o);
-		return miren_error_set(err, MIREN_EINVAL, "the state of a %s addon is not a JSON "
-				       "object", PG_ADDON);
+		return miren_error_set(err, MIREN_EINVAL,
+				       "the state of a %s addon is not a JSON "
+				       "object",
+				       PG_ADDON);
 	}
 	struct pgp_tenant *t = xcalloc(1, sizeof(*t));
 	t->role = member(o, "role");
@@ -188,8 +191,7 @@ static int step_plan_small(struct addon_ctx *ctx, struct addon_inst *inst, struc
 	return rc;
 }
 
-static int step_plan_shared(struct addon_ctx *ctx, struct addon_inst *inst,
-			    struct miren_error *err)
+static int step_plan_shared(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
 {
 	int rc = plan_tenant(inst, err);
 	if (rc || *inst->rec.server)
@@ -270,8 +272,7 @@ static int step_tenant(struct addon_ctx *ctx, struct addon_inst *inst, struct mi
 
 /* --- deprovisioning steps --------------------------------------------------- */
 
-static int step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst,
-			    struct miren_error *err)
+static int step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
 {
 	const struct pgp_tenant *t = inst->state;
 	if (!*inst->rec.server || !*t->role)
@@ -337,9 +338,12 @@ static void add_var(struct env_rec **v, size_t *n, const char *key, const char *
 		    bool sensitive)
 {
 	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
-	(*v)[(*n)++] = (struct env_rec){ .key = xstrdup(key), .value = xstrdup(value),
-					 .service = xstrdup(""), .source = ENV_SOURCE_ADDON,
-					 .sensitive = sensitive, .description = xstrdup("") };
+	(*v)[(*n)++] = (struct env_rec){ .key = xstrdup(key),
+					 .value = xstrdup(value),
+					 .service = xstrdup(""),
+					 .source = ENV_SOURCE_ADDON,
+					 .sensitive = sensitive,
+					 .description = xstrdup("") };
 }
 
 static int pg_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec **out, size_t *n,

@@ -57,8 +57,7 @@ int pgp_install_for(const char *version, struct pg_install *out, struct miren_er
 int pgp_ensure_server(struct addon_ctx *ctx, const char *server_id, bool disk_held,
 		      struct miren_error *err);
 /* Starts (or adopts) srv under the supervisor. */
-int pgp_start_server(struct addon_ctx *ctx, const struct server_rec *srv,
-		     struct miren_error *err);
+int pgp_start_server(struct addon_ctx *ctx, const struct server_rec *srv, struct miren_error *err);
 /* Removes what a server keeps outside its disk (the socket directory):
  * addon_server_release's cleanup. */
 void pgp_server_cleanup(struct addon_ctx *ctx, const struct server_rec *srv);
@@ -75,15 +74,14 @@ void pgp_check_server(struct addon_ctx *ctx, const struct server_rec *srv,
 
 /* Disk hooks (disk.c). */
 bool pgp_copy_skip(const char *rel, bool is_dir);
-int pgp_backup_begin(struct addon_ctx *ctx, const struct server_rec *srv,
-		     struct addon_backup *b, struct miren_error *err);
+int pgp_backup_begin(struct addon_ctx *ctx, const struct server_rec *srv, struct addon_backup *b,
+		     struct miren_error *err);
 int pgp_backup_end(struct addon_ctx *ctx, struct addon_backup *b, struct snap_writer *w,
 		   struct miren_error *err);
 void pgp_backup_free(struct addon_ctx *ctx, struct addon_backup *b);
-int pgp_restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv,
-			const json_t *header, const char *staging, struct miren_error *err);
-int pgp_restore_start(struct addon_ctx *ctx, const struct server_rec *srv,
-		      struct miren_error *err);
+int pgp_restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv, const json_t *header,
+			const char *staging, struct miren_error *err);
+int pgp_restore_start(struct addon_ctx *ctx, const struct server_rec *srv, struct miren_error *err);
 int pgp_restore_verify(struct addon_ctx *ctx, const struct server_rec *srv,
 		       struct addon_inst *tenants, size_t n, struct miren_error *err);
 

@@ -4,10 +4,10 @@
  * them, the spares prepared between provisionings, and the checks and
  * stray-process handling the framework asks for (see provider.h).
  */
+#include "addon/server.h"
 #include "addon/disk_ops.h"
 #include "addon/postgresql/pg_start.h"
 #include "addon/postgresql/provider.h"
-#include "addon/server.h"
 #include "util/fault.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -34,8 +34,7 @@ static int template_password(struct addon_ctx *ctx, char **out, struct miren_err
 	return rc;
 }
 
-int pgp_start_server(struct addon_ctx *ctx, const struct server_rec *srv,
-		     struct miren_error *err)
+int pgp_start_server(struct addon_ctx *ctx, const struct server_rec *srv, struct miren_error *err)
 {
 	struct pgp_server ss;
 	pgp_server_parse(srv, &ss);
@@ -112,7 +111,8 @@ int pgp_ensure_server(struct addon_ctx *ctx, const char *server_id, bool disk_he
 		/* Not retried: it takes a person to repair the data directory. */
 		rc = miren_error_set(err, MIREN_ECONFLICT, "cannot create '%s': %s", tparent,
 				     strerror(errno));
-		miren_error_hint(err, "check that the data directory '%s' is writable", ctx->data_dir);
+		miren_error_hint(err, "check that the data directory '%s' is writable",
+				 ctx->data_dir);
 	}
 	free(tparent);
 	if (!rc && addon_stopping(ctx))
@@ -219,7 +219,8 @@ static void stop_orphan(struct addon_ctx *ctx, const struct server_rec *srv)
 	addon_server_supervised(ctx, srv->id, &st);
 	if (pid && pid != st.pid) {
 		log_warn("addon server %s: stopping an unsupervised postmaster (pid %d) left "
-			 "by a crash", srv->id, (int)pid);
+			 "by a crash",
+			 srv->id, (int)pid);
 		kill(pid, SIGQUIT);
 		for (int i = 0; i < 100 && pg_process_runs(pid); i++)
 			usleep(50 * 1000);
@@ -233,8 +234,7 @@ static void stop_orphan(struct addon_ctx *ctx, const struct server_rec *srv)
 }
 
 /* Starts or adopts srv when its cluster exists, then ends an orphan. */
-static int resume_one(struct addon_ctx *ctx, const struct server_rec *srv,
-		      struct miren_error *err)
+static int resume_one(struct addon_ctx *ctx, const struct server_rec *srv, struct miren_error *err)
 {
 	char *dir = addon_disk_dir(ctx, srv->disk);
 	char *pgdata = fs_join(dir, "pgdata");
@@ -359,7 +359,8 @@ static void compare_names(json_t *v, const char *id, const char *what, char **ha
 		return;
 	char *h = joined(have, n_have), *w = joined(want, n_want);
 	json_array_append_new(v, json_sprintf("shared server %s has the %s [%s], its active "
-					      "tenants [%s]", id, what, h, w));
+					      "tenants [%s]",
+					      id, what, h, w));
 	free(h);
 	free(w);
 }
@@ -377,11 +378,12 @@ void pgp_check_server(struct addon_ctx *ctx, const struct server_rec *srv,
 	char **dbs, **roles;
 	size_t n_dbs, n_roles;
 	struct miren_error err;
-	if (pg_tenant_names(dir, srv->port, ss.su_password, &dbs, &n_dbs, &roles, &n_roles,
-			    &err) != 0) {
+	if (pg_tenant_names(dir, srv->port, ss.su_password, &dbs, &n_dbs, &roles, &n_roles, &err) !=
+	    0) {
 		json_array_append_new(violations,
 				      json_sprintf("shared server %s cannot be asked for its "
-						   "tenants: %s", srv->id, err.message));
+						   "tenants: %s",
+						   srv->id, err.message));
 	} else {
 		char **want = xcalloc(n + 1, sizeof(*want));
 		for (size_t i = 0; i < n; i++)

@@ -105,9 +105,9 @@ static bool is_shared(const struct server_rec *srv)
 /* --- state ------------------------------------------------------------------ */
 
 struct tenant {
-	char *user;     /* "" until planned */
+	char *user; /* "" until planned */
 	char *password;
-	char *prefix;   /* "" on small */
+	char *prefix; /* "" on small */
 };
 
 static int state_parse(const char *json, void **out, struct miren_error *err)
@@ -227,9 +227,12 @@ static int prestart_run(void *arg, struct miren_error *err)
 	struct prestart *p = arg;
 	int n = redis_stop_orphans(p->disk_dir, 0);
 	if (n > 0)
-		log_warn("ended %d unsupervised redis-server left by a crash on %s", n, p->disk_dir);
-	struct redis_conf conf = { .address = p->address, .port = p->port,
-				   .maxmemory = p->maxmemory, .databases = p->databases };
+		log_warn("ended %d unsupervised redis-server left by a crash on %s", n,
+			 p->disk_dir);
+	struct redis_conf conf = { .address = p->address,
+				   .port = p->port,
+				   .maxmemory = p->maxmemory,
+				   .databases = p->databases };
 	return redis_server_init(p->disk_dir, &conf, p->admin_password, p->uid, p->gid, err);
 }
 
@@ -242,12 +245,14 @@ static int start_server(struct addon_ctx *ctx, const struct server_rec *srv,
 	char *dir = addon_disk_dir(ctx, srv->disk);
 	char **argv = redis_server_argv(dir);
 	struct prestart *p = xcalloc(1, sizeof(*p));
-	*p = (struct prestart){ .disk_dir = xstrdup(dir), .address = xstrdup(srv->address),
+	*p = (struct prestart){ .disk_dir = xstrdup(dir),
+				.address = xstrdup(srv->address),
 				.port = srv->port,
 				.maxmemory = is_shared(srv) ? SHARED_MAXMEMORY : SMALL_MAXMEMORY,
 				.databases = is_shared(srv) ? 1 : 16,
 				.admin_password = xstrdup(ss.admin_password),
-				.uid = ctx->uid, .gid = ctx->gid };
+				.uid = ctx->uid,
+				.gid = ctx->gid };
 	struct addon_server_spec spec = {
 		.argv = argv,
 		.stop_signal = SIGTERM, /* flushes the append-only file and exits */
@@ -327,8 +332,7 @@ static pid_t disk_server(struct addon_ctx *ctx, const char *dir, bool stop)
 	return redis_disk_server(dir, stop, 30000);
 }
 
-static int resume_one(struct addon_ctx *ctx, const struct server_rec *srv,
-		      struct miren_error *err)
+static int resume_one(struct addon_ctx *ctx, const struct server_rec *srv, struct miren_error *err)
 {
 	return start_server(ctx, srv, err);
 }
@@ -345,8 +349,8 @@ static int add_server(struct addon_ctx *ctx, const char *id, const char *kind, c
 	char *pw = secret_password();
 	json_t *sstate = json_pack("{s:s, s:s}", "admin_password", pw, "version", version);
 	char *sjson = json_dumps(sstate, JSON_COMPACT);
-	int rc = addon_server_add(ctx, ADDON, id, kind, disk, REDIS_PORT, sjson,
-				  disk_bytes(kind), created_by, err);
+	int rc = addon_server_add(ctx, ADDON, id, kind, disk, REDIS_PORT, sjson, disk_bytes(kind),
+				  created_by, err);
 	explicit_bzero(sjson, strlen(sjson));
 	free(sjson);
 	json_decref(sstate);
@@ -393,8 +397,7 @@ static int step_plan_small(struct addon_ctx *ctx, struct addon_inst *inst, struc
 	return rc;
 }
 
-static int step_plan_shared(struct addon_ctx *ctx, struct addon_inst *inst,
-			    struct miren_error *err)
+static int step_plan_shared(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
 {
 	int rc = plan_tenant(inst, true, err);
 	if (rc || *inst->rec.server)
@@ -440,7 +443,8 @@ static int tenant_create(const struct server_rec *srv, const struct tenant *t,
 	server_parse(srv, &ss);
 	bool shared = is_shared(srv);
 	int rc = redis_tenant_create(srv->address, srv->port, ss.admin_password, t->user,
-				     t->password, shared ? REDIS_TENANT_PREFIXED : REDIS_TENANT_OWNER,
+				     t->password,
+				     shared ? REDIS_TENANT_PREFIXED : REDIS_TENANT_OWNER,
 				     shared ? t->prefix : NULL, err);
 	server_state_release(&ss);
 	return rc;
@@ -479,8 +483,7 @@ static int tenant_drop(const struct server_rec *srv, const struct tenant *t,
 	return rc;
 }
 
-static int step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst,
-			    struct miren_error *err)
+static int step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
 {
 	const struct tenant *t = inst->state;
 	if (!*inst->rec.server || !*t->user)
@@ -545,13 +548,16 @@ static void add_var(struct env_rec **v, size_t *n, const char *key, const char *
 		    bool sensitive)
 {
 	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
-	(*v)[(*n)++] = (struct env_rec){ .key = xstrdup(key), .value = xstrdup(value),
-					 .service = xstrdup(""), .source = ENV_SOURCE_ADDON,
-					 .sensitive = sensitive, .description = xstrdup("") };
+	(*v)[(*n)++] = (struct env_rec){ .key = xstrdup(key),
+					 .value = xstrdup(value),
+					 .service = xstrdup(""),
+					 .source = ENV_SOURCE_ADDON,
+					 .sensitive = sensitive,
+					 .description = xstrdup("") };
 }
 
-static int tenant_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec **out, size_t *n,
-	       struct miren_error *err)
+static int tenant_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec **out,
+		      size_t *n, struct miren_error *err)
 {
 	struct server_rec srv;
 	int rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
@@ -562,8 +568,7 @@ static int tenant_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env
 	 * letters and digits: nothing in the URL needs escaping. */
 	char port[16];
 	snprintf(port, sizeof(port), "%d", srv.port);
-	char *url = xasprintf("redis://%s:%s@%s:%d/0", t->user, t->password, srv.address,
-			      srv.port);
+	char *url = xasprintf("redis://%s:%s@%s:%d/0", t->user, t->password, srv.address, srv.port);
 	*out = NULL;
 	*n = 0;
 	add_var(out, n, "REDIS_URL", url, true);
@@ -585,8 +590,8 @@ static json_t *describe(struct addon_ctx *ctx, struct addon_inst *inst)
 	if (!*inst->rec.server || store_server_get(ctx->store, inst->rec.server, &srv, NULL) != 0)
 		return NULL;
 	const struct tenant *t = inst->state;
-	json_t *o = json_pack("{s:s, s:s, s:i, s:s}", "disk", srv.disk, "host", srv.address,
-			      "port", srv.port, "user", t->user);
+	json_t *o = json_pack("{s:s, s:s, s:i, s:s}", "disk", srv.disk, "host", srv.address, "port",
+			      srv.port, "user", t->user);
 	if (is_shared(&srv))
 		json_object_set_new(o, "prefix", json_string(t->prefix));
 	server_rec_release(&srv);
@@ -599,7 +604,7 @@ static char *strv_dup_env(const char *key, const char *value)
 }
 
 static int connect_cmd(struct addon_ctx *ctx, struct addon_inst *inst, struct addon_connect *out,
-		   struct miren_error *err)
+		       struct miren_error *err)
 {
 	struct server_rec srv;
 	int rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
@@ -699,9 +704,9 @@ static void check_server(struct addon_ctx *ctx, const struct server_rec *srv,
 	size_t nu;
 	struct miren_error err = { 0 };
 	if (redis_tenant_users(srv->address, srv->port, ss.admin_password, &users, &nu, &err)) {
-		json_array_append_new(violations,
-				      json_sprintf("redis server %s cannot be asked for its users: %s",
-						   srv->id, err.message));
+		json_array_append_new(violations, json_sprintf("redis server %s cannot be asked "
+							       "for its users: %s",
+							       srv->id, err.message));
 		server_state_release(&ss);
 		return;
 	}
@@ -711,18 +716,18 @@ static void check_server(struct addon_ctx *ctx, const struct server_rec *srv,
 		for (size_t k = 0; k < nu && !found; k++)
 			found = !strcmp(users[k], t->user);
 		if (*t->user && !found)
-			json_array_append_new(violations,
-					      json_sprintf("redis server %s has no user %s (app %s)",
-							   srv->id, t->user, tenants[i].rec.app));
+			json_array_append_new(
+				violations, json_sprintf("redis server %s has no user %s (app %s)",
+							 srv->id, t->user, tenants[i].rec.app));
 	}
 	for (size_t k = 0; k < nu; k++) {
 		bool known = false;
 		for (size_t i = 0; i < n && !known; i++)
 			known = !strcmp(users[k], ((const struct tenant *)tenants[i].state)->user);
 		if (!known)
-			json_array_append_new(violations,
-					      json_sprintf("redis server %s has user %s of no addon",
-							   srv->id, users[k]));
+			json_array_append_new(violations, json_sprintf("redis server %s has user "
+								       "%s of no addon",
+								       srv->id, users[k]));
 	}
 	redis_strv_free(users, nu);
 	server_state_release(&ss);
@@ -750,8 +755,8 @@ static bool skip_online(const char *rel, bool is_dir, void *user)
 	return strcmp(rel, REDIS_SNAPSHOT_PATH) && strcmp(rel, "users.acl");
 }
 
-static int backup_begin(struct addon_ctx *ctx, const struct server_rec *srv,
-			struct addon_backup *b, struct miren_error *err)
+static int backup_begin(struct addon_ctx *ctx, const struct server_rec *srv, struct addon_backup *b,
+			struct miren_error *err)
 {
 	struct server_state ss;
 	server_parse(srv, &ss);
@@ -830,7 +835,8 @@ static int restore_verify(struct addon_ctx *ctx, const struct server_rec *srv,
 	char **users = NULL;
 	size_t nu = 0;
 	if (!rc)
-		rc = redis_tenant_users(srv->address, srv->port, ss.admin_password, &users, &nu, err);
+		rc = redis_tenant_users(srv->address, srv->port, ss.admin_password, &users, &nu,
+					err);
 	for (size_t k = 0; k < nu && !rc; k++) {
 		bool known = false;
 		for (size_t i = 0; i < n && !known; i++)

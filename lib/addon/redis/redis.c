@@ -21,9 +21,9 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -74,18 +74,16 @@ static int write_owned(const char *path, const char *data, mode_t mode, uid_t ui
 		       struct miren_error *err)
 {
 	if (fs_write_atomic(path, data, strlen(data), mode) != 0)
-		return miren_error_set(err, MIREN_EIO, "cannot write %s: %s", path,
-				       errtext(errno));
+		return miren_error_set(err, MIREN_EIO, "cannot write %s: %s", path, errtext(errno));
 	if ((ids_given(uid, gid) && chown(path, uid, gid) != 0) || chmod(path, mode) != 0)
-		return miren_error_set(err, MIREN_EIO, "cannot set owner and mode of %s: %s",
-				       path, errtext(errno));
+		return miren_error_set(err, MIREN_EIO, "cannot set owner and mode of %s: %s", path,
+				       errtext(errno));
 	return 0;
 }
 
 /* mkdir path (an existing directory is fine), then exact mode and owner,
  * through a descriptor opened without following symlinks. */
-static int ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid,
-		      struct miren_error *err)
+static int ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, struct miren_error *err)
 {
 	if (mkdir(path, mode) != 0 && errno != EEXIST)
 		return miren_error_set(err, MIREN_EIO, "cannot create directory %s: %s", path,
@@ -131,7 +129,7 @@ int redis_installed_version(char out[32], struct miren_error *err)
 	char *env[] = { "PATH=/usr/bin:/bin", NULL };
 	char *text = NULL;
 	int st = access(bin, X_OK) == 0 ? sv_run(argv, env, "/", (uid_t)-1, (gid_t)-1, 5000, &text)
-					 : -1;
+					: -1;
 	const char *v = text ? strstr(text, " v=") : NULL;
 	int rc = 0;
 	out[0] = '\0';
@@ -224,7 +222,8 @@ static char *acl_file(const char *old, const char *admin_password)
 	strbuf_addf(&sb, "user %s on #%s ~* &* +@all\n", REDIS_ADMIN_USER, hash);
 	for (const char *p = old ? old : ""; *p;) {
 		size_t len = strcspn(p, "\n");
-		if (len && !acl_line_is(p, len, "default") && !acl_line_is(p, len, REDIS_ADMIN_USER)) {
+		if (len && !acl_line_is(p, len, "default") &&
+		    !acl_line_is(p, len, REDIS_ADMIN_USER)) {
 			strbuf_add(&sb, p, len);
 			strbuf_addch(&sb, '\n');
 		}
@@ -341,8 +340,9 @@ static redisContext *admin_connect(const char *address, int port, const char *pa
 	redisReply *r = redisCommandArgv(c, 3, argv, NULL);
 	int rc = 0;
 	if (!r)
-		rc = miren_error_set(err, MIREN_EUNAVAIL, "Redis at %s:%d closed the connection: %s",
-				     address, port, c->errstr);
+		rc = miren_error_set(err, MIREN_EUNAVAIL,
+				     "Redis at %s:%d closed the connection: %s", address, port,
+				     c->errstr);
 	else if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "WRONGPASS", 9))
 		rc = miren_error_set(err, MIREN_EPERM,
 				     "Redis at %s:%d refused the platform's password", address,
@@ -438,19 +438,21 @@ static int user_check(const char *user, struct miren_error *err)
 
 /* Rules after "reset": see the top of redis.h for what and why. */
 static const char *const owner_rules[] = {
-	"~*", "&*", "+@all", "-@admin", "-@dangerous", "+flushdb", "+flushall", "+keys",
-	"+info", "+sort", "+sort_ro",
+	"~*",        "&*",    "+@all", "-@admin", "-@dangerous", "+flushdb",
+	"+flushall", "+keys", "+info", "+sort",   "+sort_ro",
 };
 static const char *const prefixed_rules[] = {
-	"+@all", "-@admin", "-@dangerous", "-acl", "-scan", "-randomkey", "-dbsize", "-select",
-	"-swapdb", "-move", "-object", "-pubsub", "-function", "-script|flush", "-script|kill",
-	"-memory", "+memory|usage", "-client", "+client|setname", "+client|getname",
-	"+client|id", "+client|info", "+client|reply",
+	"+@all",         "-@admin",       "-@dangerous",     "-acl",
+	"-scan",         "-randomkey",    "-dbsize",         "-select",
+	"-swapdb",       "-move",         "-object",         "-pubsub",
+	"-function",     "-script|flush", "-script|kill",    "-memory",
+	"+memory|usage", "-client",       "+client|setname", "+client|getname",
+	"+client|id",    "+client|info",  "+client|reply",
 };
 
-int redis_tenant_create(const char *address, int port, const char *admin_password,
-			const char *user, const char *password, enum redis_tenant_kind kind,
-			const char *prefix, struct miren_error *err)
+int redis_tenant_create(const char *address, int port, const char *admin_password, const char *user,
+			const char *password, enum redis_tenant_kind kind, const char *prefix,
+			struct miren_error *err)
 {
 	int rc = user_check(user, err);
 	if (rc)
@@ -546,8 +548,8 @@ static int delete_matching(redisContext *c, const char *pattern, struct miren_er
 	return 0;
 }
 
-int redis_tenant_drop(const char *address, int port, const char *admin_password,
-		      const char *user, const char *prefix, struct miren_error *err)
+int redis_tenant_drop(const char *address, int port, const char *admin_password, const char *user,
+		      const char *prefix, struct miren_error *err)
 {
 	int rc = user_check(user, err);
 	if (rc)
@@ -563,7 +565,8 @@ int redis_tenant_drop(const char *address, int port, const char *admin_password,
 	rc = command(c, 2, users, &r, err);
 	bool exists = false;
 	for (size_t i = 0; !rc && r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
-		exists |= r->element[i]->type == REDIS_REPLY_STRING && !strcmp(r->element[i]->str, user);
+		exists |= r->element[i]->type == REDIS_REPLY_STRING &&
+			  !strcmp(r->element[i]->str, user);
 	if (r)
 		freeReplyObject(r);
 	if (!rc && exists)
@@ -597,8 +600,8 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int redis_tenant_users(const char *address, int port, const char *admin_password,
-		       char ***users, size_t *n, struct miren_error *err)
+int redis_tenant_users(const char *address, int port, const char *admin_password, char ***users,
+		       size_t *n, struct miren_error *err)
 {
 	*users = NULL;
 	*n = 0;
@@ -672,8 +675,8 @@ int redis_info(const char *address, int port, const char *admin_password, struct
 	return rc;
 }
 
-int redis_tenant_usage(const char *address, int port, const char *admin_password,
-		       const char *user, const char *prefix, long long *bytes, int *connections,
+int redis_tenant_usage(const char *address, int port, const char *admin_password, const char *user,
+		       const char *prefix, long long *bytes, int *connections,
 		       struct miren_error *err)
 {
 	*bytes = -1;
@@ -687,8 +690,8 @@ int redis_tenant_usage(const char *address, int port, const char *admin_password
 	if (!rc) {
 		char *want = xasprintf(" user=%s ", user);
 		int n = 0;
-		for (const char *p = r->type == REDIS_REPLY_STRING ? r->str : ""; (p = strstr(p, want));
-		     p++)
+		for (const char *p = r->type == REDIS_REPLY_STRING ? r->str : "";
+		     (p = strstr(p, want)); p++)
 			n++;
 		*connections = n;
 		free(want);
@@ -764,8 +767,8 @@ static void resp_array(struct strbuf *sb, int argc, const char **argv, const siz
 	}
 }
 
-int redis_tenant_dump(const char *address, int port, const char *admin_password,
-		      const char *prefix, int fd, struct miren_error *err)
+int redis_tenant_dump(const char *address, int port, const char *admin_password, const char *prefix,
+		      int fd, struct miren_error *err)
 {
 	redisContext *c = admin_connect(address, port, admin_password, err);
 	if (!c)
@@ -794,10 +797,10 @@ int redis_tenant_dump(const char *address, int port, const char *admin_password,
 			redisReply *d = redisCommandArgv(c, 2, dump, lens);
 			redisReply *t = d ? redisCommandArgv(c, 2, pttl, lens) : NULL;
 			if (!d || !t) {
-				rc = miren_error_set(err, MIREN_EUNAVAIL, "Redis did not answer DUMP: %s",
-						     c->errstr);
-			} else if (d->type == REDIS_REPLY_STRING && t->type == REDIS_REPLY_INTEGER &&
-				   t->integer != -2) {
+				rc = miren_error_set(err, MIREN_EUNAVAIL,
+						     "Redis did not answer DUMP: %s", c->errstr);
+			} else if (d->type == REDIS_REPLY_STRING &&
+				   t->type == REDIS_REPLY_INTEGER && t->integer != -2) {
 				/* RESTORE key ttl payload REPLACE (ttl 0: none) */
 				char ttl[32];
 				snprintf(ttl, sizeof(ttl), "%lld", t->integer > 0 ? t->integer : 0);
@@ -821,8 +824,8 @@ int redis_tenant_dump(const char *address, int port, const char *admin_password,
 	return rc;
 }
 
-int redis_tenant_load(const char *address, int port, const char *admin_password,
-		      const char *prefix, int fd, struct miren_error *err)
+int redis_tenant_load(const char *address, int port, const char *admin_password, const char *prefix,
+		      int fd, struct miren_error *err)
 {
 	redisContext *c = admin_connect(address, port, admin_password, err);
 	if (!c)
@@ -836,13 +839,15 @@ int redis_tenant_load(const char *address, int port, const char *admin_password,
 	while (!rc) {
 		void *item = NULL;
 		if (redisReaderGetReply(rd, &item) != REDIS_OK) {
-			rc = miren_error_set(err, MIREN_EINVAL, "the dump is not in the Redis protocol");
+			rc = miren_error_set(err, MIREN_EINVAL,
+					     "the dump is not in the Redis protocol");
 			break;
 		}
 		if (!item) {
 			if (eof) {
 				if (rd->pos < rd->len)
-					rc = miren_error_set(err, MIREN_EINVAL, "the dump ends in the middle "
+					rc = miren_error_set(err, MIREN_EINVAL,
+							     "the dump ends in the middle "
 							     "of a command");
 				break;
 			}
@@ -868,12 +873,15 @@ int redis_tenant_load(const char *address, int port, const char *admin_password,
 		     !strcasecmp(r->element[4]->str, "REPLACE") &&
 		     strspn(r->element[2]->str, "0123456789") == r->element[2]->len;
 		if (!ok) {
-			rc = miren_error_set(err, MIREN_EINVAL, "the dump holds a command other than "
+			rc = miren_error_set(err, MIREN_EINVAL,
+					     "the dump holds a command other than "
 					     "RESTORE key ttl payload REPLACE");
 		} else if (plen && (r->element[1]->len < plen ||
 				    memcmp(r->element[1]->str, prefix, plen))) {
-			rc = miren_error_set(err, MIREN_EINVAL, "the dump holds a key outside the "
-					     "prefix '%s'", prefix);
+			rc = miren_error_set(err, MIREN_EINVAL,
+					     "the dump holds a key outside the "
+					     "prefix '%s'",
+					     prefix);
 		} else {
 			const char *argv[5];
 			size_t lens[5];
@@ -884,7 +892,8 @@ int redis_tenant_load(const char *address, int port, const char *admin_password,
 			redisReply *x = redisCommandArgv(c, 5, argv, lens);
 			if (!x || x->type == REDIS_REPLY_ERROR)
 				rc = reply_error(err, x ? MIREN_EINVAL : MIREN_EUNAVAIL,
-						 "Redis refused a key of the dump", x ? x->str : c->errstr);
+						 "Redis refused a key of the dump",
+						 x ? x->str : c->errstr);
 			if (x)
 				freeReplyObject(x);
 			n++;
@@ -965,7 +974,8 @@ int redis_check_snapshot(const char *rdb_path, uid_t uid, gid_t gid, struct mire
 		const char *why = out ? strstr(out, "--- RDB ERROR DETECTED ---") : NULL;
 		const char *line = out ? strstr(out, "[offset") : NULL;
 		rc = miren_error_set(err, MIREN_EINVAL, "the Redis snapshot %s is damaged%s%.*s",
-				     rdb_path, line ? ": " : (why ? "" : " (redis-check-rdb failed)"),
+				     rdb_path,
+				     line ? ": " : (why ? "" : " (redis-check-rdb failed)"),
 				     line ? (int)strcspn(line, "\n") : 0, line ? line : "");
 	}
 	free(out);

@@ -138,9 +138,9 @@ enum redis_tenant_kind {
  * (connections already authenticated stay).  Connects as REDIS_ADMIN_USER
  * with admin_password.  Idempotent.
  */
-int redis_tenant_create(const char *address, int port, const char *admin_password,
-			const char *user, const char *password, enum redis_tenant_kind kind,
-			const char *prefix, struct miren_error *err);
+int redis_tenant_create(const char *address, int port, const char *admin_password, const char *user,
+			const char *password, enum redis_tenant_kind kind, const char *prefix,
+			struct miren_error *err);
 
 /*
  * Removes a tenant: turns user off and closes its connections, deletes
@@ -149,13 +149,13 @@ int redis_tenant_create(const char *address, int port, const char *admin_passwor
  * Missing parts are fine; run again after a crash at any point, it
  * finishes the job.
  */
-int redis_tenant_drop(const char *address, int port, const char *admin_password,
-		      const char *user, const char *prefix, struct miren_error *err);
+int redis_tenant_drop(const char *address, int port, const char *admin_password, const char *user,
+		      const char *prefix, struct miren_error *err);
 
 /* The ACL users other than "default" and REDIS_ADMIN_USER, sorted (array
  * and strings to free with redis_strv_free). */
-int redis_tenant_users(const char *address, int port, const char *admin_password,
-		       char ***users, size_t *n, struct miren_error *err);
+int redis_tenant_users(const char *address, int port, const char *admin_password, char ***users,
+		       size_t *n, struct miren_error *err);
 void redis_strv_free(char **v, size_t n);
 
 /*
@@ -192,8 +192,8 @@ int redis_restore_prepare(const char *disk_dir, uid_t uid, gid_t gid, struct mir
  * file to a server by hand), written to fd (left open).  Keys are read
  * with SCAN: a key written during the dump may or may not be in it.
  */
-int redis_tenant_dump(const char *address, int port, const char *admin_password,
-		      const char *prefix, int fd, struct miren_error *err);
+int redis_tenant_dump(const char *address, int port, const char *admin_password, const char *prefix,
+		      int fd, struct miren_error *err);
 /*
  * Loads a dump (redis_tenant_dump's format) from fd into the server:
  * every command must be RESTORE key ttl payload REPLACE of a key under
@@ -201,16 +201,16 @@ int redis_tenant_dump(const char *address, int port, const char *admin_password,
  * server checks each payload whole (sanitize-dump-payload).  Keys before
  * the bad one stay loaded.
  */
-int redis_tenant_load(const char *address, int port, const char *admin_password,
-		      const char *prefix, int fd, struct miren_error *err);
+int redis_tenant_load(const char *address, int port, const char *admin_password, const char *prefix,
+		      int fd, struct miren_error *err);
 
 /* What `miren addon list` and info show about a server. */
 struct redis_info {
 	char version[32];
-	long long used_memory;  /* bytes */
-	long long keys;         /* in database 0 */
-	long long clients;      /* connected, the platform's own included */
-	long long maxmemory;    /* bytes, 0: none */
+	long long used_memory; /* bytes */
+	long long keys;        /* in database 0 */
+	long long clients;     /* connected, the platform's own included */
+	long long maxmemory;   /* bytes, 0: none */
 };
 int redis_info(const char *address, int port, const char *admin_password, struct redis_info *out,
 	       struct miren_error *err);
@@ -221,8 +221,8 @@ int redis_info(const char *address, int port, const char *admin_password, struct
  * keys under it (SCAN, at most a million keys), without prefix (the
  * tenant owns the server) the data set's memory (used_memory_dataset).
  */
-int redis_tenant_usage(const char *address, int port, const char *admin_password,
-		       const char *user, const char *prefix, long long *bytes, int *connections,
+int redis_tenant_usage(const char *address, int port, const char *admin_password, const char *user,
+		       const char *prefix, long long *bytes, int *connections,
 		       struct miren_error *err);
 
 /*
