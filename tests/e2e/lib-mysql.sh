@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers of the miren-mysql end-to-end tests (sourced after lib.sh).
 #
 #   write_mysql_app NAME VARIANT   $TMP/NAME/.miren/app.toml with a sleeping

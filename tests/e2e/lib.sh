@@ -330,7 +330,7 @@ except Exception:
   rservers=$(state_q '.servers[] | select(.engine == "miren-redis") | .disk' | sort)
   rall=$(for p in $(pgrep -x redis-server); do
     readlink "/proc/$p/cwd" 2>/dev/null; done | sed -n "s|^$DATA/disks/\([^/]*\)/data$|\1|p" | sort)
-  [ "$rall" = "$rservers" ] || bad="$bad; redis-servers for [$(echo $rall)], servers [$(echo $rservers)]"
+  [ "$rall" = "$rservers" ] || bad="$bad; redis-servers for [${rall//$'\n'/ }], servers [${rservers//$'\n'/ }]"
   [ -z "$(ls -A "$DATA/tmp")" ] || bad="$bad; tmp not empty"
   printf '%s' "$bad"
 }

@@ -44,11 +44,13 @@ expect_match "$(as alpha SET mine 1)" "NOPERM" "alpha cannot write outside its p
 set -f # the commands hold '*': no globbing
 for c in "GET beta:secret" "SET beta:secret 0" "DEL beta:secret" "EXPIRE beta:secret 1" \
          "RENAME alpha:mine beta:x" "SUBSCRIBE beta:chan" "PUBLISH beta:chan x"; do
+  # shellcheck disable=SC2086 # $c is a command and its arguments
   expect_match "$(as alpha $c)" "NOPERM" "alpha cannot $c"
 done
 for c in "KEYS *" "SCAN 0" "SCAN 0 MATCH alpha:*" "RANDOMKEY" "DBSIZE" "FLUSHDB" "FLUSHALL" \
          "CONFIG GET *" "SHUTDOWN NOSAVE" "MODULE LIST" "ACL LIST" "SELECT 1" "SWAPDB 0 1" \
          "OBJECT ENCODING alpha:mine" "CLIENT LIST" "INFO" "PUBSUB CHANNELS" "MIGRATE 127.0.0.1 1 k 0 1"; do
+  # shellcheck disable=SC2086 # $c is a command and its arguments
   expect_match "$(as alpha $c)" "NOPERM" "alpha is refused $c"
 done
 set +f

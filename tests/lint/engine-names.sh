@@ -15,7 +15,7 @@ status=0
 hits=$(grep -rniE "$words" lib src | grep -vE '^lib/addon/[a-z][a-z0-9_]*/')
 if [ -n "$hits" ]; then
   echo "not ok - files outside lib/addon/<engine>/ name an engine:"
-  echo "$hits" | sed 's/^/    /'
+  printf '    %s\n' "${hits//$'\n'/$'\n'    }"
   status=1
 else
   echo "ok - no file outside lib/addon/<engine>/ names an engine"
