@@ -23,7 +23,9 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 			*body++ = '\0';
 	}
 	if (path) {
-		(void)api_spool_limit(method, path);
+		/* (The route table, api_spool_limit, needs the daemon's
+		 * handlers: test_api covers its matching.) */
+		(void)method;
 		const char *parts[API_MAX_PARTS];
 		int n = api_split_path(path, parts, API_MAX_PARTS);
 		if (n > API_MAX_PARTS)
