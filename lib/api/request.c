@@ -38,15 +38,6 @@ size_t api_unescape(char *s)
 	return (size_t)(w - s);
 }
 
-unsigned long long api_spool_limit(const char *method, const char *url)
-{
-	char *copy = xstrdup(url);
-	const char *params[API_MAX_PARAMS];
-	const struct api_route *r = api_route_find(method, copy, params);
-	free(copy);
-	return r && r->body == API_BODY_FILE ? r->body_limit : 0;
-}
-
 json_t *api_parse_body(const char *buf, size_t len)
 {
 	json_error_t jerr;

@@ -270,3 +270,12 @@ unsigned long long api_route_body_limit(const char *method, const char *path)
 	free(copy);
 	return r ? r->body_limit : API_JSON_MAX;
 }
+
+unsigned long long api_spool_limit(const char *method, const char *url)
+{
+	char *copy = xstrdup(url);
+	const char *params[API_MAX_PARAMS];
+	const struct api_route *r = api_route_find(method, copy, params);
+	free(copy);
+	return r && r->body == API_BODY_FILE ? r->body_limit : 0;
+}
