@@ -959,10 +959,11 @@ static void test_stop_signals_escapees(void **state MIREN_UNUSED)
 		set_mode(mode == 0);
 		char *dir = make_dir();
 		struct sv *sv = new_sv(dir, 50, 50, 0, 0);
-		char *cmd = xasprintf("setsid -f sh -c 'trap \"echo term >> %s/got; exit 0\" TERM; "
-				      "echo $$ > %s/escaped; while :; do sleep 0.05; done'; "
-				      "exec sleep 1000",
-				      dir, dir);
+		char *cmd =
+			xasprintf("setsid -f sh -c 'trap \"echo term >> %s/got; exit 0\" TERM; "
+				  "echo $$ > %s/escaped; while :; do sleep 0.05 & wait $!; done'; "
+				  "exec sleep 1000",
+				  dir, dir);
 		struct sv_spec spec = spec_cmd("app/t/web", cmd, NULL);
 		start_ok(sv, &spec);
 		char *esc = fs_join(dir, "escaped"), *got = fs_join(dir, "got");
