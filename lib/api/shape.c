@@ -47,11 +47,12 @@ json_t *shape_app_summary(const struct app_rec *r, json_t *services)
 			 (int)json_array_size(services), "running", (int)running);
 }
 
-json_t *shape_app_status(const struct app_rec *r, const char *app, json_t *services, json_t *addons)
+json_t *shape_app_status(const struct app_rec *r, const char *app, json_t *services, json_t *addons,
+			 bool start_held)
 {
-	return json_pack("{s:s, s:i, s:I, s:o, s:o}", "name", app, "release", r->current_release,
-			 "created_at", (json_int_t)r->created_at, "services", services, "addons",
-			 addons);
+	return json_pack("{s:s, s:i, s:I, s:o, s:o, s:b}", "name", app, "release",
+			 r->current_release, "created_at", (json_int_t)r->created_at, "services",
+			 services, "addons", addons, "start_held", start_held);
 }
 
 json_t *shape_env(const struct env_rec *e, bool unmask)

@@ -30,9 +30,11 @@ json_t *shape_service(const char *name, const char *command, int port, const str
 		      bool addons_ready);
 /* {"name","release","created_at","services","running"} of app list. */
 json_t *shape_app_summary(const struct app_rec *r, json_t *services);
-/* {"name","release","created_at","services","addons"}; takes services, addons. */
-json_t *shape_app_status(const struct app_rec *r, const char *app, json_t *services,
-			 json_t *addons);
+/* {"name","release","created_at","services","addons","start_held"}; takes
+ * services and addons.  start_held: the services wait for an addon to be
+ * active, and any that run are an earlier run. */
+json_t *shape_app_status(const struct app_rec *r, const char *app, json_t *services, json_t *addons,
+			 bool start_held);
 /* {"name","value","service","source","sensitive","description"}; the value
  * of a sensitive variable is SHAPE_MASK unless unmask. */
 json_t *shape_env(const struct env_rec *e, bool unmask);

@@ -57,7 +57,9 @@ static int start_services(struct daemon *d, const struct app_config *cfg, int re
 			  struct miren_error *err)
 {
 	char *waiting;
-	if (cfg->n_services && !addons_ready(d, cfg->name, &waiting)) {
+	bool held = cfg->n_services && !addons_ready(d, cfg->name, &waiting);
+	daemon_set_held(d, cfg->name, held);
+	if (held) {
 		log_info("app %s: waiting for addon %s before starting services", cfg->name,
 			 waiting ? waiting : "?");
 		free(waiting);
@@ -591,7 +593,8 @@ int apps_status(struct daemon *d, const char *app, json_t **result, struct miren
 	if (!rc)
 		rc = addons_list_json(d, app, &addons, err);
 	if (!rc)
-		*result = shape_app_status(&rec, app, services_json(d, cfg), addons);
+		*result = shape_app_status(&rec, app, services_json(d, cfg), addons,
+					   daemon_is_held(d, app));
 	app_config_free(cfg);
 	app_rec_release(&rec);
 	return rc;
@@ -651,6 +654,7 @@ int apps_destroy(struct daemon *d, const char *app, struct miren_error *err)
 	if (rc)
 		goto out;
 	stop_removed_services(d, cfg, NULL);
+	daemon_set_held(d, app, false);
 	struct addon_rec *recs;
 	size_t n;
 	rc = store_addon_list(d->store, app, &recs, &n, err);

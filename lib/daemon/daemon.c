@@ -29,6 +29,11 @@ struct app_lock_entry {
 	struct app_lock_entry *next;
 };
 
+struct held_app {
+	char *app;
+	struct held_app *next;
+};
+
 struct port_slot {
 	char *id;
 	int port;
@@ -127,6 +132,35 @@ void daemon_stop_waits(struct daemon *d)
 	d->stopping = true;
 	pthread_cond_broadcast(&d->changes_cv);
 	pthread_mutex_unlock(&d->changes_mu);
+}
+
+void daemon_set_held(struct daemon *d, const char *app, bool held)
+{
+	pthread_mutex_lock(&d->changes_mu);
+	struct held_app **pp = &d->held, *e;
+	while ((e = *pp) && strcmp(e->app, app))
+		pp = &e->next;
+	if (held && !e) {
+		e = xcalloc(1, sizeof(*e));
+		e->app = xstrdup(app);
+		e->next = d->held;
+		d->held = e;
+	} else if (!held && e) {
+		*pp = e->next;
+		free(e->app);
+		free(e);
+	}
+	pthread_mutex_unlock(&d->changes_mu);
+}
+
+bool daemon_is_held(struct daemon *d, const char *app)
+{
+	pthread_mutex_lock(&d->changes_mu);
+	struct held_app *e = d->held;
+	while (e && strcmp(e->app, app))
+		e = e->next;
+	pthread_mutex_unlock(&d->changes_mu);
+	return e != NULL;
 }
 
 void addons_changed(void *user, const char *app)
@@ -329,6 +363,8 @@ void daemon_close(struct daemon *d)
 		free(s->id);
 		free(s);
 	}
+	while (d->held)
+		daemon_set_held(d, d->held->app, false);
 	data_paths_free(d->paths);
 	pthread_cond_destroy(&d->changes_cv);
 	pthread_mutex_destroy(&d->changes_mu);

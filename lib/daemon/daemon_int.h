@@ -12,9 +12,9 @@
  *    its own calls and the supervisor its own.
  *  - locks_mu: only while looking up or inserting in the app lock table.
  *  - ports_mu: only while looking up or inserting a service's port.
- *  - changes_mu: the addon-change counter and the stopping flag; waiters
- *    for an addon's removal wait on changes_cv with their app lock
- *    released.
+ *  - changes_mu: the addon-change counter, the stopping flag and the
+ *    held-start set; waiters for an addon's removal wait on changes_cv
+ *    with their app lock released.
  */
 #ifndef MIREN_DAEMON_INT_H
 #define MIREN_DAEMON_INT_H
@@ -32,6 +32,7 @@ struct app_config;
 struct app_rec;
 struct app_lock_entry;
 struct port_slot;
+struct held_app;
 
 struct daemon {
 	struct data_paths *paths;
@@ -54,6 +55,7 @@ struct daemon {
 	pthread_cond_t changes_cv; /* CLOCK_MONOTONIC */
 	uint64_t changes;          /* bumped when any app's addons changed */
 	bool stopping;             /* set by daemon_stop_waits */
+	struct held_app *held;     /* apps whose services wait for their addons */
 };
 
 /* Takes app's lock (waiting while another operation holds it). */
@@ -73,6 +75,13 @@ uint64_t daemon_changes(struct daemon *d);
  */
 int daemon_wait_changes(struct daemon *d, const char *app, uint64_t seen, int64_t deadline_ms);
 bool daemon_is_stopping(struct daemon *d);
+/*
+ * The held-start set: apps whose last start was held back because an addon
+ * was not active (their services, if any run, are an earlier run).  Kept in
+ * memory only: recovery starts every app again and so rebuilds it.
+ */
+void daemon_set_held(struct daemon *d, const char *app, bool held);
+bool daemon_is_held(struct daemon *d, const char *app);
 /* The error of a wait that ended with the daemon stopping. */
 int daemon_stopping_error(struct miren_error *err);
 

@@ -79,15 +79,18 @@ static bool service_exited(json_t *svc)
 /*
  * Waits until every started service of the app is past the supervisor's
  * first second ("starting") or one has exited, at most SETTLE_MS; services
- * waiting for addons are not waited for.  Returns
- * the services as app status shows them then (to decref), or NULL when
- * status cannot be read.
+ * waiting for addons are not waited for.  While the server holds the app's
+ * start back (an addon is not active yet; a service that runs is an
+ * earlier run) it waits too when wait_held, else it returns at once with
+ * *held set.  Returns the services as app status shows them then (to
+ * decref), or NULL when status cannot be read.
  */
 #define SETTLE_MS 10000
-static json_t *settled_services(struct cli *cli)
+static json_t *settled_services(struct cli *cli, bool wait_held, bool *held)
 {
 	char *spath = cli_app_path(cli, NULL);
 	json_t *svcs = NULL;
+	*held = false;
 	for (int waited = 0;; waited += 100) {
 		json_t *st = NULL;
 		json_decref(svcs);
@@ -95,8 +98,9 @@ static json_t *settled_services(struct cli *cli)
 		if (cli_call(cli, "GET", spath, NULL, &st))
 			break;
 		svcs = json_incref(json_object_get(st, "services"));
+		*held = json_is_true(json_object_get(st, "start_held"));
 		json_decref(st);
-		bool starting = false, exited = false;
+		bool starting = *held, exited = false;
 		size_t i;
 		json_t *v;
 		json_array_foreach (svcs, i, v) {
@@ -105,9 +109,9 @@ static json_t *settled_services(struct cli *cli)
 			 * is starting the services. */
 			starting |= state &&
 				    (!strcmp(state, "starting") || !strcmp(state, "stopped"));
-			exited |= service_exited(v);
+			exited |= !*held && service_exited(v);
 		}
-		if (exited || !starting || waited >= SETTLE_MS)
+		if ((*held && !wait_held) || exited || !starting || waited >= SETTLE_MS)
 			break;
 		usleep(100 * 1000);
 	}
@@ -187,16 +191,16 @@ static int exec(struct cli *cli, int argc, char **argv)
 	long long rel = json_integer_value(json_object_get(res, "release"));
 	if (cli->json) {
 		/* Services waiting for addons are not started: nothing to wait for. */
+		bool held = false;
 		json_t *svcs = json_is_true(json_object_get(res, "unchanged"))
 				       ? NULL
-				       : settled_services(cli);
+				       : settled_services(cli, false, &held);
 		size_t exited = 0, i;
 		json_t *v;
-		if (svcs) {
+		if (svcs)
 			json_object_set(res, "services", svcs);
-			json_array_foreach (svcs, i, v)
-				exited += service_exited(v);
-		}
+		json_array_foreach (held ? NULL : svcs, i, v)
+			exited += service_exited(v);
 		json_decref(svcs);
 		cli_print_json(res);
 		json_decref(res);
@@ -221,11 +225,13 @@ static int exec(struct cli *cli, int argc, char **argv)
 	/* A service that exits at once is not live: wait out its first
 	 * second, then say so and point at its log. */
 	if (!json_is_true(json_object_get(res, "unchanged")) || pending) {
-		json_t *svcs = settled_services(cli);
+		bool held;
+		json_t *svcs = settled_services(cli, true, &held);
 		if (svcs)
 			json_object_set(res, "services", svcs);
 		json_decref(svcs);
-		if (!rc && report_exited(cfg->name, rel, json_object_get(res, "services"))) {
+		if (!rc && !held &&
+		    report_exited(cfg->name, rel, json_object_get(res, "services"))) {
 			json_decref(res);
 			rc = CLI_FAIL;
 			goto out;

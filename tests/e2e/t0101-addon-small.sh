@@ -67,6 +67,21 @@ miren addon destroy miren-postgresql -a python-visits -f >/dev/null 2>&1
 out=$(miren deploy -C "$app" 2>&1)
 expect_match "$out" "Release 1 of python-visits is current \(no code changes\); addon miren-postgresql re-created" "an unchanged deploy makes no release, and says it re-created the addon"
 expect_match "$out" "Addon miren-postgresql ready" "but brings back the declared addon"
+
+# While the addon is made again, a service still running is an earlier
+# run (here one crash-looping without DATABASE_URL): the deploy does not
+# call that "exited at once", and the service restarts once it is active.
+miren addon destroy miren-postgresql -a python-visits -f >/dev/null 2>&1
+wait_for "the service crash-loops without the addon" 15 sh -c "'$MIREN_BIN' app status -a python-visits | grep -Eq 'backoff|crashloop'"
+echo "# a new release" >>"$app/server.py"
+rc=0
+out=$(miren deploy -C "$app" --format json 2>&1) || rc=$?
+expect_eq "$rc" "0" "deploy --format json does not judge the run from before the addon"
+expect_eq "$(printf '%s' "$out" | jq -r '.addons_created[0]')" "miren-postgresql" "it re-creates the addon"
+expect_eq "$(printf '%s' "$out" | jq -r '.release')" "2" "and records the new release"
+wait_for "the addon is active again" 30 sh -c "'$MIREN_BIN' addon list -a python-visits | grep -q active"
+wait_for "the app answers with the new addon" 15 sh -c "curl -fsS '$(service_url python-visits web)' | grep -q Visits"
+expect_eq "$(miren app status -a python-visits --format json | jq -r .start_held)" "false" "nothing is held once the addon is active"
 disk=$(disk_of_app python-visits)
 pm=$(postmaster_pid "$disk")
 
