@@ -787,6 +787,11 @@ static void proc_stop_step(struct sv *sv, struct sv_proc *e, int64_t now)
 		}
 		return;
 	}
+	/* The leader is gone; what left its group got the stop signal too and
+	 * has the same time to finish before it is killed. */
+	if (e->stop_sent && !e->kill_sent && now < e->stop_deadline_ms &&
+	    contain_sweep(sv->contain, e->id, pgid_ok(e->pgid) ? e->pgid : 0, false) > 0)
+		return;
 	if (e->detached) {
 		e->detached = false;
 		e->draining = true;

@@ -949,7 +949,7 @@ static void test_stop_signals_escapees(void **state)
 		char *dir = make_dir();
 		struct sv *sv = new_sv(dir, 50, 50, 0, 0);
 		char *cmd = xasprintf("setsid -f sh -c 'trap \"echo term >> %s/got; exit 0\" TERM; "
-				      "echo $$ > %s/escaped; while :; do sleep 0.05; done'; "
+				      "echo $$ > %s/escaped; while :; do sleep 0.05 & wait $!; done'; "
 				      "exec sleep 1000", dir, dir);
 		struct sv_spec spec = spec_cmd("app/t/web", cmd, NULL);
 		start_ok(sv, &spec);
