@@ -154,6 +154,8 @@ int addons_create_locked(struct daemon *d, const char *app, const char *addon, c
 		return rc;
 	}
 	log_info("addon %s (%s) attached to app %s", def->name, v, app);
+	/* Until it is active, a service that runs is an earlier run. */
+	daemon_set_held(d, app, true);
 	reconciler_kick(d->rec);
 	return 0;
 }

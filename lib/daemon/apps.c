@@ -594,7 +594,7 @@ int apps_status(struct daemon *d, const char *app, json_t **result, struct miren
 		rc = addons_list_json(d, app, &addons, err);
 	if (!rc)
 		*result = shape_app_status(&rec, app, services_json(d, cfg), addons,
-					   daemon_is_held(d, app));
+					   cfg && cfg->n_services && daemon_is_held(d, app));
 	app_config_free(cfg);
 	app_rec_release(&rec);
 	return rc;
@@ -608,6 +608,8 @@ int apps_restart_locked(struct daemon *d, const char *app, struct miren_error *e
 	if (!rc && cfg) {
 		/* sv_start replaces a running process: stop, then start anew. */
 		rc = start_services(d, cfg, rec.current_release, err);
+	} else {
+		daemon_set_held(d, app, false); /* no release: nothing to start */
 	}
 	app_config_free(cfg);
 	app_rec_release(&rec);

@@ -76,9 +76,10 @@ uint64_t daemon_changes(struct daemon *d);
 int daemon_wait_changes(struct daemon *d, const char *app, uint64_t seen, int64_t deadline_ms);
 bool daemon_is_stopping(struct daemon *d);
 /*
- * The held-start set: apps whose last start was held back because an addon
- * was not active (their services, if any run, are an earlier run).  Kept in
- * memory only: recovery starts every app again and so rebuilds it.
+ * The held-start set: apps that got an addon, or whose last start was held
+ * back, while an addon was not active (their services, if any run, are an
+ * earlier run); an app leaves it when its services start.  Kept in memory
+ * only: recovery starts every app again and so rebuilds it.
  */
 void daemon_set_held(struct daemon *d, const char *app, bool held);
 bool daemon_is_held(struct daemon *d, const char *app);
