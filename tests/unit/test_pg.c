@@ -1043,7 +1043,7 @@ static void assert_owned_by_me(PGconn *c)
 	assert_value(c,
 		     "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
 		     " WHERE n.nspname IN ('public', 'extra')",
-		     "6"); /* items, its key, counter, item_names, extra.notes, keepme */
+		     "7"); /* items, its key, counter, item_names, extra.notes, tags, keepme */
 	assert_value(c,
 		     "SELECT nspowner::regrole::text = current_user FROM pg_namespace "
 		     "WHERE nspname = 'extra'",
@@ -1075,6 +1075,10 @@ static void test_hook_dump_load(void **state MIREN_UNUSED)
 	hk_sql(src, "CREATE TABLE extra.notes (note text)");
 	hk_sql(src, "INSERT INTO extra.notes VALUES ('kept')");
 	hk_sql(src, "CREATE FUNCTION twice(x int) RETURNS int LANGUAGE sql AS 'SELECT 2 * x'");
+	/* A trusted extension, which a database owner may make, and its type. */
+	hk_sql(src, "CREATE EXTENSION citext");
+	hk_sql(src, "CREATE TABLE tags (t citext)");
+	hk_sql(src, "INSERT INTO tags VALUES ('Hello')");
 	char *want = sql_value(src, ITEMS);
 	assert_non_null(want);
 
@@ -1103,6 +1107,11 @@ static void test_hook_dump_load(void **state MIREN_UNUSED)
 		assert_value(dst, "SELECT nextval('counter')", "8");
 		assert_value(dst, "SELECT count(*) FROM item_names", "3");
 		assert_value(dst, "SELECT count(*) FROM keepme", "1");
+		assert_value(dst, "SELECT count(*) FROM tags WHERE t = 'HELLO'", "1");
+		assert_value(dst,
+			     "SELECT extowner::regrole::text = current_user FROM pg_extension "
+			     "WHERE extname = 'citext'",
+			     "t");
 		assert_owned_by_me(dst);
 	}
 
@@ -1120,6 +1129,7 @@ static void test_hook_dump_load(void **state MIREN_UNUSED)
 		fail_msg("load into small: %s: %s", err.message, err.detail);
 	PGconn *ded = hk_connect(HK_DED);
 	assert_value(ded, ITEMS, want);
+	assert_value(ded, "SELECT count(*) FROM tags WHERE t = 'hello'", "1");
 	assert_value(ded,
 		     "SELECT count(*) FROM pg_tables WHERE schemaname IN ('public', 'extra') AND "
 		     "tableowner <> current_user",

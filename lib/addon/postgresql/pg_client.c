@@ -42,8 +42,8 @@ static int check_client(const struct pg_client *t, struct miren_error *err)
 	if ((rc = check_ident(t->role, "role", err)) || (rc = check_ident(t->db, "database", err)))
 		return rc;
 	unsigned char addr[16];
-	if (!t->host || (inet_pton(AF_INET, t->host, addr) != 1 &&
-			 inet_pton(AF_INET6, t->host, addr) != 1))
+	if (!t->host ||
+	    (inet_pton(AF_INET, t->host, addr) != 1 && inet_pton(AF_INET6, t->host, addr) != 1))
 		return miren_error_set(err, MIREN_EINVAL, "host '%s' is not a numeric address",
 				       t->host ? t->host : "");
 	if (t->port <= 0 || t->port > 65535)
@@ -82,13 +82,15 @@ static void add_login(char **argv, size_t *n, const struct pg_client *t)
  * tool's complaint as the detail and, unless it is a connection's, hint.
  */
 static int run_tool(const struct pg_install *pg, const char *tool, const struct pg_client *t,
-		    const char *const *extra, const char *options, int in_fd, int out_fd,
-		    uid_t uid, gid_t gid, enum miren_err fail_code, const char *what,
-		    const char *hint, struct miren_error *err)
+		    const char *const *extra, const char *options, int in_fd, int out_fd, uid_t uid,
+		    gid_t gid, enum miren_err fail_code, const char *what, const char *hint,
+		    struct miren_error *err)
 {
 	int rc = check_client(t, err);
 	if (rc)
 		return rc;
+	if (in_fd < 0 && out_fd < 0)
+		return miren_error_set(err, MIREN_EINVAL, "%s needs a file descriptor", tool);
 	char *path = tool_path(pg, tool, err);
 	if (!path)
 		return MIREN_EUNAVAIL;
@@ -100,9 +102,16 @@ static int run_tool(const struct pg_install *pg, const char *tool, const struct 
 	char *appname = xasprintf("PGAPPNAME=miren-%s", tool);
 	char *password = xasprintf("PGPASSWORD=%s", t->password);
 	char *pgoptions = options ? xasprintf("PGOPTIONS=%s", options) : NULL;
-	char *env[] = { "PATH=/usr/bin:/bin", "LC_ALL=C",     "TZ=UTC", "PGCONNECT_TIMEOUT=10",
-			"PGSSLMODE=disable",  "PGGSSENCMODE=disable", appname,  password,
-			pgoptions,            NULL };
+	char *env[] = { "PATH=/usr/bin:/bin",
+			"LC_ALL=C",
+			"TZ=UTC",
+			"PGCONNECT_TIMEOUT=10",
+			"PGSSLMODE=disable",
+			"PGGSSENCMODE=disable",
+			appname,
+			password,
+			pgoptions,
+			NULL };
 	char *out = NULL;
 	int st = sv_run_fds(argv, env, "/", uid, gid, 0, in_fd, out_fd, &out);
 	if (st != 0) {
@@ -144,10 +153,10 @@ int pg_tenant_dump(const struct pg_install *pg, const struct pg_client *t, uid_t
 int pg_tenant_load(const struct pg_install *pg, const struct pg_client *t, uid_t uid, gid_t gid,
 		   int fd, struct miren_error *err)
 {
-	static const char *const extra[] = { "--no-password",     "--clean",
-					     "--if-exists",       "--no-owner",
-					     "--no-privileges",   "--single-transaction",
-					     "--exit-on-error",   NULL };
+	static const char *const extra[] = { "--no-password",   "--clean",
+					     "--if-exists",     "--no-owner",
+					     "--no-privileges", "--single-transaction",
+					     "--exit-on-error", NULL };
 	char *what = xasprintf("load the dump into database %s", t->db ? t->db : "");
 	int rc = run_tool(pg, "pg_restore", t, extra, "-c lock_timeout=" PG_LOAD_LOCK_TIMEOUT, fd,
 			  -1, uid, gid, MIREN_EINVAL, what,
@@ -213,9 +222,9 @@ int pg_tenant_info(const char *disk_dir, int port, const char *su_password, cons
 				     "the server has no database %s with a role %s", db, role);
 	} else {
 		snprintf(out->version, sizeof(out->version), "%s", PQgetvalue(r, 0, 0));
-		out->size_bytes = atoll(PQgetvalue(r, 0, 1));
-		out->connections = atoi(PQgetvalue(r, 0, 2));
-		out->max_connections = atoi(PQgetvalue(r, 0, 3));
+		out->size_bytes = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+		out->connections = (int)strtol(PQgetvalue(r, 0, 2), NULL, 10);
+		out->max_connections = (int)strtol(PQgetvalue(r, 0, 3), NULL, 10);
 	}
 	PQclear(r);
 	PQfinish(c);

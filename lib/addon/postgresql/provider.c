@@ -60,7 +60,7 @@ int pgp_install_for(const char *version, struct pg_install *out, struct miren_er
 	struct pg_install inst[8];
 	int n = pg_find_installs(inst, 8);
 	for (int i = 0; i < n; i++)
-		if (atoi(version) == inst[i].major) {
+		if (strtol(version, NULL, 10) == inst[i].major) {
 			*out = inst[i];
 			return 0;
 		}
