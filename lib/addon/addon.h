@@ -193,6 +193,7 @@ struct addon_info {
 	char version[64];     /* the server's version string, e.g. "15.8" */
 	long long size_bytes; /* the tenant's data (one database, one prefix) */
 	int connections;      /* the tenant's open connections */
+	int max_connections;  /* how many it may open (the server's or its own limit) */
 };
 
 struct addon_def {

@@ -201,8 +201,10 @@ void addon_connect_release(struct addon_connect *c)
 {
 	for (char **p = c->argv; p && *p; p++)
 		free(*p);
-	for (char **p = c->env; p && *p; p++)
+	for (char **p = c->env; p && *p; p++) {
+		explicit_bzero(*p, strlen(*p)); /* passwords */
 		free(*p);
+	}
 	free(c->argv);
 	free(c->env);
 	c->argv = c->env = NULL;

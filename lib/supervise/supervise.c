@@ -111,6 +111,8 @@ struct child_plan {
 	const char *cwd;      /* NULL: stay */
 	const char *log_path; /* stdout+stderr appended here, or */
 	int out_fd;           /* this fd when log_path is NULL */
+	int in_fd;            /* stdin; -1: /dev/null */
+	int stdout_fd;        /* stdout apart from stderr; -1: as stderr */
 	bool set_ids;
 	uid_t uid;
 	gid_t gid;
@@ -203,7 +205,12 @@ static __attribute__((noreturn)) void child_exec(struct child_plan *p)
 	int nul = child_fd_high(open("/dev/null", O_RDONLY | O_CLOEXEC));
 	if (nul < 0)
 		child_fail(p, ST_DEVNULL, errno, false);
-	if (dup2(out, 1) < 0 || dup2(out, 2) < 0 || dup2(nul, 0) < 0)
+	/* Every source above 2 before the first dup2 onto 0..2. */
+	int in = p->in_fd >= 0 ? child_fd_high(p->in_fd) : nul;
+	int so = p->stdout_fd >= 0 ? child_fd_high(p->stdout_fd) : out;
+	if (in < 0 || so < 0)
+		child_fail(p, ST_DUP, errno, false);
+	if (dup2(so, 1) < 0 || dup2(out, 2) < 0 || dup2(in, 0) < 0)
 		child_fail(p, ST_DUP, errno, false);
 
 	if (p->cwd && chdir(p->cwd) < 0)
@@ -568,6 +575,8 @@ static void proc_spawn(struct sv *sv, struct sv_proc *e, bool first)
 		.cwd = e->cwd,
 		.log_path = e->log_path,
 		.out_fd = -1,
+		.in_fd = -1,
+		.stdout_fd = -1,
 		.set_ids = sv->is_root && (e->uid != (uid_t)-1 || e->gid != (gid_t)-1),
 		.uid = e->uid,
 		.gid = e->gid,
@@ -1368,6 +1377,12 @@ static ssize_t run_read(struct run_out *o, int fd)
 int sv_run(char *const *argv, char *const *env, const char *cwd, uid_t uid, gid_t gid,
 	   int timeout_ms, char **output)
 {
+	return sv_run_fds(argv, env, cwd, uid, gid, timeout_ms, -1, -1, output);
+}
+
+int sv_run_fds(char *const *argv, char *const *env, const char *cwd, uid_t uid, gid_t gid,
+	       int timeout_ms, int in_fd, int out_fd, char **output)
+{
 	int rc = -1;
 	int fds[2] = { -1, -1 };
 	struct run_out out = { NULL, 0 };
@@ -1393,6 +1408,8 @@ int sv_run(char *const *argv, char *const *env, const char *cwd, uid_t uid, gid_
 		.cwd = cwd,
 		.log_path = NULL,
 		.out_fd = fds[1],
+		.in_fd = in_fd,
+		.stdout_fd = out_fd,
 		.set_ids = geteuid() == 0 && (uid != (uid_t)-1 || gid != (gid_t)-1),
 		.uid = uid,
 		.gid = gid,

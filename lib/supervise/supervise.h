@@ -171,6 +171,15 @@ int sv_reap_unclaimed(struct sv *sv);
  */
 int sv_run(char *const *argv, char *const *env, const char *cwd, uid_t uid, gid_t gid,
 	   int timeout_ms, char **output);
+/*
+ * sv_run with the command's stdin read from in_fd and its stdout written to
+ * out_fd (each -1: as sv_run, /dev/null and captured), so a tool can stream
+ * data (a dump in, a dump out) while only what it says on stderr lands in
+ * *output.  Both fds stay open and the caller's; a command still writing
+ * when the timeout comes is killed as with sv_run.
+ */
+int sv_run_fds(char *const *argv, char *const *env, const char *cwd, uid_t uid, gid_t gid,
+	       int timeout_ms, int in_fd, int out_fd, char **output);
 
 /* Start time of pid from /proc/<pid>/stat (clock ticks since boot), 0 if
  * gone (a zombie still has its start time). */

@@ -40,7 +40,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addon/addon.h"
 #include "addon/postgresql/pg.h"
+#include "store/store.h"
+#include "supervise/supervise.h"
 #include "util/compiler.h"
 #include "util/err.h"
 #include "util/fs.h"
@@ -70,7 +73,17 @@ static struct {
 	struct server s[2];
 	bool tenants_made;
 	PGconn *conns[16]; /* open test connections, closed by conn_teardown */
+	/* The provider's tenant hooks over the two servers (hooks_up). */
+	struct {
+		bool up;
+		const struct addon_def *def;
+		struct store *store;
+		struct addon_ctx ctx;
+		struct addon_inst inst[3]; /* HK_SRC, HK_DST (shared), HK_DED (small) */
+	} hk;
 } G;
+
+enum { HK_SRC, HK_DST, HK_DED };
 
 static const char *const PW_A = "pw-A-first-9f2c1e";
 static const char *const PW_A2 = "pw-A-second-77b0d4";
@@ -329,6 +342,11 @@ static int group_setup(void **state MIREN_UNUSED)
 
 static int group_teardown(void **state MIREN_UNUSED)
 {
+	for (int i = 0; i < 3 && G.hk.def; i++)
+		if (G.hk.inst[i].state)
+			addon_inst_release(G.hk.def, &G.hk.inst[i]);
+	if (G.hk.store)
+		store_close(G.hk.store);
 	for (int i = 0; i < 2; i++)
 		stop_server(&G.s[i]);
 	if (G.tmp[0] && getenv("PG_TEST_KEEP") == NULL)
@@ -881,6 +899,539 @@ static void test_tenant_again(void **state MIREN_UNUSED)
 	assert_null(strstr(err.message, PW_B));
 }
 
+/* ---- the provider's tenant hooks ---------------------------------------- */
+
+/*
+ * The provider's dump, load, rotate, connect and info hooks, called as the
+ * framework calls them: a store in the test directory (its data directory,
+ * so the servers' disks are disks/d0 and disks/d1) records server 0 as a
+ * shared server with two tenants (HK_SRC, HK_DST, beside app_a and app_b)
+ * and server 1 as a small one (HK_DED, beside app_c).
+ */
+static const char *const HK_IDENT[] = { "hook_src", "hook_dst", "hook_ded" };
+static const int HK_SERVER[] = { 0, 0, 1 };
+
+static void hk_server(const char *id, const char *kind, int i)
+{
+	char state[256], disk[8];
+	snprintf(state, sizeof(state),
+		 "{\"su_password\":\"%s\",\"version\":\"%d\",\"rotated\":true}", G.s[i].su_pw,
+		 G.pg.major);
+	snprintf(disk, sizeof(disk), "d%d", i);
+	struct server_rec rec = { .id = (char *)id,
+				  .engine = PG_ADDON,
+				  .kind = (char *)kind,
+				  .disk = disk,
+				  .address = G.s[i].addr,
+				  .port = G.port,
+				  .state_json = state };
+	struct miren_error err = { 0 };
+	if (store_server_add(G.hk.store, &rec, &err))
+		fail_msg("server %s: %s", id, err.message);
+}
+
+/* An active instance of app with a tenant made on its server. */
+static void hk_inst(int k, const char *app, const char *variant, const char *server,
+		    const char *password)
+{
+	struct miren_error err = { 0 };
+	const struct server *s = &G.s[HK_SERVER[k]];
+	if (pg_tenant_create(s->disk, G.port, s->su_pw, HK_IDENT[k], HK_IDENT[k], password, &err))
+		fail_msg("tenant %s: %s", HK_IDENT[k], err.message);
+	char state[256];
+	snprintf(state, sizeof(state), "{\"db\":\"%s\",\"password\":\"%s\",\"role\":\"%s\"}",
+		 HK_IDENT[k], password, HK_IDENT[k]);
+	char version[16];
+	snprintf(version, sizeof(version), "%d", G.pg.major);
+	struct addon_rec rec = { .id = (char *)app,
+				 .app = (char *)app,
+				 .addon = PG_ADDON,
+				 .variant = (char *)variant,
+				 .version = version,
+				 .status = "active",
+				 .state_json = state,
+				 .server = (char *)server };
+	if (addon_inst_load(G.hk.def, &rec, &G.hk.inst[k], &err))
+		fail_msg("instance %s: %s", app, err.message);
+}
+
+static void hooks_up(void)
+{
+	REQUIRE_SERVERS();
+	if (G.hk.up)
+		return;
+	struct miren_error err = { 0 };
+	G.hk.def = addon_find(PG_ADDON);
+	assert_non_null(G.hk.def);
+	char db[400];
+	snprintf(db, sizeof(db), "%s/miren.db", G.tmp);
+	if (store_open(db, &G.hk.store, &err))
+		fail_msg("store: %s", err.message);
+	G.hk.ctx = (struct addon_ctx){
+		.store = G.hk.store, .data_dir = G.tmp, .uid = G.uid, .gid = G.gid
+	};
+	hk_server("shared-hooks", "shared", 0);
+	hk_server("s-hooks", "small", 1);
+	hk_inst(HK_SRC, "hook-src", "shared", "shared-hooks", "pw-src-61ac02f9e7");
+	hk_inst(HK_DST, "hook-dst", "shared", "shared-hooks", "pw-dst-0b9d4c3a81");
+	hk_inst(HK_DED, "hook-ded", "small", "s-hooks", "pw-ded-7e2f1a6c55");
+	G.hk.up = true;
+}
+
+/* The instance's password as its state says (to free). */
+static char *hk_password(int k)
+{
+	char *sj = G.hk.def->state_json(G.hk.inst[k].state);
+	json_t *o = json_loads(sj, 0, NULL);
+	char *pw = strdup(json_string_value(json_object_get(o, "password")));
+	json_decref(o);
+	free(sj);
+	return pw;
+}
+
+/* A session of instance k's tenant over TCP, as its app would open it. */
+static PGconn *hk_connect(int k)
+{
+	char *pw = hk_password(k);
+	PGconn *c = tcp_connect(G.s[HK_SERVER[k]].addr, HK_IDENT[k], HK_IDENT[k], pw);
+	free(pw);
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("connect as %s: %s", HK_IDENT[k], PQerrorMessage(c));
+	return c;
+}
+
+static void hk_sql(PGconn *c, const char *sql)
+{
+	const char *st = sql_state(c, sql);
+	if (*st)
+		fail_msg("%s: SQLSTATE %s: %s", sql, st, PQerrorMessage(c));
+}
+
+/* Dumps instance k into path (made anew); returns its size. */
+static long long hk_dump(int k, const char *path)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	struct miren_error err = { 0 };
+	if (G.hk.def->dump(&G.hk.ctx, &G.hk.inst[k], fd, &err))
+		fail_msg("dump %s: %s: %s", HK_IDENT[k], err.message, err.detail);
+	long long n = (long long)lseek(fd, 0, SEEK_END);
+	close(fd);
+	return n;
+}
+
+static int hk_load(int k, const char *path, struct miren_error *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	int rc = G.hk.def->load(&G.hk.ctx, &G.hk.inst[k], fd, err);
+	close(fd);
+	return rc;
+}
+
+static const char ITEMS[] = "SELECT string_agg(id || ':' || name, ',' ORDER BY id) FROM items";
+
+/* Every relation, schema and function of the tenant's own schemas is
+ * owned by the session's role. */
+static void assert_owned_by_me(PGconn *c)
+{
+	assert_value(c,
+		     "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+		     " WHERE n.nspname IN ('public', 'extra') AND c.relowner <> "
+		     "(SELECT oid FROM pg_roles WHERE rolname = current_user)",
+		     "0");
+	assert_value(c,
+		     "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+		     " WHERE n.nspname IN ('public', 'extra')",
+		     "7"); /* items, its key, counter, item_names, extra.notes, tags, keepme */
+	assert_value(c,
+		     "SELECT nspowner::regrole::text = current_user FROM pg_namespace "
+		     "WHERE nspname = 'extra'",
+		     "t");
+	assert_value(c,
+		     "SELECT proowner::regrole::text = current_user FROM pg_proc "
+		     "WHERE proname = 'twice'",
+		     "t");
+}
+
+/*
+ * A dump of one tenant loaded into another replaces the objects the dump
+ * holds (a load over existing data gives the dump's rows), every object
+ * owned by the target's role; objects the dump does not hold stay; the
+ * source and the server's other tenants are untouched; the same dump loads
+ * into a small server's tenant.
+ */
+static void test_hook_dump_load(void **state MIREN_UNUSED)
+{
+	hooks_up();
+	struct miren_error err = { 0 };
+	PGconn *src = hk_connect(HK_SRC);
+	hk_sql(src, "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL)");
+	hk_sql(src, "INSERT INTO items VALUES (1, 'one'), (2, 'it''s two'), (3, 'drei \xc3\xbc')");
+	hk_sql(src, "CREATE SEQUENCE counter START 7");
+	assert_value(src, "SELECT nextval('counter')", "7");
+	hk_sql(src, "CREATE VIEW item_names AS SELECT name FROM items");
+	hk_sql(src, "CREATE SCHEMA extra");
+	hk_sql(src, "CREATE TABLE extra.notes (note text)");
+	hk_sql(src, "INSERT INTO extra.notes VALUES ('kept')");
+	hk_sql(src, "CREATE FUNCTION twice(x int) RETURNS int LANGUAGE sql AS 'SELECT 2 * x'");
+	/* A trusted extension, which a database owner may make, and its type. */
+	hk_sql(src, "CREATE EXTENSION citext");
+	hk_sql(src, "CREATE TABLE tags (t citext)");
+	hk_sql(src, "INSERT INTO tags VALUES ('Hello')");
+	char *want = sql_value(src, ITEMS);
+	assert_non_null(want);
+
+	/* The target holds other rows under the same name, and a table of its own. */
+	PGconn *dst = hk_connect(HK_DST);
+	hk_sql(dst, "CREATE TABLE items (id int, junk text)");
+	hk_sql(dst, "INSERT INTO items SELECT g, 'junk' FROM generate_series(1, 5) g");
+	hk_sql(dst, "CREATE TABLE keepme (x int)");
+	hk_sql(dst, "INSERT INTO keepme VALUES (1)");
+
+	char path[600];
+	snprintf(path, sizeof(path), "%s/src.dump", G.tmp);
+	assert_true(hk_dump(HK_SRC, path) > 5);
+	struct strbuf sb = STRBUF_INIT;
+	assert_int_equal(strbuf_read_file(&sb, path), 0);
+	assert_int_equal(memcmp(sb.buf, "PGDMP", 5), 0); /* the custom format */
+	strbuf_release(&sb);
+
+	for (int round = 0; round < 2; round++) { /* again over the loaded data */
+		int rc = hk_load(HK_DST, path, &err);
+		if (rc)
+			fail_msg("load: %s: %s", err.message, err.detail);
+		assert_value(dst, ITEMS, want);
+		assert_value(dst, "SELECT string_agg(note, ',') FROM extra.notes", "kept");
+		assert_value(dst, "SELECT twice(21)", "42");
+		assert_value(dst, "SELECT nextval('counter')", "8");
+		assert_value(dst, "SELECT count(*) FROM item_names", "3");
+		assert_value(dst, "SELECT count(*) FROM keepme", "1");
+		assert_value(dst, "SELECT count(*) FROM tags WHERE t = 'HELLO'", "1");
+		assert_value(dst,
+			     "SELECT extowner::regrole::text = current_user FROM pg_extension "
+			     "WHERE extname = 'citext'",
+			     "t");
+		assert_owned_by_me(dst);
+	}
+
+	/* The source and the other tenants of the shared server are untouched. */
+	assert_value(src, ITEMS, want);
+	assert_value(src, "SELECT count(*) FROM pg_tables WHERE tablename = 'keepme'", "0");
+	PGconn *a = tcp_connect(G.s[0].addr, "app_a", "app_a", PW_A2);
+	assert_int_equal(PQstatus(a), CONNECTION_OK);
+	assert_value(a, "SELECT x FROM t", "42");
+	done(a);
+
+	/* The small server's tenant: the same dump, and its own dump. */
+	int rc = hk_load(HK_DED, path, &err);
+	if (rc)
+		fail_msg("load into small: %s: %s", err.message, err.detail);
+	PGconn *ded = hk_connect(HK_DED);
+	assert_value(ded, ITEMS, want);
+	assert_value(ded, "SELECT count(*) FROM tags WHERE t = 'hello'", "1");
+	assert_value(ded,
+		     "SELECT count(*) FROM pg_tables WHERE schemaname IN ('public', 'extra') AND "
+		     "tableowner <> current_user",
+		     "0");
+	snprintf(path, sizeof(path), "%s/ded.dump", G.tmp);
+	assert_true(hk_dump(HK_DED, path) > 5);
+	done(ded);
+	done(dst);
+	done(src);
+	free(want);
+}
+
+/* Writes data (n bytes) to path. */
+static void write_file(const char *path, const void *data, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, n), (ssize_t)n);
+	close(fd);
+}
+
+/*
+ * A load that fails (not a dump, an empty file, a dump cut short in its
+ * data) says so with pg_restore's reason and a hint, and leaves the
+ * database as it was: the load is one transaction.  A wrong password is an
+ * error that does not show it.
+ */
+static void test_hook_load_bad(void **state MIREN_UNUSED)
+{
+	hooks_up();
+	struct miren_error err = { 0 };
+	PGconn *dst = hk_connect(HK_DST);
+	/* Rows the dump does not hold, in a table it does. */
+	hk_sql(dst, "DROP TABLE IF EXISTS items CASCADE");
+	hk_sql(dst, "CREATE TABLE items (id int, name text)");
+	hk_sql(dst, "INSERT INTO items VALUES (9, 'before')");
+	hk_sql(dst, "CREATE TABLE IF NOT EXISTS keepme (x int)");
+	char *before = sql_value(dst, ITEMS);
+	char *keep = sql_value(dst, "SELECT count(*) FROM keepme");
+	assert_string_equal(before, "9:before");
+
+	char path[600];
+	snprintf(path, sizeof(path), "%s/garbage.dump", G.tmp);
+	const char garbage[] = "this is not a dump\n";
+	write_file(path, garbage, strlen(garbage));
+	assert_int_equal(hk_load(HK_DST, path, &err), MIREN_EINVAL);
+	printf("pg load of garbage: %s; detail: %s; hint: %s\n", err.message, err.detail, err.hint);
+	assert_non_null(strstr(err.message, "cannot load the dump into database hook_dst"));
+	assert_non_null(strstr(err.detail, "archive"));
+	assert_non_null(strstr(err.hint, "unchanged"));
+	assert_value(dst, ITEMS, before);
+
+	write_file(path, "", 0);
+	assert_int_equal(hk_load(HK_DST, path, &err), MIREN_EINVAL);
+	assert_value(dst, ITEMS, before);
+
+	/* A real dump cut short: its objects were dropped and made again, its
+	 * first data loaded, when it fails; all of it is rolled back. */
+	char whole[600];
+	snprintf(whole, sizeof(whole), "%s/whole.dump", G.tmp);
+	PGconn *src = hk_connect(HK_SRC);
+	hk_sql(src, "CREATE TABLE zz_last (pad text)");
+	hk_sql(src, "INSERT INTO zz_last SELECT md5(g::text) FROM generate_series(1, 2000) g");
+	long long n = hk_dump(HK_SRC, whole);
+	struct strbuf sb = STRBUF_INIT;
+	assert_int_equal(strbuf_read_file(&sb, whole), 0);
+	assert_int_equal((long long)sb.len, n);
+	write_file(path, sb.buf, sb.len - 200);
+	strbuf_release(&sb);
+	assert_int_equal(hk_load(HK_DST, path, &err), MIREN_EINVAL);
+	printf("pg load of a cut dump: %s; detail: %s\n", err.message, err.detail);
+	assert_true(err.detail[0] != '\0');
+	assert_value(dst, ITEMS, before);
+	assert_value(dst, "SELECT count(*) FROM keepme", keep);
+	assert_value(dst, "SELECT count(*) FROM pg_tables WHERE tablename = 'zz_last'", "0");
+	/* The whole dump loads. */
+	int rc = hk_load(HK_DST, whole, &err);
+	if (rc)
+		fail_msg("load: %s: %s", err.message, err.detail);
+	assert_value(dst, "SELECT count(*) FROM zz_last", "2000");
+	hk_sql(src, "DROP TABLE zz_last");
+	hk_sql(dst, "DROP TABLE zz_last");
+
+	/* A wrong password: unavailable, and it is shown nowhere. */
+	struct pg_client c = { G.s[0].addr, G.port, "hook_dst", "wrong-pw-4411aa", "hook_dst" };
+	int fd = open(whole, O_RDONLY | O_CLOEXEC);
+	assert_int_equal(pg_tenant_load(&G.pg, &c, G.uid, G.gid, fd, &err), MIREN_EUNAVAIL);
+	close(fd);
+	assert_null(strstr(err.message, "wrong-pw"));
+	assert_null(strstr(err.detail, "wrong-pw"));
+	assert_null(strstr(err.hint, "wrong-pw"));
+	assert_non_null(strstr(err.detail, "password authentication failed"));
+	/* Names that are not an ident's never reach a command line. */
+	c.password = "pw";
+	c.db = "x --evil";
+	assert_int_equal(pg_tenant_dump(&G.pg, &c, G.uid, G.gid, 1, &err), MIREN_EINVAL);
+	c.db = "hook_dst";
+	c.host = "localhost";
+	assert_int_equal(pg_tenant_dump(&G.pg, &c, G.uid, G.gid, 1, &err), MIREN_EINVAL);
+	free(before);
+	free(keep);
+	done(src);
+	done(dst);
+}
+
+/* The env the instance injects, as the framework records it after a
+ * rotation: PGPASSWORD and DATABASE_URL carry pw. */
+static void assert_env_has(int k, const char *pw, const char *old)
+{
+	struct env_rec *vars = NULL;
+	size_t n = 0;
+	struct miren_error err = { 0 };
+	assert_int_equal(G.hk.def->env(&G.hk.ctx, &G.hk.inst[k], &vars, &n, &err), 0);
+	int seen = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(vars[i].key, "PGPASSWORD")) {
+			assert_string_equal(vars[i].value, pw);
+			seen++;
+		} else if (!strcmp(vars[i].key, "DATABASE_URL")) {
+			assert_non_null(strstr(vars[i].value, pw));
+			assert_null(strstr(vars[i].value, old));
+			seen++;
+		}
+	}
+	assert_int_equal(seen, 2);
+	env_recs_free(vars, n);
+}
+
+/*
+ * Rotation: a new password in the server and the state; the old one is
+ * refused, the new one works, the env carries it, open sessions stay;
+ * twice is fine, on both variants.
+ */
+static void test_hook_rotate(void **state MIREN_UNUSED)
+{
+	hooks_up();
+	struct miren_error err = { 0 };
+	static const int shared_and_small[] = { HK_SRC, HK_DED };
+	for (int i = 0; i < 2; i++) {
+		int k = shared_and_small[i];
+		const struct server *s = &G.s[HK_SERVER[k]];
+		PGconn *open_before = hk_connect(k);
+		char *pw0 = hk_password(k);
+		char *prev = strdup(pw0);
+		for (int round = 0; round < 2; round++) {
+			int rc = G.hk.def->rotate(&G.hk.ctx, &G.hk.inst[k], &err);
+			if (rc)
+				fail_msg("rotate %s: %s", HK_IDENT[k], err.message);
+			char *pw = hk_password(k);
+			assert_string_not_equal(pw, prev);
+			assert_true(strlen(pw) >= 16);
+			assert_false(tcp_can_connect(s->addr, HK_IDENT[k], HK_IDENT[k], prev));
+			assert_false(tcp_can_connect(s->addr, HK_IDENT[k], HK_IDENT[k], pw0));
+			assert_true(tcp_can_connect(s->addr, HK_IDENT[k], HK_IDENT[k], pw));
+			assert_env_has(k, pw, prev);
+			/* The state the framework records holds it. */
+			char *sj = G.hk.def->state_json(G.hk.inst[k].state);
+			assert_non_null(strstr(sj, pw));
+			free(sj);
+			free(prev);
+			prev = pw;
+		}
+		assert_value(open_before, "SELECT 1", "1");
+		done(open_before);
+		/* The mechanics: the same password again changes nothing more. */
+		assert_int_equal(pg_tenant_password(s->disk, G.port, s->su_pw, HK_IDENT[k], prev,
+						    &err),
+				 0);
+		assert_true(tcp_can_connect(s->addr, HK_IDENT[k], HK_IDENT[k], prev));
+		free(prev);
+		free(pw0);
+	}
+	/* Reserved or missing roles, a wrong superuser password: refused,
+	 * without the password in the message. */
+	const struct server *s = &G.s[0];
+	assert_int_equal(pg_tenant_password(s->disk, G.port, s->su_pw, "postgres", "pw-x", &err),
+			 MIREN_EINVAL);
+	assert_int_equal(pg_tenant_password(s->disk, G.port, s->su_pw, "no_such_role", "pw-x1",
+					    &err),
+			 MIREN_EINTERNAL);
+	assert_non_null(strstr(err.message, "does not exist"));
+	assert_null(strstr(err.message, "pw-x1"));
+	assert_int_equal(pg_tenant_password(s->disk, G.port, "not-the-su-pw", "hook_src", "pw-x2",
+					    &err),
+			 MIREN_EUNAVAIL);
+	assert_null(strstr(err.message, "pw-x2"));
+	assert_null(strstr(err.message, "not-the-su-pw"));
+}
+
+/* Runs argv with env (NULL-terminated) as the service user; returns the
+ * exit code, *out what it printed (to free). */
+static int run_cmd(char **argv, char **env, char **out)
+{
+	return sv_run(argv, env, "/", G.uid, G.gid, 20000, out);
+}
+
+/*
+ * connect: psql as the tenant, the password only in the env; with that env
+ * it logs in and runs a query in the tenant's database, without it it
+ * cannot.
+ */
+static void test_hook_connect(void **state MIREN_UNUSED)
+{
+	hooks_up();
+	for (int k = HK_DST; k <= HK_DED; k++) {
+		struct miren_error err = { 0 };
+		struct addon_connect c = { 0 };
+		int rc = G.hk.def->connect(&G.hk.ctx, &G.hk.inst[k], &c, &err);
+		if (rc)
+			fail_msg("connect %s: %s", HK_IDENT[k], err.message);
+		char *pw = hk_password(k);
+		size_t na = 0;
+		while (c.argv[na])
+			assert_null(strstr(c.argv[na++], pw));
+		assert_true(na >= 1);
+		assert_string_equal(c.argv[0] + strlen(c.argv[0]) - 5, "/psql");
+		assert_int_equal(access(c.argv[0], X_OK), 0);
+		char *want_env = xasprintf("PGPASSWORD=%s", pw);
+		assert_non_null(c.env[0]);
+		assert_string_equal(c.env[0], want_env);
+		assert_null(c.env[1]);
+		free(want_env);
+
+		char **argv = xcalloc(na + 8, sizeof(*argv));
+		memcpy(argv, c.argv, na * sizeof(*argv));
+		const char *more[] = {
+			"-X", "-w", "-A",
+			"-t", "-c", "SELECT current_user || ':' || current_database() || ':' || 1"
+		};
+		for (size_t i = 0; i < 6; i++)
+			argv[na + i] = (char *)more[i];
+		char *env[] = { "PATH=/usr/bin:/bin", "LC_ALL=C", c.env[0], NULL };
+		char *out = NULL;
+		int st = run_cmd(argv, env, &out);
+		char want[200];
+		snprintf(want, sizeof(want), "%s:%s:1\n", HK_IDENT[k], HK_IDENT[k]);
+		if (st != 0 || strcmp(out, want) != 0)
+			fail_msg("psql exited %d: %s", st, out);
+		free(out);
+		/* Without the env it has no password. */
+		env[2] = NULL;
+		assert_int_not_equal(run_cmd(argv, env, &out), 0);
+		assert_non_null(strstr(out, "password"));
+		free(out);
+		free(argv);
+		free(pw);
+		addon_connect_release(&c);
+	}
+}
+
+/*
+ * info: the server's version, the database's size, the sessions on it now
+ * and how many the tenant may open (less when its role is limited); an
+ * instance with no database yet gets a conflict from every hook.
+ */
+static void test_hook_info(void **state MIREN_UNUSED)
+{
+	hooks_up();
+	struct miren_error err = { 0 };
+	char major[16];
+	snprintf(major, sizeof(major), "%d.", G.pg.major);
+	for (int k = HK_DST; k <= HK_DED; k++) {
+		PGconn *held = hk_connect(k);
+		struct addon_info info = { .size_bytes = -1, .connections = -1 };
+		int rc = G.hk.def->info(&G.hk.ctx, &G.hk.inst[k], &info, &err);
+		if (rc)
+			fail_msg("info %s: %s", HK_IDENT[k], err.message);
+		printf("pg info %s: version %s, %lld bytes, %d of %d connections\n", HK_IDENT[k],
+		       info.version, info.size_bytes, info.connections, info.max_connections);
+		assert_int_equal(strncmp(info.version, major, strlen(major)), 0);
+		assert_true(info.size_bytes > 1000000); /* a database holds its catalog */
+		assert_true(info.connections >= 1);     /* held */
+		assert_true(info.max_connections > 0 && info.max_connections < 50);
+		done(held);
+	}
+	/* A role with a connection limit. */
+	PGconn *su = sock_connect(&G.s[0], "postgres", "postgres", G.s[0].su_pw);
+	assert_int_equal(PQstatus(su), CONNECTION_OK);
+	hk_sql(su, "ALTER ROLE hook_dst CONNECTION LIMIT 5");
+	struct addon_info info = { 0 };
+	assert_int_equal(G.hk.def->info(&G.hk.ctx, &G.hk.inst[HK_DST], &info, &err), 0);
+	assert_int_equal(info.max_connections, 5);
+	hk_sql(su, "ALTER ROLE hook_dst CONNECTION LIMIT -1");
+	done(su);
+
+	/* Not planned yet: every hook says so, nothing is run. */
+	struct addon_rec rec = {
+		.id = "n", .app = "hook-new", .addon = PG_ADDON, .state_json = ""
+	};
+	struct addon_inst fresh;
+	assert_int_equal(addon_inst_load(G.hk.def, &rec, &fresh, &err), 0);
+	struct addon_connect c = { 0 };
+	assert_int_equal(G.hk.def->info(&G.hk.ctx, &fresh, &info, &err), MIREN_ECONFLICT);
+	assert_non_null(strstr(err.message, "hook-new"));
+	assert_int_equal(G.hk.def->rotate(&G.hk.ctx, &fresh, &err), MIREN_ECONFLICT);
+	assert_int_equal(G.hk.def->dump(&G.hk.ctx, &fresh, 1, &err), MIREN_ECONFLICT);
+	assert_int_equal(G.hk.def->load(&G.hk.ctx, &fresh, 0, &err), MIREN_ECONFLICT);
+	assert_int_equal(G.hk.def->connect(&G.hk.ctx, &fresh, &c, &err), MIREN_ECONFLICT);
+	assert_null(c.argv);
+	addon_inst_release(G.hk.def, &fresh);
+}
+
 static void test_tenant_drop(void **state MIREN_UNUSED)
 {
 	REQUIRE_SERVERS();
@@ -996,6 +1547,11 @@ int main(void)
 		cmocka_unit_test_teardown(test_config, conn_teardown),
 		cmocka_unit_test_teardown(test_tenants, conn_teardown),
 		cmocka_unit_test_teardown(test_tenant_again, conn_teardown),
+		cmocka_unit_test_teardown(test_hook_dump_load, conn_teardown),
+		cmocka_unit_test_teardown(test_hook_load_bad, conn_teardown),
+		cmocka_unit_test_teardown(test_hook_rotate, conn_teardown),
+		cmocka_unit_test_teardown(test_hook_connect, conn_teardown),
+		cmocka_unit_test_teardown(test_hook_info, conn_teardown),
 		cmocka_unit_test_teardown(test_tenant_drop, conn_teardown),
 		cmocka_unit_test_teardown(test_tenant_every_keyword, conn_teardown),
 	};

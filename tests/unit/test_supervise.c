@@ -1261,6 +1261,63 @@ static void test_run(void **state MIREN_UNUSED)
 	}
 }
 
+/* sv_run_fds: stdin from one fd, stdout to another (also fds 0..2 of the
+ * caller), only stderr captured; the fds stay open; as another user too. */
+static void test_run_fds(void **state MIREN_UNUSED)
+{
+	char in_path[] = "/tmp/miren-sv-in-XXXXXX", out_path[] = "/tmp/miren-sv-out-XXXXXX";
+	int in = mkstemp(in_path), out = mkstemp(out_path);
+	assert_true(in >= 0 && out >= 0);
+	assert_int_equal(write(in, "one\ntwo\n", 8), 8);
+	assert_int_equal(lseek(in, 0, SEEK_SET), 0);
+	char *text = NULL;
+	char *const a1[] = { "/bin/sh", "-c", "tr a-z A-Z; echo said >&2; exit 4", NULL };
+	assert_int_equal(sv_run_fds(a1, NULL, NULL, (uid_t)-1, (gid_t)-1, 5000, in, out, &text), 4);
+	assert_string_equal(text, "said\n");
+	free(text);
+	char buf[64] = "";
+	assert_int_equal(pread(out, buf, sizeof(buf) - 1, 0), 8);
+	assert_string_equal(buf, "ONE\nTWO\n");
+	/* Still the caller's: usable after. */
+	assert_int_equal(write(out, "x", 1), 1);
+
+	/* The caller's fd 0 as the command's stdout, its stdin from /dev/null. */
+	int saved = dup(0);
+	assert_true(saved >= 0);
+	assert_true(dup2(out, 0) == 0);
+	assert_int_equal(ftruncate(0, 0), 0);
+	assert_int_equal(lseek(0, 0, SEEK_SET), 0);
+	char *const a2[] = { "/bin/sh", "-c", "echo to-zero; cat; echo err >&2", NULL };
+	int rc = sv_run_fds(a2, NULL, NULL, (uid_t)-1, (gid_t)-1, 5000, -1, 0, &text);
+	assert_true(dup2(saved, 0) == 0);
+	close(saved);
+	assert_int_equal(rc, 0);
+	assert_string_equal(text, "err\n");
+	free(text);
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(pread(out, buf, sizeof(buf) - 1, 0), 8);
+	assert_string_equal(buf, "to-zero\n");
+
+	if (geteuid() == 0) {
+		/* As another user: the fds are passed, not opened again. */
+		assert_int_equal(fchmod(in, 0600), 0);
+		assert_int_equal(lseek(in, 0, SEEK_SET), 0);
+		assert_int_equal(ftruncate(out, 0), 0);
+		assert_int_equal(lseek(out, 0, SEEK_SET), 0);
+		char *const a3[] = { "/bin/sh", "-c", "id -u; cat", NULL };
+		char *const env[] = { "PATH=/usr/bin:/bin", NULL };
+		assert_int_equal(sv_run_fds(a3, env, "/", 65534, 65534, 5000, in, out, &text), 0);
+		free(text);
+		memset(buf, 0, sizeof(buf));
+		assert_true(pread(out, buf, sizeof(buf) - 1, 0) > 0);
+		assert_string_equal(buf, "65534\none\ntwo\n");
+	}
+	close(in);
+	close(out);
+	unlink(in_path);
+	unlink(out_path);
+}
+
 static void test_proc_starttime(void **state MIREN_UNUSED)
 {
 	assert_true(sv_proc_starttime(getpid()) > 0);
@@ -1312,6 +1369,7 @@ int main(void)
 		cmocka_unit_test(test_pidfile_of_earlier_boot),
 		cmocka_unit_test(test_prestart),
 		cmocka_unit_test(test_run),
+		cmocka_unit_test(test_run_fds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

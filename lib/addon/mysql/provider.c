@@ -482,6 +482,7 @@ static int my_info(struct addon_ctx *ctx, struct addon_inst *inst, struct addon_
 		snprintf(out->version, sizeof(out->version), "%s", mi.version);
 		out->size_bytes = mi.size_bytes;
 		out->connections = (int)mi.connections;
+		out->max_connections = -1; /* not asked */
 	}
 	server_done(&v);
 	return rc;

@@ -193,6 +193,87 @@ int pg_tenant_drop(const char *disk_dir, int port, const char *su_password, cons
 		   const char *db, struct miren_error *err);
 
 /*
+ * Sets role's password to password (sent as a SCRAM verifier) over the
+ * superuser unix socket: the tenant's credentials rotated.  Sessions
+ * already open stay; every new login needs the new password.  Running it
+ * again with the same password changes nothing more.  MIREN_EINVAL for a
+ * reserved role name (see pg_tenant_create) or a bad password, before
+ * connecting; the SQL error (role missing: "does not exist") otherwise.
+ */
+int pg_tenant_password(const char *disk_dir, int port, const char *su_password, const char *role,
+		       const char *password, struct miren_error *err);
+
+/*
+ * How a client reaches a tenant: over TCP to host (a numeric address):port
+ * as role with password, in database db.  role and db must be names
+ * pg_ident_for_app gives (1..63 of [a-z0-9_]): they go on command lines
+ * as they are.  The password never does: the tools get it in their
+ * environment (PGPASSWORD), which only their own user (and root) can read.
+ */
+struct pg_client {
+	const char *host;
+	int port;
+	const char *role;
+	const char *password;
+	const char *db;
+};
+
+/*
+ * A logical dump of the tenant's database in PostgreSQL's custom format
+ * (pg_dump -Fc: compressed, one consistent snapshot, read by pg_restore),
+ * written to fd (left open).  pg_dump of pg's version runs as uid/gid
+ * ((uid_t)-1: as the caller) and logs in as the tenant, so it holds
+ * exactly what the tenant can read.  Returns 0, MIREN_EUNAVAIL when the
+ * server cannot be reached, MIREN_EIO with pg_dump's complaint otherwise
+ * (what was written to fd then is not a whole dump).
+ */
+int pg_tenant_dump(const struct pg_install *pg, const struct pg_client *t, uid_t uid, gid_t gid,
+		   int fd, struct miren_error *err);
+
+/*
+ * Loads a custom-format dump (pg_tenant_dump's, or any pg_dump -Fc of a
+ * database) from fd into the tenant's database with pg_restore, logged in
+ * as the tenant: every object the dump holds is dropped if it exists and
+ * made again (--clean --if-exists), owned by the tenant's role whoever owned
+ * it in the dump (--no-owner), without the dump's grants (--no-privileges:
+ * they name roles of another server); objects the dump does not hold stay.
+ * All of it runs in one transaction (--single-transaction), so a load that
+ * fails anywhere (not a dump, a truncated one, an object the tenant may not
+ * make) changes nothing and returns MIREN_EINVAL with pg_restore's
+ * complaint; MIREN_EUNAVAIL when the server cannot be reached.  A lock
+ * another session holds on an object of the dump is waited for 30 s
+ * (lock_timeout), then the load fails.
+ */
+int pg_tenant_load(const struct pg_install *pg, const struct pg_client *t, uid_t uid, gid_t gid,
+		   int fd, struct miren_error *err);
+
+/*
+ * The psql command that connects as the tenant: argv {bindir/psql,
+ * --host=, --port=, --username=, --dbname=, NULL} and env {"PGPASSWORD=...",
+ * NULL} (to add to the caller's environment), each NULL-terminated and
+ * malloc'd (free with pg_argv_free; the env holds the password: the caller
+ * wipes it).  MIREN_EINVAL for names that are not an ident's.
+ */
+int pg_client_command(const struct pg_install *pg, const struct pg_client *t, char ***argv,
+		      char ***env, struct miren_error *err);
+
+/* What a server says of one tenant's database. */
+struct pg_tenant_info {
+	char version[64];     /* server_version up to its first space, e.g. "15.8" */
+	long long size_bytes; /* pg_database_size of the database */
+	int connections;      /* sessions on the database now */
+	/* How many sessions the tenant may open: max_connections minus the
+	 * superuser's reserved ones, or less when the role or the database
+	 * has a connection limit. */
+	int max_connections;
+};
+
+/* Asks the server of disk_dir (superuser, unix socket) about role's
+ * database db.  MIREN_ENOTFOUND when either does not exist. */
+int pg_tenant_info(const char *disk_dir, int port, const char *su_password, const char *role,
+		   const char *db, struct pg_tenant_info *out, struct miren_error *err);
+
+/*
  * The role and database name of an app: the app name with '-' as '_'
  * (app names are [a-z][a-z0-9-]*, never ending in '-', so distinct apps map
  * to distinct names that never end in '_').  Names PostgreSQL or miren

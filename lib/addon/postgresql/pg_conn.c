@@ -278,18 +278,27 @@ int pg_rotate_superuser(const char *disk_dir, int port, const char *old_password
 					       "as superuser with the old or the new password: %s",
 					       disk_dir, port, why);
 	}
+	int rc = pgi_set_password(c, PG_SUPERUSER, new_password, "set the superuser password", err);
+	PQfinish(c);
+	return rc;
+}
+
+/* ALTER ROLE role PASSWORD <its SCRAM verifier> on c; "cannot <what>: ..." */
+int pgi_set_password(PGconn *c, const char *role, const char *password, const char *what,
+		     struct miren_error *err)
+{
 	int rc = 0;
-	char *sql = NULL;
-	char *lit = pgi_verifier_literal(c, new_password, PG_SUPERUSER, err);
-	if (!lit) {
+	char *qrole = NULL, *sql = NULL, *lit = NULL;
+	if (!(qrole = pgi_quote_ident(c, role, err)) ||
+	    !(lit = pgi_verifier_literal(c, password, role, err))) {
 		rc = err ? err->code : MIREN_EINTERNAL;
 		goto out;
 	}
-	sql = xasprintf("ALTER ROLE " PG_SUPERUSER " PASSWORD %s", lit);
-	rc = pgi_run_sql(c, sql, NULL, "set the superuser password", NULL, err);
+	sql = xasprintf("ALTER ROLE %s PASSWORD %s", qrole, lit);
+	rc = pgi_run_sql(c, sql, NULL, what, NULL, err);
 out:
 	pgi_free_secret(sql);
 	pgi_free_secret(lit);
-	PQfinish(c);
+	PQfreemem(qrole);
 	return rc;
 }

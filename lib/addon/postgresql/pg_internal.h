@@ -9,6 +9,7 @@
  *   pg_conn.c      connections and SQL, readiness, the superuser password
  *   pg_tenant.c    tenants, their names, spare databases, what a server holds
  *   pg_backup.c    online backup; proving a restored cluster starts
+ *   pg_client.c    a tenant's dump, load, client command and info
  *
  * Contract notes beyond pg.h:
  *  - Templates are made by initdb (--no-sync), then miren replaces
@@ -71,6 +72,7 @@ int pgi_sync_fs_of(const char *path, struct miren_error *err);
 int pgi_ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, struct miren_error *err);
 bool pgi_install_ok(const char *bindir);
 bool pgi_password_ok(const char *pw);
+int pgi_check_password(const char *role, const char *password, struct miren_error *err);
 int pgi_sparsify_dir(const char *dir, struct miren_error *err);
 int pgi_copy_tree(const char *src, const char *dst, uid_t uid, gid_t gid, struct miren_error *err);
 PGconn *pgi_su_connect(const char *disk_dir, int port, const char *password, const char *dbname,
@@ -84,6 +86,8 @@ int pgi_run_sql(PGconn *c, const char *sql, const char *const *ok, const char *w
 char *pgi_quote_ident(PGconn *c, const char *name, struct miren_error *err);
 char *pgi_verifier_literal(PGconn *c, const char *password, const char *role,
 			   struct miren_error *err);
+int pgi_set_password(PGconn *c, const char *role, const char *password, const char *what,
+		     struct miren_error *err);
 void pgi_free_secret(char *s);
 PGconn *pgi_tenant_connect(const char *disk_dir, int port, const char *su_password,
 			   const char *dbname, const char *appname, struct miren_error *err);

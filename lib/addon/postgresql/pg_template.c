@@ -88,6 +88,16 @@ bool pgi_password_ok(const char *pw)
 	return pw && *pw && strlen(pw) < 1024 && !strpbrk(pw, "\r\n");
 }
 
+/* 0, or MIREN_EINVAL with err when password is no role's (pgi_password_ok). */
+int pgi_check_password(const char *role, const char *password, struct miren_error *err)
+{
+	if (pgi_password_ok(password))
+		return 0;
+	return miren_error_set(err, MIREN_EINVAL,
+			       "the password of role %s must be 1..1023 bytes without line breaks",
+			       role ? role : "");
+}
+
 /* Runs initdb into tmp.  Returns 0 or a miren_err with err. */
 static int run_initdb(const struct pg_install *pg, const char *tmp, const char *pwfile, uid_t uid,
 		      gid_t gid, struct miren_error *err)

@@ -70,13 +70,19 @@ static bool db_reserved(const char *db)
 	       !strncmp(db, PG_SPARE_DB, strlen(PG_SPARE_DB));
 }
 
+static int check_role(const char *role, struct miren_error *err)
+{
+	int rc = check_name(role, "role", err);
+	if (!rc && role_reserved(role))
+		rc = miren_error_set(err, MIREN_EINVAL, "role name '%s' is reserved", role);
+	return rc;
+}
+
 static int check_tenant(const char *role, const char *db, struct miren_error *err)
 {
 	int rc;
-	if ((rc = check_name(role, "role", err)) || (rc = check_name(db, "database", err)))
+	if ((rc = check_role(role, err)) || (rc = check_name(db, "database", err)))
 		return rc;
-	if (role_reserved(role))
-		return miren_error_set(err, MIREN_EINVAL, "role name '%s' is reserved", role);
 	if (db_reserved(db))
 		return miren_error_set(err, MIREN_EINVAL, "database name '%s' is reserved", db);
 	return 0;
@@ -155,13 +161,8 @@ int pg_tenant_create(const char *disk_dir, int port, const char *su_password, co
 	static const char *const dup_role[] = { "42710", "23505", NULL };
 	static const char *const dup_db[] = { "42P04", "23505", NULL };
 	int rc;
-	if ((rc = check_tenant(role, db, err)))
+	if ((rc = check_tenant(role, db, err)) || (rc = pgi_check_password(role, password, err)))
 		return rc;
-	if (!pgi_password_ok(password))
-		return miren_error_set(err, MIREN_EINVAL,
-				       "the password of role %s must be 1..1023 bytes without "
-				       "line breaks",
-				       role);
 	PGconn *c = pgi_tenant_connect(disk_dir, port, su_password, "postgres", APP_TENANT, err);
 	if (!c)
 		return MIREN_EUNAVAIL;
@@ -260,6 +261,23 @@ out:
 	pgi_free_secret(lit);
 	PQfreemem(qdb);
 	PQfreemem(qrole);
+	PQfinish(c);
+	return rc;
+}
+
+int pg_tenant_password(const char *disk_dir, int port, const char *su_password, const char *role,
+		       const char *password, struct miren_error *err)
+{
+	int rc;
+	if ((rc = check_role(role, err)) || (rc = pgi_check_password(role, password, err)))
+		return rc;
+	/* Not APP_TENANT: a tenant step ends that name's other sessions. */
+	PGconn *c = pgi_tenant_connect(disk_dir, port, su_password, "postgres", APP_MIREN, err);
+	if (!c)
+		return MIREN_EUNAVAIL;
+	char *what = xasprintf("set the password of role %s", role);
+	rc = pgi_set_password(c, role, password, what, err);
+	free(what);
 	PQfinish(c);
 	return rc;
 }

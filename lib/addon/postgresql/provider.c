@@ -60,7 +60,7 @@ int pgp_install_for(const char *version, struct pg_install *out, struct miren_er
 	struct pg_install inst[8];
 	int n = pg_find_installs(inst, 8);
 	for (int i = 0; i < n; i++)
-		if (atoi(version) == inst[i].major) {
+		if (strtol(version, NULL, 10) == inst[i].major) {
 			*out = inst[i];
 			return 0;
 		}
@@ -118,6 +118,8 @@ void pgp_state_free(void *state)
 		return;
 	free(t->role);
 	free(t->db);
+	if (t->password)
+		explicit_bzero(t->password, strlen(t->password));
 	free(t->password);
 	free(t);
 }
@@ -229,45 +231,44 @@ static int step_server(struct addon_ctx *ctx, struct addon_inst *inst, struct mi
 	return pgp_ensure_server(ctx, inst->rec.server, false, err);
 }
 
-/* Runs fn against the instance's server with its superuser password. */
-static int with_server(struct addon_ctx *ctx, struct addon_inst *inst, bool tolerate_missing,
-		       int (*fn)(const char *dir, int port, const char *su,
-				 const struct pgp_tenant *t, struct miren_error *err),
+/* The instance's server: its record, parsed state and disk directory;
+ * release with server_done. */
+struct server_view {
+	struct server_rec srv;
+	struct pgp_server ss;
+	char *dir;
+};
+
+static int server_view(struct addon_ctx *ctx, struct addon_inst *inst, struct server_view *v,
 		       struct miren_error *err)
 {
-	struct server_rec srv;
-	int rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
-	if (rc == MIREN_ENOTFOUND && tolerate_missing) {
-		miren_error_clear(err);
-		return 0;
-	}
+	memset(v, 0, sizeof(*v));
+	int rc = store_server_get(ctx->store, inst->rec.server, &v->srv, err);
 	if (rc)
 		return rc;
-	struct pgp_server ss;
-	pgp_server_parse(&srv, &ss);
-	char *dir = addon_disk_dir(ctx, srv.disk);
-	rc = fn(dir, srv.port, ss.su_password, inst->state, err);
-	free(dir);
-	pgp_server_release(&ss);
-	server_rec_release(&srv);
-	return rc;
+	pgp_server_parse(&v->srv, &v->ss);
+	v->dir = addon_disk_dir(ctx, v->srv.disk);
+	return 0;
 }
 
-static int tenant_create(const char *dir, int port, const char *su, const struct pgp_tenant *t,
-			 struct miren_error *err)
+static void server_done(struct server_view *v)
 {
-	return pg_tenant_create(dir, port, su, t->role, t->db, t->password, err);
-}
-
-static int tenant_drop(const char *dir, int port, const char *su, const struct pgp_tenant *t,
-		       struct miren_error *err)
-{
-	return pg_tenant_drop(dir, port, su, t->role, t->db, err);
+	free(v->dir);
+	pgp_server_release(&v->ss);
+	server_rec_release(&v->srv);
 }
 
 static int step_tenant(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
 {
-	return with_server(ctx, inst, false, tenant_create, err);
+	const struct pgp_tenant *t = inst->state;
+	struct server_view v;
+	int rc = server_view(ctx, inst, &v, err);
+	if (rc)
+		return rc;
+	rc = pg_tenant_create(v.dir, v.srv.port, v.ss.su_password, t->role, t->db, t->password,
+			      err);
+	server_done(&v);
+	return rc;
 }
 
 /* --- deprovisioning steps --------------------------------------------------- */
@@ -284,11 +285,18 @@ static int step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst, stru
 	if (rc || count <= 1)
 		return rc;
 	rc = pgp_ensure_server(ctx, inst->rec.server, false, err);
+	struct server_view v;
+	if (!rc)
+		rc = server_view(ctx, inst, &v, err);
 	if (rc == MIREN_ENOTFOUND) {
 		miren_error_clear(err);
 		return 0;
 	}
-	return rc ? rc : with_server(ctx, inst, true, tenant_drop, err);
+	if (rc)
+		return rc;
+	rc = pg_tenant_drop(v.dir, v.srv.port, v.ss.su_password, t->role, t->db, err);
+	server_done(&v);
+	return rc;
 }
 
 static int step_release_server(struct addon_ctx *ctx, struct addon_inst *inst,
@@ -371,6 +379,112 @@ static int pg_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec
 	return 0;
 }
 
+/* --- one tenant: rotate, dump, load, connect, info --------------------------- */
+
+/* The instance's server (as server_view) once the instance has a role and
+ * a server; MIREN_ECONFLICT before. */
+static int tenant_server(struct addon_ctx *ctx, struct addon_inst *inst, struct server_view *v,
+			 struct miren_error *err)
+{
+	const struct pgp_tenant *t = inst->state;
+	if (!*t->role || !*inst->rec.server) {
+		miren_error_set(err, MIREN_ECONFLICT, "addon %s of app '%s' has no database yet",
+				PG_ADDON, inst->rec.app);
+		miren_error_hint(err, "wait until 'miren addon list -a %s' shows it active",
+				 inst->rec.app);
+		return MIREN_ECONFLICT;
+	}
+	return server_view(ctx, inst, v, err);
+}
+
+/* A new password for the tenant's role, in the server, then in the state.
+ * The role is altered over the superuser socket, so running it again for
+ * the same state (the old password recorded) works. */
+static int pg_rotate(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+{
+	struct pgp_tenant *t = inst->state;
+	struct server_view v;
+	int rc = tenant_server(ctx, inst, &v, err);
+	if (rc)
+		return rc;
+	char *pw = secret_password();
+	rc = pg_tenant_password(v.dir, v.srv.port, v.ss.su_password, t->role, pw, err);
+	if (!rc) {
+		char *old = t->password;
+		t->password = pw;
+		pw = old;
+	}
+	explicit_bzero(pw, strlen(pw));
+	free(pw);
+	server_done(&v);
+	return rc;
+}
+
+/* Runs the tenant's dump, load or client command: the client tools of the
+ * server's version, logged in as the tenant over TCP. */
+enum client_op { OP_DUMP, OP_LOAD, OP_CONNECT };
+
+static int as_client(struct addon_ctx *ctx, struct addon_inst *inst, enum client_op op, int fd,
+		     struct addon_connect *conn, struct miren_error *err)
+{
+	const struct pgp_tenant *t = inst->state;
+	struct server_view v;
+	int rc = tenant_server(ctx, inst, &v, err);
+	if (rc)
+		return rc;
+	struct pg_install pg;
+	rc = pgp_install_for(v.ss.version, &pg, err);
+	struct pg_client c = { v.srv.address, v.srv.port, t->role, t->password, t->db };
+	if (!rc && op == OP_DUMP)
+		rc = pg_tenant_dump(&pg, &c, ctx->uid, ctx->gid, fd, err);
+	else if (!rc && op == OP_LOAD)
+		rc = pg_tenant_load(&pg, &c, ctx->uid, ctx->gid, fd, err);
+	else if (!rc)
+		rc = pg_client_command(&pg, &c, &conn->argv, &conn->env, err);
+	server_done(&v);
+	return rc;
+}
+
+static int pg_dump_hook(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
+			struct miren_error *err)
+{
+	return as_client(ctx, inst, OP_DUMP, fd, NULL, err);
+}
+
+static int pg_load_hook(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
+			struct miren_error *err)
+{
+	return as_client(ctx, inst, OP_LOAD, fd, NULL, err);
+}
+
+/* psql as the tenant; the password in PGPASSWORD. */
+static int pg_connect(struct addon_ctx *ctx, struct addon_inst *inst, struct addon_connect *out,
+		      struct miren_error *err)
+{
+	out->argv = out->env = NULL;
+	return as_client(ctx, inst, OP_CONNECT, -1, out, err);
+}
+
+static int pg_info(struct addon_ctx *ctx, struct addon_inst *inst, struct addon_info *out,
+		   struct miren_error *err)
+{
+	const struct pgp_tenant *t = inst->state;
+	struct server_view v;
+	int rc = tenant_server(ctx, inst, &v, err);
+	if (rc)
+		return rc;
+	struct pg_tenant_info pi;
+	rc = pg_tenant_info(v.dir, v.srv.port, v.ss.su_password, t->role, t->db, &pi, err);
+	if (!rc) {
+		snprintf(out->version, sizeof(out->version), "%s", pi.version);
+		out->size_bytes = pi.size_bytes;
+		out->connections = pi.connections;
+		out->max_connections = pi.max_connections;
+	}
+	server_done(&v);
+	return rc;
+}
+
 static json_t *pg_describe(struct addon_ctx *ctx, struct addon_inst *inst)
 {
 	struct server_rec srv;
@@ -409,6 +523,11 @@ const struct addon_def addon_engine_postgresql = {
 	.restore_prepare = pgp_restore_prepare,
 	.restore_start = pgp_restore_start,
 	.restore_verify = pgp_restore_verify,
+	.dump = pg_dump_hook,
+	.load = pg_load_hook,
+	.rotate = pg_rotate,
+	.connect = pg_connect,
+	.info = pg_info,
 	.idle = pgp_idle,
 	.interrupt = pgp_interrupt,
 	.describe = pg_describe,

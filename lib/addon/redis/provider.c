@@ -631,6 +631,7 @@ static int tenant_info(struct addon_ctx *ctx, struct addon_inst *inst, struct ad
 	out->version[0] = '\0';
 	out->size_bytes = -1;
 	out->connections = -1;
+	out->max_connections = -1; /* not asked */
 	rc = redis_info(srv.address, srv.port, ss.admin_password, &ri, err);
 	if (!rc) {
 		snprintf(out->version, sizeof(out->version), "%s", ri.version);
