@@ -55,7 +55,7 @@ static size_t pg_versions(char out[][16], size_t max)
 	return k;
 }
 
-int pgp_install_for(const char *version, struct pg_install *out, struct miren_error *err)
+enum miren_err pgp_install_for(const char *version, struct pg_install *out, struct miren_error *err)
 {
 	struct pg_install inst[8];
 	int n = pg_find_installs(inst, 8);
@@ -78,7 +78,7 @@ static char *member(const json_t *o, const char *key)
 	return xstrdup(addon_jstr(o, key));
 }
 
-int pgp_state_parse(const char *json, void **out, struct miren_error *err)
+enum miren_err pgp_state_parse(const char *json, void **out, struct miren_error *err)
 {
 	json_t *o = *json ? json_loads(json, 0, NULL) : json_object();
 	if (!json_is_object(o)) {
@@ -141,13 +141,13 @@ void pgp_server_release(struct pgp_server *s)
 /* --- provisioning steps ----------------------------------------------------- */
 
 /* Role, database and password of the instance (kept if already planned). */
-static int plan_tenant(struct addon_inst *inst, struct miren_error *err)
+static enum miren_err plan_tenant(struct addon_inst *inst, struct miren_error *err)
 {
 	struct pgp_tenant *t = inst->state;
 	if (*t->role)
 		return 0;
 	char ident[64];
-	int rc = pg_ident_for_app(inst->rec.app, ident, err);
+	enum miren_err rc = pg_ident_for_app(inst->rec.app, ident, err);
 	if (rc)
 		return rc;
 	free(t->role);
@@ -160,23 +160,25 @@ static int plan_tenant(struct addon_inst *inst, struct miren_error *err)
 }
 
 /* Records server id (a new row with its disk, unless it exists). */
-static int add_server(struct addon_ctx *ctx, const char *id, const char *kind, const char *disk,
-		      const char *version, const char *created_by, struct miren_error *err)
+static enum miren_err add_server(struct addon_ctx *ctx, const char *id, const char *kind,
+				 const char *disk, const char *version, const char *created_by,
+				 struct miren_error *err)
 {
 	char *su = secret_password();
 	json_t *sstate = json_pack("{s:s, s:s}", "su_password", su, "version", version);
 	char *sjson = json_dumps(sstate, JSON_COMPACT);
-	int rc = addon_server_add(ctx, PG_ADDON, id, kind, disk, PG_PORT, sjson, disk_bytes(kind),
-				  created_by, err);
+	enum miren_err rc = addon_server_add(ctx, PG_ADDON, id, kind, disk, PG_PORT, sjson,
+					     disk_bytes(kind), created_by, err);
 	free(sjson);
 	json_decref(sstate);
 	free(su);
 	return rc;
 }
 
-static int step_plan_small(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+static enum miren_err step_plan_small(struct addon_ctx *ctx, struct addon_inst *inst,
+				      struct miren_error *err)
 {
-	int rc = plan_tenant(inst, err);
+	enum miren_err rc = plan_tenant(inst, err);
 	if (rc)
 		return rc;
 	char *server = xasprintf("s-%s", inst->rec.id);
@@ -191,9 +193,10 @@ static int step_plan_small(struct addon_ctx *ctx, struct addon_inst *inst, struc
 	return rc;
 }
 
-static int step_plan_shared(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+static enum miren_err step_plan_shared(struct addon_ctx *ctx, struct addon_inst *inst,
+				       struct miren_error *err)
 {
-	int rc = plan_tenant(inst, err);
+	enum miren_err rc = plan_tenant(inst, err);
 	if (rc || *inst->rec.server)
 		return rc;
 	struct server_rec srv;
@@ -224,19 +227,21 @@ static int step_plan_shared(struct addon_ctx *ctx, struct addon_inst *inst, stru
 	return rc;
 }
 
-static int step_server(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+static enum miren_err step_server(struct addon_ctx *ctx, struct addon_inst *inst,
+				  struct miren_error *err)
 {
 	return pgp_ensure_server(ctx, inst->rec.server, false, err);
 }
 
 /* Runs fn against the instance's server with its superuser password. */
-static int with_server(struct addon_ctx *ctx, struct addon_inst *inst, bool tolerate_missing,
-		       int (*fn)(const char *dir, int port, const char *su,
+static enum miren_err
+with_server(struct addon_ctx *ctx, struct addon_inst *inst, bool tolerate_missing,
+	    enum miren_err (*fn)(const char *dir, int port, const char *su,
 				 const struct pgp_tenant *t, struct miren_error *err),
-		       struct miren_error *err)
+	    struct miren_error *err)
 {
 	struct server_rec srv;
-	int rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
+	enum miren_err rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
 	if (rc == MIREN_ENOTFOUND && tolerate_missing) {
 		miren_error_clear(err);
 		return 0;
@@ -253,26 +258,28 @@ static int with_server(struct addon_ctx *ctx, struct addon_inst *inst, bool tole
 	return rc;
 }
 
-static int tenant_create(const char *dir, int port, const char *su, const struct pgp_tenant *t,
-			 struct miren_error *err)
+static enum miren_err tenant_create(const char *dir, int port, const char *su,
+				    const struct pgp_tenant *t, struct miren_error *err)
 {
 	return pg_tenant_create(dir, port, su, t->role, t->db, t->password, err);
 }
 
-static int tenant_drop(const char *dir, int port, const char *su, const struct pgp_tenant *t,
-		       struct miren_error *err)
+static enum miren_err tenant_drop(const char *dir, int port, const char *su,
+				  const struct pgp_tenant *t, struct miren_error *err)
 {
 	return pg_tenant_drop(dir, port, su, t->role, t->db, err);
 }
 
-static int step_tenant(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+static enum miren_err step_tenant(struct addon_ctx *ctx, struct addon_inst *inst,
+				  struct miren_error *err)
 {
 	return with_server(ctx, inst, false, tenant_create, err);
 }
 
 /* --- deprovisioning steps --------------------------------------------------- */
 
-static int step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+static enum miren_err step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst,
+				       struct miren_error *err)
 {
 	const struct pgp_tenant *t = inst->state;
 	if (!*inst->rec.server || !*t->role)
@@ -280,7 +287,7 @@ static int step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst, stru
 	/* The last tenant of a server goes with the server (next step);
 	 * otherwise the server must run for the drop to happen. */
 	int count = 0;
-	int rc = store_addon_count_on_server(ctx->store, inst->rec.server, &count, err);
+	enum miren_err rc = store_addon_count_on_server(ctx->store, inst->rec.server, &count, err);
 	if (rc || count <= 1)
 		return rc;
 	rc = pgp_ensure_server(ctx, inst->rec.server, false, err);
@@ -291,13 +298,13 @@ static int step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst, stru
 	return rc ? rc : with_server(ctx, inst, true, tenant_drop, err);
 }
 
-static int step_release_server(struct addon_ctx *ctx, struct addon_inst *inst,
-			       struct miren_error *err)
+static enum miren_err step_release_server(struct addon_ctx *ctx, struct addon_inst *inst,
+					  struct miren_error *err)
 {
 	if (!*inst->rec.server)
 		return 0;
 	int count = 0;
-	int rc = store_addon_count_on_server(ctx->store, inst->rec.server, &count, err);
+	enum miren_err rc = store_addon_count_on_server(ctx->store, inst->rec.server, &count, err);
 	if (rc || count > 1)
 		return rc; /* other tenants still use it */
 	return addon_server_release(ctx, inst->rec.server, pgp_server_cleanup, err);
@@ -346,11 +353,11 @@ static void add_var(struct env_rec **v, size_t *n, const char *key, const char *
 					 .description = xstrdup("") };
 }
 
-static int pg_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec **out, size_t *n,
-		  struct miren_error *err)
+static enum miren_err pg_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec **out,
+			     size_t *n, struct miren_error *err)
 {
 	struct server_rec srv;
-	int rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
+	enum miren_err rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
 	if (rc)
 		return rc;
 	const struct pgp_tenant *t = inst->state;
