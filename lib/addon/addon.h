@@ -137,7 +137,8 @@ struct addon_step {
 	 * Must be idempotent: a crash after it and before its record runs it
 	 * again.  Records every name it decides in inst->state (or a server
 	 * or disk record) before it creates the thing. */
-	int (*run)(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err);
+	enum miren_err (*run)(struct addon_ctx *ctx, struct addon_inst *inst,
+			      struct miren_error *err);
 };
 
 /*
@@ -224,13 +225,13 @@ struct addon_def {
 	 * reads it.  state_parse("" or "{}") gives a fresh empty state;
 	 * MIREN_EINVAL for text it cannot read.  state_json returns a
 	 * malloc'd string; state_free frees a parsed state (NULL is fine). */
-	int (*state_parse)(const char *json, void **out, struct miren_error *err);
+	enum miren_err (*state_parse)(const char *json, void **out, struct miren_error *err);
 	char *(*state_json)(const void *state);
 	void (*state_free)(void *state);
 
 	/* The env an active instance injects; caller frees with env_recs_free. */
-	int (*env)(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec **out, size_t *n,
-		   struct miren_error *err);
+	enum miren_err (*env)(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec **out,
+			      size_t *n, struct miren_error *err);
 
 	/* --- servers ------------------------------------------------------ */
 	/* Called once at daemon start, before any step: restart or adopt every
@@ -239,8 +240,8 @@ struct addon_def {
 	/* Waits up to timeout_ms (ending early when the daemon stops) until
 	 * srv answers its administrative connection.  MIREN_EUNAVAIL with the
 	 * last connection error when it does not. */
-	int (*ready)(struct addon_ctx *ctx, const struct server_rec *srv, int timeout_ms,
-		     struct miren_error *err);
+	enum miren_err (*ready)(struct addon_ctx *ctx, const struct server_rec *srv, int timeout_ms,
+				struct miren_error *err);
 	/* A live server process of this engine working on disk_dir (its own
 	 * pid or lock file names it), which may be one nobody supervises (a
 	 * crash left it, or the disk is a restore's staging copy): returns its
@@ -261,12 +262,12 @@ struct addon_def {
 	/* Starts a consistent online backup of srv (running under the
 	 * supervisor; the framework waited for ready()).  On failure b is
 	 * passed to backup_free all the same. */
-	int (*backup_begin)(struct addon_ctx *ctx, const struct server_rec *srv,
-			    struct addon_backup *b, struct miren_error *err);
+	enum miren_err (*backup_begin)(struct addon_ctx *ctx, const struct server_rec *srv,
+				       struct addon_backup *b, struct miren_error *err);
 	/* After the copy of b->root: ends the backup and adds what completes
 	 * it to w (snap_add_data / snap_add_tree under the disk's paths). */
-	int (*backup_end)(struct addon_ctx *ctx, struct addon_backup *b, struct snap_writer *w,
-			  struct miren_error *err);
+	enum miren_err (*backup_end)(struct addon_ctx *ctx, struct addon_backup *b,
+				     struct snap_writer *w, struct miren_error *err);
 	/* Ends the backup if still open and frees b->engine (may be NULL). */
 	void (*backup_free)(struct addon_ctx *ctx, struct addon_backup *b);
 	/* Before any swap: checks that staging (a verified copy, laid out as a
@@ -275,38 +276,41 @@ struct addon_def {
 	 * start (a trial recovery, a --prepare).  header: the snapshot's
 	 * header.  MIREN_EINVAL with the reason when it is not; changes
 	 * nothing outside staging. */
-	int (*restore_prepare)(struct addon_ctx *ctx, const struct server_rec *srv,
-			       const json_t *header, const char *staging, struct miren_error *err);
+	enum miren_err (*restore_prepare)(struct addon_ctx *ctx, const struct server_rec *srv,
+					  const json_t *header, const char *staging,
+					  struct miren_error *err);
 	/* After the swap (the disk's lock held, the old server stopped):
 	 * starts srv on its restored disk and waits until it answers. */
-	int (*restore_start)(struct addon_ctx *ctx, const struct server_rec *srv,
-			     struct miren_error *err);
+	enum miren_err (*restore_start)(struct addon_ctx *ctx, const struct server_rec *srv,
+					struct miren_error *err);
 	/* Then makes every tenant of srv agree with its record (a tenant
 	 * added after the backup gets an empty database, every password is
 	 * the recorded one) and proves the server answers as each.  tenants:
 	 * the active instances on srv.  On failure the framework stops srv,
 	 * puts the old disk back and starts it again. */
-	int (*restore_verify)(struct addon_ctx *ctx, const struct server_rec *srv,
-			      struct addon_inst *tenants, size_t n, struct miren_error *err);
+	enum miren_err (*restore_verify)(struct addon_ctx *ctx, const struct server_rec *srv,
+					 struct addon_inst *tenants, size_t n,
+					 struct miren_error *err);
 
 	/* --- one tenant ----------------------------------------------------- */
 	/* Writes a logical dump of the instance's data (the engine's own
 	 * format) to fd, which stays open; load reads one into the instance
 	 * from fd.  An active instance. */
-	int (*dump)(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
-		    struct miren_error *err);
-	int (*load)(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
-		    struct miren_error *err);
+	enum miren_err (*dump)(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
+			       struct miren_error *err);
+	enum miren_err (*load)(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
+			       struct miren_error *err);
 	/* Gives the tenant new credentials: changes them in the server and in
 	 * inst->state; the framework then records the state and the new env
 	 * (env()) in one transaction.  Idempotent for a given state. */
-	int (*rotate)(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err);
+	enum miren_err (*rotate)(struct addon_ctx *ctx, struct addon_inst *inst,
+				 struct miren_error *err);
 	/* The client command that connects to the instance as its tenant. */
-	int (*connect)(struct addon_ctx *ctx, struct addon_inst *inst, struct addon_connect *out,
-		       struct miren_error *err);
+	enum miren_err (*connect)(struct addon_ctx *ctx, struct addon_inst *inst,
+				  struct addon_connect *out, struct miren_error *err);
 	/* What the instance's server says (version, size, connections). */
-	int (*info)(struct addon_ctx *ctx, struct addon_inst *inst, struct addon_info *out,
-		    struct miren_error *err);
+	enum miren_err (*info)(struct addon_ctx *ctx, struct addon_inst *inst,
+			       struct addon_info *out, struct miren_error *err);
 
 	/* --- background ----------------------------------------------------- */
 	/* Called on the reconciler's second thread after a pass that changed
@@ -327,7 +331,8 @@ struct addon_def {
 
 /* Fills err with MIREN_EINVAL "<what> is not supported by addon '<name>'"
  * and returns MIREN_EINVAL: the answer for a NULL hook. */
-int addon_unsupported(const struct addon_def *def, const char *what, struct miren_error *err);
+enum miren_err addon_unsupported(const struct addon_def *def, const char *what,
+				 struct miren_error *err);
 
 /* --- the registry ------------------------------------------------------ */
 /* Every engine this build has, sorted by name, NULL-terminated. */
@@ -342,17 +347,17 @@ const struct addon_variant *addon_variant_find(const struct addon_def *def, cons
  * MIREN_ENOTFOUND for an unknown addon, MIREN_EUNAVAIL when the engine is
  * not installed) with a message listing the valid choices.
  */
-int addon_resolve(const char *name, const char *variant, const char *version,
-		  const struct addon_def **def, const char **variant_out, char version_out[16],
-		  struct miren_error *err);
+enum miren_err addon_resolve(const char *name, const char *variant, const char *version,
+			     const struct addon_def **def, const char **variant_out,
+			     char version_out[16], struct miren_error *err);
 
 /*
  * Parses rec's state with def into inst (a copy of rec: inst->rec owns
  * copies of every string).  Returns 0, or the state_parse error; on error
  * inst holds nothing to release.  Release with addon_inst_release.
  */
-int addon_inst_load(const struct addon_def *def, const struct addon_rec *rec,
-		    struct addon_inst *inst, struct miren_error *err);
+enum miren_err addon_inst_load(const struct addon_def *def, const struct addon_rec *rec,
+			       struct addon_inst *inst, struct miren_error *err);
 void addon_inst_release(const struct addon_def *def, struct addon_inst *inst);
 
 /*

@@ -71,7 +71,7 @@ static struct disk_lock_ent *lock_find(const char *name)
 	return NULL;
 }
 
-int disk_lock(const char *name, const char *what, int wait_ms, struct miren_error *err)
+enum miren_err disk_lock(const char *name, const char *what, int wait_ms, struct miren_error *err)
 {
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);
@@ -88,7 +88,7 @@ int disk_lock(const char *name, const char *what, int wait_ms, struct miren_erro
 	int w = 0;
 	while ((held = lock_find(name)) && w == 0)
 		w = pthread_cond_timedwait(&locks_cv, &locks_mu, &until);
-	int rc = 0;
+	enum miren_err rc = 0;
 	if ((held = lock_find(name))) {
 		log_warn("disk %s: %s gave up waiting for %s", name, what, held->what);
 		rc = miren_error_set(err, MIREN_ECONFLICT,
@@ -134,7 +134,7 @@ struct disk_backup_job {
 	int64_t offline_started_at;
 };
 
-int disk_name_check(const char *name, struct miren_error *err)
+enum miren_err disk_name_check(const char *name, struct miren_error *err)
 {
 	size_t n = strlen(name);
 	bool ok = n > 0 && n <= 128 &&
@@ -219,7 +219,8 @@ static pid_t server_on_dir(struct addon_ctx *ctx, const struct addon_def *def, c
  * (or does not know it) and no server process runs there; at the end, the
  * same, and the supervisor has not started it in between.
  */
-static int offline_check(struct disk_backup_job *job, bool after, struct miren_error *err)
+static enum miren_err offline_check(struct disk_backup_job *job, bool after,
+				    struct miren_error *err)
 {
 	pid_t pid = server_on_dir(job->ctx, job->def, job->dir, false);
 	if (pid) {
@@ -247,13 +248,13 @@ static int offline_check(struct disk_backup_job *job, bool after, struct miren_e
 
 /* Starts the online backup of srv (running or about to restart): waits
  * for it to answer, then the engine's backup_begin. */
-static int online_begin(struct disk_backup_job *job, const struct server_rec *srv,
-			struct miren_error *err)
+static enum miren_err online_begin(struct disk_backup_job *job, const struct server_rec *srv,
+				   struct miren_error *err)
 {
 	const struct addon_def *def = job->def;
 	if (!def->backup_begin || !def->ready)
 		return addon_unsupported(def, "an online backup", err);
-	int rc = def->ready(job->ctx, srv, DISK_READY_WAIT_MS, err);
+	enum miren_err rc = def->ready(job->ctx, srv, DISK_READY_WAIT_MS, err);
 	if (rc) {
 		char why[sizeof(err->message)];
 		snprintf(why, sizeof(why), "%s", err->message);
@@ -276,11 +277,11 @@ static int online_begin(struct disk_backup_job *job, const struct server_rec *sr
 	return rc;
 }
 
-int disk_backup_prepare(struct addon_ctx *ctx, const char *name, struct disk_backup_job **out,
-			struct miren_error *err)
+enum miren_err disk_backup_prepare(struct addon_ctx *ctx, const char *name,
+				   struct disk_backup_job **out, struct miren_error *err)
 {
 	*out = NULL;
-	int rc = disk_name_check(name, err);
+	enum miren_err rc = disk_name_check(name, err);
 	if (rc)
 		return rc;
 	struct disk_rec d;
@@ -359,13 +360,13 @@ static bool skip_offline(const char *rel, bool is_dir, void *u)
 	return false;
 }
 
-int disk_backup_run(struct disk_backup_job *job, snap_sink_fn sink, void *user,
-		    struct snap_stats *st, struct miren_error *err)
+enum miren_err disk_backup_run(struct disk_backup_job *job, snap_sink_fn sink, void *user,
+			       struct snap_stats *st, struct miren_error *err)
 {
 	struct snap_writer *w = snap_writer_new(sink, user, job->header, BACKUP_ZSTD_LEVEL, 0, err);
 	if (!w)
 		return err ? (int)err->code : MIREN_EIO;
-	int rc;
+	enum miren_err rc;
 	if (job->online)
 		rc = snap_add_tree(w, job->b.root ? job->b.root : job->dir, job->b.tree_flags,
 				   job->b.skip, job->b.skip_user, err);
@@ -417,7 +418,8 @@ static char *disks_root(struct addon_ctx *ctx)
 
 /* Renames disk `from` to `to` (image and mount, or directory: see
  * volume_move); 0 or a miren_err with the reason in *why. */
-static int move(struct addon_ctx *ctx, const char *from, const char *to, struct miren_error *why)
+static enum miren_err move(struct addon_ctx *ctx, const char *from, const char *to,
+			   struct miren_error *why)
 {
 	miren_error_clear(why);
 	return volume_move(ctx->volumes, from, to, why);
@@ -440,12 +442,12 @@ static uint64_t restore_size(struct addon_ctx *ctx, const char *name, const json
 
 /* Starts srv on its restored disk and makes its tenants agree with their
  * records (the engine's restore_start and restore_verify). */
-static int start_restored(struct addon_ctx *ctx, const struct addon_def *def,
-			  const struct server_rec *srv, struct miren_error *err)
+static enum miren_err start_restored(struct addon_ctx *ctx, const struct addon_def *def,
+				     const struct server_rec *srv, struct miren_error *err)
 {
 	if (!def->restore_start)
 		return addon_unsupported(def, "a restore", err);
-	int rc = def->restore_start(ctx, srv, err);
+	enum miren_err rc = def->restore_start(ctx, srv, err);
 	if (rc || !def->restore_verify)
 		return rc;
 	size_t n;
@@ -457,9 +459,9 @@ static int start_restored(struct addon_ctx *ctx, const struct addon_def *def,
 	return rc;
 }
 
-int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const char *name,
-		 bool force, bool (*abandoned)(void *), void *abandoned_user, json_t **result,
-		 struct miren_error *err)
+enum miren_err disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user,
+			    const char *name, bool force, bool (*abandoned)(void *),
+			    void *abandoned_user, json_t **result, struct miren_error *err)
 {
 	*result = NULL;
 	if (name && disk_name_check(name, err))
@@ -479,8 +481,10 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 	bool have_server = false, replaced = false, restarted = false, locked = false;
 	/* The staging disk is a volume of its own: the swap renames volumes,
 	 * and a restore cannot fill the data directory's filesystem. */
-	int rc = volume_ensure(ctx->volumes, staging_n,
-			       name ? restore_size(ctx, name, NULL) : RESTORE_STAGING_SIZE, err);
+	enum miren_err rc = volume_ensure(ctx->volumes, staging_n,
+					  name ? restore_size(ctx, name, NULL)
+					       : RESTORE_STAGING_SIZE,
+					  err);
 	if (rc)
 		goto out;
 	rc = snap_read(source, user, staging, ctx->uid, ctx->gid, 0, &hdr, &st, err);

@@ -23,7 +23,7 @@ struct disk_backup_job;
  * in progress (WHAT)" where WHAT is the holder's `what` ("a backup").
  * Held by the operation, not the thread: any thread may disk_unlock().
  */
-int disk_lock(const char *name, const char *what, int wait_ms, struct miren_error *err);
+enum miren_err disk_lock(const char *name, const char *what, int wait_ms, struct miren_error *err);
 void disk_unlock(const char *name);
 
 /*
@@ -35,13 +35,13 @@ void disk_unlock(const char *name);
  * is, and that copy fails if a server starts meanwhile.  Returns 0 with
  * *out, or a miren_err.
  */
-int disk_backup_prepare(struct addon_ctx *ctx, const char *name, struct disk_backup_job **out,
-			struct miren_error *err);
+enum miren_err disk_backup_prepare(struct addon_ctx *ctx, const char *name,
+				   struct disk_backup_job **out, struct miren_error *err);
 /* The header the snapshot will carry (owned by the job). */
 const json_t *disk_backup_header(const struct disk_backup_job *job);
 /* Writes the whole snapshot to sink. */
-int disk_backup_run(struct disk_backup_job *job, snap_sink_fn sink, void *user,
-		    struct snap_stats *st, struct miren_error *err);
+enum miren_err disk_backup_run(struct disk_backup_job *job, snap_sink_fn sink, void *user,
+			       struct snap_stats *st, struct miren_error *err);
 /* Ends the job (aborting an unfinished online backup). */
 void disk_backup_free(struct disk_backup_job *job);
 
@@ -62,9 +62,9 @@ void disk_backup_free(struct disk_backup_job *job);
  * On failure the disk holds what it held before, and the staging
  * directory is gone.
  */
-int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const char *name,
-		 bool force, bool (*abandoned)(void *), void *abandoned_user, json_t **result,
-		 struct miren_error *err);
+enum miren_err disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user,
+			    const char *name, bool force, bool (*abandoned)(void *),
+			    void *abandoned_user, json_t **result, struct miren_error *err);
 
 /* At daemon start: rolls back a swap a crash interrupted (the old disk
  * comes back unless the new one was proven) and removes staging and trash
@@ -74,7 +74,7 @@ void disk_recover(struct addon_ctx *ctx);
 
 /* Disk names: lowercase letters, digits, '.', '_' and '-', starting with a
  * letter or digit, at most 128 characters. */
-int disk_name_check(const char *name, struct miren_error *err);
+enum miren_err disk_name_check(const char *name, struct miren_error *err);
 
 /* --- sizes and fullness (disk_size.c) -------------------------------------- */
 
@@ -98,7 +98,7 @@ json_t *disk_usage_json(struct addon_ctx *ctx, const char *name, long long recor
 
 /* Every recorded disk: disk_usage_json plus "name", "status", "created_by",
  * "created_at". */
-int disk_list(struct addon_ctx *ctx, json_t **result, struct miren_error *err);
+enum miren_err disk_list(struct addon_ctx *ctx, json_t **result, struct miren_error *err);
 
 /*
  * Grows disk `name` to size_bytes (rounded up to 4 KiB).  An ext4 image
@@ -112,8 +112,8 @@ int disk_list(struct addon_ctx *ctx, json_t **result, struct miren_error *err);
  * finishes it).  Returns disk_usage_json plus "name", "previous_size",
  * "online", "server_restarted".
  */
-int disk_resize(struct addon_ctx *ctx, const char *name, uint64_t size_bytes, json_t **result,
-		struct miren_error *err);
+enum miren_err disk_resize(struct addon_ctx *ctx, const char *name, uint64_t size_bytes,
+			   json_t **result, struct miren_error *err);
 
 /* A thread that logs, every DISK_WATCH_MS, a warning when a disk goes over
  * DISK_WARN_PERCENT (once, until it is under again).  NULL when it cannot

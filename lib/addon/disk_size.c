@@ -49,11 +49,11 @@ json_t *disk_usage_json(struct addon_ctx *ctx, const char *name, long long recor
 	return o;
 }
 
-int disk_list(struct addon_ctx *ctx, json_t **result, struct miren_error *err)
+enum miren_err disk_list(struct addon_ctx *ctx, json_t **result, struct miren_error *err)
 {
 	struct disk_rec *disks;
 	size_t n;
-	int rc = store_disk_list(ctx->store, &disks, &n, err);
+	enum miren_err rc = store_disk_list(ctx->store, &disks, &n, err);
 	if (rc)
 		return rc;
 	*result = json_array();
@@ -69,11 +69,11 @@ int disk_list(struct addon_ctx *ctx, json_t **result, struct miren_error *err)
 	return 0;
 }
 
-int disk_resize(struct addon_ctx *ctx, const char *name, uint64_t size_bytes, json_t **result,
-		struct miren_error *err)
+enum miren_err disk_resize(struct addon_ctx *ctx, const char *name, uint64_t size_bytes,
+			   json_t **result, struct miren_error *err)
 {
 	*result = NULL;
-	int rc = disk_name_check(name, err);
+	enum miren_err rc = disk_name_check(name, err);
 	if (rc)
 		return rc;
 	if (size_bytes < DISK_MIN_BYTES || size_bytes > DISK_MAX_BYTES) {

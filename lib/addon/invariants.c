@@ -118,12 +118,13 @@ static void check_servers(struct addon_ctx *ctx, json_t *v)
 	server_recs_free(srv, n);
 }
 
-int addon_invariants_check(struct addon_ctx *ctx, json_t **result, struct miren_error *err)
+enum miren_err addon_invariants_check(struct addon_ctx *ctx, json_t **result,
+				      struct miren_error *err)
 {
 	char **msgs;
 	size_t n;
 	int in_motion;
-	int rc = store_invariants(ctx->store, &msgs, &n, &in_motion, err);
+	enum miren_err rc = store_invariants(ctx->store, &msgs, &n, &in_motion, err);
 	if (rc)
 		return rc;
 	json_t *v = json_array();

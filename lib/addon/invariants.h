@@ -21,6 +21,7 @@
  * at rest were skipped.  Returns 0 whether or not something is violated;
  * MIREN_EDB when the store cannot be read.
  */
-int addon_invariants_check(struct addon_ctx *ctx, json_t **result, struct miren_error *err);
+enum miren_err addon_invariants_check(struct addon_ctx *ctx, json_t **result,
+				      struct miren_error *err);
 
 #endif

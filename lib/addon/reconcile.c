@@ -117,14 +117,14 @@ static int retry_note(struct reconciler *r, const char *id, bool removing, int *
  * anyway (so the removal undoes what the last step made) and the caller
  * stops: the next pass sees the instance as it now is.
  */
-static int save(struct reconciler *r, const struct addon_def *def, struct addon_inst *inst,
-		struct miren_error *err)
+static enum miren_err save(struct reconciler *r, const struct addon_def *def,
+			   struct addon_inst *inst, struct miren_error *err)
 {
 	char *state = def->state_json(inst->state);
 	free(inst->rec.state_json);
 	inst->rec.state_json = state;
-	int rc = store_addon_update(r->ctx.store, &inst->rec, inst->stored_status,
-				    inst->stored_step, err);
+	enum miren_err rc = store_addon_update(r->ctx.store, &inst->rec, inst->stored_status,
+					       inst->stored_step, err);
 	if (!rc)
 		addon_inst_stored(inst);
 	return rc;
@@ -159,12 +159,12 @@ static char *dup_or_empty(const char *s)
 	return xstrdup(s ? s : "");
 }
 
-int addon_inst_load(const struct addon_def *def, const struct addon_rec *rec,
-		    struct addon_inst *inst, struct miren_error *err)
+enum miren_err addon_inst_load(const struct addon_def *def, const struct addon_rec *rec,
+			       struct addon_inst *inst, struct miren_error *err)
 {
 	memset(inst, 0, sizeof(*inst));
 	void *state = NULL;
-	int rc = def->state_parse(rec->state_json ? rec->state_json : "", &state, err);
+	enum miren_err rc = def->state_parse(rec->state_json ? rec->state_json : "", &state, err);
 	if (rc)
 		return rc;
 	inst->state = state;

@@ -58,7 +58,8 @@ const struct addon_def *addon_find(const char *name)
 	return NULL;
 }
 
-int addon_unsupported(const struct addon_def *def, const char *what, struct miren_error *err)
+enum miren_err addon_unsupported(const struct addon_def *def, const char *what,
+				 struct miren_error *err)
 {
 	return miren_error_set(err, MIREN_EINVAL, "%s is not supported by addon '%s'", what,
 			       def->name);
@@ -72,9 +73,9 @@ const struct addon_variant *addon_variant_find(const struct addon_def *def, cons
 	return NULL;
 }
 
-int addon_resolve(const char *name, const char *variant, const char *version,
-		  const struct addon_def **def, const char **variant_out, char version_out[16],
-		  struct miren_error *err)
+enum miren_err addon_resolve(const char *name, const char *variant, const char *version,
+			     const struct addon_def **def, const char **variant_out,
+			     char version_out[16], struct miren_error *err)
 {
 	struct strbuf sb = STRBUF_INIT;
 	*def = addon_find(name);

@@ -15,11 +15,12 @@
 
 #define DEFAULT_STOP_TIMEOUT_MS 30000
 
-int addon_address_alloc(struct addon_ctx *ctx, char out[INET_ADDRSTRLEN], struct miren_error *err)
+enum miren_err addon_address_alloc(struct addon_ctx *ctx, char out[INET_ADDRSTRLEN],
+				   struct miren_error *err)
 {
 	char **used;
 	size_t n;
-	int rc = store_server_addresses(ctx->store, &used, &n, err);
+	enum miren_err rc = store_server_addresses(ctx->store, &used, &n, err);
 	if (rc)
 		return rc;
 	rc = MIREN_ECONFLICT; /* not retried: it takes a person to free an address */
@@ -59,10 +60,10 @@ char *addon_disk_dir(const struct addon_ctx *ctx, const char *name)
 	return xasprintf("%s/disks/%s", ctx->data_dir, name);
 }
 
-int addon_disk_record(struct addon_ctx *ctx, const char *name, long long size_bytes,
-		      const char *created_by, struct miren_error *err)
+enum miren_err addon_disk_record(struct addon_ctx *ctx, const char *name, long long size_bytes,
+				 const char *created_by, struct miren_error *err)
 {
-	int rc = disk_name_check(name, err);
+	enum miren_err rc = disk_name_check(name, err);
 	if (rc)
 		return rc;
 	/* "in use" when a server row names it (addon_server_add records the
@@ -85,12 +86,12 @@ int addon_disk_record(struct addon_ctx *ctx, const char *name, long long size_by
 	return store_disk_put(ctx->store, &d, err);
 }
 
-int addon_disk_ensure(struct addon_ctx *ctx, const char *name, long long size_bytes,
-		      const char *created_by, struct miren_error *err)
+enum miren_err addon_disk_ensure(struct addon_ctx *ctx, const char *name, long long size_bytes,
+				 const char *created_by, struct miren_error *err)
 {
 	/* The size is recorded first: a crash before the volume is made
 	 * leaves a record that the step, run again, completes. */
-	int rc = addon_disk_record(ctx, name, size_bytes, created_by, err);
+	enum miren_err rc = addon_disk_record(ctx, name, size_bytes, created_by, err);
 	if (rc)
 		return rc;
 	rc = volume_ensure(ctx->volumes, name,
@@ -102,10 +103,10 @@ int addon_disk_ensure(struct addon_ctx *ctx, const char *name, long long size_by
 	return rc;
 }
 
-int addon_disk_ready(struct addon_ctx *ctx, const char *name, struct miren_error *err)
+enum miren_err addon_disk_ready(struct addon_ctx *ctx, const char *name, struct miren_error *err)
 {
 	struct disk_rec d;
-	int rc = store_disk_get(ctx->store, name, &d, err);
+	enum miren_err rc = store_disk_get(ctx->store, name, &d, err);
 	if (rc)
 		return rc;
 	rc = volume_ensure(ctx->volumes, name,
@@ -137,9 +138,9 @@ void addon_disk_spares(struct addon_ctx *ctx)
 		}
 }
 
-int addon_disk_remove(struct addon_ctx *ctx, const char *name, struct miren_error *err)
+enum miren_err addon_disk_remove(struct addon_ctx *ctx, const char *name, struct miren_error *err)
 {
-	int rc = volume_remove(ctx->volumes, name, err);
+	enum miren_err rc = volume_remove(ctx->volumes, name, err);
 	if (!rc)
 		rc = store_disk_delete(ctx->store, name, err);
 	return rc;
@@ -155,12 +156,13 @@ char *addon_server_log_path(const struct addon_ctx *ctx, const char *server_id)
 	return xasprintf("%s/logs/addons/%s.log", ctx->data_dir, server_id);
 }
 
-int addon_server_add(struct addon_ctx *ctx, const char *engine, const char *id, const char *kind,
-		     const char *disk, int port, const char *state_json, long long size_bytes,
-		     const char *created_by, struct miren_error *err)
+enum miren_err addon_server_add(struct addon_ctx *ctx, const char *engine, const char *id,
+				const char *kind, const char *disk, int port,
+				const char *state_json, long long size_bytes,
+				const char *created_by, struct miren_error *err)
 {
 	struct server_rec existing;
-	int rc = store_server_get(ctx->store, id, &existing, err);
+	enum miren_err rc = store_server_get(ctx->store, id, &existing, err);
 	if (rc == MIREN_ENOTFOUND) {
 		miren_error_clear(err);
 		char addr[INET_ADDRSTRLEN];
@@ -182,8 +184,8 @@ int addon_server_add(struct addon_ctx *ctx, const char *engine, const char *id, 
 	return rc;
 }
 
-int addon_server_start(struct addon_ctx *ctx, const struct server_rec *srv,
-		       const struct addon_server_spec *spec, struct miren_error *err)
+enum miren_err addon_server_start(struct addon_ctx *ctx, const struct server_rec *srv,
+				  const struct addon_server_spec *spec, struct miren_error *err)
 {
 	/* Never a server on a disk that is not mounted: it would write into
 	 * the mount point, on the data directory's filesystem. */
@@ -216,7 +218,7 @@ int addon_server_start(struct addon_ctx *ctx, const struct server_rec *srv,
 		.prestart_free = spec->prestart_free,
 	};
 	struct miren_error why;
-	int rc = sv_start(ctx->sv, &sv, &why);
+	enum miren_err rc = sv_start(ctx->sv, &sv, &why);
 	if (rc) {
 		miren_error_set(err, rc, "cannot start %s for disk %s", srv->engine, srv->disk);
 		miren_error_detail(err, "%s%s%s", why.message, why.detail[0] ? ": " : "",
@@ -246,12 +248,13 @@ bool addon_server_supervised(struct addon_ctx *ctx, const char *server_id, struc
 	return known;
 }
 
-int addon_server_release(struct addon_ctx *ctx, const char *server_id,
-			 void (*cleanup)(struct addon_ctx *ctx, const struct server_rec *srv),
-			 struct miren_error *err)
+enum miren_err addon_server_release(struct addon_ctx *ctx, const char *server_id,
+				    void (*cleanup)(struct addon_ctx *ctx,
+						    const struct server_rec *srv),
+				    struct miren_error *err)
 {
 	struct server_rec srv;
-	int rc = store_server_get(ctx->store, server_id, &srv, err);
+	enum miren_err rc = store_server_get(ctx->store, server_id, &srv, err);
 	if (rc == MIREN_ENOTFOUND) {
 		miren_error_clear(err);
 		return 0;
@@ -278,8 +281,9 @@ int addon_server_release(struct addon_ctx *ctx, const char *server_id,
 }
 
 void addon_resume_servers(struct addon_ctx *ctx, const char *engine,
-			  int (*start)(struct addon_ctx *ctx, const struct server_rec *srv,
-				       struct miren_error *err))
+			  enum miren_err (*start)(struct addon_ctx *ctx,
+						  const struct server_rec *srv,
+						  struct miren_error *err))
 {
 	struct server_rec *srvs;
 	size_t n;

@@ -22,7 +22,8 @@
  * broadcast, are never given), as text.  MIREN_ECONFLICT (not retried: it
  * takes a person) when the pool is exhausted.  Not reserved: record it on
  * a server row (addon_server_add) before another call. */
-int addon_address_alloc(struct addon_ctx *ctx, char out[INET_ADDRSTRLEN], struct miren_error *err);
+enum miren_err addon_address_alloc(struct addon_ctx *ctx, char out[INET_ADDRSTRLEN],
+				   struct miren_error *err);
 
 /* The directory of disk `name`: <data>/disks/<name>. */
 char *addon_disk_dir(const struct addon_ctx *ctx, const char *name);
@@ -42,18 +43,18 @@ char *addon_disk_dir(const struct addon_ctx *ctx, const char *name);
  * leaves a record the next call completes.  MIREN_EIO when the image
  * cannot be made or mounted.
  */
-int addon_disk_ensure(struct addon_ctx *ctx, const char *name, long long size_bytes,
-		      const char *created_by, struct miren_error *err);
+enum miren_err addon_disk_ensure(struct addon_ctx *ctx, const char *name, long long size_bytes,
+				 const char *created_by, struct miren_error *err);
 /* Only the record of addon_disk_ensure (a restore then moves its verified
  * copy into place as the disk's volume). */
-int addon_disk_record(struct addon_ctx *ctx, const char *name, long long size_bytes,
-		      const char *created_by, struct miren_error *err);
+enum miren_err addon_disk_record(struct addon_ctx *ctx, const char *name, long long size_bytes,
+				 const char *created_by, struct miren_error *err);
 /* Makes the storage of a recorded disk usable (mounted) before a server
  * writes it: after a reboot, or an image that could not be mounted at
  * start.  MIREN_ENOTFOUND without a record, MIREN_EIO when it cannot be
  * mounted (the server must then not start: it would write the empty mount
  * point). */
-int addon_disk_ready(struct addon_ctx *ctx, const char *name, struct miren_error *err);
+enum miren_err addon_disk_ready(struct addon_ctx *ctx, const char *name, struct miren_error *err);
 /* Off the provisioning path (the reconciler's preparer thread): a formatted
  * spare image for every disk size a variant declares, so that the next
  * disk of that size is a rename and a mount. */
@@ -61,7 +62,7 @@ void addon_disk_spares(struct addon_ctx *ctx);
 /* Removes the storage of disk `name` (unmounted, image and loop device
  * gone) and then its record.  Idempotent: a missing disk is success.  The
  * caller holds the disk's lock and has stopped every server on it. */
-int addon_disk_remove(struct addon_ctx *ctx, const char *name, struct miren_error *err);
+enum miren_err addon_disk_remove(struct addon_ctx *ctx, const char *name, struct miren_error *err);
 
 /* The supervisor id of a server: "addon/<server id>". */
 char *addon_server_sv_id(const char *server_id);
@@ -75,9 +76,10 @@ char *addon_server_log_path(const struct addon_ctx *ctx, const char *server_id);
  * (addon_disk_ensure with size_bytes and created_by).  Each part is
  * idempotent; an existing row is kept as is and its disk made sure of.
  */
-int addon_server_add(struct addon_ctx *ctx, const char *engine, const char *id, const char *kind,
-		     const char *disk, int port, const char *state_json, long long size_bytes,
-		     const char *created_by, struct miren_error *err);
+enum miren_err addon_server_add(struct addon_ctx *ctx, const char *engine, const char *id,
+				const char *kind, const char *disk, int port,
+				const char *state_json, long long size_bytes,
+				const char *created_by, struct miren_error *err);
 
 /* How a server process runs (addon_server_start). */
 struct addon_server_spec {
@@ -88,7 +90,7 @@ struct addon_server_spec {
 	int stop_timeout_ms; /* 0: 30000; then SIGKILL */
 	/* The supervisor's prestart hook and its argument (owned by the
 	 * supervisor from the call on, also when it fails); may be NULL. */
-	int (*prestart)(void *arg, struct miren_error *err);
+	enum miren_err (*prestart)(void *arg, struct miren_error *err);
 	void *prestart_arg;
 	void (*prestart_free)(void *arg);
 };
@@ -100,8 +102,8 @@ struct addon_server_spec {
  * as is.  MIREN_E* from the supervisor with "cannot start <engine> for
  * disk <disk>: <why>".
  */
-int addon_server_start(struct addon_ctx *ctx, const struct server_rec *srv,
-		       const struct addon_server_spec *spec, struct miren_error *err);
+enum miren_err addon_server_start(struct addon_ctx *ctx, const struct server_rec *srv,
+				  const struct addon_server_spec *spec, struct miren_error *err);
 /* Stops srv's process (blocks until it is gone); a server not supervised
  * is fine. */
 void addon_server_stop(struct addon_ctx *ctx, const char *server_id);
@@ -115,9 +117,10 @@ bool addon_server_supervised(struct addon_ctx *ctx, const char *server_id, struc
  * e.g. a socket directory), removes the disk (addon_disk_remove) and the
  * server's row.  Idempotent: a server that no longer exists is success.
  */
-int addon_server_release(struct addon_ctx *ctx, const char *server_id,
-			 void (*cleanup)(struct addon_ctx *ctx, const struct server_rec *srv),
-			 struct miren_error *err);
+enum miren_err addon_server_release(struct addon_ctx *ctx, const char *server_id,
+				    void (*cleanup)(struct addon_ctx *ctx,
+						    const struct server_rec *srv),
+				    struct miren_error *err);
 
 /*
  * At daemon start (an engine's resume hook): for every server of engine,
@@ -126,8 +129,9 @@ int addon_server_release(struct addon_ctx *ctx, const char *server_id,
  * with an unknown or empty engine is logged once.
  */
 void addon_resume_servers(struct addon_ctx *ctx, const char *engine,
-			  int (*start)(struct addon_ctx *ctx, const struct server_rec *srv,
-				       struct miren_error *err));
+			  enum miren_err (*start)(struct addon_ctx *ctx,
+						  const struct server_rec *srv,
+						  struct miren_error *err));
 
 /* The server a disk belongs to; MIREN_ENOTFOUND when none (out zeroed). */
 int addon_server_of_disk(struct addon_ctx *ctx, const char *disk, struct server_rec *out);

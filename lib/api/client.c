@@ -126,8 +126,8 @@ static CURL *xfer_init(struct xfer *x, const char *socket_path, const char *meth
  * running, an error reply's {"error":...}, or a broken transfer.  On a 2xx
  * JSON reply (no sink) *reply gets the parsed body.
  */
-static int xfer_perform(struct xfer *x, const char *socket_path, const char *errbuf, json_t **reply,
-			struct miren_error *err)
+static enum miren_err xfer_perform(struct xfer *x, const char *socket_path, const char *errbuf,
+				   json_t **reply, struct miren_error *err)
 {
 	CURLcode cc = curl_easy_perform(x->c);
 	curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &x->status);
@@ -169,7 +169,7 @@ static int xfer_perform(struct xfer *x, const char *socket_path, const char *err
 	const char *msg = json_string_value(json_object_get(e, "message"));
 	const char *detail = json_string_value(json_object_get(e, "detail"));
 	const char *hint = json_string_value(json_object_get(e, "hint"));
-	int rc = miren_err_from_code_name(json_string_value(json_object_get(e, "code")));
+	enum miren_err rc = miren_err_from_code_name(json_string_value(json_object_get(e, "code")));
 	if (rc == MIREN_OK)
 		rc = MIREN_EINTERNAL;
 	miren_error_set(err, rc, "%s", msg ? msg : "the server answered with an error");
@@ -207,7 +207,7 @@ enum miren_err api_call(const char *socket_path, const char *method, const char 
 		curl_easy_setopt(x.c, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(x.c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
 	}
-	int rc = xfer_perform(&x, socket_path, errbuf, reply, err);
+	enum miren_err rc = xfer_perform(&x, socket_path, errbuf, reply, err);
 	xfer_cleanup(&x, hdrs, url);
 	return rc;
 }
@@ -228,7 +228,7 @@ enum miren_err api_stream(const char *socket_path, const char *method, const cha
 	curl_easy_setopt(x.c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
 	curl_easy_setopt(x.c, CURLOPT_POSTFIELDS, "");
 	json_t *unused = NULL;
-	int rc = xfer_perform(&x, socket_path, errbuf, &unused, err);
+	enum miren_err rc = xfer_perform(&x, socket_path, errbuf, &unused, err);
 	if (header_value) {
 		*header_value = x.header_value;
 		x.header_value = NULL;
@@ -254,7 +254,7 @@ enum miren_err api_upload(const char *socket_path, const char *method, const cha
 	curl_easy_setopt(x.c, CURLOPT_READFUNCTION, on_read);
 	curl_easy_setopt(x.c, CURLOPT_READDATA, &x);
 	curl_easy_setopt(x.c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)size);
-	int rc = xfer_perform(&x, socket_path, errbuf, reply, err);
+	enum miren_err rc = xfer_perform(&x, socket_path, errbuf, reply, err);
 	xfer_cleanup(&x, hdrs, url);
 	return rc;
 }
@@ -263,8 +263,8 @@ enum miren_err api_call_json(const char *socket_path, const char *method, const 
 			     const json_t *body, json_t **reply, struct miren_error *err)
 {
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	int rc = api_call(socket_path, method, path, text, text ? strlen(text) : 0,
-			  "Content-Type: application/json", reply, err);
+	enum miren_err rc = api_call(socket_path, method, path, text, text ? strlen(text) : 0,
+				     "Content-Type: application/json", reply, err);
 	free(text);
 	return rc;
 }

@@ -21,7 +21,7 @@ static bool query_bool(struct api_req *r, const char *key)
 	return v && (!strcmp(v, "1") || !strcmp(v, "true"));
 }
 
-static int h_version(struct api_req *r, json_t **res, struct miren_error *err)
+static enum miren_err h_version(struct api_req *r, json_t **res, struct miren_error *err)
 {
 	(void)r;
 	(void)err;
@@ -29,44 +29,44 @@ static int h_version(struct api_req *r, json_t **res, struct miren_error *err)
 	return 0;
 }
 
-static int h_app_list(struct api_req *r, json_t **res, struct miren_error *err)
+static enum miren_err h_app_list(struct api_req *r, json_t **res, struct miren_error *err)
 {
 	return apps_list(r->d, res, err);
 }
 
-static int h_app_status(struct api_req *r, json_t **res, struct miren_error *err)
+static enum miren_err h_app_status(struct api_req *r, json_t **res, struct miren_error *err)
 {
 	return apps_status(r->d, r->params[0], res, err);
 }
 
-static int h_app_destroy(struct api_req *r, json_t **res, struct miren_error *err)
+static enum miren_err h_app_destroy(struct api_req *r, json_t **res, struct miren_error *err)
 {
 	(void)res;
 	return apps_destroy(r->d, r->params[0], err);
 }
 
-static int h_app_restart(struct api_req *r, json_t **res, struct miren_error *err)
+static enum miren_err h_app_restart(struct api_req *r, json_t **res, struct miren_error *err)
 {
 	(void)res;
 	return apps_restart(r->d, r->params[0], err);
 }
 
-static int h_deploy(struct api_req *r, json_t **res, struct miren_error *err)
+static enum miren_err h_deploy(struct api_req *r, json_t **res, struct miren_error *err)
 {
 	return apps_deploy(r->d, r->params[0], r->upload_path, r->upload_sha256, res, err);
 }
 
-static int h_env_list(struct api_req *r, json_t **res, struct miren_error *err)
+static enum miren_err h_env_list(struct api_req *r, json_t **res, struct miren_error *err)
 {
 	return appenv_list(r->d, r->params[0], query_bool(r, "unmask"), res, err);
 }
 
-static int h_env_get(struct api_req *r, json_t **res, struct miren_error *err)
+static enum miren_err h_env_get(struct api_req *r, json_t **res, struct miren_error *err)
 {
 	return appenv_get(r->d, r->params[0], r->params[1], query_bool(r, "unmask"), res, err);
 }
 
-static int h_env_set(struct api_req *r, json_t **res, struct miren_error *err)
+static enum miren_err h_env_set(struct api_req *r, json_t **res, struct miren_error *err)
 {
 	(void)res;
 	const char *value = json_string_value(json_object_get(r->body, "value"));
@@ -77,7 +77,7 @@ static int h_env_set(struct api_req *r, json_t **res, struct miren_error *err)
 			  json_is_true(json_object_get(r->body, "create")), err);
 }
 
-static int h_env_delete(struct api_req *r, json_t **res, struct miren_error *err)
+static enum miren_err h_env_delete(struct api_req *r, json_t **res, struct miren_error *err)
 {
 	(void)res;
 	return appenv_delete(r->d, r->params[0], r->params[1], err);
@@ -101,7 +101,7 @@ static bool query_number(struct api_req *r, const char *key, long long min, long
 	return true;
 }
 
-static int h_logs(struct api_req *r, json_t **res, struct miren_error *err)
+static enum miren_err h_logs(struct api_req *r, json_t **res, struct miren_error *err)
 {
 	long long off, tail;
 	if (!query_number(r, "offset", -1, LLONG_MAX, -1, &off))
@@ -113,22 +113,22 @@ static int h_logs(struct api_req *r, json_t **res, struct miren_error *err)
 	return logs_read(r->d, r->params[0], r->params[1], off, (int)tail, res, err);
 }
 
-static int h_addon_available(struct api_req *r, json_t **res, struct miren_error *err)
+static enum miren_err h_addon_available(struct api_req *r, json_t **res, struct miren_error *err)
 {
 	return addons_available(r->d, res, err);
 }
 
-static int h_addon_variants(struct api_req *r, json_t **res, struct miren_error *err)
+static enum miren_err h_addon_variants(struct api_req *r, json_t **res, struct miren_error *err)
 {
 	return addons_variants(r->d, r->params[0], res, err);
 }
 
-static int h_addon_list(struct api_req *r, json_t **res, struct miren_error *err)
+static enum miren_err h_addon_list(struct api_req *r, json_t **res, struct miren_error *err)
 {
 	return addons_list(r->d, r->params[0], res, err);
 }
 
-static int h_addon_create(struct api_req *r, json_t **res, struct miren_error *err)
+static enum miren_err h_addon_create(struct api_req *r, json_t **res, struct miren_error *err)
 {
 	const char *addon = json_string_value(json_object_get(r->body, "addon"));
 	if (!addon)
@@ -138,43 +138,44 @@ static int h_addon_create(struct api_req *r, json_t **res, struct miren_error *e
 			     json_string_value(json_object_get(r->body, "version")), res, err);
 }
 
-static int h_addon_destroy(struct api_req *r, json_t **res, struct miren_error *err)
+static enum miren_err h_addon_destroy(struct api_req *r, json_t **res, struct miren_error *err)
 {
 	(void)res;
 	return addons_destroy(r->d, r->params[0], r->params[1], err);
 }
 
-static int h_disk_list(struct api_req *r, json_t **res, struct miren_error *err)
+static enum miren_err h_disk_list(struct api_req *r, json_t **res, struct miren_error *err)
 {
 	return disks_list(r->d, res, err);
 }
 
-static int h_disk_backup(struct api_req *r, json_t **res, struct miren_error *err)
+static enum miren_err h_disk_backup(struct api_req *r, json_t **res, struct miren_error *err)
 {
 	(void)res;
 	return disks_backup_prepare(r->d, r->params[0], &r->stream, err);
 }
 
-static int h_disk_restore(struct api_req *r, json_t **res, struct miren_error *err)
+static enum miren_err h_disk_restore(struct api_req *r, json_t **res, struct miren_error *err)
 {
 	int fd = open(r->upload_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return miren_error_set(err, MIREN_EIO, "cannot read the uploaded snapshot");
 	const char *name = r->query(r->conn, "name");
-	int rc = disks_restore(r->d, fd, name && *name ? name : NULL, query_bool(r, "force"),
-			       r->client_gone, r->conn, res, err);
+	enum miren_err rc = disks_restore(r->d, fd, name && *name ? name : NULL,
+					  query_bool(r, "force"), r->client_gone, r->conn, res,
+					  err);
 	close(fd);
 	return rc;
 }
 
-static int h_disk_mode(struct api_req *r, json_t **res, struct miren_error *err)
+static enum miren_err h_disk_mode(struct api_req *r, json_t **res, struct miren_error *err)
 {
 	(void)err;
 	*res = disks_mode(r->d);
 	return 0;
 }
 
-static int h_disk_resize(struct api_req *r, json_t **res, struct miren_error *err)
+static enum miren_err h_disk_resize(struct api_req *r, json_t **res, struct miren_error *err)
 {
 	json_t *size = json_object_get(r->body, "size");
 	if (!json_is_integer(size) || json_integer_value(size) <= 0)
@@ -183,12 +184,12 @@ static int h_disk_resize(struct api_req *r, json_t **res, struct miren_error *er
 	return disks_resize(r->d, r->params[0], (uint64_t)json_integer_value(size), res, err);
 }
 
-static int h_invariants(struct api_req *r, json_t **res, struct miren_error *err)
+static enum miren_err h_invariants(struct api_req *r, json_t **res, struct miren_error *err)
 {
 	return daemon_invariants(r->d, res, err);
 }
 
-static int h_state(struct api_req *r, json_t **res, struct miren_error *err)
+static enum miren_err h_state(struct api_req *r, json_t **res, struct miren_error *err)
 {
 	return daemon_state(r->d, query_bool(r, "unmask"), res, err);
 }

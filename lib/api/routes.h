@@ -47,7 +47,7 @@ struct api_req {
 
 /* Returns 0 with *result (may stay NULL: an empty object is sent) or a
  * miren_err with err filled. */
-typedef int (*api_handler)(struct api_req *r, json_t **result, struct miren_error *err);
+typedef enum miren_err (*api_handler)(struct api_req *r, json_t **result, struct miren_error *err);
 
 struct api_route {
 	const char *method;

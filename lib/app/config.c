@@ -279,8 +279,9 @@ static int each_entry(struct parse_ctx *c, const struct toml_kv *kv,
 	return 0;
 }
 
-int app_config_parse(const char *text, size_t len, const char *filename, const char *fallback_name,
-		     struct app_config **out, struct miren_error *err)
+enum miren_err app_config_parse(const char *text, size_t len, const char *filename,
+				const char *fallback_name, struct app_config **out,
+				struct miren_error *err)
 {
 	*out = NULL;
 	struct toml_error terr;
@@ -294,7 +295,7 @@ int app_config_parse(const char *text, size_t len, const char *filename, const c
 	}
 	struct app_config *cfg = xcalloc(1, sizeof(*cfg));
 	struct parse_ctx c = { filename, cfg, err };
-	int rc = 0;
+	enum miren_err rc = 0;
 	const struct toml_kv *namekv = NULL;
 	for (size_t i = 0; i < root->u.table.len && !rc; i++) {
 		const struct toml_kv *kv = &root->u.table.items[i];

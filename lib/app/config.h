@@ -55,8 +55,9 @@ struct app_config {
  * Returns 0 with *out set (caller frees with app_config_free), or
  * MIREN_EINVAL with err filled.
  */
-int app_config_parse(const char *text, size_t len, const char *filename, const char *fallback_name,
-		     struct app_config **out, struct miren_error *err);
+enum miren_err app_config_parse(const char *text, size_t len, const char *filename,
+				const char *fallback_name, struct app_config **out,
+				struct miren_error *err);
 void app_config_free(struct app_config *cfg);
 
 json_t *app_config_to_json(const struct app_config *cfg);

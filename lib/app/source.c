@@ -19,7 +19,7 @@ struct pack_ctx {
 	struct archive *a;
 	struct strbuf *out;
 	struct miren_error *err;
-	int rc;
+	enum miren_err rc;
 };
 
 static la_ssize_t pack_write(struct archive *a MIREN_UNUSED, void *user, const void *buf,
@@ -126,13 +126,13 @@ static int pack_dir(struct pack_ctx *c, const char *full, const char *rel)
 	return rc;
 }
 
-int source_pack(const char *dir, struct strbuf *out, struct miren_error *err)
+enum miren_err source_pack(const char *dir, struct strbuf *out, struct miren_error *err)
 {
 	out->cap = SOURCE_MAX_BYTES;
 	struct pack_ctx c = { archive_write_new(), out, err, 0 };
 	archive_write_set_format_pax_restricted(c.a);
 	archive_write_set_bytes_in_last_block(c.a, 1);
-	int rc = 0;
+	enum miren_err rc = 0;
 	if (archive_write_open2(c.a, &c, NULL, pack_write, NULL, NULL) != ARCHIVE_OK) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot start archive: %s",
 				     archive_error_string(c.a));
@@ -148,7 +148,7 @@ out:
 	return rc;
 }
 
-int source_unpack(const char *tar_path, const char *dest, struct miren_error *err)
+enum miren_err source_unpack(const char *tar_path, const char *dest, struct miren_error *err)
 {
 	const struct extract_limits lim = { .max_bytes = SOURCE_MAX_BYTES,
 					    .max_entries = SOURCE_MAX_ENTRIES,

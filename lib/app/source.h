@@ -20,7 +20,7 @@
 
 /* Packs dir into out (an uncompressed ustar/pax stream).  Returns 0, or a
  * miren_err with err filled (unreadable file, over SOURCE_MAX_BYTES). */
-int source_pack(const char *dir, struct strbuf *out, struct miren_error *err);
+enum miren_err source_pack(const char *dir, struct strbuf *out, struct miren_error *err);
 
 /*
  * Unpacks the archive at tar_path into dest (an existing empty directory)
@@ -29,6 +29,6 @@ int source_pack(const char *dir, struct strbuf *out, struct miren_error *err);
  * of content and more than SOURCE_MAX_ENTRIES entries.  On failure dest may hold part
  * of the tree: the caller removes it.
  */
-int source_unpack(const char *tar_path, const char *dest, struct miren_error *err);
+enum miren_err source_unpack(const char *tar_path, const char *dest, struct miren_error *err);
 
 #endif

@@ -63,7 +63,7 @@ void addons_remove_orphans(struct daemon *d)
 	addon_recs_free(recs, n);
 }
 
-int addons_available(struct daemon *d, json_t **result, struct miren_error *err)
+enum miren_err addons_available(struct daemon *d, json_t **result, struct miren_error *err)
 {
 	(void)d;
 	(void)err;
@@ -73,13 +73,14 @@ int addons_available(struct daemon *d, json_t **result, struct miren_error *err)
 	return 0;
 }
 
-int addons_variants(struct daemon *d, const char *addon, json_t **result, struct miren_error *err)
+enum miren_err addons_variants(struct daemon *d, const char *addon, json_t **result,
+			       struct miren_error *err)
 {
 	(void)d;
 	const struct addon_def *def;
 	const char *variant;
 	char version[16];
-	int rc = addon_resolve(addon, NULL, NULL, &def, &variant, version, err);
+	enum miren_err rc = addon_resolve(addon, NULL, NULL, &def, &variant, version, err);
 	if (rc == MIREN_EUNAVAIL) /* the catalogue shows even when not installed */
 		rc = 0;
 	if (rc)
@@ -88,11 +89,12 @@ int addons_variants(struct daemon *d, const char *addon, json_t **result, struct
 	return 0;
 }
 
-int addons_list_json(struct daemon *d, const char *app, json_t **result, struct miren_error *err)
+enum miren_err addons_list_json(struct daemon *d, const char *app, json_t **result,
+				struct miren_error *err)
 {
 	struct addon_rec *recs;
 	size_t n;
-	int rc = store_addon_list(d->store, app, &recs, &n, err);
+	enum miren_err rc = store_addon_list(d->store, app, &recs, &n, err);
 	if (rc)
 		return rc;
 	*result = json_array();
@@ -102,24 +104,25 @@ int addons_list_json(struct daemon *d, const char *app, json_t **result, struct 
 	return 0;
 }
 
-int addons_list(struct daemon *d, const char *app, json_t **result, struct miren_error *err)
+enum miren_err addons_list(struct daemon *d, const char *app, json_t **result,
+			   struct miren_error *err)
 {
 	struct app_rec rec;
-	int rc = store_app_get(d->store, app, &rec, err);
+	enum miren_err rc = store_app_get(d->store, app, &rec, err);
 	app_rec_release(&rec);
 	if (!rc)
 		rc = addons_list_json(d, app, result, err);
 	return rc;
 }
 
-int addons_create_locked(struct daemon *d, const char *app, const char *addon, const char *variant,
-			 const char *version, const char *source, struct addon_rec *out,
-			 struct miren_error *err)
+enum miren_err addons_create_locked(struct daemon *d, const char *app, const char *addon,
+				    const char *variant, const char *version, const char *source,
+				    struct addon_rec *out, struct miren_error *err)
 {
 	const struct addon_def *def;
 	const char *v;
 	char ver[16];
-	int rc = addon_resolve(addon, variant, version, &def, &v, ver, err);
+	enum miren_err rc = addon_resolve(addon, variant, version, &def, &v, ver, err);
 	if (rc)
 		return rc;
 	struct addon_rec cur;
@@ -160,13 +163,14 @@ int addons_create_locked(struct daemon *d, const char *app, const char *addon, c
 	return 0;
 }
 
-int addons_create(struct daemon *d, const char *app, const char *addon, const char *variant,
-		  const char *version, json_t **result, struct miren_error *err)
+enum miren_err addons_create(struct daemon *d, const char *app, const char *addon,
+			     const char *variant, const char *version, json_t **result,
+			     struct miren_error *err)
 {
 	app_lock(d, app);
 	struct app_rec rec;
 	struct addon_rec made;
-	int rc = store_app_get(d->store, app, &rec, err);
+	enum miren_err rc = store_app_get(d->store, app, &rec, err);
 	app_rec_release(&rec);
 	if (!rc)
 		rc = addons_create_locked(d, app, addon, variant, version,
@@ -179,12 +183,12 @@ int addons_create(struct daemon *d, const char *app, const char *addon, const ch
 	return rc;
 }
 
-int addons_destroy_locked(struct daemon *d, const char *app, const char *addon, char **id_out,
-			  struct miren_error *err)
+enum miren_err addons_destroy_locked(struct daemon *d, const char *app, const char *addon,
+				     char **id_out, struct miren_error *err)
 {
 	for (int tries = 0;; tries++) {
 		struct addon_rec cur;
-		int rc = store_addon_get(d->store, app, addon, &cur, err);
+		enum miren_err rc = store_addon_get(d->store, app, addon, &cur, err);
 		if (rc) {
 			miren_error_hint(err, "run 'miren addon list -a %s' to see its addons",
 					 app);
@@ -211,12 +215,13 @@ int addons_destroy_locked(struct daemon *d, const char *app, const char *addon, 
 	}
 }
 
-int addons_destroy(struct daemon *d, const char *app, const char *addon, struct miren_error *err)
+enum miren_err addons_destroy(struct daemon *d, const char *app, const char *addon,
+			      struct miren_error *err)
 {
 	app_lock(d, app);
 	/* A missing app is named as such, not as "app 'x' has no addon". */
 	struct app_rec rec;
-	int rc = store_app_get(d->store, app, &rec, err);
+	enum miren_err rc = store_app_get(d->store, app, &rec, err);
 	app_rec_release(&rec);
 	if (!rc)
 		rc = addons_destroy_locked(d, app, addon, NULL, err);

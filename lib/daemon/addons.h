@@ -12,16 +12,20 @@
 #include "daemon/daemon.h"
 
 /* [{"name","description","variants":[...],"default_variant","versions"}] */
-int addons_available(struct daemon *d, json_t **result, struct miren_error *err);
+enum miren_err addons_available(struct daemon *d, json_t **result, struct miren_error *err);
 /* {"name","variants":[{"name","description","details","default"}]} */
-int addons_variants(struct daemon *d, const char *addon, json_t **result, struct miren_error *err);
+enum miren_err addons_variants(struct daemon *d, const char *addon, json_t **result,
+			       struct miren_error *err);
 /* The app's addons: [{"addon","variant","status","message",...}] */
-int addons_list(struct daemon *d, const char *app, json_t **result, struct miren_error *err);
+enum miren_err addons_list(struct daemon *d, const char *app, json_t **result,
+			   struct miren_error *err);
 /* Attaches addon (variant/version NULL: defaults) to app; returns the
  * instance (status pending).  The reconciler provisions it. */
-int addons_create(struct daemon *d, const char *app, const char *addon, const char *variant,
-		  const char *version, json_t **result, struct miren_error *err);
+enum miren_err addons_create(struct daemon *d, const char *app, const char *addon,
+			     const char *variant, const char *version, json_t **result,
+			     struct miren_error *err);
 /* Starts removing the addon from app (status deprovisioning). */
-int addons_destroy(struct daemon *d, const char *app, const char *addon, struct miren_error *err);
+enum miren_err addons_destroy(struct daemon *d, const char *app, const char *addon,
+			      struct miren_error *err);
 
 #endif

@@ -11,14 +11,14 @@
 #include <string.h>
 
 /* The effective env of app. */
-static int effective_env(struct daemon *d, const char *app, struct env_rec **eff, size_t *n,
-			 struct miren_error *err)
+static enum miren_err effective_env(struct daemon *d, const char *app, struct env_rec **eff,
+				    size_t *n, struct miren_error *err)
 {
 	struct app_rec rec;
 	struct app_config *cfg;
 	struct env_rec *stored = NULL;
 	size_t n_stored = 0;
-	int rc = apps_load_current(d, app, &rec, &cfg, err);
+	enum miren_err rc = apps_load_current(d, app, &rec, &cfg, err);
 	if (!rc)
 		rc = store_env_list(d->store, app, &stored, &n_stored, err);
 	if (!rc)
@@ -29,12 +29,12 @@ static int effective_env(struct daemon *d, const char *app, struct env_rec **eff
 	return rc;
 }
 
-int appenv_list(struct daemon *d, const char *app, bool unmask, json_t **result,
-		struct miren_error *err)
+enum miren_err appenv_list(struct daemon *d, const char *app, bool unmask, json_t **result,
+			   struct miren_error *err)
 {
 	struct env_rec *eff;
 	size_t n;
-	int rc = effective_env(d, app, &eff, &n, err);
+	enum miren_err rc = effective_env(d, app, &eff, &n, err);
 	if (!rc) {
 		*result = json_array();
 		for (size_t i = 0; i < n; i++)
@@ -44,13 +44,13 @@ int appenv_list(struct daemon *d, const char *app, bool unmask, json_t **result,
 	return rc;
 }
 
-int appenv_get(struct daemon *d, const char *app, const char *key, bool unmask, json_t **result,
-	       struct miren_error *err)
+enum miren_err appenv_get(struct daemon *d, const char *app, const char *key, bool unmask,
+			  json_t **result, struct miren_error *err)
 {
 	struct env_rec *eff;
 	size_t n;
 	*result = NULL;
-	int rc = effective_env(d, app, &eff, &n, err);
+	enum miren_err rc = effective_env(d, app, &eff, &n, err);
 	if (!rc) {
 		/* The app-wide value if there is one, else the first scoped one. */
 		for (size_t i = 0; i < n; i++)
@@ -69,10 +69,10 @@ int appenv_get(struct daemon *d, const char *app, const char *key, bool unmask, 
 	return rc;
 }
 
-int appenv_set(struct daemon *d, const char *app, const char *key, const char *value,
-	       bool sensitive, bool create, struct miren_error *err)
+enum miren_err appenv_set(struct daemon *d, const char *app, const char *key, const char *value,
+			  bool sensitive, bool create, struct miren_error *err)
 {
-	int rc = name_check_env(key, err);
+	enum miren_err rc = name_check_env(key, err);
 	if (rc)
 		return rc;
 	if (!strcmp(key, "PORT") || !strncmp(key, "MIREN_", 6)) {
@@ -118,11 +118,12 @@ int appenv_set(struct daemon *d, const char *app, const char *key, const char *v
 	return rc;
 }
 
-int appenv_delete(struct daemon *d, const char *app, const char *key, struct miren_error *err)
+enum miren_err appenv_delete(struct daemon *d, const char *app, const char *key,
+			     struct miren_error *err)
 {
 	app_lock(d, app);
 	struct app_rec rec;
-	int rc = store_app_get(d->store, app, &rec, err);
+	enum miren_err rc = store_app_get(d->store, app, &rec, err);
 	app_rec_release(&rec);
 	if (!rc)
 		rc = store_env_delete(d->store, app, key, ENV_SOURCE_MANUAL, err);

@@ -13,10 +13,10 @@
 
 /* [{"name","value","service","source","sensitive","description"}]; values
  * of sensitive variables are masked unless unmask. */
-int appenv_list(struct daemon *d, const char *app, bool unmask, json_t **result,
-		struct miren_error *err);
-int appenv_get(struct daemon *d, const char *app, const char *key, bool unmask, json_t **result,
-	       struct miren_error *err);
+enum miren_err appenv_list(struct daemon *d, const char *app, bool unmask, json_t **result,
+			   struct miren_error *err);
+enum miren_err appenv_get(struct daemon *d, const char *app, const char *key, bool unmask,
+			  json_t **result, struct miren_error *err);
 /*
  * Sets a manual variable of app and restarts its services.  The app must
  * exist (MIREN_ENOTFOUND "app 'X' not found", nothing changed) unless
@@ -24,8 +24,9 @@ int appenv_get(struct daemon *d, const char *app, const char *key, bool unmask, 
  * variables can be given before the first deploy.  MIREN_EINVAL for a bad
  * name, PORT or MIREN_*; MIREN_ETOOBIG for a value over 64 KiB.
  */
-int appenv_set(struct daemon *d, const char *app, const char *key, const char *value,
-	       bool sensitive, bool create, struct miren_error *err);
-int appenv_delete(struct daemon *d, const char *app, const char *key, struct miren_error *err);
+enum miren_err appenv_set(struct daemon *d, const char *app, const char *key, const char *value,
+			  bool sensitive, bool create, struct miren_error *err);
+enum miren_err appenv_delete(struct daemon *d, const char *app, const char *key,
+			     struct miren_error *err);
 
 #endif

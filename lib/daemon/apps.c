@@ -25,11 +25,11 @@ static char *service_id(const char *app, const char *svc)
 	return xasprintf("app/%s/%s", app, svc);
 }
 
-int apps_load_current(struct daemon *d, const char *app, struct app_rec *rec,
-		      struct app_config **cfg, struct miren_error *err)
+enum miren_err apps_load_current(struct daemon *d, const char *app, struct app_rec *rec,
+				 struct app_config **cfg, struct miren_error *err)
 {
 	*cfg = NULL;
-	int rc = store_app_get(d->store, app, rec, err);
+	enum miren_err rc = store_app_get(d->store, app, rec, err);
 	if (rc || rec->current_release == 0)
 		return rc;
 	struct release_rec rel;
@@ -53,8 +53,8 @@ int apps_load_current(struct daemon *d, const char *app, struct app_rec *rec,
  * restarted; the reconciler's callback starts the app once they are.
  * Caller holds the app's lock.
  */
-static int start_services(struct daemon *d, const struct app_config *cfg, int release,
-			  struct miren_error *err)
+static enum miren_err start_services(struct daemon *d, const struct app_config *cfg, int release,
+				     struct miren_error *err)
 {
 	char *waiting;
 	bool held = cfg->n_services && !addons_ready(d, cfg->name, &waiting);
@@ -67,7 +67,7 @@ static int start_services(struct daemon *d, const struct app_config *cfg, int re
 	}
 	struct env_rec *stored;
 	size_t n_stored;
-	int rc = store_env_list(d->store, cfg->name, &stored, &n_stored, err);
+	enum miren_err rc = store_env_list(d->store, cfg->name, &stored, &n_stored, err);
 	if (rc)
 		return rc;
 	char *rdir = data_paths_release(d->paths, cfg->name, release);
@@ -219,8 +219,8 @@ static json_t *services_json(struct daemon *d, const struct app_config *cfg)
 }
 
 /* Writes the uploaded source into a fresh directory under tmp. */
-static int unpack_to_staging(struct daemon *d, const char *tar_path, char **staging,
-			     struct miren_error *err)
+static enum miren_err unpack_to_staging(struct daemon *d, const char *tar_path, char **staging,
+					struct miren_error *err)
 {
 	*staging = data_paths_tmp_unique(d->paths, "release");
 	if (mkdir(*staging, 0755) != 0)
@@ -229,13 +229,13 @@ static int unpack_to_staging(struct daemon *d, const char *tar_path, char **stag
 	return source_unpack(tar_path, *staging, err);
 }
 
-static int read_config(const char *staging, const char *app, struct app_config **cfg,
-		       struct miren_error *err)
+static enum miren_err read_config(const char *staging, const char *app, struct app_config **cfg,
+				  struct miren_error *err)
 {
 	char *path = fs_join(staging, ".miren/app.toml");
 	struct strbuf sb;
 	strbuf_init(&sb, 1 << 20);
-	int rc = strbuf_read_file(&sb, path);
+	enum miren_err rc = strbuf_read_file(&sb, path);
 	if (rc == MIREN_ENOTFOUND) {
 		miren_error_set(err, MIREN_EINVAL, "the source has no .miren/app.toml");
 		miren_error_hint(err,
@@ -262,15 +262,16 @@ static int read_config(const char *staging, const char *app, struct app_config *
  * Every [addons.<name>] of cfg names a known addon, variant and version,
  * and none asks for another variant than the one already attached.
  */
-static int check_addons(struct daemon *d, const struct app_config *cfg, struct miren_error *err)
+static enum miren_err check_addons(struct daemon *d, const struct app_config *cfg,
+				   struct miren_error *err)
 {
 	for (size_t i = 0; i < cfg->n_addons; i++) {
 		const struct app_addon *a = &cfg->addons[i];
 		const struct addon_def *def;
 		const char *variant;
 		char version[16];
-		int rc = addon_resolve(a->name, a->variant, a->version, &def, &variant, version,
-				       err);
+		enum miren_err rc = addon_resolve(a->name, a->variant, a->version, &def, &variant,
+						  version, err);
 		if (rc)
 			return rc;
 		struct addon_rec cur;
@@ -299,10 +300,10 @@ static int check_addons(struct daemon *d, const struct app_config *cfg, struct m
  * (appending their names to created), removes those app.toml attached
  * before and no longer lists.  Addons attached with `miren addon create`
  * are left alone. */
-static int sync_addons(struct daemon *d, const struct app_config *cfg, json_t *created,
-		       struct miren_error *err)
+static enum miren_err sync_addons(struct daemon *d, const struct app_config *cfg, json_t *created,
+				  struct miren_error *err)
 {
-	int rc = 0;
+	enum miren_err rc = 0;
 	for (size_t i = 0; i < cfg->n_addons && !rc; i++) {
 		const struct app_addon *a = &cfg->addons[i];
 		struct addon_rec cur;
@@ -341,10 +342,10 @@ static int sync_addons(struct daemon *d, const struct app_config *cfg, json_t *c
  * error is removed (its removal undoes whatever is left of it) and, once
  * gone, made anew by sync_addons.  Appends the names to retried.
  */
-static int retry_failed_addons(struct daemon *d, const struct app_config *cfg, json_t *retried,
-			       struct miren_error *err)
+static enum miren_err retry_failed_addons(struct daemon *d, const struct app_config *cfg,
+					  json_t *retried, struct miren_error *err)
 {
-	int rc = 0;
+	enum miren_err rc = 0;
 	for (size_t i = 0; i < cfg->n_addons && !rc; i++) {
 		struct addon_rec cur;
 		if (store_addon_get(d->store, cfg->name, cfg->addons[i].name, &cur, NULL) != 0)
@@ -380,9 +381,10 @@ static char *dying_addon(struct daemon *d, const struct app_config *cfg)
 
 /* The part of a deploy under the app's lock: from the checks against the
  * app's state to the start of its services.  cfg is the new config. */
-static int deploy_locked(struct daemon *d, const char *app, char **staging, const char *sha256,
-			 struct app_config *cfg, json_t *created, json_t *retried, int *n_out,
-			 int *unchanged_out, struct miren_error *err)
+static enum miren_err deploy_locked(struct daemon *d, const char *app, char **staging,
+				    const char *sha256, struct app_config *cfg, json_t *created,
+				    json_t *retried, int *n_out, int *unchanged_out,
+				    struct miren_error *err)
 {
 	struct app_config *old = NULL;
 	struct app_rec rec = { 0 };
@@ -520,11 +522,11 @@ out:
 	return rc;
 }
 
-int apps_deploy(struct daemon *d, const char *app, const char *tar_path, const char *sha256,
-		json_t **result, struct miren_error *err)
+enum miren_err apps_deploy(struct daemon *d, const char *app, const char *tar_path,
+			   const char *sha256, json_t **result, struct miren_error *err)
 {
 	*result = NULL;
-	int rc = name_check_app(app, err);
+	enum miren_err rc = name_check_app(app, err);
 	if (rc)
 		return rc;
 	char *staging = NULL;
@@ -561,11 +563,11 @@ int apps_deploy(struct daemon *d, const char *app, const char *tar_path, const c
 	return rc;
 }
 
-int apps_list(struct daemon *d, json_t **result, struct miren_error *err)
+enum miren_err apps_list(struct daemon *d, json_t **result, struct miren_error *err)
 {
 	struct app_rec *apps;
 	size_t n;
-	int rc = store_app_list(d->store, &apps, &n, err);
+	enum miren_err rc = store_app_list(d->store, &apps, &n, err);
 	if (rc)
 		return rc;
 	json_t *arr = json_array();
@@ -584,11 +586,12 @@ int apps_list(struct daemon *d, json_t **result, struct miren_error *err)
 	return 0;
 }
 
-int apps_status(struct daemon *d, const char *app, json_t **result, struct miren_error *err)
+enum miren_err apps_status(struct daemon *d, const char *app, json_t **result,
+			   struct miren_error *err)
 {
 	struct app_rec rec;
 	struct app_config *cfg;
-	int rc = apps_load_current(d, app, &rec, &cfg, err);
+	enum miren_err rc = apps_load_current(d, app, &rec, &cfg, err);
 	json_t *addons = NULL;
 	if (!rc)
 		rc = addons_list_json(d, app, &addons, err);
@@ -600,11 +603,11 @@ int apps_status(struct daemon *d, const char *app, json_t **result, struct miren
 	return rc;
 }
 
-int apps_restart_locked(struct daemon *d, const char *app, struct miren_error *err)
+enum miren_err apps_restart_locked(struct daemon *d, const char *app, struct miren_error *err)
 {
 	struct app_rec rec;
 	struct app_config *cfg;
-	int rc = apps_load_current(d, app, &rec, &cfg, err);
+	enum miren_err rc = apps_load_current(d, app, &rec, &cfg, err);
 	if (!rc && cfg) {
 		/* sv_start replaces a running process: stop, then start anew. */
 		rc = start_services(d, cfg, rec.current_release, err);
@@ -616,10 +619,10 @@ int apps_restart_locked(struct daemon *d, const char *app, struct miren_error *e
 	return rc;
 }
 
-int apps_restart(struct daemon *d, const char *app, struct miren_error *err)
+enum miren_err apps_restart(struct daemon *d, const char *app, struct miren_error *err)
 {
 	app_lock(d, app);
-	int rc = apps_restart_locked(d, app, err);
+	enum miren_err rc = apps_restart_locked(d, app, err);
 	if (!rc)
 		log_info("app %s: restarted", app);
 	app_unlock(d, app);
@@ -645,14 +648,14 @@ static char *addons_left(struct daemon *d, const char *app, char **ids, size_t n
 	return left;
 }
 
-int apps_destroy(struct daemon *d, const char *app, struct miren_error *err)
+enum miren_err apps_destroy(struct daemon *d, const char *app, struct miren_error *err)
 {
 	struct app_rec rec;
 	struct app_config *cfg;
 	char **ids = NULL;
 	size_t n_ids = 0;
 	app_lock(d, app);
-	int rc = apps_load_current(d, app, &rec, &cfg, err);
+	enum miren_err rc = apps_load_current(d, app, &rec, &cfg, err);
 	if (rc)
 		goto out;
 	stop_removed_services(d, cfg, NULL);

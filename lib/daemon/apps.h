@@ -21,19 +21,20 @@
  * 120 s, then MIREN_EUNAVAIL with nothing recorded) and made anew, never
  * adopted.
  */
-int apps_deploy(struct daemon *d, const char *app, const char *tar_path, const char *sha256,
-		json_t **result, struct miren_error *err);
+enum miren_err apps_deploy(struct daemon *d, const char *app, const char *tar_path,
+			   const char *sha256, json_t **result, struct miren_error *err);
 /* [{"name","release","services","running","created_at"}] */
-int apps_list(struct daemon *d, json_t **result, struct miren_error *err);
+enum miren_err apps_list(struct daemon *d, json_t **result, struct miren_error *err);
 /* {"name","release","services":[{"name","state","pid","port","url","restarts",...}],"addons"} */
-int apps_status(struct daemon *d, const char *app, json_t **result, struct miren_error *err);
-int apps_restart(struct daemon *d, const char *app, struct miren_error *err);
+enum miren_err apps_status(struct daemon *d, const char *app, json_t **result,
+			   struct miren_error *err);
+enum miren_err apps_restart(struct daemon *d, const char *app, struct miren_error *err);
 /*
  * Stops the app's services, moves its addons to deprovisioning, deletes
  * the app with its releases and env, then waits (up to 120 s) until the
  * addons are gone.  MIREN_EUNAVAIL when one is still being removed then
  * (the app itself is gone; the reconciler keeps retrying).
  */
-int apps_destroy(struct daemon *d, const char *app, struct miren_error *err);
+enum miren_err apps_destroy(struct daemon *d, const char *app, struct miren_error *err);
 
 #endif

@@ -119,7 +119,7 @@ int daemon_wait_changes(struct daemon *d, const char *app, uint64_t seen, int64_
 	return rc;
 }
 
-int daemon_stopping_error(struct miren_error *err)
+enum miren_err daemon_stopping_error(struct miren_error *err)
 {
 	miren_error_set(err, MIREN_EUNAVAIL, "the miren server is stopping");
 	miren_error_hint(err, "start it again: what was being removed is removed then");
@@ -233,7 +233,8 @@ const struct data_paths *daemon_paths(const struct daemon *d)
 }
 
 /* Parses "a.b.c.d/len" (a loopback range) into base and size. */
-static int parse_pool(const char *cidr, uint32_t *base, uint32_t *size, struct miren_error *err)
+static enum miren_err parse_pool(const char *cidr, uint32_t *base, uint32_t *size,
+				 struct miren_error *err)
 {
 	char addr[INET_ADDRSTRLEN];
 	int len = -1;
@@ -258,7 +259,8 @@ static int parse_pool(const char *cidr, uint32_t *base, uint32_t *size, struct m
 	return 0;
 }
 
-int daemon_open(const struct daemon_options *opts, struct daemon **out, struct miren_error *err)
+enum miren_err daemon_open(const struct daemon_options *opts, struct daemon **out,
+			   struct miren_error *err)
 {
 	*out = NULL;
 	struct daemon *d = xcalloc(1, sizeof(*d));
@@ -274,7 +276,7 @@ int daemon_open(const struct daemon_options *opts, struct daemon **out, struct m
 	d->keep_releases = opts->keep_releases > 0 ? opts->keep_releases : 5;
 	d->run_uid = (uid_t)-1;
 	d->run_gid = (gid_t)-1;
-	int rc = 0;
+	enum miren_err rc = 0;
 	char *tmp = data_paths_tmp(d->paths), *apps = data_paths_apps(d->paths);
 	char *db = data_paths_store(d->paths), *run = data_paths_run(d->paths);
 	const char *root = data_paths_root(d->paths);

@@ -36,7 +36,8 @@ struct daemon_options {
 	const char *addr_pool;    /* addon server addresses, CIDR; NULL: 127.77.0.0/16 */
 };
 
-int daemon_open(const struct daemon_options *opts, struct daemon **out, struct miren_error *err);
+enum miren_err daemon_open(const struct daemon_options *opts, struct daemon **out,
+			   struct miren_error *err);
 /* Stops every service and closes the store. */
 void daemon_close(struct daemon *d);
 /* The paths of its data directory (owned by d). */

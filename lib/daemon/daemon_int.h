@@ -84,7 +84,7 @@ bool daemon_is_stopping(struct daemon *d);
 void daemon_set_held(struct daemon *d, const char *app, bool held);
 bool daemon_is_held(struct daemon *d, const char *app);
 /* The error of a wait that ended with the daemon stopping. */
-int daemon_stopping_error(struct miren_error *err);
+enum miren_err daemon_stopping_error(struct miren_error *err);
 
 /* The port of a service id: its configured one (0: none), else one picked
  * once and kept for the daemon's lifetime so restarts keep the URL. */
@@ -96,10 +96,10 @@ int daemon_service_port_known(struct daemon *d, const char *id);
 
 /* Loads the config of the app's current release; *cfg NULL if never
  * deployed.  MIREN_ENOTFOUND (err filled) when the app does not exist. */
-int apps_load_current(struct daemon *d, const char *app, struct app_rec *rec,
-		      struct app_config **cfg, struct miren_error *err);
+enum miren_err apps_load_current(struct daemon *d, const char *app, struct app_rec *rec,
+				 struct app_config **cfg, struct miren_error *err);
 /* Restarts every service of app with fresh env; caller holds app's lock. */
-int apps_restart_locked(struct daemon *d, const char *app, struct miren_error *err);
+enum miren_err apps_restart_locked(struct daemon *d, const char *app, struct miren_error *err);
 /* Starts every app's current release (daemon_open); removes release
  * directories the store does not know. */
 void apps_start_all(struct daemon *d);
@@ -108,16 +108,17 @@ void apps_prune_dirs(struct daemon *d);
 
 /* --- addons.c, for the other modules ------------------------------------ */
 
-int addons_create_locked(struct daemon *d, const char *app, const char *addon, const char *variant,
-			 const char *version, const char *source, struct addon_rec *out,
-			 struct miren_error *err);
+enum miren_err addons_create_locked(struct daemon *d, const char *app, const char *addon,
+				    const char *variant, const char *version, const char *source,
+				    struct addon_rec *out, struct miren_error *err);
 /* Moves app's addon to deprovisioning (compare-and-set from what it read;
  * read again when the reconciler moved it meanwhile); 0 also when it is
  * being removed already.  *id_out (if not NULL) gets its id, to free. */
-int addons_destroy_locked(struct daemon *d, const char *app, const char *addon, char **id_out,
-			  struct miren_error *err);
+enum miren_err addons_destroy_locked(struct daemon *d, const char *app, const char *addon,
+				     char **id_out, struct miren_error *err);
 /* The app's addons as JSON (an array). */
-int addons_list_json(struct daemon *d, const char *app, json_t **result, struct miren_error *err);
+enum miren_err addons_list_json(struct daemon *d, const char *app, json_t **result,
+				struct miren_error *err);
 /* Whether every addon of app is active (those being removed do not hold
  * the app back).  *what (if not NULL) names the first that is not, to free. */
 bool addons_ready(struct daemon *d, const char *app, char **what);

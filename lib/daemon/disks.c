@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int disks_list(struct daemon *d, json_t **result, struct miren_error *err)
+enum miren_err disks_list(struct daemon *d, json_t **result, struct miren_error *err)
 {
 	return disk_list(&d->actx, result, err);
 }
@@ -23,38 +23,39 @@ json_t *disks_mode(struct daemon *d)
 			 volumes_grow_online(d->actx.volumes));
 }
 
-int disks_resize(struct daemon *d, const char *name, uint64_t size_bytes, json_t **result,
-		 struct miren_error *err)
+enum miren_err disks_resize(struct daemon *d, const char *name, uint64_t size_bytes,
+			    json_t **result, struct miren_error *err)
 {
 	return disk_resize(&d->actx, name, size_bytes, result, err);
 }
 
-int disks_backup_prepare(struct daemon *d, const char *name, struct disk_backup_job **job,
-			 struct miren_error *err)
+enum miren_err disks_backup_prepare(struct daemon *d, const char *name,
+				    struct disk_backup_job **job, struct miren_error *err)
 {
 	return disk_backup_prepare(&d->actx, name, job, err);
 }
 
-int disks_restore(struct daemon *d, int fd, const char *name, bool force, bool (*abandoned)(void *),
-		  void *abandoned_user, json_t **result, struct miren_error *err)
+enum miren_err disks_restore(struct daemon *d, int fd, const char *name, bool force,
+			     bool (*abandoned)(void *), void *abandoned_user, json_t **result,
+			     struct miren_error *err)
 {
 	return disk_restore(&d->actx, snap_source_fd, &fd, name, force, abandoned, abandoned_user,
 			    result, err);
 }
 
-int daemon_invariants(struct daemon *d, json_t **result, struct miren_error *err)
+enum miren_err daemon_invariants(struct daemon *d, json_t **result, struct miren_error *err)
 {
 	return addon_invariants_check(&d->actx, result, err);
 }
 
-int daemon_state(struct daemon *d, bool unmask, json_t **result, struct miren_error *err)
+enum miren_err daemon_state(struct daemon *d, bool unmask, json_t **result, struct miren_error *err)
 {
 	struct app_rec *apps = NULL;
 	struct addon_rec *addons = NULL;
 	struct server_rec *servers = NULL;
 	struct disk_rec *disks = NULL;
 	size_t n_apps = 0, n_addons = 0, n_servers = 0, n_disks = 0;
-	int rc = store_app_list(d->store, &apps, &n_apps, err);
+	enum miren_err rc = store_app_list(d->store, &apps, &n_apps, err);
 	if (!rc)
 		rc = store_addon_list(d->store, NULL, &addons, &n_addons, err);
 	if (!rc)

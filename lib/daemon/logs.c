@@ -13,12 +13,12 @@
 
 #define SLICE_MAX (1 << 20)
 
-int logs_read(struct daemon *d, const char *app, const char *service, long long offset, int tail,
-	      json_t **result, struct miren_error *err)
+enum miren_err logs_read(struct daemon *d, const char *app, const char *service, long long offset,
+			 int tail, json_t **result, struct miren_error *err)
 {
 	struct app_rec rec;
 	struct app_config *cfg;
-	int rc = apps_load_current(d, app, &rec, &cfg, err);
+	enum miren_err rc = apps_load_current(d, app, &rec, &cfg, err);
 	app_rec_release(&rec);
 	if (!rc && (!cfg || !app_config_service(cfg, service))) {
 		rc = miren_error_set(err, MIREN_ENOTFOUND, "app '%s' has no service '%s'", app,

@@ -14,7 +14,7 @@
  * (at most 1 MiB); with offset < 0, the last `tail` lines.
  * Returns {"service","data","offset"} where offset is where to continue.
  */
-int logs_read(struct daemon *d, const char *app, const char *service, long long offset, int tail,
-	      json_t **result, struct miren_error *err);
+enum miren_err logs_read(struct daemon *d, const char *app, const char *service, long long offset,
+			 int tail, json_t **result, struct miren_error *err);
 
 #endif

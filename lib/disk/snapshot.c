@@ -48,7 +48,7 @@ ssize_t snap_source_mem(void *user, void *buf, size_t len)
 	return (ssize_t)len;
 }
 
-int snap_check_rel(const char *rel, struct miren_error *err)
+enum miren_err snap_check_rel(const char *rel, struct miren_error *err)
 {
 	if (!rel || !*rel)
 		return miren_error_set(err, MIREN_EINVAL, "empty path in the backup");

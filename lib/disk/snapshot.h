@@ -71,14 +71,15 @@ struct snap_writer *snap_writer_new(snap_sink_fn sink, void *user, const json_t 
  * digest of a file is taken from the bytes its member holds, never
  * separately from what was read.
  */
-int snap_add_tree(struct snap_writer *w, const char *root, unsigned flags,
-		  bool (*skip)(const char *rel, bool is_dir, void *u), void *u,
-		  struct miren_error *err);
+enum miren_err snap_add_tree(struct snap_writer *w, const char *root, unsigned flags,
+			     bool (*skip)(const char *rel, bool is_dir, void *u), void *u,
+			     struct miren_error *err);
 /* Adds one regular file "disk/<rel>" with the given content. */
-int snap_add_data(struct snap_writer *w, const char *rel, const void *data, size_t len, mode_t mode,
-		  struct miren_error *err);
+enum miren_err snap_add_data(struct snap_writer *w, const char *rel, const void *data, size_t len,
+			     mode_t mode, struct miren_error *err);
 /* Writes the manifest, ends the zstd frame, fills st (may be NULL). */
-int snap_writer_finish(struct snap_writer *w, struct snap_stats *st, struct miren_error *err);
+enum miren_err snap_writer_finish(struct snap_writer *w, struct snap_stats *st,
+				  struct miren_error *err);
 void snap_writer_free(struct snap_writer *w);
 
 /* Pulls compressed bytes; returns bytes read (0 at end) or -1 (errno). */
@@ -97,8 +98,9 @@ typedef ssize_t (*snap_source_fn)(void *user, void *buf, size_t len);
  * decrefs).
  * max_bytes bounds the extracted content (0: no bound).
  */
-int snap_read(snap_source_fn source, void *user, const char *staging, uid_t uid, gid_t gid,
-	      uint64_t max_bytes, json_t **header, struct snap_stats *st, struct miren_error *err);
+enum miren_err snap_read(snap_source_fn source, void *user, const char *staging, uid_t uid,
+			 gid_t gid, uint64_t max_bytes, json_t **header, struct snap_stats *st,
+			 struct miren_error *err);
 
 /* Convenience sources/sinks over a file descriptor (user is an int *). */
 int snap_sink_fd(void *user, const void *data, size_t len);
@@ -117,7 +119,7 @@ ssize_t snap_source_mem(void *user, void *buf, size_t len);
  * relative, and without empty, "." or ".." components.  Returns 0, or
  * MIREN_EINVAL with a message naming the path.
  */
-int snap_check_rel(const char *rel, struct miren_error *err);
+enum miren_err snap_check_rel(const char *rel, struct miren_error *err);
 /*
  * True when a symlink at rel (a path checked by snap_check_rel) pointing at
  * target stays inside the disk: target is non-empty and relative, every ".."

@@ -308,7 +308,7 @@ static la_ssize_t read_cb(struct archive *a, void *u, const void **buf)
 
 /* Reads the rest of the stream, discarding it; returns the producer's
    error code (its message in *pe) or 0. */
-static int drain(struct rd *r, struct miren_error *pe)
+static enum miren_err drain(struct rd *r, struct miren_error *pe)
 {
 	while (take(r))
 		;
@@ -319,7 +319,8 @@ static int drain(struct rd *r, struct miren_error *pe)
 
 /* ------------------------------------------------------------- the tree */
 
-static int local_error(int e, const char *what, const char *name, struct miren_error *err)
+static enum miren_err local_error(int e, const char *what, const char *name,
+				  struct miren_error *err)
 {
 	char b[128];
 	if (e == ENOSPC)
@@ -336,7 +337,7 @@ static int local_error(int e, const char *what, const char *name, struct miren_e
 }
 
 /* Gives the open fd, or base in dfd (a symlink itself), the restore's owner. */
-static int chown_fd(struct rd *r, int fd, const char *name, struct miren_error *err)
+static enum miren_err chown_fd(struct rd *r, int fd, const char *name, struct miren_error *err)
 {
 	if (r->uid == (uid_t)-1 && r->gid == (gid_t)-1)
 		return 0;
@@ -345,8 +346,8 @@ static int chown_fd(struct rd *r, int fd, const char *name, struct miren_error *
 	return 0;
 }
 
-static int chown_at(struct rd *r, int dfd, const char *base, const char *name,
-		    struct miren_error *err)
+static enum miren_err chown_at(struct rd *r, int dfd, const char *base, const char *name,
+			       struct miren_error *err)
 {
 	if (r->uid == (uid_t)-1 && r->gid == (gid_t)-1)
 		return 0;
@@ -358,8 +359,8 @@ static int chown_at(struct rd *r, int dfd, const char *base, const char *name,
 /* The directory holding rel (walked from the root, never through a symlink,
    made 0700 where missing); *base gets rel's last component.  The fd stays
    owned by the cache. */
-static int parent_dir(struct rd *r, const char *rel, const char **base, int *out,
-		      struct miren_error *err)
+static enum miren_err parent_dir(struct rd *r, const char *rel, const char **base, int *out,
+				 struct miren_error *err)
 {
 	char b[128];
 	const char *slash = strrchr(rel, '/');
@@ -423,13 +424,13 @@ static int parent_dir(struct rd *r, const char *rel, const char **base, int *out
 	return 0;
 }
 
-static int bad(struct miren_error *err, const char *fmt, const char *name)
+static enum miren_err bad(struct miren_error *err, const char *fmt, const char *name)
 {
 	char b[128];
 	return miren_error_set(err, MIREN_EINVAL, fmt, show(name, b));
 }
 
-static int archive_fail(struct rd *r, const char *name, struct miren_error *err)
+static enum miren_err archive_fail(struct rd *r, const char *name, struct miren_error *err)
 {
 	char b[128];
 	const char *msg = archive_error_string(r->ar);
@@ -437,8 +438,8 @@ static int archive_fail(struct rd *r, const char *name, struct miren_error *err)
 			       show(name, b), msg ? msg : "unreadable tar data");
 }
 
-static int extract_file(struct rd *r, struct archive_entry *e, const char *rel, const char *name,
-			struct miren_error *err)
+static enum miren_err extract_file(struct rd *r, struct archive_entry *e, const char *rel,
+				   const char *name, struct miren_error *err)
 {
 	int64_t size = archive_entry_size(e);
 	if (size < 0)
@@ -540,8 +541,8 @@ done:
 	return 0;
 }
 
-static int extract_dir(struct rd *r, struct archive_entry *e, const char *rel, const char *name,
-		       struct miren_error *err)
+static enum miren_err extract_dir(struct rd *r, struct archive_entry *e, const char *rel,
+				  const char *name, struct miren_error *err)
 {
 	struct timespec mt = { archive_entry_mtime(e), archive_entry_mtime_nsec(e) };
 	mode_t mode = archive_entry_perm(e) & 01777;
@@ -555,7 +556,7 @@ static int extract_dir(struct rd *r, struct archive_entry *e, const char *rel, c
 		return 0;
 	const char *base;
 	int dfd;
-	int rc = parent_dir(r, rel, &base, &dfd, err);
+	enum miren_err rc = parent_dir(r, rel, &base, &dfd, err);
 	if (rc)
 		return rc;
 	if (mkdirat(dfd, base, 0700) != 0) {
@@ -576,8 +577,8 @@ static int extract_dir(struct rd *r, struct archive_entry *e, const char *rel, c
 	return 0;
 }
 
-static int extract_link(struct rd *r, struct archive_entry *e, const char *rel, const char *name,
-			struct miren_error *err)
+static enum miren_err extract_link(struct rd *r, struct archive_entry *e, const char *rel,
+				   const char *name, struct miren_error *err)
 {
 	char b1[128], b2[128];
 	const char *target = archive_entry_symlink(e);
@@ -596,7 +597,7 @@ static int extract_link(struct rd *r, struct archive_entry *e, const char *rel, 
 		return 0;
 	const char *base;
 	int dfd;
-	int rc = parent_dir(r, rel, &base, &dfd, err);
+	enum miren_err rc = parent_dir(r, rel, &base, &dfd, err);
 	if (rc)
 		return rc;
 	if (symlinkat(target, dfd, base) != 0)
@@ -614,7 +615,8 @@ static int extract_link(struct rd *r, struct archive_entry *e, const char *rel, 
 }
 
 /* Checks a member's path and type, then creates it. */
-static int extract(struct rd *r, struct archive_entry *e, const char *name, struct miren_error *err)
+static enum miren_err extract(struct rd *r, struct archive_entry *e, const char *name,
+			      struct miren_error *err)
 {
 	if (name[0] == '/')
 		return bad(err, "member '%s' has an absolute path", name);
@@ -649,7 +651,7 @@ static int extract(struct rd *r, struct archive_entry *e, const char *name, stru
 	}
 	char *rel = xstrdup(name[4] ? name + 5 : "");
 	size_t n = strlen(rel);
-	int rc = 0;
+	enum miren_err rc = 0;
 	if (type == AE_IFDIR)
 		while (n && rel[n - 1] == '/')
 			rel[--n] = '\0';
@@ -666,8 +668,8 @@ static int extract(struct rd *r, struct archive_entry *e, const char *name, stru
 }
 
 /* Reads a small member whole; *out is NUL-terminated (caller frees). */
-static int slurp(struct rd *r, struct archive_entry *e, const char *name, char **out,
-		 size_t *outlen, struct miren_error *err)
+static enum miren_err slurp(struct rd *r, struct archive_entry *e, const char *name, char **out,
+			    size_t *outlen, struct miren_error *err)
 {
 	int64_t size = archive_entry_size(e);
 	char *buf = xmalloc((size_t)size + 1);
@@ -698,8 +700,8 @@ static int slurp(struct rd *r, struct archive_entry *e, const char *name, char *
 	return 0;
 }
 
-static int check_header(struct rd *r, struct archive_entry *e, const char *name,
-			struct miren_error *err)
+static enum miren_err check_header(struct rd *r, struct archive_entry *e, const char *name,
+				   struct miren_error *err)
 {
 	char *text = NULL;
 	size_t len;
@@ -709,7 +711,7 @@ static int check_header(struct rd *r, struct archive_entry *e, const char *name,
 		return bad(err, "not a miren backup (%s is not a regular file)", name);
 	if (archive_entry_size(e) < 0 || archive_entry_size(e) > HEADER_MAX)
 		return bad(err, "not a miren backup (%s is too large)", name);
-	int rc = slurp(r, e, name, &text, &len, err);
+	enum miren_err rc = slurp(r, e, name, &text, &len, err);
 	if (rc)
 		return rc;
 	json_error_t je;
@@ -762,13 +764,13 @@ static int archive_digest_at(struct rd *r, uint64_t pos, char hex[65])
 	return -1;
 }
 
-static int check_manifest(struct rd *r, struct archive_entry *e, const char *name,
-			  struct miren_error *err)
+static enum miren_err check_manifest(struct rd *r, struct archive_entry *e, const char *name,
+				     struct miren_error *err)
 {
 	char *text = NULL;
 	size_t len;
 	json_t *m = NULL;
-	int rc;
+	enum miren_err rc;
 	if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e))
 		return bad(err, "backup file is corrupt (%s is not a regular file)", name);
 	char ahex[65];
@@ -832,7 +834,7 @@ out:
 }
 
 /* After the end of the archive only zero bytes may follow. */
-static int check_tail(struct rd *r, struct miren_error *err)
+static enum miren_err check_tail(struct rd *r, struct miren_error *err)
 {
 	uint64_t used = (uint64_t)archive_filter_bytes(r->ar, 0);
 	struct rb *held[2] = { r->prev, r->cur };
@@ -907,13 +909,13 @@ static int is_empty_dir(int dfd)
 }
 
 /* Directory modes and times, set last (creating entries changes them). */
-static int apply_dir_fixes(struct rd *r, struct miren_error *err)
+static enum miren_err apply_dir_fixes(struct rd *r, struct miren_error *err)
 {
 	for (size_t i = r->nfix; i-- > 0;) {
 		struct dirfix *f = &r->fix[i];
 		const char *base;
 		int dfd;
-		int rc = parent_dir(r, f->rel, &base, &dfd, err);
+		enum miren_err rc = parent_dir(r, f->rel, &base, &dfd, err);
 		if (rc)
 			return rc;
 		int fd = openat(dfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -928,7 +930,7 @@ static int apply_dir_fixes(struct rd *r, struct miren_error *err)
 			return rc;
 	}
 	/* Staging becomes the disk's root: it gets the owner too. */
-	int rc = chown_fd(r, r->root, "the staging directory", err);
+	enum miren_err rc = chown_fd(r, r->root, "the staging directory", err);
 	if (rc)
 		return rc;
 	if (r->root_fix) {
@@ -941,7 +943,7 @@ static int apply_dir_fixes(struct rd *r, struct miren_error *err)
 
 /* ----------------------------------------------------------------- main */
 
-static int run(struct rd *r, struct miren_error *err)
+static enum miren_err run(struct rd *r, struct miren_error *err)
 {
 	if (archive_read_open(r->ar, r, NULL, read_cb, NULL) != ARCHIVE_OK)
 		return miren_error_set(err, MIREN_EINVAL,
@@ -973,7 +975,7 @@ static int run(struct rd *r, struct miren_error *err)
 			return miren_error_set(err, MIREN_EINVAL,
 					       "backup file is corrupt (a member has no readable "
 					       "name)");
-		int rc;
+		enum miren_err rc;
 		if (manifest)
 			return bad(err, "unexpected member '%s' after the manifest", name);
 		if (i == 0)
@@ -985,7 +987,7 @@ static int run(struct rd *r, struct miren_error *err)
 		if (rc)
 			return rc;
 	}
-	int rc = check_tail(r, err);
+	enum miren_err rc = check_tail(r, err);
 	if (r->verify_only)
 		return rc;
 	if (!rc)
@@ -995,8 +997,9 @@ static int run(struct rd *r, struct miren_error *err)
 	return rc;
 }
 
-int snap_read(snap_source_fn source, void *user, const char *staging, uid_t uid, gid_t gid,
-	      uint64_t max_bytes, json_t **header, struct snap_stats *st, struct miren_error *err)
+enum miren_err snap_read(snap_source_fn source, void *user, const char *staging, uid_t uid,
+			 gid_t gid, uint64_t max_bytes, json_t **header, struct snap_stats *st,
+			 struct miren_error *err)
 {
 	struct miren_error e = { 0 };
 	struct rd r = { .source = source,
@@ -1007,7 +1010,7 @@ int snap_read(snap_source_fn source, void *user, const char *staging, uid_t uid,
 			.root = -1,
 			.pdir_fd = -1 };
 	pthread_t thr = { 0 }; /* joined only when r.thread_started */
-	int rc;
+	enum miren_err rc;
 	if (header)
 		*header = NULL;
 	pthread_mutex_init(&r.mu, NULL);

@@ -274,7 +274,8 @@ static la_ssize_t w_write_cb(struct archive *a MIREN_UNUSED, void *u, const void
 }
 
 /* Records a failure: copies the callback's error if there is one. */
-static int w_fail(struct snap_writer *w, struct miren_error *err, int code, const char *what)
+static enum miren_err w_fail(struct snap_writer *w, struct miren_error *err, int code,
+			     const char *what)
 {
 	if (w->cb_err.code) {
 		code = w->cb_err.code;
@@ -290,7 +291,7 @@ static int w_fail(struct snap_writer *w, struct miren_error *err, int code, cons
 	return code;
 }
 
-static int w_check(struct snap_writer *w, struct miren_error *err)
+static enum miren_err w_check(struct snap_writer *w, struct miren_error *err)
 {
 	if (w->finished)
 		return miren_error_set(err, MIREN_EINTERNAL, "the backup was already finished");
@@ -300,9 +301,9 @@ static int w_check(struct snap_writer *w, struct miren_error *err)
 }
 
 /* Writes one member's header; size only for regular files. */
-static int w_header(struct snap_writer *w, const char *name, mode_t type, mode_t perm, uid_t uid,
-		    gid_t gid, time_t mtime, long mtime_ns, int64_t size, const char *link,
-		    struct miren_error *err)
+static enum miren_err w_header(struct snap_writer *w, const char *name, mode_t type, mode_t perm,
+			       uid_t uid, gid_t gid, time_t mtime, long mtime_ns, int64_t size,
+			       const char *link, struct miren_error *err)
 {
 	struct archive_entry *e = w->entry;
 	archive_entry_clear(e);
@@ -321,8 +322,8 @@ static int w_header(struct snap_writer *w, const char *name, mode_t type, mode_t
 	return 0;
 }
 
-static int w_data(struct snap_writer *w, const void *data, size_t len, const char *name,
-		  struct miren_error *err)
+static enum miren_err w_data(struct snap_writer *w, const void *data, size_t len, const char *name,
+			     struct miren_error *err)
 {
 	const char *p = data;
 	while (len) {
@@ -335,7 +336,7 @@ static int w_data(struct snap_writer *w, const void *data, size_t len, const cha
 	return 0;
 }
 
-static int w_end_entry(struct snap_writer *w, const char *name, struct miren_error *err)
+static enum miren_err w_end_entry(struct snap_writer *w, const char *name, struct miren_error *err)
 {
 	if (archive_write_finish_entry(w->ar) < ARCHIVE_WARN || w->cb_err.code)
 		return w_fail(w, err, MIREN_EIO, name);
@@ -344,13 +345,13 @@ static int w_end_entry(struct snap_writer *w, const char *name, struct miren_err
 
 /* A whole in-memory member (header, manifest, snap_add_data); hex (may be
    NULL) gets the SHA-256 of the data the member holds. */
-static int w_member_mem(struct snap_writer *w, const char *name, const void *data, size_t len,
-			mode_t mode, char hex[65], struct miren_error *err)
+static enum miren_err w_member_mem(struct snap_writer *w, const char *name, const void *data,
+				   size_t len, mode_t mode, char hex[65], struct miren_error *err)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	int rc = w_header(w, name, AE_IFREG, mode, geteuid(), getegid(), now.tv_sec, 0,
-			  (int64_t)len, NULL, err);
+	enum miren_err rc = w_header(w, name, AE_IFREG, mode, geteuid(), getegid(), now.tv_sec, 0,
+				     (int64_t)len, NULL, err);
 	if (rc)
 		return rc;
 	struct sha256 h;
@@ -467,9 +468,10 @@ static void w_path_cut(struct snap_writer *w, size_t len)
 	w->path[len] = '\0';
 }
 
-static int w_read_error(struct snap_writer *w, int e, const char *what, struct miren_error *err)
+static enum miren_err w_read_error(struct snap_writer *w, int e, const char *what,
+				   struct miren_error *err)
 {
-	int rc;
+	enum miren_err rc;
 	if (e == ENOENT)
 		rc = miren_error_set(err, MIREN_EIO, "%s vanished while being backed up", what);
 	else
@@ -484,10 +486,11 @@ static bool w_vanished(struct snap_writer *w, int e)
 	return e == ENOENT && (w->tree_flags & SNAP_TREE_VOLATILE);
 }
 
-static int w_file(struct snap_writer *w, int dfd, const char *name, struct miren_error *err)
+static enum miren_err w_file(struct snap_writer *w, int dfd, const char *name,
+			     struct miren_error *err)
 {
 	const char *path = w->path;
-	int rc = 0;
+	enum miren_err rc = 0;
 	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
 	if (fd < 0 && errno == EPERM)
 		fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -595,10 +598,11 @@ static int cmp_names(const void *a, const void *b)
 }
 
 /* Archives the contents of the directory dfd (whose member is w->path). */
-static int w_dir(struct snap_writer *w, int dfd, bool (*skip)(const char *, bool, void *), void *u,
-		 struct miren_error *err)
+static enum miren_err w_dir(struct snap_writer *w, int dfd,
+			    bool (*skip)(const char *, bool, void *), void *u,
+			    struct miren_error *err)
 {
-	int rc = 0;
+	enum miren_err rc = 0;
 	char **names = NULL;
 	size_t n = 0, cap = 0;
 	int lfd = dup(dfd);
@@ -696,11 +700,11 @@ out:
 	return rc;
 }
 
-int snap_add_tree(struct snap_writer *w, const char *root, unsigned flags,
-		  bool (*skip)(const char *rel, bool is_dir, void *u), void *u,
-		  struct miren_error *err)
+enum miren_err snap_add_tree(struct snap_writer *w, const char *root, unsigned flags,
+			     bool (*skip)(const char *rel, bool is_dir, void *u), void *u,
+			     struct miren_error *err)
 {
-	int rc = w_check(w, err);
+	enum miren_err rc = w_check(w, err);
 	if (rc)
 		return rc;
 	w->tree_flags = flags;
@@ -723,10 +727,10 @@ out:
 	return rc;
 }
 
-int snap_add_data(struct snap_writer *w, const char *rel, const void *data, size_t len, mode_t mode,
-		  struct miren_error *err)
+enum miren_err snap_add_data(struct snap_writer *w, const char *rel, const void *data, size_t len,
+			     mode_t mode, struct miren_error *err)
 {
-	int rc = w_check(w, err);
+	enum miren_err rc = w_check(w, err);
 	if (rc)
 		return rc;
 	rc = snap_check_rel(rel, err);
@@ -756,9 +760,10 @@ int snap_add_data(struct snap_writer *w, const char *rel, const void *data, size
 	return rc;
 }
 
-int snap_writer_finish(struct snap_writer *w, struct snap_stats *st, struct miren_error *err)
+enum miren_err snap_writer_finish(struct snap_writer *w, struct snap_stats *st,
+				  struct miren_error *err)
 {
-	int rc = w_check(w, err);
+	enum miren_err rc = w_check(w, err);
 	if (rc)
 		return rc;
 	char *text = NULL;

@@ -196,7 +196,7 @@ static char *spare_path(const struct volumes *v, uint64_t size)
 	return xasprintf("%s/.spare-%" PRIu64 ".img", v->images, size);
 }
 
-static int name_check(const char *name, struct miren_error *err)
+static enum miren_err name_check(const char *name, struct miren_error *err)
 {
 	if (name && *name && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..") &&
 	    strlen(name) <= 160 && !strstr(name, ".img"))
@@ -334,8 +334,8 @@ static void detach_image(const char *image)
  * The device is freed by the kernel when the mount goes, or at once when
  * the mount fails.
  */
-static int attach_and_mount(struct volumes *v, const char *image, const char *dir,
-			    struct miren_error *err)
+static enum miren_err attach_and_mount(struct volumes *v, const char *image, const char *dir,
+				       struct miren_error *err)
 {
 	int img = open(image, O_RDWR | O_CLOEXEC);
 	if (img < 0)
@@ -399,7 +399,7 @@ static int attach_and_mount(struct volumes *v, const char *image, const char *di
 
 /* Unmounts dir, waiting up to UMOUNT_WAIT_MS for the processes still using
  * it to exit.  0 when nothing is mounted there any more. */
-static int unmount(const char *dir, struct miren_error *err)
+static enum miren_err unmount(const char *dir, struct miren_error *err)
 {
 	char src[256];
 	dev_t dn;
@@ -418,7 +418,7 @@ static int unmount(const char *dir, struct miren_error *err)
 
 /* The mount point of an ext4 disk: mode 0000, root's, so that nothing but
  * root writes into it while it is not mounted. */
-static int mountpoint_ensure(const char *dir, struct miren_error *err)
+static enum miren_err mountpoint_ensure(const char *dir, struct miren_error *err)
 {
 	/* Its parent (DATA/disks) too, when something removed it. */
 	char *parent = xstrdup(dir);
@@ -426,8 +426,9 @@ static int mountpoint_ensure(const char *dir, struct miren_error *err)
 	if (slash && slash != parent) {
 		*slash = '\0';
 		if (fs_mkdir_p(parent, 0755) != 0) {
-			int rc = miren_error_set(err, MIREN_EIO, "cannot create '%s': %s", parent,
-						 strerror(errno));
+			enum miren_err rc = miren_error_set(err, MIREN_EIO,
+							    "cannot create '%s': %s", parent,
+							    strerror(errno));
 			free(parent);
 			return rc;
 		}
@@ -444,7 +445,7 @@ static int mountpoint_ensure(const char *dir, struct miren_error *err)
  * (made by mkfs, root's, kept out of backups) goes while it is empty;
  * e2fsck makes it again when it needs it.
  */
-static int root_prepare(struct volumes *v, const char *dir, struct miren_error *err)
+static enum miren_err root_prepare(struct volumes *v, const char *dir, struct miren_error *err)
 {
 	char *lf = fs_join(dir, "lost+found");
 	if (rmdir(lf) != 0 && errno != ENOENT && errno != ENOTEMPTY)
@@ -460,7 +461,8 @@ static int root_prepare(struct volumes *v, const char *dir, struct miren_error *
 
 /* Runs an e2fsprogs program; MIREN_EIO with its last output line on failure
  * (exit codes in ok_mask are success). */
-static int run_tool(const char *tool, char *const *args, unsigned ok_mask, struct miren_error *err)
+static enum miren_err run_tool(const char *tool, char *const *args, unsigned ok_mask,
+			       struct miren_error *err)
 {
 	char *path = tool_path(tool);
 	if (!path)
@@ -473,7 +475,7 @@ static int run_tool(const char *tool, char *const *args, unsigned ok_mask, struc
 	argv[n] = NULL;
 	char *out = NULL;
 	int code = sv_run(argv, NULL, "/", (uid_t)-1, (gid_t)-1, TOOL_TIMEOUT_MS, &out);
-	int rc = 0;
+	enum miren_err rc = 0;
 	if (code < 0 || code > 31 || !(ok_mask & (1u << code))) {
 		char *s = out ? out : xstrdup("");
 		size_t l = strlen(s);
@@ -494,10 +496,11 @@ static int run_tool(const char *tool, char *const *args, unsigned ok_mask, struc
  * sparse, lazily initialised inode tables and journal, no reserved blocks,
  * root owned by the service user.
  */
-static int make_image(struct volumes *v, const char *path, uint64_t size, struct miren_error *err)
+static enum miren_err make_image(struct volumes *v, const char *path, uint64_t size,
+				 struct miren_error *err)
 {
 	char *tmp = xasprintf("%s.tmp", path);
-	int rc = 0;
+	enum miren_err rc = 0;
 	unlink(tmp);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 || ftruncate(fd, (off_t)size) != 0) {
@@ -559,13 +562,14 @@ static uint64_t fs_bytes(const char *image)
 
 /* Mounts the image of `name` at its directory unless it is; check: run
  * e2fsck -p first (at start, after a crash or a reboot). */
-static int mount_image(struct volumes *v, const char *name, bool check, struct miren_error *err)
+static enum miren_err mount_image(struct volumes *v, const char *name, bool check,
+				  struct miren_error *err)
 {
 	char *image = image_path(v, name);
 	char *dir = volume_dir(v, name);
 	char src[256];
 	dev_t dn;
-	int rc = mountpoint_ensure(dir, err);
+	enum miren_err rc = mountpoint_ensure(dir, err);
 	if (!rc && mount_at(dir, src, sizeof(src), &dn)) {
 		/* Mounted: it must be this image. */
 		char backing[4096];
@@ -622,9 +626,10 @@ static bool dir_has_entries(const char *dir)
 	return any;
 }
 
-int volume_ensure(struct volumes *v, const char *name, uint64_t size_bytes, struct miren_error *err)
+enum miren_err volume_ensure(struct volumes *v, const char *name, uint64_t size_bytes,
+			     struct miren_error *err)
 {
-	int rc = name_check(name, err);
+	enum miren_err rc = name_check(name, err);
 	if (rc)
 		return rc;
 	if (size_bytes < VOLUME_MIN_BYTES)
@@ -665,9 +670,9 @@ int volume_ensure(struct volumes *v, const char *name, uint64_t size_bytes, stru
 	return rc;
 }
 
-int volume_remove(struct volumes *v, const char *name, struct miren_error *err)
+enum miren_err volume_remove(struct volumes *v, const char *name, struct miren_error *err)
 {
-	int rc = name_check(name, err);
+	enum miren_err rc = name_check(name, err);
 	if (rc)
 		return rc;
 	char *image = image_path(v, name);
@@ -691,9 +696,10 @@ int volume_remove(struct volumes *v, const char *name, struct miren_error *err)
 	return rc;
 }
 
-int volume_move(struct volumes *v, const char *from, const char *to, struct miren_error *err)
+enum miren_err volume_move(struct volumes *v, const char *from, const char *to,
+			   struct miren_error *err)
 {
-	int rc = name_check(from, err);
+	enum miren_err rc = name_check(from, err);
 	if (!rc)
 		rc = name_check(to, err);
 	if (rc)
@@ -740,8 +746,8 @@ int volume_move(struct volumes *v, const char *from, const char *to, struct mire
  * that size when it shrank, and mounts it again (also after a failure: the
  * data stays served).
  */
-static int resize_unmounted(struct volumes *v, const char *name, uint64_t size_bytes,
-			    struct miren_error *err)
+static enum miren_err resize_unmounted(struct volumes *v, const char *name, uint64_t size_bytes,
+				       struct miren_error *err)
 {
 	char *image = image_path(v, name);
 	char *dir = volume_dir(v, name);
@@ -749,7 +755,7 @@ static int resize_unmounted(struct volumes *v, const char *name, uint64_t size_b
 	snprintf(ksize, sizeof(ksize), "%" PRIu64 "K", size_bytes >> 10);
 	char *fsck[] = { "-f", "-p", image, NULL };
 	char *resize[] = { image, ksize, NULL };
-	int rc = unmount(dir, err);
+	enum miren_err rc = unmount(dir, err);
 	if (!rc && file_size(image) < size_bytes && truncate(image, (off_t)size_bytes) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot grow disk image '%s': %s", image,
 				     strerror(errno));
@@ -769,9 +775,10 @@ static int resize_unmounted(struct volumes *v, const char *name, uint64_t size_b
 	return rc;
 }
 
-int volume_fit(struct volumes *v, const char *name, uint64_t size_bytes, struct miren_error *err)
+enum miren_err volume_fit(struct volumes *v, const char *name, uint64_t size_bytes,
+			  struct miren_error *err)
 {
-	int rc = name_check(name, err);
+	enum miren_err rc = name_check(name, err);
 	if (rc)
 		return rc;
 	size_bytes = (size_bytes + 4095) & ~4095ULL;
@@ -787,9 +794,10 @@ int volume_fit(struct volumes *v, const char *name, uint64_t size_bytes, struct 
 	return rc;
 }
 
-int volume_resize(struct volumes *v, const char *name, uint64_t size_bytes, struct miren_error *err)
+enum miren_err volume_resize(struct volumes *v, const char *name, uint64_t size_bytes,
+			     struct miren_error *err)
 {
-	int rc = name_check(name, err);
+	enum miren_err rc = name_check(name, err);
 	if (rc)
 		return rc;
 	size_bytes = (size_bytes + 4095) & ~4095ULL;
@@ -907,7 +915,7 @@ int volume_percent_used(const struct volume_info *vi)
 	return p > 100 ? 100 : (int)p;
 }
 
-int volume_spare_prepare(struct volumes *v, uint64_t size_bytes, struct miren_error *err)
+enum miren_err volume_spare_prepare(struct volumes *v, uint64_t size_bytes, struct miren_error *err)
 {
 	if (v->mode != VOLUME_EXT4)
 		return 0;
@@ -915,7 +923,7 @@ int volume_spare_prepare(struct volumes *v, uint64_t size_bytes, struct miren_er
 		return miren_error_set(err, MIREN_EINVAL, "a disk must have at least 16 MiB");
 	size_bytes = (size_bytes + 4095) & ~4095ULL;
 	char *spare = spare_path(v, size_bytes);
-	int rc = 0;
+	enum miren_err rc = 0;
 	/* Under the lock: volume_ensure takes the spare with a rename, so a
 	 * half-made one is never seen (it is made as .tmp). */
 	pthread_mutex_lock(&v->mu);
@@ -976,7 +984,7 @@ int volumes_recover(struct volumes *v)
 	return failed;
 }
 
-int volume_parse_size(const char *s, uint64_t *out, struct miren_error *err)
+enum miren_err volume_parse_size(const char *s, uint64_t *out, struct miren_error *err)
 {
 	char *end = NULL;
 	errno = 0;

@@ -82,8 +82,8 @@ char *volume_dir(const struct volumes *v, const char *name);
  * Errors: MIREN_EINVAL (bad name, size under 16 MiB), MIREN_EIO (mkfs,
  * loop device or mount failed; nothing half-made is left in place).
  */
-int volume_ensure(struct volumes *v, const char *name, uint64_t size_bytes,
-		  struct miren_error *err);
+enum miren_err volume_ensure(struct volumes *v, const char *name, uint64_t size_bytes,
+			     struct miren_error *err);
 
 /*
  * Removes disk `name` and its data: unmounts it (waiting up to 5 s for
@@ -92,7 +92,7 @@ int volume_ensure(struct volumes *v, const char *name, uint64_t size_bytes,
  * busy or cannot be deleted (what is left can be removed by running it
  * again).
  */
-int volume_remove(struct volumes *v, const char *name, struct miren_error *err);
+enum miren_err volume_remove(struct volumes *v, const char *name, struct miren_error *err);
 
 /*
  * Renames disk `from` to `to` (image and mount point; in dirs mode the
@@ -102,7 +102,8 @@ int volume_remove(struct volumes *v, const char *name, struct miren_error *err);
  * unmounted for the move: nothing may use it.  MIREN_EEXISTS when `to`
  * exists, MIREN_ENOTFOUND when `from` does not.
  */
-int volume_move(struct volumes *v, const char *from, const char *to, struct miren_error *err);
+enum miren_err volume_move(struct volumes *v, const char *from, const char *to,
+			   struct miren_error *err);
 
 /*
  * True when a mounted disk can grow while in use: the kernel's online ext4
@@ -128,8 +129,8 @@ bool volumes_host_full(const struct volumes *v);
  * (shrinking is refused, nothing changed); MIREN_ENOTFOUND when the disk
  * has no image or directory; MIREN_EIO when a step failed.
  */
-int volume_resize(struct volumes *v, const char *name, uint64_t size_bytes,
-		  struct miren_error *err);
+enum miren_err volume_resize(struct volumes *v, const char *name, uint64_t size_bytes,
+			     struct miren_error *err);
 
 /*
  * Sets the size of disk `name`, which nothing uses (a restore's staging
@@ -137,7 +138,8 @@ int volume_resize(struct volumes *v, const char *name, uint64_t size_bytes,
  * again afterwards.  A directory disk is left as it is.  MIREN_EIO when the
  * data does not fit (resize2fs says so; the disk keeps its size and data).
  */
-int volume_fit(struct volumes *v, const char *name, uint64_t size_bytes, struct miren_error *err);
+enum miren_err volume_fit(struct volumes *v, const char *name, uint64_t size_bytes,
+			  struct miren_error *err);
 
 struct volume_info {
 	enum volume_mode mode; /* of this disk: ext4 when it has an image */
@@ -165,7 +167,8 @@ int volume_percent_used(const struct volume_info *vi);
  * unless one is; volume_ensure of that size then takes it.  Meant for a
  * background thread; a no-op in dirs mode.
  */
-int volume_spare_prepare(struct volumes *v, uint64_t size_bytes, struct miren_error *err);
+enum miren_err volume_spare_prepare(struct volumes *v, uint64_t size_bytes,
+				    struct miren_error *err);
 
 /*
  * At daemon start, before any server runs: removes half-made images
@@ -190,6 +193,6 @@ void volumes_check(struct volumes *v, const char *const *names, size_t n,
  * "KiB", "MB", "GiB", ... accepted the same) or none (bytes).  0 or
  * MIREN_EINVAL with a message naming `what`.
  */
-int volume_parse_size(const char *s, uint64_t *out, struct miren_error *err);
+enum miren_err volume_parse_size(const char *s, uint64_t *out, struct miren_error *err);
 
 #endif

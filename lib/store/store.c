@@ -124,12 +124,12 @@ static const char *const migrations[] = {
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-int db_fail(struct store *st, struct miren_error *err, const char *what)
+enum miren_err db_fail(struct store *st, struct miren_error *err, const char *what)
 {
 	return miren_error_set(err, MIREN_EDB, "state store: %s: %s", what, sqlite3_errmsg(st->db));
 }
 
-int exec_sql(struct store *st, const char *sql, struct miren_error *err)
+enum miren_err exec_sql(struct store *st, const char *sql, struct miren_error *err)
 {
 	char *msg = NULL;
 	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -152,7 +152,7 @@ static int get_user_version(struct store *st)
 	return v;
 }
 
-static int migrate(struct store *st, struct miren_error *err)
+static enum miren_err migrate(struct store *st, struct miren_error *err)
 {
 	int v = get_user_version(st);
 	if (v < 0)
@@ -165,7 +165,7 @@ static int migrate(struct store *st, struct miren_error *err)
 	for (int i = v; i < N_MIGRATIONS; i++) {
 		char bump[64];
 		snprintf(bump, sizeof(bump), "PRAGMA user_version = %d;", i + 1);
-		int rc = exec_sql(st, "BEGIN IMMEDIATE", err);
+		enum miren_err rc = exec_sql(st, "BEGIN IMMEDIATE", err);
 		if (!rc)
 			rc = exec_sql(st, migrations[i], err);
 		if (!rc)
@@ -180,7 +180,7 @@ static int migrate(struct store *st, struct miren_error *err)
 	return 0;
 }
 
-int store_open(const char *path, struct store **out, struct miren_error *err)
+enum miren_err store_open(const char *path, struct store **out, struct miren_error *err)
 {
 	*out = NULL;
 	/* Create the file 0600 ourselves so it is never briefly world-readable. */
@@ -193,7 +193,7 @@ int store_open(const char *path, struct store **out, struct miren_error *err)
 
 	struct store *st = xcalloc(1, sizeof(*st));
 	pthread_mutex_init(&st->lock, NULL);
-	int rc;
+	enum miren_err rc;
 	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
 	    SQLITE_OK) {
 		rc = db_fail(st, err, "open");
@@ -256,16 +256,16 @@ char *col_text(sqlite3_stmt *s, int i)
 }
 
 /* Runs a statement that returns no rows; returns 0 or MIREN_EDB. */
-int step_done(struct store *st, sqlite3_stmt *s, struct miren_error *err)
+enum miren_err step_done(struct store *st, sqlite3_stmt *s, struct miren_error *err)
 {
-	int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_fail(st, err, "write");
+	enum miren_err rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_fail(st, err, "write");
 	sqlite3_finalize(s);
 	return rc;
 }
 
 /* Steps s to the end, turning each row into an element of *out. */
-int collect(struct store *st, sqlite3_stmt *s, size_t elem, row_fn fn, void **out, size_t *n,
-	    struct miren_error *err)
+enum miren_err collect(struct store *st, sqlite3_stmt *s, size_t elem, row_fn fn, void **out,
+		       size_t *n, struct miren_error *err)
 {
 	size_t cap = 0;
 	int r;
@@ -283,8 +283,8 @@ int collect(struct store *st, sqlite3_stmt *s, size_t elem, row_fn fn, void **ou
 }
 
 /* Steps s for one row: 0 with it in rec, or MIREN_ENOTFOUND. */
-int one(struct store *st, sqlite3_stmt *s, row_fn fn, void *rec, struct miren_error *err,
-	const char *what, const char *name)
+enum miren_err one(struct store *st, sqlite3_stmt *s, row_fn fn, void *rec, struct miren_error *err,
+		   const char *what, const char *name)
 {
 	int r = sqlite3_step(s), rc = 0;
 	if (r == SQLITE_ROW)
@@ -318,10 +318,11 @@ static void app_from_row(sqlite3_stmt *s, void *p)
 	r->current_release = sqlite3_column_int(s, 2);
 }
 
-int store_app_list(struct store *st, struct app_rec **out, size_t *n, struct miren_error *err)
+enum miren_err store_app_list(struct store *st, struct app_rec **out, size_t *n,
+			      struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc = MIREN_EDB;
+	enum miren_err rc = MIREN_EDB;
 	sqlite3_stmt *s = prep(st,
 			       "SELECT name, created_at, current_release FROM apps ORDER BY name",
 			       err);
@@ -331,11 +332,12 @@ int store_app_list(struct store *st, struct app_rec **out, size_t *n, struct mir
 	return rc;
 }
 
-int store_app_get(struct store *st, const char *name, struct app_rec *out, struct miren_error *err)
+enum miren_err store_app_get(struct store *st, const char *name, struct app_rec *out,
+			     struct miren_error *err)
 {
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&st->lock);
-	int rc = MIREN_EDB;
+	enum miren_err rc = MIREN_EDB;
 	sqlite3_stmt *s = prep(st,
 			       "SELECT name, created_at, current_release FROM apps WHERE name = ?",
 			       err);
@@ -349,7 +351,7 @@ int store_app_get(struct store *st, const char *name, struct app_rec *out, struc
 	return rc;
 }
 
-static int app_ensure_locked(struct store *st, const char *name, struct miren_error *err)
+static enum miren_err app_ensure_locked(struct store *st, const char *name, struct miren_error *err)
 {
 	sqlite3_stmt *s = prep(st, "INSERT OR IGNORE INTO apps (name, created_at) VALUES (?, ?)",
 			       err);
@@ -360,18 +362,18 @@ static int app_ensure_locked(struct store *st, const char *name, struct miren_er
 	return step_done(st, s, err);
 }
 
-int store_app_ensure(struct store *st, const char *name, struct miren_error *err)
+enum miren_err store_app_ensure(struct store *st, const char *name, struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc = app_ensure_locked(st, name, err);
+	enum miren_err rc = app_ensure_locked(st, name, err);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
 
-int store_app_delete(struct store *st, const char *name, struct miren_error *err)
+enum miren_err store_app_delete(struct store *st, const char *name, struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc;
+	enum miren_err rc;
 	sqlite3_stmt *s = prep(st, "DELETE FROM apps WHERE name = ?", err);
 	if (!s) {
 		rc = MIREN_EDB;
@@ -401,10 +403,11 @@ void app_recs_free(struct app_rec *r, size_t n)
 
 /* --- releases ----------------------------------------------------------- */
 
-int store_release_next(struct store *st, const char *app, int *n, struct miren_error *err)
+enum miren_err store_release_next(struct store *st, const char *app, int *n,
+				  struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc = 0;
+	enum miren_err rc = 0;
 	sqlite3_stmt *s = prep(st, "SELECT COALESCE(MAX(n), 0) + 1 FROM releases WHERE app = ?",
 			       err);
 	if (!s) {
@@ -422,11 +425,12 @@ out:
 	return rc;
 }
 
-int store_release_add(struct store *st, const char *app, int n, const char *source_sha256,
-		      const char *config_json, struct miren_error *err)
+enum miren_err store_release_add(struct store *st, const char *app, int n,
+				 const char *source_sha256, const char *config_json,
+				 struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc = exec_sql(st, "BEGIN IMMEDIATE", err);
+	enum miren_err rc = exec_sql(st, "BEGIN IMMEDIATE", err);
 	if (rc)
 		goto out;
 	rc = app_ensure_locked(st, app, err);
@@ -477,12 +481,12 @@ static void release_row(sqlite3_stmt *s, void *p)
 	r->config_json = col_text(s, 3);
 }
 
-int store_release_get(struct store *st, const char *app, int n, struct release_rec *out,
-		      struct miren_error *err)
+enum miren_err store_release_get(struct store *st, const char *app, int n, struct release_rec *out,
+				 struct miren_error *err)
 {
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&st->lock);
-	int rc = MIREN_EDB;
+	enum miren_err rc = MIREN_EDB;
 	sqlite3_stmt *s = prep(st,
 			       "SELECT n, created_at, source_sha256, config_json FROM releases"
 			       " WHERE app = ? AND n = ?",
@@ -501,11 +505,11 @@ static void int_row(sqlite3_stmt *s, void *p)
 	*(int *)p = sqlite3_column_int(s, 0);
 }
 
-int store_release_numbers(struct store *st, const char *app, int **out, size_t *n,
-			  struct miren_error *err)
+enum miren_err store_release_numbers(struct store *st, const char *app, int **out, size_t *n,
+				     struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc = MIREN_EDB;
+	enum miren_err rc = MIREN_EDB;
 	sqlite3_stmt *s = prep(st, "SELECT n FROM releases WHERE app = ? ORDER BY n", err);
 	if (s) {
 		sqlite3_bind_text(s, 1, app, -1, SQLITE_TRANSIENT);
@@ -515,10 +519,11 @@ int store_release_numbers(struct store *st, const char *app, int **out, size_t *
 	return rc;
 }
 
-int store_release_prune(struct store *st, const char *app, int keep_from, struct miren_error *err)
+enum miren_err store_release_prune(struct store *st, const char *app, int keep_from,
+				   struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc;
+	enum miren_err rc;
 	sqlite3_stmt *s = prep(st, "DELETE FROM releases WHERE app = ? AND n < ?", err);
 	if (!s) {
 		rc = MIREN_EDB;
@@ -552,11 +557,11 @@ static void env_row(sqlite3_stmt *s, void *p)
 	e->description = col_text(s, 5);
 }
 
-int store_env_list(struct store *st, const char *app, struct env_rec **out, size_t *n,
-		   struct miren_error *err)
+enum miren_err store_env_list(struct store *st, const char *app, struct env_rec **out, size_t *n,
+			      struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc = MIREN_EDB;
+	enum miren_err rc = MIREN_EDB;
 	sqlite3_stmt *s = prep(st,
 			       "SELECT key, value, service, source, sensitive, description FROM env"
 			       " WHERE app = ? ORDER BY key, service, source",
@@ -569,11 +574,11 @@ int store_env_list(struct store *st, const char *app, struct env_rec **out, size
 	return rc;
 }
 
-int store_env_set(struct store *st, const char *app, const struct env_rec *rec,
-		  struct miren_error *err)
+enum miren_err store_env_set(struct store *st, const char *app, const struct env_rec *rec,
+			     struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc;
+	enum miren_err rc;
 	sqlite3_stmt *s =
 		prep(st,
 		     "INSERT INTO env (app, service, key, source, value, sensitive, description)"
@@ -599,11 +604,11 @@ out:
 	return rc;
 }
 
-int store_env_delete(struct store *st, const char *app, const char *key, enum env_source source,
-		     struct miren_error *err)
+enum miren_err store_env_delete(struct store *st, const char *app, const char *key,
+				enum env_source source, struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc;
+	enum miren_err rc;
 	sqlite3_stmt *s = prep(st, "DELETE FROM env WHERE app = ? AND key = ? AND source = ?", err);
 	if (!s) {
 		rc = MIREN_EDB;

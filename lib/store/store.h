@@ -48,17 +48,19 @@ struct env_rec {
 };
 
 /* Opens (creating 0600 if needed) and migrates the store at path. */
-int store_open(const char *path, struct store **out, struct miren_error *err);
+enum miren_err store_open(const char *path, struct store **out, struct miren_error *err);
 void store_close(struct store *st);
 /* The schema version the open store is at. */
 int store_schema_version(struct store *st);
 
-int store_app_list(struct store *st, struct app_rec **out, size_t *n, struct miren_error *err);
-int store_app_get(struct store *st, const char *name, struct app_rec *out, struct miren_error *err);
+enum miren_err store_app_list(struct store *st, struct app_rec **out, size_t *n,
+			      struct miren_error *err);
+enum miren_err store_app_get(struct store *st, const char *name, struct app_rec *out,
+			     struct miren_error *err);
 /* Creates the app if it does not exist; 0 either way. */
-int store_app_ensure(struct store *st, const char *name, struct miren_error *err);
+enum miren_err store_app_ensure(struct store *st, const char *name, struct miren_error *err);
 /* Deletes the app with its releases and env. MIREN_ENOTFOUND if absent. */
-int store_app_delete(struct store *st, const char *name, struct miren_error *err);
+enum miren_err store_app_delete(struct store *st, const char *name, struct miren_error *err);
 void app_rec_release(struct app_rec *r);
 void app_recs_free(struct app_rec *r, size_t n);
 
@@ -66,27 +68,30 @@ void app_recs_free(struct app_rec *r, size_t n);
  * Records release n of app (creating the app if needed) and makes it the
  * current one, in one transaction.  n must be store_release_next().
  */
-int store_release_add(struct store *st, const char *app, int n, const char *source_sha256,
-		      const char *config_json, struct miren_error *err);
+enum miren_err store_release_add(struct store *st, const char *app, int n,
+				 const char *source_sha256, const char *config_json,
+				 struct miren_error *err);
 /* The number the next release of app gets (max+1, 1 for a new app). */
-int store_release_next(struct store *st, const char *app, int *n, struct miren_error *err);
-int store_release_get(struct store *st, const char *app, int n, struct release_rec *out,
-		      struct miren_error *err);
+enum miren_err store_release_next(struct store *st, const char *app, int *n,
+				  struct miren_error *err);
+enum miren_err store_release_get(struct store *st, const char *app, int n, struct release_rec *out,
+				 struct miren_error *err);
 /* Release numbers of app, ascending. */
-int store_release_numbers(struct store *st, const char *app, int **out, size_t *n,
-			  struct miren_error *err);
+enum miren_err store_release_numbers(struct store *st, const char *app, int **out, size_t *n,
+				     struct miren_error *err);
 /* Forgets releases of app numbered below keep_from. */
-int store_release_prune(struct store *st, const char *app, int keep_from, struct miren_error *err);
+enum miren_err store_release_prune(struct store *st, const char *app, int keep_from,
+				   struct miren_error *err);
 void release_rec_release(struct release_rec *r);
 
 /* Env values set by hand or by addons (config env lives in the release). */
-int store_env_list(struct store *st, const char *app, struct env_rec **out, size_t *n,
-		   struct miren_error *err);
-int store_env_set(struct store *st, const char *app, const struct env_rec *rec,
-		  struct miren_error *err);
+enum miren_err store_env_list(struct store *st, const char *app, struct env_rec **out, size_t *n,
+			      struct miren_error *err);
+enum miren_err store_env_set(struct store *st, const char *app, const struct env_rec *rec,
+			     struct miren_error *err);
 /* Deletes key of the given source for app.  MIREN_ENOTFOUND if absent. */
-int store_env_delete(struct store *st, const char *app, const char *key, enum env_source source,
-		     struct miren_error *err);
+enum miren_err store_env_delete(struct store *st, const char *app, const char *key,
+				enum env_source source, struct miren_error *err);
 void env_recs_free(struct env_rec *r, size_t n);
 const char *env_source_name(enum env_source s);
 
@@ -165,12 +170,13 @@ struct disk_rec {
 };
 
 /* Inserts a new instance.  MIREN_EEXISTS when app already has this addon. */
-int store_addon_add(struct store *st, const struct addon_rec *rec, struct miren_error *err);
+enum miren_err store_addon_add(struct store *st, const struct addon_rec *rec,
+			       struct miren_error *err);
 /* Every instance (app NULL) or those of app, ordered by app, addon. */
-int store_addon_list(struct store *st, const char *app, struct addon_rec **out, size_t *n,
-		     struct miren_error *err);
-int store_addon_get(struct store *st, const char *app, const char *addon, struct addon_rec *out,
-		    struct miren_error *err);
+enum miren_err store_addon_list(struct store *st, const char *app, struct addon_rec **out,
+				size_t *n, struct miren_error *err);
+enum miren_err store_addon_get(struct store *st, const char *app, const char *addon,
+			       struct addon_rec *out, struct miren_error *err);
 /*
  * Status writes are compare-and-set: each names the (status, step) it read,
  * and is refused with MIREN_ECONFLICT ("moved from A to B meanwhile") when
@@ -185,55 +191,61 @@ int store_addon_get(struct store *st, const char *app, const char *addon, struct
  * removal) needs to undo it.  Only the reconciler writes state_json and
  * server.
  */
-int store_addon_update(struct store *st, const struct addon_rec *rec, const char *expect_status,
-		       int expect_step, struct miren_error *err);
+enum miren_err store_addon_update(struct store *st, const struct addon_rec *rec,
+				  const char *expect_status, int expect_step,
+				  struct miren_error *err);
 /* An API call's write: status, step and message of id (never its state),
  * when the row is (expect_status, expect_step). */
-int store_addon_set_status(struct store *st, const char *id, const char *expect_status,
-			   int expect_step, const char *status, int step, const char *message,
-			   struct miren_error *err);
+enum miren_err store_addon_set_status(struct store *st, const char *id, const char *expect_status,
+				      int expect_step, const char *status, int step,
+				      const char *message, struct miren_error *err);
 /* Deletes the instance, if it is in expect_status (else MIREN_ECONFLICT),
  * and every env value it injected, in one transaction. */
-int store_addon_delete(struct store *st, const char *id, const char *expect_status,
-		       struct miren_error *err);
+enum miren_err store_addon_delete(struct store *st, const char *id, const char *expect_status,
+				  struct miren_error *err);
 /*
  * Moves the instance from (expect_status, expect_step) to rec's status,
  * step, message and state_json and replaces the app's addon env with vars,
  * in one transaction, so the app never sees an active addon without its
  * env.  MIREN_ECONFLICT (nothing written) when the instance moved.
  */
-int store_addon_activate(struct store *st, const struct addon_rec *rec, const char *expect_status,
-			 int expect_step, const struct env_rec *vars, size_t n_vars,
-			 struct miren_error *err);
+enum miren_err store_addon_activate(struct store *st, const struct addon_rec *rec,
+				    const char *expect_status, int expect_step,
+				    const struct env_rec *vars, size_t n_vars,
+				    struct miren_error *err);
 /* How many instances use server_id (their server column). */
-int store_addon_count_on_server(struct store *st, const char *server_id, int *count,
-				struct miren_error *err);
+enum miren_err store_addon_count_on_server(struct store *st, const char *server_id, int *count,
+					   struct miren_error *err);
 void addon_rec_release(struct addon_rec *r);
 void addon_recs_free(struct addon_rec *r, size_t n);
 
 /* Inserts the server unless one with its id exists (0 either way). */
-int store_server_add(struct store *st, const struct server_rec *rec, struct miren_error *err);
-int store_server_get(struct store *st, const char *id, struct server_rec *out,
-		     struct miren_error *err);
+enum miren_err store_server_add(struct store *st, const struct server_rec *rec,
+				struct miren_error *err);
+enum miren_err store_server_get(struct store *st, const char *id, struct server_rec *out,
+				struct miren_error *err);
 /* The oldest server of engine and kind, MIREN_ENOTFOUND if none. */
-int store_server_find_kind(struct store *st, const char *engine, const char *kind,
-			   struct server_rec *out, struct miren_error *err);
-int store_server_list(struct store *st, struct server_rec **out, size_t *n,
-		      struct miren_error *err);
-int store_server_update_state(struct store *st, const char *id, const char *state_json,
-			      struct miren_error *err);
-int store_server_delete(struct store *st, const char *id, struct miren_error *err);
+enum miren_err store_server_find_kind(struct store *st, const char *engine, const char *kind,
+				      struct server_rec *out, struct miren_error *err);
+enum miren_err store_server_list(struct store *st, struct server_rec **out, size_t *n,
+				 struct miren_error *err);
+enum miren_err store_server_update_state(struct store *st, const char *id, const char *state_json,
+					 struct miren_error *err);
+enum miren_err store_server_delete(struct store *st, const char *id, struct miren_error *err);
 /* Addresses of every server, for the address pool. */
-int store_server_addresses(struct store *st, char ***out, size_t *n, struct miren_error *err);
+enum miren_err store_server_addresses(struct store *st, char ***out, size_t *n,
+				      struct miren_error *err);
 void server_rec_release(struct server_rec *r);
 void server_recs_free(struct server_rec *r, size_t n);
 
 /* Inserts or replaces the disk record. */
-int store_disk_put(struct store *st, const struct disk_rec *rec, struct miren_error *err);
-int store_disk_get(struct store *st, const char *name, struct disk_rec *out,
-		   struct miren_error *err);
-int store_disk_list(struct store *st, struct disk_rec **out, size_t *n, struct miren_error *err);
-int store_disk_delete(struct store *st, const char *name, struct miren_error *err);
+enum miren_err store_disk_put(struct store *st, const struct disk_rec *rec,
+			      struct miren_error *err);
+enum miren_err store_disk_get(struct store *st, const char *name, struct disk_rec *out,
+			      struct miren_error *err);
+enum miren_err store_disk_list(struct store *st, struct disk_rec **out, size_t *n,
+			       struct miren_error *err);
+enum miren_err store_disk_delete(struct store *st, const char *name, struct miren_error *err);
 void disk_rec_release(struct disk_rec *r);
 void disk_recs_free(struct disk_rec *r, size_t n);
 
@@ -249,13 +261,14 @@ void disk_recs_free(struct disk_rec *r, size_t n);
  * message per violation (n of them, possibly 0), each and the array to
  * free.  A failure returns MIREN_EDB with nothing in *out.
  */
-int store_invariants(struct store *st, char ***out, size_t *n, int *in_motion,
-		     struct miren_error *err);
+enum miren_err store_invariants(struct store *st, char ***out, size_t *n, int *in_motion,
+				struct miren_error *err);
 
 /* Daemon-wide values (e.g. the template clusters' password). */
-int store_setting_get(struct store *st, const char *key, char **value, struct miren_error *err);
+enum miren_err store_setting_get(struct store *st, const char *key, char **value,
+				 struct miren_error *err);
 /* Stores value unless key has one; *value_out gets the value in force. */
-int store_setting_ensure(struct store *st, const char *key, const char *value, char **value_out,
-			 struct miren_error *err);
+enum miren_err store_setting_ensure(struct store *st, const char *key, const char *value,
+				    char **value_out, struct miren_error *err);
 
 #endif

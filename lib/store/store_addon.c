@@ -42,10 +42,11 @@ static bool word_refused(struct store *st)
 	return sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_TRIGGER;
 }
 
-int store_addon_add(struct store *st, const struct addon_rec *rec, struct miren_error *err)
+enum miren_err store_addon_add(struct store *st, const struct addon_rec *rec,
+			       struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc;
+	enum miren_err rc;
 	sqlite3_stmt *s = prep(st,
 			       "INSERT INTO addons (" ADDON_COLS
 			       ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -81,11 +82,11 @@ out:
 	return rc;
 }
 
-int store_addon_list(struct store *st, const char *app, struct addon_rec **out, size_t *n,
-		     struct miren_error *err)
+enum miren_err store_addon_list(struct store *st, const char *app, struct addon_rec **out,
+				size_t *n, struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc = MIREN_EDB;
+	enum miren_err rc = MIREN_EDB;
 	sqlite3_stmt *s = prep(st,
 			       app ? "SELECT " ADDON_COLS
 				     " FROM addons WHERE app = ? ORDER BY addon"
@@ -100,12 +101,12 @@ int store_addon_list(struct store *st, const char *app, struct addon_rec **out, 
 	return rc;
 }
 
-int store_addon_get(struct store *st, const char *app, const char *addon, struct addon_rec *out,
-		    struct miren_error *err)
+enum miren_err store_addon_get(struct store *st, const char *app, const char *addon,
+			       struct addon_rec *out, struct miren_error *err)
 {
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&st->lock);
-	int rc = MIREN_EDB;
+	enum miren_err rc = MIREN_EDB;
 	sqlite3_stmt *s = prep(st, "SELECT " ADDON_COLS " FROM addons WHERE app = ? AND addon = ?",
 			       err);
 	if (s) {
@@ -128,10 +129,11 @@ int store_addon_get(struct store *st, const char *app, const char *addon, struct
  * Returns 0, MIREN_ECONFLICT when another writer moved the row first (the
  * row is then untouched), MIREN_ENOTFOUND when it is gone.
  */
-static int addon_cas_locked(struct store *st, const char *id, const char *expect_status,
-			    int expect_step, const char *status, int step, const char *message,
-			    const char *detail, const char *hint, const char *state_json,
-			    const char *server, struct miren_error *err)
+static enum miren_err addon_cas_locked(struct store *st, const char *id, const char *expect_status,
+				       int expect_step, const char *status, int step,
+				       const char *message, const char *detail, const char *hint,
+				       const char *state_json, const char *server,
+				       struct miren_error *err)
 {
 	sqlite3_stmt *s = prep(st,
 			       state_json
@@ -156,7 +158,7 @@ static int addon_cas_locked(struct store *st, const char *id, const char *expect
 	sqlite3_bind_int(s, 7, expect_step);
 	sqlite3_bind_text(s, 9, detail ? detail : "", -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(s, 10, hint ? hint : "", -1, SQLITE_TRANSIENT);
-	int rc = step_done(st, s, err);
+	enum miren_err rc = step_done(st, s, err);
 	if (rc || sqlite3_changes(st->db) == 1)
 		return rc;
 	/* Lost: say what the row is now. */
@@ -177,8 +179,8 @@ static int addon_cas_locked(struct store *st, const char *id, const char *expect
 }
 
 /* Records state_json and server of id alone (the facts a step made). */
-static int addon_state_locked(struct store *st, const char *id, const char *state_json,
-			      const char *server, struct miren_error *err)
+static enum miren_err addon_state_locked(struct store *st, const char *id, const char *state_json,
+					 const char *server, struct miren_error *err)
 {
 	sqlite3_stmt *s = prep(st, "UPDATE addons SET state_json = ?, server = ? WHERE id = ?",
 			       err);
@@ -189,37 +191,39 @@ static int addon_state_locked(struct store *st, const char *id, const char *stat
 	return step_done(st, s, err);
 }
 
-int store_addon_update(struct store *st, const struct addon_rec *rec, const char *expect_status,
-		       int expect_step, struct miren_error *err)
+enum miren_err store_addon_update(struct store *st, const struct addon_rec *rec,
+				  const char *expect_status, int expect_step,
+				  struct miren_error *err)
 {
 	const char *state = rec->state_json ? rec->state_json : "{}";
 	pthread_mutex_lock(&st->lock);
-	int rc = addon_cas_locked(st, rec->id, expect_status, expect_step, rec->status, rec->step,
-				  rec->message, rec->detail, rec->hint, state, rec->server, err);
+	enum miren_err rc = addon_cas_locked(st, rec->id, expect_status, expect_step, rec->status,
+					     rec->step, rec->message, rec->detail, rec->hint, state,
+					     rec->server, err);
 	if (rc == MIREN_ECONFLICT && addon_state_locked(st, rec->id, state, rec->server, NULL) != 0)
 		rc = db_fail(st, err, "record addon state");
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
 
-int store_addon_set_status(struct store *st, const char *id, const char *expect_status,
-			   int expect_step, const char *status, int step, const char *message,
-			   struct miren_error *err)
+enum miren_err store_addon_set_status(struct store *st, const char *id, const char *expect_status,
+				      int expect_step, const char *status, int step,
+				      const char *message, struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc = addon_cas_locked(st, id, expect_status, expect_step, status, step, message, NULL,
-				  NULL, NULL, NULL, err);
+	enum miren_err rc = addon_cas_locked(st, id, expect_status, expect_step, status, step,
+					     message, NULL, NULL, NULL, NULL, err);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
 
 /* The env keys an instance injected are kept under its id in description
  * so several addons of one app keep their variables apart. */
-int store_addon_delete(struct store *st, const char *id, const char *expect_status,
-		       struct miren_error *err)
+enum miren_err store_addon_delete(struct store *st, const char *id, const char *expect_status,
+				  struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc = exec_sql(st, "BEGIN IMMEDIATE", err);
+	enum miren_err rc = exec_sql(st, "BEGIN IMMEDIATE", err);
 	if (rc)
 		goto out;
 	sqlite3_stmt *s = prep(st, "DELETE FROM env WHERE source = ? AND description = ?", err);
@@ -256,13 +260,14 @@ out:
 	return rc;
 }
 
-int store_addon_activate(struct store *st, const struct addon_rec *rec, const char *expect_status,
-			 int expect_step, const struct env_rec *vars, size_t n_vars,
-			 struct miren_error *err)
+enum miren_err store_addon_activate(struct store *st, const struct addon_rec *rec,
+				    const char *expect_status, int expect_step,
+				    const struct env_rec *vars, size_t n_vars,
+				    struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
 	char *tag = xasprintf("addon:%s", rec->id);
-	int rc = exec_sql(st, "BEGIN IMMEDIATE", err);
+	enum miren_err rc = exec_sql(st, "BEGIN IMMEDIATE", err);
 	if (rc)
 		goto out;
 	/* The transition first: a lost race writes no env (for an app that
@@ -309,11 +314,11 @@ out:
 	return rc;
 }
 
-int store_addon_count_on_server(struct store *st, const char *server_id, int *count,
-				struct miren_error *err)
+enum miren_err store_addon_count_on_server(struct store *st, const char *server_id, int *count,
+					   struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc = MIREN_EDB;
+	enum miren_err rc = MIREN_EDB;
 	sqlite3_stmt *s = prep(st, "SELECT COUNT(*) FROM addons WHERE server = ?", err);
 	if (s) {
 		sqlite3_bind_text(s, 1, server_id, -1, SQLITE_TRANSIENT);
@@ -370,10 +375,11 @@ static void server_row(sqlite3_stmt *s, void *p)
 	r->engine = col_text(s, 7);
 }
 
-int store_server_add(struct store *st, const struct server_rec *rec, struct miren_error *err)
+enum miren_err store_server_add(struct store *st, const struct server_rec *rec,
+				struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc;
+	enum miren_err rc;
 	sqlite3_stmt *s = prep(st,
 			       "INSERT INTO servers (" SERVER_COLS ") VALUES (?,?,?,?,?,?,?,?)"
 			       " ON CONFLICT (id) DO NOTHING",
@@ -402,12 +408,12 @@ out:
 	return rc;
 }
 
-int store_server_get(struct store *st, const char *id, struct server_rec *out,
-		     struct miren_error *err)
+enum miren_err store_server_get(struct store *st, const char *id, struct server_rec *out,
+				struct miren_error *err)
 {
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&st->lock);
-	int rc = MIREN_EDB;
+	enum miren_err rc = MIREN_EDB;
 	sqlite3_stmt *s = prep(st, "SELECT " SERVER_COLS " FROM servers WHERE id = ?", err);
 	if (s) {
 		sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
@@ -417,12 +423,12 @@ int store_server_get(struct store *st, const char *id, struct server_rec *out,
 	return rc;
 }
 
-int store_server_find_kind(struct store *st, const char *engine, const char *kind,
-			   struct server_rec *out, struct miren_error *err)
+enum miren_err store_server_find_kind(struct store *st, const char *engine, const char *kind,
+				      struct server_rec *out, struct miren_error *err)
 {
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&st->lock);
-	int rc = MIREN_EDB;
+	enum miren_err rc = MIREN_EDB;
 	sqlite3_stmt *s = prep(st,
 			       "SELECT " SERVER_COLS " FROM servers WHERE engine = ? AND kind = ?"
 			       " ORDER BY created_at, id LIMIT 1",
@@ -436,10 +442,11 @@ int store_server_find_kind(struct store *st, const char *engine, const char *kin
 	return rc;
 }
 
-int store_server_list(struct store *st, struct server_rec **out, size_t *n, struct miren_error *err)
+enum miren_err store_server_list(struct store *st, struct server_rec **out, size_t *n,
+				 struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc = MIREN_EDB;
+	enum miren_err rc = MIREN_EDB;
 	sqlite3_stmt *s = prep(st, "SELECT " SERVER_COLS " FROM servers ORDER BY id", err);
 	if (s)
 		rc = collect(st, s, sizeof(**out), server_row, (void **)out, n, err);
@@ -447,11 +454,11 @@ int store_server_list(struct store *st, struct server_rec **out, size_t *n, stru
 	return rc;
 }
 
-int store_server_update_state(struct store *st, const char *id, const char *state_json,
-			      struct miren_error *err)
+enum miren_err store_server_update_state(struct store *st, const char *id, const char *state_json,
+					 struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc = MIREN_EDB;
+	enum miren_err rc = MIREN_EDB;
 	sqlite3_stmt *s = prep(st, "UPDATE servers SET state_json = ? WHERE id = ?", err);
 	if (s) {
 		const char *v[] = { state_json, id };
@@ -463,10 +470,11 @@ int store_server_update_state(struct store *st, const char *id, const char *stat
 }
 
 /* Deletes by key from table; a missing row is success (idempotent steps). */
-static int delete_by(struct store *st, const char *sql, const char *key, struct miren_error *err)
+static enum miren_err delete_by(struct store *st, const char *sql, const char *key,
+				struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc = MIREN_EDB;
+	enum miren_err rc = MIREN_EDB;
 	sqlite3_stmt *s = prep(st, sql, err);
 	if (s) {
 		sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
@@ -476,15 +484,16 @@ static int delete_by(struct store *st, const char *sql, const char *key, struct 
 	return rc;
 }
 
-int store_server_delete(struct store *st, const char *id, struct miren_error *err)
+enum miren_err store_server_delete(struct store *st, const char *id, struct miren_error *err)
 {
 	return delete_by(st, "DELETE FROM servers WHERE id = ?", id, err);
 }
 
-int store_server_addresses(struct store *st, char ***out, size_t *n, struct miren_error *err)
+enum miren_err store_server_addresses(struct store *st, char ***out, size_t *n,
+				      struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc = MIREN_EDB;
+	enum miren_err rc = MIREN_EDB;
 	sqlite3_stmt *s = prep(st, "SELECT address FROM servers", err);
 	if (s)
 		rc = collect(st, s, sizeof(char *), text_row, (void **)out, n, err);
@@ -524,10 +533,10 @@ static void disk_row(sqlite3_stmt *s, void *p)
 	r->created_at = sqlite3_column_int64(s, 4);
 }
 
-int store_disk_put(struct store *st, const struct disk_rec *rec, struct miren_error *err)
+enum miren_err store_disk_put(struct store *st, const struct disk_rec *rec, struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc = MIREN_EDB;
+	enum miren_err rc = MIREN_EDB;
 	sqlite3_stmt *s = prep(st,
 			       "INSERT INTO disks (" DISK_COLS ") VALUES (?,?,?,?,?)"
 			       " ON CONFLICT (name) DO UPDATE SET size_bytes = excluded.size_bytes,"
@@ -546,12 +555,12 @@ int store_disk_put(struct store *st, const struct disk_rec *rec, struct miren_er
 	return rc;
 }
 
-int store_disk_get(struct store *st, const char *name, struct disk_rec *out,
-		   struct miren_error *err)
+enum miren_err store_disk_get(struct store *st, const char *name, struct disk_rec *out,
+			      struct miren_error *err)
 {
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&st->lock);
-	int rc = MIREN_EDB;
+	enum miren_err rc = MIREN_EDB;
 	sqlite3_stmt *s = prep(st, "SELECT " DISK_COLS " FROM disks WHERE name = ?", err);
 	if (s) {
 		sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
@@ -563,10 +572,11 @@ int store_disk_get(struct store *st, const char *name, struct disk_rec *out,
 	return rc;
 }
 
-int store_disk_list(struct store *st, struct disk_rec **out, size_t *n, struct miren_error *err)
+enum miren_err store_disk_list(struct store *st, struct disk_rec **out, size_t *n,
+			       struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc = MIREN_EDB;
+	enum miren_err rc = MIREN_EDB;
 	sqlite3_stmt *s = prep(st, "SELECT " DISK_COLS " FROM disks ORDER BY name", err);
 	if (s)
 		rc = collect(st, s, sizeof(**out), disk_row, (void **)out, n, err);
@@ -574,7 +584,7 @@ int store_disk_list(struct store *st, struct disk_rec **out, size_t *n, struct m
 	return rc;
 }
 
-int store_disk_delete(struct store *st, const char *name, struct miren_error *err)
+enum miren_err store_disk_delete(struct store *st, const char *name, struct miren_error *err)
 {
 	return delete_by(st, "DELETE FROM disks WHERE name = ?", name, err);
 }
@@ -596,11 +606,12 @@ void disk_recs_free(struct disk_rec *r, size_t n)
 
 /* --- settings ------------------------------------------------------------ */
 
-int store_setting_get(struct store *st, const char *key, char **value, struct miren_error *err)
+enum miren_err store_setting_get(struct store *st, const char *key, char **value,
+				 struct miren_error *err)
 {
 	*value = NULL;
 	pthread_mutex_lock(&st->lock);
-	int rc = MIREN_EDB;
+	enum miren_err rc = MIREN_EDB;
 	sqlite3_stmt *s = prep(st, "SELECT value FROM settings WHERE key = ?", err);
 	if (s) {
 		sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
@@ -610,11 +621,11 @@ int store_setting_get(struct store *st, const char *key, char **value, struct mi
 	return rc;
 }
 
-int store_setting_ensure(struct store *st, const char *key, const char *value, char **value_out,
-			 struct miren_error *err)
+enum miren_err store_setting_ensure(struct store *st, const char *key, const char *value,
+				    char **value_out, struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc = MIREN_EDB;
+	enum miren_err rc = MIREN_EDB;
 	sqlite3_stmt *s = prep(st,
 			       "INSERT INTO settings (key, value) VALUES (?, ?)"
 			       " ON CONFLICT (key) DO NOTHING",

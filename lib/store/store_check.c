@@ -53,8 +53,8 @@ static const char *const settled[] = {
 	" status = 'in use' AND name NOT IN (SELECT disk FROM servers) ORDER BY name",
 };
 
-static int run_checks(struct store *st, const char *const *sql, size_t n_sql, char ***out,
-		      size_t *n, struct miren_error *err)
+static enum miren_err run_checks(struct store *st, const char *const *sql, size_t n_sql,
+				 char ***out, size_t *n, struct miren_error *err)
 {
 	for (size_t i = 0; i < n_sql; i++) {
 		sqlite3_stmt *s = prep(st, sql[i], err);
@@ -64,7 +64,8 @@ static int run_checks(struct store *st, const char *const *sql, size_t n_sql, ch
 			sqlite3_bind_int(s, 1, ENV_SOURCE_ADDON);
 		char **got = NULL;
 		size_t n_got = 0;
-		int rc = collect(st, s, sizeof(char *), text_row, (void **)&got, &n_got, err);
+		enum miren_err rc = collect(st, s, sizeof(char *), text_row, (void **)&got, &n_got,
+					    err);
 		if (rc)
 			return rc;
 		if (n_got) {
@@ -77,14 +78,14 @@ static int run_checks(struct store *st, const char *const *sql, size_t n_sql, ch
 	return 0;
 }
 
-int store_invariants(struct store *st, char ***out, size_t *n, int *in_motion,
-		     struct miren_error *err)
+enum miren_err store_invariants(struct store *st, char ***out, size_t *n, int *in_motion,
+				struct miren_error *err)
 {
 	*out = NULL;
 	*n = 0;
 	*in_motion = 0;
 	pthread_mutex_lock(&st->lock);
-	int rc = exec_sql(st, "BEGIN", err);
+	enum miren_err rc = exec_sql(st, "BEGIN", err);
 	if (rc)
 		goto out;
 	sqlite3_stmt *s = prep(st,

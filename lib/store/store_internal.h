@@ -15,23 +15,23 @@ struct store {
 };
 
 /* Fills err with the engine's message; returns MIREN_EDB. */
-int db_fail(struct store *st, struct miren_error *err, const char *what);
-int exec_sql(struct store *st, const char *sql, struct miren_error *err);
+enum miren_err db_fail(struct store *st, struct miren_error *err, const char *what);
+enum miren_err exec_sql(struct store *st, const char *sql, struct miren_error *err);
 /* NULL with err filled on failure. */
 sqlite3_stmt *prep(struct store *st, const char *sql, struct miren_error *err);
 /* A copy of column i ("" for NULL). */
 char *col_text(sqlite3_stmt *s, int i);
 /* Steps a statement that returns no rows and finalizes it. */
-int step_done(struct store *st, sqlite3_stmt *s, struct miren_error *err);
+enum miren_err step_done(struct store *st, sqlite3_stmt *s, struct miren_error *err);
 
 /* Turns the current row of s into the record at rec. */
 typedef void (*row_fn)(sqlite3_stmt *s, void *rec);
 /* Steps s to the end (and finalizes it), appending each row to *out. */
-int collect(struct store *st, sqlite3_stmt *s, size_t elem, row_fn fn, void **out, size_t *n,
-	    struct miren_error *err);
+enum miren_err collect(struct store *st, sqlite3_stmt *s, size_t elem, row_fn fn, void **out,
+		       size_t *n, struct miren_error *err);
 /* Steps s for one row into rec, or MIREN_ENOTFOUND ("WHAT 'NAME' not found"). */
-int one(struct store *st, sqlite3_stmt *s, row_fn fn, void *rec, struct miren_error *err,
-	const char *what, const char *name);
+enum miren_err one(struct store *st, sqlite3_stmt *s, row_fn fn, void *rec, struct miren_error *err,
+		   const char *what, const char *name);
 /* Binds v[0..n-1] as text from parameter first on. */
 void bind_texts(sqlite3_stmt *s, int first, int n, const char *const *v);
 /* Row function for a single text column (a char *). */

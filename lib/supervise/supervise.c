@@ -370,7 +370,7 @@ struct sv_proc {
 	int stop_timeout_ms;
 	bool keep;
 	bool leftover;
-	int (*prestart)(void *arg, struct miren_error *err);
+	enum miren_err (*prestart)(void *arg, struct miren_error *err);
 	void *prestart_arg;
 	void (*prestart_free)(void *arg);
 

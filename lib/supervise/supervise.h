@@ -87,7 +87,7 @@ struct sv_spec {
 	 * detail of the spawn's error, its hint the hint): that spawn then
 	 * fails like a failed exec (sv_start returns MIREN_EINVAL; a restart
 	 * counts as a quick exit and is retried).  May be NULL. */
-	int (*prestart)(void *arg, struct miren_error *err);
+	enum miren_err (*prestart)(void *arg, struct miren_error *err);
 	void *prestart_arg;               /* owned by the supervisor from sv_start()
 					   * on, also when it fails */
 	void (*prestart_free)(void *arg); /* frees prestart_arg (NULL: nothing) */

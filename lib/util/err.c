@@ -49,7 +49,7 @@ int miren_err_http_status(enum miren_err code)
 }
 
 /* In parentheses: not the analysers' stand-in macro of err.h. */
-int(miren_error_set)(struct miren_error *err, enum miren_err code, const char *fmt, ...)
+enum miren_err(miren_error_set)(struct miren_error *err, enum miren_err code, const char *fmt, ...)
 {
 	if (!err)
 		return code;

@@ -45,9 +45,7 @@ int miren_err_http_status(enum miren_err code);
  * Fills err (which may be NULL) and returns code, so a failure site reads
  *   return miren_error_set(err, MIREN_ENOTFOUND, "app '%s' not found", name);
  */
-/* (Returns int, not the enum, so that `rc = x ? rc : miren_error_set(...)`
- * in int-typed code does not mix signedness.) */
-int miren_error_set(struct miren_error *err, enum miren_err code, const char *fmt, ...)
+enum miren_err miren_error_set(struct miren_error *err, enum miren_err code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Set the detail / the hint of err (which may be NULL); set after
  * miren_error_set, which clears both. */

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int extract_tar(const char *tar_path, const char *dest, const struct extract_limits *lim,
-		struct miren_error *err)
+enum miren_err extract_tar(const char *tar_path, const char *dest, const struct extract_limits *lim,
+			   struct miren_error *err)
 {
 	struct archive *a = archive_read_new();
 	struct archive *w = archive_write_disk_new();
@@ -22,7 +22,7 @@ int extract_tar(const char *tar_path, const char *dest, const struct extract_lim
 	 * be used: the joined paths are absolute by design.) */
 	archive_write_disk_set_options(w, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
 						  ARCHIVE_EXTRACT_SECURE_SYMLINKS);
-	int rc = 0;
+	enum miren_err rc = 0;
 	unsigned long long total = 0;
 	unsigned long entries = 0;
 	char *path = NULL;

@@ -26,7 +26,7 @@ struct extract_limits {
  * MIREN_EIO (cannot write), with err filled.  On failure dest may hold
  * part of the tree: the caller removes it.
  */
-int extract_tar(const char *tar_path, const char *dest, const struct extract_limits *lim,
-		struct miren_error *err);
+enum miren_err extract_tar(const char *tar_path, const char *dest, const struct extract_limits *lim,
+			   struct miren_error *err);
 
 #endif

@@ -18,7 +18,7 @@
 enum miren_err fs_mkdir_p(const char *path, mode_t mode)
 {
 	char *p = xstrdup(path);
-	int rc = 0;
+	enum miren_err rc = 0;
 	for (char *s = p + 1;; s++) {
 		if (*s == '/' || *s == '\0') {
 			char c = *s;
@@ -60,7 +60,7 @@ enum miren_err fs_fsync_dir(const char *dir)
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return MIREN_EIO;
-	int rc = fsync(fd) == 0 ? 0 : MIREN_EIO;
+	enum miren_err rc = fsync(fd) == 0 ? 0 : MIREN_EIO;
 	close(fd);
 	return rc;
 }
@@ -74,7 +74,7 @@ enum miren_err fs_write_atomic_owned(const char *path, const void *data, size_t 
 				     uid_t uid, gid_t gid)
 {
 	char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
-	int rc = MIREN_EIO;
+	enum miren_err rc = MIREN_EIO;
 	/* A leftover of a crash is replaced; a link planted there is never
 	 * followed. */
 	unlink(tmp);
@@ -144,7 +144,7 @@ enum miren_err fs_chown_tree(const char *path, uid_t uid, gid_t gid)
 	pthread_mutex_lock(&chown_lock);
 	chown_uid = uid;
 	chown_gid = gid;
-	int rc = nftw(path, chown_one, 32, FTW_PHYS) == 0 ? 0 : MIREN_EIO;
+	enum miren_err rc = nftw(path, chown_one, 32, FTW_PHYS) == 0 ? 0 : MIREN_EIO;
 	pthread_mutex_unlock(&chown_lock);
 	return rc;
 }

@@ -66,7 +66,7 @@ static int strbuf_grow(struct strbuf *sb, size_t extra)
 
 enum miren_err strbuf_add(struct strbuf *sb, const void *data, size_t len)
 {
-	int rc = strbuf_grow(sb, len);
+	enum miren_err rc = strbuf_grow(sb, len);
 	if (rc)
 		return rc;
 	memcpy(sb->buf + sb->len, data, len);
@@ -93,7 +93,7 @@ enum miren_err strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap)
 	va_end(cp);
 	if (n < 0)
 		return MIREN_EINVAL;
-	int rc = strbuf_grow(sb, (size_t)n);
+	enum miren_err rc = strbuf_grow(sb, (size_t)n);
 	if (rc)
 		return rc;
 	vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
@@ -105,7 +105,7 @@ enum miren_err strbuf_addf(struct strbuf *sb, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int rc = strbuf_vaddf(sb, fmt, ap);
+	enum miren_err rc = strbuf_vaddf(sb, fmt, ap);
 	va_end(ap);
 	return rc;
 }
@@ -121,7 +121,7 @@ enum miren_err strbuf_read_fd(struct strbuf *sb, int fd)
 			return MIREN_EIO;
 		if (n == 0)
 			return 0;
-		int rc = strbuf_add(sb, tmp, (size_t)n);
+		enum miren_err rc = strbuf_add(sb, tmp, (size_t)n);
 		if (rc)
 			return rc;
 	}
@@ -132,7 +132,7 @@ enum miren_err strbuf_read_file(struct strbuf *sb, const char *path)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? MIREN_ENOTFOUND : MIREN_EIO;
-	int rc = strbuf_read_fd(sb, fd);
+	enum miren_err rc = strbuf_read_fd(sb, fd);
 	close(fd);
 	return rc;
 }

@@ -1020,11 +1020,11 @@ static long long hk_dump(int k, const char *path)
 	return n;
 }
 
-static int hk_load(int k, const char *path, struct miren_error *err)
+static enum miren_err hk_load(int k, const char *path, struct miren_error *err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	assert_true(fd >= 0);
-	int rc = G.hk.def->load(&G.hk.ctx, &G.hk.inst[k], fd, err);
+	enum miren_err rc = G.hk.def->load(&G.hk.ctx, &G.hk.inst[k], fd, err);
 	close(fd);
 	return rc;
 }

@@ -105,7 +105,7 @@ struct fake_state {
 	int steps_run;
 };
 
-static int fake_state_parse(const char *json, void **out, struct miren_error *err)
+static enum miren_err fake_state_parse(const char *json, void **out, struct miren_error *err)
 {
 	struct fake_state *s = xcalloc(1, sizeof(*s));
 	if (*json && strcmp(json, "{}") && sscanf(json, "{\"steps_run\":%d}", &s->steps_run) != 1) {
@@ -127,8 +127,9 @@ static void fake_state_free(void *state)
 }
 
 /* Runs step i of list c: the control's verdict, then the resource. */
-static int run_step(struct control *c, const char *what, bool make, struct addon_ctx *ctx,
-		    struct addon_inst *inst, struct miren_error *err)
+static enum miren_err run_step(struct control *c, const char *what, bool make,
+			       struct addon_ctx *ctx, struct addon_inst *inst,
+			       struct miren_error *err)
 {
 	char *name = xasprintf("%s/%s", inst->rec.id, what);
 	pthread_mutex_lock(&mu);
@@ -137,7 +138,7 @@ static int run_step(struct control *c, const char *what, bool make, struct addon
 		resource_add(name);
 	else
 		resource_drop_prefix(name);
-	int rc = 0;
+	enum miren_err rc = 0;
 	if (c->crash) {
 		c->crash = false;
 		in_crash = true;
@@ -158,23 +159,23 @@ static int run_step(struct control *c, const char *what, bool make, struct addon
 	return rc;
 }
 
-static int step_a(struct addon_ctx *c, struct addon_inst *i, struct miren_error *e)
+static enum miren_err step_a(struct addon_ctx *c, struct addon_inst *i, struct miren_error *e)
 {
 	return run_step(&prov[0], "a", true, c, i, e);
 }
-static int step_b(struct addon_ctx *c, struct addon_inst *i, struct miren_error *e)
+static enum miren_err step_b(struct addon_ctx *c, struct addon_inst *i, struct miren_error *e)
 {
 	return run_step(&prov[1], "b", true, c, i, e);
 }
-static int step_c(struct addon_ctx *c, struct addon_inst *i, struct miren_error *e)
+static enum miren_err step_c(struct addon_ctx *c, struct addon_inst *i, struct miren_error *e)
 {
 	return run_step(&prov[2], "c", true, c, i, e);
 }
 /* Removal drops what the provisioning steps made (every one of them:
  * idempotent, skipping what does not exist). */
-static int step_drop_bc(struct addon_ctx *c, struct addon_inst *i, struct miren_error *e)
+static enum miren_err step_drop_bc(struct addon_ctx *c, struct addon_inst *i, struct miren_error *e)
 {
-	int rc = run_step(&deprov[0], "c", false, c, i, e);
+	enum miren_err rc = run_step(&deprov[0], "c", false, c, i, e);
 	if (!rc) {
 		char *b = xasprintf("%s/b", i->rec.id);
 		pthread_mutex_lock(&mu);
@@ -184,7 +185,7 @@ static int step_drop_bc(struct addon_ctx *c, struct addon_inst *i, struct miren_
 	}
 	return rc;
 }
-static int step_drop_a(struct addon_ctx *c, struct addon_inst *i, struct miren_error *e)
+static enum miren_err step_drop_a(struct addon_ctx *c, struct addon_inst *i, struct miren_error *e)
 {
 	return run_step(&deprov[1], "a", false, c, i, e);
 }
@@ -209,8 +210,9 @@ static const struct addon_step *fake_deprov(const char *variant, size_t *n)
 	return deprov_steps;
 }
 
-static int fake_env(struct addon_ctx *ctx MIREN_UNUSED, struct addon_inst *inst,
-		    struct env_rec **out, size_t *n, struct miren_error *err MIREN_UNUSED)
+static enum miren_err fake_env(struct addon_ctx *ctx MIREN_UNUSED, struct addon_inst *inst,
+			       struct env_rec **out, size_t *n,
+			       struct miren_error *err MIREN_UNUSED)
 {
 	*out = xcalloc(1, sizeof(**out));
 	**out = (struct env_rec){ .key = xstrdup("FAKE_URL"),

@@ -73,8 +73,8 @@ static int sink_sb(void *user, const void *data, size_t len)
 	return strbuf_add(user, data, len);
 }
 
-static int read_mem(const void *data, size_t len, const char *stage, uint64_t max_bytes,
-		    json_t **hdr, struct snap_stats *st, struct miren_error *err)
+static enum miren_err read_mem(const void *data, size_t len, const char *stage, uint64_t max_bytes,
+			       json_t **hdr, struct snap_stats *st, struct miren_error *err)
 {
 	struct snap_mem m = { data, len, 0 };
 	return snap_read(snap_source_mem, &m, stage, (uid_t)-1, (gid_t)-1, max_bytes, hdr, st, err);
@@ -598,7 +598,7 @@ static void test_writer_disk_full(void **state MIREN_UNUSED)
 {
 	struct miren_error err = { 0 };
 	struct snap_writer *w = snap_writer_new(sink_full, NULL, NULL, 1, 1, &err);
-	int rc = w ? snap_writer_finish(w, NULL, &err) : (int)err.code;
+	enum miren_err rc = w ? snap_writer_finish(w, NULL, &err) : err.code;
 	assert_int_equal(rc, MIREN_EIO);
 	assert_non_null(strstr(err.message, "disk is full"));
 	snap_writer_free(w);

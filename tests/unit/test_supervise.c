@@ -1142,7 +1142,7 @@ struct hook_state {
 	bool freed;
 };
 
-static int hook(void *arg, struct miren_error *err)
+static enum miren_err hook(void *arg, struct miren_error *err)
 {
 	struct hook_state *h = arg;
 	h->calls++;

@@ -57,7 +57,7 @@ struct mariadb_install {
 /* Finds the install (below $MIREN_MARIADB_ROOT, default "/usr": its sbin
  * and bin) and asks the server its version once per process.  Returns 0,
  * or MIREN_EUNAVAIL with a hint naming the Debian packages. */
-int mariadb_find(struct mariadb_install *out, struct miren_error *err);
+enum miren_err mariadb_find(struct mariadb_install *out, struct miren_error *err);
 
 /* The file a template, its spare and each clone hold: the template's
  * identity (random hex written when it was made). */
@@ -71,9 +71,9 @@ int mariadb_find(struct mariadb_install *out, struct miren_error *err);
  * into place, so a crash never leaves a half-made template.  No-op when
  * DIR exists.  Makers are serialised by DIR.lock.
  */
-int mariadb_template_ensure(const struct mariadb_install *in, const char *dir,
-			    const char *template_password, uid_t uid, gid_t gid,
-			    struct miren_error *err);
+enum miren_err mariadb_template_ensure(const struct mariadb_install *in, const char *dir,
+				       const char *template_password, uid_t uid, gid_t gid,
+				       struct miren_error *err);
 
 /*
  * SIGKILLs every process whose command line names dir or a path below it
@@ -90,15 +90,16 @@ int mariadb_stop_workers(const char *dir);
  * exists or another call is making one; a spare of an earlier template is
  * replaced.
  */
-int mariadb_spare_prepare(const char *template_dir, uid_t uid, gid_t gid, struct miren_error *err);
+enum miren_err mariadb_spare_prepare(const char *template_dir, uid_t uid, gid_t gid,
+				     struct miren_error *err);
 
 /*
  * Makes DISK/data a copy of the template (the spare when it fits, else a
  * copy into DISK/data.tmp and a rename); an existing DISK/data is kept.
  * Owned by uid/gid, 0700.  Also makes the run directory.
  */
-int mariadb_clone(const char *template_dir, const char *disk_dir, uid_t uid, gid_t gid,
-		  struct miren_error *err);
+enum miren_err mariadb_clone(const char *template_dir, const char *disk_dir, uid_t uid, gid_t gid,
+			     struct miren_error *err);
 
 /* The data directory of a disk: DISK/data.  Caller frees. */
 char *mariadb_data_dir(const char *disk_dir);
@@ -110,7 +111,8 @@ char *mariadb_run_dir(const char *disk_dir);
 char *mariadb_socket_path(const char *disk_dir);
 /* Makes the run directory exist (0700, uid/gid), below a base that is a
  * real directory of the caller (0711). */
-int mariadb_run_dir_ensure(const char *disk_dir, uid_t uid, gid_t gid, struct miren_error *err);
+enum miren_err mariadb_run_dir_ensure(const char *disk_dir, uid_t uid, gid_t gid,
+				      struct miren_error *err);
 
 /*
  * The argv running the server of DISK in the foreground, logging to
@@ -131,16 +133,16 @@ void mariadb_argv_free(char **argv);
  * password is refused (waiting cannot help); MIREN_EUNAVAIL with the last
  * connection error otherwise.
  */
-int mariadb_wait_ready(const char *disk_dir, const char *password, int timeout_ms,
-		       const atomic_bool *stop, struct miren_error *err);
+enum miren_err mariadb_wait_ready(const char *disk_dir, const char *password, int timeout_ms,
+				  const atomic_bool *stop, struct miren_error *err);
 
 /*
  * Sets root@localhost's password to new_password, authenticating with
  * old_password or, when that is refused, with new_password (a retried
  * step then succeeds).
  */
-int mariadb_rotate_root(const char *disk_dir, const char *old_password, const char *new_password,
-			struct miren_error *err);
+enum miren_err mariadb_rotate_root(const char *disk_dir, const char *old_password,
+				   const char *new_password, struct miren_error *err);
 
 /*
  * Creates (idempotently) database `db` (utf8mb4) and user 'user'@'%' with
@@ -150,17 +152,19 @@ int mariadb_rotate_root(const char *disk_dir, const char *old_password, const ch
  * and names that are not [a-z_][a-z0-9_]* of at most 64 bytes are refused
  * with MIREN_EINVAL before connecting.
  */
-int mariadb_tenant_create(const char *disk_dir, const char *root_password, const char *user,
-			  const char *db, const char *password, struct miren_error *err);
+enum miren_err mariadb_tenant_create(const char *disk_dir, const char *root_password,
+				     const char *user, const char *db, const char *password,
+				     struct miren_error *err);
 
 /* Sets the tenant user's password (sessions already open stay open). */
-int mariadb_tenant_password(const char *disk_dir, const char *root_password, const char *user,
-			    const char *password, struct miren_error *err);
+enum miren_err mariadb_tenant_password(const char *disk_dir, const char *root_password,
+				       const char *user, const char *password,
+				       struct miren_error *err);
 
 /* Ends the user's sessions, drops database `db` and user 'user'@'%'
  * (missing ones are fine). */
-int mariadb_tenant_drop(const char *disk_dir, const char *root_password, const char *user,
-			const char *db, struct miren_error *err);
+enum miren_err mariadb_tenant_drop(const char *disk_dir, const char *root_password,
+				   const char *user, const char *db, struct miren_error *err);
 
 /* Whether name is one MariaDB or miren keeps for itself as a database or
  * user name: mysql, information_schema, performance_schema, sys, test,
@@ -176,15 +180,16 @@ bool mariadb_reserved(const char *name);
  * fits).  Returns 0 with out[65] filled, or MIREN_EINVAL for a string
  * that is not an app name.
  */
-int mariadb_ident_for_app(const char *app, char out[65], struct miren_error *err);
+enum miren_err mariadb_ident_for_app(const char *app, char out[65], struct miren_error *err);
 
 /*
  * The tenants a server holds: its databases other than the system ones,
  * and its users other than root and mariadb.sys, each sorted (arrays and
  * strings to free with mariadb_names_free).
  */
-int mariadb_tenant_names(const char *disk_dir, const char *root_password, char ***dbs,
-			 size_t *n_dbs, char ***users, size_t *n_users, struct miren_error *err);
+enum miren_err mariadb_tenant_names(const char *disk_dir, const char *root_password, char ***dbs,
+				    size_t *n_dbs, char ***users, size_t *n_users,
+				    struct miren_error *err);
 void mariadb_names_free(char **names, size_t n);
 
 /*
@@ -195,17 +200,17 @@ void mariadb_names_free(char **names, size_t n);
  * meanwhile; the copy holds every transaction committed before the backup
  * ended.  On failure target_dir is removed.
  */
-int mariadb_backup(const struct mariadb_install *in, const char *disk_dir,
-		   const char *root_password, const char *target_dir, uid_t uid, gid_t gid,
-		   struct miren_error *err);
+enum miren_err mariadb_backup(const struct mariadb_install *in, const char *disk_dir,
+			      const char *root_password, const char *target_dir, uid_t uid,
+			      gid_t gid, struct miren_error *err);
 
 /*
  * mariadb-backup --prepare on a backup copy (as uid/gid), which makes it
  * a data directory the server starts from, consistent as of the end of
  * the backup.  Idempotent.
  */
-int mariadb_backup_prepare(const struct mariadb_install *in, const char *dir, uid_t uid, gid_t gid,
-			   struct miren_error *err);
+enum miren_err mariadb_backup_prepare(const struct mariadb_install *in, const char *dir, uid_t uid,
+				      gid_t gid, struct miren_error *err);
 
 /*
  * Writes a client option file ([client] host, port, user, password,
@@ -214,9 +219,10 @@ int mariadb_backup_prepare(const struct mariadb_install *in, const char *dir, ui
  * removes it.  argv_out (may be NULL) gets {client,
  * "--defaults-extra-file=PATH", NULL}, freed with mariadb_argv_free.
  */
-int mariadb_client_file(const struct mariadb_install *in, const char *path, const char *host,
-			int port, const char *user, const char *password, const char *db, uid_t uid,
-			gid_t gid, char ***argv_out, struct miren_error *err);
+enum miren_err mariadb_client_file(const struct mariadb_install *in, const char *path,
+				   const char *host, int port, const char *user,
+				   const char *password, const char *db, uid_t uid, gid_t gid,
+				   char ***argv_out, struct miren_error *err);
 
 /*
  * A logical dump of database db as its tenant user (over TCP to host:port,
@@ -227,10 +233,12 @@ int mariadb_client_file(const struct mariadb_install *in, const char *path, cons
  * dump can do nothing the tenant could not.  Each returns 0, or MIREN_EIO
  * with the tool's last words (no password).
  */
-int mariadb_dump(const struct mariadb_install *in, const char *host, int port, const char *user,
-		 const char *password, const char *db, int fd, struct miren_error *err);
-int mariadb_load(const struct mariadb_install *in, const char *host, int port, const char *user,
-		 const char *password, const char *db, int fd, struct miren_error *err);
+enum miren_err mariadb_dump(const struct mariadb_install *in, const char *host, int port,
+			    const char *user, const char *password, const char *db, int fd,
+			    struct miren_error *err);
+enum miren_err mariadb_load(const struct mariadb_install *in, const char *host, int port,
+			    const char *user, const char *password, const char *db, int fd,
+			    struct miren_error *err);
 
 struct mariadb_info {
 	char version[64];     /* SELECT VERSION() */
@@ -239,7 +247,7 @@ struct mariadb_info {
 };
 
 /* Facts about the server of DISK, or about one tenant database db. */
-int mariadb_info(const char *disk_dir, const char *root_password, const char *db,
-		 struct mariadb_info *out, struct miren_error *err);
+enum miren_err mariadb_info(const char *disk_dir, const char *root_password, const char *db,
+			    struct mariadb_info *out, struct miren_error *err);
 
 #endif

@@ -52,9 +52,9 @@ static char *template_sql(const char *password)
 	return sql;
 }
 
-int mariadb_template_ensure(const struct mariadb_install *in, const char *dir,
-			    const char *template_password, uid_t uid, gid_t gid,
-			    struct miren_error *err)
+enum miren_err mariadb_template_ensure(const struct mariadb_install *in, const char *dir,
+				       const char *template_password, uid_t uid, gid_t gid,
+				       struct miren_error *err)
 {
 	if (!in || !dir || dir[0] != '/')
 		return miren_error_set(err, MIREN_EINVAL,
@@ -178,12 +178,13 @@ static void template_id(const char *dir, char out[64])
 }
 
 /* Copies the contents of src into the existing directory dst as uid/gid. */
-static int copy_as(const char *src, const char *dst, uid_t uid, gid_t gid, struct miren_error *err)
+static enum miren_err copy_as(const char *src, const char *dst, uid_t uid, gid_t gid,
+			      struct miren_error *err)
 {
 	char *from = xasprintf("%s/.", src);
 	char *argv[] = { "/bin/cp", "-a", "--reflink=auto", from, (char *)dst, NULL };
-	int rc = mdbi_run_tool(argv, dst, uid, gid, MARIADB_COPY_TIMEOUT_MS, "copying the template",
-			       err);
+	enum miren_err rc = mdbi_run_tool(argv, dst, uid, gid, MARIADB_COPY_TIMEOUT_MS,
+					  "copying the template", err);
 	free(from);
 	return rc;
 }
@@ -219,7 +220,8 @@ out:
 	return taken;
 }
 
-int mariadb_spare_prepare(const char *template_dir, uid_t uid, gid_t gid, struct miren_error *err)
+enum miren_err mariadb_spare_prepare(const char *template_dir, uid_t uid, gid_t gid,
+				     struct miren_error *err)
 {
 	if (!template_dir || !*template_dir)
 		return miren_error_set(err, MIREN_EINVAL, "no template directory");
@@ -309,11 +311,12 @@ char *mariadb_socket_path(const char *disk_dir)
 	return s;
 }
 
-int mariadb_run_dir_ensure(const char *disk_dir, uid_t uid, gid_t gid, struct miren_error *err)
+enum miren_err mariadb_run_dir_ensure(const char *disk_dir, uid_t uid, gid_t gid,
+				      struct miren_error *err)
 {
 	char *base = run_base();
 	char *run = mariadb_run_dir(disk_dir);
-	int rc = 0;
+	enum miren_err rc = 0;
 	struct stat st;
 	if (mkdir(base, 0711) != 0 && errno != EEXIST)
 		rc = miren_error_set(err, MIREN_EIO, "cannot create %s: %s", base,
@@ -333,8 +336,8 @@ int mariadb_run_dir_ensure(const char *disk_dir, uid_t uid, gid_t gid, struct mi
 	return rc;
 }
 
-int mariadb_clone(const char *template_dir, const char *disk_dir, uid_t uid, gid_t gid,
-		  struct miren_error *err)
+enum miren_err mariadb_clone(const char *template_dir, const char *disk_dir, uid_t uid, gid_t gid,
+			     struct miren_error *err)
 {
 	if (!template_dir || !disk_dir || disk_dir[0] != '/')
 		return miren_error_set(err, MIREN_EINVAL,
@@ -345,7 +348,7 @@ int mariadb_clone(const char *template_dir, const char *disk_dir, uid_t uid, gid
 	if (!want[0])
 		return miren_error_set(err, MIREN_ENOTFOUND, "%s is not a miren MariaDB template",
 				       template_dir);
-	int rc = 0;
+	enum miren_err rc = 0;
 	char *data = mariadb_data_dir(disk_dir);
 	char *tmp = fs_join(disk_dir, "data.tmp");
 	if (!fs_is_dir(disk_dir) && fs_mkdir_p(disk_dir, 0755) != 0) {

@@ -43,7 +43,7 @@ static int ask_version(const char *server, char out[16])
 	return rc;
 }
 
-int mariadb_find(struct mariadb_install *out, struct miren_error *err)
+enum miren_err mariadb_find(struct mariadb_install *out, struct miren_error *err)
 {
 	const char *root = getenv("MIREN_MARIADB_ROOT");
 	if (!root || !*root)
@@ -67,7 +67,7 @@ int mariadb_find(struct mariadb_install *out, struct miren_error *err)
 				      "and mariadb-backup (scripts/bootstrap does)");
 		return MIREN_EUNAVAIL;
 	}
-	int rc = 0;
+	enum miren_err rc = 0;
 	pthread_mutex_lock(&version_lock);
 	if (strcmp(version_of, out->server) != 0) {
 		if (ask_version(out->server, version_cache) == 0)

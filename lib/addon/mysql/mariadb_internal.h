@@ -35,18 +35,19 @@ bool mdbi_ids_given(uid_t uid, gid_t gid);
 /* The last max bytes of a command's output on one line into dst[len]. */
 void mdbi_output_tail(char *dst, size_t len, const char *out, size_t max);
 /* Writes data to path atomically, then gives it to uid/gid. */
-int mdbi_write_owned(const char *path, const char *data, mode_t mode, uid_t uid, gid_t gid,
-		     struct miren_error *err);
+enum miren_err mdbi_write_owned(const char *path, const char *data, mode_t mode, uid_t uid,
+				gid_t gid, struct miren_error *err);
 /* mkdir path (existing is fine), then exact mode and owner, not
  * following a symlink. */
-int mdbi_ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, struct miren_error *err);
+enum miren_err mdbi_ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid,
+			       struct miren_error *err);
 /* syncfs of the filesystem holding path; fsync of path's directory. */
-int mdbi_sync_fs_of(const char *path, struct miren_error *err);
-int mdbi_fsync_parent(const char *path, struct miren_error *err);
+enum miren_err mdbi_sync_fs_of(const char *path, struct miren_error *err);
+enum miren_err mdbi_fsync_parent(const char *path, struct miren_error *err);
 /* Runs argv (sv_run) as uid/gid in cwd; a failure becomes "<what> failed
  * (exit N): <the tail of its output>". */
-int mdbi_run_tool(char *const *argv, const char *cwd, uid_t uid, gid_t gid, int timeout_ms,
-		  const char *what, struct miren_error *err);
+enum miren_err mdbi_run_tool(char *const *argv, const char *cwd, uid_t uid, gid_t gid,
+			     int timeout_ms, const char *what, struct miren_error *err);
 /* Passwords carried in option files and SQL literals here: 1..255
  * printable ASCII characters without quotes, backslash or spaces. */
 bool mdbi_password_ok(const char *pw);
@@ -54,6 +55,6 @@ bool mdbi_password_ok(const char *pw);
 void mdbi_native_hash(const char *pw, char out[42]);
 /* [a-z_][a-z0-9_]*, 1..64 bytes, not reserved: else MIREN_EINVAL naming
  * `what`. */
-int mdbi_check_name(const char *name, const char *what, struct miren_error *err);
+enum miren_err mdbi_check_name(const char *name, const char *what, struct miren_error *err);
 
 #endif

@@ -63,7 +63,7 @@ static MYSQL *root_connect(const char *disk_dir, const char *password, int timeo
 
 /* Runs one or more statements, discarding results.  what names them for
  * the message (never the SQL: it may hold a password hash). */
-static int run_sql(MYSQL *m, const char *sql, const char *what, struct miren_error *err)
+static enum miren_err run_sql(MYSQL *m, const char *sql, const char *what, struct miren_error *err)
 {
 	if (mysql_query(m, sql) != 0)
 		goto fail;
@@ -89,8 +89,8 @@ fail:;
 }
 
 /* Every row's first column of sql, in order (arrays to free). */
-static int query_column(MYSQL *m, const char *sql, const char *what, char ***out, size_t *n,
-			struct miren_error *err)
+static enum miren_err query_column(MYSQL *m, const char *sql, const char *what, char ***out,
+				   size_t *n, struct miren_error *err)
 {
 	*out = NULL;
 	*n = 0;
@@ -137,8 +137,8 @@ void mariadb_names_free(char **names, size_t n)
 	free(names);
 }
 
-int mariadb_wait_ready(const char *disk_dir, const char *password, int timeout_ms,
-		       const atomic_bool *stop, struct miren_error *err)
+enum miren_err mariadb_wait_ready(const char *disk_dir, const char *password, int timeout_ms,
+				  const atomic_bool *stop, struct miren_error *err)
 {
 	int64_t deadline = mdbi_mono_ms() + timeout_ms;
 	struct miren_error last = { 0 };
@@ -163,8 +163,8 @@ int mariadb_wait_ready(const char *disk_dir, const char *password, int timeout_m
 			       disk_dir, last.message);
 }
 
-int mariadb_rotate_root(const char *disk_dir, const char *old_password, const char *new_password,
-			struct miren_error *err)
+enum miren_err mariadb_rotate_root(const char *disk_dir, const char *old_password,
+				   const char *new_password, struct miren_error *err)
 {
 	if (!mdbi_password_ok(new_password) || !mdbi_password_ok(old_password))
 		return miren_error_set(err, MIREN_EINVAL,
@@ -181,7 +181,7 @@ int mariadb_rotate_root(const char *disk_dir, const char *old_password, const ch
 	char hash[42];
 	mdbi_native_hash(new_password, hash);
 	char *sql = xasprintf("ALTER USER 'root'@'localhost' IDENTIFIED BY PASSWORD '%s'", hash);
-	int rc = run_sql(m, sql, "setting the root password", err);
+	enum miren_err rc = run_sql(m, sql, "setting the root password", err);
 	free(sql);
 	mysql_close(m);
 	return rc;
@@ -190,14 +190,14 @@ int mariadb_rotate_root(const char *disk_dir, const char *old_password, const ch
 /* ---- tenants ------------------------------------------------------------ */
 
 /* KILLs every session of user (not ours). */
-static int end_sessions(MYSQL *m, const char *user, struct miren_error *err)
+static enum miren_err end_sessions(MYSQL *m, const char *user, struct miren_error *err)
 {
 	char *sql = xasprintf("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = '%s' "
 			      "AND ID <> CONNECTION_ID()",
 			      user);
 	char **ids;
 	size_t n;
-	int rc = query_column(m, sql, "listing the tenant's sessions", &ids, &n, err);
+	enum miren_err rc = query_column(m, sql, "listing the tenant's sessions", &ids, &n, err);
 	free(sql);
 	for (size_t i = 0; !rc && i < n; i++) {
 		char *kill = xasprintf("KILL CONNECTION %s", ids[i]);
@@ -210,10 +210,11 @@ static int end_sessions(MYSQL *m, const char *user, struct miren_error *err)
 	return rc;
 }
 
-int mariadb_tenant_create(const char *disk_dir, const char *root_password, const char *user,
-			  const char *db, const char *password, struct miren_error *err)
+enum miren_err mariadb_tenant_create(const char *disk_dir, const char *root_password,
+				     const char *user, const char *db, const char *password,
+				     struct miren_error *err)
 {
-	int rc;
+	enum miren_err rc;
 	if ((rc = mdbi_check_name(user, "a user", err)) ||
 	    (rc = mdbi_check_name(db, "a database", err)))
 		return rc;
@@ -239,10 +240,11 @@ int mariadb_tenant_create(const char *disk_dir, const char *root_password, const
 	return rc;
 }
 
-int mariadb_tenant_password(const char *disk_dir, const char *root_password, const char *user,
-			    const char *password, struct miren_error *err)
+enum miren_err mariadb_tenant_password(const char *disk_dir, const char *root_password,
+				       const char *user, const char *password,
+				       struct miren_error *err)
 {
-	int rc;
+	enum miren_err rc;
 	if ((rc = mdbi_check_name(user, "a user", err)))
 		return rc;
 	if (!mdbi_password_ok(password))
@@ -261,10 +263,10 @@ int mariadb_tenant_password(const char *disk_dir, const char *root_password, con
 	return rc;
 }
 
-int mariadb_tenant_drop(const char *disk_dir, const char *root_password, const char *user,
-			const char *db, struct miren_error *err)
+enum miren_err mariadb_tenant_drop(const char *disk_dir, const char *root_password,
+				   const char *user, const char *db, struct miren_error *err)
 {
-	int rc;
+	enum miren_err rc;
 	if ((rc = mdbi_check_name(user, "a user", err)) ||
 	    (rc = mdbi_check_name(db, "a database", err)))
 		return rc;
@@ -286,19 +288,21 @@ int mariadb_tenant_drop(const char *disk_dir, const char *root_password, const c
 	return rc;
 }
 
-int mariadb_tenant_names(const char *disk_dir, const char *root_password, char ***dbs,
-			 size_t *n_dbs, char ***users, size_t *n_users, struct miren_error *err)
+enum miren_err mariadb_tenant_names(const char *disk_dir, const char *root_password, char ***dbs,
+				    size_t *n_dbs, char ***users, size_t *n_users,
+				    struct miren_error *err)
 {
 	*dbs = *users = NULL;
 	*n_dbs = *n_users = 0;
 	MYSQL *m = root_connect(disk_dir, root_password, 5, err);
 	if (!m)
 		return err ? err->code : MIREN_EUNAVAIL;
-	int rc = query_column(m,
-			      "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE "
-			      "SCHEMA_NAME NOT IN ('mysql', 'information_schema', "
-			      "'performance_schema', 'sys') ORDER BY 1",
-			      "listing databases", dbs, n_dbs, err);
+	enum miren_err rc =
+		query_column(m,
+			     "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE "
+			     "SCHEMA_NAME NOT IN ('mysql', 'information_schema', "
+			     "'performance_schema', 'sys') ORDER BY 1",
+			     "listing databases", dbs, n_dbs, err);
 	if (!rc)
 		rc = query_column(m,
 				  "SELECT DISTINCT User FROM mysql.user WHERE User NOT IN "
@@ -314,8 +318,8 @@ int mariadb_tenant_names(const char *disk_dir, const char *root_password, char *
 	return rc;
 }
 
-int mariadb_info(const char *disk_dir, const char *root_password, const char *db,
-		 struct mariadb_info *out, struct miren_error *err)
+enum miren_err mariadb_info(const char *disk_dir, const char *root_password, const char *db,
+			    struct mariadb_info *out, struct miren_error *err)
 {
 	memset(out, 0, sizeof(*out));
 	if (db && mdbi_check_name(db, "a database", err))
@@ -323,7 +327,7 @@ int mariadb_info(const char *disk_dir, const char *root_password, const char *db
 	MYSQL *m = root_connect(disk_dir, root_password, 5, err);
 	if (!m)
 		return err ? err->code : MIREN_EUNAVAIL;
-	int rc = 0;
+	enum miren_err rc = 0;
 	char *v = query_value(m, "SELECT VERSION()", "asking the version", err);
 	char *size_sql = db ? xasprintf("SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) FROM "
 					"information_schema.TABLES WHERE TABLE_SCHEMA = '%s'",

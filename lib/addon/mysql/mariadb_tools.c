@@ -20,9 +20,9 @@
 
 /* ---- backup ------------------------------------------------------------- */
 
-int mariadb_backup(const struct mariadb_install *in, const char *disk_dir,
-		   const char *root_password, const char *target_dir, uid_t uid, gid_t gid,
-		   struct miren_error *err)
+enum miren_err mariadb_backup(const struct mariadb_install *in, const char *disk_dir,
+			      const char *root_password, const char *target_dir, uid_t uid,
+			      gid_t gid, struct miren_error *err)
 {
 	if (!mdbi_password_ok(root_password))
 		return miren_error_set(err, MIREN_EINVAL, "bad root password");
@@ -39,7 +39,7 @@ int mariadb_backup(const struct mariadb_install *in, const char *disk_dir,
 	char *parent_buf = xstrdup(target_dir);
 	char *argv[] = { (char *)in->backup, defaults, "--backup", datadir, target,
 			 "--parallel=2",     NULL };
-	int rc = mdbi_write_owned(optfile, conf, 0600, uid, gid, err);
+	enum miren_err rc = mdbi_write_owned(optfile, conf, 0600, uid, gid, err);
 	explicit_bzero(conf, strlen(conf));
 	if (!rc)
 		rc = mdbi_ensure_dir(target_dir, 0700, uid, gid, err);
@@ -60,26 +60,27 @@ int mariadb_backup(const struct mariadb_install *in, const char *disk_dir,
 	return rc;
 }
 
-int mariadb_backup_prepare(const struct mariadb_install *in, const char *dir, uid_t uid, gid_t gid,
-			   struct miren_error *err)
+enum miren_err mariadb_backup_prepare(const struct mariadb_install *in, const char *dir, uid_t uid,
+				      gid_t gid, struct miren_error *err)
 {
 	char *target = xasprintf("--target-dir=%s", dir);
 	char *argv[] = { (char *)in->backup, "--no-defaults", "--prepare", target, NULL };
-	int rc = mdbi_run_tool(argv, dir, uid, gid, 0, "mariadb-backup --prepare", err);
+	enum miren_err rc = mdbi_run_tool(argv, dir, uid, gid, 0, "mariadb-backup --prepare", err);
 	free(target);
 	return rc;
 }
 
 /* ---- connect and info --------------------------------------------------- */
 
-int mariadb_client_file(const struct mariadb_install *in, const char *path, const char *host,
-			int port, const char *user, const char *password, const char *db, uid_t uid,
-			gid_t gid, char ***argv_out, struct miren_error *err)
+enum miren_err mariadb_client_file(const struct mariadb_install *in, const char *path,
+				   const char *host, int port, const char *user,
+				   const char *password, const char *db, uid_t uid, gid_t gid,
+				   char ***argv_out, struct miren_error *err)
 {
 	unsigned char buf[16];
 	if (!host || (inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1))
 		return miren_error_set(err, MIREN_EINVAL, "host must be a numeric ip address");
-	int rc;
+	enum miren_err rc;
 	if ((rc = mdbi_check_name(user, "a user", err)) ||
 	    (rc = mdbi_check_name(db, "a database", err)))
 		return rc;
@@ -103,8 +104,8 @@ int mariadb_client_file(const struct mariadb_install *in, const char *path, cons
 /* Runs argv with stdin in_fd / stdout out_fd (-1: /dev/null) and
  * MYSQL_PWD=password in its environment; what it says on stderr (the
  * last 340 bytes) goes into the error.  what names it for messages. */
-static int run_client(char *const *argv, const char *password, int in_fd, int out_fd,
-		      const char *what, struct miren_error *err)
+static enum miren_err run_client(char *const *argv, const char *password, int in_fd, int out_fd,
+				 const char *what, struct miren_error *err)
 {
 	int errp[2];
 	if (pipe2(errp, O_CLOEXEC) != 0)
@@ -136,7 +137,7 @@ static int run_client(char *const *argv, const char *password, int in_fd, int ou
 	int st = 0;
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
-	int rc = 0;
+	enum miren_err rc = 0;
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		char tail[360];
 		mdbi_output_tail(tail, sizeof(tail), sb.buf, 340);
@@ -154,12 +155,12 @@ static int run_client(char *const *argv, const char *password, int in_fd, int ou
  * NULL-terminated extra arguments, then db (as --database=DB with
  * db_option, else as an operand).  stdin in_fd, stdout out_fd.
  */
-static int tenant_tool(const char *tool, const char *what, const char *host, int port,
-		       const char *user, const char *password, const char *db,
-		       const char *const *extra, bool db_option, int in_fd, int out_fd,
-		       struct miren_error *err)
+static enum miren_err tenant_tool(const char *tool, const char *what, const char *host, int port,
+				  const char *user, const char *password, const char *db,
+				  const char *const *extra, bool db_option, int in_fd, int out_fd,
+				  struct miren_error *err)
 {
-	int rc;
+	enum miren_err rc;
 	if ((rc = mdbi_check_name(user, "a user", err)) ||
 	    (rc = mdbi_check_name(db, "a database", err)))
 		return rc;
@@ -184,8 +185,9 @@ static int tenant_tool(const char *tool, const char *what, const char *host, int
 	return rc;
 }
 
-int mariadb_dump(const struct mariadb_install *in, const char *host, int port, const char *user,
-		 const char *password, const char *db, int fd, struct miren_error *err)
+enum miren_err mariadb_dump(const struct mariadb_install *in, const char *host, int port,
+			    const char *user, const char *password, const char *db, int fd,
+			    struct miren_error *err)
 {
 	static const char *const extra[] = { "--single-transaction", "--routines",
 					     "--triggers",           "--events",
@@ -194,8 +196,9 @@ int mariadb_dump(const struct mariadb_install *in, const char *host, int port, c
 			   -1, fd, err);
 }
 
-int mariadb_load(const struct mariadb_install *in, const char *host, int port, const char *user,
-		 const char *password, const char *db, int fd, struct miren_error *err)
+enum miren_err mariadb_load(const struct mariadb_install *in, const char *host, int port,
+			    const char *user, const char *password, const char *db, int fd,
+			    struct miren_error *err)
 {
 	static const char *const extra[] = { "--batch", NULL };
 	return tenant_tool(in->client, "loading the dump with mariadb", host, port, user, password,

@@ -93,8 +93,8 @@ void mdbi_output_tail(char *dst, size_t len, const char *out, size_t max)
 }
 
 /* Writes data to path atomically, then gives it to uid/gid. */
-int mdbi_write_owned(const char *path, const char *data, mode_t mode, uid_t uid, gid_t gid,
-		     struct miren_error *err)
+enum miren_err mdbi_write_owned(const char *path, const char *data, mode_t mode, uid_t uid,
+				gid_t gid, struct miren_error *err)
 {
 	if (fs_write_atomic(path, data, strlen(data), mode) != 0)
 		return miren_error_set(err, MIREN_EIO, "cannot write %s: %s", path,
@@ -107,7 +107,8 @@ int mdbi_write_owned(const char *path, const char *data, mode_t mode, uid_t uid,
 
 /* mkdir path (an existing directory is fine), then exact mode and owner
  * through a descriptor opened without following symlinks. */
-int mdbi_ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, struct miren_error *err)
+enum miren_err mdbi_ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid,
+			       struct miren_error *err)
 {
 	if (mkdir(path, mode) != 0 && errno != EEXIST)
 		return miren_error_set(err, MIREN_EIO, "cannot create directory %s: %s", path,
@@ -116,7 +117,7 @@ int mdbi_ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, struct 
 	if (fd < 0)
 		return miren_error_set(err, MIREN_EIO, "%s is not a directory: %s", path,
 				       mdbi_errtext(errno));
-	int rc = 0;
+	enum miren_err rc = 0;
 	if (fchmod(fd, mode) != 0 || (mdbi_ids_given(uid, gid) && fchown(fd, uid, gid) != 0))
 		rc = miren_error_set(err, MIREN_EIO, "cannot set owner and mode of %s: %s", path,
 				     mdbi_errtext(errno));
@@ -124,13 +125,13 @@ int mdbi_ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, struct 
 	return rc;
 }
 
-int mdbi_sync_fs_of(const char *path, struct miren_error *err)
+enum miren_err mdbi_sync_fs_of(const char *path, struct miren_error *err)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return miren_error_set(err, MIREN_EIO, "cannot open %s: %s", path,
 				       mdbi_errtext(errno));
-	int rc = 0;
+	enum miren_err rc = 0;
 	if (syncfs(fd) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot flush the filesystem of %s: %s", path,
 				     mdbi_errtext(errno));
@@ -138,10 +139,10 @@ int mdbi_sync_fs_of(const char *path, struct miren_error *err)
 	return rc;
 }
 
-int mdbi_fsync_parent(const char *path, struct miren_error *err)
+enum miren_err mdbi_fsync_parent(const char *path, struct miren_error *err)
 {
 	char *d = xstrdup(path);
-	int rc = 0;
+	enum miren_err rc = 0;
 	if (fs_fsync_dir(dirname(d)) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot fsync the directory of %s", path);
 	free(d);
@@ -149,12 +150,12 @@ int mdbi_fsync_parent(const char *path, struct miren_error *err)
 }
 
 /* Runs argv as uid/gid; a failure becomes "<what> failed (exit N): tail". */
-int mdbi_run_tool(char *const *argv, const char *cwd, uid_t uid, gid_t gid, int timeout_ms,
-		  const char *what, struct miren_error *err)
+enum miren_err mdbi_run_tool(char *const *argv, const char *cwd, uid_t uid, gid_t gid,
+			     int timeout_ms, const char *what, struct miren_error *err)
 {
 	char *env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TZ=UTC", "LC_ALL=C", NULL };
 	char *out = NULL;
-	int rc = 0;
+	enum miren_err rc = 0;
 	int st = sv_run(argv, env, cwd, uid, gid, timeout_ms, &out);
 	if (st != 0) {
 		char tail[360];
@@ -227,7 +228,7 @@ bool mariadb_reserved(const char *name)
 }
 
 /* [a-z_][a-z0-9_]*, 1..64 bytes, not reserved. */
-int mdbi_check_name(const char *name, const char *what, struct miren_error *err)
+enum miren_err mdbi_check_name(const char *name, const char *what, struct miren_error *err)
 {
 	size_t len = name ? strlen(name) : 0;
 	bool ok = len > 0 && len <= MARIADB_NAME_MAX && !isdigit((unsigned char)name[0]);
@@ -244,9 +245,9 @@ int mdbi_check_name(const char *name, const char *what, struct miren_error *err)
 	return 0;
 }
 
-int mariadb_ident_for_app(const char *app, char out[65], struct miren_error *err)
+enum miren_err mariadb_ident_for_app(const char *app, char out[65], struct miren_error *err)
 {
-	int rc = name_check_app(app, err);
+	enum miren_err rc = name_check_app(app, err);
 	if (rc)
 		return rc;
 	size_t len = strlen(app);

@@ -65,9 +65,10 @@ static size_t my_versions(char out[][16], size_t max)
 	return 1;
 }
 
-int myp_install_for(const char *version, struct mariadb_install *out, struct miren_error *err)
+enum miren_err myp_install_for(const char *version, struct mariadb_install *out,
+			       struct miren_error *err)
 {
-	int rc = mariadb_find(out, err);
+	enum miren_err rc = mariadb_find(out, err);
 	if (rc)
 		return rc;
 	if (strcmp(out->version, version) != 0) {
@@ -96,7 +97,7 @@ static void free_secret(char *s)
 	free(s);
 }
 
-static int my_state_parse(const char *json, void **out, struct miren_error *err)
+static enum miren_err my_state_parse(const char *json, void **out, struct miren_error *err)
 {
 	json_t *o = *json ? json_loads(json, 0, NULL) : json_object();
 	if (!json_is_object(o)) {
@@ -157,13 +158,13 @@ void myp_server_release(struct myp_server *s)
 /* ---- provisioning steps -------------------------------------------------------- */
 
 /* User, database and password of the instance (kept if already planned). */
-static int plan_tenant(struct addon_inst *inst, struct miren_error *err)
+static enum miren_err plan_tenant(struct addon_inst *inst, struct miren_error *err)
 {
 	struct myp_tenant *t = inst->state;
 	if (*t->user)
 		return 0;
 	char ident[65];
-	int rc = mariadb_ident_for_app(inst->rec.app, ident, err);
+	enum miren_err rc = mariadb_ident_for_app(inst->rec.app, ident, err);
 	if (rc)
 		return rc;
 	free(t->user);
@@ -176,23 +177,25 @@ static int plan_tenant(struct addon_inst *inst, struct miren_error *err)
 }
 
 /* Records server id (a new row with its disk, unless it exists). */
-static int add_server(struct addon_ctx *ctx, const char *id, const char *kind, const char *disk,
-		      const char *version, const char *created_by, struct miren_error *err)
+static enum miren_err add_server(struct addon_ctx *ctx, const char *id, const char *kind,
+				 const char *disk, const char *version, const char *created_by,
+				 struct miren_error *err)
 {
 	char *root = secret_password();
 	json_t *sstate = json_pack("{s:s, s:s}", "root_password", root, "version", version);
 	char *sjson = json_dumps(sstate, JSON_COMPACT);
-	int rc = addon_server_add(ctx, MYSQL_ADDON, id, kind, disk, MYSQL_PORT, sjson,
-				  disk_bytes(kind), created_by, err);
+	enum miren_err rc = addon_server_add(ctx, MYSQL_ADDON, id, kind, disk, MYSQL_PORT, sjson,
+					     disk_bytes(kind), created_by, err);
 	free_secret(sjson);
 	json_decref(sstate);
 	free_secret(root);
 	return rc;
 }
 
-static int step_plan_small(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+static enum miren_err step_plan_small(struct addon_ctx *ctx, struct addon_inst *inst,
+				      struct miren_error *err)
 {
-	int rc = plan_tenant(inst, err);
+	enum miren_err rc = plan_tenant(inst, err);
 	if (rc)
 		return rc;
 	char *server = xasprintf("mysql-s-%s", inst->rec.id);
@@ -207,9 +210,10 @@ static int step_plan_small(struct addon_ctx *ctx, struct addon_inst *inst, struc
 	return rc;
 }
 
-static int step_plan_shared(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+static enum miren_err step_plan_shared(struct addon_ctx *ctx, struct addon_inst *inst,
+				       struct miren_error *err)
 {
-	int rc = plan_tenant(inst, err);
+	enum miren_err rc = plan_tenant(inst, err);
 	if (rc || *inst->rec.server)
 		return rc;
 	struct server_rec srv;
@@ -240,7 +244,8 @@ static int step_plan_shared(struct addon_ctx *ctx, struct addon_inst *inst, stru
 	return rc;
 }
 
-static int step_server(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+static enum miren_err step_server(struct addon_ctx *ctx, struct addon_inst *inst,
+				  struct miren_error *err)
 {
 	return myp_ensure_server(ctx, inst->rec.server, false, err);
 }
@@ -253,11 +258,11 @@ struct server_view {
 	char *dir;
 };
 
-static int server_view(struct addon_ctx *ctx, struct addon_inst *inst, struct server_view *v,
-		       struct miren_error *err)
+static enum miren_err server_view(struct addon_ctx *ctx, struct addon_inst *inst,
+				  struct server_view *v, struct miren_error *err)
 {
 	memset(v, 0, sizeof(*v));
-	int rc = store_server_get(ctx->store, inst->rec.server, &v->srv, err);
+	enum miren_err rc = store_server_get(ctx->store, inst->rec.server, &v->srv, err);
 	if (rc)
 		return rc;
 	myp_server_parse(&v->srv, &v->ss);
@@ -272,11 +277,12 @@ static void server_done(struct server_view *v)
 	server_rec_release(&v->srv);
 }
 
-static int step_tenant(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+static enum miren_err step_tenant(struct addon_ctx *ctx, struct addon_inst *inst,
+				  struct miren_error *err)
 {
 	const struct myp_tenant *t = inst->state;
 	struct server_view v;
-	int rc = server_view(ctx, inst, &v, err);
+	enum miren_err rc = server_view(ctx, inst, &v, err);
 	if (rc)
 		return rc;
 	rc = mariadb_tenant_create(v.dir, v.ss.root_password, t->user, t->db, t->password, err);
@@ -286,7 +292,8 @@ static int step_tenant(struct addon_ctx *ctx, struct addon_inst *inst, struct mi
 
 /* ---- deprovisioning steps ------------------------------------------------------ */
 
-static int step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+static enum miren_err step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst,
+				       struct miren_error *err)
 {
 	const struct myp_tenant *t = inst->state;
 	if (!*inst->rec.server || !*t->user)
@@ -294,7 +301,7 @@ static int step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst, stru
 	/* The last tenant of a server goes with the server (next step);
 	 * otherwise the server must run for the drop to happen. */
 	int count = 0;
-	int rc = store_addon_count_on_server(ctx->store, inst->rec.server, &count, err);
+	enum miren_err rc = store_addon_count_on_server(ctx->store, inst->rec.server, &count, err);
 	if (rc || count <= 1)
 		return rc;
 	rc = myp_ensure_server(ctx, inst->rec.server, false, err);
@@ -312,13 +319,13 @@ static int step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst, stru
 	return rc;
 }
 
-static int step_release_server(struct addon_ctx *ctx, struct addon_inst *inst,
-			       struct miren_error *err)
+static enum miren_err step_release_server(struct addon_ctx *ctx, struct addon_inst *inst,
+					  struct miren_error *err)
 {
 	if (!*inst->rec.server)
 		return 0;
 	int count = 0;
-	int rc = store_addon_count_on_server(ctx->store, inst->rec.server, &count, err);
+	enum miren_err rc = store_addon_count_on_server(ctx->store, inst->rec.server, &count, err);
 	if (rc || count > 1)
 		return rc; /* other tenants still use it */
 	return addon_server_release(ctx, inst->rec.server, myp_server_cleanup, err);
@@ -366,11 +373,11 @@ static void add_var(struct env_rec **v, size_t *n, const char *key, const char *
 					 .description = xstrdup("") };
 }
 
-static int my_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec **out, size_t *n,
-		  struct miren_error *err)
+static enum miren_err my_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec **out,
+			     size_t *n, struct miren_error *err)
 {
 	struct server_rec srv;
-	int rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
+	enum miren_err rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
 	if (rc)
 		return rc;
 	const struct myp_tenant *t = inst->state;
@@ -393,11 +400,12 @@ static int my_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec
 }
 
 /* A new password for the tenant, in the server and in the state. */
-static int my_rotate(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+static enum miren_err my_rotate(struct addon_ctx *ctx, struct addon_inst *inst,
+				struct miren_error *err)
 {
 	struct myp_tenant *t = inst->state;
 	struct server_view v;
-	int rc = server_view(ctx, inst, &v, err);
+	enum miren_err rc = server_view(ctx, inst, &v, err);
 	if (rc)
 		return rc;
 	char *pw = secret_password();
@@ -414,13 +422,13 @@ static int my_rotate(struct addon_ctx *ctx, struct addon_inst *inst, struct mire
 
 /* A logical dump of the tenant's database (or a load into it), as the
  * tenant's own user. */
-static int dump_or_load(struct addon_ctx *ctx, struct addon_inst *inst, int fd, bool load,
-			struct miren_error *err)
+static enum miren_err dump_or_load(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
+				   bool load, struct miren_error *err)
 {
 	const struct myp_tenant *t = inst->state;
 	struct mariadb_install in;
 	struct server_rec srv;
-	int rc = mariadb_find(&in, err);
+	enum miren_err rc = mariadb_find(&in, err);
 	if (!rc)
 		rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
 	if (rc)
@@ -431,24 +439,26 @@ static int dump_or_load(struct addon_ctx *ctx, struct addon_inst *inst, int fd, 
 	return rc;
 }
 
-static int my_dump(struct addon_ctx *ctx, struct addon_inst *inst, int fd, struct miren_error *err)
+static enum miren_err my_dump(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
+			      struct miren_error *err)
 {
 	return dump_or_load(ctx, inst, fd, false, err);
 }
 
-static int my_load(struct addon_ctx *ctx, struct addon_inst *inst, int fd, struct miren_error *err)
+static enum miren_err my_load(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
+			      struct miren_error *err)
 {
 	return dump_or_load(ctx, inst, fd, true, err);
 }
 
 /* The MariaDB client as the tenant; the password in MYSQL_PWD. */
-static int my_connect(struct addon_ctx *ctx, struct addon_inst *inst, struct addon_connect *out,
-		      struct miren_error *err)
+static enum miren_err my_connect(struct addon_ctx *ctx, struct addon_inst *inst,
+				 struct addon_connect *out, struct miren_error *err)
 {
 	const struct myp_tenant *t = inst->state;
 	struct mariadb_install in;
 	struct server_rec srv;
-	int rc = mariadb_find(&in, err);
+	enum miren_err rc = mariadb_find(&in, err);
 	if (!rc)
 		rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
 	if (rc)
@@ -468,12 +478,12 @@ static int my_connect(struct addon_ctx *ctx, struct addon_inst *inst, struct add
 	return 0;
 }
 
-static int my_info(struct addon_ctx *ctx, struct addon_inst *inst, struct addon_info *out,
-		   struct miren_error *err)
+static enum miren_err my_info(struct addon_ctx *ctx, struct addon_inst *inst,
+			      struct addon_info *out, struct miren_error *err)
 {
 	const struct myp_tenant *t = inst->state;
 	struct server_view v;
-	int rc = server_view(ctx, inst, &v, err);
+	enum miren_err rc = server_view(ctx, inst, &v, err);
 	if (rc)
 		return rc;
 	struct mariadb_info mi;

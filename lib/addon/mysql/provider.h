@@ -45,14 +45,15 @@ void myp_server_release(struct myp_server *s);
 
 /* The install of a recorded version ("10.11"); MIREN_ENOTFOUND (not
  * retried) with a hint when this host has another one or none. */
-int myp_install_for(const char *version, struct mariadb_install *out, struct miren_error *err);
+enum miren_err myp_install_for(const char *version, struct mariadb_install *out,
+			       struct miren_error *err);
 
 /* Makes the server exist, run and answer with its own root password
  * (template, clone, start, wait, rotate; each part idempotent).  Unless
  * the caller holds its disk's lock (disk_held), takes it for the slow
  * path; MIREN_EUNAVAIL (worth a retry) while another operation holds it. */
-int myp_ensure_server(struct addon_ctx *ctx, const char *server_id, bool disk_held,
-		      struct miren_error *err);
+enum miren_err myp_ensure_server(struct addon_ctx *ctx, const char *server_id, bool disk_held,
+				 struct miren_error *err);
 /* Removes what a server keeps outside its disk (the run directory):
  * addon_server_release's cleanup. */
 void myp_server_cleanup(struct addon_ctx *ctx, const struct server_rec *srv);
@@ -61,21 +62,23 @@ void myp_server_cleanup(struct addon_ctx *ctx, const struct server_rec *srv);
 void myp_resume(struct addon_ctx *ctx);
 void myp_idle(struct addon_ctx *ctx);
 void myp_interrupt(struct addon_ctx *ctx);
-int myp_ready(struct addon_ctx *ctx, const struct server_rec *srv, int timeout_ms,
-	      struct miren_error *err);
+enum miren_err myp_ready(struct addon_ctx *ctx, const struct server_rec *srv, int timeout_ms,
+			 struct miren_error *err);
 pid_t myp_disk_server(struct addon_ctx *ctx, const char *disk_dir, bool stop);
 void myp_check_server(struct addon_ctx *ctx, const struct server_rec *srv,
 		      const struct addon_inst *tenants, size_t n, json_t *violations);
 
 /* Disk hooks (server.c). */
 bool myp_copy_skip(const char *rel, bool is_dir);
-int myp_backup_begin(struct addon_ctx *ctx, const struct server_rec *srv, struct addon_backup *b,
-		     struct miren_error *err);
+enum miren_err myp_backup_begin(struct addon_ctx *ctx, const struct server_rec *srv,
+				struct addon_backup *b, struct miren_error *err);
 void myp_backup_free(struct addon_ctx *ctx, struct addon_backup *b);
-int myp_restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv, const json_t *header,
-			const char *staging, struct miren_error *err);
-int myp_restore_start(struct addon_ctx *ctx, const struct server_rec *srv, struct miren_error *err);
-int myp_restore_verify(struct addon_ctx *ctx, const struct server_rec *srv,
-		       struct addon_inst *tenants, size_t n, struct miren_error *err);
+enum miren_err myp_restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv,
+				   const json_t *header, const char *staging,
+				   struct miren_error *err);
+enum miren_err myp_restore_start(struct addon_ctx *ctx, const struct server_rec *srv,
+				 struct miren_error *err);
+enum miren_err myp_restore_verify(struct addon_ctx *ctx, const struct server_rec *srv,
+				  struct addon_inst *tenants, size_t n, struct miren_error *err);
 
 #endif

@@ -32,10 +32,11 @@
 
 #define BACKUP_PREFIX ".mysql-backup-"
 
-static int template_password(struct addon_ctx *ctx, char **out, struct miren_error *err)
+static enum miren_err template_password(struct addon_ctx *ctx, char **out, struct miren_error *err)
 {
 	char *fresh = secret_password();
-	int rc = store_setting_ensure(ctx->store, "mysql.template_password", fresh, out, err);
+	enum miren_err rc = store_setting_ensure(ctx->store, "mysql.template_password", fresh, out,
+						 err);
 	free(fresh);
 	return rc;
 }
@@ -57,10 +58,10 @@ static bool serves(pid_t pid, const char *data);
  * a reboot) back, and a pid file that names no live mariadbd of this data
  * directory removed (mariadbd would write over it, but not over one it
  * cannot write; a stale socket it removes itself). */
-static int prestart_run(void *arg, struct miren_error *err)
+static enum miren_err prestart_run(void *arg, struct miren_error *err)
 {
 	struct prestart *p = arg;
-	int rc = mariadb_run_dir_ensure(p->disk_dir, p->uid, p->gid, err);
+	enum miren_err rc = mariadb_run_dir_ensure(p->disk_dir, p->uid, p->gid, err);
 	if (rc != 0)
 		return rc;
 	char *run = mariadb_run_dir(p->disk_dir);
@@ -98,13 +99,13 @@ static void prestart_free(void *arg)
 }
 
 /* Starts (or adopts) srv under the supervisor. */
-static int start_server(struct addon_ctx *ctx, const struct server_rec *srv,
-			struct miren_error *err)
+static enum miren_err start_server(struct addon_ctx *ctx, const struct server_rec *srv,
+				   struct miren_error *err)
 {
 	struct myp_server ss;
 	myp_server_parse(srv, &ss);
 	struct mariadb_install in;
-	int rc = myp_install_for(ss.version, &in, err);
+	enum miren_err rc = myp_install_for(ss.version, &in, err);
 	myp_server_release(&ss);
 	if (rc)
 		return rc;
@@ -145,8 +146,8 @@ void myp_server_cleanup(struct addon_ctx *ctx, const struct server_rec *srv)
 }
 
 /* Records rotated=true in srv's state. */
-static int record_rotated(struct addon_ctx *ctx, const struct server_rec *srv,
-			  struct miren_error *err)
+static enum miren_err record_rotated(struct addon_ctx *ctx, const struct server_rec *srv,
+				     struct miren_error *err)
 {
 	json_t *o = json_loads(srv->state_json, 0, NULL);
 	if (!json_is_object(o)) {
@@ -155,18 +156,18 @@ static int record_rotated(struct addon_ctx *ctx, const struct server_rec *srv,
 	}
 	json_object_set_new(o, "rotated", json_true());
 	char *sj = json_dumps(o, JSON_COMPACT);
-	int rc = store_server_update_state(ctx->store, srv->id, sj, err);
+	enum miren_err rc = store_server_update_state(ctx->store, srv->id, sj, err);
 	explicit_bzero(sj, strlen(sj));
 	free(sj);
 	json_decref(o);
 	return rc;
 }
 
-int myp_ensure_server(struct addon_ctx *ctx, const char *server_id, bool disk_held,
-		      struct miren_error *err)
+enum miren_err myp_ensure_server(struct addon_ctx *ctx, const char *server_id, bool disk_held,
+				 struct miren_error *err)
 {
 	struct server_rec srv;
-	int rc = store_server_get(ctx->store, server_id, &srv, err);
+	enum miren_err rc = store_server_get(ctx->store, server_id, &srv, err);
 	if (rc)
 		return rc;
 	struct myp_server ss;
@@ -348,11 +349,12 @@ static void stop_orphan(struct addon_ctx *ctx, const struct server_rec *srv)
 	free(dir);
 }
 
-static int resume_one(struct addon_ctx *ctx, const struct server_rec *srv, struct miren_error *err)
+static enum miren_err resume_one(struct addon_ctx *ctx, const struct server_rec *srv,
+				 struct miren_error *err)
 {
 	char *dir = addon_disk_dir(ctx, srv->disk);
 	char *data = mariadb_data_dir(dir);
-	int rc = 0;
+	enum miren_err rc = 0;
 	if (fs_is_dir(data)) {
 		rc = start_server(ctx, srv, err);
 		if (!rc)
@@ -389,13 +391,14 @@ void myp_resume(struct addon_ctx *ctx)
 	addon_resume_servers(ctx, MYSQL_ADDON, resume_one);
 }
 
-int myp_ready(struct addon_ctx *ctx, const struct server_rec *srv, int timeout_ms,
-	      struct miren_error *err)
+enum miren_err myp_ready(struct addon_ctx *ctx, const struct server_rec *srv, int timeout_ms,
+			 struct miren_error *err)
 {
 	struct myp_server ss;
 	myp_server_parse(srv, &ss);
 	char *dir = addon_disk_dir(ctx, srv->disk);
-	int rc = mariadb_wait_ready(dir, ss.root_password, timeout_ms, ctx->stopping, err);
+	enum miren_err rc = mariadb_wait_ready(dir, ss.root_password, timeout_ms, ctx->stopping,
+					       err);
 	free(dir);
 	myp_server_release(&ss);
 	return rc;
@@ -503,13 +506,13 @@ bool myp_copy_skip(const char *rel, bool is_dir)
 	       !strncmp(rel, "data.tmp/", 9);
 }
 
-int myp_backup_begin(struct addon_ctx *ctx, const struct server_rec *srv, struct addon_backup *b,
-		     struct miren_error *err)
+enum miren_err myp_backup_begin(struct addon_ctx *ctx, const struct server_rec *srv,
+				struct addon_backup *b, struct miren_error *err)
 {
 	struct myp_server ss;
 	myp_server_parse(srv, &ss);
 	struct mariadb_install in;
-	int rc = myp_install_for(ss.version, &in, err);
+	enum miren_err rc = myp_install_for(ss.version, &in, err);
 	char *hex = secret_hex(8);
 	char *root = xasprintf("%s/disks/" BACKUP_PREFIX "%s", ctx->data_dir, hex);
 	char *target = fs_join(root, "data");
@@ -546,13 +549,14 @@ void myp_backup_free(struct addon_ctx *ctx, struct addon_backup *b)
 	b->engine = NULL;
 }
 
-int myp_restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv, const json_t *header,
-			const char *staging, struct miren_error *err)
+enum miren_err myp_restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv,
+				   const json_t *header, const char *staging,
+				   struct miren_error *err)
 {
 	char *data = fs_join(staging, "data");
 	char *system = fs_join(data, "mysql");
 	char *checkpoints = fs_join(data, "xtrabackup_checkpoints");
-	int rc = 0;
+	enum miren_err rc = 0;
 	if (!fs_is_dir(system)) {
 		if (srv)
 			rc = miren_error_set(err, MIREN_EINVAL,
@@ -593,7 +597,8 @@ out:
 	return rc;
 }
 
-int myp_restore_start(struct addon_ctx *ctx, const struct server_rec *srv, struct miren_error *err)
+enum miren_err myp_restore_start(struct addon_ctx *ctx, const struct server_rec *srv,
+				 struct miren_error *err)
 {
 	return myp_ensure_server(ctx, srv->id, true, err);
 }
@@ -610,9 +615,10 @@ static bool has_tenant(const struct addon_inst *tenants, size_t n, const char *n
 
 /* Drops database and user `name`; a name no tenant could have (not a
  * mapped app name) is left alone with a warning. */
-static int drop_stray(const char *dir, const char *root, const char *name, struct miren_error *err)
+static enum miren_err drop_stray(const char *dir, const char *root, const char *name,
+				 struct miren_error *err)
 {
-	int rc = mariadb_tenant_drop(dir, root, name, name, err);
+	enum miren_err rc = mariadb_tenant_drop(dir, root, name, name, err);
 	if (rc == MIREN_EINVAL) {
 		log_warn("leaving '%s' alone on %s: %s", name, dir, err->message);
 		miren_error_clear(err);
@@ -626,13 +632,13 @@ static int drop_stray(const char *dir, const char *root, const char *name, struc
  * tenant added after the backup gets an empty database; the database and
  * user of a tenant removed since the backup are dropped again (its app's
  * addon was destroyed, and with it its data). */
-int myp_restore_verify(struct addon_ctx *ctx, const struct server_rec *srv,
-		       struct addon_inst *tenants, size_t n, struct miren_error *err)
+enum miren_err myp_restore_verify(struct addon_ctx *ctx, const struct server_rec *srv,
+				  struct addon_inst *tenants, size_t n, struct miren_error *err)
 {
 	struct myp_server ss;
 	myp_server_parse(srv, &ss);
 	char *dir = addon_disk_dir(ctx, srv->disk);
-	int rc = 0;
+	enum miren_err rc = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
 		const struct myp_tenant *t = tenants[i].state;
 		if (*t->user)

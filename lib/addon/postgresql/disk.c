@@ -112,8 +112,8 @@ struct pgp_backup {
 	char *disk;
 };
 
-int pgp_backup_begin(struct addon_ctx *ctx, const struct server_rec *srv, struct addon_backup *b,
-		     struct miren_error *err)
+enum miren_err pgp_backup_begin(struct addon_ctx *ctx, const struct server_rec *srv,
+				struct addon_backup *b, struct miren_error *err)
 {
 	struct pgp_server ss;
 	pgp_server_parse(srv, &ss);
@@ -127,19 +127,19 @@ int pgp_backup_begin(struct addon_ctx *ctx, const struct server_rec *srv, struct
 	b->tree_flags = SNAP_TREE_VOLATILE;
 	b->skip = skip_online;
 	b->header = json_pack("{s:s}", "postgresql_version", ss.version);
-	int rc = pg_backup_begin(pb->disk_dir, srv->port, ss.su_password, &pb->pg, err);
+	enum miren_err rc = pg_backup_begin(pb->disk_dir, srv->port, ss.su_password, &pb->pg, err);
 	pgp_server_release(&ss);
 	return rc;
 }
 
 /* Adds pg_wal segments named from..to (same timeline, string order). */
-static int add_wal(const char *disk_dir, struct snap_writer *w, const char *from, const char *to,
-		   struct miren_error *err)
+static enum miren_err add_wal(const char *disk_dir, struct snap_writer *w, const char *from,
+			      const char *to, struct miren_error *err)
 {
 	char *wal = fs_join(disk_dir, "pgdata/pg_wal");
 	struct dirent **names;
 	int n = scandir(wal, &names, NULL, alphasort);
-	int rc = 0;
+	enum miren_err rc = 0;
 	if (n < 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot list '%s': %s", wal, strerror(errno));
 	for (int i = 0; i < n; i++) {
@@ -168,13 +168,13 @@ static int add_wal(const char *disk_dir, struct snap_writer *w, const char *from
 	return rc;
 }
 
-int pgp_backup_end(struct addon_ctx *ctx, struct addon_backup *b, struct snap_writer *w,
-		   struct miren_error *err)
+enum miren_err pgp_backup_end(struct addon_ctx *ctx, struct addon_backup *b, struct snap_writer *w,
+			      struct miren_error *err)
 {
 	(void)ctx;
 	struct pgp_backup *pb = b->engine;
 	char *label = NULL, *stop_lsn = NULL, *stop_wal = NULL;
-	int rc = pg_backup_end(pb->pg, &label, &stop_lsn, &stop_wal, err);
+	enum miren_err rc = pg_backup_end(pb->pg, &label, &stop_lsn, &stop_wal, err);
 	const char *p = label ? strstr(label, "(file ") : NULL;
 	char start_wal[32] = "";
 	if (!rc && (!p || sscanf(p, "(file %24[0-9A-F])", start_wal) != 1))
@@ -206,13 +206,14 @@ void pgp_backup_free(struct addon_ctx *ctx, struct addon_backup *b)
 	b->engine = NULL;
 }
 
-int pgp_restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv, const json_t *header,
-			const char *staging, struct miren_error *err)
+enum miren_err pgp_restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv,
+				   const json_t *header, const char *staging,
+				   struct miren_error *err)
 {
 	(void)header;
 	char *pgdata = fs_join(staging, "pgdata");
 	char *ver = fs_join(pgdata, "PG_VERSION");
-	int rc = 0;
+	enum miren_err rc = 0;
 	if (!fs_exists(ver)) {
 		if (srv)
 			rc = miren_error_set(err, MIREN_EINVAL,
@@ -272,7 +273,8 @@ out:
 	return rc;
 }
 
-int pgp_restore_start(struct addon_ctx *ctx, const struct server_rec *srv, struct miren_error *err)
+enum miren_err pgp_restore_start(struct addon_ctx *ctx, const struct server_rec *srv,
+				 struct miren_error *err)
 {
 	return pgp_ensure_server(ctx, srv->id, true, err);
 }
@@ -282,13 +284,13 @@ int pgp_restore_start(struct addon_ctx *ctx, const struct server_rec *srv, struc
  * its role (with the recorded password) and database exist.  A tenant
  * added after the backup was taken gets an empty database.
  */
-int pgp_restore_verify(struct addon_ctx *ctx, const struct server_rec *srv,
-		       struct addon_inst *tenants, size_t n, struct miren_error *err)
+enum miren_err pgp_restore_verify(struct addon_ctx *ctx, const struct server_rec *srv,
+				  struct addon_inst *tenants, size_t n, struct miren_error *err)
 {
 	struct pgp_server ss;
 	pgp_server_parse(srv, &ss);
 	char *dir = addon_disk_dir(ctx, srv->disk);
-	int rc = 0;
+	enum miren_err rc = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
 		const struct pgp_tenant *t = tenants[i].state;
 		if (*t->role)

@@ -50,8 +50,9 @@ int pg_find_installs(struct pg_install *out, int max);
  * removed first, after ending the processes still working in it (the
  * postgres children of a dead daemon's initdb, see pg_stop_workers).
  */
-int pg_template_ensure(const struct pg_install *pg, const char *dir, const char *template_password,
-		       uid_t uid, gid_t gid, struct miren_error *err);
+enum miren_err pg_template_ensure(const struct pg_install *pg, const char *dir,
+				  const char *template_password, uid_t uid, gid_t gid,
+				  struct miren_error *err);
 
 /*
  * SIGKILLs every process whose working directory is dir or below it (an
@@ -71,8 +72,8 @@ bool pg_process_runs(pid_t pid);
  * server-specific settings: listen_addresses = address, port, and
  * unix_socket_directories = pg_socket_dir(DISK).  Owned by uid/gid.
  */
-int pg_clone(const char *template_dir, const char *disk_dir, const char *address, int port,
-	     uid_t uid, gid_t gid, struct miren_error *err);
+enum miren_err pg_clone(const char *template_dir, const char *disk_dir, const char *address,
+			int port, uid_t uid, gid_t gid, struct miren_error *err);
 
 /*
  * Makes a spare clone of the template, TEMPLATE.spare (owned by uid/gid,
@@ -83,7 +84,8 @@ int pg_clone(const char *template_dir, const char *disk_dir, const char *address
  * of this template exists or another call is making one; a spare of an
  * earlier template (other system identifier) is replaced.
  */
-int pg_spare_prepare(const char *template_dir, uid_t uid, gid_t gid, struct miren_error *err);
+enum miren_err pg_spare_prepare(const char *template_dir, uid_t uid, gid_t gid,
+				struct miren_error *err);
 
 /* The directory holding the server's unix socket (short, outside the
  * disk: socket paths are limited to 107 bytes).  Caller frees. */
@@ -92,7 +94,8 @@ char *pg_socket_dir(const char *disk_dir);
  * when they are not -1), and its base (0711, the daemon's; refused when it
  * is a link or someone else's): both are under /run or /tmp and vanish
  * with a reboot.  Returns 0 or a miren_err with err set. */
-int pg_socket_dir_ensure(const char *disk_dir, uid_t uid, gid_t gid, struct miren_error *err);
+enum miren_err pg_socket_dir_ensure(const char *disk_dir, uid_t uid, gid_t gid,
+				    struct miren_error *err);
 
 /* The argv to run the server in the foreground: {bindir/postgres, "-D",
  * DISK/pgdata, NULL}.  Caller frees with pg_argv_free. */
@@ -106,20 +109,21 @@ void pg_argv_free(char **argv);
  * rejected password ends the wait at once with MIREN_EPERM (waiting
  * cannot help).
  */
-int pg_wait_ready(const char *disk_dir, int port, const char *password, int timeout_ms,
-		  struct miren_error *err);
+enum miren_err pg_wait_ready(const char *disk_dir, int port, const char *password, int timeout_ms,
+			     struct miren_error *err);
 /* The same, ending early (MIREN_EUNAVAIL) once *stop is true (stop may be
  * NULL): a server still starting must not hold up a daemon's stop. */
-int pg_wait_ready_or_stop(const char *disk_dir, int port, const char *password, int timeout_ms,
-			  const atomic_bool *stop, struct miren_error *err);
+enum miren_err pg_wait_ready_or_stop(const char *disk_dir, int port, const char *password,
+				     int timeout_ms, const atomic_bool *stop,
+				     struct miren_error *err);
 
 /*
  * Over the superuser unix socket connection (authenticating with
  * old_password, then, if that fails, with new_password so a retried step
  * succeeds), sets the superuser password to new_password.
  */
-int pg_rotate_superuser(const char *disk_dir, int port, const char *old_password,
-			const char *new_password, struct miren_error *err);
+enum miren_err pg_rotate_superuser(const char *disk_dir, int port, const char *old_password,
+				   const char *new_password, struct miren_error *err);
 
 /*
  * Creates (idempotently) role `role` with LOGIN and password, no SUPERUSER,
@@ -137,8 +141,9 @@ int pg_rotate_superuser(const char *disk_dir, int port, const char *old_password
  * PG_SPARE_DB...) are refused with MIREN_EINVAL before connecting;
  * pg_ident_for_app never gives one.
  */
-int pg_tenant_create(const char *disk_dir, int port, const char *su_password, const char *role,
-		     const char *db, const char *password, struct miren_error *err);
+enum miren_err pg_tenant_create(const char *disk_dir, int port, const char *su_password,
+				const char *role, const char *db, const char *password,
+				struct miren_error *err);
 
 /* Spare databases are named PG_SPARE_DB "_0", "_1", ...; pg_tenant_create
  * renames one into place. */
@@ -149,8 +154,8 @@ int pg_tenant_create(const char *disk_dir, int port, const char *su_password, co
  * them) for the next pg_tenant_create calls to take by renaming: a tenant
  * then costs milliseconds instead of a CREATE DATABASE.  Idempotent.
  */
-int pg_spare_db_ensure(const char *disk_dir, int port, const char *su_password, int count,
-		       struct miren_error *err);
+enum miren_err pg_spare_db_ensure(const char *disk_dir, int port, const char *su_password,
+				  int count, struct miren_error *err);
 
 /*
  * The server's own online backup, for crash-consistent disk snapshots
@@ -163,18 +168,18 @@ int pg_spare_db_ensure(const char *disk_dir, int port, const char *su_password, 
  * pg_backup_free() closes the session (aborting an unfinished backup).
  */
 struct pg_backup;
-int pg_backup_begin(const char *disk_dir, int port, const char *su_password, struct pg_backup **out,
-		    struct miren_error *err);
+enum miren_err pg_backup_begin(const char *disk_dir, int port, const char *su_password,
+			       struct pg_backup **out, struct miren_error *err);
 const char *pg_backup_start_lsn(const struct pg_backup *b);
 /* Fills label (backup_label content), stop_lsn and stop_walfile (the
  * segment holding stop_lsn); caller frees each. */
-int pg_backup_end(struct pg_backup *b, char **label, char **stop_lsn, char **stop_walfile,
-		  struct miren_error *err);
+enum miren_err pg_backup_end(struct pg_backup *b, char **label, char **stop_lsn,
+			     char **stop_walfile, struct miren_error *err);
 void pg_backup_free(struct pg_backup *b);
 
 /* The major version in PGDATA/PG_VERSION (e.g. 15), or -1 with err set
  * when the file is missing or holds something else. */
-int pg_cluster_major(const char *pgdata, struct miren_error *err);
+enum miren_err pg_cluster_major(const char *pgdata, struct miren_error *err);
 
 /*
  * Proves that a restored cluster starts, before it is put in place: runs
@@ -183,14 +188,14 @@ int pg_cluster_major(const char *pgdata, struct miren_error *err);
  * Returns 0, or MIREN_EINVAL with the server's FATAL (or PANIC) line.
  * The cluster may have been changed by the recovery either way.
  */
-int pg_trial_recover(const struct pg_install *pg, const char *pgdata, uid_t uid, gid_t gid,
-		     struct miren_error *err);
+enum miren_err pg_trial_recover(const struct pg_install *pg, const char *pgdata, uid_t uid,
+				gid_t gid, struct miren_error *err);
 
 /* Terminates the tenant's sessions, drops database `db` and role `role`
  * (missing ones are fine).  When other databases still grant the role
  * something, DROP OWNED BY runs in each of them first. */
-int pg_tenant_drop(const char *disk_dir, int port, const char *su_password, const char *role,
-		   const char *db, struct miren_error *err);
+enum miren_err pg_tenant_drop(const char *disk_dir, int port, const char *su_password,
+			      const char *role, const char *db, struct miren_error *err);
 
 /*
  * Sets role's password to password (sent as a SCRAM verifier) over the
@@ -200,8 +205,8 @@ int pg_tenant_drop(const char *disk_dir, int port, const char *su_password, cons
  * reserved role name (see pg_tenant_create) or a bad password, before
  * connecting; the SQL error (role missing: "does not exist") otherwise.
  */
-int pg_tenant_password(const char *disk_dir, int port, const char *su_password, const char *role,
-		       const char *password, struct miren_error *err);
+enum miren_err pg_tenant_password(const char *disk_dir, int port, const char *su_password,
+				  const char *role, const char *password, struct miren_error *err);
 
 /*
  * How a client reaches a tenant: over TCP to host (a numeric address):port
@@ -227,8 +232,8 @@ struct pg_client {
  * server cannot be reached, MIREN_EIO with pg_dump's complaint otherwise
  * (what was written to fd then is not a whole dump).
  */
-int pg_tenant_dump(const struct pg_install *pg, const struct pg_client *t, uid_t uid, gid_t gid,
-		   int fd, struct miren_error *err);
+enum miren_err pg_tenant_dump(const struct pg_install *pg, const struct pg_client *t, uid_t uid,
+			      gid_t gid, int fd, struct miren_error *err);
 
 /*
  * Loads a custom-format dump (pg_tenant_dump's, or any pg_dump -Fc of a
@@ -244,8 +249,8 @@ int pg_tenant_dump(const struct pg_install *pg, const struct pg_client *t, uid_t
  * another session holds on an object of the dump is waited for 30 s
  * (lock_timeout), then the load fails.
  */
-int pg_tenant_load(const struct pg_install *pg, const struct pg_client *t, uid_t uid, gid_t gid,
-		   int fd, struct miren_error *err);
+enum miren_err pg_tenant_load(const struct pg_install *pg, const struct pg_client *t, uid_t uid,
+			      gid_t gid, int fd, struct miren_error *err);
 
 /*
  * The psql command that connects as the tenant: argv {bindir/psql,
@@ -254,8 +259,8 @@ int pg_tenant_load(const struct pg_install *pg, const struct pg_client *t, uid_t
  * malloc'd (free with pg_argv_free; the env holds the password: the caller
  * wipes it).  MIREN_EINVAL for names that are not an ident's.
  */
-int pg_client_command(const struct pg_install *pg, const struct pg_client *t, char ***argv,
-		      char ***env, struct miren_error *err);
+enum miren_err pg_client_command(const struct pg_install *pg, const struct pg_client *t,
+				 char ***argv, char ***env, struct miren_error *err);
 
 /* What a server says of one tenant's database. */
 struct pg_tenant_info {
@@ -270,8 +275,9 @@ struct pg_tenant_info {
 
 /* Asks the server of disk_dir (superuser, unix socket) about role's
  * database db.  MIREN_ENOTFOUND when either does not exist. */
-int pg_tenant_info(const char *disk_dir, int port, const char *su_password, const char *role,
-		   const char *db, struct pg_tenant_info *out, struct miren_error *err);
+enum miren_err pg_tenant_info(const char *disk_dir, int port, const char *su_password,
+			      const char *role, const char *db, struct pg_tenant_info *out,
+			      struct miren_error *err);
 
 /*
  * The role and database name of an app: the app name with '-' as '_'
@@ -287,7 +293,7 @@ int pg_tenant_info(const char *disk_dir, int port, const char *su_password, cons
  * - 1); returns 0 with out[64] filled, or MIREN_EINVAL for a string that is
  * not an app name.
  */
-int pg_ident_for_app(const char *app, char out[64], struct miren_error *err);
+enum miren_err pg_ident_for_app(const char *app, char out[64], struct miren_error *err);
 
 /*
  * The tenants a server holds: its databases other than postgres, the
@@ -295,7 +301,8 @@ int pg_ident_for_app(const char *app, char out[64], struct miren_error *err);
  * the pg_ ones, each sorted (arrays and strings to free).  Over the
  * superuser unix socket; MIREN_EUNAVAIL when the server cannot be asked.
  */
-int pg_tenant_names(const char *disk_dir, int port, const char *su_password, char ***dbs,
-		    size_t *n_dbs, char ***roles, size_t *n_roles, struct miren_error *err);
+enum miren_err pg_tenant_names(const char *disk_dir, int port, const char *su_password, char ***dbs,
+			       size_t *n_dbs, char ***roles, size_t *n_roles,
+			       struct miren_error *err);
 
 #endif

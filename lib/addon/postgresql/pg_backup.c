@@ -36,8 +36,8 @@ struct pg_backup {
 	char start_lsn[32];
 };
 
-int pg_backup_begin(const char *disk_dir, int port, const char *su_password, struct pg_backup **out,
-		    struct miren_error *err)
+enum miren_err pg_backup_begin(const char *disk_dir, int port, const char *su_password,
+			       struct pg_backup **out, struct miren_error *err)
 {
 	*out = NULL;
 	PGconn *c = pgi_tenant_connect(disk_dir, port, su_password, "postgres", APP_MIREN, err);
@@ -46,11 +46,12 @@ int pg_backup_begin(const char *disk_dir, int port, const char *su_password, str
 	/* A temporary slot keeps every WAL segment from here on until this
 	 * session ends, so none the backup needs is recycled while files are
 	 * copied; it goes away by itself if the daemon dies. */
-	int rc = pgi_run_sql(c,
-			     "SELECT pg_create_physical_replication_slot('miren_backup_' || "
-			     "pg_backend_pid(),"
-			     " true, true)",
-			     NULL, "reserve WAL for the backup", NULL, err);
+	enum miren_err rc =
+		pgi_run_sql(c,
+			    "SELECT pg_create_physical_replication_slot('miren_backup_' || "
+			    "pg_backend_pid(),"
+			    " true, true)",
+			    NULL, "reserve WAL for the backup", NULL, err);
 	char *lsn = NULL;
 	if (!rc) {
 		lsn = pgi_query_value(c, "SELECT pg_backup_start('miren', true)::text",
@@ -74,15 +75,15 @@ const char *pg_backup_start_lsn(const struct pg_backup *b)
 	return b->start_lsn;
 }
 
-int pg_backup_end(struct pg_backup *b, char **label, char **stop_lsn, char **stop_walfile,
-		  struct miren_error *err)
+enum miren_err pg_backup_end(struct pg_backup *b, char **label, char **stop_lsn,
+			     char **stop_walfile, struct miren_error *err)
 {
 	*label = *stop_lsn = *stop_walfile = NULL;
 	/* wait_for_archive = false: there is no WAL archive; the segments go
 	 * into the snapshot itself. */
 	PGresult *r = PQexec(b->conn, "SELECT lsn::text, labelfile, pg_walfile_name(lsn)"
 				      " FROM pg_backup_stop(false)");
-	int rc = 0;
+	enum miren_err rc = 0;
 	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQnfields(r) == 3) {
 		*stop_lsn = xstrdup(PQgetvalue(r, 0, 0));
 		*label = xstrdup(PQgetvalue(r, 0, 1));
@@ -110,7 +111,7 @@ void pg_backup_free(struct pg_backup *b)
 /* Recovery replays the WAL of the backup: it may take a while. */
 #define PG_TRIAL_TIMEOUT_MS (10 * 60 * 1000)
 
-int pg_cluster_major(const char *pgdata, struct miren_error *err)
+enum miren_err pg_cluster_major(const char *pgdata, struct miren_error *err)
 {
 	char *path = xasprintf("%s/PG_VERSION", pgdata);
 	struct strbuf sb;
@@ -146,8 +147,8 @@ static const char *log_message(const char *line)
 	return best;
 }
 
-int pg_trial_recover(const struct pg_install *pg, const char *pgdata, uid_t uid, gid_t gid,
-		     struct miren_error *err)
+enum miren_err pg_trial_recover(const struct pg_install *pg, const char *pgdata, uid_t uid,
+				gid_t gid, struct miren_error *err)
 {
 	/* Single-user mode opens no socket and listens nowhere: it runs
 	 * recovery, reads stdin (/dev/null: nothing) and shuts down with a
@@ -157,7 +158,7 @@ int pg_trial_recover(const struct pg_install *pg, const char *pgdata, uid_t uid,
 	char *const env[] = { "LANG=C.UTF-8", "PATH=/usr/bin:/bin", NULL };
 	char *out = NULL;
 	int st = sv_run(argv, env, pgdata, uid, gid, PG_TRIAL_TIMEOUT_MS, &out);
-	int rc = 0;
+	enum miren_err rc = 0;
 	if (st != 0) {
 		const char *fatal = NULL;
 		for (const char *p = out; p && (p = strstr(p, "FATAL:")); p++)

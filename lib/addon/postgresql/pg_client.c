@@ -25,7 +25,7 @@
 #define PG_LOAD_LOCK_TIMEOUT "30s"
 
 /* 1..63 of [a-z0-9_]: what pg_ident_for_app gives. */
-static int check_ident(const char *name, const char *what, struct miren_error *err)
+static enum miren_err check_ident(const char *name, const char *what, struct miren_error *err)
 {
 	size_t n = name ? strlen(name) : 0;
 	if (n == 0 || n > 63 || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") != n)
@@ -36,9 +36,9 @@ static int check_ident(const char *name, const char *what, struct miren_error *e
 	return 0;
 }
 
-static int check_client(const struct pg_client *t, struct miren_error *err)
+static enum miren_err check_client(const struct pg_client *t, struct miren_error *err)
 {
-	int rc;
+	enum miren_err rc;
 	if ((rc = check_ident(t->role, "role", err)) || (rc = check_ident(t->db, "database", err)))
 		return rc;
 	unsigned char addr[16];
@@ -81,12 +81,13 @@ static void add_login(char **argv, size_t *n, const struct pg_client *t)
  * the server, else fail_code, each with message "cannot <what>", the
  * tool's complaint as the detail and, unless it is a connection's, hint.
  */
-static int run_tool(const struct pg_install *pg, const char *tool, const struct pg_client *t,
-		    const char *const *extra, const char *options, int in_fd, int out_fd, uid_t uid,
-		    gid_t gid, enum miren_err fail_code, const char *what, const char *hint,
-		    struct miren_error *err)
+static enum miren_err run_tool(const struct pg_install *pg, const char *tool,
+			       const struct pg_client *t, const char *const *extra,
+			       const char *options, int in_fd, int out_fd, uid_t uid, gid_t gid,
+			       enum miren_err fail_code, const char *what, const char *hint,
+			       struct miren_error *err)
 {
-	int rc = check_client(t, err);
+	enum miren_err rc = check_client(t, err);
 	if (rc)
 		return rc;
 	if (in_fd < 0 && out_fd < 0)
@@ -139,40 +140,41 @@ static int run_tool(const struct pg_install *pg, const char *tool, const struct 
 	return rc;
 }
 
-int pg_tenant_dump(const struct pg_install *pg, const struct pg_client *t, uid_t uid, gid_t gid,
-		   int fd, struct miren_error *err)
+enum miren_err pg_tenant_dump(const struct pg_install *pg, const struct pg_client *t, uid_t uid,
+			      gid_t gid, int fd, struct miren_error *err)
 {
 	static const char *const extra[] = { "--format=custom", "--no-password", NULL };
 	char *what = xasprintf("dump database %s", t->db ? t->db : "");
-	int rc = run_tool(pg, "pg_dump", t, extra, NULL, -1, fd, uid, gid, MIREN_EIO, what, NULL,
-			  err);
+	enum miren_err rc = run_tool(pg, "pg_dump", t, extra, NULL, -1, fd, uid, gid, MIREN_EIO,
+				     what, NULL, err);
 	free(what);
 	return rc;
 }
 
-int pg_tenant_load(const struct pg_install *pg, const struct pg_client *t, uid_t uid, gid_t gid,
-		   int fd, struct miren_error *err)
+enum miren_err pg_tenant_load(const struct pg_install *pg, const struct pg_client *t, uid_t uid,
+			      gid_t gid, int fd, struct miren_error *err)
 {
 	static const char *const extra[] = { "--no-password",   "--clean",
 					     "--if-exists",     "--no-owner",
 					     "--no-privileges", "--single-transaction",
 					     "--exit-on-error", NULL };
 	char *what = xasprintf("load the dump into database %s", t->db ? t->db : "");
-	int rc = run_tool(pg, "pg_restore", t, extra, "-c lock_timeout=" PG_LOAD_LOCK_TIMEOUT, fd,
-			  -1, uid, gid, MIREN_EINVAL, what,
-			  "the database is unchanged (the load is one transaction); give a dump "
-			  "in PostgreSQL's custom format (pg_dump -Fc) whose objects a database "
-			  "owner may make",
-			  err);
+	enum miren_err rc =
+		run_tool(pg, "pg_restore", t, extra, "-c lock_timeout=" PG_LOAD_LOCK_TIMEOUT, fd,
+			 -1, uid, gid, MIREN_EINVAL, what,
+			 "the database is unchanged (the load is one transaction); give a dump "
+			 "in PostgreSQL's custom format (pg_dump -Fc) whose objects a database "
+			 "owner may make",
+			 err);
 	free(what);
 	return rc;
 }
 
-int pg_client_command(const struct pg_install *pg, const struct pg_client *t, char ***argv_out,
-		      char ***env_out, struct miren_error *err)
+enum miren_err pg_client_command(const struct pg_install *pg, const struct pg_client *t,
+				 char ***argv_out, char ***env_out, struct miren_error *err)
 {
 	*argv_out = *env_out = NULL;
-	int rc = check_client(t, err);
+	enum miren_err rc = check_client(t, err);
 	if (rc)
 		return rc;
 	char *path = tool_path(pg, "psql", err);
@@ -189,11 +191,12 @@ int pg_client_command(const struct pg_install *pg, const struct pg_client *t, ch
 	return 0;
 }
 
-int pg_tenant_info(const char *disk_dir, int port, const char *su_password, const char *role,
-		   const char *db, struct pg_tenant_info *out, struct miren_error *err)
+enum miren_err pg_tenant_info(const char *disk_dir, int port, const char *su_password,
+			      const char *role, const char *db, struct pg_tenant_info *out,
+			      struct miren_error *err)
 {
 	memset(out, 0, sizeof(*out));
-	int rc;
+	enum miren_err rc;
 	if ((rc = check_ident(role, "role", err)) || (rc = check_ident(db, "database", err)))
 		return rc;
 	PGconn *c = pgi_tenant_connect(disk_dir, port, su_password, "postgres", APP_MIREN, err);

@@ -106,7 +106,8 @@ out:
 	return taken;
 }
 
-int pg_spare_prepare(const char *template_dir, uid_t uid, gid_t gid, struct miren_error *err)
+enum miren_err pg_spare_prepare(const char *template_dir, uid_t uid, gid_t gid,
+				struct miren_error *err)
 {
 	if (!template_dir || !*template_dir)
 		return miren_error_set(err, MIREN_EINVAL, "no template dir");
@@ -201,10 +202,10 @@ char *pg_socket_dir(const char *disk_dir)
 /* The base exists, is a real directory and is ours (never a link planted
  * in /tmp by someone else); traversable so the service user reaches its
  * own subdirectory. */
-static int ensure_socket_base(struct miren_error *err)
+static enum miren_err ensure_socket_base(struct miren_error *err)
 {
 	char *base = socket_base();
-	int rc = 0;
+	enum miren_err rc = 0;
 	struct stat st;
 	if (mkdir(base, 0711) != 0 && errno != EEXIST)
 		rc = miren_error_set(err, MIREN_EIO, "cannot create %s: %s", base,
@@ -220,18 +221,19 @@ static int ensure_socket_base(struct miren_error *err)
 	return rc;
 }
 
-int pg_socket_dir_ensure(const char *disk_dir, uid_t uid, gid_t gid, struct miren_error *err)
+enum miren_err pg_socket_dir_ensure(const char *disk_dir, uid_t uid, gid_t gid,
+				    struct miren_error *err)
 {
 	char *run = pg_socket_dir(disk_dir);
-	int rc = ensure_socket_base(err);
+	enum miren_err rc = ensure_socket_base(err);
 	if (!rc)
 		rc = pgi_ensure_dir(run, 0700, uid, gid, err);
 	free(run);
 	return rc;
 }
 
-int pg_clone(const char *template_dir, const char *disk_dir, const char *address, int port,
-	     uid_t uid, gid_t gid, struct miren_error *err)
+enum miren_err pg_clone(const char *template_dir, const char *disk_dir, const char *address,
+			int port, uid_t uid, gid_t gid, struct miren_error *err)
 {
 	unsigned char addr_buf[16];
 	if (!template_dir || !disk_dir || disk_dir[0] != '/')
@@ -247,7 +249,7 @@ int pg_clone(const char *template_dir, const char *disk_dir, const char *address
 				       address ? address : "");
 	if (port < 1 || port > 65535)
 		return miren_error_set(err, MIREN_EINVAL, "port %d is out of range", port);
-	int rc = 0;
+	enum miren_err rc = 0;
 	char *version = fs_join(template_dir, "PG_VERSION");
 	char *run = pg_socket_dir(disk_dir);
 	char *pgdata = fs_join(disk_dir, "pgdata");

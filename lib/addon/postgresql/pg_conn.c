@@ -118,8 +118,8 @@ enum miren_err pgi_sql_code(PGconn *c, const char *state)
  * miren_err with err "cannot <what>: ...".
  */
 
-int pgi_run_sql(PGconn *c, const char *sql, const char *const *ok, const char *what,
-		char state_out[6], struct miren_error *err)
+enum miren_err pgi_run_sql(PGconn *c, const char *sql, const char *const *ok, const char *what,
+			   char state_out[6], struct miren_error *err)
 {
 	return pgi_run_sql_at(c, sql, ok, what, state_out, NULL, err);
 }
@@ -127,8 +127,8 @@ int pgi_run_sql(PGconn *c, const char *sql, const char *const *ok, const char *w
 /* The same; with fault, the fault point of that name is passed once the
  * statement was sent, before its result is read (a crash there leaves the
  * backend running it).  With fault, sql must be one statement. */
-int pgi_run_sql_at(PGconn *c, const char *sql, const char *const *ok, const char *what,
-		   char state_out[6], const char *fault, struct miren_error *err)
+enum miren_err pgi_run_sql_at(PGconn *c, const char *sql, const char *const *ok, const char *what,
+			      char state_out[6], const char *fault, struct miren_error *err)
 {
 	PGresult *r = NULL;
 	if (!fault)
@@ -159,8 +159,9 @@ int pgi_run_sql_at(PGconn *c, const char *sql, const char *const *ok, const char
 	char msg[360];
 	const char *primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	pgi_one_line(msg, sizeof(msg), primary ? primary : PQerrorMessage(c));
-	int rc = miren_error_set(err, pgi_sql_code(c, state), "cannot %s: %s%s%s%s", what, msg,
-				 state ? " (SQLSTATE " : "", state ? state : "", state ? ")" : "");
+	enum miren_err rc = miren_error_set(err, pgi_sql_code(c, state), "cannot %s: %s%s%s%s",
+					    what, msg, state ? " (SQLSTATE " : "",
+					    state ? state : "", state ? ")" : "");
 	PQclear(r);
 	return rc;
 }
@@ -215,14 +216,15 @@ void pgi_free_secret(char *s)
 
 /* ---- readiness and superuser password ----------------------------------- */
 
-int pg_wait_ready(const char *disk_dir, int port, const char *password, int timeout_ms,
-		  struct miren_error *err)
+enum miren_err pg_wait_ready(const char *disk_dir, int port, const char *password, int timeout_ms,
+			     struct miren_error *err)
 {
 	return pg_wait_ready_or_stop(disk_dir, port, password, timeout_ms, NULL, err);
 }
 
-int pg_wait_ready_or_stop(const char *disk_dir, int port, const char *password, int timeout_ms,
-			  const atomic_bool *stop, struct miren_error *err)
+enum miren_err pg_wait_ready_or_stop(const char *disk_dir, int port, const char *password,
+				     int timeout_ms, const atomic_bool *stop,
+				     struct miren_error *err)
 {
 	int64_t deadline = pgi_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	char why[400] = "";
@@ -257,8 +259,8 @@ int pg_wait_ready_or_stop(const char *disk_dir, int port, const char *password, 
 			       disk_dir, port, timeout_ms, why);
 }
 
-int pg_rotate_superuser(const char *disk_dir, int port, const char *old_password,
-			const char *new_password, struct miren_error *err)
+enum miren_err pg_rotate_superuser(const char *disk_dir, int port, const char *old_password,
+				   const char *new_password, struct miren_error *err)
 {
 	if (!pgi_password_ok(new_password))
 		return miren_error_set(err, MIREN_EINVAL,
@@ -278,16 +280,17 @@ int pg_rotate_superuser(const char *disk_dir, int port, const char *old_password
 					       "as superuser with the old or the new password: %s",
 					       disk_dir, port, why);
 	}
-	int rc = pgi_set_password(c, PG_SUPERUSER, new_password, "set the superuser password", err);
+	enum miren_err rc = pgi_set_password(c, PG_SUPERUSER, new_password,
+					     "set the superuser password", err);
 	PQfinish(c);
 	return rc;
 }
 
 /* ALTER ROLE role PASSWORD <its SCRAM verifier> on c; "cannot <what>: ..." */
-int pgi_set_password(PGconn *c, const char *role, const char *password, const char *what,
-		     struct miren_error *err)
+enum miren_err pgi_set_password(PGconn *c, const char *role, const char *password, const char *what,
+				struct miren_error *err)
 {
-	int rc = 0;
+	enum miren_err rc = 0;
 	char *qrole = NULL, *sql = NULL, *lit = NULL;
 	if (!(qrole = pgi_quote_ident(c, role, err)) ||
 	    !(lit = pgi_verifier_literal(c, password, role, err))) {

@@ -146,13 +146,13 @@ static int copy_file(int sfd, int dfd, const struct stat *st)
  * directory dir (the never-written tail of initdb's WAL segment), so clones
  * need not copy them.  Best effort: a filesystem without hole punching
  * keeps the zeros.  Returns 0 or MIREN_EIO with err. */
-int pgi_sparsify_dir(const char *dir, struct miren_error *err)
+enum miren_err pgi_sparsify_dir(const char *dir, struct miren_error *err)
 {
 	DIR *d = opendir(dir);
 	if (!d)
 		return miren_error_set(err, MIREN_EIO, "cannot open %s: %s", dir,
 				       pgi_errtext(errno));
-	int rc = 0;
+	enum miren_err rc = 0;
 	char *buf = xmalloc(65536);
 	struct dirent *de;
 	while (!rc && (de = readdir(d)) != NULL) {
@@ -291,7 +291,8 @@ static int copy_dir(struct copy_ctx *c, int sdir, int ddir, bool top)
 }
 
 /* Copies the tree src into the new directory dst (mode of src). */
-int pgi_copy_tree(const char *src, const char *dst, uid_t uid, gid_t gid, struct miren_error *err)
+enum miren_err pgi_copy_tree(const char *src, const char *dst, uid_t uid, gid_t gid,
+			     struct miren_error *err)
 {
 	struct copy_ctx *c = xcalloc(1, sizeof(*c));
 	c->uid = uid;

@@ -66,28 +66,30 @@ const char *pgi_errtext(int e);
 bool pgi_ids_given(uid_t uid, gid_t gid);
 void pgi_one_line(char *dst, size_t len, const char *src);
 void pgi_output_tail(char *dst, size_t len, const char *out, size_t max);
-int pgi_write_owned(const char *path, const char *data, mode_t mode, uid_t uid, gid_t gid,
-		    struct miren_error *err);
-int pgi_sync_fs_of(const char *path, struct miren_error *err);
-int pgi_ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, struct miren_error *err);
+enum miren_err pgi_write_owned(const char *path, const char *data, mode_t mode, uid_t uid,
+			       gid_t gid, struct miren_error *err);
+enum miren_err pgi_sync_fs_of(const char *path, struct miren_error *err);
+enum miren_err pgi_ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid,
+			      struct miren_error *err);
 bool pgi_install_ok(const char *bindir);
 bool pgi_password_ok(const char *pw);
-int pgi_check_password(const char *role, const char *password, struct miren_error *err);
-int pgi_sparsify_dir(const char *dir, struct miren_error *err);
-int pgi_copy_tree(const char *src, const char *dst, uid_t uid, gid_t gid, struct miren_error *err);
+enum miren_err pgi_check_password(const char *role, const char *password, struct miren_error *err);
+enum miren_err pgi_sparsify_dir(const char *dir, struct miren_error *err);
+enum miren_err pgi_copy_tree(const char *src, const char *dst, uid_t uid, gid_t gid,
+			     struct miren_error *err);
 PGconn *pgi_su_connect(const char *disk_dir, int port, const char *password, const char *dbname,
 		       const char *appname, int timeout_s, char *why, size_t whylen,
 		       bool *used_password);
 enum miren_err pgi_sql_code(PGconn *c, const char *state);
-int pgi_run_sql_at(PGconn *c, const char *sql, const char *const *ok, const char *what,
-		   char state_out[6], const char *fault, struct miren_error *err);
-int pgi_run_sql(PGconn *c, const char *sql, const char *const *ok, const char *what,
-		char state_out[6], struct miren_error *err);
+enum miren_err pgi_run_sql_at(PGconn *c, const char *sql, const char *const *ok, const char *what,
+			      char state_out[6], const char *fault, struct miren_error *err);
+enum miren_err pgi_run_sql(PGconn *c, const char *sql, const char *const *ok, const char *what,
+			   char state_out[6], struct miren_error *err);
 char *pgi_quote_ident(PGconn *c, const char *name, struct miren_error *err);
 char *pgi_verifier_literal(PGconn *c, const char *password, const char *role,
 			   struct miren_error *err);
-int pgi_set_password(PGconn *c, const char *role, const char *password, const char *what,
-		     struct miren_error *err);
+enum miren_err pgi_set_password(PGconn *c, const char *role, const char *password, const char *what,
+				struct miren_error *err);
 void pgi_free_secret(char *s);
 PGconn *pgi_tenant_connect(const char *disk_dir, int port, const char *su_password,
 			   const char *dbname, const char *appname, struct miren_error *err);

@@ -65,10 +65,11 @@ bool pg_is_postmaster_of(pid_t pid, const char *pgdata)
 
 /* Removes lock file path unless the pid on its first line is a live
  * postgres of pgdata.  Returns 0 or MIREN_EIO with err set. */
-static int clear_stale_lock(const char *path, const char *pgdata, struct miren_error *err)
+static enum miren_err clear_stale_lock(const char *path, const char *pgdata,
+				       struct miren_error *err)
 {
 	struct strbuf sb = STRBUF_INIT;
-	int rc = 0;
+	enum miren_err rc = 0;
 	if (strbuf_read_file(&sb, path) != 0)
 		goto out; /* none */
 	long pid = strtol(sb.buf, NULL, 10);
@@ -111,14 +112,15 @@ void pg_prestart_free(void *arg)
 	free(p);
 }
 
-int pg_prestart_run(void *arg, struct miren_error *err)
+enum miren_err pg_prestart_run(void *arg, struct miren_error *err)
 {
 	struct pg_prestart *p = arg;
-	if (pg_socket_dir_ensure(p->disk_dir, p->uid, p->gid, err) != 0)
-		return -1;
+	enum miren_err rc = pg_socket_dir_ensure(p->disk_dir, p->uid, p->gid, err);
+	if (rc)
+		return rc;
 	char *pgdata = fs_join(p->disk_dir, "pgdata");
 	char *pidfile = fs_join(pgdata, "postmaster.pid");
-	int rc = clear_stale_lock(pidfile, pgdata, err);
+	rc = clear_stale_lock(pidfile, pgdata, err);
 	char *sock = pg_socket_dir(p->disk_dir);
 	DIR *d = rc ? NULL : opendir(sock);
 	struct dirent *de;

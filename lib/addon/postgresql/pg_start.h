@@ -26,7 +26,7 @@ bool pg_is_postmaster_of(pid_t pid, const char *pgdata);
  * frees.  pg_prestart_run recreates the socket directory and removes
  * stale lock files; returns 0, or nonzero with err filled. */
 void *pg_prestart_new(const char *disk_dir, uid_t uid, gid_t gid);
-int pg_prestart_run(void *arg, struct miren_error *err);
+enum miren_err pg_prestart_run(void *arg, struct miren_error *err);
 void pg_prestart_free(void *arg);
 
 #endif

@@ -89,7 +89,7 @@ bool pgi_password_ok(const char *pw)
 }
 
 /* 0, or MIREN_EINVAL with err when password is no role's (pgi_password_ok). */
-int pgi_check_password(const char *role, const char *password, struct miren_error *err)
+enum miren_err pgi_check_password(const char *role, const char *password, struct miren_error *err)
 {
 	if (pgi_password_ok(password))
 		return 0;
@@ -99,8 +99,8 @@ int pgi_check_password(const char *role, const char *password, struct miren_erro
 }
 
 /* Runs initdb into tmp.  Returns 0 or a miren_err with err. */
-static int run_initdb(const struct pg_install *pg, const char *tmp, const char *pwfile, uid_t uid,
-		      gid_t gid, struct miren_error *err)
+static enum miren_err run_initdb(const struct pg_install *pg, const char *tmp, const char *pwfile,
+				 uid_t uid, gid_t gid, struct miren_error *err)
 {
 	char *initdb = fs_join(pg->bindir, "initdb");
 	char *pwarg = xasprintf("--pwfile=%s", pwfile);
@@ -120,7 +120,7 @@ static int run_initdb(const struct pg_install *pg, const char *tmp, const char *
 			 NULL };
 	char *env[] = { "PATH=/usr/bin:/bin", "TZ=UTC", "LC_ALL=C", NULL };
 	char *out = NULL;
-	int rc = 0;
+	enum miren_err rc = 0;
 	int st = sv_run(argv, env, tmp, uid, gid, PG_INITDB_TIMEOUT_MS, &out);
 	if (st != 0) {
 		char tail[360];
@@ -143,8 +143,9 @@ static int run_initdb(const struct pg_install *pg, const char *tmp, const char *
 	return rc;
 }
 
-int pg_template_ensure(const struct pg_install *pg, const char *dir, const char *template_password,
-		       uid_t uid, gid_t gid, struct miren_error *err)
+enum miren_err pg_template_ensure(const struct pg_install *pg, const char *dir,
+				  const char *template_password, uid_t uid, gid_t gid,
+				  struct miren_error *err)
 {
 	if (!pg || !dir || !*dir)
 		return miren_error_set(err, MIREN_EINVAL, "no postgresql install or template dir");
@@ -166,7 +167,7 @@ int pg_template_ensure(const struct pg_install *pg, const char *dir, const char 
 		return MIREN_EUNAVAIL;
 	}
 
-	int rc = 0;
+	enum miren_err rc = 0;
 	char *tmp = xasprintf("%s.tmp", dir);
 	char *pwfile = xasprintf("%s.pwfile", dir);
 	char *parent_buf = xstrdup(dir);

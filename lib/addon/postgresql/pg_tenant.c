@@ -32,7 +32,7 @@
 
 /* ---- tenants ------------------------------------------------------------ */
 
-static int check_name(const char *name, const char *what, struct miren_error *err)
+static enum miren_err check_name(const char *name, const char *what, struct miren_error *err)
 {
 	if (!name || !*name || strlen(name) > 63)
 		return miren_error_set(err, MIREN_EINVAL, "%s name must be 1..63 bytes", what);
@@ -70,17 +70,17 @@ static bool db_reserved(const char *db)
 	       !strncmp(db, PG_SPARE_DB, strlen(PG_SPARE_DB));
 }
 
-static int check_role(const char *role, struct miren_error *err)
+static enum miren_err check_role(const char *role, struct miren_error *err)
 {
-	int rc = check_name(role, "role", err);
+	enum miren_err rc = check_name(role, "role", err);
 	if (!rc && role_reserved(role))
 		rc = miren_error_set(err, MIREN_EINVAL, "role name '%s' is reserved", role);
 	return rc;
 }
 
-static int check_tenant(const char *role, const char *db, struct miren_error *err)
+static enum miren_err check_tenant(const char *role, const char *db, struct miren_error *err)
 {
-	int rc;
+	enum miren_err rc;
 	if ((rc = check_role(role, err)) || (rc = check_name(db, "database", err)))
 		return rc;
 	if (db_reserved(db))
@@ -112,7 +112,7 @@ PGconn *pgi_tenant_connect(const char *disk_dir, int port, const char *su_passwo
  * must see.  An ended session's transaction is rolled back.  Returns 0, or
  * MIREN_EUNAVAIL with err when one did not end in time.
  */
-static int end_leftovers(PGconn *c, const char *appname, struct miren_error *err)
+static enum miren_err end_leftovers(PGconn *c, const char *appname, struct miren_error *err)
 {
 	const char *params[] = { appname };
 	PGresult *r =
@@ -121,7 +121,7 @@ static int end_leftovers(PGconn *c, const char *appname, struct miren_error *err
 			     " FROM pg_stat_activity"
 			     " WHERE application_name = $1 AND pid <> pg_backend_pid()",
 			     1, NULL, params, NULL, NULL, 0);
-	int rc = 0;
+	enum miren_err rc = 0;
 	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
 		char msg[300];
 		pgi_one_line(msg, sizeof(msg), PQerrorMessage(c));
@@ -153,14 +153,15 @@ char *pgi_query_value(PGconn *c, const char *sql, const char *what, struct miren
 	return out;
 }
 
-int pg_tenant_create(const char *disk_dir, int port, const char *su_password, const char *role,
-		     const char *db, const char *password, struct miren_error *err)
+enum miren_err pg_tenant_create(const char *disk_dir, int port, const char *su_password,
+				const char *role, const char *db, const char *password,
+				struct miren_error *err)
 {
 	/* 23505: the same name inserted by a concurrent session (a leftover
 	 * that committed after end_leftovers looked): the same as existing. */
 	static const char *const dup_role[] = { "42710", "23505", NULL };
 	static const char *const dup_db[] = { "42P04", "23505", NULL };
-	int rc;
+	enum miren_err rc;
 	if ((rc = check_tenant(role, db, err)) || (rc = pgi_check_password(role, password, err)))
 		return rc;
 	PGconn *c = pgi_tenant_connect(disk_dir, port, su_password, "postgres", APP_TENANT, err);
@@ -265,10 +266,10 @@ out:
 	return rc;
 }
 
-int pg_tenant_password(const char *disk_dir, int port, const char *su_password, const char *role,
-		       const char *password, struct miren_error *err)
+enum miren_err pg_tenant_password(const char *disk_dir, int port, const char *su_password,
+				  const char *role, const char *password, struct miren_error *err)
 {
-	int rc;
+	enum miren_err rc;
 	if ((rc = check_role(role, err)) || (rc = pgi_check_password(role, password, err)))
 		return rc;
 	/* Not APP_TENANT: a tenant step ends that name's other sessions. */
@@ -284,8 +285,9 @@ int pg_tenant_password(const char *disk_dir, int port, const char *su_password, 
 
 /* DROP OWNED BY role in every database that takes connections, so the role
  * can be dropped after other databases granted it something. */
-static int drop_owned_everywhere(PGconn *c, const char *disk_dir, int port, const char *su_password,
-				 const char *qrole, struct miren_error *err)
+static enum miren_err drop_owned_everywhere(PGconn *c, const char *disk_dir, int port,
+					    const char *su_password, const char *qrole,
+					    struct miren_error *err)
 {
 	static const char *const undef_role[] = { "42704", NULL };
 	PGresult *r = PQexec(c, "SELECT datname FROM pg_database WHERE datallowconn");
@@ -296,7 +298,7 @@ static int drop_owned_everywhere(PGconn *c, const char *disk_dir, int port, cons
 		return miren_error_set(err, pgi_sql_code(c, NULL), "cannot list the databases: %s",
 				       msg);
 	}
-	int rc = 0;
+	enum miren_err rc = 0;
 	char *sql = xasprintf("DROP OWNED BY %s", qrole);
 	for (int i = 0; i < PQntuples(r) && !rc; i++) {
 		PGconn *dc = pgi_tenant_connect(disk_dir, port, su_password, PQgetvalue(r, i, 0),
@@ -313,12 +315,12 @@ static int drop_owned_everywhere(PGconn *c, const char *disk_dir, int port, cons
 	return rc;
 }
 
-int pg_tenant_drop(const char *disk_dir, int port, const char *su_password, const char *role,
-		   const char *db, struct miren_error *err)
+enum miren_err pg_tenant_drop(const char *disk_dir, int port, const char *su_password,
+			      const char *role, const char *db, struct miren_error *err)
 {
 	static const char *const undef_db[] = { "3D000", NULL };
 	static const char *const undef_role[] = { "42704", NULL };
-	int rc;
+	enum miren_err rc;
 	if ((rc = check_tenant(role, db, err)))
 		return rc;
 	PGconn *c = pgi_tenant_connect(disk_dir, port, su_password, "postgres", APP_TENANT, err);
@@ -372,7 +374,7 @@ out:
 
 /* ---- names -------------------------------------------------------------- */
 
-int pg_ident_for_app(const char *app, char out[64], struct miren_error *err)
+enum miren_err pg_ident_for_app(const char *app, char out[64], struct miren_error *err)
 {
 	out[0] = '\0';
 	size_t n = app ? strlen(app) : 0;
@@ -415,14 +417,14 @@ int pg_ident_for_app(const char *app, char out[64], struct miren_error *err)
 	return 0;
 }
 
-int pg_spare_db_ensure(const char *disk_dir, int port, const char *su_password, int count,
-		       struct miren_error *err)
+enum miren_err pg_spare_db_ensure(const char *disk_dir, int port, const char *su_password,
+				  int count, struct miren_error *err)
 {
 	static const char *const dup_db[] = { "42P04", "23505", NULL };
 	PGconn *c = pgi_tenant_connect(disk_dir, port, su_password, "postgres", APP_SPARE, err);
 	if (!c)
 		return MIREN_EUNAVAIL;
-	int rc = end_leftovers(c, APP_SPARE, err);
+	enum miren_err rc = end_leftovers(c, APP_SPARE, err);
 	for (int i = 0; i < count && !rc; i++) {
 		char *sql =
 			xasprintf("SELECT count(*) FROM pg_database WHERE datname = '" PG_SPARE_DB
@@ -456,11 +458,11 @@ int pg_spare_db_ensure(const char *disk_dir, int port, const char *su_password, 
 /* ---- what a server holds, for the invariant checks ---------------------- */
 
 /* The values of the one-column query sql, sorted, or MIREN_EUNAVAIL. */
-static int query_column(PGconn *c, const char *sql, const char *what, char ***out, size_t *n,
-			struct miren_error *err)
+static enum miren_err query_column(PGconn *c, const char *sql, const char *what, char ***out,
+				   size_t *n, struct miren_error *err)
 {
 	PGresult *r = PQexec(c, sql);
-	int rc = 0;
+	enum miren_err rc = 0;
 	*out = NULL;
 	*n = 0;
 	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQnfields(r) == 1) {
@@ -477,19 +479,21 @@ static int query_column(PGconn *c, const char *sql, const char *what, char ***ou
 	return rc;
 }
 
-int pg_tenant_names(const char *disk_dir, int port, const char *su_password, char ***dbs,
-		    size_t *n_dbs, char ***roles, size_t *n_roles, struct miren_error *err)
+enum miren_err pg_tenant_names(const char *disk_dir, int port, const char *su_password, char ***dbs,
+			       size_t *n_dbs, char ***roles, size_t *n_roles,
+			       struct miren_error *err)
 {
 	*dbs = *roles = NULL;
 	*n_dbs = *n_roles = 0;
 	PGconn *c = pgi_tenant_connect(disk_dir, port, su_password, "postgres", APP_MIREN, err);
 	if (!c)
 		return MIREN_EUNAVAIL;
-	int rc = query_column(c,
-			      "SELECT datname FROM pg_database WHERE datname NOT IN"
-			      " ('postgres', 'template0', 'template1') AND datname NOT LIKE "
-			      "'" PG_SPARE_DB "\\_%' ORDER BY 1",
-			      "list the databases", dbs, n_dbs, err);
+	enum miren_err rc =
+		query_column(c,
+			     "SELECT datname FROM pg_database WHERE datname NOT IN"
+			     " ('postgres', 'template0', 'template1') AND datname NOT LIKE "
+			     "'" PG_SPARE_DB "\\_%' ORDER BY 1",
+			     "list the databases", dbs, n_dbs, err);
 	if (!rc)
 		rc = query_column(c,
 				  "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' AND"

@@ -87,10 +87,10 @@ void pgi_output_tail(char *dst, size_t len, const char *out, size_t max)
 
 /* Writes data to path via path.tmp: owned by uid/gid (when given), mode,
  * fsync'd, renamed, directory fsync'd.  Returns 0 or MIREN_EIO with err. */
-int pgi_write_owned(const char *path, const char *data, mode_t mode, uid_t uid, gid_t gid,
-		    struct miren_error *err)
+enum miren_err pgi_write_owned(const char *path, const char *data, mode_t mode, uid_t uid,
+			       gid_t gid, struct miren_error *err)
 {
-	int rc = 0;
+	enum miren_err rc = 0;
 	char *tmp = xasprintf("%s.tmp", path);
 	unlink(tmp);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
@@ -144,13 +144,13 @@ out:
 }
 
 /* Flushes the filesystem holding path (syncfs: one journal commit). */
-int pgi_sync_fs_of(const char *path, struct miren_error *err)
+enum miren_err pgi_sync_fs_of(const char *path, struct miren_error *err)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return miren_error_set(err, MIREN_EIO, "cannot open %s: %s", path,
 				       pgi_errtext(errno));
-	int rc = 0;
+	enum miren_err rc = 0;
 	if (syncfs(fd) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot flush the filesystem of %s: %s", path,
 				     pgi_errtext(errno));
@@ -160,7 +160,8 @@ int pgi_sync_fs_of(const char *path, struct miren_error *err)
 
 /* mkdir path mode (an existing directory is fine), then exact mode and
  * owner, set through a descriptor opened without following symlinks. */
-int pgi_ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, struct miren_error *err)
+enum miren_err pgi_ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid,
+			      struct miren_error *err)
 {
 	if (mkdir(path, mode) != 0 && errno != EEXIST)
 		return miren_error_set(err, MIREN_EIO, "cannot create directory %s: %s", path,
@@ -169,7 +170,7 @@ int pgi_ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, struct m
 	if (fd < 0)
 		return miren_error_set(err, MIREN_EIO, "%s is not a directory: %s", path,
 				       pgi_errtext(errno));
-	int rc = 0;
+	enum miren_err rc = 0;
 	if (fchmod(fd, mode) != 0 || (pgi_ids_given(uid, gid) && fchown(fd, uid, gid) != 0))
 		rc = miren_error_set(err, MIREN_EIO, "cannot set owner and mode of %s: %s", path,
 				     pgi_errtext(errno));

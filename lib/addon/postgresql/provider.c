@@ -55,7 +55,7 @@ static size_t pg_versions(char out[][16], size_t max)
 	return k;
 }
 
-int pgp_install_for(const char *version, struct pg_install *out, struct miren_error *err)
+enum miren_err pgp_install_for(const char *version, struct pg_install *out, struct miren_error *err)
 {
 	struct pg_install inst[8];
 	int n = pg_find_installs(inst, 8);
@@ -78,7 +78,7 @@ static char *member(const json_t *o, const char *key)
 	return xstrdup(addon_jstr(o, key));
 }
 
-int pgp_state_parse(const char *json, void **out, struct miren_error *err)
+enum miren_err pgp_state_parse(const char *json, void **out, struct miren_error *err)
 {
 	json_t *o = *json ? json_loads(json, 0, NULL) : json_object();
 	if (!json_is_object(o)) {
@@ -143,13 +143,13 @@ void pgp_server_release(struct pgp_server *s)
 /* --- provisioning steps ----------------------------------------------------- */
 
 /* Role, database and password of the instance (kept if already planned). */
-static int plan_tenant(struct addon_inst *inst, struct miren_error *err)
+static enum miren_err plan_tenant(struct addon_inst *inst, struct miren_error *err)
 {
 	struct pgp_tenant *t = inst->state;
 	if (*t->role)
 		return 0;
 	char ident[64];
-	int rc = pg_ident_for_app(inst->rec.app, ident, err);
+	enum miren_err rc = pg_ident_for_app(inst->rec.app, ident, err);
 	if (rc)
 		return rc;
 	free(t->role);
@@ -162,23 +162,25 @@ static int plan_tenant(struct addon_inst *inst, struct miren_error *err)
 }
 
 /* Records server id (a new row with its disk, unless it exists). */
-static int add_server(struct addon_ctx *ctx, const char *id, const char *kind, const char *disk,
-		      const char *version, const char *created_by, struct miren_error *err)
+static enum miren_err add_server(struct addon_ctx *ctx, const char *id, const char *kind,
+				 const char *disk, const char *version, const char *created_by,
+				 struct miren_error *err)
 {
 	char *su = secret_password();
 	json_t *sstate = json_pack("{s:s, s:s}", "su_password", su, "version", version);
 	char *sjson = json_dumps(sstate, JSON_COMPACT);
-	int rc = addon_server_add(ctx, PG_ADDON, id, kind, disk, PG_PORT, sjson, disk_bytes(kind),
-				  created_by, err);
+	enum miren_err rc = addon_server_add(ctx, PG_ADDON, id, kind, disk, PG_PORT, sjson,
+					     disk_bytes(kind), created_by, err);
 	free(sjson);
 	json_decref(sstate);
 	free(su);
 	return rc;
 }
 
-static int step_plan_small(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+static enum miren_err step_plan_small(struct addon_ctx *ctx, struct addon_inst *inst,
+				      struct miren_error *err)
 {
-	int rc = plan_tenant(inst, err);
+	enum miren_err rc = plan_tenant(inst, err);
 	if (rc)
 		return rc;
 	char *server = xasprintf("s-%s", inst->rec.id);
@@ -193,9 +195,10 @@ static int step_plan_small(struct addon_ctx *ctx, struct addon_inst *inst, struc
 	return rc;
 }
 
-static int step_plan_shared(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+static enum miren_err step_plan_shared(struct addon_ctx *ctx, struct addon_inst *inst,
+				       struct miren_error *err)
 {
-	int rc = plan_tenant(inst, err);
+	enum miren_err rc = plan_tenant(inst, err);
 	if (rc || *inst->rec.server)
 		return rc;
 	struct server_rec srv;
@@ -226,7 +229,8 @@ static int step_plan_shared(struct addon_ctx *ctx, struct addon_inst *inst, stru
 	return rc;
 }
 
-static int step_server(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+static enum miren_err step_server(struct addon_ctx *ctx, struct addon_inst *inst,
+				  struct miren_error *err)
 {
 	return pgp_ensure_server(ctx, inst->rec.server, false, err);
 }
@@ -239,11 +243,11 @@ struct server_view {
 	char *dir;
 };
 
-static int server_view(struct addon_ctx *ctx, struct addon_inst *inst, struct server_view *v,
-		       struct miren_error *err)
+static enum miren_err server_view(struct addon_ctx *ctx, struct addon_inst *inst,
+				  struct server_view *v, struct miren_error *err)
 {
 	memset(v, 0, sizeof(*v));
-	int rc = store_server_get(ctx->store, inst->rec.server, &v->srv, err);
+	enum miren_err rc = store_server_get(ctx->store, inst->rec.server, &v->srv, err);
 	if (rc)
 		return rc;
 	pgp_server_parse(&v->srv, &v->ss);
@@ -258,11 +262,12 @@ static void server_done(struct server_view *v)
 	server_rec_release(&v->srv);
 }
 
-static int step_tenant(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+static enum miren_err step_tenant(struct addon_ctx *ctx, struct addon_inst *inst,
+				  struct miren_error *err)
 {
 	const struct pgp_tenant *t = inst->state;
 	struct server_view v;
-	int rc = server_view(ctx, inst, &v, err);
+	enum miren_err rc = server_view(ctx, inst, &v, err);
 	if (rc)
 		return rc;
 	rc = pg_tenant_create(v.dir, v.srv.port, v.ss.su_password, t->role, t->db, t->password,
@@ -273,7 +278,8 @@ static int step_tenant(struct addon_ctx *ctx, struct addon_inst *inst, struct mi
 
 /* --- deprovisioning steps --------------------------------------------------- */
 
-static int step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+static enum miren_err step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst,
+				       struct miren_error *err)
 {
 	const struct pgp_tenant *t = inst->state;
 	if (!*inst->rec.server || !*t->role)
@@ -281,7 +287,7 @@ static int step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst, stru
 	/* The last tenant of a server goes with the server (next step);
 	 * otherwise the server must run for the drop to happen. */
 	int count = 0;
-	int rc = store_addon_count_on_server(ctx->store, inst->rec.server, &count, err);
+	enum miren_err rc = store_addon_count_on_server(ctx->store, inst->rec.server, &count, err);
 	if (rc || count <= 1)
 		return rc;
 	rc = pgp_ensure_server(ctx, inst->rec.server, false, err);
@@ -299,13 +305,13 @@ static int step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst, stru
 	return rc;
 }
 
-static int step_release_server(struct addon_ctx *ctx, struct addon_inst *inst,
-			       struct miren_error *err)
+static enum miren_err step_release_server(struct addon_ctx *ctx, struct addon_inst *inst,
+					  struct miren_error *err)
 {
 	if (!*inst->rec.server)
 		return 0;
 	int count = 0;
-	int rc = store_addon_count_on_server(ctx->store, inst->rec.server, &count, err);
+	enum miren_err rc = store_addon_count_on_server(ctx->store, inst->rec.server, &count, err);
 	if (rc || count > 1)
 		return rc; /* other tenants still use it */
 	return addon_server_release(ctx, inst->rec.server, pgp_server_cleanup, err);
@@ -354,11 +360,11 @@ static void add_var(struct env_rec **v, size_t *n, const char *key, const char *
 					 .description = xstrdup("") };
 }
 
-static int pg_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec **out, size_t *n,
-		  struct miren_error *err)
+static enum miren_err pg_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec **out,
+			     size_t *n, struct miren_error *err)
 {
 	struct server_rec srv;
-	int rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
+	enum miren_err rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
 	if (rc)
 		return rc;
 	const struct pgp_tenant *t = inst->state;
@@ -383,8 +389,8 @@ static int pg_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec
 
 /* The instance's server (as server_view) once the instance has a role and
  * a server; MIREN_ECONFLICT before. */
-static int tenant_server(struct addon_ctx *ctx, struct addon_inst *inst, struct server_view *v,
-			 struct miren_error *err)
+static enum miren_err tenant_server(struct addon_ctx *ctx, struct addon_inst *inst,
+				    struct server_view *v, struct miren_error *err)
 {
 	const struct pgp_tenant *t = inst->state;
 	if (!*t->role || !*inst->rec.server) {
@@ -400,11 +406,12 @@ static int tenant_server(struct addon_ctx *ctx, struct addon_inst *inst, struct 
 /* A new password for the tenant's role, in the server, then in the state.
  * The role is altered over the superuser socket, so running it again for
  * the same state (the old password recorded) works. */
-static int pg_rotate(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+static enum miren_err pg_rotate(struct addon_ctx *ctx, struct addon_inst *inst,
+				struct miren_error *err)
 {
 	struct pgp_tenant *t = inst->state;
 	struct server_view v;
-	int rc = tenant_server(ctx, inst, &v, err);
+	enum miren_err rc = tenant_server(ctx, inst, &v, err);
 	if (rc)
 		return rc;
 	char *pw = secret_password();
@@ -424,12 +431,12 @@ static int pg_rotate(struct addon_ctx *ctx, struct addon_inst *inst, struct mire
  * server's version, logged in as the tenant over TCP. */
 enum client_op { OP_DUMP, OP_LOAD, OP_CONNECT };
 
-static int as_client(struct addon_ctx *ctx, struct addon_inst *inst, enum client_op op, int fd,
-		     struct addon_connect *conn, struct miren_error *err)
+static enum miren_err as_client(struct addon_ctx *ctx, struct addon_inst *inst, enum client_op op,
+				int fd, struct addon_connect *conn, struct miren_error *err)
 {
 	const struct pgp_tenant *t = inst->state;
 	struct server_view v;
-	int rc = tenant_server(ctx, inst, &v, err);
+	enum miren_err rc = tenant_server(ctx, inst, &v, err);
 	if (rc)
 		return rc;
 	struct pg_install pg;
@@ -445,32 +452,32 @@ static int as_client(struct addon_ctx *ctx, struct addon_inst *inst, enum client
 	return rc;
 }
 
-static int pg_dump_hook(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
-			struct miren_error *err)
+static enum miren_err pg_dump_hook(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
+				   struct miren_error *err)
 {
 	return as_client(ctx, inst, OP_DUMP, fd, NULL, err);
 }
 
-static int pg_load_hook(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
-			struct miren_error *err)
+static enum miren_err pg_load_hook(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
+				   struct miren_error *err)
 {
 	return as_client(ctx, inst, OP_LOAD, fd, NULL, err);
 }
 
 /* psql as the tenant; the password in PGPASSWORD. */
-static int pg_connect(struct addon_ctx *ctx, struct addon_inst *inst, struct addon_connect *out,
-		      struct miren_error *err)
+static enum miren_err pg_connect(struct addon_ctx *ctx, struct addon_inst *inst,
+				 struct addon_connect *out, struct miren_error *err)
 {
 	out->argv = out->env = NULL;
 	return as_client(ctx, inst, OP_CONNECT, -1, out, err);
 }
 
-static int pg_info(struct addon_ctx *ctx, struct addon_inst *inst, struct addon_info *out,
-		   struct miren_error *err)
+static enum miren_err pg_info(struct addon_ctx *ctx, struct addon_inst *inst,
+			      struct addon_info *out, struct miren_error *err)
 {
 	const struct pgp_tenant *t = inst->state;
 	struct server_view v;
-	int rc = tenant_server(ctx, inst, &v, err);
+	enum miren_err rc = tenant_server(ctx, inst, &v, err);
 	if (rc)
 		return rc;
 	struct pg_tenant_info pi;

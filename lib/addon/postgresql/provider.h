@@ -42,22 +42,24 @@ void pgp_server_parse(const struct server_rec *srv, struct pgp_server *out);
 void pgp_server_release(struct pgp_server *s);
 
 /* The state hooks (addon_def.state_parse/state_json/state_free). */
-int pgp_state_parse(const char *json, void **out, struct miren_error *err);
+enum miren_err pgp_state_parse(const char *json, void **out, struct miren_error *err);
 char *pgp_state_json(const void *state);
 void pgp_state_free(void *state);
 
 /* The install of a version string ("15"); MIREN_ENOTFOUND (not retried)
  * with a hint when it is not installed. */
-int pgp_install_for(const char *version, struct pg_install *out, struct miren_error *err);
+enum miren_err pgp_install_for(const char *version, struct pg_install *out,
+			       struct miren_error *err);
 
 /* Makes the server exist, run and answer with its own superuser password
  * (template, clone, start, wait, rotate; each part idempotent).  Unless the
  * caller holds its disk's lock (disk_held), takes it for the slow path;
  * MIREN_EUNAVAIL (worth a retry) while another operation holds it. */
-int pgp_ensure_server(struct addon_ctx *ctx, const char *server_id, bool disk_held,
-		      struct miren_error *err);
+enum miren_err pgp_ensure_server(struct addon_ctx *ctx, const char *server_id, bool disk_held,
+				 struct miren_error *err);
 /* Starts (or adopts) srv under the supervisor. */
-int pgp_start_server(struct addon_ctx *ctx, const struct server_rec *srv, struct miren_error *err);
+enum miren_err pgp_start_server(struct addon_ctx *ctx, const struct server_rec *srv,
+				struct miren_error *err);
 /* Removes what a server keeps outside its disk (the socket directory):
  * addon_server_release's cleanup. */
 void pgp_server_cleanup(struct addon_ctx *ctx, const struct server_rec *srv);
@@ -66,23 +68,25 @@ void pgp_server_cleanup(struct addon_ctx *ctx, const struct server_rec *srv);
 void pgp_resume(struct addon_ctx *ctx);
 void pgp_idle(struct addon_ctx *ctx);
 void pgp_interrupt(struct addon_ctx *ctx);
-int pgp_ready(struct addon_ctx *ctx, const struct server_rec *srv, int timeout_ms,
-	      struct miren_error *err);
+enum miren_err pgp_ready(struct addon_ctx *ctx, const struct server_rec *srv, int timeout_ms,
+			 struct miren_error *err);
 pid_t pgp_disk_server(struct addon_ctx *ctx, const char *disk_dir, bool stop);
 void pgp_check_server(struct addon_ctx *ctx, const struct server_rec *srv,
 		      const struct addon_inst *tenants, size_t n, json_t *violations);
 
 /* Disk hooks (disk.c). */
 bool pgp_copy_skip(const char *rel, bool is_dir);
-int pgp_backup_begin(struct addon_ctx *ctx, const struct server_rec *srv, struct addon_backup *b,
-		     struct miren_error *err);
-int pgp_backup_end(struct addon_ctx *ctx, struct addon_backup *b, struct snap_writer *w,
-		   struct miren_error *err);
+enum miren_err pgp_backup_begin(struct addon_ctx *ctx, const struct server_rec *srv,
+				struct addon_backup *b, struct miren_error *err);
+enum miren_err pgp_backup_end(struct addon_ctx *ctx, struct addon_backup *b, struct snap_writer *w,
+			      struct miren_error *err);
 void pgp_backup_free(struct addon_ctx *ctx, struct addon_backup *b);
-int pgp_restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv, const json_t *header,
-			const char *staging, struct miren_error *err);
-int pgp_restore_start(struct addon_ctx *ctx, const struct server_rec *srv, struct miren_error *err);
-int pgp_restore_verify(struct addon_ctx *ctx, const struct server_rec *srv,
-		       struct addon_inst *tenants, size_t n, struct miren_error *err);
+enum miren_err pgp_restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv,
+				   const json_t *header, const char *staging,
+				   struct miren_error *err);
+enum miren_err pgp_restore_start(struct addon_ctx *ctx, const struct server_rec *srv,
+				 struct miren_error *err);
+enum miren_err pgp_restore_verify(struct addon_ctx *ctx, const struct server_rec *srv,
+				  struct addon_inst *tenants, size_t n, struct miren_error *err);
 
 #endif

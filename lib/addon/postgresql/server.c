@@ -26,20 +26,22 @@
 #define SPARE_DATABASES 4
 
 /* The template password, made once per daemon data directory. */
-static int template_password(struct addon_ctx *ctx, char **out, struct miren_error *err)
+static enum miren_err template_password(struct addon_ctx *ctx, char **out, struct miren_error *err)
 {
 	char *fresh = secret_password();
-	int rc = store_setting_ensure(ctx->store, "pg.template_password", fresh, out, err);
+	enum miren_err rc = store_setting_ensure(ctx->store, "pg.template_password", fresh, out,
+						 err);
 	free(fresh);
 	return rc;
 }
 
-int pgp_start_server(struct addon_ctx *ctx, const struct server_rec *srv, struct miren_error *err)
+enum miren_err pgp_start_server(struct addon_ctx *ctx, const struct server_rec *srv,
+				struct miren_error *err)
 {
 	struct pgp_server ss;
 	pgp_server_parse(srv, &ss);
 	struct pg_install pg;
-	int rc = pgp_install_for(ss.version, &pg, err);
+	enum miren_err rc = pgp_install_for(ss.version, &pg, err);
 	pgp_server_release(&ss);
 	if (rc)
 		return rc;
@@ -74,11 +76,11 @@ void pgp_server_cleanup(struct addon_ctx *ctx, const struct server_rec *srv)
  * password: template, clone, start (unless already supervised), wait,
  * rotate.  Each part is idempotent.
  */
-int pgp_ensure_server(struct addon_ctx *ctx, const char *server_id, bool disk_held,
-		      struct miren_error *err)
+enum miren_err pgp_ensure_server(struct addon_ctx *ctx, const char *server_id, bool disk_held,
+				 struct miren_error *err)
 {
 	struct server_rec srv;
-	int rc = store_server_get(ctx->store, server_id, &srv, err);
+	enum miren_err rc = store_server_get(ctx->store, server_id, &srv, err);
 	if (rc)
 		return rc;
 	struct pgp_server ss;
@@ -234,11 +236,12 @@ static void stop_orphan(struct addon_ctx *ctx, const struct server_rec *srv)
 }
 
 /* Starts or adopts srv when its cluster exists, then ends an orphan. */
-static int resume_one(struct addon_ctx *ctx, const struct server_rec *srv, struct miren_error *err)
+static enum miren_err resume_one(struct addon_ctx *ctx, const struct server_rec *srv,
+				 struct miren_error *err)
 {
 	char *dir = addon_disk_dir(ctx, srv->disk);
 	char *pgdata = fs_join(dir, "pgdata");
-	int rc = 0;
+	enum miren_err rc = 0;
 	if (fs_is_dir(pgdata)) {
 		rc = pgp_start_server(ctx, srv, err);
 		if (!rc)
@@ -254,14 +257,14 @@ void pgp_resume(struct addon_ctx *ctx)
 	addon_resume_servers(ctx, PG_ADDON, resume_one);
 }
 
-int pgp_ready(struct addon_ctx *ctx, const struct server_rec *srv, int timeout_ms,
-	      struct miren_error *err)
+enum miren_err pgp_ready(struct addon_ctx *ctx, const struct server_rec *srv, int timeout_ms,
+			 struct miren_error *err)
 {
 	struct pgp_server ss;
 	pgp_server_parse(srv, &ss);
 	char *dir = addon_disk_dir(ctx, srv->disk);
-	int rc = pg_wait_ready_or_stop(dir, srv->port, ss.su_password, timeout_ms, ctx->stopping,
-				       err);
+	enum miren_err rc = pg_wait_ready_or_stop(dir, srv->port, ss.su_password, timeout_ms,
+						  ctx->stopping, err);
 	free(dir);
 	pgp_server_release(&ss);
 	return rc;

@@ -110,7 +110,7 @@ struct tenant {
 	char *prefix; /* "" on small */
 };
 
-static int state_parse(const char *json, void **out, struct miren_error *err)
+static enum miren_err state_parse(const char *json, void **out, struct miren_error *err)
 {
 	json_t *o = *json ? json_loads(json, 0, NULL) : json_object();
 	if (!json_is_object(o)) {
@@ -180,10 +180,11 @@ static void server_state_release(struct server_state *s)
 
 /* The record and parsed state of the instance's server; release both
  * with instance_server_release. */
-static int instance_server(struct addon_ctx *ctx, const struct addon_inst *inst,
-			   struct server_rec *srv, struct server_state *ss, struct miren_error *err)
+static enum miren_err instance_server(struct addon_ctx *ctx, const struct addon_inst *inst,
+				      struct server_rec *srv, struct server_state *ss,
+				      struct miren_error *err)
 {
-	int rc = store_server_get(ctx->store, inst->rec.server, srv, err);
+	enum miren_err rc = store_server_get(ctx->store, inst->rec.server, srv, err);
 	if (!rc)
 		server_parse(srv, ss);
 	return rc;
@@ -222,7 +223,7 @@ static void prestart_free(void *arg)
 	free(p);
 }
 
-static int prestart_run(void *arg, struct miren_error *err)
+static enum miren_err prestart_run(void *arg, struct miren_error *err)
 {
 	struct prestart *p = arg;
 	int n = redis_stop_orphans(p->disk_dir, 0);
@@ -237,8 +238,8 @@ static int prestart_run(void *arg, struct miren_error *err)
 }
 
 /* Starts srv under the supervisor (or adopts the running one). */
-static int start_server(struct addon_ctx *ctx, const struct server_rec *srv,
-			struct miren_error *err)
+static enum miren_err start_server(struct addon_ctx *ctx, const struct server_rec *srv,
+				   struct miren_error *err)
 {
 	struct server_state ss;
 	server_parse(srv, &ss);
@@ -260,20 +261,20 @@ static int start_server(struct addon_ctx *ctx, const struct server_rec *srv,
 		.prestart_arg = p,
 		.prestart_free = prestart_free,
 	};
-	int rc = addon_server_start(ctx, srv, &spec, err);
+	enum miren_err rc = addon_server_start(ctx, srv, &spec, err);
 	redis_argv_free(argv);
 	free(dir);
 	server_state_release(&ss);
 	return rc;
 }
 
-static int ready(struct addon_ctx *ctx, const struct server_rec *srv, int timeout_ms,
-		 struct miren_error *err)
+static enum miren_err ready(struct addon_ctx *ctx, const struct server_rec *srv, int timeout_ms,
+			    struct miren_error *err)
 {
 	struct server_state ss;
 	server_parse(srv, &ss);
-	int rc = redis_wait_ready(srv->address, srv->port, ss.admin_password, timeout_ms,
-				  ctx->stopping, err);
+	enum miren_err rc = redis_wait_ready(srv->address, srv->port, ss.admin_password, timeout_ms,
+					     ctx->stopping, err);
 	server_state_release(&ss);
 	return rc;
 }
@@ -282,11 +283,11 @@ static int ready(struct addon_ctx *ctx, const struct server_rec *srv, int timeou
  * Makes the server of server_id run (unless already supervised) and
  * answer.  disk_held: the caller holds the disk's lock (a restore).
  */
-static int ensure_server(struct addon_ctx *ctx, const char *server_id, bool disk_held,
-			 struct miren_error *err)
+static enum miren_err ensure_server(struct addon_ctx *ctx, const char *server_id, bool disk_held,
+				    struct miren_error *err)
 {
 	struct server_rec srv;
-	int rc = store_server_get(ctx->store, server_id, &srv, err);
+	enum miren_err rc = store_server_get(ctx->store, server_id, &srv, err);
 	if (rc)
 		return rc;
 	bool locked = false;
@@ -332,7 +333,8 @@ static pid_t disk_server(struct addon_ctx *ctx, const char *dir, bool stop)
 	return redis_disk_server(dir, stop, 30000);
 }
 
-static int resume_one(struct addon_ctx *ctx, const struct server_rec *srv, struct miren_error *err)
+static enum miren_err resume_one(struct addon_ctx *ctx, const struct server_rec *srv,
+				 struct miren_error *err)
 {
 	return start_server(ctx, srv, err);
 }
@@ -343,14 +345,15 @@ static void resume(struct addon_ctx *ctx)
 }
 
 /* Records server id (a new row with its disk, unless it exists). */
-static int add_server(struct addon_ctx *ctx, const char *id, const char *kind, const char *disk,
-		      const char *version, const char *created_by, struct miren_error *err)
+static enum miren_err add_server(struct addon_ctx *ctx, const char *id, const char *kind,
+				 const char *disk, const char *version, const char *created_by,
+				 struct miren_error *err)
 {
 	char *pw = secret_password();
 	json_t *sstate = json_pack("{s:s, s:s}", "admin_password", pw, "version", version);
 	char *sjson = json_dumps(sstate, JSON_COMPACT);
-	int rc = addon_server_add(ctx, ADDON, id, kind, disk, REDIS_PORT, sjson, disk_bytes(kind),
-				  created_by, err);
+	enum miren_err rc = addon_server_add(ctx, ADDON, id, kind, disk, REDIS_PORT, sjson,
+					     disk_bytes(kind), created_by, err);
 	explicit_bzero(sjson, strlen(sjson));
 	free(sjson);
 	json_decref(sstate);
@@ -362,13 +365,13 @@ static int add_server(struct addon_ctx *ctx, const char *id, const char *kind, c
 /* --- provisioning steps ----------------------------------------------------- */
 
 /* User, password and (shared) prefix of the instance (kept if planned). */
-static int plan_tenant(struct addon_inst *inst, bool shared, struct miren_error *err)
+static enum miren_err plan_tenant(struct addon_inst *inst, bool shared, struct miren_error *err)
 {
 	struct tenant *t = inst->state;
 	if (*t->user)
 		return 0;
 	char user[64];
-	int rc = redis_user_for_app(inst->rec.app, user, err);
+	enum miren_err rc = redis_user_for_app(inst->rec.app, user, err);
 	if (rc)
 		return rc;
 	free(t->user);
@@ -380,9 +383,10 @@ static int plan_tenant(struct addon_inst *inst, bool shared, struct miren_error 
 	return 0;
 }
 
-static int step_plan_small(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+static enum miren_err step_plan_small(struct addon_ctx *ctx, struct addon_inst *inst,
+				      struct miren_error *err)
 {
-	int rc = plan_tenant(inst, false, err);
+	enum miren_err rc = plan_tenant(inst, false, err);
 	if (rc)
 		return rc;
 	char *server = xasprintf("s-%s", inst->rec.id);
@@ -397,9 +401,10 @@ static int step_plan_small(struct addon_ctx *ctx, struct addon_inst *inst, struc
 	return rc;
 }
 
-static int step_plan_shared(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+static enum miren_err step_plan_shared(struct addon_ctx *ctx, struct addon_inst *inst,
+				       struct miren_error *err)
 {
-	int rc = plan_tenant(inst, true, err);
+	enum miren_err rc = plan_tenant(inst, true, err);
 	if (rc || *inst->rec.server)
 		return rc;
 	struct server_rec srv;
@@ -430,34 +435,36 @@ static int step_plan_shared(struct addon_ctx *ctx, struct addon_inst *inst, stru
 	return rc;
 }
 
-static int step_server(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+static enum miren_err step_server(struct addon_ctx *ctx, struct addon_inst *inst,
+				  struct miren_error *err)
 {
 	return ensure_server(ctx, inst->rec.server, false, err);
 }
 
 /* Creates (or resets) tenant t on srv. */
-static int tenant_create(const struct server_rec *srv, const struct tenant *t,
-			 struct miren_error *err)
+static enum miren_err tenant_create(const struct server_rec *srv, const struct tenant *t,
+				    struct miren_error *err)
 {
 	struct server_state ss;
 	server_parse(srv, &ss);
 	bool shared = is_shared(srv);
-	int rc = redis_tenant_create(srv->address, srv->port, ss.admin_password, t->user,
-				     t->password,
-				     shared ? REDIS_TENANT_PREFIXED : REDIS_TENANT_OWNER,
-				     shared ? t->prefix : NULL, err);
+	enum miren_err rc = redis_tenant_create(srv->address, srv->port, ss.admin_password, t->user,
+						t->password,
+						shared ? REDIS_TENANT_PREFIXED : REDIS_TENANT_OWNER,
+						shared ? t->prefix : NULL, err);
 	server_state_release(&ss);
 	return rc;
 }
 
 /* Runs fn on the instance's server record. */
-static int with_server(struct addon_ctx *ctx, struct addon_inst *inst,
-		       int (*fn)(const struct server_rec *srv, const struct tenant *t,
-				 struct miren_error *err),
-		       struct miren_error *err)
+static enum miren_err with_server(struct addon_ctx *ctx, struct addon_inst *inst,
+				  enum miren_err (*fn)(const struct server_rec *srv,
+						       const struct tenant *t,
+						       struct miren_error *err),
+				  struct miren_error *err)
 {
 	struct server_rec srv;
-	int rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
+	enum miren_err rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
 	if (rc)
 		return rc;
 	rc = fn(&srv, inst->state, err);
@@ -465,25 +472,27 @@ static int with_server(struct addon_ctx *ctx, struct addon_inst *inst,
 	return rc;
 }
 
-static int step_tenant(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+static enum miren_err step_tenant(struct addon_ctx *ctx, struct addon_inst *inst,
+				  struct miren_error *err)
 {
 	return with_server(ctx, inst, tenant_create, err);
 }
 
 /* --- deprovisioning steps --------------------------------------------------- */
 
-static int tenant_drop(const struct server_rec *srv, const struct tenant *t,
-		       struct miren_error *err)
+static enum miren_err tenant_drop(const struct server_rec *srv, const struct tenant *t,
+				  struct miren_error *err)
 {
 	struct server_state ss;
 	server_parse(srv, &ss);
-	int rc = redis_tenant_drop(srv->address, srv->port, ss.admin_password, t->user,
-				   is_shared(srv) && *t->prefix ? t->prefix : NULL, err);
+	enum miren_err rc = redis_tenant_drop(srv->address, srv->port, ss.admin_password, t->user,
+					      is_shared(srv) && *t->prefix ? t->prefix : NULL, err);
 	server_state_release(&ss);
 	return rc;
 }
 
-static int step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+static enum miren_err step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst,
+				       struct miren_error *err)
 {
 	const struct tenant *t = inst->state;
 	if (!*inst->rec.server || !*t->user)
@@ -491,7 +500,7 @@ static int step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst, stru
 	/* The last tenant of a server goes with the server (next step);
 	 * otherwise the server must run for the drop to happen. */
 	int count = 0;
-	int rc = store_addon_count_on_server(ctx->store, inst->rec.server, &count, err);
+	enum miren_err rc = store_addon_count_on_server(ctx->store, inst->rec.server, &count, err);
 	if (rc || count <= 1)
 		return rc;
 	rc = ensure_server(ctx, inst->rec.server, false, err);
@@ -502,13 +511,13 @@ static int step_drop_tenant(struct addon_ctx *ctx, struct addon_inst *inst, stru
 	return rc ? rc : with_server(ctx, inst, tenant_drop, err);
 }
 
-static int step_release_server(struct addon_ctx *ctx, struct addon_inst *inst,
-			       struct miren_error *err)
+static enum miren_err step_release_server(struct addon_ctx *ctx, struct addon_inst *inst,
+					  struct miren_error *err)
 {
 	if (!*inst->rec.server)
 		return 0;
 	int count = 0;
-	int rc = store_addon_count_on_server(ctx->store, inst->rec.server, &count, err);
+	enum miren_err rc = store_addon_count_on_server(ctx->store, inst->rec.server, &count, err);
 	if (rc || count > 1)
 		return rc; /* other tenants still use it */
 	return addon_server_release(ctx, inst->rec.server, server_cleanup, err);
@@ -556,11 +565,11 @@ static void add_var(struct env_rec **v, size_t *n, const char *key, const char *
 					 .description = xstrdup("") };
 }
 
-static int tenant_env(struct addon_ctx *ctx, struct addon_inst *inst, struct env_rec **out,
-		      size_t *n, struct miren_error *err)
+static enum miren_err tenant_env(struct addon_ctx *ctx, struct addon_inst *inst,
+				 struct env_rec **out, size_t *n, struct miren_error *err)
 {
 	struct server_rec srv;
-	int rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
+	enum miren_err rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
 	if (rc)
 		return rc;
 	const struct tenant *t = inst->state;
@@ -603,11 +612,11 @@ static char *strv_dup_env(const char *key, const char *value)
 	return xasprintf("%s=%s", key, value);
 }
 
-static int connect_cmd(struct addon_ctx *ctx, struct addon_inst *inst, struct addon_connect *out,
-		       struct miren_error *err)
+static enum miren_err connect_cmd(struct addon_ctx *ctx, struct addon_inst *inst,
+				  struct addon_connect *out, struct miren_error *err)
 {
 	struct server_rec srv;
-	int rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
+	enum miren_err rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
 	if (rc)
 		return rc;
 	const struct tenant *t = inst->state;
@@ -618,12 +627,12 @@ static int connect_cmd(struct addon_ctx *ctx, struct addon_inst *inst, struct ad
 	return 0;
 }
 
-static int tenant_info(struct addon_ctx *ctx, struct addon_inst *inst, struct addon_info *out,
-		       struct miren_error *err)
+static enum miren_err tenant_info(struct addon_ctx *ctx, struct addon_inst *inst,
+				  struct addon_info *out, struct miren_error *err)
 {
 	struct server_rec srv;
 	struct server_state ss;
-	int rc = instance_server(ctx, inst, &srv, &ss, err);
+	enum miren_err rc = instance_server(ctx, inst, &srv, &ss, err);
 	if (rc)
 		return rc;
 	const struct tenant *t = inst->state;
@@ -645,12 +654,12 @@ static int tenant_info(struct addon_ctx *ctx, struct addon_inst *inst, struct ad
 
 /* Runs the dump or the load of the instance's keys (its prefix on shared,
  * database 0 on small). */
-static int dump_or_load(struct addon_ctx *ctx, struct addon_inst *inst, int fd, bool load,
-			struct miren_error *err)
+static enum miren_err dump_or_load(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
+				   bool load, struct miren_error *err)
 {
 	struct server_rec srv;
 	struct server_state ss;
-	int rc = instance_server(ctx, inst, &srv, &ss, err);
+	enum miren_err rc = instance_server(ctx, inst, &srv, &ss, err);
 	if (rc)
 		return rc;
 	const struct tenant *t = inst->state;
@@ -661,19 +670,20 @@ static int dump_or_load(struct addon_ctx *ctx, struct addon_inst *inst, int fd, 
 	return rc;
 }
 
-static int tenant_dump(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
-		       struct miren_error *err)
+static enum miren_err tenant_dump(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
+				  struct miren_error *err)
 {
 	return dump_or_load(ctx, inst, fd, false, err);
 }
 
-static int tenant_load(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
-		       struct miren_error *err)
+static enum miren_err tenant_load(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
+				  struct miren_error *err)
 {
 	return dump_or_load(ctx, inst, fd, true, err);
 }
 
-static int rotate(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_error *err)
+static enum miren_err rotate(struct addon_ctx *ctx, struct addon_inst *inst,
+			     struct miren_error *err)
 {
 	struct tenant *t = inst->state;
 	if (!*t->user)
@@ -681,7 +691,7 @@ static int rotate(struct addon_ctx *ctx, struct addon_inst *inst, struct miren_e
 	char *fresh = secret_password();
 	char *old = t->password;
 	t->password = fresh;
-	int rc = with_server(ctx, inst, tenant_create, err);
+	enum miren_err rc = with_server(ctx, inst, tenant_create, err);
 	if (rc) {
 		t->password = old; /* the server may have either: the next run sets one */
 		explicit_bzero(fresh, strlen(fresh));
@@ -756,24 +766,24 @@ static bool skip_online(const char *rel, bool is_dir, void *user)
 	return strcmp(rel, REDIS_SNAPSHOT_PATH) && strcmp(rel, "users.acl");
 }
 
-static int backup_begin(struct addon_ctx *ctx, const struct server_rec *srv, struct addon_backup *b,
-			struct miren_error *err)
+static enum miren_err backup_begin(struct addon_ctx *ctx, const struct server_rec *srv,
+				   struct addon_backup *b, struct miren_error *err)
 {
 	struct server_state ss;
 	server_parse(srv, &ss);
 	b->method = SNAPSHOT_METHOD;
 	b->skip = skip_online;
 	b->header = json_pack("{s:s}", "redis_version", ss.version);
-	int rc = redis_snapshot(srv->address, srv->port, ss.admin_password, SNAPSHOT_TIMEOUT_MS,
-				ctx->stopping, err);
+	enum miren_err rc = redis_snapshot(srv->address, srv->port, ss.admin_password,
+					   SNAPSHOT_TIMEOUT_MS, ctx->stopping, err);
 	if (!rc)
 		log_info("disk %s: Redis snapshot taken", srv->disk);
 	server_state_release(&ss);
 	return rc;
 }
 
-static int backup_end(struct addon_ctx *ctx, struct addon_backup *b, struct snap_writer *w,
-		      struct miren_error *err)
+static enum miren_err backup_end(struct addon_ctx *ctx, struct addon_backup *b,
+				 struct snap_writer *w, struct miren_error *err)
 {
 	(void)ctx;
 	(void)b;
@@ -782,13 +792,14 @@ static int backup_end(struct addon_ctx *ctx, struct addon_backup *b, struct snap
 	return 0; /* the snapshot is whole as copied */
 }
 
-static int restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv,
-			   const json_t *header, const char *staging, struct miren_error *err)
+static enum miren_err restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv,
+				      const json_t *header, const char *staging,
+				      struct miren_error *err)
 {
 	char *rdb = fs_join(staging, REDIS_SNAPSHOT_PATH);
 	char *aof = fs_join(staging, "data/appendonlydir");
 	bool snapshot = !strcmp(addon_jstr(header, "method"), SNAPSHOT_METHOD);
-	int rc = 0;
+	enum miren_err rc = 0;
 	if (!snapshot && fs_is_dir(aof))
 		goto out; /* an offline copy: the append-only file is whole as copied */
 	if (!fs_exists(rdb)) {
@@ -810,8 +821,8 @@ out:
 	return rc;
 }
 
-static int restore_start(struct addon_ctx *ctx, const struct server_rec *srv,
-			 struct miren_error *err)
+static enum miren_err restore_start(struct addon_ctx *ctx, const struct server_rec *srv,
+				    struct miren_error *err)
 {
 	return ensure_server(ctx, srv->id, true, err);
 }
@@ -821,11 +832,11 @@ static int restore_start(struct addon_ctx *ctx, const struct server_rec *srv,
  * tenant added after the backup gets its user, with no keys), and the
  * users of tenants removed since the backup gone with their keys.
  */
-static int restore_verify(struct addon_ctx *ctx, const struct server_rec *srv,
-			  struct addon_inst *tenants, size_t n, struct miren_error *err)
+static enum miren_err restore_verify(struct addon_ctx *ctx, const struct server_rec *srv,
+				     struct addon_inst *tenants, size_t n, struct miren_error *err)
 {
 	(void)ctx;
-	int rc = 0;
+	enum miren_err rc = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
 		const struct tenant *t = tenants[i].state;
 		if (*t->user)

@@ -70,8 +70,8 @@ static bool stopped(const atomic_bool *stop)
 }
 
 /* Writes data to path atomically, mode, owned by uid/gid when given. */
-static int write_owned(const char *path, const char *data, mode_t mode, uid_t uid, gid_t gid,
-		       struct miren_error *err)
+static enum miren_err write_owned(const char *path, const char *data, mode_t mode, uid_t uid,
+				  gid_t gid, struct miren_error *err)
 {
 	if (fs_write_atomic(path, data, strlen(data), mode) != 0)
 		return miren_error_set(err, MIREN_EIO, "cannot write %s: %s", path, errtext(errno));
@@ -83,7 +83,8 @@ static int write_owned(const char *path, const char *data, mode_t mode, uid_t ui
 
 /* mkdir path (an existing directory is fine), then exact mode and owner,
  * through a descriptor opened without following symlinks. */
-static int ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, struct miren_error *err)
+static enum miren_err ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid,
+				 struct miren_error *err)
 {
 	if (mkdir(path, mode) != 0 && errno != EEXIST)
 		return miren_error_set(err, MIREN_EIO, "cannot create directory %s: %s", path,
@@ -92,7 +93,7 @@ static int ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, struc
 	if (fd < 0)
 		return miren_error_set(err, MIREN_EIO, "%s is not a directory: %s", path,
 				       errtext(errno));
-	int rc = 0;
+	enum miren_err rc = 0;
 	if (fchmod(fd, mode) != 0 || (ids_given(uid, gid) && fchown(fd, uid, gid) != 0))
 		rc = miren_error_set(err, MIREN_EIO, "cannot set owner and mode of %s: %s", path,
 				     errtext(errno));
@@ -122,7 +123,7 @@ void redis_strv_free(char **v, size_t n)
 	free(v);
 }
 
-int redis_installed_version(char out[32], struct miren_error *err)
+enum miren_err redis_installed_version(char out[32], struct miren_error *err)
 {
 	char *bin = fs_join(redis_bindir(), REDIS_SERVER_BIN);
 	char *argv[] = { bin, "--version", NULL };
@@ -131,7 +132,7 @@ int redis_installed_version(char out[32], struct miren_error *err)
 	int st = access(bin, X_OK) == 0 ? sv_run(argv, env, "/", (uid_t)-1, (gid_t)-1, 5000, &text)
 					: -1;
 	const char *v = text ? strstr(text, " v=") : NULL;
-	int rc = 0;
+	enum miren_err rc = 0;
 	out[0] = '\0';
 	if (st == 0 && v) {
 		v += 3;
@@ -244,8 +245,9 @@ static bool password_ok(const char *pw)
 	return true;
 }
 
-int redis_server_init(const char *disk_dir, const struct redis_conf *conf,
-		      const char *admin_password, uid_t uid, gid_t gid, struct miren_error *err)
+enum miren_err redis_server_init(const char *disk_dir, const struct redis_conf *conf,
+				 const char *admin_password, uid_t uid, gid_t gid,
+				 struct miren_error *err)
 {
 	if (!password_ok(admin_password))
 		return miren_error_set(err, MIREN_EINVAL,
@@ -255,7 +257,7 @@ int redis_server_init(const char *disk_dir, const struct redis_conf *conf,
 	char *aclp = fs_join(disk_dir, "users.acl");
 	char *text = NULL, *acl = NULL;
 	struct strbuf old = STRBUF_INIT;
-	int rc = ensure_dir(disk_dir, 0700, uid, gid, err);
+	enum miren_err rc = ensure_dir(disk_dir, 0700, uid, gid, err);
 	if (!rc)
 		rc = ensure_dir(data, 0700, uid, gid, err);
 	if (rc)
@@ -307,8 +309,8 @@ char **redis_connect_argv(const char *address, int port, const char *user)
 /* ---- connections ---------------------------------------------------------- */
 
 /* Copies a server's reply into err's message, on one line and bounded. */
-static int reply_error(struct miren_error *err, enum miren_err code, const char *what,
-		       const char *text)
+static enum miren_err reply_error(struct miren_error *err, enum miren_err code, const char *what,
+				  const char *text)
 {
 	char line[300];
 	size_t o = 0;
@@ -361,8 +363,8 @@ static redisContext *admin_connect(const char *address, int port, const char *pa
 /* Runs one command; the reply (to free) in *out when out is not NULL.  An
  * error reply is MIREN_EUNAVAIL for -LOADING/-BUSY, MIREN_EPERM for
  * -NOPERM, MIREN_EIO otherwise. */
-static int command(redisContext *c, int argc, const char **argv, redisReply **out,
-		   struct miren_error *err)
+static enum miren_err command(redisContext *c, int argc, const char **argv, redisReply **out,
+			      struct miren_error *err)
 {
 	if (out)
 		*out = NULL;
@@ -378,7 +380,7 @@ static int command(redisContext *c, int argc, const char **argv, redisReply **ou
 			code = MIREN_EPERM;
 		char what[64];
 		snprintf(what, sizeof(what), "Redis refused %s", argv[0]);
-		int rc = reply_error(err, code, what, r->str);
+		enum miren_err rc = reply_error(err, code, what, r->str);
 		freeReplyObject(r);
 		return rc;
 	}
@@ -389,11 +391,11 @@ static int command(redisContext *c, int argc, const char **argv, redisReply **ou
 	return 0;
 }
 
-int redis_wait_ready(const char *address, int port, const char *password, int timeout_ms,
-		     const atomic_bool *stop, struct miren_error *err)
+enum miren_err redis_wait_ready(const char *address, int port, const char *password, int timeout_ms,
+				const atomic_bool *stop, struct miren_error *err)
 {
 	int64_t until = mono_ms() + timeout_ms;
-	int rc;
+	enum miren_err rc;
 	for (;;) {
 		redisContext *c = admin_connect(address, port, password, err);
 		if (c) {
@@ -417,9 +419,9 @@ int redis_wait_ready(const char *address, int port, const char *password, int ti
 
 /* ---- tenants --------------------------------------------------------------- */
 
-int redis_user_for_app(const char *app, char out[64], struct miren_error *err)
+enum miren_err redis_user_for_app(const char *app, char out[64], struct miren_error *err)
 {
-	int rc = name_check_app(app, err);
+	enum miren_err rc = name_check_app(app, err);
 	if (rc)
 		return rc;
 	snprintf(out, 64, "%s%s", strcmp(app, "default") ? "" : "app_", app);
@@ -427,7 +429,7 @@ int redis_user_for_app(const char *app, char out[64], struct miren_error *err)
 }
 
 /* Checks user against the shape redis_user_for_app gives. */
-static int user_check(const char *user, struct miren_error *err)
+static enum miren_err user_check(const char *user, struct miren_error *err)
 {
 	const char *app = !strncmp(user, "app_", 4) ? user + 4 : user;
 	if (name_check_app(app, NULL) != 0 || !strcmp(user, "default") ||
@@ -450,11 +452,12 @@ static const char *const prefixed_rules[] = {
 	"+client|id",    "+client|info",  "+client|reply",
 };
 
-int redis_tenant_create(const char *address, int port, const char *admin_password, const char *user,
-			const char *password, enum redis_tenant_kind kind, const char *prefix,
-			struct miren_error *err)
+enum miren_err redis_tenant_create(const char *address, int port, const char *admin_password,
+				   const char *user, const char *password,
+				   enum redis_tenant_kind kind, const char *prefix,
+				   struct miren_error *err)
 {
-	int rc = user_check(user, err);
+	enum miren_err rc = user_check(user, err);
 	if (rc)
 		return rc;
 	if (!password_ok(password))
@@ -503,7 +506,7 @@ int redis_tenant_create(const char *address, int port, const char *admin_passwor
 }
 
 /* Deletes every key matching pattern, SCAN batch by batch. */
-static int delete_matching(redisContext *c, const char *pattern, struct miren_error *err)
+static enum miren_err delete_matching(redisContext *c, const char *pattern, struct miren_error *err)
 {
 	char cursor[32] = "0";
 	char count[16];
@@ -511,7 +514,7 @@ static int delete_matching(redisContext *c, const char *pattern, struct miren_er
 	do {
 		const char *argv[] = { "SCAN", cursor, "MATCH", pattern, "COUNT", count };
 		redisReply *r;
-		int rc = command(c, 6, argv, &r, err);
+		enum miren_err rc = command(c, 6, argv, &r, err);
 		if (rc)
 			return rc;
 		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
@@ -548,10 +551,10 @@ static int delete_matching(redisContext *c, const char *pattern, struct miren_er
 	return 0;
 }
 
-int redis_tenant_drop(const char *address, int port, const char *admin_password, const char *user,
-		      const char *prefix, struct miren_error *err)
+enum miren_err redis_tenant_drop(const char *address, int port, const char *admin_password,
+				 const char *user, const char *prefix, struct miren_error *err)
 {
-	int rc = user_check(user, err);
+	enum miren_err rc = user_check(user, err);
 	if (rc)
 		return rc;
 	redisContext *c = admin_connect(address, port, admin_password, err);
@@ -600,8 +603,8 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int redis_tenant_users(const char *address, int port, const char *admin_password, char ***users,
-		       size_t *n, struct miren_error *err)
+enum miren_err redis_tenant_users(const char *address, int port, const char *admin_password,
+				  char ***users, size_t *n, struct miren_error *err)
 {
 	*users = NULL;
 	*n = 0;
@@ -610,7 +613,7 @@ int redis_tenant_users(const char *address, int port, const char *admin_password
 		return err ? (int)err->code : MIREN_EUNAVAIL;
 	const char *argv[] = { "ACL", "USERS" };
 	redisReply *r;
-	int rc = command(c, 2, argv, &r, err);
+	enum miren_err rc = command(c, 2, argv, &r, err);
 	if (!rc) {
 		*users = xcalloc(r->elements + 1, sizeof(**users));
 		for (size_t i = 0; i < r->elements; i++) {
@@ -638,11 +641,12 @@ static long long info_num(const char *text, const char *field)
 	return -1;
 }
 
-static int info_text(redisContext *c, const char *section, char **out, struct miren_error *err)
+static enum miren_err info_text(redisContext *c, const char *section, char **out,
+				struct miren_error *err)
 {
 	const char *argv[] = { "INFO", section };
 	redisReply *r;
-	int rc = command(c, 2, argv, &r, err);
+	enum miren_err rc = command(c, 2, argv, &r, err);
 	if (rc)
 		return rc;
 	*out = xstrdup(r->type == REDIS_REPLY_STRING ? r->str : "");
@@ -650,15 +654,15 @@ static int info_text(redisContext *c, const char *section, char **out, struct mi
 	return 0;
 }
 
-int redis_info(const char *address, int port, const char *admin_password, struct redis_info *out,
-	       struct miren_error *err)
+enum miren_err redis_info(const char *address, int port, const char *admin_password,
+			  struct redis_info *out, struct miren_error *err)
 {
 	memset(out, 0, sizeof(*out));
 	redisContext *c = admin_connect(address, port, admin_password, err);
 	if (!c)
 		return err ? (int)err->code : MIREN_EUNAVAIL;
 	char *text = NULL;
-	int rc = info_text(c, "everything", &text, err);
+	enum miren_err rc = info_text(c, "everything", &text, err);
 	if (!rc) {
 		const char *v = strstr(text, "redis_version:");
 		if (v)
@@ -675,9 +679,9 @@ int redis_info(const char *address, int port, const char *admin_password, struct
 	return rc;
 }
 
-int redis_tenant_usage(const char *address, int port, const char *admin_password, const char *user,
-		       const char *prefix, long long *bytes, int *connections,
-		       struct miren_error *err)
+enum miren_err redis_tenant_usage(const char *address, int port, const char *admin_password,
+				  const char *user, const char *prefix, long long *bytes,
+				  int *connections, struct miren_error *err)
 {
 	*bytes = -1;
 	*connections = -1;
@@ -686,7 +690,7 @@ int redis_tenant_usage(const char *address, int port, const char *admin_password
 		return err ? (int)err->code : MIREN_EUNAVAIL;
 	const char *list[] = { "CLIENT", "LIST" };
 	redisReply *r;
-	int rc = command(c, 2, list, &r, err);
+	enum miren_err rc = command(c, 2, list, &r, err);
 	if (!rc) {
 		char *want = xasprintf(" user=%s ", user);
 		int n = 0;
@@ -741,7 +745,7 @@ int redis_tenant_usage(const char *address, int port, const char *admin_password
 /* ---- logical dump and load ------------------------------------------------ */
 
 /* Writes all of buf to fd. */
-static int write_all(int fd, const char *buf, size_t len, struct miren_error *err)
+static enum miren_err write_all(int fd, const char *buf, size_t len, struct miren_error *err)
 {
 	while (len) {
 		ssize_t n = write(fd, buf, len);
@@ -767,8 +771,8 @@ static void resp_array(struct strbuf *sb, int argc, const char **argv, const siz
 	}
 }
 
-int redis_tenant_dump(const char *address, int port, const char *admin_password, const char *prefix,
-		      int fd, struct miren_error *err)
+enum miren_err redis_tenant_dump(const char *address, int port, const char *admin_password,
+				 const char *prefix, int fd, struct miren_error *err)
 {
 	redisContext *c = admin_connect(address, port, admin_password, err);
 	if (!c)
@@ -776,7 +780,7 @@ int redis_tenant_dump(const char *address, int port, const char *admin_password,
 	char *pattern = xasprintf("%s*", prefix ? prefix : "");
 	char cursor[32] = "0";
 	struct strbuf out = STRBUF_INIT;
-	int rc = 0;
+	enum miren_err rc = 0;
 	do {
 		const char *scan[] = { "SCAN", cursor, "MATCH", pattern, "COUNT", "1000" };
 		redisReply *r;
@@ -824,8 +828,8 @@ int redis_tenant_dump(const char *address, int port, const char *admin_password,
 	return rc;
 }
 
-int redis_tenant_load(const char *address, int port, const char *admin_password, const char *prefix,
-		      int fd, struct miren_error *err)
+enum miren_err redis_tenant_load(const char *address, int port, const char *admin_password,
+				 const char *prefix, int fd, struct miren_error *err)
 {
 	redisContext *c = admin_connect(address, port, admin_password, err);
 	if (!c)
@@ -833,7 +837,7 @@ int redis_tenant_load(const char *address, int port, const char *admin_password,
 	redisReader *rd = redisReaderCreate();
 	size_t plen = prefix ? strlen(prefix) : 0;
 	char buf[65536];
-	int rc = 0;
+	enum miren_err rc = 0;
 	bool eof = false;
 	long long n = 0;
 	while (!rc) {
@@ -908,8 +912,8 @@ int redis_tenant_load(const char *address, int port, const char *admin_password,
 
 /* ---- snapshots and restores -------------------------------------------------- */
 
-int redis_snapshot(const char *address, int port, const char *admin_password, int timeout_ms,
-		   const atomic_bool *stop, struct miren_error *err)
+enum miren_err redis_snapshot(const char *address, int port, const char *admin_password,
+			      int timeout_ms, const atomic_bool *stop, struct miren_error *err)
 {
 	int64_t until = mono_ms() + timeout_ms;
 	redisContext *c = admin_connect(address, port, admin_password, err);
@@ -918,7 +922,7 @@ int redis_snapshot(const char *address, int port, const char *admin_password, in
 	char *text = NULL;
 	long long before = -1;
 	bool started = false;
-	int rc = 0;
+	enum miren_err rc = 0;
 	while (!rc) {
 		free(text);
 		text = NULL;
@@ -962,13 +966,14 @@ int redis_snapshot(const char *address, int port, const char *admin_password, in
 	return rc;
 }
 
-int redis_check_snapshot(const char *rdb_path, uid_t uid, gid_t gid, struct miren_error *err)
+enum miren_err redis_check_snapshot(const char *rdb_path, uid_t uid, gid_t gid,
+				    struct miren_error *err)
 {
 	char *bin = fs_join(redis_bindir(), REDIS_CHECK_RDB_BIN);
 	char *argv[] = { bin, (char *)rdb_path, NULL };
 	char *env[] = { "PATH=/usr/bin:/bin", NULL };
 	char *out = NULL;
-	int rc = 0;
+	enum miren_err rc = 0;
 	int st = sv_run(argv, env, "/", uid, gid, 600000, &out);
 	if (st != 0 || !out || !strstr(out, "RDB looks OK")) {
 		const char *why = out ? strstr(out, "--- RDB ERROR DETECTED ---") : NULL;
@@ -984,15 +989,15 @@ int redis_check_snapshot(const char *rdb_path, uid_t uid, gid_t gid, struct mire
 }
 
 /* Copies src to dst (mode 0600, owner uid/gid), fsync'd. */
-static int copy_file(const char *src, const char *dst, uid_t uid, gid_t gid,
-		     struct miren_error *err)
+static enum miren_err copy_file(const char *src, const char *dst, uid_t uid, gid_t gid,
+				struct miren_error *err)
 {
 	int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (in < 0)
 		return miren_error_set(err, errno == ENOENT ? MIREN_ENOTFOUND : MIREN_EIO,
 				       "cannot open %s: %s", src, errtext(errno));
 	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	int rc = 0;
+	enum miren_err rc = 0;
 	if (out < 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot create %s: %s", dst, errtext(errno));
 		close(in);
@@ -1029,7 +1034,8 @@ static int copy_file(const char *src, const char *dst, uid_t uid, gid_t gid,
 	return rc;
 }
 
-int redis_restore_prepare(const char *disk_dir, uid_t uid, gid_t gid, struct miren_error *err)
+enum miren_err redis_restore_prepare(const char *disk_dir, uid_t uid, gid_t gid,
+				     struct miren_error *err)
 {
 	char *rdb = fs_join(disk_dir, REDIS_SNAPSHOT_PATH);
 	char *data = fs_join(disk_dir, "data");
@@ -1037,7 +1043,7 @@ int redis_restore_prepare(const char *disk_dir, uid_t uid, gid_t gid, struct mir
 	char *tmp = fs_join(data, "appendonlydir.tmp");
 	char *base = fs_join(tmp, "appendonly.aof.1.base.rdb");
 	char *manifest = fs_join(tmp, "appendonly.aof.manifest");
-	int rc = 0;
+	enum miren_err rc = 0;
 	if (!fs_exists(rdb)) {
 		rc = miren_error_set(err, MIREN_EINVAL, "the disk holds no Redis snapshot (%s)",
 				     REDIS_SNAPSHOT_PATH);

@@ -82,7 +82,7 @@ const char *redis_bindir(void);
 
 /* The installed server's version ("7.0.15") into out[32]; 0, or
  * MIREN_ENOTFOUND with a hint naming the Debian package. */
-int redis_installed_version(char out[32], struct miren_error *err);
+enum miren_err redis_installed_version(char out[32], struct miren_error *err);
 
 /*
  * Makes DISK a server directory: DISK/data (0700), DISK/redis.conf (always
@@ -94,8 +94,9 @@ int redis_installed_version(char out[32], struct miren_error *err);
  * must not run while the ACL file is rewritten (the provider calls it
  * before a start); idempotent.
  */
-int redis_server_init(const char *disk_dir, const struct redis_conf *conf,
-		      const char *admin_password, uid_t uid, gid_t gid, struct miren_error *err);
+enum miren_err redis_server_init(const char *disk_dir, const struct redis_conf *conf,
+				 const char *admin_password, uid_t uid, gid_t gid,
+				 struct miren_error *err);
 
 /* The server in the foreground, logging to stdout, with umask 077 (Redis
  * has no setting for the mode of the files it writes: ACL SAVE, the RDB
@@ -113,8 +114,8 @@ void redis_argv_free(char **argv);
  * is true.  Returns 0; MIREN_EUNAVAIL with the last error; MIREN_EPERM at
  * once when the password is refused (waiting cannot help).
  */
-int redis_wait_ready(const char *address, int port, const char *password, int timeout_ms,
-		     const atomic_bool *stop, struct miren_error *err);
+enum miren_err redis_wait_ready(const char *address, int port, const char *password, int timeout_ms,
+				const atomic_bool *stop, struct miren_error *err);
 
 /*
  * The ACL user name of an app: the app name itself, except "default"
@@ -123,7 +124,7 @@ int redis_wait_ready(const char *address, int port, const char *password, int ti
  * Returns 0 with out[64] filled, or MIREN_EINVAL for a string that is not
  * an app name.
  */
-int redis_user_for_app(const char *app, char out[64], struct miren_error *err);
+enum miren_err redis_user_for_app(const char *app, char out[64], struct miren_error *err);
 
 enum redis_tenant_kind {
 	REDIS_TENANT_OWNER,    /* the only tenant: all keys (small) */
@@ -138,9 +139,10 @@ enum redis_tenant_kind {
  * (connections already authenticated stay).  Connects as REDIS_ADMIN_USER
  * with admin_password.  Idempotent.
  */
-int redis_tenant_create(const char *address, int port, const char *admin_password, const char *user,
-			const char *password, enum redis_tenant_kind kind, const char *prefix,
-			struct miren_error *err);
+enum miren_err redis_tenant_create(const char *address, int port, const char *admin_password,
+				   const char *user, const char *password,
+				   enum redis_tenant_kind kind, const char *prefix,
+				   struct miren_error *err);
 
 /*
  * Removes a tenant: turns user off and closes its connections, deletes
@@ -149,13 +151,13 @@ int redis_tenant_create(const char *address, int port, const char *admin_passwor
  * Missing parts are fine; run again after a crash at any point, it
  * finishes the job.
  */
-int redis_tenant_drop(const char *address, int port, const char *admin_password, const char *user,
-		      const char *prefix, struct miren_error *err);
+enum miren_err redis_tenant_drop(const char *address, int port, const char *admin_password,
+				 const char *user, const char *prefix, struct miren_error *err);
 
 /* The ACL users other than "default" and REDIS_ADMIN_USER, sorted (array
  * and strings to free with redis_strv_free). */
-int redis_tenant_users(const char *address, int port, const char *admin_password, char ***users,
-		       size_t *n, struct miren_error *err);
+enum miren_err redis_tenant_users(const char *address, int port, const char *admin_password,
+				  char ***users, size_t *n, struct miren_error *err);
 void redis_strv_free(char **v, size_t n);
 
 /*
@@ -167,14 +169,15 @@ void redis_strv_free(char **v, size_t n);
  * server renames a later snapshot into place, so a reader that opened the
  * file keeps a whole one.  Up to timeout_ms; *stop as in redis_wait_ready.
  */
-int redis_snapshot(const char *address, int port, const char *admin_password, int timeout_ms,
-		   const atomic_bool *stop, struct miren_error *err);
+enum miren_err redis_snapshot(const char *address, int port, const char *admin_password,
+			      int timeout_ms, const atomic_bool *stop, struct miren_error *err);
 
 /*
  * Checks an RDB file with redis-check-rdb (run as uid/gid, (uid_t)-1: the
  * caller); MIREN_EINVAL with its verdict when the file is damaged.
  */
-int redis_check_snapshot(const char *rdb_path, uid_t uid, gid_t gid, struct miren_error *err);
+enum miren_err redis_check_snapshot(const char *rdb_path, uid_t uid, gid_t gid,
+				    struct miren_error *err);
 
 /*
  * Makes a restored disk start from its snapshot: the server (appendonly)
@@ -183,7 +186,8 @@ int redis_check_snapshot(const char *rdb_path, uid_t uid, gid_t gid, struct mire
  * DISK/REDIS_SNAPSHOT_PATH and a manifest naming only it).  The server must
  * not run on DISK.  Owned by uid/gid.  Idempotent.
  */
-int redis_restore_prepare(const char *disk_dir, uid_t uid, gid_t gid, struct miren_error *err);
+enum miren_err redis_restore_prepare(const char *disk_dir, uid_t uid, gid_t gid,
+				     struct miren_error *err);
 
 /*
  * A tenant's logical dump: every key matching "<prefix>*" (prefix NULL:
@@ -192,8 +196,8 @@ int redis_restore_prepare(const char *disk_dir, uid_t uid, gid_t gid, struct mir
  * file to a server by hand), written to fd (left open).  Keys are read
  * with SCAN: a key written during the dump may or may not be in it.
  */
-int redis_tenant_dump(const char *address, int port, const char *admin_password, const char *prefix,
-		      int fd, struct miren_error *err);
+enum miren_err redis_tenant_dump(const char *address, int port, const char *admin_password,
+				 const char *prefix, int fd, struct miren_error *err);
 /*
  * Loads a dump (redis_tenant_dump's format) from fd into the server:
  * every command must be RESTORE key ttl payload REPLACE of a key under
@@ -201,8 +205,8 @@ int redis_tenant_dump(const char *address, int port, const char *admin_password,
  * server checks each payload whole (sanitize-dump-payload).  Keys before
  * the bad one stay loaded.
  */
-int redis_tenant_load(const char *address, int port, const char *admin_password, const char *prefix,
-		      int fd, struct miren_error *err);
+enum miren_err redis_tenant_load(const char *address, int port, const char *admin_password,
+				 const char *prefix, int fd, struct miren_error *err);
 
 /* What `miren addon list` and info show about a server. */
 struct redis_info {
@@ -212,8 +216,8 @@ struct redis_info {
 	long long clients;     /* connected, the platform's own included */
 	long long maxmemory;   /* bytes, 0: none */
 };
-int redis_info(const char *address, int port, const char *admin_password, struct redis_info *out,
-	       struct miren_error *err);
+enum miren_err redis_info(const char *address, int port, const char *admin_password,
+			  struct redis_info *out, struct miren_error *err);
 
 /*
  * One tenant's share of a server: *connections, the sessions logged in as
@@ -221,9 +225,9 @@ int redis_info(const char *address, int port, const char *admin_password, struct
  * keys under it (SCAN, at most a million keys), without prefix (the
  * tenant owns the server) the data set's memory (used_memory_dataset).
  */
-int redis_tenant_usage(const char *address, int port, const char *admin_password, const char *user,
-		       const char *prefix, long long *bytes, int *connections,
-		       struct miren_error *err);
+enum miren_err redis_tenant_usage(const char *address, int port, const char *admin_password,
+				  const char *user, const char *prefix, long long *bytes,
+				  int *connections, struct miren_error *err);
 
 /*
  * The command line of an interactive session as user: {bindir/redis-cli,
