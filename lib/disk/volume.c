@@ -19,6 +19,7 @@
 #include "util/fault.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/num.h"
 #include "util/strbuf.h"
 
 #include <ctype.h>
@@ -26,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <linux/loop.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -100,9 +102,12 @@ static bool have_cap_sys_resource(void)
 	FILE *f = fopen("/proc/self/status", "r");
 	char line[256];
 	unsigned long long caps = 0;
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "CapEff: %llx", &caps) == 1)
-			break;
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "CapEff:", 7) != 0)
+			continue;
+		num_parse_u(line + 7 + strspn(line + 7, " \t"), 16, ULLONG_MAX, &caps, NULL);
+		break;
+	}
 	if (f)
 		fclose(f);
 	return caps & (1ULL << 24); /* CAP_SYS_RESOURCE */
@@ -236,12 +241,14 @@ static bool mount_at(const char *dir, char *source, size_t len, dev_t *devno)
 	bool found = false;
 	while (getline(&line, &cap, f) > 0) {
 		/* id parent maj:min root mountpoint opts [optional...] - fstype source super */
-		unsigned maj, min;
+		unsigned long long maj, min;
+		const char *colon = NULL;
 		char *save = NULL, *tok = strtok_r(line, " \n", &save);
 		char *fields[5] = { 0 };
 		for (int i = 0; i < 5 && tok; i++, tok = strtok_r(NULL, " \n", &save))
 			fields[i] = tok;
-		if (!fields[4] || sscanf(fields[2], "%u:%u", &maj, &min) != 2)
+		if (!fields[4] || !num_parse_u(fields[2], 10, UINT_MAX, &maj, &colon) ||
+		    *colon != ':' || !num_parse_u(colon + 1, 10, UINT_MAX, &min, NULL))
 			continue;
 		unescape_mountinfo(fields[4]);
 		if (strcmp(fields[4], dir))
@@ -254,7 +261,7 @@ static bool mount_at(const char *dir, char *source, size_t len, dev_t *devno)
 		if (src)
 			unescape_mountinfo(src);
 		snprintf(source, len, "%s", src ? src : "");
-		*devno = makedev(maj, min);
+		*devno = makedev((unsigned)maj, (unsigned)min);
 	}
 	free(line);
 	fclose(f);
@@ -747,16 +754,18 @@ static int resize_unmounted(struct volumes *v, const char *name, uint64_t size_b
 	char *dir = volume_dir(v, name);
 	char ksize[32];
 	snprintf(ksize, sizeof(ksize), "%" PRIu64 "K", size_bytes >> 10);
-	char *fsck[] = { "-f", "-p", image, NULL };
-	char *resize[] = { image, ksize, NULL };
 	int rc = unmount(dir, err);
 	if (!rc && file_size(image) < size_bytes && truncate(image, (off_t)size_bytes) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot grow disk image '%s': %s", image,
 				     strerror(errno));
-	if (!rc)
+	if (!rc) {
+		char *fsck[] = { "-f", "-p", image, NULL };
 		rc = run_tool("e2fsck", fsck, (1u << 0) | (1u << 1), err);
-	if (!rc)
+	}
+	if (!rc) {
+		char *resize[] = { image, ksize, NULL };
 		rc = run_tool("resize2fs", resize, 1u << 0, err);
+	}
 	if (!rc && file_size(image) > size_bytes && truncate(image, (off_t)size_bytes) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot cut disk image '%s': %s", image,
 				     strerror(errno));
@@ -873,13 +882,13 @@ void volume_info(struct volumes *v, const char *name, uint64_t recorded_size,
 		return;
 	char *image = image_path(v, name);
 	char *dir = volume_dir(v, name);
-	char src[256];
-	dev_t dn;
 	if (fs_exists(image)) {
 		out->mode = VOLUME_EXT4;
 		out->exists = true;
 		out->size_bytes = file_size(image);
 		out->fs_bytes = fs_bytes(image);
+		char src[256];
+		dev_t dn;
 		struct statvfs sv;
 		if (mount_at(dir, src, sizeof(src), &dn) && statvfs(dir, &sv) == 0) {
 			out->mounted = true;

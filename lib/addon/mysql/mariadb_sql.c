@@ -7,6 +7,7 @@
 
 #include <errmsg.h>
 #include <errno.h>
+#include <limits.h>
 #include <mysql.h>
 #include <mysqld_error.h>
 #include <pthread.h>
@@ -16,6 +17,7 @@
 
 #include "util/fault.h"
 #include "util/names.h"
+#include "util/num.h"
 
 /* ---- connections -------------------------------------------------------- */
 
@@ -341,8 +343,9 @@ int mariadb_info(const char *disk_dir, const char *root_password, const char *db
 		rc = err ? err->code : MIREN_EDB;
 	else {
 		snprintf(out->version, sizeof(out->version), "%s", v);
-		out->size_bytes = atoll(size);
-		out->connections = atol(conns);
+		long long n = 0;
+		out->size_bytes = num_parse(size, 0, LLONG_MAX, &n) ? n : 0;
+		out->connections = num_parse(conns, 0, INT_MAX, &n) ? (int)n : 0;
 	}
 	free(conns);
 	free(size);

@@ -37,13 +37,13 @@ int mariadb_backup(const struct mariadb_install *in, const char *disk_dir,
 	char *datadir = xasprintf("--datadir=%s/data", disk_dir);
 	char *target = xasprintf("--target-dir=%s", target_dir);
 	char *parent_buf = xstrdup(target_dir);
-	char *argv[] = { (char *)in->backup, defaults, "--backup", datadir, target,
-			 "--parallel=2",     NULL };
 	int rc = mdbi_write_owned(optfile, conf, 0600, uid, gid, err);
 	explicit_bzero(conf, strlen(conf));
 	if (!rc)
 		rc = mdbi_ensure_dir(target_dir, 0700, uid, gid, err);
 	if (!rc) {
+		char *argv[] = { (char *)in->backup, defaults, "--backup", datadir, target,
+				 "--parallel=2",     NULL };
 		rc = mdbi_run_tool(argv, dirname(parent_buf), uid, gid, MARIADB_BACKUP_TIMEOUT_MS,
 				   "mariadb-backup --backup", err);
 	}
@@ -111,9 +111,9 @@ static int run_client(char *const *argv, const char *password, int in_fd, int ou
 		return miren_error_set(err, MIREN_EIO, "cannot make a pipe: %s",
 				       mdbi_errtext(errno));
 	char *pwenv = xasprintf("MYSQL_PWD=%s", password);
-	char *env[] = { "PATH=/usr/bin:/bin", "LC_ALL=C", "TZ=UTC", pwenv, NULL };
 	pid_t pid = fork();
 	if (pid == 0) {
+		char *env[] = { "PATH=/usr/bin:/bin", "LC_ALL=C", "TZ=UTC", pwenv, NULL };
 		int null = open("/dev/null", O_RDWR);
 		if (dup2(in_fd >= 0 ? in_fd : null, 0) < 0 ||
 		    dup2(out_fd >= 0 ? out_fd : null, 1) < 0 || dup2(errp[1], 2) < 0)

@@ -17,6 +17,7 @@
 #include "util/fault.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/num.h"
 #include "util/secret.h"
 #include "util/strbuf.h"
 
@@ -68,7 +69,7 @@ static int prestart_run(void *arg, struct miren_error *err)
 	char *data = mariadb_data_dir(p->disk_dir);
 	struct strbuf sb = STRBUF_INIT;
 	if (strbuf_read_file(&sb, pidfile) == 0) {
-		pid_t pid = (pid_t)atoi(sb.buf);
+		pid_t pid = num_pid(sb.buf);
 		if (!(pid > 1 && serves(pid, data))) {
 			if (unlink(pidfile) != 0 && errno != ENOENT) {
 				rc = miren_error_set(err, MIREN_EIO,
@@ -279,14 +280,14 @@ static pid_t server_of_dir(const char *disk_dir)
 	char *pidfile = fs_join(run, "mysqld.pid");
 	char *data = mariadb_data_dir(disk_dir);
 	struct strbuf sb = STRBUF_INIT;
-	pid_t pid = strbuf_read_file(&sb, pidfile) == 0 ? (pid_t)atoi(sb.buf) : 0;
+	pid_t pid = strbuf_read_file(&sb, pidfile) == 0 ? num_pid(sb.buf) : 0;
 	strbuf_release(&sb);
 	if (pid <= 1 || !serves(pid, data)) {
 		pid = 0;
 		DIR *d = opendir("/proc");
 		struct dirent *de;
 		while (d && !pid && (de = readdir(d)) != NULL) {
-			pid_t p = (pid_t)atoi(de->d_name);
+			pid_t p = num_pid(de->d_name);
 			if (p > 1 && serves(p, data))
 				pid = p;
 		}

@@ -18,11 +18,13 @@
 #include "addon/server.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/num.h"
 #include "util/strbuf.h"
 
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,7 +232,9 @@ int pgp_restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv, con
 	if (srv) {
 		struct pgp_server ss;
 		pgp_server_parse(srv, &ss);
-		int want = atoi(ss.version);
+		long long v = 0; /* not a number: 0, no cluster's */
+		num_parse(ss.version, 0, INT_MAX, &v);
+		int want = (int)v;
 		pgp_server_release(&ss);
 		if (want != major) {
 			rc = miren_error_set(err, MIREN_EINVAL,

@@ -11,6 +11,7 @@
 #include "util/fault.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/num.h"
 #include "util/secret.h"
 #include "util/strbuf.h"
 
@@ -175,7 +176,7 @@ static pid_t postmaster_of(const char *disk_dir)
 	char *pidfile = xasprintf("%s/pgdata/postmaster.pid", disk_dir);
 	char *pgdata = xasprintf("%s/pgdata", disk_dir);
 	struct strbuf sb = STRBUF_INIT;
-	pid_t pid = strbuf_read_file(&sb, pidfile) == 0 ? (pid_t)atoi(sb.buf) : 0;
+	pid_t pid = strbuf_read_file(&sb, pidfile) == 0 ? num_pid(sb.buf) : 0;
 	strbuf_release(&sb);
 	if (pid <= 1 || !pg_process_runs(pid) || !pg_is_postmaster_of(pid, pgdata))
 		pid = 0;

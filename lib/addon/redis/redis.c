@@ -10,6 +10,7 @@
 #include "util/fault.h"
 #include "util/fs.h"
 #include "util/names.h"
+#include "util/num.h"
 #include "util/sha256.h"
 #include "util/strbuf.h"
 
@@ -378,9 +379,9 @@ static int command(redisContext *c, int argc, const char **argv, redisReply **ou
 			code = MIREN_EPERM;
 		char what[64];
 		snprintf(what, sizeof(what), "Redis refused %s", argv[0]);
-		int rc = reply_error(err, code, what, r->str);
+		reply_error(err, code, what, r->str);
 		freeReplyObject(r);
-		return rc;
+		return (int)code;
 	}
 	if (out)
 		*out = r;
@@ -559,7 +560,6 @@ int redis_tenant_drop(const char *address, int port, const char *admin_password,
 		return err ? (int)err->code : MIREN_EUNAVAIL;
 	/* Off first (no new session), then its sessions closed: nobody writes
 	 * keys while they are deleted.  An unknown user is fine for both. */
-	const char *off[] = { "ACL", "SETUSER", user, "off" };
 	const char *users[] = { "ACL", "USERS" };
 	redisReply *r = NULL;
 	rc = command(c, 2, users, &r, err);
@@ -569,8 +569,10 @@ int redis_tenant_drop(const char *address, int port, const char *admin_password,
 			  !strcmp(r->element[i]->str, user);
 	if (r)
 		freeReplyObject(r);
-	if (!rc && exists)
+	if (!rc && exists) {
+		const char *off[] = { "ACL", "SETUSER", user, "off" };
 		rc = command(c, 4, off, NULL, err);
+	}
 	if (!rc && exists) {
 		const char *kill[] = { "CLIENT", "KILL", "USER", user };
 		rc = command(c, 4, kill, NULL, err);
@@ -1109,9 +1111,7 @@ static pid_t server_in(const char *dir, pid_t keep)
 	DIR *d = opendir("/proc");
 	struct dirent *de;
 	while (d && !found && (de = readdir(d)) != NULL) {
-		if (strspn(de->d_name, "0123456789") != strlen(de->d_name))
-			continue;
-		pid_t pid = (pid_t)atoi(de->d_name);
+		pid_t pid = num_pid(de->d_name);
 		if (pid > 1 && pid != keep && pid != getpid() && is_server_of(pid, dir))
 			found = pid;
 	}
