@@ -61,7 +61,9 @@ int pg_find_installs(struct pg_install *out, int max)
 			closedir(d);
 		return 0;
 	}
-	struct pg_install found[64];
+	/* Zeroed for cppcheck, which does not see that found[n++] = pi sets
+	 * each of found[0..n) before qsort and memcpy read them. */
+	struct pg_install found[64] = { 0 };
 	int n = 0;
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL && n < (int)(sizeof(found) / sizeof(found[0]))) {
