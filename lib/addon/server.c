@@ -3,6 +3,7 @@
 #include "addon/disk_ops.h"
 #include "disk/volume.h"
 #include "util/fs.h"
+#include "util/io.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 
@@ -196,7 +197,7 @@ int addon_server_start(struct addon_ctx *ctx, const struct server_rec *srv,
 	char *log = addon_server_log_path(ctx, srv->id);
 	fs_mkdir_p(logdir, 0750);
 	if (ctx->uid != (uid_t)-1 && chown(logdir, ctx->uid, ctx->gid) != 0)
-		log_warn("cannot hand %s to the service user: %s", logdir, strerror(errno));
+		log_warn("cannot hand %s to the service user: %s", logdir, io_strerror(errno));
 	char *env[] = { "LANG=C.UTF-8", "PATH=/usr/bin:/bin", NULL };
 	struct sv_spec sv = {
 		.id = id,

@@ -18,6 +18,7 @@
 #include "supervise/supervise.h"
 #include "util/fault.h"
 #include "util/fs.h"
+#include "util/io.h"
 #include "util/log.h"
 #include "util/num.h"
 #include "util/strbuf.h"
@@ -134,7 +135,7 @@ struct volumes *volumes_open(const char *data_dir, uid_t uid, gid_t gid)
 			 "the daemon does not run as root, so it cannot use loop devices");
 	} else if ((lc = open("/dev/loop-control", O_RDWR | O_CLOEXEC)) < 0) {
 		snprintf(v->reason, sizeof(v->reason),
-			 "no loop device support (/dev/loop-control: %s)", strerror(errno));
+			 "no loop device support (/dev/loop-control: %s)", io_strerror(errno));
 	} else if (!mkfs) {
 		snprintf(v->reason, sizeof(v->reason), "mkfs.ext4 is not installed (e2fsprogs)");
 	} else {
@@ -296,7 +297,7 @@ static void loop_detach(const char *loopname)
 	int fd = open(dev, O_RDWR | O_CLOEXEC);
 	if (fd >= 0) {
 		if (ioctl(fd, LOOP_CLR_FD, 0) != 0 && errno != ENXIO)
-			log_warn("disks: cannot detach %s: %s", dev, strerror(errno));
+			log_warn("disks: cannot detach %s: %s", dev, io_strerror(errno));
 		close(fd);
 	}
 	free(dev);
@@ -347,20 +348,20 @@ static int attach_and_mount(struct volumes *v, const char *image, const char *di
 	int img = open(image, O_RDWR | O_CLOEXEC);
 	if (img < 0)
 		return miren_error_set(err, MIREN_EIO, "cannot open disk image '%s': %s", image,
-				       strerror(errno));
+				       io_strerror(errno));
 	int rc = 0, loop = -1;
 	char dev[32] = "";
 	pthread_mutex_lock(&v->mu);
 	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
 	if (ctl < 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot open /dev/loop-control: %s",
-				     strerror(errno));
+				     io_strerror(errno));
 	/* Another process may take the free device first: try a few. */
 	for (int attempt = 0; !rc && attempt < 16; attempt++) {
 		int n = ioctl(ctl, LOOP_CTL_GET_FREE);
 		if (n < 0) {
 			rc = miren_error_set(err, MIREN_EIO, "no free loop device: %s",
-					     strerror(errno));
+					     io_strerror(errno));
 			break;
 		}
 		snprintf(dev, sizeof(dev), "/dev/loop%d", n);
@@ -370,7 +371,7 @@ static int attach_and_mount(struct volumes *v, const char *image, const char *di
 			usleep(10000);
 		if (loop < 0) {
 			rc = miren_error_set(err, MIREN_EIO, "cannot open %s: %s", dev,
-					     strerror(errno));
+					     io_strerror(errno));
 			break;
 		}
 		struct loop_config cfg;
@@ -385,7 +386,7 @@ static int attach_and_mount(struct volumes *v, const char *image, const char *di
 		loop = -1;
 		if (e != EBUSY) {
 			rc = miren_error_set(err, MIREN_EIO, "cannot attach '%s' to %s: %s", image,
-					     dev, strerror(e));
+					     dev, io_strerror(e));
 			break;
 		}
 	}
@@ -396,7 +397,7 @@ static int attach_and_mount(struct volumes *v, const char *image, const char *di
 	pthread_mutex_unlock(&v->mu);
 	if (!rc && mount(dev, dir, "ext4", MOUNT_FLAGS, "") != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot mount %s (%s) at '%s': %s", dev, image,
-				     dir, strerror(errno));
+				     dir, io_strerror(errno));
 	/* Mounted, the mount holds the device; not mounted, this close frees it. */
 	if (loop >= 0)
 		close(loop);
@@ -416,7 +417,7 @@ static int unmount(const char *dir, struct miren_error *err)
 			continue;
 		if (errno != EBUSY || waited >= UMOUNT_WAIT_MS)
 			return miren_error_set(err, MIREN_EIO, "cannot unmount '%s': %s", dir,
-					       strerror(errno));
+					       io_strerror(errno));
 		usleep(50000);
 		waited += 50;
 	}
@@ -434,7 +435,7 @@ static int mountpoint_ensure(const char *dir, struct miren_error *err)
 		*slash = '\0';
 		if (fs_mkdir_p(parent, 0755) != 0) {
 			int rc = miren_error_set(err, MIREN_EIO, "cannot create '%s': %s", parent,
-						 strerror(errno));
+						 io_strerror(errno));
 			free(parent);
 			return rc;
 		}
@@ -442,7 +443,7 @@ static int mountpoint_ensure(const char *dir, struct miren_error *err)
 	free(parent);
 	if (mkdir(dir, 0) != 0 && errno != EEXIST)
 		return miren_error_set(err, MIREN_EIO, "cannot create '%s': %s", dir,
-				       strerror(errno));
+				       io_strerror(errno));
 	return 0;
 }
 
@@ -455,13 +456,13 @@ static int root_prepare(struct volumes *v, const char *dir, struct miren_error *
 {
 	char *lf = fs_join(dir, "lost+found");
 	if (rmdir(lf) != 0 && errno != ENOENT && errno != ENOTEMPTY)
-		log_warn("disks: cannot remove %s: %s", lf, strerror(errno));
+		log_warn("disks: cannot remove %s: %s", lf, io_strerror(errno));
 	free(lf);
 	uid_t uid = v->uid == (uid_t)-1 ? geteuid() : v->uid;
 	gid_t gid = v->gid == (gid_t)-1 ? getegid() : v->gid;
 	if (chown(dir, uid, gid) != 0 || chmod(dir, 0755) != 0)
 		return miren_error_set(err, MIREN_EIO, "cannot hand '%s' to the service user: %s",
-				       dir, strerror(errno));
+				       dir, io_strerror(errno));
 	return 0;
 }
 
@@ -509,7 +510,7 @@ static int make_image(struct volumes *v, const char *path, uint64_t size, struct
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 || ftruncate(fd, (off_t)size) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot create disk image '%s': %s", tmp,
-				     strerror(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	uid_t uid = v->uid == (uid_t)-1 ? geteuid() : v->uid;
@@ -520,12 +521,13 @@ static int make_image(struct volumes *v, const char *path, uint64_t size, struct
 	char *args[] = { "-q", "-F", "-t", "ext4", "-m", "0", "-E", ext, tmp, NULL };
 	rc = run_tool("mkfs.ext4", args, 1u << 0, err);
 	if (!rc && fsync(fd) != 0)
-		rc = miren_error_set(err, MIREN_EIO, "cannot fsync '%s': %s", tmp, strerror(errno));
+		rc = miren_error_set(err, MIREN_EIO, "cannot fsync '%s': %s", tmp,
+				     io_strerror(errno));
 	if (!rc)
 		fault_point("volume:formatted");
 	if (!rc && rename(tmp, path) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot rename '%s': %s", tmp,
-				     strerror(errno));
+				     io_strerror(errno));
 	if (!rc)
 		fs_fsync_dir(path);
 out:
@@ -646,7 +648,7 @@ int volume_ensure(struct volumes *v, const char *name, uint64_t size_bytes, stru
 		if (fs_mkdir_p(dir, 0755) != 0 ||
 		    (v->uid != (uid_t)-1 && chown(dir, v->uid, v->gid) != 0))
 			rc = miren_error_set(err, MIREN_EIO, "cannot create '%s': %s", dir,
-					     strerror(errno));
+					     io_strerror(errno));
 	} else {
 		/* A spare of this size, made ahead, is taken by a rename. */
 		char *spare = spare_path(v, size_bytes);
@@ -684,7 +686,7 @@ int volume_remove(struct volumes *v, const char *name, struct miren_error *err)
 		detach_image(image);
 		if (unlink(image) != 0 && errno != ENOENT)
 			rc = miren_error_set(err, MIREN_EIO, "cannot delete disk image '%s': %s",
-					     image, strerror(errno));
+					     image, io_strerror(errno));
 		else
 			fs_fsync_dir(image);
 	}
@@ -692,7 +694,7 @@ int volume_remove(struct volumes *v, const char *name, struct miren_error *err)
 		fault_point("volume:deleted");
 	if (!rc && fs_remove_tree(dir) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot remove disk directory '%s': %s", dir,
-				     strerror(errno));
+				     io_strerror(errno));
 	free(image);
 	free(dir);
 	return rc;
@@ -716,7 +718,7 @@ int volume_move(struct volumes *v, const char *from, const char *to, struct mire
 		/* A directory disk: one rename. */
 		if (rename(fdir, tdir) != 0)
 			rc = miren_error_set(err, MIREN_EIO, "cannot rename '%s' to '%s': %s", fdir,
-					     tdir, strerror(errno));
+					     tdir, io_strerror(errno));
 		else
 			fs_fsync_dir(v->mounts);
 	} else {
@@ -727,7 +729,7 @@ int volume_move(struct volumes *v, const char *from, const char *to, struct mire
 		rc = unmount(fdir, err);
 		if (!rc && rename(fimg, timg) != 0)
 			rc = miren_error_set(err, MIREN_EIO, "cannot rename '%s' to '%s': %s", fimg,
-					     timg, strerror(errno));
+					     timg, io_strerror(errno));
 		if (!rc) {
 			fs_fsync_dir(v->images);
 			rmdir(fdir);
@@ -757,7 +759,7 @@ static int resize_unmounted(struct volumes *v, const char *name, uint64_t size_b
 	int rc = unmount(dir, err);
 	if (!rc && file_size(image) < size_bytes && truncate(image, (off_t)size_bytes) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot grow disk image '%s': %s", image,
-				     strerror(errno));
+				     io_strerror(errno));
 	if (!rc) {
 		char *fsck[] = { "-f", "-p", image, NULL };
 		rc = run_tool("e2fsck", fsck, (1u << 0) | (1u << 1), err);
@@ -768,7 +770,7 @@ static int resize_unmounted(struct volumes *v, const char *name, uint64_t size_b
 	}
 	if (!rc && file_size(image) > size_bytes && truncate(image, (off_t)size_bytes) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot cut disk image '%s': %s", image,
-				     strerror(errno));
+				     io_strerror(errno));
 	struct miren_error e2;
 	int mrc = mount_image(v, name, false, &e2);
 	if (!rc && mrc)
@@ -835,7 +837,7 @@ int volume_resize(struct volumes *v, const char *name, uint64_t size_bytes, stru
 		int fd = open(image, O_WRONLY | O_CLOEXEC);
 		if (fd < 0 || ftruncate(fd, (off_t)size_bytes) != 0 || fsync(fd) != 0)
 			rc = miren_error_set(err, MIREN_EIO, "cannot grow disk image '%s': %s",
-					     image, strerror(errno));
+					     image, io_strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		if (rc)
@@ -851,7 +853,7 @@ int volume_resize(struct volumes *v, const char *name, uint64_t size_bytes, stru
 		int lfd = open(src, O_RDWR | O_CLOEXEC);
 		if (lfd < 0 || ioctl(lfd, LOOP_SET_CAPACITY, 0) != 0)
 			rc = miren_error_set(err, MIREN_EIO, "cannot update the size of %s: %s",
-					     src, strerror(errno));
+					     src, io_strerror(errno));
 		if (lfd >= 0)
 			close(lfd);
 		if (!rc) {

@@ -27,6 +27,7 @@
 
 #include "util/fault.h"
 #include "util/fs.h"
+#include "util/io.h"
 #include "util/secret.h"
 #include "util/sha256.h"
 #include "util/strbuf.h"
@@ -84,19 +85,19 @@ int mariadb_template_ensure(const struct mariadb_install *in, const char *dir,
 
 	if (fs_mkdir_p(parent, 0755) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot create directory %s: %s", parent,
-				     mdbi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (lock_fd < 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot open %s: %s", lock,
-				     mdbi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	while (flock(lock_fd, LOCK_EX) != 0) {
 		if (errno != EINTR) {
 			rc = miren_error_set(err, MIREN_EIO, "cannot lock %s: %s", lock,
-					     mdbi_errtext(errno));
+					     io_strerror(errno));
 			goto out;
 		}
 	}
@@ -137,7 +138,7 @@ int mariadb_template_ensure(const struct mariadb_install *in, const char *dir,
 		goto out;
 	if (rename(tmp, dir) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s to %s: %s", tmp, dir,
-				     mdbi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	if (fs_fsync_dir(parent) != 0)
@@ -238,7 +239,7 @@ int mariadb_spare_prepare(const char *template_dir, uid_t uid, gid_t gid, struct
 	lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (lock_fd < 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot open %s: %s", lock,
-				     mdbi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
@@ -246,7 +247,7 @@ int mariadb_spare_prepare(const char *template_dir, uid_t uid, gid_t gid, struct
 		lock_fd = -1;
 		if (errno != EWOULDBLOCK)
 			rc = miren_error_set(err, MIREN_EIO, "cannot lock %s: %s", lock,
-					     mdbi_errtext(errno));
+					     io_strerror(errno));
 		goto out;
 	}
 	template_id(spare, have);
@@ -263,7 +264,7 @@ int mariadb_spare_prepare(const char *template_dir, uid_t uid, gid_t gid, struct
 		goto out;
 	if (rename(tmp, spare) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s to %s: %s", tmp, spare,
-				     mdbi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	rc = mdbi_fsync_parent(spare, err);
@@ -317,7 +318,7 @@ int mariadb_run_dir_ensure(const char *disk_dir, uid_t uid, gid_t gid, struct mi
 	struct stat st;
 	if (mkdir(base, 0711) != 0 && errno != EEXIST)
 		rc = miren_error_set(err, MIREN_EIO, "cannot create %s: %s", base,
-				     mdbi_errtext(errno));
+				     io_strerror(errno));
 	else if (lstat(base, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
 		rc = miren_error_set(err, MIREN_EPERM,
 				     "%s is not a directory of this user; refusing to put "
@@ -325,7 +326,7 @@ int mariadb_run_dir_ensure(const char *disk_dir, uid_t uid, gid_t gid, struct mi
 				     base);
 	else if ((st.st_mode & 0777) != 0711 && chmod(base, 0711) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot chmod %s: %s", base,
-				     mdbi_errtext(errno));
+				     io_strerror(errno));
 	if (!rc)
 		rc = mdbi_ensure_dir(run, 0700, uid, gid, err);
 	free(run);
@@ -350,7 +351,7 @@ int mariadb_clone(const char *template_dir, const char *disk_dir, uid_t uid, gid
 	char *tmp = fs_join(disk_dir, "data.tmp");
 	if (!fs_is_dir(disk_dir) && fs_mkdir_p(disk_dir, 0755) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot create directory %s: %s", disk_dir,
-				     mdbi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	if ((rc = mariadb_run_dir_ensure(disk_dir, uid, gid, err)))
@@ -370,7 +371,7 @@ int mariadb_clone(const char *template_dir, const char *disk_dir, uid_t uid, gid
 	fault_point(MY_FAULT("clone:copied"));
 	if (rename(tmp, data) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s to %s: %s", tmp, data,
-				     mdbi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	if (fs_fsync_dir(disk_dir) != 0)

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "util/fault.h"
+#include "util/io.h"
 #include "util/names.h"
 #include "util/num.h"
 
@@ -142,7 +143,7 @@ void mariadb_names_free(char **names, size_t n)
 int mariadb_wait_ready(const char *disk_dir, const char *password, int timeout_ms,
 		       const atomic_bool *stop, struct miren_error *err)
 {
-	int64_t deadline = mdbi_mono_ms() + timeout_ms;
+	int64_t deadline = io_mono_ms() + timeout_ms;
 	struct miren_error last = { 0 };
 	for (;;) {
 		miren_error_clear(&last);
@@ -157,7 +158,7 @@ int mariadb_wait_ready(const char *disk_dir, const char *password, int timeout_m
 					      "not the server's");
 			return MIREN_EPERM;
 		}
-		if (mdbi_mono_ms() >= deadline || (stop && atomic_load(stop)))
+		if (io_mono_ms() >= deadline || (stop && atomic_load(stop)))
 			break;
 		mdbi_nap_ms(MARIADB_READY_POLL_MS);
 	}

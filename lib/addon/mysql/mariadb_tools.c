@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "util/fs.h"
+#include "util/io.h"
 #include "util/strbuf.h"
 
 /* ---- backup ------------------------------------------------------------- */
@@ -109,7 +110,7 @@ static int run_client(char *const *argv, const char *password, int in_fd, int ou
 	int errp[2];
 	if (pipe2(errp, O_CLOEXEC) != 0)
 		return miren_error_set(err, MIREN_EIO, "cannot make a pipe: %s",
-				       mdbi_errtext(errno));
+				       io_strerror(errno));
 	char *pwenv = xasprintf("MYSQL_PWD=%s", password);
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -127,7 +128,7 @@ static int run_client(char *const *argv, const char *password, int in_fd, int ou
 	if (pid < 0) {
 		close(errp[0]);
 		return miren_error_set(err, MIREN_EIO, "cannot start %s: %s", what,
-				       mdbi_errtext(errno));
+				       io_strerror(errno));
 	}
 	struct strbuf sb;
 	strbuf_init(&sb, 1 << 20);

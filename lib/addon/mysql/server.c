@@ -16,6 +16,7 @@
 #include "addon/mysql/provider.h"
 #include "util/fault.h"
 #include "util/fs.h"
+#include "util/io.h"
 #include "util/log.h"
 #include "util/num.h"
 #include "util/secret.h"
@@ -75,7 +76,7 @@ static int prestart_run(void *arg, struct miren_error *err)
 				rc = miren_error_set(err, MIREN_EIO,
 						     "cannot remove the stale pid file %s",
 						     pidfile);
-				miren_error_detail(err, "%s", strerror(errno));
+				miren_error_detail(err, "%s", io_strerror(errno));
 			} else {
 				log_info("removed the stale pid file %s (pid %d is no mariadbd of "
 					 "%s)",
@@ -197,7 +198,7 @@ int myp_ensure_server(struct addon_ctx *ctx, const char *server_id, bool disk_he
 	char *tparent = xasprintf("%s/templates", ctx->data_dir);
 	if (fs_mkdir_p(tparent, 0711) != 0) {
 		rc = miren_error_set(err, MIREN_ECONFLICT, "cannot create '%s': %s", tparent,
-				     strerror(errno));
+				     io_strerror(errno));
 		miren_error_hint(err, "check that the data directory '%s' is writable",
 				 ctx->data_dir);
 	}
@@ -521,7 +522,7 @@ int myp_backup_begin(struct addon_ctx *ctx, const struct server_rec *srv, struct
 	b->engine = xstrdup(root); /* removed by backup_free */
 	if (!rc && mkdir(root, 0711) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot create '%s': %s", root,
-				     strerror(errno));
+				     io_strerror(errno));
 	if (!rc)
 		rc = mariadb_backup(&in, dir, ss.root_password, target, ctx->uid, ctx->gid, err);
 	if (!rc) {

@@ -17,6 +17,7 @@
 #include "addon/postgresql/provider.h"
 #include "addon/server.h"
 #include "util/fs.h"
+#include "util/io.h"
 #include "util/log.h"
 #include "util/num.h"
 #include "util/strbuf.h"
@@ -143,7 +144,8 @@ static int add_wal(const char *disk_dir, struct snap_writer *w, const char *from
 	int n = scandir(wal, &names, NULL, alphasort);
 	int rc = 0;
 	if (n < 0)
-		rc = miren_error_set(err, MIREN_EIO, "cannot list '%s': %s", wal, strerror(errno));
+		rc = miren_error_set(err, MIREN_EIO, "cannot list '%s': %s", wal,
+				     io_strerror(errno));
 	for (int i = 0; i < n; i++) {
 		const char *f = names[i]->d_name;
 		bool seg = strlen(f) == 24 && strspn(f, "0123456789ABCDEF") == 24;

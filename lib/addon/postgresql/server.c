@@ -10,6 +10,7 @@
 #include "addon/postgresql/provider.h"
 #include "util/fault.h"
 #include "util/fs.h"
+#include "util/io.h"
 #include "util/log.h"
 #include "util/num.h"
 #include "util/secret.h"
@@ -111,7 +112,7 @@ int pgp_ensure_server(struct addon_ctx *ctx, const char *server_id, bool disk_he
 	if (fs_mkdir_p(tparent, 0711) != 0) {
 		/* Not retried: it takes a person to repair the data directory. */
 		rc = miren_error_set(err, MIREN_ECONFLICT, "cannot create '%s': %s", tparent,
-				     strerror(errno));
+				     io_strerror(errno));
 		miren_error_hint(err, "check that the data directory '%s' is writable",
 				 ctx->data_dir);
 	}

@@ -9,6 +9,7 @@
 #include "supervise/supervise.h"
 #include "util/fault.h"
 #include "util/fs.h"
+#include "util/io.h"
 #include "util/names.h"
 #include "util/num.h"
 #include "util/sha256.h"
@@ -39,25 +40,11 @@
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void nap_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
-}
-
-/* strerror without its shared buffer (the daemon has threads). */
-static const char *errtext(int e)
-{
-	const char *s = strerrordesc_np(e);
-	return s ? s : "unknown error";
 }
 
 static bool ids_given(uid_t uid, gid_t gid)
@@ -75,10 +62,11 @@ static int write_owned(const char *path, const char *data, mode_t mode, uid_t ui
 		       struct miren_error *err)
 {
 	if (fs_write_atomic(path, data, strlen(data), mode) != 0)
-		return miren_error_set(err, MIREN_EIO, "cannot write %s: %s", path, errtext(errno));
+		return miren_error_set(err, MIREN_EIO, "cannot write %s: %s", path,
+				       io_strerror(errno));
 	if ((ids_given(uid, gid) && chown(path, uid, gid) != 0) || chmod(path, mode) != 0)
 		return miren_error_set(err, MIREN_EIO, "cannot set owner and mode of %s: %s", path,
-				       errtext(errno));
+				       io_strerror(errno));
 	return 0;
 }
 
@@ -88,15 +76,15 @@ static int ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, struc
 {
 	if (mkdir(path, mode) != 0 && errno != EEXIST)
 		return miren_error_set(err, MIREN_EIO, "cannot create directory %s: %s", path,
-				       errtext(errno));
+				       io_strerror(errno));
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return miren_error_set(err, MIREN_EIO, "%s is not a directory: %s", path,
-				       errtext(errno));
+				       io_strerror(errno));
 	int rc = 0;
 	if (fchmod(fd, mode) != 0 || (ids_given(uid, gid) && fchown(fd, uid, gid) != 0))
 		rc = miren_error_set(err, MIREN_EIO, "cannot set owner and mode of %s: %s", path,
-				     errtext(errno));
+				     io_strerror(errno));
 	close(fd);
 	return rc;
 }
@@ -266,7 +254,8 @@ int redis_server_init(const char *disk_dir, const struct redis_conf *conf,
 	if (rc)
 		goto out;
 	if (strbuf_read_file(&old, aclp) != 0 && errno != ENOENT) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot read %s: %s", aclp, errtext(errno));
+		rc = miren_error_set(err, MIREN_EIO, "cannot read %s: %s", aclp,
+				     io_strerror(errno));
 		goto out;
 	}
 	acl = acl_file(old.buf, admin_password);
@@ -393,7 +382,7 @@ static int command(redisContext *c, int argc, const char **argv, redisReply **ou
 int redis_wait_ready(const char *address, int port, const char *password, int timeout_ms,
 		     const atomic_bool *stop, struct miren_error *err)
 {
-	int64_t until = mono_ms() + timeout_ms;
+	int64_t until = io_mono_ms() + timeout_ms;
 	int rc;
 	for (;;) {
 		redisContext *c = admin_connect(address, port, password, err);
@@ -410,7 +399,7 @@ int redis_wait_ready(const char *address, int port, const char *password, int ti
 			return rc;
 		if (stopped(stop))
 			return miren_error_set(err, MIREN_EUNAVAIL, "the daemon stops");
-		if (mono_ms() >= until)
+		if (io_mono_ms() >= until)
 			return rc ? rc : MIREN_EUNAVAIL;
 		nap_ms(READY_POLL_MS);
 	}
@@ -751,7 +740,7 @@ static int write_all(int fd, const char *buf, size_t len, struct miren_error *er
 			continue;
 		if (n < 0)
 			return miren_error_set(err, MIREN_EIO, "cannot write the dump: %s",
-					       errtext(errno));
+					       io_strerror(errno));
 		buf += n;
 		len -= (size_t)n;
 	}
@@ -858,7 +847,7 @@ int redis_tenant_load(const char *address, int port, const char *admin_password,
 				continue;
 			if (got < 0)
 				rc = miren_error_set(err, MIREN_EIO, "cannot read the dump: %s",
-						     errtext(errno));
+						     io_strerror(errno));
 			else if (got == 0)
 				eof = true;
 			else
@@ -913,7 +902,7 @@ int redis_tenant_load(const char *address, int port, const char *admin_password,
 int redis_snapshot(const char *address, int port, const char *admin_password, int timeout_ms,
 		   const atomic_bool *stop, struct miren_error *err)
 {
-	int64_t until = mono_ms() + timeout_ms;
+	int64_t until = io_mono_ms() + timeout_ms;
 	redisContext *c = admin_connect(address, port, admin_password, err);
 	if (!c)
 		return err ? (int)err->code : MIREN_EUNAVAIL;
@@ -952,7 +941,7 @@ int redis_snapshot(const char *address, int port, const char *admin_password, in
 		}
 		if (stopped(stop))
 			rc = miren_error_set(err, MIREN_EUNAVAIL, "the daemon stops");
-		else if (mono_ms() >= until)
+		else if (io_mono_ms() >= until)
 			rc = miren_error_set(err, MIREN_EUNAVAIL,
 					     "Redis did not finish its snapshot within %d s",
 					     timeout_ms / 1000);
@@ -992,11 +981,12 @@ static int copy_file(const char *src, const char *dst, uid_t uid, gid_t gid,
 	int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (in < 0)
 		return miren_error_set(err, errno == ENOENT ? MIREN_ENOTFOUND : MIREN_EIO,
-				       "cannot open %s: %s", src, errtext(errno));
+				       "cannot open %s: %s", src, io_strerror(errno));
 	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	int rc = 0;
 	if (out < 0) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot create %s: %s", dst, errtext(errno));
+		rc = miren_error_set(err, MIREN_EIO, "cannot create %s: %s", dst,
+				     io_strerror(errno));
 		close(in);
 		return rc;
 	}
@@ -1008,7 +998,7 @@ static int copy_file(const char *src, const char *dst, uid_t uid, gid_t gid,
 		if (n <= 0) {
 			if (n < 0)
 				rc = miren_error_set(err, MIREN_EIO, "cannot read %s: %s", src,
-						     errtext(errno));
+						     io_strerror(errno));
 			break;
 		}
 		for (ssize_t off = 0; off < n && !rc;) {
@@ -1017,7 +1007,7 @@ static int copy_file(const char *src, const char *dst, uid_t uid, gid_t gid,
 				continue;
 			if (w < 0)
 				rc = miren_error_set(err, MIREN_EIO, "cannot write %s: %s", dst,
-						     errtext(errno));
+						     io_strerror(errno));
 			else
 				off += w;
 		}
@@ -1025,7 +1015,8 @@ static int copy_file(const char *src, const char *dst, uid_t uid, gid_t gid,
 			break;
 	}
 	if (!rc && ((ids_given(uid, gid) && fchown(out, uid, gid) != 0) || fsync(out) != 0))
-		rc = miren_error_set(err, MIREN_EIO, "cannot finish %s: %s", dst, errtext(errno));
+		rc = miren_error_set(err, MIREN_EIO, "cannot finish %s: %s", dst,
+				     io_strerror(errno));
 	close(out);
 	close(in);
 	return rc;
@@ -1048,7 +1039,8 @@ int redis_restore_prepare(const char *disk_dir, uid_t uid, gid_t gid, struct mir
 	/* Built aside and renamed over the old one: a crash leaves either the
 	 * old directory (this runs again) or the new one. */
 	if (fs_remove_tree(tmp) != 0) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot remove %s: %s", tmp, errtext(errno));
+		rc = miren_error_set(err, MIREN_EIO, "cannot remove %s: %s", tmp,
+				     io_strerror(errno));
 		goto out;
 	}
 	rc = ensure_dir(tmp, 0700, uid, gid, err);
@@ -1061,7 +1053,7 @@ int redis_restore_prepare(const char *disk_dir, uid_t uid, gid_t gid, struct mir
 		goto out;
 	if (fs_remove_tree(aof) != 0 || rename(tmp, aof) != 0 || fs_fsync_dir(data) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot put %s in place: %s", aof,
-				     errtext(errno));
+				     io_strerror(errno));
 out:
 	free(manifest);
 	free(base);
