@@ -22,6 +22,7 @@
 #include "util/fault.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/paths.h"
 #include "util/secret.h"
 #include "util/strbuf.h"
 
@@ -412,7 +413,7 @@ void disk_backup_free(struct disk_backup_job *job)
 
 static char *disks_root(struct addon_ctx *ctx)
 {
-	return xasprintf("%s/disks", ctx->data_dir);
+	return data_paths_disks(ctx->paths);
 }
 
 /* Renames disk `from` to `to` (image and mount, or directory: see

@@ -21,6 +21,7 @@
 #include "util/io.h"
 #include "util/log.h"
 #include "util/num.h"
+#include "util/paths.h"
 #include "util/strbuf.h"
 
 #include <ctype.h>
@@ -51,8 +52,9 @@
 #define MOUNT_FLAGS (MS_NOSUID | MS_NODEV | MS_NOATIME)
 
 struct volumes {
-	char *images; /* DATA/volumes */
-	char *mounts; /* DATA/disks */
+	struct data_paths *paths; /* of DATA */
+	char *images;             /* DATA/volumes */
+	char *mounts;             /* DATA/disks */
 	uid_t uid;
 	gid_t gid;
 	enum volume_mode mode;
@@ -117,8 +119,9 @@ static bool have_cap_sys_resource(void)
 struct volumes *volumes_open(const char *data_dir, uid_t uid, gid_t gid)
 {
 	struct volumes *v = xcalloc(1, sizeof(*v));
-	v->images = fs_join(data_dir, "volumes");
-	v->mounts = fs_join(data_dir, "disks");
+	v->paths = data_paths_new(data_dir);
+	v->images = data_paths_volumes(v->paths);
+	v->mounts = data_paths_disks(v->paths);
 	v->uid = uid;
 	v->gid = gid;
 	pthread_mutex_init(&v->mu, NULL);
@@ -169,6 +172,7 @@ void volumes_free(struct volumes *v)
 	pthread_mutex_destroy(&v->mu);
 	free(v->images);
 	free(v->mounts);
+	data_paths_free(v->paths);
 	free(v);
 }
 
@@ -189,17 +193,17 @@ const char *volumes_mode_reason(const struct volumes *v)
 
 char *volume_dir(const struct volumes *v, const char *name)
 {
-	return fs_join(v->mounts, name);
+	return data_paths_disk(v->paths, name);
 }
 
 static char *image_path(const struct volumes *v, const char *name)
 {
-	return xasprintf("%s/%s.img", v->images, name);
+	return data_paths_volume_image(v->paths, name);
 }
 
 static char *spare_path(const struct volumes *v, uint64_t size)
 {
-	return xasprintf("%s/.spare-%" PRIu64 ".img", v->images, size);
+	return data_paths_volume_spare(v->paths, (unsigned long long)size);
 }
 
 static int name_check(const char *name, struct miren_error *err)

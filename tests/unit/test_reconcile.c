@@ -30,6 +30,7 @@
 #include "addon/registry.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/paths.h"
 
 #define FAKE "fake-db"
 #define N_PROV 3
@@ -291,6 +292,7 @@ static const struct addon_def *const registry[] = { &absent_def, &fake_def, NULL
 struct fixture {
 	char dir[64];
 	struct store *store;
+	struct data_paths *paths;
 	struct addon_ctx ctx;
 	struct reconciler *r;
 };
@@ -311,8 +313,10 @@ static int setup(void **state)
 	struct miren_error err;
 	assert_int_equal(store_open(db, &f->store, &err), 0);
 	free(db);
+	f->paths = data_paths_new(f->dir);
 	f->ctx = (struct addon_ctx){ .store = f->store,
 				     .data_dir = f->dir,
+				     .paths = f->paths,
 				     .uid = (uid_t)-1,
 				     .gid = (gid_t)-1,
 				     .retry_base_ms = 20 };
@@ -328,6 +332,7 @@ static int teardown(void **state)
 	reconciler_stop(f->r);
 	store_close(f->store);
 	fs_remove_tree(f->dir);
+	data_paths_free(f->paths);
 	addon_registry_override(NULL);
 	world_reset();
 	free(f);

@@ -19,6 +19,7 @@
 #include "util/io.h"
 #include "util/log.h"
 #include "util/num.h"
+#include "util/paths.h"
 #include "util/secret.h"
 #include "util/strbuf.h"
 
@@ -42,9 +43,12 @@ static int template_password(struct addon_ctx *ctx, char **out, struct miren_err
 	return rc;
 }
 
-static char *template_dir(struct addon_ctx *ctx, const char *version)
+/* templates/mysql<version><suffix> ("" or ".tmp") */
+static char *template_dir(struct addon_ctx *ctx, const char *version, const char *suffix)
 {
-	return xasprintf("%s/templates/mysql%s", ctx->data_dir, version);
+	char name[64];
+	snprintf(name, sizeof(name), "mysql%s%s", version, suffix);
+	return data_paths_template(ctx->paths, name);
 }
 
 struct prestart {
@@ -194,8 +198,8 @@ int myp_ensure_server(struct addon_ctx *ctx, const char *server_id, bool disk_he
 		goto out;
 	}
 	locked = !disk_held;
-	tdir = template_dir(ctx, in.version);
-	char *tparent = xasprintf("%s/templates", ctx->data_dir);
+	tdir = template_dir(ctx, in.version, "");
+	char *tparent = data_paths_templates(ctx->paths);
 	if (fs_mkdir_p(tparent, 0711) != 0) {
 		rc = miren_error_set(err, MIREN_ECONFLICT, "cannot create '%s': %s", tparent,
 				     io_strerror(errno));
@@ -369,7 +373,7 @@ static int resume_one(struct addon_ctx *ctx, const struct server_rec *srv, struc
  * the daemon starts). */
 static void remove_backup_leftovers(struct addon_ctx *ctx)
 {
-	char *root = xasprintf("%s/disks", ctx->data_dir);
+	char *root = data_paths_disks(ctx->paths);
 	DIR *d = opendir(root);
 	struct dirent *de;
 	while (d && (de = readdir(d)) != NULL) {
@@ -411,7 +415,7 @@ void myp_idle(struct addon_ctx *ctx)
 	struct miren_error err;
 	if (mariadb_find(&in, NULL) != 0)
 		return;
-	char *tdir = template_dir(ctx, in.version);
+	char *tdir = template_dir(ctx, in.version, "");
 	if (fs_is_dir(tdir) && mariadb_spare_prepare(tdir, ctx->uid, ctx->gid, &err) != 0)
 		log_warn("cannot prepare a spare MariaDB %s data directory: %s", in.version,
 			 err.message);
@@ -426,7 +430,7 @@ void myp_interrupt(struct addon_ctx *ctx)
 	struct mariadb_install in;
 	if (mariadb_find(&in, NULL) != 0)
 		return;
-	char *tmp = xasprintf("%s/templates/mysql%s.tmp", ctx->data_dir, in.version);
+	char *tmp = template_dir(ctx, in.version, ".tmp");
 	if (mariadb_stop_workers(tmp) > 0)
 		log_info("stopping: ended the mariadb-install-db of %s", tmp);
 	free(tmp);
@@ -513,7 +517,9 @@ int myp_backup_begin(struct addon_ctx *ctx, const struct server_rec *srv, struct
 	struct mariadb_install in;
 	int rc = myp_install_for(ss.version, &in, err);
 	char *hex = secret_hex(8);
-	char *root = xasprintf("%s/disks/" BACKUP_PREFIX "%s", ctx->data_dir, hex);
+	char *copy = xasprintf(BACKUP_PREFIX "%s", hex);
+	char *root = data_paths_disk(ctx->paths, copy);
+	free(copy);
 	char *target = fs_join(root, "data");
 	char *dir = addon_disk_dir(ctx, srv->disk);
 	free(hex);

@@ -13,6 +13,7 @@
 #include "util/io.h"
 #include "util/log.h"
 #include "util/num.h"
+#include "util/paths.h"
 #include "util/secret.h"
 #include "util/strbuf.h"
 
@@ -26,6 +27,14 @@
 /* Spare databases kept ready on the shared server: a burst of new tenants
  * takes them while the preparer thread makes more. */
 #define SPARE_DATABASES 4
+
+/* templates/pg<major><suffix> ("" or ".tmp") */
+static char *template_dir(struct addon_ctx *ctx, int major, const char *suffix)
+{
+	char name[32];
+	snprintf(name, sizeof(name), "pg%d%s", major, suffix);
+	return data_paths_template(ctx->paths, name);
+}
 
 /* The template password, made once per daemon data directory. */
 static int template_password(struct addon_ctx *ctx, char **out, struct miren_error *err)
@@ -107,8 +116,8 @@ int pgp_ensure_server(struct addon_ctx *ctx, const char *server_id, bool disk_he
 		goto out;
 	}
 	locked = !disk_held;
-	tdir = xasprintf("%s/templates/pg%d", ctx->data_dir, pg.major);
-	char *tparent = xasprintf("%s/templates", ctx->data_dir);
+	tdir = template_dir(ctx, pg.major, "");
+	char *tparent = data_paths_templates(ctx->paths);
 	if (fs_mkdir_p(tparent, 0711) != 0) {
 		/* Not retried: it takes a person to repair the data directory. */
 		rc = miren_error_set(err, MIREN_ECONFLICT, "cannot create '%s': %s", tparent,
@@ -304,7 +313,7 @@ void pgp_idle(struct addon_ctx *ctx)
 	struct pg_install inst[8];
 	int n = pg_find_installs(inst, 8);
 	for (int i = 0; i < n; i++) {
-		char *tdir = xasprintf("%s/templates/pg%d", ctx->data_dir, inst[i].major);
+		char *tdir = template_dir(ctx, inst[i].major, "");
 		if (fs_is_dir(tdir) && pg_spare_prepare(tdir, ctx->uid, ctx->gid, &err) != 0)
 			log_warn("cannot prepare a spare PostgreSQL %d cluster: %s", inst[i].major,
 				 err.message);
@@ -318,7 +327,7 @@ void pgp_interrupt(struct addon_ctx *ctx)
 	struct pg_install inst[8];
 	int n = pg_find_installs(inst, 8);
 	for (int i = 0; i < n; i++) {
-		char *tmp = xasprintf("%s/templates/pg%d.tmp", ctx->data_dir, inst[i].major);
+		char *tmp = template_dir(ctx, inst[i].major, ".tmp");
 		if (pg_stop_workers(tmp) > 0)
 			log_info("stopping: ended the initdb of %s", tmp);
 		free(tmp);
