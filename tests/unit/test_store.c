@@ -268,7 +268,7 @@ static void test_disk_records(void **state)
 	struct disk_rec got;
 	assert_int_equal(store_disk_get(f->st, "pg-1-data", &got, &err), 0);
 	assert_string_equal(got.status, "unused");
-	assert_int_equal(got.size_bytes, 2ll << 30);
+	assert_int_equal(got.size_bytes, 2LL << 30);
 	disk_rec_release(&got);
 	struct disk_rec *list;
 	size_t n;
