@@ -372,6 +372,22 @@ static void add(struct fixture *f, const char *id, const char *app)
 
 /* Waits up to 10 s until the instance of app has status want (NULL: is
  * gone); fills *out (when given and present). */
+/* Waits up to 10 s for the reconciler's change callback to have run at
+ * least n times: it runs just after the store is updated, so a status read
+ * may come first. */
+static bool wait_changed(int n)
+{
+	for (int i = 0; i < 1000; i++) {
+		pthread_mutex_lock(&mu);
+		bool enough = changed_calls >= n;
+		pthread_mutex_unlock(&mu);
+		if (enough)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
 static bool wait_status(struct fixture *f, const char *app, const char *want, struct addon_rec *out)
 {
 	for (int i = 0; i < 1000; i++) {
@@ -434,7 +450,7 @@ static void test_provision_to_active(void **state)
 		assert_int_equal(prov[i].runs, 1);
 	assert_int_equal(resources_of("i1/"), 3);
 	assert_int_equal(n_env(f, "app1"), 1);
-	assert_true(changed_calls >= 1);
+	assert_true(wait_changed(1));
 }
 
 static void test_permanent_failure_is_error_and_undone(void **state)
