@@ -22,6 +22,7 @@
 #include "util/fault.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/paths.h"
 #include "util/secret.h"
 #include "util/strbuf.h"
 
@@ -86,7 +87,7 @@ enum miren_err disk_lock(const char *name, const char *what, int wait_ms, struct
 	if (held)
 		log_info("disk %s: %s waits for %s to finish", name, what, held->what);
 	int w = 0;
-	while ((held = lock_find(name)) && w == 0)
+	while (lock_find(name) && w == 0)
 		w = pthread_cond_timedwait(&locks_cv, &locks_mu, &until);
 	enum miren_err rc = 0;
 	if ((held = lock_find(name))) {
@@ -389,7 +390,7 @@ void disk_backup_free(struct disk_backup_job *job)
 {
 	if (!job)
 		return;
-	if (job->online && job->def->backup_free)
+	if (job->online && job->def && job->def->backup_free)
 		job->def->backup_free(job->ctx, &job->b);
 	free(job->b.root);
 	json_decref(job->b.header);
@@ -413,7 +414,7 @@ void disk_backup_free(struct disk_backup_job *job)
 
 static char *disks_root(struct addon_ctx *ctx)
 {
-	return xasprintf("%s/disks", ctx->data_dir);
+	return data_paths_disks(ctx->paths);
 }
 
 /* Renames disk `from` to `to` (image and mount, or directory: see
@@ -615,14 +616,14 @@ enum miren_err disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *
 			/* Why it did not start is the server's own log line, when
 			 * there is one, not the connection attempt that timed out. */
 			static const char says[] = "the server's log says: ";
-			const char *why = strstr(e2.detail, says);
+			const char *said = strstr(e2.detail, says);
 			log_warn("disk %s: the restored copy's server did not start: %s", name,
 				 e2.message);
 			rc = miren_error_set(err, src,
 					     "the restored disk's server did not start, so %s",
 					     exists ? "the previous data was put back"
 						    : "nothing was restored");
-			miren_error_detail(err, "%s", why ? why + strlen(says) : e2.message);
+			miren_error_detail(err, "%s", said ? said + strlen(says) : e2.message);
 			goto restart;
 		}
 		restarted = true;

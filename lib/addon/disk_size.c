@@ -7,8 +7,10 @@
 #include "addon/server.h"
 #include "disk/volume.h"
 #include "util/log.h"
+#include "util/num.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,7 +246,8 @@ struct disk_watch *disk_watch_start(const struct addon_ctx *ctx)
 	struct disk_watch *w = xcalloc(1, sizeof(*w));
 	w->ctx = *ctx;
 	const char *ms = getenv("MIREN_DISK_WATCH_MS");
-	w->interval_ms = ms && atoi(ms) >= 100 ? atoi(ms) : DISK_WATCH_MS;
+	long long v;
+	w->interval_ms = num_parse(ms, 100, INT_MAX, &v) ? (int)v : DISK_WATCH_MS;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	if (pthread_create(&w->thread, NULL, watch_run, w) != 0) {

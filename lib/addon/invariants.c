@@ -2,6 +2,7 @@
 #include "addon/invariants.h"
 #include "addon/server.h"
 #include "disk/volume.h"
+#include "util/paths.h"
 
 #include <dirent.h>
 #include <stdlib.h>
@@ -27,7 +28,7 @@ static void check_disk_dirs(struct addon_ctx *ctx, json_t *v)
 		add(v, xstrdup("the disk records cannot be read"));
 		return;
 	}
-	char *root = xasprintf("%s/disks", ctx->data_dir);
+	char *root = data_paths_disks(ctx->paths);
 	DIR *d = opendir(root);
 	struct dirent *de;
 	while (d && (de = readdir(d))) {
@@ -42,7 +43,7 @@ static void check_disk_dirs(struct addon_ctx *ctx, json_t *v)
 	if (d)
 		closedir(d);
 	for (size_t i = 0; i < n; i++) {
-		char *dir = xasprintf("%s/%s", root, disks[i].name);
+		char *dir = data_paths_disk(ctx->paths, disks[i].name);
 		DIR *dd = opendir(dir);
 		if (dd)
 			closedir(dd);

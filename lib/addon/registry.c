@@ -32,6 +32,8 @@ static void sort_engines(void)
 	size_t n = 0;
 	for (const struct addon_def *const *d = addon_engines; *d && n < MAX_ENGINES; d++)
 		sorted[n++] = *d;
+	/* The elements are pointers, so sizeof(pointer) is meant. */
+	// NOLINTNEXTLINE(bugprone-sizeof-expression)
 	qsort(sorted, n, sizeof(sorted[0]), by_name);
 	sorted[n] = NULL;
 	if (!active)

@@ -3,7 +3,9 @@
 #include "addon/disk_ops.h"
 #include "disk/volume.h"
 #include "util/fs.h"
+#include "util/io.h"
 #include "util/log.h"
+#include "util/paths.h"
 #include "util/strbuf.h"
 
 #include <errno.h>
@@ -57,7 +59,7 @@ enum miren_err addon_address_alloc(struct addon_ctx *ctx, char out[INET_ADDRSTRL
 
 char *addon_disk_dir(const struct addon_ctx *ctx, const char *name)
 {
-	return xasprintf("%s/disks/%s", ctx->data_dir, name);
+	return data_paths_disk(ctx->paths, name);
 }
 
 enum miren_err addon_disk_record(struct addon_ctx *ctx, const char *name, long long size_bytes,
@@ -153,7 +155,7 @@ char *addon_server_sv_id(const char *server_id)
 
 char *addon_server_log_path(const struct addon_ctx *ctx, const char *server_id)
 {
-	return xasprintf("%s/logs/addons/%s.log", ctx->data_dir, server_id);
+	return data_paths_addon_log(ctx->paths, server_id);
 }
 
 enum miren_err addon_server_add(struct addon_ctx *ctx, const char *engine, const char *id,
@@ -194,11 +196,11 @@ enum miren_err addon_server_start(struct addon_ctx *ctx, const struct server_rec
 		return drc;
 	char *id = addon_server_sv_id(srv->id);
 	char *dir = addon_disk_dir(ctx, srv->disk);
-	char *logdir = xasprintf("%s/logs/addons", ctx->data_dir);
+	char *logdir = data_paths_addon_logs(ctx->paths);
 	char *log = addon_server_log_path(ctx, srv->id);
 	fs_mkdir_p(logdir, 0750);
 	if (ctx->uid != (uid_t)-1 && chown(logdir, ctx->uid, ctx->gid) != 0)
-		log_warn("cannot hand %s to the service user: %s", logdir, strerror(errno));
+		log_warn("cannot hand %s to the service user: %s", logdir, io_strerror(errno));
 	char *env[] = { "LANG=C.UTF-8", "PATH=/usr/bin:/bin", NULL };
 	struct sv_spec sv = {
 		.id = id,

@@ -12,10 +12,12 @@
 #include "util/io.h"
 #include "util/log.h"
 #include "util/names.h"
+#include "util/num.h"
 #include "util/strbuf.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -139,7 +141,9 @@ static void prune_release_dirs(struct daemon *d, const char *app)
 	while (dh && (de = readdir(dh))) {
 		if (de->d_name[0] == '.')
 			continue;
-		int num = atoi(de->d_name), known = 0;
+		long long num = 0; /* not a number: 0, no release's */
+		num_parse(de->d_name, 0, INT_MAX, &num);
+		int known = 0;
 		for (size_t i = 0; i < n; i++)
 			known |= nums[i] == num;
 		if (!known) {
@@ -684,10 +688,10 @@ enum miren_err apps_destroy(struct daemon *d, const char *app, struct miren_erro
 	/* Return once the addons are gone too, so that whatever comes next (a
 	 * deploy of the same name) meets nothing of this app. */
 	int64_t deadline = io_mono_ms() + REMOVAL_WAIT_MS;
-	char *left;
 	for (;;) {
 		uint64_t seen = daemon_changes(d);
-		if (!(left = addons_left(d, app, ids, n_ids)))
+		char *left = addons_left(d, app, ids, n_ids);
+		if (!left)
 			break;
 		if (daemon_wait_changes(d, app, seen, deadline) && daemon_is_stopping(d)) {
 			rc = daemon_stopping_error(err);

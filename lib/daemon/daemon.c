@@ -107,7 +107,9 @@ int daemon_wait_changes(struct daemon *d, const char *app, uint64_t seen, int64_
 	int64_t now = io_mono_ms();
 	/* Wake at least every second, so as not to depend on every path that
 	 * ends a removal signalling it. */
-	int64_t wait = deadline_ms - now < 1000 ? deadline_ms - now : 1000;
+	int64_t wait = deadline_ms - now;
+	if (wait > 1000)
+		wait = 1000;
 	if (!d->stopping && d->changes == seen && wait > 0) {
 		struct timespec until;
 		io_mono_deadline(&until, wait);

@@ -26,6 +26,7 @@
 
 #include "addon/addon.h"
 #include "daemon/daemon.h"
+#include "util/io.h"
 #include "util/paths.h"
 
 struct app_config;

@@ -18,7 +18,10 @@
 #include "supervise/supervise.h"
 #include "util/fault.h"
 #include "util/fs.h"
+#include "util/io.h"
 #include "util/log.h"
+#include "util/num.h"
+#include "util/paths.h"
 #include "util/strbuf.h"
 
 #include <ctype.h>
@@ -26,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <linux/loop.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -48,8 +52,9 @@
 #define MOUNT_FLAGS (MS_NOSUID | MS_NODEV | MS_NOATIME)
 
 struct volumes {
-	char *images; /* DATA/volumes */
-	char *mounts; /* DATA/disks */
+	struct data_paths *paths; /* of DATA */
+	char *images;             /* DATA/volumes */
+	char *mounts;             /* DATA/disks */
 	uid_t uid;
 	gid_t gid;
 	enum volume_mode mode;
@@ -100,9 +105,12 @@ static bool have_cap_sys_resource(void)
 	FILE *f = fopen("/proc/self/status", "r");
 	char line[256];
 	unsigned long long caps = 0;
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "CapEff: %llx", &caps) == 1)
-			break;
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "CapEff:", 7) != 0)
+			continue;
+		num_parse_u(line + 7 + strspn(line + 7, " \t"), 16, ULLONG_MAX, &caps, NULL);
+		break;
+	}
 	if (f)
 		fclose(f);
 	return caps & (1ULL << 24); /* CAP_SYS_RESOURCE */
@@ -111,8 +119,9 @@ static bool have_cap_sys_resource(void)
 struct volumes *volumes_open(const char *data_dir, uid_t uid, gid_t gid)
 {
 	struct volumes *v = xcalloc(1, sizeof(*v));
-	v->images = fs_join(data_dir, "volumes");
-	v->mounts = fs_join(data_dir, "disks");
+	v->paths = data_paths_new(data_dir);
+	v->images = data_paths_volumes(v->paths);
+	v->mounts = data_paths_disks(v->paths);
 	v->uid = uid;
 	v->gid = gid;
 	pthread_mutex_init(&v->mu, NULL);
@@ -129,7 +138,7 @@ struct volumes *volumes_open(const char *data_dir, uid_t uid, gid_t gid)
 			 "the daemon does not run as root, so it cannot use loop devices");
 	} else if ((lc = open("/dev/loop-control", O_RDWR | O_CLOEXEC)) < 0) {
 		snprintf(v->reason, sizeof(v->reason),
-			 "no loop device support (/dev/loop-control: %s)", strerror(errno));
+			 "no loop device support (/dev/loop-control: %s)", io_strerror(errno));
 	} else if (!mkfs) {
 		snprintf(v->reason, sizeof(v->reason), "mkfs.ext4 is not installed (e2fsprogs)");
 	} else {
@@ -163,6 +172,7 @@ void volumes_free(struct volumes *v)
 	pthread_mutex_destroy(&v->mu);
 	free(v->images);
 	free(v->mounts);
+	data_paths_free(v->paths);
 	free(v);
 }
 
@@ -183,17 +193,17 @@ const char *volumes_mode_reason(const struct volumes *v)
 
 char *volume_dir(const struct volumes *v, const char *name)
 {
-	return fs_join(v->mounts, name);
+	return data_paths_disk(v->paths, name);
 }
 
 static char *image_path(const struct volumes *v, const char *name)
 {
-	return xasprintf("%s/%s.img", v->images, name);
+	return data_paths_volume_image(v->paths, name);
 }
 
 static char *spare_path(const struct volumes *v, uint64_t size)
 {
-	return xasprintf("%s/.spare-%" PRIu64 ".img", v->images, size);
+	return data_paths_volume_spare(v->paths, (unsigned long long)size);
 }
 
 static enum miren_err name_check(const char *name, struct miren_error *err)
@@ -236,12 +246,14 @@ static bool mount_at(const char *dir, char *source, size_t len, dev_t *devno)
 	bool found = false;
 	while (getline(&line, &cap, f) > 0) {
 		/* id parent maj:min root mountpoint opts [optional...] - fstype source super */
-		unsigned maj, min;
+		unsigned long long maj, min;
+		const char *colon = NULL;
 		char *save = NULL, *tok = strtok_r(line, " \n", &save);
 		char *fields[5] = { 0 };
 		for (int i = 0; i < 5 && tok; i++, tok = strtok_r(NULL, " \n", &save))
 			fields[i] = tok;
-		if (!fields[4] || sscanf(fields[2], "%u:%u", &maj, &min) != 2)
+		if (!fields[4] || !num_parse_u(fields[2], 10, UINT_MAX, &maj, &colon) ||
+		    *colon != ':' || !num_parse_u(colon + 1, 10, UINT_MAX, &min, NULL))
 			continue;
 		unescape_mountinfo(fields[4]);
 		if (strcmp(fields[4], dir))
@@ -254,7 +266,7 @@ static bool mount_at(const char *dir, char *source, size_t len, dev_t *devno)
 		if (src)
 			unescape_mountinfo(src);
 		snprintf(source, len, "%s", src ? src : "");
-		*devno = makedev(maj, min);
+		*devno = makedev((unsigned)maj, (unsigned)min);
 	}
 	free(line);
 	fclose(f);
@@ -289,7 +301,7 @@ static void loop_detach(const char *loopname)
 	int fd = open(dev, O_RDWR | O_CLOEXEC);
 	if (fd >= 0) {
 		if (ioctl(fd, LOOP_CLR_FD, 0) != 0 && errno != ENXIO)
-			log_warn("disks: cannot detach %s: %s", dev, strerror(errno));
+			log_warn("disks: cannot detach %s: %s", dev, io_strerror(errno));
 		close(fd);
 	}
 	free(dev);
@@ -340,20 +352,20 @@ static enum miren_err attach_and_mount(struct volumes *v, const char *image, con
 	int img = open(image, O_RDWR | O_CLOEXEC);
 	if (img < 0)
 		return miren_error_set(err, MIREN_EIO, "cannot open disk image '%s': %s", image,
-				       strerror(errno));
+				       io_strerror(errno));
 	int rc = 0, loop = -1;
 	char dev[32] = "";
 	pthread_mutex_lock(&v->mu);
 	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
 	if (ctl < 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot open /dev/loop-control: %s",
-				     strerror(errno));
+				     io_strerror(errno));
 	/* Another process may take the free device first: try a few. */
 	for (int attempt = 0; !rc && attempt < 16; attempt++) {
 		int n = ioctl(ctl, LOOP_CTL_GET_FREE);
 		if (n < 0) {
 			rc = miren_error_set(err, MIREN_EIO, "no free loop device: %s",
-					     strerror(errno));
+					     io_strerror(errno));
 			break;
 		}
 		snprintf(dev, sizeof(dev), "/dev/loop%d", n);
@@ -363,7 +375,7 @@ static enum miren_err attach_and_mount(struct volumes *v, const char *image, con
 			usleep(10000);
 		if (loop < 0) {
 			rc = miren_error_set(err, MIREN_EIO, "cannot open %s: %s", dev,
-					     strerror(errno));
+					     io_strerror(errno));
 			break;
 		}
 		struct loop_config cfg;
@@ -378,7 +390,7 @@ static enum miren_err attach_and_mount(struct volumes *v, const char *image, con
 		loop = -1;
 		if (e != EBUSY) {
 			rc = miren_error_set(err, MIREN_EIO, "cannot attach '%s' to %s: %s", image,
-					     dev, strerror(e));
+					     dev, io_strerror(e));
 			break;
 		}
 	}
@@ -389,7 +401,7 @@ static enum miren_err attach_and_mount(struct volumes *v, const char *image, con
 	pthread_mutex_unlock(&v->mu);
 	if (!rc && mount(dev, dir, "ext4", MOUNT_FLAGS, "") != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot mount %s (%s) at '%s': %s", dev, image,
-				     dir, strerror(errno));
+				     dir, io_strerror(errno));
 	/* Mounted, the mount holds the device; not mounted, this close frees it. */
 	if (loop >= 0)
 		close(loop);
@@ -409,7 +421,7 @@ static enum miren_err unmount(const char *dir, struct miren_error *err)
 			continue;
 		if (errno != EBUSY || waited >= UMOUNT_WAIT_MS)
 			return miren_error_set(err, MIREN_EIO, "cannot unmount '%s': %s", dir,
-					       strerror(errno));
+					       io_strerror(errno));
 		usleep(50000);
 		waited += 50;
 	}
@@ -428,7 +440,7 @@ static enum miren_err mountpoint_ensure(const char *dir, struct miren_error *err
 		if (fs_mkdir_p(parent, 0755) != 0) {
 			enum miren_err rc = miren_error_set(err, MIREN_EIO,
 							    "cannot create '%s': %s", parent,
-							    strerror(errno));
+							    io_strerror(errno));
 			free(parent);
 			return rc;
 		}
@@ -436,7 +448,7 @@ static enum miren_err mountpoint_ensure(const char *dir, struct miren_error *err
 	free(parent);
 	if (mkdir(dir, 0) != 0 && errno != EEXIST)
 		return miren_error_set(err, MIREN_EIO, "cannot create '%s': %s", dir,
-				       strerror(errno));
+				       io_strerror(errno));
 	return 0;
 }
 
@@ -449,13 +461,13 @@ static enum miren_err root_prepare(struct volumes *v, const char *dir, struct mi
 {
 	char *lf = fs_join(dir, "lost+found");
 	if (rmdir(lf) != 0 && errno != ENOENT && errno != ENOTEMPTY)
-		log_warn("disks: cannot remove %s: %s", lf, strerror(errno));
+		log_warn("disks: cannot remove %s: %s", lf, io_strerror(errno));
 	free(lf);
 	uid_t uid = v->uid == (uid_t)-1 ? geteuid() : v->uid;
 	gid_t gid = v->gid == (gid_t)-1 ? getegid() : v->gid;
 	if (chown(dir, uid, gid) != 0 || chmod(dir, 0755) != 0)
 		return miren_error_set(err, MIREN_EIO, "cannot hand '%s' to the service user: %s",
-				       dir, strerror(errno));
+				       dir, io_strerror(errno));
 	return 0;
 }
 
@@ -505,7 +517,7 @@ static enum miren_err make_image(struct volumes *v, const char *path, uint64_t s
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 || ftruncate(fd, (off_t)size) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot create disk image '%s': %s", tmp,
-				     strerror(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	uid_t uid = v->uid == (uid_t)-1 ? geteuid() : v->uid;
@@ -516,12 +528,13 @@ static enum miren_err make_image(struct volumes *v, const char *path, uint64_t s
 	char *args[] = { "-q", "-F", "-t", "ext4", "-m", "0", "-E", ext, tmp, NULL };
 	rc = run_tool("mkfs.ext4", args, 1u << 0, err);
 	if (!rc && fsync(fd) != 0)
-		rc = miren_error_set(err, MIREN_EIO, "cannot fsync '%s': %s", tmp, strerror(errno));
+		rc = miren_error_set(err, MIREN_EIO, "cannot fsync '%s': %s", tmp,
+				     io_strerror(errno));
 	if (!rc)
 		fault_point("volume:formatted");
 	if (!rc && rename(tmp, path) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot rename '%s': %s", tmp,
-				     strerror(errno));
+				     io_strerror(errno));
 	if (!rc)
 		fs_fsync_dir(path);
 out:
@@ -644,7 +657,7 @@ enum miren_err volume_ensure(struct volumes *v, const char *name, uint64_t size_
 		if (fs_mkdir_p(dir, 0755) != 0 ||
 		    (v->uid != (uid_t)-1 && chown(dir, v->uid, v->gid) != 0))
 			rc = miren_error_set(err, MIREN_EIO, "cannot create '%s': %s", dir,
-					     strerror(errno));
+					     io_strerror(errno));
 	} else {
 		/* A spare of this size, made ahead, is taken by a rename. */
 		char *spare = spare_path(v, size_bytes);
@@ -682,7 +695,7 @@ enum miren_err volume_remove(struct volumes *v, const char *name, struct miren_e
 		detach_image(image);
 		if (unlink(image) != 0 && errno != ENOENT)
 			rc = miren_error_set(err, MIREN_EIO, "cannot delete disk image '%s': %s",
-					     image, strerror(errno));
+					     image, io_strerror(errno));
 		else
 			fs_fsync_dir(image);
 	}
@@ -690,7 +703,7 @@ enum miren_err volume_remove(struct volumes *v, const char *name, struct miren_e
 		fault_point("volume:deleted");
 	if (!rc && fs_remove_tree(dir) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot remove disk directory '%s': %s", dir,
-				     strerror(errno));
+				     io_strerror(errno));
 	free(image);
 	free(dir);
 	return rc;
@@ -715,7 +728,7 @@ enum miren_err volume_move(struct volumes *v, const char *from, const char *to,
 		/* A directory disk: one rename. */
 		if (rename(fdir, tdir) != 0)
 			rc = miren_error_set(err, MIREN_EIO, "cannot rename '%s' to '%s': %s", fdir,
-					     tdir, strerror(errno));
+					     tdir, io_strerror(errno));
 		else
 			fs_fsync_dir(v->mounts);
 	} else {
@@ -726,7 +739,7 @@ enum miren_err volume_move(struct volumes *v, const char *from, const char *to,
 		rc = unmount(fdir, err);
 		if (!rc && rename(fimg, timg) != 0)
 			rc = miren_error_set(err, MIREN_EIO, "cannot rename '%s' to '%s': %s", fimg,
-					     timg, strerror(errno));
+					     timg, io_strerror(errno));
 		if (!rc) {
 			fs_fsync_dir(v->images);
 			rmdir(fdir);
@@ -753,19 +766,21 @@ static enum miren_err resize_unmounted(struct volumes *v, const char *name, uint
 	char *dir = volume_dir(v, name);
 	char ksize[32];
 	snprintf(ksize, sizeof(ksize), "%" PRIu64 "K", size_bytes >> 10);
-	char *fsck[] = { "-f", "-p", image, NULL };
-	char *resize[] = { image, ksize, NULL };
 	enum miren_err rc = unmount(dir, err);
 	if (!rc && file_size(image) < size_bytes && truncate(image, (off_t)size_bytes) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot grow disk image '%s': %s", image,
-				     strerror(errno));
-	if (!rc)
+				     io_strerror(errno));
+	if (!rc) {
+		char *fsck[] = { "-f", "-p", image, NULL };
 		rc = run_tool("e2fsck", fsck, (1u << 0) | (1u << 1), err);
-	if (!rc)
+	}
+	if (!rc) {
+		char *resize[] = { image, ksize, NULL };
 		rc = run_tool("resize2fs", resize, 1u << 0, err);
+	}
 	if (!rc && file_size(image) > size_bytes && truncate(image, (off_t)size_bytes) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot cut disk image '%s': %s", image,
-				     strerror(errno));
+				     io_strerror(errno));
 	struct miren_error e2;
 	int mrc = mount_image(v, name, false, &e2);
 	if (!rc && mrc)
@@ -834,7 +849,7 @@ enum miren_err volume_resize(struct volumes *v, const char *name, uint64_t size_
 		int fd = open(image, O_WRONLY | O_CLOEXEC);
 		if (fd < 0 || ftruncate(fd, (off_t)size_bytes) != 0 || fsync(fd) != 0)
 			rc = miren_error_set(err, MIREN_EIO, "cannot grow disk image '%s': %s",
-					     image, strerror(errno));
+					     image, io_strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		if (rc)
@@ -850,7 +865,7 @@ enum miren_err volume_resize(struct volumes *v, const char *name, uint64_t size_
 		int lfd = open(src, O_RDWR | O_CLOEXEC);
 		if (lfd < 0 || ioctl(lfd, LOOP_SET_CAPACITY, 0) != 0)
 			rc = miren_error_set(err, MIREN_EIO, "cannot update the size of %s: %s",
-					     src, strerror(errno));
+					     src, io_strerror(errno));
 		if (lfd >= 0)
 			close(lfd);
 		if (!rc) {
@@ -881,13 +896,13 @@ void volume_info(struct volumes *v, const char *name, uint64_t recorded_size,
 		return;
 	char *image = image_path(v, name);
 	char *dir = volume_dir(v, name);
-	char src[256];
-	dev_t dn;
 	if (fs_exists(image)) {
 		out->mode = VOLUME_EXT4;
 		out->exists = true;
 		out->size_bytes = file_size(image);
 		out->fs_bytes = fs_bytes(image);
+		char src[256];
+		dev_t dn;
 		struct statvfs sv;
 		if (mount_at(dir, src, sizeof(src), &dn) && statvfs(dir, &sv) == 0) {
 			out->mounted = true;

@@ -146,6 +146,21 @@ char *data_paths_disk(const struct data_paths *p, const char *disk)
 	return xasprintf("%s/disks/%s", p->root, disk);
 }
 
+char *data_paths_volumes(const struct data_paths *p)
+{
+	return fs_join(p->root, "volumes");
+}
+
+char *data_paths_volume_image(const struct data_paths *p, const char *disk)
+{
+	return xasprintf("%s/volumes/%s.img", p->root, disk);
+}
+
+char *data_paths_volume_spare(const struct data_paths *p, unsigned long long bytes)
+{
+	return xasprintf("%s/volumes/.spare-%llu.img", p->root, bytes);
+}
+
 char *data_paths_addon_logs(const struct data_paths *p)
 {
 	return fs_join(p->root, "logs/addons");

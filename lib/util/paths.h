@@ -42,7 +42,12 @@ char *data_paths_app_logs(const struct data_paths *p, const char *app); /* apps/
 char *data_paths_service_log(const struct data_paths *p, const char *app, const char *service);
 char *data_paths_disks(const struct data_paths *p);                  /* disks */
 char *data_paths_disk(const struct data_paths *p, const char *disk); /* disks/<disk> */
-char *data_paths_addon_logs(const struct data_paths *p);             /* logs/addons */
+char *data_paths_volumes(const struct data_paths *p);                /* volumes */
+/* volumes/<disk>.img: a disk's ext4 image */
+char *data_paths_volume_image(const struct data_paths *p, const char *disk);
+/* volumes/.spare-<bytes>.img: an image made ahead for the next disk of that size */
+char *data_paths_volume_spare(const struct data_paths *p, unsigned long long bytes);
+char *data_paths_addon_logs(const struct data_paths *p); /* logs/addons */
 /* logs/addons/<server>.log: an addon server's own log */
 char *data_paths_addon_log(const struct data_paths *p, const char *server);
 char *data_paths_templates(const struct data_paths *p); /* templates */

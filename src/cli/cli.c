@@ -68,7 +68,7 @@ static void print_json_error(const char *code, const char *message, const char *
 	json_decref(j);
 }
 
-int cli_fail(const struct miren_error *err)
+int(cli_fail)(const struct miren_error *err)
 {
 	if (json_errors) {
 		print_json_error(miren_err_code_name(err->code), err->message, err->detail,
@@ -84,7 +84,7 @@ int cli_fail(const struct miren_error *err)
 	return cli_exit_code(code);
 }
 
-int cli_failf(enum miren_err code, const char *hint, const char *fmt, ...)
+int(cli_failf)(enum miren_err code, const char *hint, const char *fmt, ...)
 {
 	struct miren_error err;
 	miren_error_clear(&err);

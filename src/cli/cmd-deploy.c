@@ -159,7 +159,7 @@ static int exec(struct cli *cli, int argc, char **argv)
 		dir = ".";
 	if (!realpath(dir, root))
 		return cli_failf(errno == ENOENT ? MIREN_ENOTFOUND : MIREN_EIO, NULL,
-				 "cannot open directory '%s': %s", dir, strerror(errno));
+				 "cannot open directory '%s': %s", dir, io_strerror(errno));
 	struct app_config *cfg = NULL;
 	int rc = load_config(root, &cfg);
 	if (rc)

@@ -41,16 +41,16 @@ static int exec(struct cli *cli, int argc, char **argv)
 	const char *snapshot = cli_str(cli, "snapshot"), *name = cli_str(cli, "name");
 	bool force = cli_flag(cli, "force");
 	int rc, fd = open(snapshot, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return cli_failf(errno == ENOENT ? MIREN_ENOTFOUND : MIREN_EIO, NULL,
+				 "cannot read snapshot '%s': %s", snapshot, io_strerror(errno));
 	struct stat st;
-	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		enum miren_err code = fd < 0 && errno == ENOENT ? MIREN_ENOTFOUND
-				      : fd < 0                  ? MIREN_EIO
-								: MIREN_EINVAL;
-		rc = cli_failf(code, NULL, "cannot read snapshot '%s': %s", snapshot,
-			       fd < 0 ? io_strerror(errno) : "not a regular file");
-		if (fd >= 0)
-			close(fd);
-		return rc;
+	int stat_errno = fstat(fd, &st) != 0 ? errno : 0;
+	if (stat_errno || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return cli_failf(stat_errno ? MIREN_EIO : MIREN_EINVAL, NULL,
+				 "cannot read snapshot '%s': %s", snapshot,
+				 stat_errno ? io_strerror(stat_errno) : "not a regular file");
 	}
 	char *path;
 	char *esc = name ? api_escape(name) : NULL;

@@ -91,9 +91,9 @@ static bool port_free(const char *addr, int port)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	inet_pton(AF_INET, addr, &sa.sin_addr);
-	bool ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	bool bound = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
 	close(fd);
-	return ok;
+	return bound;
 }
 
 static bool all_free(int port)
@@ -635,13 +635,16 @@ static void test_client_file(void **state)
 	for (char **p = argv; *p; p++)
 		assert_null(strstr(*p, PW_B));
 	/* The client connects with it and lands in its database. */
-	char *full[] = { argv[0], argv[1], "-N", "-e", "SELECT DATABASE(), CURRENT_USER()", NULL };
 	int fds[2];
 	assert_int_equal(pipe(fds), 0);
 	pid_t pid = fork();
 	if (pid == 0) {
+		char *full[] = { argv[0], argv[1], "-N", "-e", "SELECT DATABASE(), CURRENT_USER()",
+				 NULL };
 		dup2(fds[1], 1);
 		close(fds[0]);
+		if (!full[0]) /* no client: the parent finds no output */
+			_exit(127);
 		execv(full[0], full);
 		_exit(127);
 	}

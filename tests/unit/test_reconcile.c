@@ -30,6 +30,7 @@
 #include "addon/registry.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/paths.h"
 
 #define FAKE "fake-db"
 #define N_PROV 3
@@ -293,6 +294,7 @@ static const struct addon_def *const registry[] = { &absent_def, &fake_def, NULL
 struct fixture {
 	char dir[64];
 	struct store *store;
+	struct data_paths *paths;
 	struct addon_ctx ctx;
 	struct reconciler *r;
 };
@@ -313,8 +315,10 @@ static int setup(void **state)
 	struct miren_error err;
 	assert_int_equal(store_open(db, &f->store, &err), 0);
 	free(db);
+	f->paths = data_paths_new(f->dir);
 	f->ctx = (struct addon_ctx){ .store = f->store,
 				     .data_dir = f->dir,
+				     .paths = f->paths,
 				     .uid = (uid_t)-1,
 				     .gid = (gid_t)-1,
 				     .retry_base_ms = 20 };
@@ -330,6 +334,7 @@ static int teardown(void **state)
 	reconciler_stop(f->r);
 	store_close(f->store);
 	fs_remove_tree(f->dir);
+	data_paths_free(f->paths);
 	addon_registry_override(NULL);
 	world_reset();
 	free(f);
@@ -369,6 +374,22 @@ static void add(struct fixture *f, const char *id, const char *app)
 
 /* Waits up to 10 s until the instance of app has status want (NULL: is
  * gone); fills *out (when given and present). */
+/* Waits up to 10 s for the reconciler's change callback to have run at
+ * least n times: it runs just after the store is updated, so a status read
+ * may come first. */
+static bool wait_changed(int n)
+{
+	for (int i = 0; i < 1000; i++) {
+		pthread_mutex_lock(&mu);
+		bool enough = changed_calls >= n;
+		pthread_mutex_unlock(&mu);
+		if (enough)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
 static bool wait_status(struct fixture *f, const char *app, const char *want, struct addon_rec *out)
 {
 	for (int i = 0; i < 1000; i++) {
@@ -404,21 +425,6 @@ static void wait_crash_entered(void)
 	assert_true(entered);
 }
 
-/* Whether the reconciler's callback ran at least once within 10 s: it
- * runs after the status write that the test saw. */
-static bool wait_changed(void)
-{
-	pthread_mutex_lock(&mu);
-	for (int i = 0; i < 1000 && changed_calls < 1; i++) {
-		pthread_mutex_unlock(&mu);
-		usleep(10000);
-		pthread_mutex_lock(&mu);
-	}
-	bool called = changed_calls >= 1;
-	pthread_mutex_unlock(&mu);
-	return called;
-}
-
 static size_t n_env(struct fixture *f, const char *app)
 {
 	struct env_rec *v;
@@ -446,7 +452,7 @@ static void test_provision_to_active(void **state)
 		assert_int_equal(prov[i].runs, 1);
 	assert_int_equal(resources_of("i1/"), 3);
 	assert_int_equal(n_env(f, "app1"), 1);
-	assert_true(wait_changed());
+	assert_true(wait_changed(1));
 }
 
 static void test_permanent_failure_is_error_and_undone(void **state)

@@ -26,9 +26,13 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	strcpy(f->dir, "/tmp/miren-test-store.XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (!f)
 		return -1;
+	strcpy(f->dir, "/tmp/miren-test-store.XXXXXX");
+	if (!mkdtemp(f->dir)) {
+		free(f);
+		return -1;
+	}
 	char *path = fs_join(f->dir, "miren.db");
 	struct miren_error err;
 	int rc = store_open(path, &f->st, &err);
@@ -259,12 +263,12 @@ static void test_disk_records(void **state)
 	assert_int_equal(store_disk_put(f->st, &d, &err), 0);
 	/* Put replaces. */
 	d.status = "unused";
-	d.size_bytes = 2ll << 30;
+	d.size_bytes = 2LL << 30;
 	assert_int_equal(store_disk_put(f->st, &d, &err), 0);
 	struct disk_rec got;
 	assert_int_equal(store_disk_get(f->st, "pg-1-data", &got, &err), 0);
 	assert_string_equal(got.status, "unused");
-	assert_int_equal(got.size_bytes, 2ll << 30);
+	assert_int_equal(got.size_bytes, 2LL << 30);
 	disk_rec_release(&got);
 	struct disk_rec *list;
 	size_t n;

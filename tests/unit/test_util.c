@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,6 +16,7 @@
 #include "util/err.h"
 #include "util/fs.h"
 #include "util/names.h"
+#include "util/num.h"
 #include "util/secret.h"
 #include "util/sha256.h"
 #include "util/strbuf.h"
@@ -238,6 +240,43 @@ static void expect_unescaped(const char *in, const char *want)
 	assert_int_equal(n, strlen(want));
 }
 
+/* Numbers from text: all of it a number (or its first line), in range,
+ * else false and the output untouched (atoi would say 0 or 12). */
+static void test_num(void **state MIREN_UNUSED)
+{
+	long long v = 7;
+	assert_true(num_parse("42", 0, 100, &v));
+	assert_int_equal(v, 42);
+	assert_true(num_parse("-3\nrest of a file", -10, 10, &v));
+	assert_int_equal(v, -3);
+	v = 7;
+	assert_false(num_parse("12abc", 0, 100, &v));
+	assert_false(num_parse("", 0, 100, &v));
+	assert_false(num_parse(NULL, 0, 100, &v));
+	assert_false(num_parse(" 1", 0, 100, &v));
+	assert_false(num_parse("+1", 0, 100, &v));
+	assert_false(num_parse("101", 0, 100, &v));
+	assert_false(num_parse("99999999999999999999", 0, LLONG_MAX, &v));
+	assert_int_equal(v, 7);
+
+	unsigned long long u = 0;
+	const char *end = NULL;
+	assert_true(num_parse_u("3fffffffff\n", 16, ULLONG_MAX, &u, NULL));
+	assert_true(u == 0x3fffffffffULL);
+	assert_true(num_parse_u("259:3", 10, UINT_MAX, &u, &end));
+	assert_int_equal(u, 259);
+	assert_string_equal(end, ":3");
+	assert_false(num_parse_u("259:3", 10, UINT_MAX, &u, NULL));
+	assert_false(num_parse_u("0x10", 16, ULLONG_MAX, &u, NULL));
+	assert_false(num_parse_u("-1", 10, ULLONG_MAX, &u, NULL));
+
+	assert_int_equal(num_pid("1234"), 1234);
+	assert_int_equal(num_pid("1234\n"), 1234);
+	assert_int_equal(num_pid("self"), 0);
+	assert_int_equal(num_pid("0"), 0);
+	assert_int_equal(num_pid("4294967297"), 0);
+}
+
 static void test_api_unescape(void **state MIREN_UNUSED)
 {
 	expect_unescaped("/v1/apps/hello", "/v1/apps/hello");
@@ -266,6 +305,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_fs),
 		cmocka_unit_test(test_text),
+		cmocka_unit_test(test_num),
 		cmocka_unit_test(test_api_unescape),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

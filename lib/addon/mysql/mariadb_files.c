@@ -27,6 +27,7 @@
 
 #include "util/fault.h"
 #include "util/fs.h"
+#include "util/io.h"
 #include "util/secret.h"
 #include "util/sha256.h"
 #include "util/strbuf.h"
@@ -84,19 +85,19 @@ enum miren_err mariadb_template_ensure(const struct mariadb_install *in, const c
 
 	if (fs_mkdir_p(parent, 0755) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot create directory %s: %s", parent,
-				     mdbi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (lock_fd < 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot open %s: %s", lock,
-				     mdbi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	while (flock(lock_fd, LOCK_EX) != 0) {
 		if (errno != EINTR) {
 			rc = miren_error_set(err, MIREN_EIO, "cannot lock %s: %s", lock,
-					     mdbi_errtext(errno));
+					     io_strerror(errno));
 			goto out;
 		}
 	}
@@ -137,7 +138,7 @@ enum miren_err mariadb_template_ensure(const struct mariadb_install *in, const c
 		goto out;
 	if (rename(tmp, dir) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s to %s: %s", tmp, dir,
-				     mdbi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	if (fs_fsync_dir(parent) != 0)
@@ -240,7 +241,7 @@ enum miren_err mariadb_spare_prepare(const char *template_dir, uid_t uid, gid_t 
 	lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (lock_fd < 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot open %s: %s", lock,
-				     mdbi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
@@ -248,7 +249,7 @@ enum miren_err mariadb_spare_prepare(const char *template_dir, uid_t uid, gid_t 
 		lock_fd = -1;
 		if (errno != EWOULDBLOCK)
 			rc = miren_error_set(err, MIREN_EIO, "cannot lock %s: %s", lock,
-					     mdbi_errtext(errno));
+					     io_strerror(errno));
 		goto out;
 	}
 	template_id(spare, have);
@@ -265,7 +266,7 @@ enum miren_err mariadb_spare_prepare(const char *template_dir, uid_t uid, gid_t 
 		goto out;
 	if (rename(tmp, spare) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s to %s: %s", tmp, spare,
-				     mdbi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	rc = mdbi_fsync_parent(spare, err);
@@ -320,7 +321,7 @@ enum miren_err mariadb_run_dir_ensure(const char *disk_dir, uid_t uid, gid_t gid
 	struct stat st;
 	if (mkdir(base, 0711) != 0 && errno != EEXIST)
 		rc = miren_error_set(err, MIREN_EIO, "cannot create %s: %s", base,
-				     mdbi_errtext(errno));
+				     io_strerror(errno));
 	else if (lstat(base, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
 		rc = miren_error_set(err, MIREN_EPERM,
 				     "%s is not a directory of this user; refusing to put "
@@ -328,7 +329,7 @@ enum miren_err mariadb_run_dir_ensure(const char *disk_dir, uid_t uid, gid_t gid
 				     base);
 	else if ((st.st_mode & 0777) != 0711 && chmod(base, 0711) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot chmod %s: %s", base,
-				     mdbi_errtext(errno));
+				     io_strerror(errno));
 	if (!rc)
 		rc = mdbi_ensure_dir(run, 0700, uid, gid, err);
 	free(run);
@@ -353,7 +354,7 @@ enum miren_err mariadb_clone(const char *template_dir, const char *disk_dir, uid
 	char *tmp = fs_join(disk_dir, "data.tmp");
 	if (!fs_is_dir(disk_dir) && fs_mkdir_p(disk_dir, 0755) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot create directory %s: %s", disk_dir,
-				     mdbi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	if ((rc = mariadb_run_dir_ensure(disk_dir, uid, gid, err)))
@@ -373,7 +374,7 @@ enum miren_err mariadb_clone(const char *template_dir, const char *disk_dir, uid
 	fault_point(MY_FAULT("clone:copied"));
 	if (rename(tmp, data) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s to %s: %s", tmp, data,
-				     mdbi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	if (fs_fsync_dir(disk_dir) != 0)

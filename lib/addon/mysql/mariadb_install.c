@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "supervise/supervise.h"
+#include "util/num.h"
 #include "util/strbuf.h"
 
 /* ---- install ------------------------------------------------------------ */
@@ -34,9 +35,12 @@ static int ask_version(const char *server, char out[16])
 	int st = sv_run(argv, NULL, "/", (uid_t)-1, (gid_t)-1, 30000, &text);
 	int rc = -1;
 	const char *v = text ? strstr(text, "Ver ") : NULL;
-	int major = 0, minor = 0;
-	if (st == 0 && v && sscanf(v + 4, "%d.%d", &major, &minor) == 2 && major > 0) {
-		snprintf(out, 16, "%d.%d", major, minor);
+	/* "mariadbd  Ver 10.11.6-MariaDB-0+deb12u1 for ..." */
+	unsigned long long major = 0, minor = 0;
+	const char *dot = NULL;
+	if (st == 0 && v && num_parse_u(v + 4, 10, 9999, &major, &dot) && major > 0 &&
+	    *dot == '.' && num_parse_u(dot + 1, 10, 9999, &minor, &dot)) {
+		snprintf(out, 16, "%llu.%llu", major, minor);
 		rc = 0;
 	}
 	free(text);
@@ -115,7 +119,7 @@ int mariadb_stop_workers(const char *dir)
 	DIR *d = opendir("/proc");
 	struct dirent *de;
 	while (d && n < 64 && (de = readdir(d)) != NULL) {
-		pid_t pid = (pid_t)atoi(de->d_name);
+		pid_t pid = num_pid(de->d_name);
 		if (pid > 1 && pid != getpid() && works_on(pid, dir))
 			pids[n++] = pid;
 	}

@@ -25,11 +25,8 @@
  * template (NULL-terminated). */
 extern const char *const mdbi_small_settings[];
 
-/* CLOCK_MONOTONIC in ms; a sleep of ms that EINTR does not cut short. */
-int64_t mdbi_mono_ms(void);
+/* A sleep of ms that EINTR does not cut short. */
 void mdbi_nap_ms(int ms);
-/* strerror without its shared buffer (the daemon has threads). */
-const char *mdbi_errtext(int e);
 /* Whether an owner was given ((uid_t)-1/(gid_t)-1: keep the caller's). */
 bool mdbi_ids_given(uid_t uid, gid_t gid);
 /* The last max bytes of a command's output on one line into dst[len]. */

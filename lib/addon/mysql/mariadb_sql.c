@@ -7,6 +7,7 @@
 
 #include <errmsg.h>
 #include <errno.h>
+#include <limits.h>
 #include <mysql.h>
 #include <mysqld_error.h>
 #include <pthread.h>
@@ -15,7 +16,9 @@
 #include <string.h>
 
 #include "util/fault.h"
+#include "util/io.h"
 #include "util/names.h"
+#include "util/num.h"
 
 /* ---- connections -------------------------------------------------------- */
 
@@ -140,7 +143,7 @@ void mariadb_names_free(char **names, size_t n)
 enum miren_err mariadb_wait_ready(const char *disk_dir, const char *password, int timeout_ms,
 				  const atomic_bool *stop, struct miren_error *err)
 {
-	int64_t deadline = mdbi_mono_ms() + timeout_ms;
+	int64_t deadline = io_mono_ms() + timeout_ms;
 	struct miren_error last = { 0 };
 	for (;;) {
 		miren_error_clear(&last);
@@ -155,7 +158,7 @@ enum miren_err mariadb_wait_ready(const char *disk_dir, const char *password, in
 					      "not the server's");
 			return MIREN_EPERM;
 		}
-		if (mdbi_mono_ms() >= deadline || (stop && atomic_load(stop)))
+		if (io_mono_ms() >= deadline || (stop && atomic_load(stop)))
 			break;
 		mdbi_nap_ms(MARIADB_READY_POLL_MS);
 	}
@@ -345,8 +348,9 @@ enum miren_err mariadb_info(const char *disk_dir, const char *root_password, con
 		rc = err ? err->code : MIREN_EDB;
 	else {
 		snprintf(out->version, sizeof(out->version), "%s", v);
-		out->size_bytes = atoll(size);
-		out->connections = atol(conns);
+		long long n = 0;
+		out->size_bytes = num_parse(size, 0, LLONG_MAX, &n) ? n : 0;
+		out->connections = num_parse(conns, 0, INT_MAX, &n) ? (int)n : 0;
 	}
 	free(conns);
 	free(size);

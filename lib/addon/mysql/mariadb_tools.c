@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "util/fs.h"
+#include "util/io.h"
 #include "util/strbuf.h"
 
 /* ---- backup ------------------------------------------------------------- */
@@ -37,13 +38,13 @@ enum miren_err mariadb_backup(const struct mariadb_install *in, const char *disk
 	char *datadir = xasprintf("--datadir=%s/data", disk_dir);
 	char *target = xasprintf("--target-dir=%s", target_dir);
 	char *parent_buf = xstrdup(target_dir);
-	char *argv[] = { (char *)in->backup, defaults, "--backup", datadir, target,
-			 "--parallel=2",     NULL };
 	enum miren_err rc = mdbi_write_owned(optfile, conf, 0600, uid, gid, err);
 	explicit_bzero(conf, strlen(conf));
 	if (!rc)
 		rc = mdbi_ensure_dir(target_dir, 0700, uid, gid, err);
 	if (!rc) {
+		char *argv[] = { (char *)in->backup, defaults, "--backup", datadir, target,
+				 "--parallel=2",     NULL };
 		rc = mdbi_run_tool(argv, dirname(parent_buf), uid, gid, MARIADB_BACKUP_TIMEOUT_MS,
 				   "mariadb-backup --backup", err);
 	}
@@ -110,11 +111,11 @@ static enum miren_err run_client(char *const *argv, const char *password, int in
 	int errp[2];
 	if (pipe2(errp, O_CLOEXEC) != 0)
 		return miren_error_set(err, MIREN_EIO, "cannot make a pipe: %s",
-				       mdbi_errtext(errno));
+				       io_strerror(errno));
 	char *pwenv = xasprintf("MYSQL_PWD=%s", password);
-	char *env[] = { "PATH=/usr/bin:/bin", "LC_ALL=C", "TZ=UTC", pwenv, NULL };
 	pid_t pid = fork();
 	if (pid == 0) {
+		char *env[] = { "PATH=/usr/bin:/bin", "LC_ALL=C", "TZ=UTC", pwenv, NULL };
 		int null = open("/dev/null", O_RDWR);
 		if (dup2(in_fd >= 0 ? in_fd : null, 0) < 0 ||
 		    dup2(out_fd >= 0 ? out_fd : null, 1) < 0 || dup2(errp[1], 2) < 0)
@@ -128,7 +129,7 @@ static enum miren_err run_client(char *const *argv, const char *password, int in
 	if (pid < 0) {
 		close(errp[0]);
 		return miren_error_set(err, MIREN_EIO, "cannot start %s: %s", what,
-				       mdbi_errtext(errno));
+				       io_strerror(errno));
 	}
 	struct strbuf sb;
 	strbuf_init(&sb, 1 << 20);

@@ -18,6 +18,7 @@
 
 #include "supervise/supervise.h"
 #include "util/fs.h"
+#include "util/io.h"
 #include "util/names.h"
 
 /*
@@ -45,25 +46,11 @@ const char *const mdbi_small_settings[] = {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-int64_t mdbi_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void mdbi_nap_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
-}
-
-/* strerror without its shared buffer (the daemon has threads). */
-const char *mdbi_errtext(int e)
-{
-	const char *s = strerrordesc_np(e);
-	return s ? s : "unknown error";
 }
 
 bool mdbi_ids_given(uid_t uid, gid_t gid)
@@ -98,10 +85,10 @@ enum miren_err mdbi_write_owned(const char *path, const char *data, mode_t mode,
 {
 	if (fs_write_atomic(path, data, strlen(data), mode) != 0)
 		return miren_error_set(err, MIREN_EIO, "cannot write %s: %s", path,
-				       mdbi_errtext(errno));
+				       io_strerror(errno));
 	if (mdbi_ids_given(uid, gid) && chown(path, uid, gid) != 0)
 		return miren_error_set(err, MIREN_EIO, "cannot give %s to the service user: %s",
-				       path, mdbi_errtext(errno));
+				       path, io_strerror(errno));
 	return 0;
 }
 
@@ -112,15 +99,15 @@ enum miren_err mdbi_ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t g
 {
 	if (mkdir(path, mode) != 0 && errno != EEXIST)
 		return miren_error_set(err, MIREN_EIO, "cannot create directory %s: %s", path,
-				       mdbi_errtext(errno));
+				       io_strerror(errno));
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return miren_error_set(err, MIREN_EIO, "%s is not a directory: %s", path,
-				       mdbi_errtext(errno));
+				       io_strerror(errno));
 	enum miren_err rc = 0;
 	if (fchmod(fd, mode) != 0 || (mdbi_ids_given(uid, gid) && fchown(fd, uid, gid) != 0))
 		rc = miren_error_set(err, MIREN_EIO, "cannot set owner and mode of %s: %s", path,
-				     mdbi_errtext(errno));
+				     io_strerror(errno));
 	close(fd);
 	return rc;
 }
@@ -130,11 +117,11 @@ enum miren_err mdbi_sync_fs_of(const char *path, struct miren_error *err)
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return miren_error_set(err, MIREN_EIO, "cannot open %s: %s", path,
-				       mdbi_errtext(errno));
+				       io_strerror(errno));
 	enum miren_err rc = 0;
 	if (syncfs(fd) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot flush the filesystem of %s: %s", path,
-				     mdbi_errtext(errno));
+				     io_strerror(errno));
 	close(fd);
 	return rc;
 }

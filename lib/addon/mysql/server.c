@@ -16,7 +16,10 @@
 #include "addon/mysql/provider.h"
 #include "util/fault.h"
 #include "util/fs.h"
+#include "util/io.h"
 #include "util/log.h"
+#include "util/num.h"
+#include "util/paths.h"
 #include "util/secret.h"
 #include "util/strbuf.h"
 
@@ -41,9 +44,12 @@ static enum miren_err template_password(struct addon_ctx *ctx, char **out, struc
 	return rc;
 }
 
-static char *template_dir(struct addon_ctx *ctx, const char *version)
+/* templates/mysql<version><suffix> ("" or ".tmp") */
+static char *template_dir(struct addon_ctx *ctx, const char *version, const char *suffix)
 {
-	return xasprintf("%s/templates/mysql%s", ctx->data_dir, version);
+	char name[64];
+	snprintf(name, sizeof(name), "mysql%s%s", version, suffix);
+	return data_paths_template(ctx->paths, name);
 }
 
 struct prestart {
@@ -69,13 +75,13 @@ static enum miren_err prestart_run(void *arg, struct miren_error *err)
 	char *data = mariadb_data_dir(p->disk_dir);
 	struct strbuf sb = STRBUF_INIT;
 	if (strbuf_read_file(&sb, pidfile) == 0) {
-		pid_t pid = (pid_t)atoi(sb.buf);
+		pid_t pid = num_pid(sb.buf);
 		if (!(pid > 1 && serves(pid, data))) {
 			if (unlink(pidfile) != 0 && errno != ENOENT) {
 				rc = miren_error_set(err, MIREN_EIO,
 						     "cannot remove the stale pid file %s",
 						     pidfile);
-				miren_error_detail(err, "%s", strerror(errno));
+				miren_error_detail(err, "%s", io_strerror(errno));
 			} else {
 				log_info("removed the stale pid file %s (pid %d is no mariadbd of "
 					 "%s)",
@@ -193,11 +199,11 @@ enum miren_err myp_ensure_server(struct addon_ctx *ctx, const char *server_id, b
 		goto out;
 	}
 	locked = !disk_held;
-	tdir = template_dir(ctx, in.version);
-	char *tparent = xasprintf("%s/templates", ctx->data_dir);
+	tdir = template_dir(ctx, in.version, "");
+	char *tparent = data_paths_templates(ctx->paths);
 	if (fs_mkdir_p(tparent, 0711) != 0) {
 		rc = miren_error_set(err, MIREN_ECONFLICT, "cannot create '%s': %s", tparent,
-				     strerror(errno));
+				     io_strerror(errno));
 		miren_error_hint(err, "check that the data directory '%s' is writable",
 				 ctx->data_dir);
 	}
@@ -280,14 +286,14 @@ static pid_t server_of_dir(const char *disk_dir)
 	char *pidfile = fs_join(run, "mysqld.pid");
 	char *data = mariadb_data_dir(disk_dir);
 	struct strbuf sb = STRBUF_INIT;
-	pid_t pid = strbuf_read_file(&sb, pidfile) == 0 ? (pid_t)atoi(sb.buf) : 0;
+	pid_t pid = strbuf_read_file(&sb, pidfile) == 0 ? num_pid(sb.buf) : 0;
 	strbuf_release(&sb);
 	if (pid <= 1 || !serves(pid, data)) {
 		pid = 0;
 		DIR *d = opendir("/proc");
 		struct dirent *de;
 		while (d && !pid && (de = readdir(d)) != NULL) {
-			pid_t p = (pid_t)atoi(de->d_name);
+			pid_t p = num_pid(de->d_name);
 			if (p > 1 && serves(p, data))
 				pid = p;
 		}
@@ -369,7 +375,7 @@ static enum miren_err resume_one(struct addon_ctx *ctx, const struct server_rec 
  * the daemon starts). */
 static void remove_backup_leftovers(struct addon_ctx *ctx)
 {
-	char *root = xasprintf("%s/disks", ctx->data_dir);
+	char *root = data_paths_disks(ctx->paths);
 	DIR *d = opendir(root);
 	struct dirent *de;
 	while (d && (de = readdir(d)) != NULL) {
@@ -412,7 +418,7 @@ void myp_idle(struct addon_ctx *ctx)
 	struct miren_error err;
 	if (mariadb_find(&in, NULL) != 0)
 		return;
-	char *tdir = template_dir(ctx, in.version);
+	char *tdir = template_dir(ctx, in.version, "");
 	if (fs_is_dir(tdir) && mariadb_spare_prepare(tdir, ctx->uid, ctx->gid, &err) != 0)
 		log_warn("cannot prepare a spare MariaDB %s data directory: %s", in.version,
 			 err.message);
@@ -427,7 +433,7 @@ void myp_interrupt(struct addon_ctx *ctx)
 	struct mariadb_install in;
 	if (mariadb_find(&in, NULL) != 0)
 		return;
-	char *tmp = xasprintf("%s/templates/mysql%s.tmp", ctx->data_dir, in.version);
+	char *tmp = template_dir(ctx, in.version, ".tmp");
 	if (mariadb_stop_workers(tmp) > 0)
 		log_info("stopping: ended the mariadb-install-db of %s", tmp);
 	free(tmp);
@@ -514,7 +520,9 @@ enum miren_err myp_backup_begin(struct addon_ctx *ctx, const struct server_rec *
 	struct mariadb_install in;
 	enum miren_err rc = myp_install_for(ss.version, &in, err);
 	char *hex = secret_hex(8);
-	char *root = xasprintf("%s/disks/" BACKUP_PREFIX "%s", ctx->data_dir, hex);
+	char *copy = xasprintf(BACKUP_PREFIX "%s", hex);
+	char *root = data_paths_disk(ctx->paths, copy);
+	free(copy);
 	char *target = fs_join(root, "data");
 	char *dir = addon_disk_dir(ctx, srv->disk);
 	free(hex);
@@ -523,7 +531,7 @@ enum miren_err myp_backup_begin(struct addon_ctx *ctx, const struct server_rec *
 	b->engine = xstrdup(root); /* removed by backup_free */
 	if (!rc && mkdir(root, 0711) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot create '%s': %s", root,
-				     strerror(errno));
+				     io_strerror(errno));
 	if (!rc)
 		rc = mariadb_backup(&in, dir, ss.root_password, target, ctx->uid, ctx->gid, err);
 	if (!rc) {

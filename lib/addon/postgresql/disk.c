@@ -17,12 +17,15 @@
 #include "addon/postgresql/provider.h"
 #include "addon/server.h"
 #include "util/fs.h"
+#include "util/io.h"
 #include "util/log.h"
+#include "util/num.h"
 #include "util/strbuf.h"
 
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,7 +144,8 @@ static enum miren_err add_wal(const char *disk_dir, struct snap_writer *w, const
 	int n = scandir(wal, &names, NULL, alphasort);
 	enum miren_err rc = 0;
 	if (n < 0)
-		rc = miren_error_set(err, MIREN_EIO, "cannot list '%s': %s", wal, strerror(errno));
+		rc = miren_error_set(err, MIREN_EIO, "cannot list '%s': %s", wal,
+				     io_strerror(errno));
 	for (int i = 0; i < n; i++) {
 		const char *f = names[i]->d_name;
 		bool seg = strlen(f) == 24 && strspn(f, "0123456789ABCDEF") == 24;
@@ -231,7 +235,9 @@ enum miren_err pgp_restore_prepare(struct addon_ctx *ctx, const struct server_re
 	if (srv) {
 		struct pgp_server ss;
 		pgp_server_parse(srv, &ss);
-		int want = atoi(ss.version);
+		long long v = 0; /* not a number: 0, no cluster's */
+		num_parse(ss.version, 0, INT_MAX, &v);
+		int want = (int)v;
 		pgp_server_release(&ss);
 		if (want != major) {
 			rc = miren_error_set(err, MIREN_EINVAL,

@@ -8,6 +8,7 @@
 #include "util/err.h"
 #include "util/fault.h"
 #include "util/fs.h"
+#include "util/num.h"
 #include "util/sha256.h"
 #include "util/strbuf.h"
 
@@ -116,12 +117,10 @@ enum miren_err pg_cluster_major(const char *pgdata, struct miren_error *err)
 	char *path = xasprintf("%s/PG_VERSION", pgdata);
 	struct strbuf sb;
 	strbuf_init(&sb, 64);
+	long long v;
 	int major = -1;
-	if (strbuf_read_file(&sb, path) == 0 && sb.len > 0 && sb.len < 8 &&
-	    strspn(sb.buf, "0123456789") == strcspn(sb.buf, "\n"))
-		major = atoi(sb.buf);
-	if (major < 10)
-		major = -1;
+	if (strbuf_read_file(&sb, path) == 0 && num_parse(sb.buf, 10, 9999, &v))
+		major = (int)v;
 	if (major < 0)
 		miren_error_set(err, MIREN_EINVAL, "'%s' does not name a PostgreSQL major version",
 				path);

@@ -9,6 +9,7 @@
 #include "util/err.h"
 #include "util/fault.h"
 #include "util/fs.h"
+#include "util/io.h"
 #include "util/sha256.h"
 #include "util/strbuf.h"
 
@@ -129,7 +130,7 @@ enum miren_err pg_spare_prepare(const char *template_dir, uid_t uid, gid_t gid,
 	lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (lock_fd < 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot open %s: %s", lock,
-				     pgi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
@@ -137,7 +138,7 @@ enum miren_err pg_spare_prepare(const char *template_dir, uid_t uid, gid_t gid,
 		lock_fd = -1;
 		if (errno != EWOULDBLOCK)
 			rc = miren_error_set(err, MIREN_EIO, "cannot lock %s: %s", lock,
-					     pgi_errtext(errno));
+					     io_strerror(errno));
 		goto out;
 	}
 	if (fs_is_dir(spare)) {
@@ -158,7 +159,7 @@ enum miren_err pg_spare_prepare(const char *template_dir, uid_t uid, gid_t gid,
 		goto out;
 	if (rename(tmp, spare) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s to %s: %s", tmp, spare,
-				     pgi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	if (fs_fsync_dir(dirname(parent)) != 0)
@@ -209,7 +210,7 @@ static enum miren_err ensure_socket_base(struct miren_error *err)
 	struct stat st;
 	if (mkdir(base, 0711) != 0 && errno != EEXIST)
 		rc = miren_error_set(err, MIREN_EIO, "cannot create %s: %s", base,
-				     pgi_errtext(errno));
+				     io_strerror(errno));
 	else if (lstat(base, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
 		rc = miren_error_set(err, MIREN_EPERM,
 				     "%s is not a directory of this user; refusing to put "
@@ -264,7 +265,7 @@ enum miren_err pg_clone(const char *template_dir, const char *disk_dir, const ch
 	}
 	if (!fs_is_dir(disk_dir) && fs_mkdir_p(disk_dir, 0755) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot create directory %s: %s", disk_dir,
-				     pgi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	if ((rc = pg_socket_dir_ensure(disk_dir, uid, gid, err)))
@@ -298,7 +299,7 @@ enum miren_err pg_clone(const char *template_dir, const char *disk_dir, const ch
 	fault_point(PG_FAULT("clone:copied"));
 	if (rename(tmp, pgdata) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s to %s: %s", tmp, pgdata,
-				     pgi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	if (fs_fsync_dir(disk_dir) != 0)

@@ -9,6 +9,7 @@
 #include "util/err.h"
 #include "util/fault.h"
 #include "util/fs.h"
+#include "util/io.h"
 #include "util/sha256.h"
 #include "util/strbuf.h"
 
@@ -226,10 +227,10 @@ enum miren_err pg_wait_ready_or_stop(const char *disk_dir, int port, const char 
 				     int timeout_ms, const atomic_bool *stop,
 				     struct miren_error *err)
 {
-	int64_t deadline = pgi_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int64_t deadline = io_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	char why[400] = "";
 	for (;;) {
-		int64_t left = deadline - pgi_mono_ms();
+		int64_t left = deadline - io_mono_ms();
 		bool used_pw = false;
 		/* At most 2 s per attempt (the least libpq takes), so a stop
 		 * is noticed soon. */
@@ -245,7 +246,7 @@ enum miren_err pg_wait_ready_or_stop(const char *disk_dir, int port, const char 
 					       "the postgresql server of %s (port %d) rejects the "
 					       "superuser password: %s",
 					       disk_dir, port, why);
-		if (pgi_mono_ms() >= deadline)
+		if (io_mono_ms() >= deadline)
 			break;
 		if (stop && atomic_load(stop))
 			return miren_error_set(err, MIREN_EUNAVAIL,

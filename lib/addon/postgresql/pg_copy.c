@@ -9,6 +9,7 @@
 #include "util/err.h"
 #include "util/fault.h"
 #include "util/fs.h"
+#include "util/io.h"
 #include "util/sha256.h"
 #include "util/strbuf.h"
 
@@ -42,7 +43,7 @@ struct copy_ctx {
 static int copy_fail(struct copy_ctx *c, const char *what, const char *name)
 {
 	return miren_error_set(c->err, MIREN_EIO, "cannot %s %s%s%s: %s", what, c->rel,
-			       *c->rel ? "/" : "", name, pgi_errtext(errno));
+			       *c->rel ? "/" : "", name, io_strerror(errno));
 }
 
 /* Copies len bytes at off of sfd to the same offset of dfd.  Returns 0 or
@@ -151,7 +152,7 @@ enum miren_err pgi_sparsify_dir(const char *dir, struct miren_error *err)
 	DIR *d = opendir(dir);
 	if (!d)
 		return miren_error_set(err, MIREN_EIO, "cannot open %s: %s", dir,
-				       pgi_errtext(errno));
+				       io_strerror(errno));
 	enum miren_err rc = 0;
 	char *buf = xmalloc(65536);
 	struct dirent *de;
@@ -163,7 +164,7 @@ enum miren_err pgi_sparsify_dir(const char *dir, struct miren_error *err)
 		int fd = openat(dirfd(d), de->d_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0) {
 			rc = miren_error_set(err, MIREN_EIO, "cannot open %s/%s: %s", dir,
-					     de->d_name, pgi_errtext(errno));
+					     de->d_name, io_strerror(errno));
 			break;
 		}
 		off_t off = 0;
@@ -181,7 +182,7 @@ enum miren_err pgi_sparsify_dir(const char *dir, struct miren_error *err)
 		}
 		if (fsync(fd) != 0)
 			rc = miren_error_set(err, MIREN_EIO, "cannot fsync %s/%s: %s", dir,
-					     de->d_name, pgi_errtext(errno));
+					     de->d_name, io_strerror(errno));
 		close(fd);
 	}
 	free(buf);
@@ -303,20 +304,20 @@ enum miren_err pgi_copy_tree(const char *src, const char *dst, uid_t uid, gid_t 
 	sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sfd < 0 || fstat(sfd, &st) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot open the template %s: %s", src,
-				     pgi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	if (mkdir(dst, 0700) != 0 ||
 	    (dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot create directory %s: %s", dst,
-				     pgi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	rc = copy_dir(c, sfd, dfd, true);
 	sfd = -1; /* closed by copy_dir */
 	if (!rc && own_fd(c, dfd, st.st_mode) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot set owner and mode of %s: %s", dst,
-				     pgi_errtext(errno));
+				     io_strerror(errno));
 out:
 	if (sfd >= 0)
 		close(sfd);

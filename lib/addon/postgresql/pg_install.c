@@ -8,6 +8,7 @@
 #include "util/err.h"
 #include "util/fault.h"
 #include "util/fs.h"
+#include "util/num.h"
 #include "util/sha256.h"
 #include "util/strbuf.h"
 
@@ -60,16 +61,16 @@ int pg_find_installs(struct pg_install *out, int max)
 			closedir(d);
 		return 0;
 	}
-	struct pg_install found[64];
+	/* Zeroed for cppcheck, which does not see that found[n++] = pi sets
+	 * each of found[0..n) before qsort and memcpy read them. */
+	struct pg_install found[64] = { 0 };
 	int n = 0;
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL && n < (int)(sizeof(found) / sizeof(found[0]))) {
-		const char *s = de->d_name;
-		if (!*s || strlen(s) > 4 || strspn(s, "0123456789") != strlen(s))
+		long long v;
+		if (!num_parse(de->d_name, 10, 9999, &v))
 			continue;
-		int major = atoi(s);
-		if (major < 10)
-			continue;
+		int major = (int)v;
 		struct pg_install pi = { .major = major };
 		snprintf(pi.bindir, sizeof(pi.bindir), "%s/%d/bin", root, major);
 		if (pgi_install_ok(pi.bindir))
@@ -129,9 +130,7 @@ int pg_stop_workers(const char *dir_in)
 		int alive = 0;
 		struct dirent *de;
 		while ((de = readdir(d)) != NULL) {
-			if (strspn(de->d_name, "0123456789") != strlen(de->d_name))
-				continue;
-			pid_t pid = (pid_t)atoi(de->d_name);
+			pid_t pid = num_pid(de->d_name);
 			if (pid <= 1 || pid == getpid() || !works_in(pid, dir))
 				continue;
 			if (!pg_process_runs(pid))

@@ -60,9 +60,7 @@
 #define APP_TENANT "miren-tenant"
 #define APP_SPARE "miren-spare"
 
-int64_t pgi_mono_ms(void);
 void pgi_nap_ms(int ms);
-const char *pgi_errtext(int e);
 bool pgi_ids_given(uid_t uid, gid_t gid);
 void pgi_one_line(char *dst, size_t len, const char *src);
 void pgi_output_tail(char *dst, size_t len, const char *out, size_t max);

@@ -5,6 +5,7 @@
 #include "addon/postgresql/pg.h"
 #include "util/err.h"
 #include "util/fs.h"
+#include "util/io.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 
@@ -84,7 +85,7 @@ static enum miren_err clear_stale_lock(const char *path, const char *pgdata,
 	}
 	if (unlink(path) != 0 && errno != ENOENT) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot remove the stale lock file %s", path);
-		miren_error_detail(err, "%s", strerror(errno));
+		miren_error_detail(err, "%s", io_strerror(errno));
 		goto out;
 	}
 	log_info("removed the stale lock file %s (pid %ld is not a postmaster of %s)", path, pid,

@@ -8,6 +8,7 @@
 #include "util/err.h"
 #include "util/fault.h"
 #include "util/fs.h"
+#include "util/io.h"
 #include "util/sha256.h"
 #include "util/strbuf.h"
 
@@ -181,20 +182,20 @@ enum miren_err pg_template_ensure(const struct pg_install *pg, const char *dir,
 
 	if (fs_mkdir_p(parent, 0755) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot create directory %s: %s", parent,
-				     pgi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	/* One maker at a time (threads or processes); the others then find DIR. */
 	lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (lock_fd < 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot open %s: %s", lock,
-				     pgi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	while (flock(lock_fd, LOCK_EX) != 0) {
 		if (errno != EINTR) {
 			rc = miren_error_set(err, MIREN_EIO, "cannot lock %s: %s", lock,
-					     pgi_errtext(errno));
+					     io_strerror(errno));
 			goto out;
 		}
 	}
@@ -205,7 +206,7 @@ enum miren_err pg_template_ensure(const struct pg_install *pg, const char *dir,
 	pg_stop_workers(tmp);
 	if (fs_remove_tree(tmp) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot remove the leftover %s: %s", tmp,
-				     pgi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	if ((rc = pgi_ensure_dir(tmp, 0700, uid, gid, err)))
@@ -216,7 +217,7 @@ enum miren_err pg_template_ensure(const struct pg_install *pg, const char *dir,
 	fd = open(pwfile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot create %s: %s", pwfile,
-				     pgi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	pw_made = true;
@@ -227,7 +228,7 @@ enum miren_err pg_template_ensure(const struct pg_install *pg, const char *dir,
 	free(line);
 	if (!wrote || (pgi_ids_given(uid, gid) && fchown(fd, uid, gid) != 0)) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot write %s: %s", pwfile,
-				     pgi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	close(fd);
@@ -244,7 +245,7 @@ enum miren_err pg_template_ensure(const struct pg_install *pg, const char *dir,
 	fault_point(PG_FAULT("template:made"));
 	if (rename(tmp, dir) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s to %s: %s", tmp, dir,
-				     pgi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	if (fs_fsync_dir(parent) != 0)

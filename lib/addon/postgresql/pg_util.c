@@ -8,6 +8,7 @@
 #include "util/err.h"
 #include "util/fault.h"
 #include "util/fs.h"
+#include "util/io.h"
 #include "util/sha256.h"
 #include "util/strbuf.h"
 
@@ -31,25 +32,11 @@
 
 /* ---- small helpers ------------------------------------------------------ */
 
-int64_t pgi_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void pgi_nap_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
-}
-
-/* strerror without its shared buffer (the daemon has threads). */
-const char *pgi_errtext(int e)
-{
-	const char *s = strerrordesc_np(e);
-	return s ? s : "unknown error";
 }
 
 bool pgi_ids_given(uid_t uid, gid_t gid)
@@ -96,7 +83,7 @@ enum miren_err pgi_write_owned(const char *path, const char *data, mode_t mode, 
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot create %s: %s", tmp,
-				     pgi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	size_t left = strlen(data);
@@ -107,7 +94,7 @@ enum miren_err pgi_write_owned(const char *path, const char *data, mode_t mode, 
 			continue;
 		if (n < 0) {
 			rc = miren_error_set(err, MIREN_EIO, "cannot write %s: %s", tmp,
-					     pgi_errtext(errno));
+					     io_strerror(errno));
 			goto out;
 		}
 		p += n;
@@ -115,19 +102,19 @@ enum miren_err pgi_write_owned(const char *path, const char *data, mode_t mode, 
 	}
 	if (fchmod(fd, mode) != 0 || (pgi_ids_given(uid, gid) && fchown(fd, uid, gid) != 0)) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot set owner and mode of %s: %s", tmp,
-				     pgi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	if (fsync(fd) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot fsync %s: %s", tmp,
-				     pgi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	close(fd);
 	fd = -1;
 	if (rename(tmp, path) != 0) {
 		rc = miren_error_set(err, MIREN_EIO, "cannot rename %s: %s", tmp,
-				     pgi_errtext(errno));
+				     io_strerror(errno));
 		goto out;
 	}
 	char *d = xstrdup(path);
@@ -149,11 +136,11 @@ enum miren_err pgi_sync_fs_of(const char *path, struct miren_error *err)
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return miren_error_set(err, MIREN_EIO, "cannot open %s: %s", path,
-				       pgi_errtext(errno));
+				       io_strerror(errno));
 	enum miren_err rc = 0;
 	if (syncfs(fd) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot flush the filesystem of %s: %s", path,
-				     pgi_errtext(errno));
+				     io_strerror(errno));
 	close(fd);
 	return rc;
 }
@@ -165,15 +152,15 @@ enum miren_err pgi_ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gi
 {
 	if (mkdir(path, mode) != 0 && errno != EEXIST)
 		return miren_error_set(err, MIREN_EIO, "cannot create directory %s: %s", path,
-				       pgi_errtext(errno));
+				       io_strerror(errno));
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return miren_error_set(err, MIREN_EIO, "%s is not a directory: %s", path,
-				       pgi_errtext(errno));
+				       io_strerror(errno));
 	enum miren_err rc = 0;
 	if (fchmod(fd, mode) != 0 || (pgi_ids_given(uid, gid) && fchown(fd, uid, gid) != 0))
 		rc = miren_error_set(err, MIREN_EIO, "cannot set owner and mode of %s: %s", path,
-				     pgi_errtext(errno));
+				     io_strerror(errno));
 	close(fd);
 	return rc;
 }

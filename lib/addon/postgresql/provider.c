@@ -7,8 +7,10 @@
 #include "addon/postgresql/provider.h"
 #include "addon/server.h"
 #include "util/log.h"
+#include "util/num.h"
 #include "util/secret.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,8 +61,10 @@ enum miren_err pgp_install_for(const char *version, struct pg_install *out, stru
 {
 	struct pg_install inst[8];
 	int n = pg_find_installs(inst, 8);
+	long long major = 0;
+	num_parse(version, 0, INT_MAX, &major); /* not a number: 0, no install's */
 	for (int i = 0; i < n; i++)
-		if (strtol(version, NULL, 10) == inst[i].major) {
+		if (major == inst[i].major) {
 			*out = inst[i];
 			return 0;
 		}

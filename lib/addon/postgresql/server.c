@@ -10,7 +10,10 @@
 #include "addon/postgresql/provider.h"
 #include "util/fault.h"
 #include "util/fs.h"
+#include "util/io.h"
 #include "util/log.h"
+#include "util/num.h"
+#include "util/paths.h"
 #include "util/secret.h"
 #include "util/strbuf.h"
 
@@ -24,6 +27,14 @@
 /* Spare databases kept ready on the shared server: a burst of new tenants
  * takes them while the preparer thread makes more. */
 #define SPARE_DATABASES 4
+
+/* templates/pg<major><suffix> ("" or ".tmp") */
+static char *template_dir(struct addon_ctx *ctx, int major, const char *suffix)
+{
+	char name[32];
+	snprintf(name, sizeof(name), "pg%d%s", major, suffix);
+	return data_paths_template(ctx->paths, name);
+}
 
 /* The template password, made once per daemon data directory. */
 static enum miren_err template_password(struct addon_ctx *ctx, char **out, struct miren_error *err)
@@ -107,12 +118,12 @@ enum miren_err pgp_ensure_server(struct addon_ctx *ctx, const char *server_id, b
 		goto out;
 	}
 	locked = !disk_held;
-	tdir = xasprintf("%s/templates/pg%d", ctx->data_dir, pg.major);
-	char *tparent = xasprintf("%s/templates", ctx->data_dir);
+	tdir = template_dir(ctx, pg.major, "");
+	char *tparent = data_paths_templates(ctx->paths);
 	if (fs_mkdir_p(tparent, 0711) != 0) {
 		/* Not retried: it takes a person to repair the data directory. */
 		rc = miren_error_set(err, MIREN_ECONFLICT, "cannot create '%s': %s", tparent,
-				     strerror(errno));
+				     io_strerror(errno));
 		miren_error_hint(err, "check that the data directory '%s' is writable",
 				 ctx->data_dir);
 	}
@@ -177,7 +188,7 @@ static pid_t postmaster_of(const char *disk_dir)
 	char *pidfile = xasprintf("%s/pgdata/postmaster.pid", disk_dir);
 	char *pgdata = xasprintf("%s/pgdata", disk_dir);
 	struct strbuf sb = STRBUF_INIT;
-	pid_t pid = strbuf_read_file(&sb, pidfile) == 0 ? (pid_t)atoi(sb.buf) : 0;
+	pid_t pid = strbuf_read_file(&sb, pidfile) == 0 ? num_pid(sb.buf) : 0;
 	strbuf_release(&sb);
 	if (pid <= 1 || !pg_process_runs(pid) || !pg_is_postmaster_of(pid, pgdata))
 		pid = 0;
@@ -305,7 +316,7 @@ void pgp_idle(struct addon_ctx *ctx)
 	struct pg_install inst[8];
 	int n = pg_find_installs(inst, 8);
 	for (int i = 0; i < n; i++) {
-		char *tdir = xasprintf("%s/templates/pg%d", ctx->data_dir, inst[i].major);
+		char *tdir = template_dir(ctx, inst[i].major, "");
 		if (fs_is_dir(tdir) && pg_spare_prepare(tdir, ctx->uid, ctx->gid, &err) != 0)
 			log_warn("cannot prepare a spare PostgreSQL %d cluster: %s", inst[i].major,
 				 err.message);
@@ -319,7 +330,7 @@ void pgp_interrupt(struct addon_ctx *ctx)
 	struct pg_install inst[8];
 	int n = pg_find_installs(inst, 8);
 	for (int i = 0; i < n; i++) {
-		char *tmp = xasprintf("%s/templates/pg%d.tmp", ctx->data_dir, inst[i].major);
+		char *tmp = template_dir(ctx, inst[i].major, ".tmp");
 		if (pg_stop_workers(tmp) > 0)
 			log_info("stopping: ended the initdb of %s", tmp);
 		free(tmp);

@@ -9,7 +9,9 @@
 #include "supervise/supervise.h"
 #include "util/fault.h"
 #include "util/fs.h"
+#include "util/io.h"
 #include "util/names.h"
+#include "util/num.h"
 #include "util/sha256.h"
 #include "util/strbuf.h"
 
@@ -38,25 +40,11 @@
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void nap_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
-}
-
-/* strerror without its shared buffer (the daemon has threads). */
-static const char *errtext(int e)
-{
-	const char *s = strerrordesc_np(e);
-	return s ? s : "unknown error";
 }
 
 static bool ids_given(uid_t uid, gid_t gid)
@@ -74,10 +62,11 @@ static enum miren_err write_owned(const char *path, const char *data, mode_t mod
 				  gid_t gid, struct miren_error *err)
 {
 	if (fs_write_atomic(path, data, strlen(data), mode) != 0)
-		return miren_error_set(err, MIREN_EIO, "cannot write %s: %s", path, errtext(errno));
+		return miren_error_set(err, MIREN_EIO, "cannot write %s: %s", path,
+				       io_strerror(errno));
 	if ((ids_given(uid, gid) && chown(path, uid, gid) != 0) || chmod(path, mode) != 0)
 		return miren_error_set(err, MIREN_EIO, "cannot set owner and mode of %s: %s", path,
-				       errtext(errno));
+				       io_strerror(errno));
 	return 0;
 }
 
@@ -88,15 +77,15 @@ static enum miren_err ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t
 {
 	if (mkdir(path, mode) != 0 && errno != EEXIST)
 		return miren_error_set(err, MIREN_EIO, "cannot create directory %s: %s", path,
-				       errtext(errno));
+				       io_strerror(errno));
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return miren_error_set(err, MIREN_EIO, "%s is not a directory: %s", path,
-				       errtext(errno));
+				       io_strerror(errno));
 	enum miren_err rc = 0;
 	if (fchmod(fd, mode) != 0 || (ids_given(uid, gid) && fchown(fd, uid, gid) != 0))
 		rc = miren_error_set(err, MIREN_EIO, "cannot set owner and mode of %s: %s", path,
-				     errtext(errno));
+				     io_strerror(errno));
 	close(fd);
 	return rc;
 }
@@ -267,7 +256,8 @@ enum miren_err redis_server_init(const char *disk_dir, const struct redis_conf *
 	if (rc)
 		goto out;
 	if (strbuf_read_file(&old, aclp) != 0 && errno != ENOENT) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot read %s: %s", aclp, errtext(errno));
+		rc = miren_error_set(err, MIREN_EIO, "cannot read %s: %s", aclp,
+				     io_strerror(errno));
 		goto out;
 	}
 	acl = acl_file(old.buf, admin_password);
@@ -380,9 +370,9 @@ static enum miren_err command(redisContext *c, int argc, const char **argv, redi
 			code = MIREN_EPERM;
 		char what[64];
 		snprintf(what, sizeof(what), "Redis refused %s", argv[0]);
-		enum miren_err rc = reply_error(err, code, what, r->str);
+		reply_error(err, code, what, r->str);
 		freeReplyObject(r);
-		return rc;
+		return (int)code;
 	}
 	if (out)
 		*out = r;
@@ -394,7 +384,7 @@ static enum miren_err command(redisContext *c, int argc, const char **argv, redi
 enum miren_err redis_wait_ready(const char *address, int port, const char *password, int timeout_ms,
 				const atomic_bool *stop, struct miren_error *err)
 {
-	int64_t until = mono_ms() + timeout_ms;
+	int64_t until = io_mono_ms() + timeout_ms;
 	enum miren_err rc;
 	for (;;) {
 		redisContext *c = admin_connect(address, port, password, err);
@@ -411,7 +401,7 @@ enum miren_err redis_wait_ready(const char *address, int port, const char *passw
 			return rc;
 		if (stopped(stop))
 			return miren_error_set(err, MIREN_EUNAVAIL, "the daemon stops");
-		if (mono_ms() >= until)
+		if (io_mono_ms() >= until)
 			return rc ? rc : MIREN_EUNAVAIL;
 		nap_ms(READY_POLL_MS);
 	}
@@ -562,7 +552,6 @@ enum miren_err redis_tenant_drop(const char *address, int port, const char *admi
 		return err ? (int)err->code : MIREN_EUNAVAIL;
 	/* Off first (no new session), then its sessions closed: nobody writes
 	 * keys while they are deleted.  An unknown user is fine for both. */
-	const char *off[] = { "ACL", "SETUSER", user, "off" };
 	const char *users[] = { "ACL", "USERS" };
 	redisReply *r = NULL;
 	rc = command(c, 2, users, &r, err);
@@ -572,8 +561,10 @@ enum miren_err redis_tenant_drop(const char *address, int port, const char *admi
 			  !strcmp(r->element[i]->str, user);
 	if (r)
 		freeReplyObject(r);
-	if (!rc && exists)
+	if (!rc && exists) {
+		const char *off[] = { "ACL", "SETUSER", user, "off" };
 		rc = command(c, 4, off, NULL, err);
+	}
 	if (!rc && exists) {
 		const char *kill[] = { "CLIENT", "KILL", "USER", user };
 		rc = command(c, 4, kill, NULL, err);
@@ -753,7 +744,7 @@ static enum miren_err write_all(int fd, const char *buf, size_t len, struct mire
 			continue;
 		if (n < 0)
 			return miren_error_set(err, MIREN_EIO, "cannot write the dump: %s",
-					       errtext(errno));
+					       io_strerror(errno));
 		buf += n;
 		len -= (size_t)n;
 	}
@@ -860,7 +851,7 @@ enum miren_err redis_tenant_load(const char *address, int port, const char *admi
 				continue;
 			if (got < 0)
 				rc = miren_error_set(err, MIREN_EIO, "cannot read the dump: %s",
-						     errtext(errno));
+						     io_strerror(errno));
 			else if (got == 0)
 				eof = true;
 			else
@@ -915,7 +906,7 @@ enum miren_err redis_tenant_load(const char *address, int port, const char *admi
 enum miren_err redis_snapshot(const char *address, int port, const char *admin_password,
 			      int timeout_ms, const atomic_bool *stop, struct miren_error *err)
 {
-	int64_t until = mono_ms() + timeout_ms;
+	int64_t until = io_mono_ms() + timeout_ms;
 	redisContext *c = admin_connect(address, port, admin_password, err);
 	if (!c)
 		return err ? (int)err->code : MIREN_EUNAVAIL;
@@ -954,7 +945,7 @@ enum miren_err redis_snapshot(const char *address, int port, const char *admin_p
 		}
 		if (stopped(stop))
 			rc = miren_error_set(err, MIREN_EUNAVAIL, "the daemon stops");
-		else if (mono_ms() >= until)
+		else if (io_mono_ms() >= until)
 			rc = miren_error_set(err, MIREN_EUNAVAIL,
 					     "Redis did not finish its snapshot within %d s",
 					     timeout_ms / 1000);
@@ -995,11 +986,12 @@ static enum miren_err copy_file(const char *src, const char *dst, uid_t uid, gid
 	int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (in < 0)
 		return miren_error_set(err, errno == ENOENT ? MIREN_ENOTFOUND : MIREN_EIO,
-				       "cannot open %s: %s", src, errtext(errno));
+				       "cannot open %s: %s", src, io_strerror(errno));
 	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	enum miren_err rc = 0;
 	if (out < 0) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot create %s: %s", dst, errtext(errno));
+		rc = miren_error_set(err, MIREN_EIO, "cannot create %s: %s", dst,
+				     io_strerror(errno));
 		close(in);
 		return rc;
 	}
@@ -1011,7 +1003,7 @@ static enum miren_err copy_file(const char *src, const char *dst, uid_t uid, gid
 		if (n <= 0) {
 			if (n < 0)
 				rc = miren_error_set(err, MIREN_EIO, "cannot read %s: %s", src,
-						     errtext(errno));
+						     io_strerror(errno));
 			break;
 		}
 		for (ssize_t off = 0; off < n && !rc;) {
@@ -1020,7 +1012,7 @@ static enum miren_err copy_file(const char *src, const char *dst, uid_t uid, gid
 				continue;
 			if (w < 0)
 				rc = miren_error_set(err, MIREN_EIO, "cannot write %s: %s", dst,
-						     errtext(errno));
+						     io_strerror(errno));
 			else
 				off += w;
 		}
@@ -1028,7 +1020,8 @@ static enum miren_err copy_file(const char *src, const char *dst, uid_t uid, gid
 			break;
 	}
 	if (!rc && ((ids_given(uid, gid) && fchown(out, uid, gid) != 0) || fsync(out) != 0))
-		rc = miren_error_set(err, MIREN_EIO, "cannot finish %s: %s", dst, errtext(errno));
+		rc = miren_error_set(err, MIREN_EIO, "cannot finish %s: %s", dst,
+				     io_strerror(errno));
 	close(out);
 	close(in);
 	return rc;
@@ -1052,7 +1045,8 @@ enum miren_err redis_restore_prepare(const char *disk_dir, uid_t uid, gid_t gid,
 	/* Built aside and renamed over the old one: a crash leaves either the
 	 * old directory (this runs again) or the new one. */
 	if (fs_remove_tree(tmp) != 0) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot remove %s: %s", tmp, errtext(errno));
+		rc = miren_error_set(err, MIREN_EIO, "cannot remove %s: %s", tmp,
+				     io_strerror(errno));
 		goto out;
 	}
 	rc = ensure_dir(tmp, 0700, uid, gid, err);
@@ -1065,7 +1059,7 @@ enum miren_err redis_restore_prepare(const char *disk_dir, uid_t uid, gid_t gid,
 		goto out;
 	if (fs_remove_tree(aof) != 0 || rename(tmp, aof) != 0 || fs_fsync_dir(data) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot put %s in place: %s", aof,
-				     errtext(errno));
+				     io_strerror(errno));
 out:
 	free(manifest);
 	free(base);
@@ -1115,9 +1109,7 @@ static pid_t server_in(const char *dir, pid_t keep)
 	DIR *d = opendir("/proc");
 	struct dirent *de;
 	while (d && !found && (de = readdir(d)) != NULL) {
-		if (strspn(de->d_name, "0123456789") != strlen(de->d_name))
-			continue;
-		pid_t pid = (pid_t)atoi(de->d_name);
+		pid_t pid = num_pid(de->d_name);
 		if (pid > 1 && pid != keep && pid != getpid() && is_server_of(pid, dir))
 			found = pid;
 	}
