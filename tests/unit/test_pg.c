@@ -48,6 +48,7 @@
 #include "util/err.h"
 #include "util/fs.h"
 #include "util/names.h"
+#include "util/paths.h"
 #include "util/strbuf.h"
 
 /* ---- shared state ------------------------------------------------------- */
@@ -79,6 +80,7 @@ static struct {
 		const struct addon_def *def;
 		struct store *store;
 		struct addon_ctx ctx;
+		struct data_paths *paths;  /* ctx.paths */
 		struct addon_inst inst[3]; /* HK_SRC, HK_DST (shared), HK_DED (small) */
 	} hk;
 } G;
@@ -347,6 +349,7 @@ static int group_teardown(void **state MIREN_UNUSED)
 			addon_inst_release(G.hk.def, &G.hk.inst[i]);
 	if (G.hk.store)
 		store_close(G.hk.store);
+	data_paths_free(G.hk.paths);
 	for (int i = 0; i < 2; i++)
 		stop_server(&G.s[i]);
 	if (G.tmp[0] && getenv("PG_TEST_KEEP") == NULL)
@@ -967,9 +970,11 @@ static void hooks_up(void)
 	snprintf(db, sizeof(db), "%s/miren.db", G.tmp);
 	if (store_open(db, &G.hk.store, &err))
 		fail_msg("store: %s", err.message);
-	G.hk.ctx = (struct addon_ctx){
-		.store = G.hk.store, .data_dir = G.tmp, .uid = G.uid, .gid = G.gid
-	};
+	G.hk.ctx = (struct addon_ctx){ .store = G.hk.store,
+				       .data_dir = G.tmp,
+				       .paths = G.hk.paths = data_paths_new(G.tmp),
+				       .uid = G.uid,
+				       .gid = G.gid };
 	hk_server("shared-hooks", "shared", 0);
 	hk_server("s-hooks", "small", 1);
 	hk_inst(HK_SRC, "hook-src", "shared", "shared-hooks", "pw-src-61ac02f9e7");
