@@ -90,9 +90,11 @@ def parse_block(block, excuse):
 
 
 def run(cmd, subst):
+    # Placeholders are bare words: $PORT in a page's command is the
+    # variable the server gives the service, not hello's port.
     for k, v in subst.items():
         if k.isupper():
-            cmd = re.sub(r"\b%s\b" % k, v, cmd)
+            cmd = re.sub(r"(?<!\$)\b%s\b" % k, v, cmd)
     # A disk named on the page (its id differs here): the disk of the same
     # shape on this server.
     for disk in subst.get("disks", []):
