@@ -480,7 +480,8 @@ int disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *user, const
 	/* The staging disk is a volume of its own: the swap renames volumes,
 	 * and a restore cannot fill the data directory's filesystem. */
 	int rc = volume_ensure(ctx->volumes, staging_n,
-			       name ? restore_size(ctx, name, NULL) : RESTORE_STAGING_SIZE, err);
+			       name ? restore_size(ctx, name, NULL) : RESTORE_STAGING_SIZE, NULL,
+			       err);
 	if (rc)
 		goto out;
 	rc = snap_read(source, user, staging, ctx->uid, ctx->gid, 0, &hdr, &st, err);

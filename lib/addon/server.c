@@ -86,7 +86,7 @@ int addon_disk_record(struct addon_ctx *ctx, const char *name, long long size_by
 }
 
 int addon_disk_ensure(struct addon_ctx *ctx, const char *name, long long size_bytes,
-		      const char *created_by, struct miren_error *err)
+		      const char *created_by, const char *spare, struct miren_error *err)
 {
 	/* The size is recorded first: a crash before the volume is made
 	 * leaves a record that the step, run again, completes. */
@@ -94,7 +94,7 @@ int addon_disk_ensure(struct addon_ctx *ctx, const char *name, long long size_by
 	if (rc)
 		return rc;
 	rc = volume_ensure(ctx->volumes, name,
-			   size_bytes > 0 ? (uint64_t)size_bytes : ADDON_DISK_DEFAULT_BYTES, err);
+			   size_bytes > 0 ? (uint64_t)size_bytes : ADDON_DISK_DEFAULT_BYTES, spare, err);
 	if (rc == MIREN_EIO)
 		/* Not retried: mkfs, the loop device or the mount failed. */
 		miren_error_hint(err, "see the daemon's log; MIREN_DISKS=dirs makes disks plain "
@@ -110,7 +110,7 @@ int addon_disk_ready(struct addon_ctx *ctx, const char *name, struct miren_error
 		return rc;
 	rc = volume_ensure(ctx->volumes, name,
 			   d.size_bytes > 0 ? (uint64_t)d.size_bytes : ADDON_DISK_DEFAULT_BYTES,
-			   err);
+			   NULL, err);
 	disk_rec_release(&d);
 	return rc;
 }
@@ -137,6 +137,17 @@ void addon_disk_spares(struct addon_ctx *ctx)
 		}
 }
 
+int addon_disk_spare_fill(struct addon_ctx *ctx, const char *spare, long long size_bytes,
+			  int (*fill)(const char *dir, void *user, struct miren_error *err),
+			  void *user, struct miren_error *err)
+{
+	if (!ctx->volumes)
+		return 0; /* a context without disks (unit tests of the reconciler) */
+	return volume_spare_fill(ctx->volumes, spare,
+				 size_bytes > 0 ? (uint64_t)size_bytes : ADDON_DISK_DEFAULT_BYTES,
+				 fill, user, err);
+}
+
 int addon_disk_remove(struct addon_ctx *ctx, const char *name, struct miren_error *err)
 {
 	int rc = volume_remove(ctx->volumes, name, err);
@@ -157,7 +168,7 @@ char *addon_server_log_path(const struct addon_ctx *ctx, const char *server_id)
 
 int addon_server_add(struct addon_ctx *ctx, const char *engine, const char *id, const char *kind,
 		     const char *disk, int port, const char *state_json, long long size_bytes,
-		     const char *created_by, struct miren_error *err)
+		     const char *created_by, const char *spare, struct miren_error *err)
 {
 	struct server_rec existing;
 	int rc = store_server_get(ctx->store, id, &existing, err);
@@ -178,7 +189,7 @@ int addon_server_add(struct addon_ctx *ctx, const char *engine, const char *id, 
 		server_rec_release(&existing);
 	}
 	if (!rc)
-		rc = addon_disk_ensure(ctx, disk, size_bytes, created_by, err);
+		rc = addon_disk_ensure(ctx, disk, size_bytes, created_by, spare, err);
 	return rc;
 }
 

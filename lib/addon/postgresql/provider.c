@@ -166,8 +166,12 @@ static int add_server(struct addon_ctx *ctx, const char *id, const char *kind, c
 	char *su = secret_password();
 	json_t *sstate = json_pack("{s:s, s:s}", "su_password", su, "version", version);
 	char *sjson = json_dumps(sstate, JSON_COMPACT);
+	/* A new disk comes with a spare clone of the template when one is
+	 * ready (pgp_idle). */
+	char *spare = pgp_spare_kind(atoi(version));
 	int rc = addon_server_add(ctx, PG_ADDON, id, kind, disk, PG_PORT, sjson, disk_bytes(kind),
-				  created_by, err);
+				  created_by, spare, err);
+	free(spare);
 	free(sjson);
 	json_decref(sstate);
 	free(su);

@@ -350,7 +350,7 @@ static int add_server(struct addon_ctx *ctx, const char *id, const char *kind, c
 	json_t *sstate = json_pack("{s:s, s:s}", "admin_password", pw, "version", version);
 	char *sjson = json_dumps(sstate, JSON_COMPACT);
 	int rc = addon_server_add(ctx, ADDON, id, kind, disk, REDIS_PORT, sjson, disk_bytes(kind),
-				  created_by, err);
+				  created_by, NULL, err);
 	explicit_bzero(sjson, strlen(sjson));
 	free(sjson);
 	json_decref(sstate);
