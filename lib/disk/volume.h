@@ -21,7 +21,9 @@
  * Images are cheap: ftruncate (sparse) and mkfs.ext4 with lazy inode table
  * and journal initialisation and no reserved blocks (nobody but the service
  * user writes a disk; a root reserve would protect nothing): a 1 GiB image
- * holds well under 1 MiB of blocks when made.  volume_spare_prepare makes a
+ * holds well under 1 MiB of blocks when made, and it is mounted with
+ * noinit_itable so that the kernel does not zero its inode tables later
+ * (they read as zeros: the file is sparse).  volume_spare_prepare makes a
  * formatted image per size ahead of time (volumes/.spare-<bytes>.img), so
  * provisioning only renames and mounts.  volume_spare_fill goes further: a
  * filled spare of a kind is a disk an engine has already written its
