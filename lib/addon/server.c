@@ -94,7 +94,8 @@ int addon_disk_ensure(struct addon_ctx *ctx, const char *name, long long size_by
 	if (rc)
 		return rc;
 	rc = volume_ensure(ctx->volumes, name,
-			   size_bytes > 0 ? (uint64_t)size_bytes : ADDON_DISK_DEFAULT_BYTES, spare, err);
+			   size_bytes > 0 ? (uint64_t)size_bytes : ADDON_DISK_DEFAULT_BYTES, spare,
+			   err);
 	if (rc == MIREN_EIO)
 		/* Not retried: mkfs, the loop device or the mount failed. */
 		miren_error_hint(err, "see the daemon's log; MIREN_DISKS=dirs makes disks plain "

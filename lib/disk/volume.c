@@ -636,7 +636,8 @@ static int mount_image_at(struct volumes *v, const char *image, const char *dir,
 		return rc;
 	if (v->mode != VOLUME_EXT4)
 		return miren_error_set(err, MIREN_EIO,
-				       "disk '%s' is an ext4 image and loop devices cannot be used: "
+				       "disk '%s' is an ext4 image and loop devices cannot be "
+				       "used: "
 				       "%s",
 				       what, v->reason);
 	/* A device left attached without its mount (nothing should leave
@@ -1159,7 +1160,8 @@ static void spares_recover(struct volumes *v)
 		else if (fs_remove_tree(path) != 0)
 			log_error("disks: cannot remove '%s': %s", path, strerror(errno));
 		else
-			log_warn("disks: removed %s, left by an interrupted spare preparation", path);
+			log_warn("disks: removed %s, left by an interrupted spare preparation",
+				 path);
 		free(path);
 	}
 	if (d)
@@ -1171,7 +1173,8 @@ static void spares_recover(struct volumes *v)
 		char *path = fs_join(v->images, de->d_name);
 		detach_image(path);
 		if (unlink(path) == 0)
-			log_warn("disks: removed %s, left by an interrupted spare preparation", path);
+			log_warn("disks: removed %s, left by an interrupted spare preparation",
+				 path);
 		free(path);
 	}
 	if (d)
@@ -1287,7 +1290,8 @@ static void spare_leftovers(struct volumes *v, char ***msgs, size_t *n)
 		while (d && (de = readdir(d))) {
 			const char *e = de->d_name;
 			bool left = k == 0 ? strcmp(e, ".") && strcmp(e, "..") &&
-						     (v->mode == VOLUME_EXT4 || ends_with(e, ".prep"))
+						     (v->mode == VOLUME_EXT4 ||
+						      ends_with(e, ".prep"))
 					   : !strncmp(e, ".spare-", 7) && ends_with(e, ".prep.img");
 			if (!left)
 				continue;

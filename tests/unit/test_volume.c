@@ -8,9 +8,9 @@
  * move keeps the data under the new name; a spare is taken by the next
  * disk of its size; a filled spare is taken whole by the next disk of its
  * kind and size, and one killed while it is prepared is a leftover that
- * the invariants report and volumes_recover removes.  The ext4 tests are skipped, saying why, when the test
- * does not run as root or the kernel has no loop devices; the dirs mode
- * and size parsing run everywhere.
+ * the invariants report and volumes_recover removes.  The ext4 tests are skipped, saying why, when
+ * the test does not run as root or the kernel has no loop devices; the dirs mode and size parsing
+ * run everywhere.
  */
 #include <setjmp.h>
 #include <stdarg.h>

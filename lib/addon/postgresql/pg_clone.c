@@ -86,8 +86,9 @@ static bool take_spare(const char *template_dir, const char *disk_dir, const cha
 		goto out;
 	uid_t want_uid = uid != (uid_t)-1 ? uid : geteuid();
 	uint64_t id = cluster_id(template_dir);
-	if (S_ISDIR(st.st_mode) && st.st_uid == want_uid && (gid == (gid_t)-1 || st.st_gid == gid) &&
-	    id && cluster_id(spare) == id && rename(spare, dst) == 0)
+	if (S_ISDIR(st.st_mode) && st.st_uid == want_uid &&
+	    (gid == (gid_t)-1 || st.st_gid == gid) && id && cluster_id(spare) == id &&
+	    rename(spare, dst) == 0)
 		taken = true;
 	else
 		fs_remove_tree(spare);

@@ -331,9 +331,10 @@ void pgp_idle(struct addon_ctx *ctx)
 		char *kind = pgp_spare_kind(inst[i].major);
 		for (size_t v = 0; v < def->n_variants && fs_is_dir(tdir) && !addon_stopping(ctx);
 		     v++)
-			if (addon_disk_spare_fill(ctx, kind, def->variants[v].disk_bytes, fill_spare,
-						  &f, &err) != 0)
-				log_warn("cannot prepare a spare disk with a PostgreSQL %d cluster: "
+			if (addon_disk_spare_fill(ctx, kind, def->variants[v].disk_bytes,
+						  fill_spare, &f, &err) != 0)
+				log_warn("cannot prepare a spare disk with a PostgreSQL %d "
+					 "cluster: "
 					 "%s",
 					 inst[i].major, err.message);
 		free(kind);
