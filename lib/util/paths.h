@@ -46,7 +46,7 @@ char *data_paths_addon_logs(const struct data_paths *p);             /* logs/add
 /* logs/addons/<server>.log: an addon server's own log */
 char *data_paths_addon_log(const struct data_paths *p, const char *server);
 char *data_paths_templates(const struct data_paths *p); /* templates */
-/* templates/<name>: a provider's pre-initialised data ("pg15", "pg15.spare") */
+/* templates/<name>: a provider's pre-initialised data ("pg15") */
 char *data_paths_template(const struct data_paths *p, const char *name);
 
 #endif

@@ -168,7 +168,7 @@ static int add_server(struct addon_ctx *ctx, const char *id, const char *kind, c
 	char *sjson = json_dumps(sstate, JSON_COMPACT);
 	/* A new disk comes with a spare clone of the template when one is
 	 * ready (pgp_idle). */
-	char *spare = pgp_spare_kind(atoi(version));
+	char *spare = pgp_spare_kind((int)strtol(version, NULL, 10));
 	int rc = addon_server_add(ctx, PG_ADDON, id, kind, disk, PG_PORT, sjson, disk_bytes(kind),
 				  created_by, spare, err);
 	free(spare);
