@@ -65,7 +65,7 @@ void addon_disk_spares(struct addon_ctx *ctx);
 /*
  * Off the provisioning path (an engine's idle hook): makes the filled
  * spare disk of kind `spare` (1..32 of [a-z0-9]: what the engine writes,
- * e.g. "pg15") and size_bytes ready unless it is, fill(dir, user, err)
+ * e.g. an engine and its version) and size_bytes ready unless it is, fill(dir, user, err)
  * writing the engine's data into the new disk's directory (and flushing
  * it); the next addon_disk_ensure of that size and spare takes the whole
  * disk by a rename (volume_spare_fill in lib/disk/volume.h; also in dirs
