@@ -485,7 +485,7 @@ enum miren_err disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *
 	enum miren_err rc = volume_ensure(ctx->volumes, staging_n,
 					  name ? restore_size(ctx, name, NULL)
 					       : RESTORE_STAGING_SIZE,
-					  err);
+					  NULL, err);
 	if (rc)
 		goto out;
 	rc = snap_read(source, user, staging, ctx->uid, ctx->gid, 0, &hdr, &st, err);

@@ -144,7 +144,8 @@ static const char *const framework_points[] = {
 	"deploy:moved",    "app-destroy:marked", "backup:started",
 	"backup:copied",   "restore:verified",   "restore:aside",
 	"restore:swapped", "restore:started",    "restore:proven",
-	"restore:placed",  "volume:formatted",   "volume:mounted",
+	"restore:placed",  "spare:filled",       "spare:ready",
+	"spare:taken",     "volume:formatted",   "volume:mounted",
 	"volume:grown",    "volume:deleted",     NULL,
 };
 

@@ -89,7 +89,7 @@ enum miren_err addon_disk_record(struct addon_ctx *ctx, const char *name, long l
 }
 
 enum miren_err addon_disk_ensure(struct addon_ctx *ctx, const char *name, long long size_bytes,
-				 const char *created_by, struct miren_error *err)
+				 const char *created_by, const char *spare, struct miren_error *err)
 {
 	/* The size is recorded first: a crash before the volume is made
 	 * leaves a record that the step, run again, completes. */
@@ -97,7 +97,8 @@ enum miren_err addon_disk_ensure(struct addon_ctx *ctx, const char *name, long l
 	if (rc)
 		return rc;
 	rc = volume_ensure(ctx->volumes, name,
-			   size_bytes > 0 ? (uint64_t)size_bytes : ADDON_DISK_DEFAULT_BYTES, err);
+			   size_bytes > 0 ? (uint64_t)size_bytes : ADDON_DISK_DEFAULT_BYTES, spare,
+			   err);
 	if (rc == MIREN_EIO)
 		/* Not retried: mkfs, the loop device or the mount failed. */
 		miren_error_hint(err, "see the daemon's log; MIREN_DISKS=dirs makes disks plain "
@@ -113,7 +114,7 @@ enum miren_err addon_disk_ready(struct addon_ctx *ctx, const char *name, struct 
 		return rc;
 	rc = volume_ensure(ctx->volumes, name,
 			   d.size_bytes > 0 ? (uint64_t)d.size_bytes : ADDON_DISK_DEFAULT_BYTES,
-			   err);
+			   NULL, err);
 	disk_rec_release(&d);
 	return rc;
 }
@@ -140,6 +141,18 @@ void addon_disk_spares(struct addon_ctx *ctx)
 		}
 }
 
+enum miren_err addon_disk_spare_fill(struct addon_ctx *ctx, const char *spare, long long size_bytes,
+				     enum miren_err (*fill)(const char *dir, void *user,
+							    struct miren_error *err),
+				     void *user, struct miren_error *err)
+{
+	if (!ctx->volumes)
+		return 0; /* a context without disks (unit tests of the reconciler) */
+	return volume_spare_fill(ctx->volumes, spare,
+				 size_bytes > 0 ? (uint64_t)size_bytes : ADDON_DISK_DEFAULT_BYTES,
+				 fill, user, err);
+}
+
 enum miren_err addon_disk_remove(struct addon_ctx *ctx, const char *name, struct miren_error *err)
 {
 	enum miren_err rc = volume_remove(ctx->volumes, name, err);
@@ -161,7 +174,7 @@ char *addon_server_log_path(const struct addon_ctx *ctx, const char *server_id)
 enum miren_err addon_server_add(struct addon_ctx *ctx, const char *engine, const char *id,
 				const char *kind, const char *disk, int port,
 				const char *state_json, long long size_bytes,
-				const char *created_by, struct miren_error *err)
+				const char *created_by, const char *spare, struct miren_error *err)
 {
 	struct server_rec existing;
 	enum miren_err rc = store_server_get(ctx->store, id, &existing, err);
@@ -182,7 +195,7 @@ enum miren_err addon_server_add(struct addon_ctx *ctx, const char *engine, const
 		server_rec_release(&existing);
 	}
 	if (!rc)
-		rc = addon_disk_ensure(ctx, disk, size_bytes, created_by, err);
+		rc = addon_disk_ensure(ctx, disk, size_bytes, created_by, spare, err);
 	return rc;
 }
 

@@ -37,14 +37,19 @@ char *addon_disk_dir(const struct addon_ctx *ctx, const char *name);
  * when a server record names the disk, else "unused") first, then its
  * storage (lib/disk/volume.h): a sparse ext4 image of size_bytes
  * loop-mounted at addon_disk_dir(), or a plain directory where loop devices
- * cannot be used; its root belongs to the service user.  Idempotent: an
+ * cannot be used; its root belongs to the service user.  spare (may be
+ * NULL): the kind of filled spare (addon_disk_spare_fill) a new disk is
+ * taken from when one of its size is ready, so that it already holds what
+ * the engine wrote there ahead of time (the engine checks it is still
+ * what it wants: a spare may be of an earlier fill).  Idempotent: an
  * existing record and volume are kept (the record's size is updated; a
  * volume is grown only by `miren disk resize`).  A crash between the two
  * leaves a record the next call completes.  MIREN_EIO when the image
  * cannot be made or mounted.
  */
 enum miren_err addon_disk_ensure(struct addon_ctx *ctx, const char *name, long long size_bytes,
-				 const char *created_by, struct miren_error *err);
+				 const char *created_by, const char *spare,
+				 struct miren_error *err);
 /* Only the record of addon_disk_ensure (a restore then moves its verified
  * copy into place as the disk's volume). */
 enum miren_err addon_disk_record(struct addon_ctx *ctx, const char *name, long long size_bytes,
@@ -59,6 +64,20 @@ enum miren_err addon_disk_ready(struct addon_ctx *ctx, const char *name, struct 
  * spare image for every disk size a variant declares, so that the next
  * disk of that size is a rename and a mount. */
 void addon_disk_spares(struct addon_ctx *ctx);
+/*
+ * Off the provisioning path (an engine's idle hook): makes the filled
+ * spare disk of kind `spare` (1..32 of [a-z0-9]: what the engine writes,
+ * e.g. an engine and its version) and size_bytes ready unless it is, fill(dir, user, err)
+ * writing the engine's data into the new disk's directory (and flushing
+ * it); the next addon_disk_ensure of that size and spare takes the whole
+ * disk by a rename (volume_spare_fill in lib/disk/volume.h; also in dirs
+ * mode).  A kill at any instant leaves nothing the next start does not
+ * remove, and never half a spare.  0, fill's error, or MIREN_EIO.
+ */
+enum miren_err addon_disk_spare_fill(struct addon_ctx *ctx, const char *spare, long long size_bytes,
+				     enum miren_err (*fill)(const char *dir, void *user,
+							    struct miren_error *err),
+				     void *user, struct miren_error *err);
 /* Removes the storage of disk `name` (unmounted, image and loop device
  * gone) and then its record.  Idempotent: a missing disk is success.  The
  * caller holds the disk's lock and has stopped every server on it. */
@@ -73,13 +92,13 @@ char *addon_server_log_path(const struct addon_ctx *ctx, const char *server_id);
  * Records a new server of engine (the addon name) unless server `id`
  * exists: the lowest free address, then the row (id, kind, disk, address,
  * port, state_json: the engine's own text), then its disk
- * (addon_disk_ensure with size_bytes and created_by).  Each part is
+ * (addon_disk_ensure with size_bytes, created_by and spare).  Each part is
  * idempotent; an existing row is kept as is and its disk made sure of.
  */
 enum miren_err addon_server_add(struct addon_ctx *ctx, const char *engine, const char *id,
 				const char *kind, const char *disk, int port,
 				const char *state_json, long long size_bytes,
-				const char *created_by, struct miren_error *err);
+				const char *created_by, const char *spare, struct miren_error *err);
 
 /* How a server process runs (addon_server_start). */
 struct addon_server_spec {

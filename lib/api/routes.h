@@ -3,7 +3,8 @@
  * body limit, handler), like tmux's command table.  Patterns are /v1 paths
  * whose ":name" segments match any one segment and are handed to the
  * handler in order (params).  Matching is independent of the HTTP server,
- * so the table is unit-tested (tests/unit/test_api.c) and fuzzed.
+ * so the table is unit-tested (tests/unit/test_api.c) and fuzzed
+ * (tests/fuzz/fuzz_api.c, with the handlers' daemon calls stubbed out).
  */
 #ifndef MIREN_API_ROUTES_H
 #define MIREN_API_ROUTES_H

@@ -7,9 +7,9 @@
  *             running SHA-256 of the tar stream takes the buffer, and the
  *             digest state from before it is kept beside it (rb.pre);
  *   caller:   libarchive's tar reader reads the buffers in place (its read
- *             callback hands them out) -> member checks -> files created
- *             with *at() calls below the staging directory's fd, each
- *             hashed while written.
+ *             callback hands them out) -> member checks -> the tree's one
+ *             extractor (lib/util/extract.h) creates each member below the
+ *             staging directory, hashing a file while it writes it.
  *
  * archive_sha256 covers the tar bytes before the manifest member's header,
  * whose offset libarchive reports (archive_read_header_position).  The
@@ -17,11 +17,11 @@
  * in one of them and the digest is rb.pre plus the bytes before it.  A
  * manifest header longer than a buffer is refused.
  *
- * Safety: every path is checked before anything is created; creation uses
- * openat/mkdirat/symlinkat relative to a directory fd reached from the
- * staging fd with O_NOFOLLOW|O_DIRECTORY, files are created O_EXCL|
- * O_NOFOLLOW, so a member can never be written through a symlink or outside
- * staging.  Symlinks must satisfy snap_link_target_inside().
+ * Safety is the extractor's (lib/util/extract.h): every path is checked
+ * before anything is created, creation uses *at() calls that never follow a
+ * symlink, so a member can never be written through a symlink or outside
+ * staging; here its links must stay inside the disk
+ * (snap_link_target_inside), and its times are kept.
  *
  * Staging must be an empty directory (else MIREN_EINTERNAL, and it is left
  * alone); it gets the mode of the archive's "disk/" entry and, like every
@@ -35,6 +35,7 @@
  * source when the caller stops it: snap_read waits for that read to return.
  */
 #include "disk/snapshot.h"
+#include "util/extract.h"
 #include "util/io.h"
 #include "util/sha256.h"
 
@@ -67,12 +68,6 @@ struct rb {
 	enum rb_state state;
 };
 
-struct dirfix {
-	char *rel;
-	mode_t mode;
-	struct timespec mtime;
-};
-
 struct rd {
 	/* Shared; under mu. */
 	pthread_mutex_t mu;
@@ -96,20 +91,10 @@ struct rd {
 	uint64_t n_taken;
 	struct rb *cur, *prev;
 	struct archive *ar;
-	int root;
-	bool verify_only; /* staging NULL: check everything, write nothing */
-	uid_t uid;
-	gid_t gid;
-	uint64_t max_bytes;
-	char *pdir; /* cached parent directory (rel) and its fd */
-	int pdir_fd;
+	/* Writes the members below disk/ into staging (lib/util/extract.h);
+	 * without staging it only checks them. */
+	struct extractor *x;
 	json_t *seen; /* "disk/rel" -> sha256 hex */
-	uint64_t files, bytes;
-	struct dirfix *fix;
-	size_t nfix, capfix;
-	bool root_fix;
-	mode_t root_mode;
-	struct timespec root_mtime;
 	json_t *header;
 };
 
@@ -121,20 +106,6 @@ static void hex_of(const unsigned char md[32], char hex[65])
 		hex[2 * i + 1] = digits[md[i] & 15];
 	}
 	hex[64] = '\0';
-}
-
-/* A member name fit for a message: printable ASCII, bounded. */
-static const char *show(const char *s, char buf[128])
-{
-	size_t n = 0;
-	for (; s && *s && n < 120; s++)
-		buf[n++] = (*s >= 0x20 && *s < 0x7f) ? *s : '?';
-	if (s && *s) {
-		memcpy(buf + n, "...", 3);
-		n += 3;
-	}
-	buf[n] = '\0';
-	return buf;
 }
 
 /* ---------------------------------------------------------------- producer */
@@ -319,115 +290,10 @@ static enum miren_err drain(struct rd *r, struct miren_error *pe)
 
 /* ------------------------------------------------------------- the tree */
 
-static enum miren_err local_error(int e, const char *what, const char *name,
-				  struct miren_error *err)
-{
-	char b[128];
-	if (e == ENOSPC)
-		return miren_error_set(err, MIREN_EIO,
-				       "cannot restore the backup: the disk is full");
-	if (e == EDQUOT)
-		return miren_error_set(err, MIREN_EIO,
-				       "cannot restore the backup: the disk quota is exceeded");
-	if (e == ENAMETOOLONG)
-		return miren_error_set(err, MIREN_EINVAL,
-				       "member '%s' has a name too long to restore", show(name, b));
-	return miren_error_set(err, MIREN_EIO, "cannot %s %s in the staging directory: %s", what,
-			       show(name, b), io_strerror(e));
-}
-
-/* Gives the open fd, or base in dfd (a symlink itself), the restore's owner. */
-static enum miren_err chown_fd(struct rd *r, int fd, const char *name, struct miren_error *err)
-{
-	if (r->uid == (uid_t)-1 && r->gid == (gid_t)-1)
-		return 0;
-	if (fchown(fd, r->uid, r->gid) != 0)
-		return local_error(errno, "change the owner of", name, err);
-	return 0;
-}
-
-static enum miren_err chown_at(struct rd *r, int dfd, const char *base, const char *name,
-			       struct miren_error *err)
-{
-	if (r->uid == (uid_t)-1 && r->gid == (gid_t)-1)
-		return 0;
-	if (fchownat(dfd, base, r->uid, r->gid, AT_SYMLINK_NOFOLLOW) != 0)
-		return local_error(errno, "change the owner of", name, err);
-	return 0;
-}
-
-/* The directory holding rel (walked from the root, never through a symlink,
-   made 0700 where missing); *base gets rel's last component.  The fd stays
-   owned by the cache. */
-static enum miren_err parent_dir(struct rd *r, const char *rel, const char **base, int *out,
-				 struct miren_error *err)
-{
-	char b[128];
-	const char *slash = strrchr(rel, '/');
-	*base = slash ? slash + 1 : rel;
-	if (!slash) {
-		*out = r->root;
-		return 0;
-	}
-	size_t dl = (size_t)(slash - rel);
-	if (r->pdir && strlen(r->pdir) == dl && !memcmp(r->pdir, rel, dl)) {
-		*out = r->pdir_fd;
-		return 0;
-	}
-	if (r->pdir) {
-		close(r->pdir_fd);
-		free(r->pdir);
-		r->pdir = NULL;
-	}
-	char *dir = xstrndup(rel, dl);
-	int fd = r->root, rc = 0;
-	for (char *c = dir, *next; c; c = next) {
-		next = strchr(c, '/');
-		if (next)
-			*next++ = '\0';
-		int nfd = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (nfd < 0 && errno == ENOENT) {
-			if (mkdirat(fd, c, 0700) != 0 && errno != EEXIST) {
-				rc = local_error(errno, "create a directory for", rel, err);
-				break;
-			}
-			nfd = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (nfd >= 0 && (rc = chown_fd(r, nfd, rel, err))) {
-				close(nfd);
-				break;
-			}
-		}
-		if (nfd < 0) {
-			if (errno == ENOTDIR || errno == ELOOP)
-				rc = miren_error_set(err, MIREN_EINVAL,
-						     "member 'disk/%s' lies below a symlink or a "
-						     "file",
-						     show(rel, b));
-			else
-				rc = local_error(errno, "open a directory for", rel, err);
-			break;
-		}
-		if (fd != r->root)
-			close(fd);
-		fd = nfd;
-	}
-	if (rc) {
-		if (fd != r->root)
-			close(fd);
-		free(dir);
-		return rc;
-	}
-	free(dir); /* cut into components by the walk */
-	r->pdir = xstrndup(rel, dl);
-	r->pdir_fd = fd;
-	*out = fd;
-	return 0;
-}
-
 static enum miren_err bad(struct miren_error *err, const char *fmt, const char *name)
 {
 	char b[128];
-	return miren_error_set(err, MIREN_EINVAL, fmt, show(name, b));
+	return miren_error_set(err, MIREN_EINVAL, fmt, extract_show(name, b));
 }
 
 static enum miren_err archive_fail(struct rd *r, const char *name, struct miren_error *err)
@@ -435,234 +301,40 @@ static enum miren_err archive_fail(struct rd *r, const char *name, struct miren_
 	char b[128];
 	const char *msg = archive_error_string(r->ar);
 	return miren_error_set(err, MIREN_EINVAL, "backup file is corrupt (at %s: %s)",
-			       show(name, b), msg ? msg : "unreadable tar data");
+			       extract_show(name, b), msg ? msg : "unreadable tar data");
 }
 
-static enum miren_err extract_file(struct rd *r, struct archive_entry *e, const char *rel,
-				   const char *name, struct miren_error *err)
-{
-	int64_t size = archive_entry_size(e);
-	if (size < 0)
-		return bad(err, "member '%s' has no size", name);
-	if (r->max_bytes && (uint64_t)size > r->max_bytes - r->bytes) {
-		miren_error_set(err, MIREN_ETOOBIG,
-				"backup holds more than %llu bytes of files, more than the disk "
-				"allows",
-				(unsigned long long)r->max_bytes);
-		miren_error_hint(err, "restore it into a larger disk");
-		return MIREN_ETOOBIG;
-	}
-	if (archive_entry_sparse_count(e) > 0)
-		return bad(err, "member '%s' is a sparse file, which backups cannot contain", name);
-	const char *base;
-	int dfd;
-	int rc = 0, fd = -1;
-	char *key = xasprintf("disk/%s", rel);
-	if (r->verify_only) {
-		if (json_object_get(r->seen, key))
-			rc = bad(err, "member '%s' appears twice in the backup", name);
-	} else {
-		rc = parent_dir(r, rel, &base, &dfd, err);
-		if (!rc) {
-			fd = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-				    0600);
-			if (fd < 0)
-				rc = errno == EEXIST
-					     ? bad(err, "member '%s' appears twice in the backup",
-						   name)
-					     : local_error(errno, "create", name, err);
-		}
-	}
-	if (rc) {
-		free(key);
-		return rc;
-	}
-	struct sha256 h;
-	sha256_init(&h);
-	uint64_t written = 0;
-	for (;;) {
-		const void *buf;
-		size_t len;
-		la_int64_t off;
-		int ar = archive_read_data_block(r->ar, &buf, &len, &off);
-		if (ar == ARCHIVE_EOF)
-			break;
-		if (ar != ARCHIVE_OK) {
-			rc = archive_fail(r, name, err);
-			break;
-		}
-		if (off != (la_int64_t)written) {
-			rc = bad(err, "member '%s' is a sparse file, which backups cannot contain",
-				 name);
-			break;
-		}
-		if (fd >= 0 && io_write_all(fd, buf, len) != 0) {
-			rc = local_error(errno, "write", name, err);
-			break;
-		}
-		sha256_update(&h, buf, len);
-		written += len;
-	}
-	char hex[65];
-	sha256_final_hex(&h, hex);
-	if (!rc && written != (uint64_t)size)
-		rc = bad(err,
-			 "member '%s' holds a different number of bytes than its header declares",
-			 name);
-	if (fd < 0)
-		goto done;
-	if (!rc)
-		rc = chown_fd(r, fd, name, err);
-	if (!rc && fchmod(fd, archive_entry_perm(e) & 0777) != 0)
-		rc = local_error(errno, "set the mode of", name, err);
-	if (!rc) {
-		struct timespec ts[2] = {
-			{ .tv_sec = 0, .tv_nsec = UTIME_OMIT },
-			{ .tv_sec = archive_entry_mtime(e),
-			  .tv_nsec = archive_entry_mtime_nsec(e) },
-		};
-		if (futimens(fd, ts) != 0)
-			rc = local_error(errno, "set the time of", name, err);
-	}
-	/* Start writeback now, so the syncfs at the end has less to wait for. */
-	if (!rc && written)
-		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	if (close(fd) != 0 && !rc)
-		rc = local_error(errno, "write", name, err);
-done:
-	if (rc) {
-		free(key);
-		return rc;
-	}
-	json_object_set_new(r->seen, key, json_string(hex));
-	free(key);
-	r->files++;
-	r->bytes += written;
-	return 0;
-}
-
-static enum miren_err extract_dir(struct rd *r, struct archive_entry *e, const char *rel,
-				  const char *name, struct miren_error *err)
-{
-	struct timespec mt = { archive_entry_mtime(e), archive_entry_mtime_nsec(e) };
-	mode_t mode = archive_entry_perm(e) & 01777;
-	if (!*rel) {
-		r->root_fix = true;
-		r->root_mode = mode;
-		r->root_mtime = mt;
-		return 0;
-	}
-	if (r->verify_only)
-		return 0;
-	const char *base;
-	int dfd;
-	enum miren_err rc = parent_dir(r, rel, &base, &dfd, err);
-	if (rc)
-		return rc;
-	if (mkdirat(dfd, base, 0700) != 0) {
-		struct stat st;
-		if (errno != EEXIST)
-			return local_error(errno, "create", name, err);
-		if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
-			return bad(err, "member '%s' appears twice in the backup", name);
-	}
-	rc = chown_at(r, dfd, base, name, err);
-	if (rc)
-		return rc;
-	if (r->nfix == r->capfix) {
-		r->capfix = r->capfix ? r->capfix * 2 : 64;
-		r->fix = xrealloc(r->fix, r->capfix * sizeof(*r->fix));
-	}
-	r->fix[r->nfix++] = (struct dirfix){ xstrdup(rel), mode, mt };
-	return 0;
-}
-
-static enum miren_err extract_link(struct rd *r, struct archive_entry *e, const char *rel,
-				   const char *name, struct miren_error *err)
-{
-	char b1[128], b2[128];
-	const char *target = archive_entry_symlink(e);
-	if (!target || !*target)
-		return bad(err, "symlink '%s' has no target", name);
-	if (target[0] == '/')
-		return miren_error_set(err, MIREN_EINVAL,
-				       "symlink '%s' has an absolute target ('%s'); backups cannot "
-				       "contain it",
-				       show(name, b1), show(target, b2));
-	if (!snap_link_target_inside(rel, target))
-		return miren_error_set(err, MIREN_EINVAL,
-				       "symlink '%s' points outside the backup ('%s')",
-				       show(name, b1), show(target, b2));
-	if (r->verify_only)
-		return 0;
-	const char *base;
-	int dfd;
-	enum miren_err rc = parent_dir(r, rel, &base, &dfd, err);
-	if (rc)
-		return rc;
-	if (symlinkat(target, dfd, base) != 0)
-		return errno == EEXIST ? bad(err, "member '%s' appears twice in the backup", name)
-				       : local_error(errno, "create", name, err);
-	rc = chown_at(r, dfd, base, name, err);
-	if (rc)
-		return rc;
-	struct timespec ts[2] = {
-		{ .tv_sec = 0, .tv_nsec = UTIME_OMIT },
-		{ .tv_sec = archive_entry_mtime(e), .tv_nsec = archive_entry_mtime_nsec(e) },
-	};
-	(void)utimensat(dfd, base, ts, AT_SYMLINK_NOFOLLOW);
-	return 0;
-}
-
-/* Checks a member's path and type, then creates it. */
+/* Checks a member's name (below disk/), then the extractor checks its
+ * type and path and creates it; a file's digest is kept for the
+ * manifest. */
 static enum miren_err extract(struct rd *r, struct archive_entry *e, const char *name,
 			      struct miren_error *err)
 {
-	if (name[0] == '/')
-		return bad(err, "member '%s' has an absolute path", name);
-	for (const char *p = name; *p;) {
-		const char *slash = strchr(p, '/');
-		size_t n = slash ? (size_t)(slash - p) : strlen(p);
-		if (n == 2 && p[0] == '.' && p[1] == '.')
-			return bad(err, "member '%s' has a '..' path component", name);
-		p += n + (slash ? 1 : 0);
-	}
+	enum miren_err rc = extract_check_name(name, err);
+	if (rc)
+		return rc;
 	if (strncmp(name, "disk/", 5) != 0 && strcmp(name, "disk") != 0)
 		return bad(err, "unexpected member '%s' (not under disk/)", name);
-	if (archive_entry_hardlink(e))
-		return bad(err, "member '%s' is a hard link; backups cannot contain hard links",
-			   name);
 	mode_t type = archive_entry_filetype(e);
-	switch (type) {
-	case AE_IFREG:
-	case AE_IFDIR:
-	case AE_IFLNK:
-		break;
-	case AE_IFCHR:
-	case AE_IFBLK:
-		return bad(err, "member '%s' is a device node; backups cannot contain devices",
-			   name);
-	case AE_IFIFO:
-		return bad(err, "member '%s' is a fifo; backups cannot contain fifos", name);
-	case AE_IFSOCK:
-		return bad(err, "member '%s' is a socket; backups cannot contain sockets", name);
-	default:
-		return bad(err, "member '%s' has an unsupported type", name);
-	}
 	char *rel = xstrdup(name[4] ? name + 5 : "");
 	size_t n = strlen(rel);
-	enum miren_err rc = 0;
 	if (type == AE_IFDIR)
 		while (n && rel[n - 1] == '/')
 			rel[--n] = '\0';
-	if (*rel ? snap_check_rel(rel, NULL) != 0 : type != AE_IFDIR)
-		rc = bad(err, "member '%s' has an invalid path", name);
-	else if (type == AE_IFREG)
-		rc = extract_file(r, e, rel, name, err);
-	else if (type == AE_IFDIR)
-		rc = extract_dir(r, e, rel, name, err);
+	bool file = type == AE_IFREG && !archive_entry_hardlink(e);
+	char *key = xasprintf("disk/%s", rel);
+	char hex[65];
+	/* (Writing catches a second file of a name too, but checking alone
+	 * writes nothing.) */
+	if (file && json_object_get(r->seen, key))
+		rc = bad(err, "member '%s' appears twice in the backup", name);
 	else
-		rc = extract_link(r, e, rel, name, err);
+		rc = extractor_entry(r->x, r->ar, e, rel, name, hex, err);
+	if (rc == MIREN_ETOOBIG)
+		miren_error_hint(err, "restore it into a larger disk");
+	if (!rc && file)
+		json_object_set_new(r->seen, key, json_string(hex));
+	free(key);
 	free(rel);
 	return rc;
 }
@@ -812,14 +484,15 @@ static enum miren_err check_manifest(struct rd *r, struct archive_entry *e, cons
 			goto out;
 		}
 	}
-	if ((uint64_t)json_integer_value(count) != r->files ||
-	    (uint64_t)json_integer_value(bytes) != r->bytes) {
+	uint64_t nfiles = extractor_files(r->x), nbytes = extractor_bytes(r->x);
+	if ((uint64_t)json_integer_value(count) != nfiles ||
+	    (uint64_t)json_integer_value(bytes) != nbytes) {
 		rc = miren_error_set(err, MIREN_EINVAL,
 				     "backup file is corrupt (the manifest counts %lld files of "
 				     "%lld bytes, the backup has %llu of %llu)",
 				     (long long)json_integer_value(count),
 				     (long long)json_integer_value(bytes),
-				     (unsigned long long)r->files, (unsigned long long)r->bytes);
+				     (unsigned long long)nfiles, (unsigned long long)nbytes);
 		goto out;
 	}
 	if (strcmp(want, ahex) != 0) {
@@ -859,86 +532,6 @@ static enum miren_err check_tail(struct rd *r, struct miren_error *err)
 junk:
 	return miren_error_set(err, MIREN_EINVAL,
 			       "backup file has unexpected data after the end of its archive");
-}
-
-/* Empties the directory dfd (best effort), never following symlinks. */
-static void empty_dir(int dfd)
-{
-	int lfd = dup(dfd);
-	DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
-	if (!d) {
-		if (lfd >= 0)
-			close(lfd);
-		return;
-	}
-	rewinddir(d); /* the dup shares its offset with dfd */
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (unlinkat(dfd, de->d_name, 0) == 0)
-			continue;
-		int cfd = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (cfd < 0)
-			continue;
-		(void)fchmod(cfd, 0700);
-		empty_dir(cfd);
-		close(cfd);
-		(void)unlinkat(dfd, de->d_name, AT_REMOVEDIR);
-	}
-	closedir(d);
-}
-
-static int is_empty_dir(int dfd)
-{
-	int lfd = dup(dfd);
-	DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
-	if (!d) {
-		if (lfd >= 0)
-			close(lfd);
-		return -1;
-	}
-	rewinddir(d);
-	int empty = 1;
-	struct dirent *de;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			empty = 0;
-	closedir(d);
-	return empty;
-}
-
-/* Directory modes and times, set last (creating entries changes them). */
-static enum miren_err apply_dir_fixes(struct rd *r, struct miren_error *err)
-{
-	for (size_t i = r->nfix; i-- > 0;) {
-		struct dirfix *f = &r->fix[i];
-		const char *base;
-		int dfd;
-		enum miren_err rc = parent_dir(r, f->rel, &base, &dfd, err);
-		if (rc)
-			return rc;
-		int fd = openat(dfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			return local_error(errno, "open", f->rel, err);
-		struct timespec ts[2] = { { .tv_sec = 0, .tv_nsec = UTIME_OMIT }, f->mtime };
-		rc = (fchmod(fd, f->mode) != 0 || futimens(fd, ts) != 0)
-			     ? local_error(errno, "set the mode of", f->rel, err)
-			     : 0;
-		close(fd);
-		if (rc)
-			return rc;
-	}
-	/* Staging becomes the disk's root: it gets the owner too. */
-	enum miren_err rc = chown_fd(r, r->root, "the staging directory", err);
-	if (rc)
-		return rc;
-	if (r->root_fix) {
-		struct timespec ts[2] = { { .tv_sec = 0, .tv_nsec = UTIME_OMIT }, r->root_mtime };
-		if (fchmod(r->root, r->root_mode) != 0 || futimens(r->root, ts) != 0)
-			return local_error(errno, "set the mode of", "the staging directory", err);
-	}
-	return 0;
 }
 
 /* ----------------------------------------------------------------- main */
@@ -988,12 +581,8 @@ static enum miren_err run(struct rd *r, struct miren_error *err)
 			return rc;
 	}
 	enum miren_err rc = check_tail(r, err);
-	if (r->verify_only)
-		return rc;
 	if (!rc)
-		rc = apply_dir_fixes(r, err);
-	if (!rc && syncfs(r->root) != 0)
-		rc = local_error(errno, "sync", "the restored files", err);
+		rc = extractor_finish(r->x, err);
 	return rc;
 }
 
@@ -1002,13 +591,16 @@ enum miren_err snap_read(snap_source_fn source, void *user, const char *staging,
 			 struct miren_error *err)
 {
 	struct miren_error e = { 0 };
-	struct rd r = { .source = source,
-			.user = user,
-			.uid = uid,
-			.gid = gid,
-			.max_bytes = max_bytes,
-			.root = -1,
-			.pdir_fd = -1 };
+	struct rd r = { .source = source, .user = user };
+	/* The disk's tree: owned by the disk's user, its times kept, links
+	 * only inside, flushed before success. */
+	const struct extract_opts xo = { .what = "backup",
+					 .max_bytes = max_bytes,
+					 .uid = uid,
+					 .gid = gid,
+					 .keep_times = true,
+					 .links_inside = true,
+					 .sync = true };
 	pthread_t thr = { 0 }; /* joined only when r.thread_started */
 	enum miren_err rc;
 	if (header)
@@ -1016,23 +608,9 @@ enum miren_err snap_read(snap_source_fn source, void *user, const char *staging,
 	pthread_mutex_init(&r.mu, NULL);
 	pthread_cond_init(&r.cv, NULL);
 	r.seen = json_object();
-	r.verify_only = staging == NULL;
-	if (!r.verify_only) {
-		r.root = open(staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (r.root < 0) {
-			rc = miren_error_set(&e, MIREN_EIO,
-					     "cannot open the staging directory %s: %s", staging,
-					     io_strerror(errno));
-			goto out;
-		}
-		if (is_empty_dir(r.root) != 1) {
-			rc = miren_error_set(&e, MIREN_EINTERNAL,
-					     "staging directory %s is not empty", staging);
-			close(r.root);
-			r.root = -1;
-			goto out;
-		}
-	}
+	rc = extractor_open(staging, &xo, &r.x, &e);
+	if (rc)
+		goto out;
 	r.in = xmalloc(IN_CAP);
 	r.run = EVP_MD_CTX_new();
 	r.dctx = ZSTD_createDCtx();
@@ -1073,20 +651,15 @@ out:
 	}
 	if (r.ar)
 		archive_read_free(r.ar);
-	if (r.pdir) {
-		close(r.pdir_fd);
-		free(r.pdir);
+	if (!rc && st) {
+		st->files = extractor_files(r.x);
+		st->bytes_in = extractor_bytes(r.x);
 	}
-	if (rc && r.root >= 0)
-		empty_dir(r.root);
-	if (r.root >= 0)
-		close(r.root);
+	extractor_close(r.x, rc != 0);
 	if (!rc) {
 		if (header)
 			*header = json_incref(r.header);
 		if (st) {
-			st->files = r.files;
-			st->bytes_in = r.bytes;
 			st->tar_bytes = r.tar_bytes;
 			st->zst_bytes = r.zst_bytes;
 		}
@@ -1095,9 +668,6 @@ out:
 	}
 	json_decref(r.header);
 	json_decref(r.seen);
-	for (size_t i = 0; i < r.nfix; i++)
-		free(r.fix[i].rel);
-	free(r.fix);
 	for (int i = 0; i < RB_N; i++) {
 		free(r.ring[i].data);
 		EVP_MD_CTX_free(r.ring[i].pre);

@@ -50,11 +50,17 @@
 /* How long an unmount waits for the last processes using the disk. */
 #define UMOUNT_WAIT_MS 5000
 #define MOUNT_FLAGS (MS_NOSUID | MS_NODEV | MS_NOATIME)
+/* The kernel would otherwise zero every inode table of a lazily made
+ * filesystem in the background after the mount (ext4lazyinit): 16 MiB of
+ * writes per GiB, making a sparse image dense.  The tables of an image
+ * made on an ftruncate'd file read as zeros already. */
+#define MOUNT_DATA "noinit_itable"
 
 struct volumes {
 	struct data_paths *paths; /* of DATA */
 	char *images;             /* DATA/volumes */
 	char *mounts;             /* DATA/disks */
+	char *spares; /* DATA/spares: filled spares being prepared (dirs mode: also made) */
 	uid_t uid;
 	gid_t gid;
 	enum volume_mode mode;
@@ -62,6 +68,11 @@ struct volumes {
 	char reason[256];
 	/* Serialises making and taking spares and attaching loop devices. */
 	pthread_mutex_t mu;
+	/* Under mu: filled spares in preparation now, and how many
+	 * preparations began or ended (volumes_check tells a preparation's
+	 * own files from the leftovers of an interrupted one). */
+	int preparing;
+	unsigned prep_gen;
 };
 
 bool volumes_host_full(const struct volumes *v)
@@ -122,11 +133,13 @@ struct volumes *volumes_open(const char *data_dir, uid_t uid, gid_t gid)
 	v->paths = data_paths_new(data_dir);
 	v->images = data_paths_volumes(v->paths);
 	v->mounts = data_paths_disks(v->paths);
+	v->spares = data_paths_spares(v->paths);
 	v->uid = uid;
 	v->gid = gid;
 	pthread_mutex_init(&v->mu, NULL);
 	fs_mkdir_p(v->images, 0700);
 	fs_mkdir_p(v->mounts, 0711);
+	fs_mkdir_p(v->spares, 0711);
 	const char *forced = getenv("MIREN_DISKS");
 	char *mkfs = tool_path("mkfs.ext4");
 	int lc = -1;
@@ -172,6 +185,7 @@ void volumes_free(struct volumes *v)
 	pthread_mutex_destroy(&v->mu);
 	free(v->images);
 	free(v->mounts);
+	free(v->spares);
 	data_paths_free(v->paths);
 	free(v);
 }
@@ -204,6 +218,37 @@ static char *image_path(const struct volumes *v, const char *name)
 static char *spare_path(const struct volumes *v, uint64_t size)
 {
 	return data_paths_volume_spare(v->paths, (unsigned long long)size);
+}
+
+/*
+ * A filled spare of kind and size (see volume_spare_fill): in ext4 mode
+ * the unmounted image volumes/.spare-<kind>-<bytes>.img, in dirs mode the
+ * directory spares/<kind>-<bytes>.  While it is prepared: the image
+ * volumes/.spare-<kind>-<bytes>.prep.img mounted at
+ * spares/<kind>-<bytes>.prep, or that directory in dirs mode.
+ */
+static char *filled_spare_path(const struct volumes *v, const char *kind, uint64_t size, bool image,
+			       bool prep)
+{
+	return data_paths_filled_spare(v->paths, kind, (unsigned long long)size, image, prep);
+}
+
+/* A spare's kind: 1..32 of [a-z0-9]. */
+static enum miren_err kind_check(const char *kind, struct miren_error *err)
+{
+	size_t n = kind ? strlen(kind) : 0;
+	bool ok = n > 0 && n <= 32;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (kind[i] >= 'a' && kind[i] <= 'z') || (kind[i] >= '0' && kind[i] <= '9');
+	if (ok)
+		return 0;
+	return miren_error_set(err, MIREN_EINVAL, "invalid spare kind '%.40s'", kind ? kind : "");
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && !strcmp(s + n - m, suffix);
 }
 
 static enum miren_err name_check(const char *name, struct miren_error *err)
@@ -399,7 +444,7 @@ static enum miren_err attach_and_mount(struct volumes *v, const char *image, con
 	if (ctl >= 0)
 		close(ctl);
 	pthread_mutex_unlock(&v->mu);
-	if (!rc && mount(dev, dir, "ext4", MOUNT_FLAGS, "") != 0)
+	if (!rc && mount(dev, dir, "ext4", MOUNT_FLAGS, MOUNT_DATA) != 0)
 		rc = miren_error_set(err, MIREN_EIO, "cannot mount %s (%s) at '%s': %s", dev, image,
 				     dir, io_strerror(errno));
 	/* Mounted, the mount holds the device; not mounted, this close frees it. */
@@ -573,13 +618,11 @@ static uint64_t fs_bytes(const char *image)
 	return log > 6 ? 0 : blocks << (10 + log);
 }
 
-/* Mounts the image of `name` at its directory unless it is; check: run
- * e2fsck -p first (at start, after a crash or a reboot). */
-static enum miren_err mount_image(struct volumes *v, const char *name, bool check,
-				  struct miren_error *err)
+/* Mounts image at dir unless it is (what: the disk's name, for messages);
+ * check: run e2fsck -p first (at start, after a crash or a reboot). */
+static enum miren_err mount_image_at(struct volumes *v, const char *image, const char *dir,
+				     const char *what, bool check, struct miren_error *err)
 {
-	char *image = image_path(v, name);
-	char *dir = volume_dir(v, name);
 	char src[256];
 	dev_t dn;
 	enum miren_err rc = mountpoint_ensure(dir, err);
@@ -592,33 +635,41 @@ static enum miren_err mount_image(struct volumes *v, const char *name, bool chec
 			rc = miren_error_set(err, MIREN_EIO,
 					     "'%s' is mounted from %s, not from its image %s", dir,
 					     src, image);
-		goto out;
+		return rc;
 	}
 	if (rc)
-		goto out;
-	if (v->mode != VOLUME_EXT4) {
-		rc = miren_error_set(err, MIREN_EIO,
-				     "disk '%s' is an ext4 image and loop devices cannot be used: "
-				     "%s",
-				     name, v->reason);
-		goto out;
-	}
+		return rc;
+	if (v->mode != VOLUME_EXT4)
+		return miren_error_set(err, MIREN_EIO,
+				       "disk '%s' is an ext4 image and loop devices cannot be "
+				       "used: "
+				       "%s",
+				       what, v->reason);
 	/* A device left attached without its mount (nothing should leave
 	 * one: autoclear) would make the image busy twice. */
 	detach_image(image);
 	if (check) {
 		/* 0: clean, 1: errors corrected. */
-		char *args[] = { "-p", image, NULL };
+		char *args[] = { "-p", (char *)image, NULL };
 		rc = run_tool("e2fsck", args, (1u << 0) | (1u << 1), err);
 		if (rc)
-			goto out;
+			return rc;
 	}
 	rc = attach_and_mount(v, image, dir, err);
 	if (!rc)
 		fault_point("volume:mounted");
 	if (!rc)
 		rc = root_prepare(v, dir, err);
-out:
+	return rc;
+}
+
+/* Mounts the image of disk `name` at its directory (mount_image_at). */
+static enum miren_err mount_image(struct volumes *v, const char *name, bool check,
+				  struct miren_error *err)
+{
+	char *image = image_path(v, name);
+	char *dir = volume_dir(v, name);
+	enum miren_err rc = mount_image_at(v, image, dir, name, check, err);
 	free(image);
 	free(dir);
 	return rc;
@@ -639,10 +690,36 @@ static bool dir_has_entries(const char *dir)
 	return any;
 }
 
+/* Moves the filled spare of kind and size into place as disk `name`
+ * (image or, dirs mode, directory): true when there was one. */
+static bool take_filled_spare(struct volumes *v, const char *kind, uint64_t size, const char *name)
+{
+	bool dirs = v->mode == VOLUME_DIRS;
+	char *from = filled_spare_path(v, kind, size, !dirs, false);
+	char *to = dirs ? volume_dir(v, name) : image_path(v, name);
+	/* Under the lock: volume_spare_fill renames a finished spare into
+	 * place under it too, so one spare is never taken twice.  In dirs
+	 * mode an empty directory of the disk is replaced. */
+	pthread_mutex_lock(&v->mu);
+	bool took = rename(from, to) == 0;
+	pthread_mutex_unlock(&v->mu);
+	if (took) {
+		fs_fsync_dir(dirs ? v->spares : v->images);
+		if (dirs)
+			fs_fsync_dir(v->mounts);
+		fault_point("spare:taken");
+	}
+	free(from);
+	free(to);
+	return took;
+}
+
 enum miren_err volume_ensure(struct volumes *v, const char *name, uint64_t size_bytes,
-			     struct miren_error *err)
+			     const char *kind, struct miren_error *err)
 {
 	enum miren_err rc = name_check(name, err);
+	if (!rc && kind)
+		rc = kind_check(kind, err);
 	if (rc)
 		return rc;
 	if (size_bytes < VOLUME_MIN_BYTES)
@@ -653,30 +730,41 @@ enum miren_err volume_ensure(struct volumes *v, const char *name, uint64_t size_
 	if (fs_exists(image)) {
 		rc = mount_image(v, name, false, err);
 	} else if (v->mode == VOLUME_DIRS || dir_has_entries(dir)) {
-		/* A directory disk: made here, or made before ext4 mode. */
+		/* A directory disk: made here (from a filled spare when one is
+		 * ready), or made before ext4 mode. */
+		if (kind && v->mode == VOLUME_DIRS && !dir_has_entries(dir) &&
+		    take_filled_spare(v, kind, size_bytes, name))
+			log_info("disk %s: taken from the filled spare %s", name, kind);
 		if (fs_mkdir_p(dir, 0755) != 0 ||
 		    (v->uid != (uid_t)-1 && chown(dir, v->uid, v->gid) != 0))
 			rc = miren_error_set(err, MIREN_EIO, "cannot create '%s': %s", dir,
 					     io_strerror(errno));
 	} else {
-		/* A spare of this size, made ahead, is taken by a rename. */
-		char *spare = spare_path(v, size_bytes);
+		/* A filled spare of this kind, else an empty spare of this
+		 * size, made ahead, is taken by a rename. */
 		double t0 = now_ms();
-		pthread_mutex_lock(&v->mu);
-		bool took = rename(spare, image) == 0;
-		pthread_mutex_unlock(&v->mu);
-		free(spare);
-		if (took)
-			fs_fsync_dir(image);
-		else
-			rc = make_image(v, image, size_bytes, err);
+		char how[64] = "made";
+		if (kind && take_filled_spare(v, kind, size_bytes, name)) {
+			snprintf(how, sizeof(how), "taken from the filled spare %s", kind);
+		} else {
+			char *spare = spare_path(v, size_bytes);
+			pthread_mutex_lock(&v->mu);
+			bool took = rename(spare, image) == 0;
+			pthread_mutex_unlock(&v->mu);
+			free(spare);
+			if (took) {
+				fs_fsync_dir(image);
+				snprintf(how, sizeof(how), "taken from the spare");
+			} else {
+				rc = make_image(v, image, size_bytes, err);
+			}
+		}
 		double t1 = now_ms();
 		if (!rc)
 			rc = mount_image(v, name, false, err);
 		if (!rc)
 			log_info("disk %s: %" PRIu64 " MiB image %s in %.1f ms, mounted in %.1f ms",
-				 name, size_bytes >> 20, took ? "taken from the spare" : "made",
-				 t1 - t0, now_ms() - t1);
+				 name, size_bytes >> 20, how, t1 - t0, now_ms() - t1);
 	}
 	free(image);
 	free(dir);
@@ -939,13 +1027,106 @@ enum miren_err volume_spare_prepare(struct volumes *v, uint64_t size_bytes, stru
 	size_bytes = (size_bytes + 4095) & ~4095ULL;
 	char *spare = spare_path(v, size_bytes);
 	enum miren_err rc = 0;
-	/* Under the lock: volume_ensure takes the spare with a rename, so a
-	 * half-made one is never seen (it is made as .tmp). */
-	pthread_mutex_lock(&v->mu);
+	/* Made as .tmp and renamed, so volume_ensure never takes a half-made
+	 * one; not under the lock, so that taking a spare never waits for
+	 * mkfs (one preparer thread makes spares). */
 	if (!fs_exists(spare))
 		rc = make_image(v, spare, size_bytes, err);
-	pthread_mutex_unlock(&v->mu);
 	free(spare);
+	return rc;
+}
+
+/* Notes a preparation beginning (+1) or ending (-1). */
+static void preparing(struct volumes *v, int delta)
+{
+	pthread_mutex_lock(&v->mu);
+	v->preparing += delta;
+	v->prep_gen++;
+	pthread_mutex_unlock(&v->mu);
+}
+
+/* Removes what a preparation of a filled spare left at prep_dir and
+ * prep_image (unmounted first).  0, or MIREN_EIO when it stays busy. */
+static enum miren_err prep_discard(const char *prep_dir, const char *prep_image,
+				   struct miren_error *err)
+{
+	enum miren_err rc = unmount(prep_dir, err);
+	if (rc)
+		return rc;
+	detach_image(prep_image);
+	if (unlink(prep_image) != 0 && errno != ENOENT)
+		return miren_error_set(err, MIREN_EIO, "cannot delete '%s': %s", prep_image,
+				       io_strerror(errno));
+	if (fs_remove_tree(prep_dir) != 0)
+		return miren_error_set(err, MIREN_EIO, "cannot remove '%s': %s", prep_dir,
+				       io_strerror(errno));
+	return 0;
+}
+
+enum miren_err volume_spare_fill(struct volumes *v, const char *kind, uint64_t size_bytes,
+				 enum miren_err (*fill)(const char *dir, void *user,
+							struct miren_error *err),
+				 void *user, struct miren_error *err)
+{
+	enum miren_err rc = kind_check(kind, err);
+	if (rc)
+		return rc;
+	if (size_bytes < VOLUME_MIN_BYTES)
+		return miren_error_set(err, MIREN_EINVAL, "a disk must have at least 16 MiB");
+	size_bytes = (size_bytes + 4095) & ~4095ULL;
+	bool dirs = v->mode == VOLUME_DIRS;
+	char *filled = filled_spare_path(v, kind, size_bytes, !dirs, false);
+	char *pdir = filled_spare_path(v, kind, size_bytes, false, true);
+	char *pimg = filled_spare_path(v, kind, size_bytes, true, true);
+	if (fs_exists(filled))
+		goto out;
+	preparing(v, +1);
+	/* What an earlier failed preparation left (a crashed daemon's is
+	 * gone: volumes_recover). */
+	rc = prep_discard(pdir, pimg, err);
+	if (!rc && dirs) {
+		if (fs_mkdir_p(pdir, 0755) != 0 ||
+		    (v->uid != (uid_t)-1 && chown(pdir, v->uid, v->gid) != 0))
+			rc = miren_error_set(err, MIREN_EIO, "cannot create '%s': %s", pdir,
+					     io_strerror(errno));
+	} else if (!rc) {
+		rc = make_image(v, pimg, size_bytes, err);
+		if (!rc)
+			rc = mount_image_at(v, pimg, pdir, kind, false, err);
+	}
+	if (!rc)
+		rc = fill(pdir, user, err);
+	if (!rc)
+		fault_point("spare:filled");
+	/* Unmounted, the image is complete on its file (the kernel writes
+	 * everything back on the last unmount). */
+	if (!rc && !dirs)
+		rc = unmount(pdir, err);
+	if (!rc) {
+		const char *from = dirs ? pdir : pimg;
+		/* Under the lock: volume_ensure takes a spare under it. */
+		pthread_mutex_lock(&v->mu);
+		bool exists = fs_exists(filled);
+		if (!exists && rename(from, filled) != 0)
+			rc = miren_error_set(err, MIREN_EIO, "cannot rename '%s' to '%s': %s", from,
+					     filled, io_strerror(errno));
+		pthread_mutex_unlock(&v->mu);
+		if (!rc && !exists) {
+			fs_fsync_dir(dirs ? v->spares : v->images);
+			fault_point("spare:ready");
+		}
+	}
+	/* The mount point, or everything when it failed. */
+	struct miren_error e2;
+	if (prep_discard(pdir, pimg, &e2) != 0)
+		log_warn("disks: %s", e2.message);
+	preparing(v, -1);
+	if (!rc)
+		log_info("disks: filled spare %s of %" PRIu64 " MiB ready", kind, size_bytes >> 20);
+out:
+	free(filled);
+	free(pdir);
+	free(pimg);
 	return rc;
 }
 
@@ -968,8 +1149,54 @@ static void detach_unmounted(const char *loopname, const char *backing, void *us
 	free(dev);
 }
 
+/*
+ * At start: what interrupted preparations of filled spares left goes (a
+ * preparation is never resumed: it is made again from the start).  In
+ * spares/ that is every entry in ext4 mode (only mount points of
+ * preparations live there; unmounted first), and the .prep directories in
+ * dirs mode (the others are finished spares); in volumes/ the .prep
+ * images.
+ */
+static void spares_recover(struct volumes *v)
+{
+	DIR *d = opendir(v->spares);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (v->mode == VOLUME_DIRS && !ends_with(de->d_name, ".prep"))
+			continue;
+		char *path = fs_join(v->spares, de->d_name);
+		struct miren_error e;
+		if (unmount(path, &e) != 0)
+			log_error("disks: %s", e.message);
+		else if (fs_remove_tree(path) != 0)
+			log_error("disks: cannot remove '%s': %s", path, io_strerror(errno));
+		else
+			log_warn("disks: removed %s, left by an interrupted spare preparation",
+				 path);
+		free(path);
+	}
+	if (d)
+		closedir(d);
+	d = opendir(v->images);
+	while (d && (de = readdir(d))) {
+		if (strncmp(de->d_name, ".spare-", 7) || !ends_with(de->d_name, ".prep.img"))
+			continue;
+		char *path = fs_join(v->images, de->d_name);
+		detach_image(path);
+		if (unlink(path) == 0)
+			log_warn("disks: removed %s, left by an interrupted spare preparation",
+				 path);
+		free(path);
+	}
+	if (d)
+		closedir(d);
+}
+
 int volumes_recover(struct volumes *v)
 {
+	spares_recover(v);
 	if (v->mode == VOLUME_EXT4)
 		each_loop(detach_unmounted, v);
 	DIR *d = opendir(v->images);
@@ -1065,6 +1292,55 @@ static void check_loop(const char *loopname, const char *backing, void *user)
 	free(dev);
 }
 
+/* Appends to msgs (n of them) one message per leftover of an interrupted
+ * spare preparation (what spares_recover removes). */
+static void spare_leftovers(struct volumes *v, char ***msgs, size_t *n)
+{
+	const char *dirs[] = { v->spares, v->images };
+	for (size_t k = 0; k < 2; k++) {
+		DIR *d = opendir(dirs[k]);
+		struct dirent *de;
+		while (d && (de = readdir(d))) {
+			const char *e = de->d_name;
+			bool left = k == 0 ? strcmp(e, ".") && strcmp(e, "..") &&
+						     (v->mode == VOLUME_EXT4 ||
+						      ends_with(e, ".prep"))
+					   : !strncmp(e, ".spare-", 7) && ends_with(e, ".prep.img");
+			if (!left)
+				continue;
+			*msgs = xrealloc(*msgs, (*n + 1) * sizeof(**msgs));
+			(*msgs)[(*n)++] = xasprintf("%s/%s is left from an interrupted spare "
+						    "preparation",
+						    k == 0 ? "spares" : "volumes", e);
+		}
+		if (d)
+			closedir(d);
+	}
+}
+
+/* Leftovers of spare preparations, unless one ran while they were looked
+ * for (its own files are no leftovers). */
+static void spares_check(struct volumes *v, void (*fn)(void *user, const char *msg), void *user)
+{
+	pthread_mutex_lock(&v->mu);
+	bool busy = v->preparing > 0;
+	unsigned gen = v->prep_gen;
+	pthread_mutex_unlock(&v->mu);
+	char **msgs = NULL;
+	size_t n = 0;
+	if (!busy)
+		spare_leftovers(v, &msgs, &n);
+	pthread_mutex_lock(&v->mu);
+	busy = busy || v->preparing > 0 || v->prep_gen != gen;
+	pthread_mutex_unlock(&v->mu);
+	for (size_t i = 0; i < n; i++) {
+		if (!busy)
+			fn(user, msgs[i]);
+		free(msgs[i]);
+	}
+	free(msgs);
+}
+
 void volumes_check(struct volumes *v, const char *const *names, size_t n,
 		   void (*fn)(void *user, const char *msg), void *user)
 {
@@ -1095,4 +1371,5 @@ void volumes_check(struct volumes *v, const char *const *names, size_t n,
 		closedir(d);
 	struct check_ctx c = { v, fn, user };
 	each_loop(check_loop, &c);
+	spares_check(v, fn, user);
 }

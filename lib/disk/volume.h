@@ -21,14 +21,21 @@
  * Images are cheap: ftruncate (sparse) and mkfs.ext4 with lazy inode table
  * and journal initialisation and no reserved blocks (nobody but the service
  * user writes a disk; a root reserve would protect nothing): a 1 GiB image
- * holds well under 1 MiB of blocks when made.  volume_spare_prepare makes a
+ * holds well under 1 MiB of blocks when made, and it is mounted with
+ * noinit_itable so that the kernel does not zero its inode tables later
+ * (they read as zeros: the file is sparse).  volume_spare_prepare makes a
  * formatted image per size ahead of time (volumes/.spare-<bytes>.img), so
- * provisioning only renames and mounts.
+ * provisioning only renames and mounts.  volume_spare_fill goes further: a
+ * filled spare of a kind is a disk an engine has already written its
+ * empty data into (volumes/.spare-<kind>-<bytes>.img, unmounted; in dirs
+ * mode the directory spares/<kind>-<bytes>), which volume_ensure with that
+ * kind takes whole by a rename: no data is copied while provisioning.
  *
  * Crash safety: an image is made as NAME.img.tmp and renamed; every function
  * is idempotent and may be run again after a kill at any point;
- * volumes_recover (daemon start) removes half-made images, detaches loop
- * devices left without a mount, and mounts every image (e2fsck -p first).
+ * volumes_recover (daemon start) removes half-made images and spares,
+ * detaches loop devices left without a mount, and mounts every image
+ * (e2fsck -p first).
  * Unmounted, a mount point is mode 0000, owned by root, so the service user
  * cannot write into it by mistake.
  *
@@ -76,14 +83,17 @@ char *volume_dir(const struct volumes *v, const char *name);
 
 /*
  * Makes disk `name` exist and be usable at volume_dir(): in ext4 mode an
- * image of size_bytes (a spare of that size when one is ready, else a new
- * one; an existing image is kept whatever its size), mounted, its root
- * owned by the service user; in dirs mode the directory.  Idempotent.
- * Errors: MIREN_EINVAL (bad name, size under 16 MiB), MIREN_EIO (mkfs,
+ * image of size_bytes (the filled spare of `kind` and that size when kind
+ * is not NULL and one is ready, else an empty spare of that size, else a
+ * new one; an existing image is kept whatever its size), mounted, its
+ * root owned by the service user; in dirs mode the directory (the filled
+ * spare's when there is one).  What a filled spare holds is the caller's
+ * to check: it may be of an earlier fill.  Idempotent.  Errors:
+ * MIREN_EINVAL (bad name or kind, size under 16 MiB), MIREN_EIO (mkfs,
  * loop device or mount failed; nothing half-made is left in place).
  */
 enum miren_err volume_ensure(struct volumes *v, const char *name, uint64_t size_bytes,
-			     struct miren_error *err);
+			     const char *kind, struct miren_error *err);
 
 /*
  * Removes disk `name` and its data: unmounts it (waiting up to 5 s for
@@ -171,19 +181,38 @@ enum miren_err volume_spare_prepare(struct volumes *v, uint64_t size_bytes,
 				    struct miren_error *err);
 
 /*
+ * Makes the filled spare of kind (1..32 of [a-z0-9], the caller's name for
+ * what fill writes, e.g. an engine and its version) and size_bytes ready
+ * unless it is: a new disk (ext4: an image made and mounted at
+ * spares/<kind>-<bytes>.prep; dirs: that directory) that fill(dir, user,
+ * err) writes into (as it would into a new disk's directory; it must
+ * flush what it wrote), then unmounted and renamed into place, where
+ * volume_ensure with that kind takes it.  Meant for a background thread
+ * (one at a time); a kill at any point leaves nothing volumes_recover
+ * does not remove, and a spare is either complete or absent.  Returns 0,
+ * fill's error, or MIREN_EIO/MIREN_EINVAL with nothing left behind.
+ */
+enum miren_err volume_spare_fill(struct volumes *v, const char *kind, uint64_t size_bytes,
+				 enum miren_err (*fill)(const char *dir, void *user,
+							struct miren_error *err),
+				 void *user, struct miren_error *err);
+
+/*
  * At daemon start, before any server runs: removes half-made images
- * (*.tmp), detaches loop devices backed by this data directory's images
- * that nothing mounts, and mounts every image not mounted (e2fsck -p
- * first; an image whose check fails stays unmounted and is logged).
- * Returns how many images could not be mounted.
+ * (*.tmp) and what interrupted preparations of filled spares left
+ * (unmounted first), detaches loop devices backed by this data
+ * directory's images that nothing mounts, and mounts every image not
+ * mounted (e2fsck -p first; an image whose check fails stays unmounted and
+ * is logged).  Returns how many images could not be mounted.
  */
 int volumes_recover(struct volumes *v);
 
 /*
  * The invariants an outside look can check, given the names of the disk
- * records: every image belongs to a record and is mounted, and no loop
- * device holds one of this data directory's images without a mount.
- * fn(user, message) for each violation.
+ * records: every image belongs to a record and is mounted, no loop
+ * device holds one of this data directory's images without a mount, and
+ * nothing is left of an interrupted spare preparation (one in progress
+ * is no violation).  fn(user, message) for each violation.
  */
 void volumes_check(struct volumes *v, const char *const *names, size_t n,
 		   void (*fn)(void *user, const char *msg), void *user);

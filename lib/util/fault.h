@@ -30,6 +30,12 @@
  * trash, not yet removed); restore:placed (a new disk recorded and in
  * place, the restore not yet answered).
  *
+ * Filled spare disks (volume_spare_fill, volume_ensure): spare:filled (an
+ * engine wrote its data into a spare being prepared, still mounted under
+ * spares/, not yet in place); spare:ready (the prepared spare renamed into
+ * place, its mount point not yet removed); spare:taken (a new disk took a
+ * filled spare by a rename, not yet mounted under its name).
+ *
  * Disk volumes (lib/disk/volume.c): volume:formatted (an image made as
  * .tmp, not yet renamed into place); volume:mounted (an image attached and
  * mounted, its root not yet handed to the service user); volume:grown (a

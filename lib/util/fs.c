@@ -58,6 +58,12 @@ enum miren_err fs_remove_tree(const char *path)
 enum miren_err fs_fsync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && (errno == ENOTDIR || errno == ENOENT)) {
+		/* A file, or a name just renamed away: its directory. */
+		char *d = xstrdup(dir);
+		fd = open(dirname(d), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		free(d);
+	}
 	if (fd < 0)
 		return MIREN_EIO;
 	enum miren_err rc = fsync(fd) == 0 ? 0 : MIREN_EIO;

@@ -161,6 +161,20 @@ char *data_paths_volume_spare(const struct data_paths *p, unsigned long long byt
 	return xasprintf("%s/volumes/.spare-%llu.img", p->root, bytes);
 }
 
+char *data_paths_spares(const struct data_paths *p)
+{
+	return fs_join(p->root, "spares");
+}
+
+char *data_paths_filled_spare(const struct data_paths *p, const char *kind,
+			      unsigned long long bytes, bool image, bool prep)
+{
+	if (image)
+		return xasprintf("%s/volumes/.spare-%s-%llu%s.img", p->root, kind, bytes,
+				 prep ? ".prep" : "");
+	return xasprintf("%s/spares/%s-%llu%s", p->root, kind, bytes, prep ? ".prep" : "");
+}
+
 char *data_paths_addon_logs(const struct data_paths *p)
 {
 	return fs_join(p->root, "logs/addons");

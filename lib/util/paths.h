@@ -4,6 +4,8 @@
 #ifndef MIREN_PATHS_H
 #define MIREN_PATHS_H
 
+#include <stdbool.h>
+
 /* MIREN_DATA_DIR if set; else /var/lib/miren as root; else
  * $XDG_DATA_HOME/miren (~/.local/share/miren).  Caller frees. */
 char *paths_data_dir(void);
@@ -47,11 +49,20 @@ char *data_paths_volumes(const struct data_paths *p);                /* volumes 
 char *data_paths_volume_image(const struct data_paths *p, const char *disk);
 /* volumes/.spare-<bytes>.img: an image made ahead for the next disk of that size */
 char *data_paths_volume_spare(const struct data_paths *p, unsigned long long bytes);
+char *data_paths_spares(const struct data_paths *p); /* spares */
+/*
+ * A filled spare disk of kind (an engine's spare kind) and size in bytes:
+ * image: volumes/.spare-<kind>-<bytes>.img (ext4 mode), else the directory
+ * spares/<kind>-<bytes> (its mount point, or the disk itself in dirs mode);
+ * prep: the same with ".prep" before the suffix, while it is prepared.
+ */
+char *data_paths_filled_spare(const struct data_paths *p, const char *kind,
+			      unsigned long long bytes, bool image, bool prep);
 char *data_paths_addon_logs(const struct data_paths *p); /* logs/addons */
 /* logs/addons/<server>.log: an addon server's own log */
 char *data_paths_addon_log(const struct data_paths *p, const char *server);
 char *data_paths_templates(const struct data_paths *p); /* templates */
-/* templates/<name>: a provider's pre-initialised data ("pg15", "pg15.spare") */
+/* templates/<name>: a provider's pre-initialised data ("pg15") */
 char *data_paths_template(const struct data_paths *p, const char *name);
 
 #endif

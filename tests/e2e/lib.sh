@@ -214,6 +214,20 @@ kill_server() {
   SERVER_PID=""
 }
 
+# The filled spare disks ready in $DATA (lib/disk/volume.h), one a line:
+# images volumes/.spare-<kind>-<bytes>.img, in dirs mode directories
+# spares/<kind>-<bytes> (a preparation in progress is neither).
+filled_spares() {
+  ls -A "$DATA/volumes" "$DATA/spares" 2>/dev/null |
+    grep -E '^\.spare-[a-z0-9]+-[0-9]+\.img$|^[a-z0-9]+-[0-9]+$'
+}
+# Removes them (the daemon stopped): its preparer makes them again.
+remove_filled_spares() {
+  rm -f "$DATA"/volumes/.spare-*-*.img
+  find "$DATA/spares" -mindepth 1 -maxdepth 1 -regex '.*/[a-z0-9]+-[0-9]+' -exec rm -rf {} + 2>/dev/null
+  return 0
+}
+
 # Crash tests (lib/util/fault.h): starts the daemon with fault point $1
 # armed; returns 0 once it answers, or once it crashed before answering
 # (a fault reached during its start).

@@ -134,6 +134,40 @@ expect_match "$(miren debug disk list)" "^placed " "restore:placed: the disk in 
 check "restore:placed"
 stop_server
 
+# Filled spare disks (lib/disk/volume.h): the preparer (at start) killed
+# after an engine filled a spare disk and after it put one in place, and a
+# create killed after its disk took one; the next daemon removes what was
+# half prepared, makes the spares again, and the addon converges.
+spares_ready() { [ -n "$(filled_spares)" ]; }
+start_server || exit 1
+mkapp sp
+stop_server
+left_msg='left by an interrupted spare preparation'
+for p in $(points_of operation spare:); do
+  walked "$p"
+  remove_filled_spares
+  n_left=$(grep -c "$left_msg" "$DATA/logs/server.log")
+  start_faulty "$p" || exit 1
+  if [ "$p" = spare:taken ]; then
+    wait_for "$p: the preparer makes a filled spare" 60 spares_ready
+    miren addon create miren-postgresql:small -a sp --no-wait >/dev/null 2>&1
+  fi
+  wait_crash || { fail "$p: the daemon did not crash there"; stop_server; }
+  start_server || exit 1
+  # (What is left is the invariants' to find; a preparation the new
+  # daemon runs now is not.)
+  if [ "$p" != spare:taken ]; then
+    expect_eq "$(( $(grep -c "$left_msg" "$DATA/logs/server.log") > n_left ))" 1 "$p: the next daemon removes what the preparation left"
+  fi
+  wait_for "$p: the spares are made again" 60 spares_ready
+  miren addon create miren-postgresql:small -a sp --no-wait >/dev/null 2>&1
+  wait_for "$p: a small addon converges to active" 40 sh -c "'$MIREN_BIN' addon list -a sp | grep -q ' active'"
+  wait_for "$p: its database answers" 20 psql_as sp -c "SELECT 1"
+  check "$p"
+  miren addon destroy miren-postgresql -a sp -f >/dev/null 2>&1
+  stop_server
+done
+
 # Every step and operation point the code declares was walked here
 # (app-destroy:marked is t0106's, volume:* t0703's; inside points are t0307's).
 for p in $(echo "$POINTS" | awk '$1 != "inside" && index($2, "volume:") != 1 { print $2 }'); do

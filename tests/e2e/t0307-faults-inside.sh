@@ -33,30 +33,16 @@ miren addon create miren-postgresql:shared -a keep >/dev/null 2>&1 || { mkapp ke
 psql_as keep -q -c "CREATE TABLE kept (i int); INSERT INTO kept VALUES (1), (2), (3)"
 stop_server
 
-HOLDERS=""
-release_spare_locks() {
-  local h
-  for h in $HOLDERS; do pkill -P "$h" 2>/dev/null; kill "$h" 2>/dev/null; wait "$h" 2>/dev/null; done
-  HOLDERS=""
-}
-
 # round VARIANT FIRST_FAULT RECOVERY_FAULT [fresh]: crash at FIRST_FAULT
 # during `addon create`, crash the restarted daemon at RECOVERY_FAULT (if
 # given), then converge with a clean daemon.  fresh: remove the template
-# first, so that it is made again.
+# first, so that it is made again; the spare disks then hold clones of the
+# old one (or none is ready), so the clone copies the new template.
 round() {
   local variant=$1 first=$2 again=$3 fresh=${4:-}
   local name="$variant $first${again:+ then $again}"
   WALKED="$WALKED ${first%@*} ${again%@*}"
   [ "$fresh" = fresh ] && rm -rf "$DATA/templates"
-  if [ "$fresh" = copy ]; then
-    # No spare clone: the clone copies the template (the preparer cannot
-    # make a spare while its lock is held).
-    rm -rf "$DATA"/templates/pg*.spare
-    HOLDERS=""
-    for l in "$DATA"/templates/pg*[0-9]; do flock -o "$l.spare.lock" sleep 600 & HOLDERS="$HOLDERS $!"; done
-    CLEANUP_HOOKS='release_spare_locks'
-  fi
   start_faulty "$first" || { fail "$name: the daemon did not start"; return; }
   miren addon create "miren-postgresql:$variant" -a fa --no-wait >/dev/null 2>&1
   wait_crash || { fail "$name: the daemon did not crash at $first"; stop_server; start_server; }
@@ -71,40 +57,49 @@ round() {
   local bad
   bad=$(invariant_violations)
   [ "$(psql_as keep -c 'SELECT count(*) FROM kept' 2>/dev/null)" = "3" ] || bad="$bad; keep lost data"
-  left=$(ls -A "$DATA/templates" 2>/dev/null | grep -v -e '^pg[0-9]*$' -e '\.lock$' -e '\.spare$')
+  left=$(ls -A "$DATA/templates" 2>/dev/null | grep -v -e '^pg[0-9]*$' -e '\.lock$')
   [ -z "$left" ] || bad="$bad; leftovers in templates/: $left"
   if [ -z "$bad" ]; then ok "$name: invariants hold"; else fail "$name:$bad"; fi
   miren addon destroy miren-postgresql -a fa -f >/dev/null 2>&1
   stop_server
-  [ "$fresh" = copy ] && release_spare_locks
   return 0
 }
 
 round small $PG:template:initdb@300 $PG:template:initdb@150 fresh
 round small $PG:template:made $PG:clone:copying@20 fresh
-round small $PG:clone:copied $PG:server:started@0 copy
+round small $PG:clone:copied $PG:server:started@0 fresh
 round small $PG:server:rotated $PG:tenant:database
 round small $PG:tenant:database $PG:tenant:database
 round shared $PG:tenant:role $PG:tenant:database
 
-# The preparer killed while it copies a spare clone of the template (it
-# runs at start and after each pass): the next daemon removes the half
-# copy and makes the spare again.
-rm -rf "$DATA"/templates/pg*.spare
+# The preparer killed while it copies a clone of the template into a spare
+# disk (it runs at start and after each pass): the next daemon removes the
+# half-prepared disk (unmounted, its image and loop device gone) and makes
+# the spares again, and a small addon takes one.
+remove_filled_spares
 WALKED="$WALKED $PG:spare:copying"
 start_faulty "$PG:spare:copying@5" || fail "spare:copying: the daemon did not start"
 wait_crash || { fail "spare:copying: the daemon did not crash"; stop_server; }
 start_server || exit 1
-wait_for "spare:copying: the next daemon makes the spare" 60 sh -c "ls -d '$DATA'/templates/pg*.spare"
-left=$(ls -A "$DATA/templates" 2>/dev/null | grep -v -e '^pg[0-9]*$' -e '\.lock$' -e '\.spare$')
-expect_eq "$left" "" "spare:copying: no half copy is left in templates/"
+# (One a variant's size: small and shared.)
+pg_spares_ready() {
+  [ "$(filled_spares | grep -cE '^(\.spare-)?pg[0-9]+-')" -ge 2 ] &&
+    ! ls -A "$DATA/volumes" "$DATA/spares" 2>/dev/null | grep -q prep
+}
+wait_for "spare:copying: the next daemon makes the spare disks" 60 pg_spares_ready
+expect_eq "$(ls -A "$DATA/templates" 2>/dev/null | grep -v -e '^pg[0-9]*$' -e '\.lock$')" "" "spare:copying: nothing is left in templates/"
+expect_eq "$(findmnt -rno TARGET | grep -cF "$DATA/spares/")" "0" "spare:copying: no spare being prepared stays mounted"
 expect_eq "$(invariant_violations)" "" "spare:copying: the invariants hold"
+miren addon create miren-postgresql:small -a fa >/dev/null 2>&1
+expect_match "$(grep 'taken from the filled spare pg' "$DATA/logs/server.log" | tail -n 1)" "pg-pg-fa-" "spare:copying: the next small addon's disk is a filled spare"
+wait_for "spare:copying: its database answers" 20 psql_as fa -c "SELECT 1"
+miren addon destroy miren-postgresql -a fa -f >/dev/null 2>&1
 stop_server
 
 # The points of the other engines: crash there during a create of each
 # variant (the first whose create reaches it), restart, converge.  A spare
 # point is reached when the preparer makes a spare after the create: the
-# spares (templates/*.spare) are removed first, as for PostgreSQL's above.
+# spares (templates/*.spare) are removed first.
 generic_round() {
   local p=$1 addon=${1%%:*} variant reached=""
   for variant in $(MIREN_FAULT=list "$MIREN_BIN" | awk -v a="activate:$addon:" \
@@ -114,12 +109,9 @@ generic_round() {
     miren addon create "$addon:$variant" -a fa --no-wait >/dev/null 2>&1
     if wait_crash; then reached=$variant; else stop_server; fi
     [ -n "$SERVER_PID" ] || start_server || exit 1
-    # A spare point can be reached by the preparer's pass at start, before
-    # the create arrives: then there is no addon yet, and the next daemon
-    # must take the create after recovering.
-    if [ "$("$MIREN_BIN" addon list -a fa --format json | jq length)" = 0 ]; then
-      miren addon create "$addon:$variant" -a fa --no-wait >/dev/null 2>&1
-    fi
+    # A spare point may be reached by the preparer at start, before the
+    # create arrived: ask again (a create that arrived is kept as it is).
+    miren addon create "$addon:$variant" -a fa --no-wait >/dev/null 2>&1
     wait_for "$p ($variant): the addon settles" 120 settled
     expect_match "$(miren addon list -a fa)" " active" "$p ($variant): and is active"
     expect_eq "$(invariant_violations)" "" "$p ($variant): the invariants hold"

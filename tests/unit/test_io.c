@@ -194,8 +194,34 @@ static void test_extract(void **state)
 	fs_remove_tree(d);
 	free(d);
 
-	/* Over the entry limit. */
+	/* Over the entry limit: nothing is left. */
 	assert_int_equal(extract(good, 3, 2, &d), MIREN_ETOOBIG);
+	char *dest = fs_join(d, "dest/dir");
+	assert_false(fs_exists(dest));
+	free(dest);
+	fs_remove_tree(d);
+	free(d);
+
+	/* Directories without their own entry are made 0755; a link may
+	 * point anywhere (it is never written through); a second entry of a
+	 * name is refused. */
+	const struct entry implicit[] = {
+		{ "deep/er/a.txt", AE_IFREG, "x" },
+		{ "abs", AE_IFLNK, "/usr/bin/env" },
+	};
+	assert_int_equal(extract(implicit, 2, 10, &d), 0);
+	char *deep = fs_join(d, "dest/deep/er");
+	struct stat st;
+	assert_int_equal(stat(deep, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0755);
+	free(deep);
+	fs_remove_tree(d);
+	free(d);
+	const struct entry twice[] = {
+		{ "a.txt", AE_IFREG, "x" },
+		{ "a.txt", AE_IFREG, "y" },
+	};
+	assert_int_equal(extract(twice, 2, 10, &d), MIREN_EINVAL);
 	fs_remove_tree(d);
 	free(d);
 

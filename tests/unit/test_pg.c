@@ -558,7 +558,7 @@ static void test_template_and_start(void **state MIREN_UNUSED)
 	       t1 - t0, t2 - t1, fs_disk_usage(G.tpl) / 1024);
 
 	/* No password file, no .tmp left behind. */
-	char path[600];
+	char path[1400];
 	snprintf(path, sizeof(path), "%s.pwfile", G.tpl);
 	assert_false(fs_exists(path));
 	snprintf(path, sizeof(path), "%s.tmp", G.tpl);
@@ -567,15 +567,19 @@ static void test_template_and_start(void **state MIREN_UNUSED)
 	for (int i = 0; i < 2; i++) {
 		struct server *s = &G.s[i];
 		if (i == 1) {
-			/* The second server's clone takes a spare made beforehand. */
+			/* The second server's disk comes with a spare clone
+			 * written beforehand (a filled spare disk). */
+			assert_int_equal(fs_mkdir_p(s->disk, 0755), 0);
 			double a = now_ms();
-			rc = pg_spare_prepare(G.tpl, G.uid, G.gid, &err);
+			rc = pg_spare_fill(G.tpl, s->disk, G.uid, G.gid, &err);
 			if (rc)
 				fprintf(stderr, "spare: %s\n", err.message);
 			assert_int_equal(rc, 0);
-			printf("pg timing: spare prepare (off the path) %.1f ms\n", now_ms() - a);
-			snprintf(path, sizeof(path), "%s.spare", G.tpl);
-			assert_true(fs_is_dir(path));
+			printf("pg timing: spare fill (off the path) %.1f ms\n", now_ms() - a);
+			char *sp = fs_join(s->disk, "pgdata.spare");
+			assert_true(fs_is_dir(sp));
+			free(sp);
+			assert_int_equal(pg_spare_fill(G.tpl, s->disk, G.uid, G.gid, &err), 0);
 		}
 		double a = now_ms();
 		rc = pg_clone(G.tpl, s->disk, s->addr, G.port, G.uid, G.gid, &err);
@@ -584,8 +588,9 @@ static void test_template_and_start(void **state MIREN_UNUSED)
 		assert_int_equal(rc, 0);
 		double b = now_ms();
 		if (i == 1) {
-			snprintf(path, sizeof(path), "%s.spare", G.tpl);
-			assert_false(fs_exists(path)); /* taken */
+			char *sp = fs_join(s->disk, "pgdata.spare");
+			assert_false(fs_exists(sp)); /* taken */
+			free(sp);
 		}
 		s->pid = start_server(s);
 		assert_true(s->pid > 0);
@@ -694,27 +699,27 @@ static void test_template_concurrent(void **state MIREN_UNUSED)
 	snprintf(path, sizeof(path), "%s.tmp", dir);
 	assert_false(fs_exists(path));
 
-	/* A spare of another template is never taken, and gets replaced. */
+	/* A spare of another template is never taken: the clone copies the
+	 * template and removes it; filled again, the spare is replaced. */
 	struct miren_error err = { 0 };
-	char spare[700], tspare[700], disk[700];
-	snprintf(spare, sizeof(spare), "%s.spare", dir);
-	snprintf(tspare, sizeof(tspare), "%s.spare", G.tpl);
+	char spare[800], disk[700];
 	snprintf(disk, sizeof(disk), "%s/disks/stale", G.tmp);
-	assert_int_equal(pg_spare_prepare(dir, G.uid, G.gid, &err), 0);
-	assert_int_equal(pg_spare_prepare(dir, G.uid, G.gid, &err), 0); /* no-op */
-	fs_remove_tree(tspare);
-	assert_int_equal(rename(spare, tspare), 0);
-	assert_int_equal(pg_clone(G.tpl, disk, "127.0.0.1", 5999, G.uid, G.gid, &err), 0);
-	assert_true(fs_is_dir(tspare));
-	char a[800], b[800];
+	snprintf(spare, sizeof(spare), "%s/pgdata.spare", disk);
+	assert_int_equal(fs_mkdir_p(disk, 0755), 0);
+	assert_int_equal(pg_spare_fill(dir, disk, G.uid, G.gid, &err), 0);
+	assert_int_equal(pg_spare_fill(dir, disk, G.uid, G.gid, &err), 0); /* no-op */
+	char a[800], b[900];
 	snprintf(a, sizeof(a), "%s/global/pg_control", G.tpl);
+	snprintf(b, sizeof(b), "%s/global/pg_control", spare);
+	assert_false(same_prefix(a, b, 8));
+	assert_int_equal(pg_spare_fill(G.tpl, disk, G.uid, G.gid, &err), 0);
+	assert_true(same_prefix(a, b, 8));
+	fs_remove_tree(spare);
+	assert_int_equal(pg_spare_fill(dir, disk, G.uid, G.gid, &err), 0);
+	assert_int_equal(pg_clone(G.tpl, disk, "127.0.0.1", 5999, G.uid, G.gid, &err), 0);
+	assert_false(fs_exists(spare));
 	snprintf(b, sizeof(b), "%s/pgdata/global/pg_control", disk);
 	assert_true(same_prefix(a, b, 8));
-	snprintf(b, sizeof(b), "%s/global/pg_control", tspare);
-	assert_false(same_prefix(a, b, 8));
-	assert_int_equal(pg_spare_prepare(G.tpl, G.uid, G.gid, &err), 0);
-	assert_true(same_prefix(a, b, 8));
-	fs_remove_tree(tspare);
 	fs_remove_tree(disk);
 	fs_remove_tree(dir);
 }

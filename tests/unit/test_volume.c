@@ -6,9 +6,11 @@
  * device; after a simulated reboot (mount and device gone) and with a
  * leaked loop device, volumes_recover mounts it again with its data; a
  * move keeps the data under the new name; a spare is taken by the next
- * disk of its size.  The ext4 tests are skipped, saying why, when the test
- * does not run as root or the kernel has no loop devices; the dirs mode
- * and size parsing run everywhere.
+ * disk of its size; a filled spare is taken whole by the next disk of its
+ * kind and size, and one killed while it is prepared is a leftover that
+ * the invariants report and volumes_recover removes.  The ext4 tests are skipped, saying why, when
+ * the test does not run as root or the kernel has no loop devices; the dirs mode and size parsing
+ * run everywhere.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,9 +155,9 @@ static void test_ensure_sparse_mounted_owned(void **state)
 	struct volumes *v = *state;
 	assert_int_equal(volumes_mode(v), VOLUME_EXT4);
 	struct miren_error err = { 0 };
-	assert_int_equal(volume_ensure(v, "d1", 64 * MiB, &err), 0);
+	assert_int_equal(volume_ensure(v, "d1", 64 * MiB, NULL, &err), 0);
 	/* Idempotent. */
-	assert_int_equal(volume_ensure(v, "d1", 64 * MiB, &err), 0);
+	assert_int_equal(volume_ensure(v, "d1", 64 * MiB, NULL, &err), 0);
 	char *img = path_in("volumes", "d1.img");
 	char *dir = path_in("disks", "d1");
 	struct stat st;
@@ -187,8 +190,8 @@ static void test_full_disk_is_its_own(void **state)
 		skip();
 	struct volumes *v = *state;
 	struct miren_error err = { 0 };
-	assert_int_equal(volume_ensure(v, "full", 32 * MiB, &err), 0);
-	assert_int_equal(volume_ensure(v, "other", 32 * MiB, &err), 0);
+	assert_int_equal(volume_ensure(v, "full", 32 * MiB, NULL, &err), 0);
+	assert_int_equal(volume_ensure(v, "other", 32 * MiB, NULL, &err), 0);
 	char *f1 = path_in("disks", "full/fill");
 	char *f2 = path_in("disks", "other/data");
 	assert_int_equal(fill(f1, 64), ENOSPC);
@@ -231,7 +234,7 @@ static void test_remove_leaves_nothing(void **state)
 		skip();
 	struct volumes *v = *state;
 	struct miren_error err = { 0 };
-	assert_int_equal(volume_ensure(v, "gone", 32 * MiB, &err), 0);
+	assert_int_equal(volume_ensure(v, "gone", 32 * MiB, NULL, &err), 0);
 	char *img = path_in("volumes", "gone.img");
 	char *dir = path_in("disks", "gone");
 	char *f = path_in("disks", "gone/x");
@@ -256,7 +259,7 @@ static void test_recover_after_reboot_and_leak(void **state)
 		skip();
 	struct volumes *v = *state;
 	struct miren_error err = { 0 };
-	assert_int_equal(volume_ensure(v, "rb", 32 * MiB, &err), 0);
+	assert_int_equal(volume_ensure(v, "rb", 32 * MiB, NULL, &err), 0);
 	char *dir = path_in("disks", "rb");
 	char *f = path_in("disks", "rb/kept");
 	char *img = path_in("volumes", "rb.img");
@@ -310,14 +313,14 @@ static void test_move_and_spare(void **state)
 		skip();
 	struct volumes *v = *state;
 	struct miren_error err = { 0 };
-	assert_int_equal(volume_ensure(v, "mv", 32 * MiB, &err), 0);
+	assert_int_equal(volume_ensure(v, "mv", 32 * MiB, NULL, &err), 0);
 	char *f = path_in("disks", "mv/data");
 	assert_int_equal(fill(f, 1), 0);
 	assert_int_equal(volume_move(v, "mv", ".old-mv", &err), 0);
 	char *moved = path_in("disks", ".old-mv/data");
 	assert_true(fs_exists(moved));
 	assert_false(fs_exists(f));
-	assert_int_equal(volume_ensure(v, "mv", 32 * MiB, &err), 0);
+	assert_int_equal(volume_ensure(v, "mv", 32 * MiB, NULL, &err), 0);
 	/* The target exists now. */
 	assert_int_equal(volume_move(v, ".old-mv", "mv", &err), MIREN_EEXISTS);
 	assert_int_equal(volume_remove(v, "mv", &err), 0);
@@ -330,7 +333,7 @@ static void test_move_and_spare(void **state)
 	char *spare = path_in("volumes", ".spare-50331648.img");
 	assert_true(fs_exists(spare));
 	assert_int_equal(volume_spare_prepare(v, 48 * MiB, &err), 0);
-	assert_int_equal(volume_ensure(v, "sp", 48 * MiB, &err), 0);
+	assert_int_equal(volume_ensure(v, "sp", 48 * MiB, NULL, &err), 0);
 	assert_false(fs_exists(spare));
 	struct volume_info vi;
 	volume_info(v, "sp", 0, &vi);
@@ -339,6 +342,175 @@ static void test_move_and_spare(void **state)
 	free(spare);
 	free(moved);
 	free(f);
+}
+
+/* A fill hook: writes 1 MiB into DIR/marker; user counts the calls. */
+static enum miren_err write_marker(const char *dir, void *user, struct miren_error *err)
+{
+	(*(int *)user)++;
+	char *p = fs_join(dir, "marker");
+	int e = fill(p, 1);
+	free(p);
+	return e ? miren_error_set(err, MIREN_EIO, "cannot write the marker: %s", strerror(e)) : 0;
+}
+
+static enum miren_err failing_fill(const char *dir, void *user, struct miren_error *err)
+{
+	write_marker(dir, user, err);
+	return miren_error_set(err, MIREN_EIO, "the fill failed on purpose");
+}
+
+/* A fill killed in the middle, as a daemon killed while it prepares. */
+static enum miren_err killed_fill(const char *dir, void *user, struct miren_error *err)
+{
+	write_marker(dir, user, err);
+	raise(SIGKILL);
+	return 0;
+}
+
+/* Runs volume_spare_fill with killed_fill in a child process. */
+static void fill_killed_in_child(struct volumes *v, const char *kind, uint64_t size)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int calls = 0;
+		volume_spare_fill(v, kind, size, killed_fill, &calls, NULL);
+		_exit(1);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+static void count_violation(void *user, const char *msg)
+{
+	fprintf(stderr, "violation: %s\n", msg);
+	(*(int *)user)++;
+}
+
+static int violations(struct volumes *v, const char *const *names, size_t n)
+{
+	int count = 0;
+	volumes_check(v, names, n, count_violation, &count);
+	return count;
+}
+
+/* How many entries dir has. */
+static int entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+	while (d && (de = readdir(d)))
+		n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void test_filled_spare(void **state)
+{
+	if (!loop_usable())
+		skip();
+	struct volumes *v = *state;
+	struct miren_error err = { 0 };
+	int calls = 0;
+	assert_int_equal(volume_spare_fill(v, "t1", 48 * MiB, write_marker, &calls, &err), 0);
+	assert_int_equal(calls, 1);
+	char *filled = path_in("volumes", ".spare-t1-50331648.img");
+	char *prep = path_in("volumes", ".spare-t1-50331648.prep.img");
+	char *spares = path_in("spares", "");
+	assert_true(fs_exists(filled));
+	assert_false(fs_exists(prep));
+	assert_int_equal(entries(spares), 0); /* unmounted, its mount point gone */
+	assert_false(loop_backs(filled));
+	/* Ready: nothing to do. */
+	assert_int_equal(volume_spare_fill(v, "t1", 48 * MiB, write_marker, &calls, &err), 0);
+	assert_int_equal(calls, 1);
+
+	/* The next disk of that kind and size is that disk, whole. */
+	assert_int_equal(volume_ensure(v, "claimed", 48 * MiB, "t1", &err), 0);
+	assert_false(fs_exists(filled));
+	char *marker = path_in("disks", "claimed/marker");
+	assert_true(fs_exists(marker));
+	struct volume_info vi;
+	volume_info(v, "claimed", 0, &vi);
+	assert_true(vi.mounted);
+	assert_int_equal(vi.size_bytes, 48 * MiB);
+	/* None left: the next one is a new, empty disk. */
+	assert_int_equal(volume_ensure(v, "other", 48 * MiB, "t1", &err), 0);
+	char *other = path_in("disks", "other/marker");
+	assert_false(fs_exists(other));
+	/* Another size is another spare. */
+	assert_int_equal(volume_spare_fill(v, "t1", 32 * MiB, write_marker, &calls, &err), 0);
+	assert_int_equal(volume_ensure(v, "third", 48 * MiB, "t1", &err), 0);
+	char *third = path_in("disks", "third/marker");
+	assert_false(fs_exists(third));
+
+	/* Bad kinds change nothing. */
+	assert_int_equal(volume_spare_fill(v, "T1", 48 * MiB, write_marker, &calls, &err),
+			 MIREN_EINVAL);
+	assert_int_equal(volume_spare_fill(v, "../x", 48 * MiB, write_marker, &calls, &err),
+			 MIREN_EINVAL);
+	assert_int_equal(volume_ensure(v, "bad", 48 * MiB, "", &err), MIREN_EINVAL);
+	char *bad = path_in("disks", "bad");
+	assert_false(fs_exists(bad));
+
+	/* A failed fill leaves nothing. */
+	calls = 0;
+	assert_int_equal(volume_spare_fill(v, "t2", 48 * MiB, failing_fill, &calls, &err),
+			 MIREN_EIO);
+	assert_int_equal(calls, 1);
+	char *filled2 = path_in("volumes", ".spare-t2-50331648.img");
+	char *prep2 = path_in("volumes", ".spare-t2-50331648.prep.img");
+	assert_false(fs_exists(filled2));
+	assert_false(fs_exists(prep2));
+	assert_false(loop_backs(prep2));
+	assert_int_equal(entries(spares), 0);
+	const char *names[] = { "claimed", "other", "third" };
+	assert_int_equal(violations(v, names, 3), 0);
+	free(bad);
+	free(third);
+	free(other);
+	free(marker);
+	free(filled2);
+	free(prep2);
+	free(spares);
+	free(prep);
+	free(filled);
+}
+
+static void test_filled_spare_killed(void **state)
+{
+	if (!loop_usable())
+		skip();
+	struct volumes *v = *state;
+	struct miren_error err = { 0 };
+	/* Killed while filling: the spare being prepared stays mounted. */
+	fill_killed_in_child(v, "k1", 32 * MiB);
+	char *prep = path_in("volumes", ".spare-k1-33554432.prep.img");
+	char *filled = path_in("volumes", ".spare-k1-33554432.img");
+	char *spares = path_in("spares", "");
+	assert_true(fs_exists(prep));
+	assert_true(loop_backs(prep));
+	assert_false(fs_exists(filled));
+	/* A leftover, not a spare: the invariants say so ... */
+	assert_true(violations(v, NULL, 0) >= 2);
+	/* ... and the next start removes it (unmounted, device freed). */
+	assert_int_equal(volumes_recover(v), 0);
+	assert_false(fs_exists(prep));
+	assert_false(loop_backs(prep));
+	assert_int_equal(entries(spares), 0);
+	assert_int_equal(violations(v, NULL, 0), 0);
+	/* Made again from the start. */
+	int calls = 0;
+	assert_int_equal(volume_spare_fill(v, "k1", 32 * MiB, write_marker, &calls, &err), 0);
+	assert_true(fs_exists(filled));
+	assert_int_equal(calls, 1);
+	free(spares);
+	free(filled);
+	free(prep);
 }
 
 static void test_dirs_mode(void **state)
@@ -353,7 +525,7 @@ static void test_dirs_mode(void **state)
 	assert_int_equal(volumes_mode(v), VOLUME_DIRS);
 	assert_string_equal(volumes_mode_reason(v), "MIREN_DISKS=dirs");
 	struct miren_error err = { 0 };
-	assert_int_equal(volume_ensure(v, "plain", 1024 * MiB, &err), 0);
+	assert_int_equal(volume_ensure(v, "plain", 1024 * MiB, NULL, &err), 0);
 	char *dir = volume_dir(v, "plain");
 	assert_true(fs_is_dir(dir));
 	char *img = xasprintf("%s/volumes/plain.img", dbase);
@@ -373,7 +545,28 @@ static void test_dirs_mode(void **state)
 	assert_int_equal(volume_remove(v, "plain", &err), 0);
 	assert_false(fs_exists(dir));
 	assert_int_equal(volume_resize(v, "plain", 2048 * MiB, &err), MIREN_ENOTFOUND);
-	assert_int_equal(volume_ensure(v, "../x", 1024 * MiB, &err), MIREN_EINVAL);
+	assert_int_equal(volume_ensure(v, "../x", 1024 * MiB, NULL, &err), MIREN_EINVAL);
+
+	/* Filled spares are directories, taken by a rename too. */
+	int calls = 0;
+	assert_int_equal(volume_spare_fill(v, "d1", 32 * MiB, write_marker, &calls, &err), 0);
+	char *filled = xasprintf("%s/spares/d1-33554432/marker", dbase);
+	assert_true(fs_exists(filled));
+	assert_int_equal(volume_ensure(v, "fromspare", 32 * MiB, "d1", &err), 0);
+	assert_false(fs_exists(filled));
+	char *marker = xasprintf("%s/disks/fromspare/marker", dbase);
+	assert_true(fs_exists(marker));
+	/* Killed while filling: a leftover the next start removes. */
+	fill_killed_in_child(v, "d1", 32 * MiB);
+	char *prep = xasprintf("%s/spares/d1-33554432.prep", dbase);
+	assert_true(fs_is_dir(prep));
+	assert_int_equal(violations(v, NULL, 0), 1);
+	assert_int_equal(volumes_recover(v), 0);
+	assert_false(fs_exists(prep));
+	assert_int_equal(violations(v, NULL, 0), 0);
+	free(prep);
+	free(marker);
+	free(filled);
 	volumes_free(v);
 	fs_remove_tree(dbase);
 	free(f);
@@ -412,6 +605,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_recover_after_reboot_and_leak, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_move_and_spare, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_filled_spare, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_filled_spare_killed, setup, teardown),
 		cmocka_unit_test(test_dirs_mode),
 		cmocka_unit_test(test_parse_size),
 	};

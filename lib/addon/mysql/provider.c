@@ -185,7 +185,7 @@ static enum miren_err add_server(struct addon_ctx *ctx, const char *id, const ch
 	json_t *sstate = json_pack("{s:s, s:s}", "root_password", root, "version", version);
 	char *sjson = json_dumps(sstate, JSON_COMPACT);
 	enum miren_err rc = addon_server_add(ctx, MYSQL_ADDON, id, kind, disk, MYSQL_PORT, sjson,
-					     disk_bytes(kind), created_by, err);
+					     disk_bytes(kind), created_by, NULL, err);
 	free_secret(sjson);
 	json_decref(sstate);
 	free_secret(root);

@@ -67,25 +67,28 @@ int pg_stop_workers(const char *dir);
 bool pg_process_runs(pid_t pid);
 
 /*
- * Clones the template into DISK/pgdata (copy into DISK/pgdata.tmp, then
- * rename; an existing DISK/pgdata is kept as is) and writes the
- * server-specific settings: listen_addresses = address, port, and
- * unix_socket_directories = pg_socket_dir(DISK).  Owned by uid/gid.
+ * Clones the template into DISK/pgdata (DISK/pgdata.spare renamed when the
+ * disk holds a spare clone of this template, else a copy; into
+ * DISK/pgdata.tmp, then renamed; an existing DISK/pgdata is kept as is)
+ * and writes the server-specific settings: listen_addresses = address,
+ * port, and unix_socket_directories = pg_socket_dir(DISK).  Owned by
+ * uid/gid.
  */
 enum miren_err pg_clone(const char *template_dir, const char *disk_dir, const char *address,
 			int port, uid_t uid, gid_t gid, struct miren_error *err);
 
 /*
- * Makes a spare clone of the template, TEMPLATE.spare (owned by uid/gid,
- * flushed), which the next pg_clone with the same owner on the same
- * filesystem renames into place instead of copying: the copy (the slow
- * part of a clone, one inode per catalog file) then happens off the path
- * of making a server, e.g. right after one was made.  No-op when a spare
- * of this template exists or another call is making one; a spare of an
- * earlier template (other system identifier) is replaced.
+ * Writes a spare clone of the template into disk_dir (DISK/pgdata.spare,
+ * owned by uid/gid, flushed), which pg_clone on that disk renames into
+ * place instead of copying.  Meant for a filled spare disk
+ * (addon_disk_spare_fill): the copy (the slow part of a clone, one inode
+ * per catalog file) then happens off the path of making a server, and the
+ * disk holding it becomes the server's disk by a rename.  No-op when a
+ * spare of this template is there; one of an earlier template (other
+ * system identifier) is replaced.
  */
-enum miren_err pg_spare_prepare(const char *template_dir, uid_t uid, gid_t gid,
-				struct miren_error *err);
+enum miren_err pg_spare_fill(const char *template_dir, const char *disk_dir, uid_t uid, gid_t gid,
+			     struct miren_error *err);
 
 /* The directory holding the server's unix socket (short, outside the
  * disk: socket paths are limited to 107 bytes).  Caller frees. */

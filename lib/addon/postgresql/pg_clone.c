@@ -1,7 +1,7 @@
 /*
- * A server's cluster: a clone of the template (or a renamed spare), its
- * settings, its socket directory, its command line; see pg.h and
- * pg_internal.h.
+ * A server's cluster: a clone of the template (or the spare clone its disk
+ * came with, renamed), its settings, its socket directory, its command
+ * line; see pg.h and pg_internal.h.
  */
 #include "addon/postgresql/pg_internal.h"
 
@@ -18,14 +18,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <libpq-fe.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -73,84 +71,51 @@ static uint64_t cluster_id(const char *dir)
 	return id;
 }
 
-static char *spare_path(const char *template_dir)
-{
-	return xasprintf("%s.spare", template_dir);
-}
-
 /*
- * Moves the template's spare clone to dst when it is one of this template
- * (same system identifier), owned as wanted, and on dst's filesystem.
- * Returns whether it did; on false nothing changed.
+ * Takes DISK/pgdata.spare (pg_spare_fill) as dst when it is a clone of
+ * this template (same system identifier) owned as wanted; a spare of
+ * another template (made before the template was) is removed.  Returns
+ * whether it did; on false dst is untouched.
  */
-static bool take_spare(const char *template_dir, const char *dst, uid_t uid, gid_t gid)
+static bool take_spare(const char *template_dir, const char *disk_dir, const char *dst, uid_t uid,
+		       gid_t gid)
 {
-	char *spare = spare_path(template_dir);
+	char *spare = fs_join(disk_dir, PG_SPARE_DIR);
 	bool taken = false;
 	struct stat st;
-	if (lstat(spare, &st) != 0 || !S_ISDIR(st.st_mode))
+	if (lstat(spare, &st) != 0)
 		goto out;
 	uid_t want_uid = uid != (uid_t)-1 ? uid : geteuid();
-	if (st.st_uid != want_uid || (gid != (gid_t)-1 && st.st_gid != gid))
-		goto out;
 	uint64_t id = cluster_id(template_dir);
-	if (!id || cluster_id(spare) != id)
-		goto out;
-	if (rename(spare, dst) != 0)
-		goto out; /* another filesystem, or another clone took it first */
-	taken = true;
-	char *parent = xstrdup(template_dir);
-	fs_fsync_dir(dirname(parent)); /* the spare's old name must not come back */
-	free(parent);
+	if (S_ISDIR(st.st_mode) && st.st_uid == want_uid &&
+	    (gid == (gid_t)-1 || st.st_gid == gid) && id && cluster_id(spare) == id &&
+	    rename(spare, dst) == 0)
+		taken = true;
+	else
+		fs_remove_tree(spare);
 out:
 	free(spare);
 	return taken;
 }
 
-enum miren_err pg_spare_prepare(const char *template_dir, uid_t uid, gid_t gid,
-				struct miren_error *err)
+enum miren_err pg_spare_fill(const char *template_dir, const char *disk_dir, uid_t uid, gid_t gid,
+			     struct miren_error *err)
 {
-	if (!template_dir || !*template_dir)
-		return miren_error_set(err, MIREN_EINVAL, "no template dir");
+	if (!template_dir || !*template_dir || !disk_dir || !*disk_dir)
+		return miren_error_set(err, MIREN_EINVAL, "no template or disk dir");
 	char *version = fs_join(template_dir, "PG_VERSION");
-	char *spare = spare_path(template_dir);
+	char *spare = fs_join(disk_dir, PG_SPARE_DIR);
 	char *tmp = xasprintf("%s.tmp", spare);
-	char *lock = xasprintf("%s.lock", spare);
-	char *parent = xstrdup(template_dir);
-	int rc = 0, lock_fd = -1;
+	enum miren_err rc = 0;
 	if (!fs_exists(version)) {
 		rc = miren_error_set(err, MIREN_ENOTFOUND,
 				     "template %s is not a postgresql cluster", template_dir);
 		goto out;
 	}
-	uint64_t id = cluster_id(template_dir);
-	if (fs_is_dir(spare) && cluster_id(spare) == id)
+	if (fs_is_dir(spare) && cluster_id(spare) == cluster_id(template_dir))
 		goto out;
-	/* One preparer at a time; a second one has nothing to do. */
-	lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (lock_fd < 0) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot open %s: %s", lock,
-				     io_strerror(errno));
-		goto out;
-	}
-	if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-		close(lock_fd);
-		lock_fd = -1;
-		if (errno != EWOULDBLOCK)
-			rc = miren_error_set(err, MIREN_EIO, "cannot lock %s: %s", lock,
-					     io_strerror(errno));
-		goto out;
-	}
-	if (fs_is_dir(spare)) {
-		if (cluster_id(spare) == id)
-			goto out;                 /* made meanwhile */
-		if (fs_remove_tree(spare) != 0) { /* of an earlier template */
-			rc = miren_error_set(err, MIREN_EIO, "cannot remove the stale %s", spare);
-			goto out;
-		}
-	}
-	if (fs_remove_tree(tmp) != 0) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot remove the leftover %s", tmp);
+	if (fs_remove_tree(spare) != 0 || fs_remove_tree(tmp) != 0) {
+		rc = miren_error_set(err, MIREN_EIO, "cannot remove the stale %s", spare);
 		goto out;
 	}
 	fault_point(PG_FAULT("spare:copying"));
@@ -162,15 +127,11 @@ enum miren_err pg_spare_prepare(const char *template_dir, uid_t uid, gid_t gid,
 				     io_strerror(errno));
 		goto out;
 	}
-	if (fs_fsync_dir(dirname(parent)) != 0)
-		rc = miren_error_set(err, MIREN_EIO, "cannot fsync the directory of %s", spare);
+	if (fs_fsync_dir(disk_dir) != 0)
+		rc = miren_error_set(err, MIREN_EIO, "cannot fsync directory %s", disk_dir);
 out:
-	if (rc && lock_fd >= 0)
+	if (rc)
 		fs_remove_tree(tmp);
-	if (lock_fd >= 0)
-		close(lock_fd);
-	free(parent);
-	free(lock);
 	free(tmp);
 	free(spare);
 	free(version);
@@ -286,7 +247,7 @@ enum miren_err pg_clone(const char *template_dir, const char *disk_dir, const ch
 		goto out;
 	}
 	/* A spare (flushed when it was made) only needs the settings file. */
-	bool spare = take_spare(template_dir, tmp, uid, gid);
+	bool spare = take_spare(template_dir, disk_dir, tmp, uid, gid);
 	if (!spare)
 		fault_point(PG_FAULT("clone:copying"));
 	if (!spare && (rc = pgi_copy_tree(template_dir, tmp, uid, gid, err)))

@@ -25,10 +25,12 @@
  *    uid/gid, skipping postmaster.pid/postmaster.opts, then writes
  *    miren-server.conf, flushes with one syncfs() (one journal commit
  *    instead of one fsync per file) and renames pgdata.tmp to pgdata.
- *    When pg_spare_prepare left a spare clone of the template
- *    (TEMPLATE.spare: same cluster, same owner, same filesystem) it is
- *    renamed into place instead of copying.  With an existing pgdata only
- *    miren-server.conf is rewritten (atomically) and the socket directory ensured.
+ *    When the disk came with a spare clone of the template
+ *    (DISK/pgdata.spare, written by pg_spare_fill into a filled spare
+ *    disk: same cluster, same owner) it is renamed into place instead of
+ *    copying; a spare of another template is removed.  With an existing
+ *    pgdata only miren-server.conf is rewritten (atomically) and the
+ *    socket directory ensured.
  *  - Superuser connections go over the unix socket with
  *    log_statement=none and log_min_error_statement=panic, so no statement
  *    text (and no password verifier) reaches the server log; notices are
@@ -54,6 +56,7 @@
 #define PG_LIBDIR "/usr/lib/postgresql"
 #define PG_SUPERUSER "postgres"
 #define PG_SERVER_CONF "miren-server.conf"
+#define PG_SPARE_DIR "pgdata.spare"
 #define PG_INITDB_TIMEOUT_MS 180000
 #define PG_READY_POLL_MS 10
 #define APP_MIREN "miren"

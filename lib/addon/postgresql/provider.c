@@ -173,8 +173,14 @@ static enum miren_err add_server(struct addon_ctx *ctx, const char *id, const ch
 	char *su = secret_password();
 	json_t *sstate = json_pack("{s:s, s:s}", "su_password", su, "version", version);
 	char *sjson = json_dumps(sstate, JSON_COMPACT);
+	/* A new disk comes with a spare clone of the template when one is
+	 * ready (pgp_idle). */
+	long long major = 0;
+	num_parse(version, 0, INT_MAX, &major); /* not a number: no spare of it */
+	char *spare = pgp_spare_kind((int)major);
 	enum miren_err rc = addon_server_add(ctx, PG_ADDON, id, kind, disk, PG_PORT, sjson,
-					     disk_bytes(kind), created_by, err);
+					     disk_bytes(kind), created_by, spare, err);
+	free(spare);
 	free(sjson);
 	json_decref(sstate);
 	free(su);

@@ -67,6 +67,9 @@ void pgp_server_cleanup(struct addon_ctx *ctx, const struct server_rec *srv);
 /* Server hooks (server.c). */
 void pgp_resume(struct addon_ctx *ctx);
 void pgp_idle(struct addon_ctx *ctx);
+/* The kind of filled spare disk (addon_disk_spare_fill) holding a clone
+ * of the template of PostgreSQL `major`: "pg<major>".  Caller frees. */
+char *pgp_spare_kind(int major);
 void pgp_interrupt(struct addon_ctx *ctx);
 enum miren_err pgp_ready(struct addon_ctx *ctx, const struct server_rec *srv, int timeout_ms,
 			 struct miren_error *err);

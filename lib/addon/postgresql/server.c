@@ -281,10 +281,28 @@ enum miren_err pgp_ready(struct addon_ctx *ctx, const struct server_rec *srv, in
 	return rc;
 }
 
+char *pgp_spare_kind(int major)
+{
+	return xasprintf("pg%d", major);
+}
+
+struct spare_fill {
+	const char *template_dir;
+	uid_t uid;
+	gid_t gid;
+};
+
+static enum miren_err fill_spare(const char *dir, void *user, struct miren_error *err)
+{
+	const struct spare_fill *f = user;
+	return pg_spare_fill(f->template_dir, dir, f->uid, f->gid, err);
+}
+
 /*
- * Between provisionings: a spare clone of each template (the next small
- * server starts from a rename), and a spare database on each shared server
- * (the next tenant is a rename too).
+ * Between provisionings: a spare database on each shared server (the next
+ * tenant is a rename), and for each template a filled spare disk of each
+ * variant's size holding a clone of it (the next server's disk is a
+ * rename of that disk, and its cluster a rename inside it).
  */
 void pgp_idle(struct addon_ctx *ctx)
 {
@@ -313,13 +331,27 @@ void pgp_idle(struct addon_ctx *ctx)
 		}
 		server_recs_free(srvs, ns);
 	}
+	const struct addon_def *def = addon_find(PG_ADDON);
 	struct pg_install inst[8];
-	int n = pg_find_installs(inst, 8);
-	for (int i = 0; i < n; i++) {
+	int n = def ? pg_find_installs(inst, 8) : 0;
+	for (int i = 0; i < n && !addon_stopping(ctx); i++) {
 		char *tdir = template_dir(ctx, inst[i].major, "");
-		if (fs_is_dir(tdir) && pg_spare_prepare(tdir, ctx->uid, ctx->gid, &err) != 0)
-			log_warn("cannot prepare a spare PostgreSQL %d cluster: %s", inst[i].major,
-				 err.message);
+		/* A spare clone beside the template: what daemons before
+		 * filled spare disks made. */
+		char *legacy = template_dir(ctx, inst[i].major, ".spare");
+		fs_remove_tree(legacy);
+		free(legacy);
+		struct spare_fill f = { tdir, ctx->uid, ctx->gid };
+		char *kind = pgp_spare_kind(inst[i].major);
+		for (size_t v = 0; v < def->n_variants && fs_is_dir(tdir) && !addon_stopping(ctx);
+		     v++)
+			if (addon_disk_spare_fill(ctx, kind, def->variants[v].disk_bytes,
+						  fill_spare, &f, &err) != 0)
+				log_warn("cannot prepare a spare disk with a PostgreSQL %d "
+					 "cluster: "
+					 "%s",
+					 inst[i].major, err.message);
+		free(kind);
 		free(tdir);
 	}
 }

@@ -353,7 +353,7 @@ static enum miren_err add_server(struct addon_ctx *ctx, const char *id, const ch
 	json_t *sstate = json_pack("{s:s, s:s}", "admin_password", pw, "version", version);
 	char *sjson = json_dumps(sstate, JSON_COMPACT);
 	enum miren_err rc = addon_server_add(ctx, ADDON, id, kind, disk, REDIS_PORT, sjson,
-					     disk_bytes(kind), created_by, err);
+					     disk_bytes(kind), created_by, NULL, err);
 	explicit_bzero(sjson, strlen(sjson));
 	free(sjson);
 	json_decref(sstate);
