@@ -197,6 +197,14 @@ struct addon_info {
 	int max_connections;  /* how many it may open (the server's or its own limit) */
 };
 
+/* A scratch server: a private server of an engine on a copy of data (a
+ * restored backup, a dump loaded into a fresh server), off every app's
+ * path, for reading a backup's tenant or proving a backup sound. */
+struct addon_scratch {
+	char *dir;    /* the disk directory it runs on (the caller's) */
+	void *engine; /* the engine's: pid, socket directory, credentials */
+};
+
 struct addon_def {
 	/* The addon name users type ("miren-<engine>"), a description (one
 	 * line), its variants and the default one. */
@@ -295,7 +303,9 @@ struct addon_def {
 	/* --- one tenant ----------------------------------------------------- */
 	/* Writes a logical dump of the instance's data (the engine's own
 	 * format) to fd, which stays open; load reads one into the instance
-	 * from fd.  An active instance. */
+	 * from fd.  An active instance.  load is all-or-nothing (a failed
+	 * load leaves the tenant as it was) and replaces (afterwards the
+	 * tenant holds exactly the dump's data). */
 	enum miren_err (*dump)(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
 			       struct miren_error *err);
 	enum miren_err (*load)(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
@@ -311,6 +321,38 @@ struct addon_def {
 	/* What the instance's server says (version, size, connections). */
 	enum miren_err (*info)(struct addon_ctx *ctx, struct addon_inst *inst,
 			       struct addon_info *out, struct miren_error *err);
+
+	/* --- scratch servers (lib/addon/scratch.c) ------------------------- */
+	/* The facts a backup's header keeps about inst so that scratch_dump
+	 * finds its data later (e.g. {"database","user"}); no secrets.
+	 * Caller decrefs. */
+	json_t *(*tenant_facts)(struct addon_ctx *ctx, struct addon_inst *inst);
+	/* Starts a private server on dir: a disk directory holding a restored
+	 * snapshot whose header is header (restore_prepare already ran), or,
+	 * header NULL, an empty directory the engine fills with a fresh
+	 * server.  opts may be NULL or {"recovery_target_time": "..."}
+	 * (point-in-time recovery).  Reachable only by the daemon (a socket
+	 * in a private directory, no TCP).  A daemon killed meanwhile leaves
+	 * it to disk_server(dir, stop) at the next start. */
+	enum miren_err (*scratch_start)(struct addon_ctx *ctx, const json_t *header,
+					const json_t *opts, const char *dir,
+					struct addon_scratch *out, struct miren_error *err);
+	/* Loads a dump (dump's format) from fd into the scratch server's one
+	 * fresh tenant. */
+	enum miren_err (*scratch_load)(struct addon_ctx *ctx, struct addon_scratch *s, int fd,
+				       struct miren_error *err);
+	/* Dumps the tenant `tenant` (tenant_facts of a header; NULL: the one
+	 * scratch_load filled) in dump's format to fd, so that load takes it
+	 * into any instance of this engine. */
+	enum miren_err (*scratch_dump)(struct addon_ctx *ctx, struct addon_scratch *s,
+				       const json_t *tenant, int fd, struct miren_error *err);
+	/* The engine's own checker over the scratch server's data (pg_amcheck,
+	 * mariadb-check, redis-check-rdb).  MIREN_EINVAL "the data is damaged:
+	 * <what the checker said>" when it finds damage. */
+	enum miren_err (*scratch_check)(struct addon_ctx *ctx, struct addon_scratch *s,
+					struct miren_error *err);
+	/* Stops it (idempotent) and frees s->engine; the caller removes dir. */
+	void (*scratch_stop)(struct addon_ctx *ctx, struct addon_scratch *s);
 
 	/* --- background ----------------------------------------------------- */
 	/* Called on the reconciler's second thread after a pass that changed

@@ -426,9 +426,8 @@ static enum miren_err move(struct addon_ctx *ctx, const char *from, const char *
 	return volume_move(ctx->volumes, from, to, why);
 }
 
-/* The size a restored disk gets: its record's, else the backup's, else
- * the small size. */
-static uint64_t restore_size(struct addon_ctx *ctx, const char *name, const json_t *hdr)
+/* The recorded size of disk name in bytes; 0 for no such record (or NULL). */
+static int64_t recorded_size(struct addon_ctx *ctx, const char *name)
 {
 	struct disk_rec d;
 	int64_t size = 0;
@@ -436,6 +435,14 @@ static uint64_t restore_size(struct addon_ctx *ctx, const char *name, const json
 		size = d.size_bytes;
 		disk_rec_release(&d);
 	}
+	return size;
+}
+
+/* The size a restored disk gets: its record's, else the backup's, else
+ * the small size. */
+static uint64_t restore_size(struct addon_ctx *ctx, const char *name, const json_t *hdr)
+{
+	int64_t size = recorded_size(ctx, name);
 	if (size < (16 << 20) && hdr)
 		size = json_integer_value(json_object_get(hdr, "size"));
 	return size >= (16 << 20) ? (uint64_t)size : RESTORE_DEFAULT_SIZE;
@@ -482,9 +489,10 @@ enum miren_err disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *
 	bool have_server = false, replaced = false, restarted = false, locked = false;
 	/* The staging disk is a volume of its own: the swap renames volumes,
 	 * and a restore cannot fill the data directory's filesystem. */
+	int64_t known = recorded_size(ctx, name);
 	enum miren_err rc = volume_ensure(ctx->volumes, staging_n,
-					  name ? restore_size(ctx, name, NULL)
-					       : RESTORE_STAGING_SIZE,
+					  known >= (16 << 20) ? (uint64_t)known
+							      : RESTORE_STAGING_SIZE,
 					  NULL, err);
 	if (rc)
 		goto out;
