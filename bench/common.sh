@@ -1,10 +1,12 @@
+# shellcheck shell=bash
 # Sourced by the bench scripts: one daemon in a fresh data directory, and
 # one cleanup that leaves nothing behind (no server, no mount, no loop
 # device, no directory).
 #
 #   bench_start NAME POOL    makes $tmp (/tmp/miren-bench-NAME.XXXXXX),
 #                            exports MIREN_DATA_DIR=$tmp/data, starts
-#                            "$bin server" on address pool POOL as $server
+#                            "$bin server" ($bin: the caller's) on address
+#                            pool POOL as $server
 #                            and waits until it answers
 #   bench_cleanup_extra      a function the script may define: run by the
 #                            cleanup after the daemon stopped, before the
@@ -23,6 +25,7 @@ bench_cleanup() {
   rm -rf "$tmp"
 }
 
+# shellcheck disable=SC2154  # bin is the calling script's
 bench_start() {
   tmp=$(mktemp -d "/tmp/miren-bench-$1.XXXXXX")
   chmod 0755 "$tmp"
