@@ -38,10 +38,10 @@ const char *bstore_dir(const struct bstore *s);
  * (UTC, 4 random hex), sortable by time. */
 struct bstore_writer;
 enum miren_err bstore_write_begin(struct bstore *s, struct bstore_writer **out,
-                                  struct miren_error *err);
+				  struct miren_error *err);
 int bstore_sink(void *user, const void *data, size_t len); /* a snap_sink_fn; user = writer */
 enum miren_err bstore_write_commit(struct bstore_writer *w, const json_t *meta, char **id,
-                                   struct miren_error *err);
+				   struct miren_error *err);
 void bstore_write_free(struct bstore_writer *w); /* aborts an uncommitted one */
 
 /* Every backup whose meta has all the key/values of `filter` (a JSON
@@ -50,19 +50,19 @@ void bstore_write_free(struct bstore_writer *w); /* aborts an uncommitted one */
 json_t *bstore_list(struct bstore *s, const json_t *filter);
 /* One manifest (caller decrefs); MIREN_ENOTFOUND "no backup 'ID'". */
 enum miren_err bstore_get(struct bstore *s, const char *id, json_t **manifest,
-                          struct miren_error *err);
+			  struct miren_error *err);
 /* Reading: a snap_source_fn giving the raw tar stream, each chunk checked
  * against its SHA-256; a missing or damaged chunk ends it with -1 and
  * bstore_read_error() says which chunk of which backup. */
 struct bstore_reader;
 enum miren_err bstore_read_open(struct bstore *s, const char *id, struct bstore_reader **out,
-                                struct miren_error *err);
+				struct miren_error *err);
 ssize_t bstore_source(void *user, void *buf, size_t len); /* user = reader */
 const struct miren_error *bstore_read_error(const struct bstore_reader *r);
 void bstore_read_close(struct bstore_reader *r);
 /* The backup as a standalone .miren.zst stream (zstd of the tar). */
 enum miren_err bstore_export(struct bstore *s, const char *id, snap_sink_fn sink, void *user,
-                             struct miren_error *err);
+			     struct miren_error *err);
 /* Removes a backup's manifest (its chunks go at the next gc). */
 enum miren_err bstore_remove(struct bstore *s, const char *id, struct miren_error *err);
 /* Removes every chunk no manifest names; waits for open writers. */

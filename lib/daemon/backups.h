@@ -36,9 +36,8 @@ enum miren_err backups_take(struct daemon *d, const char *app, const char *addon
  * once.  A failed restore leaves the current data as it was.  *result
  * describes what was done (caller decrefs).
  */
-enum miren_err backups_restore(struct daemon *d, const char *app, const char *addon,
-			       const char *id, int fd, bool force, json_t **result,
-			       struct miren_error *err);
+enum miren_err backups_restore(struct daemon *d, const char *app, const char *addon, const char *id,
+			       int fd, bool force, json_t **result, struct miren_error *err);
 
 /* The backup store the daemon opened (owned by the daemon). */
 struct bstore *daemon_bstore(struct daemon *d);
