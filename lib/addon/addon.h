@@ -346,9 +346,9 @@ struct addon_def {
 	 * into any instance of this engine. */
 	enum miren_err (*scratch_dump)(struct addon_ctx *ctx, struct addon_scratch *s,
 				       const json_t *tenant, int fd, struct miren_error *err);
-	/* The engine's own checker over the scratch server's data (pg_amcheck,
-	 * mariadb-check, redis-check-rdb).  MIREN_EINVAL "the data is damaged:
-	 * <what the checker said>" when it finds damage. */
+	/* The engine's own consistency checker over the scratch server's
+	 * data.  MIREN_EINVAL "the data is damaged: <what the checker said>"
+	 * when it finds damage. */
 	enum miren_err (*scratch_check)(struct addon_ctx *ctx, struct addon_scratch *s,
 					struct miren_error *err);
 	/* Stops it (idempotent) and frees s->engine; the caller removes dir. */
