@@ -4,6 +4,7 @@
  * that drives each instance
  *
  *   pending -> provisioning -> active      (or error, with a message)
+ *              (a fork: the engine's steps, then the fill, then active)
  *   deprovisioning -> (gone)
  *
  * recording each completed step in the store before running the next, so
@@ -47,6 +48,7 @@
 #include <jansson.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "disk/snapshot.h"
@@ -55,6 +57,7 @@
 #include "util/err.h"
 
 struct volumes;
+struct bstore;
 
 struct addon_variant {
 	const char *name;
@@ -63,6 +66,9 @@ struct addon_variant {
 	/* The declared size of the disk a server of this variant gets, in
 	 * bytes (addon_disk_ensure); 0: the engine keeps no disk. */
 	long long disk_bytes;
+	/* One server holds the tenants of many apps (a tenant's backup is
+	 * then its logical dump, not the server's disk). */
+	bool shared;
 };
 
 struct reconciler;
@@ -89,6 +95,9 @@ struct addon_ctx {
 	/* The first retry delay of a failed step, in ms (0: 1000; the cap is
 	 * 30 times it).  Tests shorten it. */
 	int retry_base_ms;
+	/* The backup store's directory (lib/backup/bstore.h; engines keep
+	 * their own archives below it, e.g. wal/<server>/); NULL: none. */
+	const char *backup_dir;
 };
 
 /* How many times a provisioning step is tried for a retryable cause. */
@@ -181,13 +190,19 @@ struct addon_backup {
 };
 
 /* What `miren addon connect` runs: a client for the instance.  Secrets go
- * in env ("PGPASSWORD=..."), never in argv.  Both NULL-terminated, each
- * string and array malloc'd; freed with addon_connect_release. */
+ * in env ("PGPASSWORD=..."), never in argv.  argv and env NULL-terminated,
+ * each string and array malloc'd; freed with addon_connect_release. */
 struct addon_connect {
+	/* In: one statement to run, after which the client exits with a
+	 * status that says whether it failed; NULL: an interactive session
+	 * (the caller's terminal).  The caller's string. */
+	const char *command;
 	char **argv; /* argv[0]: an absolute path or a name found in PATH */
 	char **env;  /* "K=V" added to the caller's environment */
 };
 void addon_connect_release(struct addon_connect *c);
+/* Appends args (NULL-terminated; copied) to c->argv. */
+void addon_connect_args(struct addon_connect *c, const char *const *args);
 
 /* What an instance's server says of itself (-1 or "": unknown). */
 struct addon_info {
@@ -195,6 +210,7 @@ struct addon_info {
 	long long size_bytes; /* the tenant's data (one database, one prefix) */
 	int connections;      /* the tenant's open connections */
 	int max_connections;  /* how many it may open (the server's or its own limit) */
+	long long uptime_s;   /* how long the server has run, as it says */
 };
 
 /* A scratch server: a private server of an engine on a copy of data (a
@@ -203,12 +219,24 @@ struct addon_info {
 struct addon_scratch {
 	char *dir;    /* the disk directory it runs on (the caller's) */
 	void *engine; /* the engine's: pid, socket directory, credentials */
+	/* Set by scratch_start: the name of the engine's checker (a static
+	 * string), for messages. */
+	const char *checker;
+};
+
+/* Where a credential rotation of an instance is (addon_def.rotate_phase). */
+enum addon_rotate_phase {
+	ADDON_ROTATE_NONE = 0, /* none in motion */
+	ADDON_ROTATE_PLANNED,  /* new credentials chosen, maybe not yet working */
+	ADDON_ROTATE_SWITCHED, /* both work, the env has the new; the old to revoke */
 };
 
 struct addon_def {
-	/* The addon name users type ("miren-<engine>"), a description (one
-	 * line), its variants and the default one. */
+	/* The addon name users type ("miren-<engine>"), the engine's name as
+	 * people know it (for a "miren-x": "X"), a description (one line), its
+	 * variants and the default one. */
 	const char *name;
+	const char *engine;
 	const char *description;
 	const struct addon_variant *variants;
 	size_t n_variants;
@@ -310,15 +338,40 @@ struct addon_def {
 			       struct miren_error *err);
 	enum miren_err (*load)(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
 			       struct miren_error *err);
-	/* Gives the tenant new credentials: changes them in the server and in
-	 * inst->state; the framework then records the state and the new env
-	 * (env()) in one transaction.  Idempotent for a given state. */
-	enum miren_err (*rotate)(struct addon_ctx *ctx, struct addon_inst *inst,
-				 struct miren_error *err);
-	/* The client command that connects to the instance as its tenant. */
+	/*
+	 * Rotation with no failed connection (lib/daemon/rotate.c drives it).
+	 * A rotation goes none -> planned -> switched -> none, the framework
+	 * recording inst->state after each hook, before the next:
+	 *   rotate_plan    state only: new credentials for `credential`
+	 *                  ("user", or another the engine knows) chosen and
+	 *                  kept; MIREN_EINVAL with a hint for a credential it
+	 *                  does not rotate.  Nothing when one is in motion.
+	 *   rotate_issue   the new credentials work in the server beside the
+	 *                  old ones, and env() now gives the new ones (the
+	 *                  framework records the state and the env in one
+	 *                  transaction, then restarts the app's services)
+	 *   rotate_revoke  the old ones stop working (their sessions ended)
+	 * Each is idempotent for a given state (a daemon killed anywhere runs
+	 * the phase again), and does nothing in a phase it does not start
+	 * from.  rotate_phase says where a state is.
+	 */
+	enum miren_err (*rotate_plan)(struct addon_ctx *ctx, struct addon_inst *inst,
+				      const char *credential, struct miren_error *err);
+	enum addon_rotate_phase (*rotate_phase)(const void *state);
+	enum miren_err (*rotate_issue)(struct addon_ctx *ctx, struct addon_inst *inst,
+				       struct miren_error *err);
+	enum miren_err (*rotate_revoke)(struct addon_ctx *ctx, struct addon_inst *inst,
+					struct miren_error *err);
+	/* When the credentials env() gives were made, in unix seconds (0:
+	 * unknown, i.e. at the instance's creation).  May be NULL. */
+	int64_t (*credentials_issued_at)(const void *state);
+	/* The client command that connects to the instance as its tenant
+	 * (out->command set by the caller: the statement to run). */
 	enum miren_err (*connect)(struct addon_ctx *ctx, struct addon_inst *inst,
 				  struct addon_connect *out, struct miren_error *err);
-	/* What the instance's server says (version, size, connections). */
+	/* What the instance's server says (version, size, connections,
+	 * uptime); fields it cannot say stay -1 / "" (the caller sets them
+	 * so first). */
 	enum miren_err (*info)(struct addon_ctx *ctx, struct addon_inst *inst,
 			       struct addon_info *out, struct miren_error *err);
 
@@ -360,6 +413,27 @@ struct addon_def {
 	 * what makes the next provisioning fast.  Must tolerate running
 	 * alongside any step.  May be NULL. */
 	void (*idle)(struct addon_ctx *ctx);
+	/* --- point-in-time recovery ------------------------------------------
+	 * The window inst can be recovered to, from the backups in bs:
+	 * {"from","to"} (unix seconds); NULL when there is none (yet).
+	 * Caller decrefs. */
+	json_t *(*pitr_window)(struct addon_ctx *ctx, struct bstore *bs, struct addon_inst *inst);
+	/* Where inst's data as at target (unix seconds) comes from: *backup,
+	 * a backup in bs to start a scratch server on (malloc'd), with *opts
+	 * its scratch_start options that recover it to target (caller
+	 * decrefs).  Makes sure the log up to now is archived first.
+	 * MIREN_EINVAL naming the window when target is outside it; nothing
+	 * is changed either way.  NULL: not supported. */
+	enum miren_err (*pitr_source)(struct addon_ctx *ctx, struct bstore *bs,
+				      struct addon_inst *inst, int64_t target, char **backup,
+				      json_t **opts, struct miren_error *err);
+
+	/* Periodic background work (e.g. base backups for point-in-time
+	 * recovery, tidying an archive), on a thread of its own
+	 * (addon/tick.h) about every 10 s, never two calls at once: it must
+	 * give way to everything else (e.g. disk_lock_yielding) and end
+	 * early once addon_stopping(ctx).  May be NULL. */
+	void (*tick)(struct addon_ctx *ctx);
 	/* Called by reconciler_stop from another thread before it waits for
 	 * the reconciler's threads: ends the helper processes a step may be
 	 * waiting for (a cluster being made), so that the daemon stops
@@ -367,8 +441,20 @@ struct addon_def {
 	 * then fails and is run again by the next daemon.  May be NULL. */
 	void (*interrupt)(struct addon_ctx *ctx);
 	/* Extra facts for `miren addon list` (no secrets): a JSON object, or
-	 * NULL.  The framework adds the server's supervisor state. */
+	 * NULL.  The framework adds the server's supervisor state.  Its
+	 * "warnings" member (an array of strings), when present, is printed
+	 * as warning lines under the table: trouble that does not stop the
+	 * addon (e.g. its archiving fails). */
 	json_t *(*describe)(struct addon_ctx *ctx, struct addon_inst *inst);
+
+	/* --- helpers ---------------------------------------------------------
+	 * A command the engine's own processes call back (e.g. a database's
+	 * archive command), run as `miren addon-helper <addon name> ARGS...`
+	 * (addon_helper_command gives that command line) in a process of its
+	 * own, as the server's user, without the daemon.  argv[0] is the
+	 * first of ARGS (the engine's verb).  Returns the exit status; writes
+	 * its complaints to stderr.  May be NULL. */
+	int (*helper)(int argc, char **argv);
 };
 
 /* Fills err with MIREN_EINVAL "<what> is not supported by addon '<name>'"
@@ -416,8 +502,23 @@ void addon_fault_points(void (*fn)(void *user, const char *name, const char *kin
  * one became active, went to error, or was removed. */
 typedef void (*addon_changed_fn)(void *user, const char *app);
 
+/*
+ * Called by the reconciler (on its thread) after the last provisioning
+ * step of an instance whose record names a fork (rec.fork, see store.h),
+ * before it becomes active: puts the forked data into inst (the engine's
+ * load; inst's server answers, its tenant exists).  Must be idempotent
+ * (a daemon killed during or after it runs it again: load replaces).
+ * Returns 0, or a miren_err with err filled: a retryable code is retried
+ * like a step, any other ends the instance in error (its resources
+ * released).  One more recorded step: the instance's step counter passes
+ * the engine's steps by one once it is done.
+ */
+typedef enum miren_err (*addon_fill_fn)(void *user, const struct addon_def *def,
+					struct addon_inst *inst, struct miren_error *err);
+
+/* Starts the reconciler's threads; fill may be NULL (a fork then fails). */
 struct reconciler *reconciler_start(const struct addon_ctx *ctx, addon_changed_fn changed,
-				    void *user);
+				    addon_fill_fn fill, void *user);
 /* Asks the thread to look for work now. */
 void reconciler_kick(struct reconciler *r);
 /* Stops the threads: sets ctx.stopping, calls every interrupt hook, and

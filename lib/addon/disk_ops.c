@@ -61,6 +61,9 @@ static pthread_cond_t locks_cv = PTHREAD_COND_INITIALIZER;
 static struct disk_lock_ent {
 	char *name;
 	char *what;
+	/* Non-NULL: the holder gives way (disk_lock_yielding): set to true
+	 * when another operation asks for the lock. */
+	atomic_bool *yield;
 } * locks;
 static size_t n_locks, cap_locks;
 
@@ -85,10 +88,14 @@ enum miren_err disk_lock(const char *name, const char *what, int wait_ms, struct
 	pthread_mutex_lock(&locks_mu);
 	struct disk_lock_ent *held = lock_find(name);
 	if (held)
-		log_info("disk %s: %s waits for %s to finish", name, what, held->what);
+		log_info("disk %s: %s waits for %s to %s", name, what, held->what,
+			 held->yield ? "give way" : "finish");
 	int w = 0;
-	while (lock_find(name) && w == 0)
+	while ((held = lock_find(name)) && w == 0) {
+		if (held->yield)
+			atomic_store(held->yield, true);
 		w = pthread_cond_timedwait(&locks_cv, &locks_mu, &until);
+	}
 	enum miren_err rc = 0;
 	if ((held = lock_find(name))) {
 		log_warn("disk %s: %s gave up waiting for %s", name, what, held->what);
@@ -101,7 +108,29 @@ enum miren_err disk_lock(const char *name, const char *what, int wait_ms, struct
 			cap_locks = cap_locks ? cap_locks * 2 : 8;
 			locks = xrealloc(locks, cap_locks * sizeof(*locks));
 		}
-		locks[n_locks++] = (struct disk_lock_ent){ xstrdup(name), xstrdup(what) };
+		locks[n_locks++] = (struct disk_lock_ent){ xstrdup(name), xstrdup(what), NULL };
+	}
+	pthread_mutex_unlock(&locks_mu);
+	return rc;
+}
+
+enum miren_err disk_lock_yielding(const char *name, const char *what, atomic_bool *yield,
+				  struct miren_error *err)
+{
+	pthread_mutex_lock(&locks_mu);
+	struct disk_lock_ent *held = lock_find(name);
+	enum miren_err rc = 0;
+	if (held) {
+		rc = miren_error_set(err, MIREN_ECONFLICT,
+				     "another operation on disk '%s' is in progress (%s)", name,
+				     held->what);
+	} else {
+		if (n_locks == cap_locks) {
+			cap_locks = cap_locks ? cap_locks * 2 : 8;
+			locks = xrealloc(locks, cap_locks * sizeof(*locks));
+		}
+		atomic_store(yield, false);
+		locks[n_locks++] = (struct disk_lock_ent){ xstrdup(name), xstrdup(what), yield };
 	}
 	pthread_mutex_unlock(&locks_mu);
 	return rc;
@@ -128,7 +157,9 @@ struct disk_backup_job {
 	/* The engine of the disk's server (NULL: no server uses the disk). */
 	const struct addon_def *def;
 	struct addon_backup b;
-	bool online; /* b is an online backup begun (backup_free pending) */
+	bool online;                    /* b is an online backup begun (backup_free pending) */
+	bool raw;                       /* the sink takes the tar stream (disk_backup_raw) */
+	const struct snap_reuse *reuse; /* disk_backup_reuse, or NULL */
 	bool locked;
 	/* Offline copy: the server that must not run meanwhile (NULL: none). */
 	char *offline_server;
@@ -278,8 +309,8 @@ static enum miren_err online_begin(struct disk_backup_job *job, const struct ser
 	return rc;
 }
 
-enum miren_err disk_backup_prepare(struct addon_ctx *ctx, const char *name,
-				   struct disk_backup_job **out, struct miren_error *err)
+static enum miren_err backup_prepare(struct addon_ctx *ctx, const char *name, atomic_bool *yield,
+				     struct disk_backup_job **out, struct miren_error *err)
 {
 	*out = NULL;
 	enum miren_err rc = disk_name_check(name, err);
@@ -289,7 +320,8 @@ enum miren_err disk_backup_prepare(struct addon_ctx *ctx, const char *name,
 	rc = store_disk_get(ctx->store, name, &d, err);
 	if (rc)
 		return rc;
-	rc = disk_lock(name, "a backup", DISK_LOCK_WAIT_MS, err);
+	rc = yield ? disk_lock_yielding(name, "a background backup", yield, err)
+		   : disk_lock(name, "a backup", DISK_LOCK_WAIT_MS, err);
 	if (rc) {
 		disk_rec_release(&d);
 		return rc;
@@ -345,9 +377,38 @@ enum miren_err disk_backup_prepare(struct addon_ctx *ctx, const char *name,
 	return 0;
 }
 
+enum miren_err disk_backup_prepare(struct addon_ctx *ctx, const char *name,
+				   struct disk_backup_job **out, struct miren_error *err)
+{
+	return backup_prepare(ctx, name, NULL, out, err);
+}
+
+enum miren_err disk_backup_prepare_yielding(struct addon_ctx *ctx, const char *name,
+					    atomic_bool *yield, struct disk_backup_job **out,
+					    struct miren_error *err)
+{
+	return backup_prepare(ctx, name, yield, out, err);
+}
+
 const json_t *disk_backup_header(const struct disk_backup_job *job)
 {
 	return job->header;
+}
+
+void disk_backup_annotate(struct disk_backup_job *job, const char *key, json_t *value)
+{
+	json_object_set_new(job->header, key, value);
+}
+
+void disk_backup_raw(struct disk_backup_job *job)
+{
+	job->raw = true;
+}
+
+void disk_backup_reuse(struct disk_backup_job *job, const struct snap_reuse *reuse)
+{
+	job->raw = true;
+	job->reuse = reuse;
 }
 
 /* What an offline copy leaves out: what the disk's engine says (any
@@ -364,14 +425,16 @@ static bool skip_offline(const char *rel, bool is_dir, void *u)
 enum miren_err disk_backup_run(struct disk_backup_job *job, snap_sink_fn sink, void *user,
 			       struct snap_stats *st, struct miren_error *err)
 {
-	struct snap_writer *w = snap_writer_new(sink, user, job->header, BACKUP_ZSTD_LEVEL, 0, err);
+	struct snap_writer *w = job->raw ? snap_writer_new_raw(sink, user, job->header, err)
+					 : snap_writer_new(sink, user, job->header,
+							   BACKUP_ZSTD_LEVEL, 0, err);
 	if (!w)
 		return err ? (int)err->code : MIREN_EIO;
-	enum miren_err rc;
-	if (job->online)
+	enum miren_err rc = job->reuse ? snap_writer_set_reuse(w, job->reuse, err) : 0;
+	if (!rc && job->online)
 		rc = snap_add_tree(w, job->b.root ? job->b.root : job->dir, job->b.tree_flags,
 				   job->b.skip, job->b.skip_user, err);
-	else
+	else if (!rc)
 		rc = snap_add_tree(w, job->dir, 0, skip_offline, (void *)job->def, err);
 	if (!rc && !job->online)
 		rc = offline_check(job, true, err);
@@ -683,8 +746,97 @@ out:
 	return rc;
 }
 
+enum miren_err disk_delete(struct addon_ctx *ctx, const char *name, json_t **result,
+			   struct miren_error *err)
+{
+	enum miren_err rc = disk_name_check(name, err);
+	if (rc)
+		return rc;
+	rc = disk_lock(name, "a deletion", DISK_LOCK_WAIT_MS, err);
+	if (rc)
+		return rc;
+	struct disk_rec d;
+	struct server_rec srv;
+	memset(&srv, 0, sizeof(srv));
+	rc = store_disk_get(ctx->store, name, &d, err);
+	if (rc)
+		goto out;
+	if (addon_server_of_disk(ctx, name, &srv) == 0) {
+		json_t *apps = apps_on_server(ctx, srv.id);
+		struct strbuf sb;
+		strbuf_init(&sb, 0);
+		size_t i;
+		json_t *a;
+		json_array_foreach (apps, i, a)
+			strbuf_addf(&sb, "%s'%s'", i ? ", " : "", json_string_value(a));
+		rc = miren_error_set(err, MIREN_ECONFLICT,
+				     "disk '%s' is in use by %s server %s%s%s; nothing was deleted",
+				     name, srv.engine, srv.id, sb.len ? " of app " : "",
+				     sb.len ? sb.buf : "");
+		if (json_array_size(apps) == 1)
+			miren_error_hint(err,
+					 "an addon's disk goes with the addon: 'miren addon "
+					 "destroy "
+					 "%s -a %s'",
+					 srv.engine, json_string_value(json_array_get(apps, 0)));
+		else
+			miren_error_hint(err, "an addon's disk goes with its server, once no addon "
+					      "uses it");
+		strbuf_release(&sb);
+		json_decref(apps);
+		disk_rec_release(&d);
+		goto out;
+	}
+	/* Recorded first: a crash from here on leaves a record that says
+	 * what to finish (disk_recover). */
+	struct disk_rec mark = d;
+	mark.status = (char *)disk_status_name(DISK_DELETING);
+	rc = store_disk_put(ctx->store, &mark, err);
+	if (!rc) {
+		fault_point("disk-delete:marked");
+		rc = volume_remove(ctx->volumes, name, err);
+	}
+	if (!rc) {
+		fault_point("disk-delete:removed");
+		rc = store_disk_delete(ctx->store, name, err);
+	}
+	if (!rc) {
+		log_info("disk %s deleted (it was %s, made by %s)", name, d.status, d.created_by);
+		*result = json_pack("{s:s, s:I, s:s}", "disk", name, "size_bytes",
+				    (json_int_t)d.size_bytes, "created_by", d.created_by);
+	} else if (rc == MIREN_EIO) {
+		miren_error_hint(err, "run the same command again to finish the deletion");
+	}
+	disk_rec_release(&d);
+out:
+	server_rec_release(&srv);
+	disk_unlock(name);
+	return rc;
+}
+
+/* Finishes the deletions a crash cut short (disk_delete). */
+static void recover_deletions(struct addon_ctx *ctx)
+{
+	struct disk_rec *disks;
+	size_t n;
+	if (store_disk_list(ctx->store, &disks, &n, NULL) != 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (disk_status_parse(disks[i].status) != DISK_DELETING)
+			continue;
+		struct miren_error why;
+		if (volume_remove(ctx->volumes, disks[i].name, &why) != 0)
+			log_error("disk %s: cannot finish its deletion: %s", disks[i].name,
+				  why.message);
+		else if (store_disk_delete(ctx->store, disks[i].name, &why) == 0)
+			log_warn("disk %s: finished a deletion a crash interrupted", disks[i].name);
+	}
+	disk_recs_free(disks, n);
+}
+
 void disk_recover(struct addon_ctx *ctx)
 {
+	recover_deletions(ctx);
 	char *root = disks_root(ctx);
 	DIR *d = opendir(root);
 	struct dirent *de;

@@ -11,6 +11,8 @@
 #include "addon/addon.h"
 #include "disk/snapshot.h"
 
+#include <stdatomic.h>
+
 struct disk_backup_job;
 
 /* How long an operation on a disk waits for another one to finish. */
@@ -25,6 +27,15 @@ struct disk_backup_job;
  */
 enum miren_err disk_lock(const char *name, const char *what, int wait_ms, struct miren_error *err);
 void disk_unlock(const char *name);
+/*
+ * The lock for work that gives way to every other operation on the disk
+ * (a background backup): taken only when free (else MIREN_ECONFLICT at
+ * once); while it is held, any disk_lock of the same name sets *yield
+ * (cleared here) and waits, so the holder must watch *yield, end its work
+ * promptly and disk_unlock.
+ */
+enum miren_err disk_lock_yielding(const char *name, const char *what, atomic_bool *yield,
+				  struct miren_error *err);
 
 /*
  * Checks that disk `name` exists, takes its lock (held until
@@ -37,8 +48,26 @@ void disk_unlock(const char *name);
  */
 enum miren_err disk_backup_prepare(struct addon_ctx *ctx, const char *name,
 				   struct disk_backup_job **out, struct miren_error *err);
+/* The same for a background backup that gives way (disk_lock_yielding):
+ * fails at once while another operation holds the disk, and *yield turns
+ * true when one asks for it meanwhile; the caller's sink must then fail,
+ * so that disk_backup_run ends and disk_backup_free releases the disk.
+ * Waits for the server to answer with ctx's stopping flag: pass a ctx
+ * whose stopping is yield (or turns true with it). */
+enum miren_err disk_backup_prepare_yielding(struct addon_ctx *ctx, const char *name,
+					    atomic_bool *yield, struct disk_backup_job **out,
+					    struct miren_error *err);
 /* The header the snapshot will carry (owned by the job). */
 const json_t *disk_backup_header(const struct disk_backup_job *job);
+/* Sets key of that header to value (taken): what the caller knows of the
+ * backup (e.g. the app and addon instance of an addon backup). */
+void disk_backup_annotate(struct disk_backup_job *job, const char *key, json_t *value);
+/* Makes disk_backup_run write the uncompressed tar stream
+ * (snap_writer_new_raw), for the backup store, which compresses chunks. */
+void disk_backup_raw(struct disk_backup_job *job);
+/* The same, with the sink's file reuse hooks (snap_writer_set_reuse; the
+ * backup store's: bstore_reuse), which must outlive the job. */
+void disk_backup_reuse(struct disk_backup_job *job, const struct snap_reuse *reuse);
 /* Writes the whole snapshot to sink. */
 enum miren_err disk_backup_run(struct disk_backup_job *job, snap_sink_fn sink, void *user,
 			       struct snap_stats *st, struct miren_error *err);
@@ -66,11 +95,24 @@ enum miren_err disk_restore(struct addon_ctx *ctx, snap_source_fn source, void *
 			    const char *name, bool force, bool (*abandoned)(void *),
 			    void *abandoned_user, json_t **result, struct miren_error *err);
 
-/* At daemon start: rolls back a swap a crash interrupted (the old disk
- * comes back unless the new one was proven) and removes staging and trash
- * directories, stopping any database server left running in them
- * (every engine's disk_server hook). */
+/* At daemon start: finishes deletions a crash cut short (disks recorded
+ * "deleting"), rolls back a swap a crash interrupted (the old disk comes
+ * back unless the new one was proven) and removes staging and trash
+ * directories, stopping any database server left running in them (every
+ * engine's disk_server hook). */
 void disk_recover(struct addon_ctx *ctx);
+
+/*
+ * Deletes disk `name`, which nothing uses (an orphan a restore under a
+ * new name left, say): refused with MIREN_ECONFLICT, naming the server
+ * and its apps, when a server record names the disk; MIREN_ENOTFOUND for
+ * an unknown disk.  Holds the disk lock.  Crash-safe: the record is
+ * marked "deleting" first, then the volume is removed, then the record;
+ * disk_recover finishes a deletion a crash cut short.  Returns {"disk",
+ * "size_bytes", "created_by"}.
+ */
+enum miren_err disk_delete(struct addon_ctx *ctx, const char *name, json_t **result,
+			   struct miren_error *err);
 
 /* Disk names: lowercase letters, digits, '.', '_' and '-', starting with a
  * letter or digit, at most 128 characters. */

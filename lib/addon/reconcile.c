@@ -44,6 +44,7 @@ struct reconciler {
 	struct retry *retries; /* only the reconciler thread touches these */
 	size_t n_retries;
 	addon_changed_fn changed;
+	addon_fill_fn fill; /* NULL: forks are not filled (they fail) */
 	void *user;
 	pthread_t thread;
 	pthread_t preparer; /* runs the idle hooks, off the provisioning path */
@@ -183,6 +184,7 @@ enum miren_err addon_inst_load(const struct addon_def *def, const struct addon_r
 		.source = dup_or_empty(rec->source),
 		.created_at = rec->created_at,
 		.server = dup_or_empty(rec->server),
+		.fork = dup_or_empty(rec->fork),
 	};
 	addon_inst_stored(inst);
 	return 0;
@@ -208,6 +210,19 @@ void addon_connect_release(struct addon_connect *c)
 	free(c->argv);
 	free(c->env);
 	c->argv = c->env = NULL;
+}
+
+void addon_connect_args(struct addon_connect *c, const char *const *args)
+{
+	size_t n = 0, add = 0;
+	while (c->argv && c->argv[n])
+		n++;
+	while (args[add])
+		add++;
+	c->argv = xrealloc(c->argv, (n + add + 1) * sizeof(*c->argv));
+	for (size_t i = 0; i < add; i++)
+		c->argv[n++] = xstrdup(args[i]);
+	c->argv[n] = NULL;
 }
 
 /* Sets the status, with the error (NULL: none) as the message, detail and
@@ -249,6 +264,59 @@ static void undo(struct reconciler *r, const struct addon_def *def, struct addon
 	}
 }
 
+/*
+ * After provisioning step `name` of inst failed with *err: schedules a
+ * retry for a retryable cause (the instance stays in provisioning with a
+ * note), else (or after the last attempt) releases what the earlier steps
+ * made and records the instance in error, telling the app.  Returns false
+ * only when that record failed (*err then says why).
+ */
+static bool failed_step(struct reconciler *r, const struct addon_def *def, struct addon_inst *inst,
+			const char *name, struct miren_error *err)
+{
+	int delay = 0, attempts = 0;
+	if (addon_err_retryable(err->code)) {
+		attempts = retry_note(r, inst->rec.id, false, &delay);
+		if (attempts < ADDON_RETRY_MAX) {
+			log_warn("addon %s of app %s: step %s failed (attempt %d of %d), retrying "
+				 "in %d s: %s",
+				 def->name, inst->rec.app, name, attempts, ADDON_RETRY_MAX,
+				 delay / 1000, err->message);
+			free(inst->rec.message);
+			inst->rec.message = xasprintf("step %s failed (attempt %d of %d), retrying "
+						      "in %d s: %s",
+						      name, attempts, ADDON_RETRY_MAX, delay / 1000,
+						      err->message);
+			save(r, def, inst, NULL);
+			return true;
+		}
+	}
+	retry_clear(r, inst->rec.id);
+	log_error("addon %s of app %s: step %s failed: %s", def->name, inst->rec.app, name,
+		  err->message);
+	struct miren_error failed = *err;
+	if (attempts) {
+		char *gave_up = xasprintf("%s (gave up after %d attempts)", err->message, attempts);
+		snprintf(failed.message, sizeof(failed.message), "%.*s",
+			 (int)sizeof(failed.message) - 1, gave_up);
+		free(gave_up);
+		if (!failed.hint[0])
+			miren_error_hint(&failed,
+					 "when the cause is fixed, run 'miren addon destroy %s -a "
+					 "%s' and create it again",
+					 def->name, inst->rec.app);
+	}
+	undo(r, def, inst);
+	set_status(inst, "error", &failed);
+	inst->rec.step = 0;
+	if (save(r, def, inst, err))
+		return false;
+	if (*inst->rec.fork)
+		fault_point("fork:failed");
+	r->changed(r->user, inst->rec.app);
+	return true;
+}
+
 static void provision(struct reconciler *r, const struct addon_def *def, struct addon_inst *inst)
 {
 	struct miren_error err;
@@ -276,49 +344,9 @@ static void provision(struct reconciler *r, const struct addon_def *def, struct 
 					 def->name, inst->rec.app, s->name);
 				return;
 			}
-			int delay = 0, attempts = 0;
-			if (addon_err_retryable(err.code)) {
-				attempts = retry_note(r, inst->rec.id, false, &delay);
-				if (attempts < ADDON_RETRY_MAX) {
-					log_warn("addon %s of app %s: step %s failed (attempt %d "
-						 "of "
-						 "%d), retrying in %d s: %s",
-						 def->name, inst->rec.app, s->name, attempts,
-						 ADDON_RETRY_MAX, delay / 1000, err.message);
-					free(inst->rec.message);
-					inst->rec.message =
-						xasprintf("step %s failed (attempt %d of %d), "
-							  "retrying in %d s: %s",
-							  s->name, attempts, ADDON_RETRY_MAX,
-							  delay / 1000, err.message);
-					save(r, def, inst, NULL);
-					return;
-				}
-			}
-			retry_clear(r, inst->rec.id);
-			log_error("addon %s of app %s: step %s failed: %s", def->name,
-				  inst->rec.app, s->name, err.message);
-			struct miren_error failed = err;
-			if (attempts) {
-				char *gave_up = xasprintf("%s (gave up after %d attempts)",
-							  err.message, attempts);
-				snprintf(failed.message, sizeof(failed.message), "%.*s",
-					 (int)sizeof(failed.message) - 1, gave_up);
-				free(gave_up);
-				if (!failed.hint[0])
-					miren_error_hint(&failed,
-							 "when the cause is fixed, run 'miren "
-							 "addon "
-							 "destroy %s -a %s' and create it again",
-							 def->name, inst->rec.app);
-			}
-			undo(r, def, inst);
-			set_status(inst, "error", &failed);
-			inst->rec.step = 0;
-			if (save(r, def, inst, &err))
-				goto store_failed;
-			r->changed(r->user, inst->rec.app);
-			return;
+			if (failed_step(r, def, inst, s->name, &err))
+				return;
+			goto store_failed;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		retry_clear(r, inst->rec.id);
@@ -335,6 +363,31 @@ static void provision(struct reconciler *r, const struct addon_def *def, struct 
 		if (save(r, def, inst, &err))
 			goto store_failed;
 		fault_pointf("provision:%s:%s:%s:saved", def->name, inst->rec.variant, s->name);
+	}
+	/* A fork: its data goes in before it is active (one more recorded
+	 * step, numbered after the engine's), so the app never sees it empty. */
+	if (*inst->rec.fork && inst->rec.step == (int)n) {
+		if (stopping(r))
+			return;
+		enum miren_err frc = r->fill ? r->fill(r->user, def, inst, &err)
+					     : miren_error_set(&err, MIREN_EINTERNAL,
+							       "this daemon fills no fork");
+		if (frc) {
+			if (stopping(r))
+				return;
+			if (failed_step(r, def, inst, "fill", &err))
+				return;
+			goto store_failed;
+		}
+		fault_point("fork:filled");
+		retry_clear(r, inst->rec.id);
+		if (inst->rec.message && *inst->rec.message) {
+			free(inst->rec.message);
+			inst->rec.message = xstrdup("");
+		}
+		inst->rec.step++;
+		if (save(r, def, inst, &err))
+			goto store_failed;
 	}
 	struct env_rec *vars = NULL;
 	size_t n_vars = 0;
@@ -530,13 +583,14 @@ static void *prepare_run(void *arg)
 }
 
 struct reconciler *reconciler_start(const struct addon_ctx *ctx, addon_changed_fn changed,
-				    void *user)
+				    addon_fill_fn fill, void *user)
 {
 	struct reconciler *r = xcalloc(1, sizeof(*r));
 	r->ctx = *ctx;
 	atomic_init(&r->stop_flag, false);
 	r->ctx.stopping = &r->stop_flag;
 	r->changed = changed;
+	r->fill = fill;
 	r->user = user;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->wake, NULL);
@@ -676,15 +730,32 @@ json_t *addon_inst_json(struct reconciler *r, const struct addon_rec *rec)
 					      rec->detail ? rec->detail : "", "hint",
 					      rec->hint ? rec->hint : ""));
 	json_object_set_new(o, "source", json_string(rec->source));
+	json_t *fork = rec->fork && *rec->fork ? json_loads(rec->fork, 0, NULL) : NULL;
+	if (fork) /* where a fork's data came from (no secrets: names, times) */
+		json_object_set_new(o, "forked_from",
+				    json_pack("{s:O?, s:O?, s:O?}", "app",
+					      json_object_get(fork, "app"), "variant",
+					      json_object_get(fork, "variant"), "at",
+					      json_object_get(json_object_get(fork, "opts"),
+							      "recovery_target_time")));
+	json_decref(fork);
 	const struct addon_def *def = addon_find(rec->addon);
 	struct addon_inst inst;
-	if (def && def->describe && r && addon_inst_load(def, rec, &inst, NULL) == 0) {
-		json_t *extra = def->describe(&r->ctx, &inst);
+	/* When the credentials the app has were made: the last rotation's,
+	 * else the instance's creation. */
+	int64_t issued = rec->created_at;
+	if (def && addon_inst_load(def, rec, &inst, NULL) == 0) {
+		if (def->credentials_issued_at && def->credentials_issued_at(inst.state) > 0)
+			issued = def->credentials_issued_at(inst.state);
+		if (def->rotate_phase && def->rotate_phase(inst.state) != ADDON_ROTATE_NONE)
+			json_object_set_new(o, "rotation", json_string("unfinished"));
+		json_t *extra = def->describe && r ? def->describe(&r->ctx, &inst) : NULL;
 		if (extra)
 			json_object_update(o, extra);
 		json_decref(extra);
 		addon_inst_release(def, &inst);
 	}
+	json_object_set_new(o, "credentials_issued_at", json_integer((json_int_t)issued));
 	struct sv_status st;
 	if (r && rec->server && *rec->server &&
 	    addon_server_supervised(&r->ctx, rec->server, &st)) {

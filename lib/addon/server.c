@@ -368,3 +368,25 @@ const char *addon_jstr(const json_t *o, const char *key)
 	const char *s = json_string_value(json_object_get(o, key));
 	return s ? s : "";
 }
+
+char *addon_helper_command(const char *addon)
+{
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return NULL;
+	exe[n] = '\0';
+	/* A binary replaced while the daemon runs (a rebuild, an upgrade):
+	 * the new one is at the same path. */
+	static const char deleted[] = " (deleted)";
+	size_t l = strlen(exe), dl = sizeof(deleted) - 1;
+	if (l > dl && !strcmp(exe + l - dl, deleted))
+		exe[l - dl] = '\0';
+	for (const char *p = exe; *p; p++)
+		if (*p == '\'' || (unsigned char)*p < 0x20 || *p == 0x7f)
+			return NULL;
+	for (const char *p = addon; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+			return NULL;
+	return xasprintf("'%s' addon-helper '%s'", exe, addon);
+}

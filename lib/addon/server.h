@@ -165,4 +165,13 @@ void addon_server_log_hint(struct addon_ctx *ctx, const char *server_id, const c
  * be NULL).  Owned by o. */
 const char *addon_jstr(const json_t *o, const char *key);
 
+/*
+ * The shell words that run `miren addon-helper <addon>` (addon_def.helper)
+ * with this very binary: "'/path/to/miren' addon-helper '<addon>'" (the
+ * engine appends its verb and arguments).  NULL when the binary's path
+ * cannot be read or holds a quote or a control character (it cannot be
+ * quoted safely for sh).  Caller frees.
+ */
+char *addon_helper_command(const char *addon);
+
 #endif

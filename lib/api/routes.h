@@ -29,6 +29,20 @@ enum api_body {
 struct daemon;
 struct disk_backup_job;
 
+/* A reply body another producer writes (the export of a stored backup):
+ * run writes it to sink on a thread of its own (sink returns 0, or a
+ * miren_err to stop); release frees user.  header: the value of the
+ * X-Miren-Backup-Header reply header (malloc'd; NULL: none); what names
+ * it in the log. */
+struct api_stream {
+	enum miren_err (*run)(void *user, int (*sink)(void *, const void *, size_t),
+			      void *sink_user, struct miren_error *err);
+	void (*release)(void *user);
+	void *user;
+	char *header;
+	char *what;
+};
+
 /* One request as a handler sees it; filled by the HTTP server. */
 struct api_req {
 	struct daemon *d;
@@ -44,6 +58,8 @@ struct api_req {
 	/* Set by a handler whose reply is a backup stream (then *result is
 	 * NULL): the server streams it and frees it. */
 	struct disk_backup_job *stream;
+	/* Or one an api_stream writes (malloc'd; the server frees it). */
+	struct api_stream *gstream;
 };
 
 /* Returns 0 with *result (may stay NULL: an empty object is sent) or a
@@ -60,6 +76,28 @@ struct api_route {
 
 /* The table, ending with an entry whose method is NULL. */
 extern const struct api_route api_routes[];
+
+/* Whom a route serves over TCP (a token's role and apps; see
+ * daemon/auth.h).  Derived from its path, in one place:
+ * /v1/apps/:app/... act on the app in params[0] (but destroying an app
+ * is an admin's); /v1/apps lists the apps
+ * (a scoped token sees its own); /v1/version and the addon catalogue
+ * (/v1/addons...) serve any valid token; everything else (disks, backups
+ * by id, tokens, debug) is an admin's. */
+enum api_scope {
+	API_SCOPE_APP,
+	API_SCOPE_APP_LIST,
+	API_SCOPE_ANY,
+	API_SCOPE_ADMIN,
+};
+enum api_scope api_route_scope(const struct api_route *r);
+
+struct auth_principal;
+/* 0 when p may call route r with params (unmask: the request asks for
+ * secret values), else MIREN_EPERM with err naming the token and what
+ * it lacks. */
+enum miren_err api_authorize(const struct api_route *r, const char *const *params, bool unmask,
+			     const struct auth_principal *p, struct miren_error *err);
 
 /*
  * The route for method and the (unescaped) path, its ":name" segments

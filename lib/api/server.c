@@ -7,6 +7,8 @@
 #include "api/request.h"
 #include "api/routes.h"
 #include "api/shape.h"
+#include "api/tls.h"
+#include "daemon/auth.h"
 #include "util/compiler.h"
 #include "util/io.h"
 #include "util/log.h"
@@ -18,6 +20,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <microhttpd.h>
+#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -32,7 +35,7 @@ struct api_server {
 	struct MHD_Daemon *mhd;
 	struct daemon *d;
 	const struct data_paths *paths;
-	char *socket_path;
+	char *socket_path; /* the unix socket's; NULL for a TCP listener */
 	int fd;
 };
 
@@ -49,7 +52,12 @@ struct request {
 	unsigned long long body_max;
 	int spool_errno;
 	int too_big;
-	int forbidden;
+	/* Refused before its body is read (deny.code set): a unix-socket
+	 * peer of another user, or over TCP a token missing, invalid or not
+	 * allowed this route. */
+	struct miren_error deny;
+	bool tcp;
+	struct auth_principal who; /* over TCP, once the token is checked */
 };
 
 static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, json_t *j)
@@ -93,10 +101,22 @@ static const char *query(void *conn, const char *key)
  * snapshot into a pipe, MHD's callback reads from it. */
 struct backup_stream {
 	struct disk_backup_job *job;
+	struct api_stream *gen; /* or this */
 	pthread_t thread;
 	int rfd, wfd;
 	atomic_int failed;
 };
+
+static void api_stream_free(struct api_stream *g)
+{
+	if (!g)
+		return;
+	if (g->release)
+		g->release(g->user);
+	free(g->header);
+	free(g->what);
+	free(g);
+}
 
 static void *backup_produce(void *arg)
 {
@@ -104,6 +124,14 @@ static void *backup_produce(void *arg)
 	struct miren_error err;
 	struct snap_stats st;
 	miren_error_clear(&err);
+	if (b->gen) {
+		if (b->gen->run(b->gen->user, snap_sink_fd, &b->wfd, &err) != 0) {
+			log_error("%s failed: %s", b->gen->what, err.message);
+			atomic_store(&b->failed, 1);
+		}
+		close(b->wfd);
+		return NULL;
+	}
 	int rc = disk_backup_run(b->job, snap_sink_fd, &b->wfd, &st, &err);
 	if (rc) {
 		log_error("backup of disk %s failed: %s",
@@ -142,28 +170,36 @@ static void backup_done(void *cls)
 	struct backup_stream *b = cls;
 	close(b->rfd); /* a producer still writing now gets EPIPE and stops */
 	pthread_join(b->thread, NULL);
+	api_stream_free(b->gen);
 	free(b);
 }
 
-/* Streams the snapshot of job (taking it) as the response. */
-static enum MHD_Result stream_backup(struct MHD_Connection *conn, struct disk_backup_job *job)
+/* Streams the snapshot of job, or what gen writes (taking either), as
+ * the response. */
+static enum MHD_Result stream_backup(struct MHD_Connection *conn, struct disk_backup_job *job,
+				     struct api_stream *gen)
 {
 	struct backup_stream *b = xcalloc(1, sizeof(*b));
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC) != 0) {
 		disk_backup_free(job);
+		api_stream_free(gen);
 		free(b);
 		return send_err(conn, MIREN_EIO, "cannot start the backup stream", NULL);
 	}
 	fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
 	b->job = job;
+	b->gen = gen;
 	b->rfd = fds[0];
 	b->wfd = fds[1];
-	char *hdr = json_dumps(disk_backup_header(job), JSON_COMPACT);
+	char *hdr = job           ? json_dumps(disk_backup_header(job), JSON_COMPACT)
+		    : gen->header ? xstrdup(gen->header)
+				  : NULL;
 	if (pthread_create(&b->thread, NULL, backup_produce, b) != 0) {
 		close(fds[0]);
 		close(fds[1]);
 		disk_backup_free(job);
+		api_stream_free(gen);
 		free(b);
 		free(hdr);
 		return send_err(conn, MIREN_EIO, "cannot start the backup thread", NULL);
@@ -171,7 +207,8 @@ static enum MHD_Result stream_backup(struct MHD_Connection *conn, struct disk_ba
 	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1 << 20,
 								   backup_read, b, backup_done);
 	MHD_add_response_header(r, "Content-Type", "application/zstd");
-	MHD_add_response_header(r, "X-Miren-Backup-Header", hdr);
+	if (hdr)
+		MHD_add_response_header(r, "X-Miren-Backup-Header", hdr);
 	free(hdr);
 	enum MHD_Result ret = MHD_queue_response(conn, 200, r);
 	MHD_destroy_response(r);
@@ -189,9 +226,10 @@ static bool client_gone(void *conn)
 	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
-/* Runs the handler of route with the request's parts and replies. */
+/* Runs the handler of route with the request's parts and replies; a
+ * token that acts on some apps (who) sees only those in the app list. */
 static enum MHD_Result dispatch(struct MHD_Connection *conn, const struct api_route *route,
-				struct api_req *r)
+				struct api_req *r, const struct auth_principal *who)
 {
 	struct miren_error err;
 	miren_error_clear(&err);
@@ -201,9 +239,35 @@ static enum MHD_Result dispatch(struct MHD_Connection *conn, const struct api_ro
 		json_decref(res);
 		return send_error(conn, &err);
 	}
-	if (r->stream)
-		return stream_backup(conn, r->stream);
+	if (r->stream || r->gstream)
+		return stream_backup(conn, r->stream, r->gstream);
+	if (who && api_route_scope(route) == API_SCOPE_APP_LIST && json_is_array(res)) {
+		for (size_t i = json_array_size(res); i-- > 0;)
+			if (!auth_app_allowed(who, json_string_value(
+							   json_object_get(json_array_get(res, i),
+									   "name"))))
+				json_array_remove(res, i);
+	}
 	return send_json(conn, 200, res ? res : json_object());
+}
+
+/* The client's address of a TCP connection, numeric, into out[64]. */
+static void peer_address(struct MHD_Connection *conn, char out[64])
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	snprintf(out, 64, "?");
+	if (ci && ci->client_addr)
+		getnameinfo(ci->client_addr,
+			    ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+								   : sizeof(struct sockaddr_in),
+			    out, 64, NULL, 0, NI_NUMERICHOST);
+}
+
+static bool query_bool_of(struct MHD_Connection *conn, const char *key)
+{
+	const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
+	return v && (!strcmp(v, "1") || !strcmp(v, "true"));
 }
 
 static bool peer_trusted(struct MHD_Connection *conn)
@@ -233,9 +297,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		strbuf_init(&req->body, req->body_max);
 		req->spool_fd = -1;
 		*con_cls = req;
-		if (!peer_trusted(conn)) {
-			req->forbidden = 1;
-		} else if (req->route && req->route->body == API_BODY_FILE) {
+		if (!s->socket_path) {
+			req->tcp = true;
+			char peer[64];
+			peer_address(conn, peer);
+			if (auth_check(s->d,
+				       MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+								   MHD_HTTP_HEADER_AUTHORIZATION),
+				       peer, &req->who, &req->deny) == 0 &&
+			    req->route)
+				api_authorize(req->route, req->params,
+					      query_bool_of(conn, "unmask"), &req->who, &req->deny);
+		} else if (!peer_trusted(conn)) {
+			miren_error_set(&req->deny, MIREN_EPERM,
+					"this user may not use the miren API");
+			miren_error_hint(&req->deny,
+					 "run the command as root or as the user running "
+					 "'miren server'");
+		}
+		if (!req->deny.code && req->route && req->route->body == API_BODY_FILE) {
 			req->spool_path = data_paths_tmp_unique(s->paths, "upload");
 			req->spool_fd = open(req->spool_path,
 					     O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -244,7 +324,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		if (req->forbidden || req->too_big) {
+		if (req->deny.code || req->too_big) {
 			/* Drain; the reply comes once the body is read. */
 		} else if (req->spool_path) {
 			req->spooled += *upload_size;
@@ -265,9 +345,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 
-	if (req->forbidden)
-		return send_err(conn, MIREN_EPERM, "this user may not use the miren API",
-				"run the command as root or as the user running 'miren server'");
+	if (req->deny.code)
+		return send_error(conn, &req->deny);
 	if (req->too_big)
 		return send_err(conn, MIREN_ETOOBIG, "request body is too large", NULL);
 	if (req->spool_path && req->spool_fd < 0)
@@ -295,7 +374,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return send_err(conn, MIREN_EINVAL, "request body is not a JSON object",
 					NULL);
 	}
-	enum MHD_Result ret = dispatch(conn, req->route, &r);
+	enum MHD_Result ret = dispatch(conn, req->route, &r, req->tcp ? &req->who : NULL);
 	json_decref(r.body);
 	return ret;
 }
@@ -327,6 +406,7 @@ static void on_completed(void *cls MIREN_UNUSED, struct MHD_Connection *conn MIR
 	}
 	free(req->path);
 	strbuf_release(&req->body);
+	auth_principal_release(&req->who);
 	free(req);
 	*con_cls = NULL;
 }
@@ -389,13 +469,88 @@ enum miren_err api_server_start(struct daemon *d, const char *socket_path, struc
 	return 0;
 }
 
+/* A listening TCP socket on addr ("HOST:PORT", HOST numeric, an IPv6
+   one in brackets) into *fd_out. */
+static enum miren_err tcp_listen(const char *addr, int *fd_out, struct miren_error *err)
+{
+	const char *colon = strrchr(addr, ':');
+	char *host = colon ? xstrndup(addr, (size_t)(colon - addr)) : NULL;
+	if (host && host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host) - 2);
+		host[strlen(host) - 2] = '\0';
+	}
+	struct addrinfo hints = { .ai_family = AF_UNSPEC,
+				  .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE },
+			*ai = NULL;
+	int fd = -1;
+	if (!host || !*host || !colon[1] || getaddrinfo(host, colon + 1, &hints, &ai) != 0) {
+		miren_error_set(err, MIREN_EINVAL, "cannot listen on '%s': not ADDRESS:PORT", addr);
+		miren_error_hint(err, "give a numeric address and a port, such as 0.0.0.0:8443 or "
+				      "[::1]:8443");
+		goto out;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 64) != 0) {
+		miren_error_set(err, MIREN_EIO, "cannot listen on '%s': %s", addr,
+				io_strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+out:
+	if (ai)
+		freeaddrinfo(ai);
+	free(host);
+	*fd_out = fd;
+	return fd < 0 ? err->code : 0;
+}
+
+enum miren_err api_server_listen_tcp(struct daemon *d, const char *addr,
+				     const struct tls_identity *id, struct api_server **out,
+				     struct miren_error *err)
+{
+	*out = NULL;
+	int fd = -1;
+	enum miren_err rc = tcp_listen(addr, &fd, err);
+	if (rc)
+		return rc;
+	struct api_server *s = xcalloc(1, sizeof(*s));
+	s->d = d;
+	s->paths = daemon_paths(d);
+	s->fd = fd;
+	/* TLS 1.2 at least, 1.3 first (GnuTLS priority string). */
+	s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+					  MHD_USE_POLL | MHD_USE_TLS,
+				  0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
+				  MHD_OPTION_HTTPS_MEM_KEY, id->key_pem, MHD_OPTION_HTTPS_MEM_CERT,
+				  id->cert_pem, MHD_OPTION_HTTPS_PRIORITIES,
+				  "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
+				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+				  MHD_OPTION_UNESCAPE_CALLBACK, unescape_uri, NULL,
+				  MHD_OPTION_CONNECTION_LIMIT, 128,
+				  MHD_OPTION_PER_IP_CONNECTION_LIMIT, 32,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
+	if (!s->mhd) {
+		close(fd);
+		free(s);
+		return miren_error_set(err, MIREN_EIO, "cannot start the TLS API server on '%s'",
+				       addr);
+	}
+	*out = s;
+	return 0;
+}
+
 void api_server_stop(struct api_server *s)
 {
 	if (!s)
 		return;
 	MHD_stop_daemon(s->mhd);
 	close(s->fd);
-	unlink(s->socket_path);
+	if (s->socket_path)
+		unlink(s->socket_path);
 	free(s->socket_path);
 	free(s);
 }

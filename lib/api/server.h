@@ -21,6 +21,16 @@ struct api_server;
  * threads. */
 enum miren_err api_server_start(struct daemon *d, const char *socket_path, struct api_server **out,
 				struct miren_error *err);
+struct tls_identity;
+/* Listens on addr ("HOST:PORT", a numeric host; an IPv6 one in brackets)
+ * over TLS 1.2 or newer with id (not taken; it must outlive the server)
+ * and serves d's routes there; every request must carry a valid token.
+ * MIREN_EINVAL for an address that is not HOST:PORT, MIREN_EIO when it
+ * cannot be bound. */
+enum miren_err api_server_listen_tcp(struct daemon *d, const char *addr,
+				     const struct tls_identity *id, struct api_server **out,
+				     struct miren_error *err);
+/* Stops a server of either kind (NULL: nothing). */
 void api_server_stop(struct api_server *s);
 
 #endif

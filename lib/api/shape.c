@@ -55,6 +55,22 @@ json_t *shape_app_status(const struct app_rec *r, const char *app, json_t *servi
 			 services, "addons", addons, "start_held", start_held);
 }
 
+json_t *shape_release(const struct release_rec *r, bool current)
+{
+	return json_pack("{s:i, s:I, s:s, s:I, s:b, s:o}", "release", r->n, "created_at",
+			 (json_int_t)r->created_at, "source_sha256", r->source_sha256, "size_bytes",
+			 (json_int_t)r->size_bytes, "current", current, "rollback_of",
+			 r->rollback_of ? json_integer(r->rollback_of) : json_null());
+}
+
+json_t *shape_rollback(const char *app, int release, int rollback_of, int previous,
+		       json_t *services, json_t *addons, json_t *not_restored)
+{
+	return json_pack("{s:s, s:i, s:i, s:i, s:o, s:o, s:O}", "app", app, "release", release,
+			 "rollback_of", rollback_of, "previous", previous, "services", services,
+			 "addons", addons, "addons_not_restored", not_restored);
+}
+
 json_t *shape_env(const struct env_rec *e, bool unmask)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "name", e->key, "value",

@@ -16,6 +16,7 @@ struct addon_def;
 struct addon_rec;
 struct server_rec;
 struct app_rec;
+struct release_rec;
 struct disk_rec;
 struct env_rec;
 struct sv_status;
@@ -51,6 +52,16 @@ json_t *shape_addon_variants(const struct addon_def *def);
  *  adds references to created and retried. */
 json_t *shape_deploy(const char *app, int release, bool unchanged, json_t *warnings,
 		     json_t *services, json_t *addons, json_t *created, json_t *retried);
+/* {"release","created_at","source_sha256","size_bytes","current",
+ * "rollback_of"}: rollback_of the release a rollback copied, null for a
+ * deploy's. */
+json_t *shape_release(const struct release_rec *r, bool current);
+/* {"app","release","rollback_of","previous","services","addons",
+ * "addons_not_restored"}; takes services and addons, not not_restored
+ * (the addons rollback_of's app.toml declared that the app no longer
+ * has: the caller's still). */
+json_t *shape_rollback(const char *app, int release, int rollback_of, int previous,
+		       json_t *services, json_t *addons, json_t *not_restored);
 /* The records of `miren debug state`: an app with its release numbers
  * (taken), an addon instance, a server, a disk.  Values under a key ending
  * in "password" in a record's state are SHAPE_MASK unless unmask. */

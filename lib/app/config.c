@@ -5,7 +5,8 @@
  *   name = "app"
  *   [[env]] key, value, sensitive, required, description
  *   [services.<name>] command, port, [[services.<name>.env]] (as [[env]])
- *   [addons.<name>] variant, version
+ *   [addons.<name>] variant, version, backups = { every = "6h", keep = 28 },
+ *                   rotate_every = "30d"
  *
  * Keys are matched with their whole length (toml_key_is), so "name\u0000x"
  * is not `name`; an escape-equivalent spelling ("na\u006de") is the key it
@@ -17,6 +18,7 @@
  */
 #include "app/config.h"
 #include "toml/toml.h"
+#include "util/duration.h"
 #include "util/names.h"
 #include "util/text.h"
 
@@ -233,6 +235,117 @@ static int parse_service(struct parse_ctx *c, const struct toml_kv *kv)
 	return 0;
 }
 
+enum miren_err app_backups_check(int64_t every_s, long long keep, struct miren_error *err)
+{
+	if (every_s < APP_BACKUPS_EVERY_MIN || every_s > APP_BACKUPS_EVERY_MAX) {
+		miren_error_set(err, MIREN_EINVAL,
+				"a backup schedule's 'every' must be from 1m to 366d");
+		miren_error_hint(err, "e.g. every = \"6h\" or \"1d\"");
+		return MIREN_EINVAL;
+	}
+	if (keep < 1 || keep > APP_BACKUPS_KEEP_MAX) {
+		miren_error_set(err, MIREN_EINVAL,
+				"a backup schedule's 'keep' must be from 1 to %d (got %lld)",
+				APP_BACKUPS_KEEP_MAX, keep);
+		miren_error_hint(err, "keep is how many scheduled backups are kept, e.g. keep = "
+				      "28; to stop taking backups, remove the schedule");
+		return MIREN_EINVAL;
+	}
+	return 0;
+}
+
+/* backups = { every = "6h", keep = 28 } of [addons.<name>]. */
+static int parse_backups(struct parse_ctx *c, const struct toml_kv *kv, const char *where,
+			 struct app_addon *a)
+{
+	int rc = want_type(c, kv, TOML_TABLE, where);
+	if (rc) {
+		miren_error_hint(c->err, "write backups = { every = \"6h\", keep = 28 }");
+		return rc;
+	}
+	const struct toml_value *t = kv->value;
+	const struct toml_kv *every = NULL;
+	long long keep = APP_BACKUPS_KEEP_DEFAULT;
+	struct toml_pos keep_pos = kv->value->pos;
+	char bwhere[200];
+	snprintf(bwhere, sizeof(bwhere), "backups of %s", where);
+	for (size_t i = 0; i < t->u.table.len; i++) {
+		const struct toml_kv *f = &t->u.table.items[i];
+		if ((rc = check_key(c, f)))
+			return rc;
+		if (toml_key_is(f, "every")) {
+			if ((rc = want_type(c, f, TOML_STRING, bwhere)))
+				return rc;
+			every = f;
+		} else if (toml_key_is(f, "keep")) {
+			if ((rc = want_type(c, f, TOML_INTEGER, bwhere)))
+				return rc;
+			keep = f->value->u.integer;
+			keep_pos = f->value->pos;
+		} else {
+			warn_unknown(c, f, bwhere);
+		}
+	}
+	if (!every) {
+		rc = fail_at(c, kv->value->pos, "%s has no 'every'", bwhere);
+		miren_error_hint(c->err,
+				 "say how often, e.g. backups = { every = \"6h\", keep = 28 }");
+		return rc;
+	}
+	struct miren_error why;
+	int64_t secs = 0;
+	miren_error_clear(&why);
+	if (duration_parse(every->value->u.str.ptr, NULL, &secs, &why) != 0) {
+		char *esc = text_escaped(every->value->u.str.ptr, every->value->u.str.len);
+		rc = fail_at(c, every->value->pos, "'every' in %s: invalid duration \"%.60s\"",
+			     bwhere, esc);
+		free(esc);
+		miren_error_hint(c->err, "%s", why.hint);
+		return rc;
+	}
+	if (app_backups_check(secs, APP_BACKUPS_KEEP_DEFAULT, &why) != 0) {
+		rc = fail_at(c, every->value->pos, "'every' in %s: %s", bwhere, why.message);
+		miren_error_hint(c->err, "%s", why.hint);
+		return rc;
+	}
+	if (app_backups_check(secs, keep, &why) != 0) {
+		rc = fail_at(c, keep_pos, "'keep' in %s: %s", bwhere, why.message);
+		miren_error_hint(c->err, "%s", why.hint);
+		return rc;
+	}
+	a->backups_every_s = secs;
+	a->backups_keep = (int)keep;
+	return 0;
+}
+
+/* rotate_every = "30d" of an addon. */
+static int parse_rotate_every(struct parse_ctx *c, const struct toml_kv *f, const char *where,
+			      struct app_addon *a)
+{
+	int rc = want_type(c, f, TOML_STRING, where);
+	if (rc)
+		return rc;
+	struct miren_error why;
+	int64_t secs = 0;
+	miren_error_clear(&why);
+	if (duration_parse(f->value->u.str.ptr, NULL, &secs, &why) != 0) {
+		char *esc = text_escaped(f->value->u.str.ptr, f->value->u.str.len);
+		rc = fail_at(c, f->value->pos, "'rotate_every' in %s: invalid duration \"%.60s\"",
+			     where, esc);
+		free(esc);
+		miren_error_hint(c->err, "%s", why.hint);
+		return rc;
+	}
+	if (secs < APP_ROTATE_EVERY_MIN || secs > APP_ROTATE_EVERY_MAX) {
+		rc = fail_at(c, f->value->pos,
+			     "'rotate_every' in %s must be from 1 minute to 366 days", where);
+		miren_error_hint(c->err, "for example rotate_every = \"30d\"");
+		return rc;
+	}
+	a->rotate_every_s = secs;
+	return 0;
+}
+
 static int parse_addon(struct parse_ctx *c, const struct toml_kv *kv)
 {
 	int krc = check_key(c, kv);
@@ -257,6 +370,10 @@ static int parse_addon(struct parse_ctx *c, const struct toml_kv *kv)
 			rc = want_name(c, f, where, &a->variant);
 		else if (toml_key_is(f, "version"))
 			rc = want_name(c, f, where, &a->version);
+		else if (toml_key_is(f, "backups"))
+			rc = parse_backups(c, f, where, a);
+		else if (toml_key_is(f, "rotate_every"))
+			rc = parse_rotate_every(c, f, where, a);
 		else
 			warn_unknown(c, f, where);
 		if (rc)
@@ -407,6 +524,14 @@ json_t *app_config_to_json(const struct app_config *cfg)
 			json_object_set_new(o, "variant", json_string(a->variant));
 		if (a->version)
 			json_object_set_new(o, "version", json_string(a->version));
+		if (a->backups_every_s)
+			json_object_set_new(o, "backups",
+					    json_pack("{s:I, s:i}", "every_s",
+						      (json_int_t)a->backups_every_s, "keep",
+						      a->backups_keep));
+		if (a->rotate_every_s)
+			json_object_set_new(o, "rotate_every_s",
+					    json_integer((json_int_t)a->rotate_every_s));
 		json_array_append_new(addons, o);
 	}
 	return json_pack("{s:s, s:o, s:o, s:o}", "name", cfg->name, "services", services, "env",
@@ -470,6 +595,11 @@ struct app_config *app_config_from_json(const json_t *j)
 		cfg->addons[i].name = opt_str(o, "name");
 		cfg->addons[i].variant = opt_str(o, "variant");
 		cfg->addons[i].version = opt_str(o, "version");
+		const json_t *b = json_object_get(o, "backups");
+		cfg->addons[i].backups_every_s = json_integer_value(json_object_get(b, "every_s"));
+		cfg->addons[i].backups_keep = (int)json_integer_value(json_object_get(b, "keep"));
+		cfg->addons[i].rotate_every_s = json_integer_value(
+			json_object_get(o, "rotate_every_s"));
 		if (!cfg->addons[i].name)
 			goto bad;
 	}

@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/err.h"
 
@@ -35,7 +36,28 @@ struct app_addon {
 	char *name;
 	char *variant; /* NULL: the addon's default */
 	char *version; /* NULL: the addon's default */
+	/* backups = { every = "6h", keep = 28 }: the backup schedule
+	 * (backups_every_s 0: app.toml sets none). */
+	int64_t backups_every_s;
+	int backups_keep;
+	/* rotate_every = "30d": the app's credentials are rotated once they
+	 * are that old (0: app.toml asks for none). */
+	int64_t rotate_every_s;
 };
+
+/* Bounds of rotate_every: 1 minute to 366 days. */
+#define APP_ROTATE_EVERY_MIN 60
+#define APP_ROTATE_EVERY_MAX (366LL * 86400)
+
+/* Bounds of a backup schedule: every from 1 minute to 366 days, keep
+ * from 1 to 1000 backups; keep defaults to 7. */
+#define APP_BACKUPS_EVERY_MIN 60
+#define APP_BACKUPS_EVERY_MAX (366LL * 86400)
+#define APP_BACKUPS_KEEP_MAX 1000
+#define APP_BACKUPS_KEEP_DEFAULT 7
+/* Checks a schedule's values against those bounds: MIREN_EINVAL with a
+ * message and a hint (nothing else) otherwise. */
+enum miren_err app_backups_check(int64_t every_s, long long keep, struct miren_error *err);
 
 struct app_config {
 	char *name;

@@ -2,6 +2,8 @@
 #include "daemon/addons.h"
 #include "api/shape.h"
 #include "daemon/daemon_int.h"
+#include "daemon/schedules.h"
+#include "daemon/verify.h"
 #include "store/store.h"
 #include "util/log.h"
 #include "util/secret.h"
@@ -89,6 +91,18 @@ enum miren_err addons_variants(struct daemon *d, const char *addon, json_t **res
 	return 0;
 }
 
+json_t *addons_backup_error(const json_t *verification)
+{
+	/* A failure newer than the last success is an error the operator
+	 * must see. */
+	const json_t *last = json_object_get(verification, "last");
+	if (!json_is_false(json_object_get(last, "ok")))
+		return NULL;
+	return json_sprintf("backup %s failed verification: %s",
+			    json_string_value(json_object_get(last, "id")),
+			    json_string_value(json_object_get(last, "message")));
+}
+
 enum miren_err addons_list_json(struct daemon *d, const char *app, json_t **result,
 				struct miren_error *err)
 {
@@ -98,8 +112,15 @@ enum miren_err addons_list_json(struct daemon *d, const char *app, json_t **resu
 	if (rc)
 		return rc;
 	*result = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(*result, addon_inst_json(d->rec, &recs[i]));
+	for (size_t i = 0; i < n; i++) {
+		json_t *a = addon_inst_json(d->rec, &recs[i]);
+		json_t *v = backups_verification(d, recs[i].app, recs[i].addon);
+		json_t *be = addons_backup_error(v);
+		if (be)
+			json_object_set_new(a, "backup_error", be);
+		json_object_set_new(a, "backups_verification", v);
+		json_array_append_new(*result, a);
+	}
 	addon_recs_free(recs, n);
 	return 0;
 }
@@ -117,7 +138,8 @@ enum miren_err addons_list(struct daemon *d, const char *app, json_t **result,
 
 enum miren_err addons_create_locked(struct daemon *d, const char *app, const char *addon,
 				    const char *variant, const char *version, const char *source,
-				    struct addon_rec *out, struct miren_error *err)
+				    const char *fork, struct addon_rec *out,
+				    struct miren_error *err)
 {
 	const struct addon_def *def;
 	const char *v;
@@ -150,7 +172,8 @@ enum miren_err addons_create_locked(struct daemon *d, const char *app, const cha
 				   .status = xstrdup(addon_status_name(ADDON_PENDING)),
 				   .message = xstrdup(""),
 				   .state_json = xstrdup("{}"),
-				   .source = xstrdup(source) };
+				   .source = xstrdup(source),
+				   .fork = xstrdup(fork ? fork : "") };
 	rc = store_addon_add(d->store, out, err);
 	if (rc) {
 		addon_rec_release(out);
@@ -174,7 +197,7 @@ enum miren_err addons_create(struct daemon *d, const char *app, const char *addo
 	app_rec_release(&rec);
 	if (!rc)
 		rc = addons_create_locked(d, app, addon, variant, version,
-					  addon_source_name(ADDON_SOURCE_CLI), &made, err);
+					  addon_source_name(ADDON_SOURCE_CLI), NULL, &made, err);
 	if (!rc) {
 		*result = addon_inst_json(d->rec, &made);
 		addon_rec_release(&made);
@@ -216,15 +239,30 @@ enum miren_err addons_destroy_locked(struct daemon *d, const char *app, const ch
 }
 
 enum miren_err addons_destroy(struct daemon *d, const char *app, const char *addon,
-			      struct miren_error *err)
+			      bool final_backup, json_t **result, struct miren_error *err)
 {
 	app_lock(d, app);
 	/* A missing app is named as such, not as "app 'x' has no addon". */
 	struct app_rec rec;
+	json_t *final = NULL;
 	enum miren_err rc = store_app_get(d->store, app, &rec, err);
 	app_rec_release(&rec);
+	if (!rc && final_backup) {
+		rc = backups_final(d, app, addon, "destroy", &final, err);
+		if (rc == MIREN_ENOTFOUND)
+			miren_error_hint(err, "run 'miren addon list -a %s' to see its addons",
+					 app);
+	}
 	if (!rc)
 		rc = addons_destroy_locked(d, app, addon, NULL, err);
+	if (!rc) {
+		/* Its schedule goes with it (a schedule app.toml declares comes
+		 * back with the addon at the next deploy). */
+		store_schedule_delete(d->store, app, addon, NULL);
+		*result = json_pack("{s:s, s:o}", "addon", addon, "final_backup",
+				    final ? json_incref(final) : json_null());
+	}
+	json_decref(final);
 	app_unlock(d, app);
 	return rc;
 }

@@ -24,8 +24,11 @@ enum miren_err addons_list(struct daemon *d, const char *app, json_t **result,
 enum miren_err addons_create(struct daemon *d, const char *app, const char *addon,
 			     const char *variant, const char *version, json_t **result,
 			     struct miren_error *err);
-/* Starts removing the addon from app (status deprovisioning). */
+/* Starts removing the addon from app (status deprovisioning), first
+ * taking its final backup when final_backup (see backups_final: refused,
+ * nothing changed, when it fails) and removing its backup schedule.
+ * *result: {"addon","final_backup":{"id",...}|null}. */
 enum miren_err addons_destroy(struct daemon *d, const char *app, const char *addon,
-			      struct miren_error *err);
+			      bool final_backup, json_t **result, struct miren_error *err);
 
 #endif

@@ -5,6 +5,7 @@
 #include "app/env.h"
 #include "app/source.h"
 #include "daemon/daemon_int.h"
+#include "daemon/schedules.h"
 #include "store/store.h"
 #include "supervise/supervise.h"
 #include "util/fault.h"
@@ -60,8 +61,8 @@ static enum miren_err start_services(struct daemon *d, const struct app_config *
 {
 	char *waiting;
 	bool held = cfg->n_services && !addons_ready(d, cfg->name, &waiting);
-	daemon_set_held(d, cfg->name, held);
 	if (held) {
+		daemon_set_held(d, cfg->name, true);
 		log_info("app %s: waiting for addon %s before starting services", cfg->name,
 			 waiting ? waiting : "?");
 		free(waiting);
@@ -70,8 +71,10 @@ static enum miren_err start_services(struct daemon *d, const struct app_config *
 	struct env_rec *stored;
 	size_t n_stored;
 	enum miren_err rc = store_env_list(d->store, cfg->name, &stored, &n_stored, err);
-	if (rc)
+	if (rc) {
+		daemon_set_held(d, cfg->name, false);
 		return rc;
+	}
 	char *rdir = data_paths_release(d->paths, cfg->name, release);
 	char *logdir = data_paths_app_logs(d->paths, cfg->name);
 	fs_mkdir_p(logdir, 0750);
@@ -108,6 +111,9 @@ static enum miren_err start_services(struct daemon *d, const struct app_config *
 	free(logdir);
 	free(rdir);
 	env_recs_free(stored, n_stored);
+	/* Released only now: until the services are restarted, app status
+	 * still shows the earlier run (a deploy would judge its exits). */
+	daemon_set_held(d, cfg->name, false);
 	return rc;
 }
 
@@ -158,6 +164,27 @@ static void prune_release_dirs(struct daemon *d, const char *app)
 	free(nums);
 }
 
+/*
+ * Forgets the releases of app beyond the newest d->keep_releases, then
+ * removes the directories the store does not know (prune_release_dirs).
+ * The current release is always the newest (a deploy and a rollback both
+ * make a new number and make it current), so it is always kept.  A crash
+ * between the two leaves directories the next start removes.
+ */
+static void prune_releases(struct daemon *d, const char *app)
+{
+	int *nums;
+	size_t n;
+	if (store_release_numbers(d->store, app, &nums, &n, NULL) == 0) {
+		size_t keep = (size_t)d->keep_releases;
+		if (n > keep && store_release_prune(d->store, app, nums[n - keep], NULL) == 0)
+			log_info("app %s: releases before %d pruned (the newest %zu kept)", app,
+				 nums[n - keep], keep);
+		free(nums);
+	}
+	prune_release_dirs(d, app);
+}
+
 void apps_prune_dirs(struct daemon *d)
 {
 	char *apps = data_paths_apps(d->paths);
@@ -191,7 +218,7 @@ void apps_start_all(struct daemon *d)
 	}
 	for (size_t i = 0; i < n_apps; i++) {
 		app_lock(d, apps[i].name);
-		prune_release_dirs(d, apps[i].name);
+		prune_releases(d, apps[i].name);
 		struct app_rec rec;
 		struct app_config *cfg;
 		if (apps_load_current(d, apps[i].name, &rec, &cfg, &err) == 0 && cfg &&
@@ -288,9 +315,14 @@ static enum miren_err check_addons(struct daemon *d, const struct app_config *cf
 						"addon %s of app '%s' is '%s'; app.toml asks for "
 						"'%s'",
 						a->name, cfg->name, cur.variant, variant);
-				miren_error_hint(err,
-						 "variants cannot be changed in place: back up the "
-						 "disk, destroy the addon, deploy, then restore");
+				miren_error_hint(
+					err,
+					"variants cannot be changed in place: 'miren addon "
+					"backup %s -a %s', 'miren addon destroy %s -a %s', "
+					"deploy again (it recreates the addon with the new "
+					"variant), then 'miren addon restore %s -a %s --backup "
+					"ID'",
+					a->name, cfg->name, a->name, cfg->name, a->name, cfg->name);
 			}
 			addon_rec_release(&cur);
 			if (!same)
@@ -298,6 +330,17 @@ static enum miren_err check_addons(struct daemon *d, const struct app_config *cf
 		}
 	}
 	return 0;
+}
+
+/* Whether a deploy of cfg removes addon r: app.toml attached it and no
+ * longer lists it (sync_addons). */
+static bool removed_by_deploy(const struct app_config *cfg, const struct addon_rec *r)
+{
+	for (size_t k = 0; k < cfg->n_addons; k++)
+		if (!strcmp(cfg->addons[k].name, r->addon))
+			return false;
+	return addon_source_parse(r->source) == ADDON_SOURCE_CONFIG &&
+	       addon_status_parse(r->status) != ADDON_DEPROVISIONING;
 }
 
 /* Makes the app's addons what app.toml declares: attaches the new ones
@@ -317,7 +360,7 @@ static enum miren_err sync_addons(struct daemon *d, const struct app_config *cfg
 		}
 		struct addon_rec made;
 		rc = addons_create_locked(d, cfg->name, a->name, a->variant, a->version,
-					  addon_source_name(ADDON_SOURCE_CONFIG), &made, err);
+					  addon_source_name(ADDON_SOURCE_CONFIG), NULL, &made, err);
 		if (!rc) {
 			json_array_append_new(created, json_string(made.addon));
 			addon_rec_release(&made);
@@ -329,15 +372,16 @@ static enum miren_err sync_addons(struct daemon *d, const struct app_config *cfg
 		rc = store_addon_list(d->store, cfg->name, &recs, &n, err);
 	if (rc)
 		return rc;
-	for (size_t i = 0; i < n && !rc; i++) {
-		bool declared = false;
-		for (size_t k = 0; k < cfg->n_addons; k++)
-			declared |= !strcmp(cfg->addons[k].name, recs[i].addon);
-		if (!declared && addon_source_parse(recs[i].source) == ADDON_SOURCE_CONFIG &&
-		    addon_status_parse(recs[i].status) != ADDON_DEPROVISIONING)
+	for (size_t i = 0; i < n && !rc; i++)
+		if (removed_by_deploy(cfg, &recs[i])) {
 			rc = addons_destroy_locked(d, cfg->name, recs[i].addon, NULL, err);
-	}
+			store_schedule_delete(d->store, cfg->name, recs[i].addon, NULL);
+			log_info("app %s: addon %s removed: app.toml no longer lists it", cfg->name,
+				 recs[i].addon);
+		}
 	addon_recs_free(recs, n);
+	if (!rc)
+		rc = schedules_sync_config(d, cfg, err);
 	return rc;
 }
 
@@ -366,6 +410,49 @@ static enum miren_err retry_failed_addons(struct daemon *d, const struct app_con
 	return rc;
 }
 
+/*
+ * Before anything of a deploy changes: the final backup of each addon the
+ * deploy removes, appended to removed as {"addon","final_backup":ID|null}
+ * (null: it held no data).  A backup that fails fails the deploy, with
+ * nothing changed.
+ */
+static enum miren_err removal_backups(struct daemon *d, const struct app_config *cfg,
+				      json_t *removed, struct miren_error *err)
+{
+	struct addon_rec *recs;
+	size_t n;
+	enum miren_err rc = store_addon_list(d->store, cfg->name, &recs, &n, err);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (!removed_by_deploy(cfg, &recs[i]))
+			continue;
+		json_t *b = NULL;
+		rc = backups_final(d, cfg->name, recs[i].addon, "deploy", &b, err);
+		if (rc) {
+			struct miren_error why = *err;
+			miren_error_set(err, rc,
+					"app.toml no longer lists addon %s, and its final backup "
+					"failed, so nothing was deployed: %s",
+					recs[i].addon, why.message);
+			miren_error_detail(err, "%s", why.detail);
+			miren_error_hint(err,
+					 "to remove it without a final backup: 'miren addon "
+					 "destroy "
+					 "%s -a %s --no-final-backup', then deploy again",
+					 recs[i].addon, cfg->name);
+		} else {
+			json_array_append_new(removed, json_pack("{s:s, s:O}", "addon",
+								 recs[i].addon, "final_backup",
+								 b ? json_object_get(b, "id")
+								   : json_null()));
+		}
+		json_decref(b);
+	}
+	addon_recs_free(recs, n);
+	return rc;
+}
+
 /* The first addon app.toml declares that is being removed (to free), or
  * NULL: a deploy waits for it to be gone, then makes a new one, never
  * adopting the dying one. */
@@ -383,18 +470,61 @@ static char *dying_addon(struct daemon *d, const struct app_config *cfg)
 	return name;
 }
 
+/*
+ * Makes the tree in *staging release rel->n of app (the next number, set
+ * here): handed to the service user, moved to releases/<n>, then recorded
+ * with rel (its size measured here) as the app's current release.  fault
+ * names the point between the move and the record: a crash there leaves a
+ * directory the next start removes (prune_release_dirs).  On success
+ * *staging is freed and NULL; a record that fails removes the directory
+ * again.  Caller holds the app's lock.
+ */
+static enum miren_err record_release(struct daemon *d, const char *app, char **staging,
+				     struct release_rec *rel, const char *fault,
+				     struct miren_error *err)
+{
+	enum miren_err rc = store_release_next(d->store, app, &rel->n, err);
+	if (rc)
+		return rc;
+	char *parent = data_paths_releases(d->paths, app);
+	char *target = data_paths_release(d->paths, app, rel->n);
+	if (fs_mkdir_p(parent, 0711) != 0 || fs_remove_tree(target) != 0 ||
+	    (d->run_uid != (uid_t)-1 && fs_chown_tree(*staging, d->run_uid, d->run_gid) != 0) ||
+	    rename(*staging, target) != 0 || fs_fsync_dir(parent) != 0) {
+		rc = miren_error_set(err, MIREN_EIO, "cannot write release directory '%s': %s",
+				     target, io_strerror(errno));
+		miren_error_hint(err, "check that the data directory '%s' is writable",
+				 data_paths_root(d->paths));
+		goto out;
+	}
+	free(*staging);
+	*staging = NULL;
+	fault_point(fault);
+	long long du = fs_disk_usage(target);
+	rel->size_bytes = du > 0 ? du : 0;
+	rc = store_release_add(d->store, app, rel, err);
+	if (rc)
+		fs_remove_tree(target);
+	else
+		log_info("app %s: release %d recorded", app, rel->n);
+out:
+	free(target);
+	free(parent);
+	return rc;
+}
+
 /* The part of a deploy under the app's lock: from the checks against the
  * app's state to the start of its services.  cfg is the new config. */
 static enum miren_err deploy_locked(struct daemon *d, const char *app, char **staging,
 				    const char *sha256, struct app_config *cfg, json_t *created,
-				    json_t *retried, int *n_out, int *unchanged_out,
-				    struct miren_error *err)
+				    json_t *retried, json_t *removed, int *n_out,
+				    int *unchanged_out, struct miren_error *err)
 {
 	struct app_config *old = NULL;
 	struct app_rec rec = { 0 };
 	struct env_rec *stored = NULL;
 	size_t n_stored = 0;
-	char *target = NULL, *rel_parent = NULL;
+	char *config_json = NULL;
 	int n = 0, unchanged = 0, rc;
 	int64_t deadline = io_mono_ms() + REMOVAL_WAIT_MS;
 
@@ -453,10 +583,22 @@ static enum miren_err deploy_locked(struct daemon *d, const char *app, char **st
 		n_stored = 0;
 	}
 
+	rc = removal_backups(d, cfg, removed, err);
+	if (rc)
+		goto out;
+	json_t *cj = app_config_to_json(cfg);
+	config_json = json_dumps(cj, JSON_COMPACT);
+	json_decref(cj);
 	if (rec.current_release) {
 		struct release_rec cur;
 		if (store_release_get(d->store, app, rec.current_release, &cur, NULL) == 0) {
 			unchanged = !strcmp(cur.source_sha256, sha256);
+			/* A rollback's release keeps today's addons, which its
+			 * app.toml may not declare: the same tree is unchanged
+			 * only with the same config, else the deploy is a new
+			 * release that applies its app.toml. */
+			if (unchanged && cur.rollback_of)
+				unchanged = !strcmp(cur.config_json, config_json);
 			release_rec_release(&cur);
 		}
 	}
@@ -479,47 +621,21 @@ static enum miren_err deploy_locked(struct daemon *d, const char *app, char **st
 		goto out;
 	}
 
-	rc = store_release_next(d->store, app, &n, err);
+	struct release_rec rel = { .source_sha256 = (char *)sha256, .config_json = config_json };
+	rc = record_release(d, app, staging, &rel, "deploy:moved", err);
 	if (rc)
 		goto out;
-	rel_parent = data_paths_releases(d->paths, app);
-	target = data_paths_release(d->paths, app, n);
-	if (fs_mkdir_p(rel_parent, 0711) != 0 || fs_remove_tree(target) != 0 ||
-	    (d->run_uid != (uid_t)-1 && fs_chown_tree(*staging, d->run_uid, d->run_gid) != 0) ||
-	    rename(*staging, target) != 0 || fs_fsync_dir(rel_parent) != 0) {
-		rc = miren_error_set(err, MIREN_EIO, "cannot write release directory '%s': %s",
-				     target, io_strerror(errno));
-		miren_error_hint(err, "check that the data directory '%s' is writable",
-				 data_paths_root(d->paths));
-		goto out;
-	}
-	free(*staging);
-	*staging = NULL;
-	fault_point("deploy:moved");
-	json_t *cj = app_config_to_json(cfg);
-	char *config_json = json_dumps(cj, JSON_COMPACT);
-	json_decref(cj);
-	rc = store_release_add(d->store, app, n, sha256, config_json, err);
-	free(config_json);
-	if (rc) {
-		fs_remove_tree(target);
-		goto out;
-	}
-	log_info("app %s: release %d recorded", app, n);
+	n = rel.n;
 	rc = sync_addons(d, cfg, created, err);
 	if (rc)
 		goto out;
 	stop_removed_services(d, old, cfg);
 	rc = start_services(d, cfg, n, err);
-	if (n > d->keep_releases) {
-		store_release_prune(d->store, app, n - d->keep_releases + 1, NULL);
-		prune_release_dirs(d, app);
-	}
+	prune_releases(d, app);
 out:
 	*n_out = n;
 	*unchanged_out = unchanged;
-	free(target);
-	free(rel_parent);
+	free(config_json);
 	app_config_free(old);
 	app_rec_release(&rec);
 	env_recs_free(stored, n_stored);
@@ -536,7 +652,7 @@ enum miren_err apps_deploy(struct daemon *d, const char *app, const char *tar_pa
 	char *staging = NULL;
 	struct app_config *cfg = NULL;
 	int n = 0, unchanged = 0;
-	json_t *created = json_array(), *retried = json_array();
+	json_t *created = json_array(), *retried = json_array(), *removed = json_array();
 
 	/* Unpacking and parsing touch nothing of the app: no lock yet, so a
 	 * large upload holds up no one. */
@@ -545,8 +661,8 @@ enum miren_err apps_deploy(struct daemon *d, const char *app, const char *tar_pa
 		rc = read_config(staging, app, &cfg, err);
 	if (!rc) {
 		app_lock(d, app);
-		rc = deploy_locked(d, app, &staging, sha256, cfg, created, retried, &n, &unchanged,
-				   err);
+		rc = deploy_locked(d, app, &staging, sha256, cfg, created, retried, removed, &n,
+				   &unchanged, err);
 		if (!rc) {
 			json_t *warnings = json_array();
 			for (size_t i = 0; i < cfg->n_warnings; i++)
@@ -555,11 +671,13 @@ enum miren_err apps_deploy(struct daemon *d, const char *app, const char *tar_pa
 			addons_list_json(d, app, &addons, NULL);
 			*result = shape_deploy(app, n, unchanged, warnings, services_json(d, cfg),
 					       addons ? addons : json_array(), created, retried);
+			json_object_set(*result, "addons_removed", removed);
 		}
 		app_unlock(d, app);
 	}
 	json_decref(created);
 	json_decref(retried);
+	json_decref(removed);
 	if (staging)
 		fs_remove_tree(staging);
 	free(staging);
@@ -633,6 +751,251 @@ enum miren_err apps_restart(struct daemon *d, const char *app, struct miren_erro
 	return rc;
 }
 
+enum miren_err apps_releases(struct daemon *d, const char *app, json_t **result,
+			     struct miren_error *err)
+{
+	struct app_rec rec;
+	struct release_rec *rels = NULL;
+	size_t n = 0;
+	enum miren_err rc = store_app_get(d->store, app, &rec, err);
+	if (rc == MIREN_ENOTFOUND)
+		miren_error_hint(err, "run 'miren app list' to see the apps");
+	if (!rc)
+		rc = store_release_list(d->store, app, &rels, &n, err);
+	if (!rc) {
+		json_t *arr = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, shape_release(&rels[i],
+								 rels[i].n == rec.current_release));
+		*result = json_pack("{s:s, s:i, s:i, s:o}", "app", app, "current",
+				    rec.current_release, "keep", d->keep_releases, "releases", arr);
+		release_recs_free(rels, n);
+	}
+	app_rec_release(&rec);
+	return rc;
+}
+
+/*
+ * Which kept release of app a rollback to `to` starts (0: the newest one
+ * below current), into *target; the errors of every release it cannot be,
+ * with nothing changed.  nums: the kept release numbers, ascending.
+ */
+static enum miren_err rollback_target(struct daemon *d, const char *app, int current, int to,
+				      const int *nums, size_t n, int *target,
+				      struct miren_error *err)
+{
+	*target = 0;
+	if (!current) {
+		miren_error_set(err, MIREN_ENOTFOUND, "app '%s' has no releases", app);
+		miren_error_hint(err, "deploy it first with 'miren deploy'");
+		return MIREN_ENOTFOUND;
+	}
+	if (to == current) {
+		miren_error_set(err, MIREN_ECONFLICT,
+				"release %d is already the current release of app '%s'", to, app);
+		miren_error_hint(err, "give an earlier one; 'miren app releases -a %s' lists them",
+				 app);
+		return MIREN_ECONFLICT;
+	}
+	bool kept = false;
+	for (size_t i = 0; i < n; i++) {
+		if (!to && nums[i] < current)
+			*target = nums[i];
+		kept |= to && nums[i] == to;
+	}
+	if (to && kept)
+		*target = to;
+	if (*target)
+		return 0;
+	if ((n && to > nums[n - 1]) || (!to && current == 1)) {
+		if (to)
+			miren_error_set(err, MIREN_ENOTFOUND, "app '%s' has no release %d", app,
+					to);
+		else
+			miren_error_set(err, MIREN_ENOTFOUND,
+					"app '%s' has only one release: there is none to roll back "
+					"to",
+					app);
+		miren_error_hint(err, "'miren app releases -a %s' lists its releases", app);
+	} else {
+		if (to)
+			miren_error_set(err, MIREN_ENOTFOUND, "release %d of app '%s' was pruned",
+					to, app);
+		else
+			miren_error_set(err, MIREN_ENOTFOUND,
+					"the releases of app '%s' before release %d were pruned",
+					app, current);
+		miren_error_hint(err,
+				 "the server keeps the newest %d releases of each app (miren "
+				 "server "
+				 "--keep-releases); 'miren app releases -a %s' lists them",
+				 d->keep_releases, app);
+	}
+	return MIREN_ENOTFOUND;
+}
+
+/*
+ * The config of a rollback to release `to`: its app.toml's services and
+ * [[env]] with the addons section of the current release (a rollback
+ * changes code, not addons), as stored JSON in *json_out (to free) and
+ * parsed in *cfg_out.
+ */
+static enum miren_err rollback_config(const char *app, const struct release_rec *to,
+				      const struct release_rec *cur, char **json_out,
+				      struct app_config **cfg_out, struct miren_error *err)
+{
+	json_t *tj = json_loads(to->config_json, 0, NULL);
+	json_t *cj = json_loads(cur->config_json, 0, NULL);
+	json_t *addons = json_object_get(cj, "addons");
+	*cfg_out = NULL;
+	*json_out = NULL;
+	if (tj && json_is_array(addons) && json_object_set(tj, "addons", addons) == 0)
+		*cfg_out = app_config_from_json(tj);
+	json_decref(tj);
+	json_decref(cj);
+	if (!*cfg_out)
+		return miren_error_set(err, MIREN_EINTERNAL,
+				       "release %d or %d of app '%s' has an unreadable config",
+				       to->n, cur->n, app);
+	json_t *j = app_config_to_json(*cfg_out);
+	*json_out = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	return 0;
+}
+
+/* The addons (names, appended to missing) release rel's app.toml declared
+ * that app does not have now (or is removing): a rollback leaves them out. */
+static void addons_not_back(struct daemon *d, const char *app, const struct release_rec *rel,
+			    json_t *missing)
+{
+	json_t *j = json_loads(rel->config_json, 0, NULL);
+	struct app_config *cfg = j ? app_config_from_json(j) : NULL;
+	json_decref(j);
+	for (size_t i = 0; cfg && i < cfg->n_addons; i++) {
+		struct addon_rec cur;
+		bool have = store_addon_get(d->store, app, cfg->addons[i].name, &cur, NULL) == 0;
+		if (have) {
+			have = addon_status_parse(cur.status) != ADDON_DEPROVISIONING;
+			addon_rec_release(&cur);
+		}
+		if (!have)
+			json_array_append_new(missing, json_string(cfg->addons[i].name));
+	}
+	app_config_free(cfg);
+}
+
+/* The part of a rollback under the app's lock. */
+static enum miren_err rollback_locked(struct daemon *d, const char *app, int to, json_t **result,
+				      struct miren_error *err)
+{
+	struct app_rec rec = { 0 };
+	struct app_config *old = NULL, *cfg = NULL;
+	struct release_rec target = { 0 }, cur = { 0 };
+	struct env_rec *stored = NULL;
+	size_t n_stored = 0, n_nums = 0;
+	int *nums = NULL, t = 0;
+	char *staging = NULL, *src = NULL, *config_json = NULL;
+	json_t *missing = json_array();
+
+	enum miren_err rc = apps_load_current(d, app, &rec, &old, err);
+	if (rc == MIREN_ENOTFOUND)
+		miren_error_hint(err, "run 'miren app list' to see the apps");
+	if (!rc)
+		rc = store_release_numbers(d->store, app, &nums, &n_nums, err);
+	if (!rc)
+		rc = rollback_target(d, app, rec.current_release, to, nums, n_nums, &t, err);
+	if (!rc)
+		rc = store_release_get(d->store, app, t, &target, err);
+	if (!rc)
+		rc = store_release_get(d->store, app, rec.current_release, &cur, err);
+	if (!rc)
+		rc = rollback_config(app, &target, &cur, &config_json, &cfg, err);
+	if (!rc)
+		rc = store_env_list(d->store, app, &stored, &n_stored, err);
+	if (rc)
+		goto out;
+	const char *need = env_missing_required(cfg, stored, n_stored);
+	if (need) {
+		rc = miren_error_set(err, MIREN_EINVAL,
+				     "release %d of app '%s' requires variable '%s', which has no "
+				     "value",
+				     t, app, need);
+		miren_error_hint(err,
+				 "set it with 'miren env set -a %s %s=VALUE', then roll back again",
+				 app, need);
+		goto out;
+	}
+
+	/* Step 1: a copy of the release's directory in tmp/ (emptied at
+	 * start: a crash leaves nothing). */
+	src = data_paths_release(d->paths, app, t);
+	staging = data_paths_tmp_unique(d->paths, "rollback");
+	if (!fs_is_dir(src)) {
+		rc = miren_error_set(err, MIREN_EIO,
+				     "the directory of release %d of app '%s' is missing", t, app);
+		miren_error_detail(err, "%s", src);
+		miren_error_hint(err, "roll back to another release, or deploy again");
+		goto out;
+	}
+	if (fs_copy_tree(src, staging) != 0) {
+		rc = miren_error_set(err, errno == ENOSPC ? MIREN_ETOOBIG : MIREN_EIO,
+				     "cannot copy release %d of app '%s': %s", t, app,
+				     io_strerror(errno));
+		miren_error_hint(err, "check that the data directory '%s' is writable and has room",
+				 data_paths_root(d->paths));
+		goto out;
+	}
+	fault_point("rollback:copied");
+	/* Step 2: moved to releases/<n> and recorded as the current release
+	 * (between the two: rollback:moved, the directory removed at start). */
+	struct release_rec rel = { .source_sha256 = target.source_sha256,
+				   .config_json = config_json,
+				   .rollback_of = t };
+	rc = record_release(d, app, &staging, &rel, "rollback:moved", err);
+	if (rc)
+		goto out;
+	log_info("app %s: release %d is a rollback to release %d", app, rel.n, t);
+	fault_point("rollback:recorded");
+	/* Step 3: its services (at start: those of the current release). */
+	stop_removed_services(d, old, cfg);
+	rc = start_services(d, cfg, rel.n, err);
+	prune_releases(d, app);
+	addons_not_back(d, app, &target, missing);
+	if (!rc) {
+		json_t *addons = NULL;
+		addons_list_json(d, app, &addons, NULL);
+		*result = shape_rollback(app, rel.n, t, rec.current_release, services_json(d, cfg),
+					 addons ? addons : json_array(), missing);
+	}
+out:
+	if (staging)
+		fs_remove_tree(staging);
+	free(staging);
+	free(src);
+	free(config_json);
+	free(nums);
+	json_decref(missing);
+	env_recs_free(stored, n_stored);
+	release_rec_release(&target);
+	release_rec_release(&cur);
+	app_config_free(cfg);
+	app_config_free(old);
+	app_rec_release(&rec);
+	return rc;
+}
+
+enum miren_err apps_rollback(struct daemon *d, const char *app, int to, json_t **result,
+			     struct miren_error *err)
+{
+	*result = NULL;
+	if (to < 0)
+		return miren_error_set(err, MIREN_EINVAL, "release %d is not a release number", to);
+	app_lock(d, app);
+	enum miren_err rc = rollback_locked(d, app, to, result, err);
+	app_unlock(d, app);
+	return rc;
+}
+
 /* The first of ids (addon instances of app) that still exists, with its
  * message, as "NAME (MESSAGE)" to free; NULL when all are gone. */
 static char *addons_left(struct daemon *d, const char *app, char **ids, size_t n_ids)
@@ -652,15 +1015,47 @@ static char *addons_left(struct daemon *d, const char *app, char **ids, size_t n
 	return left;
 }
 
-enum miren_err apps_destroy(struct daemon *d, const char *app, struct miren_error *err)
+/* The final backups of app's addons (apps_destroy), into finals. */
+static enum miren_err final_backups(struct daemon *d, const char *app, json_t *finals,
+				    struct miren_error *err)
+{
+	struct addon_rec *recs = NULL;
+	size_t n = 0;
+	enum miren_err rc = store_addon_list(d->store, app, &recs, &n, err);
+	for (size_t i = 0; !rc && i < n; i++) {
+		json_t *b = NULL;
+		if (addon_status_parse(recs[i].status) == ADDON_DEPROVISIONING)
+			continue;
+		rc = backups_final(d, app, recs[i].addon, "destroy", &b, err);
+		if (rc)
+			miren_error_hint(err,
+					 "to destroy the app without final backups: 'miren app "
+					 "destroy %s --no-final-backup'",
+					 app);
+		else if (b)
+			json_array_append_new(finals,
+					      json_pack("{s:s, s:O}", "addon", recs[i].addon, "id",
+							json_object_get(b, "id")));
+		json_decref(b);
+	}
+	if (recs)
+		addon_recs_free(recs, n);
+	return rc;
+}
+
+enum miren_err apps_destroy(struct daemon *d, const char *app, bool final_backup, json_t **result,
+			    struct miren_error *err)
 {
 	struct app_rec rec;
 	struct app_config *cfg;
 	char **ids = NULL;
 	size_t n_ids = 0;
+	json_t *finals = json_array();
 	app_lock(d, app);
 	enum miren_err rc = apps_load_current(d, app, &rec, &cfg, err);
 	if (rc)
+		goto out;
+	if (final_backup && (rc = final_backups(d, app, finals, err)) != 0)
 		goto out;
 	stop_removed_services(d, cfg, NULL);
 	daemon_set_held(d, app, false);
@@ -710,7 +1105,10 @@ enum miren_err apps_destroy(struct daemon *d, const char *app, struct miren_erro
 		}
 		free(left);
 	}
+	if (!rc)
+		*result = json_pack("{s:s, s:O}", "app", app, "final_backups", finals);
 out:
+	json_decref(finals);
 	for (size_t i = 0; i < n_ids; i++)
 		free(ids[i]);
 	free(ids);

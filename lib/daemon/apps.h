@@ -8,6 +8,7 @@
 #define MIREN_DAEMON_APPS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "daemon/daemon.h"
 
@@ -30,11 +31,42 @@ enum miren_err apps_status(struct daemon *d, const char *app, json_t **result,
 			   struct miren_error *err);
 enum miren_err apps_restart(struct daemon *d, const char *app, struct miren_error *err);
 /*
+ * The kept releases of app, newest first: {"app","current","keep",
+ * "releases":[shape_release]} (current: the current release's number, 0
+ * before the first deploy; keep: how many the server keeps).  Takes no
+ * lock.  MIREN_ENOTFOUND for an unknown app.
+ */
+enum miren_err apps_releases(struct daemon *d, const char *app, json_t **result,
+			     struct miren_error *err);
+/*
+ * Rolls app back to its kept release `to` (0: the newest one before the
+ * current one), as Heroku does: a new release <n> is made, a copy of
+ * release `to`'s directory with its app.toml's services and [[env]], but
+ * the addons section of the current release (a rollback changes code,
+ * not addons: no addon is created or removed, and the variables, addon
+ * and `miren env set` ones, are today's, read when the services start);
+ * its services replace the current ones.  Three steps, each ended by a
+ * fault point: rollback:copied (the copy in tmp/, nothing recorded),
+ * rollback:moved (in releases/<n>, not recorded: removed at start),
+ * rollback:recorded (current, its services not yet started: started at
+ * start).  *result: shape_rollback.  Errors, with nothing changed:
+ * MIREN_ENOTFOUND (no such app, no releases, no release `to`, `to`
+ * pruned, nothing before the current one), MIREN_ECONFLICT (`to` is the
+ * current one), MIREN_EINVAL (release `to` requires a variable with no
+ * value), MIREN_EIO or MIREN_ETOOBIG (the copy failed).
+ */
+enum miren_err apps_rollback(struct daemon *d, const char *app, int to, json_t **result,
+			     struct miren_error *err);
+/*
  * Stops the app's services, moves its addons to deprovisioning, deletes
  * the app with its releases and env, then waits (up to 120 s) until the
  * addons are gone.  MIREN_EUNAVAIL when one is still being removed then
  * (the app itself is gone; the reconciler keeps retrying).
  */
-enum miren_err apps_destroy(struct daemon *d, const char *app, struct miren_error *err);
+/* With final_backup, first takes each active addon's final backup
+ * (backups_final; one that fails refuses the destroy, nothing removed).
+ * *result: {"app","final_backups":[{"addon","id"}]}. */
+enum miren_err apps_destroy(struct daemon *d, const char *app, bool final_backup, json_t **result,
+			    struct miren_error *err);
 
 #endif

@@ -1,7 +1,15 @@
 /* The daemon's core: open, recover, close, and the shared lock
  * primitives; see daemon.h and daemon_int.h. */
 #include "addon/disk_ops.h"
+#include "addon/scratch.h"
+#include "addon/tick.h"
+#include "backup/bstore.h"
+#include "daemon/backups.h"
 #include "daemon/daemon_int.h"
+#include "daemon/disks.h"
+#include "daemon/fork.h"
+#include "daemon/rotate.h"
+#include "daemon/schedules.h"
 #include "disk/volume.h"
 #include "store/store.h"
 #include "supervise/supervise.h"
@@ -174,6 +182,8 @@ void addons_changed(void *user, const char *app)
 	pthread_mutex_unlock(&d->changes_mu);
 	struct miren_error err;
 	app_lock(d, app);
+	/* A fork that failed with nobody waiting for it goes (fork.h). */
+	forks_settle(d, app);
 	int rc = apps_restart_locked(d, app, &err);
 	if (rc && rc != MIREN_ENOTFOUND)
 		log_error("app %s: %s", app, err.message);
@@ -234,6 +244,25 @@ const struct data_paths *daemon_paths(const struct daemon *d)
 	return d->paths;
 }
 
+void daemon_add_listener(struct daemon *d, const char *address, const char *fingerprint)
+{
+	if (!d->listeners)
+		d->listeners = json_array();
+	json_array_append_new(d->listeners, json_pack("{s:s, s:s}", "address", address,
+						      "fingerprint", fingerprint));
+}
+
+json_t *daemon_server_info(struct daemon *d)
+{
+	char *sock = data_paths_socket(d->paths);
+	json_t *listen = d->listeners ? json_incref(d->listeners) : json_array();
+	json_t *j = json_pack("{s:s, s:s, s:s%, s:o, s:o}", "version", MIREN_VERSION, "data_dir",
+			      data_paths_root(d->paths), "socket", sock, strlen(sock), "listen",
+			      listen, "disks", disks_mode(d));
+	free(sock);
+	return j;
+}
+
 /* Parses "a.b.c.d/len" (a loopback range) into base and size. */
 static enum miren_err parse_pool(const char *cidr, uint32_t *base, uint32_t *size,
 				 struct miren_error *err)
@@ -259,6 +288,21 @@ static enum miren_err parse_pool(const char *cidr, uint32_t *base, uint32_t *siz
 	*size = 1u << (32 - len);
 	*base = ntohl(a.s_addr) & ~(*size - 1);
 	return 0;
+}
+
+/* Opens the backup store in <data>/backups.  A store that cannot be
+ * opened does not keep the daemon from serving: backups then fail with
+ * the reason, which is logged here. */
+static void open_bstore(struct daemon *d)
+{
+	char *dir = fs_join(data_paths_root(d->paths), "backups");
+	struct miren_error err;
+	miren_error_clear(&err);
+	if (bstore_open(dir, &d->bstore, &err) != 0) {
+		log_error("the backup store %s cannot be opened: %s", dir, err.message);
+		d->bstore = NULL;
+	}
+	free(dir);
 }
 
 enum miren_err daemon_open(const struct daemon_options *opts, struct daemon **out,
@@ -318,6 +362,8 @@ enum miren_err daemon_open(const struct daemon_options *opts, struct daemon **ou
 				      .paths = d->paths,
 				      .uid = d->run_uid,
 				      .gid = d->run_gid };
+	d->backup_dir = fs_join(root, "backups");
+	d->actx.backup_dir = d->backup_dir;
 	rc = parse_pool(opts->addr_pool ? opts->addr_pool : "127.77.0.0/16", &d->actx.pool_base,
 			&d->actx.pool_size, err);
 	if (rc)
@@ -331,14 +377,21 @@ enum miren_err daemon_open(const struct daemon_options *opts, struct daemon **ou
 	d->actx.volumes = volumes_open(root, d->run_uid, d->run_gid);
 	volumes_recover(d->actx.volumes);
 	disk_recover(&d->actx);
-	d->rec = reconciler_start(&d->actx, addons_changed, d);
+	open_bstore(d);
+	scratch_recover(&d->actx);
+	d->rec = reconciler_start(&d->actx, addons_changed, forks_fill, d);
 	if (!d->rec) {
 		rc = miren_error_set(err, MIREN_EINTERNAL, "cannot start the addon reconciler");
 		goto fail;
 	}
+	forks_recover(d);
 	apps_start_all(d);
+	backups_recover(d);
+	rotations_recover(d);
 	sv_reap_unclaimed(d->sv);
 	d->disk_watch = disk_watch_start(&d->actx);
+	d->sched = scheduler_start(d);
+	d->ticker = addon_ticker_start(&d->actx);
 	*out = d;
 	goto out;
 fail:
@@ -355,11 +408,16 @@ void daemon_close(struct daemon *d)
 {
 	if (!d)
 		return;
+	json_decref(d->listeners);
+	scheduler_stop(d->sched);
+	addon_ticker_stop(d->ticker);
 	disk_watch_stop(d->disk_watch);
 	reconciler_stop(d->rec);
 	if (d->sv)
 		sv_free(d->sv);
 	store_close(d->store);
+	if (d->bstore)
+		bstore_close(d->bstore);
 	volumes_free(d->actx.volumes);
 	while (d->ports) {
 		struct port_slot *s = d->ports;
@@ -370,6 +428,7 @@ void daemon_close(struct daemon *d)
 	while (d->held)
 		daemon_set_held(d, d->held->app, false);
 	data_paths_free(d->paths);
+	free(d->backup_dir);
 	pthread_cond_destroy(&d->changes_cv);
 	pthread_mutex_destroy(&d->changes_mu);
 	pthread_mutex_destroy(&d->ports_mu);

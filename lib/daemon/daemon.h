@@ -22,6 +22,7 @@
 #ifndef MIREN_DAEMON_H
 #define MIREN_DAEMON_H
 
+#include <jansson.h>
 #include <stdbool.h>
 
 #include "util/err.h"
@@ -32,7 +33,7 @@ struct data_paths;
 struct daemon_options {
 	const char *data_dir;
 	const char *service_user; /* run services as this user when root; NULL: "miren" */
-	int keep_releases;        /* 0: 5 */
+	int keep_releases;        /* releases kept per app, the current one included; 0: 5 */
 	const char *addr_pool;    /* addon server addresses, CIDR; NULL: 127.77.0.0/16 */
 };
 
@@ -42,6 +43,13 @@ enum miren_err daemon_open(const struct daemon_options *opts, struct daemon **ou
 void daemon_close(struct daemon *d);
 /* The paths of its data directory (owned by d). */
 const struct data_paths *daemon_paths(const struct daemon *d);
+/* Records an HTTPS listener (its address and certificate fingerprint) for
+ * daemon_server_info; called before the API serves requests. */
+void daemon_add_listener(struct daemon *d, const char *address, const char *fingerprint);
+/* What `miren server info` shows: {"version", "data_dir", "socket",
+ * "listen": [{"address", "fingerprint"}], "disks": disks_mode's}.  The
+ * caller decrefs. */
+json_t *daemon_server_info(struct daemon *d);
 
 /* Ends every wait for an addon's removal at once (calls that wait fail
  * with MIREN_EUNAVAIL): the daemon is stopping.  Call before stopping the

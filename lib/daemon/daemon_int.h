@@ -19,6 +19,7 @@
 #ifndef MIREN_DAEMON_INT_H
 #define MIREN_DAEMON_INT_H
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -34,17 +35,23 @@ struct app_rec;
 struct app_lock_entry;
 struct port_slot;
 struct held_app;
+struct fork_waiter;
 
 struct daemon {
 	struct data_paths *paths;
+	json_t *listeners; /* [{"address","fingerprint"}]: daemon_add_listener */
 	struct store *store;
 	struct sv *sv;
 	uid_t run_uid; /* (uid_t)-1: as the daemon */
 	gid_t run_gid;
-	int keep_releases;
+	int keep_releases; /* releases kept per app (>= 1), the current one included */
 	struct addon_ctx actx;
+	char *backup_dir;              /* the backup store's directory (actx.backup_dir) */
 	struct disk_watch *disk_watch; /* the 90 % warnings */
+	struct addon_ticker *ticker;   /* the engines' periodic work */
 	struct reconciler *rec;
+	struct scheduler *sched; /* backup schedules (schedules.h) */
+	struct bstore *bstore;   /* <data>/backups; NULL when it cannot be opened */
 
 	pthread_mutex_t locks_mu;
 	struct app_lock_entry *locks;
@@ -53,10 +60,11 @@ struct daemon {
 	struct port_slot *ports;
 
 	pthread_mutex_t changes_mu;
-	pthread_cond_t changes_cv; /* CLOCK_MONOTONIC */
-	uint64_t changes;          /* bumped when any app's addons changed */
-	bool stopping;             /* set by daemon_stop_waits */
-	struct held_app *held;     /* apps whose services wait for their addons */
+	pthread_cond_t changes_cv;        /* CLOCK_MONOTONIC */
+	uint64_t changes;                 /* bumped when any app's addons changed */
+	bool stopping;                    /* set by daemon_stop_waits */
+	struct held_app *held;            /* apps whose services wait for their addons */
+	struct fork_waiter *fork_waiters; /* `addon fork`s waiting (fork.c) */
 };
 
 /* Takes app's lock (waiting while another operation holds it). */
@@ -107,11 +115,47 @@ void apps_start_all(struct daemon *d);
 /* Removes app directories with no app in the store (a destroy cut short). */
 void apps_prune_dirs(struct daemon *d);
 
+/* --- backups.c, for the other modules ----------------------------------- */
+
+/* An app's active addon as an operation on its data sees it. */
+struct addon_target {
+	struct addon_rec rec;
+	const struct addon_def *def;
+	struct addon_inst inst;
+	bool inst_loaded;
+	struct server_rec srv;
+	bool shared; /* its server holds many apps' tenants */
+};
+/* Loads app's addon `addon` into t (released with addon_target_release
+ * whatever the outcome): MIREN_ENOTFOUND for no such app or addon,
+ * MIREN_ECONFLICT ("... so it cannot be <doing>") when it is not active. */
+enum miren_err addon_target_load(struct daemon *d, const char *app, const char *addon,
+				 const char *doing, struct addon_target *t,
+				 struct miren_error *err);
+void addon_target_release(struct addon_target *t);
+/* Writes the engine's logical dump of inst (def->dump) to the new file
+ * path (0600, the service user's), fsynced.  MIREN_EINVAL when the engine
+ * has no dump; a failed dump leaves the file for the caller to remove. */
+enum miren_err backups_dump_file(struct daemon *d, const struct addon_def *def,
+				 struct addon_inst *inst, const char *path,
+				 struct miren_error *err);
+/* Reads the tenant `tenant` (tenant_facts) out of the stored backup id
+ * through a scratch server of def's engine (opts: NULL, or the recovery
+ * target pitr_source gave) into the new file dump_path, in load's format.
+ * Nothing outside the scratch area and dump_path changes. */
+enum miren_err backups_scratch_dump(struct daemon *d, const struct addon_def *def, const char *id,
+				    const json_t *opts, const json_t *tenant, const char *dump_path,
+				    struct miren_error *err);
+
 /* --- addons.c, for the other modules ------------------------------------ */
 
+/* Adds app's instance of addon (pending; the reconciler provisions it).
+ * fork: NULL, or the fork's source (fork.c) recorded in the same row.
+ * MIREN_EEXISTS (with a hint) when app has the addon. */
 enum miren_err addons_create_locked(struct daemon *d, const char *app, const char *addon,
 				    const char *variant, const char *version, const char *source,
-				    struct addon_rec *out, struct miren_error *err);
+				    const char *fork, struct addon_rec *out,
+				    struct miren_error *err);
 /* Moves app's addon to deprovisioning (compare-and-set from what it read;
  * read again when the reconciler moved it meanwhile); 0 also when it is
  * being removed already.  *id_out (if not NULL) gets its id, to free. */
@@ -120,6 +164,9 @@ enum miren_err addons_destroy_locked(struct daemon *d, const char *app, const ch
 /* The app's addons as JSON (an array). */
 enum miren_err addons_list_json(struct daemon *d, const char *app, json_t **result,
 				struct miren_error *err);
+/* The error line of an addon whose last backup verification failed
+ * (backups_verification's answer), a JSON string; NULL when none. */
+json_t *addons_backup_error(const json_t *verification);
 /* Whether every addon of app is active (those being removed do not hold
  * the app back).  *what (if not NULL) names the first that is not, to free. */
 bool addons_ready(struct daemon *d, const char *app, char **what);

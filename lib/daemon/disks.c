@@ -29,6 +29,12 @@ enum miren_err disks_resize(struct daemon *d, const char *name, uint64_t size_by
 	return disk_resize(&d->actx, name, size_bytes, result, err);
 }
 
+enum miren_err disks_delete(struct daemon *d, const char *name, json_t **result,
+			    struct miren_error *err)
+{
+	return disk_delete(&d->actx, name, result, err);
+}
+
 enum miren_err disks_backup_prepare(struct daemon *d, const char *name,
 				    struct disk_backup_job **job, struct miren_error *err)
 {

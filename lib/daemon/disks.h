@@ -23,6 +23,9 @@ json_t *disks_mode(struct daemon *d);
 /* Grows a disk (see disk_resize). */
 enum miren_err disks_resize(struct daemon *d, const char *name, uint64_t size_bytes,
 			    json_t **result, struct miren_error *err);
+/* Deletes a disk nothing uses (see disk_delete). */
+enum miren_err disks_delete(struct daemon *d, const char *name, json_t **result,
+			    struct miren_error *err);
 /* Starts a backup of disk name (errors come here, before any byte). */
 enum miren_err disks_backup_prepare(struct daemon *d, const char *name,
 				    struct disk_backup_job **job, struct miren_error *err);

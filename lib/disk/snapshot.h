@@ -13,7 +13,8 @@
  * so `tar --zstd -tvf FILE` lists it with standard tools.  The format is
  * documented in docs/backup-format.md.
  *
- * Writing is a pipeline: tar (libarchive) -> SHA-256 -> zstd -> sink.
+ * Writing is a pipeline: tar (libarchive) -> SHA-256 -> zstd -> sink
+ * (or, in raw mode, tar -> SHA-256 -> sink).
  * Reading verifies everything (zstd frame checksums, each file's SHA-256,
  * the archive digest, member types, paths and sizes) while extracting into
  * a staging directory, and reports failure for any mismatch; the caller
@@ -26,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "util/err.h"
@@ -52,6 +54,55 @@ struct snap_writer;
  */
 struct snap_writer *snap_writer_new(snap_sink_fn sink, void *user, const json_t *header, int level,
 				    int threads, struct miren_error *err);
+/*
+ * The same writer in raw mode: the sink receives the uncompressed tar
+ * stream (exactly the bytes a .miren.zst file holds once decompressed),
+ * for a consumer that compresses on its own terms, such as the backup
+ * store (lib/backup/bstore.h), which cuts it into chunks.  Everything else
+ * (members, per-file digests, archive_sha256, errors) is as above;
+ * snap_stats.zst_bytes then counts the tar bytes given to the sink.
+ */
+struct snap_writer *snap_writer_new_raw(snap_sink_fn sink, void *user, const json_t *header,
+					struct miren_error *err);
+/*
+ * Reuse of unchanged files (raw mode only), for a sink that keeps earlier
+ * backups' bytes and checks them by its own digests, such as the backup
+ * store.  With hooks set (before anything but the header is added):
+ *
+ *   - for each regular file of a tree, after its member's header and
+ *     before its data, data_begin(u, name, st, stat_ns) is asked (st: the
+ *     file's fstat before reading, taken after CLOCK_REALTIME read
+ *     stat_ns) and answers
+ *       SNAP_REUSE_READ:  the writer reads and digests it as usual;
+ *       SNAP_REUSE_DEFER: the writer reads it but does not digest it;
+ *       SNAP_REUSE_SKIP:  the sink already has exactly those st_size
+ *                         bytes and puts them in the stream itself: the
+ *                         writer neither reads the file nor sends them
+ *                         (stream offsets still count them);
+ *   - after the file's data (or in its place) data_end(u, name, st,
+ *     stable) is called, before the member's padding; stable: the file
+ *     did not change while it was read (same size, times and inode
+ *     afterwards, not padded), so st may identify these bytes next time;
+ *   - deferred digests: the archive digest always, and each DEFER or SKIP
+ *     file's, are written into the manifest member as placeholders, and
+ *     at the end digest_at(u, name, from, to, pos) tells the sink, for
+ *     each (name NULL: the archive digest), that the SHA-256 (64 hex
+ *     digits) of the stream's bytes [from, to) belongs at stream offset
+ *     pos.  The sink must put them there before the stream is read (the
+ *     store does it while reading: bstore_source).
+ * Every hook runs on the caller's thread, in stream order with the sink.
+ */
+enum snap_reuse_kind { SNAP_REUSE_READ, SNAP_REUSE_DEFER, SNAP_REUSE_SKIP };
+struct snap_reuse {
+	void *u;
+	int (*data_begin)(void *u, const char *name, const struct stat *st, int64_t stat_ns);
+	void (*data_end)(void *u, const char *name, const struct stat *st, bool stable);
+	void (*digest_at)(void *u, const char *name, uint64_t from, uint64_t to, uint64_t pos);
+};
+/* Sets the hooks (copied); MIREN_EINVAL on a writer not in raw mode or
+ * already written to. */
+enum miren_err snap_writer_set_reuse(struct snap_writer *w, const struct snap_reuse *r,
+				     struct miren_error *err);
 /*
  * The tree may change while it is copied, and something else repairs the
  * copy (a database's online backup: the replay of its write-ahead log).  As
@@ -101,6 +152,18 @@ typedef ssize_t (*snap_source_fn)(void *user, void *buf, size_t len);
 enum miren_err snap_read(snap_source_fn source, void *user, const char *staging, uid_t uid,
 			 gid_t gid, uint64_t max_bytes, json_t **header, struct snap_stats *st,
 			 struct miren_error *err);
+
+/*
+ * snap_read of an uncompressed tar stream (what snap_writer_new_raw
+ * wrote; the backup store's bstore_source gives one): the same checks,
+ * except the zstd ones, which the source's own (the store's chunk
+ * digests) replace.  A source that fails (-1) makes it fail with
+ * MIREN_EIO "cannot read the backup: <errno text>"; a source with a
+ * better account of why (bstore_read_error) should be asked for it.
+ */
+enum miren_err snap_read_raw(snap_source_fn source, void *user, const char *staging, uid_t uid,
+			     gid_t gid, uint64_t max_bytes, json_t **header, struct snap_stats *st,
+			     struct miren_error *err);
 
 /* Convenience sources/sinks over a file descriptor (user is an int *). */
 int snap_sink_fd(void *user, const void *data, size_t len);

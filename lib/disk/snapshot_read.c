@@ -81,6 +81,7 @@ struct rd {
 	/* Producer's; the caller reads them after joining. */
 	snap_source_fn source;
 	void *user;
+	bool raw; /* snap_read_raw: the source gives tar bytes */
 	ZSTD_DCtx *dctx;
 	unsigned char *in;
 	EVP_MD_CTX *run;
@@ -110,6 +111,77 @@ static void hex_of(const unsigned char md[32], char hex[65])
 
 /* ---------------------------------------------------------------- producer */
 
+/* Takes the next free buffer for filling; NULL when cancelled. */
+static struct rb *producer_buffer(struct rd *r)
+{
+	pthread_mutex_lock(&r->mu);
+	struct rb *b = &r->ring[r->n_pub % RB_N];
+	while (b->state != RB_FREE && !r->cancel)
+		pthread_cond_wait(&r->cv, &r->mu);
+	if (r->cancel)
+		b = NULL;
+	else
+		b->state = RB_FILLING;
+	pthread_mutex_unlock(&r->mu);
+	return b;
+}
+
+/* Publishes a filled buffer (an empty one goes back to the free ones). */
+static void producer_publish(struct rd *r, struct rb *b)
+{
+	pthread_mutex_lock(&r->mu);
+	if (b->len) {
+		b->state = RB_FULL;
+		r->n_pub++;
+	} else {
+		b->state = RB_FREE;
+	}
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* The raw producer: the source's bytes are the tar stream; the first
+   `have` of them are in r->in already.  Returns the tar bytes produced. */
+static uint64_t produce_raw(struct rd *r, size_t have, bool eof, struct miren_error *e)
+{
+	uint64_t produced = 0;
+	bool first = true;
+	while (!e->code) {
+		struct rb *b = producer_buffer(r);
+		if (!b)
+			break;
+		b->start = produced;
+		b->len = 0;
+		if (EVP_MD_CTX_copy_ex(b->pre, r->run) != 1)
+			abort();
+		if (first) {
+			memcpy(b->data, r->in, have); /* IN_CAP <= RB_CAP */
+			b->len = have;
+			first = false;
+		}
+		while (b->len < RB_CAP && !eof) {
+			ssize_t n = r->source(r->user, b->data + b->len, RB_CAP - b->len);
+			if (n < 0) {
+				miren_error_set(e, MIREN_EIO, "cannot read the backup: %s",
+						io_strerror(errno));
+				break;
+			}
+			if (n == 0)
+				eof = true;
+			b->len += (size_t)n;
+			r->zst_bytes += (uint64_t)n;
+		}
+		if (b->len && EVP_DigestUpdate(r->run, b->data, b->len) != 1)
+			abort();
+		produced += b->len;
+		bool last = eof || e->code;
+		producer_publish(r, b);
+		if (last)
+			break;
+	}
+	return produced;
+}
+
 static void *producer(void *arg)
 {
 	struct rd *r = arg;
@@ -135,6 +207,10 @@ static void *producer(void *arg)
 		miren_error_set(&e, MIREN_EINVAL, "backup file is empty");
 		goto out;
 	}
+	if (r->raw) {
+		produced = produce_raw(r, have, eof, &e);
+		goto out;
+	}
 	if (have < 4 || (r->in[0] | r->in[1] << 8 | r->in[2] << 16 | (uint32_t)r->in[3] << 24) !=
 				ZSTD_MAGICNUMBER) {
 		miren_error_set(&e, MIREN_EINVAL, "not a zstd file");
@@ -145,15 +221,8 @@ static void *producer(void *arg)
 	in.size = have;
 
 	while (!finished && !e.code) {
-		pthread_mutex_lock(&r->mu);
-		struct rb *b = &r->ring[r->n_pub % RB_N];
-		while (b->state != RB_FREE && !r->cancel)
-			pthread_cond_wait(&r->cv, &r->mu);
-		bool cancel = r->cancel;
-		if (!cancel)
-			b->state = RB_FILLING;
-		pthread_mutex_unlock(&r->mu);
-		if (cancel)
+		struct rb *b = producer_buffer(r);
+		if (!b)
 			break;
 
 		b->start = produced;
@@ -213,16 +282,7 @@ static void *producer(void *arg)
 		if (b->len && EVP_DigestUpdate(r->run, b->data, b->len) != 1)
 			abort();
 		produced += b->len;
-
-		pthread_mutex_lock(&r->mu);
-		if (b->len) {
-			b->state = RB_FULL;
-			r->n_pub++;
-		} else {
-			b->state = RB_FREE;
-		}
-		pthread_cond_broadcast(&r->cv);
-		pthread_mutex_unlock(&r->mu);
+		producer_publish(r, b);
 	}
 out:
 	r->tar_bytes = produced;
@@ -586,12 +646,12 @@ static enum miren_err run(struct rd *r, struct miren_error *err)
 	return rc;
 }
 
-enum miren_err snap_read(snap_source_fn source, void *user, const char *staging, uid_t uid,
-			 gid_t gid, uint64_t max_bytes, json_t **header, struct snap_stats *st,
-			 struct miren_error *err)
+static enum miren_err read_any(snap_source_fn source, void *user, bool raw, const char *staging,
+			       uid_t uid, gid_t gid, uint64_t max_bytes, json_t **header,
+			       struct snap_stats *st, struct miren_error *err)
 {
 	struct miren_error e = { 0 };
-	struct rd r = { .source = source, .user = user };
+	struct rd r = { .source = source, .user = user, .raw = raw };
 	/* The disk's tree: owned by the disk's user, its times kept, links
 	 * only inside, flushed before success. */
 	const struct extract_opts xo = { .what = "backup",
@@ -678,4 +738,18 @@ out:
 	pthread_cond_destroy(&r.cv);
 	pthread_mutex_destroy(&r.mu);
 	return rc;
+}
+
+enum miren_err snap_read(snap_source_fn source, void *user, const char *staging, uid_t uid,
+			 gid_t gid, uint64_t max_bytes, json_t **header, struct snap_stats *st,
+			 struct miren_error *err)
+{
+	return read_any(source, user, false, staging, uid, gid, max_bytes, header, st, err);
+}
+
+enum miren_err snap_read_raw(snap_source_fn source, void *user, const char *staging, uid_t uid,
+			     gid_t gid, uint64_t max_bytes, json_t **header, struct snap_stats *st,
+			     struct miren_error *err)
+{
+	return read_any(source, user, true, staging, uid, gid, max_bytes, header, st, err);
 }

@@ -92,7 +92,17 @@ struct snap_writer {
 	bool tar_sha_open;
 	struct sha256 *file_sha; /* set while a file member's data is written */
 	unsigned tree_flags;     /* SNAP_TREE_* of the snap_add_tree running */
-	bool discard;            /* being freed unfinished: swallow libarchive's output */
+	bool raw;                /* snap_writer_new_raw: the tar stream goes to the sink as is */
+	bool has_reuse;          /* snap_writer_set_reuse: hooks set, archive digest deferred */
+	struct snap_reuse reuse;
+	bool added;         /* a member besides the header was added */
+	uint64_t skip_left; /* output bytes to swallow: a reused file's data */
+	struct deferred {   /* files whose digest the sink fills in */
+		char *name;
+		uint64_t from, size;
+	} * deferred;
+	size_t n_deferred, cap_deferred;
+	bool discard; /* being freed unfinished: swallow libarchive's output */
 	bool finished;
 	int failed;                /* sticky error code */
 	struct miren_error cb_err; /* raised inside the write callback */
@@ -103,6 +113,14 @@ struct snap_writer {
 	struct hasher hs_file; /* per-file digests */
 	struct hasher hs_tar;  /* the archive digest */
 };
+
+/* The placeholder of deferred digest i (see snap_writer_set_reuse):
+   unique in the manifest but for a 2^-224 chance. */
+static void placeholder(size_t i, char hex[65])
+{
+	memset(hex, 'f', 48);
+	snprintf(hex + 48, 17, "%016zx", i);
+}
 
 static void *hasher_main(void *arg)
 {
@@ -204,13 +222,13 @@ static uint64_t digest_add(struct hasher *hs, struct sha256 *h, const void *data
 	return 0;
 }
 
-/* Sends out.pos bytes of zout to the sink. */
-static int w_emit(struct snap_writer *w, size_t n)
+/* Sends n bytes at data (zout, or tar bytes in raw mode) to the sink. */
+static int w_emit(struct snap_writer *w, const void *data, size_t n)
 {
 	if (!n)
 		return 0;
 	errno = 0;
-	int rc = w->sink(w->user, w->zout, n);
+	int rc = w->sink(w->user, data, n);
 	if (rc) {
 		int e = errno;
 		if (rc < MIREN_EINVAL || rc > MIREN_EINTERNAL)
@@ -237,7 +255,7 @@ static int w_zstd(struct snap_writer *w, ZSTD_inBuffer *in, ZSTD_EndDirective mo
 		return miren_error_set(&w->cb_err, MIREN_EINTERNAL, "zstd compression failed: %s",
 				       ZSTD_getErrorName(r));
 	*left = r;
-	return w_emit(w, out.pos);
+	return w_emit(w, w->zout, out.pos);
 }
 
 static la_ssize_t w_write_cb(struct archive *a MIREN_UNUSED, void *u, const void *buf, size_t len)
@@ -249,6 +267,18 @@ static la_ssize_t w_write_cb(struct archive *a MIREN_UNUSED, void *u, const void
 	   client filter in archive_write_free. */
 	if (w->discard || w->cb_err.code)
 		return (la_ssize_t)len;
+	size_t whole = len;
+	if (w->skip_left) {
+		/* The zeros libarchive writes in place of a reused file's data
+		   (see snap_writer_set_reuse): they are in the sink already. */
+		size_t d = len < w->skip_left ? len : (size_t)w->skip_left;
+		w->skip_left -= d;
+		w->tar_bytes += d;
+		buf = (const char *)buf + d;
+		len -= d;
+		if (!len)
+			return (la_ssize_t)whole;
+	}
 	/* File data in the read buffer stays put until its jobs are done;
 	   headers, padding and anything else live in libarchive's buffers. */
 	uintptr_t b = (uintptr_t)buf, c = (uintptr_t)w->chunk;
@@ -264,13 +294,17 @@ static la_ssize_t w_write_cb(struct archive *a MIREN_UNUSED, void *u, const void
 			w->chunk_seq_tar = j;
 	}
 	w->tar_bytes += len;
+	if (w->raw) {
+		(void)w_emit(w, buf, len); /* cb_err holds why */
+		return (la_ssize_t)whole;
+	}
 	ZSTD_inBuffer in = { buf, len, 0 };
 	while (in.pos < in.size) {
 		size_t left;
 		if (w_zstd(w, &in, ZSTD_e_continue, &left))
 			break; /* cb_err holds why */
 	}
-	return (la_ssize_t)len;
+	return (la_ssize_t)whole;
 }
 
 /* Records a failure: copies the callback's error if there is one. */
@@ -346,7 +380,8 @@ static enum miren_err w_end_entry(struct snap_writer *w, const char *name, struc
 /* A whole in-memory member (header, manifest, snap_add_data); hex (may be
    NULL) gets the SHA-256 of the data the member holds. */
 static enum miren_err w_member_mem(struct snap_writer *w, const char *name, const void *data,
-				   size_t len, mode_t mode, char hex[65], struct miren_error *err)
+				   size_t len, mode_t mode, char hex[65], uint64_t *data_at,
+				   struct miren_error *err)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -354,6 +389,8 @@ static enum miren_err w_member_mem(struct snap_writer *w, const char *name, cons
 				     (int64_t)len, NULL, err);
 	if (rc)
 		return rc;
+	if (data_at)
+		*data_at = w->tar_bytes; /* unblocked: the header is out */
 	struct sha256 h;
 	sha256_init(&h);
 	w->file_sha = hex ? &h : NULL;
@@ -369,8 +406,8 @@ static enum miren_err w_member_mem(struct snap_writer *w, const char *name, cons
 	return rc;
 }
 
-struct snap_writer *snap_writer_new(snap_sink_fn sink, void *user, const json_t *header, int level,
-				    int threads, struct miren_error *err)
+static struct snap_writer *writer_new(snap_sink_fn sink, void *user, const json_t *header,
+				      int level, int threads, bool raw, struct miren_error *err)
 {
 	if (header && !json_is_object(header)) {
 		miren_error_set(err, MIREN_EINVAL, "the backup header must be a JSON object");
@@ -379,6 +416,7 @@ struct snap_writer *snap_writer_new(snap_sink_fn sink, void *user, const json_t 
 	struct snap_writer *w = xcalloc(1, sizeof(*w));
 	w->sink = sink;
 	w->user = user;
+	w->raw = raw;
 	w->files = json_object();
 	w->zout_cap = ZSTD_CStreamOutSize() * 4;
 	w->zout = xmalloc(w->zout_cap);
@@ -398,19 +436,21 @@ struct snap_writer *snap_writer_new(snap_sink_fn sink, void *user, const json_t 
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = n > 0 ? (int)(n > 200 ? 200 : n) : 1;
 	}
-	w->cctx = ZSTD_createCCtx();
-	if (!w->cctx)
-		abort();
-	size_t r = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level);
-	if (!ZSTD_isError(r))
-		r = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
-	if (ZSTD_isError(r)) {
-		miren_error_set(err, MIREN_EINVAL, "bad zstd level %d: %s", level,
-				ZSTD_getErrorName(r));
-		goto fail;
+	if (!raw) {
+		w->cctx = ZSTD_createCCtx();
+		if (!w->cctx)
+			abort();
+		size_t r = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level);
+		if (!ZSTD_isError(r))
+			r = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
+		if (ZSTD_isError(r)) {
+			miren_error_set(err, MIREN_EINVAL, "bad zstd level %d: %s", level,
+					ZSTD_getErrorName(r));
+			goto fail;
+		}
+		/* Fails only on a libzstd built without threads: then one thread it is. */
+		(void)ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_nbWorkers, threads);
 	}
-	/* Fails only on a libzstd built without threads: then one thread it is. */
-	(void)ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_nbWorkers, threads);
 
 	w->ar = archive_write_new();
 	w->entry = archive_entry_new();
@@ -434,7 +474,7 @@ struct snap_writer *snap_writer_new(snap_sink_fn sink, void *user, const json_t 
 	text = xrealloc(text, tl + 2);
 	text[tl++] = '\n';
 	text[tl] = '\0';
-	if (w_member_mem(w, "miren-backup.json", text, tl, 0644, NULL, err))
+	if (w_member_mem(w, "miren-backup.json", text, tl, 0644, NULL, NULL, err))
 		goto fail;
 	free(text);
 	json_decref(h);
@@ -444,6 +484,37 @@ fail:
 	json_decref(h);
 	snap_writer_free(w);
 	return NULL;
+}
+
+struct snap_writer *snap_writer_new(snap_sink_fn sink, void *user, const json_t *header, int level,
+				    int threads, struct miren_error *err)
+{
+	return writer_new(sink, user, header, level, threads, false, err);
+}
+
+struct snap_writer *snap_writer_new_raw(snap_sink_fn sink, void *user, const json_t *header,
+					struct miren_error *err)
+{
+	return writer_new(sink, user, header, 0, 1, true, err);
+}
+
+enum miren_err snap_writer_set_reuse(struct snap_writer *w, const struct snap_reuse *r,
+				     struct miren_error *err)
+{
+	enum miren_err rc = w_check(w, err);
+	if (rc)
+		return rc;
+	if (!w->raw || w->added || !r || !r->data_begin || !r->data_end || !r->digest_at)
+		return miren_error_set(err, MIREN_EINVAL,
+				       "file reuse needs a raw writer with nothing added yet");
+	w->reuse = *r;
+	w->has_reuse = true;
+	/* The archive digest is deferred: stop taking it. */
+	hash_wait_all(&w->hs_tar);
+	char hex[65];
+	sha256_final_hex(&w->tar_sha, hex);
+	w->tar_sha_open = false;
+	return 0;
 }
 
 /* Path buffer "disk/<rel>": append a component / cut back. */
@@ -497,6 +568,8 @@ static enum miren_err w_file(struct snap_writer *w, int dfd, const char *name,
 	if (fd < 0)
 		return w_vanished(w, errno) ? 0 : w_read_error(w, errno, path, err);
 	struct stat st;
+	struct timespec stat_time; /* for the reuse hooks: see snapshot.h */
+	clock_gettime(CLOCK_REALTIME, &stat_time);
 	if (fstat(fd, &st) != 0) {
 		rc = w_read_error(w, errno, path, err);
 		goto out;
@@ -525,10 +598,43 @@ static enum miren_err w_file(struct snap_writer *w, int dfd, const char *name,
 		      st.st_mtim.tv_nsec, st.st_size, NULL, err);
 	if (rc)
 		goto out;
-	/* The member's data is digested in the write callback (see the top). */
+	char hex[65];
+	int kind = w->has_reuse ? w->reuse.data_begin(w->reuse.u, path, &st,
+						      (int64_t)stat_time.tv_sec * 1000000000 +
+							      stat_time.tv_nsec)
+				: SNAP_REUSE_READ;
+	if (kind != SNAP_REUSE_READ) {
+		if (w->n_deferred == w->cap_deferred) {
+			w->cap_deferred = w->cap_deferred ? 2 * w->cap_deferred : 64;
+			w->deferred = xrealloc(w->deferred, w->cap_deferred * sizeof(*w->deferred));
+		}
+		w->deferred[w->n_deferred] = (struct deferred){ xstrdup(path), w->tar_bytes,
+								(uint64_t)st.st_size };
+		placeholder(w->n_deferred++, hex);
+	}
+	if (kind == SNAP_REUSE_SKIP) {
+		/* The sink has these bytes: libarchive's zeros in their
+		   place are swallowed (w_write_cb). */
+		w->reuse.data_end(w->reuse.u, path, &st, true);
+		w->skip_left = (uint64_t)st.st_size;
+		rc = w_end_entry(w, path, err);
+		if (!rc && w->skip_left)
+			rc = w->failed = miren_error_set(err, MIREN_EINTERNAL,
+							 "%s: the archive did not pad a reused "
+							 "file as expected",
+							 path);
+		if (rc)
+			goto out;
+		json_object_set_new(w->files, path, json_string(hex));
+		w->nfiles++;
+		w->bytes_in += (uint64_t)st.st_size;
+		goto out;
+	}
+	/* The member's data is digested in the write callback (see the top),
+	   unless the sink does it. */
 	struct sha256 h;
 	sha256_init(&h);
-	w->file_sha = &h;
+	w->file_sha = kind == SNAP_REUSE_READ ? &h : NULL;
 	/* NBUF buffers: one is read into while the others may still be hashed. */
 	uint64_t job_file[NBUF] = { 0 }, job_tar[NBUF] = { 0 };
 	uint64_t left = (uint64_t)st.st_size;
@@ -577,10 +683,22 @@ static enum miren_err w_file(struct snap_writer *w, int dfd, const char *name,
 	w->file_sha = NULL;
 	hash_wait_all(&w->hs_file);
 	hash_wait_all(&w->hs_tar);
-	char hex[65];
-	sha256_final_hex(&h, hex);
+	if (kind == SNAP_REUSE_READ)
+		sha256_final_hex(&h, hex);
+	else
+		sha256_final_hex(&h, (char[65]){ 0 }); /* releases it */
 	if (rc)
 		goto out;
+	if (w->has_reuse) {
+		struct stat after;
+		bool stable = !padding && fstat(fd, &after) == 0 && after.st_size == st.st_size &&
+			      after.st_ino == st.st_ino &&
+			      after.st_mtim.tv_sec == st.st_mtim.tv_sec &&
+			      after.st_mtim.tv_nsec == st.st_mtim.tv_nsec &&
+			      after.st_ctim.tv_sec == st.st_ctim.tv_sec &&
+			      after.st_ctim.tv_nsec == st.st_ctim.tv_nsec;
+		w->reuse.data_end(w->reuse.u, path, &st, stable);
+	}
 	rc = w_end_entry(w, path, err);
 	if (rc)
 		goto out;
@@ -707,6 +825,7 @@ enum miren_err snap_add_tree(struct snap_writer *w, const char *root, unsigned f
 	enum miren_err rc = w_check(w, err);
 	if (rc)
 		return rc;
+	w->added = true;
 	w->tree_flags = flags;
 	w_path_cut(w, 0);
 	w_path_push(w, "disk/");
@@ -736,6 +855,7 @@ enum miren_err snap_add_data(struct snap_writer *w, const char *rel, const void 
 	rc = snap_check_rel(rel, err);
 	if (rc)
 		return rc; /* nothing written: the writer stays usable */
+	w->added = true;
 	char *name = xasprintf("disk/%s", rel);
 	if (json_object_get(w->files, name)) {
 		rc = miren_error_set(err, MIREN_EINVAL, "%s is already in the backup", name);
@@ -748,7 +868,7 @@ enum miren_err snap_add_data(struct snap_writer *w, const char *rel, const void 
 		return rc;
 	}
 	char hex[65];
-	rc = w_member_mem(w, name, data, len, mode, hex, err);
+	rc = w_member_mem(w, name, data, len, mode, hex, NULL, err);
 	if (rc) {
 		json_object_del(w->files, name);
 	} else {
@@ -773,8 +893,14 @@ enum miren_err snap_writer_finish(struct snap_writer *w, struct snap_stats *st,
 	if (rc)
 		goto out;
 	char hex[65];
-	sha256_final_hex(&w->tar_sha, hex);
-	w->tar_sha_open = false;
+	if (w->tar_sha_open) {
+		sha256_final_hex(&w->tar_sha, hex);
+		w->tar_sha_open = false;
+	} else { /* deferred: see snap_writer_set_reuse */
+		memset(hex, '0', 64);
+		hex[64] = '\0';
+	}
+	uint64_t covered = w->tar_bytes;
 	m = json_pack("{s:O, s:s, s:I, s:I}", "files", w->files, "archive_sha256", hex,
 		      "file_count", (json_int_t)w->nfiles, "bytes", (json_int_t)w->bytes_in);
 	if (!m)
@@ -786,21 +912,47 @@ enum miren_err snap_writer_finish(struct snap_writer *w, struct snap_stats *st,
 	text = xrealloc(text, tl + 2);
 	text[tl++] = '\n';
 	text[tl] = '\0';
-	rc = w_member_mem(w, "miren-manifest.json", text, tl, 0644, NULL, err);
+	uint64_t data_at = 0;
+	rc = w_member_mem(w, "miren-manifest.json", text, tl, 0644, NULL, &data_at, err);
 	if (rc)
 		goto out;
+	if (w->has_reuse) {
+		const char *key = "\"archive_sha256\": \"";
+		const char *at = strstr(text, key); /* the first key: nothing before it */
+		if (!at)
+			abort();
+		w->reuse.digest_at(w->reuse.u, NULL, 0, covered,
+				   data_at + (uint64_t)(at - text) + strlen(key));
+		for (size_t i = 0; i < w->n_deferred; i++) {
+			char ph[67];
+			ph[0] = '"';
+			placeholder(i, ph + 1);
+			ph[65] = '"';
+			ph[66] = '\0';
+			at = strstr(text, ph);
+			if (!at)
+				abort();
+			struct deferred *d = &w->deferred[i];
+			w->reuse.digest_at(w->reuse.u, d->name, d->from, d->from + d->size,
+					   data_at + (uint64_t)(at - text) + 1);
+		}
+	}
 	if (archive_write_close(w->ar) != ARCHIVE_OK || w->cb_err.code) {
 		rc = w_fail(w, err, MIREN_EIO, "end of archive");
 		goto out;
 	}
 	ZSTD_inBuffer in = { NULL, 0, 0 };
-	size_t left;
+	size_t left = 0;
 	do {
-		if (w_zstd(w, &in, ZSTD_e_end, &left)) {
+		if (!w->raw && w_zstd(w, &in, ZSTD_e_end, &left)) {
 			rc = w_fail(w, err, MIREN_EIO, NULL);
 			goto out;
 		}
 	} while (left);
+	if (w->cb_err.code) { /* a raw sink's failure on the last bytes */
+		rc = w_fail(w, err, MIREN_EIO, NULL);
+		goto out;
+	}
 	w->finished = true;
 	if (st) {
 		st->files = w->nfiles;
@@ -831,6 +983,9 @@ void snap_writer_free(struct snap_writer *w)
 		sha256_final_hex(&w->tar_sha, hex); /* releases it */
 	}
 	json_decref(w->files);
+	for (size_t i = 0; i < w->n_deferred; i++)
+		free(w->deferred[i].name);
+	free(w->deferred);
 	free(w->zout);
 	free(w->rbuf);
 	free(w->path);

@@ -1348,8 +1348,10 @@ void volumes_check(struct volumes *v, const char *const *names, size_t n,
 	struct dirent *de;
 	while (d && (de = readdir(d))) {
 		size_t l = strlen(de->d_name);
+		/* (A scratch area is no disk: its owner removes it, and the
+		 * next daemon when a crash left it.) */
 		if (l <= 4 || strcmp(de->d_name + l - 4, ".img") ||
-		    !strncmp(de->d_name, ".spare-", 7))
+		    !strncmp(de->d_name, ".spare-", 7) || !strncmp(de->d_name, ".scratch-", 9))
 			continue;
 		char *name = xstrndup(de->d_name, l - 4);
 		bool known = false;

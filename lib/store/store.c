@@ -121,6 +121,54 @@ static const char *const migrations[] = {
 	 * what to do apart, never pasted into one string */
 	("ALTER TABLE addons ADD COLUMN error_detail TEXT NOT NULL DEFAULT '';"
 	 "ALTER TABLE addons ADD COLUMN error_hint TEXT NOT NULL DEFAULT '';"),
+	/* 6: a disk being deleted (`miren disk delete`): the record says so
+	 * before its volume goes, so a daemon killed meanwhile finishes it */
+	("DROP TRIGGER IF EXISTS disks_words_insert;"
+	 "DROP TRIGGER IF EXISTS disks_words_update;"
+	 "CREATE TRIGGER disks_words_insert BEFORE INSERT ON disks"
+	 "  WHEN NEW.status NOT IN ('in use','unused','deleting')"
+	 "  BEGIN SELECT RAISE(ABORT, 'disk status out of range'); END;"
+	 "CREATE TRIGGER disks_words_update BEFORE UPDATE OF status ON disks"
+	 "  WHEN NEW.status NOT IN ('in use','unused','deleting')"
+	 "  BEGIN SELECT RAISE(ABORT, 'disk status out of range'); END;"),
+	/* 7: backup schedules, one per app and addon: how often and how many
+	 * to keep, from app.toml or the CLI, and how the last runs went */
+	("CREATE TABLE IF NOT EXISTS backup_schedules ("
+	 "  app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,"
+	 "  addon TEXT NOT NULL,"
+	 "  every_s INTEGER NOT NULL CHECK (every_s > 0),"
+	 "  keep INTEGER NOT NULL CHECK (keep > 0),"
+	 "  source TEXT NOT NULL CHECK (source IN ('config','cli')),"
+	 "  created_at INTEGER NOT NULL,"
+	 "  last_ok_at INTEGER NOT NULL DEFAULT 0,"
+	 "  last_try_at INTEGER NOT NULL DEFAULT 0,"
+	 "  last_error TEXT NOT NULL DEFAULT '',"
+	 "  last_id TEXT NOT NULL DEFAULT '',"
+	 "  PRIMARY KEY (app, addon));"),
+	/* 8: when an addon's current credentials were issued (its activation,
+	 * later a rotation), for `miren addon info`.  Instances active before
+	 * this got theirs when they were made. */
+	("ALTER TABLE addons ADD COLUMN credentials_at INTEGER NOT NULL DEFAULT 0;"
+	 "UPDATE addons SET credentials_at = created_at WHERE status = 'active';"),
+	/* 9: API tokens for the TCP listeners (the hash of each, never the
+	 * token), their role and the apps they may act on */
+	("CREATE TABLE IF NOT EXISTS tokens ("
+	 "  name TEXT PRIMARY KEY,"
+	 "  hash TEXT NOT NULL UNIQUE,"
+	 "  role TEXT NOT NULL CHECK (role IN ('admin','deployer','reader')),"
+	 "  apps TEXT NOT NULL DEFAULT '[]',"
+	 "  created_at INTEGER NOT NULL,"
+	 "  expires_at INTEGER NOT NULL DEFAULT 0,"
+	 "  revoked_at INTEGER NOT NULL DEFAULT 0,"
+	 "  last_used_at INTEGER NOT NULL DEFAULT 0);"),
+	/* 10: each release's size on disk when it was made, and which release a
+	 * rollback copied (0: a deploy made it) */
+	("ALTER TABLE releases ADD COLUMN size_bytes INTEGER NOT NULL DEFAULT 0;"
+	 "ALTER TABLE releases ADD COLUMN rollback_of INTEGER NOT NULL DEFAULT 0;"),
+	/* 11: where a forked instance's data comes from (`miren addon fork`):
+	 * written with the instance, read by the reconciler's fill before the
+	 * instance becomes active, kept afterwards as its origin */
+	("ALTER TABLE addons ADD COLUMN fork_json TEXT NOT NULL DEFAULT '';"),
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -425,8 +473,7 @@ out:
 	return rc;
 }
 
-enum miren_err store_release_add(struct store *st, const char *app, int n,
-				 const char *source_sha256, const char *config_json,
+enum miren_err store_release_add(struct store *st, const char *app, const struct release_rec *rel,
 				 struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
@@ -438,18 +485,20 @@ enum miren_err store_release_add(struct store *st, const char *app, int n,
 		goto rollback;
 	sqlite3_stmt *s =
 		prep(st,
-		     "INSERT INTO releases (app, n, created_at, source_sha256, config_json)"
-		     " VALUES (?, ?, ?, ?, ?)",
+		     "INSERT INTO releases (app, n, created_at, source_sha256, config_json,"
+		     " size_bytes, rollback_of) VALUES (?, ?, ?, ?, ?, ?, ?)",
 		     err);
 	if (!s) {
 		rc = MIREN_EDB;
 		goto rollback;
 	}
 	sqlite3_bind_text(s, 1, app, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int(s, 2, n);
+	sqlite3_bind_int(s, 2, rel->n);
 	sqlite3_bind_int64(s, 3, (sqlite3_int64)time(NULL));
-	sqlite3_bind_text(s, 4, source_sha256, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(s, 5, config_json, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 4, rel->source_sha256, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 5, rel->config_json, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 6, (sqlite3_int64)rel->size_bytes);
+	sqlite3_bind_int(s, 7, rel->rollback_of);
 	rc = step_done(st, s, err);
 	if (rc)
 		goto rollback;
@@ -458,7 +507,7 @@ enum miren_err store_release_add(struct store *st, const char *app, int n,
 		rc = MIREN_EDB;
 		goto rollback;
 	}
-	sqlite3_bind_int(s, 1, n);
+	sqlite3_bind_int(s, 1, rel->n);
 	sqlite3_bind_text(s, 2, app, -1, SQLITE_TRANSIENT);
 	rc = step_done(st, s, err);
 	if (!rc)
@@ -479,7 +528,11 @@ static void release_row(sqlite3_stmt *s, void *p)
 	r->created_at = sqlite3_column_int64(s, 1);
 	r->source_sha256 = col_text(s, 2);
 	r->config_json = col_text(s, 3);
+	r->size_bytes = sqlite3_column_int64(s, 4);
+	r->rollback_of = sqlite3_column_int(s, 5);
 }
+
+#define RELEASE_COLUMNS "n, created_at, source_sha256, config_json, size_bytes, rollback_of"
 
 enum miren_err store_release_get(struct store *st, const char *app, int n, struct release_rec *out,
 				 struct miren_error *err)
@@ -488,13 +541,29 @@ enum miren_err store_release_get(struct store *st, const char *app, int n, struc
 	pthread_mutex_lock(&st->lock);
 	enum miren_err rc = MIREN_EDB;
 	sqlite3_stmt *s = prep(st,
-			       "SELECT n, created_at, source_sha256, config_json FROM releases"
-			       " WHERE app = ? AND n = ?",
+			       "SELECT " RELEASE_COLUMNS " FROM releases WHERE app = ? AND n = ?",
 			       err);
 	if (s) {
 		sqlite3_bind_text(s, 1, app, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_int(s, 2, n);
 		rc = one(st, s, release_row, out, err, "release of app", app);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+enum miren_err store_release_list(struct store *st, const char *app, struct release_rec **out,
+				  size_t *n, struct miren_error *err)
+{
+	pthread_mutex_lock(&st->lock);
+	enum miren_err rc = MIREN_EDB;
+	sqlite3_stmt *s = prep(st,
+			       "SELECT " RELEASE_COLUMNS
+			       " FROM releases WHERE app = ? ORDER BY n DESC",
+			       err);
+	if (s) {
+		sqlite3_bind_text(s, 1, app, -1, SQLITE_TRANSIENT);
+		rc = collect(st, s, sizeof(**out), release_row, (void **)out, n, err);
 	}
 	pthread_mutex_unlock(&st->lock);
 	return rc;
@@ -542,6 +611,13 @@ void release_rec_release(struct release_rec *r)
 	free(r->source_sha256);
 	free(r->config_json);
 	r->source_sha256 = r->config_json = NULL;
+}
+
+void release_recs_free(struct release_rec *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		release_rec_release(&r[i]);
+	free(r);
 }
 
 /* --- env ---------------------------------------------------------------- */

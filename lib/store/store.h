@@ -33,7 +33,9 @@ struct release_rec {
 	int n;
 	int64_t created_at;
 	char *source_sha256;
-	char *config_json; /* the app config of this release (app_config_to_json) */
+	char *config_json;    /* the app config of this release (app_config_to_json) */
+	long long size_bytes; /* its directory's size on disk when made (du); 0: not known */
+	int rollback_of;      /* the release a rollback copied; 0: a deploy made it */
 };
 
 enum env_source { ENV_SOURCE_CONFIG, ENV_SOURCE_MANUAL, ENV_SOURCE_ADDON };
@@ -65,17 +67,22 @@ void app_rec_release(struct app_rec *r);
 void app_recs_free(struct app_rec *r, size_t n);
 
 /*
- * Records release n of app (creating the app if needed) and makes it the
- * current one, in one transaction.  n must be store_release_next().
+ * Records release rel->n of app (creating the app if needed) with rel's
+ * source_sha256, config_json, size_bytes and rollback_of (created_at is
+ * now) and makes it the current one, in one transaction.  rel->n must be
+ * store_release_next().
  */
-enum miren_err store_release_add(struct store *st, const char *app, int n,
-				 const char *source_sha256, const char *config_json,
+enum miren_err store_release_add(struct store *st, const char *app, const struct release_rec *rel,
 				 struct miren_error *err);
 /* The number the next release of app gets (max+1, 1 for a new app). */
 enum miren_err store_release_next(struct store *st, const char *app, int *n,
 				  struct miren_error *err);
 enum miren_err store_release_get(struct store *st, const char *app, int n, struct release_rec *out,
 				 struct miren_error *err);
+/* Every release of app, newest first (*out to free with
+ * release_recs_free; none: *n 0). */
+enum miren_err store_release_list(struct store *st, const char *app, struct release_rec **out,
+				  size_t *n, struct miren_error *err);
 /* Release numbers of app, ascending. */
 enum miren_err store_release_numbers(struct store *st, const char *app, int **out, size_t *n,
 				     struct miren_error *err);
@@ -83,6 +90,7 @@ enum miren_err store_release_numbers(struct store *st, const char *app, int **ou
 enum miren_err store_release_prune(struct store *st, const char *app, int keep_from,
 				   struct miren_error *err);
 void release_rec_release(struct release_rec *r);
+void release_recs_free(struct release_rec *r, size_t n);
 
 /* Env values set by hand or by addons (config env lives in the release). */
 enum miren_err store_env_list(struct store *st, const char *app, struct env_rec **out, size_t *n,
@@ -112,7 +120,7 @@ enum addon_status {
 };
 enum addon_source { ADDON_SOURCE_CONFIG, ADDON_SOURCE_CLI };
 enum server_kind { SERVER_SMALL, SERVER_SHARED };
-enum disk_status { DISK_IN_USE, DISK_UNUSED };
+enum disk_status { DISK_IN_USE, DISK_UNUSED, DISK_DELETING };
 
 const char *addon_status_name(enum addon_status s);
 int addon_status_parse(const char *name);
@@ -148,6 +156,15 @@ struct addon_rec {
 	char *source;     /* "config" (app.toml) or "cli" */
 	int64_t created_at;
 	char *server; /* the server it runs on ("" before one is planned) */
+	/* When its current credentials were issued (unix seconds; 0: not
+	 * yet, or not known): set by store_addon_activate and
+	 * store_addon_credentials_issued. */
+	int64_t credentials_at;
+	/* Where a forked instance's data comes from (`miren addon fork`):
+	 * JSON text the daemon writes with the instance and nothing changes
+	 * later; "" for an instance that is not a fork.  The reconciler
+	 * loads it (addon_fill_fn) before the instance becomes active. */
+	char *fork;
 };
 
 struct server_rec {
@@ -213,6 +230,10 @@ enum miren_err store_addon_activate(struct store *st, const struct addon_rec *re
 				    const char *expect_status, int expect_step,
 				    const struct env_rec *vars, size_t n_vars,
 				    struct miren_error *err);
+/* Records that id's current credentials were issued at (unix seconds;
+ * 0: now), e.g. by a rotation.  MIREN_ENOTFOUND when id is gone. */
+enum miren_err store_addon_credentials_issued(struct store *st, const char *id, int64_t at,
+					      struct miren_error *err);
 /* How many instances use server_id (their server column). */
 enum miren_err store_addon_count_on_server(struct store *st, const char *server_id, int *count,
 					   struct miren_error *err);
@@ -264,11 +285,82 @@ void disk_recs_free(struct disk_rec *r, size_t n);
 enum miren_err store_invariants(struct store *st, char ***out, size_t *n, int *in_motion,
 				struct miren_error *err);
 
+/* --- backup schedules (store_backup.c) ----------------------------------
+ * One per app and addon: a backup every every_s seconds, keep backups
+ * kept; set from app.toml (source "config") or the CLI ("cli"); the
+ * outcome of its runs.  Deleted with the app.
+ */
+struct schedule_rec {
+	char *app;
+	char *addon;
+	int64_t every_s;
+	int keep;
+	char *source; /* "config" or "cli" */
+	int64_t created_at;
+	int64_t last_ok_at;  /* unix seconds of the last scheduled backup taken; 0: none */
+	int64_t last_try_at; /* of the last attempt (a failed one when > last_ok_at) */
+	char *last_error;    /* "" unless the last attempt failed */
+	char *last_id;       /* the last scheduled backup's id ("" none) */
+};
+
+/* Inserts or replaces the schedule of rec->app, rec->addon (every_s, keep,
+ * source); what its runs recorded is kept, and created_at too. */
+enum miren_err store_schedule_put(struct store *st, const struct schedule_rec *rec,
+				  struct miren_error *err);
+enum miren_err store_schedule_get(struct store *st, const char *app, const char *addon,
+				  struct schedule_rec *out, struct miren_error *err);
+/* Every schedule (app NULL) or app's, ordered by app, addon. */
+enum miren_err store_schedule_list(struct store *st, const char *app, struct schedule_rec **out,
+				   size_t *n, struct miren_error *err);
+/* MIREN_ENOTFOUND when there is none. */
+enum miren_err store_schedule_delete(struct store *st, const char *app, const char *addon,
+				     struct miren_error *err);
+/* Records an attempt at `at`: a success (id not NULL: last_ok_at, last_id,
+ * error cleared) or a failure (id NULL: error). */
+enum miren_err store_schedule_ran(struct store *st, const char *app, const char *addon, int64_t at,
+				  const char *id, const char *error, struct miren_error *err);
+void schedule_rec_release(struct schedule_rec *r);
+void schedule_recs_free(struct schedule_rec *r, size_t n);
+
+/* An API token (miren auth token): only the SHA-256 of its secret is kept. */
+struct token_rec {
+	char *name;
+	char *hash;         /* hex SHA-256 of the token */
+	char *role;         /* "admin", "deployer" or "reader" */
+	char *apps;         /* JSON array of the apps it may act on; "[]": every app */
+	int64_t created_at; /* unix seconds */
+	int64_t expires_at; /* 0: never */
+	int64_t revoked_at; /* 0: not revoked */
+	int64_t last_used_at;
+};
+
+/* Adds a token; MIREN_EEXISTS when one of that name exists (revoked or
+ * not: names are never reused, so logs stay unambiguous). */
+enum miren_err store_token_insert(struct store *st, const struct token_rec *rec,
+				  struct miren_error *err);
+/* The token whose hash is hash; MIREN_ENOTFOUND when none. */
+enum miren_err store_token_by_hash(struct store *st, const char *hash, struct token_rec *out,
+				   struct miren_error *err);
+/* Every token, by name. */
+enum miren_err store_token_list(struct store *st, struct token_rec **out, size_t *n,
+				struct miren_error *err);
+/* Marks name revoked at `at`; MIREN_ENOTFOUND when there is no such token. */
+enum miren_err store_token_revoke(struct store *st, const char *name, int64_t at,
+				  struct miren_error *err);
+/* Records that the token of hash was used at `at`. */
+enum miren_err store_token_used(struct store *st, const char *hash, int64_t at,
+				struct miren_error *err);
+void token_rec_release(struct token_rec *r);
+void token_recs_free(struct token_rec *r, size_t n);
+
 /* Daemon-wide values (e.g. the template clusters' password). */
 enum miren_err store_setting_get(struct store *st, const char *key, char **value,
 				 struct miren_error *err);
 /* Stores value unless key has one; *value_out gets the value in force. */
 enum miren_err store_setting_ensure(struct store *st, const char *key, const char *value,
 				    char **value_out, struct miren_error *err);
+/* Sets key to value (NULL: removes it). */
+enum miren_err store_setting_set(struct store *st, const char *key, const char *value,
+				 struct miren_error *err);
 
 #endif

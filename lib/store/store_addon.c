@@ -14,7 +14,7 @@
 
 #define ADDON_COLS                                                                                 \
 	"id, app, addon, variant, version, status, step, message, state_json, source, created_at," \
-	" server, error_detail, error_hint"
+	" server, error_detail, error_hint, credentials_at, fork_json"
 
 static void addon_row(sqlite3_stmt *s, void *p)
 {
@@ -33,6 +33,8 @@ static void addon_row(sqlite3_stmt *s, void *p)
 	r->server = col_text(s, 11);
 	r->detail = col_text(s, 12);
 	r->hint = col_text(s, 13);
+	r->credentials_at = sqlite3_column_int64(s, 14);
+	r->fork = col_text(s, 15);
 }
 
 /* Whether the last statement failed on a word outside its set (one of
@@ -49,7 +51,7 @@ enum miren_err store_addon_add(struct store *st, const struct addon_rec *rec,
 	enum miren_err rc;
 	sqlite3_stmt *s = prep(st,
 			       "INSERT INTO addons (" ADDON_COLS
-			       ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+			       ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 			       err);
 	if (!s) {
 		rc = MIREN_EDB;
@@ -68,6 +70,8 @@ enum miren_err store_addon_add(struct store *st, const struct addon_rec *rec,
 	sqlite3_bind_text(s, 12, rec->server ? rec->server : "", -1, SQLITE_TRANSIENT);
 	const char *e[] = { rec->detail ? rec->detail : "", rec->hint ? rec->hint : "" };
 	bind_texts(s, 13, 2, e);
+	sqlite3_bind_int64(s, 15, rec->credentials_at);
+	sqlite3_bind_text(s, 16, rec->fork ? rec->fork : "", -1, SQLITE_TRANSIENT);
 	int r = sqlite3_step(s);
 	sqlite3_finalize(s);
 	if (r == SQLITE_DONE)
@@ -277,7 +281,18 @@ enum miren_err store_addon_activate(struct store *st, const struct addon_rec *re
 			      rec->state_json ? rec->state_json : "{}", rec->server, err);
 	if (rc)
 		goto rollback;
-	sqlite3_stmt *s = prep(st, "DELETE FROM env WHERE source = ? AND description = ?", err);
+	/* The env written below holds the credentials issued now. */
+	sqlite3_stmt *s = prep(st, "UPDATE addons SET credentials_at = ? WHERE id = ?", err);
+	if (!s) {
+		rc = MIREN_EDB;
+		goto rollback;
+	}
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)time(NULL));
+	sqlite3_bind_text(s, 2, rec->id, -1, SQLITE_TRANSIENT);
+	rc = step_done(st, s, err);
+	if (rc)
+		goto rollback;
+	s = prep(st, "DELETE FROM env WHERE source = ? AND description = ?", err);
 	if (!s) {
 		rc = MIREN_EDB;
 		goto rollback;
@@ -310,6 +325,23 @@ rollback:
 	exec_sql(st, "ROLLBACK", NULL);
 out:
 	free(tag);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+enum miren_err store_addon_credentials_issued(struct store *st, const char *id, int64_t at,
+					      struct miren_error *err)
+{
+	pthread_mutex_lock(&st->lock);
+	enum miren_err rc = MIREN_EDB;
+	sqlite3_stmt *s = prep(st, "UPDATE addons SET credentials_at = ? WHERE id = ?", err);
+	if (s) {
+		sqlite3_bind_int64(s, 1, at ? (sqlite3_int64)at : (sqlite3_int64)time(NULL));
+		sqlite3_bind_text(s, 2, id, -1, SQLITE_TRANSIENT);
+		rc = step_done(st, s, err);
+		if (!rc && sqlite3_changes(st->db) != 1)
+			rc = miren_error_set(err, MIREN_ENOTFOUND, "addon %s not found", id);
+	}
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
@@ -348,6 +380,7 @@ void addon_rec_release(struct addon_rec *r)
 	free(r->state_json);
 	free(r->source);
 	free(r->server);
+	free(r->fork);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -637,4 +670,23 @@ enum miren_err store_setting_ensure(struct store *st, const char *key, const cha
 	}
 	pthread_mutex_unlock(&st->lock);
 	return rc ? rc : store_setting_get(st, key, value_out, err);
+}
+
+enum miren_err store_setting_set(struct store *st, const char *key, const char *value,
+				 struct miren_error *err)
+{
+	pthread_mutex_lock(&st->lock);
+	enum miren_err rc = MIREN_EDB;
+	sqlite3_stmt *s = prep(st,
+			       value ? "INSERT INTO settings (key, value) VALUES (?, ?)"
+				       " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+				     : "DELETE FROM settings WHERE key = ?",
+			       err);
+	if (s) {
+		const char *v[] = { key, value };
+		bind_texts(s, 1, value ? 2 : 1, v);
+		rc = step_done(st, s, err);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return rc;
 }

@@ -11,7 +11,7 @@ static const char *const addon_status_words[] = { "pending", "provisioning", "ac
 						  "deprovisioning" };
 static const char *const addon_source_words[] = { "config", "cli" };
 static const char *const server_kind_words[] = { "small", "shared" };
-static const char *const disk_status_words[] = { "in use", "unused" };
+static const char *const disk_status_words[] = { "in use", "unused", "deleting" };
 static const char *const env_source_words[] = { "config", "manual", "addon" };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))

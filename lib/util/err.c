@@ -21,6 +21,7 @@ static const struct {
 	[MIREN_EDB] = { "store", "state store error", 500 },
 	[MIREN_EUNAVAIL] = { "unavailable", "service unavailable", 503 },
 	[MIREN_EPERM] = { "forbidden", "permission denied", 403 },
+	[MIREN_EAUTH] = { "unauthorized", "not authenticated", 401 },
 	[MIREN_EINTERNAL] = { "internal", "internal error", 500 },
 };
 #define N_ERRS (sizeof(err_table) / sizeof(err_table[0]))

@@ -25,6 +25,7 @@ enum miren_err {
 	MIREN_EDB,       /* the state store failed: 500 */
 	MIREN_EUNAVAIL,  /* a needed server/process is not reachable: 503 */
 	MIREN_EPERM,     /* not allowed: 403 */
+	MIREN_EAUTH,     /* no valid credentials (a token): 401 */
 	MIREN_EINTERNAL, /* a bug or an impossible state: 500 */
 };
 

@@ -41,6 +41,69 @@
  * mounted, its root not yet handed to the service user); volume:grown (a
  * resize extended the image, the filesystem not yet grown);
  * volume:deleted (a removal deleted the image, its directory not yet).
+ *
+ * `miren disk delete`: disk-delete:marked (the record says "deleting",
+ * the volume is still there); disk-delete:removed (the volume is gone,
+ * the record not yet).
+ *
+ * Backup schedules (lib/daemon/schedules.c): schedule:taken (a scheduled
+ * backup is stored, the schedule does not record it yet); schedule:recorded
+ * (recorded, not yet verified or pruned); prune:removed (retention or an
+ * expiry removed one backup, maybe not all it will, no gc yet);
+ * prune:pruned (every backup to go is gone, gc not run).
+ *
+ * The backup store (lib/backup/bstore.c): bstore:chunk-written (a new
+ * chunk renamed into chunks/, no manifest names it yet);
+ * bstore:chunks-synced (every chunk of a backup durable, its manifest not
+ * yet written); bstore:manifest-written (the manifest complete in tmp/,
+ * not yet renamed); bstore:committed (the manifest in place, its
+ * directory not yet fsynced); bstore:removed (a manifest unlinked, its
+ * directory not yet fsynced); bstore:gc-marked (gc read every manifest,
+ * removed nothing yet); bstore:gc-removed (gc removed its first chunk).
+ * tests/unit/test_bstore.c walks them (and kills at delays after them).
+ *
+ * Addon backups (lib/daemon/backups.c): addon-backup:dumped (a shared
+ * tenant's dump written to tmp/, nothing stored yet); addon-backup:stored
+ * (the backup committed to the store, not yet answered);
+ * addon-restore:scratch-dumped (the app's tenant read out of a scratch
+ * server on another server's disk backup, nothing changed);
+ * addon-restore:staged (the dump to load verified and in tmp/, nothing
+ * changed); addon-restore:loaded (the app's data replaced, the app not yet
+ * restarted: its journal restarts it at the next start).
+ *
+ * Scratch servers (lib/addon/scratch.h): scratch:read (a backup read into
+ * a scratch area, no server yet); scratch:started (its scratch server
+ * answers); scratch:checked (the checker ran, the server not stopped).
+ * Point-in-time recovery (backups_restore_to): pitr:recovered (a scratch
+ * server recovered to the instant and the app's tenant dumped from it
+ * into tmp/, nothing changed); pitr:loaded (the app's data replaced, the
+ * app not yet restarted: its journal restarts it).  Inside an engine
+ * that archives its write-ahead log (its pitr.c): <addon>:pitr:
+ * base-started (a background base backup began, nothing stored),
+ * base-stored (committed to the store), base-pruned (an old base backup
+ * removed, its WAL not yet tidied), wal-tidied (archived WAL older than
+ * the oldest kept base backup removed).  t0251 walks them all.
+ *
+ * Credential rotation (lib/daemon/rotate.c): rotate:planned (new
+ * credentials chosen and recorded, the server not yet told);
+ * rotate:switched (they work beside the old ones, the env has them, the
+ * app not yet restarted); rotate:restarted (the app runs on them, the old
+ * ones still work); rotate:revoked (the old ones refused, not yet
+ * answered).  t0271 walks them.
+ *
+ * Rollback (lib/daemon/apps.c, apps_rollback): rollback:copied (the
+ * release's directory copied into tmp/, nothing recorded); rollback:moved
+ * (the copy in releases/<n>, not recorded: removed at start);
+ * rollback:recorded (release <n> recorded as current, its services not
+ * yet started: started at start).  t0017 walks them.
+ *
+ * Forks (lib/daemon/fork.c): fork:recorded (the target's instance and its
+ * source recorded, nothing provisioned yet: the reconciler finishes it);
+ * fork:dumped (the source's data dumped into tmp/, the new instance not
+ * yet loaded); fork:filled (loaded, the fill step not yet recorded: it is
+ * run again); fork:failed (a fork's provisioning or fill failed and its
+ * instance is recorded in error, not yet removed: removed at start).
+ * t0288 walks them.
  */
 #ifndef MIREN_FAULT_H
 #define MIREN_FAULT_H

@@ -4,16 +4,22 @@
 #include "util/err.h"
 #include "util/io.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <libgen.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* Bytes per copy_file_range call (fs_copy_tree). */
+#define COPY_CHUNK (1 << 20)
 
 enum miren_err fs_mkdir_p(const char *path, mode_t mode)
 {
@@ -163,4 +169,141 @@ char *fs_join(const char *a, const char *b)
 	while (*b == '/')
 		b++;
 	return xasprintf("%.*s/%s", (int)la, a, b);
+}
+
+/* Copies the content of in to out: copy_file_range (in the kernel; shares
+ * extents where the filesystem can), else read/write. */
+static int copy_fd(int in, int out)
+{
+	bool plain = false;
+	for (;;) {
+		ssize_t n;
+		if (!plain) {
+			n = copy_file_range(in, NULL, out, NULL, COPY_CHUNK, 0);
+			if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP ||
+				      errno == EINVAL)) {
+				plain = true;
+				continue;
+			}
+		} else {
+			char buf[65536];
+			n = read(in, buf, sizeof(buf));
+			if (n > 0 && io_write_all(out, buf, (size_t)n) != 0)
+				return -1;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -1 : 0;
+	}
+}
+
+/* Copies the regular file name of sfd into dfd; something else found
+ * there by then (it changed since it was looked at) is skipped. */
+static int copy_file_at(int sfd, int dfd, const char *name)
+{
+	int in = openat(sfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (in < 0)
+		return errno == ELOOP || errno == ENOENT ? 0 : -1;
+	struct stat st;
+	int rc = -1, out = -1;
+	if (fstat(in, &st) != 0)
+		goto done;
+	if (!S_ISREG(st.st_mode)) {
+		rc = 0;
+		goto done;
+	}
+	out = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out < 0 || copy_fd(in, out) != 0 || fchmod(out, st.st_mode & 0777) != 0)
+		goto done;
+	struct timespec times[2] = { st.st_atim, st.st_mtim };
+	rc = futimens(out, times);
+done:
+	if (out >= 0 && close(out) != 0)
+		rc = -1;
+	close(in);
+	return rc;
+}
+
+/* Copies the entries of directory sfd into directory dfd (both fds stay
+ * open: the caller's). */
+static int copy_dir_at(int sfd, int dfd, int depth)
+{
+	if (depth > FS_COPY_MAX_DEPTH) {
+		errno = ELOOP;
+		return -1;
+	}
+	int lfd = dup(sfd);
+	DIR *dh = lfd < 0 ? NULL : fdopendir(lfd);
+	if (!dh) {
+		if (lfd >= 0)
+			close(lfd);
+		return -1;
+	}
+	int rc = 0;
+	struct dirent *de;
+	while (!rc && (errno = 0, de = readdir(dh))) {
+		const char *name = de->d_name;
+		if (!strcmp(name, ".") || !strcmp(name, ".."))
+			continue;
+		struct stat st;
+		if (fstatat(sfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			rc = errno == ENOENT ? 0 : -1; /* gone meanwhile */
+			continue;
+		}
+		if (S_ISREG(st.st_mode)) {
+			rc = copy_file_at(sfd, dfd, name);
+		} else if (S_ISLNK(st.st_mode)) {
+			char target[PATH_MAX];
+			ssize_t n = readlinkat(sfd, name, target, sizeof(target) - 1);
+			if (n < 0) {
+				rc = errno == EINVAL || errno == ENOENT ? 0 : -1;
+				continue;
+			}
+			target[n] = '\0';
+			rc = symlinkat(target, dfd, name);
+		} else if (S_ISDIR(st.st_mode)) {
+			int s2 = -1, d2 = -1;
+			rc = -1;
+			if (mkdirat(dfd, name, 0700) == 0 &&
+			    (s2 = openat(sfd, name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0 &&
+			    (d2 = openat(dfd, name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0 &&
+			    copy_dir_at(s2, d2, depth + 1) == 0)
+				rc = fchmod(d2, st.st_mode & 0777);
+			int saved = errno;
+			if (s2 >= 0)
+				close(s2);
+			if (d2 >= 0)
+				close(d2);
+			errno = saved;
+		}
+	}
+	if (!rc && errno != 0 && !de)
+		rc = -1;
+	int saved = errno;
+	closedir(dh);
+	errno = saved;
+	return rc;
+}
+
+enum miren_err fs_copy_tree(const char *src, const char *dst)
+{
+	int sfd = open(src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), dfd = -1;
+	struct stat st;
+	int rc = -1;
+	if (sfd < 0 || fstat(sfd, &st) != 0 || mkdir(dst, 0700) != 0)
+		goto out;
+	dfd = open(dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd >= 0 && copy_dir_at(sfd, dfd, 1) == 0 && fchmod(dfd, st.st_mode & 0777) == 0)
+		rc = syncfs(dfd);
+out:;
+	int saved = errno;
+	if (sfd >= 0)
+		close(sfd);
+	if (dfd >= 0)
+		close(dfd);
+	errno = saved;
+	return rc == 0 ? 0 : MIREN_EIO;
 }

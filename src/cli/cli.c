@@ -48,6 +48,7 @@ int cli_exit_code(enum miren_err code)
 	case MIREN_EINVAL:
 		return CLI_INVALID;
 	case MIREN_EPERM:
+	case MIREN_EAUTH:
 		return CLI_DENIED;
 	case MIREN_ETOOBIG:
 		return CLI_TOOBIG;
@@ -262,5 +263,13 @@ void cli_print_disk_warnings(const json_t *addons)
 		if (w && disk)
 			printf("warning: %s; grow it with 'miren disk resize -n %s --size SIZE'\n",
 			       w, disk);
+		/* The engine's own (addon_def.describe's "warnings"). */
+		size_t k;
+		json_t *x;
+		json_array_foreach (json_object_get(a, "warnings"), k, x)
+			if (json_is_string(x))
+				printf("warning: %s: %s\n",
+				       json_string_value(json_object_get(a, "addon")),
+				       json_string_value(x));
 	}
 }

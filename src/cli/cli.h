@@ -56,6 +56,7 @@ enum cli_opt_kind {
 	CLI_OPT_FLAG,   /* no value */
 	CLI_OPT_STRING, /* one value; given twice with different values: usage error */
 	CLI_OPT_INT,    /* a decimal integer in [min, max] */
+	CLI_OPT_LIST,   /* one value per use; may be given many times */
 };
 
 /*
@@ -103,8 +104,10 @@ struct cmd_entry {
 /* A parsed option. */
 struct cli_optval {
 	bool set;
-	const char *str; /* CLI_OPT_STRING: the value */
-	long long num;   /* CLI_OPT_INT */
+	const char *str;   /* CLI_OPT_STRING: the value */
+	long long num;     /* CLI_OPT_INT */
+	const char **list; /* CLI_OPT_LIST: the values in order (n_list) */
+	size_t n_list;
 };
 
 struct cli {
@@ -130,6 +133,8 @@ void cli_set_json_errors(bool on);
  * not declare it: a programming error). */
 bool cli_flag(const struct cli *cli, const char *name);
 const char *cli_str(const struct cli *cli, const char *name); /* NULL: not given */
+/* CLI_OPT_LIST: the values given, in order, *n of them (NULL when none). */
+const char *const *cli_list(const struct cli *cli, const char *name, size_t *n);
 long long cli_int(const struct cli *cli, const char *name, long long dflt);
 
 /* "warning: ..." on stderr (also with --format json). */
@@ -181,6 +186,23 @@ int cli_call(struct cli *cli, const char *method, const char *path, const json_t
  * addon that failed (with the commands that fix it). */
 int cli_wait_addons(struct cli *cli, const char *only);
 
+/* After a deploy or a rollback (settle.c).  Whether a service (as app
+ * status shows it) has exited since it was started. */
+bool cli_service_exited(json_t *svc);
+/*
+ * Waits until every started service of cli->app is past the supervisor's
+ * first second ("starting") or one has exited, at most 10 s; services
+ * waiting for addons are not waited for.  While the server holds the
+ * app's start back (an addon is not active yet) it waits too when
+ * wait_held, else returns at once with *held set.  Returns the services
+ * as app status shows them then (to decref), or NULL when status cannot
+ * be read.
+ */
+json_t *cli_settled_services(struct cli *cli, bool wait_held, bool *held);
+/* Prints an error for each service of svcs that exited right after
+ * release rel of app started it, pointing at its log; returns how many. */
+size_t cli_report_exited(const char *app, long long rel, json_t *svcs);
+
 /* Progress of a long transfer; see progress.c. */
 struct cli_progress {
 	const char *verb;
@@ -193,6 +215,8 @@ void cli_progress_done(struct cli_progress *p);
 double cli_progress_elapsed(const struct cli_progress *p);
 /* "1.0 GiB", "41.3 MiB". */
 void cli_human_bytes(unsigned long long bytes, char *out, size_t len);
+/* "2026-12-01 17:40:00": unix seconds t in UTC. */
+void cli_utc_text(long long t, char *out, size_t len);
 /* Prints "warning: <disk_warning>; grow it with 'miren disk resize ...'" on
  * stdout for every addon of the array (as the API returns them) whose disk
  * is nearly full. */

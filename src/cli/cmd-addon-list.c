@@ -49,6 +49,15 @@ static int exec(struct cli *cli, int argc, char **argv)
 		if ((detail && *detail) || (hint && *hint))
 			printf("\n");
 	}
+	/* A backup that failed verification: its data may not restore. */
+	json_array_foreach (list, i, a) {
+		const char *bad = json_string_value(json_object_get(a, "backup_error"));
+		if (bad)
+			printf("\nerror: %s: %s\nhint: run 'miren addon backups verify %s -a %s' "
+			       "once the cause is fixed, or take a new backup\n",
+			       json_string_value(json_object_get(a, "addon")), bad,
+			       json_string_value(json_object_get(a, "addon")), cli->app);
+	}
 	json_decref(list);
 	return CLI_OK;
 }

@@ -9,6 +9,9 @@ static const struct cli_optdef options[] = {
 	  .letter = 'f',
 	  .kind = CLI_OPT_FLAG,
 	  .help = "do not ask for confirmation" },
+	{ .name = "no-final-backup",
+	  .kind = CLI_OPT_FLAG,
+	  .help = "destroy it without final backups of its addons" },
 	{ 0 },
 };
 
@@ -23,11 +26,22 @@ static int exec(struct cli *cli, int argc, char **argv)
 		return cli_failf(MIREN_EINTERNAL, "pass -f to destroy without asking",
 				 "not destroying app '%s' without confirmation", cli->app);
 	}
-	char *path = cli_app_path(cli, NULL);
-	int rc = cli_call(cli, "DELETE", path, NULL, NULL);
+	bool final = !cli_flag(cli, "no-final-backup");
+	char *path = cli_app_path(cli, final ? NULL : "?final_backup=0");
+	json_t *res = NULL;
+	int rc = cli_call(cli, "DELETE", path, NULL, &res);
 	free(path);
+	size_t i;
+	json_t *b;
 	if (!rc)
 		printf("Destroyed %s\n", cli->app);
+	json_array_foreach (rc ? NULL : json_object_get(res, "final_backups"), i, b)
+		printf("  final backup %s of addon %s, kept 7 days ('miren addon backups %s -a %s' "
+		       "lists it)\n",
+		       json_string_value(json_object_get(b, "id")),
+		       json_string_value(json_object_get(b, "addon")),
+		       json_string_value(json_object_get(b, "addon")), cli->app);
+	json_decref(res);
 	return rc;
 }
 
@@ -39,7 +53,10 @@ const struct cmd_entry cmd_app_destroy_entry = {
 	.operands_help = "  APP                   the app (same as -a APP)\n",
 	.app = CLI_APP_OPERAND,
 	.options = options,
-	.help = "Returns once the app's addons are removed too (their servers stopped,\n"
+	.help = "First takes a final backup of each active addon, kept for 7 days in the\n"
+		"backup store ('miren addon backups ADDON -a APP' lists them after the app is\n"
+		"gone); if one fails, nothing is destroyed (--no-final-backup skips them).\n"
+		"Returns once the app's addons are removed too (their servers stopped,\n"
 		"their disks deleted), waiting up to 120 s; a deploy of the same name\n"
 		"after it starts from nothing.\n",
 	.flags = CMD_NEEDS_SERVER,

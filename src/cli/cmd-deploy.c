@@ -68,87 +68,6 @@ static char *addons_made(json_t *res)
 	return strbuf_detach(&sb, NULL);
 }
 
-/* Whether a service (from app status) has exited since it was started. */
-static bool service_exited(json_t *svc)
-{
-	const char *st = json_string_value(json_object_get(svc, "state"));
-	return (st && (!strcmp(st, "backoff") || !strcmp(st, "crashloop"))) ||
-	       json_integer_value(json_object_get(svc, "restarts")) > 0;
-}
-
-/*
- * Waits until every started service of the app is past the supervisor's
- * first second ("starting") or one has exited, at most SETTLE_MS; services
- * waiting for addons are not waited for.  While the server holds the app's
- * start back (an addon is not active yet; a service that runs is an
- * earlier run) it waits too when wait_held, else it returns at once with
- * *held set.  Returns the services as app status shows them then (to
- * decref), or NULL when status cannot be read.
- */
-#define SETTLE_MS 10000
-static json_t *settled_services(struct cli *cli, bool wait_held, bool *held)
-{
-	char *spath = cli_app_path(cli, NULL);
-	json_t *svcs = NULL;
-	*held = false;
-	for (int waited = 0;; waited += 100) {
-		json_t *st = NULL;
-		json_decref(svcs);
-		svcs = NULL;
-		if (cli_call(cli, "GET", spath, NULL, &st))
-			break;
-		svcs = json_incref(json_object_get(st, "services"));
-		*held = json_is_true(json_object_get(st, "start_held"));
-		json_decref(st);
-		bool starting = *held, exited = false;
-		size_t i;
-		json_t *v;
-		json_array_foreach (svcs, i, v) {
-			const char *state = json_string_value(json_object_get(v, "state"));
-			/* "stopped": the addons just became active and the server
-			 * is starting the services. */
-			starting |= state &&
-				    (!strcmp(state, "starting") || !strcmp(state, "stopped"));
-			exited |= !*held && service_exited(v);
-		}
-		if ((*held && !wait_held) || exited || !starting || waited >= SETTLE_MS)
-			break;
-		usleep(100 * 1000);
-	}
-	free(spath);
-	return svcs;
-}
-
-/* Says which service exited right after the deploy started it, pointing
- * at its log; returns how many did. */
-static size_t report_exited(const char *app, long long rel, json_t *svcs)
-{
-	size_t i, n = 0;
-	json_t *v;
-	json_array_foreach (svcs, i, v) {
-		if (!service_exited(v))
-			continue;
-		const char *name = json_string_value(json_object_get(v, "name"));
-		json_t *code = json_object_get(v, "last_exit"),
-		       *sig = json_object_get(v, "last_signal");
-		char how[64] = "";
-		if (code)
-			snprintf(how, sizeof(how), " (exit status %lld)", json_integer_value(code));
-		else if (sig)
-			snprintf(how, sizeof(how), " (signal %lld)", json_integer_value(sig));
-		char *hint = xasprintf("see its output with 'miren logs -a %s -s %s'; the server "
-				       "keeps restarting it",
-				       app, name);
-		/* The service's failure, not the command line's: exit 1. */
-		cli_failf(MIREN_EIO, hint,
-			  "release %lld of %s is recorded, but its service '%s' exited at once%s",
-			  rel, app, name, how);
-		free(hint);
-		n++;
-	}
-	return n;
-}
-
 static int exec(struct cli *cli, int argc, char **argv)
 {
 	(void)argc;
@@ -194,13 +113,13 @@ static int exec(struct cli *cli, int argc, char **argv)
 		bool held = false;
 		json_t *svcs = json_is_true(json_object_get(res, "unchanged"))
 				       ? NULL
-				       : settled_services(cli, false, &held);
+				       : cli_settled_services(cli, false, &held);
 		size_t exited = 0, i;
 		json_t *v;
 		if (svcs)
 			json_object_set(res, "services", svcs);
 		json_array_foreach (held ? NULL : svcs, i, v)
-			exited += service_exited(v);
+			exited += cli_service_exited(v);
 		json_decref(svcs);
 		cli_print_json(res);
 		json_decref(res);
@@ -214,6 +133,20 @@ static int exec(struct cli *cli, int argc, char **argv)
 	json_array_foreach (json_object_get(res, "addons_retried"), i, v)
 		fprintf(stderr, "Provisioning of addon %s failed before; retrying it\n",
 			json_string_value(v));
+	/* An addon app.toml no longer lists goes, with its data: say so, and
+	 * where its data is kept. */
+	json_array_foreach (json_object_get(res, "addons_removed"), i, v) {
+		const char *name = json_string_value(json_object_get(v, "addon"));
+		const char *id = json_string_value(json_object_get(v, "final_backup"));
+		if (id)
+			printf("Addon %s is removed (app.toml no longer lists it); its data is in "
+			       "final backup %s, kept 7 days ('miren addon backups %s -a %s')\n",
+			       name, id, name, cfg->name);
+		else
+			printf("Addon %s is removed (app.toml no longer lists it); it held no data "
+			       "(it was not active)\n",
+			       name);
+	}
 	/* Held start: the services run once every addon is active. */
 	bool pending = false;
 	json_array_foreach (json_object_get(res, "addons"), i, v) {
@@ -226,12 +159,12 @@ static int exec(struct cli *cli, int argc, char **argv)
 	 * second, then say so and point at its log. */
 	if (!json_is_true(json_object_get(res, "unchanged")) || pending) {
 		bool held;
-		json_t *svcs = settled_services(cli, true, &held);
+		json_t *svcs = cli_settled_services(cli, true, &held);
 		if (svcs)
 			json_object_set(res, "services", svcs);
 		json_decref(svcs);
 		if (!rc && !held &&
-		    report_exited(cfg->name, rel, json_object_get(res, "services"))) {
+		    cli_report_exited(cfg->name, rel, json_object_get(res, "services"))) {
 			json_decref(res);
 			rc = CLI_FAIL;
 			goto out;
@@ -270,7 +203,9 @@ const struct cmd_entry cmd_deploy_entry = {
 		"as a new release and (re)starts the app's services from it.  Deploying an\n"
 		"unchanged tree creates no release and restarts nothing.  A service that\n"
 		"exits within its first second is reported (see 'miren logs') and the\n"
-		"command exits 1.\n",
+		"command exits 1.  An addon app.toml attached and no longer lists is\n"
+		"removed, after a final backup of its data (kept 7 days; the deploy names\n"
+		"it); if that backup fails, nothing is deployed.\n",
 	.json_help = "print the result as JSON",
 	.flags = CMD_NEEDS_SERVER | CMD_JSON,
 	.exec = exec,

@@ -1,6 +1,7 @@
 /* miren disk restore: send a snapshot file to the server, which verifies it
  * whole and only then puts the disk in place. */
 #include "api/client.h"
+#include "cli/backup-file.h"
 #include "cli/cli.h"
 #include "util/compiler.h"
 #include "util/io.h"
@@ -29,45 +30,22 @@ static const struct cli_optdef options[] = {
 	{ 0 },
 };
 
-static void on_progress(void *user, unsigned long long up, unsigned long long down MIREN_UNUSED)
-{
-	cli_progress_update(user, up);
-}
-
 static int exec(struct cli *cli, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
 	const char *snapshot = cli_str(cli, "snapshot"), *name = cli_str(cli, "name");
 	bool force = cli_flag(cli, "force");
-	int rc, fd = open(snapshot, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return cli_failf(errno == ENOENT ? MIREN_ENOTFOUND : MIREN_EIO, NULL,
-				 "cannot read snapshot '%s': %s", snapshot, io_strerror(errno));
-	struct stat st;
-	int stat_errno = fstat(fd, &st) != 0 ? errno : 0;
-	if (stat_errno || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return cli_failf(stat_errno ? MIREN_EIO : MIREN_EINVAL, NULL,
-				 "cannot read snapshot '%s': %s", snapshot,
-				 stat_errno ? io_strerror(stat_errno) : "not a regular file");
-	}
 	char *path;
 	char *esc = name ? api_escape(name) : NULL;
 	path = xasprintf("/v1/disks/restore?force=%d%s%s", force ? 1 : 0, esc ? "&name=" : "",
 			 esc ? esc : "");
 	free(esc);
-	struct cli_progress progress;
-	cli_progress_init(&progress, "sent");
-	struct miren_error err;
 	json_t *res = NULL;
-	rc = api_upload(cli->socket, "POST", path, fd, (unsigned long long)st.st_size, on_progress,
-			&progress, &res, &err);
-	cli_progress_done(&progress);
+	int rc = cli_backup_send(cli, snapshot, "snapshot", path, &res);
 	free(path);
-	close(fd);
 	if (rc)
-		return cli_fail(&err);
+		return rc;
 	if (cli->json) {
 		cli_print_json(res);
 	} else {

@@ -57,3 +57,11 @@ void cli_human_bytes(unsigned long long bytes, char *out, size_t len)
 	}
 	snprintf(out, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
 }
+
+void cli_utc_text(long long t, char *out, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	strftime(out, len, "%Y-%m-%d %H:%M:%S", &tm);
+}

@@ -213,7 +213,7 @@ static void print_cmd_help(const struct cmd_entry *e)
 
 static json_t *opt_json(const struct cli_optdef *o, const char *help)
 {
-	static const char *const kinds[] = { "flag", "string", "int" };
+	static const char *const kinds[] = { "flag", "string", "int", "list" };
 	json_t *j = json_pack("{s:s, s:s, s:s}", "name", o->name, "kind", kinds[o->kind], "help",
 			      help ? help : "");
 	if (o->letter)
@@ -435,6 +435,11 @@ static int take_option(struct cli *cli, const struct cli_optdef *o, struct cli_o
 		v->set = true;
 		v->str = arg;
 		break;
+	case CLI_OPT_LIST:
+		v->set = true;
+		v->list = xrealloc(v->list, (v->n_list + 1) * sizeof(*v->list));
+		v->list[v->n_list++] = arg;
+		break;
 	case CLI_OPT_INT: {
 		char *end;
 		free(label);
@@ -572,6 +577,8 @@ static int run(const struct cmd_entry *e, int argc, char **argv)
 		rc = CLI_OK;
 	free(cli.socket);
 	free(cli.app);
+	for (size_t i = 0; i < count_options(e); i++)
+		free(cli.opts[i].list);
 	free(cli.opts);
 	return rc;
 }
@@ -597,6 +604,14 @@ const char *cli_str(const struct cli *cli, const char *name)
 	size_t i;
 	find_def(cli, name, &i);
 	return cli->opts[i].set ? cli->opts[i].str : NULL;
+}
+
+const char *const *cli_list(const struct cli *cli, const char *name, size_t *n)
+{
+	size_t i;
+	find_def(cli, name, &i);
+	*n = cli->opts[i].n_list;
+	return cli->opts[i].list;
 }
 
 long long cli_int(const struct cli *cli, const char *name, long long dflt)

@@ -1,6 +1,7 @@
 /* The daemon's main loop; see server.h. */
 #include "server/server.h"
 #include "api/server.h"
+#include "api/tls.h"
 #include "daemon/daemon.h"
 #include "util/fault.h"
 #include "util/fs.h"
@@ -50,11 +51,15 @@ int server_main(const struct server_options *opts)
 	struct miren_error err;
 	struct daemon *d = NULL;
 	struct api_server *api = NULL;
+	/* one per --listen */
+	struct api_server **tcp = xcalloc(opts->n_listen + 1, sizeof(struct api_server *));
+	struct tls_identity tls = { 0 };
 	char *sock = data_paths_socket(paths);
 	int code = 1, lock_fd = -1;
 	struct daemon_options po = { .data_dir = opts->data_dir,
 				     .service_user = opts->service_user,
-				     .addr_pool = opts->addr_pool };
+				     .addr_pool = opts->addr_pool,
+				     .keep_releases = opts->keep_releases };
 	/* One daemon per data directory: the lock is held until exit. */
 	char *lockpath = data_paths_lock(paths);
 	lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -68,6 +73,22 @@ int server_main(const struct server_options *opts)
 	}
 	if (daemon_open(&po, &d, &err) != 0)
 		goto fail;
+	if (opts->n_listen) {
+		char *tls_dir = fs_join(opts->data_dir, "tls");
+		int rc = tls_identity_load(tls_dir, opts->tls_cert, opts->tls_key, &tls, &err);
+		free(tls_dir);
+		if (rc)
+			goto fail;
+	}
+	/* (Recorded before any request can ask for them.) */
+	for (size_t i = 0; i < opts->n_listen; i++)
+		daemon_add_listener(d, opts->listen[i], tls.fingerprint);
+	/* The socket last: once it answers, every listener does. */
+	for (size_t i = 0; i < opts->n_listen; i++) {
+		if (api_server_listen_tcp(d, opts->listen[i], &tls, &tcp[i], &err) != 0)
+			goto fail;
+		log_info("serving HTTPS on %s (certificate %s)", opts->listen[i], tls.fingerprint);
+	}
 	if (api_server_start(d, sock, &api, &err) != 0)
 		goto fail;
 	log_info("miren %s serving on %s (data directory %s)", MIREN_VERSION, sock, opts->data_dir);
@@ -84,7 +105,11 @@ fail:
 out:
 	if (d)
 		daemon_stop_waits(d);
+	for (size_t i = 0; i < opts->n_listen; i++)
+		api_server_stop(tcp[i]);
+	free(tcp);
 	api_server_stop(api);
+	tls_identity_release(&tls);
 	daemon_close(d);
 	if (code == 0)
 		log_info("stopped");

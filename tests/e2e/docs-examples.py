@@ -22,6 +22,7 @@ def report(good, desc):
 
 def blur(line):
     """A line's shape: paths, ids, numbers and spacing blurred."""
+    line = re.sub(r"\b\d{8}-\d{6}-[0-9a-f]{4}\b", "BACKUP", line)
     line = re.sub(r"(?<![\w.:/])/[\w.@%+-]+(/[\w.@%+-]*)*", "/PATH", line)
     line = re.sub(r"\b(?=[0-9a-f]*[0-9])[0-9a-f]{6,}\b", "H", line)
     line = re.sub(r"s[0-9a-f]{6,}", "sH", line)

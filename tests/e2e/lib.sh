@@ -19,10 +19,11 @@ DATA="$TMP/data"
 export MIREN_DATA_DIR="$DATA"
 # Each test's addon servers get their own loopback /24, so tests can run
 # side by side (tNNNN -> 127.NET.(NNNN mod 250 + 1).0/24, NET = 77 plus
-# MIREN_TEST_NET, so several checkouts can run their suites at once).
+# MIREN_TEST_NET (0..19), so several checkouts can run their suites at
+# once, plus 20 for each 250 of NNNN, so no two tests share one).
 num=${TEST_NAME:1:4}
 case "$num" in [0-9][0-9][0-9][0-9]) ;; *) num=0249 ;; esac
-NET=$(( 77 + ${MIREN_TEST_NET:-0} ))
+NET=$(( 77 + ${MIREN_TEST_NET:-0} + 20 * (10#$num / 250) ))
 POOL="127.$NET.$(( 10#$num % 250 + 1 )).0/24"
 # A sanitized build (scripts/build --sanitize or --tsan) writes its reports
 # here; any report fails the test at exit (a daemon that leaks or races
@@ -104,6 +105,7 @@ scan_secrets() {
       [ -n "$pw" ] || continue
       if grep -rqF -- "$pw" "$(dirname "$db")/logs" 2>/dev/null; then leaks="$leaks $db"; fi
     done < <(sqlite3 "$db" "SELECT json_extract(state_json,'\$.password') FROM addons
+      UNION SELECT json_extract(state_json,'\$.next_password') FROM addons
       UNION SELECT json_extract(state_json,'\$.su_password') FROM servers
       UNION SELECT json_extract(state_json,'\$.root_password') FROM servers
       UNION SELECT json_extract(state_json,'\$.admin_password') FROM servers
@@ -272,6 +274,18 @@ service_field() {
     python3 -c "import json,sys; print([s for s in json.load(sys.stdin)['services'] if s['name']=='$2'][0].get('$3',''))"
 }
 
+# The value of variable $2 in the environment of process $1.
+env_of() { tr '\0' '\n' < "/proc/$1/environ" | sed -n "s/^$2=//p"; }
+# The releases of app $1 that processes run in (their cwd is the release's
+# directory), as "N" or "N M" (sorted): after a rollback or a crash
+# exactly one must.
+running_releases() {
+  local p
+  for p in /proc/[0-9]*; do
+    readlink "$p/cwd" 2>/dev/null
+  done | sed -n "s|^$DATA/apps/$1/releases/\([0-9]*\)$|\1|p" | sort -un | tr '\n' ' ' | sed 's/ $//'
+}
+
 # Runs SQL as the app's database user (from the app's unmasked env).
 # psql_as APP [psql args...]
 psql_as() {
@@ -367,6 +381,44 @@ TOML
 deploy_addon_app() {
   write_addon_app "$1" "$2"
   miren deploy -C "$TMP/$1" >/dev/null 2>&1
+}
+
+# deploy_plain_app NAME: app NAME with one service that sleeps and no
+# addon (e.g. what a fork goes to), deployed quietly.
+deploy_plain_app() {
+  mkdir -p "$TMP/$1/.miren"
+  printf 'name = "%s"\n[services.web]\ncommand = "exec sleep 100000"\n' "$1" > "$TMP/$1/.miren/app.toml"
+  miren deploy -C "$TMP/$1" >/dev/null 2>&1
+}
+
+# write_reconnect_app NAME ADDON VARIANT CHECK: app NAME with addon ADDON
+# of VARIANT and one service, "worker", that runs the shell CHECK (with
+# the app's env; it exits 0 when it got in, else prints why) again and
+# again, printing "connect ok PID" or "connect failed PID: WHY" each time,
+# and keeps going for 1.5 s after SIGTERM, as a worker draining its queue
+# does: a client reconnecting with the app's env, for the rotation tests.
+write_reconnect_app() {
+  mkdir -p "$TMP/$1/.miren"
+  cat > "$TMP/$1/worker.sh" <<SH
+#!/usr/bin/env bash
+stop_at=""
+trap 'stop_at=\$(( \$(date +%s%N) + 1500000000 ))' TERM
+check() { $4; }
+while :; do
+  if out=\$(check 2>&1); then echo "connect ok \$\$"
+  else echo "connect failed \$\$: \$out" | tr '\n' ' '; echo; fi
+  if [ -n "\$stop_at" ] && [ "\$(date +%s%N)" -gt "\$stop_at" ]; then exit 0; fi
+  sleep 0.01
+done
+SH
+  chmod 755 "$TMP/$1/worker.sh"
+  cat > "$TMP/$1/.miren/app.toml" <<TOML
+name = "$1"
+[services.worker]
+command = "exec bash ./worker.sh"
+[addons.$2]
+variant = "$3"
+TOML
 }
 
 # Copies an example into the test directory and prints its path.

@@ -57,7 +57,10 @@ expect_eq "$(stat -c %U "$DATA/disks/restored-copy/pgdata")" "miren" "owned by t
 expect_eq "$(stat -c %a "$DATA/disks/restored-copy/pgdata")" "700" "with mode 0700"
 
 # Bad files: refused, nothing changes.
-before=$(miren debug disk list --format json)
+# (a running server's disk changes its used bytes by itself: WAL
+# archiving, checkpoints; the list is compared without them)
+disks() { miren debug disk list --format json | jq -c 'map(del(.used, .avail, .used_percent))'; }
+before=$(disks)
 size=$(stat -c %s "$file")
 head -c $((size / 2)) "$file" > "$TMP/truncated.miren.zst"
 cp "$file" "$TMP/flipped.miren.zst"
@@ -70,7 +73,7 @@ for bad in truncated flipped random notar foreign; do
   expect_match "$(cat "$TMP/err")" "^error: " "  with an error message ($(head -n1 "$TMP/err" | cut -c1-80))"
 done
 expect_exit "a bad file with --force onto the live disk is refused" 6 miren disk restore -s "$TMP/flipped.miren.zst" --force -n "$disk"
-expect_eq "$(miren debug disk list --format json)" "$before" "no disk was created or changed"
+expect_eq "$(disks)" "$before" "no disk was created or changed"
 expect_eq "$(ls -a "$DATA/disks" | grep -c '^\.')" "2" "no staging directory is left"
 expect_eq "$(curl -fsS "$url")" "Visits: 4" "the live disk still serves"
 expect_exit "a missing snapshot file is an error" 3 miren disk restore -s "$TMP/nope.miren.zst"

@@ -171,7 +171,9 @@ if [ "$ms" -lt 3000 ]; then ok "SIGTERM during initdb stops the daemon in $ms ms
 start_server || exit 1
 wait_for "after it, the addon converges" 120 sh -c "'$MIREN_BIN' addon list -a fa | grep -q ' active'"
 expect_eq "$(invariant_violations)" "" "and the invariants hold"
+# (The points of point-in-time recovery, $PG:pitr:*, are t0251's.)
 for p in $INSIDE; do
+  case "$p" in "$PG:pitr:"*) continue ;; esac
   case " $WALKED " in *" $p "*) ;; *) fail "fault point $p is declared but not walked" ;; esac
 done
 finish

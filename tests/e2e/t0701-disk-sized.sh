@@ -9,6 +9,7 @@
 # the databases answer with their data; removing the addon leaves no image,
 # mount or loop device.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-backup.sh"
 export MIREN_DISK_WATCH_MS=300
 if [ "$(id -u)" != 0 ] || [ ! -w /dev/loop-control ]; then
   echo "# skipped: sized disks need root and loop devices (t0702 covers the directory mode)"
@@ -37,8 +38,18 @@ shared=$(disk_of_app wide)
 expect_eq "$(stat -c %s "$DATA/volumes/$shared.img")" "10737418240" "the shared server's disk is a 10 GiB image"
 expect_match "$(miren debug disk list)" "$shared +10\.0 GiB .* ext4 " "  listed as 10.0 GiB"
 
-# Fill the disk, leaving 30 MiB: a 75 MiB insert hits the end.
+# Fill the disk, leaving 30 MiB: a 75 MiB insert hits the end.  Its WAL
+# grows as fast as its table; PostgreSQL writes it into recycled segments
+# when it has some, else it creates 16 MiB files, and a WAL file it cannot
+# create is a PANIC (a restart) instead of the statement's error.  So the
+# server first gets recycled segments, as a server that has been running
+# a while has: WAL written, archived (for point-in-time recovery) and
+# recycled at a checkpoint.
 psql_as calm -c "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('before')" >/dev/null
+psql_as full -c "CREATE TABLE warm AS SELECT repeat(md5(i::text), 30) AS x FROM generate_series(1, 80000) i" -c "DROP TABLE warm" >/dev/null
+psql_su "$disk" -c "SELECT pg_switch_wal()" -c CHECKPOINT >/dev/null
+wait_for "the warm-up's WAL is archived" 60 sh -c "! ls '$DATA/disks/$disk/pgdata/pg_wal/archive_status' | grep -q '\.ready\$'"
+psql_su "$disk" -c CHECKPOINT >/dev/null
 avail=$(df -B1 --output=avail "$DATA/disks/$disk" | tail -n 1)
 fallocate -l $((avail - 30 * 1024 * 1024)) "$DATA/disks/$disk/filler"
 psql_as full -c "CREATE TABLE big (x text)" >/dev/null

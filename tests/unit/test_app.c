@@ -15,6 +15,7 @@
 #include "app/env.h"
 #include "store/store.h"
 #include "util/compiler.h"
+#include "util/duration.h"
 #include "util/fs.h"
 
 static struct app_config *parse_ok(const char *text)
@@ -341,6 +342,64 @@ static const char *env_val(char **env, const char *key)
 	return NULL;
 }
 
+/* backups = { every, keep } of [addons.<name>], and durations. */
+static void test_config_backups(void **state MIREN_UNUSED)
+{
+	struct app_config *cfg = parse_ok(
+		"[addons.pg]\nbackups = { every = \"1h30m\", keep = 28 }\n"
+		"[addons.r]\nbackups = { every = \"1d\" }\n"
+		"[addons.m]\nvariant = \"small\"\n");
+	assert_int_equal(cfg->n_addons, 3);
+	assert_int_equal(cfg->addons[0].backups_every_s, 5400);
+	assert_int_equal(cfg->addons[0].backups_keep, 28);
+	assert_int_equal(cfg->addons[1].backups_every_s, 86400);
+	assert_int_equal(cfg->addons[1].backups_keep, APP_BACKUPS_KEEP_DEFAULT);
+	assert_int_equal(cfg->addons[2].backups_every_s, 0);
+	/* Through the JSON a release keeps. */
+	json_t *j = app_config_to_json(cfg);
+	struct app_config *back = app_config_from_json(j);
+	json_decref(j);
+	assert_non_null(back);
+	assert_int_equal(back->addons[0].backups_every_s, 5400);
+	assert_int_equal(back->addons[0].backups_keep, 28);
+	assert_int_equal(back->addons[2].backups_every_s, 0);
+	app_config_free(back);
+	app_config_free(cfg);
+
+	parse_err("[addons.pg]\nbackups = { every = \"6x\" }\n",
+		  "app.toml:2:21: 'every' in backups of [addons.pg]: invalid duration \"6x\"");
+	parse_err("[addons.pg]\nbackups = { every = \"6h\", keep = 0 }\n",
+		  "'keep' must be from 1 to 1000 (got 0)");
+	parse_err("[addons.pg]\nbackups = { every = \"59s\" }\n",
+		  "'every' must be from 1m to 366d");
+	parse_err("[addons.pg]\nbackups = { keep = 2 }\n", "has no 'every'");
+	parse_err("[addons.pg]\nbackups = 7\n", "must be a table");
+
+	int64_t s = 0;
+	struct miren_error err;
+	assert_int_equal(duration_parse("2w", NULL, &s, &err), 0);
+	assert_int_equal(s, 1209600);
+	assert_int_equal(duration_parse("90s", NULL, &s, &err), 0);
+	assert_int_equal(s, 90);
+	const char *bad[] = { "",     "6",   "h",
+			      "6hh",  "-1h", "0m",
+			      "1.5h", " 1h", "99999999999999999999d" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(duration_parse(bad[i], NULL, &s, &err), MIREN_EINVAL);
+	const struct {
+		int64_t secs;
+		const char *text;
+	} texts[] = { { 60, "1m" },      { 21600, "6h" },   { 86400, "1d" }, { 604800, "1w" },
+		      { 864000, "10d" }, { 5400, "1h30m" }, { 90, "1m30s" } };
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		char *t = duration_text(texts[i].secs);
+		assert_string_equal(t, texts[i].text);
+		assert_int_equal(duration_parse(t, NULL, &s, &err), 0);
+		assert_int_equal(s, texts[i].secs);
+		free(t);
+	}
+}
+
 static void test_env_precedence(void **state MIREN_UNUSED)
 {
 	struct app_config *cfg = parse_ok(
@@ -423,14 +482,35 @@ static void test_store(void **state MIREN_UNUSED)
 	int n;
 	assert_int_equal(store_release_next(st, "a", &n, &err), 0);
 	assert_int_equal(n, 1);
-	assert_int_equal(store_release_add(st, "a", 1, "abc", "{}", &err), 0);
+	struct release_rec r1 = {
+		.n = 1, .source_sha256 = "abc", .config_json = "{}", .size_bytes = 4096
+	};
+	assert_int_equal(store_release_add(st, "a", &r1, &err), 0);
 	assert_int_equal(store_release_next(st, "a", &n, &err), 0);
 	assert_int_equal(n, 2);
 	/* A duplicate release number fails and changes nothing. */
-	assert_int_equal(store_release_add(st, "a", 1, "def", "{}", &err), MIREN_EDB);
+	struct release_rec dup = { .n = 1, .source_sha256 = "def", .config_json = "{}" };
+	assert_int_equal(store_release_add(st, "a", &dup, &err), MIREN_EDB);
 	assert_int_equal(store_app_get(st, "a", &app, &err), 0);
 	assert_int_equal(app.current_release, 1);
 	app_rec_release(&app);
+	/* A rollback's release records what it copied; the list is newest
+	 * first. */
+	struct release_rec r2 = {
+		.n = 2, .source_sha256 = "abc", .config_json = "{}", .rollback_of = 1
+	};
+	assert_int_equal(store_release_add(st, "a", &r2, &err), 0);
+	struct release_rec *rels;
+	size_t n_rels;
+	assert_int_equal(store_release_list(st, "a", &rels, &n_rels, &err), 0);
+	assert_int_equal(n_rels, 2);
+	assert_int_equal(rels[0].n, 2);
+	assert_int_equal(rels[0].rollback_of, 1);
+	assert_int_equal(rels[1].n, 1);
+	assert_int_equal(rels[1].rollback_of, 0);
+	assert_int_equal(rels[1].size_bytes, 4096);
+	assert_string_equal(rels[1].source_sha256, "abc");
+	release_recs_free(rels, n_rels);
 
 	struct env_rec e = rec("K", "v1", ENV_SOURCE_MANUAL);
 	assert_int_equal(store_env_set(st, "a", &e, &err), 0);
@@ -468,7 +548,8 @@ static void test_store_addon_cas(void **state MIREN_UNUSED)
 	char *path;
 	struct store *st = temp_store(dir, &path);
 	struct miren_error err;
-	assert_int_equal(store_release_add(st, "a", 1, "abc", "{}", &err), 0);
+	struct release_rec r1 = { .n = 1, .source_sha256 = "abc", .config_json = "{}" };
+	assert_int_equal(store_release_add(st, "a", &r1, &err), 0);
 	struct addon_rec r = { .id = "i1",
 			       .app = "a",
 			       .addon = "pg",
@@ -545,6 +626,7 @@ int main(void)
 		cmocka_unit_test(test_config_fallback_and_warnings),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_config_key_spellings),
+		cmocka_unit_test(test_config_backups),
 		cmocka_unit_test(test_env_precedence),
 		cmocka_unit_test(test_env_required),
 		cmocka_unit_test(test_store),

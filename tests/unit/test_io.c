@@ -1,5 +1,5 @@
 /* Unit tests of the one I/O helper set (util/io.h), the atomic write with
- * owner and mode (util/fs.h), the data-directory paths object
+ * owner and mode and the tree copy (util/fs.h), the data-directory paths object
  * (util/paths.h) and the hardened tar extractor (util/extract.h). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -93,6 +93,67 @@ static void test_atomic_write_owned(void **state)
 	free(tmp);
 	free(target);
 	free(f);
+	free(d);
+}
+
+/* fs_copy_tree: content, modes, links kept as links (never followed,
+ * also one pointing outside), a fifo skipped, dst made anew. */
+static void test_copy_tree(void **state)
+{
+	(void)state;
+	char *d = tmpdir();
+	char *src = fs_join(d, "src"), *dst = fs_join(d, "dst"), *secret = fs_join(d, "secret");
+	char *sub = fs_join(src, "sub"), *file = fs_join(src, "sub/run.sh");
+	char *link = fs_join(src, "out"), *fifo = fs_join(src, "fifo");
+	assert_int_equal(fs_write_atomic(secret, "outside", 7, 0600), 0);
+	assert_int_equal(mkdir(src, 0750), 0);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_int_equal(fs_write_atomic(file, "#!/bin/sh\n", 10, 0755), 0);
+	assert_int_equal(symlink(secret, link), 0);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(fs_copy_tree(src, dst), 0);
+
+	char *copy = fs_join(dst, "sub/run.sh"), *clink = fs_join(dst, "out");
+	char *cfifo = fs_join(dst, "fifo"), *csub = fs_join(dst, "sub");
+	struct strbuf sb = STRBUF_INIT;
+	assert_int_equal(strbuf_read_file(&sb, copy), 0);
+	assert_string_equal(sb.buf, "#!/bin/sh\n");
+	strbuf_release(&sb);
+	struct stat st;
+	assert_int_equal(stat(copy, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0755);
+	assert_int_equal(stat(csub, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	assert_int_equal(stat(dst, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0750);
+	assert_int_equal(lstat(clink, &st), 0);
+	assert_true(S_ISLNK(st.st_mode)); /* a link, its target not copied */
+	char target[4096];
+	ssize_t n = readlink(clink, target, sizeof(target) - 1);
+	assert_true(n > 0);
+	target[n] = '\0';
+	assert_string_equal(target, secret);
+	assert_false(fs_exists(cfifo));
+	/* dst must not exist; a source that is a link is refused. */
+	assert_int_equal(fs_copy_tree(src, dst), MIREN_EIO);
+	assert_int_equal(errno, EEXIST);
+	char *dst2 = fs_join(d, "dst2");
+	assert_int_equal(fs_copy_tree(link, dst2), MIREN_EIO);
+	assert_false(fs_exists(dst2));
+
+	fs_remove_tree(d);
+	free(dst2);
+	free(csub);
+	free(cfifo);
+	free(clink);
+	free(copy);
+	free(fifo);
+	free(link);
+	free(file);
+	free(sub);
+	free(secret);
+	free(dst);
+	free(src);
 	free(d);
 }
 
@@ -258,6 +319,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_write_all_and_errno_text),
 		cmocka_unit_test(test_atomic_write_owned),
+		cmocka_unit_test(test_copy_tree),
 		cmocka_unit_test(test_data_paths),
 		cmocka_unit_test(test_extract),
 	};

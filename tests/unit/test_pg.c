@@ -129,7 +129,7 @@ static int pick_port(void)
 /* Starts `postgres -D DISK/pgdata` as the service user, output to s->log. */
 static pid_t start_server(struct server *s)
 {
-	char **argv = pg_server_argv(&G.pg, s->disk);
+	char **argv = pg_server_argv(&G.pg, s->disk, NULL);
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -453,7 +453,7 @@ static void test_argv_and_installs(void **state MIREN_UNUSED)
 {
 	struct pg_install pi = { .major = 15 };
 	snprintf(pi.bindir, sizeof(pi.bindir), "/usr/lib/postgresql/15/bin");
-	char **argv = pg_server_argv(&pi, "/srv/disks/x");
+	char **argv = pg_server_argv(&pi, "/srv/disks/x", NULL);
 	assert_string_equal(argv[0], "/usr/lib/postgresql/15/bin/postgres");
 	assert_string_equal(argv[1], "-D");
 	assert_string_equal(argv[2], "/srv/disks/x/pgdata");
@@ -1053,7 +1053,7 @@ static void assert_owned_by_me(PGconn *c)
 	assert_value(c,
 		     "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
 		     " WHERE n.nspname IN ('public', 'extra')",
-		     "7"); /* items, its key, counter, item_names, extra.notes, tags, keepme */
+		     "6"); /* items, its key, counter, item_names, extra.notes, tags */
 	assert_value(c,
 		     "SELECT nspowner::regrole::text = current_user FROM pg_namespace "
 		     "WHERE nspname = 'extra'",
@@ -1092,7 +1092,8 @@ static void test_hook_dump_load(void **state MIREN_UNUSED)
 	char *want = sql_value(src, ITEMS);
 	assert_non_null(want);
 
-	/* The target holds other rows under the same name, and a table of its own. */
+	/* The target holds other rows under the same name, and a table of its
+	 * own, which the load removes. */
 	PGconn *dst = hk_connect(HK_DST);
 	hk_sql(dst, "CREATE TABLE items (id int, junk text)");
 	hk_sql(dst, "INSERT INTO items SELECT g, 'junk' FROM generate_series(1, 5) g");
@@ -1116,7 +1117,8 @@ static void test_hook_dump_load(void **state MIREN_UNUSED)
 		assert_value(dst, "SELECT twice(21)", "42");
 		assert_value(dst, "SELECT nextval('counter')", "8");
 		assert_value(dst, "SELECT count(*) FROM item_names", "3");
-		assert_value(dst, "SELECT count(*) FROM keepme", "1");
+		/* The load replaces: a table the dump does not hold is gone. */
+		assert_value(dst, "SELECT count(*) FROM pg_tables WHERE tablename = 'keepme'", "0");
 		assert_value(dst, "SELECT count(*) FROM tags WHERE t = 'HELLO'", "1");
 		assert_value(dst,
 			     "SELECT extowner::regrole::text = current_user FROM pg_extension "
@@ -1268,10 +1270,38 @@ static void assert_env_has(int k, const char *pw, const char *old)
 	env_recs_free(vars, n);
 }
 
+/* The login instance k's env gives (to free). */
+static char *hk_login(int k)
+{
+	char *sj = G.hk.def->state_json(G.hk.inst[k].state);
+	json_t *o = json_loads(sj, 0, NULL);
+	const char *l = json_string_value(json_object_get(o, "login"));
+	char *out = strdup(l ? l : HK_IDENT[k]);
+	json_decref(o);
+	free(sj);
+	return out;
+}
+
+/* Runs sql as login with pw on instance k's database; whether it worked. */
+static bool hk_sql_as(int k, const char *login, const char *pw, const char *sql)
+{
+	PGconn *c = tcp_connect(G.s[HK_SERVER[k]].addr, login, HK_IDENT[k], pw);
+	bool ok = PQstatus(c) == CONNECTION_OK;
+	if (ok) {
+		PGresult *r = PQexec(c, sql);
+		ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+		PQclear(r);
+	}
+	done(c);
+	return ok;
+}
+
 /*
- * Rotation: a new password in the server and the state; the old one is
- * refused, the new one works, the env carries it, open sessions stay;
- * twice is fine, on both variants.
+ * Rotation with no failed connection: plan (state only), issue (the new
+ * login works beside the old one, the env carries it), revoke (the old one
+ * refused); the two logins take turns, act as the tenant's role (what one
+ * made, the other may alter), and sessions of the new one stay; twice, on
+ * both variants.
  */
 static void test_hook_rotate(void **state MIREN_UNUSED)
 {
@@ -1281,52 +1311,87 @@ static void test_hook_rotate(void **state MIREN_UNUSED)
 	for (int i = 0; i < 2; i++) {
 		int k = shared_and_small[i];
 		const struct server *s = &G.s[HK_SERVER[k]];
-		PGconn *open_before = hk_connect(k);
-		char *pw0 = hk_password(k);
-		char *prev = strdup(pw0);
+		struct addon_inst *in = &G.hk.inst[k];
+		char *pw0 = hk_password(k), *login0 = hk_login(k);
+		assert_true(hk_sql_as(k, login0, pw0, "CREATE TABLE rot_before (i int)"));
+		assert_int_equal(G.hk.def->rotate_plan(&G.hk.ctx, in, "superuser", &err),
+				 MIREN_EINVAL);
 		for (int round = 0; round < 2; round++) {
-			int rc = G.hk.def->rotate(&G.hk.ctx, &G.hk.inst[k], &err);
-			if (rc)
-				fail_msg("rotate %s: %s", HK_IDENT[k], err.message);
-			char *pw = hk_password(k);
+			char *prev = hk_password(k), *prev_login = hk_login(k);
+			assert_int_equal(G.hk.def->rotate_phase(in->state), ADDON_ROTATE_NONE);
+			assert_int_equal(G.hk.def->rotate_plan(&G.hk.ctx, in, "user", &err), 0);
+			assert_int_equal(G.hk.def->rotate_phase(in->state), ADDON_ROTATE_PLANNED);
+			/* Planned: nothing changed in the server, the env the same. */
+			assert_env_has(k, prev, "-no-such-");
+			for (int again = 0; again < 2; again++)
+				if (G.hk.def->rotate_issue(&G.hk.ctx, in, &err))
+					fail_msg("issue %s: %s", HK_IDENT[k], err.message);
+			assert_int_equal(G.hk.def->rotate_phase(in->state), ADDON_ROTATE_SWITCHED);
+			char *pw = hk_password(k), *login = hk_login(k);
 			assert_string_not_equal(pw, prev);
-			assert_true(strlen(pw) >= 16);
-			assert_false(tcp_can_connect(s->addr, HK_IDENT[k], HK_IDENT[k], prev));
-			assert_false(tcp_can_connect(s->addr, HK_IDENT[k], HK_IDENT[k], pw0));
-			assert_true(tcp_can_connect(s->addr, HK_IDENT[k], HK_IDENT[k], pw));
+			assert_string_not_equal(login, prev_login);
+			/* Both work while the app restarts. */
+			assert_true(tcp_can_connect(s->addr, prev_login, HK_IDENT[k], prev));
+			assert_true(tcp_can_connect(s->addr, login, HK_IDENT[k], pw));
 			assert_env_has(k, pw, prev);
-			/* The state the framework records holds it. */
-			char *sj = G.hk.def->state_json(G.hk.inst[k].state);
+			PGconn *open_new = tcp_connect(s->addr, login, HK_IDENT[k], pw);
+			for (int again = 0; again < 2; again++)
+				if (G.hk.def->rotate_revoke(&G.hk.ctx, in, &err))
+					fail_msg("revoke %s: %s", HK_IDENT[k], err.message);
+			assert_int_equal(G.hk.def->rotate_phase(in->state), ADDON_ROTATE_NONE);
+			assert_false(tcp_can_connect(s->addr, prev_login, HK_IDENT[k], prev));
+			assert_false(tcp_can_connect(s->addr, login, HK_IDENT[k], prev));
+			assert_true(tcp_can_connect(s->addr, login, HK_IDENT[k], pw));
+			assert_value(open_new, "SELECT current_user", HK_IDENT[k]);
+			done(open_new);
+			/* The tenant's role owns what either login makes. */
+			assert_true(hk_sql_as(k, login, pw,
+					      "ALTER TABLE rot_before ADD COLUMN IF NOT "
+					      "EXISTS j int"));
+			char *sql = NULL;
+			assert_true(asprintf(&sql,
+					     "CREATE TABLE rot_%d (i int); ALTER TABLE rot_%d ADD "
+					     "COLUMN j int",
+					     round, round) > 0);
+			assert_true(hk_sql_as(k, login, pw, sql));
+			free(sql);
+			/* The state the framework records holds it, never the old. */
+			char *sj = G.hk.def->state_json(in->state);
 			assert_non_null(strstr(sj, pw));
+			assert_null(strstr(sj, prev));
 			free(sj);
 			free(prev);
-			prev = pw;
+			free(prev_login);
+			free(pw);
+			free(login);
 		}
-		assert_value(open_before, "SELECT 1", "1");
-		done(open_before);
-		/* The mechanics: the same password again changes nothing more. */
-		assert_int_equal(pg_tenant_password(s->disk, G.port, s->su_pw, HK_IDENT[k], prev,
-						    &err),
-				 0);
-		assert_true(tcp_can_connect(s->addr, HK_IDENT[k], HK_IDENT[k], prev));
-		free(prev);
+		char *pw = hk_password(k), *login = hk_login(k);
+		assert_true(hk_sql_as(k, login, pw,
+				      "ALTER TABLE rot_0 ADD COLUMN k int; DROP TABLE rot_before, "
+				      "rot_0, rot_1"));
+		free(pw);
+		free(login);
 		free(pw0);
+		free(login0);
 	}
-	/* Reserved or missing roles, a wrong superuser password: refused,
-	 * without the password in the message. */
+	/* The mechanics refuse a login that is not the tenant's, a reserved
+	 * role, a wrong superuser password, without the password in the
+	 * message. */
 	const struct server *s = &G.s[0];
-	assert_int_equal(pg_tenant_password(s->disk, G.port, s->su_pw, "postgres", "pw-x", &err),
+	assert_int_equal(pg_tenant_logins(s->disk, G.port, s->su_pw, "hook_src", "other_x",
+					  "pw-x0-long-enough", false, &err),
 			 MIREN_EINVAL);
-	assert_int_equal(pg_tenant_password(s->disk, G.port, s->su_pw, "no_such_role", "pw-x1",
-					    &err),
-			 MIREN_EINTERNAL);
-	assert_non_null(strstr(err.message, "does not exist"));
-	assert_null(strstr(err.message, "pw-x1"));
-	assert_int_equal(pg_tenant_password(s->disk, G.port, "not-the-su-pw", "hook_src", "pw-x2",
-					    &err),
+	assert_int_equal(pg_tenant_logins(s->disk, G.port, s->su_pw, "postgres", "postgres",
+					  "pw-x-long-enough", false, &err),
+			 MIREN_EINVAL);
+	assert_int_equal(pg_tenant_logins(s->disk, G.port, "not-the-su-pw", "hook_src", "hook_src",
+					  "pw-x2-long-enough", false, &err),
 			 MIREN_EUNAVAIL);
 	assert_null(strstr(err.message, "pw-x2"));
 	assert_null(strstr(err.message, "not-the-su-pw"));
+	char alt[64];
+	assert_int_equal(pg_alt_login("hook_src", alt, &err), 0);
+	assert_string_equal(alt, "hook_src_r__");
 }
 
 /* Runs argv with env (NULL-terminated) as the service user; returns the
@@ -1434,7 +1499,7 @@ static void test_hook_info(void **state MIREN_UNUSED)
 	struct addon_connect c = { 0 };
 	assert_int_equal(G.hk.def->info(&G.hk.ctx, &fresh, &info, &err), MIREN_ECONFLICT);
 	assert_non_null(strstr(err.message, "hook-new"));
-	assert_int_equal(G.hk.def->rotate(&G.hk.ctx, &fresh, &err), MIREN_ECONFLICT);
+	assert_int_equal(G.hk.def->rotate_plan(&G.hk.ctx, &fresh, "user", &err), MIREN_ECONFLICT);
 	assert_int_equal(G.hk.def->dump(&G.hk.ctx, &fresh, 1, &err), MIREN_ECONFLICT);
 	assert_int_equal(G.hk.def->load(&G.hk.ctx, &fresh, 0, &err), MIREN_ECONFLICT);
 	assert_int_equal(G.hk.def->connect(&G.hk.ctx, &fresh, &c, &err), MIREN_ECONFLICT);

@@ -249,8 +249,8 @@ static size_t none_versions(char out[][16] MIREN_UNUSED, size_t max MIREN_UNUSED
 }
 
 static const struct addon_variant fake_variants[] = {
-	{ "one", "the first", "details", 0 },
-	{ "two", "the second", "details", 0 },
+	{ "one", "the first", "details", 0, false },
+	{ "two", "the second", "details", 0, false },
 };
 static const char *const fake_points[] = { FAKE ":inside", NULL };
 
@@ -346,7 +346,7 @@ static void start(struct fixture *f)
 	pthread_mutex_lock(&mu);
 	interrupted = false;
 	pthread_mutex_unlock(&mu);
-	f->r = reconciler_start(&f->ctx, on_changed, NULL);
+	f->r = reconciler_start(&f->ctx, on_changed, NULL, NULL);
 	assert_non_null(f->r);
 }
 

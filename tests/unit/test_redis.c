@@ -769,8 +769,10 @@ static void test_shared_drop(void **state)
 
 /*
  * A logical dump of one shared tenant holds its keys only (with their
- * TTLs) and loads back; a load refuses keys outside the tenant's prefix
- * and commands other than RESTORE.
+ * TTLs) and loads back; loaded into another tenant (a fork), its keys
+ * are renamed into that tenant's prefix and the first keeps its own; a
+ * load refuses keys outside the dump's prefix (or, for a dump without a
+ * PREFIX line, the tenant's) and commands other than RESTORE.
  */
 static void test_dump_load(void **state)
 {
@@ -792,19 +794,49 @@ static void test_dump_load(void **state)
 	assert_non_null(memmem(sb.buf, sb.len, "app-b:d1", 8));
 	assert_null(memmem(sb.buf, sb.len, "app-a:", 6)); /* another tenant's keys are not in it */
 	expect(b, "DEL app-b:d1 app-b:d2 app-b:l", "3");
+	expect(b, "SET app-b:since x", "OK"); /* not in the dump: the load removes it */
 	lseek(fd, 0, SEEK_SET);
 	assert_int_equal(redis_tenant_load(G.s[1].addr, G.port, ADMIN_PW, "app-b:", fd, &err), 0);
 	close(fd);
 	expect(b, "GET app-b:d1", "one");
+	expect(b, "EXISTS app-b:since", "0");
 	expect(b, "LRANGE app-b:l 0 -1", "[3]");
 	const char *ttl = cmd(b, "PTTL app-b:d2");
 	assert_true(atoll(ttl) > 0 && atoll(ttl) <= 600000);
-	/* B's dump loaded as A's: refused, nothing of B's is written. */
+	/* B's dump loaded as A's: B's keys renamed into A's prefix, B's own
+	 * untouched. */
+	fd = open(path, O_RDONLY);
+	assert_int_equal(redis_tenant_load(G.s[1].addr, G.port, ADMIN_PW, "app-a:", fd, &err), 0);
+	close(fd);
+	redisContext *a = login(1, "app-a", PW_A);
+	expect(a, "GET app-a:d1", "one");
+	expect(a, "LRANGE app-a:l 0 -1", "[3]");
+	expect(a, "SET app-a:d1 changed", "OK");
+	expect(b, "GET app-b:d1", "one");
+	done(a);
+	/* Written without a PREFIX line (an older dump): its keys must be the
+	 * tenant's; B's refused as A's, nothing changed. */
+	const char *old = "*5\r\n$7\r\nRESTORE\r\n$8\r\napp-b:zz\r\n$1\r\n0\r\n$1\r\nx\r\n"
+			  "$7\r\nREPLACE\r\n";
+	snprintf(path, sizeof(path), "%s/old.dump", G.tmp);
+	assert_int_equal(fs_write_atomic(path, old, strlen(old), 0600), 0);
 	fd = open(path, O_RDONLY);
 	assert_int_equal(redis_tenant_load(G.s[1].addr, G.port, ADMIN_PW, "app-a:", fd, &err),
 			 MIREN_EINVAL);
 	assert_non_null(strstr(err.message, "outside the prefix"));
 	close(fd);
+	/* A PREFIX line that does not hold its keys: refused. */
+	const char *lying = "*2\r\n$6\r\nPREFIX\r\n$6\r\napp-c:\r\n"
+			    "*5\r\n$7\r\nRESTORE\r\n$8\r\napp-b:zz\r\n$1\r\n0\r\n$1\r\nx\r\n"
+			    "$7\r\nREPLACE\r\n";
+	snprintf(path, sizeof(path), "%s/lying.dump", G.tmp);
+	assert_int_equal(fs_write_atomic(path, lying, strlen(lying), 0600), 0);
+	fd = open(path, O_RDONLY);
+	assert_int_equal(redis_tenant_load(G.s[1].addr, G.port, ADMIN_PW, "app-a:", fd, &err),
+			 MIREN_EINVAL);
+	assert_non_null(strstr(err.message, "outside its prefix 'app-c:'"));
+	close(fd);
+	expect(b, "GET app-b:d1", "one"); /* the refused loads changed nothing */
 	/* Not a RESTORE. */
 	const char *evil = "*2\r\n$8\r\nFLUSHALL\r\n$5\r\nASYNC\r\n";
 	snprintf(path, sizeof(path), "%s/evil.dump", G.tmp);

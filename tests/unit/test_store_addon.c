@@ -4,7 +4,8 @@
  * instance as a column written with its state (also when the
  * compare-and-set loses), servers found by engine and kind, the tenant
  * count, disk records with their size, an error's message, detail and
- * hint kept apart next to the server, and migration 3 filling the new
+ * hint kept apart next to the server, a fork's source, and migration 3
+ * filling the new
  * columns of a store made before it (and 4, 5 applied after it).
  */
 #include <setjmp.h>
@@ -202,6 +203,34 @@ static void exec_ok(sqlite3 *db, const char *sql)
 		fail_msg("%s: %s", sql, msg);
 }
 
+/* A fork's source is written with the instance and read back by get and
+ * list; any other instance has none. */
+static void test_fork_column(void **state)
+{
+	struct fixture *f = *state;
+	add_addon(f->st, "i1", "a1", "");
+	assert_int_equal(store_app_ensure(f->st, "a2", NULL), 0);
+	struct addon_rec rec = { .id = "i2",
+				 .app = "a2",
+				 .addon = "eng-a",
+				 .variant = "small",
+				 .version = "1",
+				 .status = "pending",
+				 .fork = "{\"app\":\"a1\"}" };
+	assert_int_equal(store_addon_add(f->st, &rec, NULL), 0);
+	struct addon_rec got;
+	assert_int_equal(store_addon_get(f->st, "a2", "eng-a", &got, NULL), 0);
+	assert_string_equal(got.fork, "{\"app\":\"a1\"}");
+	addon_rec_release(&got);
+	struct addon_rec *all;
+	size_t n;
+	assert_int_equal(store_addon_list(f->st, NULL, &all, &n, NULL), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(all[0].fork, "");
+	assert_string_equal(all[1].fork, "{\"app\":\"a1\"}");
+	addon_recs_free(all, n);
+}
+
 /* A store of schema 2 (no engine, no server column), with an instance on
  * a server and one without, and a server no instance uses. */
 static void test_migration_fills_columns(void **state)
@@ -211,12 +240,19 @@ static void test_migration_fills_columns(void **state)
 	f->st = NULL;
 	sqlite3 *db;
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	exec_ok(db, "ALTER TABLE servers DROP COLUMN engine;"
+	exec_ok(db, "DROP TABLE backup_schedules;"
+		    "ALTER TABLE servers DROP COLUMN engine;"
 		    "ALTER TABLE addons DROP COLUMN server;"
 		    "ALTER TABLE addons DROP COLUMN error_detail;"
 		    "ALTER TABLE addons DROP COLUMN error_hint;"
+		    "ALTER TABLE addons DROP COLUMN credentials_at;"
+		    "ALTER TABLE releases DROP COLUMN size_bytes;"
+		    "ALTER TABLE releases DROP COLUMN rollback_of;"
+		    "ALTER TABLE addons DROP COLUMN fork_json;"
 		    "PRAGMA user_version = 2;"
 		    "INSERT INTO apps (name, created_at) VALUES ('a1', 0), ('a2', 0);"
+		    "INSERT INTO releases (app, n, created_at, source_sha256, config_json)"
+		    " VALUES ('a1', 1, 0, 'abc', '{}');"
 		    "INSERT INTO addons (id, app, addon, variant, version, status, state_json,"
 		    " created_at) VALUES"
 		    " ('i1', 'a1', 'eng-a', 'small', '1', 'active', '{\"server\":\"s-1\"}', 1),"
@@ -227,12 +263,21 @@ static void test_migration_fills_columns(void **state)
 		    " ('s-2', 'small', 'd-2', '10.0.0.2', 1, 0);");
 	sqlite3_close(db);
 	assert_int_equal(store_open(f->path, &f->st, NULL), 0);
-	assert_int_equal(store_schema_version(f->st), 5);
+	assert_int_equal(store_schema_version(f->st), 11);
+	/* migration 10: a release made before it: size not known, a deploy's */
+	struct release_rec rel;
+	assert_int_equal(store_release_get(f->st, "a1", 1, &rel, NULL), 0);
+	assert_int_equal(rel.size_bytes, 0);
+	assert_int_equal(rel.rollback_of, 0);
+	release_rec_release(&rel);
 	struct addon_rec rec;
 	assert_int_equal(store_addon_get(f->st, "a1", "eng-a", &rec, NULL), 0);
 	assert_string_equal(rec.server, "s-1");
+	assert_int_equal(rec.credentials_at, 1); /* migration 8: made with it */
+	assert_string_equal(rec.fork, "");       /* migration 9: not a fork */
 	addon_rec_release(&rec);
 	assert_int_equal(store_addon_get(f->st, "a2", "eng-b", &rec, NULL), 0);
+	assert_int_equal(rec.credentials_at, 0);
 	assert_string_equal(rec.server, ""); /* unreadable state: no server */
 	addon_rec_release(&rec);
 	struct server_rec s;
@@ -251,6 +296,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_find_kind_by_engine, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_error_whole, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fork_column, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_fills_columns, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -161,8 +161,36 @@ enum miren_err mariadb_tenant_password(const char *disk_dir, const char *root_pa
 				       const char *user, const char *password,
 				       struct miren_error *err);
 
-/* Ends the user's sessions, drops database `db` and user 'user'@'%'
- * (missing ones are fine). */
+/*
+ * The tenant's second user, the one its credentials rotate to and from:
+ * user + "_r__" (for a user of more than 60 bytes, its first 43 bytes +
+ * "_" + 16 hex digits of its SHA-256 + "_r__"), which no app's user can
+ * be (mariadb_ident_for_app's names end in a letter, a digit or one '_'
+ * after one).  0 with out[65], or MIREN_EINVAL for a name a tenant cannot
+ * have.
+ */
+enum miren_err mariadb_alt_user(const char *user, char out[65], struct miren_error *err);
+
+/*
+ * Makes login (user or mariadb_alt_user(user)) a working user of the
+ * tenant with password (sent as a hash), holding ALL PRIVILEGES on
+ * `db`.* and nothing else (the second one created when missing).  With
+ * revoke_other, the other one is locked (ACCOUNT LOCK) and its sessions
+ * ended; without, it is left as it is.  Idempotent.  MIREN_EINVAL for a
+ * login that is neither, before connecting.
+ */
+enum miren_err mariadb_tenant_logins(const char *disk_dir, const char *root_password,
+				     const char *user, const char *db, const char *login,
+				     const char *password, bool revoke_other,
+				     struct miren_error *err);
+
+/* The users of the server that may log in (not locked; not root and
+ * mariadb.sys), sorted (to free with mariadb_names_free). */
+enum miren_err mariadb_login_users(const char *disk_dir, const char *root_password, char ***out,
+				   size_t *n, struct miren_error *err);
+
+/* Ends the user's sessions (and its second user's), drops database `db`,
+ * user 'user'@'%' and the second user (missing ones are fine). */
 enum miren_err mariadb_tenant_drop(const char *disk_dir, const char *root_password,
 				   const char *user, const char *db, struct miren_error *err);
 
@@ -239,11 +267,18 @@ enum miren_err mariadb_dump(const struct mariadb_install *in, const char *host, 
 enum miren_err mariadb_load(const struct mariadb_install *in, const char *host, int port,
 			    const char *user, const char *password, const char *db, int fd,
 			    struct miren_error *err);
+/* Empties db as its tenant user: drops every view and table (a load's
+ * first step, so that afterwards the database holds what the dump holds). */
+enum miren_err mariadb_clear(const struct mariadb_install *in, const char *host, int port,
+			     const char *user, const char *password, const char *db,
+			     struct miren_error *err);
 
 struct mariadb_info {
 	char version[64];     /* SELECT VERSION() */
 	long long size_bytes; /* of db (data + index), or of every table when db is NULL */
 	long connections;     /* sessions of db's users, or all client sessions */
+	long max_connections; /* @@max_connections */
+	long long uptime_s;   /* the server's Uptime status */
 };
 
 /* Facts about the server of DISK, or about one tenant database db. */

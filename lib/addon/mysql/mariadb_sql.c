@@ -19,6 +19,7 @@
 #include "util/io.h"
 #include "util/names.h"
 #include "util/num.h"
+#include "util/sha256.h"
 
 /* ---- connections -------------------------------------------------------- */
 
@@ -213,6 +214,17 @@ static enum miren_err end_sessions(MYSQL *m, const char *user, struct miren_erro
 	return rc;
 }
 
+/* A tenant's password: MIREN_EINVAL (never naming it) unless it may go
+ * into a statement as it is. */
+static enum miren_err check_password(const char *password, struct miren_error *err)
+{
+	if (mdbi_password_ok(password))
+		return 0;
+	return miren_error_set(err, MIREN_EINVAL,
+			       "a tenant password must be 1..255 printable characters without "
+			       "quotes");
+}
+
 enum miren_err mariadb_tenant_create(const char *disk_dir, const char *root_password,
 				     const char *user, const char *db, const char *password,
 				     struct miren_error *err)
@@ -221,10 +233,8 @@ enum miren_err mariadb_tenant_create(const char *disk_dir, const char *root_pass
 	if ((rc = mdbi_check_name(user, "a user", err)) ||
 	    (rc = mdbi_check_name(db, "a database", err)))
 		return rc;
-	if (!mdbi_password_ok(password))
-		return miren_error_set(err, MIREN_EINVAL,
-				       "a tenant password must be 1..255 "
-				       "printable characters without quotes");
+	if ((rc = check_password(password, err)))
+		return rc;
 	MYSQL *m = root_connect(disk_dir, root_password, 5, err);
 	if (!m)
 		return err ? err->code : MIREN_EUNAVAIL;
@@ -250,10 +260,8 @@ enum miren_err mariadb_tenant_password(const char *disk_dir, const char *root_pa
 	enum miren_err rc;
 	if ((rc = mdbi_check_name(user, "a user", err)))
 		return rc;
-	if (!mdbi_password_ok(password))
-		return miren_error_set(err, MIREN_EINVAL,
-				       "a tenant password must be 1..255 "
-				       "printable characters without quotes");
+	if ((rc = check_password(password, err)))
+		return rc;
 	MYSQL *m = root_connect(disk_dir, root_password, 5, err);
 	if (!m)
 		return err ? err->code : MIREN_EUNAVAIL;
@@ -262,6 +270,88 @@ enum miren_err mariadb_tenant_password(const char *disk_dir, const char *root_pa
 	char *sql = xasprintf("ALTER USER '%s'@'%%' IDENTIFIED BY PASSWORD '%s'", user, hash);
 	rc = run_sql(m, sql, "setting the tenant's password", err);
 	free(sql);
+	mysql_close(m);
+	return rc;
+}
+
+enum miren_err mariadb_alt_user(const char *user, char out[65], struct miren_error *err)
+{
+	out[0] = '\0';
+	enum miren_err rc = mdbi_check_name(user, "a user", err);
+	if (rc)
+		return rc;
+	size_t n = strlen(user);
+	if (n <= 60) {
+		snprintf(out, 65, "%s_r__", user);
+		return 0;
+	}
+	char hex[65];
+	sha256_hex(user, n, hex);
+	snprintf(out, 65, "%.43s_%.16s_r__", user, hex);
+	return 0;
+}
+
+enum miren_err mariadb_tenant_logins(const char *disk_dir, const char *root_password,
+				     const char *user, const char *db, const char *login,
+				     const char *password, bool revoke_other,
+				     struct miren_error *err)
+{
+	char alt[65];
+	enum miren_err rc;
+	if ((rc = mariadb_alt_user(user, alt, err)) ||
+	    (rc = mdbi_check_name(db, "a database", err)))
+		return rc;
+	bool to_alt = !strcmp(login, alt);
+	if (!to_alt && strcmp(login, user) != 0)
+		return miren_error_set(err, MIREN_EINVAL, "user %s is not a login of tenant %s",
+				       login, user);
+	if ((rc = check_password(password, err)))
+		return rc;
+	MYSQL *m = root_connect(disk_dir, root_password, 5, err);
+	if (!m)
+		return err ? err->code : MIREN_EUNAVAIL;
+	char hash[42];
+	mdbi_native_hash(password, hash);
+	/* The second user gets exactly the first one's grants. */
+	char *sql = to_alt ? xasprintf("CREATE USER IF NOT EXISTS '%s'@'%%' IDENTIFIED BY PASSWORD "
+				       "'%s';"
+				       "REVOKE ALL PRIVILEGES, GRANT OPTION FROM '%s'@'%%';"
+				       "GRANT ALL PRIVILEGES ON `%s`.* TO '%s'@'%%';",
+				       login, hash, login, db, login)
+			   : xstrdup("");
+	char *all = xasprintf("%sALTER USER '%s'@'%%' IDENTIFIED BY PASSWORD '%s' ACCOUNT UNLOCK",
+			      sql, login, hash);
+	free(sql);
+	rc = run_sql(m, all, "letting the new user in", err);
+	explicit_bzero(hash, sizeof(hash));
+	free(all);
+	if (!rc && revoke_other) {
+		const char *other = to_alt ? user : alt;
+		sql = xasprintf("ALTER USER IF EXISTS '%s'@'%%' ACCOUNT LOCK", other);
+		rc = run_sql(m, sql, "locking the old user", err);
+		free(sql);
+		if (!rc)
+			rc = end_sessions(m, other, err);
+	}
+	mysql_close(m);
+	return rc;
+}
+
+enum miren_err mariadb_login_users(const char *disk_dir, const char *root_password, char ***out,
+				   size_t *n, struct miren_error *err)
+{
+	*out = NULL;
+	*n = 0;
+	MYSQL *m = root_connect(disk_dir, root_password, 5, err);
+	if (!m)
+		return err ? err->code : MIREN_EUNAVAIL;
+	enum miren_err rc =
+		query_column(m,
+			     "SELECT DISTINCT User FROM mysql.global_priv WHERE User NOT IN "
+			     "('root', 'mariadb.sys') AND Host = '%' AND NOT "
+			     "IFNULL(JSON_EXTRACT(Priv, '$.account_locked') = true, false) "
+			     "ORDER BY 1",
+			     "listing the users that may log in", out, n, err);
 	mysql_close(m);
 	return rc;
 }
@@ -276,12 +366,19 @@ enum miren_err mariadb_tenant_drop(const char *disk_dir, const char *root_passwo
 	MYSQL *m = root_connect(disk_dir, root_password, 5, err);
 	if (!m)
 		return err ? err->code : MIREN_EUNAVAIL;
-	/* The user first: no new session can start while the rest goes. */
-	char *sql = xasprintf("DROP USER IF EXISTS '%s'@'%%'", user);
-	rc = run_sql(m, sql, "dropping the tenant's user", err);
+	/* The users first: no new session can start while the rest goes. */
+	char alt[65];
+	if ((rc = mariadb_alt_user(user, alt, err))) {
+		mysql_close(m);
+		return rc;
+	}
+	char *sql = xasprintf("DROP USER IF EXISTS '%s'@'%%', '%s'@'%%'", user, alt);
+	rc = run_sql(m, sql, "dropping the tenant's users", err);
 	free(sql);
 	if (!rc)
 		rc = end_sessions(m, user, err);
+	if (!rc)
+		rc = end_sessions(m, alt, err);
 	if (!rc) {
 		sql = xasprintf("DROP DATABASE IF EXISTS `%s`", db);
 		rc = run_sql(m, sql, "dropping the tenant's database", err);
@@ -344,14 +441,28 @@ enum miren_err mariadb_info(const char *disk_dir, const char *root_password, con
 				      "COMMAND <> 'Daemon' AND ID <> CONNECTION_ID()");
 	char *size = v ? query_value(m, size_sql, "asking the size", err) : NULL;
 	char *conns = size ? query_value(m, conn_sql, "counting sessions", err) : NULL;
-	if (!conns)
+	/* How many clients the server takes (max_connections; one more is
+	 * kept for an administrator). */
+	char *max = conns ? query_value(m, "SELECT @@max_connections", "asking max_connections",
+					err)
+			  : NULL;
+	char *up = max ? query_value(m,
+				     "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS"
+				     " WHERE VARIABLE_NAME = 'UPTIME'",
+				     "asking the uptime", err)
+		       : NULL;
+	if (!up)
 		rc = err ? err->code : MIREN_EDB;
 	else {
 		snprintf(out->version, sizeof(out->version), "%s", v);
 		long long n = 0;
 		out->size_bytes = num_parse(size, 0, LLONG_MAX, &n) ? n : 0;
 		out->connections = num_parse(conns, 0, INT_MAX, &n) ? (int)n : 0;
+		out->max_connections = num_parse(max, 0, INT_MAX, &n) ? (long)n : -1;
+		out->uptime_s = num_parse(up, 0, LLONG_MAX, &n) ? n : -1;
 	}
+	free(up);
+	free(max);
 	free(conns);
 	free(size);
 	free(v);

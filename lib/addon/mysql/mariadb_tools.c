@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -204,4 +205,43 @@ enum miren_err mariadb_load(const struct mariadb_install *in, const char *host, 
 	static const char *const extra[] = { "--batch", NULL };
 	return tenant_tool(in->client, "loading the dump with mariadb", host, port, user, password,
 			   db, extra, true, fd, -1, err);
+}
+
+/*
+ * What mariadb_clear runs in the tenant's database: every view, then every
+ * table (sequences too; triggers go with their tables), named from
+ * information_schema and dropped by prepared statements.  Routines and
+ * events stay: a dump holds a DROP ... IF EXISTS before each of its own.
+ */
+static const char clear_sql[] =
+	"SET SESSION group_concat_max_len = 16777216;\n"
+	"SET FOREIGN_KEY_CHECKS = 0;\n"
+	"SET @miren_v = (SELECT GROUP_CONCAT(CONCAT('`', REPLACE(TABLE_NAME, '`', '``'), '`')) "
+	"FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE());\n"
+	"SET @miren_s = IF(@miren_v IS NULL, 'DO 0', CONCAT('DROP VIEW IF EXISTS ', @miren_v));\n"
+	"PREPARE miren_st FROM @miren_s;\nEXECUTE miren_st;\nDEALLOCATE PREPARE miren_st;\n"
+	"SET @miren_t = (SELECT GROUP_CONCAT(CONCAT('`', REPLACE(TABLE_NAME, '`', '``'), '`')) "
+	"FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+	"AND TABLE_TYPE <> 'VIEW');\n"
+	"SET @miren_s = IF(@miren_t IS NULL, 'DO 0', CONCAT('DROP TABLE IF EXISTS ', @miren_t));\n"
+	"PREPARE miren_st FROM @miren_s;\nEXECUTE miren_st;\nDEALLOCATE PREPARE miren_st;\n";
+
+enum miren_err mariadb_clear(const struct mariadb_install *in, const char *host, int port,
+			     const char *user, const char *password, const char *db,
+			     struct miren_error *err)
+{
+	int fd = memfd_create("miren-clear", MFD_CLOEXEC);
+	if (fd < 0 || io_write_all(fd, clear_sql, strlen(clear_sql)) != 0 ||
+	    lseek(fd, 0, SEEK_SET) != 0) {
+		enum miren_err rc = miren_error_set(err, MIREN_EIO, "cannot stage SQL: %s",
+						    io_strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	static const char *const extra[] = { "--batch", NULL };
+	enum miren_err rc = tenant_tool(in->client, "emptying the database", host, port, user,
+					password, db, extra, true, fd, -1, err);
+	close(fd);
+	return rc;
 }

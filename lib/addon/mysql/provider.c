@@ -11,12 +11,17 @@
 #include "addon/mysql/provider.h"
 #include "addon/server.h"
 #include "util/fs.h"
+#include "util/io.h"
+#include "util/paths.h"
 #include "util/secret.h"
 #include "util/strbuf.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define GiB (1024LL * 1024 * 1024)
 
@@ -26,14 +31,14 @@ static const struct addon_variant variants[] = {
 	  "drivers and mysql:// URLs work) with dedicated storage, on its own address,\n"
 	  "port 3306. The app's user has every right on its own database and nothing\n"
 	  "else; the server's root account stays with the platform.",
-	  1 * GiB },
+	  1 * GiB, false },
 	{ "shared", "Multi-app shared MySQL-compatible server, MariaDB",
 	  "Apps share one MariaDB server (MySQL-compatible), each with its own database\n"
 	  "and user; grants keep every app out of the others' databases (it can neither\n"
 	  "see, connect to nor read them). The server does not isolate workloads: a\n"
 	  "heavy query in one app can slow the others. For small internal tools,\n"
 	  "staging environments and apps you know will stay lightweight.",
-	  10 * GiB },
+	  10 * GiB, true },
 };
 
 static long long disk_bytes(const char *variant)
@@ -109,6 +114,7 @@ static enum miren_err my_state_parse(const char *json, void **out, struct miren_
 	t->user = member(o, "user");
 	t->db = member(o, "db");
 	t->password = member(o, "password");
+	addon_logins_parse(&t->lg, o, t->user);
 	json_decref(o);
 	*out = t;
 	return 0;
@@ -122,6 +128,7 @@ static char *my_state_json(const void *state)
 		json_object_set_new(o, "user", json_string(t->user));
 		json_object_set_new(o, "db", json_string(t->db));
 		json_object_set_new(o, "password", json_string(t->password));
+		addon_logins_json(&t->lg, t->user, o);
 	}
 	char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
@@ -136,6 +143,7 @@ static void my_state_free(void *state)
 	free(t->user);
 	free(t->db);
 	free_secret(t->password);
+	addon_logins_release(&t->lg);
 	free(t);
 }
 
@@ -173,6 +181,7 @@ static enum miren_err plan_tenant(struct addon_inst *inst, struct miren_error *e
 	t->user = xstrdup(ident);
 	t->db = xstrdup(ident);
 	t->password = secret_password();
+	addon_logins_init(&t->lg, ident);
 	return 0;
 }
 
@@ -384,14 +393,14 @@ static enum miren_err my_env(struct addon_ctx *ctx, struct addon_inst *inst, str
 	char port[16];
 	snprintf(port, sizeof(port), "%d", srv.port);
 	/* user, password and db are [A-Za-z0-9_]: nothing to escape. */
-	char *url = xasprintf("mysql://%s:%s@%s:%d/%s", t->user, t->password, srv.address, srv.port,
-			      t->db);
+	char *url = xasprintf("mysql://%s:%s@%s:%d/%s", t->lg.login, t->password, srv.address,
+			      srv.port, t->db);
 	*out = NULL;
 	*n = 0;
 	add_var(out, n, "DATABASE_URL", url, true);
 	add_var(out, n, "MYSQL_HOST", srv.address, false);
 	add_var(out, n, "MYSQL_PORT", port, false);
-	add_var(out, n, "MYSQL_USER", t->user, false);
+	add_var(out, n, "MYSQL_USER", t->lg.login, false);
 	add_var(out, n, "MYSQL_PASSWORD", t->password, true);
 	add_var(out, n, "MYSQL_DATABASE", t->db, false);
 	free_secret(url);
@@ -399,29 +408,128 @@ static enum miren_err my_env(struct addon_ctx *ctx, struct addon_inst *inst, str
 	return 0;
 }
 
-/* A new password for the tenant, in the server and in the state. */
-static enum miren_err my_rotate(struct addon_ctx *ctx, struct addon_inst *inst,
-				struct miren_error *err)
+/* Rotation (addon.h, addon/logins.h): the tenant's user and its second
+ * user take turns, each holding the database's privileges. */
+static enum miren_err my_rotate_plan(struct addon_ctx *ctx, struct addon_inst *inst,
+				     const char *credential, struct miren_error *err)
 {
 	struct myp_tenant *t = inst->state;
 	struct server_view v;
 	enum miren_err rc = server_view(ctx, inst, &v, err);
 	if (rc)
 		return rc;
-	char *pw = secret_password();
-	rc = mariadb_tenant_password(v.dir, v.ss.root_password, t->user, pw, err);
-	if (!rc) {
-		free_secret(t->password);
-		t->password = pw;
-		pw = NULL;
-	}
-	free_secret(pw);
 	server_done(&v);
+	if (strcmp(credential, "user") != 0) {
+		miren_error_set(err, MIREN_EINVAL,
+				"addon %s rotates the app's own credentials only, not '%s'",
+				MYSQL_ADDON, credential);
+		miren_error_hint(err, "give --credential user (root never leaves the daemon: it "
+				      "logs in over a private unix socket only)");
+		return MIREN_EINVAL;
+	}
+	addon_logins_plan(&t->lg);
+	return 0;
+}
+
+static enum addon_rotate_phase my_rotate_phase(const void *state)
+{
+	return addon_logins_phase(&((const struct myp_tenant *)state)->lg);
+}
+
+static enum miren_err my_rotate_issue(struct addon_ctx *ctx, struct addon_inst *inst,
+				      struct miren_error *err)
+{
+	struct myp_tenant *t = inst->state;
+	if (!*t->lg.next_password)
+		return 0; /* issued already */
+	char alt[65];
+	struct server_view v;
+	enum miren_err rc = mariadb_alt_user(t->user, alt, err);
+	if (!rc)
+		rc = server_view(ctx, inst, &v, err);
+	if (rc)
+		return rc;
+	const char *next = addon_logins_other(&t->lg, t->user, alt);
+	rc = mariadb_tenant_logins(v.dir, v.ss.root_password, t->user, t->db, next,
+				   t->lg.next_password, false, err);
+	server_done(&v);
+	if (!rc)
+		addon_logins_switch(&t->lg, next, &t->password);
 	return rc;
 }
 
-/* A logical dump of the tenant's database (or a load into it), as the
- * tenant's own user. */
+static enum miren_err my_rotate_revoke(struct addon_ctx *ctx, struct addon_inst *inst,
+				       struct miren_error *err)
+{
+	struct myp_tenant *t = inst->state;
+	if (!*t->lg.retired)
+		return 0;
+	struct server_view v;
+	enum miren_err rc = server_view(ctx, inst, &v, err);
+	if (rc)
+		return rc;
+	rc = mariadb_tenant_logins(v.dir, v.ss.root_password, t->user, t->db, t->lg.login,
+				   t->password, true, err);
+	server_done(&v);
+	if (!rc)
+		addon_logins_revoked(&t->lg);
+	return rc;
+}
+
+static int64_t my_issued_at(const void *state)
+{
+	return ((const struct myp_tenant *)state)->lg.issued_at;
+}
+
+/*
+ * The load hook's "replaces, all or nothing" on a server whose DDL is not
+ * transactional: the tenant's data is dumped aside first (an unlinked file
+ * in the data directory's tmp/), the database emptied, the dump loaded;
+ * when that fails, the database is emptied again and the copy put back.
+ * (A daemon killed in the middle leaves the database partly loaded.)
+ */
+static enum miren_err load_replacing(struct addon_ctx *ctx, const struct mariadb_install *in,
+				     const struct server_rec *srv, const struct myp_tenant *t,
+				     int fd, struct miren_error *err)
+{
+	char *tmp = data_paths_tmp(ctx->paths);
+	int aside = open(tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	free(tmp);
+	if (aside < 0)
+		return miren_error_set(err, MIREN_EIO,
+				       "cannot make a file for the current data: %s",
+				       io_strerror(errno));
+	enum miren_err rc = mariadb_dump(in, srv->address, srv->port, t->lg.login, t->password,
+					 t->db, aside, err);
+	if (!rc)
+		rc = mariadb_clear(in, srv->address, srv->port, t->lg.login, t->password, t->db,
+				   err);
+	if (!rc) {
+		rc = mariadb_load(in, srv->address, srv->port, t->lg.login, t->password, t->db, fd,
+				  err);
+		if (rc) {
+			struct miren_error back;
+			miren_error_clear(&back);
+			if (lseek(aside, 0, SEEK_SET) != 0 ||
+			    mariadb_clear(in, srv->address, srv->port, t->lg.login, t->password,
+					  t->db, &back) ||
+			    mariadb_load(in, srv->address, srv->port, t->lg.login, t->password,
+					 t->db, aside, &back)) {
+				char why[sizeof(err->message)];
+				snprintf(why, sizeof(why), "%s", err->message);
+				miren_error_set(err, rc,
+						"%s; and the data from before could not be put "
+						"back: %s",
+						why, back.message);
+			}
+		}
+	}
+	close(aside);
+	return rc;
+}
+
+/* A logical dump of the tenant's database (or a load into it, replacing
+ * what it holds), as the tenant's own user. */
 static enum miren_err dump_or_load(struct addon_ctx *ctx, struct addon_inst *inst, int fd,
 				   bool load, struct miren_error *err)
 {
@@ -433,8 +541,9 @@ static enum miren_err dump_or_load(struct addon_ctx *ctx, struct addon_inst *ins
 		rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
 	if (rc)
 		return rc;
-	rc = load ? mariadb_load(&in, srv.address, srv.port, t->user, t->password, t->db, fd, err)
-		  : mariadb_dump(&in, srv.address, srv.port, t->user, t->password, t->db, fd, err);
+	rc = load ? load_replacing(ctx, &in, &srv, t, fd, err)
+		  : mariadb_dump(&in, srv.address, srv.port, t->lg.login, t->password, t->db, fd,
+				 err);
 	server_rec_release(&srv);
 	return rc;
 }
@@ -466,14 +575,19 @@ static enum miren_err my_connect(struct addon_ctx *ctx, struct addon_inst *inst,
 	char **argv = xcalloc(10, sizeof(*argv));
 	size_t k = 0;
 	argv[k++] = xstrdup(in.client);
+	/* No option file: one naming a password would win over MYSQL_PWD. */
+	argv[k++] = xstrdup("--no-defaults");
 	argv[k++] = xasprintf("--host=%s", srv.address);
 	argv[k++] = xasprintf("--port=%d", srv.port);
-	argv[k++] = xasprintf("--user=%s", t->user);
+	argv[k++] = xasprintf("--user=%s", t->lg.login);
 	argv[k++] = xasprintf("--database=%s", t->db);
 	char **env = xcalloc(2, sizeof(*env));
 	env[0] = xasprintf("MYSQL_PWD=%s", t->password);
 	out->argv = argv;
 	out->env = env;
+	/* A statement: --execute, whose failure is the client's exit status. */
+	if (out->command)
+		addon_connect_args(out, (const char *const[]){ "--execute", out->command, NULL });
 	server_rec_release(&srv);
 	return 0;
 }
@@ -492,7 +606,8 @@ static enum miren_err my_info(struct addon_ctx *ctx, struct addon_inst *inst,
 		snprintf(out->version, sizeof(out->version), "%s", mi.version);
 		out->size_bytes = mi.size_bytes;
 		out->connections = (int)mi.connections;
-		out->max_connections = -1; /* not asked */
+		out->max_connections = (int)mi.max_connections;
+		out->uptime_s = mi.uptime_s;
 	}
 	server_done(&v);
 	return rc;
@@ -505,13 +620,14 @@ static json_t *my_describe(struct addon_ctx *ctx, struct addon_inst *inst)
 		return NULL;
 	const struct myp_tenant *t = inst->state;
 	json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s}", "disk", srv.disk, "host", srv.address,
-			      "port", srv.port, "database", t->db, "user", t->user);
+			      "port", srv.port, "database", t->db, "user", t->lg.login);
 	server_rec_release(&srv);
 	return o;
 }
 
 const struct addon_def addon_engine_mysql = {
 	.name = MYSQL_ADDON,
+	.engine = "MariaDB",
 	.description = "Managed MySQL-compatible database (MariaDB)",
 	.variants = variants,
 	.n_variants = sizeof(variants) / sizeof(variants[0]),
@@ -538,9 +654,19 @@ const struct addon_def addon_engine_mysql = {
 	.restore_verify = myp_restore_verify,
 	.dump = my_dump,
 	.load = my_load,
-	.rotate = my_rotate,
+	.rotate_plan = my_rotate_plan,
+	.rotate_phase = my_rotate_phase,
+	.rotate_issue = my_rotate_issue,
+	.rotate_revoke = my_rotate_revoke,
+	.credentials_issued_at = my_issued_at,
 	.connect = my_connect,
 	.info = my_info,
+	.tenant_facts = myp_tenant_facts,
+	.scratch_start = myp_scratch_start,
+	.scratch_load = myp_scratch_load,
+	.scratch_dump = myp_scratch_dump,
+	.scratch_check = myp_scratch_check,
+	.scratch_stop = myp_scratch_stop,
 	.idle = myp_idle,
 	.interrupt = myp_interrupt,
 	.describe = my_describe,

@@ -12,13 +12,15 @@
  *                mysql-shared-data-<8 hex> (shared)
  *   address      the lowest free one of the pool, on the server row
  *   user, db     mariadb_ident_for_app(app)
- * An instance's state is {"user","db","password"} (struct myp_tenant); its
- * server is the framework's field (addon_inst.rec.server).
+ * An instance's state is {"user","db","password"} (struct myp_tenant) and
+ * the members of its logins (addon/logins.h); its server is the
+ * framework's field (addon_inst.rec.server).
  */
 #ifndef MIREN_ADDON_MYSQL_PROVIDER_H
 #define MIREN_ADDON_MYSQL_PROVIDER_H
 
 #include "addon/addon.h"
+#include "addon/logins.h"
 #include "addon/mysql/mariadb.h"
 
 #define MYSQL_PORT 3306
@@ -27,9 +29,12 @@
 /* An instance's state (addon_inst.state): strings malloc'd, "" when not
  * planned yet. */
 struct myp_tenant {
-	char *user;
+	char *user; /* the first login, named from the app */
 	char *db;
-	char *password;
+	char *password; /* of lg.login */
+	/* Its logins: user and its second user (mariadb_alt_user), taking
+	 * turns at each rotation (addon/logins.h). */
+	struct addon_logins lg;
 };
 
 /* A server's state (server_rec.state_json), as the provider reads it. */
@@ -80,5 +85,23 @@ enum miren_err myp_restore_start(struct addon_ctx *ctx, const struct server_rec 
 				 struct miren_error *err);
 enum miren_err myp_restore_verify(struct addon_ctx *ctx, const struct server_rec *srv,
 				  struct addon_inst *tenants, size_t n, struct miren_error *err);
+
+/* Makes the template data directory of in's version exist; *dir gets
+ * its path (caller frees). */
+enum miren_err myp_template_ready(struct addon_ctx *ctx, const struct mariadb_install *in,
+				  char **dir, struct miren_error *err);
+
+/* Scratch servers (scratch.c). */
+json_t *myp_tenant_facts(struct addon_ctx *ctx, struct addon_inst *inst);
+enum miren_err myp_scratch_start(struct addon_ctx *ctx, const json_t *header, const json_t *opts,
+				 const char *dir, struct addon_scratch *out,
+				 struct miren_error *err);
+enum miren_err myp_scratch_load(struct addon_ctx *ctx, struct addon_scratch *s, int fd,
+				struct miren_error *err);
+enum miren_err myp_scratch_dump(struct addon_ctx *ctx, struct addon_scratch *s,
+				const json_t *tenant, int fd, struct miren_error *err);
+enum miren_err myp_scratch_check(struct addon_ctx *ctx, struct addon_scratch *s,
+				 struct miren_error *err);
+void myp_scratch_stop(struct addon_ctx *ctx, struct addon_scratch *s);
 
 #endif

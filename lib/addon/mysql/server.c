@@ -52,6 +52,31 @@ static char *template_dir(struct addon_ctx *ctx, const char *version, const char
 	return data_paths_template(ctx->paths, name);
 }
 
+enum miren_err myp_template_ready(struct addon_ctx *ctx, const struct mariadb_install *in,
+				  char **dir, struct miren_error *err)
+{
+	*dir = NULL;
+	char *tpw = NULL;
+	enum miren_err rc = template_password(ctx, &tpw, err);
+	char *tparent = data_paths_templates(ctx->paths);
+	if (!rc && fs_mkdir_p(tparent, 0711) != 0)
+		rc = miren_error_set(err, MIREN_EIO, "cannot create '%s': %s", tparent,
+				     io_strerror(errno));
+	free(tparent);
+	char *tdir = template_dir(ctx, in->version, "");
+	if (!rc)
+		rc = mariadb_template_ensure(in, tdir, tpw, ctx->uid, ctx->gid, err);
+	if (tpw) {
+		explicit_bzero(tpw, strlen(tpw));
+		free(tpw);
+	}
+	if (rc)
+		free(tdir);
+	else
+		*dir = tdir;
+	return rc;
+}
+
 struct prestart {
 	char *disk_dir;
 	uid_t uid;
@@ -451,6 +476,7 @@ static void compare_names(json_t *v, const char *id, const char *what, char **ha
 			  char **want, size_t n_want)
 {
 	qsort(want, n_want, sizeof(*want), cmp_str);
+	qsort(have, n_have, sizeof(*have), cmp_str);
 	bool same = n_have == n_want;
 	for (size_t i = 0; same && i < n_have; i++)
 		same = !strcmp(have[i], want[i]);
@@ -468,31 +494,68 @@ static void compare_names(json_t *v, const char *id, const char *what, char **ha
 	strbuf_release(&w);
 }
 
-/* A shared server holds exactly the databases and users of its tenants. */
+/* Each tenant not in the middle of a rotation has exactly one working
+ * user (addon_logins_check). */
+static void check_logins(const struct server_rec *srv, const char *dir, const char *root,
+			 const struct addon_inst *tenants, size_t n, json_t *violations)
+{
+	char **logins;
+	size_t n_logins;
+	struct miren_error err;
+	if (mariadb_login_users(dir, root, &logins, &n_logins, &err) != 0) {
+		json_array_append_new(violations,
+				      json_sprintf("server %s cannot be asked for its users: %s",
+						   srv->id, err.message));
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct myp_tenant *t = tenants[i].state;
+		char alt[65];
+		if (*t->user && mariadb_alt_user(t->user, alt, NULL) == 0)
+			addon_logins_check(&t->lg, srv->id, tenants[i].rec.app, t->user, alt,
+					   logins, n_logins, violations);
+	}
+	mariadb_names_free(logins, n_logins);
+}
+
+/* A shared server holds exactly the databases and users of its tenants
+ * (with their second users once a rotation made them); every server's
+ * tenants have one working user each. */
 void myp_check_server(struct addon_ctx *ctx, const struct server_rec *srv,
 		      const struct addon_inst *tenants, size_t n, json_t *violations)
 {
-	if (strcmp(srv->kind, "shared"))
-		return;
 	struct myp_server ss;
 	myp_server_parse(srv, &ss);
 	char *dir = addon_disk_dir(ctx, srv->disk);
+	if (n > 0) /* (a server with no active tenant may still be starting) */
+		check_logins(srv, dir, ss.root_password, tenants, n, violations);
 	char **dbs, **users;
 	size_t n_dbs, n_users;
 	struct miren_error err;
-	if (mariadb_tenant_names(dir, ss.root_password, &dbs, &n_dbs, &users, &n_users, &err)) {
+	if (strcmp(srv->kind, "shared") != 0) {
+		/* (a dedicated server holds its one tenant) */
+	} else if (mariadb_tenant_names(dir, ss.root_password, &dbs, &n_dbs, &users, &n_users,
+					&err)) {
 		json_array_append_new(violations,
 				      json_sprintf("shared server %s cannot be asked for its "
 						   "tenants: %s",
 						   srv->id, err.message));
 	} else {
-		char **want = xcalloc(n + 1, sizeof(*want));
+		char **want = xcalloc(2 * n + 1, sizeof(*want));
+		char(*alts)[65] = xcalloc(n + 1, sizeof(*alts));
 		for (size_t i = 0; i < n; i++)
 			want[i] = ((const struct myp_tenant *)tenants[i].state)->db;
 		compare_names(violations, srv->id, "databases", dbs, n_dbs, want, n);
-		for (size_t i = 0; i < n; i++)
-			want[i] = ((const struct myp_tenant *)tenants[i].state)->user;
-		compare_names(violations, srv->id, "users", users, n_users, want, n);
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++) {
+			const struct myp_tenant *t = tenants[i].state;
+			want[k++] = t->user;
+			if (mariadb_alt_user(t->user, alts[i], NULL) == 0 &&
+			    addon_logins_want_second(&t->lg, alts[i], users, n_users))
+				want[k++] = alts[i];
+		}
+		compare_names(violations, srv->id, "users", users, n_users, want, k);
+		free(alts);
 		free(want);
 		mariadb_names_free(dbs, n_dbs);
 		mariadb_names_free(users, n_users);
@@ -615,7 +678,9 @@ static bool has_tenant(const struct addon_inst *tenants, size_t n, const char *n
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct myp_tenant *t = tenants[i].state;
-		if (!strcmp(db ? t->db : t->user, name))
+		char alt[65];
+		if (!strcmp(db ? t->db : t->user, name) ||
+		    (!db && mariadb_alt_user(t->user, alt, NULL) == 0 && !strcmp(alt, name)))
 			return true;
 	}
 	return false;
@@ -649,9 +714,15 @@ enum miren_err myp_restore_verify(struct addon_ctx *ctx, const struct server_rec
 	enum miren_err rc = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
 		const struct myp_tenant *t = tenants[i].state;
-		if (*t->user)
-			rc = mariadb_tenant_create(dir, ss.root_password, t->user, t->db,
-						   t->password, err);
+		if (!*t->user)
+			continue;
+		/* Its user and database as recorded, then its logins: the
+		 * recorded one working, the other locked (a backup may be of
+		 * before a rotation). */
+		rc = mariadb_tenant_create(dir, ss.root_password, t->user, t->db, t->password, err);
+		if (!rc && (t->lg.alt || strcmp(t->lg.login, t->user) != 0))
+			rc = mariadb_tenant_logins(dir, ss.root_password, t->user, t->db,
+						   t->lg.login, t->password, true, err);
 	}
 	char **dbs = NULL, **users = NULL;
 	size_t n_dbs = 0, n_users = 0;

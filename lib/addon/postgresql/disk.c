@@ -63,12 +63,15 @@ static bool temp_rel_name(const char *b)
  */
 static bool skip(const char *rel, bool is_dir, bool online)
 {
-	static const char *const files[] = {
-		"pgdata/postmaster.pid",       "pgdata/postmaster.opts",
-		"pgdata/backup_label",         "pgdata/backup_label.old",
-		"pgdata/tablespace_map",       "pgdata/postgresql.auto.conf.tmp",
-		"pgdata/current_logfiles.tmp", NULL
-	};
+	static const char *const files[] = { "pgdata/postmaster.pid", "pgdata/postmaster.opts",
+					     "pgdata/backup_label", "pgdata/backup_label.old",
+					     "pgdata/tablespace_map",
+					     "pgdata/postgresql.auto.conf.tmp",
+					     "pgdata/current_logfiles.tmp",
+					     /* NOLINTNEXTLINE(bugprone-suspicious-missing-comma) */
+					     "pgdata/" PG_ARCHIVE_STATUS,
+					     /* NOLINTNEXTLINE(bugprone-suspicious-missing-comma) */
+					     "pgdata/" PG_ARCHIVE_STATUS ".tmp", NULL };
 	static const char *const emptied[] = {
 		"pgdata/pg_wal/",      "pgdata/pg_replslot/", "pgdata/pg_dynshmem/",
 		"pgdata/pg_notify/",   "pgdata/pg_serial/",   "pgdata/pg_snapshots/",
@@ -287,21 +290,30 @@ enum miren_err pgp_restore_start(struct addon_ctx *ctx, const struct server_rec 
 
 /*
  * Makes every tenant of the server agree with its record after a restore:
- * its role (with the recorded password) and database exist.  A tenant
+ * its role (with the recorded password) and database exist.  The WAL
+ * archive and base backups of the server start again (pgp_pitr_reset).  A tenant
  * added after the backup was taken gets an empty database.
  */
 enum miren_err pgp_restore_verify(struct addon_ctx *ctx, const struct server_rec *srv,
 				  struct addon_inst *tenants, size_t n, struct miren_error *err)
 {
+	pgp_pitr_reset(ctx, srv);
 	struct pgp_server ss;
 	pgp_server_parse(srv, &ss);
 	char *dir = addon_disk_dir(ctx, srv->disk);
 	enum miren_err rc = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
 		const struct pgp_tenant *t = tenants[i].state;
-		if (*t->role)
-			rc = pg_tenant_create(dir, srv->port, ss.su_password, t->role, t->db,
-					      t->password, err);
+		if (!*t->role)
+			continue;
+		/* The role (and database) as recorded, then its logins: the
+		 * recorded one working, the other not (a backup may be of
+		 * before a rotation). */
+		rc = pg_tenant_create(dir, srv->port, ss.su_password, t->role, t->db, t->password,
+				      err);
+		if (!rc && (t->lg.alt || strcmp(t->lg.login, t->role) != 0))
+			rc = pg_tenant_logins(dir, srv->port, ss.su_password, t->role, t->lg.login,
+					      t->password, true, err);
 	}
 	free(dir);
 	pgp_server_release(&ss);

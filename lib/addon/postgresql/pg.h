@@ -21,8 +21,10 @@
 #ifndef MIREN_ADDON_PG_H
 #define MIREN_ADDON_PG_H
 
+#include <jansson.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "util/err.h"
@@ -101,8 +103,12 @@ enum miren_err pg_socket_dir_ensure(const char *disk_dir, uid_t uid, gid_t gid,
 				    struct miren_error *err);
 
 /* The argv to run the server in the foreground: {bindir/postgres, "-D",
- * DISK/pgdata, NULL}.  Caller frees with pg_argv_free. */
-char **pg_server_argv(const struct pg_install *pg, const char *disk_dir);
+ * DISK/pgdata, NULL}, plus "-c", "NAME=VALUE" for each of settings (a
+ * NULL-terminated list; may be NULL): settings given on the command line
+ * stay with this server, never with a copy of its data directory.  Caller
+ * frees with pg_argv_free. */
+char **pg_server_argv(const struct pg_install *pg, const char *disk_dir,
+		      const char *const *settings);
 void pg_argv_free(char **argv);
 
 /*
@@ -194,22 +200,44 @@ enum miren_err pg_cluster_major(const char *pgdata, struct miren_error *err);
 enum miren_err pg_trial_recover(const struct pg_install *pg, const char *pgdata, uid_t uid,
 				gid_t gid, struct miren_error *err);
 
-/* Terminates the tenant's sessions, drops database `db` and role `role`
- * (missing ones are fine).  When other databases still grant the role
- * something, DROP OWNED BY runs in each of them first. */
+/* Terminates the tenant's sessions, drops database `db`, role `role`
+ * and its second login (pg_alt_login; missing ones are fine).  When other databases still grant the
+ * role something, DROP OWNED BY runs in each of them first. */
 enum miren_err pg_tenant_drop(const char *disk_dir, int port, const char *su_password,
 			      const char *role, const char *db, struct miren_error *err);
 
 /*
- * Sets role's password to password (sent as a SCRAM verifier) over the
- * superuser unix socket: the tenant's credentials rotated.  Sessions
- * already open stay; every new login needs the new password.  Running it
- * again with the same password changes nothing more.  MIREN_EINVAL for a
- * reserved role name (see pg_tenant_create) or a bad password, before
- * connecting; the SQL error (role missing: "does not exist") otherwise.
+ * The tenant's second login role, the one its credentials rotate to and
+ * from (pg_tenant_logins): role + "_r__" (or, for a role of more than 59
+ * bytes, its first 41 bytes + "_" + 16 hex digits of its SHA-256 +
+ * "_r__").  No app's role ends that way (pg_ident_for_app's names end in
+ * a letter or digit, "<letter or digit>_" or "<hex digit>__"), so it is
+ * nobody else's.  0 with out[64] filled, or MIREN_EINVAL for a role name
+ * a tenant cannot have.
  */
-enum miren_err pg_tenant_password(const char *disk_dir, int port, const char *su_password,
-				  const char *role, const char *password, struct miren_error *err);
+enum miren_err pg_alt_login(const char *role, char out[64], struct miren_error *err);
+
+/*
+ * Makes login (role itself or pg_alt_login(role)) a working login of the
+ * tenant with password (sent as a SCRAM verifier), over the superuser
+ * unix socket.  The second login is created when missing, as a member of
+ * role whose sessions start as role (ALTER ROLE ... SET role): whatever
+ * it makes belongs to role and it may do everything role may, so the two
+ * logins can take turns.  With revoke_other the other of the two stops
+ * working (NOLOGIN, no password) and its open sessions are ended; without
+ * it, it is left as it is: a rotation's old credentials keep working
+ * beside the new ones.  Running it again changes nothing more.
+ * MIREN_EINVAL for a login that is neither, before connecting.
+ */
+enum miren_err pg_tenant_logins(const char *disk_dir, int port, const char *su_password,
+				const char *role, const char *login, const char *password,
+				bool revoke_other, struct miren_error *err);
+
+/* The roles of the server that may log in (other than the superuser),
+ * sorted (array and strings to free); MIREN_EUNAVAIL when the server
+ * cannot be asked. */
+enum miren_err pg_login_roles(const char *disk_dir, int port, const char *su_password, char ***out,
+			      size_t *n, struct miren_error *err);
 
 /*
  * How a client reaches a tenant: over TCP to host (a numeric address):port
@@ -240,17 +268,18 @@ enum miren_err pg_tenant_dump(const struct pg_install *pg, const struct pg_clien
 
 /*
  * Loads a custom-format dump (pg_tenant_dump's, or any pg_dump -Fc of a
- * database) from fd into the tenant's database with pg_restore, logged in
- * as the tenant: every object the dump holds is dropped if it exists and
- * made again (--clean --if-exists), owned by the tenant's role whoever owned
- * it in the dump (--no-owner), without the dump's grants (--no-privileges:
- * they name roles of another server); objects the dump does not hold stay.
- * All of it runs in one transaction (--single-transaction), so a load that
- * fails anywhere (not a dump, a truncated one, an object the tenant may not
- * make) changes nothing and returns MIREN_EINVAL with pg_restore's
- * complaint; MIREN_EUNAVAIL when the server cannot be reached.  A lock
- * another session holds on an object of the dump is waited for 30 s
- * (lock_timeout), then the load fails.
+ * database) from fd into the tenant's database, replacing what it holds:
+ * pg_restore turns the dump into SQL (owned by the tenant's role whoever
+ * owned it in the dump: --no-owner; without the dump's grants:
+ * --no-privileges, they name roles of another server), which psql, logged
+ * in as the tenant, runs after dropping the tenant's schemas and making
+ * public again empty, all in one transaction that is committed only when
+ * the whole dump was read.  So afterwards the database holds exactly the
+ * dump's objects, and a load that fails anywhere (not a dump, a truncated
+ * one, an object the tenant may not make) changes nothing and returns
+ * MIREN_EINVAL with the tool's complaint; MIREN_EUNAVAIL when the server
+ * cannot be reached.  A lock another session holds on an object is waited
+ * for 30 s (lock_timeout), then the load fails.
  */
 enum miren_err pg_tenant_load(const struct pg_install *pg, const struct pg_client *t, uid_t uid,
 			      gid_t gid, int fd, struct miren_error *err);
@@ -274,6 +303,7 @@ struct pg_tenant_info {
 	 * superuser's reserved ones, or less when the role or the database
 	 * has a connection limit. */
 	int max_connections;
+	long long uptime_s; /* since the postmaster started */
 };
 
 /* Asks the server of disk_dir (superuser, unix socket) about role's
@@ -307,5 +337,53 @@ enum miren_err pg_ident_for_app(const char *app, char out[64], struct miren_erro
 enum miren_err pg_tenant_names(const char *disk_dir, int port, const char *su_password, char ***dbs,
 			       size_t *n_dbs, char ***roles, size_t *n_roles,
 			       struct miren_error *err);
+
+/* --- WAL archive (pg_wal.c) ---------------------------------------------
+ * An archive directory holds, for each archived WAL file NAME (segment,
+ * timeline or backup history file), NAME.sha256 ("<hex>  NAME\n", the
+ * SHA-256 of the file as PostgreSQL wrote it) and NAME.zst (the file,
+ * zstd with its frame checksum), each written crash-safely (temporary
+ * file, fsync, rename, fsync of the directory), the checksum first:
+ * NAME.zst is the commit point. */
+
+/* Whether name is a WAL file's name PostgreSQL archives. */
+bool pg_wal_name_ok(const char *name);
+/* Archives the file src as name into dir (archive_command).  Archiving a
+ * name that is there with the same checksum succeeds (a retry); another
+ * content for it is refused with MIREN_ECONFLICT and nothing changes.
+ * MIREN_EIO when dir cannot be written. */
+enum miren_err pg_wal_archive(const char *dir, const char *src, const char *name,
+			      struct miren_error *err);
+/* Writes archived name from dir to dst (restore_command), after checking
+ * the frame and the recorded SHA-256 (MIREN_EINVAL naming the damaged
+ * file); MIREN_ENOTFOUND when the archive does not hold it. */
+enum miren_err pg_wal_fetch(const char *dir, const char *name, const char *dst,
+			    struct miren_error *err);
+/* Removes the segments (and backup history files) that come before
+ * segment keep_from (a 24-hex name; any timeline), and writers'
+ * temporary files older than an hour; timeline history files stay.
+ * *removed: how many files went. */
+enum miren_err pg_wal_tidy(const char *dir, const char *keep_from, int *removed,
+			   struct miren_error *err);
+/* The unix time the newest segment was archived (0: none), its name in
+ * name. */
+int64_t pg_wal_newest(const char *dir, char name[64]);
+
+/* The WAL file the server of disk_dir writes now (superuser socket). */
+enum miren_err pg_wal_current(const char *disk_dir, int port, const char *su_password, char seg[64],
+			      struct miren_error *err);
+/* Commits a transaction (a commit record with the time now) and switches
+ * to a new WAL file: seg gets the one just finished, which the archiver
+ * takes next. */
+enum miren_err pg_wal_switch(const char *disk_dir, int port, const char *su_password, char seg[64],
+			     struct miren_error *err);
+
+/* What the archive command last did, kept in the data directory (its
+ * working directory) as PG_ARCHIVE_STATUS: {"ok","wal","at"[,"error",
+ * "detail"]}.  failed NULL: archived. */
+#define PG_ARCHIVE_STATUS "miren-archive.status"
+void pg_wal_status_write(const char *pgdata, const char *wal, const struct miren_error *failed);
+/* The status (caller decrefs), NULL when there is none. */
+json_t *pg_wal_status_read(const char *pgdata);
 
 #endif

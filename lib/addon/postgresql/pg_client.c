@@ -14,8 +14,12 @@
 
 #include "supervise/supervise.h"
 #include "util/err.h"
+#include "util/io.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,22 +155,113 @@ enum miren_err pg_tenant_dump(const struct pg_install *pg, const struct pg_clien
 	return rc;
 }
 
+/*
+ * A load replaces: before the dump's objects, in the same transaction, the
+ * tenant's own schemas go and public comes back empty, as a fresh
+ * database (PostgreSQL 15) has it, so that afterwards the database holds
+ * exactly what the dump holds.  The tenant owns its database, so it may
+ * drop public (owned by pg_database_owner) and make it again.
+ */
+static const char load_begin[] =
+	"BEGIN;\n"
+	"DO $miren$DECLARE r record; BEGIN\n"
+	"  FOR r IN SELECT nspname FROM pg_namespace WHERE nspowner = current_user::regrole LOOP\n"
+	"    EXECUTE format('DROP SCHEMA %I CASCADE', r.nspname);\n"
+	"  END LOOP;\n"
+	"END$miren$;\n"
+	"DROP SCHEMA IF EXISTS public CASCADE;\n"
+	"CREATE SCHEMA public AUTHORIZATION pg_database_owner;\n"
+	"GRANT USAGE ON SCHEMA public TO PUBLIC;\n"
+	"COMMENT ON SCHEMA public IS 'standard public schema';\n";
+
+/* pg_restore turning the dump on in_fd into SQL on out_fd, framed by
+ * load_begin and (only when it succeeded) COMMIT: a dump that fails to
+ * convert midway ends the script without COMMIT, so nothing is kept. */
+struct load_convert {
+	const struct pg_install *pg;
+	const char *what, *hint; /* for the error, as run_tool's */
+	int in_fd, out_fd;
+	uid_t uid;
+	gid_t gid;
+	enum miren_err rc;
+	struct miren_error err;
+};
+
+static void *load_convert_run(void *arg)
+{
+	struct load_convert *c = arg;
+	char *path = tool_path(c->pg, "pg_restore", &c->err);
+	if (!path) {
+		c->rc = MIREN_EUNAVAIL;
+	} else if (io_write_all(c->out_fd, load_begin, strlen(load_begin)) != 0) {
+		c->rc = miren_error_set(&c->err, MIREN_EIO, "cannot hand the dump to psql");
+	} else {
+		char *argv[] = { path, "--no-owner", "--no-privileges", "--file=-", NULL };
+		char *env[] = { "PATH=/usr/bin:/bin", "LC_ALL=C", "TZ=UTC", NULL };
+		char *out = NULL;
+		int st = sv_run_fds(argv, env, "/", c->uid, c->gid, 0, c->in_fd, c->out_fd, &out);
+		if (st != 0) {
+			const char *why = strstr(out ? out : "", "error: ");
+			char detail[600];
+			if (why)
+				pgi_one_line(detail, sizeof(detail), why + strlen("error: "));
+			else
+				pgi_output_tail(detail, sizeof(detail), out ? out : "", 560);
+			c->rc = miren_error_set(&c->err, MIREN_EINVAL, "cannot %s", c->what);
+			miren_error_detail(&c->err, "%s (pg_restore exited with %d)", detail, st);
+			miren_error_hint(&c->err, "%s", c->hint);
+		} else if (io_write_all(c->out_fd, "COMMIT;\n", 8) != 0) {
+			c->rc = miren_error_set(&c->err, MIREN_EIO, "cannot hand the dump to psql");
+		}
+		free(out);
+	}
+	free(path);
+	close(c->out_fd);
+	return NULL;
+}
+
 enum miren_err pg_tenant_load(const struct pg_install *pg, const struct pg_client *t, uid_t uid,
 			      gid_t gid, int fd, struct miren_error *err)
 {
-	static const char *const extra[] = { "--no-password",   "--clean",
-					     "--if-exists",     "--no-owner",
-					     "--no-privileges", "--single-transaction",
-					     "--exit-on-error", NULL };
+	static const char *const extra[] = { "--no-password",         "--no-psqlrc", "--quiet",
+					     "--set=ON_ERROR_STOP=1", "--file=-",    NULL };
+	enum miren_err rc = check_client(t, err);
+	if (rc)
+		return rc;
+	static const char hint[] =
+		"the database is unchanged (the load is one transaction); give a dump in "
+		"PostgreSQL's custom format (pg_dump -Fc) whose objects a database owner may make";
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return miren_error_set(err, MIREN_EIO, "cannot make a pipe: %s", strerror(errno));
 	char *what = xasprintf("load the dump into database %s", t->db ? t->db : "");
-	enum miren_err rc =
-		run_tool(pg, "pg_restore", t, extra, "-c lock_timeout=" PG_LOAD_LOCK_TIMEOUT, fd,
-			 -1, uid, gid, MIREN_EINVAL, what,
-			 "the database is unchanged (the load is one transaction); give a dump "
-			 "in PostgreSQL's custom format (pg_dump -Fc) whose objects a database "
-			 "owner may make",
-			 err);
+	struct load_convert c = { .pg = pg,
+				  .what = what,
+				  .hint = hint,
+				  .in_fd = fd,
+				  .out_fd = fds[1],
+				  .uid = uid,
+				  .gid = gid };
+	miren_error_clear(&c.err);
+	pthread_t th;
+	if (pthread_create(&th, NULL, load_convert_run, &c) != 0) {
+		close(fds[0]);
+		close(fds[1]);
+		free(what);
+		return miren_error_set(err, MIREN_EIO, "cannot start reading the dump");
+	}
+	rc = run_tool(pg, "psql", t, extra, "-c lock_timeout=" PG_LOAD_LOCK_TIMEOUT, fds[0], -1,
+		      uid, gid, MIREN_EINVAL, what, hint, err);
+	/* psql gone (done, or stopped at an error): a conversion still
+	 * writing gets EPIPE and ends. */
+	close(fds[0]);
+	pthread_join(th, NULL);
 	free(what);
+	if (c.rc && (!rc || rc == MIREN_EINVAL)) {
+		/* psql saw no COMMIT: the transaction was rolled back. */
+		*err = c.err;
+		rc = c.rc;
+	}
 	return rc;
 }
 
@@ -210,11 +305,12 @@ enum miren_err pg_tenant_info(const char *disk_dir, int port, const char *su_pas
 		" (SELECT count(*) FROM pg_stat_activity a WHERE a.datid = d.oid),"
 		" least(current_setting('max_connections')::int"
 		"       - current_setting('superuser_reserved_connections')::int,"
-		"       nullif(r.rolconnlimit, -1), nullif(d.datconnlimit, -1))"
+		"       nullif(r.rolconnlimit, -1), nullif(d.datconnlimit, -1)),"
+		" extract(epoch FROM now() - pg_postmaster_start_time())::bigint"
 		" FROM pg_database d, pg_roles r WHERE d.datname = $1 AND r.rolname = $2";
 	const char *params[] = { db, role };
 	PGresult *r = PQexecParams(c, sql, 2, NULL, params, NULL, NULL, 0);
-	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQnfields(r) != 4) {
+	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQnfields(r) != 5) {
 		char msg[360];
 		pgi_one_line(msg, sizeof(msg), PQerrorMessage(c));
 		rc = miren_error_set(err, pgi_sql_code(c, PQresultErrorField(r, PG_DIAG_SQLSTATE)),
@@ -228,6 +324,7 @@ enum miren_err pg_tenant_info(const char *disk_dir, int port, const char *su_pas
 		out->size_bytes = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
 		out->connections = (int)strtol(PQgetvalue(r, 0, 2), NULL, 10);
 		out->max_connections = (int)strtol(PQgetvalue(r, 0, 3), NULL, 10);
+		out->uptime_s = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
 	}
 	PQclear(r);
 	PQfinish(c);

@@ -279,12 +279,20 @@ out:
 
 /* ---- server command line ------------------------------------------------ */
 
-char **pg_server_argv(const struct pg_install *pg, const char *disk_dir)
+char **pg_server_argv(const struct pg_install *pg, const char *disk_dir,
+		      const char *const *settings)
 {
-	char **argv = xcalloc(4, sizeof(*argv));
+	size_t n = 0;
+	while (settings && settings[n])
+		n++;
+	char **argv = xcalloc(4 + 2 * n, sizeof(*argv));
 	argv[0] = fs_join(pg->bindir, "postgres");
 	argv[1] = xstrdup("-D");
 	argv[2] = fs_join(disk_dir, "pgdata");
+	for (size_t i = 0; i < n; i++) {
+		argv[3 + 2 * i] = xstrdup("-c");
+		argv[4 + 2 * i] = xstrdup(settings[i]);
+	}
 	return argv;
 }
 

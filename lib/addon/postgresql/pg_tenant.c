@@ -32,6 +32,9 @@
 
 /* ---- tenants ------------------------------------------------------------ */
 
+static enum miren_err query_column(PGconn *c, const char *sql, const char *what, char ***out,
+				   size_t *n, struct miren_error *err);
+
 static enum miren_err check_name(const char *name, const char *what, struct miren_error *err)
 {
 	if (!name || !*name || strlen(name) > 63)
@@ -266,19 +269,137 @@ out:
 	return rc;
 }
 
-enum miren_err pg_tenant_password(const char *disk_dir, int port, const char *su_password,
-				  const char *role, const char *password, struct miren_error *err)
+enum miren_err pg_alt_login(const char *role, char out[64], struct miren_error *err)
 {
+	out[0] = '\0';
+	enum miren_err rc = check_role(role, err);
+	if (rc)
+		return rc;
+	size_t n = strlen(role);
+	if (n <= 59) {
+		snprintf(out, 64, "%s_r__", role);
+		return 0;
+	}
+	char hex[65];
+	sha256_hex(role, n, hex);
+	snprintf(out, 64, "%.41s_%.16s_r__", role, hex);
+	return 0;
+}
+
+/* Ends the sessions whose login is role (waiting up to 5 s for each). */
+static enum miren_err end_sessions_of(PGconn *c, const char *role, struct miren_error *err)
+{
+	const char *params[] = { role };
+	PGresult *r = PQexecParams(c,
+				   "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+				   "WHERE usename = $1 AND pid <> pg_backend_pid()",
+				   1, NULL, params, NULL, NULL, 0);
+	enum miren_err rc = 0;
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		char msg[300];
+		pgi_one_line(msg, sizeof(msg), PQerrorMessage(c));
+		rc = miren_error_set(err, pgi_sql_code(c, PQresultErrorField(r, PG_DIAG_SQLSTATE)),
+				     "cannot end the sessions of role %s: %s", role, msg);
+	}
+	PQclear(r);
+	return rc;
+}
+
+enum miren_err pg_tenant_logins(const char *disk_dir, int port, const char *su_password,
+				const char *role, const char *login, const char *password,
+				bool revoke_other, struct miren_error *err)
+{
+	static const char *const dup_role[] = { "42710", "23505", NULL };
+	static const char *const undef_role[] = { "42704", NULL };
+	char alt[64];
 	enum miren_err rc;
-	if ((rc = check_role(role, err)) || (rc = pgi_check_password(role, password, err)))
+	if ((rc = pg_alt_login(role, alt, err)))
+		return rc;
+	bool to_alt = !strcmp(login, alt);
+	if (!to_alt && strcmp(login, role) != 0)
+		return miren_error_set(err, MIREN_EINVAL, "role %s is not a login of tenant %s",
+				       login, role);
+	if ((rc = pgi_check_password(login, password, err)))
 		return rc;
 	/* Not APP_TENANT: a tenant step ends that name's other sessions. */
 	PGconn *c = pgi_tenant_connect(disk_dir, port, su_password, "postgres", APP_MIREN, err);
 	if (!c)
 		return MIREN_EUNAVAIL;
-	char *what = xasprintf("set the password of role %s", role);
-	rc = pgi_set_password(c, role, password, what, err);
-	free(what);
+	const char *other = to_alt ? role : alt;
+	char *qrole = NULL, *qlogin = NULL, *qother = NULL, *lit = NULL, *rlit = NULL;
+	char *sql = NULL;
+	char state[6];
+	if (!(qrole = pgi_quote_ident(c, role, err)) ||
+	    !(qlogin = pgi_quote_ident(c, login, err)) ||
+	    !(qother = pgi_quote_ident(c, other, err)) ||
+	    !(lit = pgi_verifier_literal(c, password, login, err))) {
+		rc = err ? err->code : MIREN_EINTERNAL;
+		goto out;
+	}
+	static const char attrs[] =
+		"LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT";
+	if (to_alt) {
+		sql = xasprintf("CREATE ROLE %s %s PASSWORD %s IN ROLE %s", qlogin, attrs, lit,
+				qrole);
+		rc = pgi_run_sql(c, sql, NULL, "create the second login", state, err);
+		pgi_free_secret(sql);
+		sql = NULL;
+		if (rc && (!strcmp(state, dup_role[0]) || !strcmp(state, dup_role[1])))
+			rc = 0; /* made by an earlier run: brought in line below */
+		if (rc)
+			goto out;
+		/* Its sessions start as the tenant's role: what it creates is the
+		 * role's, and it may alter what the role owns. */
+		rlit = PQescapeLiteral(c, role, strlen(role));
+		sql = rlit ? xasprintf("GRANT %s TO %s; ALTER ROLE %s SET role = %s", qrole, qlogin,
+				       qlogin, rlit)
+			   : NULL;
+		rc = sql ? pgi_run_sql(c, sql, NULL, "make the second login act as the role", NULL,
+				       err)
+			 : miren_error_set(err, MIREN_EINTERNAL, "cannot quote role %s", role);
+		free(sql);
+		sql = NULL;
+		if (rc)
+			goto out;
+	}
+	sql = xasprintf("ALTER ROLE %s %s PASSWORD %s", qlogin, attrs, lit);
+	rc = pgi_run_sql(c, sql, NULL, "let the new login in", NULL, err);
+	pgi_free_secret(sql);
+	sql = NULL;
+	if (rc || !revoke_other)
+		goto out;
+	/* The old login: no password, no login, no session left.  (The role
+	 * stays: it owns the tenant's objects, or takes the next turn.) */
+	sql = xasprintf("ALTER ROLE %s NOLOGIN PASSWORD NULL", qother);
+	rc = pgi_run_sql(c, sql, to_alt ? NULL : undef_role, "revoke the old login", NULL, err);
+	free(sql);
+	sql = NULL;
+	if (!rc)
+		rc = end_sessions_of(c, other, err);
+out:
+	free(sql);
+	pgi_free_secret(lit);
+	if (rlit)
+		PQfreemem(rlit);
+	PQfreemem(qother);
+	PQfreemem(qlogin);
+	PQfreemem(qrole);
+	PQfinish(c);
+	return rc;
+}
+
+enum miren_err pg_login_roles(const char *disk_dir, int port, const char *su_password, char ***out,
+			      size_t *n, struct miren_error *err)
+{
+	*out = NULL;
+	*n = 0;
+	PGconn *c = pgi_tenant_connect(disk_dir, port, su_password, "postgres", APP_MIREN, err);
+	if (!c)
+		return MIREN_EUNAVAIL;
+	enum miren_err rc = query_column(c,
+					 "SELECT rolname FROM pg_roles WHERE rolcanlogin AND"
+					 " rolname <> '" PG_SUPERUSER "' ORDER BY 1",
+					 "list the login roles", out, n, err);
 	PQfinish(c);
 	return rc;
 }
@@ -339,21 +460,22 @@ enum miren_err pg_tenant_drop(const char *disk_dir, int port, const char *su_pas
 	if ((rc = pgi_run_sql(c, sql, undef_db, "drop the database", NULL, err)))
 		goto out;
 
-	/* The role's sessions elsewhere (waiting up to 5 s for each to end). */
-	const char *params[] = { role };
-	PGresult *r = PQexecParams(c,
-				   "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
-				   "WHERE usename = $1 AND pid <> pg_backend_pid()",
-				   1, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		char msg[300];
-		pgi_one_line(msg, sizeof(msg), PQerrorMessage(c));
-		rc = miren_error_set(err, pgi_sql_code(c, PQresultErrorField(r, PG_DIAG_SQLSTATE)),
-				     "cannot end the sessions of role %s: %s", role, msg);
-		PQclear(r);
+	/* The second login (it owns nothing: its sessions act as the role),
+	 * then the role's sessions elsewhere. */
+	char alt[64];
+	char *qalt = NULL;
+	if ((rc = pg_alt_login(role, alt, err)) || (rc = end_sessions_of(c, alt, err)))
+		goto out;
+	if (!(qalt = pgi_quote_ident(c, alt, err))) {
+		rc = err ? err->code : MIREN_EINTERNAL;
 		goto out;
 	}
-	PQclear(r);
+	free(sql);
+	sql = xasprintf("DROP ROLE IF EXISTS %s", qalt);
+	PQfreemem(qalt);
+	if ((rc = pgi_run_sql(c, sql, undef_role, "drop the second login", NULL, err)) ||
+	    (rc = end_sessions_of(c, role, err)))
+		goto out;
 
 	free(sql);
 	sql = xasprintf("DROP ROLE IF EXISTS %s", qrole);

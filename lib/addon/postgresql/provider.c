@@ -22,13 +22,13 @@ static const struct addon_variant variants[] = {
 	  "Each app gets its own PostgreSQL server with dedicated storage, on its own\n"
 	  "address. Best for production workloads that need isolation and predictable\n"
 	  "performance. Start here if your app might grow.",
-	  1 * GiB },
+	  1 * GiB, false },
 	{ "shared", "Multi-app shared PostgreSQL server",
 	  "Apps share one PostgreSQL server, each with its own database and\n"
 	  "credentials; no app can reach another's data. The server does not isolate\n"
 	  "workloads: a heavy query in one app can slow the others. For small internal\n"
 	  "tools, staging environments and apps you know will stay lightweight.",
-	  10 * GiB },
+	  10 * GiB, true },
 };
 
 static long long disk_bytes(const char *variant)
@@ -40,11 +40,13 @@ static long long disk_bytes(const char *variant)
 }
 
 static const char *const fault_points[] = {
-	PG_FAULT("template:initdb"), PG_FAULT("template:made"),
-	PG_FAULT("clone:copying"),   PG_FAULT("clone:copied"),
-	PG_FAULT("spare:copying"),   PG_FAULT("server:started"),
-	PG_FAULT("server:rotated"),  PG_FAULT("tenant:role"),
-	PG_FAULT("tenant:database"), NULL,
+	PG_FAULT("pitr:base-started"), PG_FAULT("pitr:base-stored"),
+	PG_FAULT("pitr:base-pruned"),  PG_FAULT("pitr:wal-tidied"),
+	PG_FAULT("template:initdb"),   PG_FAULT("template:made"),
+	PG_FAULT("clone:copying"),     PG_FAULT("clone:copied"),
+	PG_FAULT("spare:copying"),     PG_FAULT("server:started"),
+	PG_FAULT("server:rotated"),    PG_FAULT("tenant:role"),
+	PG_FAULT("tenant:database"),   NULL,
 };
 
 static size_t pg_versions(char out[][16], size_t max)
@@ -96,6 +98,7 @@ enum miren_err pgp_state_parse(const char *json, void **out, struct miren_error 
 	t->role = member(o, "role");
 	t->db = member(o, "db");
 	t->password = member(o, "password");
+	addon_logins_parse(&t->lg, o, t->role);
 	json_decref(o);
 	*out = t;
 	return 0;
@@ -109,6 +112,7 @@ char *pgp_state_json(const void *state)
 		json_object_set_new(o, "role", json_string(t->role));
 		json_object_set_new(o, "db", json_string(t->db));
 		json_object_set_new(o, "password", json_string(t->password));
+		addon_logins_json(&t->lg, t->role, o);
 	}
 	char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
@@ -122,6 +126,7 @@ void pgp_state_free(void *state)
 		return;
 	free(t->role);
 	free(t->db);
+	addon_logins_release(&t->lg);
 	if (t->password)
 		explicit_bzero(t->password, strlen(t->password));
 	free(t->password);
@@ -162,6 +167,7 @@ static enum miren_err plan_tenant(struct addon_inst *inst, struct miren_error *e
 	t->role = xstrdup(ident);
 	t->db = xstrdup(ident);
 	t->password = secret_password();
+	addon_logins_init(&t->lg, ident);
 	return 0;
 }
 
@@ -380,14 +386,14 @@ static enum miren_err pg_env(struct addon_ctx *ctx, struct addon_inst *inst, str
 	const struct pgp_tenant *t = inst->state;
 	char port[16];
 	snprintf(port, sizeof(port), "%d", srv.port);
-	char *url = xasprintf("postgres://%s:%s@%s:%d/%s", t->role, t->password, srv.address,
+	char *url = xasprintf("postgres://%s:%s@%s:%d/%s", t->lg.login, t->password, srv.address,
 			      srv.port, t->db);
 	*out = NULL;
 	*n = 0;
 	add_var(out, n, "DATABASE_URL", url, true);
 	add_var(out, n, "PGHOST", srv.address, false);
 	add_var(out, n, "PGPORT", port, false);
-	add_var(out, n, "PGUSER", t->role, false);
+	add_var(out, n, "PGUSER", t->lg.login, false);
 	add_var(out, n, "PGPASSWORD", t->password, true);
 	add_var(out, n, "PGDATABASE", t->db, false);
 	free(url);
@@ -413,28 +419,82 @@ static enum miren_err tenant_server(struct addon_ctx *ctx, struct addon_inst *in
 	return server_view(ctx, inst, v, err);
 }
 
-/* A new password for the tenant's role, in the server, then in the state.
- * The role is altered over the superuser socket, so running it again for
- * the same state (the old password recorded) works. */
-static enum miren_err pg_rotate(struct addon_ctx *ctx, struct addon_inst *inst,
-				struct miren_error *err)
+/*
+ * Rotation (addon.h): the two logins of the tenant (its role and the
+ * second login, pg_alt_login) take turns.  plan: the other login and a new
+ * password in the state; issue: the other login works with it beside the
+ * current one, and becomes the current one in the state (the old one
+ * noted as retired); revoke: the retired one may no longer log in.
+ */
+static enum miren_err pg_rotate_plan(struct addon_ctx *ctx, struct addon_inst *inst,
+				     const char *credential, struct miren_error *err)
 {
 	struct pgp_tenant *t = inst->state;
 	struct server_view v;
 	enum miren_err rc = tenant_server(ctx, inst, &v, err);
 	if (rc)
 		return rc;
-	char *pw = secret_password();
-	rc = pg_tenant_password(v.dir, v.srv.port, v.ss.su_password, t->role, pw, err);
-	if (!rc) {
-		char *old = t->password;
-		t->password = pw;
-		pw = old;
-	}
-	explicit_bzero(pw, strlen(pw));
-	free(pw);
 	server_done(&v);
+	if (strcmp(credential, "user") != 0) {
+		miren_error_set(err, MIREN_EINVAL,
+				"addon %s rotates the app's own credentials only, not '%s'",
+				PG_ADDON, credential);
+		miren_error_hint(err, "give --credential user (the superuser never leaves the "
+				      "daemon: it logs in over a private unix socket only)");
+		return MIREN_EINVAL;
+	}
+	addon_logins_plan(&t->lg);
+	return 0;
+}
+
+static enum addon_rotate_phase pg_rotate_phase(const void *state)
+{
+	return addon_logins_phase(&((const struct pgp_tenant *)state)->lg);
+}
+
+static enum miren_err pg_rotate_issue(struct addon_ctx *ctx, struct addon_inst *inst,
+				      struct miren_error *err)
+{
+	struct pgp_tenant *t = inst->state;
+	if (!*t->lg.next_password)
+		return 0; /* issued already */
+	char alt[64];
+	struct server_view v;
+	enum miren_err rc = pg_alt_login(t->role, alt, err);
+	if (!rc)
+		rc = tenant_server(ctx, inst, &v, err);
+	if (rc)
+		return rc;
+	const char *next = addon_logins_other(&t->lg, t->role, alt);
+	rc = pg_tenant_logins(v.dir, v.srv.port, v.ss.su_password, t->role, next,
+			      t->lg.next_password, false, err);
+	server_done(&v);
+	if (!rc)
+		addon_logins_switch(&t->lg, next, &t->password);
 	return rc;
+}
+
+static enum miren_err pg_rotate_revoke(struct addon_ctx *ctx, struct addon_inst *inst,
+				       struct miren_error *err)
+{
+	struct pgp_tenant *t = inst->state;
+	if (!*t->lg.retired)
+		return 0;
+	struct server_view v;
+	enum miren_err rc = tenant_server(ctx, inst, &v, err);
+	if (rc)
+		return rc;
+	rc = pg_tenant_logins(v.dir, v.srv.port, v.ss.su_password, t->role, t->lg.login,
+			      t->password, true, err);
+	server_done(&v);
+	if (!rc)
+		addon_logins_revoked(&t->lg);
+	return rc;
+}
+
+static int64_t pg_issued_at(const void *state)
+{
+	return ((const struct pgp_tenant *)state)->lg.issued_at;
 }
 
 /* Runs the tenant's dump, load or client command: the client tools of the
@@ -451,7 +511,7 @@ static enum miren_err as_client(struct addon_ctx *ctx, struct addon_inst *inst, 
 		return rc;
 	struct pg_install pg;
 	rc = pgp_install_for(v.ss.version, &pg, err);
-	struct pg_client c = { v.srv.address, v.srv.port, t->role, t->password, t->db };
+	struct pg_client c = { v.srv.address, v.srv.port, t->lg.login, t->password, t->db };
 	if (!rc && op == OP_DUMP)
 		rc = pg_tenant_dump(&pg, &c, ctx->uid, ctx->gid, fd, err);
 	else if (!rc && op == OP_LOAD)
@@ -474,12 +534,19 @@ static enum miren_err pg_load_hook(struct addon_ctx *ctx, struct addon_inst *ins
 	return as_client(ctx, inst, OP_LOAD, fd, NULL, err);
 }
 
-/* psql as the tenant; the password in PGPASSWORD. */
+/* psql as the tenant; the password in PGPASSWORD.  A statement goes to
+ * -c, with ON_ERROR_STOP so that its failure is psql's exit status, and
+ * without ~/.psqlrc. */
 static enum miren_err pg_connect(struct addon_ctx *ctx, struct addon_inst *inst,
 				 struct addon_connect *out, struct miren_error *err)
 {
 	out->argv = out->env = NULL;
-	return as_client(ctx, inst, OP_CONNECT, -1, out, err);
+	enum miren_err rc = as_client(ctx, inst, OP_CONNECT, -1, out, err);
+	if (!rc && out->command)
+		addon_connect_args(out,
+				   (const char *const[]){ "--no-psqlrc", "--set=ON_ERROR_STOP=1",
+							  "--command", out->command, NULL });
+	return rc;
 }
 
 static enum miren_err pg_info(struct addon_ctx *ctx, struct addon_inst *inst,
@@ -497,6 +564,7 @@ static enum miren_err pg_info(struct addon_ctx *ctx, struct addon_inst *inst,
 		out->size_bytes = pi.size_bytes;
 		out->connections = pi.connections;
 		out->max_connections = pi.max_connections;
+		out->uptime_s = pi.uptime_s;
 	}
 	server_done(&v);
 	return rc;
@@ -509,13 +577,17 @@ static json_t *pg_describe(struct addon_ctx *ctx, struct addon_inst *inst)
 		return NULL;
 	const struct pgp_tenant *t = inst->state;
 	json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s}", "disk", srv.disk, "host", srv.address,
-			      "port", srv.port, "database", t->db, "user", t->role);
+			      "port", srv.port, "database", t->db, "user", t->lg.login);
+	char *dir = addon_disk_dir(ctx, srv.disk);
+	pgp_wal_describe(ctx, &srv, dir, o);
+	free(dir);
 	server_rec_release(&srv);
 	return o;
 }
 
 const struct addon_def addon_engine_postgresql = {
 	.name = PG_ADDON,
+	.engine = "PostgreSQL",
 	.description = "Managed PostgreSQL database",
 	.variants = variants,
 	.n_variants = sizeof(variants) / sizeof(variants[0]),
@@ -542,10 +614,24 @@ const struct addon_def addon_engine_postgresql = {
 	.restore_verify = pgp_restore_verify,
 	.dump = pg_dump_hook,
 	.load = pg_load_hook,
-	.rotate = pg_rotate,
+	.rotate_plan = pg_rotate_plan,
+	.rotate_phase = pg_rotate_phase,
+	.rotate_issue = pg_rotate_issue,
+	.rotate_revoke = pg_rotate_revoke,
+	.credentials_issued_at = pg_issued_at,
 	.connect = pg_connect,
 	.info = pg_info,
+	.tenant_facts = pgp_tenant_facts,
+	.scratch_start = pgp_scratch_start,
+	.scratch_load = pgp_scratch_load,
+	.scratch_dump = pgp_scratch_dump,
+	.scratch_check = pgp_scratch_check,
+	.scratch_stop = pgp_scratch_stop,
 	.idle = pgp_idle,
 	.interrupt = pgp_interrupt,
 	.describe = pg_describe,
+	.helper = pgp_helper,
+	.tick = pgp_tick,
+	.pitr_window = pgp_pitr_window,
+	.pitr_source = pgp_pitr_source,
 };

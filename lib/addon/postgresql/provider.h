@@ -10,13 +10,16 @@
  *   disk         pg-pg-<app>-s<id>-data (small), pg-shared-data-<8 hex>
  *   address      the lowest free one of the pool, on the server row
  *   role, db     pg_ident_for_app(app)
- * An instance's state is {"role","db","password"} (struct pgp_tenant);
- * its server is the framework's field (addon_inst.rec.server).
+ * An instance's state is {"role","db","password"} (struct pgp_tenant)
+ * plus, once its credentials were rotated, "login", "alt", "issued_at",
+ * and during a rotation "next_password" or "retired"; its server is the
+ * framework's field (addon_inst.rec.server).
  */
 #ifndef MIREN_ADDON_PG_PROVIDER_H
 #define MIREN_ADDON_PG_PROVIDER_H
 
 #include "addon/addon.h"
+#include "addon/logins.h"
 #include "addon/postgresql/pg.h"
 
 #define PG_PORT 5432
@@ -25,9 +28,12 @@
 /* An instance's state (addon_inst.state): strings malloc'd, "" when not
  * planned yet. */
 struct pgp_tenant {
-	char *role;
+	char *role; /* owns the database and every object in it */
 	char *db;
-	char *password;
+	char *password; /* of lg.login */
+	/* Its logins: role itself and its second login (pg_alt_login), taking
+	 * turns at each rotation (addon/logins.h). */
+	struct addon_logins lg;
 };
 
 /* A server's state (server_rec.state_json), as the provider reads it. */
@@ -57,6 +63,10 @@ enum miren_err pgp_install_for(const char *version, struct pg_install *out,
  * MIREN_EUNAVAIL (worth a retry) while another operation holds it. */
 enum miren_err pgp_ensure_server(struct addon_ctx *ctx, const char *server_id, bool disk_held,
 				 struct miren_error *err);
+/* Makes the template cluster of pg exist (templates/pg<major>); *dir
+ * gets its path (caller frees). */
+enum miren_err pgp_template_ready(struct addon_ctx *ctx, const struct pg_install *pg, char **dir,
+				  struct miren_error *err);
 /* Starts (or adopts) srv under the supervisor. */
 enum miren_err pgp_start_server(struct addon_ctx *ctx, const struct server_rec *srv,
 				struct miren_error *err);
@@ -91,5 +101,58 @@ enum miren_err pgp_restore_start(struct addon_ctx *ctx, const struct server_rec 
 				 struct miren_error *err);
 enum miren_err pgp_restore_verify(struct addon_ctx *ctx, const struct server_rec *srv,
 				  struct addon_inst *tenants, size_t n, struct miren_error *err);
+
+/* Scratch servers (scratch.c). */
+json_t *pgp_tenant_facts(struct addon_ctx *ctx, struct addon_inst *inst);
+enum miren_err pgp_scratch_start(struct addon_ctx *ctx, const json_t *header, const json_t *opts,
+				 const char *dir, struct addon_scratch *out,
+				 struct miren_error *err);
+enum miren_err pgp_scratch_load(struct addon_ctx *ctx, struct addon_scratch *s, int fd,
+				struct miren_error *err);
+enum miren_err pgp_scratch_dump(struct addon_ctx *ctx, struct addon_scratch *s,
+				const json_t *tenant, int fd, struct miren_error *err);
+enum miren_err pgp_scratch_check(struct addon_ctx *ctx, struct addon_scratch *s,
+				 struct miren_error *err);
+void pgp_scratch_stop(struct addon_ctx *ctx, struct addon_scratch *s);
+
+/* WAL archiving (wal.c).  pgp_wal_dir: the server's archive directory in
+ * the backup store, <backup_dir>/wal/<server id> (NULL without a store);
+ * pgp_wal_dir_ensure makes it (the server's user owns it; the store and
+ * wal/ searchable), *out NULL without a store. */
+char *pgp_wal_dir(const struct addon_ctx *ctx, const char *server_id);
+enum miren_err pgp_wal_dir_ensure(struct addon_ctx *ctx, const char *server_id, char **out,
+				  struct miren_error *err);
+/* The settings (for pg_server_argv) that archive srv's WAL into its
+ * archive directory; NULL (nothing archived) without a store.  Free with
+ * pg_argv_free. */
+char **pgp_archive_settings(struct addon_ctx *ctx, const struct server_rec *srv);
+/* The helper hook: wal-archive and wal-restore. */
+int pgp_helper(int argc, char **argv);
+/* A scratch copy (pgdata: a restored online backup of server_id, its
+ * backup_label in place) set up to recover from the server's WAL archive
+ * to target_time ("YYYY-MM-DD HH:MM:SS+00"): writes recovery.signal and
+ * gives the settings its postgres command line adds (restore_command
+ * through the helper, checking each file's checksum; the target, then
+ * promote; no connection before; no archiving).  Free with pg_argv_free.
+ * MIREN_EINVAL for a bad time, MIREN_EUNAVAIL without an archive. */
+enum miren_err pgp_recovery_settings(struct addon_ctx *ctx, const char *server_id,
+				     const char *pgdata, const char *target_time, char ***out,
+				     struct miren_error *err);
+/* Point-in-time recovery (pitr.c): the tick hook (base backups, their
+ * retention, the archive's tidying) and the pitr_window and pitr_source
+ * hooks. */
+void pgp_tick(struct addon_ctx *ctx);
+json_t *pgp_pitr_window(struct addon_ctx *ctx, struct bstore *bs, struct addon_inst *inst);
+enum miren_err pgp_pitr_source(struct addon_ctx *ctx, struct bstore *bs, struct addon_inst *inst,
+			       int64_t target, char **backup, json_t **opts,
+			       struct miren_error *err);
+/* After srv's disk was restored (restore_verify): its WAL archive and
+ * base backups start again (the restored cluster's WAL takes names the
+ * archive holds with other contents). */
+void pgp_pitr_reset(struct addon_ctx *ctx, const struct server_rec *srv);
+/* Adds "wal_archive" (and a "warnings" line while archiving fails) to a
+ * describe object o. */
+void pgp_wal_describe(struct addon_ctx *ctx, const struct server_rec *srv, const char *disk_dir,
+		      json_t *o);
 
 #endif

@@ -46,6 +46,28 @@ static enum miren_err template_password(struct addon_ctx *ctx, char **out, struc
 	return rc;
 }
 
+enum miren_err pgp_template_ready(struct addon_ctx *ctx, const struct pg_install *pg, char **dir,
+				  struct miren_error *err)
+{
+	*dir = NULL;
+	char *tpw = NULL;
+	enum miren_err rc = template_password(ctx, &tpw, err);
+	char *tparent = data_paths_templates(ctx->paths);
+	if (!rc && fs_mkdir_p(tparent, 0711) != 0)
+		rc = miren_error_set(err, MIREN_EIO, "cannot create '%s': %s", tparent,
+				     io_strerror(errno));
+	free(tparent);
+	char *tdir = template_dir(ctx, pg->major, "");
+	if (!rc)
+		rc = pg_template_ensure(pg, tdir, tpw, ctx->uid, ctx->gid, err);
+	free(tpw);
+	if (rc)
+		free(tdir);
+	else
+		*dir = tdir;
+	return rc;
+}
+
 enum miren_err pgp_start_server(struct addon_ctx *ctx, const struct server_rec *srv,
 				struct miren_error *err)
 {
@@ -57,7 +79,9 @@ enum miren_err pgp_start_server(struct addon_ctx *ctx, const struct server_rec *
 	if (rc)
 		return rc;
 	char *dir = addon_disk_dir(ctx, srv->disk);
-	char **argv = pg_server_argv(&pg, dir);
+	char **settings = pgp_archive_settings(ctx, srv);
+	char **argv = pg_server_argv(&pg, dir, (const char *const *)settings);
+	pg_argv_free(settings);
 	struct addon_server_spec spec = {
 		.argv = argv,
 		.stop_signal = SIGINT, /* fast shutdown: abort transactions, checkpoint */
@@ -398,6 +422,7 @@ static void compare_names(json_t *v, const char *id, const char *what, char **ha
 			  char **want, size_t n_want)
 {
 	qsort(want, n_want, sizeof(*want), cmp_str);
+	qsort(have, n_have, sizeof(*have), cmp_str);
 	bool same = n_have == n_want;
 	for (size_t i = 0; same && i < n_have; i++)
 		same = !strcmp(have[i], want[i]);
@@ -411,33 +436,68 @@ static void compare_names(json_t *v, const char *id, const char *what, char **ha
 	free(w);
 }
 
+/* Each tenant not in the middle of a rotation has exactly one working
+ * login: the recorded one may log in, its other one may not. */
+static void check_logins(const struct server_rec *srv, const char *dir, const struct pgp_server *ss,
+			 const struct addon_inst *tenants, size_t n, json_t *violations)
+{
+	char **logins;
+	size_t n_logins;
+	struct miren_error err;
+	if (pg_login_roles(dir, srv->port, ss->su_password, &logins, &n_logins, &err) != 0) {
+		json_array_append_new(violations,
+				      json_sprintf("server %s cannot be asked for its logins: %s",
+						   srv->id, err.message));
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct pgp_tenant *t = tenants[i].state;
+		char alt[64];
+		if (*t->role && pg_alt_login(t->role, alt, NULL) == 0)
+			addon_logins_check(&t->lg, srv->id, tenants[i].rec.app, t->role, alt,
+					   logins, n_logins, violations);
+	}
+	strs_free(logins, n_logins);
+}
+
 /* A shared server holds exactly the databases and roles of its active
- * tenants. */
+ * tenants (a tenant's second login once a rotation made it); every
+ * server's tenants have one working login each. */
 void pgp_check_server(struct addon_ctx *ctx, const struct server_rec *srv,
 		      const struct addon_inst *tenants, size_t n, json_t *violations)
 {
-	if (strcmp(srv->kind, "shared"))
-		return;
 	struct pgp_server ss;
 	pgp_server_parse(srv, &ss);
 	char *dir = addon_disk_dir(ctx, srv->disk);
+	if (n > 0) /* (a server with no active tenant may still be starting) */
+		check_logins(srv, dir, &ss, tenants, n, violations);
 	char **dbs, **roles;
 	size_t n_dbs, n_roles;
 	struct miren_error err;
-	if (pg_tenant_names(dir, srv->port, ss.su_password, &dbs, &n_dbs, &roles, &n_roles, &err) !=
-	    0) {
+	if (strcmp(srv->kind, "shared") != 0) {
+		/* (a dedicated server holds its one tenant) */
+	} else if (pg_tenant_names(dir, srv->port, ss.su_password, &dbs, &n_dbs, &roles, &n_roles,
+				   &err) != 0) {
 		json_array_append_new(violations,
 				      json_sprintf("shared server %s cannot be asked for its "
 						   "tenants: %s",
 						   srv->id, err.message));
 	} else {
-		char **want = xcalloc(n + 1, sizeof(*want));
+		char **want = xcalloc(2 * n + 1, sizeof(*want));
+		char(*alts)[64] = xcalloc(n + 1, sizeof(*alts));
 		for (size_t i = 0; i < n; i++)
 			want[i] = ((const struct pgp_tenant *)tenants[i].state)->db;
 		compare_names(violations, srv->id, "databases", dbs, n_dbs, want, n);
-		for (size_t i = 0; i < n; i++)
-			want[i] = ((const struct pgp_tenant *)tenants[i].state)->role;
-		compare_names(violations, srv->id, "roles", roles, n_roles, want, n);
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++) {
+			const struct pgp_tenant *t = tenants[i].state;
+			want[k++] = t->role;
+			if (pg_alt_login(t->role, alts[i], NULL) == 0 &&
+			    addon_logins_want_second(&t->lg, alts[i], roles, n_roles))
+				want[k++] = alts[i];
+		}
+		compare_names(violations, srv->id, "roles", roles, n_roles, want, k);
+		free(alts);
 		free(want);
 		strs_free(dbs, n_dbs);
 		strs_free(roles, n_roles);

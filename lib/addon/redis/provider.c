@@ -27,6 +27,7 @@
  */
 #include "addon/addon.h"
 #include "addon/disk_ops.h"
+#include "addon/logins.h"
 #include "addon/redis/redis.h"
 #include "addon/server.h"
 #include "util/fault.h"
@@ -61,14 +62,14 @@ static const struct addon_variant variants[] = {
 	  "address, persisted to disk (append-only file, fsync every second). The\n"
 	  "app's user may use every key and database but no administrative\n"
 	  "command. Start here if your app might grow.",
-	  1 * GiB },
+	  1 * GiB, false },
 	{ "shared", "Multi-app shared Redis server",
 	  "Apps share one Redis server. Each app's user may only touch keys and\n"
 	  "channels that begin with its prefix (REDIS_PREFIX, \"<app>:\"); commands\n"
 	  "that list or flush the whole server (KEYS, SCAN, FLUSHDB, INFO, ...) are\n"
 	  "refused. The server does not isolate workloads: a heavy app slows the\n"
 	  "others. For small internal tools, staging environments and caches.",
-	  10 * GiB },
+	  10 * GiB, true },
 };
 
 static const char *const fault_points[] = {
@@ -105,10 +106,20 @@ static bool is_shared(const struct server_rec *srv)
 /* --- state ------------------------------------------------------------------ */
 
 struct tenant {
-	char *user; /* "" until planned */
-	char *password;
-	char *prefix; /* "" on small */
+	char *user;     /* the first login, named from the app; "" until planned */
+	char *password; /* of lg.login */
+	char *prefix;   /* "" on small */
+	/* Its logins: user and user + "_r__" (alt_user), taking turns at each
+	 * rotation (addon/logins.h); the one not in use does not exist. */
+	struct addon_logins lg;
 };
+
+/* The tenant's second login: no app's user holds "_r" (app names have no
+ * '_', and "app_default" does not end so). Caller frees. */
+static char *alt_user(const struct tenant *t)
+{
+	return xasprintf("%s_r__", t->user);
+}
 
 static enum miren_err state_parse(const char *json, void **out, struct miren_error *err)
 {
@@ -122,6 +133,7 @@ static enum miren_err state_parse(const char *json, void **out, struct miren_err
 	t->user = xstrdup(addon_jstr(o, "user"));
 	t->password = xstrdup(addon_jstr(o, "password"));
 	t->prefix = xstrdup(addon_jstr(o, "prefix"));
+	addon_logins_parse(&t->lg, o, t->user);
 	json_decref(o);
 	*out = t;
 	return 0;
@@ -136,6 +148,7 @@ static char *state_json(const void *state)
 		json_object_set_new(o, "password", json_string(t->password));
 		if (*t->prefix)
 			json_object_set_new(o, "prefix", json_string(t->prefix));
+		addon_logins_json(&t->lg, t->user, o);
 	}
 	char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
@@ -152,6 +165,7 @@ static void state_free(void *state)
 	free(t->user);
 	free(t->password);
 	free(t->prefix);
+	addon_logins_release(&t->lg);
 	free(t);
 }
 
@@ -380,6 +394,7 @@ static enum miren_err plan_tenant(struct addon_inst *inst, bool shared, struct m
 	t->user = xstrdup(user);
 	t->password = secret_password();
 	t->prefix = shared ? xasprintf("%s:", inst->rec.app) : xstrdup("");
+	addon_logins_init(&t->lg, user);
 	return 0;
 }
 
@@ -441,17 +456,37 @@ static enum miren_err step_server(struct addon_ctx *ctx, struct addon_inst *inst
 	return ensure_server(ctx, inst->rec.server, false, err);
 }
 
-/* Creates (or resets) tenant t on srv. */
-static enum miren_err tenant_create(const struct server_rec *srv, const struct tenant *t,
-				    struct miren_error *err)
+/* Creates (or resets) login of tenant t on srv with password, with the
+ * tenant's rules. */
+static enum miren_err tenant_login(const struct server_rec *srv, const struct tenant *t,
+				   const char *login, const char *password, struct miren_error *err)
 {
 	struct server_state ss;
 	server_parse(srv, &ss);
 	bool shared = is_shared(srv);
-	enum miren_err rc = redis_tenant_create(srv->address, srv->port, ss.admin_password, t->user,
-						t->password,
+	enum miren_err rc = redis_tenant_create(srv->address, srv->port, ss.admin_password, login,
+						password,
 						shared ? REDIS_TENANT_PREFIXED : REDIS_TENANT_OWNER,
 						shared ? t->prefix : NULL, err);
+	server_state_release(&ss);
+	return rc;
+}
+
+/* Creates (or resets) tenant t on srv: its current login. */
+static enum miren_err tenant_create(const struct server_rec *srv, const struct tenant *t,
+				    struct miren_error *err)
+{
+	return tenant_login(srv, t, t->lg.login, t->password, err);
+}
+
+/* Removes login of tenant t from srv (its keys stay). */
+static enum miren_err tenant_unlogin(const struct server_rec *srv, const char *login,
+				     struct miren_error *err)
+{
+	struct server_state ss;
+	server_parse(srv, &ss);
+	enum miren_err rc = redis_tenant_drop(srv->address, srv->port, ss.admin_password, login,
+					      NULL, err);
 	server_state_release(&ss);
 	return rc;
 }
@@ -577,13 +612,14 @@ static enum miren_err tenant_env(struct addon_ctx *ctx, struct addon_inst *inst,
 	 * letters and digits: nothing in the URL needs escaping. */
 	char port[16];
 	snprintf(port, sizeof(port), "%d", srv.port);
-	char *url = xasprintf("redis://%s:%s@%s:%d/0", t->user, t->password, srv.address, srv.port);
+	char *url = xasprintf("redis://%s:%s@%s:%d/0", t->lg.login, t->password, srv.address,
+			      srv.port);
 	*out = NULL;
 	*n = 0;
 	add_var(out, n, "REDIS_URL", url, true);
 	add_var(out, n, "REDIS_HOST", srv.address, false);
 	add_var(out, n, "REDIS_PORT", port, false);
-	add_var(out, n, "REDIS_USERNAME", t->user, false);
+	add_var(out, n, "REDIS_USERNAME", t->lg.login, false);
 	add_var(out, n, "REDIS_PASSWORD", t->password, true);
 	if (is_shared(&srv))
 		add_var(out, n, "REDIS_PREFIX", t->prefix, false);
@@ -600,7 +636,7 @@ static json_t *describe(struct addon_ctx *ctx, struct addon_inst *inst)
 		return NULL;
 	const struct tenant *t = inst->state;
 	json_t *o = json_pack("{s:s, s:s, s:i, s:s}", "disk", srv.disk, "host", srv.address, "port",
-			      srv.port, "user", t->user);
+			      srv.port, "user", t->lg.login);
 	if (is_shared(&srv))
 		json_object_set_new(o, "prefix", json_string(t->prefix));
 	server_rec_release(&srv);
@@ -620,9 +656,24 @@ static enum miren_err connect_cmd(struct addon_ctx *ctx, struct addon_inst *inst
 	if (rc)
 		return rc;
 	const struct tenant *t = inst->state;
-	out->argv = redis_connect_argv(srv.address, srv.port, t->user);
+	/* A statement: its words after -e, which makes a failed command the
+	 * client's exit status (in a statement read from stdin it is not). */
+	char **words = NULL;
+	if (out->command && (rc = redis_split_command(out->command, &words, err)) != 0) {
+		server_rec_release(&srv);
+		return rc;
+	}
+	out->argv = redis_connect_argv(srv.address, srv.port, t->lg.login);
 	out->env = xcalloc(2, sizeof(*out->env));
 	out->env[0] = strv_dup_env(REDIS_CONNECT_PASSWORD_ENV, t->password);
+	if (words) {
+		addon_connect_args(out, (const char *const[]){ "-e", NULL });
+		for (char **w = words; *w; w++) {
+			addon_connect_args(out, (const char *const[]){ *w, NULL });
+			free(*w);
+		}
+		free(words);
+	}
 	server_rec_release(&srv);
 	return 0;
 }
@@ -640,11 +691,14 @@ static enum miren_err tenant_info(struct addon_ctx *ctx, struct addon_inst *inst
 	out->version[0] = '\0';
 	out->size_bytes = -1;
 	out->connections = -1;
-	out->max_connections = -1; /* not asked */
+	out->max_connections = -1;
+	out->uptime_s = -1;
 	rc = redis_info(srv.address, srv.port, ss.admin_password, &ri, err);
 	if (!rc) {
 		snprintf(out->version, sizeof(out->version), "%s", ri.version);
-		rc = redis_tenant_usage(srv.address, srv.port, ss.admin_password, t->user,
+		out->max_connections = ri.maxclients > 0 ? (int)ri.maxclients : -1;
+		out->uptime_s = ri.uptime_s;
+		rc = redis_tenant_usage(srv.address, srv.port, ss.admin_password, t->lg.login,
 					is_shared(&srv) ? t->prefix : NULL, &out->size_bytes,
 					&out->connections, err);
 	}
@@ -664,7 +718,10 @@ static enum miren_err dump_or_load(struct addon_ctx *ctx, struct addon_inst *ins
 		return rc;
 	const struct tenant *t = inst->state;
 	const char *prefix = is_shared(&srv) ? t->prefix : NULL;
-	rc = load ? redis_tenant_load(srv.address, srv.port, ss.admin_password, prefix, fd, err)
+	/* A load names the tenant's prefix ("" for the whole server), so
+	 * that another tenant's keys are renamed into it. */
+	rc = load ? redis_tenant_load(srv.address, srv.port, ss.admin_password,
+				      prefix ? prefix : "", fd, err)
 		  : redis_tenant_dump(srv.address, srv.port, ss.admin_password, prefix, fd, err);
 	instance_server_release(&srv, &ss);
 	return rc;
@@ -682,25 +739,72 @@ static enum miren_err tenant_load(struct addon_ctx *ctx, struct addon_inst *inst
 	return dump_or_load(ctx, inst, fd, true, err);
 }
 
-static enum miren_err rotate(struct addon_ctx *ctx, struct addon_inst *inst,
-			     struct miren_error *err)
+/* Rotation (addon.h, addon/logins.h): user and alt_user take turns,
+ * with the same rules; the old one is deleted (its keys stay). */
+static enum miren_err rotate_plan(struct addon_ctx *ctx, struct addon_inst *inst,
+				  const char *credential, struct miren_error *err)
 {
+	(void)ctx;
 	struct tenant *t = inst->state;
 	if (!*t->user)
 		return miren_error_set(err, MIREN_ECONFLICT, "the addon has no user yet");
-	char *fresh = secret_password();
-	char *old = t->password;
-	t->password = fresh;
-	enum miren_err rc = with_server(ctx, inst, tenant_create, err);
-	if (rc) {
-		t->password = old; /* the server may have either: the next run sets one */
-		explicit_bzero(fresh, strlen(fresh));
-		free(fresh);
-	} else {
-		explicit_bzero(old, strlen(old));
-		free(old);
+	if (strcmp(credential, "user") != 0) {
+		miren_error_set(err, MIREN_EINVAL,
+				"addon %s rotates the app's own credentials only, not '%s'", ADDON,
+				credential);
+		miren_error_hint(err, "give --credential user (the admin user never leaves the "
+				      "daemon)");
+		return MIREN_EINVAL;
 	}
+	addon_logins_plan(&t->lg);
+	return 0;
+}
+
+static enum addon_rotate_phase rotate_phase(const void *state)
+{
+	return addon_logins_phase(&((const struct tenant *)state)->lg);
+}
+
+static enum miren_err rotate_issue(struct addon_ctx *ctx, struct addon_inst *inst,
+				   struct miren_error *err)
+{
+	struct tenant *t = inst->state;
+	if (!*t->lg.next_password)
+		return 0; /* issued already */
+	struct server_rec srv;
+	enum miren_err rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
+	if (rc)
+		return rc;
+	char *alt = alt_user(t);
+	const char *next = addon_logins_other(&t->lg, t->user, alt);
+	rc = tenant_login(&srv, t, next, t->lg.next_password, err);
+	if (!rc)
+		addon_logins_switch(&t->lg, next, &t->password);
+	free(alt);
+	server_rec_release(&srv);
 	return rc;
+}
+
+static enum miren_err rotate_revoke(struct addon_ctx *ctx, struct addon_inst *inst,
+				    struct miren_error *err)
+{
+	struct tenant *t = inst->state;
+	if (!*t->lg.retired)
+		return 0;
+	struct server_rec srv;
+	enum miren_err rc = store_server_get(ctx->store, inst->rec.server, &srv, err);
+	if (rc)
+		return rc;
+	rc = tenant_unlogin(&srv, t->lg.retired, err);
+	if (!rc)
+		addon_logins_revoked(&t->lg);
+	server_rec_release(&srv);
+	return rc;
+}
+
+static int64_t issued_at(const void *state)
+{
+	return ((const struct tenant *)state)->lg.issued_at;
 }
 
 /* --- invariants ------------------------------------------------------------------ */
@@ -721,20 +825,27 @@ static void check_server(struct addon_ctx *ctx, const struct server_rec *srv,
 		server_state_release(&ss);
 		return;
 	}
+	/* Each tenant has its recorded login and, unless a rotation is in
+	 * motion, no other. */
 	for (size_t i = 0; i < n; i++) {
 		const struct tenant *t = tenants[i].state;
-		bool found = false;
-		for (size_t k = 0; k < nu && !found; k++)
-			found = !strcmp(users[k], t->user);
-		if (*t->user && !found)
-			json_array_append_new(
-				violations, json_sprintf("redis server %s has no user %s (app %s)",
-							 srv->id, t->user, tenants[i].rec.app));
+		if (!*t->user)
+			continue;
+		char *alt = alt_user(t);
+		addon_logins_check(&t->lg, srv->id, tenants[i].rec.app, t->user, alt, users, nu,
+				   violations);
+		free(alt);
 	}
 	for (size_t k = 0; k < nu; k++) {
 		bool known = false;
-		for (size_t i = 0; i < n && !known; i++)
-			known = !strcmp(users[k], ((const struct tenant *)tenants[i].state)->user);
+		for (size_t i = 0; i < n && !known; i++) {
+			const struct tenant *t = tenants[i].state;
+			char *alt = alt_user(t);
+			known = !strcmp(users[k], t->lg.login) ||
+				(addon_logins_phase(&t->lg) != ADDON_ROTATE_NONE &&
+				 (!strcmp(users[k], t->user) || !strcmp(users[k], alt)));
+			free(alt);
+		}
 		if (!known)
 			json_array_append_new(violations, json_sprintf("redis server %s has user "
 								       "%s of no addon",
@@ -790,6 +901,27 @@ static enum miren_err backup_end(struct addon_ctx *ctx, struct addon_backup *b,
 	(void)w;
 	(void)err;
 	return 0; /* the snapshot is whole as copied */
+}
+
+/* --- scratch servers (scratch.c) -------------------------------------------- */
+
+enum miren_err redis_scratch_start(struct addon_ctx *ctx, const json_t *header, const json_t *opts,
+				   const char *dir, struct addon_scratch *out,
+				   struct miren_error *err);
+enum miren_err redis_scratch_load(struct addon_ctx *ctx, struct addon_scratch *s, int fd,
+				  struct miren_error *err);
+enum miren_err redis_scratch_dump(struct addon_ctx *ctx, struct addon_scratch *s,
+				  const json_t *tenant, int fd, struct miren_error *err);
+enum miren_err redis_scratch_check(struct addon_ctx *ctx, struct addon_scratch *s,
+				   struct miren_error *err);
+void redis_scratch_stop(struct addon_ctx *ctx, struct addon_scratch *s);
+
+/* Which keys are the tenant's: {"user", "prefix"} ("" on small: all). */
+static json_t *tenant_facts(struct addon_ctx *ctx, struct addon_inst *inst)
+{
+	(void)ctx;
+	const struct tenant *t = inst->state;
+	return json_pack("{s:s, s:s}", "user", t->user, "prefix", t->prefix);
 }
 
 static enum miren_err restore_prepare(struct addon_ctx *ctx, const struct server_rec *srv,
@@ -850,11 +982,21 @@ static enum miren_err restore_verify(struct addon_ctx *ctx, const struct server_
 		rc = redis_tenant_users(srv->address, srv->port, ss.admin_password, &users, &nu,
 					err);
 	for (size_t k = 0; k < nu && !rc; k++) {
-		bool known = false;
-		for (size_t i = 0; i < n && !known; i++)
-			known = !strcmp(users[k], ((const struct tenant *)tenants[i].state)->user);
+		bool known = false, other = false;
+		for (size_t i = 0; i < n && !known && !other; i++) {
+			const struct tenant *t = tenants[i].state;
+			char *alt = alt_user(t);
+			known = !strcmp(users[k], t->lg.login);
+			other = !strcmp(users[k], t->user) || !strcmp(users[k], alt);
+			free(alt);
+		}
 		if (known)
 			continue;
+		if (other) {
+			/* A tenant's login from before a rotation: gone, keys stay. */
+			rc = tenant_unlogin(srv, users[k], err);
+			continue;
+		}
 		const char *app = strncmp(users[k], "app_", 4) ? users[k] : users[k] + 4;
 		char *prefix = xasprintf("%s:", app);
 		rc = redis_tenant_drop(srv->address, srv->port, ss.admin_password, users[k],
@@ -868,6 +1010,7 @@ static enum miren_err restore_verify(struct addon_ctx *ctx, const struct server_
 
 const struct addon_def addon_engine_redis = {
 	.name = ADDON,
+	.engine = "Redis",
 	.description = "Managed Redis key-value store",
 	.variants = variants,
 	.n_variants = sizeof(variants) / sizeof(variants[0]),
@@ -893,8 +1036,18 @@ const struct addon_def addon_engine_redis = {
 	.restore_verify = restore_verify,
 	.dump = tenant_dump,
 	.load = tenant_load,
-	.rotate = rotate,
+	.rotate_plan = rotate_plan,
+	.rotate_phase = rotate_phase,
+	.rotate_issue = rotate_issue,
+	.rotate_revoke = rotate_revoke,
+	.credentials_issued_at = issued_at,
 	.connect = connect_cmd,
 	.info = tenant_info,
+	.tenant_facts = tenant_facts,
+	.scratch_start = redis_scratch_start,
+	.scratch_load = redis_scratch_load,
+	.scratch_dump = redis_scratch_dump,
+	.scratch_check = redis_scratch_check,
+	.scratch_stop = redis_scratch_stop,
 	.describe = describe,
 };

@@ -14,6 +14,7 @@
 #include "util/num.h"
 #include "util/sha256.h"
 #include "util/strbuf.h"
+#include "util/text.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -193,6 +194,60 @@ static void password_hash(const char *password, char hex[65])
 	sha256_hex(password, strlen(password), hex);
 }
 
+enum miren_err redis_scratch_init(const char *disk_dir, const char *socket_path,
+				  const char *admin_password, uid_t uid, gid_t gid,
+				  struct miren_error *err)
+{
+	char hex[65];
+	password_hash(admin_password, hex);
+	char *data = fs_join(disk_dir, "data");
+	char *confp = fs_join(disk_dir, "redis.conf");
+	char *aclp = fs_join(disk_dir, "users.acl");
+	char *conf = xasprintf("# A scratch server (written by miren)\n"
+			       "port 0\n"
+			       "unixsocket %s\n"
+			       "unixsocketperm 700\n"
+			       "protected-mode yes\n"
+			       "daemonize no\n"
+			       "logfile \"\"\n"
+			       "databases 16\n"
+			       "dir %s\n"
+			       "dbfilename dump.rdb\n"
+			       "save \"\"\n"
+			       "rdbchecksum yes\n"
+			       "appendonly yes\n"
+			       "appendfilename \"appendonly.aof\"\n"
+			       "appenddirname \"appendonlydir\"\n"
+			       "appendfsync no\n"
+			       "aclfile %s\n"
+			       "enable-debug-command no\n"
+			       "enable-module-command no\n"
+			       "enable-protected-configs no\n"
+			       "sanitize-dump-payload yes\n",
+			       socket_path, data, aclp);
+	char *acl = xasprintf("user default off resetchannels -@all\n"
+			      "user " REDIS_ADMIN_USER " on #%s ~* &* +@all\n",
+			      hex);
+	enum miren_err rc = 0;
+	if (!fs_is_dir(data) && mkdir(data, 0700) != 0)
+		rc = miren_error_set(err, MIREN_EIO, "cannot create %s: %s", data,
+				     io_strerror(errno));
+	if (!rc && uid != (uid_t)-1 && chown(data, uid, gid) != 0)
+		rc = miren_error_set(err, MIREN_EIO, "cannot hand %s to the service user: %s", data,
+				     io_strerror(errno));
+	if (!rc)
+		rc = write_owned(confp, conf, 0600, uid, gid, err);
+	if (!rc)
+		rc = write_owned(aclp, acl, 0600, uid, gid, err);
+	explicit_bzero(acl, strlen(acl));
+	free(acl);
+	free(conf);
+	free(aclp);
+	free(confp);
+	free(data);
+	return rc;
+}
+
 /* Whether line (an ACL file line) is "user NAME ..." for name. */
 static bool acl_line_is(const char *line, size_t len, const char *name)
 {
@@ -296,6 +351,94 @@ char **redis_connect_argv(const char *address, int port, const char *user)
 	return argv;
 }
 
+/* The character a backslash escape in double quotes stands for. */
+static char unescape(char c)
+{
+	switch (c) {
+	case 'n':
+		return '\n';
+	case 'r':
+		return '\r';
+	case 't':
+		return '\t';
+	case 'b':
+		return '\b';
+	case 'a':
+		return '\a';
+	default:
+		return c;
+	}
+}
+
+enum miren_err redis_split_command(const char *line, char ***out, struct miren_error *err)
+{
+	*out = NULL;
+	size_t n = 0, cap = 8;
+	char **words = xcalloc(cap, sizeof(*words));
+	struct strbuf w = STRBUF_INIT;
+	const char *p = line;
+	enum miren_err rc = 0;
+	for (;;) {
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+			p++;
+		if (!*p)
+			break;
+		strbuf_reset(&w);
+		char quote = (*p == '"' || *p == '\'') ? *p++ : 0;
+		for (;;) {
+			if (!quote && (!*p || *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+				break;
+			if (quote && !*p) {
+				rc = miren_error_set(err, MIREN_EINVAL,
+						     "unbalanced quotes in the command");
+				goto out;
+			}
+			if (quote && *p == quote) {
+				p++;
+				if (*p && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
+					rc = miren_error_set(err, MIREN_EINVAL,
+							     "a closing quote must be followed by "
+							     "a space");
+					goto out;
+				}
+				break;
+			}
+			if (quote == '"' && p[0] == '\\' && p[1] == 'x' &&
+			    text_hex_value(p[2]) >= 0 && text_hex_value(p[3]) >= 0) {
+				strbuf_addch(&w, (char)(text_hex_value(p[2]) * 16 +
+							text_hex_value(p[3])));
+				p += 4;
+			} else if (quote == '"' && p[0] == '\\' && p[1]) {
+				strbuf_addch(&w, unescape(p[1]));
+				p += 2;
+			} else if (quote == '\'' && p[0] == '\\' && p[1] == '\'') {
+				strbuf_addch(&w, '\'');
+				p += 2;
+			} else {
+				strbuf_addch(&w, *p++);
+			}
+		}
+		if (n + 1 >= cap) {
+			cap *= 2;
+			words = xrealloc(words, cap * sizeof(*words));
+		}
+		words[n++] = xstrdup(w.buf);
+		words[n] = NULL;
+	}
+	if (!n)
+		rc = miren_error_set(err, MIREN_EINVAL, "the command is empty");
+out:
+	strbuf_release(&w);
+	if (rc) {
+		for (size_t i = 0; i < n; i++)
+			free(words[i]);
+		free(words);
+	} else {
+		*out = words;
+	}
+	return rc;
+}
+
 /* ---- connections ---------------------------------------------------------- */
 
 /* Copies a server's reply into err's message, on one line and bounded. */
@@ -319,7 +462,9 @@ static redisContext *admin_connect(const char *address, int port, const char *pa
 				   struct miren_error *err)
 {
 	struct timeval tv = { CONNECT_TIMEOUT_MS / 1000, (CONNECT_TIMEOUT_MS % 1000) * 1000 };
-	redisContext *c = redisConnectWithTimeout(address, port, tv);
+	/* A path: a scratch server's unix socket (it listens on no port). */
+	redisContext *c = address[0] == '/' ? redisConnectUnixWithTimeout(address, tv)
+					    : redisConnectWithTimeout(address, port, tv);
 	if (!c || c->err) {
 		miren_error_set(err, MIREN_EUNAVAIL, "cannot connect to Redis at %s:%d: %s",
 				address, port, c ? c->errstr : "out of memory");
@@ -418,12 +563,17 @@ enum miren_err redis_user_for_app(const char *app, char out[64], struct miren_er
 	return 0;
 }
 
-/* Checks user against the shape redis_user_for_app gives. */
+/* Checks user against the shape redis_user_for_app gives, or that name
+ * + "_r__" (a tenant's second login, which its rotations take turns with). */
 static enum miren_err user_check(const char *user, struct miren_error *err)
 {
-	const char *app = !strncmp(user, "app_", 4) ? user + 4 : user;
-	if (name_check_app(app, NULL) != 0 || !strcmp(user, "default") ||
-	    (app != user && strcmp(app, "default")))
+	char base[80];
+	size_t n = strlen(user);
+	snprintf(base, sizeof(base), "%.*s",
+		 (int)(n > 4 && !strcmp(user + n - 4, "_r__") ? n - 4 : n), user);
+	const char *app = !strncmp(base, "app_", 4) ? base + 4 : base;
+	if (n >= sizeof(base) || name_check_app(app, NULL) != 0 || !strcmp(base, "default") ||
+	    (app != base && strcmp(app, "default")))
 		return miren_error_set(err, MIREN_EINVAL, "'%s' is not a tenant user name", user);
 	return 0;
 }
@@ -662,6 +812,8 @@ enum miren_err redis_info(const char *address, int port, const char *admin_passw
 		out->used_memory = info_num(text, "used_memory");
 		out->clients = info_num(text, "connected_clients");
 		out->maxmemory = info_num(text, "maxmemory");
+		out->maxclients = info_num(text, "maxclients");
+		out->uptime_s = info_num(text, "uptime_in_seconds");
 		const char *db0 = strstr(text, "\ndb0:keys=");
 		out->keys = db0 ? strtoll(db0 + 10, NULL, 10) : 0;
 	}
@@ -771,6 +923,10 @@ enum miren_err redis_tenant_dump(const char *address, int port, const char *admi
 	char *pattern = xasprintf("%s*", prefix ? prefix : "");
 	char cursor[32] = "0";
 	struct strbuf out = STRBUF_INIT;
+	/* Which prefix the keys carry, for a load into another tenant. */
+	const char *head[] = { "PREFIX", prefix ? prefix : "" };
+	size_t head_lens[] = { 6, strlen(head[1]) };
+	resp_array(&out, 2, head, head_lens);
 	enum miren_err rc = 0;
 	do {
 		const char *scan[] = { "SCAN", cursor, "MATCH", pattern, "COUNT", "1000" };
@@ -819,18 +975,69 @@ enum miren_err redis_tenant_dump(const char *address, int port, const char *admi
 	return rc;
 }
 
+/* Queues UNLINK of every key matching prefix* (NULL: every key) on c,
+ * inside the caller's MULTI: SCAN runs on a second connection, since
+ * commands on c are queued. */
+static enum miren_err queue_unlink_all(redisContext *c, redisContext *scan_c, const char *prefix,
+				       struct miren_error *err)
+{
+	char *pattern = xasprintf("%s*", prefix ? prefix : "");
+	char cursor[32] = "0";
+	enum miren_err rc = 0;
+	do {
+		const char *scan[] = { "SCAN", cursor, "MATCH", pattern, "COUNT", "1000" };
+		redisReply *r;
+		rc = command(scan_c, 6, scan, &r, err);
+		if (rc)
+			break;
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+			freeReplyObject(r);
+			rc = miren_error_set(err, MIREN_EIO, "Redis answered SCAN oddly");
+			break;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		for (size_t i = 0; i < r->element[1]->elements && !rc; i++) {
+			redisReply *k = r->element[1]->element[i];
+			const char *argv[] = { "UNLINK", k->str };
+			size_t lens[] = { 6, k->len };
+			redisReply *x = redisCommandArgv(c, 2, argv, lens);
+			if (!x || x->type == REDIS_REPLY_ERROR)
+				rc = reply_error(err, x ? MIREN_EIO : MIREN_EUNAVAIL,
+						 "Redis refused to queue UNLINK",
+						 x ? x->str : c->errstr);
+			if (x)
+				freeReplyObject(x);
+		}
+		freeReplyObject(r);
+	} while (!rc && strcmp(cursor, "0"));
+	free(pattern);
+	return rc;
+}
+
 enum miren_err redis_tenant_load(const char *address, int port, const char *admin_password,
 				 const char *prefix, int fd, struct miren_error *err)
 {
 	redisContext *c = admin_connect(address, port, admin_password, err);
 	if (!c)
 		return err ? (int)err->code : MIREN_EUNAVAIL;
+	redisContext *scan_c = admin_connect(address, port, admin_password, err);
+	if (!scan_c) {
+		redisFree(c);
+		return err ? (int)err->code : MIREN_EUNAVAIL;
+	}
 	redisReader *rd = redisReaderCreate();
 	size_t plen = prefix ? strlen(prefix) : 0;
+	char *from = NULL; /* the dump's PREFIX: its keys are renamed */
+	bool first = true;
+	struct strbuf key = STRBUF_INIT;
 	char buf[65536];
-	enum miren_err rc = 0;
-	bool eof = false;
-	long long n = 0;
+	bool eof = false, multi = false;
+	const char *multi_argv[] = { "MULTI" };
+	enum miren_err rc = command(c, 1, multi_argv, NULL, err);
+	multi = rc == 0;
+	/* The tenant's keys go first, in the same transaction. */
+	if (!rc)
+		rc = queue_unlink_all(c, scan_c, prefix, err);
 	while (!rc) {
 		void *item = NULL;
 		if (redisReaderGetReply(rd, &item) != REDIS_OK) {
@@ -859,6 +1066,16 @@ enum miren_err redis_tenant_load(const char *address, int port, const char *admi
 			continue;
 		}
 		redisReply *r = item;
+		bool was_first = first;
+		first = false;
+		if (was_first && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+		    r->element[0]->type == REDIS_REPLY_STRING &&
+		    r->element[1]->type == REDIS_REPLY_STRING &&
+		    !strcasecmp(r->element[0]->str, "PREFIX")) {
+			from = xstrdup(r->element[1]->str);
+			freeReplyObject(r);
+			continue;
+		}
 		/* Only RESTORE key ttl payload REPLACE, and only of the tenant's
 		 * keys: a dump is input from outside. */
 		bool ok = r->type == REDIS_REPLY_ARRAY && r->elements == 5;
@@ -871,8 +1088,14 @@ enum miren_err redis_tenant_load(const char *address, int port, const char *admi
 			rc = miren_error_set(err, MIREN_EINVAL,
 					     "the dump holds a command other than "
 					     "RESTORE key ttl payload REPLACE");
-		} else if (plen && (r->element[1]->len < plen ||
-				    memcmp(r->element[1]->str, prefix, plen))) {
+		} else if (prefix && from &&
+			   (r->element[1]->len < strlen(from) ||
+			    memcmp(r->element[1]->str, from, strlen(from)))) {
+			rc = miren_error_set(err, MIREN_EINVAL,
+					     "the dump holds a key outside its prefix '%s'", from);
+		} else if (prefix && !from && plen &&
+			   (r->element[1]->len < plen ||
+			    memcmp(r->element[1]->str, prefix, plen))) {
 			rc = miren_error_set(err, MIREN_EINVAL,
 					     "the dump holds a key outside the "
 					     "prefix '%s'",
@@ -884,6 +1107,14 @@ enum miren_err redis_tenant_load(const char *address, int port, const char *admi
 				argv[i] = r->element[i]->str;
 				lens[i] = r->element[i]->len;
 			}
+			if (prefix && from) { /* renamed into this tenant's prefix */
+				size_t fl = strlen(from);
+				strbuf_reset(&key);
+				strbuf_adds(&key, prefix);
+				strbuf_add(&key, r->element[1]->str + fl, r->element[1]->len - fl);
+				argv[1] = key.buf;
+				lens[1] = key.len;
+			}
 			redisReply *x = redisCommandArgv(c, 5, argv, lens);
 			if (!x || x->type == REDIS_REPLY_ERROR)
 				rc = reply_error(err, x ? MIREN_EINVAL : MIREN_EUNAVAIL,
@@ -891,13 +1122,37 @@ enum miren_err redis_tenant_load(const char *address, int port, const char *admi
 						 x ? x->str : c->errstr);
 			if (x)
 				freeReplyObject(x);
-			n++;
 		}
 		freeReplyObject(r);
 	}
+	if (multi && rc) {
+		/* Nothing queued runs. */
+		const char *discard[] = { "DISCARD" };
+		redisReply *x = redisCommandArgv(c, 1, discard, NULL);
+		if (x)
+			freeReplyObject(x);
+	} else if (multi) {
+		const char *exec[] = { "EXEC" };
+		redisReply *x = redisCommandArgv(c, 1, exec, NULL);
+		if (!x || x->type != REDIS_REPLY_ARRAY) {
+			rc = reply_error(err, x ? MIREN_EIO : MIREN_EUNAVAIL,
+					 "Redis did not run the load's transaction",
+					 x && x->type == REDIS_REPLY_ERROR ? x->str : c->errstr);
+		} else {
+			for (size_t i = 0; i < x->elements && !rc; i++)
+				if (x->element[i]->type == REDIS_REPLY_ERROR)
+					rc = reply_error(err, MIREN_EINVAL,
+							 "Redis refused a key of the dump",
+							 x->element[i]->str);
+		}
+		if (x)
+			freeReplyObject(x);
+	}
 	redisReaderFree(rd);
+	redisFree(scan_c);
 	redisFree(c);
-	(void)n;
+	strbuf_release(&key);
+	free(from);
 	return rc;
 }
 

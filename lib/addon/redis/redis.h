@@ -192,18 +192,32 @@ enum miren_err redis_restore_prepare(const char *disk_dir, uid_t uid, gid_t gid,
 /*
  * A tenant's logical dump: every key matching "<prefix>*" (prefix NULL:
  * every key of database 0), each as the Redis protocol command RESTORE key
- * ttl-ms payload REPLACE (what DUMP gives; `redis-cli --pipe` can feed the
- * file to a server by hand), written to fd (left open).  Keys are read
- * with SCAN: a key written during the dump may or may not be in it.
+ * ttl-ms payload REPLACE (what DUMP gives), after a first command PREFIX
+ * <prefix> ("" for NULL) that says which prefix the keys carry, so that a
+ * load into another tenant renames them to its own; written to fd (left
+ * open).  Keys are read with SCAN: a key written during the dump may or
+ * may not be in it.
  */
 enum miren_err redis_tenant_dump(const char *address, int port, const char *admin_password,
 				 const char *prefix, int fd, struct miren_error *err);
 /*
- * Loads a dump (redis_tenant_dump's format) from fd into the server:
- * every command must be RESTORE key ttl payload REPLACE of a key under
- * prefix (when not NULL), else MIREN_EINVAL naming what is wrong; the
- * server checks each payload whole (sanitize-dump-payload).  Keys before
- * the bad one stay loaded.
+ * Loads a dump (redis_tenant_dump's format) from fd into the server,
+ * replacing the tenant's keys: one MULTI/EXEC transaction that unlinks
+ * every key under prefix (NULL: every key) and restores the dump's.  With
+ * a prefix ("" for a tenant that has the whole server), a key the dump
+ * names under its PREFIX P is restored as prefix followed by the rest of
+ * the key (P "app:" and prefix "other:": "app:k" becomes "other:k"); a
+ * dump without a PREFIX line (written before it had one) must name keys
+ * under prefix, kept as they are.  prefix NULL: every key as the dump
+ * names it (a scratch server).  Every other command must be RESTORE key
+ * ttl payload REPLACE of a key under the dump's prefix, else
+ * MIREN_EINVAL naming what is wrong and the
+ * transaction is discarded: a dump that is not well-formed, cut short or
+ * of another tenant changes nothing.  The server checks each payload
+ * whole (sanitize-dump-payload) only when EXEC runs: a payload it refuses
+ * then fails the load (MIREN_EINVAL) with the transaction's other
+ * commands applied, which a dump written by redis_tenant_dump and kept
+ * checksummed does not have.
  */
 enum miren_err redis_tenant_load(const char *address, int port, const char *admin_password,
 				 const char *prefix, int fd, struct miren_error *err);
@@ -215,6 +229,8 @@ struct redis_info {
 	long long keys;        /* in database 0 */
 	long long clients;     /* connected, the platform's own included */
 	long long maxmemory;   /* bytes, 0: none */
+	long long maxclients;  /* the clients it takes at once */
+	long long uptime_s;    /* uptime_in_seconds */
 };
 enum miren_err redis_info(const char *address, int port, const char *admin_password,
 			  struct redis_info *out, struct miren_error *err);
@@ -237,6 +253,11 @@ enum miren_err redis_tenant_usage(const char *address, int port, const char *adm
  */
 char **redis_connect_argv(const char *address, int port, const char *user);
 #define REDIS_CONNECT_PASSWORD_ENV "REDISCLI_AUTH"
+/* Splits one redis-cli command line into its words as redis-cli does
+ * (sdssplitargs): blanks separate, "..." with \n \r \t \b \a \xHH and
+ * \<c> escapes, '...' with \'.  *out: the words, NULL-terminated, each
+ * and the array malloc'd.  MIREN_EINVAL for unbalanced quotes or none. */
+enum miren_err redis_split_command(const char *line, char ***out, struct miren_error *err);
 
 /*
  * SIGKILLs every redis-server whose working directory is DISK/data (a
@@ -252,5 +273,17 @@ int redis_stop_orphans(const char *disk_dir, pid_t keep);
  * file and exits), SIGKILL after timeout_ms.
  */
 pid_t redis_disk_server(const char *disk_dir, bool stop, int timeout_ms);
+
+/*
+ * Makes DISK the directory of a scratch server (lib/addon/scratch.h): a
+ * DISK/redis.conf listening on no port, only on the unix socket
+ * socket_path (mode 0700), loading the append-only file of DISK/data (a
+ * restored disk after redis_restore_prepare; none: it starts empty); a DISK/users.acl with
+ * "default" off and REDIS_ADMIN_USER with admin_password only.  Every function here that takes an
+ * address also takes such a socket's path (starting with '/'; the port is then unused).
+ */
+enum miren_err redis_scratch_init(const char *disk_dir, const char *socket_path,
+				  const char *admin_password, uid_t uid, gid_t gid,
+				  struct miren_error *err);
 
 #endif
