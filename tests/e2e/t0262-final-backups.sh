@@ -45,16 +45,22 @@ wait_for "the database answers" 30 psql_as fin -c "SELECT 1"
 expect_eq "$(psql_as fin -c 'SELECT count(*) FROM t')" "3" "with the data as at the destroy"
 
 # 3. A final backup that fails refuses the destroy: the store is moved
-# onto a tmpfs, then filled up (a failed attempt's chunks or the store's
-# own pruning may free some space; the filler takes it), and the database
-# grows.
+# onto a tmpfs, then filled up, and the database grows.  Nothing else may
+# free space in the store meanwhile: the periodic work first removes the
+# WAL archives of the servers gone above and takes the server's base
+# backup for point-in-time recovery on the real store; the daemon on the
+# tmpfs then has no base backup due (a failed one would free what it had
+# written; a removed archive once let the final backup fit).
 psql_as fin -q -c "CREATE TABLE big AS SELECT i, (SELECT string_agg(md5(random()::text || i || g), '') FROM generate_series(1, 8) g) AS pad FROM generate_series(1, 40000) i"
+wait_for "only the current server has a WAL archive" 60 sh -c "[ \$(ls '$DATA/backups/wal' | wc -l) -eq 1 ]"
+srv=$(ls "$DATA/backups/wal")
+wait_for "its base backup is stored" 120 grep -q "server $srv: base backup .* for point-in-time recovery" "$DATA/logs/server.log"
 stop_server
 used=$(du -sb "$DATA/backups" | cut -f1)
 mv "$DATA/backups" "$DATA/backups.real" && mkdir "$DATA/backups"
 mount -t tmpfs -o size=$(( used + (1 << 20) )) tmpfs "$DATA/backups"
 cp -a "$DATA/backups.real/." "$DATA/backups/"
-start_server || exit 1
+MIREN_PITR_BASE_SECONDS=86400 start_server || exit 1
 fill() { dd if=/dev/zero of="$DATA/backups/filler.$1" bs=64k 2>/dev/null || true; }
 fill 1
 n_before=$(listing fin | jq '.backups | length')
