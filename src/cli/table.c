@@ -13,7 +13,7 @@ extern const struct cmd_entry cmd_server_entry, cmd_deploy_entry, cmd_app_list_e
 extern const struct cmd_entry cmd_disk_delete_entry, cmd_addon_backups_entry, cmd_addon_info_entry,
 	cmd_addon_connect_entry, cmd_addon_rotate_entry, cmd_auth_token_create_entry,
 	cmd_auth_token_list_entry, cmd_auth_token_revoke_entry, cmd_server_info_entry,
-	cmd_app_releases_entry, cmd_app_rollback_entry, cmd_addon_fork_entry;
+	cmd_app_releases_entry, cmd_app_rollback_entry, cmd_addon_fork_entry, cmd_completion_entry;
 
 const struct cmd_entry *const cmd_table[] = {
 	&cmd_server_entry,
@@ -50,6 +50,7 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_auth_token_create_entry,
 	&cmd_auth_token_list_entry,
 	&cmd_auth_token_revoke_entry,
+	&cmd_completion_entry,
 	&cmd_debug_disk_list_entry,
 	&cmd_debug_invariants_entry,
 	&cmd_debug_state_entry,

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 int server_main(const struct server_options *opts)
@@ -92,10 +93,14 @@ int server_main(const struct server_options *opts)
 	if (api_server_start(d, sock, &api, &err) != 0)
 		goto fail;
 	log_info("miren %s serving on %s (data directory %s)", MIREN_VERSION, sock, opts->data_dir);
+	/* systemd's Type=notify readiness (packaging/miren.service); a no-op
+	 * without $NOTIFY_SOCKET. */
+	sd_notifyf(0, "READY=1\nSTATUS=serving on %s", sock);
 
 	int sig = 0;
 	sigwait(&stop, &sig);
 	log_info("received %s, stopping", strsignal(sig));
+	sd_notify(0, "STOPPING=1");
 	code = 0;
 	goto out;
 fail:
