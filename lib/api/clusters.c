@@ -79,8 +79,8 @@ bool clusters_remove(struct clusters *c, const char *name)
 enum miren_err clusters_check_url(const char *url, char **normalized, struct miren_error *err)
 {
 	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL,
-	     *frag = NULL, *user = NULL;
+	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL, *frag = NULL,
+	     *user = NULL;
 	enum miren_err rc = MIREN_EINVAL;
 	*normalized = NULL;
 	if (!u || curl_url_set(u, CURLUPART_URL, url, 0) ||
@@ -143,7 +143,7 @@ enum miren_err clusters_check_token(const char *token, struct miren_error *err)
 	if (ok)
 		return 0;
 	miren_error_set(err, MIREN_EINVAL, "the token is not valid (%s)",
-			n == 0		  ? "it is empty"
+			n == 0          ? "it is empty"
 			: n > TOKEN_MAX ? "it is too long"
 					: "it holds a space, a control or a non-ASCII character");
 	miren_error_hint(err, "give a token as 'miren auth token create' printed it");
@@ -202,7 +202,9 @@ static enum miren_err parse_cluster(const struct toml_kv *kv, const char *where,
 	if (!url || !cl.token || !fp) {
 		rc = miren_error_set(err, MIREN_EINVAL, "%s:%d:%d: cluster '%s' has no %s", where,
 				     kv->pos.line, kv->pos.col, cl.name,
-				     !url ? "url" : !cl.token ? "token" : "fingerprint");
+				     !url        ? "url"
+				     : !cl.token ? "token"
+						 : "fingerprint");
 		goto out;
 	}
 	if (clusters_check_url(url, &cl.url, err) || clusters_check_token(cl.token, err) ||
@@ -219,8 +221,8 @@ out:
 	return rc;
 }
 
-enum miren_err clusters_parse(const char *text, size_t len, const char *where,
-			      struct clusters *out, struct miren_error *err)
+enum miren_err clusters_parse(const char *text, size_t len, const char *where, struct clusters *out,
+			      struct miren_error *err)
 {
 	*out = (struct clusters){ 0 };
 	struct toml_error terr;
@@ -317,8 +319,7 @@ enum miren_err clusters_load(const char *path, struct clusters *out, struct mire
 	return rc;
 }
 
-enum miren_err clusters_save(const char *path, const struct clusters *c,
-			     struct miren_error *err)
+enum miren_err clusters_save(const char *path, const struct clusters *c, struct miren_error *err)
 {
 	char *copy = xstrdup(path);
 	const char *dir = dirname(copy);

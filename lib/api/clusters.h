@@ -52,8 +52,8 @@ char *clusters_path(void);
  * cluster that is not listed.  Unknown keys are ignored (a later version's).
  * On error *out is empty.
  */
-enum miren_err clusters_parse(const char *text, size_t len, const char *where,
-			      struct clusters *out, struct miren_error *err);
+enum miren_err clusters_parse(const char *text, size_t len, const char *where, struct clusters *out,
+			      struct miren_error *err);
 /* The TOML text of c (what clusters_parse reads back). Caller frees. */
 char *clusters_format(const struct clusters *c);
 
@@ -62,8 +62,7 @@ char *clusters_format(const struct clusters *c);
 enum miren_err clusters_load(const char *path, struct clusters *out, struct miren_error *err);
 /* Writes c to path (its directory made 0700 when missing): the whole file
  * anew, mode 0600, atomically.  MIREN_EIO on failure, path unchanged. */
-enum miren_err clusters_save(const char *path, const struct clusters *c,
-			     struct miren_error *err);
+enum miren_err clusters_save(const char *path, const struct clusters *c, struct miren_error *err);
 void clusters_release(struct clusters *c);
 
 /* The cluster called name, or NULL. */

@@ -38,7 +38,8 @@ static int read_token(const char *file, char **token)
 	enum miren_err rc = strbuf_read_file(&sb, file);
 	if (rc) {
 		strbuf_release(&sb);
-		return cli_failf(rc, "give the file 'miren auth token create' printed the token into",
+		return cli_failf(rc,
+				 "give the file 'miren auth token create' printed the token into",
 				 "cannot read the token file '%s': %s", file,
 				 rc == MIREN_ETOOBIG ? "it is too big" : miren_strerror(rc));
 	}
@@ -61,8 +62,8 @@ static int trust(const char *name, const char *url, const char *given, const cha
 		return cli_failf(MIREN_EAUTH,
 				 "check the fingerprint with 'miren server info' on the server; "
 				 "nothing was added",
-				 "the server at %s presents the certificate %s, not the given %s", url,
-				 seen, given);
+				 "the server at %s presents the certificate %s, not the given %s",
+				 url, seen, given);
 	if (given)
 		return CLI_OK;
 	if (!isatty(STDIN_FILENO)) {
@@ -78,7 +79,8 @@ static int trust(const char *name, const char *url, const char *given, const cha
 		"Compare it with what 'miren server info' shows on the server.\n",
 		url, seen);
 	if (!cli_confirm("Trust it and add cluster '%s'?", name))
-		return cli_failf(MIREN_EINTERNAL, NULL, "not trusted: cluster '%s' not added", name);
+		return cli_failf(MIREN_EINTERNAL, NULL, "not trusted: cluster '%s' not added",
+				 name);
 	return CLI_OK;
 }
 
@@ -191,10 +193,10 @@ static int list(struct cli *cli, int argc, char **argv)
 	json_t *j = json_array();
 	for (size_t i = 0; i < all.n; i++) {
 		const struct cluster *cl = &all.items[i];
-		json_array_append_new(j, json_pack("{s:s, s:s, s:s, s:b}", "name", cl->name, "url",
-						   cl->url, "fingerprint", cl->fingerprint,
-						   "current",
-						   all.current && !strcmp(all.current, cl->name)));
+		json_array_append_new(j,
+				      json_pack("{s:s, s:s, s:s, s:b}", "name", cl->name, "url",
+						cl->url, "fingerprint", cl->fingerprint, "current",
+						all.current && !strcmp(all.current, cl->name)));
 	}
 	if (cli_json_output(cli, j))
 		goto out;

@@ -77,13 +77,15 @@ static void test_parse_errors(void **state MIREN_UNUSED)
 	parse_err("current = \n", "c.toml:1:");
 	parse_err("current = \"x\"\n", "the current cluster 'x' is not listed");
 	parse_err("clusters = 1\n", "clusters must be a table");
-	parse_err("[clusters.p]\nurl = \"https://h:1\"\nfingerprint = \"" FP "\"\n", "has no token");
+	parse_err("[clusters.p]\nurl = \"https://h:1\"\nfingerprint = \"" FP "\"\n",
+		  "has no token");
 	parse_err("[clusters.p]\nurl = 1\n", "url must be a string");
 	parse_err("[clusters.P]\nurl = \"https://h:1\"\nfingerprint = \"" FP "\"\ntoken = \"t\"\n",
 		  "invalid cluster name 'P'");
 	parse_err("[clusters.p]\nurl = \"http://h:1\"\nfingerprint = \"" FP "\"\ntoken = \"t\"\n",
 		  "'http://h:1' is not an https:// URL");
-	parse_err("[clusters.p]\nurl = \"https://h:1\"\nfingerprint = \"SHA256:x\"\ntoken = \"t\"\n",
+	parse_err("[clusters.p]\nurl = \"https://h:1\"\nfingerprint = \"SHA256:x\"\ntoken = "
+		  "\"t\"\n",
 		  "is not a certificate fingerprint");
 	parse_err("[clusters.p]\nurl = \"https://h:1\"\nfingerprint = \"" FP
 		  "\"\ntoken = \"a b\"\n",
