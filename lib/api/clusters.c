@@ -361,6 +361,10 @@ enum miren_err clusters_target(const char *cluster_flag, const char *socket_flag
 		t->socket = paths_socket(socket_flag);
 		return 0;
 	}
+	if (name && name_check_cluster(name, err)) {
+		miren_error_hint(err, "%s names a cluster of 'miren cluster list'", how);
+		return MIREN_EINVAL;
+	}
 	char *path = clusters_path();
 	struct clusters all;
 	enum miren_err rc = clusters_load(path, &all, err);

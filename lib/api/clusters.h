@@ -86,9 +86,10 @@ enum miren_err clusters_check_token(const char *token, struct miren_error *err);
 /*
  * Fills *t (release with api_target_release) with the server a command
  * talks to, by the order above: cluster_flag and socket_flag are the
- * command line's --cluster and --socket (NULL: not given).  A named
- * cluster that is not in the file is MIREN_ENOTFOUND; a broken file as
- * clusters_load.
+ * command line's --cluster and --socket (NULL: not given).  A name that
+ * is not a cluster name is MIREN_EINVAL, one that is not in the file
+ * MIREN_ENOTFOUND (the message says where the name came from); a broken
+ * file as clusters_load.
  */
 enum miren_err clusters_target(const char *cluster_flag, const char *socket_flag,
 			       struct api_target *t, struct miren_error *err);

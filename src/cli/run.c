@@ -474,8 +474,6 @@ static int choose_target(struct cli *cli, const char *cluster, const char *socke
 		return cli_usage_error(cli, "conflicting servers: --cluster '%s' and --socket '%s'",
 				       cluster, socket);
 	struct miren_error err;
-	if (cluster && name_check_cluster(cluster, &err))
-		return cli_fail(&err);
 	if (clusters_target(cluster, socket, &cli->target, &err))
 		return cli_fail(&err);
 	if ((cli->cmd->flags & CMD_SERVER_HOST) && cli->target.cluster) {

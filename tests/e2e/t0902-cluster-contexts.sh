@@ -57,6 +57,17 @@ expect_exit "a token the server does not know is refused" 7 miren cluster add pr
 [ ! -e "$CONF" ] && ok "still nothing written" || fail "still nothing written"
 expect_exit "a server that does not answer" 5 miren cluster add prod "https://${POOL%.0/24}.254:8443" --token-file "$TMP/adm.token" --fingerprint "$fp"
 
+# On a terminal the fingerprint is shown and asked about.
+printf 'n\n' | script -qec "'$MIREN_BIN' cluster add tty '$U' --token-file '$TMP/adm.token'" /dev/null > "$TMP/tty.out" 2>&1
+grep -qF "$fp" "$TMP/tty.out" && ok "on a terminal the fingerprint is shown" || fail "on a terminal the fingerprint is shown: $(cat "$TMP/tty.out")"
+grep -qF "Trust it and add cluster 'tty'? [y/N]" "$TMP/tty.out" && ok "and asked about" || fail "and asked about"
+grep -qF "not trusted: cluster 'tty' not added" "$TMP/tty.out" && ok "no: not added" || fail "no: not added"
+[ ! -e "$CONF" ] && ok "nothing written" || fail "nothing written"
+printf 'y\n' | script -qec "'$MIREN_BIN' cluster add tty '$U' --token-file '$TMP/adm.token'" /dev/null > "$TMP/tty.out" 2>&1
+grep -qF "Added cluster 'tty'" "$TMP/tty.out" && ok "yes: added" || fail "yes: added: $(cat "$TMP/tty.out")"
+grep -qxF "fingerprint = \"$fp\"" "$CONF" && ok "with the fingerprint shown" || fail "with the fingerprint shown"
+miren cluster remove tty >/dev/null
+
 expect_exit "cluster add with the right fingerprint" 0 r cluster add prod "$U" --token-file "$TMP/adm.token" --fingerprint "$fp"
 expect_match "$(cat "$TMP/out")" "^Added cluster 'prod' \(https://$addr, miren [0-9.]+\)" "says what it added"
 expect_eq "$(stat -c %a "$CONF")" "600" "clusters.toml is 0600"
@@ -112,6 +123,8 @@ expect_eq "$(miren app list --socket "$DATA/miren.sock" --format json | jq -c '[
 expect_exit "--cluster and --socket together are a usage error" 2 miren app list --cluster dep --socket "$DATA/miren.sock"
 expect_exit "an unknown cluster is not found" 3 env MIREN_CLUSTER=nosuch "$MIREN_BIN" app list
 expect_match "$(cat "$TMP/err")" "no cluster 'nosuch' \(from MIREN_CLUSTER\)" "naming where it came from"
+expect_exit "MIREN_CLUSTER that is no cluster name is invalid" 6 env MIREN_CLUSTER='Bad Name' "$MIREN_BIN" app list
+expect_match "$(cat "$TMP/err")" "invalid cluster name 'Bad Name'" "saying so"
 expect_exit "cluster use of an unknown one" 3 miren cluster use nosuch
 expect_exit "cluster use --local" 0 miren cluster use --local
 expect_eq "$(miren cluster list --format json | jq -r '[.[] | select(.current)] | length')" "0" "none is current"

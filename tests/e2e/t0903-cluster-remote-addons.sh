@@ -37,13 +37,20 @@ id=$(head -n 1 "$TMP/out" | awk '{print $NF}')
 tar --zstd -tf "$TMP/kv.miren.zst" >/dev/null 2>&1 && ok "a zstd tar archive" || fail "a zstd tar archive"
 expect_match "$(miren addon backups miren-redis -a redis-visits)" "$id" "addon backups lists it"
 
-# logs -f follows until stopped.
-timeout 6 "$MIREN_BIN" logs -f -a redis-visits > "$TMP/follow" 2>&1
-expect_eq "$?" "124" "logs -f follows through the cluster (until stopped)"
-[ -s "$TMP/follow" ] && ok "and printed the log" || fail "and printed the log"
+# logs -f follows: a request made while it runs shows up.
+miren deploy -C "$hello" >/dev/null 2>&1
+hurl=$(service_url hello web)
+wait_for "hello answers" 30 curl -fsS "$hurl"
+timeout 300 "$MIREN_BIN" logs -f -a hello > "$TMP/follow" 2>&1 &
+follow=$!
+wait_for "logs -f shows the start" 120 grep -q "listening on" "$TMP/follow"
+curl -sS "${hurl%/}/followed-path" >/dev/null
+wait_for "logs -f shows a request made while it follows" 120 grep -q "GET /followed-path" "$TMP/follow"
+kill -0 "$follow" 2>/dev/null && ok "logs -f still follows" || fail "logs -f still follows"
+kill -TERM "$follow" 2>/dev/null
+wait "$follow" 2>/dev/null
 
 # addon create waits for the addon.
-miren deploy -C "$hello" >/dev/null 2>&1
 out=$(miren addon create miren-redis:small -a hello 2>&1)
 expect_match "$out" "Addon miren-redis ready" "addon create waits through the cluster"
 expect_match "$(miren addon list -a hello)" "miren-redis +small +active" "and it is active"
