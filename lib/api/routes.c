@@ -229,25 +229,55 @@ static void export_release(void *user)
 	free(x);
 }
 
-static enum miren_err h_backup_export(struct api_req *r, json_t **res, struct miren_error *err)
+/* Streams the stored backup id (its manifest man, taken) as the reply. */
+static enum miren_err export_stream(struct api_req *r, const char *id, json_t *man)
 {
-	(void)res;
-	json_t *man;
-	enum miren_err rc = backups_get(r->d, r->params[0], &man, err);
-	if (rc)
-		return rc;
 	struct export_job *x = xcalloc(1, sizeof(*x));
 	x->d = r->d;
-	x->id = xstrdup(r->params[0]);
+	x->id = xstrdup(id);
 	struct api_stream *g = xcalloc(1, sizeof(*g));
 	g->run = export_run;
 	g->release = export_release;
 	g->user = x;
 	g->header = json_dumps(json_object_get(man, "meta"), JSON_COMPACT);
-	g->what = xasprintf("the export of backup %s", r->params[0]);
+	g->what = xasprintf("the export of backup %s", id);
 	json_decref(man);
 	r->gstream = g;
 	return 0;
+}
+
+/* Any stored backup, by id: an admin's. */
+static enum miren_err h_backup_export(struct api_req *r, json_t **res, struct miren_error *err)
+{
+	(void)res;
+	json_t *man;
+	enum miren_err rc = backups_get(r->d, r->params[0], &man, err);
+	return rc ? rc : export_stream(r, r->params[0], man);
+}
+
+/* A backup of the app's addon (what `addon backup -o` fetches): in the
+ * app's scope, so a deployer of the app may; another app's backup is not
+ * found here. */
+static enum miren_err h_addon_backup_export(struct api_req *r, json_t **res,
+					    struct miren_error *err)
+{
+	(void)res;
+	json_t *man;
+	enum miren_err rc = backups_get(r->d, r->params[2], &man, err);
+	if (rc)
+		return rc;
+	json_t *meta = json_object_get(man, "meta");
+	const char *app = json_string_value(json_object_get(meta, "app"));
+	const char *addon = json_string_value(json_object_get(meta, "addon"));
+	if (!app || !addon || strcmp(app, r->params[0]) || strcmp(addon, r->params[1])) {
+		json_decref(man);
+		miren_error_set(err, MIREN_ENOTFOUND, "addon %s of app '%s' has no backup %s",
+				r->params[1], r->params[0], r->params[2]);
+		miren_error_hint(err, "list the backups with 'miren addon backups %s -a %s'",
+				 r->params[1], r->params[0]);
+		return MIREN_ENOTFOUND;
+	}
+	return export_stream(r, r->params[2], man);
 }
 
 static enum miren_err h_addon_restore(struct api_req *r, json_t **res, struct miren_error *err)
@@ -420,6 +450,7 @@ const struct api_route api_routes[] = {
 	{ "GET", "/v1/apps/:app/addons/:addon/info", NONE, h_addon_info },
 	{ "POST", "/v1/apps/:app/addons/:addon/connect", JSON, h_addon_connect },
 	{ "GET", "/v1/apps/:app/addons/:addon/backups", NONE, h_addon_backups },
+	{ "GET", "/v1/apps/:app/addons/:addon/backups/:id/export", NONE, h_addon_backup_export },
 	{ "PUT", "/v1/apps/:app/addons/:addon/backups/schedule", JSON, h_addon_schedule },
 	{ "POST", "/v1/apps/:app/addons/:addon/backup", NONE, h_addon_backup },
 	{ "POST", "/v1/apps/:app/addons/:addon/restore", JSON, h_addon_restore },

@@ -41,7 +41,7 @@ static X509 *cert_of_pem(const char *pem)
 	return x;
 }
 
-static void fingerprint_x509(X509 *x, char out[TLS_FINGERPRINT_MAX])
+void tls_fingerprint_x509(X509 *x, char out[TLS_FINGERPRINT_MAX])
 {
 	unsigned char *der = NULL;
 	int n = i2d_X509(x, &der);
@@ -55,7 +55,7 @@ enum miren_err tls_fingerprint_pem(const char *cert_pem, char out[TLS_FINGERPRIN
 	X509 *x = cert_of_pem(cert_pem);
 	if (!x)
 		return miren_error_set(err, MIREN_EINVAL, "no PEM certificate found");
-	fingerprint_x509(x, out);
+	tls_fingerprint_x509(x, out);
 	X509_free(x);
 	return 0;
 }

@@ -47,6 +47,11 @@ enum miren_err tls_fingerprint_pem(const char *cert_pem, char out[TLS_FINGERPRIN
 /* The fingerprint of a DER certificate (der_len bytes) into out. */
 void tls_fingerprint_der(const unsigned char *der, size_t der_len, char out[TLS_FINGERPRINT_MAX]);
 
+/* The fingerprint of an OpenSSL certificate (X509 *) into out: what a
+ * client compares with the one it pinned. */
+struct x509_st;
+void tls_fingerprint_x509(struct x509_st *x, char out[TLS_FINGERPRINT_MAX]);
+
 /* Frees what *id holds (the key's bytes are cleared first). */
 void tls_identity_release(struct tls_identity *id);
 

@@ -44,6 +44,11 @@ enum miren_err name_check_service(const char *name, struct miren_error *err)
 	return check("service", name, err);
 }
 
+enum miren_err name_check_cluster(const char *name, struct miren_error *err)
+{
+	return check("cluster", name, err);
+}
+
 enum miren_err name_check_env(const char *name, struct miren_error *err)
 {
 	size_t n = strlen(name);

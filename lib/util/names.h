@@ -14,6 +14,8 @@
 enum miren_err name_check_app(const char *name, struct miren_error *err);
 /* Service names: the same rule. */
 enum miren_err name_check_service(const char *name, struct miren_error *err);
+/* Cluster names (miren cluster add): the same rule. */
+enum miren_err name_check_cluster(const char *name, struct miren_error *err);
 /* Environment variable names: [A-Za-z_][A-Za-z0-9_]*, at most 255. */
 enum miren_err name_check_env(const char *name, struct miren_error *err);
 

@@ -8,14 +8,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-char *paths_data_dir(void)
+/* $XDG_<var>/miren when that is set, else ~/<fallback>/miren. */
+static char *xdg_dir(const char *var, const char *fallback)
 {
-	const char *env = getenv("MIREN_DATA_DIR");
-	if (env && *env)
-		return xstrdup(env);
-	if (geteuid() == 0)
-		return xstrdup("/var/lib/miren");
-	const char *xdg = getenv("XDG_DATA_HOME");
+	const char *xdg = getenv(var);
 	if (xdg && *xdg)
 		return fs_join(xdg, "miren");
 	const char *home = getenv("HOME");
@@ -23,7 +19,22 @@ char *paths_data_dir(void)
 		struct passwd *pw = getpwuid(geteuid());
 		home = pw ? pw->pw_dir : "/tmp";
 	}
-	return xasprintf("%s/.local/share/miren", home);
+	return xasprintf("%s/%s/miren", home, fallback);
+}
+
+char *paths_data_dir(void)
+{
+	const char *env = getenv("MIREN_DATA_DIR");
+	if (env && *env)
+		return xstrdup(env);
+	if (geteuid() == 0)
+		return xstrdup("/var/lib/miren");
+	return xdg_dir("XDG_DATA_HOME", ".local/share");
+}
+
+char *paths_config_dir(void)
+{
+	return xdg_dir("XDG_CONFIG_HOME", ".config");
 }
 
 char *paths_socket(const char *explicit_socket)

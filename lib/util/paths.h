@@ -9,6 +9,9 @@
 /* MIREN_DATA_DIR if set; else /var/lib/miren as root; else
  * $XDG_DATA_HOME/miren (~/.local/share/miren).  Caller frees. */
 char *paths_data_dir(void);
+/* The CLI's own settings (clusters.toml): $XDG_CONFIG_HOME/miren, else
+ * ~/.config/miren (root's too).  Caller frees. */
+char *paths_config_dir(void);
 /* --socket value if given, else MIREN_SOCKET, else <data dir>/miren.sock. */
 char *paths_socket(const char *explicit_socket);
 

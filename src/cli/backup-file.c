@@ -132,7 +132,7 @@ int cli_backup_receive(struct cli *cli, const char *method, const char *path, co
 	cli_progress_init(&r.progress, "received");
 
 	struct miren_error err;
-	int arc = api_stream(cli->socket, method, path, "X-Miren-Backup-Header", &res->header,
+	int arc = api_stream(&cli->target, method, path, "X-Miren-Backup-Header", &res->header,
 			     recv_sink, &r, NULL, NULL, &err);
 	cli_progress_done(&r.progress);
 	sha256_final_hex(&r.hash, res->sha256);
@@ -212,7 +212,7 @@ int cli_backup_send(struct cli *cli, const char *file, const char *what, const c
 	struct cli_progress progress;
 	cli_progress_init(&progress, "sent");
 	struct miren_error err;
-	int rc = api_upload(cli->socket, "POST", path, fd, (unsigned long long)st.st_size, on_sent,
+	int rc = api_upload(&cli->target, "POST", path, fd, (unsigned long long)st.st_size, on_sent,
 			    &progress, res, &err);
 	cli_progress_done(&progress);
 	close(fd);

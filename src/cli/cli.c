@@ -125,7 +125,7 @@ int cli_call(struct cli *cli, const char *method, const char *path, const json_t
 {
 	struct miren_error err;
 	json_t *r = NULL;
-	if (api_call_json(cli->socket, method, path, body, &r, &err))
+	if (api_call_json(&cli->target, method, path, body, &r, &err))
 		return cli_fail(&err);
 	if (reply)
 		*reply = r;

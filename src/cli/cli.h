@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "api/client.h"
 #include "util/err.h"
 
 /*
@@ -39,9 +40,12 @@ enum cli_exit {
 int cli_exit_code(enum miren_err code);
 
 enum cmd_flags {
-	CMD_NEEDS_SERVER = 1 << 0, /* talks to the daemon: takes --socket */
+	CMD_NEEDS_SERVER = 1 << 0, /* talks to the daemon: takes --socket and
+				    * --cluster (cli->target) */
 	CMD_HIDDEN = 1 << 1,       /* not listed in `miren help` */
 	CMD_JSON = 1 << 2,         /* --format json changes its output */
+	CMD_SERVER_HOST = 1 << 3,  /* works only on the server's host: refused
+				    * with a cluster selected */
 };
 
 /* Which app a command acts on. */
@@ -112,11 +116,12 @@ struct cli_optval {
 
 struct cli {
 	const struct cmd_entry *cmd;
-	char *socket;            /* resolved API socket path */
-	bool json;               /* --format json */
-	char *app;               /* -a/--app, the operand, or from .miren/app.toml */
-	const char *app_how;     /* where app came from: "-a", "the operand" */
-	struct cli_optval *opts; /* one per cmd->options entry */
+	struct api_target target; /* the server it talks to (CMD_NEEDS_SERVER):
+				   * the unix socket or a cluster */
+	bool json;                /* --format json */
+	char *app;                /* -a/--app, the operand, or from .miren/app.toml */
+	const char *app_how;      /* where app came from: "-a", "the operand" */
+	struct cli_optval *opts;  /* one per cmd->options entry */
 };
 
 extern const struct cmd_entry *const cmd_table[];

@@ -43,8 +43,11 @@ static int exec(struct cli *cli, int argc, char **argv)
 		out = fs_is_dir(output) ? xasprintf("%s/%s", output, name) : xstrdup(output);
 		free(name);
 		free(base);
-		char *eid = api_escape(id);
-		char *xpath = xasprintf("/v1/backups/%s/export", eid);
+		char *eid = api_escape(id), *eaddon = api_escape(addon);
+		char *xsuffix = xasprintf("/addons/%s/backups/%s/export", eaddon, eid);
+		char *xpath = cli_app_path(cli, xsuffix);
+		free(xsuffix);
+		free(eaddon);
 		char *what = xasprintf("addon %s of app '%s' (stored as %s)", addon, cli->app, id);
 		rc = cli_backup_receive(cli, "GET", xpath, out, what, &f);
 		free(what);

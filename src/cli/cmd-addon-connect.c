@@ -114,6 +114,6 @@ const struct cmd_entry cmd_addon_connect_entry = {
 		"with its arguments) and exits; the exit status is the client's: 0 when\n"
 		"the statement succeeded, not 0 when it failed.  The addon must be active;\n"
 		"this command runs on the server's host.\n",
-	.flags = CMD_NEEDS_SERVER,
+	.flags = CMD_NEEDS_SERVER | CMD_SERVER_HOST,
 	.exec = exec,
 };

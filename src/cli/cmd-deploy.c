@@ -98,7 +98,7 @@ static int exec(struct cli *cli, int argc, char **argv)
 	char *path = xasprintf("/v1/apps/%s/deploy", esc);
 	free(esc);
 	json_t *res = NULL;
-	rc = api_call(cli->socket, "POST", path, tar.buf, tar.len,
+	rc = api_call(&cli->target, "POST", path, tar.buf, tar.len,
 		      "Content-Type: application/x-tar", &res, &err);
 	free(path);
 	if (rc) {

@@ -10,6 +10,7 @@
  * cmd_table[] picks the command ("app list" before "app"); a run that only
  * names a group ("debug disk") lists that group's commands.
  */
+#include "api/clusters.h"
 #include "app/config.h"
 #include "cli/cli.h"
 #include "util/names.h"
@@ -23,9 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util/paths.h"
-
-enum { OPT_HELP = 'h', OPT_SOCKET = 1000, OPT_FORMAT, OPT_APP, OPT_OWN_BASE = 2000 };
+enum { OPT_HELP = 'h', OPT_SOCKET = 1000, OPT_CLUSTER, OPT_FORMAT, OPT_APP, OPT_OWN_BASE = 2000 };
 
 static const struct cli_optdef app_option = {
 	.name = "app",
@@ -205,10 +204,14 @@ static void print_cmd_help(const struct cmd_entry *e)
 		}
 	}
 	printf("\ncommon options:\n  %-*s%s\n", COL - 2, "-h, --help", "show this help");
-	if (e->flags & CMD_NEEDS_SERVER)
+	if (e->flags & CMD_NEEDS_SERVER) {
+		printf("  %-*s%s\n%*s%s\n", COL - 2, "--cluster NAME",
+		       "talk to this cluster ('miren cluster list'; default:", COL, "",
+		       "$MIREN_CLUSTER, else the one of 'miren cluster use')");
 		printf("  %-*s%s\n%*s%s\n", COL - 2, "--socket PATH",
-		       "the server's API socket (default: $MIREN_SOCKET,", COL, "",
+		       "the local server's API socket (default: $MIREN_SOCKET,", COL, "",
 		       "else $MIREN_DATA_DIR/miren.sock)");
+	}
 }
 
 static json_t *opt_json(const struct cli_optdef *o, const char *help)
@@ -463,17 +466,39 @@ static int take_option(struct cli *cli, const struct cli_optdef *o, struct cli_o
 	return rc;
 }
 
+/* The server the command talks to (api/clusters.h has the order); a
+ * command that works only on the server's host is refused with a cluster. */
+static int choose_target(struct cli *cli, const char *cluster, const char *socket)
+{
+	if (cluster && socket)
+		return cli_usage_error(cli, "conflicting servers: --cluster '%s' and --socket '%s'",
+				       cluster, socket);
+	struct miren_error err;
+	if (clusters_target(cluster, socket, &cli->target, &err))
+		return cli_fail(&err);
+	if ((cli->cmd->flags & CMD_SERVER_HOST) && cli->target.cluster) {
+		cli_failf(MIREN_EINVAL,
+			  "log in to the server's host and run it there against the local server "
+			  "(no --cluster, MIREN_CLUSTER or 'miren cluster use')",
+			  "'miren %s' works only on the server's host, not with cluster '%s'",
+			  cli->cmd->name, cli->target.cluster);
+		return CLI_USAGE;
+	}
+	return CLI_OK;
+}
+
 /* Parses the options, checks the declaration's rules, resolves the app. */
 static int prepare(struct cli *cli, int argc, char **argv, int *first)
 {
 	const struct cmd_entry *e = cli->cmd;
 	size_t n_own = count_options(e);
-	struct option *opts = xcalloc(n_own + 5, sizeof(*opts));
+	struct option *opts = xcalloc(n_own + 6, sizeof(*opts));
 	struct strbuf shortopts = STRBUF_INIT;
 	strbuf_adds(&shortopts, ":h");
 	size_t k = 0;
 	opts[k++] = (struct option){ "help", no_argument, NULL, OPT_HELP };
 	opts[k++] = (struct option){ "socket", required_argument, NULL, OPT_SOCKET };
+	opts[k++] = (struct option){ "cluster", required_argument, NULL, OPT_CLUSTER };
 	opts[k++] = (struct option){ "format", required_argument, NULL, OPT_FORMAT };
 	if (e->app != CLI_APP_NONE) {
 		opts[k++] = (struct option){ "app", required_argument, NULL, OPT_APP };
@@ -486,8 +511,9 @@ static int prepare(struct cli *cli, int argc, char **argv, int *first)
 		if (o->letter)
 			strbuf_addf(&shortopts, "%c%s", o->letter, has_arg ? ":" : "");
 	}
-	struct cli_optval socket = { 0 };
+	struct cli_optval socket = { 0 }, cluster = { 0 };
 	static const struct cli_optdef socket_def = { .name = "socket", .kind = CLI_OPT_STRING };
+	static const struct cli_optdef cluster_def = { .name = "cluster", .kind = CLI_OPT_STRING };
 	int rc = CLI_OK, c;
 	optind = 1;
 	opterr = 0;
@@ -504,6 +530,9 @@ static int prepare(struct cli *cli, int argc, char **argv, int *first)
 			break;
 		case OPT_SOCKET:
 			rc = take_option(cli, &socket_def, &socket, optarg);
+			break;
+		case OPT_CLUSTER:
+			rc = take_option(cli, &cluster_def, &cluster, optarg);
 			break;
 		case OPT_FORMAT:
 			if (!strcmp(optarg, "json"))
@@ -553,8 +582,8 @@ static int prepare(struct cli *cli, int argc, char **argv, int *first)
 	}
 	if (rc == CLI_OK && e->app != CLI_APP_NONE && !cli->app)
 		rc = app_from_toml(cli);
-	if (rc == CLI_OK)
-		cli->socket = paths_socket(socket.str);
+	if (rc == CLI_OK && (e->flags & CMD_NEEDS_SERVER))
+		rc = choose_target(cli, cluster.str, socket.str);
 	strbuf_release(&shortopts);
 	free(opts);
 	return rc;
@@ -575,7 +604,7 @@ static int run(const struct cmd_entry *e, int argc, char **argv)
 		rc = e->exec(&cli, argc - first, argv + first);
 	else if (rc < 0)
 		rc = CLI_OK;
-	free(cli.socket);
+	api_target_release(&cli.target);
 	free(cli.app);
 	for (size_t i = 0; i < count_options(e); i++)
 		free(cli.opts[i].list);

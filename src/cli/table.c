@@ -14,6 +14,8 @@ extern const struct cmd_entry cmd_disk_delete_entry, cmd_addon_backups_entry, cm
 	cmd_addon_connect_entry, cmd_addon_rotate_entry, cmd_auth_token_create_entry,
 	cmd_auth_token_list_entry, cmd_auth_token_revoke_entry, cmd_server_info_entry,
 	cmd_app_releases_entry, cmd_app_rollback_entry, cmd_addon_fork_entry, cmd_completion_entry;
+extern const struct cmd_entry cmd_cluster_add_entry, cmd_cluster_list_entry, cmd_cluster_use_entry,
+	cmd_cluster_remove_entry;
 
 const struct cmd_entry *const cmd_table[] = {
 	&cmd_server_entry,
@@ -50,6 +52,10 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_auth_token_create_entry,
 	&cmd_auth_token_list_entry,
 	&cmd_auth_token_revoke_entry,
+	&cmd_cluster_add_entry,
+	&cmd_cluster_list_entry,
+	&cmd_cluster_use_entry,
+	&cmd_cluster_remove_entry,
 	&cmd_completion_entry,
 	&cmd_debug_disk_list_entry,
 	&cmd_debug_invariants_entry,

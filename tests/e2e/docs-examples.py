@@ -13,7 +13,10 @@ import subprocess
 import sys
 
 SRC, WORK, BINDIR = sys.argv[1:4]
-ENV = dict(os.environ, PATH=BINDIR + ":" + os.environ["PATH"])
+# The CLI's own settings (clusters.toml) in the working directory, never
+# the user's.
+ENV = dict(os.environ, PATH=BINDIR + ":" + os.environ["PATH"],
+           XDG_CONFIG_HOME=os.path.join(WORK, ".config"))
 
 
 def report(good, desc):

@@ -27,12 +27,12 @@ miren help --format json > "$TMP/table.json"
 python3 - "$TMP/table.json" "$MIREN_SRC/docs/commands" > "$TMP/docs-check" <<'PY'
 import json, os, re, sys
 table = json.load(open(sys.argv[1]))
-common = {"help", "socket", "format"}
+common = {"help", "socket", "cluster", "format"}
 for c in table:
     # The declaration itself: no option spelled twice (-h and --socket,
-    # --format, --help are everyone's), sane operand counts and ranges.
+    # --cluster, --format, --help are everyone's), sane operand counts and ranges.
     letters = [o["letter"] for o in c["options"] if "letter" in o] + ["h"]
-    names = [o["name"] for o in c["options"]] + ["help", "socket", "format"]
+    names = [o["name"] for o in c["options"]] + ["help", "socket", "cluster", "format"]
     ok = len(set(letters)) == len(letters) and len(set(names)) == len(names)
     ok = ok and (c["operands"]["max"] < 0 or c["operands"]["min"] <= c["operands"]["max"])
     ok = ok and all(o["min"] <= o["max"] for o in c["options"] if o["kind"] == "int")
