@@ -21,7 +21,7 @@ static void print_options(const struct cmd_entry *e, bool valued)
 	if (!valued)
 		printf("--help -h");
 	if (e->flags & CMD_NEEDS_SERVER)
-		printf(valued ? "--socket" : " --socket");
+		printf(valued ? "--socket --cluster" : " --socket --cluster");
 	if (e->flags & CMD_JSON)
 		printf(" --format");
 	if (e->app != CLI_APP_NONE)

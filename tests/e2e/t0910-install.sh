@@ -40,10 +40,11 @@ complete_bash() {
     printf "%s\n" "${COMPREPLY[@]}"' _ "$prefix/share/bash-completion/completions/miren" miren "$@" |
     tr '\n' ' ' | sed 's/ $//'
 }
-expect_match "$(complete_bash "")" "^addon app auth completion debug deploy disk env logs server$" "bash: the command groups"
+expect_match "$(complete_bash "")" "^addon app auth cluster completion debug deploy disk env logs server$" "bash: the command groups"
 expect_eq "$(complete_bash addon cr)" "create" "bash: a group's command"
 expect_eq "$(complete_bash auth token "")" "create list revoke" "bash: three words deep"
 expect_eq "$(complete_bash server --li)" "--listen" "bash: a command's option"
+expect_eq "$(complete_bash app list --cl)" "--cluster" "bash: the common options of a command that asks a server"
 expect_match "$(complete_bash addon create -)" "--app" "bash: --app where the command takes an app"
 expect_eq "$(complete_bash addon create -a x "")" "" "bash: nothing of ours after an option (files)"
 # zsh: the script parses, and its candidates are the same.
