@@ -13,7 +13,7 @@ set -u
 MIREN_BIN=${MIREN_BIN:?set MIREN_BIN to the miren binary}
 MIREN_SRC=${MIREN_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 TEST_NAME=${TEST_NAME:-$(basename "$0" .sh)}
-TMP=$(mktemp -d "${MIREN_TEST_TMPDIR:-/tmp}/miren-$TEST_NAME.XXXXXX")
+TMP=$(mktemp -d "/tmp/miren-$TEST_NAME.XXXXXX")
 chmod 0755 "$TMP"
 DATA="$TMP/data"
 export MIREN_DATA_DIR="$DATA"
