@@ -1,5 +1,6 @@
 /* The daemon's invariants (see invariants.h). */
 #include "addon/invariants.h"
+#include "addon/scratch.h"
 #include "addon/server.h"
 #include "disk/volume.h"
 #include "util/paths.h"
@@ -32,7 +33,11 @@ static void check_disk_dirs(struct addon_ctx *ctx, json_t *v)
 	DIR *d = opendir(root);
 	struct dirent *de;
 	while (d && (de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+		/* (A scratch area is no disk: a verification or a tenant's dump
+		 * out of a backup holds it while it runs and removes it, the
+		 * next daemon's scratch_recover when a crash left it.) */
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    !strncmp(de->d_name, SCRATCH_PREFIX, strlen(SCRATCH_PREFIX)))
 			continue;
 		bool known = false;
 		for (size_t i = 0; i < n && !known; i++)

@@ -25,7 +25,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCRATCH_PREFIX ".scratch-"
 /* The area's size: sparse, so only what is written costs (ext4 mode). */
 #define SCRATCH_BYTES (10ULL << 30)
 #define SCRATCH_STOP_MS 30000

@@ -36,6 +36,9 @@
 #include "addon/addon.h"
 #include "disk/snapshot.h"
 
+/* The volume name prefix of every scratch area. */
+#define SCRATCH_PREFIX ".scratch-"
+
 /* The header "kind" of a snapshot holding one tenant's logical dump, and
  * the member (below "disk/") that holds the dump. */
 #define SCRATCH_KIND_DUMP "dump"
