@@ -11,6 +11,14 @@
 #   wait_for DESC SECONDS CMD...   retry CMD until it succeeds
 set -u
 MIREN_BIN=${MIREN_BIN:?set MIREN_BIN to the miren binary}
+# The CLI the helpers run (miren, the server start's wait, the invariant
+# check): MIREN_CLI_BIN, else MIREN_BIN.  scripts/test runs the daemon of
+# the ASan+UBSan build and the CLI of the plain build (a sanitized CLI start
+# costs three times a plain one's CPU, and the suite starts thousands); the
+# tests of the CLI's own paths (bad input, targets, streams, the docs'
+# examples, scopes) set MIREN_CLI_BIN=$MIREN_BIN before sourcing this, so
+# those paths run sanitized.
+MIREN_CLI_BIN=${MIREN_CLI_BIN:-$MIREN_BIN}
 MIREN_SRC=${MIREN_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 TEST_NAME=${TEST_NAME:-$(basename "$0" .sh)}
 TMP=$(mktemp -d "/tmp/miren-$TEST_NAME.XXXXXX")
@@ -148,7 +156,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-miren() { "$MIREN_BIN" "$@"; }
+miren() { "$MIREN_CLI_BIN" "$@"; }
 
 ok() { PASSED=$((PASSED + 1)); echo "ok - $1"; }
 fail() {
@@ -200,7 +208,7 @@ start_server() {
   SERVER_PID=$!
   local end=$((SECONDS + 20))
   while [ $SECONDS -lt $end ]; do
-    if "$MIREN_BIN" app list >/dev/null 2>&1; then return 0; fi
+    if "$MIREN_CLI_BIN" app list >/dev/null 2>&1; then return 0; fi
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
       echo "server exited during start"; cat "$DATA/logs/server.log" 2>/dev/null; return 1
     fi
@@ -242,7 +250,7 @@ start_faulty() {
   MIREN_FAULT="$1" "$MIREN_BIN" server --data-dir "$DATA" --addr-pool "$POOL" --quiet &
   SERVER_PID=$!
   for _ in $(seq 200); do
-    "$MIREN_BIN" app list >/dev/null 2>&1 && return 0
+    "$MIREN_CLI_BIN" app list >/dev/null 2>&1 && return 0
     kill -0 "$SERVER_PID" 2>/dev/null || return 0
     sleep 0.05
   done
@@ -325,7 +333,7 @@ disk_of_app() {
 # daemon running.  Prints what is wrong (nothing when all hold).
 invariant_violations() {
   local bad="" out
-  if ! out=$("$MIREN_BIN" debug invariants --format json 2>&1); then
+  if ! out=$("$MIREN_CLI_BIN" debug invariants --format json 2>&1); then
     bad=$(printf '%s' "$out" | python3 -c '
 import json, sys
 try:

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Bad input gets a clear message and changes nothing.
+# The CLI's own paths: the CLI of the daemon's build (sanitized in CI; lib.sh).
+MIREN_CLI_BIN=${MIREN_BIN:-}
 . "$(dirname "$0")/lib.sh"
 
 # No server yet: the CLI says so and how to start one.

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # CLI conventions: --help everywhere, --version, exit codes, docs pages.
+# The CLI's own paths: the CLI of the daemon's build (sanitized in CI; lib.sh).
+MIREN_CLI_BIN=${MIREN_BIN:-}
 . "$(dirname "$0")/lib.sh"
 expect_match "$(miren --version)" "^miren [0-9]+\.[0-9]+\.[0-9]+" "--version prints the version"
 expect_exit "no command is a usage error" 2 miren

@@ -2,6 +2,8 @@
 # Destructive commands never guess: two different targets (an operand and
 # -a, an option given twice) are a usage error naming both, and nothing is
 # done; env set on a missing app is refused unless --create.
+# The CLI's own paths: the CLI of the daemon's build (sanitized in CI; lib.sh).
+MIREN_CLI_BIN=${MIREN_BIN:-}
 . "$(dirname "$0")/lib.sh"
 start_server || exit 1
 mkapp() {

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Addon bad input: clear messages, nothing half-created left behind.
+# The CLI's own paths: the CLI of the daemon's build (sanitized in CI; lib.sh).
+MIREN_CLI_BIN=${MIREN_BIN:-}
 . "$(dirname "$0")/lib.sh"
 POOL="127.$NET.$(( 10#$num % 250 + 1 )).0/30"   # two usable addresses
 start_server || exit 1

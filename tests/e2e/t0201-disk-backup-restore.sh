@@ -3,6 +3,8 @@
 # disk in use, restore refused without --force, restore --force then app
 # restart serves the data as it was, restore under -n, and bad files refused
 # without changing anything.
+# The CLI's own paths: the CLI of the daemon's build (sanitized in CI; lib.sh).
+MIREN_CLI_BIN=${MIREN_BIN:-}
 . "$(dirname "$0")/lib.sh"
 start_server || exit 1
 app=$(copy_example python-visits)

@@ -5,6 +5,8 @@
 # in the way either; two backups to the same -o path at once never destroy
 # each other: one file survives, complete and verified, and the other
 # backup says why it kept nothing.
+# The CLI's own paths: the CLI of the daemon's build (sanitized in CI; lib.sh).
+MIREN_CLI_BIN=${MIREN_BIN:-}
 . "$(dirname "$0")/lib.sh"
 start_server || exit 1
 deploy_addon_app db small

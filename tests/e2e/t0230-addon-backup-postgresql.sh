@@ -4,6 +4,8 @@
 # backup (--backup ID) and from its file (-o, then -s); the app's
 # credentials stay the ones it has; the app is restarted once; a neighbour
 # on the shared server keeps its data.
+# The CLI's own paths: the CLI of the daemon's build (sanitized in CI; lib.sh).
+MIREN_CLI_BIN=${MIREN_BIN:-}
 . "$(dirname "$0")/lib.sh"
 start_server || exit 1
 

@@ -5,6 +5,8 @@
 # an unknown backup ID, a backup of another engine, a newer format (of the
 # container and of the dump), a truncated and a tampered file, another
 # app's backup without --force.
+# The CLI's own paths: the CLI of the daemon's build (sanitized in CI; lib.sh).
+MIREN_CLI_BIN=${MIREN_BIN:-}
 . "$(dirname "$0")/lib.sh"
 start_server || exit 1
 

@@ -2,6 +2,8 @@
 # Bad backup schedules, from app.toml and from the CLI: each is refused
 # with what is wrong and what to write, and nothing changes (no release,
 # no schedule).
+# The CLI's own paths: the CLI of the daemon's build (sanitized in CI; lib.sh).
+MIREN_CLI_BIN=${MIREN_BIN:-}
 . "$(dirname "$0")/lib.sh"
 start_server || exit 1
 deploy_addon_app bad small

@@ -5,6 +5,8 @@
 # is no such thing, a time outside the point-in-time window, no --to.
 # Afterwards no addon, server, disk or database was made, the source's
 # data is as it was, and the invariants hold.
+# The CLI's own paths: the CLI of the daemon's build (sanitized in CI; lib.sh).
+MIREN_CLI_BIN=${MIREN_BIN:-}
 . "$(dirname "$0")/lib.sh"
 export MIREN_ADDON_TICK_MS=500 MIREN_PITR_BASE_MINUTES=60
 PG=miren-postgresql

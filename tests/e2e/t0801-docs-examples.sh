@@ -10,6 +10,8 @@
 # A page states what its examples need with "<!-- example setup: CMD -->"
 # lines (run before its first example) and excuses a block that cannot run
 # here with "<!-- not run: WHY -->" on the line before it.
+# The CLI's own paths: the CLI of the daemon's build (sanitized in CI; lib.sh).
+MIREN_CLI_BIN=${MIREN_BIN:-}
 . "$(dirname "$0")/lib.sh"
 start_server || exit 1
 mkdir -p "$TMP/bin" "$TMP/work"

@@ -5,6 +5,8 @@
 # choose one, in that order; commands work through it as they do locally;
 # a certificate that no longer matches the pin is refused, and no token
 # appears in any output.
+# The CLI's own paths: the CLI of the daemon's build (sanitized in CI; lib.sh).
+MIREN_CLI_BIN=${MIREN_BIN:-}
 . "$(dirname "$0")/lib.sh"
 
 addr="${POOL%.0/24}.253:8443"

@@ -5,6 +5,8 @@
 # list show what they show locally, addon backup -o streams the backup
 # into a local file (verified), logs -f follows, and an admin's cluster
 # backs up a disk into a local file and destroys an app.
+# The CLI's own paths: the CLI of the daemon's build (sanitized in CI; lib.sh).
+MIREN_CLI_BIN=${MIREN_BIN:-}
 . "$(dirname "$0")/lib.sh"
 
 addr="${POOL%.0/24}.253:8443"

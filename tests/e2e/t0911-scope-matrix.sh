@@ -9,6 +9,8 @@
 # changes nothing, and asks for no unmasked value anywhere; anyone may list apps (filtered),
 # the version and the addon catalogue.  The apps asked about do not exist,
 # so an allowed request ends in 404 or 400 and changes nothing.
+# The CLI's own paths: the CLI of the daemon's build (sanitized in CI; lib.sh).
+MIREN_CLI_BIN=${MIREN_BIN:-}
 . "$(dirname "$0")/lib.sh"
 addr="${POOL%.0/24}.253:8443"
 start_server --listen "$addr" || exit 1
