@@ -204,6 +204,16 @@ void addon_connect_release(struct addon_connect *c);
 /* Appends args (NULL-terminated; copied) to c->argv. */
 void addon_connect_args(struct addon_connect *c, const char *const *args);
 
+/* One end of addon_pipe: writes to or reads from fd (which it leaves
+ * open); 0 or a miren_err with err filled. */
+typedef enum miren_err (*addon_pipe_fn)(void *user, int fd, struct miren_error *err);
+/* Runs producer (on a thread of its own) writing into a pipe that
+ * consumer reads until its end: a dump into a load without a file.
+ * Returns the producer's failure when it failed (it explains the
+ * consumer's), else the consumer's. */
+enum miren_err addon_pipe(addon_pipe_fn producer, void *pu, addon_pipe_fn consumer, void *cu,
+			  struct miren_error *err);
+
 /* What an instance's server says of itself (-1 or "": unknown). */
 struct addon_info {
 	char version[64];     /* the server's version string, e.g. "15.8" */
@@ -375,6 +385,46 @@ struct addon_def {
 	enum miren_err (*info)(struct addon_ctx *ctx, struct addon_inst *inst,
 			       struct addon_info *out, struct miren_error *err);
 
+	/* --- variant change (lib/daemon/change.c drives it) -----------------
+	 * Moves an app's data from its instance `from` to `to`, a new
+	 * instance of another variant that to's provision steps made (both
+	 * have servers that run; to's tenant is empty).  id ([a-z0-9], the
+	 * change's own, the same in every call of one change) names what the
+	 * copy makes:
+	 *   copy_start    optional: starts copying from's data into to while
+	 *                 the app keeps writing to from, and returns once to
+	 *                 holds a copy that follows from (*online true).
+	 *                 *online false: the engine cannot here, nothing
+	 *                 made: the framework then dumps and loads while
+	 *                 writes are paused.  Ends early (failing) once
+	 *                 addon_stopping.
+	 *   writes_pause  pause: no session of from's tenant can write any
+	 *                 more (its sessions ended and gone); !pause: it can
+	 *                 again.  An engine without copy_start must let the
+	 *                 tenant read meanwhile (its dump logs in as it).
+	 *   copy_finish   with writes paused, after copy_start: waits until
+	 *                 to holds everything from committed and moves what
+	 *                 the copy leaves out (sequence values); the copy
+	 *                 stays until copy_cancel (it has nothing left to do)
+	 *   copy_cancel   ends a copy copy_start began or may have begun,
+	 *                 removing what it made on both servers (nothing when
+	 *                 there is none; to may lack its server): after the
+	 *                 switch, or when the change is undone
+	 * Each idempotent.  writes_pause is what the framework needs (with
+	 * dump and load) to change a variant at all; NULL: unsupported.
+	 */
+	enum miren_err (*copy_start)(struct addon_ctx *ctx, struct addon_inst *from,
+				     struct addon_inst *to, const char *id, bool *online,
+				     struct miren_error *err);
+	enum miren_err (*writes_pause)(struct addon_ctx *ctx, struct addon_inst *from, bool pause,
+				       struct miren_error *err);
+	enum miren_err (*copy_finish)(struct addon_ctx *ctx, struct addon_inst *from,
+				      struct addon_inst *to, const char *id,
+				      struct miren_error *err);
+	enum miren_err (*copy_cancel)(struct addon_ctx *ctx, struct addon_inst *from,
+				      struct addon_inst *to, const char *id,
+				      struct miren_error *err);
+
 	/* --- scratch servers (lib/addon/scratch.c) ------------------------- */
 	/* The facts a backup's header keeps about inst so that scratch_dump
 	 * finds its data later (e.g. {"database","user"}); no secrets.
@@ -521,6 +571,14 @@ struct reconciler *reconciler_start(const struct addon_ctx *ctx, addon_changed_f
 				    addon_fill_fn fill, void *user);
 /* Asks the thread to look for work now. */
 void reconciler_kick(struct reconciler *r);
+/* Holds the reconciler between two instances' steps until
+ * reconciler_release: another thread then runs steps of its own (a
+ * variant change's new or old instance) with what the one reconciler
+ * thread serialises (a shared server's creation, removal and tenant
+ * count) still serialised.  Not while holding an app's lock that the
+ * reconciler's callbacks wait for... they take none under it. */
+void reconciler_hold(struct reconciler *r);
+void reconciler_release(struct reconciler *r);
 /* Stops the threads: sets ctx.stopping, calls every interrupt hook, and
  * waits for the step in progress to end or fail (servers keep running). */
 void reconciler_stop(struct reconciler *r);

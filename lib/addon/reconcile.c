@@ -49,6 +49,12 @@ struct reconciler {
 	pthread_t thread;
 	pthread_t preparer; /* runs the idle hooks, off the provisioning path */
 	pthread_mutex_t lock;
+	/* Held while the thread runs an instance's steps (reconciler_hold);
+	 * the apps whose addons changed meanwhile are told after it is let
+	 * go (their callbacks take app locks that a holder may own). */
+	pthread_mutex_t work;
+	char **changed_apps;
+	size_t n_changed;
 	pthread_cond_t wake;
 	pthread_cond_t prepare;
 	bool kicked;
@@ -239,6 +245,34 @@ static void set_status(struct addon_inst *inst, const char *status, const struct
 	inst->rec.hint = xstrdup(e ? e->hint : "");
 }
 
+/* Notes that app's addons changed: told by pass once the work is let go. */
+static void note_changed(struct reconciler *r, const char *app)
+{
+	r->changed_apps = xrealloc(r->changed_apps, (r->n_changed + 1) * sizeof(char *));
+	r->changed_apps[r->n_changed++] = xstrdup(app);
+}
+
+static void tell_changed(struct reconciler *r)
+{
+	for (size_t i = 0; i < r->n_changed; i++) {
+		r->changed(r->user, r->changed_apps[i]);
+		free(r->changed_apps[i]);
+	}
+	free(r->changed_apps);
+	r->changed_apps = NULL;
+	r->n_changed = 0;
+}
+
+void reconciler_hold(struct reconciler *r)
+{
+	pthread_mutex_lock(&r->work);
+}
+
+void reconciler_release(struct reconciler *r)
+{
+	pthread_mutex_unlock(&r->work);
+}
+
 static bool stopping(struct reconciler *r)
 {
 	pthread_mutex_lock(&r->lock);
@@ -313,7 +347,7 @@ static bool failed_step(struct reconciler *r, const struct addon_def *def, struc
 		return false;
 	if (*inst->rec.fork)
 		fault_point("fork:failed");
-	r->changed(r->user, inst->rec.app);
+	note_changed(r, inst->rec.app);
 	return true;
 }
 
@@ -395,7 +429,7 @@ static void provision(struct reconciler *r, const struct addon_def *def, struct 
 		set_status(inst, "error", &err);
 		if (save(r, def, inst, &err))
 			goto store_failed;
-		r->changed(r->user, inst->rec.app);
+		note_changed(r, inst->rec.app);
 		return;
 	}
 	fault_pointf("activate:%s:%s", def->name, inst->rec.variant);
@@ -409,7 +443,7 @@ static void provision(struct reconciler *r, const struct addon_def *def, struct 
 	if (rc)
 		goto store_failed;
 	log_info("addon %s of app %s: active", def->name, inst->rec.app);
-	r->changed(r->user, inst->rec.app);
+	note_changed(r, inst->rec.app);
 	return;
 store_failed:
 	if (lost_race(&err))
@@ -463,7 +497,7 @@ static bool deprovision(struct reconciler *r, const struct addon_def *def, struc
 	}
 	retry_clear(r, inst->rec.id);
 	log_info("addon %s of app %s: removed", def->name, inst->rec.app);
-	r->changed(r->user, inst->rec.app);
+	note_changed(r, inst->rec.app);
 	return true;
 }
 
@@ -510,10 +544,13 @@ static bool pass(struct reconciler *r, bool *worked, int64_t *wait_ms)
 			continue;
 		}
 		*worked = true;
+		pthread_mutex_lock(&r->work);
 		if (prov)
 			provision(r, def, &inst);
 		else
 			busy |= !deprovision(r, def, &inst);
+		pthread_mutex_unlock(&r->work);
+		tell_changed(r);
 		if ((e = retry_find(r, inst.rec.id)) != NULL) {
 			busy = true;
 			left = e->due_ms - now_ms();
@@ -593,6 +630,7 @@ struct reconciler *reconciler_start(const struct addon_ctx *ctx, addon_changed_f
 	r->fill = fill;
 	r->user = user;
 	pthread_mutex_init(&r->lock, NULL);
+	pthread_mutex_init(&r->work, NULL);
 	pthread_cond_init(&r->wake, NULL);
 	for (const struct addon_def *const *d = addon_all(); *d; d++)
 		if ((*d)->resume)
@@ -660,6 +698,7 @@ void reconciler_stop(struct reconciler *r)
 	for (size_t i = 0; i < r->n_retries; i++)
 		free(r->retries[i].id);
 	free(r->retries);
+	pthread_mutex_destroy(&r->work);
 	pthread_mutex_destroy(&r->lock);
 	pthread_cond_destroy(&r->wake);
 	pthread_cond_destroy(&r->prepare);

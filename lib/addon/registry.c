@@ -192,6 +192,14 @@ static const char *const framework_points[] = {
 	"fork:dumped",
 	"fork:filled",
 	"fork:failed",
+	"change:planned",
+	"change:provisioned",
+	"change:copying",
+	"change:paused",
+	"change:copied",
+	"change:switched",
+	"change:restarted",
+	"change:removed",
 	NULL,
 };
 

@@ -8,6 +8,7 @@
 #include "daemon/apps.h"
 #include "daemon/auth.h"
 #include "daemon/backups.h"
+#include "daemon/change.h"
 #include "daemon/disks.h"
 #include "daemon/fork.h"
 #include "daemon/logs.h"
@@ -304,6 +305,15 @@ static enum miren_err h_addon_rotate(struct api_req *r, json_t **res, struct mir
 	return rotations_rotate(r->d, r->params[0], r->params[1], cred, res, err);
 }
 
+/* {"variant": "NAME"}. */
+static enum miren_err h_addon_change(struct api_req *r, json_t **res, struct miren_error *err)
+{
+	const char *variant = json_string_value(json_object_get(r->body, "variant"));
+	if (!variant || !*variant)
+		return miren_error_set(err, MIREN_EINVAL, "body must be {\"variant\": \"NAME\"}");
+	return changes_change(r->d, r->params[0], r->params[1], variant, res, err);
+}
+
 /* {"to": OTHER, "variant"?, "at"?}: app's addon forked into OTHER. */
 static enum miren_err h_addon_fork(struct api_req *r, json_t **res, struct miren_error *err)
 {
@@ -458,6 +468,7 @@ const struct api_route api_routes[] = {
 	  h_addon_restore_file },
 	{ "POST", "/v1/apps/:app/addons/:addon/rotate", JSON, h_addon_rotate },
 	{ "POST", "/v1/apps/:app/addons/:addon/fork", JSON, h_addon_fork },
+	{ "POST", "/v1/apps/:app/addons/:addon/change", JSON, h_addon_change },
 	{ "GET", "/v1/backups/:id/export", NONE, h_backup_export },
 	{ "POST", "/v1/apps/:app/addons/:addon/backups/verify", NONE, h_backup_verify },
 	{ "POST", "/v1/apps/:app/addons/:addon/backups/verify-file", API_BODY_FILE, API_RESTORE_MAX,

@@ -4,6 +4,7 @@
 #include "app/config.h"
 #include "app/env.h"
 #include "app/source.h"
+#include "daemon/change.h"
 #include "daemon/daemon_int.h"
 #include "daemon/schedules.h"
 #include "store/store.h"
@@ -290,8 +291,9 @@ static enum miren_err read_config(const char *staging, const char *app, struct a
 }
 
 /*
- * Every [addons.<name>] of cfg names a known addon, variant and version,
- * and none asks for another variant than the one already attached.
+ * Every [addons.<name>] of cfg names a known addon, variant and version;
+ * one that asks for another variant than the one attached is active (the
+ * deploy changes it: deploy_changes) and of an engine that can change.
  */
 static enum miren_err check_addons(struct daemon *d, const struct app_config *cfg,
 				   struct miren_error *err)
@@ -306,30 +308,89 @@ static enum miren_err check_addons(struct daemon *d, const struct app_config *cf
 		if (rc)
 			return rc;
 		struct addon_rec cur;
-		if (store_addon_get(d->store, cfg->name, a->name, &cur, NULL) == 0) {
-			enum addon_status st = addon_status_parse(cur.status);
-			bool same = !strcmp(cur.variant, variant) || st == ADDON_DEPROVISIONING ||
-				    st == ADDON_ERROR;
-			if (!same) {
-				miren_error_set(err, MIREN_ECONFLICT,
-						"addon %s of app '%s' is '%s'; app.toml asks for "
-						"'%s'",
-						a->name, cfg->name, cur.variant, variant);
-				miren_error_hint(
-					err,
-					"variants cannot be changed in place: 'miren addon "
-					"backup %s -a %s', 'miren addon destroy %s -a %s', "
-					"deploy again (it recreates the addon with the new "
-					"variant), then 'miren addon restore %s -a %s --backup "
-					"ID'",
-					a->name, cfg->name, a->name, cfg->name, a->name, cfg->name);
-			}
-			addon_rec_release(&cur);
-			if (!same)
-				return MIREN_ECONFLICT;
+		if (store_addon_get(d->store, cfg->name, a->name, &cur, NULL) != 0)
+			continue;
+		enum addon_status st = addon_status_parse(cur.status);
+		bool same = !strcmp(cur.variant, variant) || st == ADDON_DEPROVISIONING ||
+			    st == ADDON_ERROR;
+		if (!same && st != ADDON_ACTIVE) {
+			rc = miren_error_set(err, MIREN_ECONFLICT,
+					     "addon %s of app '%s' is '%s' and %s; app.toml asks for "
+					     "'%s'",
+					     a->name, cfg->name, cur.variant, cur.status, variant);
+			miren_error_hint(err,
+					 "deploy again once 'miren addon list -a %s' shows it "
+					 "active: the deploy then changes its variant",
+					 cfg->name);
+		} else if (!same && !changes_supported(cur.addon)) {
+			rc = addon_unsupported(def, "changing the variant in place", err);
 		}
+		addon_rec_release(&cur);
+		if (rc)
+			return rc;
 	}
 	return 0;
+}
+
+/*
+ * Changes every active addon whose variant app.toml changed (changes.h),
+ * up to its switch: the deploy's start of its services is the one restart,
+ * after which deploy_changes_finish removes the old instances.  Appends
+ * each change's result to changed; stops at the first failure (that
+ * addon undone; the ones switched before it stay switched and are
+ * finished by the caller).
+ */
+static enum miren_err deploy_changes(struct daemon *d, const struct app_config *cfg,
+				     json_t *changed, struct miren_error *err)
+{
+	enum miren_err rc = 0;
+	for (size_t i = 0; i < cfg->n_addons && !rc; i++) {
+		const struct app_addon *a = &cfg->addons[i];
+		const struct addon_def *def;
+		const char *variant;
+		char version[16];
+		struct addon_rec cur;
+		if (addon_resolve(a->name, a->variant, a->version, &def, &variant, version, NULL) !=
+			    0 ||
+		    store_addon_get(d->store, cfg->name, a->name, &cur, NULL) != 0)
+			continue;
+		bool differs = addon_status_parse(cur.status) == ADDON_ACTIVE &&
+			       strcmp(cur.variant, variant) != 0;
+		addon_rec_release(&cur);
+		if (!differs)
+			continue;
+		bool switched = false;
+		json_t *res = NULL;
+		rc = changes_change_locked(d, cfg->name, a->name, variant, &switched, &res, err);
+		if (switched)
+			json_array_append_new(changed, res);
+		else
+			json_decref(res);
+	}
+	return rc;
+}
+
+/* Finishes the switched changes of changed (the app restarted by the
+ * deploy when restarted).  The first failure is returned (all are tried). */
+static enum miren_err deploy_changes_finish(struct daemon *d, const char *app, json_t *changed,
+					    bool restarted, struct miren_error *err)
+{
+	enum miren_err rc = 0;
+	size_t i;
+	json_t *c;
+	json_array_foreach (changed, i, c) {
+		struct miren_error e;
+		miren_error_clear(&e);
+		enum miren_err r = changes_finish_locked(
+			d, app, json_string_value(json_object_get(c, "addon")), restarted, &e);
+		json_object_set_new(c, "restarted", json_true());
+		if (r && !rc) {
+			rc = r;
+			*err = e;
+		}
+		restarted = true; /* (the first one restarted it if needed) */
+	}
+	return rc;
 }
 
 /* Whether a deploy of cfg removes addon r: app.toml attached it and no
@@ -517,9 +578,10 @@ out:
  * app's state to the start of its services.  cfg is the new config. */
 static enum miren_err deploy_locked(struct daemon *d, const char *app, char **staging,
 				    const char *sha256, struct app_config *cfg, json_t *created,
-				    json_t *retried, json_t *removed, int *n_out,
+				    json_t *retried, json_t *removed, json_t *changed, int *n_out,
 				    int *unchanged_out, struct miren_error *err)
 {
+	bool started = false;
 	struct app_config *old = NULL;
 	struct app_rec rec = { 0 };
 	struct env_rec *stored = NULL;
@@ -584,6 +646,8 @@ static enum miren_err deploy_locked(struct daemon *d, const char *app, char **st
 	}
 
 	rc = removal_backups(d, cfg, removed, err);
+	if (!rc)
+		rc = deploy_changes(d, cfg, changed, err);
 	if (rc)
 		goto out;
 	json_t *cj = app_config_to_json(cfg);
@@ -631,8 +695,17 @@ static enum miren_err deploy_locked(struct daemon *d, const char *app, char **st
 		goto out;
 	stop_removed_services(d, old, cfg);
 	rc = start_services(d, cfg, n, err);
+	started = rc == 0;
 	prune_releases(d, app);
 out:
+	if (json_array_size(changed) > 0) {
+		struct miren_error e;
+		miren_error_clear(&e);
+		if (deploy_changes_finish(d, app, changed, started, &e) != 0 && !rc) {
+			*err = e;
+			rc = e.code;
+		}
+	}
 	*n_out = n;
 	*unchanged_out = unchanged;
 	free(config_json);
@@ -652,7 +725,8 @@ enum miren_err apps_deploy(struct daemon *d, const char *app, const char *tar_pa
 	char *staging = NULL;
 	struct app_config *cfg = NULL;
 	int n = 0, unchanged = 0;
-	json_t *created = json_array(), *retried = json_array(), *removed = json_array();
+	json_t *created = json_array(), *retried = json_array(), *removed = json_array(),
+	       *changed = json_array();
 
 	/* Unpacking and parsing touch nothing of the app: no lock yet, so a
 	 * large upload holds up no one. */
@@ -661,8 +735,8 @@ enum miren_err apps_deploy(struct daemon *d, const char *app, const char *tar_pa
 		rc = read_config(staging, app, &cfg, err);
 	if (!rc) {
 		app_lock(d, app);
-		rc = deploy_locked(d, app, &staging, sha256, cfg, created, retried, removed, &n,
-				   &unchanged, err);
+		rc = deploy_locked(d, app, &staging, sha256, cfg, created, retried, removed,
+				   changed, &n, &unchanged, err);
 		if (!rc) {
 			json_t *warnings = json_array();
 			for (size_t i = 0; i < cfg->n_warnings; i++)
@@ -672,12 +746,14 @@ enum miren_err apps_deploy(struct daemon *d, const char *app, const char *tar_pa
 			*result = shape_deploy(app, n, unchanged, warnings, services_json(d, cfg),
 					       addons ? addons : json_array(), created, retried);
 			json_object_set(*result, "addons_removed", removed);
+			json_object_set(*result, "addons_changed", changed);
 		}
 		app_unlock(d, app);
 	}
 	json_decref(created);
 	json_decref(retried);
 	json_decref(removed);
+	json_decref(changed);
 	if (staging)
 		fs_remove_tree(staging);
 	free(staging);

@@ -5,6 +5,7 @@
 #include "addon/tick.h"
 #include "backup/bstore.h"
 #include "daemon/backups.h"
+#include "daemon/change.h"
 #include "daemon/daemon_int.h"
 #include "daemon/disks.h"
 #include "daemon/fork.h"
@@ -388,6 +389,7 @@ enum miren_err daemon_open(const struct daemon_options *opts, struct daemon **ou
 	apps_start_all(d);
 	backups_recover(d);
 	rotations_recover(d);
+	changes_recover(d);
 	sv_reap_unclaimed(d->sv);
 	d->disk_watch = disk_watch_start(&d->actx);
 	d->sched = scheduler_start(d);

@@ -6,6 +6,7 @@
 #include "backup/bstore.h"
 #include "daemon/backups.h"
 #include "daemon/daemon_int.h"
+#include "daemon/change.h"
 #include "daemon/rotate.h"
 #include "daemon/verify.h"
 #include "store/store.h"
@@ -285,6 +286,7 @@ static void pass(struct scheduler *sc)
 	schedule_recs_free(s, n);
 	/* Credentials too old for their app.toml's rotate_every. */
 	rotations_due(sc->d);
+	changes_recover(sc->d); /* what a failure left, tried again */
 }
 
 static void *sched_run(void *arg)

@@ -169,6 +169,26 @@ static const char *const migrations[] = {
 	 * written with the instance, read by the reconciler's fill before the
 	 * instance becomes active, kept afterwards as its origin */
 	("ALTER TABLE addons ADD COLUMN fork_json TEXT NOT NULL DEFAULT '';"),
+	/* 12: a variant change in motion (`miren addon change`, store_change.c):
+	 * the instance beside the app's own one (the new one before the switch,
+	 * the old one after it), whose resources it names; no foreign key: the
+	 * old instance must be removed even when its app is gone */
+	("CREATE TABLE IF NOT EXISTS addon_changes ("
+	 "  addon_id TEXT PRIMARY KEY,"
+	 "  app TEXT NOT NULL,"
+	 "  addon TEXT NOT NULL,"
+	 "  phase TEXT NOT NULL CHECK (phase IN"
+	 "    ('provisioning', 'copying', 'paused', 'switched')),"
+	 "  step INTEGER NOT NULL DEFAULT 0,"
+	 "  id TEXT NOT NULL UNIQUE,"
+	 "  variant TEXT NOT NULL,"
+	 "  version TEXT NOT NULL,"
+	 "  from_variant TEXT NOT NULL,"
+	 "  to_variant TEXT NOT NULL,"
+	 "  state_json TEXT NOT NULL DEFAULT '{}',"
+	 "  server TEXT NOT NULL DEFAULT '',"
+	 "  online INTEGER NOT NULL DEFAULT 0,"
+	 "  created_at INTEGER NOT NULL);"),
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

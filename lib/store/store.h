@@ -234,11 +234,65 @@ enum miren_err store_addon_activate(struct store *st, const struct addon_rec *re
  * 0: now), e.g. by a rotation.  MIREN_ENOTFOUND when id is gone. */
 enum miren_err store_addon_credentials_issued(struct store *st, const char *id, int64_t at,
 					      struct miren_error *err);
-/* How many instances use server_id (their server column). */
+/* How many instances use server_id (their server column), counting the
+ * instance of a variant change in motion (store_change_*) as one. */
 enum miren_err store_addon_count_on_server(struct store *st, const char *server_id, int *count,
 					   struct miren_error *err);
 void addon_rec_release(struct addon_rec *r);
 void addon_recs_free(struct addon_rec *r, size_t n);
+
+/* --- variant changes (store_change.c) ---------------------------------
+ * A variant change in motion (lib/daemon/change.c): the app's instance
+ * (addon_id, the addons row) and the instance beside it, which the row
+ * here holds: before the switch the new one being made and filled
+ * (phases provisioning, copying, paused), after it the old one being
+ * removed (phase switched).  step counts the completed provisioning steps
+ * of the new instance, or after the switch the removal steps of the old
+ * one.  Its server counts as used (store_addon_count_on_server), and
+ * while one exists the store's settled invariants are not checked.
+ */
+struct change_rec {
+	char *addon_id; /* the app's instance (addons.id) */
+	char *app;
+	char *addon;
+	char *phase; /* provisioning, copying, paused, switched */
+	int step;
+	char *id; /* names the new instance's resources */
+	char *variant, *version; /* of the instance held here */
+	char *from_variant, *to_variant;
+	char *state_json; /* the instance's state (its provider's) */
+	char *server;
+	bool online; /* the data is being copied while the app writes */
+	int64_t created_at;
+};
+/* Inserts rec.  MIREN_EEXISTS when addon_id has a change in motion. */
+enum miren_err store_change_add(struct store *st, const struct change_rec *rec,
+				struct miren_error *err);
+/* MIREN_ENOTFOUND when addon_id has none. */
+enum miren_err store_change_get(struct store *st, const char *addon_id, struct change_rec *out,
+				struct miren_error *err);
+/* Every change in motion, oldest first. */
+enum miren_err store_change_list(struct store *st, struct change_rec **out, size_t *n,
+				 struct miren_error *err);
+/* Records rec's phase, step, state_json, server and online. */
+enum miren_err store_change_update(struct store *st, const struct change_rec *rec,
+				   struct miren_error *err);
+enum miren_err store_change_delete(struct store *st, const char *addon_id,
+				   struct miren_error *err);
+/*
+ * The switch, in one transaction: the app's instance `now` (active) takes
+ * the new instance's variant, version, state_json and server (its
+ * credentials issued now), the app's env of that instance becomes vars,
+ * and the change row takes the old instance (old: variant, version,
+ * state_json, server; phase switched, step 0).  MIREN_ECONFLICT, nothing
+ * written, when the instance is no longer active or the change not
+ * paused.
+ */
+enum miren_err store_change_switch(struct store *st, const struct addon_rec *now,
+				   const struct change_rec *old, const struct env_rec *vars,
+				   size_t n_vars, struct miren_error *err);
+void change_rec_release(struct change_rec *r);
+void change_recs_free(struct change_rec *r, size_t n);
 
 /* Inserts the server unless one with its id exists (0 either way). */
 enum miren_err store_server_add(struct store *st, const struct server_rec *rec,

@@ -264,13 +264,48 @@ out:
 	return rc;
 }
 
+enum miren_err addon_env_replace_locked(struct store *st, const char *app, const char *id,
+					const struct env_rec *vars, size_t n_vars,
+					struct miren_error *err)
+{
+	char *tag = xasprintf("addon:%s", id);
+	enum miren_err rc = 0;
+	sqlite3_stmt *s = prep(st, "DELETE FROM env WHERE source = ? AND description = ?", err);
+	if (!s) {
+		rc = MIREN_EDB;
+		goto out;
+	}
+	sqlite3_bind_int(s, 1, ENV_SOURCE_ADDON);
+	sqlite3_bind_text(s, 2, tag, -1, SQLITE_TRANSIENT);
+	rc = step_done(st, s, err);
+	for (size_t i = 0; !rc && i < n_vars; i++) {
+		s = prep(st,
+			 "INSERT OR REPLACE INTO env (app, service, key, source, value, sensitive,"
+			 " description) VALUES (?, '', ?, ?, ?, ?, ?)",
+			 err);
+		if (!s) {
+			rc = MIREN_EDB;
+			break;
+		}
+		sqlite3_bind_text(s, 1, app, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(s, 2, vars[i].key, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(s, 3, ENV_SOURCE_ADDON);
+		sqlite3_bind_text(s, 4, vars[i].value, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(s, 5, vars[i].sensitive);
+		sqlite3_bind_text(s, 6, tag, -1, SQLITE_TRANSIENT);
+		rc = step_done(st, s, err);
+	}
+out:
+	free(tag);
+	return rc;
+}
+
 enum miren_err store_addon_activate(struct store *st, const struct addon_rec *rec,
 				    const char *expect_status, int expect_step,
 				    const struct env_rec *vars, size_t n_vars,
 				    struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
-	char *tag = xasprintf("addon:%s", rec->id);
 	enum miren_err rc = exec_sql(st, "BEGIN IMMEDIATE", err);
 	if (rc)
 		goto out;
@@ -290,33 +325,8 @@ enum miren_err store_addon_activate(struct store *st, const struct addon_rec *re
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)time(NULL));
 	sqlite3_bind_text(s, 2, rec->id, -1, SQLITE_TRANSIENT);
 	rc = step_done(st, s, err);
-	if (rc)
-		goto rollback;
-	s = prep(st, "DELETE FROM env WHERE source = ? AND description = ?", err);
-	if (!s) {
-		rc = MIREN_EDB;
-		goto rollback;
-	}
-	sqlite3_bind_int(s, 1, ENV_SOURCE_ADDON);
-	sqlite3_bind_text(s, 2, tag, -1, SQLITE_TRANSIENT);
-	rc = step_done(st, s, err);
-	for (size_t i = 0; !rc && i < n_vars; i++) {
-		s = prep(st,
-			 "INSERT OR REPLACE INTO env (app, service, key, source, value, sensitive,"
-			 " description) VALUES (?, '', ?, ?, ?, ?, ?)",
-			 err);
-		if (!s) {
-			rc = MIREN_EDB;
-			break;
-		}
-		sqlite3_bind_text(s, 1, rec->app, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(s, 2, vars[i].key, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int(s, 3, ENV_SOURCE_ADDON);
-		sqlite3_bind_text(s, 4, vars[i].value, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int(s, 5, vars[i].sensitive);
-		sqlite3_bind_text(s, 6, tag, -1, SQLITE_TRANSIENT);
-		rc = step_done(st, s, err);
-	}
+	if (!rc)
+		rc = addon_env_replace_locked(st, rec->app, rec->id, vars, n_vars, err);
 	if (!rc)
 		rc = exec_sql(st, "COMMIT", err);
 	if (!rc)
@@ -324,7 +334,6 @@ enum miren_err store_addon_activate(struct store *st, const struct addon_rec *re
 rollback:
 	exec_sql(st, "ROLLBACK", NULL);
 out:
-	free(tag);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
@@ -351,7 +360,10 @@ enum miren_err store_addon_count_on_server(struct store *st, const char *server_
 {
 	pthread_mutex_lock(&st->lock);
 	enum miren_err rc = MIREN_EDB;
-	sqlite3_stmt *s = prep(st, "SELECT COUNT(*) FROM addons WHERE server = ?", err);
+	sqlite3_stmt *s = prep(st,
+			       "SELECT (SELECT COUNT(*) FROM addons WHERE server = ?1) +"
+			       " (SELECT COUNT(*) FROM addon_changes WHERE server = ?1)",
+			       err);
 	if (s) {
 		sqlite3_bind_text(s, 1, server_id, -1, SQLITE_TRANSIENT);
 		if (sqlite3_step(s) == SQLITE_ROW) {

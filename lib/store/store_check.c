@@ -89,8 +89,9 @@ enum miren_err store_invariants(struct store *st, char ***out, size_t *n, int *i
 	if (rc)
 		goto out;
 	sqlite3_stmt *s = prep(st,
-			       "SELECT COUNT(*) FROM addons WHERE status IN"
-			       " ('pending', 'provisioning', 'deprovisioning')",
+			       "SELECT (SELECT COUNT(*) FROM addons WHERE status IN"
+			       " ('pending', 'provisioning', 'deprovisioning')) +"
+			       " (SELECT COUNT(*) FROM addon_changes)",
 			       err);
 	if (!s) {
 		rc = MIREN_EDB;

@@ -34,6 +34,12 @@ enum miren_err one(struct store *st, sqlite3_stmt *s, row_fn fn, void *rec, stru
 		   const char *what, const char *name);
 /* Binds v[0..n-1] as text from parameter first on. */
 void bind_texts(sqlite3_stmt *s, int first, int n, const char *const *v);
+/* Replaces the env of addon instance id (its rows tagged "addon:<id>")
+ * of app with vars; the caller holds the lock, inside a transaction. */
+struct env_rec;
+enum miren_err addon_env_replace_locked(struct store *st, const char *app, const char *id,
+					const struct env_rec *vars, size_t n_vars,
+					struct miren_error *err);
 /* Row function for a single text column (a char *). */
 void text_row(sqlite3_stmt *s, void *rec);
 

@@ -38,6 +38,13 @@ int64_t io_mono_ms(void)
 	return io_clock_ms(CLOCK_MONOTONIC);
 }
 
+void io_sleep_ms(int64_t ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
 void io_mono_deadline(struct timespec *ts, int64_t ms)
 {
 	clock_gettime(CLOCK_MONOTONIC, ts);

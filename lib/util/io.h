@@ -22,6 +22,8 @@ int io_write_all(int fd, const void *buf, size_t len);
 int64_t io_clock_ms(clockid_t c);
 /* Milliseconds of CLOCK_MONOTONIC (never goes back; not wall time). */
 int64_t io_mono_ms(void);
+/* Sleeps ms milliseconds (resuming after a signal). */
+void io_sleep_ms(int64_t ms);
 /* CLOCK_MONOTONIC now plus ms, as a timespec for pthread_cond_timedwait on
  * a condition whose clock is CLOCK_MONOTONIC. */
 void io_mono_deadline(struct timespec *ts, int64_t ms);

@@ -13,7 +13,8 @@ extern const struct cmd_entry cmd_server_entry, cmd_deploy_entry, cmd_app_list_e
 extern const struct cmd_entry cmd_disk_delete_entry, cmd_addon_backups_entry, cmd_addon_info_entry,
 	cmd_addon_connect_entry, cmd_addon_rotate_entry, cmd_auth_token_create_entry,
 	cmd_auth_token_list_entry, cmd_auth_token_revoke_entry, cmd_server_info_entry,
-	cmd_app_releases_entry, cmd_app_rollback_entry, cmd_addon_fork_entry, cmd_completion_entry;
+	cmd_app_releases_entry, cmd_app_rollback_entry, cmd_addon_fork_entry, cmd_completion_entry,
+	cmd_addon_change_entry;
 extern const struct cmd_entry cmd_cluster_add_entry, cmd_cluster_list_entry, cmd_cluster_use_entry,
 	cmd_cluster_remove_entry;
 
@@ -45,6 +46,7 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_addon_backups_verify_entry,
 	&cmd_addon_rotate_entry,
 	&cmd_addon_fork_entry,
+	&cmd_addon_change_entry,
 	&cmd_disk_backup_entry,
 	&cmd_disk_restore_entry,
 	&cmd_disk_resize_entry,

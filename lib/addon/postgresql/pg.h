@@ -338,6 +338,74 @@ enum miren_err pg_tenant_names(const char *disk_dir, int port, const char *su_pa
 			       size_t *n_dbs, char ***roles, size_t *n_roles,
 			       struct miren_error *err);
 
+/* --- a tenant's move to another server (pg_change.c) --------------------
+ * A variant change copies a tenant's database from one server to another
+ * with logical replication while the tenant keeps writing: a publication
+ * of every table of the database on the old server, a subscription of
+ * the same name as its slot on the new one, then the tenant's pause, the
+ * catch-up and the sequences.  Every statement runs as the superuser over
+ * the server's unix socket. */
+
+/* A server as these functions reach it. */
+struct pg_side {
+	const char *disk_dir;
+	int port;
+	const char *su_password;
+};
+
+/* The value of setting name on the server (current_setting). */
+enum miren_err pg_setting(const struct pg_side *s, const char *name, char out[64],
+			  struct miren_error *err);
+
+/*
+ * pause: the tenant's role and its second login (pg_alt_login) may no
+ * longer log in, and its sessions are ended (their open transactions roll
+ * back), waiting up to 10 s until none is left: afterwards nothing the
+ * tenant commits can reach the server.  !pause: login (the current one)
+ * may log in again.  Idempotent either way.
+ */
+enum miren_err pg_tenant_pause(const struct pg_side *s, const char *role, const char *login,
+			       bool pause, struct miren_error *err);
+
+/*
+ * Starts copying database db of from into db of to (which holds the same
+ * schema, empty): tables without a primary key get REPLICA IDENTITY FULL
+ * on from (else their updates and deletes could not be published), from
+ * publishes every table of db, and to subscribes as subscription and slot
+ * `name` ([a-z0-9_]); returns once every table's initial copy is done and
+ * the subscription follows from (MIREN_EIO when the copy reports errors;
+ * MIREN_EUNAVAIL once *stop, which may be NULL).  Needs wal_level=logical
+ * on from and free replication workers on to.  Run again after a failure
+ * only once pg_copy_cancel ran.
+ */
+enum miren_err pg_copy_start(const struct pg_side *from, const struct pg_side *to, const char *db,
+			     const char *name, const atomic_bool *stop, struct miren_error *err);
+/*
+ * With the tenant paused on from: waits (up to 30 s) until the
+ * subscription has everything from's log holds (its slot's confirmed
+ * flush position past the log's end, so on to's disk) and sets to's
+ * sequences to from's values.  The subscription stays (with nothing left
+ * to apply) until pg_copy_cancel: dropping it takes longer than the rest.
+ */
+enum miren_err pg_copy_finish(const struct pg_side *from, const struct pg_side *to,
+			      const char *db, const char *name, struct miren_error *err);
+/*
+ * Removes whatever pg_copy_start made: the subscription on to (to NULL,
+ * or its server or database gone: none), the slots on from (the
+ * subscription's and its table copies'; their senders ended), the
+ * publication.  Idempotent.
+ */
+enum miren_err pg_copy_cancel(const struct pg_side *from, const struct pg_side *to, const char *db,
+			      const char *name, struct miren_error *err);
+/* Appends to out (strings) every subscription, copy slot and (in each of
+ * dbs) publication the server holds: a change leaves none behind. */
+enum miren_err pg_copy_leftovers(const struct pg_side *s, char *const *dbs, size_t n_dbs,
+				 json_t *out, struct miren_error *err);
+
+/* pg_tenant_dump of the schema only (no rows, no sequence values). */
+enum miren_err pg_tenant_dump_schema(const struct pg_install *pg, const struct pg_client *t,
+				     uid_t uid, gid_t gid, int fd, struct miren_error *err);
+
 /* --- WAL archive (pg_wal.c) ---------------------------------------------
  * An archive directory holds, for each archived WAL file NAME (segment,
  * timeline or backup history file), NAME.sha256 ("<hex>  NAME\n", the

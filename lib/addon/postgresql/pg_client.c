@@ -155,6 +155,18 @@ enum miren_err pg_tenant_dump(const struct pg_install *pg, const struct pg_clien
 	return rc;
 }
 
+enum miren_err pg_tenant_dump_schema(const struct pg_install *pg, const struct pg_client *t,
+				     uid_t uid, gid_t gid, int fd, struct miren_error *err)
+{
+	static const char *const extra[] = { "--format=custom", "--no-password", "--schema-only",
+					     NULL };
+	char *what = xasprintf("dump the schema of database %s", t->db ? t->db : "");
+	enum miren_err rc = run_tool(pg, "pg_dump", t, extra, NULL, -1, fd, uid, gid, MIREN_EIO,
+				     what, NULL, err);
+	free(what);
+	return rc;
+}
+
 /*
  * A load replaces: before the dump's objects, in the same transaction, the
  * tenant's own schemas go and public comes back empty, as a fresh

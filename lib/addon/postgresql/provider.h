@@ -70,6 +70,13 @@ enum miren_err pgp_template_ready(struct addon_ctx *ctx, const struct pg_install
 /* Starts (or adopts) srv under the supervisor. */
 enum miren_err pgp_start_server(struct addon_ctx *ctx, const struct server_rec *srv,
 				struct miren_error *err);
+/* What every server runs with beyond its template (given on its command
+ * line, so a copy of its data directory does not keep them) so that a
+ * variant change can copy a tenant out of it and into it with logical
+ * replication: wal_level=logical, senders, slots and workers for one
+ * subscription and its table copies, beside the online backup's slot. */
+#define PGP_REPLICATION_SETTINGS_N 6
+extern const char *const pgp_replication_settings[PGP_REPLICATION_SETTINGS_N];
 /* Removes what a server keeps outside its disk (the socket directory):
  * addon_server_release's cleanup. */
 void pgp_server_cleanup(struct addon_ctx *ctx, const struct server_rec *srv);
@@ -101,6 +108,21 @@ enum miren_err pgp_restore_start(struct addon_ctx *ctx, const struct server_rec 
 				 struct miren_error *err);
 enum miren_err pgp_restore_verify(struct addon_ctx *ctx, const struct server_rec *srv,
 				  struct addon_inst *tenants, size_t n, struct miren_error *err);
+
+/* Variant change hooks (change.c). */
+enum miren_err pgp_copy_start(struct addon_ctx *ctx, struct addon_inst *from,
+			      struct addon_inst *to, const char *id, bool *online,
+			      struct miren_error *err);
+enum miren_err pgp_writes_pause(struct addon_ctx *ctx, struct addon_inst *from, bool pause,
+				struct miren_error *err);
+enum miren_err pgp_copy_finish(struct addon_ctx *ctx, struct addon_inst *from,
+			       struct addon_inst *to, const char *id, struct miren_error *err);
+enum miren_err pgp_copy_cancel(struct addon_ctx *ctx, struct addon_inst *from,
+			       struct addon_inst *to, const char *id, struct miren_error *err);
+/* The leftovers of copies on srv (subscriptions, slots, publications in
+ * dbs) as violations. */
+void pgp_copy_check(struct addon_ctx *ctx, const struct server_rec *srv, char *const *dbs,
+		    size_t n_dbs, json_t *violations);
 
 /* Scratch servers (scratch.c). */
 json_t *pgp_tenant_facts(struct addon_ctx *ctx, struct addon_inst *inst);

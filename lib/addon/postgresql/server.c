@@ -79,7 +79,18 @@ enum miren_err pgp_start_server(struct addon_ctx *ctx, const struct server_rec *
 	if (rc)
 		return rc;
 	char *dir = addon_disk_dir(ctx, srv->disk);
-	char **settings = pgp_archive_settings(ctx, srv);
+	char **archive = pgp_archive_settings(ctx, srv);
+	size_t n = 0;
+	while (archive && archive[n])
+		n++;
+	/* Then what a variant change's copy needs (logical replication out
+	 * of the server and into it; see pgp_copy_start). */
+	char **settings = xcalloc(n + PGP_REPLICATION_SETTINGS_N + 1, sizeof(*settings));
+	for (size_t i = 0; i < n; i++)
+		settings[i] = archive[i];
+	free(archive);
+	for (size_t i = 0; i < PGP_REPLICATION_SETTINGS_N; i++)
+		settings[n + i] = xstrdup(pgp_replication_settings[i]);
 	char **argv = pg_server_argv(&pg, dir, (const char *const *)settings);
 	pg_argv_free(settings);
 	struct addon_server_spec spec = {
@@ -502,6 +513,13 @@ void pgp_check_server(struct addon_ctx *ctx, const struct server_rec *srv,
 		strs_free(dbs, n_dbs);
 		strs_free(roles, n_roles);
 	}
+	/* No copy of a variant change is left (the invariants are checked
+	 * only while none is in motion). */
+	char **tdbs = xcalloc(n + 1, sizeof(*tdbs));
+	for (size_t i = 0; i < n; i++)
+		tdbs[i] = ((const struct pgp_tenant *)tenants[i].state)->db;
+	pgp_copy_check(ctx, srv, tdbs, n, violations);
+	free(tdbs);
 	free(dir);
 	pgp_server_release(&ss);
 }
