@@ -402,10 +402,13 @@ struct addon_def {
 	 *                 more (its sessions ended and gone); !pause: it can
 	 *                 again.  An engine without copy_start must let the
 	 *                 tenant read meanwhile (its dump logs in as it).
-	 *   copy_finish   with writes paused, after copy_start: waits until
-	 *                 to holds everything from committed and moves what
-	 *                 the copy leaves out (sequence values); the copy
-	 *                 stays until copy_cancel (it has nothing left to do)
+	 *   copy_finish   after copy_start: pauses from's writes (as
+	 *                 writes_pause does, once it has opened what it needs,
+	 *                 so that the pause is short), waits until to holds
+	 *                 everything from committed and moves what the copy
+	 *                 leaves out (sequence values); the copy stays until
+	 *                 copy_cancel (it has nothing left to do), the pause
+	 *                 until the switch or writes_pause(false)
 	 *   copy_cancel   ends a copy copy_start began or may have begun,
 	 *                 removing what it made on both servers (nothing when
 	 *                 there is none; to may lack its server): after the

@@ -309,16 +309,15 @@ static enum miren_err forward(struct change *c, long long *paused_ms, struct mir
 	if ((rc = set_phase(c, PHASE_COPYING, err)))
 		return rc;
 	fault_point("change:copying");
-	int64_t t0 = io_mono_ms();
-	if ((rc = def->writes_pause(&d->actx, &c->app_inst, true, err)) ||
-	    (rc = set_phase(c, PHASE_PAUSED, err))) {
-		explain(c, "nothing was changed; the app stays on its variant", err);
+	/* Recorded first: whatever happens from here on, an undo lets the
+	 * app write again. */
+	if ((rc = set_phase(c, PHASE_PAUSED, err)))
 		return rc;
-	}
 	fault_point("change:paused");
+	int64_t t0 = io_mono_ms();
 	if (online)
 		rc = def->copy_finish(&d->actx, &c->app_inst, &c->other, c->ch.id, err);
-	else
+	else if (!(rc = def->writes_pause(&d->actx, &c->app_inst, true, err)))
 		rc = addon_pipe(dl_dump, c, dl_load, c, err);
 	if (rc) {
 		explain(c, "nothing was changed; the app stays on its variant", err);
@@ -329,7 +328,8 @@ static enum miren_err forward(struct change *c, long long *paused_ms, struct mir
 	if ((rc = do_switch(c, err)))
 		return rc;
 	*paused_ms = io_mono_ms() - t0;
-	log_info("app %s: %s: writes paused %lld ms (the copy's end %lld ms, the switch %lld ms)",
+	log_info("app %s: %s: writes paused for %lld ms at most (the copy's end %lld ms, the "
+		 "switch %lld ms)",
 		 c->ch.app, def->name, *paused_ms, (long long)(t1 - t0),
 		 (long long)(io_mono_ms() - t1));
 	fault_point("change:switched");

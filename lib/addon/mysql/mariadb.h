@@ -184,6 +184,18 @@ enum miren_err mariadb_tenant_logins(const char *disk_dir, const char *root_pass
 				     const char *password, bool revoke_other,
 				     struct miren_error *err);
 
+/*
+ * pause: the tenant's user and its second one (when it exists) may only
+ * read `db` (SELECT, SHOW VIEW, TRIGGER, EVENT: what a dump needs) and their
+ * sessions are ended, waiting up to 10 s until none is left (a killed
+ * session's transaction rolls back); afterwards nothing the tenant
+ * commits can reach the server.  !pause: both hold ALL PRIVILEGES on
+ * `db`.* again.  Idempotent either way.
+ */
+enum miren_err mariadb_tenant_pause(const char *disk_dir, const char *root_password,
+				    const char *user, const char *db, bool pause,
+				    struct miren_error *err);
+
 /* The users of the server that may log in (not locked; not root and
  * mariadb.sys), sorted (to free with mariadb_names_free). */
 enum miren_err mariadb_login_users(const char *disk_dir, const char *root_password, char ***out,

@@ -337,6 +337,84 @@ enum miren_err mariadb_tenant_logins(const char *disk_dir, const char *root_pass
 	return rc;
 }
 
+/* Whether 'user'@'%' exists (-1 with err when it cannot be told). */
+static int user_exists(MYSQL *m, const char *user, struct miren_error *err)
+{
+	char *sql = xasprintf("SELECT User FROM mysql.global_priv WHERE User = '%s' AND Host = '%%'",
+			      user);
+	char **rows;
+	size_t n;
+	enum miren_err rc = query_column(m, sql, "looking for a user", &rows, &n, err);
+	free(sql);
+	if (rc)
+		return -1;
+	mariadb_names_free(rows, n);
+	return n > 0;
+}
+
+enum miren_err mariadb_tenant_pause(const char *disk_dir, const char *root_password,
+				    const char *user, const char *db, bool pause,
+				    struct miren_error *err)
+{
+	char alt[65];
+	enum miren_err rc;
+	if ((rc = mariadb_alt_user(user, alt, err)) ||
+	    (rc = mdbi_check_name(db, "a database", err)))
+		return rc;
+	MYSQL *m = root_connect(disk_dir, root_password, 5, err);
+	if (!m)
+		return err ? err->code : MIREN_EUNAVAIL;
+	const char *users[] = { user, alt };
+	for (size_t i = 0; !rc && i < 2; i++) {
+		int there = user_exists(m, users[i], err);
+		if (there <= 0) {
+			rc = there < 0 ? err->code : 0;
+			continue;
+		}
+		/* Read-only: what mariadb-dump needs of the database, no more
+		 * (the GRANT first, so that the REVOKE has a grant to take). */
+		char *sql = pause ? xasprintf("GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON `%s`.* TO "
+					      "'%s'@'%%';"
+					      "REVOKE ALL PRIVILEGES ON `%s`.* FROM '%s'@'%%';"
+					      "GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON `%s`.* TO "
+					      "'%s'@'%%'",
+					      db, users[i], db, users[i], db, users[i])
+				  : xasprintf("GRANT ALL PRIVILEGES ON `%s`.* TO '%s'@'%%'", db,
+					      users[i]);
+		rc = run_sql(m, sql, pause ? "pausing the tenant's writes" : "letting the tenant write",
+			     err);
+		free(sql);
+		if (!rc && pause)
+			rc = end_sessions(m, users[i], err);
+	}
+	/* Killed sessions roll back; none may be left when the pause counts. */
+	int64_t deadline = io_mono_ms() + 10000;
+	while (!rc && pause) {
+		char *sql = xasprintf("SELECT ID FROM information_schema.PROCESSLIST WHERE USER IN "
+				      "('%s', '%s')",
+				      user, alt);
+		char **ids;
+		size_t n;
+		rc = query_column(m, sql, "listing the tenant's sessions", &ids, &n, err);
+		free(sql);
+		if (rc)
+			break;
+		mariadb_names_free(ids, n);
+		if (n == 0)
+			break;
+		if (io_mono_ms() > deadline) {
+			rc = miren_error_set(err, MIREN_EUNAVAIL,
+					     "the sessions of user %s did not end within 10 s", user);
+			break;
+		}
+		for (size_t i = 0; !rc && i < 2; i++)
+			rc = end_sessions(m, users[i], err);
+		io_sleep_ms(5);
+	}
+	mysql_close(m);
+	return rc;
+}
+
 enum miren_err mariadb_login_users(const char *disk_dir, const char *root_password, char ***out,
 				   size_t *n, struct miren_error *err)
 {

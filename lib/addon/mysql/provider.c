@@ -560,6 +560,21 @@ static enum miren_err my_load(struct addon_ctx *ctx, struct addon_inst *inst, in
 	return dump_or_load(ctx, inst, fd, true, err);
 }
 
+/* A variant change's pause (addon.h): the tenant reads only, so that the
+ * framework's dump (as the tenant) goes on while nothing is written. */
+static enum miren_err my_writes_pause(struct addon_ctx *ctx, struct addon_inst *inst, bool pause,
+				      struct miren_error *err)
+{
+	const struct myp_tenant *t = inst->state;
+	struct server_view v;
+	enum miren_err rc = server_view(ctx, inst, &v, err);
+	if (rc)
+		return rc;
+	rc = mariadb_tenant_pause(v.dir, v.ss.root_password, t->user, t->db, pause, err);
+	server_done(&v);
+	return rc;
+}
+
 /* The MariaDB client as the tenant; the password in MYSQL_PWD. */
 static enum miren_err my_connect(struct addon_ctx *ctx, struct addon_inst *inst,
 				 struct addon_connect *out, struct miren_error *err)
@@ -659,6 +674,7 @@ const struct addon_def addon_engine_mysql = {
 	.rotate_issue = my_rotate_issue,
 	.rotate_revoke = my_rotate_revoke,
 	.credentials_issued_at = my_issued_at,
+	.writes_pause = my_writes_pause,
 	.connect = my_connect,
 	.info = my_info,
 	.tenant_facts = myp_tenant_facts,

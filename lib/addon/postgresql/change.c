@@ -172,7 +172,7 @@ enum miren_err pgp_copy_finish(struct addon_ctx *ctx, struct addon_inst *from,
 	}
 	char name[64];
 	copy_name(id, name);
-	rc = pg_copy_finish(&a.pg, &b.pg, f->db, name, err);
+	rc = pg_copy_finish(&a.pg, &b.pg, f->db, f->role, name, err);
 	side_close(&b);
 	side_close(&a);
 	return rc;
@@ -183,16 +183,17 @@ enum miren_err pgp_copy_cancel(struct addon_ctx *ctx, struct addon_inst *from,
 {
 	const struct pgp_tenant *f = from->state;
 	struct side a, b;
-	enum miren_err rc = side_open(ctx, from, &a, err);
-	if (rc)
-		return rc;
+	/* Either server may be gone already (a removal cut short). */
+	bool from_there = *from->rec.server && side_open(ctx, from, &a, NULL) == 0;
 	bool to_there = *to->rec.server && side_open(ctx, to, &b, NULL) == 0;
 	char name[64];
 	copy_name(id, name);
-	rc = pg_copy_cancel(&a.pg, to_there ? &b.pg : NULL, f->db, name, err);
+	enum miren_err rc = pg_copy_cancel(from_there ? &a.pg : NULL, to_there ? &b.pg : NULL,
+					   f->db, name, err);
 	if (to_there)
 		side_close(&b);
-	side_close(&a);
+	if (from_there)
+		side_close(&a);
 	return rc;
 }
 

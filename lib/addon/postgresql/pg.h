@@ -381,19 +381,23 @@ enum miren_err pg_tenant_pause(const struct pg_side *s, const char *role, const 
 enum miren_err pg_copy_start(const struct pg_side *from, const struct pg_side *to, const char *db,
 			     const char *name, const atomic_bool *stop, struct miren_error *err);
 /*
- * With the tenant paused on from: waits (up to 30 s) until the
- * subscription has everything from's log holds (its slot's confirmed
- * flush position past the log's end, so on to's disk) and sets to's
- * sequences to from's values.  The subscription stays (with nothing left
- * to apply) until pg_copy_cancel: dropping it takes longer than the rest.
+ * Connects to both, then pauses the tenant `role` on from (as
+ * pg_tenant_pause), waits (up to 30 s) until the subscription has
+ * everything from's log holds (its slot's confirmed flush position past
+ * the log's end, so on to's disk), checks that no session of the tenant
+ * came back meanwhile, and sets to's sequences to from's values.  The
+ * subscription stays (with nothing left to apply) until pg_copy_cancel:
+ * dropping it takes longer than the rest.  The pause stays either way.
  */
 enum miren_err pg_copy_finish(const struct pg_side *from, const struct pg_side *to,
-			      const char *db, const char *name, struct miren_error *err);
+			      const char *db, const char *role, const char *name,
+			      struct miren_error *err);
 /*
  * Removes whatever pg_copy_start made: the subscription on to (to NULL,
  * or its server or database gone: none), the slots on from (the
  * subscription's and its table copies'; their senders ended), the
- * publication.  Idempotent.
+ * publication (from NULL: its server is gone, and they with it; the
+ * subscription then goes without its slot).  Idempotent.
  */
 enum miren_err pg_copy_cancel(const struct pg_side *from, const struct pg_side *to, const char *db,
 			      const char *name, struct miren_error *err);

@@ -18,6 +18,7 @@
 #include "util/err.h"
 #include "util/io.h"
 #include "util/strbuf.h"
+#include "util/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,10 +74,69 @@ enum miren_err pg_setting(const struct pg_side *s, const char *name, char out[64
 	return 0;
 }
 
+/*
+ * The tenant's pause over c (any database of the server): its role and
+ * second login refused in one transaction, then its sessions ended and
+ * waited for (10 s at most) until none is left.
+ */
+static enum miren_err pause_on(PGconn *c, const char *role, const char *alt,
+			       struct miren_error *err)
+{
+	char *rlit = PQescapeLiteral(c, role, strlen(role)),
+	     *alit = PQescapeLiteral(c, alt, strlen(alt));
+	char *sql = rlit && alit ? xasprintf("DO $miren$BEGIN\n"
+					     "  EXECUTE format('ALTER ROLE %%I NOLOGIN', %s);\n"
+					     "  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s) THEN\n"
+					     "    EXECUTE format('ALTER ROLE %%I NOLOGIN', %s);\n"
+					     "  END IF;\n"
+					     "END$miren$",
+					     rlit, alit, alit)
+				 : NULL;
+	enum miren_err rc = sql ? pgi_run_sql(c, sql, NULL, "pause the tenant's writes", NULL, err)
+				: miren_error_set(err, MIREN_EINTERNAL, "cannot quote role %s", role);
+	free(sql);
+	PQfreemem(rlit);
+	PQfreemem(alit);
+	if (rc)
+		return rc;
+	/* Its sessions end (their open transactions roll back); none may be
+	 * left, so that nothing it commits comes after the copy. */
+	const char *p[] = { role, alt };
+	int64_t deadline = io_mono_ms() + 10000;
+	for (;;) {
+		char *left = value_of(c,
+				      "SELECT count(*) FILTER (WHERE NOT pg_terminate_backend(pid, "
+				      "5000))::text FROM pg_stat_activity"
+				      " WHERE usename IN ($1, $2) AND pid <> pg_backend_pid()",
+				      2, p, "end the tenant's sessions", err);
+		if (!left)
+			return err->code;
+		bool none = !strcmp(left, "0");
+		free(left);
+		if (none)
+			return 0;
+		if (io_mono_ms() > deadline)
+			return miren_error_set(err, MIREN_EUNAVAIL,
+					       "the sessions of role %s did not end within 10 s",
+					       role);
+		pgi_nap_ms(5);
+	}
+}
+
+/* How many sessions role and alt have (-1 with err when it cannot say). */
+static int sessions_of(PGconn *c, const char *role, const char *alt, struct miren_error *err)
+{
+	const char *p[] = { role, alt };
+	char *n = value_of(c, "SELECT count(*)::text FROM pg_stat_activity WHERE usename IN ($1, $2)",
+			   2, p, "count the tenant's sessions", err);
+	int out = n ? atoi(n) : -1;
+	free(n);
+	return out;
+}
+
 enum miren_err pg_tenant_pause(const struct pg_side *s, const char *role, const char *login,
 			       bool pause, struct miren_error *err)
 {
-	static const char *const undef_role[] = { "42704", NULL };
 	char alt[64];
 	enum miren_err rc = pg_alt_login(role, alt, err);
 	if (rc)
@@ -84,64 +144,16 @@ enum miren_err pg_tenant_pause(const struct pg_side *s, const char *role, const 
 	PGconn *c = connect_to(s, "postgres", err);
 	if (!c)
 		return MIREN_EUNAVAIL;
-	char *qrole = NULL, *qalt = NULL, *qlogin = NULL, *sql = NULL;
-	if (!(qrole = pgi_quote_ident(c, role, err)) || !(qalt = pgi_quote_ident(c, alt, err)) ||
-	    !(qlogin = pgi_quote_ident(c, login, err))) {
-		rc = err->code ? err->code : MIREN_EINTERNAL;
-		goto out;
+	if (pause) {
+		rc = pause_on(c, role, alt, err);
+	} else {
+		char *q = pgi_quote_ident(c, login, err);
+		char *sql = q ? xasprintf("ALTER ROLE %s LOGIN", q) : NULL;
+		rc = sql ? pgi_run_sql(c, sql, NULL, "let the tenant write again", NULL, err)
+			 : err->code;
+		free(sql);
+		PQfreemem(q);
 	}
-	if (!pause) {
-		sql = xasprintf("ALTER ROLE %s LOGIN", qlogin);
-		rc = pgi_run_sql(c, sql, NULL, "let the tenant write again", NULL, err);
-		goto out;
-	}
-	sql = xasprintf("ALTER ROLE %s NOLOGIN", qrole);
-	rc = pgi_run_sql(c, sql, NULL, "pause the tenant's writes", NULL, err);
-	free(sql);
-	sql = xasprintf("ALTER ROLE %s NOLOGIN", qalt);
-	if (!rc)
-		rc = pgi_run_sql(c, sql, undef_role, "pause the tenant's writes", NULL, err);
-	if (rc)
-		goto out;
-	/* Its sessions end (their open transactions roll back); wait until
-	 * none is left, so that nothing it commits comes after the copy. */
-	const char *p[] = { role, alt };
-	int64_t deadline = io_mono_ms() + 10000;
-	for (;;) {
-		char *ended = value_of(c,
-				       "SELECT count(pg_terminate_backend(pid, 5000))::text"
-				       " FROM pg_stat_activity"
-				       " WHERE usename IN ($1, $2) AND pid <> pg_backend_pid()",
-				       2, p, "end the tenant's sessions", err);
-		if (!ended) {
-			rc = err->code;
-			break;
-		}
-		free(ended);
-		char *n = value_of(c,
-				   "SELECT count(*) FROM pg_stat_activity WHERE usename IN ($1, $2)",
-				   2, p, "count the tenant's sessions", err);
-		if (!n) {
-			rc = err->code;
-			break;
-		}
-		bool none = !strcmp(n, "0");
-		free(n);
-		if (none)
-			break;
-		if (io_mono_ms() > deadline) {
-			rc = miren_error_set(err, MIREN_EUNAVAIL,
-					     "the sessions of role %s did not end within 10 s",
-					     role);
-			break;
-		}
-		pgi_nap_ms(5);
-	}
-out:
-	free(sql);
-	PQfreemem(qrole);
-	PQfreemem(qalt);
-	PQfreemem(qlogin);
 	PQfinish(c);
 	return rc;
 }
@@ -301,9 +313,14 @@ static enum miren_err copy_sequences(PGconn *pc, PGconn *sc, struct miren_error 
 }
 
 enum miren_err pg_copy_finish(const struct pg_side *from, const struct pg_side *to,
-			      const char *db, const char *name, struct miren_error *err)
+			      const char *db, const char *role, const char *name,
+			      struct miren_error *err)
 {
-	enum miren_err rc = 0;
+	char alt[64];
+	enum miren_err rc = pg_alt_login(role, alt, err);
+	if (rc)
+		return rc;
+	/* Both connections first: the pause lasts only for what needs it. */
 	PGconn *pc = connect_to(from, db, err), *sc = NULL;
 	char *lsn = NULL;
 	if (!pc)
@@ -312,6 +329,10 @@ enum miren_err pg_copy_finish(const struct pg_side *from, const struct pg_side *
 		rc = MIREN_EUNAVAIL;
 		goto out;
 	}
+	int64_t t_pause = io_mono_ms();
+	if ((rc = pause_on(pc, role, alt, err)))
+		goto out;
+	int64_t t_paused = io_mono_ms();
 	/* Everything the tenant committed is before this point (its sessions
 	 * are gone); a commit of our own flushes the log up to it. */
 	lsn = value_of(pc, "SELECT pg_current_wal_insert_lsn()::text", 0, NULL,
@@ -351,7 +372,20 @@ enum miren_err pg_copy_finish(const struct pg_side *from, const struct pg_side *
 		}
 		pgi_nap_ms(2);
 	}
+	int64_t t_caught = io_mono_ms();
+	/* A session that logged in as the pause began would have shown by
+	 * now: none may have written past the copy. */
+	int n = sessions_of(pc, role, alt, err);
+	if (n != 0) {
+		rc = n < 0 ? err->code
+			   : miren_error_set(err, MIREN_EUNAVAIL,
+					     "a session of role %s began during the pause", role);
+		goto out;
+	}
 	rc = copy_sequences(pc, sc, err);
+	log_debug("copy %s: the pause took %lld ms, the catch-up %lld ms, the sequences %lld ms",
+		  name, (long long)(t_paused - t_pause),
+		  (long long)(t_caught - t_paused), (long long)(io_mono_ms() - t_caught));
 out:
 	free(lsn);
 	PQfinish(sc);
@@ -414,7 +448,7 @@ enum miren_err pg_copy_cancel(const struct pg_side *from, const struct pg_side *
 {
 	char *suboid = NULL;
 	enum miren_err rc = to ? drop_subscription(to, db, name, &suboid, err) : 0;
-	if (rc) {
+	if (rc || !from) {
 		free(suboid);
 		return rc;
 	}
