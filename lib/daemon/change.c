@@ -162,14 +162,17 @@ static enum miren_err remove_other(struct change *c, struct miren_error *err)
 	return run_steps(c, steps, n, "removing an instance of", err);
 }
 
-/* Makes err "cannot change addon X of app 'A' to V", what failed its
- * detail, how its hint (unless it has one). */
+/* Makes err "cannot change addon X of app 'A' to V" (before the switch
+ * adding that it stays as it was), what failed its detail, how its hint
+ * (unless it has one). */
 static void explain(struct change *c, const char *how, struct miren_error *err)
 {
 	struct miren_error why = *err;
+	bool before = strcmp(c->ch.phase, PHASE_SWITCHED) != 0;
 	miren_error_set(err, why.code ? why.code : MIREN_EINTERNAL,
-			"cannot change addon %s of app '%s' to %s", c->def->name, c->ch.app,
-			c->ch.to_variant);
+			"cannot change addon %s of app '%s' to %s%s%s%s", c->def->name, c->ch.app,
+			c->ch.to_variant, before ? ": it stays " : "",
+			before ? c->ch.from_variant : "", before ? ", as it was" : "");
 	if (*why.detail)
 		miren_error_detail(err, "%.200s: %.300s", why.message, why.detail);
 	else
@@ -295,14 +298,14 @@ static enum miren_err forward(struct change *c, long long *paused_ms, struct mir
 	*paused_ms = 0;
 	enum miren_err rc = provision_new(c, err);
 	if (rc) {
-		explain(c, "the app stays on its variant; see 'miren logs' of the daemon", err);
+		explain(c, "see the daemon's log (logs/server.log in its data directory)", err);
 		return rc;
 	}
 	fault_point("change:provisioned");
 	bool online = false;
 	if (def->copy_start && (rc = def->copy_start(&d->actx, &c->app_inst, &c->other, c->ch.id,
 						     &online, err))) {
-		explain(c, "nothing was changed; the app stays on its variant", err);
+		explain(c, "run the command again once the cause is fixed", err);
 		return rc;
 	}
 	c->ch.online = online;
@@ -320,7 +323,7 @@ static enum miren_err forward(struct change *c, long long *paused_ms, struct mir
 	else if (!(rc = def->writes_pause(&d->actx, &c->app_inst, true, err)))
 		rc = addon_pipe(dl_dump, c, dl_load, c, err);
 	if (rc) {
-		explain(c, "nothing was changed; the app stays on its variant", err);
+		explain(c, "run the command again once the cause is fixed", err);
 		return rc;
 	}
 	int64_t t1 = io_mono_ms();

@@ -36,15 +36,18 @@ expect_exit "and records nothing" 3 miren app status -a badvariant
 expect_exit "a first addon is created" 0 miren addon create miren-postgresql:shared -a plain
 expect_exit "an addon already attached is refused" 4 miren addon create miren-postgresql:small -a plain
 expect_match "$(cat "$TMP/err")" "app 'plain' already has addon miren-postgresql \(shared, active\)" "saying which"
-# Changing the variant in app.toml is refused, nothing changes.
-mk plain small
-expect_exit "app.toml asking for another variant is refused" 4 miren deploy -C "$TMP/plain"
-expect_match "$(cat "$TMP/err")" "is 'shared'; app.toml asks for 'small'" "explaining the conflict"
-expect_match "$(miren addon list -a plain)" "shared +active" "the addon is untouched"
-
 # The pool has two addresses: the shared server took one.
 mk one && miren deploy -C "$TMP/one" >/dev/null 2>&1
 expect_exit "a small addon takes the second address" 0 miren addon create miren-postgresql:small -a one
+# Changing the variant in app.toml needs a server of the other variant:
+# with no address left for it the deploy fails and nothing changes.
+mk plain small
+expect_exit "app.toml asking for another variant with no address left fails" 4 miren deploy -C "$TMP/plain"
+expect_match "$(cat "$TMP/err")" "cannot change addon miren-postgresql of app 'plain' to small: it stays shared, as it was" "saying what failed and that nothing changed"
+expect_match "$(cat "$TMP/err")" "exhausted" "and why"
+expect_match "$(miren addon list -a plain)" "shared +active" "the addon is untouched"
+expect_eq "$(ls "$DATA/disks" | wc -l)" "2" "no disk was left for the new variant"
+mk plain
 mk two && miren deploy -C "$TMP/two" >/dev/null 2>&1
 expect_exit "a third server finds the pool exhausted" 1 miren addon create miren-postgresql:small -a two
 expect_match "$(cat "$TMP/err")" "address pool 127\.$NET\.[0-9]+\.0/30 is exhausted \(2 addresses, all in use\)" "saying so"

@@ -12,11 +12,15 @@ Prints one line per insert to stdout, flushed:
     ok I MS        the insert of I returned success (MS: wall clock, ms)
     fail I MS WHY  it did not (the same I is tried again)
 
-On a failure it reconnects (after 10 ms).  SIGTERM ends it after the
-insert in progress.  With SECONDS it stops by itself after that long.
+On a failure it reconnects (after 10 ms); with WRITER_APP and WRITER_MIREN
+set (an app's name, the miren binary) it first reads the app's env again
+from the daemon, as a client that follows the env does (the bench).
+SIGTERM ends it after the insert in progress.  With SECONDS it stops by
+itself after that long.
 """
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -30,6 +34,18 @@ def on_term(*_):
 
 def now_ms():
     return int(time.time() * 1000)
+
+
+def reread_env():
+    app, miren = os.environ.get("WRITER_APP"), os.environ.get("WRITER_MIREN")
+    if not app or not miren:
+        return
+    for key in ("DATABASE_URL", "MYSQL_HOST", "MYSQL_PORT", "MYSQL_USER", "MYSQL_PASSWORD",
+                "MYSQL_DATABASE"):
+        p = subprocess.run([miren, "env", "get", "-a", app, key, "--unmask"],
+                           capture_output=True, text=True, timeout=10)
+        if p.returncode == 0:
+            os.environ[key] = p.stdout.strip()
 
 
 def connect(engine):
@@ -81,6 +97,7 @@ def main():
                 pass
             conn = None
             time.sleep(0.01)
+            reread_env()
     if conn is not None:
         conn.close()
 
