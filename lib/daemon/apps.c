@@ -315,7 +315,8 @@ static enum miren_err check_addons(struct daemon *d, const struct app_config *cf
 			    st == ADDON_ERROR;
 		if (!same && st != ADDON_ACTIVE) {
 			rc = miren_error_set(err, MIREN_ECONFLICT,
-					     "addon %s of app '%s' is '%s' and %s; app.toml asks for "
+					     "addon %s of app '%s' is '%s' and %s; app.toml asks "
+					     "for "
 					     "'%s'",
 					     a->name, cfg->name, cur.variant, cur.status, variant);
 			miren_error_hint(err,
@@ -381,8 +382,10 @@ static enum miren_err deploy_changes_finish(struct daemon *d, const char *app, j
 	json_array_foreach (changed, i, c) {
 		struct miren_error e;
 		miren_error_clear(&e);
-		enum miren_err r = changes_finish_locked(
-			d, app, json_string_value(json_object_get(c, "addon")), restarted, &e);
+		enum miren_err r = changes_finish_locked(d, app,
+							 json_string_value(
+								 json_object_get(c, "addon")),
+							 restarted, &e);
 		json_object_set_new(c, "restarted", json_true());
 		if (r && !rc) {
 			rc = r;

@@ -7,8 +7,9 @@
  *   provision   the new variant's provision steps, each saved
  *               (the row's step) under reconciler_hold          change:provisioned
  *   copying     the engine's copy_start (the app writes on)     change:copying
- *   paused      writes_pause on the app's instance              change:paused
- *   (copy)      copy_finish, or a dump loaded into the new one  change:copied
+ *   paused      recorded before the pause begins                change:paused
+ *   (copy)      copy_finish (which pauses), or writes_pause and
+ *               a dump loaded into the new one                  change:copied
  *   switched    the app's instance and env take the new one,
  *               the row the old one (one transaction)           change:switched
  *   restart     the app's services restarted on the new env     change:restarted
@@ -48,7 +49,7 @@
 struct change {
 	struct daemon *d;
 	const struct addon_def *def;
-	bool have_app;        /* app_inst holds the app's active instance */
+	bool have_app; /* app_inst holds the app's active instance */
 	struct addon_inst app_inst;
 	struct change_rec ch; /* the row */
 	bool have_other;
@@ -137,9 +138,8 @@ static enum miren_err run_steps(struct change *c, const struct addon_step *steps
 			if (!rc || !addon_err_retryable(rc) || tries >= STEP_TRIES ||
 			    daemon_is_stopping(d))
 				break;
-			log_warn("app %s: %s %s, step %s failed (attempt %d of %d): %s",
-				 c->ch.app, what, c->def->name, s->name, tries, STEP_TRIES,
-				 err->message);
+			log_warn("app %s: %s %s, step %s failed (attempt %d of %d): %s", c->ch.app,
+				 what, c->def->name, s->name, tries, STEP_TRIES, err->message);
 			io_sleep_ms(1000);
 		}
 		if (rc)
@@ -303,8 +303,8 @@ static enum miren_err forward(struct change *c, long long *paused_ms, struct mir
 	}
 	fault_point("change:provisioned");
 	bool online = false;
-	if (def->copy_start && (rc = def->copy_start(&d->actx, &c->app_inst, &c->other, c->ch.id,
-						     &online, err))) {
+	if (def->copy_start &&
+	    (rc = def->copy_start(&d->actx, &c->app_inst, &c->other, c->ch.id, &online, err))) {
 		explain(c, "run the command again once the cause is fixed", err);
 		return rc;
 	}
@@ -382,22 +382,24 @@ static enum miren_err finish(struct change *c, bool restart, bool *restarted,
 	 * go before the server they reach. */
 	if (c->have_app && c->def->copy_cancel &&
 	    (rc = c->def->copy_cancel(&d->actx, &c->other, &c->app_inst, c->ch.id, err))) {
-		explain(c, "the app runs on the new variant; the old instance's removal is "
-			   "tried again at the next daemon start",
+		explain(c,
+			"the app runs on the new variant; the old instance's removal is "
+			"tried again at the next daemon start",
 			err);
 		return rc;
 	}
 	if ((rc = remove_other(c, err))) {
-		explain(c, "the app runs on the new variant; the old instance's removal is "
-			   "tried again at the next daemon start",
+		explain(c,
+			"the app runs on the new variant; the old instance's removal is "
+			"tried again at the next daemon start",
 			err);
 		return rc;
 	}
 	fault_point("change:removed");
 	if ((rc = store_change_delete(d->store, c->ch.addon_id, err)))
 		return rc;
-	log_info("app %s: addon %s changed from %s to %s; the old instance is removed",
-		 c->ch.app, c->def->name, c->ch.from_variant, c->ch.to_variant);
+	log_info("app %s: addon %s changed from %s to %s; the old instance is removed", c->ch.app,
+		 c->def->name, c->ch.from_variant, c->ch.to_variant);
 	if (restart_rc)
 		*err = restart_err;
 	return restart_rc;
@@ -483,7 +485,8 @@ static enum miren_err check(struct daemon *d, const char *app, const char *addon
 	if (!strcmp(rec->variant, v)) {
 		rc = miren_error_set(err, MIREN_ECONFLICT, "addon %s of app '%s' is '%s' already",
 				     addon, app, v);
-		miren_error_hint(err, "nothing to change; 'miren addon variants %s' lists the others",
+		miren_error_hint(err,
+				 "nothing to change; 'miren addon variants %s' lists the others",
 				 addon);
 		return rc;
 	}
@@ -494,7 +497,8 @@ static enum miren_err check(struct daemon *d, const char *app, const char *addon
 		addon_inst_release(e, &inst);
 		if (moving) {
 			rc = miren_error_set(err, MIREN_ECONFLICT,
-					     "addon %s of app '%s' is in the middle of a credential "
+					     "addon %s of app '%s' is in the middle of a "
+					     "credential "
 					     "rotation",
 					     addon, app);
 			miren_error_hint(err, "finish it with 'miren addon rotate %s -a %s' first",
@@ -622,14 +626,17 @@ enum miren_err changes_change(struct daemon *d, const char *app, const char *add
 	return rc;
 }
 
-void changes_recover(struct daemon *d)
+void changes_recover(struct daemon *d, bool wait)
 {
 	struct change_rec *chs = NULL;
 	size_t n = 0;
 	if (store_change_list(d->store, &chs, &n, NULL) != 0)
 		return;
 	for (size_t i = 0; i < n && !daemon_is_stopping(d); i++) {
-		app_lock(d, chs[i].app);
+		if (!wait && !app_trylock(d, chs[i].app))
+			continue;
+		if (wait)
+			app_lock(d, chs[i].app);
 		struct addon_rec *recs = NULL, *rec = NULL;
 		size_t n_recs = 0;
 		store_addon_list(d->store, chs[i].app, &recs, &n_recs, NULL);
@@ -642,7 +649,8 @@ void changes_recover(struct daemon *d)
 		for (size_t k = 0; def && def->ready && k < 2; k++) {
 			struct server_rec srv;
 			struct miren_error e;
-			if (*servers[k] && store_server_get(d->store, servers[k], &srv, NULL) == 0) {
+			if (*servers[k] &&
+			    store_server_get(d->store, servers[k], &srv, NULL) == 0) {
 				def->ready(&d->actx, &srv, 30000, &e);
 				server_rec_release(&srv);
 			}

@@ -54,9 +54,11 @@ enum miren_err changes_finish_locked(struct daemon *d, const char *app, const ch
 /* Whether addon (an instance the store holds) can change variants. */
 bool changes_supported(const char *addon);
 
-/* At daemon start (after the apps started) and on the scheduler's pass:
- * every change a crash or a failure left is undone (before its switch)
- * or finished (after it).  Logged. */
-void changes_recover(struct daemon *d);
+/* At daemon start (after the apps started; wait true) and on the
+ * scheduler's pass (wait false: an app whose lock is taken, by a change
+ * in progress say, is left for the next pass): every change a crash or a
+ * failure left is undone (before its switch) or finished (after it).
+ * Logged. */
+void changes_recover(struct daemon *d, bool wait);
 
 #endif

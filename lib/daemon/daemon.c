@@ -70,6 +70,27 @@ void app_lock(struct daemon *d, const char *app)
 	pthread_mutex_unlock(&d->locks_mu);
 }
 
+bool app_trylock(struct daemon *d, const char *app)
+{
+	pthread_mutex_lock(&d->locks_mu);
+	struct app_lock_entry *e;
+	for (e = d->locks; e; e = e->next)
+		if (!strcmp(e->app, app))
+			break;
+	bool got = !e;
+	if (got) {
+		e = xcalloc(1, sizeof(*e));
+		e->app = xstrdup(app);
+		pthread_cond_init(&e->cv, NULL);
+		e->next = d->locks;
+		d->locks = e;
+		e->refs = 1;
+		e->held = true;
+	}
+	pthread_mutex_unlock(&d->locks_mu);
+	return got;
+}
+
 void app_unlock(struct daemon *d, const char *app)
 {
 	pthread_mutex_lock(&d->locks_mu);
@@ -389,7 +410,7 @@ enum miren_err daemon_open(const struct daemon_options *opts, struct daemon **ou
 	apps_start_all(d);
 	backups_recover(d);
 	rotations_recover(d);
-	changes_recover(d);
+	changes_recover(d, true);
 	sv_reap_unclaimed(d->sv);
 	d->disk_watch = disk_watch_start(&d->actx);
 	d->sched = scheduler_start(d);

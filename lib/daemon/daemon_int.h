@@ -70,6 +70,9 @@ struct daemon {
 /* Takes app's lock (waiting while another operation holds it). */
 void app_lock(struct daemon *d, const char *app);
 void app_unlock(struct daemon *d, const char *app);
+/* Takes app's lock only when nobody holds or waits for it; true if it
+ * did (release with app_unlock). */
+bool app_trylock(struct daemon *d, const char *app);
 
 /* How long an operation waits for an addon's removal before it gives up. */
 #define REMOVAL_WAIT_MS (120 * 1000)

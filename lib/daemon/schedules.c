@@ -5,8 +5,8 @@
 #include "app/config.h"
 #include "backup/bstore.h"
 #include "daemon/backups.h"
-#include "daemon/daemon_int.h"
 #include "daemon/change.h"
+#include "daemon/daemon_int.h"
 #include "daemon/rotate.h"
 #include "daemon/verify.h"
 #include "store/store.h"
@@ -286,7 +286,7 @@ static void pass(struct scheduler *sc)
 	schedule_recs_free(s, n);
 	/* Credentials too old for their app.toml's rotate_every. */
 	rotations_due(sc->d);
-	changes_recover(sc->d); /* what a failure left, tried again */
+	changes_recover(sc->d, false); /* what a failure left, tried again */
 }
 
 static void *sched_run(void *arg)

@@ -257,7 +257,7 @@ struct change_rec {
 	char *addon;
 	char *phase; /* provisioning, copying, paused, switched */
 	int step;
-	char *id; /* names the new instance's resources */
+	char *id;                /* names the new instance's resources */
 	char *variant, *version; /* of the instance held here */
 	char *from_variant, *to_variant;
 	char *state_json; /* the instance's state (its provider's) */
@@ -277,8 +277,7 @@ enum miren_err store_change_list(struct store *st, struct change_rec **out, size
 /* Records rec's phase, step, state_json, server and online. */
 enum miren_err store_change_update(struct store *st, const struct change_rec *rec,
 				   struct miren_error *err);
-enum miren_err store_change_delete(struct store *st, const char *addon_id,
-				   struct miren_error *err);
+enum miren_err store_change_delete(struct store *st, const char *addon_id, struct miren_error *err);
 /*
  * The switch, in one transaction: the app's instance `now` (active) takes
  * the new instance's variant, version, state_json and server (its

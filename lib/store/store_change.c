@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#define CHANGE_COLS                                                                 \
-	"addon_id, app, addon, phase, step, id, variant, version, from_variant,"   \
+#define CHANGE_COLS                                                              \
+	"addon_id, app, addon, phase, step, id, variant, version, from_variant," \
 	" to_variant, state_json, server, online, created_at"
 
 static void change_row(sqlite3_stmt *s, void *p)
@@ -51,8 +51,12 @@ enum miren_err store_change_add(struct store *st, const struct change_rec *rec,
 		const char *v[] = { rec->addon_id, rec->app, rec->addon, rec->phase };
 		bind_texts(s, 1, 4, v);
 		sqlite3_bind_int(s, 5, rec->step);
-		const char *w[] = { rec->id,	       rec->variant,	    rec->version,
-				    rec->from_variant, rec->to_variant,	    or_empty(rec->state_json),
+		const char *w[] = { rec->id,
+				    rec->variant,
+				    rec->version,
+				    rec->from_variant,
+				    rec->to_variant,
+				    or_empty(rec->state_json),
 				    or_empty(rec->server) };
 		bind_texts(s, 6, 7, w);
 		sqlite3_bind_int(s, 13, rec->online);
@@ -139,8 +143,7 @@ enum miren_err store_change_update(struct store *st, const struct change_rec *re
 	return rc;
 }
 
-enum miren_err store_change_delete(struct store *st, const char *addon_id,
-				   struct miren_error *err)
+enum miren_err store_change_delete(struct store *st, const char *addon_id, struct miren_error *err)
 {
 	pthread_mutex_lock(&st->lock);
 	enum miren_err rc = MIREN_EDB;
@@ -176,8 +179,9 @@ enum miren_err store_change_switch(struct store *st, const struct addon_rec *now
 	sqlite3_bind_text(s, 6, now->id, -1, SQLITE_TRANSIENT);
 	rc = step_done(st, s, err);
 	if (!rc && sqlite3_changes(st->db) != 1)
-		rc = miren_error_set(err, MIREN_ECONFLICT, "addon %s of app '%s' is no longer active",
-				     now->addon, now->app);
+		rc = miren_error_set(err, MIREN_ECONFLICT,
+				     "addon %s of app '%s' is no longer active", now->addon,
+				     now->app);
 	if (!rc)
 		rc = addon_env_replace_locked(st, now->app, now->id, vars, n_vars, err);
 	if (!rc)

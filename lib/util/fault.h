@@ -107,13 +107,15 @@
  *
  * Variant change (lib/daemon/change.c): change:planned (the change
  * recorded, nothing made), change:provisioned (the new instance made,
- * empty), change:copying (the copy follows the app's writes), change:paused
- * (the app's writes refused), change:copied (the new instance holds
- * everything, not yet switched), change:switched (the app's instance and
- * env are the new one, the app not yet restarted), change:restarted (the
- * app runs on the new one, the old one still there), change:removed (the
- * old one gone, the change's record not yet).  A kill before the switch
- * is undone at the next start, after it finished.  t0281 walks them.
+ * empty), change:copying (the copy follows the app's writes),
+ * change:paused (the pause recorded, about to begin), change:copied (the
+ * app's writes refused, the new instance holds everything, not yet
+ * switched), change:switched (the app's instance and env are the new one,
+ * the app not yet restarted), change:restarted (the app runs on the new
+ * one, the old one still there), change:removed (the old one gone, the
+ * change's record not yet).  A kill before the switch is undone at the
+ * next start, after it finished.  t0281 (PostgreSQL) and t0284 (MariaDB)
+ * walk them.
  */
 #ifndef MIREN_FAULT_H
 #define MIREN_FAULT_H

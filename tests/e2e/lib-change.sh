@@ -9,6 +9,7 @@
 #   write_change_app VARIANT    $TMP/$APP with the writer and the addon
 #   q SQL                       SQL as the app (bare rows)
 #   change_round TO cli|deploy  changes the addon to TO, checks the outcome
+#   change_walk CMD WANT        the fault walk (server stopped before)
 
 change_setup() {
   ENGINE=$1 APP=$2
@@ -113,4 +114,46 @@ change_round() {
   local bad
   bad=$(invariant_violations)
   [ -z "$bad" ] && ok "$tag: invariants hold" || fail "$tag:$bad"
+}
+
+# The fault walk: for every point of a change (change:*, from
+# MIREN_FAULT=list), a daemon armed there, killed while changing the addon
+# to the variant it is not on (so both directions are walked), then armed
+# again at the same point while the next one undoes or finishes the
+# change at its start; afterwards the app has one instance, active, of the
+# old variant (a kill before the switch) or the new one, the writer goes
+# on, every acknowledged insert is there, nothing is left in motion, the
+# invariants hold, and the neighbour's data ($1, a command printing it)
+# is $2.  The server is stopped before and after.
+change_walk() {
+  local points p from to want n0 bad
+  points=$(MIREN_FAULT=list "$MIREN_BIN" | awk '$1 == "operation" && index($2, "change:") == 1 { print $2 }')
+  expect_eq "$(echo "$points" | tr "\n" " " | sed "s/ $//")" "change:planned change:provisioned change:copying change:paused change:copied change:switched change:restarted change:removed" "MIREN_FAULT=list names the change's points"
+  for p in $points; do
+    start_server || exit 1
+    from=$(miren addon list -a "$APP" --format json | jq -r '.[0].variant')
+    if [ "$from" = small ]; then to=shared; else to=small; fi
+    case $p in change:switched|change:restarted|change:removed) want=$to ;; *) want=$from ;; esac
+    stop_server
+    start_faulty "$p" || { fail "$p: server did not start"; continue; }
+    miren addon change "$ADDON:$to" -a "$APP" >/dev/null 2>&1
+    wait_crash || { fail "$p: the daemon did not crash there"; stop_server; continue; }
+    # Killed again at the same point while undoing or finishing (the points
+    # after the switch are passed again then).
+    start_faulty "$p" || { fail "$p: server did not start again"; continue; }
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      wait "$SERVER_PID" 2>/dev/null; SERVER_PID=""
+      ok "$p: killed again while finishing the change"
+      start_server || exit 1
+    fi
+    expect_eq "$(miren addon list -a "$APP" --format json | jq -r '[.[] | .variant + " " + .status] | join(",")')" "$want active" "$p ($from -> $to): the app has one instance, $want, active"
+    n0=$(n_oks)
+    wait_for "$p: the writer goes on" 30 sh -c "[ \$('$MIREN_BIN' logs -a $APP --lines 1000000 | grep -c '^ok') -gt $((n0 + 5)) ]"
+    check_rows "$p"
+    expect_eq "$(eval "$1")" "$2" "$p: the neighbour's data is untouched"
+    expect_eq "$(miren debug invariants --format json | jq -r '.in_motion')" "0" "$p: nothing left in motion"
+    bad=$(invariant_violations)
+    [ -z "$bad" ] && ok "$p: invariants hold" || fail "$p:$bad"
+    stop_server
+  done
 }

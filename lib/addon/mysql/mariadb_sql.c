@@ -340,8 +340,9 @@ enum miren_err mariadb_tenant_logins(const char *disk_dir, const char *root_pass
 /* Whether 'user'@'%' exists (-1 with err when it cannot be told). */
 static int user_exists(MYSQL *m, const char *user, struct miren_error *err)
 {
-	char *sql = xasprintf("SELECT User FROM mysql.global_priv WHERE User = '%s' AND Host = '%%'",
-			      user);
+	char *sql =
+		xasprintf("SELECT User FROM mysql.global_priv WHERE User = '%s' AND Host = '%%'",
+			  user);
 	char **rows;
 	size_t n;
 	enum miren_err rc = query_column(m, sql, "looking for a user", &rows, &n, err);
@@ -373,15 +374,17 @@ enum miren_err mariadb_tenant_pause(const char *disk_dir, const char *root_passw
 		}
 		/* Read-only: what mariadb-dump needs of the database, no more
 		 * (the GRANT first, so that the REVOKE has a grant to take). */
-		char *sql = pause ? xasprintf("GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON `%s`.* TO "
-					      "'%s'@'%%';"
-					      "REVOKE ALL PRIVILEGES ON `%s`.* FROM '%s'@'%%';"
-					      "GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON `%s`.* TO "
-					      "'%s'@'%%'",
-					      db, users[i], db, users[i], db, users[i])
-				  : xasprintf("GRANT ALL PRIVILEGES ON `%s`.* TO '%s'@'%%'", db,
-					      users[i]);
-		rc = run_sql(m, sql, pause ? "pausing the tenant's writes" : "letting the tenant write",
+		char *sql =
+			pause ? xasprintf("GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON `%s`.* TO "
+					  "'%s'@'%%';"
+					  "REVOKE ALL PRIVILEGES ON `%s`.* FROM '%s'@'%%';"
+					  "GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON `%s`.* TO "
+					  "'%s'@'%%'",
+					  db, users[i], db, users[i], db, users[i])
+			      : xasprintf("GRANT ALL PRIVILEGES ON `%s`.* TO '%s'@'%%'", db,
+					  users[i]);
+		rc = run_sql(m, sql,
+			     pause ? "pausing the tenant's writes" : "letting the tenant write",
 			     err);
 		free(sql);
 		if (!rc && pause)
@@ -404,7 +407,8 @@ enum miren_err mariadb_tenant_pause(const char *disk_dir, const char *root_passw
 			break;
 		if (io_mono_ms() > deadline) {
 			rc = miren_error_set(err, MIREN_EUNAVAIL,
-					     "the sessions of user %s did not end within 10 s", user);
+					     "the sessions of user %s did not end within 10 s",
+					     user);
 			break;
 		}
 		for (size_t i = 0; !rc && i < 2; i++)

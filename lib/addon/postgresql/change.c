@@ -53,6 +53,17 @@ static void side_close(struct side *s)
 	server_rec_release(&s->srv);
 }
 
+/* Both instances' servers (nothing to close on failure). */
+static enum miren_err sides_open(struct addon_ctx *ctx, const struct addon_inst *from,
+				 const struct addon_inst *to, struct side *a, struct side *b,
+				 struct miren_error *err)
+{
+	enum miren_err rc = side_open(ctx, from, a, err);
+	if (!rc && (rc = side_open(ctx, to, b, err)))
+		side_close(a);
+	return rc;
+}
+
 /* The subscription (and slot) of change id's copy. */
 static void copy_name(const char *id, char out[64])
 {
@@ -83,8 +94,8 @@ static enum miren_err ensure_replication(struct addon_ctx *ctx, struct side *s,
 	addon_server_stop(ctx, s->srv.id);
 	rc = pgp_start_server(ctx, &s->srv, err);
 	if (!rc)
-		rc = pg_wait_ready_or_stop(s->dir, s->srv.port, s->ss.su_password,
-					   READY_TIMEOUT_MS, ctx->stopping, err);
+		rc = pg_wait_ready_or_stop(s->dir, s->srv.port, s->ss.su_password, READY_TIMEOUT_MS,
+					   ctx->stopping, err);
 	disk_unlock(s->srv.disk);
 	return rc;
 }
@@ -108,9 +119,8 @@ static enum miren_err schema_load(void *user, int fd, struct miren_error *err)
 	return pg_tenant_load(&c->pg, &c->to, c->ctx->uid, c->ctx->gid, fd, err);
 }
 
-enum miren_err pgp_copy_start(struct addon_ctx *ctx, struct addon_inst *from,
-			      struct addon_inst *to, const char *id, bool *online,
-			      struct miren_error *err)
+enum miren_err pgp_copy_start(struct addon_ctx *ctx, struct addon_inst *from, struct addon_inst *to,
+			      const char *id, bool *online, struct miren_error *err)
 {
 	const struct pgp_tenant *f = from->state, *t = to->state;
 	*online = true;
@@ -119,13 +129,9 @@ enum miren_err pgp_copy_start(struct addon_ctx *ctx, struct addon_inst *from,
 				       "the new instance's database %s is not the app's %s", t->db,
 				       f->db);
 	struct side a, b;
-	enum miren_err rc = side_open(ctx, from, &a, err);
+	enum miren_err rc = sides_open(ctx, from, to, &a, &b, err);
 	if (rc)
 		return rc;
-	if ((rc = side_open(ctx, to, &b, err))) {
-		side_close(&a);
-		return rc;
-	}
 	if ((rc = ensure_replication(ctx, &a, err)) || (rc = ensure_replication(ctx, &b, err)))
 		goto out;
 	struct schema_copy sc = {
@@ -163,13 +169,9 @@ enum miren_err pgp_copy_finish(struct addon_ctx *ctx, struct addon_inst *from,
 {
 	const struct pgp_tenant *f = from->state;
 	struct side a, b;
-	enum miren_err rc = side_open(ctx, from, &a, err);
+	enum miren_err rc = sides_open(ctx, from, to, &a, &b, err);
 	if (rc)
 		return rc;
-	if ((rc = side_open(ctx, to, &b, err))) {
-		side_close(&a);
-		return rc;
-	}
 	char name[64];
 	copy_name(id, name);
 	rc = pg_copy_finish(&a.pg, &b.pg, f->db, f->role, name, err);

@@ -389,9 +389,8 @@ enum miren_err pg_copy_start(const struct pg_side *from, const struct pg_side *t
  * subscription stays (with nothing left to apply) until pg_copy_cancel:
  * dropping it takes longer than the rest.  The pause stays either way.
  */
-enum miren_err pg_copy_finish(const struct pg_side *from, const struct pg_side *to,
-			      const char *db, const char *role, const char *name,
-			      struct miren_error *err);
+enum miren_err pg_copy_finish(const struct pg_side *from, const struct pg_side *to, const char *db,
+			      const char *role, const char *name, struct miren_error *err);
 /*
  * Removes whatever pg_copy_start made: the subscription on to (to NULL,
  * or its server or database gone: none), the slots on from (the

@@ -17,8 +17,8 @@
 
 #include "util/err.h"
 #include "util/io.h"
-#include "util/strbuf.h"
 #include "util/log.h"
+#include "util/strbuf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,16 +84,19 @@ static enum miren_err pause_on(PGconn *c, const char *role, const char *alt,
 {
 	char *rlit = PQescapeLiteral(c, role, strlen(role)),
 	     *alit = PQescapeLiteral(c, alt, strlen(alt));
-	char *sql = rlit && alit ? xasprintf("DO $miren$BEGIN\n"
-					     "  EXECUTE format('ALTER ROLE %%I NOLOGIN', %s);\n"
-					     "  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s) THEN\n"
-					     "    EXECUTE format('ALTER ROLE %%I NOLOGIN', %s);\n"
-					     "  END IF;\n"
-					     "END$miren$",
-					     rlit, alit, alit)
-				 : NULL;
+	char *sql =
+		rlit && alit
+			? xasprintf("DO $miren$BEGIN\n"
+				    "  EXECUTE format('ALTER ROLE %%I NOLOGIN', %s);\n"
+				    "  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s) THEN\n"
+				    "    EXECUTE format('ALTER ROLE %%I NOLOGIN', %s);\n"
+				    "  END IF;\n"
+				    "END$miren$",
+				    rlit, alit, alit)
+			: NULL;
 	enum miren_err rc = sql ? pgi_run_sql(c, sql, NULL, "pause the tenant's writes", NULL, err)
-				: miren_error_set(err, MIREN_EINTERNAL, "cannot quote role %s", role);
+				: miren_error_set(err, MIREN_EINTERNAL, "cannot quote role %s",
+						  role);
 	free(sql);
 	PQfreemem(rlit);
 	PQfreemem(alit);
@@ -127,7 +130,8 @@ static enum miren_err pause_on(PGconn *c, const char *role, const char *alt,
 static int sessions_of(PGconn *c, const char *role, const char *alt, struct miren_error *err)
 {
 	const char *p[] = { role, alt };
-	char *n = value_of(c, "SELECT count(*)::text FROM pg_stat_activity WHERE usename IN ($1, $2)",
+	char *n = value_of(c,
+			   "SELECT count(*)::text FROM pg_stat_activity WHERE usename IN ($1, $2)",
 			   2, p, "count the tenant's sessions", err);
 	int out = n ? atoi(n) : -1;
 	free(n);
@@ -194,7 +198,8 @@ static int synced(PGconn *to, const char *name, struct miren_error *err)
 	const char *p[] = { name };
 	char *v = value_of(to,
 			   "SELECT CASE WHEN s.oid IS NULL THEN 'gone'"
-			   " WHEN coalesce(st.sync_error_count, 0) + coalesce(st.apply_error_count, 0)"
+			   " WHEN coalesce(st.sync_error_count, 0) + "
+			   "coalesce(st.apply_error_count, 0)"
 			   " > 0 THEN 'failed'"
 			   " ELSE (SELECT count(*) FILTER (WHERE srsubstate <> 'r')::text"
 			   " FROM pg_subscription_rel WHERE srsubid = s.oid) END"
@@ -292,8 +297,9 @@ out:
 /* Sets every sequence of to's database to its value in from's. */
 static enum miren_err copy_sequences(PGconn *pc, PGconn *sc, struct miren_error *err)
 {
-	PGresult *r = PQexec(pc, "SELECT format('%I.%I', schemaname, sequencename),"
-				 " last_value::text FROM pg_sequences WHERE last_value IS NOT NULL");
+	PGresult *r = PQexec(pc,
+			     "SELECT format('%I.%I', schemaname, sequencename),"
+			     " last_value::text FROM pg_sequences WHERE last_value IS NOT NULL");
 	enum miren_err rc = 0;
 	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
 		char msg[360];
@@ -312,9 +318,8 @@ static enum miren_err copy_sequences(PGconn *pc, PGconn *sc, struct miren_error 
 	return rc;
 }
 
-enum miren_err pg_copy_finish(const struct pg_side *from, const struct pg_side *to,
-			      const char *db, const char *role, const char *name,
-			      struct miren_error *err)
+enum miren_err pg_copy_finish(const struct pg_side *from, const struct pg_side *to, const char *db,
+			      const char *role, const char *name, struct miren_error *err)
 {
 	char alt[64];
 	enum miren_err rc = pg_alt_login(role, alt, err);
@@ -384,8 +389,8 @@ enum miren_err pg_copy_finish(const struct pg_side *from, const struct pg_side *
 	}
 	rc = copy_sequences(pc, sc, err);
 	log_debug("copy %s: the pause took %lld ms, the catch-up %lld ms, the sequences %lld ms",
-		  name, (long long)(t_paused - t_pause),
-		  (long long)(t_caught - t_paused), (long long)(io_mono_ms() - t_caught));
+		  name, (long long)(t_paused - t_pause), (long long)(t_caught - t_paused),
+		  (long long)(io_mono_ms() - t_caught));
 out:
 	free(lsn);
 	PQfinish(sc);
@@ -395,8 +400,8 @@ out:
 
 /* Drops the subscription name on to (its slots on the publisher with it
  * when it can reach it, else not); *suboid gets its oid ("" when none). */
-static enum miren_err drop_subscription(const struct pg_side *to, const char *db,
-					const char *name, char **suboid, struct miren_error *err)
+static enum miren_err drop_subscription(const struct pg_side *to, const char *db, const char *name,
+					char **suboid, struct miren_error *err)
 {
 	static const char *const undef[] = { "42704", NULL };
 	*suboid = NULL;
@@ -510,8 +515,8 @@ enum miren_err pg_copy_cancel(const struct pg_side *from, const struct pg_side *
 		miren_error_clear(err);
 		return 0;
 	}
-	rc = pgi_run_sql(pc, "DROP PUBLICATION IF EXISTS " PUBLICATION, NULL,
-			 "end the publication", NULL, err);
+	rc = pgi_run_sql(pc, "DROP PUBLICATION IF EXISTS " PUBLICATION, NULL, "end the publication",
+			 NULL, err);
 	PQfinish(pc);
 	return rc;
 }

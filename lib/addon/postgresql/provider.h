@@ -110,9 +110,8 @@ enum miren_err pgp_restore_verify(struct addon_ctx *ctx, const struct server_rec
 				  struct addon_inst *tenants, size_t n, struct miren_error *err);
 
 /* Variant change hooks (change.c). */
-enum miren_err pgp_copy_start(struct addon_ctx *ctx, struct addon_inst *from,
-			      struct addon_inst *to, const char *id, bool *online,
-			      struct miren_error *err);
+enum miren_err pgp_copy_start(struct addon_ctx *ctx, struct addon_inst *from, struct addon_inst *to,
+			      const char *id, bool *online, struct miren_error *err);
 enum miren_err pgp_writes_pause(struct addon_ctx *ctx, struct addon_inst *from, bool pause,
 				struct miren_error *err);
 enum miren_err pgp_copy_finish(struct addon_ctx *ctx, struct addon_inst *from,
