@@ -11,7 +11,8 @@ start_server || exit 1
 PG=miren-postgresql
 deploy_addon_app a small
 psql_as a -q -c "CREATE TABLE kept (i int); INSERT INTO kept VALUES (1), (2), (3)"
-env_before=$(miren env list -a a --unmask --format json)
+app_env() { miren env list -a a --format json; miren env get -a a DATABASE_URL --unmask; }
+env_before=$(app_env)
 
 expect_exit "no variant is a usage error" 2 miren addon change $PG -a a
 expect_match "$(cat "$TMP/err")" "ADDON:VARIANT" "  saying what to give"
@@ -57,7 +58,7 @@ expect_match "$(cat "$TMP/err")" "cannot change addon miren-postgresql of app 'a
 expect_match "$(cat "$TMP/err")" "exhausted" "  and why"
 expect_match "$(cat "$TMP/err")" "to shared: it stays small, as it was" "  and that nothing changed"
 expect_eq "$(miren addon list -a a --format json | jq -r '.[0].variant + " " + .[0].status')" "small active" "a stays small and active"
-expect_eq "$(miren env list -a a --unmask --format json)" "$env_before" "a's env is unchanged"
+expect_eq "$(app_env)" "$env_before" "a's env is unchanged"
 expect_eq "$(psql_as a -c 'SELECT count(*) FROM kept')" "3" "a's data is there, its credentials work"
 psql_as a -q -c "INSERT INTO kept VALUES (4)" && ok "a writes again" || fail "a cannot write"
 expect_eq "$(ls "$DATA/disks" | sort)" "$disks" "no disk was left behind"
