@@ -4,8 +4,7 @@ change tests and bench/variant-change run it as the app's service).
 
     writer.py pg|mysql [SECONDS]
 
-Connects with DATABASE_URL (PostgreSQL) or MYSQL_HOST/PORT/USER/PASSWORD/
-DATABASE, makes table `load` (id serial primary key, i bigint, at) if it
+Connects with DATABASE_URL (postgres://... or mysql://...), makes table `load` (id serial primary key, i bigint, at) if it
 is missing, then inserts i = 1, 2, ... one committed transaction each.
 Prints one line per insert to stdout, flushed:
 
@@ -40,12 +39,10 @@ def reread_env():
     app, miren = os.environ.get("WRITER_APP"), os.environ.get("WRITER_MIREN")
     if not app or not miren:
         return
-    for key in ("DATABASE_URL", "MYSQL_HOST", "MYSQL_PORT", "MYSQL_USER", "MYSQL_PASSWORD",
-                "MYSQL_DATABASE"):
-        p = subprocess.run([miren, "env", "get", "-a", app, key, "--unmask"],
-                           capture_output=True, text=True, timeout=10)
-        if p.returncode == 0:
-            os.environ[key] = p.stdout.strip()
+    p = subprocess.run([miren, "env", "get", "-a", app, "DATABASE_URL", "--unmask"],
+                       capture_output=True, text=True, timeout=10)
+    if p.returncode == 0:
+        os.environ["DATABASE_URL"] = p.stdout.strip()
 
 
 def connect(engine):
@@ -58,10 +55,11 @@ def connect(engine):
                     " i bigint NOT NULL, at timestamptz NOT NULL DEFAULT now())")
         return c, "INSERT INTO load (i) VALUES (%s)"
     import pymysql
-    c = pymysql.connect(host=os.environ["MYSQL_HOST"], port=int(os.environ["MYSQL_PORT"]),
-                        user=os.environ["MYSQL_USER"], password=os.environ["MYSQL_PASSWORD"],
-                        database=os.environ["MYSQL_DATABASE"], connect_timeout=5,
-                        autocommit=True)
+    from urllib.parse import unquote, urlsplit
+    u = urlsplit(os.environ["DATABASE_URL"])
+    c = pymysql.connect(host=u.hostname, port=u.port or 3306, user=unquote(u.username),
+                        password=unquote(u.password), database=u.path.lstrip("/"),
+                        connect_timeout=5, autocommit=True)
     cur = c.cursor()
     cur.execute("CREATE TABLE IF NOT EXISTS `load` (id bigint AUTO_INCREMENT PRIMARY KEY,"
                 " i bigint NOT NULL, at timestamp(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3))"

@@ -145,6 +145,8 @@ enum miren_err pgp_copy_start(struct addon_ctx *ctx, struct addon_inst *from, st
 	char name[64];
 	copy_name(id, name);
 	rc = pg_copy_start(&a.pg, &b.pg, f->db, name, ctx->stopping, err);
+	if (rc == MIREN_EIO) /* what the workers said is in the new server's log */
+		addon_server_log_hint(ctx, b.srv.id, "ERROR:", err);
 out:
 	side_close(&b);
 	side_close(&a);

@@ -373,7 +373,8 @@ enum miren_err pg_tenant_pause(const struct pg_side *s, const char *role, const 
  * on from (else their updates and deletes could not be published), from
  * publishes every table of db, and to subscribes as subscription and slot
  * `name` ([a-z0-9_]); returns once every table's initial copy is done and
- * the subscription follows from (MIREN_EIO when the copy reports errors;
+ * the subscription follows from (MIREN_EIO once its workers reported 5
+ * errors, each retried by the server meanwhile;
  * MIREN_EUNAVAIL once *stop, which may be NULL).  Needs wal_level=logical
  * on from and free replication workers on to.  Run again after a failure
  * only once pg_copy_cancel ran.

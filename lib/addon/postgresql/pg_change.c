@@ -18,8 +18,10 @@
 #include "util/err.h"
 #include "util/io.h"
 #include "util/log.h"
+#include "util/num.h"
 #include "util/strbuf.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,7 +135,10 @@ static int sessions_of(PGconn *c, const char *role, const char *alt, struct mire
 	char *n = value_of(c,
 			   "SELECT count(*)::text FROM pg_stat_activity WHERE usename IN ($1, $2)",
 			   2, p, "count the tenant's sessions", err);
-	int out = n ? atoi(n) : -1;
+	long long v = -1;
+	if (!n || !num_parse(n, 0, INT_MAX, &v))
+		v = -1;
+	int out = (int)v;
 	free(n);
 	return out;
 }
@@ -191,6 +196,11 @@ static char *publisher_conninfo(const struct pg_side *from, const char *db)
 	return strbuf_detach(&sb, NULL);
 }
 
+/* How many errors the copy's workers may report (each is retried by the
+ * server after wal_retrieve_retry_interval, 5 s: a worker cut off under
+ * load comes back) before the copy counts as failed. */
+#define COPY_ERRORS_MAX "5"
+
 /* Whether every table of the subscription is ready ('r'); -1 with err
  * when it cannot be told or the copy failed. */
 static int synced(PGconn *to, const char *name, struct miren_error *err)
@@ -200,7 +210,7 @@ static int synced(PGconn *to, const char *name, struct miren_error *err)
 			   "SELECT CASE WHEN s.oid IS NULL THEN 'gone'"
 			   " WHEN coalesce(st.sync_error_count, 0) + "
 			   "coalesce(st.apply_error_count, 0)"
-			   " > 0 THEN 'failed'"
+			   " >= " COPY_ERRORS_MAX " THEN 'failed'"
 			   " ELSE (SELECT count(*) FILTER (WHERE srsubstate <> 'r')::text"
 			   " FROM pg_subscription_rel WHERE srsubid = s.oid) END"
 			   " FROM (SELECT $1::name AS n) q LEFT JOIN pg_subscription s"
