@@ -68,8 +68,9 @@ static void test_schema(void **state)
 {
 	struct fixture *f = *state;
 	/* 3: servers' engine, 4: the word checks, 5: errors whole, ...,
-	 * 9: tokens, 10: releases' size and rollback_of, 11: forks' sources. */
-	assert_int_equal(store_schema_version(f->st), 11);
+	 * 9: tokens, 10: releases' size and rollback_of, 11: forks' sources,
+	 * 12: variant changes. */
+	assert_int_equal(store_schema_version(f->st), 12);
 }
 
 static void test_addon_records(void **state)

@@ -4,9 +4,10 @@
  * instance as a column written with its state (also when the
  * compare-and-set loses), servers found by engine and kind, the tenant
  * count, disk records with their size, an error's message, detail and
- * hint kept apart next to the server, a fork's source, and migration 3
- * filling the new
- * columns of a store made before it (and 4, 5 applied after it).
+ * hint kept apart next to the server, a fork's source, a variant change's
+ * record (its instance counted on its server, the switch in one
+ * transaction), and migration 3 filling the new columns of a store made
+ * before it (and the later ones applied after it).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -233,6 +234,85 @@ static void test_fork_column(void **state)
 
 /* A store of schema 2 (no engine, no server column), with an instance on
  * a server and one without, and a server no instance uses. */
+/* A variant change: its instance counts on its server; the switch gives
+ * the app's row the new instance and its env, the change row the old
+ * instance, and only from the paused phase. */
+static void test_change_records(void **state)
+{
+	struct fixture *f = *state;
+	add_addon(f->st, "i1", "a1", "s-old");
+	struct addon_rec rec;
+	assert_int_equal(store_addon_get(f->st, "a1", "eng-a", &rec, NULL), 0);
+	struct env_rec old_var = { .key = "URL", .value = "old", .source = ENV_SOURCE_ADDON };
+	free(rec.status);
+	rec.status = xstrdup("active");
+	assert_int_equal(store_addon_activate(f->st, &rec, "provisioning", 0, &old_var, 1, NULL),
+			 0);
+	struct change_rec ch = { .addon_id = "i1",
+				 .app = "a1",
+				 .addon = "eng-a",
+				 .phase = "provisioning",
+				 .id = "n1",
+				 .variant = "small",
+				 .version = "1",
+				 .from_variant = "shared",
+				 .to_variant = "small",
+				 .state_json = "{\"new\":1}",
+				 .server = "s-new" };
+	assert_int_equal(store_change_add(f->st, &ch, NULL), 0);
+	assert_int_equal(store_change_add(f->st, &ch, NULL), MIREN_EEXISTS);
+	int count = 0;
+	assert_int_equal(store_addon_count_on_server(f->st, "s-new", &count, NULL), 0);
+	assert_int_equal(count, 1);
+	char **v;
+	size_t n;
+	int in_motion = 0;
+	assert_int_equal(store_invariants(f->st, &v, &n, &in_motion, NULL), 0);
+	assert_int_equal(in_motion, 1);
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	/* The switch is refused before the pause. */
+	struct addon_rec now = rec;
+	now.variant = "small";
+	now.state_json = "{\"new\":1}";
+	now.server = "s-new";
+	struct change_rec old = ch;
+	old.phase = "switched";
+	old.variant = "shared";
+	old.state_json = "{\"k\":1}";
+	old.server = "s-old";
+	struct env_rec new_var = { .key = "URL", .value = "new", .source = ENV_SOURCE_ADDON };
+	assert_int_equal(store_change_switch(f->st, &now, &old, &new_var, 1, NULL),
+			 MIREN_ECONFLICT);
+	ch.phase = "paused";
+	assert_int_equal(store_change_update(f->st, &ch, NULL), 0);
+	assert_int_equal(store_change_switch(f->st, &now, &old, &new_var, 1, NULL), 0);
+	struct addon_rec after;
+	assert_int_equal(store_addon_get(f->st, "a1", "eng-a", &after, NULL), 0);
+	assert_string_equal(after.variant, "small");
+	assert_string_equal(after.server, "s-new");
+	assert_string_equal(after.state_json, "{\"new\":1}");
+	addon_rec_release(&after);
+	struct env_rec *vars;
+	size_t n_vars;
+	assert_int_equal(store_env_list(f->st, "a1", &vars, &n_vars, NULL), 0);
+	assert_int_equal(n_vars, 1);
+	assert_string_equal(vars[0].value, "new");
+	env_recs_free(vars, n_vars);
+	struct change_rec got;
+	assert_int_equal(store_change_get(f->st, "i1", &got, NULL), 0);
+	assert_string_equal(got.phase, "switched");
+	assert_string_equal(got.server, "s-old");
+	assert_string_equal(got.variant, "shared");
+	change_rec_release(&got);
+	assert_int_equal(store_addon_count_on_server(f->st, "s-old", &count, NULL), 0);
+	assert_int_equal(count, 1);
+	assert_int_equal(store_change_delete(f->st, "i1", NULL), 0);
+	assert_int_equal(store_change_get(f->st, "i1", &got, NULL), MIREN_ENOTFOUND);
+	addon_rec_release(&rec);
+}
+
 static void test_migration_fills_columns(void **state)
 {
 	struct fixture *f = *state;
@@ -263,7 +343,7 @@ static void test_migration_fills_columns(void **state)
 		    " ('s-2', 'small', 'd-2', '10.0.0.2', 1, 0);");
 	sqlite3_close(db);
 	assert_int_equal(store_open(f->path, &f->st, NULL), 0);
-	assert_int_equal(store_schema_version(f->st), 11);
+	assert_int_equal(store_schema_version(f->st), 12);
 	/* migration 10: a release made before it: size not known, a deploy's */
 	struct release_rec rel;
 	assert_int_equal(store_release_get(f->st, "a1", 1, &rel, NULL), 0);
@@ -296,6 +376,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_find_kind_by_engine, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_error_whole, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_change_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fork_column, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_fills_columns, setup, teardown),
 	};
