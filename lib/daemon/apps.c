@@ -324,7 +324,7 @@ static enum miren_err check_addons(struct daemon *d, const struct app_config *cf
 					 "active: the deploy then changes its variant",
 					 cfg->name);
 		} else if (!same && !changes_supported(cur.addon)) {
-			rc = addon_unsupported(def, "changing the variant in place", err);
+			rc = changes_unsupported(def, cfg->name, err);
 		}
 		addon_rec_release(&cur);
 		if (rc)
@@ -698,7 +698,8 @@ static enum miren_err deploy_locked(struct daemon *d, const char *app, char **st
 		goto out;
 	stop_removed_services(d, old, cfg);
 	rc = start_services(d, cfg, n, err);
-	started = rc == 0;
+	/* (A held start restarted nothing: the changes' finish says so.) */
+	started = rc == 0 && !daemon_is_held(d, app);
 	prune_releases(d, app);
 out:
 	if (json_array_size(changed) > 0) {

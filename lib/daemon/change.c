@@ -365,7 +365,9 @@ static enum miren_err finish(struct change *c, bool restart, bool *restarted,
 			miren_error_hint(&restart_err, "fix the app, then 'miren app restart %s'",
 					 c->ch.app);
 		}
-		*restarted = restart_rc == 0;
+		/* A held start (another addon not active yet) restarts the app
+		 * once it is: not now. */
+		*restarted = restart_rc == 0 && !daemon_is_held(d, c->ch.app);
 	}
 	fault_point("change:restarted");
 	/* The new instance answers (with the tenant's data) before the old
@@ -450,6 +452,18 @@ bool changes_supported(const char *addon)
 	return def && def->writes_pause && def->dump && def->load && def->env;
 }
 
+enum miren_err changes_unsupported(const struct addon_def *def, const char *app,
+				   struct miren_error *err)
+{
+	addon_unsupported(def, "changing the variant in place", err);
+	miren_error_hint(err,
+			 "move the data by hand: 'miren addon backup %s -a %s', 'miren addon "
+			 "destroy %s -a %s', deploy with the new variant in app.toml (it recreates "
+			 "the addon), then 'miren addon restore %s -a %s --backup ID'",
+			 def->name, app, def->name, app, def->name, app);
+	return MIREN_EINVAL;
+}
+
 /* The checks before anything changes: the app's active instance of addon
  * in *rec (release it) and the engine in *def. */
 static enum miren_err check(struct daemon *d, const char *app, const char *addon,
@@ -474,7 +488,7 @@ static enum miren_err check(struct daemon *d, const char *app, const char *addon
 	if ((rc = addon_resolve(rec->addon, variant, rec->version, def, &v, version, err)))
 		return rc;
 	if (!changes_supported(rec->addon))
-		return addon_unsupported(*def, "changing the variant in place", err);
+		return changes_unsupported(*def, app, err);
 	if (strcmp(rec->status, "active") != 0) {
 		rc = miren_error_set(err, MIREN_ECONFLICT,
 				     "addon %s of app '%s' is %s, so its variant cannot be changed",

@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "addon/addon.h"
 #include "daemon/daemon.h"
 
 /*
@@ -53,6 +54,10 @@ enum miren_err changes_finish_locked(struct daemon *d, const char *app, const ch
 
 /* Whether addon (an instance the store holds) can change variants. */
 bool changes_supported(const char *addon);
+/* MIREN_EINVAL: def cannot change app's addon in place; the hint gives
+ * the way by hand (backup, destroy, deploy with the variant, restore). */
+enum miren_err changes_unsupported(const struct addon_def *def, const char *app,
+				   struct miren_error *err);
 
 /* At daemon start (after the apps started; wait true) and on the
  * scheduler's pass (wait false: an app whose lock is taken, by a change

@@ -114,8 +114,8 @@
  * the app not yet restarted), change:restarted (the app runs on the new
  * one, the old one still there), change:removed (the old one gone, the
  * change's record not yet).  A kill before the switch is undone at the
- * next start, after it finished.  t0281 (PostgreSQL) and t0284 (MariaDB)
- * walk them.
+ * next start, after it finished.  t0281 and t0284 walk them (one engine
+ * each).
  */
 #ifndef MIREN_FAULT_H
 #define MIREN_FAULT_H

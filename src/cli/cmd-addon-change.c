@@ -17,7 +17,8 @@ static int exec(struct cli *cli, int argc, char **argv)
 	if (!*name || !variant || !*variant) {
 		free(name);
 		return cli_usage_error(cli, "give the addon and the variant to change it to, as "
-					    "ADDON:VARIANT (for example miren-postgresql:shared)");
+					    "ADDON:VARIANT ('miren addon variants ADDON' lists the "
+					    "variants)");
 	}
 	char *esc = api_escape(name);
 	char *suffix = xasprintf("/addons/%s/change", esc);
@@ -58,9 +59,10 @@ const struct cmd_entry cmd_addon_change_entry = {
 	.operands_help = "  ADDON:VARIANT         the addon and the variant to move it to\n",
 	.app = CLI_APP_OPTION,
 	.help = "Makes a new instance of the addon in VARIANT beside the app's current one,\n"
-		"copies the app's data into it while the app keeps running (PostgreSQL:\n"
-		"logical replication; engines without it: a dump and load during the\n"
-		"pause), then refuses the app's writes for a moment while the last\n"
+		"copies the app's data into it while the app keeps running (an engine\n"
+		"with logical replication copies it that way; the others by a dump and\n"
+		"load during the pause), then refuses the app's writes for a moment\n"
+		"while the last\n"
 		"changes and the sequences are copied, switches the app's env\n"
 		"(DATABASE_URL and the engine's variables) to the new instance, restarts\n"
 		"the app's services once, and removes the old instance only after the new\n"

@@ -4,8 +4,9 @@
 # deploy), addon restore.  small -> shared (the backup is the dedicated
 # server's disk: read out through a scratch server, loaded into the new
 # shared tenant) and shared -> small (the tenant's dump loaded into the new
-# dedicated server), by ID and from a file.  The deploy that asks for
-# another variant names the recipe.  Then the same recipe small -> shared
+# dedicated server), by ID and from a file.  A deploy that asks for
+# another variant changes the addon in place (t0280 does it under load),
+# and `addon change` takes it back.  Then the same recipe small -> shared
 # for miren-mysql and miren-redis (their scratch servers read the app's
 # data out of the dedicated server's disk backup).
 . "$(dirname "$0")/lib.sh"
@@ -22,10 +23,18 @@ printf 'name = "vc"\n[services.web]\ncommand = "exec sleep 100000"\n[addons.mire
 miren deploy -C "$TMP/vc" > /dev/null 2>&1
 psql_as vc -q -c "CREATE TABLE t (v text); INSERT INTO t VALUES ('one'), ('two'); CREATE SEQUENCE s; SELECT nextval('s')"
 
-# Asking for another variant in place is refused with the recipe.
+# Asking for another variant in app.toml changes the addon in place, the
+# data with it; `addon change` takes it back to small (app.toml still says
+# shared, as the recipe below expects).
 set_variant vc shared
-out=$(miren deploy -C "$TMP/vc" 2>&1)
-expect_match "$out" "^hint: variants cannot be changed in place: 'miren addon backup miren-postgresql -a vc', 'miren addon destroy miren-postgresql -a vc', deploy again \(it recreates the addon with the new variant\), then 'miren addon restore miren-postgresql -a vc --backup ID'" "a deploy asking for another variant names the recipe"
+out=$(miren deploy -C "$TMP/vc" --format json 2>&1)
+expect_eq "$(echo "$out" | jq -r '.addons_changed[0] | [.from, .to] | join(",")')" "small,shared" "a deploy asking for another variant changes it in place: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
+expect_match "$(miren addon list -a vc)" "miren-postgresql +shared +active" "  the addon is shared"
+expect_eq "$(rows vc)" "one,two" "  the rows came along"
+expect_eq "$(psql_as vc -c "SELECT last_value FROM s")" "1" "  the sequence came along"
+expect_exit "addon change takes it back to small" 0 miren addon change miren-postgresql:small -a vc
+expect_match "$(miren addon list -a vc)" "miren-postgresql +small +active" "  the addon is small"
+expect_eq "$(rows vc)" "one,two" "  the rows came back"
 
 # small -> shared, by ID.
 id=$(miren addon backup miren-postgresql -a vc | head -n 1)

@@ -36,6 +36,7 @@ miren deploy -C "$TMP/r" >/dev/null 2>&1
 miren addon create miren-redis:small -a r >/dev/null 2>&1
 expect_exit "an engine that cannot change variants: invalid" 6 miren addon change miren-redis:shared -a r
 expect_match "$(cat "$TMP/err")" "changing the variant in place is not supported by addon 'miren-redis'" "  saying so"
+expect_match "$(cat "$TMP/err")" "^hint: move the data by hand: 'miren addon backup miren-redis -a r', 'miren addon destroy miren-redis -a r', deploy with the new variant in app.toml \(it recreates the addon\), then 'miren addon restore miren-redis -a r --backup ID'" "  with the way by hand"
 miren addon destroy miren-redis -a r -f --no-final-backup >/dev/null 2>&1
 wait_for "the redis addon is gone" 30 sh -c "'$MIREN_BIN' addon list -a r | grep -q 'has no addons'"
 

@@ -6,7 +6,8 @@
 # directory, database or role, and no committed data lost.  Step points
 # are t0301's walk, disk operations t0309's.  (Points of other kinds:
 # app-destroy:marked t0106's, volume:* t0703's, bstore:* the unit test
-# test_bstore's, scratch:* t0242's, pitr:* t0251's, rotate:* t0271's, fork:* t0288's.)
+# test_bstore's, scratch:* t0242's, pitr:* t0251's, rotate:* t0271's, fork:* t0288's,
+# change:* t0281's and t0284's.)
 . "$(dirname "$0")/lib.sh"
 
 # shellcheck source=tests/e2e/lib-walk.sh

@@ -337,9 +337,10 @@ enum miren_err mariadb_tenant_logins(const char *disk_dir, const char *root_pass
 	return rc;
 }
 
-/* Whether 'user'@'%' exists (-1 with err when it cannot be told). */
-static int user_exists(MYSQL *m, const char *user, struct miren_error *err)
+/* Whether 'user'@'%' exists, in *there. */
+static enum miren_err user_exists(MYSQL *m, const char *user, bool *there, struct miren_error *err)
 {
+	*there = false;
 	char *sql =
 		xasprintf("SELECT User FROM mysql.global_priv WHERE User = '%s' AND Host = '%%'",
 			  user);
@@ -348,9 +349,10 @@ static int user_exists(MYSQL *m, const char *user, struct miren_error *err)
 	enum miren_err rc = query_column(m, sql, "looking for a user", &rows, &n, err);
 	free(sql);
 	if (rc)
-		return -1;
+		return rc;
 	mariadb_names_free(rows, n);
-	return n > 0;
+	*there = n > 0;
+	return 0;
 }
 
 enum miren_err mariadb_tenant_pause(const char *disk_dir, const char *root_password,
@@ -367,11 +369,9 @@ enum miren_err mariadb_tenant_pause(const char *disk_dir, const char *root_passw
 		return err ? err->code : MIREN_EUNAVAIL;
 	const char *users[] = { user, alt };
 	for (size_t i = 0; !rc && i < 2; i++) {
-		int there = user_exists(m, users[i], err);
-		if (there <= 0) {
-			rc = there < 0 ? err->code : 0;
+		bool there;
+		if ((rc = user_exists(m, users[i], &there, err)) || !there)
 			continue;
-		}
 		/* Read-only: what mariadb-dump needs of the database, no more
 		 * (the GRANT first, so that the REVOKE has a grant to take). */
 		char *sql =

@@ -128,19 +128,23 @@ static enum miren_err pause_on(PGconn *c, const char *role, const char *alt,
 	}
 }
 
-/* How many sessions role and alt have (-1 with err when it cannot say). */
-static int sessions_of(PGconn *c, const char *role, const char *alt, struct miren_error *err)
+/* How many sessions role and alt have, in *count. */
+static enum miren_err sessions_of(PGconn *c, const char *role, const char *alt, long long *count,
+				  struct miren_error *err)
 {
 	const char *p[] = { role, alt };
 	char *n = value_of(c,
 			   "SELECT count(*)::text FROM pg_stat_activity WHERE usename IN ($1, $2)",
 			   2, p, "count the tenant's sessions", err);
-	long long v = -1;
-	if (!n || !num_parse(n, 0, INT_MAX, &v))
-		v = -1;
-	int out = (int)v;
+	if (!n)
+		return err->code;
+	enum miren_err rc =
+		num_parse(n, 0, INT_MAX, count)
+			? 0
+			: miren_error_set(err, MIREN_EINTERNAL,
+					  "the tenant's sessions were counted as '%.40s'", n);
 	free(n);
-	return out;
+	return rc;
 }
 
 enum miren_err pg_tenant_pause(const struct pg_side *s, const char *role, const char *login,
@@ -201,10 +205,11 @@ static char *publisher_conninfo(const struct pg_side *from, const char *db)
  * load comes back) before the copy counts as failed. */
 #define COPY_ERRORS_MAX "5"
 
-/* Whether every table of the subscription is ready ('r'); -1 with err
- * when it cannot be told or the copy failed. */
-static int synced(PGconn *to, const char *name, struct miren_error *err)
+/* Whether every table of the subscription is ready ('r'), in *ready; an
+ * error when it cannot be told or the copy failed. */
+static enum miren_err synced(PGconn *to, const char *name, bool *ready, struct miren_error *err)
 {
+	*ready = false;
 	const char *p[] = { name };
 	char *v = value_of(to,
 			   "SELECT CASE WHEN s.oid IS NULL THEN 'gone'"
@@ -218,16 +223,16 @@ static int synced(PGconn *to, const char *name, struct miren_error *err)
 			   " ON st.subid = s.oid",
 			   1, p, "read the copy's progress", err);
 	if (!v)
-		return -1;
-	int out = !strcmp(v, "0") ? 1 : 0;
+		return err->code;
+	enum miren_err rc = 0;
+	*ready = !strcmp(v, "0");
 	if (!strcmp(v, "gone") || !strcmp(v, "failed")) {
-		miren_error_set(err, MIREN_EIO, "the copy of the data failed");
+		rc = miren_error_set(err, MIREN_EIO, "the copy of the data failed");
 		miren_error_detail(err, "subscription %s %s; the new server's log says why", name,
 				   !strcmp(v, "gone") ? "is gone" : "reports errors");
-		out = -1;
 	}
 	free(v);
-	return out;
+	return rc;
 }
 
 enum miren_err pg_copy_start(const struct pg_side *from, const struct pg_side *to, const char *db,
@@ -278,12 +283,8 @@ enum miren_err pg_copy_start(const struct pg_side *from, const struct pg_side *t
 	if (rc)
 		goto out;
 	for (;;) {
-		int done = synced(sc, name, err);
-		if (done < 0) {
-			rc = err->code;
-			break;
-		}
-		if (done)
+		bool done;
+		if ((rc = synced(sc, name, &done, err)) || done)
 			break;
 		if (stop && atomic_load(stop)) {
 			rc = miren_error_set(err, MIREN_EUNAVAIL, "the daemon stops");
@@ -372,11 +373,9 @@ enum miren_err pg_copy_finish(const struct pg_side *from, const struct pg_side *
 		}
 		bool there = !strcmp(v, "true");
 		free(v);
-		int ready = there ? synced(sc, name, err) : 0;
-		if (ready < 0) {
-			rc = err->code;
+		bool ready = false;
+		if (there && (rc = synced(sc, name, &ready, err)))
 			goto out;
-		}
 		if (ready)
 			break;
 		if (io_mono_ms() > deadline) {
@@ -390,11 +389,12 @@ enum miren_err pg_copy_finish(const struct pg_side *from, const struct pg_side *
 	int64_t t_caught = io_mono_ms();
 	/* A session that logged in as the pause began would have shown by
 	 * now: none may have written past the copy. */
-	int n = sessions_of(pc, role, alt, err);
+	long long n;
+	if ((rc = sessions_of(pc, role, alt, &n, err)))
+		goto out;
 	if (n != 0) {
-		rc = n < 0 ? err->code
-			   : miren_error_set(err, MIREN_EUNAVAIL,
-					     "a session of role %s began during the pause", role);
+		rc = miren_error_set(err, MIREN_EUNAVAIL,
+				     "a session of role %s began during the pause", role);
 		goto out;
 	}
 	rc = copy_sequences(pc, sc, err);
