@@ -354,7 +354,7 @@ static void test_migration_fills_columns(void **state)
 	assert_int_equal(store_addon_get(f->st, "a1", "eng-a", &rec, NULL), 0);
 	assert_string_equal(rec.server, "s-1");
 	assert_int_equal(rec.credentials_at, 1); /* migration 8: made with it */
-	assert_string_equal(rec.fork, "");       /* migration 9: not a fork */
+	assert_string_equal(rec.fork, "");       /* migration 11: not a fork */
 	addon_rec_release(&rec);
 	assert_int_equal(store_addon_get(f->st, "a2", "eng-b", &rec, NULL), 0);
 	assert_int_equal(rec.credentials_at, 0);
