@@ -153,7 +153,8 @@ change_walk() {
     fi
     expect_eq "$(miren addon list -a "$APP" --format json | jq -r '[.[] | .variant + " " + .status] | join(",")')" "$want active" "$p ($from -> $to): the app has one instance, $want, active"
     n0=$(n_oks)
-    wait_for "$p: the writer goes on" 30 sh -c "[ \$('$MIREN_BIN' logs -a $APP --lines 1000000 | grep -c '^ok') -gt $((n0 + 5)) ]"
+    wait_for "$p: the writer goes on" 30 sh -c "[ \$('$MIREN_BIN' logs -a $APP --lines 1000000 | grep -c '^ok') -gt $((n0 + 5)) ]" ||
+      { change_log | tail -n 5; miren app status -a "$APP"; } | sed 's/^/#   /'
     check_rows "$p"
     expect_eq "$(eval "$1")" "$2" "$p: the neighbour's data is untouched"
     expect_eq "$(miren debug invariants --format json | jq -r '.in_motion')" "0" "$p: nothing left in motion"
