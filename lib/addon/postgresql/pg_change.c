@@ -132,6 +132,7 @@ static enum miren_err pause_on(PGconn *c, const char *role, const char *alt,
 static enum miren_err sessions_of(PGconn *c, const char *role, const char *alt, long long *count,
 				  struct miren_error *err)
 {
+	*count = 0;
 	const char *p[] = { role, alt };
 	char *n = value_of(c,
 			   "SELECT count(*)::text FROM pg_stat_activity WHERE usename IN ($1, $2)",
@@ -389,7 +390,7 @@ enum miren_err pg_copy_finish(const struct pg_side *from, const struct pg_side *
 	int64_t t_caught = io_mono_ms();
 	/* A session that logged in as the pause began would have shown by
 	 * now: none may have written past the copy. */
-	long long n;
+	long long n = 0;
 	if ((rc = sessions_of(pc, role, alt, &n, err)))
 		goto out;
 	if (n != 0) {
