@@ -79,10 +79,11 @@ json_t *shape_env(const struct env_rec *e, bool unmask)
 			 "description", e->description);
 }
 
-json_t *shape_log_slice(const char *service, const char *data, size_t len, long long offset)
+json_t *shape_log_slice(const char *service, const char *data, size_t len, long long offset,
+			bool more)
 {
-	return json_pack("{s:s, s:s%, s:I}", "service", service, "data", data, len, "offset",
-			 (json_int_t)offset);
+	return json_pack("{s:s, s:s%, s:I, s:b}", "service", service, "data", data, len, "offset",
+			 (json_int_t)offset, "more", more);
 }
 
 json_t *shape_variants(const struct addon_def *def)

@@ -39,8 +39,10 @@ json_t *shape_app_status(const struct app_rec *r, const char *app, json_t *servi
 /* {"name","value","service","source","sensitive","description"}; the value
  * of a sensitive variable is SHAPE_MASK unless unmask. */
 json_t *shape_env(const struct env_rec *e, bool unmask);
-/* {"service","data","offset"} */
-json_t *shape_log_slice(const char *service, const char *data, size_t len, long long offset);
+/* {"service","data","offset","more"}: more when the log goes on past
+ * offset (the slice stopped short of its end). */
+json_t *shape_log_slice(const char *service, const char *data, size_t len, long long offset,
+			bool more);
 /* [{"name","description","details","default"}] */
 json_t *shape_variants(const struct addon_def *def);
 /* {"name","description","variants","default_variant","versions"} */

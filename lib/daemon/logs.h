@@ -10,9 +10,11 @@
 #include "daemon/daemon.h"
 
 /*
- * A slice of a service's log.  With offset >= 0, the bytes from offset on
- * (at most 1 MiB); with offset < 0, the last `tail` lines.
- * Returns {"service","data","offset"} where offset is where to continue.
+ * A slice of a service's log, at most 1 MiB: with offset >= 0 (and not
+ * past the end), the bytes from offset on; else from the start of the last
+ * `tail` lines (any number; tail <= 0: none, the end).  Returns
+ * {"service","data","offset","more"}: offset is where to continue, more
+ * says the log goes on past it (read again from offset for the rest).
  */
 enum miren_err logs_read(struct daemon *d, const char *app, const char *service, long long offset,
 			 int tail, json_t **result, struct miren_error *err);

@@ -40,6 +40,37 @@ static void print_chunk(const char *svc, const char *data, size_t len, bool pref
 	fflush(stdout);
 }
 
+/* Prints what service's log holds from *offset on (from its last `lines`
+ * lines when *offset < 0) to its end, a slice (at most 1 MiB) per call;
+ * *offset: where the next read goes on.  Returns a CLI exit code. */
+static int read_service(struct cli *cli, const char *svc, int lines, bool prefix,
+			long long *offset, bool *line_start)
+{
+	bool more = true;
+	int rc = CLI_OK;
+	while (more && !rc) {
+		char *esc = api_escape(svc);
+		char *suffix = *offset < 0 ? xasprintf("/logs/%s?tail=%d", esc, lines)
+					   : xasprintf("/logs/%s?offset=%lld", esc, *offset);
+		char *path = cli_app_path(cli, suffix);
+		json_t *r;
+		rc = cli_call(cli, "GET", path, NULL, &r);
+		more = false;
+		if (!rc) {
+			const json_t *data = json_object_get(r, "data");
+			print_chunk(svc, json_string_value(data) ? json_string_value(data) : "",
+				    json_string_length(data), prefix, line_start);
+			*offset = json_integer_value(json_object_get(r, "offset"));
+			more = json_is_true(json_object_get(r, "more"));
+			json_decref(r);
+		}
+		free(path);
+		free(suffix);
+		free(esc);
+	}
+	return rc;
+}
+
 static int exec(struct cli *cli, int argc, char **argv)
 {
 	(void)argc;
@@ -76,26 +107,9 @@ static int exec(struct cli *cli, int argc, char **argv)
 	}
 	bool prefix = n > 1;
 	for (;;) {
-		for (size_t i = 0; i < n && !rc; i++) {
-			const char *svc = json_string_value(json_array_get(names, i));
-			char *esc = api_escape(svc);
-			char *suffix = offsets[i] < 0
-					       ? xasprintf("/logs/%s?tail=%d", esc, lines)
-					       : xasprintf("/logs/%s?offset=%lld", esc, offsets[i]);
-			char *path = cli_app_path(cli, suffix);
-			json_t *r;
-			rc = cli_call(cli, "GET", path, NULL, &r);
-			if (!rc) {
-				const char *data = json_string_value(json_object_get(r, "data"));
-				size_t len = json_string_length(json_object_get(r, "data"));
-				print_chunk(svc, data ? data : "", len, prefix, &line_start[i]);
-				offsets[i] = json_integer_value(json_object_get(r, "offset"));
-				json_decref(r);
-			}
-			free(path);
-			free(suffix);
-			free(esc);
-		}
+		for (size_t i = 0; i < n && !rc; i++)
+			rc = read_service(cli, json_string_value(json_array_get(names, i)), lines,
+					  prefix, &offsets[i], &line_start[i]);
 		if (rc || !follow)
 			break;
 		usleep(250 * 1000);
