@@ -44,6 +44,7 @@ POST /v1/apps/:app/addons/:addon/restore app
 POST /v1/apps/:app/addons/:addon/restore/file app
 POST /v1/apps/:app/addons/:addon/rotate app
 POST /v1/apps/:app/addons/:addon/fork app
+POST /v1/apps/:app/addons/:addon/change app
 GET /v1/backups/:id/export admin
 GET /v1/apps/:app/addons/:addon/backups/:id/export app
 POST /v1/apps/:app/addons/:addon/backups/verify app
