@@ -43,8 +43,8 @@ static void print_chunk(const char *svc, const char *data, size_t len, bool pref
 /* Prints what service's log holds from *offset on (from its last `lines`
  * lines when *offset < 0) to its end, a slice (at most 1 MiB) per call;
  * *offset: where the next read goes on.  Returns a CLI exit code. */
-static int read_service(struct cli *cli, const char *svc, int lines, bool prefix,
-			long long *offset, bool *line_start)
+static int read_service(struct cli *cli, const char *svc, int lines, bool prefix, long long *offset,
+			bool *line_start)
 {
 	bool more = true;
 	int rc = CLI_OK;
