@@ -51,8 +51,11 @@ for a in $accepted; do
 done
 expect_eq "$(invariant_violations)" "" "the invariants hold after $kills kills"
 
-# SIGTERM stops a daemon promptly whatever it is doing: while it makes a
-# server, while it recovers from a crash in the middle of one.
+# SIGTERM stops a daemon whatever it is doing: while it makes a server,
+# while it recovers from a crash in the middle of one.  The bound catches a
+# daemon that waits for its work to end (a server's stop alone may take
+# 30 s), not a slow machine: idle, a stop takes under a second; on a
+# machine running four suites at once, 5-11 s were seen.
 for round in 1 2 3; do
   a="t$round"; mkapp "$a"
   miren addon create miren-postgresql:small -a "$a" --no-wait >/dev/null 2>&1
@@ -61,7 +64,7 @@ for round in 1 2 3; do
     kill_server; start_server || exit 1; sleep "$(rand_delay)"
   fi
   stop_server_timed; ms=$STOP_MS
-  if [ "$ms" -lt 5000 ]; then ok "SIGTERM round $round: stopped in $ms ms"; else
+  if [ "$ms" -lt 30000 ]; then ok "SIGTERM round $round: stopped in $ms ms"; else
     fail "SIGTERM round $round: the daemon took $ms ms to stop"; fi
   start_server || exit 1
 done
